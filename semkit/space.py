@@ -1,0 +1,267 @@
+"""The semantic parameter space: named, bounded, with units and periodicity.
+
+A :class:`Space` is the box Omega of the paper. It turns user input (arrays,
+dicts of named arrays, xarray objects) into validated point arrays [B, n] in
+its own dimension order, so that grids, regions and plots carry names rather
+than column numbers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Iterable, Mapping, Sequence
+
+import numpy as np
+
+#: Units of the parameters the renderer understands.
+KNOWN_UNITS = {
+    "azimuth": "deg",
+    "elevation": "deg",
+    "distance": "scene units",
+    "light_azimuth": "deg",
+    "light_elevation": "deg",
+}
+
+
+@dataclass(frozen=True)
+class Parameter:
+    """One semantic parameter: a name, a closed interval and its units.
+
+    A periodic parameter (an angle such as azimuth) covers [low, high) and
+    values outside wrap around instead of being rejected.
+    """
+
+    name: str
+    low: float
+    high: float
+    units: str = ""
+    periodic: bool = False
+
+    def __post_init__(self) -> None:
+        if not self.name.isidentifier():
+            raise ValueError(f"parameter name {self.name!r} must be a valid identifier")
+        if not (np.isfinite(self.low) and np.isfinite(self.high) and self.low < self.high):
+            raise ValueError(
+                f"parameter {self.name!r}: bounds must be finite with low < high, got [{self.low}, {self.high}]"
+            )
+
+    @property
+    def width(self) -> float:
+        return float(self.high - self.low)
+
+
+class Space:
+    """A named box of semantic parameters, plus fixed values for the others.
+
+    >>> space = Space.paper()
+    >>> space.names
+    ('azimuth', 'elevation')
+    >>> space.points([[370.0, 10.0]])
+    array([[10., 10.]])
+    """
+
+    def __init__(
+        self,
+        parameters: Sequence[Parameter] | Mapping[str, tuple[float, float]],
+        *,
+        periodic: Iterable[str] = (),
+        units: Mapping[str, str] | None = None,
+        fixed: Mapping[str, float] | None = None,
+    ) -> None:
+        if isinstance(parameters, Mapping):
+            periodic = set(periodic)
+            units = dict(units or {})
+            params = tuple(
+                Parameter(
+                    name,
+                    float(low),
+                    float(high),
+                    units.get(name, KNOWN_UNITS.get(name, "")),
+                    name in periodic,
+                )
+                for name, (low, high) in parameters.items()
+            )
+        else:
+            params = tuple(parameters)
+        if not params:
+            raise ValueError("a Space needs at least one parameter")
+        names = [p.name for p in params]
+        if len(set(names)) != len(names):
+            raise ValueError(f"duplicate parameter names in {names}")
+        fixed = {str(k): float(v) for k, v in (fixed or {}).items()}
+        clash = set(fixed) & set(names)
+        if clash:
+            raise ValueError(f"parameters {sorted(clash)} are both free and fixed")
+        self.parameters: tuple[Parameter, ...] = params
+        self.fixed: dict[str, float] = fixed
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Space) and self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def _key(self) -> tuple:
+        return self.parameters, tuple(sorted(self.fixed.items()))
+
+    # ----------------------------------------------------------------- presets
+    @classmethod
+    def paper(cls, periodic: bool = True) -> "Space":
+        """The paper's 2-D space: azimuth [0, 360) and elevation [-10, 90] in degrees.
+
+        ``periodic=False`` treats azimuth as an ordinary interval [0, 360],
+        which reproduces the reference code's clipping at 0 and 360.
+        """
+        return cls(
+            [
+                Parameter("azimuth", 0.0, 360.0, "deg", periodic),
+                Parameter("elevation", -10.0, 90.0, "deg", False),
+            ]
+        )
+
+    @classmethod
+    def paper_1d(cls, elevation: float = 35.0, periodic: bool = True) -> "Space":
+        """The paper's 1-D space: azimuth only, elevation fixed (35 degrees)."""
+        return cls([Parameter("azimuth", 0.0, 360.0, "deg", periodic)], fixed={"elevation": elevation})
+
+    # -------------------------------------------------------------- properties
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(p.name for p in self.parameters)
+
+    @property
+    def n(self) -> int:
+        return len(self.parameters)
+
+    @property
+    def lower(self) -> np.ndarray:
+        return np.array([p.low for p in self.parameters])
+
+    @property
+    def upper(self) -> np.ndarray:
+        return np.array([p.high for p in self.parameters])
+
+    @property
+    def widths(self) -> np.ndarray:
+        return self.upper - self.lower
+
+    @property
+    def periodic(self) -> np.ndarray:
+        return np.array([p.periodic for p in self.parameters])
+
+    @property
+    def units(self) -> dict[str, str]:
+        return {p.name: p.units for p in self.parameters}
+
+    @property
+    def volume(self) -> float:
+        return float(np.prod(self.widths))
+
+    def __getitem__(self, name: str) -> Parameter:
+        for p in self.parameters:
+            if p.name == name:
+                return p
+        raise KeyError(f"no parameter {name!r} in this Space; it has {list(self.names)}")
+
+    def __repr__(self) -> str:
+        parts = []
+        for p in self.parameters:
+            bracket = ")" if p.periodic else "]"
+            unit = f" {p.units}" if p.units else ""
+            parts.append(f"{p.name}=[{p.low:g}, {p.high:g}{bracket}{unit}")
+        fixed = "".join(f", {k}={v:g}" for k, v in self.fixed.items())
+        return f"Space({', '.join(parts)}{fixed})"
+
+    def to_dict(self) -> dict[str, Any]:
+        """A plain description (for dataset attrs and configs)."""
+        return {
+            "parameters": [
+                {"name": p.name, "low": p.low, "high": p.high, "units": p.units, "periodic": p.periodic}
+                for p in self.parameters
+            ],
+            "fixed": dict(self.fixed),
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "Space":
+        return cls([Parameter(**p) for p in d["parameters"]], fixed=d.get("fixed", {}))
+
+    # ------------------------------------------------------------------ points
+    def wrap(self, points: np.ndarray) -> np.ndarray:
+        """Wrap the periodic columns of ``points`` [..., n] into [low, high)."""
+        points = np.array(points, dtype=float, copy=True)
+        for i, p in enumerate(self.parameters):
+            if p.periodic:
+                points[..., i] = p.low + np.mod(points[..., i] - p.low, p.width)
+        return points
+
+    def points(self, points: Any = None, /, **named: Any) -> np.ndarray:
+        """Validate points and return them as a float array [B, n] in this Space's order.
+
+        Accepts an array [B, n] (or [n] for one point), a mapping or xarray
+        object of named arrays, or the named arrays as keywords; scalars
+        broadcast. NaN and infinite values, and values outside a non-periodic
+        parameter's bounds, raise ``ValueError`` naming the parameter;
+        periodic values wrap.
+        """
+        if points is not None and named:
+            raise TypeError("give points either as an array/mapping or as keywords, not both")
+        if points is None:
+            points = named
+        if _is_named(points):
+            arr = self._from_named(points)
+        else:
+            arr = np.asarray(points, dtype=float)
+            if arr.ndim == 1 and arr.shape[0] == self.n:
+                arr = arr[None, :]
+            elif arr.ndim == 0 and self.n == 1:
+                arr = arr.reshape(1, 1)
+            elif arr.ndim == 1 and self.n == 1:
+                arr = arr[:, None]
+            if arr.ndim != 2 or arr.shape[1] != self.n:
+                raise ValueError(
+                    f"points must have shape [B, {self.n}] for parameters {list(self.names)}, got {arr.shape}"
+                )
+        self._check(arr)
+        return self.wrap(arr)
+
+    def _from_named(self, named: Any) -> np.ndarray:
+        keys = set(named.keys()) if hasattr(named, "keys") else set()
+        unknown = keys - set(self.names) - set(self.fixed)
+        if unknown:
+            raise ValueError(f"unknown parameters {sorted(unknown)}; this Space has {list(self.names)}")
+        missing = [name for name in self.names if name not in keys]
+        if missing:
+            raise ValueError(f"missing values for parameters {missing}")
+        cols = np.broadcast_arrays(*[np.asarray(named[name], dtype=float).ravel() for name in self.names])
+        return np.stack(cols, axis=-1)
+
+    def _check(self, arr: np.ndarray) -> None:
+        for i, p in enumerate(self.parameters):
+            col = arr[:, i]
+            bad = ~np.isfinite(col)
+            if bad.any():
+                raise ValueError(
+                    f"{p.name} has {int(bad.sum())} NaN or infinite value(s) (first at row {int(np.argmax(bad))})"
+                )
+            if not p.periodic:
+                out = (col < p.low) | (col > p.high)
+                if out.any():
+                    j = int(np.argmax(out))
+                    raise ValueError(
+                        f"{p.name}={col[j]:g} is outside its range [{p.low:g}, {p.high:g}] {p.units}".rstrip()
+                        + f" ({int(out.sum())} point(s) out of range)"
+                    )
+
+    def named(self, points: np.ndarray) -> dict[str, np.ndarray]:
+        """Split validated points [B, n] into named columns, fixed values broadcast."""
+        points = np.asarray(points, dtype=float)
+        out = {name: points[:, i] for i, name in enumerate(self.names)}
+        for name, value in self.fixed.items():
+            out[name] = np.full(points.shape[0], value)
+        return out
+
+
+def _is_named(obj: Any) -> bool:
+    """A mapping of named arrays (dict, xarray.Dataset) rather than a plain array."""
+    return isinstance(obj, Mapping) or hasattr(obj, "data_vars")
