@@ -8,18 +8,74 @@ see different faces we locate, on the segment between their centres, the
 edge that separates them, as a differentiable function of the projected
 vertices, and blend the two pixel values by the area that edge position
 implies. The blend is returned as a zero-valued correction whose gradient
-is the derivative of the box-filtered image with respect to edge motion:
-summed over pixels it is exact for straight edges. Each edge is handled by
-the pixel pairs across its dominant direction (horizontal pairs for steep
-edges, vertical pairs for flat ones), so none is counted twice.
+is the derivative of the box-filtered image with respect to edge motion.
+Each edge is handled by the pixel pairs across its dominant direction
+(horizontal pairs for steep edges, vertical pairs for flat ones), so none
+is counted twice.
 
-Silhouettes, occlusion boundaries and creases between differently shaded
-faces are all handled alike: the separating edge is the front face's.
+Finding the separating edge: near the silhouette of a smooth, finely
+tessellated surface the face seen at a pixel usually ends at an internal
+edge, with thinner faces beyond it that no pixel centre sampled. So from
+each pixel's face we walk across the mesh along the segment until the
+surface folds away or ends (a silhouette), or enters the face the other
+pixel sees (a crease). If the walk passes the other pixel, that pixel's
+surface is in front and the boundary is found from its side instead.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+import numpy as np
 import torch
+
+from .mesh import Mesh
+
+#: Neighbours kept per edge (more only on non-manifold edges, which are rare).
+_MAX_NEIGHBOURS = 2
+#: Faces crossed at most when walking from a pixel's face to the edge that ends its surface.
+_MAX_STEPS = 12
+
+
+@dataclass
+class Topology:
+    """Which faces meet across each face edge.
+
+    Vertices are merged by position and coincident duplicate faces grouped,
+    since modelled meshes (ShapeNet) repeat both.
+    """
+
+    faces: torch.Tensor  #: [F, 3] vertex indices
+    group: torch.Tensor  #: [F] id shared by coincident duplicate faces
+    neighbour: torch.Tensor  #: [F, 3 edges, K] faces across edge k (corners k, k+1), -1 if none
+    opposite: torch.Tensor  #: [F, 3 edges, K] the neighbour's vertex off that edge
+
+    @classmethod
+    def of(cls, mesh: Mesh, device: torch.device | str = "cpu") -> "Topology":
+        _, merged = np.unique(np.round(mesh.vertices, 6), axis=0, return_inverse=True)
+        merged = merged.reshape(-1)
+        tri = merged[mesh.faces]  # [F, 3] merged vertex ids
+        _, group = np.unique(np.sort(tri, axis=1), axis=0, return_inverse=True)
+        group = group.reshape(-1)
+        F = len(tri)
+        a, b = tri, np.roll(tri, -1, axis=1)  # edge k joins corners k and k+1
+        key = (np.minimum(a, b).astype(np.int64) * (merged.max() + 1) + np.maximum(a, b)).ravel()  # [3F]
+        order = np.argsort(key, kind="stable")
+        neighbour = np.full((F * 3, _MAX_NEIGHBOURS), -1, np.int64)
+        opposite = np.full((F * 3, _MAX_NEIGHBOURS), -1, np.int64)
+        starts = np.flatnonzero(np.r_[True, key[order][1:] != key[order][:-1], True])
+        for lo, hi in zip(starts[:-1], starts[1:]):
+            if hi - lo < 2:
+                continue
+            members = order[lo:hi]  # directed edges (3 * face + k) on one undirected edge
+            for m in members:
+                others = [o for o in members if group[o // 3] != group[m // 3]][:_MAX_NEIGHBOURS]
+                neighbour[m, : len(others)] = [o // 3 for o in others]
+                opposite[m, : len(others)] = [mesh.faces[o // 3, (o % 3 + 2) % 3] for o in others]
+        as_t = lambda x: torch.as_tensor(x, device=device)  # noqa: E731
+        return cls(
+            as_t(mesh.faces), as_t(group), as_t(neighbour.reshape(F, 3, -1)), as_t(opposite.reshape(F, 3, -1))
+        )
 
 
 def project(vertices: torch.Tensor, eye: torch.Tensor, axes: torch.Tensor, fov: float, size: int) -> torch.Tensor:
@@ -32,23 +88,18 @@ def project(vertices: torch.Tensor, eye: torch.Tensor, axes: torch.Tensor, fov: 
     return torch.stack([(x_ndc + 1.0) * size / 2.0 - 0.5, (1.0 - y_ndc) * size / 2.0 - 0.5], dim=-1)
 
 
-def edge_correction(
-    face_ids: torch.Tensor,
-    values: torch.Tensor,
-    xy: torch.Tensor,
-    faces: torch.Tensor,
-) -> torch.Tensor:
+def edge_correction(face_ids: torch.Tensor, values: torch.Tensor, xy: torch.Tensor, topology: Topology) -> torch.Tensor:
     """A correction [C, B, H, W] whose value is 0 and whose gradient moves edges.
 
     face_ids [B, H, W]: visible face per raster pixel (-1 for background);
     values [C, B, H, W]: what each pixel shows (gradients pass through too);
     xy [B, V, 2]: raster positions of the vertices (differentiable);
-    faces [F, 3]: vertex indices.
+    topology: the mesh's faces and edge neighbours.
     """
     C, B, H, W = values.shape
     delta = values.new_zeros(C, B * H * W)
     for axis in (1, 0):  # pairs along rows (neighbours in x), then along columns (in y)
-        found = _pair_blends(face_ids, values, xy, faces, axis)
+        found = _pair_blends(face_ids, values, xy, topology, axis)
         if found is not None:
             index, contribution = found
             delta = delta.index_add(1, index, contribution)
@@ -56,7 +107,7 @@ def edge_correction(
     return delta - delta.detach()
 
 
-def _pair_blends(face_ids, values, xy, faces, axis: int):
+def _pair_blends(face_ids, values, xy, topology: Topology, axis: int):
     """Flat pixel indices [2N] and their blend contributions [C, 2N] for pairs along one axis."""
     # axis = 1: p = (i, j), q = (i, j + 1), the segment runs along x at row i.
     # axis = 0: p = (i, j), q = (i + 1, j), the segment runs along y at column j.
@@ -67,30 +118,22 @@ def _pair_blends(face_ids, values, xy, faces, axis: int):
     b, i, j = torch.nonzero(ids_p != ids_q, as_tuple=True)
     if len(b) == 0:
         return None
-    fp = ids_p[b, i, j]
-    fq = ids_q[b, i, j]
-    along = j if axis == 1 else i  # coordinate of p along the segment (q is at along + 1)
-    across = i if axis == 1 else j  # the fixed coordinate of the segment
+    fp, fq = ids_p[b, i, j], ids_q[b, i, j]
     coord = 0 if axis == 1 else 1  # which of (x, y) varies along the segment
+    along = (j if axis == 1 else i).to(xy.dtype)  # p's coordinate along it; q is at along + 1
+    line = (i if axis == 1 else j).to(xy.dtype)  # the segment's fixed coordinate
 
-    # Cross-section of each face with the line through the segment: [low, high] and the edges there.
-    lo_p, hi_p, hi_edge_p = _cross_section(fp, b, across, xy, faces, coord)
-    lo_q, hi_q, lo_edge_q = _cross_section(fq, b, across, xy, faces, coord, want_low=True)
-    has_p, has_q = fp >= 0, fq >= 0
-    a = along.to(xy.dtype)
-    # The boundary is the front face's edge: p's face ends at hi_p, q's face begins at lo_q.
-    q_under_p = has_q & (lo_q.detach() <= a)  # q's face reaches p's centre, yet p sees its own face
-    p_under_q = has_p & (hi_p.detach() >= a + 1)
-    use_p = has_p & (~has_q | q_under_p | ~p_under_q & (hi_p.detach() <= lo_q.detach()))
-    use_q = has_q & ~use_p
-    boundary = torch.where(use_p, hi_p, lo_q)
-    edge_dir = torch.where(use_p[:, None], hi_edge_p, lo_edge_q)  # [N, 2] edge direction (dx, dy)
-    steep = edge_dir[:, 1 - coord].abs() >= edge_dir[:, coord].abs()  # edge runs across the segment
-    keep = (use_p | use_q) & steep & torch.isfinite(boundary)
+    pos_p, dir_p, ok_p = _walk(fp, fq, +1, b, line, along, xy, topology, coord)
+    pos_q, dir_q, ok_q = _walk(fq, fp, -1, b, line, along, xy, topology, coord)
+    use_p = ok_p
+    boundary = torch.where(use_p, pos_p, pos_q)
+    edge_dir = torch.where(use_p[:, None], dir_p, dir_q)
+    steep = edge_dir[:, 1 - coord].abs() >= edge_dir[:, coord].abs()  # the edge runs across the segment
+    keep = (ok_p | ok_q) & steep & torch.isfinite(boundary)
     if not keep.any():
         return None
-    b, i, j, boundary, a = b[keep], i[keep], j[keep], boundary[keep], a[keep]
-    tau = (boundary - a).clamp(0.0, 1.0)  # boundary position from p's centre, in pixels
+    b, i, j, boundary, along = b[keep], i[keep], j[keep], boundary[keep], along[keep]
+    tau = (boundary - along).clamp(0.0, 1.0)  # boundary position from p's centre, in pixels
     qi, qj = (i, j + 1) if axis == 1 else (i + 1, j)
     vp = values[:, b, i, j]
     vq = values[:, b, qi, qj]
@@ -102,27 +145,76 @@ def _pair_blends(face_ids, values, xy, faces, axis: int):
     return index, contribution
 
 
-def _cross_section(face, b, across, xy, faces, coord: int, want_low: bool = False):
-    """Where the line (other coordinate = across) enters and leaves each face.
+def _walk(start, other, sign: int, b, line, along, xy, topology: Topology, coord: int):
+    """From each pixel's face, cross the mesh along the segment to the edge that ends its surface.
 
-    Returns (low, high, edge direction at the requested end) for faces >= 0;
-    entries for background (-1) are +/-inf and unused.
+    ``sign`` +1 walks from p toward q (leaving faces at their high end),
+    -1 from q toward p. Returns the boundary position (differentiable), the
+    boundary edge's direction, and whether a boundary was found between the
+    two pixel centres.
     """
-    n = len(face)
+    n = len(start)
+    rows = torch.arange(n, device=xy.device)
+    position = xy.new_full((n,), float("nan"))
+    direction = xy.new_zeros((n, 2))
+    found = torch.zeros(n, dtype=torch.bool, device=xy.device)
+    active = start >= 0
+    face = start.clamp(min=0)
+    far = along + 1.0 if sign > 0 else along  # the other pixel's centre
+    for _ in range(_MAX_STEPS):
+        if not active.any():
+            break
+        corners = topology.faces[face]  # [n, 3]
+        tri = xy[b[:, None], corners]  # [n, 3, 2]
+        pos, edge = _exit(tri, line, coord, sign)
+        past = (pos.detach() - far) * sign > 0  # the surface reaches the other pixel: it is behind
+        ends, into_other, next_face = _across(face, edge, other, tri, b, xy, topology)
+        stop_here = active & ~past & (ends | into_other)
+        start_edge = tri[rows, edge]
+        end_edge = tri[rows, (edge + 1) % 3]
+        position = torch.where(stop_here, pos, position)
+        direction = torch.where(stop_here[:, None], end_edge - start_edge, direction)
+        found = found | stop_here
+        active = active & ~past & ~ends & ~into_other & ~torch.isnan(pos)
+        face = torch.where(active, next_face, face)
+    return position, direction, found
+
+
+def _exit(tri, line, coord: int, sign: int):
+    """Where the segment's line leaves each triangle in the walking direction, and through which edge."""
     other = 1 - coord
-    valid = face >= 0
-    tri = xy[b[:, None], faces[face.clamp(min=0)]]  # [N, 3, 2]
-    start, end = tri, tri.roll(-1, dims=1)  # edges v0v1, v1v2, v2v0
+    start, end = tri, tri.roll(-1, dims=1)  # edge k: corners k -> k + 1
     s0, s1 = start[..., other], end[..., other]
-    line = across.to(xy.dtype)[:, None]
-    crosses = ((s0 - line) * (s1 - line) <= 0) & (s0 != s1)
-    t = (line - s0) / torch.where(s0 != s1, s1 - s0, torch.ones_like(s0))
-    hit = start[..., coord] + t * (end[..., coord] - start[..., coord])  # [N, 3]
-    inf = torch.full_like(hit, float("inf"))
-    low = torch.where(crosses, hit, inf).min(dim=1)
-    high = torch.where(crosses, hit, -inf).max(dim=1)
-    pick = low.indices if want_low else high.indices
-    direction = (end - start)[torch.arange(n, device=xy.device), pick]
-    low_v = torch.where(valid, low.values, inf[:, 0])
-    high_v = torch.where(valid, high.values, -inf[:, 0])
-    return low_v, high_v, direction
+    level = line[:, None]
+    crosses = ((s0 - level) * (s1 - level) <= 0) & (s0 != s1)
+    t = (level - s0) / torch.where(s0 != s1, s1 - s0, torch.ones_like(s0))
+    hit = start[..., coord] + t * (end[..., coord] - start[..., coord])  # [n, 3]
+    fill = torch.full_like(hit, -float("inf") if sign > 0 else float("inf"))
+    candidates = torch.where(crosses, hit, fill)
+    best = candidates.max(dim=1) if sign > 0 else candidates.min(dim=1)
+    position = torch.where(crosses.any(dim=1), best.values, torch.full_like(best.values, float("nan")))
+    return position, best.indices
+
+
+def _across(face, edge, other, tri, b, xy, topology: Topology):
+    """What lies across edge ``edge`` of ``face``: the surface ends (boundary or fold), or
+    continues into the other pixel's face, or into ``next_face``."""
+    rows = torch.arange(len(face), device=xy.device)
+    a = tri[rows, edge]
+    c = tri[rows, (edge + 1) % 3]
+    own = tri[rows, (edge + 2) % 3]
+    neighbours = topology.neighbour[face, edge]  # [n, K]
+    opposite = xy[b[:, None], topology.opposite[face, edge].clamp(min=0)]  # [n, K, 2]
+    d = (c - a).detach()
+
+    def side(p: torch.Tensor) -> torch.Tensor:
+        p = p.detach()
+        return torch.sign(d[:, 0, None] * (p[..., 1] - a.detach()[:, 1, None]) - d[:, 1, None] * (p[..., 0] - a.detach()[:, 0, None]))
+
+    continues = (neighbours >= 0) & (side(opposite) * side(own[:, None, :]) < 0)  # [n, K]
+    same_as_other = (other[:, None] >= 0) & (topology.group[neighbours.clamp(min=0)] == topology.group[other.clamp(min=0)][:, None])
+    into_other = (continues & same_as_other).any(dim=1)
+    ends = ~continues.any(dim=1)
+    first = torch.argmax(continues.to(torch.int8), dim=1)
+    next_face = neighbours[torch.arange(len(face), device=xy.device), first].clamp(min=0)
+    return ends, into_other, next_face

@@ -14,7 +14,7 @@ import weakref
 
 import torch
 
-from ._edges import edge_correction, project
+from ._edges import Topology, edge_correction, project
 from .camera import Views
 from .mesh import Mesh
 from .renderer import RenderSettings
@@ -27,6 +27,7 @@ class Pytorch3DBackend:
         self.settings = settings
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self._meshes: "weakref.WeakKeyDictionary[Mesh, tuple]" = weakref.WeakKeyDictionary()
+        self._topologies: "weakref.WeakKeyDictionary[Mesh, Topology]" = weakref.WeakKeyDictionary()
 
     def _tensors(self, mesh: Mesh) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         cached = self._meshes.get(mesh)
@@ -35,6 +36,12 @@ class Pytorch3DBackend:
             faces = torch.as_tensor(mesh.faces, dtype=torch.int64, device=self.device)
             normals = torch.as_tensor(mesh.face_normals, dtype=torch.float64, device=self.device)
             cached = self._meshes[mesh] = (verts, verts.float(), faces, normals)
+        return cached
+
+    def _topology(self, mesh: Mesh) -> Topology:
+        cached = self._topologies.get(mesh)
+        if cached is None:
+            cached = self._topologies[mesh] = Topology.of(mesh, self.device)
         return cached
 
     def render(self, mesh: Mesh, views: Views) -> torch.Tensor:
@@ -74,7 +81,7 @@ class Pytorch3DBackend:
 
         if torch.is_grad_enabled() and (eye.requires_grad or axes.requires_grad):
             xy = project(verts, eye, axes, s.fov, raster)
-            values = values + edge_correction(face_ids, values, xy, faces)
+            values = values + edge_correction(face_ids, values, xy, self._topology(mesh))
 
         color = torch.tensor(s.color, dtype=values.dtype, device=self.device).view(1, 3, 1, 1)
         background = torch.tensor(s.background, dtype=values.dtype, device=self.device).view(1, 3, 1, 1)

