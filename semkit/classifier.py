@@ -74,7 +74,10 @@ class Classifier(nn.Module):
     other sizes are resized (bilinear, antialiased). ``mean``/``std``
     normalize the resized images; a custom ``preprocess`` replaces both.
     Calling the classifier returns probabilities [B, classes];
-    :meth:`logits` returns the raw outputs.
+    :meth:`logits` returns the raw outputs. The network runs in channels-last
+    memory format on micro-batches of ``micro_batch`` images: on a CPU the
+    time per image grows with the batch once activations leave the caches
+    (benchmarks/run.py measures it).
     """
 
     def __init__(
@@ -87,9 +90,13 @@ class Classifier(nn.Module):
         std: Sequence[float] = IMAGENET_STD,
         preprocess: Callable[[torch.Tensor], torch.Tensor] | None = None,
         labels: Sequence[str] | None = None,
+        micro_batch: int = 4,
     ) -> None:
         super().__init__()
-        self.model = model.eval()
+        self.model = model.eval().to(memory_format=torch.channels_last)
+        if micro_batch < 1:
+            raise ValueError(f"micro_batch must be at least 1, got {micro_batch}")
+        self.micro_batch = int(micro_batch)
         for p in self.model.parameters():
             p.requires_grad_(False)
         self.input_size = int(input_size)
@@ -117,7 +124,11 @@ class Classifier(nn.Module):
         return (images - self.mean) / self.std
 
     def logits(self, images: torch.Tensor) -> torch.Tensor:
-        out = self.model(self.preprocess(images))
+        x = self.preprocess(images).contiguous(memory_format=torch.channels_last)
+        return torch.cat([self._forward(chunk) for chunk in x.split(self.micro_batch)]) if len(x) else self._forward(x)
+
+    def _forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.model(x)
         if not isinstance(out, torch.Tensor):  # e.g. torchvision InceptionOutputs in train mode
             out = out[0]
         return out

@@ -1,0 +1,139 @@
+"""Speed of the render -> classify -> score pipeline; rewrites docs/benchmarks.md.
+
+    python benchmarks/run.py            (or: make benchmarks)
+
+Medians of repeated runs, all measured in one run of this script on one
+machine (described in the output), so ratios between rows are meaningful.
+The mesh is a real ShapeNet bench from ../shared/data/shapenet-sample
+(21,952 faces); the network EfficientNet-Lite0 at 224 x 224.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+import semkit
+from semkit.renderer import pytorch3d_available
+
+ROOT = Path(__file__).resolve().parents[1]
+SHAPENET = Path(os.environ.get("SEMKIT_SHAPENET", ROOT.parent / "shared" / "data" / "shapenet-sample"))
+MESH = SHAPENET / "bench" / "50cdaa9e33fc853ecb2a965e75be701c" / "models" / "model_normalized.obj"
+OUT = ROOT / "docs" / "benchmarks.md"
+REPEATS = 5
+
+
+def median_seconds(fn, repeats: int = REPEATS) -> float:
+    fn()  # warm-up: caches, lazy initialisation
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def views(batch: int, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return np.column_stack([rng.uniform(0, 360, batch), rng.uniform(-10, 90, batch)])
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+        mem = next(line for line in Path("/proc/meminfo").read_text().splitlines() if line.startswith("MemTotal"))
+        mem_gb = int(mem.split()[1]) / 2**20
+    except (OSError, StopIteration):
+        mem_gb = float("nan")
+    return (
+        f"{cpu}, {os.cpu_count()} cores, {mem_gb:.0f} GiB; Python {platform.python_version()}, "
+        f"torch {torch.__version__} ({torch.get_num_threads()} threads), semkit {semkit.__version__}"
+    )
+
+
+def pipeline_rows() -> list[tuple[str, int, float]]:
+    """(what, batch size, items per second)."""
+    mesh = semkit.load_mesh(MESH, label=703)
+    classifier = semkit.load_classifier("efficientnet_lite0")
+    renderer = semkit.Renderer("embree", image_size=224)
+    space = semkit.Space.paper()
+    rows = []
+    for batch in (1, 64):
+        pts = views(batch)
+        t = median_seconds(lambda: renderer.render(mesh, pts, space))
+        rows.append(("render (embree, 224 px, 2x supersampling)", batch, batch / t))
+    images = renderer.render(mesh, views(64), space)
+    for batch in (1, 64):
+        x = images[:batch]
+
+        def classify():
+            with torch.inference_mode():
+                classifier(x)
+
+        rows.append(("classify (EfficientNet-Lite0)", batch, batch / median_seconds(classify)))
+    for batch in (1, 64):
+        f = semkit.SemanticFunction(mesh, classifier, renderer=renderer, batch_size=batch)
+        pts = views(64, seed=1)
+        rows.append((f"end to end: f(64 points) in chunks of {batch}", batch, 64 / median_seconds(lambda: f(pts), 3)))
+    return rows
+
+
+def pytorch3d_rows() -> list[tuple[str, int, float]]:
+    if not pytorch3d_available():
+        return []
+    mesh = semkit.load_mesh(MESH, label=703)
+    rows = []
+    for name in ("embree", "pytorch3d"):
+        r = semkit.Renderer(name, image_size=224, device="cpu") if name == "pytorch3d" else semkit.Renderer(name, image_size=224)
+        t = median_seconds(lambda: r.render(mesh, azimuth=30.0, elevation=20.0), repeats=3)
+        rows.append((f"render one image on the CPU ({name})", 1, 1 / t))
+    return rows
+
+
+def main() -> None:
+    if not MESH.exists():
+        sys.exit(f"benchmark mesh not found: {MESH} (set SEMKIT_SHAPENET to the ShapeNet sample)")
+    rows = pipeline_rows()
+    p3d = pytorch3d_rows()
+    for what, batch, rate in rows + p3d:
+        print(f"{what:55s} batch {batch:3d}: {rate:8.1f}/s  ({1000 / rate:7.1f} ms each)")
+    lines = [
+        "# Benchmarks",
+        "",
+        f"Measured {datetime.date.today()} on: {machine()}.",
+        "",
+        "Command: `python benchmarks/run.py` (or `make benchmarks`); medians of "
+        f"{REPEATS} runs after a warm-up, all rows in one run. Mesh: ShapeNet bench "
+        "`50cdaa9e33fc853ecb2a965e75be701c` (21,952 faces) from the shared sample.",
+        "",
+        "## Render, classify, score",
+        "",
+        "| stage | batch | per second | ms each |",
+        "|---|---|---|---|",
+    ]
+    lines += [f"| {what} | {batch} | {rate:.1f} | {1000 / rate:.1f} |" for what, batch, rate in rows]
+    lines += ["", "## pytorch3d beside embree on the CPU", ""]
+    if p3d:
+        lines += ["| renderer | per second | ms each |", "|---|---|---|"]
+        lines += [f"| {what} | {rate:.2f} | {1000 / rate:.0f} |" for what, _, rate in p3d]
+        lines += ["", "pytorch3d rasterizes brute force on the CPU; it is meant for GPUs."]
+    else:
+        lines += ["pytorch3d is not installed in this environment; its row is measured where it is."]
+    OUT.write_text("\n".join(lines) + "\n")
+    print(f"wrote {OUT}")
+
+
+if __name__ == "__main__":
+    main()
