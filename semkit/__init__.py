@@ -6,7 +6,9 @@ a network keeps recognising the object (Hamdi & Ghanem, "Towards Analyzing
 Semantic Robustness of Deep Neural Networks").
 """
 
+from . import gallery, plot, shapenet
 from .classifier import BUNDLED, Classifier, imagenet_labels, load_classifier, resolve_label
+from .maps import grid_coords, open_map, semantic_map, semantic_maps
 from .mesh import Mesh, MeshError, load_mesh
 from .renderer import Renderer
 from .semantic import Evaluation, SemanticFunction
@@ -24,8 +26,15 @@ __all__ = [
     "Renderer",
     "SemanticFunction",
     "Space",
+    "gallery",
+    "grid_coords",
     "imagenet_labels",
     "load_classifier",
     "load_mesh",
+    "open_map",
+    "plot",
     "resolve_label",
+    "semantic_map",
+    "semantic_maps",
+    "shapenet",
 ]

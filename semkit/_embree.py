@@ -66,6 +66,9 @@ class EmbreeBackend:
         self.threads = threads or min(4, os.cpu_count() or 1)
         self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="semkit-embree") if self.threads > 1 else None
 
+    def options(self) -> dict:
+        return {"threads": self.threads}
+
     def render(self, mesh: Mesh, views: Views) -> torch.Tensor:
         views = views.detach()
         eyes = views.eye.numpy()

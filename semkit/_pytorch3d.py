@@ -29,6 +29,9 @@ class Pytorch3DBackend:
         self._meshes: "weakref.WeakKeyDictionary[Mesh, tuple]" = weakref.WeakKeyDictionary()
         self._topologies: "weakref.WeakKeyDictionary[Mesh, Topology]" = weakref.WeakKeyDictionary()
 
+    def options(self) -> dict:
+        return {"device": self.device}
+
     def _tensors(self, mesh: Mesh) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         cached = self._meshes.get(mesh)
         if cached is None:

@@ -4,8 +4,8 @@
 
 ``report`` runs the main job on the built-in defaults, offline: the 1-D
 semantic map (true-class probability over azimuth at elevation 35, the
-paper's 1-D setting) of a gallery shape for every bundled network, saved
-as a figure and a CSV table.
+paper's 1-D setting) of a gallery shape for every bundled network, and a
+2-D map (azimuth x elevation) of another, saved as figures and netCDF.
 """
 
 from __future__ import annotations
@@ -18,56 +18,40 @@ from pathlib import Path
 import numpy as np
 
 
-def report(out: Path, shape: str, step: float) -> Path:
+def report(out: Path, shape: str, step: float, map_shape: str = "park_bench") -> list[Path]:
+    """The 1-D map of ``shape`` for every bundled network, and the 2-D map of ``map_shape`` for the first."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from tqdm.auto import tqdm
 
     import semkit
-    from semkit import gallery
+    from semkit import plot
 
-    mesh = gallery.load(shape)
-    space = semkit.Space.paper_1d()
-    azimuths = np.arange(0.0, 360.0, step)
     out.mkdir(parents=True, exist_ok=True)
-    curves = {}
-    for name in tqdm(semkit.BUNDLED, desc=f"1-D maps of {shape}", unit="network"):
-        f = semkit.SemanticFunction(mesh, name, space=space)
-        curves[name] = f.evaluate(azimuths[:, None])
-    label_name = semkit.imagenet_labels()[mesh.label]
+    written = []
 
-    fig, (ax, strip) = plt.subplots(2, 1, figsize=(8, 5.6), height_ratios=[3, 1.1], layout="constrained")
-    for name, ev in curves.items():
-        line = ax.plot(azimuths, ev.score, label=f"{name} (top-1 in {np.mean(ev.top1 == mesh.label):.0%})")[0]
-        correct = ev.top1 == mesh.label
-        ax.plot(azimuths[correct], ev.score[correct], "o", ms=3, color=line.get_color())
-    ax.set(
-        xlim=(0, 360),
-        ylim=(0, 1),
-        xlabel="azimuth (deg)",
-        ylabel=f"P({label_name})",
-        title=f"1-D semantic map of the gallery shape '{shape}' at elevation {space.fixed['elevation']:g} deg",
-    )
-    ax.set_xticks(np.arange(0, 361, 45))
-    ax.grid(alpha=0.3)
-    ax.legend(title="network (dots: top-1 correct)", fontsize=8, title_fontsize=8, loc="upper right")
-    shown = np.arange(0.0, 360.0, 45.0)
-    renders = semkit.Renderer(image_size=96).render(mesh, shown[:, None], space)
-    strip.imshow(np.concatenate(list(renders.permute(0, 2, 3, 1).numpy()), axis=1))
-    strip.set_xticks((np.arange(len(shown)) + 0.5) * 96, [f"{a:g}" for a in shown])
-    strip.set_yticks([])
-    strip.set_xlabel("renders at these azimuths (deg)")
-    path = out / f"azimuth_curve_{shape}.png"
-    fig.savefig(path, dpi=120)
+    curves = semkit.semantic_maps([shape], semkit.BUNDLED, semkit.Space.paper_1d(), step=step)
+    fig, (ax, strip) = plt.subplots(2, 1, figsize=(8, 5.8), height_ratios=[3, 1.2], layout="constrained")
+    plot.curve(curves.isel(shape=0), hue="network", ax=ax)
+    ax.set_title(f"1-D semantic map of the gallery shape '{shape}' at elevation 35 deg")
+    f = semkit.SemanticFunction(semkit.gallery.load(shape), semkit.BUNDLED[0], space=semkit.Space.paper_1d())
+    plot.render_strip(f, np.arange(0.0, 360.0, 45.0), ax=strip)
+    written.append(out / f"azimuth_curve_{shape}.png")
+    fig.savefig(written[-1], dpi=120)
     plt.close(fig)
+    curves.to_netcdf(out / f"azimuth_curve_{shape}.nc")
 
-    table = out / f"azimuth_curve_{shape}.csv"
-    header = "azimuth," + ",".join(f"{n}_score,{n}_top1" for n in curves)
-    rows = np.column_stack([azimuths] + [c for ev in curves.values() for c in (ev.score, ev.top1)])
-    np.savetxt(table, rows, delimiter=",", header=header, comments="", fmt="%.6g")
-    return path
+    f = semkit.SemanticFunction(semkit.gallery.load(map_shape), semkit.BUNDLED[0])
+    grid = semkit.semantic_map(f, step=(2 * step, step), store=out / f"map2d_{map_shape}.nc")
+    fig, (ax, strip) = plt.subplots(2, 1, figsize=(8, 6.5), height_ratios=[3, 1.2], layout="constrained")
+    plot.heatmap(grid, ax=ax, show_correct=True)
+    ax.set_title(f"2-D semantic map: {f.classifier.name} on {map_shape} (black: top-1 correct)")
+    plot.render_strip(f, grid.sel(elevation=20, method="nearest"), ax=strip)
+    written.append(out / f"map2d_{map_shape}.png")
+    fig.savefig(written[-1], dpi=120)
+    plt.close(fig)
+    return written
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -87,8 +71,8 @@ def main(argv: list[str] | None = None) -> int:
         if not 0 < args.step <= 90:
             parser.error("--step must be in (0, 90] degrees")
         start = time.perf_counter()
-        path = report(args.out, args.shape, args.step)
-        print(f"wrote {path} ({time.perf_counter() - start:.0f} s)")
+        paths = report(args.out, args.shape, args.step)
+        print(f"wrote {', '.join(map(str, paths))} ({time.perf_counter() - start:.0f} s)")
     return 0
 
 

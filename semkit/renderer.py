@@ -10,7 +10,7 @@ parameters (the paper's camera, normalization and two-sided flat shading):
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any, Sequence
 
 import torch
@@ -103,6 +103,14 @@ class Renderer:
     @property
     def image_size(self) -> int:
         return self.settings.image_size
+
+    def resized(self, image_size: int) -> "Renderer":
+        """The same renderer (backend and look) at another image size."""
+        other = object.__new__(Renderer)
+        other.settings = replace(self.settings, image_size=image_size)
+        other.backend_name = self.backend_name
+        other._backend = type(self._backend)(other.settings, **self._backend.options())
+        return other
 
     def describe(self) -> dict[str, Any]:
         """Backend and settings, as plain values (for dataset attrs)."""

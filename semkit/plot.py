@@ -1,0 +1,193 @@
+"""Plots of semantic maps (matplotlib). Every function takes ``ax=`` and returns it.
+
+* :func:`curve`: 1-D maps, one line per network or shape;
+* :func:`polar`: 1-D azimuth maps around a circle;
+* :func:`heatmap`: 2-D maps in the paper's style, labelled (names and units
+  on the axes, a colour bar titled with the class, network and shape in the title);
+* :func:`render_strip`: the renders along a row of a map, so one sees what the network saw.
+
+Averaged maps are plotted the same way: ``heatmap(maps.mean("shape"))``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+#: Red where the network fails, blue where it is confident (as the paper's figures).
+CMAP = "RdBu"
+
+
+def _score(data: xr.Dataset | xr.DataArray) -> xr.DataArray:
+    return data["score"] if isinstance(data, xr.Dataset) else data
+
+
+def _axis_label(data: xr.DataArray, dim: str) -> str:
+    units = data[dim].attrs.get("units", "") if dim in data.coords else ""
+    return f"{dim} ({units})" if units else dim
+
+
+def _label_name(data: xr.Dataset | xr.DataArray) -> str:
+    names = data["label_name"].values if "label_name" in data.coords else data.attrs.get("label_name", "")
+    names = np.unique(np.atleast_1d(names))
+    return str(names[0]) if len(names) == 1 else "true class"
+
+
+def _ylabel(data) -> str:
+    name = _label_name(data)
+    return f"P({name})" if name != "true class" else "P(true class)"
+
+
+def _describe(data: xr.Dataset | xr.DataArray) -> str:
+    """'network on shape', with 'mean over N ...' for averaged maps."""
+    parts = []
+    for key in ("network", "shape"):
+        if key in data.dims:
+            continue
+        if key in data.coords and data[key].ndim == 0:
+            parts.append(str(data[key].values))
+        elif key in data.attrs:
+            parts.append(str(data.attrs[key]))
+        else:
+            averaged = data.attrs.get(f"mean_over_{key}")
+            parts.append(f"mean over {averaged} {key}s" if averaged else f"mean over {key}s")
+    return " on ".join(parts)
+
+
+def _new_axes(ax, **kwargs):
+    if ax is None:
+        import matplotlib.pyplot as plt
+
+        _, ax = plt.subplots(**kwargs)
+    return ax
+
+
+def curve(data: xr.Dataset | xr.DataArray, hue: str | None = None, *, ax=None, show_correct: bool = True, **line_kw: Any):
+    """Line plot of a 1-D map (or several, one per value of ``hue``, e.g. ``"network"``).
+
+    With ``show_correct`` and a ``correct`` variable, dots mark where the top-1 prediction is right.
+    """
+    score = _score(data)
+    dims = [d for d in score.dims if d != hue]
+    if len(dims) != 1:
+        raise ValueError(f"curve() needs a 1-D map (plus an optional hue dim); this one has dims {score.dims}")
+    x = dims[0]
+    ax = _new_axes(ax, figsize=(7, 3.5))
+    groups = [(None, data)] if hue is None else [(str(v), data.sel({hue: v})) for v in data[hue].values]
+    for name, d in groups:
+        s = _score(d)
+        line = ax.plot(s[x].values, s.values, label=name, **line_kw)[0]
+        if show_correct and isinstance(d, xr.Dataset) and "correct" in d:
+            ok = d["correct"].values.astype(bool)
+            ax.plot(s[x].values[ok], s.values[ok], "o", ms=3, color=line.get_color())
+    ax.set(xlabel=_axis_label(score, x), ylabel=_ylabel(data), ylim=(0, 1))
+    if score[x].attrs.get("periodic") and score[x].attrs.get("units") == "deg":
+        ax.set_xlim(0, 360)
+    title = _describe(data)
+    ax.set_title(title if hue is None else f"{title} (by {hue})".strip())
+    ax.grid(alpha=0.3)
+    if hue is not None:
+        ax.legend(title=hue + (" (dots: top-1 correct)" if show_correct else ""), fontsize=8, title_fontsize=8)
+    return ax
+
+
+def polar(data: xr.Dataset | xr.DataArray, hue: str | None = None, *, ax=None, **line_kw: Any):
+    """A 1-D azimuth map around a circle (0 degrees at the top, clockwise)."""
+    score = _score(data)
+    if "azimuth" not in score.dims:
+        raise ValueError("polar() plots maps over azimuth")
+    ax = _new_axes(ax, subplot_kw={"projection": "polar"}, figsize=(4.5, 4.5))
+    if getattr(ax, "name", "") != "polar":
+        raise ValueError("polar() needs polar axes: plt.subplots(subplot_kw={'projection': 'polar'})")
+    ax.set_theta_zero_location("N")
+    ax.set_theta_direction(-1)
+    groups = [(None, score)] if hue is None else [(str(v), score.sel({hue: v})) for v in score[hue].values]
+    for name, s in groups:
+        theta = np.radians(np.r_[s.azimuth.values, s.azimuth.values[:1]])
+        ax.plot(theta, np.r_[s.values, s.values[:1]], label=name, **line_kw)
+    ax.set_ylim(0, 1)
+    ax.set_title(f"{_ylabel(data)} over azimuth\n{_describe(data)}", fontsize=10)
+    if hue is not None:
+        ax.legend(title=hue, fontsize=7, loc="lower left", bbox_to_anchor=(0.85, 0.85))
+    return ax
+
+
+def heatmap(
+    data: xr.Dataset | xr.DataArray,
+    x: str = "azimuth",
+    y: str = "elevation",
+    *,
+    ax=None,
+    cmap: str = CMAP,
+    vmin: float = 0.0,
+    vmax: float = 1.0,
+    show_correct: bool = False,
+    colorbar: bool = True,
+):
+    """A 2-D map as a heat map (cells centred on the grid points).
+
+    With ``show_correct`` and a ``correct`` variable, a black contour
+    outlines where the top-1 prediction is right.
+    """
+    score = _score(data)
+    if set(score.dims) != {x, y}:
+        raise ValueError(f"heatmap() needs a 2-D map over ({x}, {y}); this one has dims {score.dims} (select or average the others)")
+    ax = _new_axes(ax, figsize=(6.5, 4))
+    s = score.transpose(y, x)
+    mesh = ax.pcolormesh(_edges(s[x].values), _edges(s[y].values), s.values, cmap=cmap, vmin=vmin, vmax=vmax, shading="flat")
+    if show_correct and isinstance(data, xr.Dataset) and "correct" in data:
+        ok = data["correct"].transpose(y, x).astype(float)
+        if 0 < float(ok.mean()) < 1:
+            ax.contour(s[x].values, s[y].values, ok.values, levels=[0.5], colors="k", linewidths=0.8)
+    ax.set(xlabel=_axis_label(score, x), ylabel=_axis_label(score, y), title=_describe(data))
+    if colorbar:
+        bar = ax.figure.colorbar(mesh, ax=ax)
+        bar.set_label(_ylabel(data))
+    return ax
+
+
+def _edges(centres: np.ndarray) -> np.ndarray:
+    """Cell edges around grid points (half-way between neighbours)."""
+    if len(centres) == 1:
+        return np.array([centres[0] - 0.5, centres[0] + 0.5])
+    mid = (centres[1:] + centres[:-1]) / 2
+    return np.r_[centres[0] - (mid[0] - centres[0]), mid, centres[-1] + (centres[-1] - mid[-1])]
+
+
+def render_strip(f, points: Any, *, ax=None, size: int = 96, max_images: int = 8):
+    """The renders a SemanticFunction sees at some points, with the network's answer under each.
+
+    ``points`` is anything its Space accepts, or a 1-D slice of a map
+    (e.g. ``ds.sel(elevation=20, method="nearest")``), of which up to
+    ``max_images`` evenly spaced points are shown.
+    """
+    if isinstance(points, (xr.Dataset, xr.DataArray)):
+        sliced = _score(points)
+        if sliced.ndim != 1:
+            raise ValueError(f"render_strip() takes a 1-D slice of a map; this one has dims {sliced.dims}")
+        dim = sliced.dims[0]
+        keep = np.unique(np.linspace(0, sliced.sizes[dim] - 1, min(max_images, sliced.sizes[dim])).round().astype(int))
+        sliced = sliced.isel({dim: keep})
+        named = {name: np.broadcast_to(sliced[name].values, keep.shape) for name in f.space.names if name in sliced.coords}
+        pts = f.space.points(named)
+    else:
+        pts = f.space.points(points)[:max_images]
+    ev = f.evaluate(pts)
+    images = f.renderer.resized(size).render(f.mesh, pts, f.space).permute(0, 2, 3, 1).numpy()
+    ax = _new_axes(ax, figsize=(1.3 * len(pts), 1.9))
+    ax.imshow(np.concatenate(list(images), axis=1))
+    labels = f.classifier.labels
+    ax.set_xticks(
+        (np.arange(len(pts)) + 0.5) * size,
+        [
+            ", ".join(f"{v:g}" for v in p) + f"\n{labels[t][:14]}\nP={s:.2f}"
+            for p, t, s in zip(pts, ev.top1, ev.score)
+        ],
+        fontsize=7,
+    )
+    ax.set_yticks([])
+    ax.set_xlabel(f"({', '.join(f.space.names)}); top-1; P({f.label_name})", fontsize=8)
+    ax.set_title(f"what {f.classifier.name} sees of {f.mesh.name}", fontsize=9)
+    return ax

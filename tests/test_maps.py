@@ -1,0 +1,197 @@
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import numpy as np
+import pytest
+import xarray as xr
+
+import semkit
+from semkit import Space, gallery, grid_coords, open_map, semantic_map, semantic_maps
+
+
+class Counted:
+    """An analytic f that counts the points it evaluates (and can be told to stop)."""
+
+    def __init__(self, stop_after: int | None = None):
+        self.points = 0
+        self.stop_after = stop_after
+
+    def __call__(self, p: np.ndarray) -> np.ndarray:
+        if self.stop_after is not None and self.points >= self.stop_after:
+            raise KeyboardInterrupt
+        self.points += len(p)
+        return analytic(p)
+
+
+def analytic(p: np.ndarray) -> np.ndarray:
+    return (np.sin(np.radians(p[:, 0])) + 1) / 2 * np.exp(-(((p[:, 1] - 20) / 30) ** 2))
+
+
+def test_grids():
+    space = Space.paper()
+    g = grid_coords(space, 3)
+    assert len(g["azimuth"]) == 120 and g["azimuth"][-1] == 357  # the period is never repeated
+    assert len(g["elevation"]) == 34 and g["elevation"][[0, -1]].tolist() == [-10, 89]  # the paper's 4080 points
+    assert grid_coords(space, 5)["elevation"][-1] == 90  # a bound the steps land on is included
+    np.testing.assert_array_equal(grid_coords(space, 30)["azimuth"], np.arange(0, 360, 30))
+    assert grid_coords(space, (45, 50))["elevation"].tolist() == [-10, 40, 90]
+    assert grid_coords(space, {"elevation": 25})["azimuth"][1] == 3  # default 3 degrees for angles
+    assert grid_coords(space, 10, coords={"elevation": [0, 35]})["elevation"].tolist() == [0, 35]
+    assert len(grid_coords(Space.paper(periodic=False), 30)["azimuth"]) == 13  # 0..360 both included
+    custom = Space({"distance": (2, 4)})
+    assert len(grid_coords(custom)["distance"]) == 31
+    with pytest.raises(ValueError, match="one per parameter"):
+        grid_coords(space, (1, 2, 3))
+    with pytest.raises(ValueError, match="positive"):
+        grid_coords(space, 0)
+    with pytest.raises(ValueError, match="elevation=95 is outside"):
+        grid_coords(space, coords={"elevation": [95]})
+    with pytest.raises(ValueError, match="unknown parameters \\['zoom'\\]"):
+        grid_coords(space, {"zoom": 1})
+
+
+def test_analytic_maps_are_exact_in_any_dimension():
+    ds = semantic_map(analytic, Space.paper(), step=(5, 6), progress=False)
+    assert ds.score.dims == ("azimuth", "elevation") and ds.score.shape == (72, 17)
+    az, el = np.meshgrid(ds.azimuth, ds.elevation, indexing="ij")
+    np.testing.assert_array_equal(ds.score.values, analytic(np.stack([az.ravel(), el.ravel()], 1)).reshape(az.shape))
+    assert ds.azimuth.attrs["units"] == "deg" and "top1" not in ds
+    assert ds.attrs["function"].endswith("analytic")
+
+    one = semantic_map(lambda p: p[:, 0] / 360, Space.paper_1d(), step=45, progress=False)
+    assert one.score.dims == ("azimuth",) and float(one.elevation) == 35  # fixed values become scalar coords
+    np.testing.assert_allclose(one.score, np.arange(0, 360, 45) / 360)
+
+    space4 = Space({"a": (0, 1), "b": (0, 2), "c": (-1, 1), "d": (0, 1)})
+    four = semantic_map(lambda p: p.sum(1), space4, step=(0.5, 1, 1, 0.25), chunk_size=7, progress=False)
+    assert four.score.shape == (3, 3, 3, 5)
+    expected = four.a + four.b + four.c + four.d
+    np.testing.assert_allclose(four.score, expected.transpose(*four.score.dims))
+
+
+def test_real_map_with_a_bundled_network(tmp_path, lite0):
+    mesh = gallery.load("coffee_mug")
+    f = semkit.SemanticFunction(mesh, lite0, renderer=semkit.Renderer(image_size=96))
+    ds = semantic_map(f, step=(90, 50), progress=False)
+    assert ds.score.shape == (4, 3) and ds.top1.dtype == np.int64
+    assert ((ds.score >= 0) & (ds.score <= 1)).all()
+    np.testing.assert_array_equal(ds.correct, ds.top1 == 504)
+    assert ds.attrs["label"] == 504 and ds.attrs["label_name"] == "coffee mug"
+    assert ds.attrs["network"] == "efficientnet_lite0" and ds.attrs["shape"] == "coffee_mug"
+    assert json.loads(ds.attrs["renderer"])["image_size"] == 96
+    # the same values as evaluating the points directly
+    np.testing.assert_allclose(ds.score.sel(azimuth=90, elevation=40), f([[90, 40]])[0], atol=1e-6)
+    for suffix in (".nc", ".zarr"):
+        path = tmp_path / f"map{suffix}"
+        ds.to_netcdf(path) if suffix == ".nc" else ds.to_zarr(path, consolidated=False)
+        back = open_map(path)
+        xr.testing.assert_identical(back, ds)
+
+
+def test_store_resumes_after_ctrl_c_computing_only_what_is_missing(tmp_path):
+    """The issue's check: a plain callable interrupted half-way recomputes at most 15% of the grid."""
+    store = tmp_path / "map.nc"
+    n = 72 * 17
+    first = Counted(stop_after=n // 2)
+    with pytest.raises(KeyboardInterrupt):
+        semantic_map(first, Space.paper(), step=(5, 6), store=store, progress=False)
+    assert not store.exists() and (tmp_path / "map.nc.partial").is_dir()
+    second = Counted()
+    ds = semantic_map(second, Space.paper(), step=(5, 6), store=store, progress=False)
+    assert first.points + second.points <= n + semkit.maps.DEFAULT_CHUNK  # at most one chunk computed twice
+    assert first.points + second.points - n <= 0.15 * n
+    uninterrupted = semantic_map(analytic, Space.paper(), step=(5, 6), progress=False)
+    np.testing.assert_array_equal(ds.score, uninterrupted.score)
+    assert store.exists() and not (tmp_path / "map.nc.partial").exists()
+    # a complete store is read back without computing anything
+    third = Counted()
+    again = semantic_map(third, Space.paper(), step=(5, 6), store=store, progress=False)
+    assert third.points == 0
+    np.testing.assert_array_equal(again.score, ds.score)
+
+
+def test_store_survives_a_killed_process(tmp_path):
+    """SIGKILL mid-run (no chance to clean up): the rerun loses at most the chunk being computed."""
+    store = tmp_path / "map.zarr"
+    script = textwrap.dedent(
+        f"""
+        import time, numpy as np, semkit
+        def slow(p):
+            time.sleep(0.05)
+            return np.cos(np.radians(p[:, 0])) ** 2 * (p[:, 1] + 10) / 100
+        semkit.semantic_map(slow, semkit.Space.paper(), step=(10, 10), store={str(store)!r}, chunk_size=20, progress=False)
+        """
+    )
+    proc = subprocess.Popen([sys.executable, "-c", script])
+    partial = tmp_path / "map.zarr.partial"
+    deadline = time.time() + 60
+    while time.time() < deadline and len(list(partial.glob("chunk-*.npz"))) < 5:
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    saved = len(list(partial.glob("chunk-*.npz")))
+    assert 5 <= saved < 396 / 20  # interrupted mid-way
+    counter = {"points": 0}
+
+    def g(p):
+        counter["points"] += len(p)
+        return np.cos(np.radians(p[:, 0])) ** 2 * (p[:, 1] + 10) / 100
+
+    g.__qualname__ = "slow"  # the same function as far as the store is concerned
+    g.__module__ = "__main__"
+    ds = semantic_map(g, Space.paper(), step=(10, 10), store=store, chunk_size=20, progress=False)
+    assert counter["points"] <= 36 * 11 - 20 * saved
+    az, el = np.meshgrid(ds.azimuth, ds.elevation, indexing="ij")
+    np.testing.assert_allclose(ds.score, np.cos(np.radians(az)) ** 2 * (el + 10) / 100)
+    assert open_map(store).score.shape == (36, 11)
+
+
+def test_a_store_made_with_other_settings_is_refused(tmp_path):
+    store = tmp_path / "map.nc"
+    semantic_map(analytic, Space.paper(), step=30, store=store, progress=False)
+    with pytest.raises(ValueError, match=r"map.nc was made with different settings \(differs in grid.azimuth, grid.elevation\)"):
+        semantic_map(analytic, Space.paper(), step=45, store=store, progress=False)
+    with pytest.raises(ValueError, match="differs in .*space.parameters"):
+        semantic_map(analytic, Space.paper(periodic=False), step=30, store=store, progress=False)
+    # the journal of an unfinished run is protected in the same way
+    partial = tmp_path / "other.nc"
+    with pytest.raises(KeyboardInterrupt):
+        semantic_map(Counted(stop_after=64), Space.paper(), step=10, store=partial, progress=False)
+    with pytest.raises(ValueError, match="other.nc.partial was made with different settings"):
+        semantic_map(analytic, Space.paper(), step=20, store=partial, progress=False)
+    with pytest.raises(ValueError, match="must be a .nc or .zarr"):
+        semantic_map(analytic, Space.paper(), step=30, store=tmp_path / "map.csv", progress=False)
+
+
+def test_bad_functions_are_reported():
+    with pytest.raises(ValueError, match="NaN or infinite scores at 8 point"):
+        semantic_map(lambda p: np.full(len(p), np.nan), Space.paper(), step=90, progress=False)
+    with pytest.raises(ValueError, match="returned 1 scores for 8 points"):
+        semantic_map(lambda p: np.zeros(1), Space.paper(), step=90, progress=False)
+    with pytest.raises(ValueError, match="needs a Space"):
+        semantic_map(analytic, step=90)
+
+
+def test_many_maps_stack_by_network_and_shape(tmp_path):
+    shapes = ["coffee_mug", gallery.load("vase")]
+    store = tmp_path / "maps"
+    ds = semantic_maps(shapes, ["efficientnet_lite0", "efficientnet_lite1"], step=(120, 50),
+                       renderer=semkit.Renderer(image_size=64), store=store, progress=False)
+    assert ds.score.dims == ("network", "shape", "azimuth", "elevation") and ds.score.shape == (2, 2, 3, 3)
+    assert ds.network.values.tolist() == ["efficientnet_lite0", "efficientnet_lite1"]
+    assert ds.label.values.tolist() == [504, 883] and ds.label_name.values.tolist() == ["coffee mug", "vase"]
+    assert "label" not in ds.attrs and "space" in ds.attrs
+    assert ds.azimuth.attrs["units"] == "deg" and ds.azimuth.attrs["periodic"] == 1
+    by_class = ds.score.groupby("label_name").mean()
+    assert set(by_class.label_name.values) == {"coffee mug", "vase"}
+    per_network = ds.score.mean(["shape", "azimuth", "elevation"])
+    assert per_network.dims == ("network",)
+    assert len(list(store.glob("*/*.nc"))) == 4
+    again = semantic_maps(shapes, ["efficientnet_lite0", "efficientnet_lite1"], step=(120, 50),
+                          renderer=semkit.Renderer(image_size=64), store=store, progress=False)
+    xr.testing.assert_allclose(again.score, ds.score)
