@@ -8,8 +8,9 @@ Semantic Robustness of Deep Neural Networks").
 
 from . import gallery, plot, shapenet
 from .classifier import BUNDLED, Classifier, imagenet_labels, load_classifier, resolve_label
-from .maps import grid_coords, open_map, semantic_map, semantic_maps
+from .maps import MapFunction, grid_coords, interpolate, open_map, semantic_map, semantic_maps
 from .mesh import Mesh, MeshError, load_mesh
+from .regions import check_regions, find_regions, srvr, volume_ratio
 from .renderer import Renderer
 from .semantic import Evaluation, SemanticFunction
 from .space import Parameter, Space
@@ -20,15 +21,19 @@ __all__ = [
     "BUNDLED",
     "Classifier",
     "Evaluation",
+    "MapFunction",
     "Mesh",
     "MeshError",
     "Parameter",
     "Renderer",
     "SemanticFunction",
     "Space",
+    "check_regions",
+    "find_regions",
     "gallery",
     "grid_coords",
     "imagenet_labels",
+    "interpolate",
     "load_classifier",
     "load_mesh",
     "open_map",
@@ -37,4 +42,6 @@ __all__ = [
     "semantic_map",
     "semantic_maps",
     "shapenet",
+    "srvr",
+    "volume_ratio",
 ]

@@ -219,15 +219,12 @@ def _dataset(f, space: Space, grid, shape, score, top1, settings) -> xr.Dataset:
         "space": json.dumps(settings["space"]),
         "grid_step": json.dumps({name: float(v[1] - v[0]) if len(v) > 1 else None for name, v in grid.items()}),
     }
-    if info:
-        attrs.update(
-            label=int(info["label"]),
-            label_name=label_name,
-            network=info["network"],
-            shape=info["shape"],
-            renderer=json.dumps(info["renderer"]),
-        )
-    else:
+    if "label" in info:
+        attrs.update(label=int(info["label"]), label_name=label_name)
+        attrs.update({k: info[k] for k in ("network", "shape") if k in info})
+        if "renderer" in info:
+            attrs["renderer"] = json.dumps(info["renderer"])
+    if "callable" in settings["function"]:
         attrs["function"] = settings["function"]["callable"]
     return xr.Dataset(data_vars, coords=coords, attrs=attrs)
 
@@ -402,3 +399,60 @@ def _as_mesh(shape: Any):
 
 def _safe(name: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
+
+
+# -------------------------------------------------------------- interpolation
+class MapFunction:
+    """A map as a function: multilinear interpolation of its ``score`` between grid points.
+
+    Lets regions, and anything else that takes an f, run on a saved map
+    instead of the network (the paper's maps, a map made elsewhere). A
+    periodic parameter interpolates across its period (357 -> 0 degrees);
+    a bounded one is held at its first or last grid value beyond the grid.
+    """
+
+    def __init__(self, data: xr.Dataset | xr.DataArray, space: Space | None = None) -> None:
+        from scipy.interpolate import RegularGridInterpolator
+
+        score = data["score"] if isinstance(data, xr.Dataset) else data
+        if space is None:
+            if "space" not in data.attrs:
+                raise ValueError("this map records no Space (a DataArray, or a map made elsewhere): pass space=")
+            space = Space.from_dict(json.loads(data.attrs["space"]))
+        extra = set(score.dims) - set(space.names)
+        if extra:
+            raise ValueError(f"the map has dims {sorted(extra)} beyond the Space's {list(space.names)}: select or average them first")
+        missing = [name for name in space.names if name not in score.dims]
+        if missing:
+            raise ValueError(f"the map has no dims {missing} of the Space")
+        score = score.transpose(*space.names)
+        values = np.asarray(score.values, dtype=float)
+        if not np.isfinite(values).all():
+            raise ValueError("the map holds NaN or infinite scores (is it complete?)")
+        axes = []
+        for i, p in enumerate(space.parameters):
+            x = np.asarray(score[p.name].values, dtype=float)
+            if p.periodic:  # close the circle: the first slice again, one period on
+                x = np.r_[x, x[0] + p.width]
+                values = np.concatenate([values, values.take([0], axis=i)], axis=i)
+            axes.append(x)
+        self.space = space
+        self.attrs = dict(getattr(data, "attrs", {}))
+        self._lo = np.array([x[0] for x in axes])
+        self._hi = np.array([x[-1] for x in axes])
+        self._interp = RegularGridInterpolator(axes, values, method="linear")
+
+    def __call__(self, points: Any) -> np.ndarray:
+        pts = self.space.points(points)
+        # wrap periodic values onto the grid's own period, then hold bounded ones inside the grid
+        pts = np.where(self.space.periodic, self._lo + np.mod(pts - self._lo, self.space.widths), pts)
+        return self._interp(np.clip(pts, self._lo, self._hi))
+
+    def describe(self) -> dict[str, Any]:
+        info = {k: self.attrs[k] for k in ("label", "label_name", "network", "shape") if k in self.attrs}
+        return {**info, "interpolated_map": self.attrs.get("fingerprint", "unknown"), "space": self.space.to_dict()}
+
+
+def interpolate(data: xr.Dataset | xr.DataArray, space: Space | None = None) -> MapFunction:
+    """The map ``data`` as a function of points [B, n] (see :class:`MapFunction`)."""
+    return MapFunction(data, space)

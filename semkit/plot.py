@@ -11,6 +11,7 @@ Averaged maps are plotted the same way: ``heatmap(maps.mean("shape"))``.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import numpy as np
@@ -190,4 +191,126 @@ def render_strip(f, points: Any, *, ax=None, size: int = 96, max_images: int = 8
     ax.set_yticks([])
     ax.set_xlabel(f"({', '.join(f.space.names)}); top-1; P({f.label_name})", fontsize=8)
     ax.set_title(f"what {f.classifier.name} sees of {f.mesh.name}", fontsize=9)
+    return ax
+
+
+# ------------------------------------------------------------------ regions
+#: One colour per region algorithm (as in the paper's region figure).
+ALGORITHM_COLORS = {"naive": "tab:green", "oir_b": "tab:orange", "oir_w": "tab:purple"}
+ALGORITHM_NAMES = {"naive": "naive", "oir_b": "OIR_B", "oir_w": "OIR_W"}
+
+
+def regions(
+    regions: xr.Dataset,
+    semantic_map: xr.Dataset | xr.DataArray | None = None,
+    x: str = "azimuth",
+    y: str | None = "elevation",
+    *,
+    ax=None,
+    **map_kw: Any,
+):
+    """Boxes found by :func:`~semkit.find_regions`, over their map when one is given.
+
+    2-D: rectangles on the heat map (one colour per algorithm, the starts
+    marked); a box that crosses a periodic parameter's period is drawn in
+    both pieces. 1-D (``y=None``, or regions over one parameter): the
+    curve, with each box as a bar under it.
+    """
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Rectangle
+
+    params = list(regions.param.values)
+    one_d = len(params) == 1 or y is None
+    if semantic_map is not None:
+        ax = curve(semantic_map, ax=ax, **map_kw) if one_d else heatmap(semantic_map, x=x, y=y, ax=ax, **map_kw)
+    ax = _new_axes(ax, figsize=(6.5, 4))
+    periods = _periods(regions)
+    algos = [str(a) for a in regions.algorithm.values]
+    n_starts = regions.sizes["start"]
+    for j, name in enumerate(algos):
+        color = ALGORITHM_COLORS.get(name, f"C{j}")
+        for s in range(n_starts):
+            box = regions.isel(start=s, algorithm=j)
+            lo, hi = float(box.lower.sel(param=x)), float(box.upper.sel(param=x))
+            xs = _pieces(lo, hi, periods.get(x))
+            if one_d:
+                level = -0.04 - 0.035 * j
+                for a, b in xs:
+                    ax.plot([a, b], [level, level], color=color, lw=3, solid_capstyle="butt")
+                continue
+            ylo, yhi = float(box.lower.sel(param=y)), float(box.upper.sel(param=y))
+            for a, b in xs:
+                for c, d in _pieces(ylo, yhi, periods.get(y)):
+                    ax.add_patch(Rectangle((a, c), b - a, d - c, fill=False, edgecolor=color, lw=1.8))
+    starts = regions.start_point
+    if one_d:
+        ax.plot(starts.sel(param=x), np.full(n_starts, -0.02), "k^", ms=6)
+        ax.set_ylim(-0.06 - 0.035 * len(algos), 1)
+    else:
+        ax.plot(starts.sel(param=x), starts.sel(param=y), "k*", ms=10, mec="w")
+        if semantic_map is None:
+            ax.set(xlabel=x, ylabel=y)
+            ax.autoscale_view()
+    handles = [Line2D([], [], color=ALGORITHM_COLORS.get(a, f"C{j}"), lw=2, label=ALGORITHM_NAMES.get(a, a)) for j, a in enumerate(algos)]
+    handles.append(Line2D([], [], color="k", marker="*" if not one_d else "^", ls="", label="start"))
+    ax.legend(handles=handles, fontsize=8, loc="upper right", framealpha=0.8)
+    return ax
+
+
+def _periods(regions: xr.Dataset) -> dict[str, float]:
+    if "space" not in regions.attrs:
+        return {}
+    space = json.loads(regions.attrs["space"])
+    return {p["name"]: p["high"] - p["low"] for p in space["parameters"] if p["periodic"]}
+
+
+def _pieces(lo: float, hi: float, period: float | None) -> list[tuple[float, float]]:
+    """An unwrapped interval as pieces inside one period [0, period)."""
+    if period is None or (0 <= lo and hi <= period):
+        return [(lo, hi)]
+    if hi - lo >= period:
+        return [(0.0, period)]
+    lo_w = lo % period
+    hi_w = lo_w + (hi - lo)
+    return [(lo_w, min(hi_w, period))] + ([(0.0, hi_w - period)] if hi_w > period else [])
+
+
+def traces(regions: xr.Dataset, start: int = 0, param: str | None = None, *, ax=None):
+    """The bounds of one start's boxes over the iterations (one colour per algorithm).
+
+    ``param`` picks a parameter (default: the first); the band between the
+    lower and upper bound is shaded.
+    """
+    param = param or str(regions.param.values[0])
+    ax = _new_axes(ax, figsize=(6.5, 3.5))
+    r = regions.isel(start=start)
+    for j, name in enumerate(str(a) for a in regions.algorithm.values):
+        lo = r.lower_trace.sel(algorithm=name, param=param).values
+        hi = r.upper_trace.sel(algorithm=name, param=param).values
+        it = regions.iteration.values
+        color = ALGORITHM_COLORS.get(name, f"C{j}")
+        ax.fill_between(it, lo, hi, color=color, alpha=0.15)
+        ax.plot(it, lo, color=color, label=ALGORITHM_NAMES.get(name, name))
+        ax.plot(it, hi, color=color)
+    units = dict(zip(regions.param.values, regions.units.values)).get(param, "") if "units" in regions.coords else ""
+    point = ", ".join(f"{v:g}" for v in r.start_point.values)
+    ax.set(xlabel="step", ylabel=f"{param} ({units})" if units else param, title=f"bounds of the boxes grown from ({point})")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    return ax
+
+
+def loss_traces(regions: xr.Dataset, start: int = 0, *, ax=None):
+    """Each algorithm's loss over the iterations for one start (separate scales: the losses differ)."""
+    ax = _new_axes(ax, figsize=(6.5, 3.5))
+    r = regions.isel(start=start)
+    for j, name in enumerate(str(a) for a in regions.algorithm.values):
+        loss = r.loss.sel(algorithm=name).values
+        scale = np.nanmax(np.abs(loss)) or 1.0
+        ax.plot(regions.iteration.values, loss / scale, color=ALGORITHM_COLORS.get(name, f"C{j}"),
+                label=f"{ALGORITHM_NAMES.get(name, name)} (/ {scale:.3g})")
+    point = ", ".join(f"{v:g}" for v in r.start_point.values)
+    ax.set(xlabel="step", ylabel="loss / max |loss|", title=f"losses of the boxes grown from ({point})")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
     return ax

@@ -97,3 +97,42 @@ def test_render_strip_shows_a_row_of_the_map(mug_map):
     with pytest.raises(ValueError, match="1-D slice"):
         plot.render_strip(f, ds, ax=ax)
     plt.close(fig)
+
+
+def _bump(p):
+    d = np.angle(np.exp(1j * np.radians(p[:, 0])))
+    return np.exp(-((d / np.radians(40)) ** 2)) * np.exp(-(((p[:, 1] - 30) / 25) ** 2))
+
+
+def test_regions_on_a_map_traces_and_losses():
+    from matplotlib.patches import Rectangle
+
+    m = semantic_map(_bump, Space.paper(), step=10, progress=False)
+    r = semkit.find_regions(semkit.interpolate(m), [[350, 30], [90, 20]], iterations=300, progress=False)
+    fig, ax = plt.subplots()
+    assert plot.regions(r, m, ax=ax) is ax
+    rects = [p for p in ax.patches if isinstance(p, Rectangle)]
+    crossing = int((r.upper.sel(param="azimuth") > 360).sum())
+    assert crossing == 3  # every box from 350 crosses 0 ...
+    assert len(rects) == 2 * 3 + crossing  # ... and is drawn in two pieces
+    assert all(0 <= p.get_x() and p.get_x() + p.get_width() <= 360 + 1e-9 for p in rects)
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["naive", "OIR_B", "OIR_W", "start"]
+    assert ax.get_xlabel() == "azimuth (deg)"
+    plt.close(fig)
+
+    fig, (a1, a2) = plt.subplots(1, 2)
+    assert plot.traces(r, start=0, param="elevation", ax=a1) is a1
+    assert a1.get_ylabel() == "elevation (deg)" and len(a1.lines) == 6
+    assert plot.loss_traces(r, start=1, ax=a2) is a2 and len(a2.lines) == 3
+    plt.close(fig)
+
+
+def test_regions_on_a_curve():
+    space = Space.paper_1d()
+    curve = semantic_map(lambda p: _bump(np.c_[p, np.full(len(p), 30.0)]), space, step=5, progress=False)
+    r = semkit.find_regions(semkit.interpolate(curve), [[10.0]], ("naive", "oir_b"), iterations=300, progress=False)
+    fig, ax = plt.subplots()
+    assert plot.regions(r, curve, ax=ax) is ax
+    bars = [line for line in ax.lines if len(line.get_xdata()) == 2 and line.get_ydata()[0] < 0]
+    assert len(bars) >= 2
+    plt.close(fig)
