@@ -5,8 +5,8 @@ BIN    := $(VENV)/bin
 
 .PHONY: report test benchmarks gallery-rates clean
 
-report: $(VENV)/.installed          ## the main job: figures from the built-in defaults, offline
-	$(BIN)/semkit report --out figures
+report: $(VENV)/.installed          ## the main job: the report notebooks on the built-in defaults, offline
+	$(BIN)/semkit report --out reports --figures figures $(if $(SHAPENET),--shapenet $(SHAPENET))
 
 test: $(VENV)/.installed-test       ## the whole test suite
 	$(BIN)/python -m pytest
@@ -22,7 +22,7 @@ $(BIN)/python:
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e .
+	$(BIN)/python -m pip install --quiet -e ".[notebooks]"
 	touch $@
 
 $(VENV)/.installed-test: pyproject.toml | $(BIN)/python

@@ -1,11 +1,25 @@
 """The ``semkit`` command line.
 
-    semkit report [--out figures] [--shape coffee_mug] [--step 5]
+    semkit report [--out reports] [--figures figures] [--shapenet PATH] [--smoke]
+    semkit sweep CONFIG.yaml [--scheduler ADDRESS]
 
-``report`` runs the main job on the built-in defaults, offline: the 1-D
-semantic map (true-class probability over azimuth at elevation 35, the
-paper's 1-D setting) of a gallery shape for every bundled network, and a
-2-D map (azimuth x elevation) of another, saved as figures and netCDF.
+``report`` runs the main job: the report notebooks (semantic maps, robust
+regions, network comparison) executed with papermill on the built-in
+defaults, offline (gallery shapes, bundled networks), into ``--out`` with
+HTML exports, and their figures into ``--figures``. ``--shapenet`` runs the
+same reports on a ShapeNetCore folder.
+
+``sweep`` runs maps or region searches over shapes x networks on Dask (see
+:func:`semkit.sweep.sweep`), configured by a YAML file such as::
+
+    kind: map                 # or: regions
+    store: study.zarr
+    networks: [efficientnet_lite0, efficientnet_lite1]
+    shapes: [coffee_mug, vase]          # gallery names or mesh files; or:
+    shapenet: /data/ShapeNetCore.v2     # with classes: [bench, chair] and per_class: 10
+    step: [6, 5]                        # maps; regions take starts, algorithms, iterations, step_rule
+    image_size: null                    # null: each network's input size
+    workers: 2                          # LocalCluster processes, when no --scheduler
 """
 
 from __future__ import annotations
@@ -15,65 +29,103 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-
-
-def report(out: Path, shape: str, step: float, map_shape: str = "park_bench") -> list[Path]:
-    """The 1-D map of ``shape`` for every bundled network, and the 2-D map of ``map_shape`` for the first."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    import semkit
-    from semkit import plot
-
-    out.mkdir(parents=True, exist_ok=True)
-    written = []
-
-    curves = semkit.semantic_maps([shape], semkit.BUNDLED, semkit.Space.paper_1d(), step=step)
-    fig, (ax, strip) = plt.subplots(2, 1, figsize=(8, 5.8), height_ratios=[3, 1.2], layout="constrained")
-    plot.curve(curves.isel(shape=0), hue="network", ax=ax)
-    ax.set_title(f"1-D semantic map of the gallery shape '{shape}' at elevation 35 deg")
-    f = semkit.SemanticFunction(semkit.gallery.load(shape), semkit.BUNDLED[0], space=semkit.Space.paper_1d())
-    plot.render_strip(f, np.arange(0.0, 360.0, 45.0), ax=strip)
-    written.append(out / f"azimuth_curve_{shape}.png")
-    fig.savefig(written[-1], dpi=120)
-    plt.close(fig)
-    curves.to_netcdf(out / f"azimuth_curve_{shape}.nc")
-
-    f = semkit.SemanticFunction(semkit.gallery.load(map_shape), semkit.BUNDLED[0])
-    grid = semkit.semantic_map(f, step=(2 * step, step), store=out / f"map2d_{map_shape}.nc")
-    fig, (ax, strip) = plt.subplots(2, 1, figsize=(8, 6.5), height_ratios=[3, 1.2], layout="constrained")
-    plot.heatmap(grid, ax=ax, show_correct=True)
-    ax.set_title(f"2-D semantic map: {f.classifier.name} on {map_shape} (black: top-1 correct)")
-    plot.render_strip(f, grid.sel(elevation=20, method="nearest"), ax=strip)
-    written.append(out / f"map2d_{map_shape}.png")
-    fig.savefig(written[-1], dpi=120)
-    plt.close(fig)
-    return written
+DEFAULT_NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="semkit", description="Semantic robustness of image classifiers.")
     commands = parser.add_subparsers(dest="command", required=True)
-    rep = commands.add_parser("report", help="run the main job on the built-in defaults (offline)")
-    rep.add_argument("--out", type=Path, default=Path("figures"), help="output folder (default: figures)")
-    rep.add_argument("--shape", default="coffee_mug", help="gallery shape (default: coffee_mug)")
-    rep.add_argument("--step", type=float, default=5.0, help="azimuth step in degrees (default: 5)")
+    rep = commands.add_parser("report", help="run the report notebooks on the built-in defaults (offline)")
+    rep.add_argument("--out", type=Path, default=Path("reports"), help="executed notebooks, HTML and maps (default: reports)")
+    rep.add_argument("--figures", type=Path, default=Path("figures"), help="figures (default: figures)")
+    rep.add_argument("--notebooks", type=Path, default=DEFAULT_NOTEBOOKS, help="the notebooks folder (default: the checkout's)")
+    rep.add_argument("--shapenet", type=Path, help="a ShapeNetCore folder to use instead of the gallery shapes")
+    rep.add_argument("--smoke", action="store_true", help="tiny settings: a quick check that everything runs")
+    swp = commands.add_parser("sweep", help="maps or regions over shapes x networks on Dask")
+    swp.add_argument("config", type=Path, help="a YAML file (see `semkit.cli` docs)")
+    swp.add_argument("--scheduler", help="a dask.distributed scheduler address (default: a LocalCluster)")
     args = parser.parse_args(argv)
 
-    if args.command == "report":
-        from semkit import gallery
+    if args.command == "sweep":
+        try:
+            options = _sweep_options(args.config)
+        except (OSError, ValueError) as e:
+            parser.error(str(e))
+        from semkit.sweep import sweep
 
-        if args.shape not in gallery.names():
-            parser.error(f"unknown gallery shape {args.shape!r}; choose one of {gallery.names()}")
-        if not 0 < args.step <= 90:
-            parser.error("--step must be in (0, 90] degrees")
         start = time.perf_counter()
-        paths = report(args.out, args.shape, args.step)
-        print(f"wrote {', '.join(map(str, paths))} ({time.perf_counter() - start:.0f} s)")
+        result = sweep(scheduler=args.scheduler, **options)
+        done = int(result.done.sum())
+        print(f"semkit sweep: {done} of {result.done.size} tasks done ({result.attrs['computed']} computed now) "
+              f"in {options['store']} ({time.perf_counter() - start:.0f} s)")
+        return 0 if done == result.done.size else 1
+
+    if args.command == "report":
+        from semkit.reports import ReportError, run_reports
+
+        if not args.notebooks.is_dir():
+            parser.error(f"no notebooks folder at {args.notebooks} (run from a checkout, or pass --notebooks)")
+        if args.shapenet is not None and not args.shapenet.is_dir():
+            parser.error(f"--shapenet {args.shapenet} is not a folder")
+        parameters = {"smoke": args.smoke, "out": str(args.out.resolve()), "figures": str(args.figures.resolve())}
+        if args.shapenet is not None:
+            parameters["shapenet"] = str(args.shapenet.resolve())
+        start = time.perf_counter()
+        try:
+            done = run_reports(args.notebooks, args.out, parameters)
+        except ReportError as e:
+            print(f"semkit report: {e}", file=sys.stderr)
+            return 1
+        print(f"semkit report: {len(done)} reports in {args.out}/ (notebooks and HTML), figures in {args.figures}/ "
+              f"({time.perf_counter() - start:.0f} s)")
     return 0
+
+
+SWEEP_KEYS = {"kind", "store", "networks", "shapes", "shapenet", "classes", "per_class", "space", "step", "starts",
+              "algorithms", "iterations", "step_rule", "image_size", "workers"}
+
+
+def _sweep_options(config: Path) -> dict:
+    """sweep() keyword arguments from a YAML config (paths relative to the config's folder)."""
+    import yaml
+
+    if not config.is_file():
+        raise ValueError(f"no sweep config at {config}")
+    options = yaml.safe_load(config.read_text()) or {}
+    if not isinstance(options, dict):
+        raise ValueError(f"{config} must hold a mapping of sweep options")
+    unknown = set(options) - SWEEP_KEYS
+    if unknown:
+        raise ValueError(f"{config}: unknown options {sorted(unknown)}; known: {sorted(SWEEP_KEYS)}")
+    for key in ("store", "networks"):
+        if key not in options:
+            raise ValueError(f"{config} needs `{key}`")
+    here = config.resolve().parent
+    options["store"] = str(here / options["store"])
+    shapenet, classes, per_class = options.pop("shapenet", None), options.pop("classes", None), options.pop("per_class", 10)
+    if shapenet is not None:
+        from semkit.shapenet import PAPER_CLASSES, ShapeNet
+
+        data = ShapeNet(here / shapenet)
+        chosen = classes or [c for c in data.classes if c in PAPER_CLASSES]
+        options["shapes"] = [p for c in chosen for p in [str(e.path) for e in data.entries(c) if e.available][:per_class]]
+    if not options.get("shapes"):
+        raise ValueError(f"{config} needs `shapes` (gallery names or mesh files) or `shapenet`")
+    space = options.pop("space", "paper")
+    from semkit import Space
+
+    presets = {"paper": Space.paper(), "paper_clipped": Space.paper(periodic=False), "paper_1d": Space.paper_1d()}
+    if isinstance(space, str) and space not in presets:
+        raise ValueError(f"{config}: space must be one of {sorted(presets)} or a mapping (Space.to_dict())")
+    options["space"] = presets[space] if isinstance(space, str) else Space.from_dict(space)
+    options["shapes"] = [s if s in _gallery_names() else str(here / s) for s in options["shapes"]]
+    return options
+
+
+def _gallery_names() -> list[str]:
+    from semkit import gallery
+
+    return gallery.names()
 
 
 if __name__ == "__main__":

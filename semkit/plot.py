@@ -224,6 +224,7 @@ def regions(
     if semantic_map is not None:
         ax = curve(semantic_map, ax=ax, **map_kw) if one_d else heatmap(semantic_map, x=x, y=y, ax=ax, **map_kw)
     ax = _new_axes(ax, figsize=(6.5, 4))
+    limits = (ax.get_xlim(), ax.get_ylim()) if semantic_map is not None else None
     periods = _periods(regions)
     algos = [str(a) for a in regions.algorithm.values]
     n_starts = regions.sizes["start"]
@@ -251,6 +252,11 @@ def regions(
         if semantic_map is None:
             ax.set(xlabel=x, ylabel=y)
             ax.autoscale_view()
+    if limits is not None:  # the map sets the view (a periodic axis: the whole period), boxes do not widen it
+        xlim = limits[0] if x not in periods else (min(limits[0][0], 0.0), max(limits[0][1], periods[x]))
+        ax.set_xlim(*xlim)
+        if not one_d:
+            ax.set_ylim(*limits[1])
     handles = [Line2D([], [], color=ALGORITHM_COLORS.get(a, f"C{j}"), lw=2, label=ALGORITHM_NAMES.get(a, a)) for j, a in enumerate(algos)]
     handles.append(Line2D([], [], color="k", marker="*" if not one_d else "^", ls="", label="start"))
     ax.legend(handles=handles, fontsize=8, loc="upper right", framealpha=0.8)

@@ -12,10 +12,15 @@ unwrapped (a < 0 or b > 360 allowed, width at most the period) and f is
 evaluated at the wrapped angle. Bounded parameters are clipped to the Space.
 
 Two step rules: ``"faithful"`` takes the plain gradient steps of the paper
-(learning rate 0.1 for a fixed number of iterations); ``"adaptive"`` uses
-the same gradients with per-bound step sizes that grow while the gradient
-keeps its sign and shrink when it flips (the Rprop rule), reaching the
-same boxes with a fraction of the queries (docs/benchmarks.md).
+(learning rate 0.1 for a fixed number of iterations); ``"adaptive"``
+follows the same gradient flow to the same horizon in fewer, longer steps
+(exact in log-width while a box is small, limited by a trust region and a
+secant estimate of the flow's stiffness once it is not), reaching the same
+boxes with a fraction of the queries (docs/benchmarks.md).
+
+The results are labeled: an ``xarray.Dataset`` over ``start``,
+``algorithm`` and ``param``; :func:`srvr` turns them into the paper's
+robustness number and :func:`check_regions` holds them against a dense map.
 """
 
 from __future__ import annotations

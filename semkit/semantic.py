@@ -9,6 +9,7 @@ its top-1 predictions and, for white-box methods, its gradient.
 from __future__ import annotations
 
 import os
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, NamedTuple, Sequence
 
 import numpy as np
@@ -34,7 +35,9 @@ class SemanticFunction:
 
     ``f(points)`` returns the true-class probabilities [B] of the renders at
     ``points`` ([B, n] in the Space's order, or named arrays). Points are
-    processed in chunks of ``batch_size`` so memory stays bounded; results
+    processed in chunks of ``batch_size`` so memory stays bounded, and with
+    ``pipeline`` (the default on the embree renderer) the next chunk renders
+    in a background thread while the current one is classified; results
     are deterministic. ``f.gradient(points)`` differentiates through the
     renderer when it is differentiable, else by central differences with
     steps ``fd_step`` (in the Space's units). ``f.queries`` counts the points
@@ -55,6 +58,7 @@ class SemanticFunction:
         *,
         batch_size: int = 32,
         fd_step: float | Sequence[float] = 1.0,
+        pipeline: bool = True,
     ) -> None:
         self.mesh = mesh if isinstance(mesh, Mesh) else load_mesh(mesh)
         self.classifier = classifier if isinstance(classifier, Classifier) else load_classifier(classifier)
@@ -68,6 +72,7 @@ class SemanticFunction:
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
         self.batch_size = int(batch_size)
+        self.pipeline = bool(pipeline)
         steps = np.broadcast_to(np.asarray(fd_step, dtype=float), (self.space.n,)).copy()
         if not (steps > 0).all():
             raise ValueError(f"fd_step must be positive, got {fd_step}")
@@ -113,8 +118,7 @@ class SemanticFunction:
         pts = self.space.points(points)
         scores, top_idx, top_prob = [], [], []
         with torch.inference_mode():
-            for chunk in _chunks(pts, self.batch_size):
-                probs = self._probabilities(chunk)
+            for probs in self._stream(pts):
                 p, idx = probs.topk(k, dim=1)
                 scores.append(probs[:, self.label].double().cpu().numpy())
                 top_idx.append(idx.cpu().numpy())
@@ -125,8 +129,27 @@ class SemanticFunction:
         topk = np.concatenate(top_idx)
         return Evaluation(np.concatenate(scores), topk[:, 0].copy(), topk, np.concatenate(top_prob))
 
+    def _stream(self, pts: np.ndarray):
+        """Probabilities chunk by chunk; with ``pipeline``, the next chunk renders while this one is classified.
+
+        The renderer (embree) releases the GIL, so the two stages overlap.
+        """
+        chunks = list(_chunks(pts, self.batch_size))
+        if not self.pipeline or self.renderer.differentiable or len(chunks) < 2:
+            for chunk in chunks:
+                yield self._probabilities(chunk)
+            return
+        pending = _RENDER_THREAD.submit(self.renderer.render, self.mesh, chunks[0], self.space)
+        for i in range(len(chunks)):
+            images = pending.result()
+            if i + 1 < len(chunks):
+                pending = _RENDER_THREAD.submit(self.renderer.render, self.mesh, chunks[i + 1], self.space)
+            yield self._classify(images)
+
     def _probabilities(self, points: np.ndarray | torch.Tensor) -> torch.Tensor:
-        images = self.renderer.render(self.mesh, points, self.space)
+        return self._classify(self.renderer.render(self.mesh, points, self.space))
+
+    def _classify(self, images: torch.Tensor) -> torch.Tensor:
         probs = self.classifier(images)
         if not torch.isfinite(probs).all():
             raise FloatingPointError(f"{self.classifier.name} returned NaN or infinite probabilities")
@@ -166,6 +189,10 @@ class SemanticFunction:
         f_plus, f_minus = values[: n * B].reshape(n, B), values[n * B :].reshape(n, B)
         span = np.stack([plus[i, :, i] - minus[i, :, i] for i in range(n)])
         return ((f_plus - f_minus) / span).T
+
+
+#: One background thread renders the next chunk while the caller classifies (see SemanticFunction._stream).
+_RENDER_THREAD = ThreadPoolExecutor(1, thread_name_prefix="semkit-render-ahead")
 
 
 def _chunks(points: np.ndarray, size: int):

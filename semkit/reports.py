@@ -1,0 +1,110 @@
+"""Reports: the parameterized notebooks, executed with papermill, exported to HTML.
+
+``run_reports()`` (``make report``, ``semkit report``) executes the report
+notebooks in order into a report folder, each next to an HTML export, and
+stops at the first failing notebook with a message that names it and the
+cell, keeping what finished. ``load_shapes()`` is the notebooks' one way to
+pick shapes: built-in gallery shapes by default, a ShapeNet folder instead.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from . import gallery
+from .mesh import Mesh
+
+#: The notebooks ``make report`` runs, in order (04, the explorer, is interactive).
+REPORT_NOTEBOOKS = ("01_semantic_maps.ipynb", "02_robust_regions.ipynb", "03_network_comparison.ipynb")
+
+
+class ReportError(RuntimeError):
+    """A report notebook failed; the message says which, where, and where its output is."""
+
+
+def load_shapes(
+    shapes: Sequence[str] | None = None,
+    shapenet: str | os.PathLike | None = None,
+    classes: Sequence[str] | None = None,
+    per_class: int = 2,
+) -> list[Mesh]:
+    """Meshes for a report: gallery names, or ``per_class`` models of each class of a ShapeNet folder.
+
+    With ``shapenet``, ``classes`` defaults to the paper's classes present
+    there and ``shapes`` may name model ids to pick; entries without a mesh
+    are skipped with a warning.
+    """
+    if shapenet is None:
+        names = list(shapes) if shapes else gallery.names()
+        return [gallery.load(name) for name in names]
+    from .shapenet import PAPER_CLASSES, ShapeNet
+
+    data = ShapeNet(shapenet)
+    chosen = list(classes) if classes else [c for c in data.classes if c in PAPER_CLASSES] or data.classes
+    meshes = []
+    for cls in chosen:
+        if shapes:
+            meshes += [data.load(cls, m) for m in data.models(cls) if m in set(shapes)]
+        else:
+            meshes += list(data.meshes(cls, limit=per_class))
+    if not meshes:
+        raise ValueError(f"no meshes selected from {shapenet} (classes {chosen}, shapes {shapes})")
+    return meshes
+
+
+def run_reports(
+    notebooks: str | os.PathLike = "notebooks",
+    out: str | os.PathLike = "reports",
+    parameters: Mapping[str, Any] | None = None,
+    names: Sequence[str] = REPORT_NOTEBOOKS,
+    html: bool = True,
+    progress: bool = True,
+) -> list[Path]:
+    """Execute the report notebooks with papermill into ``out`` (plus HTML); returns the executed notebooks.
+
+    ``parameters`` go to every notebook (papermill ignores those a notebook
+    does not declare only with a warning, so pass the shared ones: ``smoke``,
+    ``shapenet``, ``out``, ``figures``...). Raises :class:`ReportError` at the
+    first failure, after the notebooks before it were written.
+    """
+    import papermill
+
+    notebooks, out = Path(notebooks).resolve(), Path(out).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    done = []
+    for name in names:
+        source = notebooks / name
+        if not source.exists():
+            raise ReportError(f"report notebook {source} not found")
+        target = out / name
+        start = time.perf_counter()
+        if progress:
+            print(f"[semkit report] {name} ...", flush=True)
+        try:
+            papermill.execute_notebook(
+                source, target, parameters=dict(parameters or {}), cwd=notebooks, progress_bar=progress, kernel_name="python3"
+            )
+        except papermill.PapermillExecutionError as e:
+            raise ReportError(
+                f"{name} failed in cell {e.exec_count} with {e.ename}: {e.evalue}. The executed notebook, with the "
+                f"error, is at {target}; {len(done)} notebook(s) before it finished and are kept in {out}."
+            ) from None
+        if html:
+            _export_html(target)
+        done.append(target)
+        if progress:
+            print(f"[semkit report] {name} done in {time.perf_counter() - start:.0f} s", flush=True)
+    return done
+
+
+def _export_html(notebook: Path) -> Path:
+    import nbformat
+    from nbconvert import HTMLExporter
+
+    body, _ = HTMLExporter().from_notebook_node(nbformat.read(notebook, as_version=4))
+    path = notebook.with_suffix(".html")
+    path.write_text(body, encoding="utf-8")
+    return path

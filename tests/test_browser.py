@@ -1,0 +1,109 @@
+"""End to end in a real browser: JupyterLab on localhost, the explorer notebook in headless Chromium.
+
+Uses Debian's chromium (``.ci/run`` installs it) driven by Playwright with
+``executable_path``; no browser is downloaded. Skips only where no Chromium
+binary exists.
+"""
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import papermill
+import pytest
+
+NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+TOKEN = "semkit-browser-test"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def jupyterlab(tmp_path):
+    """A JupyterLab server on 127.0.0.1 serving a smoke-parameterized copy of the explorer notebook."""
+    root = tmp_path / "lab"
+    root.mkdir()
+    papermill.execute_notebook(
+        NOTEBOOKS / "04_explorer.ipynb", root / "explorer.ipynb", parameters={"smoke": True, "cache": str(tmp_path / "maps")},
+        prepare_only=True, progress_bar=False,
+    )
+    port = _free_port()
+    env = {**os.environ, "JUPYTER_CONFIG_DIR": str(tmp_path / "config"), "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime")}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
+         f"--IdentityProvider.token={TOKEN}", f"--ServerApp.root_dir={root}", "--allow-root",
+         "--LabApp.news_url=None", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"],
+        stdout=subprocess.DEVNULL, stderr=open(tmp_path / "lab.log", "wb"), env=env, cwd=root,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + 60
+        while True:
+            try:
+                urllib.request.urlopen(f"{base}/api/status?token={TOKEN}", timeout=2)
+                break
+            except OSError:
+                if time.time() > deadline or server.poll() is not None:
+                    pytest.fail(f"JupyterLab did not start: {(tmp_path / 'lab.log').read_text()[-2000:]}")
+                time.sleep(0.5)
+        yield base
+    finally:
+        server.terminate()
+        try:
+            server.wait(15)
+        except subprocess.TimeoutExpired:
+            server.kill()
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="no Chromium binary (Debian: apt-get install chromium; .ci/run does)")
+def test_explorer_in_jupyterlab(jupyterlab, tmp_path):
+    from playwright.sync_api import expect, sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"],
+        )
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1100})
+            page.goto(f"{jupyterlab}/lab/tree/explorer.ipynb?token={TOKEN}")
+            page.wait_for_selector(".jp-Notebook", timeout=60_000)
+            expect(page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']")).to_be_attached(timeout=60_000)
+            page.locator(".jp-Notebook").click()
+            page.keyboard.press("Escape")
+            page.get_by_role("menuitem", name="Run", exact=True).click()
+            page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
+
+            top1 = page.locator(".semkit-top1")
+            expect(top1).to_be_visible(timeout=240_000)
+            before = page.locator(".semkit-prediction").inner_text()
+            assert "azimuth 30" in before
+
+            readout = page.locator(".widget-slider").first.locator(".widget-readout")
+            readout.click()
+            page.keyboard.press("Control+A")
+            page.keyboard.type("250")
+            page.keyboard.press("Enter")
+            expect(page.locator(".semkit-prediction")).to_contain_text("azimuth 250", timeout=60_000)
+            after = page.locator(".semkit-prediction").inner_text()
+            assert after != before
+            news = page.get_by_role("button", name="No", exact=True)
+            if news.count():
+                news.click()
+            page.locator(".widget-slider").first.scroll_into_view_if_needed()
+            page.screenshot(path=str(tmp_path / "explorer.png"))
+            assert (tmp_path / "explorer.png").stat().st_size > 20_000
+            shutil.copy(tmp_path / "explorer.png", os.environ.get("SEMKIT_SCREENSHOT", tmp_path / "explorer-copy.png"))
+        finally:
+            browser.close()

@@ -1,0 +1,94 @@
+"""The notebooks run under papermill (smoke settings), and the report runner reports failures clearly."""
+
+import json
+from pathlib import Path
+
+import nbformat
+import papermill
+import pytest
+
+from semkit.cli import main
+from semkit.reports import REPORT_NOTEBOOKS, ReportError, load_shapes, run_reports
+
+NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+ALL = sorted(p.name for p in NOTEBOOKS.glob("*.ipynb"))
+
+
+def test_the_four_notebooks_are_there_with_a_parameters_cell():
+    assert ALL == ["01_semantic_maps.ipynb", "02_robust_regions.ipynb", "03_network_comparison.ipynb", "04_explorer.ipynb"]
+    for name in ALL:
+        nb = nbformat.read(NOTEBOOKS / name, as_version=4)
+        tagged = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+        assert len(tagged) == 1, name
+        assert "smoke = False" in tagged[0].source, name
+        assert all(not c.get("outputs") for c in nb.cells if c.cell_type == "code"), f"{name} is committed with outputs"
+
+
+EXPECTED_FIGURES = {
+    "01_semantic_maps.ipynb": ["azimuth_curves.png", "azimuth_curve_coffee_mug.png", "azimuth_averages.png", "maps2d.png", "map2d_park_bench.png"],
+    "02_robust_regions.ipynb": ["regions_park_bench.png"],
+    "03_network_comparison.ipynb": ["network_comparison.png"],
+    "04_explorer.ipynb": [],
+}
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_notebook_runs_with_smoke_settings(name, tmp_path):
+    out, figures = tmp_path / "reports", tmp_path / "figures"
+    executed = tmp_path / name
+    papermill.execute_notebook(
+        NOTEBOOKS / name, executed, parameters={"smoke": True, "out": str(out), "figures": str(figures)},
+        cwd=NOTEBOOKS, progress_bar=False, kernel_name="python3",
+    )
+    nb = nbformat.read(executed, as_version=4)
+    errors = [o for c in nb.cells for o in c.get("outputs", []) if o.get("output_type") == "error"]
+    assert not errors
+    for figure in EXPECTED_FIGURES[name]:
+        assert (figures / figure).stat().st_size > 5_000, figure
+    if name == "03_network_comparison.ipynb":
+        table = (out / "network_comparison.csv").read_text().splitlines()
+        assert table[0].startswith("network,accuracy over the space,mean score,SRVR naive,SRVR OIR_B,SRVR OIR_W")
+        assert len(table) == 3  # two networks under smoke settings
+
+
+def test_report_runner_stops_at_a_failing_notebook_and_keeps_the_rest(tmp_path):
+    folder = tmp_path / "nbs"
+    folder.mkdir()
+    for name, code in (("good.ipynb", "x = 1"), ("bad.ipynb", "raise ValueError('the mesh is broken')")):
+        nb = nbformat.v4.new_notebook()
+        params = nbformat.v4.new_code_cell("smoke = False")
+        params.metadata["tags"] = ["parameters"]
+        nb.cells = [params, nbformat.v4.new_code_cell(code)]
+        nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+        nbformat.write(nb, folder / name)
+    with pytest.raises(ReportError, match=r"bad.ipynb failed in cell \d+ with ValueError: the mesh is broken.*1 notebook\(s\) before it"):
+        run_reports(folder, tmp_path / "out", {"smoke": True}, names=["good.ipynb", "bad.ipynb", "never.ipynb"], progress=False)
+    assert (tmp_path / "out" / "good.ipynb").exists() and (tmp_path / "out" / "good.html").exists()
+    assert (tmp_path / "out" / "bad.ipynb").exists()  # with the error in it, for reading
+    assert not (tmp_path / "out" / "never.ipynb").exists()
+
+
+def test_report_command_runs_the_reports_into_html(tmp_path, capsys):
+    assert main(["report", "--smoke", "--out", str(tmp_path / "r"), "--figures", str(tmp_path / "f")]) == 0
+    for name in REPORT_NOTEBOOKS:
+        html = (tmp_path / "r" / name).with_suffix(".html")
+        assert html.stat().st_size > 100_000 and "<img" in html.read_text()
+        executed = json.loads((tmp_path / "r" / name).read_text())
+        assert any("injected-parameters" in c["metadata"].get("tags", []) for c in executed["cells"])
+    assert "3 reports" in capsys.readouterr().out
+
+
+def test_report_command_names_bad_folders(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        main(["report", "--shapenet", str(tmp_path / "nowhere")])
+    assert "is not a folder" in capsys.readouterr().err
+
+
+def test_shapes_from_the_gallery_or_shapenet(shapenet_root):
+    assert [m.name for m in load_shapes(["vase"])] == ["vase"]
+    assert len(load_shapes()) == 8
+    with pytest.warns(UserWarning, match="no mesh"):
+        meshes = load_shapes(shapenet=shapenet_root, classes=["aeroplane"], per_class=2)
+    assert len(meshes) == 2 and all(m.label == 404 for m in meshes)
+    with pytest.raises(KeyError, match="no class 'piano'"):
+        load_shapes(shapenet=shapenet_root, classes=["piano"])

@@ -1,0 +1,123 @@
+"""Sweeps on a 2-worker dask LocalCluster (processes): complete, resumed, and with a worker killed mid-sweep."""
+
+import os
+import signal
+import threading
+import time
+
+import numpy as np
+import pytest
+import xarray as xr
+from dask.distributed import Client, LocalCluster
+
+import semkit
+from semkit import Space
+from semkit.cli import main
+from semkit.sweep import open_sweep, sweep
+
+SHAPES = ["coffee_mug", "vase"]
+NETWORKS = ["efficientnet_lite0", "efficientnet_lite1"]
+SMALL = {"step": (90, 50), "image_size": 48}
+
+
+@pytest.fixture(scope="module")
+def client():
+    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0")
+    with Client(cluster) as c:
+        yield c
+    cluster.close()
+
+
+def reference_map(shape, network):
+    f = semkit.SemanticFunction(semkit.gallery.load(shape), network, renderer=semkit.Renderer(image_size=48))
+    return semkit.semantic_map(f, Space.paper(), step=SMALL["step"], progress=False)
+
+
+def test_a_complete_sweep_is_one_dataset(tmp_path, client):
+    ds = sweep(SHAPES, NETWORKS, tmp_path / "s.zarr", scheduler=client, progress=False, **SMALL)
+    assert ds.score.dims == ("network", "shape", "azimuth", "elevation") and ds.score.shape == (2, 2, 4, 3)
+    assert (ds.done == 1).all() and ds.attrs["computed"] == 4
+    assert ds.label_name.values.tolist() == ["coffee mug", "vase"]
+    ref = reference_map("vase", "efficientnet_lite1")
+    np.testing.assert_allclose(ds.score.sel(network="efficientnet_lite1", shape="vase"), ref.score, atol=1e-5)
+    np.testing.assert_array_equal(ds.top1.sel(network="efficientnet_lite1", shape="vase"), ref.top1)
+    assert ds.score.groupby("label_name").mean("shape").sizes["label_name"] == 2  # ready for class averages
+
+
+def test_a_rerun_computes_only_what_is_missing(tmp_path, client):
+    store = tmp_path / "s.zarr"
+    first = sweep(SHAPES, NETWORKS, store, scheduler=client, progress=False, **SMALL)
+    again = sweep(SHAPES, NETWORKS, store, scheduler=client, progress=False, **SMALL)
+    assert again.attrs["computed"] == 0
+    xr.testing.assert_identical(first.drop_attrs(), again.drop_attrs())
+    # an unfinished task (its done flag unset, its values wiped) is redone, and only it
+    xr.Dataset({"done": (("network", "shape"), np.zeros((1, 1), np.int8))}).to_zarr(
+        store, region={"network": slice(1, 2), "shape": slice(0, 1)}, consolidated=False)
+    resumed = sweep(SHAPES, NETWORKS, store, scheduler=client, progress=False, **SMALL)
+    assert resumed.attrs["computed"] == 1
+    xr.testing.assert_identical(first.drop_attrs(), resumed.drop_attrs())
+    with pytest.raises(ValueError, match="other settings"):
+        sweep(SHAPES, NETWORKS, store, scheduler=client, progress=False, step=(45, 50), image_size=48)
+
+
+def test_a_worker_killed_mid_sweep_loses_nothing(tmp_path):
+    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0")
+    client = Client(cluster)
+    try:
+        shapes = ["coffee_mug", "vase", "water_bottle", "bucket"]
+        store = tmp_path / "s.zarr"
+        pids = list(client.run(os.getpid).values())
+        killed = []
+
+        def kill_one_when_a_task_is_done():
+            deadline = time.time() + 120
+            while time.time() < deadline and not killed:
+                if store.exists():  # laid out whole, then moved into place
+                    done = open_sweep(store).done
+                    if 0 < int(done.sum()) < done.size:
+                        os.kill(pids[0], signal.SIGKILL)
+                        killed.append(int(done.sum()))
+                        return
+                time.sleep(0.05)
+
+        watcher = threading.Thread(target=kill_one_when_a_task_is_done)
+        watcher.start()
+        ds = sweep(shapes, NETWORKS, store, scheduler=client, progress=False, step=(60, 25), image_size=48)
+        watcher.join()
+        assert killed, "no worker was killed mid-sweep"
+        assert (ds.done == 1).all() and np.isfinite(ds.score).all() and (ds.top1 >= 0).all()
+        ref = sweep(shapes, NETWORKS, tmp_path / "ref.zarr", scheduler=client, progress=False, step=(60, 25), image_size=48)
+        xr.testing.assert_allclose(ds.score, ref.score, atol=1e-5)
+    finally:
+        client.close()
+        cluster.close()
+
+
+def test_region_sweeps(tmp_path, client):
+    ds = sweep(["vase"], ["efficientnet_lite0"], tmp_path / "r.zarr", kind="regions", scheduler=client, progress=False,
+               starts=[[30, 20]], algorithms=("naive", "oir_b"), iterations=600, image_size=48)
+    assert ds.lower.dims == ("network", "shape", "start", "algorithm", "param")
+    assert (ds.upper >= ds.lower).all() and (ds.queries > 0).all()
+    assert semkit.srvr(ds).dims == ("network", "shape", "algorithm")
+
+
+def test_the_sweep_command(tmp_path):
+    config = tmp_path / "study.yaml"
+    config.write_text("kind: map\nstore: out.zarr\nnetworks: [efficientnet_lite0]\nshapes: [vase]\nstep: [120, 50]\n"
+                      "image_size: 48\nworkers: 1\n")
+    assert main(["sweep", str(config)]) == 0
+    ds = open_sweep(tmp_path / "out.zarr")
+    assert ds.score.shape == (1, 1, 3, 3) and int(ds.done.sum()) == 1
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("store: x.zarr\nnetworks: [efficientnet_lite0]\nshapes: [vase]\nzoom: 2\n")
+    with pytest.raises(SystemExit):
+        main(["sweep", str(bad)])
+
+
+def test_bad_sweeps_are_named(tmp_path):
+    with pytest.raises(ValueError, match="unknown sweep kind"):
+        sweep(SHAPES, NETWORKS, tmp_path / "s.zarr", kind="movie")
+    with pytest.raises(ValueError, match=".zarr"):
+        sweep(SHAPES, NETWORKS, tmp_path / "s.nc")
+    with pytest.raises(ValueError, match="unknown algorithm"):
+        sweep(SHAPES, NETWORKS, tmp_path / "s.zarr", kind="regions", algorithms=("oir_x",))
