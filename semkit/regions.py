@@ -171,10 +171,7 @@ def find_regions(
         raise TypeError(f"unknown hyper-parameters {sorted(set(hyper) - {f.name for f in fields(Hyper)})}") from None
     if step_rule == "adaptive" and tol is None:
         tol = 1e-3 * float(space.widths.min())
-    u0 = space.points(starts)
-    S, A, n = len(u0), len(algorithms), space.n
-    search = _Search(f, space, algorithms, h, step_rule, tol)
-    return search.run(u0, iterations, progress, S, A, n)
+    return _Search(f, space, algorithms, h, step_rule, tol).run(space.points(starts), iterations, progress)
 
 
 class _Search:
@@ -192,10 +189,11 @@ class _Search:
         else:
             self.gradient_source = "not used"
 
-    def run(self, u0: np.ndarray, iterations: int, progress: bool, S: int, A: int, n: int) -> xr.Dataset:
+    def run(self, u0: np.ndarray, iterations: int, progress: bool) -> xr.Dataset:
         from tqdm.auto import tqdm
 
         h = self.h
+        S, A, n = len(u0), len(self.algorithms), self.space.n
         a = np.repeat(u0[:, None, :], A, axis=1) - h.start_width  # [S, A, n]
         b = np.repeat(u0[:, None, :], A, axis=1) + h.start_width
         a, b = self._repair(a, b)
@@ -399,7 +397,7 @@ class _Search:
         }
         dims = ("start", "algorithm", "param")
         tdims = ("iteration",) + dims
-        ds = xr.Dataset(
+        return xr.Dataset(
             {
                 "lower": (dims, a, {"long_name": "lower bound of the box"}),
                 "upper": (dims, b, {"long_name": "upper bound of the box (periodic bounds are unwrapped)"}),
@@ -416,13 +414,12 @@ class _Search:
                 "step_rule": self.step_rule,
                 "tol": self.tol if self.tol is not None else "none",
                 "gradient_source": self.gradient_source,
-                "hyper": json.dumps(asdict(self.h)),
+                **asdict(self.h),
                 "space": json.dumps(self.space.to_dict()),
                 "semkit_version": __version__,
-                **{k: v for k, v in _describe(self.f).items()},
+                **_describe(self.f),
             },
         )
-        return ds
 
 
 def _corners(a: np.ndarray, b: np.ndarray) -> np.ndarray:

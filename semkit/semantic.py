@@ -36,9 +36,9 @@ class SemanticFunction:
     ``f(points)`` returns the true-class probabilities [B] of the renders at
     ``points`` ([B, n] in the Space's order, or named arrays). Points are
     processed in chunks of ``batch_size`` so memory stays bounded, and with
-    ``pipeline`` (the default on the embree renderer) the next chunk renders
-    in a background thread while the current one is classified; results
-    are deterministic. ``f.gradient(points)`` differentiates through the
+    ``pipeline`` (default: when the network runs on a GPU) the next chunk
+    renders in a background thread while the current one is classified;
+    results are deterministic. ``f.gradient(points)`` differentiates through the
     renderer when it is differentiable, else by central differences with
     steps ``fd_step`` (in the Space's units). ``f.queries`` counts the points
     evaluated so far, gradient evaluations included.
@@ -58,7 +58,7 @@ class SemanticFunction:
         *,
         batch_size: int = 32,
         fd_step: float | Sequence[float] = 1.0,
-        pipeline: bool = True,
+        pipeline: bool | None = None,
     ) -> None:
         self.mesh = mesh if isinstance(mesh, Mesh) else load_mesh(mesh)
         self.classifier = classifier if isinstance(classifier, Classifier) else load_classifier(classifier)
@@ -72,7 +72,9 @@ class SemanticFunction:
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
         self.batch_size = int(batch_size)
-        self.pipeline = bool(pipeline)
+        # Overlap pays where the two stages use different hardware (a GPU network, CPU rendering); on a
+        # small CPU both stages want every core, and overlapping them measured slower (docs/benchmarks.md).
+        self.pipeline = self.classifier.device.type != "cpu" if pipeline is None else bool(pipeline)
         steps = np.broadcast_to(np.asarray(fd_step, dtype=float), (self.space.n,)).copy()
         if not (steps > 0).all():
             raise ValueError(f"fd_step must be positive, got {fd_step}")

@@ -181,6 +181,8 @@ def test_n_dimensional_boxes_take_one_batched_call_per_step(n):
     assert (width > 0.5).all()
     np.testing.assert_allclose((r.upper + r.lower).sel(start=0), 0, atol=1e-6)  # symmetric f, symmetric boxes
     assert "iteration" in r.lower_trace.dims and r.loss.shape == (150, 2, 3)
+    assert r.attrs["learning_rate"] == 0.1 and r.attrs["alpha"] == 0.05 and r.attrs["start_width"] == 0.25
+    assert "method" not in r.dims  # Dataset.sel(method=...) would silently select nothing
 
 
 def test_white_box_gradients_come_from_f_gradient_when_it_has_one():

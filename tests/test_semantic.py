@@ -102,3 +102,15 @@ def test_nan_probabilities_are_reported(chair_mesh):
     f = SemanticFunction(chair_mesh, broken, label=1)
     with pytest.raises(FloatingPointError, match="broken returned NaN"):
         f([[0, 10]])
+
+
+def test_overlapped_rendering_gives_the_same_scores(mug, lite0):
+    renderer = semkit.Renderer(image_size=48)
+    points = np.column_stack([np.arange(0, 360, 20.0), np.full(18, 25.0)])
+    plain = semkit.SemanticFunction(mug, lite0, renderer=renderer, batch_size=5, pipeline=False)
+    overlapped = semkit.SemanticFunction(mug, lite0, renderer=renderer, batch_size=5, pipeline=True)
+    assert not semkit.SemanticFunction(mug, lite0).pipeline  # on a CPU network the default is off
+    a, b = plain.evaluate(points, k=3), overlapped.evaluate(points, k=3)
+    np.testing.assert_array_equal(a.score, b.score)
+    np.testing.assert_array_equal(a.topk, b.topk)
+    assert plain.queries == overlapped.queries == 18
