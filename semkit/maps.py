@@ -360,7 +360,7 @@ def semantic_maps(
         row = []
         for mesh in meshes:
             f = SemanticFunction(mesh, classifier, renderer=renderer, space=space)
-            path = None if store is None else Path(store) / classifier.name / f"{_safe(mesh.name)}.nc"
+            path = None if store is None else Path(store) / classifier.name / f"{file_stem(mesh.name)}.nc"
             if path is not None:
                 path.parent.mkdir(parents=True, exist_ok=True)
             row.append(semantic_map(f, space, step, coords=coords, store=path, chunk_size=chunk_size, progress=progress))
@@ -397,7 +397,8 @@ def _as_mesh(shape: Any):
     return load_mesh(shape)
 
 
-def _safe(name: str) -> str:
+def file_stem(name: str) -> str:
+    """A name ('bench/1a2b') as a file name ('bench_1a2b')."""
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
 
 

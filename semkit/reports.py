@@ -15,9 +15,12 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from . import gallery
+from .maps import file_stem
 from .mesh import Mesh
 
 #: The notebooks ``make report`` runs, in order (04, the explorer, is interactive).
+__all__ = ["REPORT_NOTEBOOKS", "ReportError", "file_stem", "load_shapes", "run_reports"]
+
 REPORT_NOTEBOOKS = ("01_semantic_maps.ipynb", "02_robust_regions.ipynb", "03_network_comparison.ipynb")
 
 

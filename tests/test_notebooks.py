@@ -6,6 +6,7 @@ from pathlib import Path
 import nbformat
 import papermill
 import pytest
+import xarray as xr
 
 from semkit.cli import main
 from semkit.reports import REPORT_NOTEBOOKS, ReportError, load_shapes, run_reports
@@ -92,3 +93,13 @@ def test_shapes_from_the_gallery_or_shapenet(shapenet_root):
     assert len(meshes) == 2 and all(m.label == 404 for m in meshes)
     with pytest.raises(KeyError, match="no class 'piano'"):
         load_shapes(shapenet=shapenet_root, classes=["piano"])
+
+
+def test_reports_run_on_a_shapenet_folder(shapenet_root, tmp_path):
+    out, figures = tmp_path / "r", tmp_path / "f"
+    parameters = {"smoke": True, "shapenet": str(shapenet_root), "out": str(out), "figures": str(figures)}
+    run_reports(NOTEBOOKS, out, parameters, html=False, progress=False)
+    maps = xr.open_dataset(next((out / "maps" / "2d" / "efficientnet_lite0").glob("*.nc")))
+    assert maps.attrs["shape"].split("/")[0] in ("aeroplane", "bathtub", "bench", "bottle", "chair")
+    assert (figures / "network_comparison.png").exists()
+    assert any(p.name.startswith("regions_") for p in figures.iterdir())
