@@ -26,12 +26,17 @@ robustness number and :func:`check_regions` holds them against a dense map.
 from __future__ import annotations
 
 import json
+import os
+import sys
+import time
 from dataclasses import asdict, dataclass, fields
+from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import numpy as np
 import xarray as xr
 
+from .maps import _fingerprint, _settings
 from .space import Space
 
 ALGORITHMS = ("naive", "oir_b", "oir_w")
@@ -134,6 +139,7 @@ def find_regions(
     tol: float | None = None,
     *,
     step_rule: str = "faithful",
+    store: str | os.PathLike | None = None,
     progress: bool = True,
     **hyper: float,
 ) -> xr.Dataset:
@@ -149,6 +155,11 @@ def find_regions(
     faithful steps) in fewer, larger steps, and stops a box once its
     remaining motion would be under ``tol`` (default 1e-3 of the smallest
     range). Hyper-parameters: :class:`Hyper`.
+
+    With ``store`` (a ``.nc`` path) the search is kept: its state is saved
+    every few seconds and when it is interrupted (Ctrl-C, an error), the
+    same call resumes from the last saved step, a finished search is read
+    back, and a store made with other settings is refused.
 
     Returns an ``xarray.Dataset`` over ``start``, ``algorithm``, ``param``
     (and ``iteration`` for the traces): ``lower``, ``upper``, ``lower_trace``,
@@ -171,7 +182,57 @@ def find_regions(
         raise TypeError(f"unknown hyper-parameters {sorted(set(hyper) - {f.name for f in fields(Hyper)})}") from None
     if step_rule == "adaptive" and tol is None:
         tol = 1e-3 * float(space.widths.min())
-    return _Search(f, space, algorithms, h, step_rule, tol).run(space.points(starts), iterations, progress)
+    u0 = space.points(starts)
+    search = _Search(f, space, algorithms, h, step_rule, tol)
+    if store is None:
+        return search.run(u0, iterations, progress)
+    settings = {**_settings(f, space, {}), "starts": u0.tolist(), "algorithms": list(algorithms), "iterations": iterations,
+                "tol": tol, "step_rule": step_rule, "hyper": asdict(h)}
+    return _run_stored(search, u0, iterations, progress, Path(store), _fingerprint(settings))
+
+
+def _run_stored(search: "_Search", u0: np.ndarray, iterations: int, progress: bool, store: Path, fingerprint: str) -> xr.Dataset:
+    """A search kept in ``store``: read back when finished, resumed from its checkpoint, else run and saved."""
+    if store.suffix != ".nc":
+        raise ValueError(f"a region search's store is a .nc file, got {store}")
+    if store.exists():
+        with xr.open_dataset(store) as done:
+            if done.attrs.get("fingerprint") != fingerprint:
+                raise ValueError(f"{store} holds a region search with other settings; semkit will not mix them. "
+                                 f"Use another store, or delete {store} to start again.")
+            return done.load()
+    checkpoint = _Checkpoint(store.with_name(store.name + ".partial.npz"), fingerprint)
+    result = search.run(u0, iterations, progress, checkpoint)
+    result.attrs["fingerprint"] = fingerprint
+    tmp = store.with_name(f".{store.name}.tmp")
+    result.to_netcdf(tmp)
+    os.replace(tmp, store)
+    checkpoint.path.unlink(missing_ok=True)
+    return result
+
+
+#: Seconds between two saves of a stored region search (it is saved when interrupted too).
+CHECKPOINT_SECONDS = 10.0
+
+
+class _Checkpoint:
+    """The saved state of a region search (an .npz written whole, then renamed into place)."""
+
+    def __init__(self, path: Path, fingerprint: str) -> None:
+        self.path, self.fingerprint = path, fingerprint
+
+    def load(self) -> dict[str, np.ndarray] | None:
+        if not self.path.exists():
+            return None
+        with np.load(self.path) as data:
+            if str(data["fingerprint"]) != self.fingerprint:
+                raise ValueError(f"{self.path} is a region search with other settings; delete it to start again")
+            return {k: data[k] for k in data.files if k != "fingerprint"}
+
+    def save(self, state: dict[str, np.ndarray]) -> None:
+        tmp = self.path.with_name(f".{self.path.name}.tmp.npz")
+        np.savez(tmp, fingerprint=np.array(self.fingerprint), **state)
+        os.replace(tmp, self.path)
 
 
 class _Search:
@@ -189,56 +250,91 @@ class _Search:
         else:
             self.gradient_source = "not used"
 
-    def run(self, u0: np.ndarray, iterations: int, progress: bool) -> xr.Dataset:
+    def run(self, u0: np.ndarray, iterations: int, progress: bool, checkpoint: "_Checkpoint | None" = None) -> xr.Dataset:
         from tqdm.auto import tqdm
 
+        state = (checkpoint.load() if checkpoint is not None else None) or self._initial(u0, iterations)
+        bar = tqdm(total=iterations, initial=int(state["t"]), desc="robust regions", unit="step", disable=not progress, leave=False)
+        saved = time.monotonic()
+        try:
+            while state["t"] < iterations and state["active"].any():
+                state = self._step(state, iterations)
+                bar.update()
+                if checkpoint is not None and time.monotonic() - saved > CHECKPOINT_SECONDS:
+                    checkpoint.save(state)
+                    saved = time.monotonic()
+        except BaseException:
+            if checkpoint is not None:  # every finished step is kept; the same call resumes from it
+                checkpoint.save(state)
+                print(f"\nstopped at step {int(state['t'])} of {iterations}; saved in {checkpoint.path}: rerun to resume",
+                      file=sys.stderr)
+            raise
+        finally:
+            bar.close()
+        used = int(state["steps_taken"].max())
+        return self._dataset(
+            u0, state["a"], state["b"], state["lower_trace"][:used], state["upper_trace"][:used], state["loss_trace"][:used],
+            state["queries"], state["converged"], state["steps_taken"],
+        )
+
+    def _initial(self, u0: np.ndarray, iterations: int) -> dict[str, np.ndarray]:
+        """Every box at its start, nothing evaluated yet."""
         h = self.h
         S, A, n = len(u0), len(self.algorithms), self.space.n
-        a = np.repeat(u0[:, None, :], A, axis=1) - h.start_width  # [S, A, n]
-        b = np.repeat(u0[:, None, :], A, axis=1) + h.start_width
-        a, b = self._repair(a, b)
-        lower_trace = np.full((iterations, S, A, n), np.nan)  # an adaptive run takes fewer steps
-        upper_trace = np.full((iterations, S, A, n), np.nan)
-        loss_trace = np.full((iterations, S, A), np.nan)
-        queries = np.zeros((S, A), dtype=np.int64)
-        active = np.ones((S, A), dtype=bool)
-        converged = np.zeros((S, A), dtype=bool)
-        steps_taken = np.zeros((S, A), dtype=np.int64)
-        elapsed = np.zeros((S, A))  # faithful iterations covered so far (adaptive rule)
-        self._position = np.full((S, A, 2 * n), np.nan)  # adaptive rule: the bounds at the last step ...
-        self._velocity = np.zeros((S, A, 2 * n))  # ... and their velocities
-        still = np.zeros((S, A), dtype=np.int64)  # consecutive steps that moved less than tol
-        bar = tqdm(range(iterations), desc="robust regions", unit="step", disable=not progress, leave=False)
-        for t in bar:
-            if not active.any():
-                break
-            lower_trace[t], upper_trace[t] = np.where(active[..., None], a, np.nan), np.where(active[..., None], b, np.nan)
-            ga, gb, loss, cost = self._gradients(a, b, active)
-            loss_trace[t][active] = loss[active]
-            queries += cost
-            if self.step_rule == "faithful":
-                new_a, new_b = a - h.learning_rate * ga, b - h.learning_rate * gb
-            else:
-                new_a, new_b, leap, settled = self._leap(a, b, ga, gb, iterations - elapsed)
-                elapsed += np.where(active, leap, 0.0)
-            new_a = np.where(active[..., None], new_a, a)
-            new_b = np.where(active[..., None], new_b, b)
-            new_a, new_b = self._repair(new_a, new_b)
-            moved = np.maximum(np.abs(new_a - a).max(-1), np.abs(new_b - b).max(-1))
-            a, b = new_a, new_b
-            steps_taken += active
-            if self.step_rule == "adaptive":
-                converged |= active & settled
-                active &= elapsed < iterations - 1e-9
-            elif self.tol is not None:
-                still = np.where(moved < self.tol, still + 1, 0)
-                converged |= active & (still >= 2)
-            active &= ~converged
-        bar.close()
-        used = int(steps_taken.max())
-        return self._dataset(u0, a, b, lower_trace[:used], upper_trace[:used], loss_trace[:used], queries, converged, steps_taken)
+        a, b = self._repair(np.repeat(u0[:, None, :], A, axis=1) - h.start_width, np.repeat(u0[:, None, :], A, axis=1) + h.start_width)
+        return {
+            "t": np.array(0),
+            "a": a,  # [S, A, n]
+            "b": b,
+            "lower_trace": np.full((iterations, S, A, n), np.nan),  # an adaptive run takes fewer steps
+            "upper_trace": np.full((iterations, S, A, n), np.nan),
+            "loss_trace": np.full((iterations, S, A), np.nan),
+            "queries": np.zeros((S, A), dtype=np.int64),
+            "active": np.ones((S, A), dtype=bool),
+            "converged": np.zeros((S, A), dtype=bool),
+            "steps_taken": np.zeros((S, A), dtype=np.int64),
+            "still": np.zeros((S, A), dtype=np.int64),  # consecutive steps that moved less than tol
+            "elapsed": np.zeros((S, A)),  # adaptive rule: faithful iterations covered so far ...
+            "position": np.full((S, A, 2 * n), np.nan),  # ... the bounds at the last step ...
+            "velocity": np.zeros((S, A, 2 * n)),  # ... and their velocities
+        }
 
-    def _leap(self, a, b, ga, gb, remaining):
+    def _step(self, state: dict[str, np.ndarray], iterations: int) -> dict[str, np.ndarray]:
+        """One step of every active box; returns the next state.
+
+        The given state stays as it was but for row t of the traces, which the
+        next step rewrites: an interruption mid-step leaves a state to resume from.
+        """
+        h = self.h
+        st = {k: v if k.endswith("_trace") else v.copy() for k, v in state.items()}
+        t, a, b, active = int(st["t"]), st["a"], st["b"], st["active"]
+        st["lower_trace"][t] = np.where(active[..., None], a, np.nan)
+        st["upper_trace"][t] = np.where(active[..., None], b, np.nan)
+        ga, gb, loss, cost = self._gradients(a, b, active)
+        st["loss_trace"][t][active] = loss[active]
+        st["queries"] += cost
+        if self.step_rule == "faithful":
+            new_a, new_b = a - h.learning_rate * ga, b - h.learning_rate * gb
+        else:
+            new_a, new_b, leap, settled, st["position"], st["velocity"] = self._leap(
+                a, b, ga, gb, iterations - st["elapsed"], st["position"], st["velocity"]
+            )
+            st["elapsed"] += np.where(active, leap, 0.0)
+        new_a, new_b = self._repair(np.where(active[..., None], new_a, a), np.where(active[..., None], new_b, b))
+        moved = np.maximum(np.abs(new_a - a).max(-1), np.abs(new_b - b).max(-1))
+        st["a"], st["b"] = new_a, new_b
+        st["steps_taken"] += active
+        if self.step_rule == "adaptive":
+            st["converged"] |= active & settled
+            active &= st["elapsed"] < iterations - 1e-9
+        elif self.tol is not None:
+            st["still"] = np.where(moved < self.tol, st["still"] + 1, 0)
+            st["converged"] |= active & (st["still"] >= 2)
+        st["active"] = active & ~st["converged"]
+        st["t"] = np.array(t + 1)
+        return st
+
+    def _leap(self, a, b, ga, gb, remaining, last_position, last_velocity):
         """Advance the faithful flow by k iterations at once, k as large as the limits allow.
 
         Integrates da = -lr dL/da, db = -lr dL/db in the box's centre and
@@ -271,11 +367,10 @@ class _Search:
         shift_limit = allowed / np.maximum(np.abs(centre_rate), 1e-300)
         # stiffness: v ~ -kappa (x - x*) along each bound; a leap of 1/kappa lands on x*
         position = np.concatenate([a, b], axis=-1)
-        dx, dv = position - self._position, velocity - self._velocity
+        dx, dv = position - last_position, velocity - last_velocity
         with np.errstate(divide="ignore", invalid="ignore"):
             kappa = np.where(np.abs(dx) > 1e-9, -dv / dx, 0.0)
         stiff_limit = np.where(kappa > 0, 1.0 / np.where(kappa > 0, kappa, 1.0), np.inf).min(-1)
-        self._position, self._velocity = position, velocity
         leap = np.minimum(np.minimum(grow_limit, shift_limit).min(-1), np.minimum(stiff_limit, h.max_leap))
         leap = np.clip(np.minimum(leap, remaining), 0.0, None)
         leap = np.where(remaining >= 1, np.maximum(leap, 1.0), leap)
@@ -287,7 +382,7 @@ class _Search:
         small = (r < h.min_move * self.space.widths) | settled[..., None]  # geometric: exact in log-width
         centre = (a + b) / 2 + k * centre_rate
         new_half = np.where(small, half * np.exp(np.clip(k * log_rate, None, 50.0)), half + k * half * log_rate)
-        return centre - new_half, centre + new_half, leap, settled
+        return centre - new_half, centre + new_half, leap, settled, position, velocity
 
     def _repair(self, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Clip bounded parameters and keep b >= a + epsilon; periodic ones stay unwrapped, width <= period."""

@@ -327,3 +327,36 @@ def test_regions_of_a_semantic_function(lite0):
     assert r.queries.sel(algorithm="oir_w").item() == 3 * 4 * (1 + 4)  # corners, and 4 differences at each
     assert f.queries == 3 * (4 + 8 + 20)
     assert np.isfinite(r.loss).all()
+
+
+def test_a_stored_search_resumes_where_it_was_interrupted(tmp_path):
+    class Interrupted:
+        def __init__(self, stop_after=None):
+            self.calls, self.stop_after = 0, stop_after
+
+        def __call__(self, p):
+            if self.stop_after is not None and self.calls >= self.stop_after:
+                raise KeyboardInterrupt
+            self.calls += 1
+            return bump(p, 100)
+
+    args = dict(starts=[[100, 30], [60, 20]], algorithms=("naive", "oir_b"), space=Space.paper(), iterations=200, progress=False)
+    whole = find_regions(Interrupted(), **args)
+    store = tmp_path / "r.nc"
+    first = Interrupted(stop_after=120)
+    with pytest.raises(KeyboardInterrupt):
+        find_regions(first, **args, store=store)
+    assert (tmp_path / "r.nc.partial.npz").exists() and not store.exists()
+    second = Interrupted()
+    resumed = find_regions(second, **args, store=store)
+    assert first.calls + second.calls == 200  # one call of f per step: nothing done twice, nothing lost
+    for name in ("lower", "upper", "lower_trace", "upper_trace", "loss", "queries", "iterations"):
+        np.testing.assert_array_equal(resumed[name], whole[name])
+    assert store.exists() and not (tmp_path / "r.nc.partial.npz").exists()
+    third = Interrupted()
+    again = find_regions(third, **args, store=store)  # a finished search is read back
+    assert third.calls == 0
+    np.testing.assert_array_equal(again.upper, whole.upper)
+    assert bool(again.converged.dtype == bool)
+    with pytest.raises(ValueError, match="other settings"):
+        find_regions(Interrupted(), **{**args, "iterations": 300}, store=store)
