@@ -14,6 +14,7 @@ from .regions import check_regions, find_regions, srvr, volume_ratio
 from .renderer import Renderer
 from .semantic import Evaluation, SemanticFunction
 from .space import Parameter, Space
+from .sweep import open_sweep, sweep
 
 __version__ = "0.1.0"
 
@@ -37,11 +38,13 @@ __all__ = [
     "load_classifier",
     "load_mesh",
     "open_map",
+    "open_sweep",
     "plot",
     "resolve_label",
     "semantic_map",
     "semantic_maps",
     "shapenet",
     "srvr",
+    "sweep",
     "volume_ratio",
 ]

@@ -10,7 +10,7 @@ HTML exports, and their figures into ``--figures``. ``--shapenet`` runs the
 same reports on a ShapeNetCore folder.
 
 ``sweep`` runs maps or region searches over shapes x networks on Dask (see
-:func:`semkit.sweep.sweep`), configured by a YAML file such as::
+:func:`semkit.sweep`), configured by a YAML file such as::
 
     kind: map                 # or: regions
     store: study.zarr
@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
             options = _sweep_options(args.config)
         except (OSError, ValueError) as e:
             parser.error(str(e))
-        from semkit.sweep import sweep
+        from semkit import sweep
 
         start = time.perf_counter()
         result = sweep(scheduler=args.scheduler, **options)

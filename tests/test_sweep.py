@@ -13,7 +13,7 @@ from dask.distributed import Client, LocalCluster
 import semkit
 from semkit import Space
 from semkit.cli import main
-from semkit.sweep import open_sweep, sweep
+from semkit import open_sweep, sweep
 
 SHAPES = ["coffee_mug", "vase"]
 NETWORKS = ["efficientnet_lite0", "efficientnet_lite1"]
