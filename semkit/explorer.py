@@ -148,7 +148,7 @@ class Explorer:
         return self.regions
 
     # ---------------------------------------------------------------- views
-    def describe(self) -> str:
+    def prediction_html(self) -> str:
         """The current prediction as text (what the widget shows under the render)."""
         f = self.function()
         rows = "".join(
@@ -202,7 +202,7 @@ class Explorer:
 
         def show(map_too: bool) -> None:
             image.value = _png(self.image)
-            prediction.value = self.describe()
+            prediction.value = self.prediction_html()
             if map_too:
                 status.value = "<i>computing the map...</i>" if (self.shape, self.network) not in self._maps else ""
                 map_view.value = _figure_png(self.map_figure())

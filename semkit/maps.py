@@ -387,14 +387,16 @@ def semantic_maps(
 
 
 def _as_mesh(shape: Any):
+    """A Mesh, a gallery name, or a mesh file (ShapeNet files labelled by their class)."""
     from . import gallery
-    from .mesh import Mesh, load_mesh
+    from .mesh import Mesh
+    from .shapenet import load_file
 
     if isinstance(shape, Mesh):
         return shape
     if isinstance(shape, str) and shape in gallery.names():
         return gallery.load(shape)
-    return load_mesh(shape)
+    return load_file(shape)
 
 
 def file_stem(name: str) -> str:

@@ -264,10 +264,12 @@ def regions(
 
 
 def _periods(regions: xr.Dataset) -> dict[str, float]:
+    """The period of each periodic parameter of the regions' Space."""
+    from .space import Space
+
     if "space" not in regions.attrs:
         return {}
-    space = json.loads(regions.attrs["space"])
-    return {p["name"]: p["high"] - p["low"] for p in space["parameters"] if p["periodic"]}
+    return {p.name: p.width for p in Space.from_dict(json.loads(regions.attrs["space"])).parameters if p.periodic}
 
 
 def _pieces(lo: float, hi: float, period: float | None) -> list[tuple[float, float]]:

@@ -46,6 +46,22 @@ _BY_SYNSET = {c.synset: c for c in PAPER_CLASSES.values() if c.synset}
 MESH_FILE = Path("models") / "model_normalized.obj"
 
 
+def class_name(folder: str) -> str:
+    """A class folder's name: the paper's class name for a known synset id, else the folder's own."""
+    known = _BY_SYNSET.get(folder)
+    return known.name if known else folder
+
+
+def load_file(path: str | os.PathLike) -> Mesh:
+    """A mesh file; one inside a ShapeNetCore layout is named ``class/model_id`` and labelled by its class."""
+    path = Path(path)
+    if path.as_posix().endswith(MESH_FILE.as_posix()):  # <root>/<synset or class>/<model id>/models/model_normalized.obj
+        cls = class_name(path.parents[2].name)
+        known = PAPER_CLASSES.get(cls)
+        return load_mesh(path, name=f"{cls}/{path.parents[1].name}", label=known.imagenet if known else None)
+    return load_mesh(path)
+
+
 @dataclass(frozen=True)
 class Entry:
     """One model folder of a ShapeNet copy."""
@@ -79,8 +95,7 @@ class ShapeNet:
             raise FileNotFoundError(f"ShapeNet folder not found: {self.root}")
         self._folders: dict[str, Path] = {}
         for folder in sorted(p for p in self.root.iterdir() if p.is_dir() and not p.name.startswith(".")):
-            known = _BY_SYNSET.get(folder.name)
-            self._folders[known.name if known else folder.name] = folder
+            self._folders[class_name(folder.name)] = folder
         if not self._folders:
             raise ValueError(f"{self.root} has no class folders (<synset or class>/<model id>/models/...)")
 

@@ -137,21 +137,10 @@ def _classifier(name: str):
 
 @lru_cache(maxsize=32)
 def _mesh(shape: str):
-    """A gallery shape by name, or a mesh file; a ShapeNet file's label comes from its class folder."""
-    from . import gallery
-    from .mesh import load_mesh
-    from .shapenet import _BY_SYNSET, MESH_FILE, PAPER_CLASSES
+    """A gallery shape or a mesh file, loaded once per worker process."""
+    from .maps import _as_mesh
 
-    if shape in gallery.names():
-        return gallery.load(shape)
-    path = Path(shape)
-    label = None
-    if path.as_posix().endswith(MESH_FILE.as_posix()):  # <root>/<synset or class>/<model id>/models/model_normalized.obj
-        folder = path.parents[2].name
-        known = _BY_SYNSET.get(folder) or PAPER_CLASSES.get(folder)
-        label = known.imagenet if known else None
-        return load_mesh(path, name=f"{known.name if known else folder}/{path.parents[1].name}", label=label)
-    return load_mesh(path)
+    return _as_mesh(shape)
 
 
 def _run_task(store: str, settings_json: str, i: int, j: int) -> str:

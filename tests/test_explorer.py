@@ -21,9 +21,9 @@ def test_moving_through_the_space_changes_what_is_shown(explorer):
     assert [p for _, p in explorer.top5] == sorted((p for _, p in explorer.top5), reverse=True)
     explorer.set(azimuth=250)
     assert explorer.score != first[1] and not np.array_equal(explorer.image, first[2])
-    assert "azimuth 250" in explorer.describe() and "coffee mug" in explorer.describe()
+    assert "azimuth 250" in explorer.prediction_html() and "coffee mug" in explorer.prediction_html()
     explorer.set(shape="vase")
-    assert "vase" in explorer.describe() and explorer.function().label_name == "vase"
+    assert "vase" in explorer.prediction_html() and explorer.function().label_name == "vase"
 
 
 def test_bad_settings_are_named(explorer):

@@ -1,4 +1,5 @@
 import shutil
+import semkit
 
 import pytest
 
@@ -54,3 +55,14 @@ def test_bad_roots_and_names(tmp_path, shapenet_root):
         data.models("boat")
     with pytest.raises(KeyError, match="no model 'xyz'"):
         data.load("chair", "xyz")
+
+
+def test_a_shapenet_file_is_named_and_labelled_by_its_class_folder(shapenet_root):
+    from semkit.shapenet import load_file
+
+    path = shapenet_root / "chair" / "341fcdd8a40a2612456cbf78e1e89022" / "models" / "model_normalized.obj"
+    mesh = load_file(path)
+    assert mesh.name == "chair/341fcdd8a40a2612456cbf78e1e89022" and mesh.label == 559
+    maps = semkit.semantic_maps([str(path)], ["efficientnet_lite0"], step=(180, 100), renderer=semkit.Renderer(image_size=32),
+                                progress=False)
+    assert maps.label.values.tolist() == [559] and maps.label_name.values.tolist() == ["folding chair"]
