@@ -1,8 +1,8 @@
 import shutil
-import semkit
 
 import pytest
 
+import semkit
 from semkit.shapenet import PAPER_CLASSES, ShapeNet
 
 
