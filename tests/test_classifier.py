@@ -1,3 +1,5 @@
+import pickle
+
 import numpy as np
 import pytest
 import torch
@@ -164,3 +166,54 @@ def test_any_module_can_be_wrapped():
     assert not any(p.requires_grad for p in c.parameters())
     with pytest.raises(ValueError, match="images must be \\[B, 3, H, W\\]"):
         c(torch.rand(3, 64, 64))
+
+
+def test_onnx_runtime_gives_the_networks_probabilities(chair_mesh, lite0):
+    """On a CPU, inference runs in ONNX Runtime: same probabilities as PyTorch (to 1e-5), same ranking."""
+    images = semkit.Renderer().render(chair_mesh, **SAMPLE_VIEWS)
+    in_torch = Classifier(lite0.model, input_size=224, mean=LITE_MEAN, std=LITE_STD, engine="torch")
+    with torch.inference_mode():
+        fast, reference = lite0(images), in_torch(images)
+    assert list(lite0._onnx) == [(224, 224)] and not in_torch._onnx
+    torch.testing.assert_close(fast, reference, rtol=0, atol=1e-5)
+    assert (fast.argmax(1) == reference.argmax(1)).all()
+    # resized inputs, micro-batches and a batch of one
+    with torch.inference_mode():
+        torch.testing.assert_close(lite0(images[:1]), reference[:1], rtol=0, atol=1e-5)
+        torch.testing.assert_close(lite0(torch.rand(5, 3, 100, 100)).sum(1), torch.ones(5))
+    # inputs that need gradients run in PyTorch
+    x = images[:1].clone().requires_grad_()
+    lite0(x)[0, 559].backward()
+    assert x.grad is not None and x.grad.abs().sum() > 0
+    # the runtime session is not pickled, and is remade where it is used
+    again = pickle.loads(pickle.dumps(lite0))
+    assert not again._onnx
+    with torch.inference_mode():
+        torch.testing.assert_close(again(images), fast)
+
+
+class _Branchy(torch.nn.Module):
+    """A network whose output depends on a data-dependent branch, which an export cannot keep."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.linear = torch.nn.Linear(3, 2)
+
+    def forward(self, x):
+        features = x.mean((2, 3))
+        return self.linear(features) if bool(features.sum() > 0.1) else -self.linear(features)
+
+
+def test_networks_that_do_not_export_faithfully_run_in_pytorch():
+    images = torch.rand(2, 3, 16, 16) + 0.5
+    auto = Classifier(_Branchy(), input_size=16, labels=["a", "b"])
+    with pytest.warns(UserWarning, match="classifier runs in PyTorch, not ONNX Runtime"), torch.inference_mode():
+        probs = auto(images)
+    assert auto.engine == "torch" and not auto._onnx
+    with torch.inference_mode():
+        torch.testing.assert_close(probs, Classifier(auto.model, input_size=16, labels=["a", "b"], engine="torch")(images))
+    strict = Classifier(_Branchy(), input_size=16, labels=["a", "b"], engine="onnxruntime")
+    with pytest.raises(RuntimeError, match="classifier cannot run in ONNX Runtime"), torch.inference_mode():
+        strict(images)
+    with pytest.raises(ValueError, match="unknown engine 'tensorrt'"):
+        Classifier(_Branchy(), input_size=16, engine="tensorrt")

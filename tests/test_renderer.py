@@ -107,3 +107,35 @@ def test_auto_backend_is_embree_on_cpu():
     r = Renderer()
     assert r.backend_name == "embree" and not r.differentiable
     assert r.describe()["supersample"] == 2
+
+
+def test_tracing_only_the_meshs_screen_window_changes_no_pixel(chair_mesh, monkeypatch):
+    """Rays outside the rectangle of the projected vertices are not traced; the images equal full tracing.
+
+    Views include the poles, a camera inside the chair's bounding box (every pixel traced) and,
+    for a mesh moved off-axis, views that see part of it and views that see none of it.
+    """
+    from semkit import _embree
+
+    moved = semkit.Mesh(chair_mesh.vertices + [2.5, 0.0, 0.0], chair_mesh.faces, name="moved")
+    views = {
+        "azimuth": [0, 35, 120, 200, 290, 180, 0],
+        "elevation": [90, -90, 30, 10, 60, 0, 0],
+        "distance": [2.732, 2.0, 0.2, 3.5, 1.2, 2.732, 1.0],
+    }
+    r = Renderer(image_size=50, supersample=3, background=(0.1, 0.2, 0.3), color=(1.0, 0.8, 0.6))
+    windowed = {m.name: r.render(m, **views) for m in (chair_mesh, moved)}
+    calls = []
+
+    def everywhere(vertices, eye, axes, size, k, fov):
+        calls.append(_embree_window(vertices, eye, axes, size, k, fov))
+        return slice(0, size), slice(0, size)
+
+    _embree_window = _embree._screen_window
+    monkeypatch.setattr(_embree, "_screen_window", everywhere)
+    for mesh in (chair_mesh, moved):
+        torch.testing.assert_close(r.render(mesh, **views), windowed[mesh.name], rtol=0, atol=0)
+    windows = [w for w in calls if w is not None and w != (slice(0, 50), slice(0, 50))]
+    assert len(windows) >= 6, "most views should trace a window, not the whole image"
+    assert None in calls, "a view of the moved mesh that sees none of it traces nothing"
+    assert (slice(0, 50), slice(0, 50)) in calls, "a camera inside the bounding box traces everything"
