@@ -227,8 +227,8 @@ class _Normalized(nn.Module):
 class _OnnxNetwork:
     """A network exported to ONNX and run by ONNX Runtime on the CPU, with torch tensors in and out.
 
-    Exports are cached by the network's class and weights, so a network
-    loaded twice in one process is exported once.
+    Exports are cached by the network's modules (their repr) and weights, so
+    a network loaded twice in one process is exported once.
     """
 
     _cache: dict[str, bytes] = {}
@@ -249,7 +249,7 @@ class _OnnxNetwork:
     def of(cls, model: nn.Module, size: tuple[int, int]) -> "_OnnxNetwork":
         import onnxruntime  # noqa: F401  (fail early, before exporting, where it is missing)
 
-        digest = hashlib.sha1(f"{type(model).__qualname__}:{size}".encode())
+        digest = hashlib.sha1(f"{model!r}:{size}".encode())
         for name, tensor in model.state_dict().items():
             digest.update(name.encode())
             digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
