@@ -12,8 +12,8 @@ Weights are always read with ``torch.load(..., weights_only=True)``.
 
 On a CPU, inference runs in ONNX Runtime (the network exported once with
 ``torch.onnx``): it fuses convolution, batch norm and activation, and
-measured about 4x faster than PyTorch for EfficientNet-Lite0 on the same
-cores, with probabilities equal to 1e-6 (docs/benchmarks.md). Anything
+measured about 3.5x faster than PyTorch for EfficientNet-Lite0 on the same
+cores, with probabilities equal to about 1e-6 (docs/benchmarks.md). Anything
 that needs gradients, or runs on a GPU, stays in PyTorch.
 """
 
