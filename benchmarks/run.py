@@ -87,7 +87,8 @@ def pipeline_rows() -> tuple[list[tuple[str, int, float]], dict]:
     everywhere = lambda vertices, eye, axes, size, k, fov: (slice(0, size), slice(0, size))
     with mock.patch.object(_embree, "_screen_window", everywhere):
         pts = views(64)
-        rows.append(("render, every pixel traced (no screen window)", 64, 64 / median_seconds(lambda: renderer.render(mesh, pts, space))))
+        figures["render64 everywhere"] = 64 / median_seconds(lambda: renderer.render(mesh, pts, space))
+        rows.append(("render, every pixel traced (no screen window)", 64, figures["render64 everywhere"]))
     images = renderer.render(mesh, views(64), space)
     best = {}
     threads = torch.get_num_threads()
@@ -112,7 +113,7 @@ def pipeline_rows() -> tuple[list[tuple[str, int, float]], dict]:
 
             rate = batch / median_seconds(classify)
             best[engine] = max(best.get(engine, 0.0), rate)
-            figures.setdefault(f"classify1 {engine}", rate)
+            figures[f"classify {engine} {batch}/{micro}"] = rate
             rows.append((f"classify ({engine}, micro-batches of {micro})", batch, rate))
         c.micro_batch = default_micro
 
@@ -143,15 +144,9 @@ def pipeline_rows() -> tuple[list[tuple[str, int, float]], dict]:
     rows.append(("semantic_map, 264-point 2-D grid, rendering overlapped", f.batch_size, figures["pipelined_rate"]))
     rows.append(("semantic_map, 264-point 2-D grid, network in PyTorch", f.batch_size, figures["torch_rate"]))
     figures.update(render=figures["render64"], classify=best["ONNX Runtime"], classify_torch=best["PyTorch"])
-    figures["classify_one_thread"] = best["ONNX Runtime, one thread"]
     figures["floor"] = min(figures["render"], figures["classify"])
     figures["serial"] = 1 / (1 / figures["render"] + 1 / figures["classify"])
     return rows, figures
-
-
-def rows_rate(rows: list[tuple[str, int, float]], what: str) -> float:
-    """The rate of the row named ``what`` (the last one, if there are several)."""
-    return [rate for name, _, rate in rows if name == what][-1]
 
 
 def paper_grid() -> dict:
@@ -289,19 +284,19 @@ def main() -> None:
         f"{1000 * explorer:.0f} ms |",
         "",
         "The map rows are measured interleaved. Two measured wins make both paths fast: the network runs in "
-        f"ONNX Runtime ({speed['classify'] / speed['classify_torch']:.1f}x PyTorch's best here, same probabilities to 1e-6), "
-        f"and embree traces only the screen rectangle of the projected mesh ({rows[1][2] / rows[2][2]:.1f}x, same pixels). "
+        f"ONNX Runtime ({speed['classify'] / speed['classify_torch']:.1f}x PyTorch's best here, same probabilities to about 1e-6), "
+        f"and embree traces only the screen rectangle of the projected mesh ({speed['render64'] / speed['render64 everywhere']:.1f}x, same pixels). "
         "The one-point-at-a-time path is lean too (one embree call and one network call per point), so a map gains only "
         f"what the stages gain from batches: rendering {speed['render64'] / speed['render1']:.1f}x (a batch of views "
-        f"renders on both cores, one view on one), the network {speed['classify'] / speed['classify1 ONNX Runtime']:.1f}x. "
+        f"renders on both cores, one view on one), the network {speed['classify'] / speed['classify ONNX Runtime 1/1']:.1f}x. "
         "With r and c the per-image times, a map can gain about (r1 + c1) / (r64 + c64) = "
-        f"{(1 / speed['render1'] + 1 / speed['classify1 ONNX Runtime']) / (1 / speed['render64'] + 1 / speed['classify']):.2f}x "
+        f"{(1 / speed['render1'] + 1 / speed['classify ONNX Runtime 1/1']) / (1 / speed['render64'] + 1 / speed['classify']):.2f}x "
         f"over one point at a time on this machine (measured: {speed['map_rate'] / speed['one_rate']:.2f}x, the rest is "
         "the per-call overhead that batches share): the 3x of the speed issue needs stages that gain more from "
         "batches (a GPU network, more cores). For the same reason the floor (the slower stage alone) is out of reach "
         "on 2 cores: each stage already uses both cores (rendering gains "
         f"{speed['render64'] / speed['render1']:.1f}x from the second core, ONNX Runtime "
-        f"{rows_rate(rows, 'classify (ONNX Runtime, micro-batches of 4)') / speed['classify_one_thread']:.1f}x), so overlapping them (rendering the next chunk in a thread while the network classifies) gains little "
+        f"{speed['classify ONNX Runtime 64/4'] / speed['classify ONNX Runtime, one thread 64/4']:.1f}x), so overlapping them (rendering the next chunk in a thread while the network classifies) gains little "
         "over running them back to back, and a map runs near the sum of the two stages' times. With the network in PyTorch, which "
         "then takes most of that sum, the same map reaches "
         f"{speed['torch_rate'] / min(speed['render'], speed['classify_torch']):.0%} of its floor, at "

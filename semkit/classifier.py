@@ -220,8 +220,7 @@ class _Normalized(nn.Module):
         self.register_buffer("std", std.detach().cpu().clone())
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.model((x - self.mean) / self.std)
-        return out if isinstance(out, torch.Tensor) else out[0]
+        return self.model((x - self.mean) / self.std)
 
 
 class _OnnxNetwork:
