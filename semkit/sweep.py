@@ -112,7 +112,7 @@ def _chunks(ds: xr.Dataset) -> dict[str, dict]:
 def _open_or_create(store: Path, settings: Mapping[str, Any]) -> xr.Dataset:
     fingerprint = _fingerprint(settings)
     if store.exists():
-        with xr.open_zarr(store, consolidated=False) as existing:
+        with xr.open_zarr(store, consolidated=False, chunks=None) as existing:
             if existing.attrs.get("fingerprint") != fingerprint:
                 raise ValueError(
                     f"{store} holds a sweep made with other settings; semkit will not mix them. "
@@ -152,7 +152,7 @@ def _run_task(store: str, settings_json: str, i: int, j: int) -> str:
 
     settings = json.loads(settings_json)
     region = {"network": slice(i, i + 1), "shape": slice(j, j + 1)}
-    with xr.open_zarr(store, consolidated=False) as ds:
+    with xr.open_zarr(store, consolidated=False, chunks=None) as ds:
         if int(ds.done.isel(network=i, shape=j)) == 1:
             return "skipped"
     space = Space.from_dict(settings["space"])
@@ -249,5 +249,5 @@ def open_sweep(store: str | os.PathLike) -> xr.Dataset:
     store = Path(store)
     if not store.exists():
         raise FileNotFoundError(f"no sweep at {store}")
-    with xr.open_zarr(store, consolidated=False) as ds:
+    with xr.open_zarr(store, consolidated=False, chunks=None) as ds:
         return ds.load()

@@ -2,13 +2,12 @@
 
 import os
 import signal
-import threading
-import time
 
 import numpy as np
 import pytest
 import xarray as xr
 from dask.distributed import Client, LocalCluster
+from distributed.diagnostics.plugin import SchedulerPlugin
 
 import semkit
 from semkit import Space
@@ -60,34 +59,40 @@ def test_a_rerun_computes_only_what_is_missing(tmp_path, client):
         sweep(SHAPES, NETWORKS, store, scheduler=client, progress=False, step=(45, 50), image_size=48)
 
 
+class KillAWorkerMidTask(SchedulerPlugin):
+    """When the first sweep task finishes, SIGKILL the other worker, which is running another one."""
+
+    def __init__(self, scheduler, pids):
+        self.scheduler, self.pids, self.killed = scheduler, pids, []
+
+    def transition(self, key, start, finish, *args, **kwargs):
+        if self.killed or finish != "memory" or not str(key).startswith("semkit-"):
+            return
+        holders = {ws.address for ws in self.scheduler.tasks[key].who_has or ()}
+        for address, worker in self.scheduler.workers.items():
+            running = [ts.key for ts in worker.processing if str(ts.key).startswith("semkit-")]
+            if running and address not in holders:
+                os.kill(self.pids[address], signal.SIGKILL)
+                self.killed.append((key, running))
+                return
+
+
 def test_a_worker_killed_mid_sweep_loses_nothing(tmp_path):
     cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0")
     client = Client(cluster)
     try:
         shapes = ["coffee_mug", "vase", "water_bottle", "bucket"]
-        store = tmp_path / "s.zarr"
-        pids = list(client.run(os.getpid).values())
-        killed = []
-
-        def kill_one_when_a_task_is_done():
-            deadline = time.time() + 120
-            while time.time() < deadline and not killed:
-                if store.exists():  # laid out whole, then moved into place
-                    done = open_sweep(store).done
-                    if 0 < int(done.sum()) < done.size:
-                        os.kill(pids[0], signal.SIGKILL)
-                        killed.append(int(done.sum()))
-                        return
-                time.sleep(0.05)
-
-        watcher = threading.Thread(target=kill_one_when_a_task_is_done)
-        watcher.start()
-        ds = sweep(shapes, NETWORKS, store, scheduler=client, progress=False, step=(60, 25), image_size=48)
-        watcher.join()
-        assert killed, "no worker was killed mid-sweep"
+        killer = KillAWorkerMidTask(cluster.scheduler, client.run(os.getpid))
+        cluster.scheduler.add_plugin(killer, name="kill-a-worker")
+        ds = sweep(shapes, NETWORKS, tmp_path / "s.zarr", scheduler=client, progress=False, step=(60, 25), image_size=48)
+        assert killer.killed, "no worker was running a task when the first one finished"
+        (finished, interrupted), = killer.killed
+        assert finished not in interrupted
         assert (ds.done == 1).all() and np.isfinite(ds.score).all() and (ds.top1 >= 0).all()
+        cluster.scheduler.remove_plugin(name="kill-a-worker")
         ref = sweep(shapes, NETWORKS, tmp_path / "ref.zarr", scheduler=client, progress=False, step=(60, 25), image_size=48)
         xr.testing.assert_allclose(ds.score, ref.score, atol=1e-5)
+        xr.testing.assert_equal(ds.top1, ref.top1)
     finally:
         client.close()
         cluster.close()
