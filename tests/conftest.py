@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +17,13 @@ from semkit import gallery
 ROOT = Path(__file__).resolve().parents[1]
 SHAPENET = Path(os.environ.get("SEMKIT_SHAPENET", ROOT.parent / "shared" / "data" / "shapenet-sample"))
 FIGURES = ROOT.parent / "shared" / "reference" / "paper-figures"
+# ONNX exports go to this session's own folder, shared by its notebook kernels and Dask workers.
+CACHE = tempfile.mkdtemp(prefix="semkit-test-cache-")
+os.environ["SEMKIT_CACHE"] = CACHE
+
+
+def pytest_sessionfinish(session, exitstatus):
+    shutil.rmtree(CACHE, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

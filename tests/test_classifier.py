@@ -217,3 +217,100 @@ def test_networks_that_do_not_export_faithfully_run_in_pytorch():
         strict(images)
     with pytest.raises(ValueError, match="unknown engine 'tensorrt'"):
         Classifier(_Branchy(), input_size=16, engine="tensorrt")
+
+
+NET_SOURCE = '''
+import torch
+
+
+class Net(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 4, 3)
+
+    def forward(self, x):
+        return self.conv(x).mean((2, 3)) * {factor}
+'''
+
+
+def _net_module(folder, factor: float):
+    """A network class in a source file, as a library or the user's own code defines one."""
+    import importlib
+    import sys
+
+    (folder / "semkit_test_net.py").write_text(NET_SOURCE.format(factor=factor))
+    sys.path.insert(0, str(folder))
+    try:
+        importlib.invalidate_caches()
+        module = sys.modules.get("semkit_test_net")
+        return importlib.reload(module) if module else importlib.import_module("semkit_test_net")
+    finally:
+        sys.path.remove(str(folder))
+
+
+def test_onnx_exports_are_kept_on_disk_and_remade_when_the_code_changes(tmp_path, monkeypatch):
+    from semkit import classifier as module
+
+    monkeypatch.setenv("SEMKIT_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(module._OnnxNetwork, "_cache", {})  # as in a fresh process
+    images = torch.rand(3, 3, 16, 16)
+    net = _net_module(tmp_path, 2.0)
+    torch.manual_seed(0)
+    model = net.Net()
+
+    def run(model):
+        with torch.inference_mode():
+            c = Classifier(model, input_size=16, labels=list("abcd"), engine="onnxruntime")
+            return c(images), Classifier(model, input_size=16, labels=list("abcd"), engine="torch")(images)
+
+    fast, reference = run(model)
+    torch.testing.assert_close(fast, reference)
+    exports = list((tmp_path / "cache" / "onnx").glob("*.onnx"))
+    assert len(exports) == 1 and not list((tmp_path / "cache" / "onnx").glob(".*"))
+
+    # another process loads the export from disk instead of exporting again
+    monkeypatch.setattr(module._OnnxNetwork, "_cache", {})
+    export = module._export_onnx
+    monkeypatch.setattr(module, "_export_onnx", lambda *a: pytest.fail("exported again"))
+    torch.testing.assert_close(run(model)[0], fast)
+
+    # edited code and other weights are exported again, beside the first export
+    monkeypatch.setattr(module, "_export_onnx", export)
+    monkeypatch.setattr(module._OnnxNetwork, "_cache", {})
+    edited = _net_module(tmp_path, 3.0).Net()
+    edited.load_state_dict(model.state_dict())
+    assert repr(edited) == repr(model)
+    fast, reference = run(edited)
+    torch.testing.assert_close(fast, reference)
+    with torch.no_grad():
+        edited.conv.bias.add_(1.0)
+    torch.testing.assert_close(*run(edited))
+    assert len(list((tmp_path / "cache" / "onnx").glob("*.onnx"))) == 3
+
+    # a broken file is exported again and replaced
+    monkeypatch.setattr(module._OnnxNetwork, "_cache", {})
+    for export in (tmp_path / "cache" / "onnx").glob("*.onnx"):
+        export.write_bytes(b"not onnx")
+    torch.testing.assert_close(*run(edited))
+    assert len([p for p in (tmp_path / "cache" / "onnx").glob("*.onnx") if p.read_bytes() != b"not onnx"]) == 1
+
+
+def test_exports_stay_in_memory_where_asked_or_where_the_code_has_no_file(tmp_path, monkeypatch):
+    import types
+
+    from semkit import classifier as module
+
+    monkeypatch.setattr(module._OnnxNetwork, "_cache", {})
+    monkeypatch.setenv("SEMKIT_CACHE", "")
+    model = _net_module(tmp_path, 2.0).Net()
+    with torch.inference_mode():
+        Classifier(model, input_size=16, labels=list("abcd"), engine="onnxruntime")(torch.rand(1, 3, 16, 16))
+    assert len(module._OnnxNetwork._cache) == 1 and not list(tmp_path.rglob("*.onnx"))
+
+    monkeypatch.setenv("SEMKIT_CACHE", str(tmp_path / "cache"))
+    notebook = types.ModuleType("__notebook__")  # a class typed into a notebook has no source file
+    exec(NET_SOURCE.format(factor=5.0), notebook.__dict__)
+    monkeypatch.setitem(__import__("sys").modules, "__notebook__", notebook)
+    with torch.inference_mode():
+        Classifier(notebook.Net(), input_size=16, labels=list("abcd"), engine="onnxruntime")(torch.rand(1, 3, 16, 16))
+    assert len(module._OnnxNetwork._cache) == 2 and not (tmp_path / "cache").exists()
