@@ -88,7 +88,8 @@ def test_semantic_function_gradients_by_autograd(box_mesh):
 
     class Brightness(torch.nn.Module):
         def forward(self, x):
-            return torch.stack([x.mean(dim=(1, 2, 3)) * 20, torch.zeros(len(x))], dim=1)
+            brightness = x.mean(dim=(1, 2, 3))
+            return torch.stack([brightness * 20, torch.zeros_like(brightness)], dim=1)
 
     score = semkit.Classifier(Brightness(), input_size=64, name="brightness", labels=["bright", "dark"], preprocess=lambda x: x)
     f = SemanticFunction(box_mesh, score, label=0, renderer=Renderer("pytorch3d", image_size=64, device="cpu"))
