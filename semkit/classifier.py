@@ -188,10 +188,14 @@ class Classifier(nn.Module):
         if size not in self._onnx:
             try:
                 network = self.model if self._preprocess is not None else _Normalized(self.model, self.mean, self.std)
-                onnx = _OnnxNetwork.of(network, size)
-                expected, got = self._torch_forward(x), onnx(x)
+                expected = self._torch_forward(x)
                 scale = float(expected.nan_to_num(0.0, 0.0, 0.0).abs().max()) if expected.numel() else 1.0
-                if not torch.allclose(got, expected, rtol=1e-3, atol=1e-4 * max(scale, 1.0), equal_nan=True):
+
+                def agrees(onnx: _OnnxNetwork) -> bool:
+                    return torch.allclose(onnx(x), expected, rtol=1e-3, atol=1e-4 * max(scale, 1.0), equal_nan=True)
+
+                onnx = _OnnxNetwork.of(network, size, agrees)
+                if not agrees(onnx):
                     raise ValueError("its ONNX export computes other outputs than the network in PyTorch")
                 self._onnx[size] = onnx
             except Exception as e:
@@ -232,7 +236,8 @@ class _OnnxNetwork:
     Exports are kept in memory and in ``_cache_dir()``, keyed by the
     network's code, modules, weights and the exporter's versions: a network
     is exported once (about 5 s), not once per process (notebook kernels,
-    Dask workers).
+    Dask workers). A kept export that no longer agrees with the network in
+    PyTorch (a change the key cannot see) is exported again.
     """
 
     _cache: dict[str, bytes] = {}
@@ -250,7 +255,8 @@ class _OnnxNetwork:
         self.input_name = self.session.get_inputs()[0].name
 
     @classmethod
-    def of(cls, model: nn.Module, size: tuple[int, int]) -> "_OnnxNetwork":
+    def of(cls, model: nn.Module, size: tuple[int, int], agrees: Callable[["_OnnxNetwork"], bool]) -> "_OnnxNetwork":
+        """The model at ``size`` in ONNX Runtime: from memory, from disk where it ``agrees``, else exported."""
         import onnxruntime  # noqa: F401  (fail early, before exporting, where it is missing)
 
         key, persistent = _export_key(model, size)
@@ -259,11 +265,12 @@ class _OnnxNetwork:
         folder = _cache_dir() if persistent else None
         path = folder / "onnx" / f"{key}.onnx" if folder is not None else None
         if path is not None and path.is_file():
-            with contextlib.suppress(Exception):  # an unreadable file is exported again and replaced
+            with contextlib.suppress(Exception):  # an unreadable or stale file is exported again and replaced
                 model_bytes = path.read_bytes()
                 network = cls(model_bytes)
-                cls._cache[key] = model_bytes
-                return network
+                if agrees(network):
+                    cls._cache[key] = model_bytes
+                    return network
         cls._cache[key] = model_bytes = _export_onnx(model, size)
         network = cls(model_bytes)
         if path is not None:

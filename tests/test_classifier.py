@@ -1,4 +1,7 @@
+import importlib
 import pickle
+import sys
+import types
 
 import numpy as np
 import pytest
@@ -235,9 +238,6 @@ class Net(torch.nn.Module):
 
 def _net_module(folder, factor: float):
     """A network class in a source file, as a library or the user's own code defines one."""
-    import importlib
-    import sys
-
     (folder / "semkit_test_net.py").write_text(NET_SOURCE.format(factor=factor))
     sys.path.insert(0, str(folder))
     try:
@@ -263,10 +263,12 @@ def test_onnx_exports_are_kept_on_disk_and_remade_when_the_code_changes(tmp_path
             c = Classifier(model, input_size=16, labels=list("abcd"), engine="onnxruntime")
             return c(images), Classifier(model, input_size=16, labels=list("abcd"), engine="torch")(images)
 
+    def kept() -> set:
+        return set((tmp_path / "cache" / "onnx").glob("*.onnx"))
+
     fast, reference = run(model)
     torch.testing.assert_close(fast, reference)
-    exports = list((tmp_path / "cache" / "onnx").glob("*.onnx"))
-    assert len(exports) == 1 and not list((tmp_path / "cache" / "onnx").glob(".*"))
+    assert len(kept()) == 1 and not list((tmp_path / "cache" / "onnx").glob(".*"))
 
     # another process loads the export from disk instead of exporting again
     monkeypatch.setattr(module._OnnxNetwork, "_cache", {})
@@ -280,24 +282,27 @@ def test_onnx_exports_are_kept_on_disk_and_remade_when_the_code_changes(tmp_path
     edited = _net_module(tmp_path, 3.0).Net()
     edited.load_state_dict(model.state_dict())
     assert repr(edited) == repr(model)
-    fast, reference = run(edited)
-    torch.testing.assert_close(fast, reference)
+    first = kept()
+    torch.testing.assert_close(*run(edited))
+    (before,) = kept() - first
+    biases = edited.conv.bias.clone(), edited.conv.bias + 1.0
     with torch.no_grad():
-        edited.conv.bias.add_(1.0)
+        edited.conv.bias.copy_(biases[1])
     torch.testing.assert_close(*run(edited))
-    assert len(list((tmp_path / "cache" / "onnx").glob("*.onnx"))) == 3
+    (after,) = kept() - first - {before}
 
-    # a broken file is exported again and replaced
-    monkeypatch.setattr(module._OnnxNetwork, "_cache", {})
-    for export in (tmp_path / "cache" / "onnx").glob("*.onnx"):
-        export.write_bytes(b"not onnx")
-    torch.testing.assert_close(*run(edited))
-    assert len([p for p in (tmp_path / "cache" / "onnx").glob("*.onnx") if p.read_bytes() != b"not onnx"]) == 1
+    # a stale file (here, the export before the bias changed) or a broken one is exported again and replaced
+    after.write_bytes(before.read_bytes())
+    before.write_bytes(b"not onnx")
+    for bias in biases:
+        with torch.no_grad():
+            edited.conv.bias.copy_(bias)
+        monkeypatch.setattr(module._OnnxNetwork, "_cache", {})
+        torch.testing.assert_close(*run(edited))
+    assert b"not onnx" != before.read_bytes() != after.read_bytes()
 
 
 def test_exports_stay_in_memory_where_asked_or_where_the_code_has_no_file(tmp_path, monkeypatch):
-    import types
-
     from semkit import classifier as module
 
     monkeypatch.setattr(module._OnnxNetwork, "_cache", {})
@@ -310,7 +315,7 @@ def test_exports_stay_in_memory_where_asked_or_where_the_code_has_no_file(tmp_pa
     monkeypatch.setenv("SEMKIT_CACHE", str(tmp_path / "cache"))
     notebook = types.ModuleType("__notebook__")  # a class typed into a notebook has no source file
     exec(NET_SOURCE.format(factor=5.0), notebook.__dict__)
-    monkeypatch.setitem(__import__("sys").modules, "__notebook__", notebook)
+    monkeypatch.setitem(sys.modules, "__notebook__", notebook)
     with torch.inference_mode():
         Classifier(notebook.Net(), input_size=16, labels=list("abcd"), engine="onnxruntime")(torch.rand(1, 3, 16, 16))
     assert len(module._OnnxNetwork._cache) == 2 and not (tmp_path / "cache").exists()
