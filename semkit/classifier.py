@@ -194,10 +194,7 @@ class Classifier(nn.Module):
                 def agrees(onnx: _OnnxNetwork) -> bool:
                     return torch.allclose(onnx(x), expected, rtol=1e-3, atol=1e-4 * max(scale, 1.0), equal_nan=True)
 
-                onnx = _OnnxNetwork.of(network, size, agrees)
-                if not agrees(onnx):
-                    raise ValueError("its ONNX export computes other outputs than the network in PyTorch")
-                self._onnx[size] = onnx
+                self._onnx[size] = _OnnxNetwork.of(network, size, agrees)
             except Exception as e:
                 if self.engine == "onnxruntime":
                     raise RuntimeError(f"{self.name} cannot run in ONNX Runtime: {e}") from e
@@ -256,23 +253,29 @@ class _OnnxNetwork:
 
     @classmethod
     def of(cls, model: nn.Module, size: tuple[int, int], agrees: Callable[["_OnnxNetwork"], bool]) -> "_OnnxNetwork":
-        """The model at ``size`` in ONNX Runtime: from memory, from disk where it ``agrees``, else exported."""
+        """The model at ``size`` in ONNX Runtime, as kept in memory or on disk where it ``agrees``, else exported.
+
+        A fresh export that does not agree raises ValueError, and is not kept.
+        """
         import onnxruntime  # noqa: F401  (fail early, before exporting, where it is missing)
 
         key, persistent = _export_key(model, size)
-        if key in cls._cache:
-            return cls(cls._cache[key])
         folder = _cache_dir() if persistent else None
         path = folder / "onnx" / f"{key}.onnx" if folder is not None else None
-        if path is not None and path.is_file():
-            with contextlib.suppress(Exception):  # an unreadable or stale file is exported again and replaced
-                model_bytes = path.read_bytes()
-                network = cls(model_bytes)
+        kept = cls._cache.get(key)
+        if kept is None and path is not None and path.is_file():
+            kept = path.read_bytes()
+        if kept is not None:
+            with contextlib.suppress(Exception):  # an unreadable or stale export is exported again and replaced
+                network = cls(kept)
                 if agrees(network):
-                    cls._cache[key] = model_bytes
+                    cls._cache[key] = kept
                     return network
-        cls._cache[key] = model_bytes = _export_onnx(model, size)
+        model_bytes = _export_onnx(model, size)
         network = cls(model_bytes)
+        if not agrees(network):
+            raise ValueError("its ONNX export computes other outputs than the network in PyTorch")
+        cls._cache[key] = model_bytes
         if path is not None:
             _write_atomically(path, model_bytes)
         return network

@@ -207,12 +207,14 @@ class _Branchy(torch.nn.Module):
         return self.linear(features) if bool(features.sum() > 0.1) else -self.linear(features)
 
 
-def test_networks_that_do_not_export_faithfully_run_in_pytorch():
+def test_networks_that_do_not_export_faithfully_run_in_pytorch(tmp_path, monkeypatch):
+    monkeypatch.setenv("SEMKIT_CACHE", str(tmp_path))
     images = torch.rand(2, 3, 16, 16) + 0.5
     auto = Classifier(_Branchy(), input_size=16, labels=["a", "b"])
     with pytest.warns(UserWarning, match="classifier runs in PyTorch, not ONNX Runtime"), torch.inference_mode():
         probs = auto(images)
     assert auto.engine == "torch" and not auto._onnx
+    assert not list(tmp_path.rglob("*.onnx"))  # the unfaithful export is not kept
     with torch.inference_mode():
         torch.testing.assert_close(probs, Classifier(auto.model, input_size=16, labels=["a", "b"], engine="torch")(images))
     strict = Classifier(_Branchy(), input_size=16, labels=["a", "b"], engine="onnxruntime")
