@@ -65,8 +65,10 @@ class EmbreeBackend:
     differentiable = False
 
     def __init__(self, settings: RenderSettings, threads: int | None = None) -> None:
+        if threads is not None and (not isinstance(threads, int) or threads < 1):
+            raise ValueError(f"threads must be a positive integer, got {threads!r}")
         self.settings = settings
-        self.threads = threads or min(4, os.cpu_count() or 1)
+        self.threads = threads or len(os.sched_getaffinity(0))
         self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="semkit-embree") if self.threads > 1 else None
 
     def options(self) -> dict:

@@ -90,9 +90,9 @@ class Classifier(nn.Module):
     normalize the resized images; a custom ``preprocess`` replaces both.
     Calling the classifier returns probabilities [B, classes];
     :meth:`logits` returns the raw outputs. The network runs in channels-last
-    memory format on micro-batches of ``micro_batch`` images: on a CPU the
-    time per image grows with the batch once activations leave the caches
-    (benchmarks/run.py measures it).
+    memory format, on a CPU in micro-batches of ``micro_batch`` images (the
+    time per image grows with the batch once activations leave the caches;
+    benchmarks/run.py measures it), on a GPU on the whole batch at once.
 
     ``engine="auto"`` runs inference on the CPU in ONNX Runtime, exported
     from ``model`` at the first call (weights changed after that call are
@@ -158,7 +158,11 @@ class Classifier(nn.Module):
 
     def logits(self, images: torch.Tensor) -> torch.Tensor:
         x = self._resize(images)
-        return torch.cat([self._forward(chunk) for chunk in x.split(self.micro_batch)]) if len(x) else self._forward(x)
+        if not len(x):
+            return self._forward(x)
+        # Micro-batches keep a CPU's activations in its caches; a GPU wants the whole batch at once.
+        size = self.micro_batch if x.device.type == "cpu" else len(x)
+        return torch.cat([self._forward(chunk) for chunk in x.split(size)])
 
     def _forward(self, x: torch.Tensor) -> torch.Tensor:
         """Logits of resized images: normalized, then through the network."""

@@ -63,7 +63,8 @@ class Renderer:
 
     ``backend="auto"`` picks pytorch3d on a GPU when it is installed, else
     embree. ``supersample=2`` anti-aliases like the paper's renderer (render
-    at twice the size, average 2x2 blocks).
+    at twice the size, average 2x2 blocks). The embree backend renders the
+    views of a batch in ``threads`` threads (default: one per usable core).
     """
 
     def __init__(
@@ -85,11 +86,12 @@ class Renderer:
         )
         self.backend_name = _resolve_backend(backend)
         if self.backend_name == "embree":
-            if backend_options:
-                raise TypeError(f"the embree backend takes no options {sorted(backend_options)}")
+            unknown = sorted(set(backend_options) - {"threads"})
+            if unknown:
+                raise TypeError(f"the embree backend takes only the option threads, not {unknown}")
             from ._embree import EmbreeBackend
 
-            self._backend = EmbreeBackend(self.settings)
+            self._backend = EmbreeBackend(self.settings, **backend_options)
         else:
             from ._pytorch3d import Pytorch3DBackend
 

@@ -1,0 +1,26 @@
+"""The benchmark scripts run (at toy sizes) where CI runs, so a lent GPU machine finds them working."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_gpu_benchmark_runs_on_the_cpu_at_toy_sizes(tmp_path, shapenet_root):
+    out_json, out_md = tmp_path / "gpu.json", tmp_path / "gpu.md"
+    subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "gpu.py"), "--device", "cpu", "--quick", "--networks",
+         "efficientnet_lite0", "--json", str(out_json), "--markdown", str(out_md)],
+        check=True, capture_output=True, text=True, env={**os.environ, "SEMKIT_SHAPENET": str(shapenet_root)},
+    )
+    result = json.loads(out_json.read_text())
+    assert {r["threads"] for r in result["render"] if r["processes"] == 1} >= {1, 2}
+    assert all(r["per_s"] > 0 for r in result["render"] + result["classify"] + result["map"])
+    maps = result["map"]
+    assert {m["pipeline"] for m in maps} == {True, False}
+    assert all(m["points"] == 8 * 3 for m in maps)  # the --quick grid: azimuth step 45 (8) x elevation -10, 35, 80
+    text = out_md.read_text()
+    assert "efficientnet_lite0" in text and "points/s" in text and "paper's study" in text
