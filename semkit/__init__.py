@@ -6,7 +6,7 @@ a network keeps recognising the object (Hamdi & Ghanem, "Towards Analyzing
 Semantic Robustness of Deep Neural Networks").
 """
 
-from . import gallery, plot, shapenet
+from . import gallery, plot, shapenet, trust
 from .classifier import BUNDLED, Classifier, imagenet_labels, load_classifier, resolve_label
 from .maps import MapFunction, grid_coords, interpolate, open_map, semantic_map, semantic_maps
 from .mesh import Mesh, MeshError, load_mesh
@@ -14,6 +14,7 @@ from .regions import check_regions, find_regions, srvr, volume_ratio
 from .renderer import Renderer
 from .semantic import Evaluation, SemanticFunction
 from .space import Parameter, Space
+from .trust import Criterion, find_failures, robust_accuracy, robustness_radius
 from .sweep import open_sweep, sweep
 
 __version__ = "0.1.0"
@@ -21,6 +22,7 @@ __version__ = "0.1.0"
 __all__ = [
     "BUNDLED",
     "Classifier",
+    "Criterion",
     "Evaluation",
     "MapFunction",
     "Mesh",
@@ -30,6 +32,7 @@ __all__ = [
     "SemanticFunction",
     "Space",
     "check_regions",
+    "find_failures",
     "find_regions",
     "gallery",
     "grid_coords",
@@ -41,10 +44,13 @@ __all__ = [
     "open_sweep",
     "plot",
     "resolve_label",
+    "robust_accuracy",
+    "robustness_radius",
     "semantic_map",
     "semantic_maps",
     "shapenet",
     "srvr",
     "sweep",
+    "trust",
     "volume_ratio",
 ]

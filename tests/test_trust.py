@@ -1,0 +1,245 @@
+"""Guarantees with a stated criterion: radii, robust accuracy, worst views and verified boxes.
+
+Checked against brute force on analytic functions whose answers can be
+enumerated, and on a real SemanticFunction at a small size.
+"""
+
+import itertools
+
+import numpy as np
+import pytest
+
+import semkit
+from semkit import trust
+from semkit.space import Space
+
+SPACE = Space.paper()
+
+
+def bumpy(seed: int):
+    """A smooth random score over the paper's space, periodic in azimuth (half of it passes score >= 0.5)."""
+    rng = np.random.default_rng(seed)
+    centres = rng.uniform([0, -10], [360, 90], (12, 2))
+    widths, heights = rng.uniform(20, 60, 12), rng.uniform(-1, 1, 12)
+
+    def f(points):
+        p = np.atleast_2d(points)
+        d0 = np.abs(p[:, None, 0] - centres[None, :, 0])
+        d0 = np.minimum(d0, 360 - d0)
+        d1 = p[:, None, 1] - centres[None, :, 1]
+        return 0.5 + 0.5 * np.tanh(3 * (heights * np.exp(-(d0**2 + d1**2) / widths**2)).sum(1))
+
+    return f
+
+
+def lattice_box_points(x, k, delta=3.0):
+    """The lattice points of [x - k delta, x + k delta] in the paper's space: azimuth wrapped, elevation clipped."""
+    j = np.array(list(itertools.product(range(-k, k + 1), repeat=2)))
+    p = x + j * delta
+    p = p[(p[:, 1] >= -10 - 1e-9) & (p[:, 1] <= 90 + 1e-9)]
+    p[:, 0] %= 360
+    return p
+
+
+def brute_radius(f, x, max_steps, t=0.5):
+    if f(x[None])[0] < t:
+        return -1
+    for k in range(1, max_steps + 1):
+        if (f(lattice_box_points(x, k)) < t).any():
+            return k - 1
+    return max_steps
+
+
+def largest_box(good, i0, j0):
+    """Cells of the largest all-good box holding cell (i0, j0) of a 2-D grid whose axis 0 is periodic."""
+    A, E = good.shape
+    g = np.concatenate([good, good], 0)
+    bad = np.zeros((2 * A + 1, E + 1), int)
+    bad[1:, 1:] = np.cumsum(np.cumsum(~g, 0), 1)
+    best = 0
+    c, d = np.arange(0, j0 + 1)[:, None], np.arange(j0, E)[None, :]
+    for i in (i0, i0 + A):
+        for a in range(max(0, i - A + 1), i + 1):
+            for b in range(i, min(2 * A, a + A)):
+                n_bad = bad[b + 1, d + 1] - bad[a, d + 1] - bad[b + 1, c] + bad[a, c]
+                best = max(best, int(np.where(n_bad == 0, (b - a + 1) * (d - c + 1), 0).max()))
+    return best
+
+
+# ------------------------------------------------------------------ criterion
+def test_plain_functions_need_a_threshold_and_nan_scores_are_refused():
+    f = bumpy(0)
+    with pytest.raises(ValueError, match="threshold"):
+        trust.robustness_radius(f, [[0, 0]], SPACE)
+    with pytest.raises(ValueError, match="NaN"):
+        trust.robustness_radius(lambda p: np.full(len(p), np.nan), [[0, 0]], SPACE, threshold=0.5)
+    assert trust.Criterion(0.3).name == "score >= 0.3" and trust.Criterion().name == "top-1 correct"
+
+
+# ---------------------------------------------------------- robustness radius
+def test_robustness_radius_is_exact_against_brute_force():
+    f = bumpy(1)
+    points = np.array([[a, e] for a in range(0, 360, 3) for e in range(-10, 91, 3)])[::23]
+    ds = trust.robustness_radius(f, points, SPACE, threshold=0.5, resolution=3, max_steps=6, progress=False)
+    expected = np.array([brute_radius(f, x, 6) for x in points])
+    assert set(expected) >= {-1, 0, 6} or len(set(expected)) >= 4  # the test covers failing, tight and capped views
+    np.testing.assert_array_equal(ds.steps.values, expected)
+    k = expected[expected >= 0]
+    np.testing.assert_allclose(ds.radius.values[expected >= 0], np.c_[k, k] * 3.0)
+    assert ds.attrs["criterion"] == "score >= 0.5" and (ds.queries.values >= 1).all()
+
+
+def test_robustness_radius_wraps_azimuth_and_clips_elevation():
+    # passes everywhere except a thin wall at azimuth 5..6 degrees; views near 0 see it across 360 -> 0
+    f = lambda p: np.where((np.atleast_2d(p)[:, 0] >= 5) & (np.atleast_2d(p)[:, 0] <= 6), 0.0, 1.0)  # noqa: E731
+    ds = trust.robustness_radius(f, [[357.0, 89.0], [300.0, 40.0]], SPACE, threshold=0.5, resolution=3, max_steps=8,
+                                 progress=False)
+    assert ds.steps.values[0] == 2  # 357 + 3 * 3 = 366 = 6 degrees: the third step lands on the wall
+    assert ds.steps.values[1] == 8  # elevation 40 +- 24 stays inside; the wall is far
+
+
+def test_robustness_radius_on_a_real_network_uses_top1(mug, lite0):
+    f = semkit.SemanticFunction(mug, lite0, renderer=semkit.Renderer(image_size=64))
+    ds = trust.robustness_radius(f, [[30.0, 30.0], [200.0, 20.0]], resolution=10, max_steps=1, progress=False)
+    ev = f.evaluate(np.array([[30.0, 30.0], [200.0, 20.0]]))
+    for i, ok in enumerate(ev.top1 == f.label):
+        assert (ds.steps.values[i] >= 0) == ok
+    assert ds.attrs["criterion"] == "top-1 correct"
+
+
+# ------------------------------------------------------------ robust accuracy
+def test_robust_accuracy_equals_brute_force_erosion_of_the_map():
+    f = bumpy(2)
+    m = semkit.semantic_map(f, SPACE, step=6, progress=False)
+    ra = trust.robust_accuracy(m, [0, 6, 12, 20], threshold=0.5)
+    good = m.score.values >= 0.5
+    az, el = m.azimuth.values, m.elevation.values
+    for r, value in zip([0, 6, 12, 20], ra.values):
+        k = int(r // 6)
+        count = 0
+        for i in range(len(az)):
+            for j in range(len(el)):
+                rows = [(i + di) % len(az) for di in range(-k, k + 1)]
+                cols = [c for c in range(j - k, j + k + 1) if 0 <= c < len(el)]
+                count += good[np.ix_(rows, cols)].all()
+        assert value == pytest.approx(count / good.size)
+    assert ra.values[0] == pytest.approx(good.mean()) and (np.diff(ra.values) <= 0).all()
+    assert "score >= 0.5" in ra.attrs["long_name"]
+
+
+def test_robust_accuracy_surface_over_thresholds_and_stacked_maps():
+    maps = [semkit.semantic_map(bumpy(s), SPACE, step=10, progress=False) for s in (3, 4)]
+    import xarray as xr
+
+    stacked = xr.concat(maps, dim="shape").assign_coords(shape=["a", "b"])
+    stacked.attrs = maps[0].attrs
+    surface = trust.robust_accuracy(stacked, [0, 10, 20], threshold=[0.3, 0.5, 0.7])
+    assert set(surface.dims) == {"threshold", "radius", "shape"}
+    assert (surface.diff("threshold") <= 1e-12).all() and (surface.diff("radius") <= 1e-12).all()
+    one = trust.robust_accuracy(maps[1], [10], threshold=0.5)
+    assert float(surface.sel(threshold=0.5, radius=10, shape="b")) == pytest.approx(float(one[0]))
+
+
+def test_robust_accuracy_from_samples_has_a_confidence_interval_around_the_truth():
+    f = bumpy(5)
+    m = semkit.semantic_map(f, SPACE, step=3, progress=False)
+    exact = trust.robust_accuracy(m, [0, 6], threshold=0.5)
+    sampled = trust.robust_accuracy(f, [0, 6], threshold=0.5, space=SPACE, samples=300, resolution=3, progress=False)
+    assert (sampled.ci_low <= sampled).all() and (sampled <= sampled.ci_high).all()
+    # sampled views are off the map's grid, so the two differ; both estimate the same share
+    assert (np.abs(sampled.values - exact.values) < 0.12).all()
+    assert sampled.attrs["samples"] == 300 and sampled.attrs["queries"] > 300
+
+
+# ------------------------------------------------------------ worst views
+@pytest.mark.parametrize("method, within", [("random", 0.15), ("cmaes", 0.05)])
+def test_find_failures_respects_the_budget_and_finds_the_minimum_near_the_start(method, within):
+    gaps, found = [], []
+    for seed in (6, 7, 8, 9):
+        f = bumpy(seed)
+        starts = np.random.default_rng(seed).uniform([0, -10], [360, 90], (10, 2))
+        ds = trust.find_failures(f, starts, 30, SPACE, threshold=0.5, budget=150, method=method, progress=False)
+        assert (ds.queries.values == 150).all()  # the whole budget, never more
+        for s, x in enumerate(starts):
+            az = np.arange(x[0] - 30, x[0] + 30.01, 0.5)
+            el = np.clip(np.arange(x[1] - 30, x[1] + 30.01, 0.5), -10, 90)
+            exact = f(np.array([[a % 360, e] for a in az for e in el])).min()
+            gaps.append(ds.score.values[s] - exact)
+            if exact < 0.5:
+                found.append(bool(ds.failed.values[s]))
+            offset = (ds.point.values[s] - x + 180) % 360 - 180
+            assert abs(offset[0]) <= 30 + 1e-9 and abs(ds.point.values[s, 1] - x[1]) <= 30 + 1e-9
+        hits = ds.queries_to_failure.values[ds.failed.values]
+        assert ((hits >= 1) & (hits <= 150)).all()
+    assert np.mean(np.array(gaps) <= within) >= 0.8, gaps
+    assert np.mean(found) >= 0.9, found
+
+
+def test_find_failures_reports_a_failing_start_and_rejects_bad_input():
+    f = lambda p: np.zeros(len(np.atleast_2d(p)))  # noqa: E731
+    ds = trust.find_failures(f, [[10, 10]], 5, SPACE, threshold=0.5, budget=3, method="random", progress=False)
+    assert ds.failed.item() and ds.queries_to_failure.item() == 1 and ds.queries.item() == 3
+    with pytest.raises(ValueError, match="budget"):
+        trust.find_failures(f, [[10, 10]], 5, SPACE, threshold=0.5, budget=0)
+    with pytest.raises(ValueError, match="radius"):
+        trust.find_failures(f, [[10, 10]], -1, SPACE, threshold=0.5)
+    with pytest.raises(ValueError, match="unknown method"):
+        trust.find_failures(f, [[10, 10]], 5, SPACE, threshold=0.5, method="annealing")
+
+
+# ------------------------------------------------------------ verified boxes
+def test_lattice_boxes_hold_no_failure_and_come_close_to_the_largest_box():
+    ratios = []
+    for seed in (7, 8, 9):
+        f = bumpy(seed)
+        m = semkit.semantic_map(f, SPACE, step=3, progress=False)
+        good = m.score.values >= 0.5
+        cells = np.argwhere(good)[::151]
+        starts = np.array([[m.azimuth.values[i], m.elevation.values[j]] for i, j in cells])
+        boxes = trust.verified_boxes(f, starts, SPACE, threshold=0.5, resolution=3, progress=False)
+        for s, (i, j) in enumerate(cells):
+            lo, hi = boxes.lower[s], boxes.upper[s]
+            az, el = np.arange(lo[0], hi[0] + 1e-9, 3), np.arange(lo[1], hi[1] + 1e-9, 3)
+            inside = np.array([[a % 360, e] for a in az for e in el])
+            assert (f(inside) >= 0.5).all()
+            ratios.append(len(inside) / largest_box(good, i, j))
+    assert np.mean(ratios) >= 0.7, ratios
+
+
+def test_lattice_box_crosses_360_and_a_failing_start_is_empty():
+    f = lambda p: np.where(np.abs((np.atleast_2d(p)[:, 0] + 180) % 360 - 180) <= 20, 1.0, 0.0)  # noqa: E731
+    boxes = trust.verified_boxes(f, np.array([[355.0, 40.0], [90.0, 40.0]]), SPACE, threshold=0.5, resolution=5,
+                                 progress=False)
+    assert boxes.lower[0, 0] == pytest.approx(340) and boxes.upper[0, 0] == pytest.approx(380)  # kept unwrapped
+    assert boxes.lower[0, 1] == pytest.approx(-10) and boxes.upper[0, 1] == pytest.approx(90)
+    assert not boxes.start_passes[1] and (boxes.lower[1] == boxes.upper[1]).all()
+
+
+def test_sampled_boxes_in_4d_hold_their_certificate_within_budget():
+    space = Space({"azimuth": (0, 360), "elevation": (-10, 90), "distance": (1.5, 4.0), "light_elevation": (-90, 90)},
+                  periodic=["azimuth"])
+    holds, volumes = [], []
+    for seed in range(8):
+        rng = np.random.default_rng(100 + seed)
+        lo = space.lower + rng.uniform(0.1, 0.4, 4) * space.widths
+        hi = np.minimum(lo + rng.uniform(0.2, 0.5, 4) * space.widths, space.upper)
+        f = lambda p, lo=lo, hi=hi: np.where(((np.atleast_2d(p) >= lo) & (np.atleast_2d(p) <= hi)).all(1), 0.8, 0.2)  # noqa: E731
+        start = lo + rng.uniform(0.2, 0.8, 4) * (hi - lo)
+        boxes = trust.verified_boxes(f, start[None], space, threshold=0.5, seed=seed, progress=False)
+        assert boxes.queries[0] <= 5000 and boxes.certified[0]
+        a, b = boxes.lower[0], boxes.upper[0]
+        check = a + rng.random((20000, 4)) * (b - a)
+        holds.append((f(check) < 0.5).mean() <= 0.01)
+        volumes.append(np.prod(b - a) / np.prod(hi - lo))
+    assert boxes.attrs["check_samples"] == trust.check_size(0.95, 0.01, 3)
+    assert np.mean(holds) >= 0.9 and np.mean(np.array(volumes) >= 0.5) >= 0.6, volumes
+
+
+def test_verified_boxes_reject_bad_settings():
+    f = bumpy(0)
+    starts = np.array([[10.0, 10.0]])
+    for kwargs, match in [({"certificate": "interval"}, "certificate"), ({"resolution": 0}, "resolution"),
+                          ({"confidence": 1.0, "certificate": "sampled"}, "confidence"),
+                          ({"max_failure": 0, "certificate": "sampled"}, "max_failure")]:
+        with pytest.raises(ValueError, match=match):
+            trust.verified_boxes(f, starts, SPACE, threshold=0.5, progress=False, **kwargs)
