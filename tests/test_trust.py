@@ -243,3 +243,37 @@ def test_verified_boxes_reject_bad_settings():
                           ({"max_failure": 0, "certificate": "sampled"}, "max_failure")]:
         with pytest.raises(ValueError, match=match):
             trust.verified_boxes(f, starts, SPACE, threshold=0.5, progress=False, **kwargs)
+
+
+# ------------------------------------------------------ comparisons with confidence
+def stacked_maps(functions_by_network: dict, step: float = 10.0):
+    import xarray as xr
+
+    rows = []
+    for fs in functions_by_network.values():
+        rows.append(xr.concat([semkit.semantic_map(f, SPACE, step=step, progress=False).drop_attrs() for f in fs], dim="shape"))
+    ds = xr.concat(rows, dim="network").assign_coords(network=list(functions_by_network),
+                                                       shape=[f"s{i}" for i in range(len(fs))])
+    ds.attrs["space"] = semkit.semantic_map(fs[0], SPACE, step=90, progress=False).attrs["space"]
+    return ds
+
+
+def test_compare_networks_gives_intervals_paired_tests_and_flags_flips():
+    from semkit.comparison import compare_networks, findings
+
+    shapes = [bumpy(s) for s in range(10, 18)]
+    steep = [lambda p, f=f: np.clip(0.5 + 2 * (f(p) - 0.5), 0, 1) for f in shapes]  # same order, more extreme
+    maps = stacked_maps({"base": shapes, "better": [lambda p, f=f: np.minimum(f(p) + 0.1, 1) for f in shapes],
+                         "steep": steep})
+    cmp = compare_networks(maps, radii=(0, 10), threshold=[0.3, 0.7], n_boot=500)
+    assert set(cmp.dims) >= {"criterion", "metric", "network", "other"}
+    assert (cmp.ci_low <= cmp["mean"] + 1e-12).all() and (cmp["mean"] <= cmp.ci_high + 1e-12).all()
+    better = cmp.sel(metric="accuracy", network="better", other="base")
+    assert (better.difference > 0).all() and (better.p_value < 0.05).all()
+    # a steeper score passes score >= 0.3 less often (f >= 0.4) and score >= 0.7 more often (f >= 0.6): a flip
+    steep_vs_base = cmp.sel(metric="accuracy", network="steep", other="base").difference.values
+    assert steep_vs_base[0] < 0 < steep_vs_base[1]
+    text = "\n".join(findings(cmp))
+    assert "flips" in text and "significant" in text
+    same = compare_networks(stacked_maps({"a": shapes[:4], "b": shapes[:4]}), radii=(0,), threshold=0.5, n_boot=200)
+    assert float(same.sel(metric="accuracy", network="a", other="b").p_value.squeeze()) == 1.0
