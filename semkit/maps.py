@@ -349,8 +349,9 @@ def semantic_maps(
 
     from .classifier import Classifier, load_classifier
     from .semantic import SemanticFunction
+    from .study import load_shape, stack
 
-    meshes = [_as_mesh(s) for s in shapes]
+    meshes = [load_shape(s) for s in shapes]
     names = [m.name for m in meshes]
     if len(set(names)) != len(names):
         raise ValueError(f"shape names must be unique, got {names}")
@@ -363,42 +364,13 @@ def semantic_maps(
         for mesh in meshes:
             f = SemanticFunction(mesh, classifier, renderer=renderer, space=space)
             path = None if store is None else Path(store) / classifier.name / f"{file_stem(mesh.name)}.nc"
-            if path is not None:
-                path.parent.mkdir(parents=True, exist_ok=True)
             row.append(semantic_map(f, space, step, coords=coords, store=path, chunk_size=chunk_size, progress=progress))
             pairs.update()
         rows.append(row)
     pairs.close()
-
-    first = rows[0][0]
-    per_map = ("label", "label_name", "network", "shape", "fingerprint", "settings", "created")
-    stacked = xr.concat(
-        [xr.concat([m.drop_attrs() for m in row], dim="shape") for row in rows], dim="network", combine_attrs="drop"
-    )
-    stacked = stacked.assign_coords(
-        network=("network", [c.name for c in classifiers]),
-        shape=("shape", names),
-        label=("shape", [m.label for m in meshes]),
-        label_name=("shape", [first_row.attrs["label_name"] for first_row in rows[0]]),
-    )
-    for name, coord in first.coords.items():  # concat dropped the coordinates' units
-        stacked[name].attrs = dict(coord.attrs)
-    stacked.attrs = {k: v for k, v in first.attrs.items() if k not in per_map}
+    stacked = stack(rows, [c.name for c in classifiers], names)
     stacked.attrs["title"] = "Network semantic maps"
     return stacked
-
-
-def _as_mesh(shape: Any):
-    """A Mesh, a gallery name, or a mesh file (ShapeNet files labelled by their class)."""
-    from . import gallery
-    from .mesh import Mesh
-    from .shapenet import load_file
-
-    if isinstance(shape, Mesh):
-        return shape
-    if isinstance(shape, str) and shape in gallery.names():
-        return gallery.load(shape)
-    return load_file(shape)
 
 
 def file_stem(name: str) -> str:

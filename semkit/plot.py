@@ -195,9 +195,11 @@ def render_strip(f, points: Any, *, ax=None, size: int = 96, max_images: int = 8
 
 
 # ------------------------------------------------------------------ regions
-#: One colour per region algorithm (as in the paper's region figure).
-ALGORITHM_COLORS = {"naive": "tab:green", "oir_b": "tab:orange", "oir_w": "tab:purple"}
-ALGORITHM_NAMES = {"naive": "naive", "oir_b": "OIR_B", "oir_w": "OIR_W"}
+def _style(name: str, index: int) -> tuple[str, str]:
+    """A region method's display name and colour, as the method declares them."""
+    from .regions import style
+
+    return style(name, index)
 
 
 def regions(
@@ -229,7 +231,7 @@ def regions(
     algos = [str(a) for a in regions.algorithm.values]
     n_starts = regions.sizes["start"]
     for j, name in enumerate(algos):
-        color = ALGORITHM_COLORS.get(name, f"C{j}")
+        color = _style(name, j)[1]
         for s in range(n_starts):
             box = regions.isel(start=s, algorithm=j)
             lo, hi = float(box.lower.sel(param=x)), float(box.upper.sel(param=x))
@@ -257,7 +259,7 @@ def regions(
         ax.set_xlim(*xlim)
         if not one_d:
             ax.set_ylim(*limits[1])
-    handles = [Line2D([], [], color=ALGORITHM_COLORS.get(a, f"C{j}"), lw=2, label=ALGORITHM_NAMES.get(a, a)) for j, a in enumerate(algos)]
+    handles = [Line2D([], [], color=_style(a, j)[1], lw=2, label=_style(a, j)[0]) for j, a in enumerate(algos)]
     handles.append(Line2D([], [], color="k", marker="*" if not one_d else "^", ls="", label="start"))
     ax.legend(handles=handles, fontsize=8, loc="upper right", framealpha=0.8)
     return ax
@@ -296,9 +298,9 @@ def traces(regions: xr.Dataset, start: int = 0, param: str | None = None, *, ax=
         lo = r.lower_trace.sel(algorithm=name, param=param).values
         hi = r.upper_trace.sel(algorithm=name, param=param).values
         it = regions.iteration.values
-        color = ALGORITHM_COLORS.get(name, f"C{j}")
+        label, color = _style(name, j)
         ax.fill_between(it, lo, hi, color=color, alpha=0.15)
-        ax.plot(it, lo, color=color, label=ALGORITHM_NAMES.get(name, name))
+        ax.plot(it, lo, color=color, label=label)
         ax.plot(it, hi, color=color)
     units = dict(zip(regions.param.values, regions.units.values)).get(param, "") if "units" in regions.coords else ""
     point = ", ".join(f"{v:g}" for v in r.start_point.values)
@@ -315,8 +317,8 @@ def loss_traces(regions: xr.Dataset, start: int = 0, *, ax=None):
     for j, name in enumerate(str(a) for a in regions.algorithm.values):
         loss = r.loss.sel(algorithm=name).values
         scale = np.nanmax(np.abs(loss)) or 1.0
-        ax.plot(regions.iteration.values, loss / scale, color=ALGORITHM_COLORS.get(name, f"C{j}"),
-                label=f"{ALGORITHM_NAMES.get(name, name)} (/ {scale:.3g})")
+        label, color = _style(name, j)
+        ax.plot(regions.iteration.values, loss / scale, color=color, label=f"{label} (/ {scale:.3g})")
     point = ", ".join(f"{v:g}" for v in r.start_point.values)
     ax.set(xlabel="step", ylabel="loss / max |loss|", title=f"losses of the boxes grown from ({point})")
     ax.legend(fontsize=8)

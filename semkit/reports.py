@@ -3,8 +3,9 @@
 ``run_reports()`` (``make report``, ``semkit report``) executes the report
 notebooks in order into a report folder, each next to an HTML export, and
 stops at the first failing notebook with a message that names it and the
-cell, keeping what finished. ``load_shapes()`` is the notebooks' one way to
-pick shapes: built-in gallery shapes by default, a ShapeNet folder instead.
+cell, keeping what finished. ``load_shapes()`` (from :mod:`semkit.study`) is
+the notebooks' one way to pick shapes: gallery shapes by default, a ShapeNet
+folder instead.
 """
 
 from __future__ import annotations
@@ -14,9 +15,8 @@ import time
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from . import gallery
 from .maps import file_stem
-from .mesh import Mesh
+from .study import load_shapes
 
 #: The notebooks ``make report`` runs, in order (04, the explorer, is interactive).
 __all__ = ["REPORT_NOTEBOOKS", "ReportError", "file_stem", "load_shapes", "run_reports"]
@@ -26,36 +26,6 @@ REPORT_NOTEBOOKS = ("01_semantic_maps.ipynb", "02_robust_regions.ipynb", "03_net
 
 class ReportError(RuntimeError):
     """A report notebook failed; the message says which, where, and where its output is."""
-
-
-def load_shapes(
-    shapes: Sequence[str] | None = None,
-    shapenet: str | os.PathLike | None = None,
-    classes: Sequence[str] | None = None,
-    per_class: int = 2,
-) -> list[Mesh]:
-    """Meshes for a report: gallery names, or ``per_class`` models of each class of a ShapeNet folder.
-
-    With ``shapenet``, ``classes`` defaults to the paper's classes present
-    there and ``shapes`` may name model ids to pick; entries without a mesh
-    are skipped with a warning.
-    """
-    if shapenet is None:
-        names = list(shapes) if shapes else gallery.names()
-        return [gallery.load(name) for name in names]
-    from .shapenet import PAPER_CLASSES, ShapeNet
-
-    data = ShapeNet(shapenet)
-    chosen = list(classes) if classes else [c for c in data.classes if c in PAPER_CLASSES] or data.classes
-    meshes = []
-    for cls in chosen:
-        if shapes:
-            meshes += [data.load(cls, m) for m in data.models(cls) if m in set(shapes)]
-        else:
-            meshes += list(data.meshes(cls, limit=per_class))
-    if not meshes:
-        raise ValueError(f"no meshes selected from {shapenet} (classes {chosen}, shapes {shapes})")
-    return meshes
 
 
 def run_reports(
