@@ -157,7 +157,7 @@ def semantic_map(
                 continue
             if journal is not None:
                 if journal.path.exists():  # another process finished the whole map meanwhile
-                    return journal.complete_map()
+                    return journal.finish(None)
                 theirs = journal.chunk(start, stop - start)  # ... or this chunk
                 if theirs is not None:
                     keep(start, theirs)
@@ -301,15 +301,18 @@ class _Journal:
         return chunk
 
     def save(self, start: int, result: Mapping[str, np.ndarray]) -> None:
+        if self.path.exists():  # another process finished the map: its journal is gone, and stays gone
+            return
         buffer = io.BytesIO()
         np.savez(buffer, **result)
         write_bytes(self.folder / f"chunk-{start:09d}.npz", buffer.getvalue())
 
-    def finish(self, ds: xr.Dataset) -> xr.Dataset:
-        """Write the complete map (unless another process did), then drop the journal; returns the stored map."""
+    def finish(self, ds: xr.Dataset | None) -> xr.Dataset:
+        """Write the complete map ``ds`` (unless another process did), then drop the journal; returns the stored map."""
         with locked(self.path):
             theirs = self.complete_map()
             if theirs is None:
+                assert ds is not None, "no map to write"
                 write_dataset(ds, self.path)
             remove(self.folder)
         return ds if theirs is None else theirs
@@ -407,11 +410,16 @@ class MapFunction:
         if not np.isfinite(values).all():
             raise ValueError("the map holds NaN or infinite scores (is it complete?)")
         axes = []
+        closed = []
         for i, p in enumerate(space.parameters):
             x = np.asarray(score[p.name].values, dtype=float)
-            if p.periodic:  # close the circle: the first slice again, one period on
+            # a periodic grid that covers its period closes the circle: the first slice again, one period on;
+            # one that covers part of it (say azimuth 0..180) is held at its ends like a bounded one
+            circle = p.periodic and len(x) > 1 and np.isclose(x[-1] + (x[1] - x[0]), x[0] + p.width)
+            if circle:
                 x = np.r_[x, x[0] + p.width]
                 values = np.concatenate([values, values.take([0], axis=i)], axis=i)
+            closed.append(circle)
             axes.append(x)
         self.space = space
         self.attrs = dict(getattr(data, "attrs", {}))
@@ -421,12 +429,20 @@ class MapFunction:
         self.digest = digest.hexdigest()[:16]  #: of the grid and its scores: what the interpolation depends on
         self._lo = np.array([x[0] for x in axes])
         self._hi = np.array([x[-1] for x in axes])
+        self._closed = np.array(closed)
         self._interp = RegularGridInterpolator(axes, values, method="linear")
 
     def __call__(self, points: Any) -> np.ndarray:
         pts = self.space.points(points)
-        # wrap periodic values onto the grid's own period, then hold bounded ones inside the grid
-        pts = np.where(self.space.periodic, self._lo + np.mod(pts - self._lo, self.space.widths), pts)
+        # wrap periodic values onto the grid's own period (a partial periodic grid: onto the Space's), then hold
+        # what lies beyond the grid at its edges
+        widths = self.space.widths
+        origin = np.where(self._closed, self._lo, self.space.lower)
+        pts = np.where(self.space.periodic, origin + np.mod(pts - origin, widths), pts)
+        partial = self.space.periodic & ~self._closed
+        outside = partial & ((pts < self._lo) | (pts > self._hi))
+        nearer_lo = np.mod(self._lo - pts, widths) < np.mod(pts - self._hi, widths)  # around the circle
+        pts = np.where(outside, np.where(nearer_lo, self._lo, self._hi), pts)
         return self._interp(np.clip(pts, self._lo, self._hi))
 
     def describe(self) -> dict[str, Any]:
