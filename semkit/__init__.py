@@ -14,7 +14,7 @@ from .regions import check_regions, find_regions, srvr, volume_ratio
 from .renderer import Renderer
 from .semantic import Evaluation, SemanticFunction
 from .space import Parameter, Space
-from .study import average, compare_networks, load_shape, load_shapes, map_regions, open_study, study
+from .study import average, compare_networks, compare_searches, load_shape, load_shapes, map_regions, open_study, study
 from .sweep import open_sweep, sweep
 
 __version__ = "0.1.0"
@@ -32,6 +32,7 @@ __all__ = [
     "Space",
     "average",
     "compare_networks",
+    "compare_searches",
     "load_shape",
     "load_shapes",
     "map_regions",

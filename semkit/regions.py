@@ -827,6 +827,14 @@ def volume_ratio(regions: xr.Dataset, space: Space | None = None) -> xr.DataArra
     return ((regions.upper - regions.lower) / widths).prod("param")
 
 
+def box_iou(first: xr.Dataset, second: xr.Dataset) -> xr.DataArray:
+    """Intersection over union of the boxes of two region results, box by box (dims of both less ``param``)."""
+    lo, hi = np.maximum(first.lower, second.lower), np.minimum(first.upper, second.upper)
+    inter = (hi - lo).clip(min=0).prod("param")
+    union = (first.upper - first.lower).prod("param") + (second.upper - second.lower).prod("param") - inter
+    return (inter / union).rename("iou")
+
+
 def srvr(regions: xr.Dataset, space: Space | None = None) -> xr.DataArray:
     """Semantic Robustness Volume Ratio: the mean over starts of |D| / |Omega|.
 

@@ -16,16 +16,51 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from .maps import file_stem
+from .mesh import Mesh
+from .renderer import Renderer
 from .study import load_shapes
 
 #: The notebooks ``make report`` runs, in order (04, the explorer, is interactive).
-__all__ = ["REPORT_NOTEBOOKS", "ReportError", "file_stem", "load_shapes", "run_reports"]
+__all__ = ["REPORT_NOTEBOOKS", "ReportError", "file_stem", "load_shapes", "run_reports", "setup"]
 
 REPORT_NOTEBOOKS = ("01_semantic_maps.ipynb", "02_robust_regions.ipynb", "03_network_comparison.ipynb")
 
 
 class ReportError(RuntimeError):
     """A report notebook failed; the message says which, where, and where its output is."""
+
+
+def setup(
+    out: str | os.PathLike,
+    figures: str | os.PathLike,
+    shapes: Sequence[str] | None = None,
+    shapenet: str | os.PathLike | None = None,
+    classes: Sequence[str] | None = None,
+    per_class: int = 2,
+    image_size: int | None = None,
+    smoke: bool = False,
+) -> tuple[Path, Path, list[Mesh], Renderer | None]:
+    """What a report notebook starts with: its output and figure folders (made), its meshes, a renderer.
+
+    ``shapes`` that are gallery names mean nothing in a ShapeNet folder: with
+    ``shapenet`` they are dropped, and its classes' first models are taken.
+    ``smoke`` keeps two shapes (one model per class) and 64-pixel renders.
+    ``image_size`` None: each network renders at its own input size.
+    """
+    from . import gallery
+
+    out, figures = Path(out), Path(figures)
+    out.mkdir(parents=True, exist_ok=True)
+    figures.mkdir(parents=True, exist_ok=True)
+    if shapenet is not None and shapes and all(s in gallery.names() for s in shapes if s):
+        shapes = None
+    shapes = [s for s in shapes or [] if s] or None
+    if smoke:
+        per_class, image_size = 1, 64
+        if shapes or shapenet is None:
+            shapes = (shapes or gallery.names())[:2]
+    meshes = load_shapes(shapes, shapenet, classes, per_class)
+    return out, figures, meshes, Renderer(image_size=image_size) if image_size else None
 
 
 def run_reports(

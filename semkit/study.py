@@ -33,7 +33,7 @@ import xarray as xr
 from ._store import StoreError, check_format, fingerprint, locked, read_dataset, refuse, settings_of, versioned, writing
 from .maps import grid_coords, interpolate, semantic_map
 from .mesh import Mesh
-from .regions import find_regions, method, srvr
+from .regions import box_iou, find_regions, method, srvr
 from .semantic import Evaluation
 from .space import Space
 
@@ -131,6 +131,8 @@ def stack(results: Sequence[Sequence[xr.Dataset]], networks: Sequence[str], shap
 def average(data: xr.Dataset | xr.DataArray, dim: str = "shape") -> xr.Dataset | xr.DataArray:
     """The mean over ``dim`` (default: shapes), with attrs that say so (``mean_over_<dim>``, the class name)."""
     names = np.unique(np.atleast_1d(data["label_name"].values)) if "label_name" in data.coords else []
+    if isinstance(data, xr.Dataset):
+        data = data.drop_vars(["top1"], errors="ignore")  # a mean class index means nothing
     out = data.mean(dim, keep_attrs=True)
     out.attrs[f"mean_over_{dim}"] = int(data.sizes[dim])
     if dim == "shape" or "label_name" in data.coords:
@@ -427,4 +429,17 @@ def compare_networks(maps: xr.Dataset, regions: xr.Dataset | None = None):
         volume = volume.mean([d for d in volume.dims if d not in ("network", "algorithm")])
         for a in volume.algorithm.values:
             table[f"SRVR {method(str(a)).label}"] = volume.sel(algorithm=a).to_pandas()
+    return pd.DataFrame(table)
+
+
+def compare_searches(searches: dict[str, xr.Dataset]):
+    """Region searches of the same starts and methods (say, faithful against adaptive steps) side by side: the
+    queries and SRVR of each per method, and the mean IoU of the first two's boxes (a pandas DataFrame)."""
+    import pandas as pd
+
+    table = {f"queries, {name}": r.queries.sum("start").to_pandas() for name, r in searches.items()}
+    results = list(searches.values())
+    if len(results) > 1:
+        table["mean IoU of the boxes"] = box_iou(results[0], results[1]).mean("start").to_pandas()
+    table.update({f"SRVR, {name}": srvr(r).to_pandas() for name, r in searches.items()})
     return pd.DataFrame(table)
