@@ -122,8 +122,11 @@ def stack(results: Sequence[Sequence[xr.Dataset]], networks: Sequence[str], shap
                                     label=("shape", label), label_name=("shape", label_name))
     for name, coord in first.coords.items():  # concat dropped the coordinates' attrs
         stacked[name].attrs = dict(coord.attrs)
-    for name, var in first.data_vars.items():
-        stacked[name].attrs = dict(var.attrs)
+    for name, var in first.data_vars.items():  # attrs that name one shape's class name the true class in a stack
+        attrs = dict(var.attrs)
+        if len(set(label_name)) > 1 and "long_name" in attrs:
+            attrs["long_name"] = attrs["long_name"].replace(str(label_name[0]), "true class")
+        stacked[name].attrs = attrs
     stacked.attrs = {k: v for k, v in first.attrs.items() if k not in PER_TASK}
     return stacked
 
