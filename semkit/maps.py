@@ -112,12 +112,10 @@ def semantic_map(
     points (three queries), or by ``key`` when given. Processes that
     compute one store at once share its finished chunks.
     """
-    space = space or getattr(f, "space", None)
-    if space is None:
-        raise ValueError("semantic_map needs a Space: pass space=, or an f with a .space (a SemanticFunction)")
     if chunk_size < 1:
         raise ValueError(f"chunk_size must be at least 1, got {chunk_size}")
     fn = as_function(f, space)
+    space = space or fn.space
     grid = grid_coords(space, step, coords)
     shape = tuple(len(v) for v in grid.values())
     points = np.stack([g.ravel() for g in np.meshgrid(*grid.values(), indexing="ij")], axis=-1)

@@ -604,9 +604,8 @@ def find_regions(
     (and ``iteration`` for the traces): ``lower``, ``upper``, ``lower_trace``,
     ``upper_trace``, ``loss``, ``queries``, ``converged``, ``iterations``.
     """
-    space = space or getattr(f, "space", None)
-    if space is None:
-        raise ValueError("find_regions needs a Space: pass space=, or an f with a .space (a SemanticFunction)")
+    fn = as_function(f, space, fd_step=hyper.get("fd_step", Hyper.fd_step))
+    space = space or fn.space
     if step_rule not in STEP_RULES:
         raise ValueError(f"unknown step_rule {step_rule!r}; choose from {STEP_RULES}")
     if iterations < 1:
@@ -625,7 +624,6 @@ def find_regions(
     u0 = space.points(starts)
     if len(u0) == 0:
         raise ValueError("starts is empty: give at least one point of the Space to grow a region from")
-    fn = as_function(f, space, fd_step=h.fd_step)
     driver = _Driver(fn, space, methods, u0, iterations)
     attrs = {"step_rule": step_rule, "tol": tol if tol is not None else "none", **asdict(h)}
     if store is None:

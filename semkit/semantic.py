@@ -298,7 +298,7 @@ def as_function(f: Any, space: Space | None = None, *, fd_step: float | Sequence
     """
     space = space or getattr(f, "space", None)
     if space is None:
-        raise ValueError("no Space for f: pass space=, or an f with a .space (a SemanticFunction)")
+        raise ValueError("f needs a Space: pass space=, or an f with a .space (a SemanticFunction)")
     if isinstance(f, ScoreFunction):
         return f
     if not callable(f):
