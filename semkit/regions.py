@@ -199,9 +199,9 @@ class FlowState:
 class AdaptiveState(FlowState):
     """:class:`FlowState` plus what the adaptive rule remembers between steps."""
 
-    elapsed: np.ndarray = None  #: [K] faithful iterations covered so far
-    position: np.ndarray = None  #: [K, 2n] the bounds at the last step
-    velocity: np.ndarray = None  #: [K, 2n] and their velocities
+    elapsed: np.ndarray  #: [K] faithful iterations covered so far
+    position: np.ndarray  #: [K, 2n] the bounds at the last step
+    velocity: np.ndarray  #: [K, 2n] and their velocities
 
     @classmethod
     def _extra(cls, K: int, n: int) -> dict[str, np.ndarray]:
@@ -219,10 +219,11 @@ class StepRule(ABC):
 
     @abstractmethod
     def advance(self, st: FlowState, ga, gb, space: Space, hyper: Hyper, iterations: int):
-        """New bounds (before repair) of every box from its loss gradients; may update the rule's own state."""
+        """New bounds (before repair) of every box from its loss gradients, and which boxes settled (or None);
+        may update the rule's own part of the state."""
 
     @abstractmethod
-    def stop(self, st: FlowState, moved: np.ndarray, iterations: int, extra) -> None:
+    def stop(self, st: FlowState, moved: np.ndarray, iterations: int, settled: np.ndarray | None) -> None:
         """Mark converged and active boxes after a step (``moved``: largest bound move per box)."""
 
 
@@ -235,7 +236,7 @@ class FaithfulSteps(StepRule):
     def advance(self, st, ga, gb, space, hyper, iterations):
         return st.a - hyper.learning_rate * ga, st.b - hyper.learning_rate * gb, None
 
-    def stop(self, st, moved, iterations, extra) -> None:
+    def stop(self, st, moved, iterations, settled) -> None:
         if self.tol is not None:
             st.still = np.where(moved < self.tol, st.still + 1, 0)
             st.converged |= st.active & (st.still >= 2)
@@ -373,13 +374,13 @@ class FlowSearch(Search):
             ga[idx], gb[idx], loss = self.method.gradients(st.a[idx], st.b[idx], values.reshape(len(idx), P), grads)
             st.loss_trace[int(st.t), idx] = loss
             st.queries[idx] += P + int(round(G * gradient_cost))
-        new_a, new_b, extra = self.method.rule.advance(st, ga, gb, self.space, h, self.iterations)
+        new_a, new_b, settled = self.method.rule.advance(st, ga, gb, self.space, h, self.iterations)
         active = st.active[:, None]
         new_a, new_b = self._repair(np.where(active, new_a, st.a), np.where(active, new_b, st.b))
         moved = np.maximum(np.abs(new_a - st.a).max(-1), np.abs(new_b - st.b).max(-1))
         st.a, st.b = new_a, new_b
         st.steps_taken = st.steps_taken + st.active
-        self.method.rule.stop(st, moved, self.iterations, extra)
+        self.method.rule.stop(st, moved, self.iterations, settled)
         st.active = st.active & ~st.converged
         st.t = np.array(int(st.t) + 1)
 
