@@ -7,6 +7,7 @@ Semantic Robustness of Deep Neural Networks").
 """
 
 from . import gallery, plot, shapenet
+from ._store import StoreError
 from .classifier import BUNDLED, Classifier, imagenet_labels, load_classifier, resolve_label
 from .maps import MapFunction, grid_coords, interpolate, open_map, semantic_map, semantic_maps
 from .mesh import Mesh, MeshError, load_mesh
@@ -30,6 +31,7 @@ __all__ = [
     "Renderer",
     "SemanticFunction",
     "Space",
+    "StoreError",
     "average",
     "compare_networks",
     "compare_searches",

@@ -5,7 +5,6 @@ import ast
 import os
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -14,8 +13,7 @@ import torch
 from torch import nn
 
 import semkit
-from semkit import Space, find_regions, gallery, open_map, semantic_map
-from semkit._store import StoreError
+from semkit import Space, StoreError, find_regions, gallery, open_map, semantic_map
 
 SEMKIT = Path(semkit.__file__).parent
 

@@ -6,7 +6,7 @@ import pytest
 import xarray as xr
 
 import semkit
-from semkit import Space, gallery
+from semkit import gallery
 
 SMALL = {"step": (120, 50), "image_size": 48}
 
