@@ -7,6 +7,7 @@ Semantic Robustness of Deep Neural Networks").
 """
 
 from . import gallery, plot, shapenet, trust
+from ._store import StoreError
 from .classifier import BUNDLED, Classifier, imagenet_labels, load_classifier, resolve_label
 from .maps import MapFunction, grid_coords, interpolate, open_map, semantic_map, semantic_maps
 from .mesh import Mesh, MeshError, load_mesh
@@ -14,6 +15,7 @@ from .regions import check_regions, find_regions, srvr, volume_ratio
 from .renderer import Renderer
 from .semantic import Evaluation, SemanticFunction
 from .space import Parameter, Space
+from .study import average, compare_networks, compare_searches, load_shape, load_shapes, map_regions, open_study, study
 from .trust import Criterion, find_failures, robust_accuracy, robustness_radius
 from .sweep import open_sweep, sweep
 
@@ -31,6 +33,15 @@ __all__ = [
     "Renderer",
     "SemanticFunction",
     "Space",
+    "StoreError",
+    "average",
+    "compare_networks",
+    "compare_searches",
+    "load_shape",
+    "load_shapes",
+    "map_regions",
+    "open_study",
+    "study",
     "check_regions",
     "find_failures",
     "find_regions",

@@ -8,6 +8,7 @@ split geometry. Other formats (OFF, PLY, GLB, STL, ...) go through trimesh.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -73,6 +74,12 @@ class Mesh:
     def bounds(self) -> np.ndarray:
         """[[xmin, ymin, zmin], [xmax, ymax, zmax]]."""
         return np.stack([self.vertices.min(0), self.vertices.max(0)])
+
+    def fingerprint(self) -> str:
+        """A digest of the geometry (vertices and faces): what the renders depend on."""
+        digest = hashlib.sha256(self.vertices.tobytes())
+        digest.update(self.faces.tobytes())
+        return digest.hexdigest()[:16]
 
     def normalized(self) -> "Mesh":
         """A copy normalized as in the paper (see :func:`normalize_vertices`)."""
