@@ -32,12 +32,15 @@ import warnings
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 import torch
 from torch import nn
 
 from .weights import cached_weights, hub_cache, hub_cached_file, offline_reason
+
+if TYPE_CHECKING:
+    from torchvision.models import Weights, WeightsEnum
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -352,7 +355,7 @@ def _export_onnx(model: nn.Module, size: tuple[int, int]) -> bytes:
 
 def load_classifier(
     name: str,
-    weights: str | os.PathLike | object | None = None,
+    weights: str | os.PathLike | Weights | WeightsEnum | None = None,
     *,
     device: str | torch.device | None = None,
     download: bool = True,
@@ -412,7 +415,9 @@ def _torchvision_names() -> list[str]:
     return sorted(torchvision.models.list_models(module=torchvision.models))
 
 
-def _load_torchvision(key: str, weights: str | os.PathLike | object | None, download: bool) -> Classifier:
+def _load_torchvision(
+    key: str, weights: str | os.PathLike | Weights | WeightsEnum | None, download: bool
+) -> Classifier:
     import torchvision
     from torchvision.models import Weights, WeightsEnum
 
@@ -464,7 +469,8 @@ def _load_timm(name: str, weights: str | os.PathLike | None, download: bool) -> 
     try:  # the registered pretrained cfg, which names the default weights of an architecture without a tag
         registered = timm.models.get_pretrained_cfg(name)
     except RuntimeError as e:  # a pretrained tag the architecture does not have
-        raise ValueError(f"{what}: {e} (timm.list_models({name.split('.')[0]!r}, pretrained=True) lists them)") from None
+        architecture = name.split(".")[0]
+        raise ValueError(f"{what}: {e} (timm.list_models({architecture!r}, pretrained=True) lists them)") from None
     cfg = registered.to_dict() if registered is not None else dict(timm.create_model(name).pretrained_cfg)
     _, height, width = cfg.get("input_size") or (3, 224, 224)
     if height != width:
@@ -479,7 +485,9 @@ def _load_timm(name: str, weights: str | os.PathLike | None, download: bool) -> 
     else:
         model = _timm_pretrained(timm, name, cfg, download)
     labels = imagenet_labels() if classes == 1000 else tuple(f"class_{i}" for i in range(classes))
-    return Classifier(model, input_size=int(height), name=what, mean=tuple(cfg["mean"]), std=tuple(cfg["std"]), labels=labels)
+    return Classifier(
+        model, input_size=int(height), name=what, mean=tuple(cfg["mean"]), std=tuple(cfg["std"]), labels=labels
+    )
 
 
 def _timm_pretrained(timm, name: str, cfg: dict, download: bool) -> nn.Module:

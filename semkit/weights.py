@@ -84,7 +84,7 @@ def cached_weights(url: str, what: str, *, download: bool = True) -> Path:
         raise ConnectionError(
             f"{e}. Put the file {name} at {path}, set {MIRROR} to a mirror that holds it, "
             f"or pass weights='/path/to/file.pth'."
-        ) from e.__cause__
+        ) from e
     return path
 
 
