@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from .camera import Views
-from .mesh import Materials, Mesh, sample_texture
+from .mesh import Mesh, front_twins, sample_texture
 from .renderer import RenderSettings
 
 _scenes: "weakref.WeakKeyDictionary[Mesh, object]" = weakref.WeakKeyDictionary()
@@ -140,27 +140,38 @@ class EmbreeBackend:
             lit = shade[hit].reshape(-1, k * k).mean(axis=1).reshape(shape)
             color = [s.color[channel] * lit for channel in range(3)]
         else:
-            rgb = _material_colors(materials, shade, hit, bary if textured else None)
+            rgb = _material_colors(mesh, shade, toward, hit, bary if textured else None)
             color = list(rgb.reshape(-1, k * k, 3).mean(axis=1).reshape(*shape, 3).transpose(2, 0, 1))
         for channel in range(3):
             image[channel, rows, cols] = color[channel] + image[channel, rows, cols] * missed
         return image
 
 
-def _material_colors(materials: Materials, shade: np.ndarray, hit: np.ndarray, bary) -> np.ndarray:
-    """Kd * texture(uv) * shade of every ray [N, 3] (0 for a miss); ``bary`` = embree's (u, v) when textured."""
+def _material_colors(mesh: Mesh, shade: np.ndarray, toward: np.ndarray, hit: np.ndarray, bary) -> np.ndarray:
+    """Kd * texture(uv) * shade of every ray [N, 3] (0 for a miss); ``bary`` = embree's (u, v) when textured.
+
+    Where faces coincide, the colour is that of the twin facing the camera.
+    """
+    materials, twins = mesh.materials, mesh.twins
+    shown = np.arange(len(materials)) if twins is None else front_twins(twins[0], toward)
     face_rgb = np.zeros((len(shade), 3), np.float32)
-    face_rgb[:-1] = materials.kd * shade[:-1, None]
+    face_rgb[:-1] = materials.kd[shown] * shade[:-1, None]
     rgb = face_rgb[hit]
     if bary is None:
         return rgb
-    texture = np.append(materials.texture, -1)[hit]
+    texture = np.append(materials.texture[shown], -1)[hit]
     for t in np.unique(texture[texture >= 0]):
         rays = np.nonzero(texture == t)[0]
         faces = hit[rays]
-        u, v = bary[0][rays, None], bary[1][rays, None]  # weights of corners 1 and 2
-        corners = materials.uv[faces]
-        uv = corners[:, 0] * (1.0 - u - v) + corners[:, 1] * u + corners[:, 2] * v
+        u, v = bary[0][rays], bary[1][rays]  # weights of corners 1 and 2
+        weights = np.stack([1.0 - u - v, u, v], axis=1)
+        if twins is not None:  # the same point in the corner order of the twin that shows
+            _, rank = twins
+            canonical = np.empty_like(weights)
+            np.put_along_axis(canonical, rank[faces], weights, axis=1)
+            faces = shown[faces]
+            weights = np.take_along_axis(canonical, rank[faces], axis=1)
+        uv = np.einsum("nc,ncj->nj", weights, materials.uv[faces])
         rgb[rays] *= sample_texture(materials.images[t], uv)
     return rgb
 

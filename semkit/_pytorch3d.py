@@ -51,13 +51,17 @@ class Pytorch3DBackend:
         return cached
 
     def _material_tensors(self, mesh: Mesh) -> tuple:
-        """(kd [F, 3], texture [F], uv [F, 3, 2], images) of a mesh's materials on the device."""
+        """(kd [F, 3], texture [F], uv [F, 3, 2], images, twins) of a mesh's materials on the device.
+
+        ``twins`` is None or (group [F], rank [F, 3]) of :attr:`Mesh.twins`.
+        """
         cached = self._materials.get(mesh)
         if cached is None:
             m = mesh.materials
             as_tensor = lambda a, dtype=torch.float64: torch.as_tensor(a, dtype=dtype, device=self.device)  # noqa: E731
+            twins = None if mesh.twins is None else tuple(as_tensor(a, torch.int64) for a in mesh.twins)
             cached = self._materials[mesh] = (
-                as_tensor(m.kd), as_tensor(m.texture, torch.int64), as_tensor(m.uv), [as_tensor(i) for i in m.images]
+                as_tensor(m.kd), as_tensor(m.texture, torch.int64), as_tensor(m.uv), [as_tensor(i) for i in m.images], twins
             )
         return cached
 
@@ -111,7 +115,8 @@ class Pytorch3DBackend:
             color = torch.tensor(s.color, dtype=lit.dtype, device=self.device).view(3, 1, 1, 1)
             values = torch.cat([color * lit[None], coverage[None]])  # [4, B, H, W]: colour and coverage
         else:
-            rgb = self._material_colors(materials, lit, face_ids, fragments.bary_coords[..., 0, :].flip(-2) if textured else None)
+            bary = fragments.bary_coords[..., 0, :].flip(-2) if textured else None
+            rgb = self._material_colors(materials, lit, face_ids, toward >= 0, bary)
             values = torch.cat([rgb.permute(3, 0, 1, 2), coverage[None]])
 
         if torch.is_grad_enabled() and (eye.requires_grad or axes.requires_grad):
@@ -124,22 +129,41 @@ class Pytorch3DBackend:
         return image.float()
 
     @staticmethod
-    def _material_colors(materials: tuple, lit: torch.Tensor, face_ids: torch.Tensor, bary: torch.Tensor | None) -> torch.Tensor:
+    def _material_colors(
+        materials: tuple, lit: torch.Tensor, face_ids: torch.Tensor, toward: torch.Tensor, bary: torch.Tensor | None
+    ) -> torch.Tensor:
         """Kd * texture(uv) * shade per raster pixel [B, H, W, 3] (0 where nothing is hit).
 
         ``lit`` [B, H, W] is the shade of the pixel's face (0 off the mesh);
-        ``bary`` [B, H, W, 3] the barycentric weights of its corners when textured.
+        ``toward`` [B, F] whether each face's winding faces the camera: of
+        coincident faces, the first facing the camera shows (as in
+        :func:`semkit.mesh.front_twins`); ``bary`` [B, H, W, 3] the
+        barycentric weights of the hit face's corners when textured.
         """
-        kd, texture, uv, images = materials
+        kd, texture, uv, images, twins = materials
+        B, F = toward.shape
         faces = face_ids.clamp(min=0)
-        rgb = kd[faces] * lit[..., None]
+        shown = faces
+        if twins is not None:
+            group, rank = twins
+            G = int(group.max()) + 1
+            key = torch.arange(F, device=kd.device) + torch.where(toward, 0, F)  # [B, F]
+            slot = (group + G * torch.arange(B, device=kd.device)[:, None]).reshape(-1)
+            best = torch.full((B * G,), 2 * F, dtype=torch.int64, device=kd.device)
+            best = best.scatter_reduce(0, slot, key.reshape(-1), reduce="amin")
+            front = (best[slot] % F).view(B, F)
+            shown = torch.gather(front, 1, faces.view(B, -1)).view_as(faces)
+        rgb = kd[shown] * lit[..., None]
         if bary is None:
             return rgb
-        tex = torch.where(face_ids >= 0, texture[faces], -1)
+        tex = torch.where(face_ids >= 0, texture[shown], -1)
         out = rgb.clone()
         for t in torch.unique(tex[tex >= 0]).tolist():
             where = tex == t
-            corners = uv[faces[where]]  # [N, 3, 2]
-            point = (bary[where].to(corners.dtype)[..., None] * corners).sum(dim=1)
+            weights = bary[where].to(uv.dtype)  # [N, 3], in the hit face's corner order
+            if twins is not None:  # the same point in the corner order of the twin that shows
+                canonical = torch.empty_like(weights).scatter_(1, rank[faces[where]], weights)
+                weights = torch.gather(canonical, 1, rank[shown[where]])
+            point = (weights[..., None] * uv[shown[where]]).sum(dim=1)
             out[where] = rgb[where] * sample_texture(images[t], point)
         return out

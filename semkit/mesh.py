@@ -80,6 +80,20 @@ class Materials:
         return len(self.kd)
 
 
+def front_twins(group: np.ndarray, toward: np.ndarray) -> np.ndarray:
+    """For each face [F], the coincident face whose material shows in a view.
+
+    That is the first (lowest index) face of its group in :attr:`Mesh.twins`
+    whose front side (by its winding) faces the camera (``toward`` [F] bool),
+    or the group's first face when none does.
+    """
+    F = len(group)
+    key = np.arange(F) + np.where(toward, 0, F)
+    best = np.full(int(group.max()) + 1, 2 * F)
+    np.minimum.at(best, group, key)
+    return best[group] % F
+
+
 def sample_texture(image: Any, uv: Any) -> Any:
     """Bilinear texture lookup with wrap-around (repeat), as OBJ textures intend.
 
@@ -159,6 +173,26 @@ class Mesh:
         n = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
         norm = np.linalg.norm(n, axis=1, keepdims=True)
         return np.divide(n, norm, out=np.zeros_like(n), where=norm > 0).astype(np.float32)
+
+    @cached_property
+    def twins(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """Coincident faces: the same three corner positions, in any order or winding.
+
+        Modelled meshes (ShapeNet) repeat a thin surface once per side, each
+        copy with its own material, and a renderer shows the copy that faces
+        the camera (:func:`front_twins`). Returns (group [F], shared by
+        coincident faces; rank [F, 3], each corner's place among its
+        group's sorted corners, to carry barycentric weights from one twin
+        to another), or None when no two faces coincide.
+        """
+        _, merged = np.unique(self.vertices, axis=0, return_inverse=True)
+        corners = merged.reshape(-1)[self.faces]
+        order = np.argsort(corners, axis=1, kind="stable")
+        _, group = np.unique(np.take_along_axis(corners, order, axis=1), axis=0, return_inverse=True)
+        group = group.reshape(-1)
+        if group.max() + 1 == len(group):
+            return None
+        return group, np.argsort(order, axis=1)
 
     @property
     def bounds(self) -> np.ndarray:
