@@ -244,7 +244,8 @@ def load_mesh(
     normalization. An OBJ's materials are kept (:class:`Materials`): each
     face's ``Kd`` from the ``.mtl`` its ``mtllib`` names, and the
     ``map_Kd`` texture with the faces' ``vt`` coordinates where the file
-    exists. A missing or unreadable ``.mtl`` or texture warns
+    exists; transparency (``d``, ``map_d``) and specular terms are
+    ignored. A missing or unreadable ``.mtl`` or texture warns
     (:class:`MaterialWarning`, naming the file) and the faces fall back to
     Kd, or white. Normals, lines and points are ignored. Other formats load
     through trimesh (scenes are concatenated), without materials. Missing
