@@ -91,6 +91,9 @@ def pipeline_rows() -> tuple[list[tuple[str, int, float]], dict]:
         pts = views(64)
         figures["render64 everywhere"] = 64 / median_seconds(lambda: renderer.render(mesh, pts, space))
         rows.append(("render, every pixel traced (no screen window)", 64, figures["render64 everywhere"]))
+    looks = semkit.Renderer("embree", image_size=224, materials=True, background=0.5)
+    pts = views(64)
+    rows.append(("render with materials=True on grey (the mesh's Kd)", 64, 64 / median_seconds(lambda: looks.render(mesh, pts, space))))
     images = renderer.render(mesh, views(64), space)
     best = {}
     threads = torch.get_num_threads()

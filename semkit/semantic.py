@@ -40,7 +40,8 @@ class SemanticFunction:
     renders in a background thread while the current one is classified;
     results are deterministic. ``f.gradient(points)`` differentiates through the
     renderer when it is differentiable, else by central differences with
-    steps ``fd_step`` (in the Space's units). ``f.queries`` counts the points
+    steps ``fd_step`` (in the Space's units; default 1 for parameters with
+    units, 1% of the range for unitless ones such as ``light_intensity``). ``f.queries`` counts the points
     evaluated so far, gradient evaluations included.
 
     ``mesh`` may be a path and ``classifier`` a network name; ``label`` an
@@ -57,7 +58,7 @@ class SemanticFunction:
         space: Space | None = None,
         *,
         batch_size: int = 32,
-        fd_step: float | Sequence[float] = 1.0,
+        fd_step: float | Sequence[float] | None = None,
         pipeline: bool | None = None,
     ) -> None:
         self.mesh = mesh if isinstance(mesh, Mesh) else load_mesh(mesh)
@@ -75,6 +76,8 @@ class SemanticFunction:
         # Overlap pays where the two stages use different hardware (a GPU network, CPU rendering); on a
         # small CPU both stages want every core, and overlapping them measured slower (docs/benchmarks.md).
         self.pipeline = self.classifier.device.type != "cpu" if pipeline is None else bool(pipeline)
+        if fd_step is None:
+            fd_step = [1.0 if p.units else p.width / 100 for p in self.space.parameters]
         steps = np.broadcast_to(np.asarray(fd_step, dtype=float), (self.space.n,)).copy()
         if not (steps > 0).all():
             raise ValueError(f"fd_step must be positive, got {fd_step}")
