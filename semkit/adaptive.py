@@ -10,10 +10,12 @@ next-level points evaluated, in one batch) only when
 
 - its corners disagree on whether the top-1 class is the label (so the
   pass/fail answer changes inside; without a label: on the top-1 class), or
-- the interpolation error observed at this level near it, that is the
-  largest difference between a newly evaluated point and the coarser
-  level's multilinear interpolant at the cell's corners and those of its
-  neighbouring cells, exceeds ``tolerance``.
+- the interpolation error seen at its corners exceeds ``tolerance``: the
+  largest difference between a corner's value (evaluated when the
+  coarser cell around it was split) and that coarser cell's multilinear
+  interpolant there (a cell that the split left as wide as before along
+  some axis, at the end of a grid, saw no such point: its corners may
+  differ by at most ``tolerance``).
 
 Cells never split are final: their points that were not evaluated get the
 multilinear interpolant of the cell's corners (finer cells overwrite
@@ -28,12 +30,9 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 #: The default tolerance on the estimated interpolation error of the score.
-DEFAULT_TOLERANCE = 0.02
+DEFAULT_TOLERANCE = 0.03
 #: Refinement starts from cells of 2**COARSEST grid steps (fewer where a dimension is short).
 COARSEST = 3
-NEAR = 3
-AGG = 'max'
-VERDICT_LEVEL = 1
 
 
 def resolve_tolerance(tolerance: float | None) -> float:
@@ -267,24 +266,22 @@ class _Grid:
         return node
 
     def untrusted(self, cells: np.ndarray, level: int, tolerance: float) -> np.ndarray:
-        """Which of this level's cells to split: top-1 disagrees among corners, or errors seen nearby exceed tolerance."""
-        from scipy.ndimage import maximum_filter
-
-        _, corners = self.corners(cells, level)
-        nodes = [a.nodes(level) for a in self.axes]
-        node_flat = self.flat(_product(nodes)).reshape([len(n) for n in nodes])
-        seen = np.where(self.observed_at[node_flat] == level, self.error[node_flat], 0.0)
-        near = maximum_filter(seen, size=NEAR, mode=["wrap" if a.wrap else "nearest" for a in self.axes])
-        position = tuple(np.searchsorted(n, np.mod(corners[..., k], a.n)) for k, (n, a) in enumerate(zip(nodes, self.axes)))
-        corner_err = near[position]
-        if AGG == "mean":
-            est = corner_err.sum(1) / np.maximum((corner_err > 0).sum(1), 1)
-        else:
-            est = corner_err.max(axis=1)
-        split = est > tolerance
-        if self.top1 is not None and level >= VERDICT_LEVEL:
-            top = self.top1[self.flat(corners)]
-            verdict = top if self.label is None else top == self.label
+        """Which of this level's cells to split: the largest error seen at their corners exceeds ``tolerance``, or the corners disagree."""
+        up, corners = self.corners(cells, level)
+        flat = self.flat(corners)
+        seen = np.where(self.observed_at[flat] == level, self.error[flat], 0.0)
+        split = seen.max(axis=1) > tolerance
+        # a cell as wide as its parent along some axis (short, at a grid's end) saw no new point there:
+        # trusted only when its corners differ by less than the tolerance
+        stale = np.zeros(len(cells), bool)
+        for k, a in enumerate(self.axes):
+            parent_lo = cells[:, k] - cells[:, k] % a.stride(level + 1)
+            width = up[:, k] - cells[:, k]
+            stale |= (a.upper(parent_lo, level + 1) - parent_lo == width) & (width > 1)
+        values = self.score[flat]
+        split |= stale & (values.max(axis=1) - values.min(axis=1) > tolerance)
+        if self.top1 is not None:
+            verdict = self.top1[flat] if self.label is None else self.top1[flat] == self.label
             split |= (verdict != verdict[:, :1]).any(axis=1)
         return split
 
