@@ -17,7 +17,9 @@ next-level points evaluated, in one batch) only when
   some axis, at the end of a grid, saw no such point: its corners may
   differ by at most ``tolerance``).
 
-Cells never split are final: their points that were not evaluated get the
+A cell left unsplit is split after all when its neighbours' split shows
+errors above ``tolerance`` on its border (a ridge or an edge running on
+into it), until no such cell is left. Cells never split are final: their points that were not evaluated get the
 multilinear interpolant of the cell's corners (finer cells overwrite
 coarser ones on shared faces) and the top-1 class of the nearest corner.
 """
@@ -30,7 +32,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 #: The default tolerance on the estimated interpolation error of the score.
-DEFAULT_TOLERANCE = 0.03
+DEFAULT_TOLERANCE = 0.05
 #: Refinement starts from cells of 2**COARSEST grid steps (fewer where a dimension is short).
 COARSEST = 3
 
@@ -157,8 +159,15 @@ def refine(
     final: list[tuple[np.ndarray, int]] = []
     for lvl in range(level, 0, -1):
         split = np.ones(len(cells), bool) if lvl == level else grid.untrusted(cells, lvl, tolerance)
-        final.append((cells[~split], lvl))
-        cells = grid.split(cells[split], lvl)
+        kept, children = cells[~split], [grid.split(cells[split], lvl)]
+        while len(kept):  # a feature seen on a kept cell's border continues into it
+            late = grid.seen_on_border(kept, lvl, tolerance)
+            if not late.any():
+                break
+            children.append(grid.split(kept[late], lvl))
+            kept = kept[~late]
+        final.append((kept, lvl))
+        cells = np.unique(np.concatenate(children), axis=0)
     grid.fill(final)
     out = {"score": grid.score.reshape(shape), "evaluated": grid.evaluated.reshape(shape)}
     if grid.top1 is not None:
@@ -284,6 +293,13 @@ class _Grid:
             verdict = self.top1[flat] if self.label is None else self.top1[flat] == self.label
             split |= (verdict != verdict[:, :1]).any(axis=1)
         return split
+
+    def seen_on_border(self, cells: np.ndarray, level: int, tolerance: float) -> np.ndarray:
+        """Which of these unsplit cells have, on their border, next-level points whose errors exceed ``tolerance``."""
+        up, _ = self.corners(cells, level)
+        flat = self.flat(self.inside(cells, up, level - 1))
+        seen = (self.observed_at[flat] == level - 1) & self.evaluated[flat]
+        return np.where(seen, self.error[flat], 0.0).max(axis=1) > tolerance
 
     def fill(self, final: list[tuple[np.ndarray, int]]) -> None:
         """Interpolate the points never evaluated, coarse cells first so that finer ones overwrite them."""

@@ -123,7 +123,7 @@ def test_an_adaptive_map_of_a_real_network(lite0):
 
 
 def test_stacked_adaptive_maps(tmp_path):
-    kw = dict(step=(30, 25), renderer=Renderer(image_size=48), progress=False, adaptive=True, tolerance=0.05)
+    kw = dict(step=(10, 10), renderer=Renderer(image_size=48), progress=False, adaptive=True, tolerance=0.05)
     ds = semantic_maps(["coffee_mug", "vase"], ["efficientnet_lite0"], store=tmp_path / "maps", **kw)
     assert ds.evaluated.dims == ("network", "shape", "azimuth", "elevation")
     assert ds.attrs["tolerance"] == 0.05 and not bool(ds.evaluated.all())
