@@ -352,10 +352,9 @@ def study_lines(s: dict) -> list[str]:
         f"{s['paper_study_hours'][1]:.1f} h | {s['paper_study_hours'][2]:.1f} h |",
         "",
         f"Scaling efficiency T1 / (2 T2) = {s['efficiency']:.2f}. The same map in one process took {s['map_seconds']:.2f} s "
-        f"({1000 * s['point_seconds']:.1f} ms a point); a sweep task took {s['task_overhead']:+.2f} s more than that "
-        "(per-task overhead: opening the store, writing the task's chunks). The study's cost is 400 tasks of 4,080 points "
-        "at that per-point cost plus the per-task overhead, divided by 2 x the efficiency on two workers; the paper's "
-        "torchvision networks cost more per point than EfficientNet-Lite0, so this is a lower bound for them.",
+        f"({1000 * s['point_seconds']:.1f} ms a point); a sweep task on one worker took {s['task_overhead']:+.2f} s more "
+        "than that (the per-task overhead). The study's cost: 400 tasks of 4,080 points at that per-point cost "
+        f"({s['network']}) plus the per-task overhead, divided by 2 x the efficiency on two workers.",
     ]
 
 
