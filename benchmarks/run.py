@@ -320,8 +320,9 @@ def cache_lines(rows: list[dict]) -> list[str]:
         "",
         "## The query cache on region searches",
         "",
-        f"Each algorithm alone from (130, 30) and (200, 15), {rows[0]['iterations']} iterations, a fresh SemanticFunction "
-        "each (the benchmark mesh, EfficientNet-Lite0); points asked for against points rendered.",
+        f"Each algorithm alone, then all three in one search, from (130, 30) and (200, 15), {rows[0]['iterations']} "
+        "iterations, a fresh SemanticFunction each (the benchmark mesh, EfficientNet-Lite0); points asked for against "
+        "points rendered (a point repeated within one batch counts as a hit).",
         "",
         "| algorithm | steps | points asked | rendered (queries) | from the cache | hit rate | seconds |",
         "|---|---|---|---|---|---|---|",

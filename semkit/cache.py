@@ -61,6 +61,11 @@ class QueryCache:
             self._entries.clear()
             self.hits = self.misses = 0
 
+    def count_repeats(self, n: int) -> None:
+        """Count ``n`` points answered as repeats of others in the same batch (hits: nothing rendered)."""
+        with self._lock:
+            self.hits += int(n)
+
     def lookup(self, points: np.ndarray, k: int = 1) -> Lookup:
         """The cached results of ``points`` [B, n]; a point cached with fewer than ``k`` predictions is a miss."""
         B = len(points)

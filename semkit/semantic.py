@@ -48,7 +48,8 @@ class SemanticFunction:
     of ``cache_size`` points, least recently used forgotten; 0 turns it
     off), so a point asked for again (by a map, a region step, central
     differences) is neither rendered nor classified again: it is no query,
-    and ``f.cache_hits`` counts it instead.
+    and ``f.cache_hits`` counts it instead (as it counts a point repeated
+    within one batch, computed once).
 
     ``mesh`` may be a path and ``classifier`` a network name; ``label`` an
     ImageNet index or class name (default: the mesh's own label). The
@@ -137,6 +138,7 @@ class SemanticFunction:
         if self.cache is None:
             return self._compute(pts, k)
         unique, inverse = _unique_rows(pts)
+        self.cache.count_repeats(len(pts) - len(unique))
         found = self.cache.lookup(unique, k)
         if not found.hit.all():
             fresh = self._compute(unique[~found.hit], k)
