@@ -110,7 +110,7 @@ def adaptive_values(
     bar = tqdm(total=int(np.prod(shape)), initial=done, desc="adaptive map", unit="pt", disable=not progress, leave=False)
 
     def compute(index: np.ndarray) -> dict[str, np.ndarray]:
-        nonlocal saved
+        nonlocal saved, done
         parts = []
         for start in range(0, len(index), chunk_size):
             chunk = index[start : start + chunk_size]
@@ -120,6 +120,7 @@ def adaptive_values(
                 journal.save(saved, result)
                 saved += 1
             parts.append(result)
+            done += len(chunk)
             bar.update(len(chunk))
         return {key: np.concatenate([p[key] for p in parts]) for key in parts[0] if key != "index"}
 
@@ -127,7 +128,7 @@ def adaptive_values(
         return refine(compute, axes, periods, tolerance, known_arrays, label)
     except KeyboardInterrupt:
         if journal is not None:
-            print(f"\ninterrupted: {bar.n} points are saved in {journal.folder}; rerun to resume", file=sys.stderr)
+            print(f"\ninterrupted: {done} points are saved in {journal.folder}; rerun to resume", file=sys.stderr)
         raise
     finally:
         bar.close()

@@ -100,7 +100,7 @@ def test_an_interrupted_adaptive_map_resumes_to_the_same_result(tmp_path):
     semantic_map(again, Space.paper(), step=3, adaptive=True, store=store, progress=False)
     assert again.points == 0
     with pytest.raises(ValueError, match="differs in adaptive"):
-        semantic_map(band, Space.paper(), step=3, adaptive=True, tolerance=0.05, store=store, progress=False)
+        semantic_map(band, Space.paper(), step=3, adaptive=True, tolerance=2 * DEFAULT_TOLERANCE, store=store, progress=False)
     with pytest.raises(ValueError, match="differs in adaptive"):
         semantic_map(band, Space.paper(), step=3, store=store, progress=False)
     with pytest.raises(ValueError, match="pass adaptive=True"):
