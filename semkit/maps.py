@@ -92,6 +92,8 @@ def semantic_map(
     store: str | os.PathLike | None = None,
     chunk_size: int = DEFAULT_CHUNK,
     progress: bool = True,
+    adaptive: bool = False,
+    tolerance: float | None = None,
 ) -> xr.Dataset:
     """Evaluate ``f`` on a grid of ``space`` and return the map as an ``xarray.Dataset``.
 
@@ -105,6 +107,14 @@ def semantic_map(
     are computed; rerunning the same call after an interruption computes
     only what is missing; a complete store is simply read back; a store
     made with other settings is refused.
+
+    With ``adaptive=True``, ``f`` is evaluated on a coarse grid first and
+    only the cells that interpolation cannot be trusted with are refined
+    (estimated score error above ``tolerance``, default
+    :data:`semkit.adaptive.DEFAULT_TOLERANCE`, or corners that disagree on
+    ``correct``; see :mod:`semkit.adaptive`). The map has the same grid;
+    ``evaluated`` says which points were computed, the others hold the
+    interpolated score and the top-1 class of the nearest evaluated corner.
     """
     space = space or getattr(f, "space", None)
     if space is None:
@@ -115,6 +125,13 @@ def semantic_map(
     shape = tuple(len(v) for v in grid.values())
     points = np.stack([g.ravel() for g in np.meshgrid(*grid.values(), indexing="ij")], axis=-1)
     settings = _settings(f, space, grid)
+    if adaptive:
+        from .adaptive import resolve_tolerance
+
+        tolerance = resolve_tolerance(tolerance)
+        settings["adaptive"] = {"tolerance": tolerance}
+    elif tolerance is not None:
+        raise ValueError("tolerance= is for adaptive maps: pass adaptive=True as well")
     journal = _Journal(Path(store), settings) if store is not None else None
     if journal is not None:
         complete = journal.complete_map()
@@ -122,6 +139,19 @@ def semantic_map(
             return complete
 
     evaluate = getattr(f, "evaluate", None)
+    if adaptive:
+        from .adaptive import adaptive_values
+
+        label = getattr(f, "label", None) if evaluate else None
+        periods = [p.width if p.periodic else None for p in space.parameters]
+        values = adaptive_values(lambda p: _evaluate(f, evaluate, p), grid, periods, tolerance, label,
+                                 journal=journal, chunk_size=chunk_size, progress=progress)
+        ds = _dataset(f, space, grid, shape, values["score"], values.get("top1"), settings)
+        ds["evaluated"] = (list(grid), values["evaluated"], {"long_name": "computed (else interpolated)"})
+        ds.attrs["tolerance"] = tolerance
+        if journal is not None:
+            journal.finish(ds)
+        return ds
     n = len(points)
     score = np.full(n, np.nan)
     top1 = np.full(n, -1, dtype=np.int64) if evaluate else None
@@ -333,6 +363,8 @@ def semantic_maps(
     store: str | os.PathLike | None = None,
     chunk_size: int = DEFAULT_CHUNK,
     progress: bool = True,
+    adaptive: bool = False,
+    tolerance: float | None = None,
 ) -> xr.Dataset:
     """Maps of several shapes under several networks, as one Dataset with ``network`` and ``shape`` dims.
 
@@ -342,6 +374,7 @@ def semantic_maps(
     class and network averages are ``ds.groupby("label_name").mean("shape")``
     and ``ds.mean("shape")``. With ``store`` (a folder) every map is saved
     as ``<store>/<network>/<shape>.nc`` and the whole computation resumes.
+    ``adaptive`` and ``tolerance`` are :func:`semantic_map`'s.
     """
     from tqdm.auto import tqdm
 
@@ -363,7 +396,8 @@ def semantic_maps(
             path = None if store is None else Path(store) / classifier.name / f"{file_stem(mesh.name)}.nc"
             if path is not None:
                 path.parent.mkdir(parents=True, exist_ok=True)
-            row.append(semantic_map(f, space, step, coords=coords, store=path, chunk_size=chunk_size, progress=progress))
+            row.append(semantic_map(f, space, step, coords=coords, store=path, chunk_size=chunk_size, progress=progress,
+                                    adaptive=adaptive, tolerance=tolerance))
             pairs.update()
         rows.append(row)
     pairs.close()

@@ -25,6 +25,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import xarray as xr
 
+from .adaptive import resolve_tolerance
 from .maps import grid_coords
 from .regions import ALGORITHMS
 from .space import Space
@@ -33,7 +34,8 @@ KINDS = ("map", "regions")
 
 
 # ------------------------------------------------------------ the settings
-def _settings(kind, shapes, networks, space, step, starts, algorithms, iterations, step_rule, image_size) -> dict[str, Any]:
+def _settings(kind, shapes, networks, space, step, starts, algorithms, iterations, step_rule, image_size,
+              adaptive=False, tolerance=None) -> dict[str, Any]:
     if kind not in KINDS:
         raise ValueError(f"unknown sweep kind {kind!r}; choose from {KINDS}")
     if not shapes or not networks:
@@ -49,8 +51,14 @@ def _settings(kind, shapes, networks, space, step, starts, algorithms, iteration
     settings: dict[str, Any] = {
         "kind": kind, "shapes": shapes, "labels": labels, "networks": networks, "space": space.to_dict(), "image_size": image_size,
     }
+    if tolerance is not None and not adaptive:
+        raise ValueError("tolerance= is for adaptive maps: pass adaptive=True as well")
     if kind == "map":
         settings["grid"] = {k: [float(x) for x in v] for k, v in grid_coords(space, step).items()}
+        if adaptive:
+            settings["adaptive"] = {"tolerance": resolve_tolerance(tolerance)}
+    elif adaptive:
+        raise ValueError("adaptive= is for map sweeps (kind='map')")
     else:
         unknown = [a for a in algorithms if a not in ALGORITHMS]
         if unknown:
@@ -89,6 +97,8 @@ def _template(settings: Mapping[str, Any]) -> xr.Dataset:
             coords[name] = (name, np.asarray(values), {"units": space.units[name]})
         data["score"] = (dims, np.full(shape, np.nan), {"long_name": "P(true class)"})
         data["top1"] = (dims, np.full(shape, -1, np.int64), {"long_name": "predicted class (ImageNet index)"})
+        if "adaptive" in settings:
+            data["evaluated"] = (dims, np.zeros(shape, bool), {"long_name": "computed (else interpolated)"})
     else:
         A, P = len(settings["algorithms"]), space.n
         coords.update(start=np.arange(len(settings["starts"])), algorithm=settings["algorithms"], param=list(space.names))
@@ -161,8 +171,11 @@ def _run_task(store: str, settings_json: str, i: int, j: int) -> str:
     renderer = Renderer(image_size=settings["image_size"] or classifier.input_size)
     f = SemanticFunction(mesh, classifier, renderer=renderer, space=space)
     if settings["kind"] == "map":
-        result = semantic_map(f, space, coords=settings["grid"], progress=False)
-        part = result[["score", "top1"]].drop_vars(list(space.fixed), errors="ignore")
+        adaptive = settings.get("adaptive")
+        result = semantic_map(f, space, coords=settings["grid"], progress=False, adaptive=adaptive is not None,
+                              tolerance=adaptive and adaptive["tolerance"])
+        names = ["score", "top1", "evaluated"] if adaptive else ["score", "top1"]
+        part = result[names].drop_vars(list(space.fixed), errors="ignore")
     else:
         result = find_regions(f, settings["starts"], settings["algorithms"], space, settings["iterations"],
                               step_rule=settings["step_rule"], progress=False)
@@ -187,6 +200,8 @@ def sweep(
     iterations: int = 600,
     step_rule: str = "adaptive",
     image_size: int | None = None,
+    adaptive: bool = False,
+    tolerance: float | None = None,
     scheduler: Any = None,
     workers: int = 2,
     progress: bool = True,
@@ -201,6 +216,8 @@ def sweep(
     or None for a LocalCluster of ``workers`` processes. Rerunning the same
     call computes only what is missing; a store made with other settings
     is refused. ``attrs["computed"]`` counts the tasks this call computed.
+    ``adaptive`` and ``tolerance`` make adaptive maps (see
+    :func:`~semkit.semantic_map`), with ``evaluated`` in the store.
     """
     from dask.distributed import Client, LocalCluster, as_completed
 
@@ -208,7 +225,8 @@ def sweep(
     if store.suffix != ".zarr":
         raise ValueError(f"a sweep's store is a .zarr folder, got {store}")
     space = space or Space.paper()
-    settings = _settings(kind, shapes, networks, space, step, starts, algorithms, iterations, step_rule, image_size)
+    settings = _settings(kind, shapes, networks, space, step, starts, algorithms, iterations, step_rule, image_size,
+                         adaptive, tolerance)
     done = _open_or_create(store, settings)
     todo = [(i, j) for i in range(len(settings["networks"])) for j in range(len(settings["shapes"])) if int(done.done[i, j]) == 0]
 
