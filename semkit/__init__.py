@@ -7,6 +7,7 @@ Semantic Robustness of Deep Neural Networks").
 """
 
 from . import gallery, plot, shapenet
+from ._store import StoreError
 from .classifier import BUNDLED, Classifier, imagenet_labels, load_classifier, resolve_label
 from .maps import MapFunction, grid_coords, interpolate, open_map, semantic_map, semantic_maps
 from .mesh import Mesh, MeshError, load_mesh
@@ -14,6 +15,7 @@ from .regions import check_regions, find_regions, srvr, volume_ratio
 from .renderer import Renderer
 from .semantic import Evaluation, SemanticFunction
 from .space import Parameter, Space
+from .study import average, compare_networks, compare_searches, load_shape, load_shapes, map_regions, open_study, study
 from .sweep import open_sweep, sweep
 
 __version__ = "0.1.0"
@@ -29,6 +31,15 @@ __all__ = [
     "Renderer",
     "SemanticFunction",
     "Space",
+    "StoreError",
+    "average",
+    "compare_networks",
+    "compare_searches",
+    "load_shape",
+    "load_shapes",
+    "map_regions",
+    "open_study",
+    "study",
     "check_regions",
     "find_regions",
     "gallery",

@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Callable, Sequence
 import torch
 from torch import nn
 
+from ._store import write_bytes
 from .weights import cached_weights, hub_cache, hub_cached_file, offline_reason
 
 if TYPE_CHECKING:
@@ -127,6 +128,7 @@ class Classifier(nn.Module):
             raise ValueError(f"unknown engine {engine!r}; choose one of {ENGINES}")
         self.engine = engine
         self._onnx: dict[tuple[int, int], _OnnxNetwork] = {}  # by image height and width
+        self._fingerprint: str | None = None
         self.model = model.eval().to(memory_format=torch.channels_last)
         if micro_batch < 1:
             raise ValueError(f"micro_batch must be at least 1, got {micro_batch}")
@@ -143,6 +145,23 @@ class Classifier(nn.Module):
     @property
     def device(self) -> torch.device:
         return self.mean.device
+
+    def fingerprint(self) -> str:
+        """A digest of what determines this classifier's outputs: its architecture, weights and preprocessing.
+
+        Two classifiers with the same name but other weights differ here (stores
+        of one are never returned for the other). Computed once: weights changed
+        after the first call are not seen (make a new Classifier).
+        """
+        if self._fingerprint is None:
+            digest = hashlib.sha256(f"{type(self.model).__qualname__}:{self.input_size}:{len(self.labels)}".encode())
+            if self._preprocess is not None:
+                digest.update(f"{getattr(self._preprocess, '__module__', '')}.{getattr(self._preprocess, '__qualname__', '')}".encode())
+            for name, tensor in self.state_dict().items():
+                digest.update(name.encode())
+                digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+            self._fingerprint = digest.hexdigest()[:16]
+        return self._fingerprint
 
     def preprocess(self, images: torch.Tensor) -> torch.Tensor:
         """Resize to the input size and normalize as the weights expect."""
@@ -337,10 +356,7 @@ def _export_key(model: nn.Module, size: tuple[int, int]) -> tuple[str, bool]:
 def _write_atomically(path: Path, data: bytes) -> None:
     """Write a cache file whole or not at all; a cache that cannot be written only costs time."""
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
-        partial.write_bytes(data)
-        os.replace(partial, path)
+        write_bytes(path, data)
     except OSError as e:
         warnings.warn(f"cannot keep the ONNX export in {path.parent} ({e}); set SEMKIT_CACHE to a writable folder",
                       stacklevel=2)

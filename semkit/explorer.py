@@ -18,12 +18,11 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import xarray as xr
 
-from . import gallery
 from .camera import DEFAULTS
 from .classifier import BUNDLED, Classifier, load_classifier
-from .maps import interpolate, semantic_map
+from .maps import file_stem, interpolate, semantic_map
 from .mesh import Mesh
-from .regions import ALGORITHMS, find_regions
+from .regions import METHODS, find_regions, method
 from .renderer import Renderer
 from .semantic import SemanticFunction
 from .space import Parameter, Space
@@ -32,7 +31,7 @@ from .space import Parameter, Space
 class Explorer:
     """State and views of the explorer (see the module docstring).
 
-    ``shapes``: gallery names or meshes; ``networks``: names or
+    ``shapes``: gallery names, mesh files (ShapeNet's too) or meshes; ``networks``: names or
     classifiers. The map of each (shape, network) pair is computed once, on
     a grid of ``map_step`` degrees, and kept (in ``cache`` too, a folder,
     when given, so a rerun reads it back). Regions grow on that map,
@@ -59,7 +58,9 @@ class Explorer:
         self.space = space or Space.paper()
         if self.space.n != 2:
             raise ValueError(f"the explorer shows a 2-D map: give it a Space of two parameters, not {list(self.space.names)}")
-        self.meshes = {m.name: m for m in (s if isinstance(s, Mesh) else gallery.load(s) for s in shapes)}
+        from .study import load_shape
+
+        self.meshes = {m.name: m for m in (load_shape(s) for s in shapes)}
         self._networks = {(n if isinstance(n, str) else n.name): n for n in networks}
         self.map_step = map_step
         self.image_size = image_size
@@ -139,14 +140,13 @@ class Explorer:
             store = None
             if self.cache is not None:
                 self.cache.mkdir(parents=True, exist_ok=True)
-                store = self.cache / f"{self.network}__{self.shape}.nc"
+                store = self.cache / f"{file_stem(self.network)}__{file_stem(self.shape)}.nc"
             self._maps[key] = semantic_map(self.function(), self.space, self.map_step, store=store, progress=False)
         return self._maps[key]
 
     def grow(self, algorithm: str = "oir_b", step_rule: str = "adaptive", iterations: int = 600) -> xr.Dataset:
         """Grow a robust region from the current point on the (interpolated) map; kept in ``regions``."""
-        if algorithm not in ALGORITHMS:
-            raise ValueError(f"unknown algorithm {algorithm!r}; choose from {ALGORITHMS}")
+        method(algorithm)  # an unknown name is named before any work
         start = [[self.point[k] for k in self.space.names]]
         self.regions = find_regions(
             interpolate(self.map(), self.space), start, (algorithm,), self.space, iterations, step_rule=step_rule, progress=False
@@ -199,7 +199,7 @@ class Explorer:
         }
         shape = w.Dropdown(options=self.shapes, value=self.shape, description="shape")
         network = w.Dropdown(options=self.networks, value=self.network, description="network")
-        algorithm = w.Dropdown(options=list(ALGORITHMS), value="oir_b", description="algorithm")
+        algorithm = w.Dropdown(options=list(METHODS), value="oir_b", description="algorithm")
         button = w.Button(description="grow region", icon="expand", tooltip="grow a robust region from the current point")
         image = w.Image(format="png", layout=w.Layout(width="224px", height="224px"))
         prediction = w.HTML()

@@ -4,26 +4,27 @@
 [B]) on a grid and returns an ``xarray.Dataset`` whose dims are the Space's
 parameters. With ``store=`` (a ``.nc`` or ``.zarr`` path) finished chunks
 are saved as they are computed, so an interrupted run resumes where it
-stopped: each chunk goes to a journal folder beside the store (written to
-a temporary file, then renamed: an interruption never leaves a half-written
-file), and the complete map is written the same way when the grid is done.
+stopped: each chunk goes to a journal folder beside the store, and the
+complete map is written when the grid is done, both through semkit's one
+storage layer (atomic writes, a lock per store, fingerprints; ``_store``).
 """
 
 from __future__ import annotations
 
 import datetime
 import hashlib
+import io
 import json
 import os
-import shutil
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 import xarray as xr
 
+from ._store import check_format, fingerprint, locked, matching, not_a_store, read_dataset, refuse, remove, versioned, write_bytes, write_dataset
+from .semantic import ScoreFunction, as_function, store_identity
 from .space import Space
 
 #: Points per evaluation call and per saved chunk, unless the caller sets chunk_size.
@@ -92,6 +93,7 @@ def semantic_map(
     store: str | os.PathLike | None = None,
     chunk_size: int = DEFAULT_CHUNK,
     progress: bool = True,
+    key: str | None = None,
     adaptive: bool = False,
     tolerance: float | None = None,
 ) -> xr.Dataset:
@@ -106,7 +108,11 @@ def semantic_map(
     With ``store`` (``.nc`` or ``.zarr``), finished chunks are saved as they
     are computed; rerunning the same call after an interruption computes
     only what is missing; a complete store is simply read back; a store
-    made with other settings is refused.
+    made by another function or with other settings is refused. Stores are
+    matched by what determines the results (README, "How stores are
+    matched"); a plain callable is recognised by its values at three fixed
+    points (three queries), or by ``key`` when given. Processes that
+    compute one store at once share its finished chunks.
 
     With ``adaptive=True``, ``f`` is evaluated on a coarse grid first and
     only the cells that interpolation cannot be trusted with are refined
@@ -116,114 +122,109 @@ def semantic_map(
     ``evaluated`` says which points were computed, the others hold the
     interpolated score and the top-1 class of the nearest evaluated corner.
     """
-    space = space or getattr(f, "space", None)
-    if space is None:
-        raise ValueError("semantic_map needs a Space: pass space=, or an f with a .space (a SemanticFunction)")
     if chunk_size < 1:
         raise ValueError(f"chunk_size must be at least 1, got {chunk_size}")
+    fn = as_function(f, space)
+    space = space or fn.space
     grid = grid_coords(space, step, coords)
     shape = tuple(len(v) for v in grid.values())
     points = np.stack([g.ravel() for g in np.meshgrid(*grid.values(), indexing="ij")], axis=-1)
-    settings = _settings(f, space, grid)
     if adaptive:
         from .adaptive import resolve_tolerance
 
         tolerance = resolve_tolerance(tolerance)
-        settings["adaptive"] = {"tolerance": tolerance}
     elif tolerance is not None:
         raise ValueError("tolerance= is for adaptive maps: pass adaptive=True as well")
-    journal = _Journal(Path(store), settings) if store is not None else None
-    if journal is not None:
+    refinement = {"adaptive": {"tolerance": tolerance}} if adaptive else {}
+    journal = None
+    if store is not None:
+        journal = _Journal(Path(store), {**map_settings(store_identity(fn, key), space, grid), **refinement})
         complete = journal.complete_map()
         if complete is not None:
             return complete
+    settings = journal.settings if journal is not None else {**map_settings(fn.describe(), space, grid), **refinement}
 
-    evaluate = getattr(f, "evaluate", None)
     if adaptive:
         from .adaptive import adaptive_values
 
-        label = getattr(f, "label", None) if evaluate else None
         periods = [p.width if p.periodic else None for p in space.parameters]
-        values = adaptive_values(lambda p: _evaluate(f, evaluate, p), grid, periods, tolerance, label,
+        values = adaptive_values(lambda p: _evaluate(fn, p), grid, periods, tolerance, fn.describe().get("label"),
                                  journal=journal, chunk_size=chunk_size, progress=progress)
-        ds = _dataset(f, space, grid, shape, values["score"], values.get("top1"), settings)
+        ds = _dataset(fn, space, grid, shape, values["score"], values.get("top1"), settings)
         ds["evaluated"] = (list(grid), values["evaluated"], {"long_name": "computed (else interpolated)"})
         ds.attrs["tolerance"] = tolerance
-        if journal is not None:
-            journal.finish(ds)
-        return ds
+        return journal.finish(ds) if journal is not None else ds
     n = len(points)
     score = np.full(n, np.nan)
-    top1 = np.full(n, -1, dtype=np.int64) if evaluate else None
+    top1: np.ndarray | None = None
     done = np.zeros(n, dtype=bool)
+
+    def keep(start: int, result: Mapping[str, np.ndarray]) -> None:
+        nonlocal top1
+        stop = start + len(result["score"])
+        score[start:stop] = result["score"]
+        if "top1" in result:
+            top1 = np.full(n, -1, dtype=np.int64) if top1 is None else top1
+            top1[start:stop] = result["top1"]
+        done[start:stop] = True
+
     if journal is not None:
         for start, chunk in journal.chunks():
-            stop = start + len(chunk["score"])
-            score[start:stop] = chunk["score"]
-            if top1 is not None:
-                top1[start:stop] = chunk["top1"]
-            done[start:stop] = True
+            keep(start, chunk)
 
     from tqdm.auto import tqdm
 
     bar = tqdm(total=n, initial=int(done.sum()), desc="semantic map", unit="pt", disable=not progress, leave=False)
-    saved = int(done.sum())
     try:
         for start in range(0, n, chunk_size):
             stop = min(start + chunk_size, n)
             if done[start:stop].all():
                 continue
-            result = _evaluate(f, evaluate, points[start:stop])
-            score[start:stop] = result["score"]
-            if top1 is not None:
-                top1[start:stop] = result["top1"]
+            if journal is not None:
+                if journal.path.exists():  # another process finished the whole map meanwhile
+                    return journal.finish(None)
+                theirs = journal.chunk(start, stop - start)  # ... or this chunk
+                if theirs is not None:
+                    keep(start, theirs)
+                    bar.update(stop - start)
+                    continue
+            result = _evaluate(fn, points[start:stop])
+            keep(start, result)
             if journal is not None:
                 journal.save(start, result)
-                saved += stop - start
             bar.update(stop - start)
     except KeyboardInterrupt:
         if journal is not None:
-            print(f"\ninterrupted: {saved} of {n} points are saved in {journal.folder}; rerun to resume", file=sys.stderr)
+            print(f"\ninterrupted: {int(done.sum())} of {n} points are saved in {journal.folder}; rerun to resume", file=sys.stderr)
         raise
     finally:
         bar.close()
 
-    ds = _dataset(f, space, grid, shape, score, top1, settings)
-    if journal is not None:
-        journal.finish(ds)
-    return ds
+    ds = _dataset(fn, space, grid, shape, score, top1, settings)
+    return journal.finish(ds) if journal is not None else ds
 
 
-def _evaluate(f, evaluate, points: np.ndarray) -> dict[str, np.ndarray]:
-    if evaluate is not None:
-        ev = evaluate(points)
-        score, top1 = np.asarray(ev.score, dtype=float), np.asarray(ev.top1, dtype=np.int64)
-    else:
-        score, top1 = np.asarray(f(points), dtype=float).reshape(-1), None
+def _evaluate(fn: ScoreFunction, points: np.ndarray) -> dict[str, np.ndarray]:
+    ev = fn.evaluate(points)
+    score = np.asarray(ev.score, dtype=float).reshape(-1)
     if score.shape != (len(points),):
-        raise ValueError(f"f returned {score.shape[0] if score.ndim else 'a scalar'} scores for {len(points)} points")
+        raise ValueError(f"f returned {score.size} scores for {len(points)} points")
     bad = ~np.isfinite(score)
     if bad.any():
         raise ValueError(f"f returned NaN or infinite scores at {int(bad.sum())} point(s), first at {points[np.argmax(bad)]}")
-    return {"score": score} if top1 is None else {"score": score, "top1": top1}
+    return {"score": score} if ev.top1 is None else {"score": score, "top1": np.asarray(ev.top1, dtype=np.int64)}
 
 
-def _settings(f, space: Space, grid: Mapping[str, np.ndarray]) -> dict[str, Any]:
-    """What determines the map's values: the function, the Space and the grid."""
-    describe = getattr(f, "describe", None)
-    function = describe() if describe else {"callable": f"{getattr(f, '__module__', '?')}.{getattr(f, '__qualname__', type(f).__qualname__)}"}
-    return {
-        "function": function,
+def map_settings(function: Mapping[str, Any], space: Space, grid: Mapping[str, np.ndarray]) -> dict[str, Any]:
+    """What determines a map's values: the function's identity, the Space, the grid, semkit's algorithms."""
+    return versioned({
+        "function": dict(function),
         "space": space.to_dict(),
         "grid": {name: [float(v) for v in values] for name, values in grid.items()},
-    }
+    })
 
 
-def _fingerprint(settings: Mapping[str, Any]) -> str:
-    return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
-
-
-def _dataset(f, space: Space, grid, shape, score, top1, settings) -> xr.Dataset:
+def _dataset(fn: ScoreFunction, space: Space, grid, shape, score, top1, settings) -> xr.Dataset:
     from . import __version__
 
     dims = list(grid)
@@ -233,8 +234,7 @@ def _dataset(f, space: Space, grid, shape, score, top1, settings) -> xr.Dataset:
     for name, value in space.fixed.items():
         coords[name] = ((), value, {"units": space.units.get(name, ""), "fixed": 1})
     data_vars: dict[str, Any] = {}
-    describe = getattr(f, "describe", None)
-    info = describe() if describe else {}
+    info = fn.describe()
     label_name = info.get("label_name", "")
     data_vars["score"] = (dims, score.reshape(shape), {"long_name": f"P({label_name})" if label_name else "score", "units": "1"})
     if top1 is not None:
@@ -244,103 +244,103 @@ def _dataset(f, space: Space, grid, shape, score, top1, settings) -> xr.Dataset:
         "title": "Network semantic map",
         "semkit_version": __version__,
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "fingerprint": _fingerprint(settings),
+        "fingerprint": fingerprint(settings),
         "settings": json.dumps(settings),
         "space": json.dumps(settings["space"]),
         "grid_step": json.dumps({name: float(v[1] - v[0]) if len(v) > 1 else None for name, v in grid.items()}),
     }
-    if "label" in info:
-        attrs.update(label=int(info["label"]), label_name=label_name)
-        attrs.update({k: info[k] for k in ("network", "shape") if k in info})
-        if "renderer" in info:
-            attrs["renderer"] = json.dumps(info["renderer"])
-    if "callable" in settings["function"]:
-        attrs["function"] = settings["function"]["callable"]
+    attrs.update(describe_attrs(info))
     return xr.Dataset(data_vars, coords=coords, attrs=attrs)
+
+
+def describe_attrs(info: Mapping[str, Any]) -> dict[str, Any]:
+    """The attrs a result records of its function's description (label, network, shape, renderer; or the callable)."""
+    attrs: dict[str, Any] = {}
+    if "label" in info:
+        attrs.update(label=int(info["label"]), label_name=info.get("label_name", ""))
+    attrs.update({k: info[k] for k in ("network", "shape") if k in info})
+    if "renderer" in info:
+        attrs["renderer"] = json.dumps(info["renderer"])
+    if "callable" in info:
+        attrs["function"] = info["callable"]
+    return attrs
 
 
 # -------------------------------------------------------------------- storage
 class _Journal:
-    """A store and its journal of finished chunks (``<store>.partial/``)."""
+    """A map's store and its journal of finished chunks (``<store>.partial/``), shared by concurrent writers.
+
+    Chunks are written atomically under unique names; one that cannot be
+    read (truncated, damaged) is dropped and computed again; a chunk or the
+    whole map that another process finished is used instead of recomputed.
+    """
 
     def __init__(self, path: Path, settings: Mapping[str, Any]) -> None:
-        suffix = path.suffix.lower()
-        if suffix not in (".nc", ".zarr"):
-            raise ValueError(f"store must be a .nc or .zarr path, got {path}")
+        check_format(path)
         self.path = path
-        self.format = suffix
         self.folder = path.with_name(path.name + ".partial")
-        self.settings = settings
-        self.fingerprint = _fingerprint(settings)
-
-    def _refuse(self, where: Path, theirs: Mapping[str, Any] | None) -> None:
-        what = _differences(theirs, self.settings) if theirs else "settings unknown"
-        raise ValueError(
-            f"{where} was made with different settings ({what}); semkit will not mix them. "
-            f"Use another store path, or delete {where} to recompute."
-        )
+        self.settings = dict(settings)
+        self.fingerprint = fingerprint(self.settings)
 
     def complete_map(self) -> xr.Dataset | None:
-        if not self.path.exists():
-            return None
-        ds = _read(self.path, self.format)
-        if ds.attrs.get("fingerprint") != self.fingerprint:
-            self._refuse(self.path, json.loads(ds.attrs["settings"]) if "settings" in ds.attrs else None)
+        ds = matching(self.path, self.settings)
+        if ds is not None and not np.isfinite(ds["score"].values).all():
+            raise not_a_store(self.path, "its map has missing or damaged scores")
         return ds
 
     def chunks(self) -> Iterable[tuple[int, dict[str, np.ndarray]]]:
         settings_file = self.folder / "settings.json"
-        if settings_file.exists():
-            theirs = json.loads(settings_file.read_text())
-            if _fingerprint(theirs) != self.fingerprint:
-                self._refuse(self.folder, theirs)
-        else:
-            self.folder.mkdir(parents=True, exist_ok=True)
-            _atomic_write(settings_file, json.dumps(self.settings, indent=1).encode())
+        with locked(self.path):
+            if settings_file.exists():
+                try:
+                    theirs = json.loads(settings_file.read_text())
+                except ValueError:
+                    theirs = None
+                if theirs is None or fingerprint(theirs) != self.fingerprint:
+                    refuse(self.folder, theirs, self.settings)
+            else:
+                write_bytes(settings_file, json.dumps(self.settings, indent=1).encode())
         for file in sorted(self.folder.glob("chunk-*.npz")):
+            chunk = self._load(file)
+            if chunk is not None:
+                yield int(file.stem.split("-")[1]), chunk
+
+    def chunk(self, start: int, size: int) -> dict[str, np.ndarray] | None:
+        """The chunk at ``start`` when another process saved it (and it holds ``size`` points)."""
+        chunk = self._load(self.folder / f"chunk-{start:09d}.npz")
+        return chunk if chunk is not None and len(chunk["score"]) == size else None
+
+    @staticmethod
+    def _load(file: Path) -> dict[str, np.ndarray] | None:
+        try:
             with np.load(file) as data:
-                yield int(file.stem.split("-")[1]), {k: data[k] for k in data.files}
+                chunk = {k: data[k] for k in data.files}
+        except FileNotFoundError:
+            return None  # not there (yet), or removed by a process that finished the map
+        except Exception:  # truncated or damaged: computed again
+            file.unlink(missing_ok=True)
+            return None
+        if "score" not in chunk or not np.isfinite(chunk["score"]).all():
+            file.unlink(missing_ok=True)
+            return None
+        return chunk
 
     def save(self, start: int, result: Mapping[str, np.ndarray]) -> None:
-        self.folder.mkdir(parents=True, exist_ok=True)
-        tmp = self.folder / f".chunk-{start:09d}.tmp.npz"
-        np.savez(tmp, **result)
-        os.replace(tmp, self.folder / f"chunk-{start:09d}.npz")
+        if self.path.exists():  # another process finished the map: its journal is gone, and stays gone
+            return
+        buffer = io.BytesIO()
+        np.savez(buffer, **result)
+        write_bytes(self.folder / f"chunk-{start:09d}.npz", buffer.getvalue())
 
-    def finish(self, ds: xr.Dataset) -> None:
-        tmp = Path(tempfile.mkdtemp(prefix=f".{self.path.name}.", dir=self.path.parent)) / self.path.name
-        if self.format == ".nc":
-            ds.to_netcdf(tmp)
-        else:
-            ds.to_zarr(tmp, mode="w", consolidated=False)
-        os.replace(tmp, self.path)
-        shutil.rmtree(tmp.parent, ignore_errors=True)
-        shutil.rmtree(self.folder, ignore_errors=True)
-
-
-def _read(path: Path, fmt: str) -> xr.Dataset:
-    opened = xr.open_zarr(path, consolidated=False) if fmt == ".zarr" else xr.open_dataset(path)
-    with opened as ds:
-        return ds.load()
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
-
-
-def _differences(a: Mapping[str, Any], b: Mapping[str, Any]) -> str:
-    keys = sorted(set(a) | set(b))
-    diff = []
-    for k in keys:
-        if a.get(k) != b.get(k):
-            if isinstance(a.get(k), Mapping) and isinstance(b.get(k), Mapping):
-                sub = [f"{k}.{s}" for s in sorted(set(a[k]) | set(b[k])) if a[k].get(s) != b[k].get(s)]
-                diff.extend(sub or [k])
-            else:
-                diff.append(k)
-    return "differs in " + ", ".join(diff) if diff else "same settings"
+    def finish(self, ds: xr.Dataset | None) -> xr.Dataset:
+        """Write the complete map ``ds`` (unless another process did), then drop the journal; returns the stored map."""
+        with locked(self.path):
+            theirs = self.complete_map()
+            if theirs is None:
+                assert ds is not None, "no map to write"
+                write_dataset(ds, self.path)
+            remove(self.folder)
+        return ds if theirs is None else theirs
 
 
 def open_map(path: str | os.PathLike) -> xr.Dataset:
@@ -348,7 +348,7 @@ def open_map(path: str | os.PathLike) -> xr.Dataset:
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"no map at {path}")
-    return _read(path, path.suffix.lower())
+    return read_dataset(path)
 
 
 # ---------------------------------------------------------------- many maps
@@ -380,8 +380,9 @@ def semantic_maps(
 
     from .classifier import Classifier, load_classifier
     from .semantic import SemanticFunction
+    from .study import load_shape, stack
 
-    meshes = [_as_mesh(s) for s in shapes]
+    meshes = [load_shape(s) for s in shapes]
     names = [m.name for m in meshes]
     if len(set(names)) != len(names):
         raise ValueError(f"shape names must be unique, got {names}")
@@ -394,43 +395,14 @@ def semantic_maps(
         for mesh in meshes:
             f = SemanticFunction(mesh, classifier, renderer=renderer, space=space)
             path = None if store is None else Path(store) / classifier.name / f"{file_stem(mesh.name)}.nc"
-            if path is not None:
-                path.parent.mkdir(parents=True, exist_ok=True)
             row.append(semantic_map(f, space, step, coords=coords, store=path, chunk_size=chunk_size, progress=progress,
                                     adaptive=adaptive, tolerance=tolerance))
             pairs.update()
         rows.append(row)
     pairs.close()
-
-    first = rows[0][0]
-    per_map = ("label", "label_name", "network", "shape", "fingerprint", "settings", "created")
-    stacked = xr.concat(
-        [xr.concat([m.drop_attrs() for m in row], dim="shape") for row in rows], dim="network", combine_attrs="drop"
-    )
-    stacked = stacked.assign_coords(
-        network=("network", [c.name for c in classifiers]),
-        shape=("shape", names),
-        label=("shape", [m.label for m in meshes]),
-        label_name=("shape", [first_row.attrs["label_name"] for first_row in rows[0]]),
-    )
-    for name, coord in first.coords.items():  # concat dropped the coordinates' units
-        stacked[name].attrs = dict(coord.attrs)
-    stacked.attrs = {k: v for k, v in first.attrs.items() if k not in per_map}
+    stacked = stack(rows, [c.name for c in classifiers], names)
     stacked.attrs["title"] = "Network semantic maps"
     return stacked
-
-
-def _as_mesh(shape: Any):
-    """A Mesh, a gallery name, or a mesh file (ShapeNet files labelled by their class)."""
-    from . import gallery
-    from .mesh import Mesh
-    from .shapenet import load_file
-
-    if isinstance(shape, Mesh):
-        return shape
-    if isinstance(shape, str) and shape in gallery.names():
-        return gallery.load(shape)
-    return load_file(shape)
 
 
 def file_stem(name: str) -> str:
@@ -467,27 +439,44 @@ class MapFunction:
         if not np.isfinite(values).all():
             raise ValueError("the map holds NaN or infinite scores (is it complete?)")
         axes = []
+        closed = []
         for i, p in enumerate(space.parameters):
             x = np.asarray(score[p.name].values, dtype=float)
-            if p.periodic:  # close the circle: the first slice again, one period on
+            # a periodic grid that covers its period closes the circle: the first slice again, one period on;
+            # one that covers part of it (say azimuth 0..180) is held at its ends like a bounded one
+            circle = p.periodic and len(x) > 1 and np.isclose(x[-1] + (x[1] - x[0]), x[0] + p.width)
+            if circle:
                 x = np.r_[x, x[0] + p.width]
                 values = np.concatenate([values, values.take([0], axis=i)], axis=i)
+            closed.append(circle)
             axes.append(x)
         self.space = space
         self.attrs = dict(getattr(data, "attrs", {}))
+        digest = hashlib.sha256(values.tobytes())
+        for x in axes:
+            digest.update(x.tobytes())
+        self.digest = digest.hexdigest()[:16]  #: of the grid and its scores: what the interpolation depends on
         self._lo = np.array([x[0] for x in axes])
         self._hi = np.array([x[-1] for x in axes])
+        self._closed = np.array(closed)
         self._interp = RegularGridInterpolator(axes, values, method="linear")
 
     def __call__(self, points: Any) -> np.ndarray:
         pts = self.space.points(points)
-        # wrap periodic values onto the grid's own period, then hold bounded ones inside the grid
-        pts = np.where(self.space.periodic, self._lo + np.mod(pts - self._lo, self.space.widths), pts)
+        # wrap periodic values onto the grid's own period (a partial periodic grid: onto the Space's), then hold
+        # what lies beyond the grid at its edges
+        widths = self.space.widths
+        origin = np.where(self._closed, self._lo, self.space.lower)
+        pts = np.where(self.space.periodic, origin + np.mod(pts - origin, widths), pts)
+        partial = self.space.periodic & ~self._closed
+        outside = partial & ((pts < self._lo) | (pts > self._hi))
+        nearer_lo = np.mod(self._lo - pts, widths) < np.mod(pts - self._hi, widths)  # around the circle
+        pts = np.where(outside, np.where(nearer_lo, self._lo, self._hi), pts)
         return self._interp(np.clip(pts, self._lo, self._hi))
 
     def describe(self) -> dict[str, Any]:
         info = {k: self.attrs[k] for k in ("label", "label_name", "network", "shape") if k in self.attrs}
-        return {**info, "interpolated_map": self.attrs.get("fingerprint", "unknown"), "space": self.space.to_dict()}
+        return {**info, "interpolated_map": self.digest, "space": self.space.to_dict()}
 
 
 def interpolate(data: xr.Dataset | xr.DataArray, space: Space | None = None) -> MapFunction:

@@ -10,6 +10,7 @@ Other formats (OFF, PLY, GLB, STL, ...) go through trimesh, without materials.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import warnings
 from dataclasses import dataclass, field
@@ -198,6 +199,16 @@ class Mesh:
     def bounds(self) -> np.ndarray:
         """[[xmin, ymin, zmin], [xmax, ymax, zmax]]."""
         return np.stack([self.vertices.min(0), self.vertices.max(0)])
+
+    def fingerprint(self) -> str:
+        """A digest of what the renders depend on: the geometry (vertices and faces) and the materials."""
+        digest = hashlib.sha256(self.vertices.tobytes())
+        digest.update(self.faces.tobytes())
+        if self.materials is not None:
+            m = self.materials
+            for array in (m.kd, m.texture, m.uv, *m.images):
+                digest.update(np.ascontiguousarray(array).tobytes())
+        return digest.hexdigest()[:16]
 
     def normalized(self) -> "Mesh":
         """A copy normalized as in the paper (see :func:`normalize_vertices`)."""

@@ -4,7 +4,10 @@
 * :func:`polar`: 1-D azimuth maps around a circle;
 * :func:`heatmap`: 2-D maps in the paper's style, labelled (names and units
   on the axes, a colour bar titled with the class, network and shape in the title);
-* :func:`render_strip`: the renders along a row of a map, so one sees what the network saw.
+* :func:`render_strip`: the renders along a row of a map, so one sees what the network saw;
+* :func:`regions`, :func:`traces`, :func:`loss_traces`, :func:`search`: boxes and how they grew;
+* :func:`facets`: one panel per network, shape, or named result; :func:`with_renders`: a map above its
+  renders; :func:`comparison`: accuracy against SRVR per network.
 
 Averaged maps are plotted the same way: ``heatmap(maps.mean("shape"))``.
 """
@@ -33,7 +36,7 @@ def _axis_label(data: xr.DataArray, dim: str) -> str:
 def _label_name(data: xr.Dataset | xr.DataArray) -> str:
     names = data["label_name"].values if "label_name" in data.coords else data.attrs.get("label_name", "")
     names = np.unique(np.atleast_1d(names))
-    return str(names[0]) if len(names) == 1 else "true class"
+    return str(names[0]) if len(names) == 1 and str(names[0]) else "true class"
 
 
 def _ylabel(data) -> str:
@@ -129,8 +132,8 @@ def heatmap(
 ):
     """A 2-D map as a heat map (cells centred on the grid points).
 
-    With ``show_correct`` and a ``correct`` variable, a black contour
-    outlines where the top-1 prediction is right.
+    With ``show_correct`` and a ``correct`` variable, a black line outlines
+    the cells where the top-1 prediction is right (see :func:`outline`).
     """
     score = _score(data)
     if set(score.dims) != {x, y}:
@@ -139,13 +142,42 @@ def heatmap(
     s = score.transpose(y, x)
     mesh = ax.pcolormesh(_edges(s[x].values), _edges(s[y].values), s.values, cmap=cmap, vmin=vmin, vmax=vmax, shading="flat")
     if show_correct and isinstance(data, xr.Dataset) and "correct" in data:
-        ok = data["correct"].transpose(y, x).astype(float)
-        if 0 < float(ok.mean()) < 1:
-            ax.contour(s[x].values, s[y].values, ok.values, levels=[0.5], colors="k", linewidths=0.8)
+        ok = data["correct"].transpose(y, x).values.astype(bool)
+        if ok.any() and not ok.all():
+            xv = s[x].values
+            closes = bool(score[x].attrs.get("periodic")) and score[x].attrs.get("units") == "deg" and len(xv) > 1 \
+                and np.isclose(xv[-1] + (xv[1] - xv[0]), xv[0] + 360.0)  # a grid over the whole period
+            outline(ax, xv, s[y].values, ok, periodic_x=closes)
     ax.set(xlabel=_axis_label(score, x), ylabel=_axis_label(score, y), title=_describe(data))
     if colorbar:
         bar = ax.figure.colorbar(mesh, ax=ax)
         bar.set_label(_ylabel(data))
+    return ax
+
+
+def outline(ax, xs: np.ndarray, ys: np.ndarray, inside: np.ndarray, *, periodic_x: bool = False, **line_kw: Any):
+    """Draw the boundary of the union of the cells where ``inside`` [len(ys), len(xs)] holds.
+
+    Each cell is centred on its grid point with edges half-way between grid
+    points (as :func:`heatmap` draws them), so the line follows cell edges:
+    no diamonds or zigzags from contouring the cell centres. On a periodic x
+    axis the first and last columns are neighbours (no edge between them).
+    """
+    from matplotlib.collections import LineCollection
+
+    ex, ey = _edges(np.asarray(xs, float)), _edges(np.asarray(ys, float))
+    ok = np.asarray(inside, bool)
+    padded = np.pad(ok, 1, constant_values=False)
+    if periodic_x:
+        padded[1:-1, 0], padded[1:-1, -1] = ok[:, -1], ok[:, 0]
+    segments = []
+    # vertical edges: between horizontally adjacent cells that differ (column j of edges ex[j])
+    jj, ii = np.nonzero((padded[1:-1, 1:] != padded[1:-1, :-1]).T)
+    segments += [((ex[j], ey[i]), (ex[j], ey[i + 1])) for j, i in zip(jj, ii)]
+    # horizontal edges: between vertically adjacent cells that differ (row i of edges ey[i])
+    ii, jj = np.nonzero(padded[1:, 1:-1] != padded[:-1, 1:-1])
+    segments += [((ex[j], ey[i]), (ex[j + 1], ey[i])) for i, j in zip(ii, jj)]
+    ax.add_collection(LineCollection(segments, **{"colors": "k", "linewidths": 0.9, **line_kw}))
     return ax
 
 
@@ -195,9 +227,11 @@ def render_strip(f, points: Any, *, ax=None, size: int = 96, max_images: int = 8
 
 
 # ------------------------------------------------------------------ regions
-#: One colour per region algorithm (as in the paper's region figure).
-ALGORITHM_COLORS = {"naive": "tab:green", "oir_b": "tab:orange", "oir_w": "tab:purple"}
-ALGORITHM_NAMES = {"naive": "naive", "oir_b": "OIR_B", "oir_w": "OIR_W"}
+def _style(name: str, index: int) -> tuple[str, str]:
+    """A region method's display name and colour, as the method declares them."""
+    from .regions import style
+
+    return style(name, index)
 
 
 def regions(
@@ -229,7 +263,7 @@ def regions(
     algos = [str(a) for a in regions.algorithm.values]
     n_starts = regions.sizes["start"]
     for j, name in enumerate(algos):
-        color = ALGORITHM_COLORS.get(name, f"C{j}")
+        color = _style(name, j)[1]
         for s in range(n_starts):
             box = regions.isel(start=s, algorithm=j)
             lo, hi = float(box.lower.sel(param=x)), float(box.upper.sel(param=x))
@@ -257,7 +291,7 @@ def regions(
         ax.set_xlim(*xlim)
         if not one_d:
             ax.set_ylim(*limits[1])
-    handles = [Line2D([], [], color=ALGORITHM_COLORS.get(a, f"C{j}"), lw=2, label=ALGORITHM_NAMES.get(a, a)) for j, a in enumerate(algos)]
+    handles = [Line2D([], [], color=_style(a, j)[1], lw=2, label=_style(a, j)[0]) for j, a in enumerate(algos)]
     handles.append(Line2D([], [], color="k", marker="*" if not one_d else "^", ls="", label="start"))
     ax.legend(handles=handles, fontsize=8, loc="upper right", framealpha=0.8)
     return ax
@@ -296,9 +330,9 @@ def traces(regions: xr.Dataset, start: int = 0, param: str | None = None, *, ax=
         lo = r.lower_trace.sel(algorithm=name, param=param).values
         hi = r.upper_trace.sel(algorithm=name, param=param).values
         it = regions.iteration.values
-        color = ALGORITHM_COLORS.get(name, f"C{j}")
+        label, color = _style(name, j)
         ax.fill_between(it, lo, hi, color=color, alpha=0.15)
-        ax.plot(it, lo, color=color, label=ALGORITHM_NAMES.get(name, name))
+        ax.plot(it, lo, color=color, label=label)
         ax.plot(it, hi, color=color)
     units = dict(zip(regions.param.values, regions.units.values)).get(param, "") if "units" in regions.coords else ""
     point = ", ".join(f"{v:g}" for v in r.start_point.values)
@@ -315,10 +349,95 @@ def loss_traces(regions: xr.Dataset, start: int = 0, *, ax=None):
     for j, name in enumerate(str(a) for a in regions.algorithm.values):
         loss = r.loss.sel(algorithm=name).values
         scale = np.nanmax(np.abs(loss)) or 1.0
-        ax.plot(regions.iteration.values, loss / scale, color=ALGORITHM_COLORS.get(name, f"C{j}"),
-                label=f"{ALGORITHM_NAMES.get(name, name)} (/ {scale:.3g})")
+        label, color = _style(name, j)
+        ax.plot(regions.iteration.values, loss / scale, color=color, label=f"{label} (/ {scale:.3g})")
     point = ", ".join(f"{v:g}" for v in r.start_point.values)
     ax.set(xlabel="step", ylabel="loss / max |loss|", title=f"losses of the boxes grown from ({point})")
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
     return ax
+
+
+def search(regions: xr.Dataset, start: int = 0):
+    """How one start's boxes grew: the bounds of each parameter and the losses over the steps, side by side."""
+    import matplotlib.pyplot as plt
+
+    params = [str(p) for p in regions.param.values]
+    fig, axes = plt.subplots(1, len(params) + 1, figsize=(5.3 * (len(params) + 1), 3.4), layout="constrained")
+    for ax, param in zip(axes, params):
+        traces(regions, start=start, param=param, ax=ax)
+    loss_traces(regions, start=start, ax=axes[-1])
+    return fig
+
+
+# ------------------------------------------------------------------ layouts
+def facets(data: Any, draw, rows: str | None = None, cols: str | None = None, *, size: tuple[float, float] = (4.6, 3.0),
+           subplot_kw: dict | None = None, **kw: Any):
+    """A figure of panels: one per value of the dims ``rows`` x ``cols`` of ``data`` (or per entry of a dict
+    of results, titled by its key), each drawn by ``draw(panel, ax=ax, **kw)``, e.g. ``facets(maps, heatmap,
+    rows="shape", cols="network")``. Keyword values that are xarray objects with those dims are selected
+    panel by panel too (``facets(regions, plot.regions, cols="network", semantic_map=maps)``)."""
+    import matplotlib.pyplot as plt
+
+    if isinstance(data, dict):
+        cells = [[(title, value, {})] for title, value in data.items()]
+        cells = [list(row) for row in zip(*cells)]  # one row
+    else:
+        row_values = list(data[rows].values) if rows else [None]
+        col_values = list(data[cols].values) if cols else [None]
+        cells = [[(None, data.sel(_where(rows, r, cols, c)), _where(rows, r, cols, c)) for c in col_values] for r in row_values]
+    fig, axes = plt.subplots(len(cells), len(cells[0]), figsize=(size[0] * len(cells[0]), size[1] * len(cells)),
+                             squeeze=False, layout="constrained", subplot_kw=subplot_kw)
+    for i, row in enumerate(cells):
+        for j, (title, panel, where) in enumerate(row):
+            extra = {k: v.sel({d: x for d, x in where.items() if d in v.dims}) if isinstance(v, (xr.Dataset, xr.DataArray)) else v
+                     for k, v in kw.items()}
+            draw(panel, ax=axes[i, j], **extra)
+            if title is not None:
+                axes[i, j].set_title(title)
+    return fig
+
+
+def _where(rows: str | None, r: Any, cols: str | None, c: Any) -> dict[str, Any]:
+    return {k: v for k, v in ((rows, r), (cols, c)) if k is not None}
+
+
+def with_renders(data: xr.Dataset | xr.DataArray, f, strip: xr.Dataset | xr.DataArray, **kw: Any):
+    """A map (a curve when 1-D, else a heat map) above the renders ``f`` makes along ``strip``, a 1-D slice of it."""
+    import matplotlib.pyplot as plt
+
+    fig, (ax, below) = plt.subplots(2, 1, figsize=(8, 6), height_ratios=[3, 1.2], layout="constrained")
+    one_d = len([d for d in _score(data).dims if d != kw.get("hue")]) == 1
+    (curve if one_d else heatmap)(data, ax=ax, **kw)
+    render_strip(f, strip, ax=below)
+    return fig
+
+
+def comparison(table, maps: xr.Dataset | None = None):
+    """Accuracy over the space against SRVR, one point per network and region method (a row of
+    :func:`~semkit.compare_networks` each); beside it, with ``maps``, the accuracy of each shape."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2 if maps is not None else 1, figsize=(12 if maps is not None else 6, 4.2),
+                             squeeze=False, layout="constrained")
+    a = axes[0, 0]
+    accuracy = table["accuracy over the space"]
+    for j, column in enumerate(c for c in table.columns if c.startswith("SRVR ")):
+        label = column[len("SRVR "):]
+        from .regions import METHODS
+
+        color = next((m.color for m in METHODS.values() if m.label == label), f"C{j}")
+        a.scatter(accuracy, table[column], color=color, label=label, s=50)
+        for network in table.index:
+            a.annotate(str(network).replace("efficientnet_", ""), (accuracy[network], table.loc[network, column]),
+                       fontsize=8, xytext=(4, 3), textcoords="offset points")
+    shapes = f" ({maps.sizes['shape']} shapes)" if maps is not None else ""
+    a.set(xlabel="accuracy over the semantic space (share of grid points, top-1)", ylabel="SRVR (mean region volume / space)",
+          title=f"accuracy against semantic robustness{shapes}")
+    a.legend(title="regions")
+    a.grid(alpha=0.3)
+    if maps is not None:
+        over = [d for d in maps["correct"].dims if d not in ("network", "shape")]
+        maps["correct"].mean(over).to_pandas().T.plot.bar(ax=axes[0, 1], ylabel="accuracy over the space", title="per shape")
+        axes[0, 1].legend(fontsize=8)
+    return fig

@@ -1,22 +1,31 @@
-"""Robust regions: boxes grown around starting points by gradient steps on their bounds.
+"""Robust regions: the search driver and its methods.
 
-Implements the three methods of Hamdi & Ghanem as stated in
-reference/ALGORITHMS.md: ``naive`` (grow where f is high, pay for size),
-``oir_b`` (outer-inner ratio, black-box: values of f only) and ``oir_w``
-(outer-inner ratio, white-box: values and gradients of f). All boxes of all
-starts and all algorithms advance together: each step evaluates every
-corner (and outer corner) in one batched call of f, for any dimension n.
+A region method is an object (:class:`RegionMethod`, in the spirit of
+foolbox's attacks): it declares its name, display name and colour, the
+points it queries per step and whether it needs gradients, and runs a
+search over all starts that proposes, each step, the points it wants f
+at. :func:`find_regions` drives any number of methods together: every step
+batches the proposals of all starts and all methods into one call of f
+(and one of ``f.gradient`` where a method needs gradients and f has its
+own), then hands each search its values. A new method plugs in without
+touching the driver, the plots or the studies (:func:`register`).
+
+The paper's three methods (Hamdi & Ghanem, as stated in
+reference/ALGORITHMS.md) are :class:`Naive` (grow where f is high, pay for
+size), :class:`OIRB` (outer-inner ratio, values of f only) and :class:`OIRW`
+(outer-inner ratio, values and gradients): boxes grown by gradient flow on
+their bounds, for any dimension n. How far each step goes is a step rule:
+:class:`FaithfulSteps` takes the paper's plain gradient steps;
+:class:`AdaptiveSteps` follows the same flow to the same horizon in fewer,
+longer steps (exact in log-width while a box is small, limited by a trust
+region and a secant estimate of the flow's stiffness once it is not),
+reaching the same boxes with a fraction of the queries (docs/benchmarks.md).
+Their state is typed (:class:`FlowState`, :class:`AdaptiveState`) and saved
+whole, so an interrupted search resumes exactly as if uninterrupted.
 
 A periodic parameter (azimuth) lets a box cross its period: bounds are kept
 unwrapped (a < 0 or b > 360 allowed, width at most the period) and f is
 evaluated at the wrapped angle. Bounded parameters are clipped to the Space.
-
-Two step rules: ``"faithful"`` takes the plain gradient steps of the paper
-(learning rate 0.1 for a fixed number of iterations); ``"adaptive"``
-follows the same gradient flow to the same horizon in fewer, longer steps
-(exact in log-width while a box is small, limited by a trust region and a
-secant estimate of the flow's stiffness once it is not), reaching the same
-boxes with a fraction of the queries (docs/benchmarks.md).
 
 The results are labeled: an ``xarray.Dataset`` over ``start``,
 ``algorithm`` and ``param``; :func:`srvr` turns them into the paper's
@@ -25,20 +34,24 @@ robustness number and :func:`check_regions` holds them against a dense map.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import sys
 import time
+from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, ClassVar, NamedTuple, Sequence
 
 import numpy as np
 import xarray as xr
 
-from .maps import _fingerprint, _settings
+from ._store import check_format, fingerprint, locked, matching, refuse, versioned, write_bytes, write_dataset
+from .semantic import PlainFunction, ScoreFunction, as_function, difference_points, difference_quotients, store_identity
 from .space import Space
 
+#: The paper's methods, by name.
 ALGORITHMS = ("naive", "oir_b", "oir_w")
 STEP_RULES = ("faithful", "adaptive")
 
@@ -72,42 +85,415 @@ def corner_masks(n: int) -> np.ndarray:
     return ((np.arange(2**n)[None, :] >> np.arange(n)[:, None]) & 1).astype(float)
 
 
-# ------------------------------------------------------------------ the math
-def loss_gradients(
-    algorithm: str,
-    a: np.ndarray,
-    b: np.ndarray,
-    f_inner: np.ndarray,
-    f_outer: np.ndarray | None = None,
-    grad_neg_log: np.ndarray | None = None,
-    hyper: Hyper = Hyper(),
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """dL/da, dL/db [K, n] and the loss [K] of K boxes, as in ALGORITHMS.md.
+def corners(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Corners [K, 2^n, n] of boxes [K, n]."""
+    M = corner_masks(a.shape[-1])
+    return a[:, None, :] + M.T[None] * (b - a)[:, None, :]
 
-    f_inner [K, 2^n]: f at the corners of D = [a, b]; f_outer [K, 2^n]: f at
-    the corners of the outer box E (oir_b); grad_neg_log [K, 2^n, n]: the
-    gradient of -log f at the corners of D (oir_w).
+
+# ------------------------------------------------------- the method interface
+class Proposal(NamedTuple):
+    """The points a search wants this step: f at ``values`` [P, n], the gradient of f at ``gradients`` [G, n]."""
+
+    values: np.ndarray
+    gradients: np.ndarray
+
+
+class Search(ABC):
+    """One method's search over all starts: owns its per-start state, proposes points, takes their values."""
+
+    @property
+    @abstractmethod
+    def active(self) -> np.ndarray:
+        """[K] which starts still search."""
+
+    @abstractmethod
+    def propose(self) -> Proposal:
+        """The points this step needs (points may lie outside the Space: the driver wraps and clips them)."""
+
+    @abstractmethod
+    def update(self, values: np.ndarray, gradients: np.ndarray, gradient_cost: float) -> None:
+        """Take f at the proposed points (and its gradients, each having cost ``gradient_cost`` queries)."""
+
+    @abstractmethod
+    def state(self) -> dict[str, np.ndarray]:
+        """The whole state as arrays (for a checkpoint)."""
+
+    @abstractmethod
+    def restore(self, arrays: dict[str, np.ndarray]) -> None:
+        """Continue from :meth:`state`'s arrays."""
+
+    @abstractmethod
+    def result(self) -> dict[str, np.ndarray]:
+        """Final boxes and traces: ``lower``/``upper`` [K, n], ``lower_trace``/``upper_trace`` [T, K, n],
+        ``loss`` [T, K], ``queries``, ``converged``, ``iterations`` [K]."""
+
+
+class RegionMethod(ABC):
+    """A way to grow a region around each start (see the module docstring).
+
+    Class attributes say what plots and studies need: ``name`` (as in the
+    results' ``algorithm`` coordinate), ``label`` (for legends), ``color``,
+    ``needs_gradient``. :meth:`queries_per_step` declares the points one
+    box costs per step; :meth:`describe` the settings that determine its
+    results (stores are matched on them).
     """
-    K, n = a.shape
-    M = corner_masks(n)
-    Mbar = 1.0 - M
-    r = b - a
-    vol = np.prod(r, axis=1)
-    c = (vol / 2**n)[:, None]  # |D| / 2^n
-    alpha, beta = hyper.alpha, hyper.beta
-    if algorithm == "naive":
-        ga = 2 * c * (f_inner @ Mbar.T) / r - hyper.lam * r
-        gb = -2 * c * (f_inner @ M.T) / r + hyper.lam * r
-        loss = -c[:, 0] * f_inner.sum(1) + hyper.lam / 2 * (r**2).sum(1)
-    elif algorithm == "oir_b":
+
+    name: ClassVar[str]
+    label: ClassVar[str]
+    color: ClassVar[str] = "tab:gray"
+    needs_gradient: ClassVar[bool] = False
+
+    @abstractmethod
+    def queries_per_step(self, n: int) -> int:
+        """Points of f (gradient points included, each as one) that one box costs per step in n dimensions."""
+
+    @abstractmethod
+    def describe(self) -> dict[str, Any]:
+        """Name and settings, as plain values."""
+
+    @abstractmethod
+    def search(self, space: Space, starts: np.ndarray, iterations: int) -> Search:
+        """A fresh search from ``starts`` [K, n] of at most ``iterations`` steps."""
+
+
+# --------------------------------------------------------------- step rules
+@dataclass
+class FlowState:
+    """The boxes of one gradient-flow search, one row per start (saved and restored whole)."""
+
+    a: np.ndarray  #: [K, n] lower bounds (periodic ones unwrapped)
+    b: np.ndarray  #: [K, n] upper bounds
+    t: np.ndarray  #: () steps taken by the search
+    lower_trace: np.ndarray  #: [T, K, n]
+    upper_trace: np.ndarray
+    loss_trace: np.ndarray  #: [T, K]
+    queries: np.ndarray  #: [K]
+    active: np.ndarray  #: [K]
+    converged: np.ndarray  #: [K]
+    steps_taken: np.ndarray  #: [K]
+    still: np.ndarray  #: [K] consecutive steps that moved less than tol
+
+    @classmethod
+    def initial(cls, a: np.ndarray, b: np.ndarray, iterations: int) -> "FlowState":
+        K, n = a.shape
+        return cls(a=a, b=b, t=np.array(0), lower_trace=np.full((iterations, K, n), np.nan),
+                   upper_trace=np.full((iterations, K, n), np.nan), loss_trace=np.full((iterations, K), np.nan),
+                   queries=np.zeros(K, np.int64), active=np.ones(K, bool), converged=np.zeros(K, bool),
+                   steps_taken=np.zeros(K, np.int64), still=np.zeros(K, np.int64),
+                   **cls._extra(K, n))
+
+    @classmethod
+    def _extra(cls, K: int, n: int) -> dict[str, np.ndarray]:
+        return {}
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, np.ndarray]) -> "FlowState":
+        return cls(**{f.name: np.array(arrays[f.name]) for f in fields(cls)})
+
+
+@dataclass
+class AdaptiveState(FlowState):
+    """:class:`FlowState` plus what the adaptive rule remembers between steps."""
+
+    elapsed: np.ndarray  #: [K] faithful iterations covered so far
+    position: np.ndarray  #: [K, 2n] the bounds at the last step
+    velocity: np.ndarray  #: [K, 2n] and their velocities
+
+    @classmethod
+    def _extra(cls, K: int, n: int) -> dict[str, np.ndarray]:
+        return {"elapsed": np.zeros(K), "position": np.full((K, 2 * n), np.nan), "velocity": np.zeros((K, 2 * n))}
+
+
+class StepRule(ABC):
+    """How far a gradient-flow search moves its bounds per step, and when a box stops."""
+
+    name: ClassVar[str]
+    state_type: ClassVar[type[FlowState]] = FlowState
+
+    def __init__(self, tol: float | None = None) -> None:
+        self.tol = tol
+
+    @abstractmethod
+    def advance(self, st: FlowState, ga, gb, space: Space, hyper: Hyper, iterations: int):
+        """New bounds (before repair) of every box from its loss gradients, and which boxes settled (or None);
+        may update the rule's own part of the state."""
+
+    @abstractmethod
+    def stop(self, st: FlowState, moved: np.ndarray, iterations: int, settled: np.ndarray | None) -> None:
+        """Mark converged and active boxes after a step (``moved``: largest bound move per box)."""
+
+
+class FaithfulSteps(StepRule):
+    """The paper's plain gradient steps (learning rate ``learning_rate``); with ``tol``, a box stops once
+    its bounds moved less than ``tol`` for two steps."""
+
+    name = "faithful"
+
+    def advance(self, st, ga, gb, space, hyper, iterations):
+        return st.a - hyper.learning_rate * ga, st.b - hyper.learning_rate * gb, None
+
+    def stop(self, st, moved, iterations, settled) -> None:
+        if self.tol is not None:
+            st.still = np.where(moved < self.tol, st.still + 1, 0)
+            st.converged |= st.active & (st.still >= 2)
+
+
+class AdaptiveSteps(StepRule):
+    """The faithful flow to the same horizon in fewer, longer steps; a box stops once its remaining motion
+    would be under ``tol`` (default: 1e-3 of the Space's smallest range)."""
+
+    name = "adaptive"
+    state_type = AdaptiveState
+
+    def advance(self, st: AdaptiveState, ga, gb, space, hyper, iterations):
+        """Advance the faithful flow by k iterations at once, k as large as the limits allow.
+
+        Integrates da = -lr dL/da, db = -lr dL/db in the box's centre and
+        log-width, where the early, geometric growth of a box is linear (a
+        large step there is exact). k is limited so that no bound moves more
+        than ``max_move`` of the box's width or ``min_move`` of the
+        parameter's range (whichever is larger), no width changes by more than
+        a factor exp(``max_log_growth``), and no bound overshoots the point
+        where its velocity vanishes (a secant estimate of the flow's
+        stiffness from the last two steps). A box is settled when, at its
+        current rates, all its remaining iterations would move it less than
+        ``tol``.
+        """
+        h, a, b = hyper, st.a, st.b
+        tol = self.tol if self.tol is not None else 1e-3 * float(space.widths.min())
+        remaining = iterations - st.elapsed
+        velocity = -h.learning_rate * np.concatenate([ga, gb], axis=-1)  # per faithful iteration
+        # a bound held at the edge of a bounded parameter does not move, whatever its gradient says
+        n = a.shape[-1]
+        periodic = space.periodic
+        held = np.concatenate(
+            [~periodic & (a <= space.lower) & (velocity[..., :n] < 0), ~periodic & (b >= space.upper) & (velocity[..., n:] > 0)],
+            axis=-1,
+        )
+        velocity = np.where(held, 0.0, velocity)
+        va, vb = velocity[..., :n], velocity[..., n:]
+        r = b - a
+        half = r / 2
+        centre_rate = (va + vb) / 2
+        log_rate = (vb - va) / r
+        allowed = np.maximum(h.max_move * r, h.min_move * space.widths)  # [K, n]
+        grow_limit = np.minimum(np.log1p(allowed / half), h.max_log_growth) / np.maximum(np.abs(log_rate), 1e-300)
+        shift_limit = allowed / np.maximum(np.abs(centre_rate), 1e-300)
+        # stiffness: v ~ -kappa (x - x*) along each bound; a leap of 1/kappa lands on x*
+        position = np.concatenate([a, b], axis=-1)
+        dx, dv = position - st.position, velocity - st.velocity
+        with np.errstate(divide="ignore", invalid="ignore"):
+            kappa = np.where(np.abs(dx) > 1e-9, -dv / dx, 0.0)
+        stiff_limit = np.where(kappa > 0, 1.0 / np.where(kappa > 0, kappa, 1.0), np.inf).min(-1)
+        leap = np.minimum(np.minimum(grow_limit, shift_limit).min(-1), np.minimum(stiff_limit, h.max_leap))
+        leap = np.clip(np.minimum(leap, remaining), 0.0, None)
+        leap = np.where(remaining >= 1, np.maximum(leap, 1.0), leap)
+        rest = np.maximum(remaining, 0.0)[..., None]
+        future = np.abs(centre_rate) * rest + half * np.abs(np.expm1(np.clip(rest * log_rate, None, 50.0)))
+        settled = (future < tol).all(-1)
+        leap = np.where(settled, rest[..., 0], leap)  # a settled box makes its remaining (tiny) motion at once
+        k = leap[..., None]
+        small = (r < h.min_move * space.widths) | settled[..., None]  # geometric: exact in log-width
+        centre = (a + b) / 2 + k * centre_rate
+        new_half = np.where(small, half * np.exp(np.clip(k * log_rate, None, 50.0)), half + k * half * log_rate)
+        st.position, st.velocity = position, velocity
+        st.elapsed = st.elapsed + np.where(st.active, leap, 0.0)
+        return centre - new_half, centre + new_half, settled
+
+    def stop(self, st: AdaptiveState, moved, iterations, settled) -> None:
+        st.converged |= st.active & settled
+        st.active = st.active & (st.elapsed < iterations - 1e-9)
+
+
+def step_rule(rule: "str | StepRule", tol: float | None = None) -> StepRule:
+    """A step rule by name ("faithful", "adaptive") or as given."""
+    if isinstance(rule, StepRule):
+        return rule
+    rules = {r.name: r for r in (FaithfulSteps, AdaptiveSteps)}
+    if rule not in rules:
+        raise ValueError(f"unknown step_rule {rule!r}; choose from {STEP_RULES}")
+    return rules[rule](tol)
+
+
+# ------------------------------------------------------- gradient-flow boxes
+class BoxFlow(RegionMethod):
+    """A box per start grown by a step rule on the gradients of a loss of its bounds (the paper's methods)."""
+
+    def __init__(self, hyper: Hyper = Hyper(), rule: "str | StepRule" = "faithful", tol: float | None = None) -> None:
+        self.hyper, self.rule = hyper, step_rule(rule, tol)
+
+    def describe(self) -> dict[str, Any]:
+        return {"name": self.name, "step_rule": self.rule.name, "tol": self.rule.tol, "hyper": asdict(self.hyper)}
+
+    def search(self, space: Space, starts: np.ndarray, iterations: int) -> "FlowSearch":
+        return FlowSearch(self, space, starts, iterations)
+
+    @abstractmethod
+    def plan(self, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Value points [K, P, n] and gradient points [K, G, n] of boxes [K, n]."""
+
+    @abstractmethod
+    def gradients(self, a, b, values: np.ndarray, grads: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """dL/da, dL/db [K, n] and the loss [K] from f at the planned points ([K, P]) and gradients ([K, G, n])."""
+
+
+class FlowSearch(Search):
+    """A :class:`BoxFlow` method's boxes under its step rule."""
+
+    def __init__(self, method: BoxFlow, space: Space, starts: np.ndarray, iterations: int) -> None:
+        self.method, self.space, self.iterations = method, space, iterations
+        w = method.hyper.start_width
+        self.st = method.rule.state_type.initial(*self._repair(starts - w, starts + w), iterations)
+        self._idx = np.empty(0, int)
+
+    @property
+    def active(self) -> np.ndarray:
+        return self.st.active
+
+    def propose(self) -> Proposal:
+        st = self.st
+        t = int(st.t)
+        st.lower_trace[t] = np.where(st.active[:, None], st.a, np.nan)
+        st.upper_trace[t] = np.where(st.active[:, None], st.b, np.nan)
+        self._idx = np.flatnonzero(st.active)
+        values, grads = self.method.plan(st.a[self._idx], st.b[self._idx])
+        n = self.space.n
+        return Proposal(values.reshape(-1, n), grads.reshape(-1, n))
+
+    def update(self, values: np.ndarray, gradients: np.ndarray, gradient_cost: float) -> None:
+        st, h, idx = self.st, self.method.hyper, self._idx
+        K, n = st.a.shape
+        ga, gb = np.zeros((K, n)), np.zeros((K, n))
+        if len(idx):
+            P, G = len(values) // len(idx), len(gradients) // len(idx)
+            grads = gradients.reshape(len(idx), G, n) if G else None
+            ga[idx], gb[idx], loss = self.method.gradients(st.a[idx], st.b[idx], values.reshape(len(idx), P), grads)
+            st.loss_trace[int(st.t), idx] = loss
+            st.queries[idx] += P + int(round(G * gradient_cost))
+        new_a, new_b, settled = self.method.rule.advance(st, ga, gb, self.space, h, self.iterations)
+        active = st.active[:, None]
+        new_a, new_b = self._repair(np.where(active, new_a, st.a), np.where(active, new_b, st.b))
+        moved = np.maximum(np.abs(new_a - st.a).max(-1), np.abs(new_b - st.b).max(-1))
+        st.a, st.b = new_a, new_b
+        st.steps_taken = st.steps_taken + st.active
+        self.method.rule.stop(st, moved, self.iterations, settled)
+        st.active = st.active & ~st.converged
+        st.t = np.array(int(st.t) + 1)
+
+    def state(self) -> dict[str, np.ndarray]:
+        return self.st.arrays()
+
+    def restore(self, arrays: dict[str, np.ndarray]) -> None:
+        self.st = type(self.st).from_arrays(arrays)
+
+    def result(self) -> dict[str, np.ndarray]:
+        st = self.st
+        return {"lower": st.a, "upper": st.b, "lower_trace": st.lower_trace, "upper_trace": st.upper_trace,
+                "loss": st.loss_trace, "queries": st.queries, "converged": st.converged, "iterations": st.steps_taken}
+
+    def _repair(self, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Clip bounded parameters and keep b >= a + epsilon; periodic ones stay unwrapped, width <= period."""
+        eps = self.method.hyper.epsilon
+        lo, hi, per = self.space.lower, self.space.upper, self.space.periodic
+        period = np.where(per, self.space.widths, np.inf)
+        a = np.where(per, a, np.clip(a, lo, hi))
+        b = np.where(per, b, np.clip(b, lo, hi))
+        b = np.maximum(b, a + eps)
+        a = np.where(~per & (b > hi), hi - eps, a)
+        b = np.where(~per, np.minimum(b, hi), b)
+        # periodic: at most one period wide, and the lower bound in [low, high) (the same box, re-labelled)
+        wide = per & (b - a > period)
+        centre = (a + b) / 2
+        a = np.where(wide, centre - period / 2, a)
+        b = np.where(wide, centre + period / 2, b)
+        shift = np.where(per, np.floor((a - lo) / np.where(per, period, 1.0)) * np.where(per, period, 0.0), 0.0)
+        return a - shift, b - shift
+
+
+def _no_points(K: int, n: int) -> np.ndarray:
+    return np.empty((K, 0, n))
+
+
+class Naive(BoxFlow):
+    """The naive method: maximise the integral of f over the box, penalised by its size (lam/2 |r|^2)."""
+
+    name, label, color = "naive", "naive", "tab:green"
+
+    def queries_per_step(self, n: int) -> int:
+        return 2**n
+
+    def plan(self, a, b):
+        return corners(a, b), _no_points(*a.shape)
+
+    def gradients(self, a, b, values, grads):
+        K, n = a.shape
+        M = corner_masks(n)
+        r = b - a
+        c = (np.prod(r, axis=1) / 2**n)[:, None]  # |D| / 2^n
+        lam = self.hyper.lam
+        ga = 2 * c * (values @ (1.0 - M).T) / r - lam * r
+        gb = -2 * c * (values @ M.T) / r + lam * r
+        return ga, gb, -c[:, 0] * values.sum(1) + lam / 2 * (r**2).sum(1)
+
+
+class OIRB(BoxFlow):
+    """Outer-inner ratio, black-box: f at the corners of the box and of a box ``alpha`` wider."""
+
+    name, label, color = "oir_b", "OIR_B", "tab:orange"
+
+    def queries_per_step(self, n: int) -> int:
+        return 2 * 2**n
+
+    def plan(self, a, b):
+        margin = self.hyper.alpha / 2 * (b - a)
+        return np.concatenate([corners(a, b), corners(a - margin, b + margin)], axis=1), _no_points(*a.shape)
+
+    def gradients(self, a, b, values, grads):
+        K, n = a.shape
+        C = 2**n
+        f_inner, f_outer = values[:, :C], values[:, C:]
+        M = corner_masks(n)
+        Mbar = 1.0 - M
+        r = b - a
+        c = (np.prod(r, axis=1) / C)[:, None]
+        alpha = self.hyper.alpha
         q = (1 + alpha) ** (n - 1)
         Q = q * ((1 + alpha / 2) * M + (alpha / 2) * Mbar)
         Qbar = q * ((1 + alpha / 2) * Mbar + (alpha / 2) * M)
         ga = 2 * c / r * (2 * f_inner @ Mbar.T - f_outer @ Qbar.T)
         gb = 2 * c / r * (-2 * f_inner @ M.T + f_outer @ Q.T)
-        loss = c[:, 0] * ((1 + alpha) ** n * f_outer.sum(1) - 2 * f_inner.sum(1))
-    elif algorithm == "oir_w":
-        G = grad_neg_log  # [K, 2^n, n]
+        return ga, gb, c[:, 0] * ((1 + alpha) ** n * f_outer.sum(1) - 2 * f_inner.sum(1))
+
+
+class OIRW(BoxFlow):
+    """Outer-inner ratio, white-box: f and its gradient at the corners (a first-order expansion, weight ``beta``)."""
+
+    name, label, color = "oir_w", "OIR_W", "tab:purple"
+    needs_gradient = True
+
+    def queries_per_step(self, n: int) -> int:
+        return 2 * 2**n
+
+    def plan(self, a, b):
+        inner = corners(a, b)
+        return inner, inner
+
+    def gradients(self, a, b, values, grads):
+        G = -grads / np.maximum(values, self.hyper.score_floor)[..., None]  # gradient of -log f
+        return self.neg_log_gradients(a, b, values, G)
+
+    def neg_log_gradients(self, a, b, f_inner, G):
+        """The step from f [K, 2^n] and the gradient of -log f [K, 2^n, n] at the corners."""
+        K, n = a.shape
+        M = corner_masks(n)
+        Mbar = 1.0 - M
+        r = b - a
+        c = (np.prod(r, axis=1) / 2**n)[:, None]
+        alpha, beta = self.hyper.alpha, self.hyper.beta
         M_D = (2 - (2 * n - 1) * beta) * M - beta * Mbar
         Mbar_D = (2 - (2 * n - 1) * beta) * Mbar - beta * M
         g_lo = np.einsum("jc,kcj->kj", Mbar, G)
@@ -124,54 +510,103 @@ def loss_gradients(
         offset = (alpha / 2) * r[:, None, :] * (2 * M.T[None] - 1)  # outer corner - inner corner
         f_outer_est = f_inner * (1 - np.einsum("kcj,kcj->kc", G, offset))
         loss = (1 + alpha) ** n * f_outer_est.sum(1) / np.maximum(f_inner.sum(1), 1e-12) - 1
-    else:
-        raise ValueError(f"unknown algorithm {algorithm!r}; choose from {ALGORITHMS}")
-    return ga, gb, loss
+        return ga, gb, loss
 
 
-# --------------------------------------------------------------- the search
+#: Region methods by name: find_regions, plots and studies accept these names.
+METHODS: dict[str, type[RegionMethod]] = {}
+
+
+def register(cls: type[RegionMethod]) -> type[RegionMethod]:
+    """Make a method known by its ``name`` (usable as a decorator)."""
+    METHODS[cls.name] = cls
+    return cls
+
+
+for _cls in (Naive, OIRB, OIRW):
+    register(_cls)
+
+
+def method(spec: "str | RegionMethod", **options: Any) -> RegionMethod:
+    """A region method by name (with ``options`` for its constructor), or the object itself."""
+    if isinstance(spec, RegionMethod):
+        return spec
+    if spec not in METHODS:
+        raise ValueError(f"unknown algorithm {spec!r}; choose from {tuple(METHODS)}")
+    return METHODS[spec](**options)
+
+
+def style(name: str, index: int = 0) -> tuple[str, str]:
+    """Display name and colour of a method by its name (a method semkit does not know: the name and colour C<index>)."""
+    cls = METHODS.get(name)
+    return (cls.label, cls.color) if cls is not None else (name, f"C{index}")
+
+
+def loss_gradients(
+    algorithm: str,
+    a: np.ndarray,
+    b: np.ndarray,
+    f_inner: np.ndarray,
+    f_outer: np.ndarray | None = None,
+    grad_neg_log: np.ndarray | None = None,
+    hyper: Hyper = Hyper(),
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """dL/da, dL/db [K, n] and the loss [K] of K boxes of one of the paper's methods, as in ALGORITHMS.md.
+
+    f_inner [K, 2^n]: f at the corners of D = [a, b]; f_outer [K, 2^n]: f at
+    the corners of the outer box E (oir_b); grad_neg_log [K, 2^n, n]: the
+    gradient of -log f at the corners of D (oir_w).
+    """
+    m = method(algorithm, hyper=hyper)
+    if isinstance(m, OIRW):
+        return m.neg_log_gradients(a, b, f_inner, grad_neg_log)
+    values = f_inner if f_outer is None else np.concatenate([f_inner, f_outer], axis=1)
+    return m.gradients(a, b, values, None)
+
+
+# --------------------------------------------------------------- the driver
 def find_regions(
     f: Callable[[np.ndarray], Any],
     starts: Any,
-    algorithms: Sequence[str] = ALGORITHMS,
+    algorithms: Sequence["str | RegionMethod"] = ALGORITHMS,
     space: Space | None = None,
     iterations: int = 600,
     tol: float | None = None,
     *,
     step_rule: str = "faithful",
     store: str | os.PathLike | None = None,
+    key: str | None = None,
     progress: bool = True,
     **hyper: float,
 ) -> xr.Dataset:
-    """Grow a robust box around each start with each algorithm.
+    """Grow a region around each start with each method.
 
-    ``f`` maps points [B, n] to scores [B]; OIR_W uses ``f.gradient`` when it
-    exists (autograd through a differentiable renderer, else what f itself
-    does) and central differences of f otherwise. ``starts`` are points of
-    ``space`` (default ``f.space``). ``iterations`` steps are taken
-    (faithfully, with the paper's defaults); with ``tol``, a box stops when
-    its bounds move less than ``tol`` for two steps. ``step_rule="adaptive"``
-    follows the same gradient flow to the same horizon (``iterations``
-    faithful steps) in fewer, larger steps, and stops a box once its
-    remaining motion would be under ``tol`` (default 1e-3 of the smallest
-    range). Hyper-parameters: :class:`Hyper`.
+    ``f`` maps points [B, n] to scores [B]; gradients (OIR_W) come from
+    ``f.gradient`` when f has one (autograd through a differentiable
+    renderer, else what f itself does) and central differences of f
+    otherwise. ``starts`` are points of ``space`` (default ``f.space``).
+    ``algorithms``: names ("naive", "oir_b", "oir_w") or
+    :class:`RegionMethod` objects. Names are built with ``step_rule``,
+    ``tol`` and the hyper-parameters (:class:`Hyper`): ``iterations`` steps
+    are taken (faithfully, with the paper's defaults); with ``tol``, a box
+    stops when its bounds move less than ``tol`` for two steps.
+    ``step_rule="adaptive"`` follows the same gradient flow to the same
+    horizon in fewer, larger steps, and stops a box once its remaining
+    motion would be under ``tol`` (default 1e-3 of the smallest range).
 
-    With ``store`` (a ``.nc`` path) the search is kept: its state is saved
-    every few seconds and when it is interrupted (Ctrl-C, an error), the
-    same call resumes from the last saved step, a finished search is read
-    back, and a store made with other settings is refused.
+    With ``store`` (a ``.nc`` or ``.zarr`` path) the search is kept: its
+    state is saved every few seconds and when it is interrupted (Ctrl-C,
+    an error), the same call resumes from the last saved step, a finished
+    search is read back, and a store made by another function or with
+    other settings is refused (a plain callable is recognised by three
+    canary queries, or by ``key``).
 
     Returns an ``xarray.Dataset`` over ``start``, ``algorithm``, ``param``
     (and ``iteration`` for the traces): ``lower``, ``upper``, ``lower_trace``,
     ``upper_trace``, ``loss``, ``queries``, ``converged``, ``iterations``.
     """
-    space = space or getattr(f, "space", None)
-    if space is None:
-        raise ValueError("find_regions needs a Space: pass space=, or an f with a .space (a SemanticFunction)")
-    algorithms = tuple(algorithms) if not isinstance(algorithms, str) else (algorithms,)
-    unknown = [x for x in algorithms if x not in ALGORITHMS]
-    if unknown or not algorithms:
-        raise ValueError(f"unknown algorithm(s) {unknown}; choose from {ALGORITHMS}")
+    fn = as_function(f, space, fd_step=hyper.get("fd_step", Hyper.fd_step))
+    space = space or fn.space
     if step_rule not in STEP_RULES:
         raise ValueError(f"unknown step_rule {step_rule!r}; choose from {STEP_RULES}")
     if iterations < 1:
@@ -180,35 +615,36 @@ def find_regions(
         h = Hyper(**hyper)
     except TypeError:
         raise TypeError(f"unknown hyper-parameters {sorted(set(hyper) - {f.name for f in fields(Hyper)})}") from None
-    if step_rule == "adaptive" and tol is None:
-        tol = 1e-3 * float(space.widths.min())
+    specs = [algorithms] if isinstance(algorithms, (str, RegionMethod)) else list(algorithms)
+    if not specs:
+        raise ValueError(f"no algorithms given; choose from {tuple(METHODS)}")
+    methods = [method(m, hyper=h, rule=step_rule, tol=tol) for m in specs]
+    names = [m.name for m in methods]
+    if len(set(names)) != len(names):
+        raise ValueError(f"each method may run once per search, got {names}")
     u0 = space.points(starts)
-    search = _Search(f, space, algorithms, h, step_rule, tol)
+    if len(u0) == 0:
+        raise ValueError("starts is empty: give at least one point of the Space to grow a region from")
+    driver = _Driver(fn, space, methods, u0, iterations)
+    attrs = {"step_rule": step_rule, "tol": tol if tol is not None else "none", **asdict(h)}
     if store is None:
-        return search.run(u0, iterations, progress)
-    settings = {**_settings(f, space, {}), "starts": u0.tolist(), "algorithms": list(algorithms), "iterations": iterations,
-                "tol": tol, "step_rule": step_rule, "hyper": asdict(h)}
-    return _run_stored(search, u0, iterations, progress, Path(store), _fingerprint(settings))
-
-
-def _run_stored(search: "_Search", u0: np.ndarray, iterations: int, progress: bool, store: Path, fingerprint: str) -> xr.Dataset:
-    """A search kept in ``store``: read back when finished, resumed from its checkpoint, else run and saved."""
-    if store.suffix != ".nc":
-        raise ValueError(f"a region search's store is a .nc file, got {store}")
-    if store.exists():
-        with xr.open_dataset(store) as done:
-            if done.attrs.get("fingerprint") != fingerprint:
-                raise ValueError(f"{store} holds a region search with other settings; semkit will not mix them. "
-                                 f"Use another store, or delete {store} to start again.")
-            return done.load()
-    checkpoint = _Checkpoint(store.with_name(store.name + ".partial.npz"), fingerprint)
-    result = search.run(u0, iterations, progress, checkpoint)
-    result.attrs["fingerprint"] = fingerprint
-    tmp = store.with_name(f".{store.name}.tmp")
-    result.to_netcdf(tmp)
-    os.replace(tmp, store)
-    checkpoint.path.unlink(missing_ok=True)
-    return result
+        return driver.run(progress, attrs)
+    settings = versioned({"function": store_identity(fn, key), "space": space.to_dict(), "starts": u0.tolist(),
+                          "methods": [m.describe() for m in methods], "iterations": iterations,
+                          "gradient": driver.gradient_source})
+    path = Path(store)
+    check_format(path, what="region search's store")
+    done = matching(path, settings)
+    if done is not None:
+        return done
+    checkpoint = _Checkpoint(path.with_name(path.name + ".partial.npz"), settings)
+    result = driver.run(progress, {**attrs, "fingerprint": checkpoint.fingerprint, "settings": json.dumps(settings)}, checkpoint)
+    with locked(path):
+        theirs = matching(path, settings)  # another process may have finished it meanwhile
+        if theirs is None:
+            write_dataset(result, path)
+        checkpoint.path.unlink(missing_ok=True)
+    return result if theirs is None else theirs
 
 
 #: Seconds between two saves of a stored region search (it is saved when interrupted too).
@@ -216,319 +652,162 @@ CHECKPOINT_SECONDS = 10.0
 
 
 class _Checkpoint:
-    """The saved state of a region search (an .npz written whole, then renamed into place)."""
+    """The saved state of a region search (an .npz written whole, under a unique temporary name, then renamed)."""
 
-    def __init__(self, path: Path, fingerprint: str) -> None:
-        self.path, self.fingerprint = path, fingerprint
+    def __init__(self, path: Path, settings: dict[str, Any]) -> None:
+        self.path, self.settings, self.fingerprint = path, settings, fingerprint(settings)
 
     def load(self) -> dict[str, np.ndarray] | None:
-        if not self.path.exists():
+        try:
+            with np.load(self.path) as data:
+                arrays = {k: data[k] for k in data.files}
+        except FileNotFoundError:
             return None
-        with np.load(self.path) as data:
-            if str(data["fingerprint"]) != self.fingerprint:
-                raise ValueError(f"{self.path} is a region search with other settings; delete it to start again")
-            return {k: data[k] for k in data.files if k != "fingerprint"}
+        except Exception:  # truncated or damaged: the search starts again
+            print(f"{self.path} is damaged; the search starts again", file=sys.stderr)
+            return None
+        if str(arrays.pop("fingerprint", "")) != self.fingerprint:
+            refuse(self.path, None, self.settings)
+        return arrays
 
-    def save(self, state: dict[str, np.ndarray]) -> None:
-        tmp = self.path.with_name(f".{self.path.name}.tmp.npz")
-        np.savez(tmp, fingerprint=np.array(self.fingerprint), **state)
-        os.replace(tmp, self.path)
+    def save(self, arrays: dict[str, np.ndarray]) -> None:
+        buffer = io.BytesIO()
+        np.savez(buffer, fingerprint=np.array(self.fingerprint), **arrays)
+        write_bytes(self.path, buffer.getvalue())
 
 
-class _Search:
-    """The state of all boxes (S starts x A algorithms) and their batched updates."""
+class _Driver:
+    """Runs the searches of all methods together: one batched call of f (and of f.gradient) per step."""
 
-    def __init__(self, f, space: Space, algorithms, hyper: Hyper, step_rule: str, tol: float | None) -> None:
-        self.f, self.space, self.algorithms, self.h, self.step_rule, self.tol = f, space, algorithms, hyper, step_rule, tol
-        self.lower, self.upper, self.periodic = space.lower, space.upper, space.periodic
-        self.period = np.where(self.periodic, space.widths, np.inf)
-        self.gradient = getattr(f, "gradient", None)
-        if "oir_w" in algorithms:
-            self.gradient_source = getattr(f, "gradient_method", None) or (
-                "f.gradient" if self.gradient else f"central differences (semkit.regions, step {hyper.fd_step:g})"
-            )
+    def __init__(self, fn: ScoreFunction, space: Space, methods: list[RegionMethod], u0: np.ndarray, iterations: int) -> None:
+        self.fn, self.space, self.methods, self.u0, self.iterations = fn, space, methods, u0, iterations
+        self.searches = [m.search(space, u0, iterations) for m in methods]
+        # a plain callable's differences go into the same batched call as the values
+        self.differences = fn.difference_steps if isinstance(fn, PlainFunction) else None
+        self.gradient_source = fn.gradient_method if any(m.needs_gradient for m in methods) else "not used"
+        self.t = 0
+
+    def _inside(self, points: np.ndarray) -> np.ndarray:
+        """Points wrapped (periodic) and clipped (bounded) into the Space."""
+        s = self.space
+        return s.wrap(np.where(s.periodic, points, np.clip(points, s.lower, s.upper)))
+
+    def step(self) -> None:
+        n = self.space.n
+        proposals = [s.propose() for s in self.searches]
+        values = [p.values for p in proposals]
+        wanted = np.concatenate([p.gradients for p in proposals]) if proposals else np.empty((0, n))
+        stepped = None
+        if len(wanted) and self.differences is not None:
+            stepped = difference_points(wanted, self.space, self.differences)
+            values.append(stepped.reshape(-1, n))
+        points = np.concatenate(values) if values else np.empty((0, n))
+        f = np.asarray(self.fn(self._inside(points)), dtype=float).reshape(-1) if len(points) else np.empty(0)
+        if f.shape != (len(points),):
+            raise ValueError(f"f returned {f.size} scores for {len(points)} points")
+        bad = ~np.isfinite(f)
+        if bad.any():
+            raise ValueError(f"f returned NaN or infinite scores at {int(bad.sum())} point(s), first at {points[np.argmax(bad)]}")
+        cost = 0.0
+        if stepped is not None:
+            grads = difference_quotients(f[len(points) - stepped.size // n:], stepped)
+            cost = 2.0 * n
+        elif len(wanted):
+            before = self.fn.queries
+            grads = np.asarray(self.fn.gradient(self._inside(wanted)), dtype=float).reshape(len(wanted), n)
+            cost = (self.fn.queries - before) / len(wanted)
         else:
-            self.gradient_source = "not used"
+            grads = np.empty((0, n))
+        offset, g_offset = 0, 0
+        for search, p in zip(self.searches, proposals):
+            search.update(f[offset:offset + len(p.values)], grads[g_offset:g_offset + len(p.gradients)], cost)
+            offset += len(p.values)
+            g_offset += len(p.gradients)
+        self.t += 1
 
-    def run(self, u0: np.ndarray, iterations: int, progress: bool, checkpoint: "_Checkpoint | None" = None) -> xr.Dataset:
+    def run(self, progress: bool, attrs: dict[str, Any], checkpoint: _Checkpoint | None = None) -> xr.Dataset:
         from tqdm.auto import tqdm
 
-        state = (checkpoint.load() if checkpoint is not None else None) or self._initial(u0, iterations)
-        bar = tqdm(total=iterations, initial=int(state["t"]), desc="robust regions", unit="step", disable=not progress, leave=False)
-        saved = time.monotonic()
+        saved = checkpoint.load() if checkpoint is not None else None
+        if saved is not None:
+            self.t = int(saved["t"])
+            for j, search in enumerate(self.searches):
+                search.restore({k.split(":", 1)[1]: v for k, v in saved.items() if k.startswith(f"{j}:")})
+        bar = tqdm(total=self.iterations, initial=self.t, desc="robust regions", unit="step", disable=not progress, leave=False)
+        last_save = time.monotonic()
         try:
-            while state["t"] < iterations and state["active"].any():
-                state = self._step(state, iterations)
+            while self.t < self.iterations and any(s.active.any() for s in self.searches):
+                self.step()
                 bar.update()
-                if checkpoint is not None and time.monotonic() - saved > CHECKPOINT_SECONDS:
-                    checkpoint.save(state)
-                    saved = time.monotonic()
+                if checkpoint is not None and time.monotonic() - last_save > CHECKPOINT_SECONDS:
+                    checkpoint.save(self.state())
+                    last_save = time.monotonic()
         except BaseException:
             if checkpoint is not None:  # every finished step is kept; the same call resumes from it
-                checkpoint.save(state)
-                print(f"\nstopped at step {int(state['t'])} of {iterations}; saved in {checkpoint.path}: rerun to resume",
+                checkpoint.save(self.state())
+                print(f"\nstopped at step {self.t} of {self.iterations}; saved in {checkpoint.path}: rerun to resume",
                       file=sys.stderr)
             raise
         finally:
             bar.close()
-        used = int(state["steps_taken"].max())
-        return self._dataset(
-            u0, state["a"], state["b"], state["lower_trace"][:used], state["upper_trace"][:used], state["loss_trace"][:used],
-            state["queries"], state["converged"], state["steps_taken"],
-        )
+        return self.dataset(attrs)
 
-    def _initial(self, u0: np.ndarray, iterations: int) -> dict[str, np.ndarray]:
-        """Every box at its start, nothing evaluated yet."""
-        h = self.h
-        S, A, n = len(u0), len(self.algorithms), self.space.n
-        a, b = self._repair(np.repeat(u0[:, None, :], A, axis=1) - h.start_width, np.repeat(u0[:, None, :], A, axis=1) + h.start_width)
-        return {
-            "t": np.array(0),
-            "a": a,  # [S, A, n]
-            "b": b,
-            "lower_trace": np.full((iterations, S, A, n), np.nan),  # an adaptive run takes fewer steps
-            "upper_trace": np.full((iterations, S, A, n), np.nan),
-            "loss_trace": np.full((iterations, S, A), np.nan),
-            "queries": np.zeros((S, A), dtype=np.int64),
-            "active": np.ones((S, A), dtype=bool),
-            "converged": np.zeros((S, A), dtype=bool),
-            "steps_taken": np.zeros((S, A), dtype=np.int64),
-            "still": np.zeros((S, A), dtype=np.int64),  # consecutive steps that moved less than tol
-            "elapsed": np.zeros((S, A)),  # adaptive rule: faithful iterations covered so far ...
-            "position": np.full((S, A, 2 * n), np.nan),  # ... the bounds at the last step ...
-            "velocity": np.zeros((S, A, 2 * n)),  # ... and their velocities
-        }
+    def state(self) -> dict[str, np.ndarray]:
+        arrays = {"t": np.array(self.t)}
+        for j, search in enumerate(self.searches):
+            arrays.update({f"{j}:{k}": v for k, v in search.state().items()})
+        return arrays
 
-    def _step(self, state: dict[str, np.ndarray], iterations: int) -> dict[str, np.ndarray]:
-        """One step of every active box; returns the next state.
-
-        The given state stays as it was but for row t of the traces, which the
-        next step rewrites: an interruption mid-step leaves a state to resume from.
-        """
-        h = self.h
-        st = {k: v if k.endswith("_trace") else v.copy() for k, v in state.items()}
-        t, a, b, active = int(st["t"]), st["a"], st["b"], st["active"]
-        st["lower_trace"][t] = np.where(active[..., None], a, np.nan)
-        st["upper_trace"][t] = np.where(active[..., None], b, np.nan)
-        ga, gb, loss, cost = self._gradients(a, b, active)
-        st["loss_trace"][t][active] = loss[active]
-        st["queries"] += cost
-        if self.step_rule == "faithful":
-            new_a, new_b = a - h.learning_rate * ga, b - h.learning_rate * gb
-        else:
-            new_a, new_b, leap, settled, st["position"], st["velocity"] = self._leap(
-                a, b, ga, gb, iterations - st["elapsed"], st["position"], st["velocity"]
-            )
-            st["elapsed"] += np.where(active, leap, 0.0)
-        new_a, new_b = self._repair(np.where(active[..., None], new_a, a), np.where(active[..., None], new_b, b))
-        moved = np.maximum(np.abs(new_a - a).max(-1), np.abs(new_b - b).max(-1))
-        st["a"], st["b"] = new_a, new_b
-        st["steps_taken"] += active
-        if self.step_rule == "adaptive":
-            st["converged"] |= active & settled
-            active &= st["elapsed"] < iterations - 1e-9
-        elif self.tol is not None:
-            st["still"] = np.where(moved < self.tol, st["still"] + 1, 0)
-            st["converged"] |= active & (st["still"] >= 2)
-        st["active"] = active & ~st["converged"]
-        st["t"] = np.array(t + 1)
-        return st
-
-    def _leap(self, a, b, ga, gb, remaining, last_position, last_velocity):
-        """Advance the faithful flow by k iterations at once, k as large as the limits allow.
-
-        Integrates da = -lr dL/da, db = -lr dL/db in the box's centre and
-        log-width, where the early, geometric growth of a box is linear (a
-        large step there is exact). k is limited so that no bound moves more
-        than ``max_move`` of the box's width or ``min_move`` of the
-        parameter's range (whichever is larger), no width changes by more than
-        a factor exp(``max_log_growth``), and no bound overshoots the point
-        where its velocity vanishes (a secant estimate of the flow's
-        stiffness from the last two steps). A box is settled when, at its
-        current rates, all its remaining iterations would move it less than
-        ``tol``.
-        """
-        h = self.h
-        velocity = -h.learning_rate * np.concatenate([ga, gb], axis=-1)  # per faithful iteration
-        # a bound held at the edge of a bounded parameter does not move, whatever its gradient says
-        n = a.shape[-1]
-        held = np.concatenate(
-            [~self.periodic & (a <= self.lower) & (velocity[..., :n] < 0), ~self.periodic & (b >= self.upper) & (velocity[..., n:] > 0)],
-            axis=-1,
-        )
-        velocity = np.where(held, 0.0, velocity)
-        va, vb = velocity[..., :n], velocity[..., n:]
-        r = b - a
-        half = r / 2
-        centre_rate = (va + vb) / 2
-        log_rate = (vb - va) / r
-        allowed = np.maximum(h.max_move * r, h.min_move * self.space.widths)  # [S, A, n]
-        grow_limit = np.minimum(np.log1p(allowed / half), h.max_log_growth) / np.maximum(np.abs(log_rate), 1e-300)
-        shift_limit = allowed / np.maximum(np.abs(centre_rate), 1e-300)
-        # stiffness: v ~ -kappa (x - x*) along each bound; a leap of 1/kappa lands on x*
-        position = np.concatenate([a, b], axis=-1)
-        dx, dv = position - last_position, velocity - last_velocity
-        with np.errstate(divide="ignore", invalid="ignore"):
-            kappa = np.where(np.abs(dx) > 1e-9, -dv / dx, 0.0)
-        stiff_limit = np.where(kappa > 0, 1.0 / np.where(kappa > 0, kappa, 1.0), np.inf).min(-1)
-        leap = np.minimum(np.minimum(grow_limit, shift_limit).min(-1), np.minimum(stiff_limit, h.max_leap))
-        leap = np.clip(np.minimum(leap, remaining), 0.0, None)
-        leap = np.where(remaining >= 1, np.maximum(leap, 1.0), leap)
-        rest = np.maximum(remaining, 0.0)[..., None]
-        future = np.abs(centre_rate) * rest + half * np.abs(np.expm1(np.clip(rest * log_rate, None, 50.0)))
-        settled = (future < self.tol).all(-1) if self.tol is not None else np.zeros(leap.shape, dtype=bool)
-        leap = np.where(settled, rest[..., 0], leap)  # a settled box makes its remaining (tiny) motion at once
-        k = leap[..., None]
-        small = (r < h.min_move * self.space.widths) | settled[..., None]  # geometric: exact in log-width
-        centre = (a + b) / 2 + k * centre_rate
-        new_half = np.where(small, half * np.exp(np.clip(k * log_rate, None, 50.0)), half + k * half * log_rate)
-        return centre - new_half, centre + new_half, leap, settled, position, velocity
-
-    def _repair(self, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Clip bounded parameters and keep b >= a + epsilon; periodic ones stay unwrapped, width <= period."""
-        eps = self.h.epsilon
-        lo, hi, per = self.lower, self.upper, self.periodic
-        a = np.where(per, a, np.clip(a, lo, hi))
-        b = np.where(per, b, np.clip(b, lo, hi))
-        b = np.maximum(b, a + eps)
-        a = np.where(~per & (b > hi), hi - eps, a)
-        b = np.where(~per, np.minimum(b, hi), b)
-        # periodic: at most one period wide, and the lower bound in [low, high) (the same box, re-labelled)
-        wide = per & (b - a > self.period)
-        centre = (a + b) / 2
-        a = np.where(wide, centre - self.period / 2, a)
-        b = np.where(wide, centre + self.period / 2, b)
-        shift = np.where(per, np.floor((a - lo) / np.where(per, self.period, 1.0)) * np.where(per, self.period, 0.0), 0.0)
-        return a - shift, b - shift
-
-    def _gradients(self, a, b, active):
-        """Loss gradients and losses of all active boxes, from one batched call of f."""
-        S, A, n = a.shape
-        ga, gb = np.zeros_like(a), np.zeros_like(b)
-        loss = np.full((S, A), np.nan)
-        cost = np.zeros((S, A), dtype=np.int64)
-        plans = [self._plan(name, j, a, b, active) for j, name in enumerate(self.algorithms)]
-        plans = [p for p in plans if p is not None]
-        points = np.concatenate([q for p in plans for q in p["points"]]) if plans else np.empty((0, n))
-        values = self._evaluate(points)
-        offset = 0
-        for p in plans:
-            sizes = [len(q) for q in p["points"]]
-            parts = np.split(values[offset : offset + sum(sizes)], np.cumsum(sizes)[:-1])
-            offset += sum(sizes)
-            K, C = p["inner"].shape[:2]
-            f_inner = parts[0].reshape(K, C)
-            f_outer = parts[1].reshape(K, C) if p["name"] == "oir_b" else None
-            grad, extra = None, 0
-            if p["name"] == "oir_w":
-                df, extra = self._corner_gradients(p, parts[1:])
-                grad = -df / np.maximum(f_inner, self.h.score_floor)[..., None]  # gradient of -log f
-            idx, j = p["idx"], p["j"]
-            ga[idx, j], gb[idx, j], loss[idx, j] = loss_gradients(p["name"], a[idx, j], b[idx, j], f_inner, f_outer, grad, self.h)
-            cost[idx, j] = sum(sizes) // K + extra
-        return ga, gb, loss, cost
-
-    def _plan(self, name: str, j: int, a, b, active) -> dict | None:
-        """The points one algorithm needs this step: inner corners, and outer corners or difference points."""
-        idx = np.flatnonzero(active[:, j])
-        if len(idx) == 0:
-            return None
-        aj, bj = a[idx, j], b[idx, j]
-        inner = _corners(aj, bj)
-        plan = {"name": name, "j": j, "idx": idx, "inner": inner, "points": [inner.reshape(-1, inner.shape[-1])]}
-        if name == "oir_b":
-            margin = self.h.alpha / 2 * (bj - aj)
-            plan["points"].append(_corners(aj - margin, bj + margin).reshape(-1, aj.shape[-1]))
-        elif name == "oir_w" and self.gradient is None:
-            plus, minus = self._difference_points(plan["points"][0])
-            plan["points"] += [plus.reshape(-1, aj.shape[-1]), minus.reshape(-1, aj.shape[-1])]
-            plan["span"] = np.einsum("pii->pi", plus - minus)
-        return plan
-
-    def _evaluate(self, points: np.ndarray) -> np.ndarray:
-        """f at points (periodic coordinates wrapped, bounded ones clipped into the Space)."""
-        inside = self.space.wrap(np.where(self.periodic, points, np.clip(points, self.lower, self.upper)))
-        values = np.asarray(self.f(inside), dtype=float).reshape(-1)
-        if values.shape != (len(points),):
-            raise ValueError(f"f returned {values.size} scores for {len(points)} points")
-        bad = ~np.isfinite(values)
-        if bad.any():
-            raise ValueError(f"f returned NaN or infinite scores at {int(bad.sum())} point(s), first at {points[np.argmax(bad)]}")
-        return values
-
-    def _corner_gradients(self, plan: dict, parts: list[np.ndarray]) -> tuple[np.ndarray, int]:
-        """Gradients of f at the inner corners [K, 2^n, n], and the extra queries they cost per box."""
-        K, C, n = plan["inner"].shape
-        corners = plan["inner"].reshape(-1, n)
-        if self.gradient is None:  # central differences, evaluated in the batched call
-            plus, minus = parts[0].reshape(-1, n), parts[1].reshape(-1, n)
-            return ((plus - minus) / plan["span"]).reshape(K, C, n), 0
-        before = getattr(self.f, "queries", None)
-        inside = self.space.wrap(np.where(self.periodic, corners, np.clip(corners, self.lower, self.upper)))
-        df = np.asarray(self.gradient(inside), dtype=float).reshape(K, C, n)
-        after = getattr(self.f, "queries", None)
-        return df, (after - before) // K if before is not None else C
-
-    def _difference_points(self, corners: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Points [P, n, n] one fd_step either side of each corner, one-sided where a bound stops a step."""
-        steps = np.eye(corners.shape[1]) * self.h.fd_step
-        plus = corners[:, None, :] + steps[None]
-        minus = corners[:, None, :] - steps[None]
-        plus = np.where(self.periodic, plus, np.minimum(plus, self.upper))
-        minus = np.where(self.periodic, minus, np.maximum(minus, self.lower))
-        return plus, minus
-
-    def _dataset(self, u0, a, b, lower_trace, upper_trace, loss_trace, queries, converged, steps_taken) -> xr.Dataset:
+    def dataset(self, attrs: dict[str, Any]) -> xr.Dataset:
         from . import __version__
+
+        results = [s.result() for s in self.searches]
+        used = int(max(r["iterations"].max() for r in results))
+
+        def along(name: str, trace: bool = False) -> np.ndarray:
+            arrays = [r[name][:used] if trace else r[name] for r in results]
+            return np.stack(arrays, axis=2 if trace else 1)  # method after start
 
         names = list(self.space.names)
         coords = {
-            "start": np.arange(len(u0)),
-            "algorithm": list(self.algorithms),
+            "start": np.arange(len(self.u0)),
+            "algorithm": [m.name for m in self.methods],
             "param": names,
-            "iteration": np.arange(len(loss_trace)),
-            "start_point": (("start", "param"), u0),
+            "iteration": np.arange(used),
+            "start_point": (("start", "param"), self.u0),
             "units": ("param", [self.space.units[n] for n in names]),
         }
         dims = ("start", "algorithm", "param")
         tdims = ("iteration",) + dims
         return xr.Dataset(
             {
-                "lower": (dims, a, {"long_name": "lower bound of the box"}),
-                "upper": (dims, b, {"long_name": "upper bound of the box (periodic bounds are unwrapped)"}),
-                "lower_trace": (tdims, lower_trace),
-                "upper_trace": (tdims, upper_trace),
-                "loss": (tdims[:-1], loss_trace),
-                "queries": (dims[:-1], queries, {"long_name": "points evaluated (gradients included)"}),
-                "converged": (dims[:-1], converged, {"long_name": "stopped before the last iteration: its bounds no longer moved (tol)"}),
-                "iterations": (dims[:-1], steps_taken, {"long_name": "steps taken"}),
+                "lower": (dims, along("lower"), {"long_name": "lower bound of the box"}),
+                "upper": (dims, along("upper"), {"long_name": "upper bound of the box (periodic bounds are unwrapped)"}),
+                "lower_trace": (tdims, along("lower_trace", True)),
+                "upper_trace": (tdims, along("upper_trace", True)),
+                "loss": (tdims[:-1], along("loss", True)),
+                "queries": (dims[:-1], along("queries"), {"long_name": "points evaluated (gradients included)"}),
+                "converged": (dims[:-1], along("converged"), {"long_name": "stopped before the last iteration: its bounds no longer moved (tol)"}),
+                "iterations": (dims[:-1], along("iterations"), {"long_name": "steps taken"}),
             },
             coords=coords,
             attrs={
                 "title": "Robust regions",
-                "step_rule": self.step_rule,
-                "tol": self.tol if self.tol is not None else "none",
+                **attrs,
                 "gradient_source": self.gradient_source,
-                **asdict(self.h),
+                "methods": json.dumps([m.describe() for m in self.methods]),
                 "space": json.dumps(self.space.to_dict()),
                 "semkit_version": __version__,
-                **_describe(self.f),
+                **_function_attrs(self.fn.describe()),
             },
         )
 
 
-def _corners(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Corners [K, 2^n, n] of boxes [K, n]."""
-    M = corner_masks(a.shape[-1])
-    return a[:, None, :] + M.T[None] * (b - a)[:, None, :]
-
-
-def _describe(f) -> dict[str, Any]:
-    describe = getattr(f, "describe", None)
-    if describe is None:
-        return {"function": f"{getattr(f, '__module__', '?')}.{getattr(f, '__qualname__', type(f).__qualname__)}"}
-    info = describe()
-    return {k: info[k] for k in ("label", "label_name", "network", "shape") if k in info}
+def _function_attrs(info: dict[str, Any]) -> dict[str, Any]:
+    attrs = {k: info[k] for k in ("label", "label_name", "network", "shape") if k in info}
+    if "callable" in info:
+        attrs["function"] = info["callable"]
+    return attrs
 
 
 # ------------------------------------------------------------------ metrics
@@ -545,6 +824,14 @@ def volume_ratio(regions: xr.Dataset, space: Space | None = None) -> xr.DataArra
     space = _space_of(regions, space)
     widths = xr.DataArray(space.widths, dims="param", coords={"param": list(space.names)})
     return ((regions.upper - regions.lower) / widths).prod("param")
+
+
+def box_iou(first: xr.Dataset, second: xr.Dataset) -> xr.DataArray:
+    """Intersection over union of the boxes of two region results, box by box (dims of both less ``param``)."""
+    lo, hi = np.maximum(first.lower, second.lower), np.minimum(first.upper, second.upper)
+    inter = (hi - lo).clip(min=0).prod("param")
+    union = (first.upper - first.lower).prod("param") + (second.upper - second.lower).prod("param") - inter
+    return (inter / union).rename("iou")
 
 
 def srvr(regions: xr.Dataset, space: Space | None = None) -> xr.DataArray:

@@ -3,8 +3,9 @@
 ``run_reports()`` (``make report``, ``semkit report``) executes the report
 notebooks in order into a report folder, each next to an HTML export, and
 stops at the first failing notebook with a message that names it and the
-cell, keeping what finished. ``load_shapes()`` is the notebooks' one way to
-pick shapes: built-in gallery shapes by default, a ShapeNet folder instead.
+cell, keeping what finished. ``load_shapes()`` (from :mod:`semkit.study`) is
+the notebooks' one way to pick shapes: gallery shapes by default, a ShapeNet
+folder instead.
 """
 
 from __future__ import annotations
@@ -14,12 +15,13 @@ import time
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from . import gallery
 from .maps import file_stem
 from .mesh import Mesh
+from .renderer import Renderer
+from .study import load_shapes
 
 #: The notebooks ``make report`` runs, in order (04, the explorer, is interactive).
-__all__ = ["REPORT_NOTEBOOKS", "ReportError", "file_stem", "load_shapes", "run_reports"]
+__all__ = ["REPORT_NOTEBOOKS", "ReportError", "file_stem", "load_shapes", "run_reports", "setup"]
 
 REPORT_NOTEBOOKS = ("01_semantic_maps.ipynb", "02_robust_regions.ipynb", "03_network_comparison.ipynb")
 
@@ -28,34 +30,37 @@ class ReportError(RuntimeError):
     """A report notebook failed; the message says which, where, and where its output is."""
 
 
-def load_shapes(
+def setup(
+    out: str | os.PathLike,
+    figures: str | os.PathLike,
     shapes: Sequence[str] | None = None,
     shapenet: str | os.PathLike | None = None,
     classes: Sequence[str] | None = None,
     per_class: int = 2,
-) -> list[Mesh]:
-    """Meshes for a report: gallery names, or ``per_class`` models of each class of a ShapeNet folder.
+    image_size: int | None = None,
+    smoke: bool = False,
+) -> tuple[Path, Path, list[Mesh], Renderer | None]:
+    """What a report notebook starts with: its output and figure folders (made), its meshes, a renderer.
 
-    With ``shapenet``, ``classes`` defaults to the paper's classes present
-    there and ``shapes`` may name model ids to pick; entries without a mesh
-    are skipped with a warning.
+    ``shapes`` that are gallery names mean nothing in a ShapeNet folder: with
+    ``shapenet`` they are dropped, and its classes' first models are taken.
+    ``smoke`` keeps two shapes (one model per class) and 64-pixel renders.
+    ``image_size`` None: each network renders at its own input size.
     """
-    if shapenet is None:
-        names = list(shapes) if shapes else gallery.names()
-        return [gallery.load(name) for name in names]
-    from .shapenet import PAPER_CLASSES, ShapeNet
+    from . import gallery
 
-    data = ShapeNet(shapenet)
-    chosen = list(classes) if classes else [c for c in data.classes if c in PAPER_CLASSES] or data.classes
-    meshes = []
-    for cls in chosen:
-        if shapes:
-            meshes += [data.load(cls, m) for m in data.models(cls) if m in set(shapes)]
-        else:
-            meshes += list(data.meshes(cls, limit=per_class))
-    if not meshes:
-        raise ValueError(f"no meshes selected from {shapenet} (classes {chosen}, shapes {shapes})")
-    return meshes
+    out, figures = Path(out), Path(figures)
+    out.mkdir(parents=True, exist_ok=True)
+    figures.mkdir(parents=True, exist_ok=True)
+    if shapenet is not None and shapes and all(s in gallery.names() for s in shapes if s):
+        shapes = None
+    shapes = [s for s in shapes or [] if s] or None
+    if smoke:
+        per_class, image_size = 1, 64
+        if shapes or shapenet is None:
+            shapes = (shapes or gallery.names())[:2]
+    meshes = load_shapes(shapes, shapenet, classes, per_class)
+    return out, figures, meshes, Renderer(image_size=image_size) if image_size else None
 
 
 def run_reports(

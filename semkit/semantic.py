@@ -1,16 +1,19 @@
-"""The semantic function f(u) = softmax(C(R(S, u)))[y] of one shape and one network.
+"""The semantic function f(u) = softmax(C(R(S, u)))[y] of one shape and one network, and the protocol of every f.
 
 A :class:`SemanticFunction` maps points u of a Space ([B, n]) to the
 network's probability of the true class y for the renders of shape S at u.
-Everything downstream (maps, regions, reports) only needs this callable,
-its top-1 predictions and, for white-box methods, its gradient.
+Everything downstream (maps, regions, studies) takes any f that follows
+:class:`ScoreFunction`: its scores, top-1 predictions, gradient, a
+description and a query count. :func:`as_function` completes a plain
+callable (an analytic function, an interpolated map) to that protocol, so
+no other module has to ask an f what it can do.
 """
 
 from __future__ import annotations
 
 import os
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, NamedTuple, Sequence
+from typing import Any, Callable, NamedTuple, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 import torch
@@ -23,12 +26,34 @@ from .space import Space
 
 
 class Evaluation(NamedTuple):
-    """Scores and predictions for a batch of points."""
+    """Scores and predictions for a batch of points (a function without classes has None predictions)."""
 
     score: np.ndarray  #: [B] probability of the true class
-    top1: np.ndarray  #: [B] predicted class index
-    topk: np.ndarray  #: [B, k] the k most probable classes, best first
-    topk_prob: np.ndarray  #: [B, k] their probabilities
+    top1: np.ndarray | None  #: [B] predicted class index
+    topk: np.ndarray | None  #: [B, k] the k most probable classes, best first
+    topk_prob: np.ndarray | None  #: [B, k] their probabilities
+
+
+@runtime_checkable
+class ScoreFunction(Protocol):
+    """What semkit needs of an f: a :class:`SemanticFunction` follows it, :func:`as_function` completes any callable.
+
+    ``describe()`` says what f is, as plain values; for a store it must
+    determine f's results (a SemanticFunction's holds digests of its weights
+    and mesh). ``queries`` counts the points evaluated, gradients included.
+    """
+
+    space: Space
+    queries: int
+    gradient_method: str
+
+    def __call__(self, points: Any) -> np.ndarray: ...
+
+    def evaluate(self, points: Any, k: int = 1) -> Evaluation: ...
+
+    def gradient(self, points: Any) -> np.ndarray: ...
+
+    def describe(self) -> dict[str, Any]: ...
 
 
 class SemanticFunction:
@@ -122,6 +147,8 @@ class SemanticFunction:
             "label_name": self.label_name,
             "network": self.classifier.name,
             "shape": self.mesh.name,
+            "network_digest": self.classifier.fingerprint(),
+            "mesh_digest": self.mesh.fingerprint(),
             "renderer": self.renderer.describe(),
             "space": self.space.to_dict(),
         }
@@ -212,21 +239,123 @@ class SemanticFunction:
         return np.concatenate(grads) if grads else np.empty((0, self.space.n))
 
     def _central_differences(self, pts: np.ndarray) -> np.ndarray:
-        """Central differences, one-sided where a step would leave a bounded parameter."""
-        B, n = pts.shape
-        lower, upper, periodic = self.space.lower, self.space.upper, self.space.periodic
-        plus = np.repeat(pts[None], n, axis=0)  # [n, B, n]: column i stepped in block i
-        minus = plus.copy()
-        for i in range(n):
-            plus[i, :, i] += self.fd_step[i]
-            minus[i, :, i] -= self.fd_step[i]
-            if not periodic[i]:
-                plus[i, :, i] = np.minimum(plus[i, :, i], upper[i])
-                minus[i, :, i] = np.maximum(minus[i, :, i], lower[i])
-        values = self(np.concatenate([plus.reshape(-1, n), minus.reshape(-1, n)]))
-        f_plus, f_minus = values[: n * B].reshape(n, B), values[n * B :].reshape(n, B)
-        span = np.stack([plus[i, :, i] - minus[i, :, i] for i in range(n)])
-        return ((f_plus - f_minus) / span).T
+        return central_differences(self, pts, self.space, self.fd_step)
+
+
+# ------------------------------------------------------------ any callable
+def difference_points(points: np.ndarray, space: Space, steps: Any) -> np.ndarray:
+    """Points [B, 2, n, n] one step either side of each point along each parameter ([:, 0]: plus, [:, 1]: minus).
+
+    A step that would leave a bounded parameter stops at its bound (one-sided
+    differences there); periodic parameters are wrapped into the Space.
+    """
+    pts = np.asarray(points, dtype=float)
+    h = np.eye(pts.shape[1]) * np.broadcast_to(np.asarray(steps, dtype=float), (pts.shape[1],))
+    plus, minus = pts[:, None, :] + h, pts[:, None, :] - h
+    plus = np.where(space.periodic, plus, np.minimum(plus, space.upper))
+    minus = np.where(space.periodic, minus, np.maximum(minus, space.lower))
+    return np.stack([plus, minus], axis=1)
+
+
+def difference_quotients(values: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """Gradients [B, n] from f at :func:`difference_points` ``points`` [B, 2, n, n] (values in the same order)."""
+    B, _, n, _ = points.shape
+    f = np.asarray(values, dtype=float).reshape(B, 2, n)
+    span = np.einsum("bii->bi", points[:, 0] - points[:, 1])
+    return (f[:, 0] - f[:, 1]) / span
+
+
+def central_differences(f: Callable[[np.ndarray], Any], points: np.ndarray, space: Space, steps: Any) -> np.ndarray:
+    """d f / d point [B, n] by central differences (semkit's one implementation), in one call of f."""
+    stepped = difference_points(points, space, steps)
+    return difference_quotients(f(space.wrap(stepped.reshape(-1, space.n))), stepped)
+
+
+class PlainFunction:
+    """A callable completed to the :class:`ScoreFunction` protocol.
+
+    Scores come from ``f`` (checked: one finite value per point), the
+    gradient from ``f.gradient`` where f has one, else central differences
+    with steps ``fd_step``; ``queries`` counts the points evaluated here.
+    ``identified`` says whether f describes itself (then ``describe()`` is
+    its own); a function that does not is matched to a store by a canary
+    (see :func:`store_identity`).
+    """
+
+    def __init__(self, f: Callable[[np.ndarray], Any], space: Space, fd_step: float | Sequence[float] = 1.0) -> None:
+        self.f, self.space = f, space
+        self.queries = 0
+        self._gradient = getattr(f, "gradient", None)
+        self._describe = getattr(f, "describe", None)
+        self.identified = self._describe is not None
+        self.difference_steps = None if self._gradient else np.broadcast_to(np.asarray(fd_step, float), (space.n,)).copy()
+
+    @property
+    def name(self) -> str:
+        return f"{getattr(self.f, '__module__', '?')}.{getattr(self.f, '__qualname__', type(self.f).__qualname__)}"
+
+    @property
+    def gradient_method(self) -> str:
+        if self._gradient is not None:
+            return "f.gradient"
+        steps = ", ".join(f"{name}={h:g}" for name, h in zip(self.space.names, self.difference_steps))
+        return f"central differences ({steps})"
+
+    def __call__(self, points: Any) -> np.ndarray:
+        pts = np.asarray(points, dtype=float)
+        scores = np.asarray(self.f(pts), dtype=float).reshape(-1)
+        if scores.shape != (len(pts),):
+            raise ValueError(f"f returned {scores.size} scores for {len(pts)} points")
+        bad = ~np.isfinite(scores)
+        if bad.any():
+            raise ValueError(f"f returned NaN or infinite scores at {int(bad.sum())} point(s), first at {pts[np.argmax(bad)]}")
+        self.queries += len(pts)
+        return scores
+
+    def evaluate(self, points: Any, k: int = 1) -> Evaluation:
+        return Evaluation(self(points), None, None, None)
+
+    def gradient(self, points: Any) -> np.ndarray:
+        pts = np.asarray(points, dtype=float)
+        if self._gradient is None:
+            return central_differences(self, pts, self.space, self.difference_steps)
+        self.queries += len(pts)  # a gradient of f's own counts as one query per point
+        return np.asarray(self._gradient(pts), dtype=float).reshape(pts.shape)
+
+    def describe(self) -> dict[str, Any]:
+        return dict(self._describe()) if self._describe is not None else {"callable": self.name}
+
+
+def as_function(f: Any, space: Space | None = None, *, fd_step: float | Sequence[float] = 1.0) -> ScoreFunction:
+    """``f`` as a :class:`ScoreFunction`: itself when it follows the protocol, else completed by :class:`PlainFunction`.
+
+    ``space`` defaults to ``f.space``; ``fd_step`` is the central-difference
+    step for a callable without a gradient.
+    """
+    space = space or getattr(f, "space", None)
+    if space is None:
+        raise ValueError("f needs a Space: pass space=, or an f with a .space (a SemanticFunction)")
+    if isinstance(f, ScoreFunction):
+        return f
+    if not callable(f):
+        raise TypeError(f"f must be callable (points [B, n] -> scores [B]), got {type(f).__name__}")
+    return PlainFunction(f, space, fd_step)
+
+
+def store_identity(f: ScoreFunction, key: str | None = None) -> dict[str, Any]:
+    """What identifies ``f`` for a store: ``key`` when given, else its description, with a canary when it has none.
+
+    The canary is f at three fixed points of its Space (three queries),
+    rounded to nine digits: a store of another function of the same name
+    (a lambda, a redefined function) does not match.
+    """
+    if key is not None:
+        return {"key": str(key)}
+    if not isinstance(f, PlainFunction) or f.identified:
+        return f.describe()
+    space = f.space
+    points = space.lower + np.random.default_rng(20231).random((3, space.n)) * space.widths  # fixed points
+    return {"callable": f.name, "canary": [float(f"{v:.9g}") for v in f(points)]}
 
 
 #: One background thread renders the next chunk while the caller classifies (see SemanticFunction._stream).

@@ -68,3 +68,16 @@ def test_the_widgets_drive_the_explorer(explorer):
     assert explorer.regions is not None and "oir_b:" in status.value
     parts["shape"].value = "coffee_mug" if explorer.shape == "vase" else "vase"
     assert explorer.regions is None and explorer.shape in prediction.value
+
+
+def test_the_explorer_on_shapenet_meshes(shapenet_root, lite0, tmp_path):
+    """ShapeNet files (named class/model_id) as shapes: labelled by their class, maps cached under file-safe names."""
+    chair = shapenet_root / "chair" / "341fcdd8a40a2612456cbf78e1e89022" / "models" / "model_normalized.obj"
+    ex = Explorer([str(chair)], [lite0], map_step=(90, 50), image_size=48, cache=tmp_path)
+    assert ex.shape == "chair/341fcdd8a40a2612456cbf78e1e89022" and ex.function().label == 559
+    ex.set(azimuth=120, elevation=20)
+    assert "chair/341fcdd8a40a2612456cbf78e1e89022" in ex.prediction_html() and ex.image.shape == (48, 48, 3)
+    assert ex.map().score.shape == (4, 3)
+    assert [p.name for p in tmp_path.glob("*.nc")] == ["efficientnet_lite0__chair_341fcdd8a40a2612456cbf78e1e89022.nc"]
+    ex.grow("oir_b")
+    assert ex.regions.attrs["shape"] == ex.shape

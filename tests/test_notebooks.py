@@ -25,6 +25,18 @@ def test_the_four_notebooks_are_there_with_a_parameters_cell():
         assert all(not c.get("outputs") for c in nb.cells if c.cell_type == "code"), f"{name} is committed with outputs"
 
 
+def code_lines(name: str) -> int:
+    """Non-blank, non-comment lines of a notebook's code cells."""
+    nb = nbformat.read(NOTEBOOKS / name, as_version=4)
+    return sum(1 for c in nb.cells if c.cell_type == "code" for line in c.source.splitlines()
+               if line.strip() and not line.strip().startswith("#"))
+
+
+def test_the_report_notebooks_hold_parameters_calls_and_plots_only():
+    """Their logic lives in the library, where the tests reach it."""
+    assert sum(code_lines(name) for name in REPORT_NOTEBOOKS) <= 105
+
+
 EXPECTED_FIGURES = {
     "01_semantic_maps.ipynb": ["azimuth_curves.png", "azimuth_curve_coffee_mug.png", "azimuth_averages.png", "maps2d.png", "map2d_park_bench.png"],
     "02_robust_regions.ipynb": ["regions_park_bench.png"],
@@ -41,9 +53,8 @@ def test_notebook_runs_with_smoke_settings(name, tmp_path):
         NOTEBOOKS / name, executed, parameters={"smoke": True, "out": str(out), "figures": str(figures)},
         cwd=NOTEBOOKS, progress_bar=False, kernel_name="python3",
     )
-    nb = nbformat.read(executed, as_version=4)
-    errors = [o for c in nb.cells for o in c.get("outputs", []) if o.get("output_type") == "error"]
-    assert not errors
+    nb = nbformat.read(executed, as_version=4)  # papermill raised on any error; here: every cell ran
+    assert all(c.execution_count for c in nb.cells if c.cell_type == "code" and c.source.strip())
     for figure in EXPECTED_FIGURES[name]:
         assert (figures / figure).stat().st_size > 5_000, figure
     if name == "03_network_comparison.ipynb":

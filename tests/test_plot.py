@@ -136,3 +136,23 @@ def test_regions_on_a_curve():
     bars = [line for line in ax.lines if len(line.get_xdata()) == 2 and line.get_ydata()[0] < 0]
     assert len(bars) >= 2
     plt.close(fig)
+
+
+def test_the_correct_region_is_outlined_along_cell_edges():
+    from matplotlib.collections import LineCollection
+
+    import semkit
+
+    m = semkit.semantic_map(lambda p: np.cos(np.radians(p[:, 0])) * 0.5 + 0.5, semkit.Space.paper(), step=(30, 20), progress=False)
+    m["correct"] = m.score > 0.8  # azimuth 330..30, every elevation: across the period's seam
+    ax = plot.heatmap(m, show_correct=True)
+    lines = [c for c in ax.collections if isinstance(c, LineCollection)]
+    assert len(lines) == 1
+    points = np.concatenate(lines[0].get_segments())
+    x_edges = np.arange(-15, 360, 30)  # half-way between grid points
+    y_edges = np.r_[m.elevation.values - 10, m.elevation.values[-1] + 10]
+    assert np.isin(points[:, 0], x_edges).all() and np.isin(points[:, 1], y_edges).all()  # no diagonals, no centres
+    # the region's sides at azimuth 45 and 315, and no edge on the seam (-15 / 345), where both sides are correct
+    vertical = [s for s in lines[0].get_segments() if s[0][0] == s[1][0]]
+    assert {s[0][0] for s in vertical} == {45.0, 315.0}
+    plt.close("all")

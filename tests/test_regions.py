@@ -350,14 +350,116 @@ def test_a_stored_search_resumes_where_it_was_interrupted(tmp_path):
     assert (tmp_path / "r.nc.partial.npz").exists() and not store.exists()
     second = Interrupted()
     resumed = find_regions(second, **args, store=store)
-    assert first.calls + second.calls == 200  # one call of f per step: nothing done twice, nothing lost
+    # one call of f per step: nothing done twice, nothing lost; each run also asks f at its 3 canary points (1 call)
+    assert first.calls + second.calls == 200 + 2
     for name in ("lower", "upper", "lower_trace", "upper_trace", "loss", "queries", "iterations"):
         np.testing.assert_array_equal(resumed[name], whole[name])
     assert store.exists() and not (tmp_path / "r.nc.partial.npz").exists()
     third = Interrupted()
-    again = find_regions(third, **args, store=store)  # a finished search is read back
-    assert third.calls == 0
+    again = find_regions(third, **args, store=store)  # a finished search is read back (after the canary call)
+    assert third.calls == 1
     np.testing.assert_array_equal(again.upper, whole.upper)
     assert bool(again.converged.dtype == bool)
     with pytest.raises(ValueError, match="other settings"):
         find_regions(Interrupted(), **{**args, "iterations": 300}, store=store)
+
+
+class Stoppable:
+    """bump(p, 100) that raises KeyboardInterrupt at its call ``stop_after``."""
+
+    def __init__(self, stop_after=None):
+        self.calls, self.stop_after = 0, stop_after
+
+    def __call__(self, p):
+        if self.stop_after is not None and self.calls >= self.stop_after:
+            raise KeyboardInterrupt
+        self.calls += 1
+        return bump(p, 100)
+
+
+def test_an_adaptive_search_resumed_equals_an_uninterrupted_one(tmp_path):
+    args = dict(starts=[[100, 30], [60, 20], [300, 60]], algorithms=("naive", "oir_b", "oir_w"), space=Space.paper(),
+                iterations=600, step_rule="adaptive", progress=False)
+    whole = find_regions(Stoppable(), **args)
+    store = tmp_path / "adaptive.nc"
+    for stop in (15, 20):  # interrupted twice, each time mid-way
+        with pytest.raises(KeyboardInterrupt):
+            find_regions(Stoppable(stop_after=stop), **args, store=store)
+    resumed = find_regions(Stoppable(), **args, store=store)
+    assert int(whole.iterations.max()) > 30  # the interruptions fell inside the search
+    for name in ("lower", "upper", "lower_trace", "upper_trace", "loss", "queries", "iterations", "converged"):
+        np.testing.assert_array_equal(resumed[name], whole[name], err_msg=name)
+
+
+def test_a_region_search_killed_with_sigkill_resumes(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import textwrap
+    import time
+
+    store = tmp_path / "killed.nc"
+    script = textwrap.dedent(f"""
+        import time, numpy as np, semkit, semkit.regions
+        semkit.regions.CHECKPOINT_SECONDS = 0.2
+        def slow(p):
+            time.sleep(0.01)
+            return np.exp(-((np.angle(np.exp(1j * np.radians(p[:, 0] - 100))) / np.radians(40)) ** 2)) * np.exp(-(((p[:, 1] - 30) / 25) ** 2))
+        semkit.find_regions(slow, [[100, 30], [60, 20]], ("naive", "oir_b"), semkit.Space.paper(), 400,
+                            store={str(store)!r}, progress=False)
+        """)
+    proc = subprocess.Popen([sys.executable, "-c", script])
+    checkpoint = tmp_path / "killed.nc.partial.npz"
+    deadline = time.time() + 120
+    while time.time() < deadline and not checkpoint.exists():
+        time.sleep(0.05)
+    time.sleep(0.5)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert checkpoint.exists() and not store.exists()
+
+    calls = []
+
+    def slow(p):
+        calls.append(len(p))
+        return bump(p, 100)
+
+    slow.__module__, slow.__qualname__ = "__main__", "slow"  # the same function, as far as the store can tell
+    resumed = find_regions(slow, [[100, 30], [60, 20]], ("naive", "oir_b"), Space.paper(), 400, store=store, progress=False)
+    whole = find_regions(lambda p: bump(p, 100), [[100, 30], [60, 20]], ("naive", "oir_b"), Space.paper(), 400, progress=False)
+    assert 1 < len(calls) < 400  # the canary, then only the steps after the last checkpoint
+    np.testing.assert_allclose(resumed.upper, whole.upper, rtol=1e-12)
+    np.testing.assert_allclose(resumed.lower_trace, whole.lower_trace, rtol=1e-12)
+    assert store.exists() and not checkpoint.exists()
+
+
+def test_empty_starts_are_named():
+    with pytest.raises(ValueError, match="starts is empty"):
+        find_regions(bump, np.empty((0, 2)), space=Space.paper(), progress=False)
+
+
+def test_a_map_on_part_of_a_periodic_parameter_is_held_at_its_nearer_end():
+    f = lambda p: p[:, 0] / 360 + p[:, 1] / 1000  # noqa: E731
+    half = semantic_map(f, Space.paper(), coords={"azimuth": np.arange(0, 181, 30), "elevation": [0, 50]}, progress=False)
+    F = interpolate(half)
+    np.testing.assert_allclose(F([[45, 0], [180, 50]]), [45 / 360, 0.5 + 0.05])  # inside: interpolated
+    np.testing.assert_allclose(F([[200, 0]]), [180 / 360])  # beyond 180: held at 180, not joined to 0
+    np.testing.assert_allclose(F([[350, 0]]), [0.0])  # nearer to 0 around the circle: held at 0
+    full = interpolate(semantic_map(f, Space.paper(), step=(30, 50), progress=False))
+    np.testing.assert_allclose(full([[345, 0]]), [(330 / 360 + 0) / 2])  # a whole period still closes the circle
+
+
+def test_methods_are_objects_that_declare_what_they_need():
+    from semkit.regions import METHODS, OIRW, RegionMethod, method
+
+    assert list(METHODS) == ["naive", "oir_b", "oir_w"]
+    oir_w = method("oir_w")
+    assert isinstance(oir_w, OIRW) and isinstance(oir_w, RegionMethod)
+    assert oir_w.needs_gradient and not method("naive").needs_gradient
+    assert (oir_w.label, oir_w.color) == ("OIR_W", "tab:purple")
+    assert [method(m).queries_per_step(2) for m in METHODS] == [4, 8, 8]
+    # an object with its own settings runs beside names
+    r = find_regions(bump, [[0, 30]], ("naive", method("oir_b", hyper=semkit.regions.Hyper(alpha=0.2))),
+                     space=Space.paper(), iterations=50, progress=False)
+    assert r.algorithm.values.tolist() == ["naive", "oir_b"] and '"alpha": 0.2' in r.attrs["methods"]

@@ -50,8 +50,11 @@ def test_a_rerun_computes_only_what_is_missing(tmp_path, client):
     assert again.attrs["computed"] == 0
     xr.testing.assert_identical(first.drop_attrs(), again.drop_attrs())
     # an unfinished task (its done flag unset, its values wiped) is redone, and only it
-    xr.Dataset({"done": (("network", "shape"), np.zeros((1, 1), np.int8))}).to_zarr(
-        store, region={"network": slice(1, 2), "shape": slice(0, 1)}, consolidated=False)
+    region = {"network": slice(1, 2), "shape": slice(0, 1)}
+    wiped = xr.Dataset({"done": (("network", "shape"), np.zeros((1, 1), np.int8)),
+                        "score": (("network", "shape", "azimuth", "elevation"), np.full((1, 1, 4, 3), np.nan))})
+    wiped.to_zarr(store, region={**region, "azimuth": slice(None), "elevation": slice(None)}, consolidated=False)
+    assert semkit.open_sweep(store).score.isel(network=1, shape=0).isnull().all()
     resumed = sweep(SHAPES, NETWORKS, store, scheduler=client, progress=False, **SMALL)
     assert resumed.attrs["computed"] == 1
     xr.testing.assert_identical(first.drop_attrs(), resumed.drop_attrs())
@@ -135,7 +138,7 @@ def test_the_sweep_command(tmp_path):
 
 
 def test_bad_sweeps_are_named(tmp_path):
-    with pytest.raises(ValueError, match="unknown sweep kind"):
+    with pytest.raises(ValueError, match="unknown study kind"):
         sweep(SHAPES, NETWORKS, tmp_path / "s.zarr", kind="movie")
     with pytest.raises(ValueError, match=".zarr"):
         sweep(SHAPES, NETWORKS, tmp_path / "s.nc")

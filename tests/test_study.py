@@ -1,0 +1,74 @@
+"""Studies in this process: one schema with single maps and searches, stored and resumed; regions over a stack of
+maps, averages, the comparison table, and the one shape resolver."""
+
+import numpy as np
+import pytest
+import xarray as xr
+
+import semkit
+from semkit import gallery
+
+SMALL = {"step": (120, 50), "image_size": 48}
+
+
+@pytest.fixture(scope="module")
+def maps(lite0):
+    return semkit.study(["coffee_mug", "vase"], [lite0], progress=False, **SMALL)
+
+
+def test_a_study_holds_what_single_maps_hold(maps, lite0):
+    f = semkit.SemanticFunction(gallery.load("vase"), lite0, renderer=semkit.Renderer(image_size=48))
+    single = semkit.semantic_map(f, step=SMALL["step"], progress=False)
+    assert set(maps.data_vars) == set(single.data_vars) == {"score", "top1", "correct"}
+    one = maps.sel(network="efficientnet_lite0", shape="vase")
+    xr.testing.assert_allclose(one.score.drop_vars(["network", "shape", "label", "label_name"]), single.score, atol=1e-6)
+    assert maps.score.attrs == {**single.score.attrs, "long_name": "P(true class)"} and maps.azimuth.attrs == single.azimuth.attrs
+    assert maps.label_name.values.tolist() == ["coffee mug", "vase"] and maps.attrs["computed"] == 2
+    assert "space" in maps.attrs and "label" not in maps.attrs
+
+
+def test_a_stored_study_resumes_and_refuses_other_settings(tmp_path, lite0):
+    store = tmp_path / "s.zarr"
+    args = dict(kind="regions", starts=[[30, 20]], algorithms=("naive", "oir_b"), iterations=40, step_rule="faithful",
+                image_size=48, progress=False)
+    first = semkit.study(["vase"], [lite0], store=store, **args)
+    assert first.attrs["computed"] == 1 and first.lower.dims == ("network", "shape", "start", "algorithm", "param")
+    assert {"lower_trace", "upper_trace", "loss", "iterations", "converged", "queries"} <= set(first.data_vars)
+    memory = semkit.study(["vase"], [lite0], **args)
+    np.testing.assert_allclose(first.upper, memory.upper, rtol=1e-6)
+    again = semkit.study(["vase"], [lite0], store=store, **args)
+    assert again.attrs["computed"] == 0
+    with pytest.raises(ValueError, match="differs in iterations"):
+        semkit.study(["vase"], [lite0], store=store, **{**args, "iterations": 50})
+
+
+def test_regions_over_a_stack_of_maps_and_the_comparison_table(maps):
+    regions = semkit.map_regions(maps, [[130, 30], [50, 20]], ("naive", "oir_b"), iterations=30)
+    assert regions.lower.dims == ("network", "shape", "start", "algorithm", "param")
+    assert regions.label_name.values.tolist() == ["coffee mug", "vase"] and "space" in regions.attrs
+    table = semkit.compare_networks(maps, regions)
+    assert list(table.columns) == ["accuracy over the space", "mean score", "SRVR naive", "SRVR OIR_B"]
+    assert table.index.tolist() == ["efficientnet_lite0"]
+    assert table.loc["efficientnet_lite0", "accuracy over the space"] == pytest.approx(float(maps.correct.mean()))
+    assert table.loc["efficientnet_lite0", "SRVR OIR_B"] == pytest.approx(float(semkit.srvr(regions).sel(algorithm="oir_b").mean()))
+
+
+def test_averages_set_their_own_attrs(maps):
+    mean = semkit.average(maps)
+    assert mean.attrs["mean_over_shape"] == 2 and mean.attrs["label_name"] == "true class"
+    assert "top1" not in mean and mean.score.dims == ("network", "azimuth", "elevation")
+    vase = semkit.average(maps.sel(shape=["vase"]))
+    assert vase.attrs["label_name"] == "vase"
+
+
+def test_one_shape_resolver(shapenet_root):
+    assert semkit.load_shape("vase").label == 883
+    path = shapenet_root / "chair" / "341fcdd8a40a2612456cbf78e1e89022" / "models" / "model_normalized.obj"
+    by_path = semkit.load_shape(str(path))
+    assert by_path.name == "chair/341fcdd8a40a2612456cbf78e1e89022" and by_path.label == 559
+    assert semkit.load_shape("chair/341fcdd8a40a2612456cbf78e1e89022", shapenet_root).fingerprint() == by_path.fingerprint()
+    assert semkit.load_shape("341fcdd8a40a2612456cbf78e1e89022", shapenet_root).name == by_path.name
+    with pytest.raises(FileNotFoundError, match="not a gallery shape"):
+        semkit.load_shape("teapot")
+    with pytest.raises(ValueError, match="needs a store"):
+        semkit.study(["vase"], ["efficientnet_lite0"], scheduler="local")
