@@ -15,7 +15,8 @@ from .regions import check_regions, find_regions, srvr, volume_ratio
 from .renderer import Renderer
 from .semantic import Evaluation, SemanticFunction
 from .space import Parameter, Space
-from .study import average, compare_networks, compare_searches, load_shape, load_shapes, map_regions, open_study, study
+from .study import (average, compare_networks, compare_searches, load_shape, load_shapes, looks, map_regions, maps_of,
+                    open_study, study)
 from .sweep import open_sweep, sweep
 
 __version__ = "0.1.0"
@@ -37,7 +38,9 @@ __all__ = [
     "compare_searches",
     "load_shape",
     "load_shapes",
+    "looks",
     "map_regions",
+    "maps_of",
     "open_study",
     "study",
     "check_regions",

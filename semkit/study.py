@@ -25,7 +25,7 @@ import json
 import os
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import xarray as xr
@@ -141,6 +141,35 @@ def average(data: xr.Dataset | xr.DataArray, dim: str = "shape") -> xr.Dataset |
     out.attrs[f"mean_over_{dim}"] = int(data.sizes[dim])
     if dim == "shape" or "label_name" in data.coords:
         out.attrs["label_name"] = str(names[0]) if len(names) == 1 else "true class"
+    return out
+
+
+def looks(
+    shape: Any,
+    network: Any,
+    looks: Mapping[str, Mapping[str, Any]],
+    space: Space | None = None,
+    *,
+    image_size: int | None = None,
+) -> dict[str, Any]:
+    """One SemanticFunction per look: the same shape and network rendered with each look's Renderer options
+    (e.g. ``{"white on black": {}, "materials on grey": {"materials": True, "background": 0.5}}``)."""
+    from .classifier import Classifier, load_classifier
+    from .renderer import Renderer
+    from .semantic import SemanticFunction
+
+    mesh = load_shape(shape)
+    classifier = network if isinstance(network, Classifier) else load_classifier(network)
+    size = image_size or classifier.input_size
+    return {name: SemanticFunction(mesh, classifier, space=space, renderer=Renderer(image_size=size, **dict(options)))
+            for name, options in looks.items()}
+
+
+def maps_of(functions: Mapping[str, Any], dim: str, **map_options: Any) -> xr.Dataset:
+    """Maps of several functions on one grid, stacked along ``dim`` named by the mapping's keys."""
+    maps = [semantic_map(f, **map_options) for f in functions.values()]
+    out = xr.concat(maps, dim=xr.DataArray(list(functions), dims=dim, name=dim), combine_attrs="drop_conflicts")
+    out.attrs[f"maps_over_{dim}"] = len(maps)
     return out
 
 
