@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: report test benchmarks gallery-rates clean
+.PHONY: report test benchmarks gallery-rates looks clean
 
 report: $(VENV)/.installed          ## the main job: the report notebooks on the built-in defaults, offline
 	$(BIN)/semkit report --out reports --figures figures $(if $(SHAPENET),--shapenet $(SHAPENET))
@@ -16,6 +16,9 @@ benchmarks: $(VENV)/.installed      ## speed measurements; rewrites docs/benchma
 
 gallery-rates: $(VENV)/.installed   ## recognition rates of the gallery; rewrites docs/gallery.md
 	$(BIN)/python benchmarks/gallery_recognition.py
+
+looks: $(VENV)/.installed           ## recognition under three looks (white, materials on black / grey); rewrites docs/looks.md
+	$(BIN)/python benchmarks/looks.py
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+import scale
 import semkit
 from semkit.classifier import LITE_MEAN, LITE_STD
 from semkit.renderer import pytorch3d_available
@@ -33,6 +34,11 @@ SHAPENET = Path(os.environ.get("SEMKIT_SHAPENET", ROOT.parent / "shared" / "data
 MESH = SHAPENET / "bench" / "50cdaa9e33fc853ecb2a965e75be701c" / "models" / "model_normalized.obj"
 OUT = ROOT / "docs" / "benchmarks.md"
 REPEATS = 5
+
+
+def compare(ratio: float) -> str:
+    """A measured ratio of speeds in words, the direction chosen by the number."""
+    return f"{ratio:.2f}x faster" if ratio >= 1 else f"{1 / ratio:.2f}x slower"
 
 
 def median_seconds(fn, repeats: int = REPEATS) -> float:
@@ -91,6 +97,9 @@ def pipeline_rows() -> tuple[list[tuple[str, int, float]], dict]:
         pts = views(64)
         figures["render64 everywhere"] = 64 / median_seconds(lambda: renderer.render(mesh, pts, space))
         rows.append(("render, every pixel traced (no screen window)", 64, figures["render64 everywhere"]))
+    looks = semkit.Renderer("embree", image_size=224, materials=True, background=0.5)
+    pts = views(64)
+    rows.append(("render with materials=True on grey (the mesh's Kd)", 64, 64 / median_seconds(lambda: looks.render(mesh, pts, space))))
     images = renderer.render(mesh, views(64), space)
     best = {}
     threads = torch.get_num_threads()
@@ -174,6 +183,31 @@ def startup_seconds() -> dict:
     return {"export": first[0], "cached": statistics.median(first[1:])}
 
 
+def maps_paragraph(speed: dict) -> str:
+    """What the map rows say, every comparison decided by the measured numbers."""
+    gain = (1 / speed["render1"] + 1 / speed["classify ONNX Runtime 1/1"]) / (1 / speed["render64"] + 1 / speed["classify"])
+    measured = speed["map_rate"] / speed["one_rate"]
+    overlap = speed["pipelined_rate"] / speed["map_rate"]
+    text = (
+        "The map rows are measured interleaved. The network runs in ONNX Runtime "
+        f"({compare(speed['classify'] / speed['classify_torch'])} than PyTorch's best here, same probabilities to about 1e-6), "
+        f"and embree traces only the screen rectangle of the projected mesh ({compare(speed['render64'] / speed['render64 everywhere'])} "
+        "than tracing every pixel, same pixels). Batches change each stage's speed by: rendering "
+        f"{speed['render64'] / speed['render1']:.2f}x, the network {speed['classify'] / speed['classify ONNX Runtime 1/1']:.2f}x. "
+        f"With r and c the per-image times, a map can gain about (r1 + c1) / (r64 + c64) = {gain:.2f}x over one point at a "
+        f"time on this machine (measured: {measured:.2f}x). "
+        f"Rendering the next chunk in a thread while the network classifies (pipeline=True) made the map {compare(overlap)}; "
+        f"a map runs at {speed['map_rate'] / speed['serial']:.0%} of the rate of the two stages back to back and at "
+        f"{speed['map_rate'] / speed['floor']:.0%} of the floor (the slower stage alone). Each stage's gain from a second "
+        f"thread: rendering {speed['render64'] / speed['render1']:.2f}x (batch against single view), ONNX Runtime "
+        f"{speed['classify ONNX Runtime 64/4'] / speed['classify ONNX Runtime, one thread 64/4']:.2f}x. With the network in "
+        f"PyTorch the same map runs at {speed['torch_rate']:.0f} points/s, "
+        f"{speed['torch_rate'] / min(speed['render'], speed['classify_torch']):.0%} of its floor. "
+        "`SemanticFunction(pipeline=None)` overlaps only when the network runs on a GPU."
+    )
+    return text
+
+
 def pytorch3d_rows() -> list[tuple[str, int, float]]:
     if not pytorch3d_available():
         return []
@@ -251,6 +285,83 @@ def region_rows() -> tuple[list[tuple], dict]:
     return rows, real
 
 
+def adaptive_lines(rows: list[dict]) -> list[str]:
+    share = np.array([r["share"] for r in rows])
+    mae = np.array([r["mae"] for r in rows])
+    agree = np.array([r["correct_agreement"] for r in rows])
+    speed = np.array([r["dense_seconds"] / r["seconds"] for r in rows])
+    lines = [
+        "",
+        "## Adaptive maps against dense maps",
+        "",
+        f"`semantic_map(f, step=3, adaptive=True)` (tolerance {rows[0]['tolerance']}) against the dense map of the same f, "
+        f"EfficientNet-Lite0 on {len(rows)} ShapeNet meshes of the shared sample (`benchmarks/scale.py`: the first "
+        f"{scale.PER_CLASS} models of each class). Queries counted by `f.queries`; the dense map's time is scaled from "
+        "the points it rendered itself (the others came from the query cache).",
+        "",
+        "| shape | top-1 correct (dense) | queries | share of dense | mean abs. error | max error | `correct` agrees | time against dense |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    lines += [
+        f"| {r['shape']} | {r['accuracy']:.0%} | {r['queries']} / {r['points']} | {r['share']:.0%} | {r['mae']:.4f} | "
+        f"{r['max_error']:.3f} | {r['correct_agreement']:.2%} | {compare(r['dense_seconds'] / r['seconds'])} |"
+        for r in rows
+    ]
+    lines += [
+        "",
+        f"On average the adaptive maps took {share.mean():.0%} of the dense queries (from {share.min():.0%} to "
+        f"{share.max():.0%}), with a mean absolute score error of {mae.mean():.4f} (at most {mae.max():.4f} on one map) "
+        f"and `correct` agreeing on {agree.min():.1%} of the points or more; {int((share <= 0.5).sum())} of {len(rows)} "
+        f"maps used at most half of the dense queries, {int((mae <= 0.01).sum())} had an error of at most 0.01. "
+        f"Wall time against the dense maps: {compare(float(np.exp(np.log(speed).mean())))} (geometric mean).",
+    ]
+    return lines
+
+
+def cache_lines(rows: list[dict]) -> list[str]:
+    lines = [
+        "",
+        "## The query cache on region searches",
+        "",
+        f"Each algorithm alone, then all three in one search, from (130, 30) and (200, 15), {rows[0]['iterations']} "
+        "iterations, a fresh SemanticFunction each (the benchmark mesh, EfficientNet-Lite0); points asked for against "
+        "points rendered (a point repeated within one batch counts as a hit).",
+        "",
+        "| algorithm | steps | points asked | rendered (queries) | from the cache | hit rate | seconds |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    lines += [
+        f"| {r['algorithm']} | {r['step_rule']} | {r['asked']} | {r['queries']} | {r['hits']} | {r['hit_rate']:.1%} | {r['seconds']:.1f} |"
+        for r in rows
+    ]
+    return lines
+
+
+def study_lines(s: dict) -> list[str]:
+    one, two = s["workers"][1], s["workers"][2]
+    return [
+        "",
+        "## The study on Dask",
+        "",
+        f"`semkit.sweep(kind=\"map\")` of {s['shapes']} ShapeNet meshes x {s['network']} at {s['points_per_map']} points "
+        f"a map ({s['image_size']} px), on a LocalCluster of 1 and of 2 worker processes (1 thread each), after a coarse "
+        "sweep that loads the network and meshes on every worker (`benchmarks/scale.py`).",
+        "",
+        "| measure | 1 worker | 2 workers |",
+        "|---|---|---|",
+        f"| sweep wall time | {one['wall']:.1f} s | {two['wall']:.1f} s |",
+        f"| warm-up sweep (loading network and meshes) | {one['warm_up']:.1f} s | {two['warm_up']:.1f} s |",
+        f"| round trip of a trivial task | {1000 * one['trivial_task']:.1f} ms | {1000 * two['trivial_task']:.1f} ms |",
+        f"| the paper's study (100 shapes x 4 networks x 4,080 points), from the figures below | "
+        f"{s['paper_study_hours'][1]:.1f} h | {s['paper_study_hours'][2]:.1f} h |",
+        "",
+        f"Scaling efficiency T1 / (2 T2) = {s['efficiency']:.2f}. The same map in one process took {s['map_seconds']:.2f} s "
+        f"({1000 * s['point_seconds']:.1f} ms a point); a sweep task on one worker took {s['task_overhead']:+.2f} s more "
+        "than that (the per-task overhead). The study's cost: 400 tasks of 4,080 points at that per-point cost "
+        f"({s['network']}) plus the per-task overhead, divided by 2 x the efficiency on two workers.",
+    ]
+
+
 def main() -> None:
     if not MESH.exists():
         sys.exit(f"benchmark mesh not found: {MESH} (set SEMKIT_SHAPENET to the ShapeNet sample)")
@@ -262,6 +373,9 @@ def main() -> None:
     explorer = explorer_seconds()
     p3d = pytorch3d_rows()
     regions, real = region_rows()
+    adaptive = scale.adaptive_rows(scale.shapenet_meshes())
+    cache = scale.cache_rows(MESH)
+    study = scale.dask_study([str(p) for p in scale.shapenet_meshes(1)[:4]])
     for what, batch, rate in rows + p3d:
         print(f"{what:55s} batch {batch:3d}: {rate:8.1f}/s  ({1000 / rate:7.1f} ms each)")
     lines = [
@@ -285,14 +399,14 @@ def main() -> None:
         "",
         "| measure | value |",
         "|---|---|",
-        f"| semantic_map per point against f one point at a time | {speed['map_rate'] / speed['one_rate']:.2f}x faster |",
-        f"| the same with rendering overlapped (pipeline=True) | {speed['pipelined_rate'] / speed['one_rate']:.2f}x |",
+        f"| semantic_map per point against f one point at a time | {compare(speed['map_rate'] / speed['one_rate'])} |",
+        f"| the same with rendering overlapped (pipeline=True) | {compare(speed['pipelined_rate'] / speed['one_rate'])} |",
         f"| floor: the slower stage alone at its best batch (render {speed['render']:.0f}/s, classify {speed['classify']:.0f}/s) | "
         f"{speed['floor']:.0f} points/s |",
         f"| semantic_map throughput / floor | {speed['map_rate'] / speed['floor']:.0%} |",
         f"| the stages back to back, each at its best batch: 1 / (1/render + 1/classify) | {speed['serial']:.0f} points/s |",
         f"| semantic_map throughput / that | {speed['map_rate'] / speed['serial']:.0%} |",
-        f"| semantic_map with ONNX Runtime against the network in PyTorch | {speed['map_rate'] / speed['torch_rate']:.2f}x faster |",
+        f"| semantic_map with ONNX Runtime against the network in PyTorch | {compare(speed['map_rate'] / speed['torch_rate'])} |",
         f"| the paper's full 2-D grid ({grid['points']} points), one shape and network | {grid['seconds']:.0f} s "
         f"({grid['points'] / grid['seconds']:.0f} points/s) |",
         f"| peak memory of that map (whole process, max RSS) | {grid['peak_gb']:.2f} GB |",
@@ -301,31 +415,14 @@ def main() -> None:
         f"| a new process's first classification: exporting the network to ONNX | {startup['export']:.2f} s |",
         f"| the same with the export kept on disk (`$SEMKIT_CACHE`, median of {REPEATS} processes) | {startup['cached']:.2f} s |",
         "",
-        "The map rows are measured interleaved. Two measured wins make both paths fast: the network runs in "
-        f"ONNX Runtime ({speed['classify'] / speed['classify_torch']:.1f}x PyTorch's best here, same probabilities to about 1e-6), "
-        f"and embree traces only the screen rectangle of the projected mesh ({speed['render64'] / speed['render64 everywhere']:.1f}x, same pixels). "
-        "The one-point-at-a-time path is lean too (one embree call and one network call per point), so a map gains only "
-        f"what the stages gain from batches: rendering {speed['render64'] / speed['render1']:.1f}x (a batch of views "
-        f"renders on both cores, one view on one), the network {speed['classify'] / speed['classify ONNX Runtime 1/1']:.1f}x. "
-        "With r and c the per-image times, a map can gain about (r1 + c1) / (r64 + c64) = "
-        f"{(1 / speed['render1'] + 1 / speed['classify ONNX Runtime 1/1']) / (1 / speed['render64'] + 1 / speed['classify']):.2f}x "
-        f"over one point at a time on this machine (measured: {speed['map_rate'] / speed['one_rate']:.2f}x, the rest is "
-        "the per-call overhead that batches share): the 3x of the speed issue needs stages that gain more from "
-        "batches (a GPU network, more cores). For the same reason the floor (the slower stage alone) is out of reach "
-        "on 2 cores: each stage already uses both cores (rendering gains "
-        f"{speed['render64'] / speed['render1']:.1f}x from the second core, ONNX Runtime "
-        f"{speed['classify ONNX Runtime 64/4'] / speed['classify ONNX Runtime, one thread 64/4']:.1f}x), so overlapping them (rendering the next chunk in a thread while the network classifies) gains little "
-        "over running them back to back, and a map runs near the sum of the two stages' times. With the network in PyTorch, which "
-        "then takes most of that sum, the same map reaches "
-        f"{speed['torch_rate'] / min(speed['render'], speed['classify_torch']):.0%} of its floor, at "
-        f"{speed['torch_rate']:.0f} points/s. "
-        "`SemanticFunction(pipeline=None)` overlaps only when the network runs on a GPU.",
+        maps_paragraph(speed),
     ]
     lines += ["", "## pytorch3d beside embree on the CPU", ""]
     if p3d:
         lines += ["| renderer | per second | ms each |", "|---|---|---|"]
         lines += [f"| {what} | {rate:.2f} | {1000 / rate:.0f} |" for what, _, rate in p3d]
-        lines += ["", "pytorch3d rasterizes brute force on the CPU; it is meant for GPUs."]
+        (_, _, embree), (_, _, p3d_rate) = p3d
+        lines += ["", f"On the CPU pytorch3d renders {compare(p3d_rate / embree)} than embree."]
     else:
         lines += ["pytorch3d is not installed in this environment; its row is measured where it is."]
     lines += [
@@ -349,6 +446,7 @@ def main() -> None:
         f"On the real SemanticFunction (render + classify every query), the three algorithms from (130, 30) with adaptive "
         f"steps took {real['seconds']:.1f} s for {real['queries']} queries (OIR_W's gradients by central differences).",
     ]
+    lines += adaptive_lines(adaptive) + cache_lines(cache) + study_lines(study)
     OUT.write_text("\n".join(lines) + "\n")
     shutil.rmtree(cache, ignore_errors=True)
     print(f"wrote {OUT}")

@@ -15,7 +15,8 @@ from .regions import check_regions, find_regions, srvr, volume_ratio
 from .renderer import Renderer
 from .semantic import Evaluation, SemanticFunction
 from .space import Parameter, Space
-from .study import average, compare_networks, compare_searches, load_shape, load_shapes, map_regions, open_study, study
+from .study import (average, compare_networks, compare_searches, load_shape, load_shapes, looks, map_regions, maps_of,
+                    open_study, study)
 from .trust import Criterion, find_failures, robust_accuracy, robustness_radius
 from .sweep import open_sweep, sweep
 
@@ -39,7 +40,9 @@ __all__ = [
     "compare_searches",
     "load_shape",
     "load_shapes",
+    "looks",
     "map_regions",
+    "maps_of",
     "open_study",
     "study",
     "check_regions",

@@ -4,7 +4,9 @@ Per mesh, the embree scene and the face normals are built once and cached.
 Per view, rays through the (supersampled) pixel centres find the first face
 hit; the face's flat, two-sided shade (ambient + directional along the
 light, with the normal turned toward the camera) is looked up from a
-per-face table; supersamples are averaged. Only the pixels inside the
+per-face table (times the face's Kd with materials, and times its texture,
+sampled at the hit's barycentric UV, on textured faces); supersamples are
+averaged, and the background fills the fraction of samples that missed. Only the pixels inside the
 screen rectangle that bounds the projected vertices are traced: a ray
 outside it cannot hit the mesh, and objects cover about a quarter of
 the image in the paper's views. embreex releases the GIL while it
@@ -23,7 +25,7 @@ import numpy as np
 import torch
 
 from .camera import Views
-from .mesh import Mesh
+from .mesh import Mesh, front_twins, sample_texture
 from .renderer import RenderSettings
 
 _scenes: "weakref.WeakKeyDictionary[Mesh, object]" = weakref.WeakKeyDictionary()
@@ -69,6 +71,7 @@ class EmbreeBackend:
             raise ValueError(f"threads must be a positive integer, got {threads!r}")
         self.settings = settings
         self.threads = threads or len(os.sched_getaffinity(0))
+        self._background = settings.background_array()
         self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="semkit-embree") if self.threads > 1 else None
 
     def options(self) -> dict:
@@ -79,12 +82,13 @@ class EmbreeBackend:
         eyes = views.eye.numpy()
         axes = views.axes.numpy()
         lights = views.light.numpy()
+        ambient, intensity = views.ambient.numpy(), views.light_intensity.numpy()
         scene = _scene(mesh)
         s = self.settings
         out = np.empty((len(views), 3, s.image_size, s.image_size), np.float32)
 
         def one(b: int) -> None:
-            out[b] = self._render_view(mesh, scene, eyes[b], axes[b], lights[b])
+            out[b] = self._render_view(mesh, scene, eyes[b], axes[b], lights[b], ambient[b], intensity[b])
 
         if self._pool is None or len(views) == 1:
             for b in range(len(views)):
@@ -93,11 +97,14 @@ class EmbreeBackend:
             list(self._pool.map(one, range(len(views))))
         return torch.from_numpy(out)
 
-    def _render_view(self, mesh: Mesh, scene, eye: np.ndarray, axes: np.ndarray, light: np.ndarray) -> np.ndarray:
+    def _render_view(
+        self, mesh: Mesh, scene, eye: np.ndarray, axes: np.ndarray, light: np.ndarray, ambient: float, intensity: float
+    ) -> np.ndarray:
         s = self.settings
         size, k = s.image_size, s.supersample
-        image = np.empty((3, size, size), np.float32)
-        image[:] = np.asarray(s.background, np.float32)[:, None, None]
+        materials = mesh.materials if s.materials else None
+        textured = materials is not None and materials.textured
+        image = self._background.copy()
         window = _screen_window(mesh.vertices, eye, axes, size, k, s.fov)
         if window is None:
             return image
@@ -114,23 +121,61 @@ class EmbreeBackend:
             dirs[:, j] += ax[2, j]
         origins = np.empty_like(dirs)
         origins[:] = eye32
-        hit = scene.run(origins, dirs)
+        if textured:
+            ray = scene.run(origins, dirs, output=1)
+            hit, bary = ray["primID"], (ray["u"], ray["v"])
+        else:
+            hit = scene.run(origins, dirs)
 
         # Flat two-sided shading, per face: turn the normal toward the camera,
-        # then ambient + directional * max(0, n . light). Index -1 (a miss) reads 0.
+        # then ambient + light_intensity * max(0, n . light). Index -1 (a miss) reads 0.
         normals = mesh.face_normals
         toward = np.einsum("fj,fj->f", normals, eye32 - mesh.triangles[:, 0]) >= 0
         cos = np.einsum("fj,j->f", normals, light.astype(np.float32)) * np.where(toward, 1.0, -1.0).astype(np.float32)
         shade = np.zeros(len(cos) + 1, np.float32)
-        shade[:-1] = s.ambient + s.directional * np.maximum(cos, 0.0)
+        shade[:-1] = np.float32(ambient) + np.float32(intensity) * np.maximum(cos, 0.0)
 
-        # Average the subsamples of each pixel: lit fraction and background fraction.
+        # Average the subsamples of each pixel: object colour and background fraction.
         shape = (rows.stop - rows.start, cols.stop - cols.start)
-        lit = shade[hit].reshape(-1, k * k).mean(axis=1).reshape(shape)
         missed = (hit < 0).reshape(-1, k * k).mean(axis=1, dtype=np.float32).reshape(shape)
+        if materials is None:
+            lit = shade[hit].reshape(-1, k * k).mean(axis=1).reshape(shape)
+            color = [s.color[channel] * lit for channel in range(3)]
+        else:
+            rgb = _material_colors(mesh, shade, toward, hit, bary if textured else None)
+            color = list(rgb.reshape(-1, k * k, 3).mean(axis=1).reshape(*shape, 3).transpose(2, 0, 1))
         for channel in range(3):
-            image[channel, rows, cols] = s.color[channel] * lit + s.background[channel] * missed
+            image[channel, rows, cols] = color[channel] + image[channel, rows, cols] * missed
         return image
+
+
+def _material_colors(mesh: Mesh, shade: np.ndarray, toward: np.ndarray, hit: np.ndarray, bary) -> np.ndarray:
+    """Kd * texture(uv) * shade of every ray [N, 3] (0 for a miss); ``bary`` = embree's (u, v) when textured.
+
+    Where faces coincide, the colour is that of the twin facing the camera.
+    """
+    materials, twins = mesh.materials, mesh.twins
+    shown = np.arange(len(materials)) if twins is None else front_twins(twins[0], toward)
+    face_rgb = np.zeros((len(shade), 3), np.float32)
+    face_rgb[:-1] = materials.kd[shown] * shade[:-1, None]
+    rgb = face_rgb[hit]
+    if bary is None:
+        return rgb
+    texture = np.append(materials.texture[shown], -1)[hit]
+    for t in np.unique(texture[texture >= 0]):
+        rays = np.nonzero(texture == t)[0]
+        faces = hit[rays]
+        u, v = bary[0][rays], bary[1][rays]  # weights of corners 1 and 2
+        weights = np.stack([1.0 - u - v, u, v], axis=1)
+        if twins is not None:  # the same point in the corner order of the twin that shows
+            _, rank = twins
+            canonical = np.empty_like(weights)
+            np.put_along_axis(canonical, rank[faces], weights, axis=1)
+            faces = shown[faces]
+            weights = np.take_along_axis(canonical, rank[faces], axis=1)
+        uv = np.einsum("nc,ncj->nj", weights, materials.uv[faces])
+        rgb[rays] *= sample_texture(materials.images[t], uv)
+    return rgb
 
 
 def _screen_window(vertices: np.ndarray, eye: np.ndarray, axes: np.ndarray, size: int, k: int, fov: float):

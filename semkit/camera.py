@@ -5,6 +5,9 @@ its eye for azimuth az and elevation el (degrees) is
 ``(d cos(el) sin(az), d sin(el), -d cos(el) cos(az))``. Camera axes follow
 NMR's ``look_at``: z from the eye to the origin, x = up x z, y = z x x; image
 columns grow with x and rows grow with -y. The half field of view is 30 deg.
+Roll (not in the paper) turns the camera about z: roll r turns the image
+content counter-clockwise by r degrees, so roll 90 gives the roll-0 image
+rotated by a quarter turn (``torch.rot90(image, 1, dims=(-2, -1))``).
 
 Everything here is torch float64 so that a differentiable backend gets
 gradients with respect to the semantic parameters, and so that elevation
@@ -28,6 +31,9 @@ DEFAULTS: dict[str, float] = {
     "distance": 2.732,
     "light_azimuth": 0.0,
     "light_elevation": 90.0,  # light direction (0, 1, 0): faces whose normal points up are brightest
+    "roll": 0.0,
+    "light_intensity": 0.5,  # the directional light; 0 leaves the ambient light only
+    "ambient": 0.5,
 }
 
 
@@ -52,15 +58,34 @@ def look_at_axes(azimuth: torch.Tensor, elevation: torch.Tensor) -> torch.Tensor
     return torch.stack([x, y, z], dim=-2)
 
 
+def rolled(axes: torch.Tensor, roll: torch.Tensor) -> torch.Tensor:
+    """Camera axes [B, 3, 3] turned about their z by ``roll`` degrees [B].
+
+    x' = cos(r) x - sin(r) y and y' = sin(r) x + cos(r) y: the image content
+    turns counter-clockwise by r. Roll 0 returns the axes unchanged.
+    """
+    r = torch.deg2rad(roll)[..., None]
+    c, s = torch.cos(r), torch.sin(r)
+    x, y, z = axes[..., 0, :], axes[..., 1, :], axes[..., 2, :]
+    return torch.stack([c * x - s * y, s * x + c * y, z], dim=-2)
+
+
 @dataclass
 class Views:
-    """A batch of B views: one value per parameter per view, float64 tensors [B]."""
+    """A batch of B views: one value per parameter per view, float64 tensors [B].
+
+    ``light_intensity`` scales the directional light and ``ambient`` the
+    ambient light of the shading ``ambient + light_intensity * max(0, n.l)``.
+    """
 
     azimuth: torch.Tensor
     elevation: torch.Tensor
     distance: torch.Tensor
     light_azimuth: torch.Tensor
     light_elevation: torch.Tensor
+    roll: torch.Tensor
+    light_intensity: torch.Tensor
+    ambient: torch.Tensor
 
     def __len__(self) -> int:
         return int(self.azimuth.shape[0])
@@ -72,8 +97,8 @@ class Views:
 
     @property
     def axes(self) -> torch.Tensor:
-        """Camera axes [B, 3, 3] (rows x, y, z in world coordinates)."""
-        return look_at_axes(self.azimuth, self.elevation)
+        """Camera axes [B, 3, 3] (rows x, y, z in world coordinates), rolled."""
+        return rolled(look_at_axes(self.azimuth, self.elevation), self.roll)
 
     @property
     def light(self) -> torch.Tensor:
@@ -89,17 +114,19 @@ class Views:
         points: Any = None,
         space: Space | None = None,
         named: Mapping[str, Any] | None = None,
+        defaults: Mapping[str, float] | None = None,
     ) -> "Views":
         """Views from points of a Space and/or named values (scalars broadcast).
 
         Values given by name override the Space's fixed values, which override
-        :data:`DEFAULTS`. Tensors that require grad keep their graph.
+        ``defaults`` (a renderer's own), which override :data:`DEFAULTS`.
+        Tensors that require grad keep their graph.
         """
         named = dict(named or {})
-        unknown = set(named) - set(DEFAULTS)
+        unknown = (set(named) | set(defaults or {})) - set(DEFAULTS)
         if unknown:
             raise ValueError(f"unknown rendering parameters {sorted(unknown)}; known: {list(DEFAULTS)}")
-        values: dict[str, Any] = dict(DEFAULTS)
+        values: dict[str, Any] = {**DEFAULTS, **(defaults or {})}
         if points is not None:
             space = space or Space.paper()
             unknown = set(space.names) - set(DEFAULTS)
@@ -125,6 +152,9 @@ class Views:
         distance = tensors["distance"]
         if (distance <= 0).any():
             raise ValueError("distance must be positive")
+        for name in ("light_intensity", "ambient"):
+            if (tensors[name] < 0).any():
+                raise ValueError(f"{name} must be at least 0, got {tensors[name].min().item():g}")
         return cls(**{k: t.reshape(-1).expand(size) if t.numel() == 1 else t.reshape(-1) for k, t in tensors.items()})
 
 

@@ -13,18 +13,19 @@ from __future__ import annotations
 import io
 import time
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import xarray as xr
 
+from .camera import DEFAULTS
 from .classifier import BUNDLED, Classifier, load_classifier
 from .maps import file_stem, interpolate, semantic_map
 from .mesh import Mesh
 from .regions import METHODS, find_regions, method
 from .renderer import Renderer
 from .semantic import SemanticFunction
-from .space import Space
+from .space import Parameter, Space
 
 
 class Explorer:
@@ -35,7 +36,10 @@ class Explorer:
     a grid of ``map_step`` degrees, and kept (in ``cache`` too, a folder,
     when given, so a rerun reads it back). Regions grow on that map,
     interpolated, so a click answers at once. ``image_size`` overrides the
-    renders' size (default: each network's input size).
+    renders' size (default: each network's input size) and
+    ``renderer_options`` are passed to :class:`~semkit.renderer.Renderer`
+    (e.g. ``{"materials": True, "background": 0.5}``). Any parameter the
+    renderer knows may be a slider (``Space.of("azimuth", "roll")``).
     """
 
     def __init__(
@@ -47,6 +51,7 @@ class Explorer:
         map_step: float | Sequence[float] = (15, 10),
         image_size: int | None = None,
         cache: str | Path | None = None,
+        renderer_options: Mapping[str, Any] | None = None,
     ) -> None:
         if not shapes or not networks:
             raise ValueError("the explorer needs at least one shape and one network")
@@ -60,9 +65,10 @@ class Explorer:
         self.map_step = map_step
         self.image_size = image_size
         self.cache = Path(cache) if cache is not None else None
+        self.renderer_options = dict(renderer_options or {})
         self.shape = next(iter(self.meshes))
         self.network = next(iter(self._networks))
-        start = {"azimuth": 30.0, "elevation": 20.0}
+        start = {**DEFAULTS, "azimuth": 30.0, "elevation": 20.0}
         self.point = {p.name: float(np.clip(start.get(p.name, (p.low + p.high) / 2), p.low, p.high)) for p in self.space.parameters}
         self.regions: xr.Dataset | None = None
         self._functions: dict[tuple[str, str], SemanticFunction] = {}
@@ -85,7 +91,7 @@ class Explorer:
             classifier = self._networks[self.network]
             if isinstance(classifier, str):
                 classifier = self._networks[self.network] = load_classifier(classifier)
-            renderer = Renderer(image_size=self.image_size or classifier.input_size)
+            renderer = Renderer(image_size=self.image_size or classifier.input_size, **self.renderer_options)
             self._functions[key] = SemanticFunction(self.meshes[self.shape], classifier, renderer=renderer, space=self.space)
         return self._functions[key]
 
@@ -185,11 +191,11 @@ class Explorer:
 
         sliders = {
             p.name: w.FloatSlider(
-                value=self.point[p.name], min=p.low, max=p.high - (1.0 if p.periodic else 0.0), step=1.0,
+                value=self.point[p.name], min=p.low, max=p.high - (step if p.periodic else 0.0), step=step,
                 description=f"{p.name} ({p.units})" if p.units else p.name, continuous_update=False,
                 style={"description_width": "110px"}, layout=w.Layout(width="420px"),
             )
-            for p in self.space.parameters
+            for p, step in ((p, _slider_step(p)) for p in self.space.parameters)
         }
         shape = w.Dropdown(options=self.shapes, value=self.shape, description="shape")
         network = w.Dropdown(options=self.networks, value=self.network, description="network")
@@ -235,6 +241,11 @@ class Explorer:
         box.semkit = {"sliders": sliders, "shape": shape, "network": network, "algorithm": algorithm, "button": button,
                       "image": image, "prediction": prediction, "map": map_view, "status": status}
         return box
+
+
+def _slider_step(parameter: Parameter) -> float:
+    """1 degree (or scene unit) for wide ranges, 1% of the range for narrow ones (light intensity)."""
+    return 1.0 if parameter.width >= 10 else parameter.width / 100
 
 
 def _png(image: np.ndarray) -> bytes:

@@ -94,6 +94,8 @@ def semantic_map(
     chunk_size: int = DEFAULT_CHUNK,
     progress: bool = True,
     key: str | None = None,
+    adaptive: bool = False,
+    tolerance: float | None = None,
 ) -> xr.Dataset:
     """Evaluate ``f`` on a grid of ``space`` and return the map as an ``xarray.Dataset``.
 
@@ -111,6 +113,14 @@ def semantic_map(
     matched"); a plain callable is recognised by its values at three fixed
     points (three queries), or by ``key`` when given. Processes that
     compute one store at once share its finished chunks.
+
+    With ``adaptive=True``, ``f`` is evaluated on a coarse grid first and
+    only the cells that interpolation cannot be trusted with are refined
+    (estimated score error above ``tolerance``, default
+    :data:`semkit.adaptive.DEFAULT_TOLERANCE`, or corners that disagree on
+    ``correct``; see :mod:`semkit.adaptive`). The map has the same grid;
+    ``evaluated`` says which points were computed, the others hold the
+    interpolated score and the top-1 class of the nearest evaluated corner.
     """
     if chunk_size < 1:
         raise ValueError(f"chunk_size must be at least 1, got {chunk_size}")
@@ -119,14 +129,31 @@ def semantic_map(
     grid = grid_coords(space, step, coords)
     shape = tuple(len(v) for v in grid.values())
     points = np.stack([g.ravel() for g in np.meshgrid(*grid.values(), indexing="ij")], axis=-1)
+    if adaptive:
+        from .adaptive import resolve_tolerance
+
+        tolerance = resolve_tolerance(tolerance)
+    elif tolerance is not None:
+        raise ValueError("tolerance= is for adaptive maps: pass adaptive=True as well")
+    refinement = {"adaptive": {"tolerance": tolerance}} if adaptive else {}
     journal = None
     if store is not None:
-        journal = _Journal(Path(store), map_settings(store_identity(fn, key), space, grid))
+        journal = _Journal(Path(store), {**map_settings(store_identity(fn, key), space, grid), **refinement})
         complete = journal.complete_map()
         if complete is not None:
             return complete
-    settings = journal.settings if journal is not None else map_settings(fn.describe(), space, grid)
+    settings = journal.settings if journal is not None else {**map_settings(fn.describe(), space, grid), **refinement}
 
+    if adaptive:
+        from .adaptive import adaptive_values
+
+        periods = [p.width if p.periodic else None for p in space.parameters]
+        values = adaptive_values(lambda p: _evaluate(fn, p), grid, periods, tolerance, fn.describe().get("label"),
+                                 journal=journal, chunk_size=chunk_size, progress=progress)
+        ds = _dataset(fn, space, grid, shape, values["score"], values.get("top1"), settings)
+        ds["evaluated"] = (list(grid), values["evaluated"], {"long_name": "computed (else interpolated)"})
+        ds.attrs["tolerance"] = tolerance
+        return journal.finish(ds) if journal is not None else ds
     n = len(points)
     score = np.full(n, np.nan)
     top1: np.ndarray | None = None
@@ -336,6 +363,8 @@ def semantic_maps(
     store: str | os.PathLike | None = None,
     chunk_size: int = DEFAULT_CHUNK,
     progress: bool = True,
+    adaptive: bool = False,
+    tolerance: float | None = None,
 ) -> xr.Dataset:
     """Maps of several shapes under several networks, as one Dataset with ``network`` and ``shape`` dims.
 
@@ -345,6 +374,7 @@ def semantic_maps(
     class and network averages are ``ds.groupby("label_name").mean("shape")``
     and ``ds.mean("shape")``. With ``store`` (a folder) every map is saved
     as ``<store>/<network>/<shape>.nc`` and the whole computation resumes.
+    ``adaptive`` and ``tolerance`` are :func:`semantic_map`'s.
     """
     from tqdm.auto import tqdm
 
@@ -365,7 +395,8 @@ def semantic_maps(
         for mesh in meshes:
             f = SemanticFunction(mesh, classifier, renderer=renderer, space=space)
             path = None if store is None else Path(store) / classifier.name / f"{file_stem(mesh.name)}.nc"
-            row.append(semantic_map(f, space, step, coords=coords, store=path, chunk_size=chunk_size, progress=progress))
+            row.append(semantic_map(f, space, step, coords=coords, store=path, chunk_size=chunk_size, progress=progress,
+                                    adaptive=adaptive, tolerance=tolerance))
             pairs.update()
         rows.append(row)
     pairs.close()

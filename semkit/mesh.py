@@ -1,24 +1,122 @@
-"""Triangle meshes: loading, the paper's normalization, and per-face data.
+"""Triangle meshes: loading, the paper's normalization, per-face data and materials.
 
 OBJ files are read by a small parser of our own, because the paper's
 renderer (the Neural Mesh Renderer) normalizes over *every* vertex of the
 file and fan-triangulates polygons; general loaders may merge, drop or
-split geometry. Other formats (OFF, PLY, GLB, STL, ...) go through trimesh.
+split geometry. The same parser reads the OBJ's materials (``mtllib``,
+``usemtl``, the ``.mtl``'s ``Kd`` and ``map_Kd``) and texture coordinates.
+Other formats (OFF, PLY, GLB, STL, ...) go through trimesh, without materials.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import warnings
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import torch
 
 
 class MeshError(ValueError):
     """A mesh file exists but cannot be used (empty, corrupt, degenerate)."""
+
+
+class MaterialWarning(UserWarning):
+    """A material or texture file is missing or unreadable; the mesh falls back to Kd or white."""
+
+
+@dataclass(eq=False)
+class Materials:
+    """Per-face appearance: a diffuse colour, optionally times a texture.
+
+    ``kd`` [F, 3] float32 in [0, 1], the diffuse colour of each face;
+    ``texture`` [F] int64, the index into ``images`` of the face's texture,
+    or -1 for Kd only; ``uv`` [F, 3 corners, 2] float32, the corners'
+    texture coordinates (OBJ convention: v grows upward; unused where
+    ``texture`` is -1); ``images`` [H, W, 3] float32 arrays in [0, 1], top
+    row first as stored in the files. A face's colour at a point is
+    ``kd * texture(uv)``. Transparency (``d``, ``map_d``) and specular
+    terms are not modelled.
+    """
+
+    kd: np.ndarray
+    texture: np.ndarray
+    uv: np.ndarray
+    images: list[np.ndarray] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.kd = np.ascontiguousarray(np.clip(self.kd, 0.0, 1.0), dtype=np.float32)
+        self.texture = np.ascontiguousarray(self.texture, dtype=np.int64)
+        self.uv = np.ascontiguousarray(self.uv, dtype=np.float32)
+        self.images = [np.ascontiguousarray(image, dtype=np.float32) for image in self.images]
+        F = len(self.kd)
+        if self.kd.shape != (F, 3) or self.texture.shape != (F,) or self.uv.shape != (F, 3, 2):
+            raise MeshError(
+                f"materials need kd [F, 3], texture [F] and uv [F, 3, 2]; got {self.kd.shape}, "
+                f"{self.texture.shape}, {self.uv.shape}"
+            )
+        if F and (self.texture.min() < -1 or self.texture.max() >= len(self.images)):
+            raise MeshError(f"texture indices must be -1 or below the {len(self.images)} images")
+        for image in self.images:
+            if image.ndim != 3 or image.shape[2] != 3:
+                raise MeshError(f"texture images must be [H, W, 3], got {image.shape}")
+
+    @classmethod
+    def colors(cls, kd: Any) -> "Materials":
+        """Materials of plain colours, one RGB [F, 3] per face (no textures)."""
+        kd = np.asarray(kd, dtype=np.float32)
+        return cls(kd, np.full(len(kd), -1), np.zeros((len(kd), 3, 2), np.float32))
+
+    @property
+    def textured(self) -> bool:
+        """Whether any face has a texture."""
+        return bool((self.texture >= 0).any())
+
+    def __len__(self) -> int:
+        return len(self.kd)
+
+
+def front_twins(group: np.ndarray, toward: np.ndarray) -> np.ndarray:
+    """For each face [F], the coincident face whose material shows in a view.
+
+    That is the first (lowest index) face of its group in :attr:`Mesh.twins`
+    whose front side (by its winding) faces the camera (``toward`` [F] bool),
+    or the group's first face when none does.
+    """
+    F = len(group)
+    key = np.arange(F) + np.where(toward, 0, F)
+    best = np.full(int(group.max()) + 1, 2 * F)
+    np.minimum.at(best, group, key)
+    return best[group] % F
+
+
+def sample_texture(image: Any, uv: Any) -> Any:
+    """Bilinear texture lookup with wrap-around (repeat), as OBJ textures intend.
+
+    ``image`` [H, W, 3] (top row first), ``uv`` [N, 2] with v growing
+    upward: (0, 0) is the bottom-left corner of the image, texel centres
+    sit at half-integers. Returns [N, 3]. Works on numpy arrays and on
+    torch tensors alike (the two renderer backends share it).
+    """
+    torch_mode = isinstance(image, torch.Tensor)
+    xp = torch if torch_mode else np
+    H, W = image.shape[0], image.shape[1]
+    x = uv[:, 0] * W - 0.5
+    y = (1.0 - uv[:, 1]) * H - 0.5
+    x0, y0 = xp.floor(x), xp.floor(y)
+    fx, fy = (x - x0)[:, None], (y - y0)[:, None]
+    x0 = x0.long() if torch_mode else x0.astype(np.int64)
+    y0 = y0.long() if torch_mode else y0.astype(np.int64)
+    x0, x1 = x0 % W, (x0 + 1) % W
+    y0, y1 = y0 % H, (y0 + 1) % H
+    top = image[y0, x0] * (1 - fx) + image[y0, x1] * fx
+    bottom = image[y1, x0] * (1 - fx) + image[y1, x1] * fx
+    return top * (1 - fy) + bottom * fy
 
 
 @dataclass(eq=False)
@@ -28,6 +126,8 @@ class Mesh:
     ``vertices`` [V, 3] float64, ``faces`` [F, 3] int64. ``label`` is the
     ImageNet class index of the object when known (gallery and ShapeNet
     meshes carry it), ``name`` identifies the shape in results.
+    ``materials`` (per-face colours and textures, see :class:`Materials`)
+    is None for a mesh without any; renderers then draw it white.
     Meshes compare by identity, so renderers can cache per-mesh structures.
     """
 
@@ -37,6 +137,7 @@ class Mesh:
     label: int | None = None
     source: str | None = None
     metadata: dict = field(default_factory=dict)
+    materials: Materials | None = None
 
     def __post_init__(self) -> None:
         self.vertices = np.ascontiguousarray(self.vertices, dtype=np.float64)
@@ -52,6 +153,10 @@ class Mesh:
             raise MeshError(f"mesh {self.name!r} has NaN or infinite vertex coordinates{where}")
         if self.faces.min() < 0 or self.faces.max() >= len(self.vertices):
             raise MeshError(f"mesh {self.name!r} has face indices outside its {len(self.vertices)} vertices{where}")
+        if self.materials is not None and len(self.materials) != len(self.faces):
+            raise MeshError(
+                f"mesh {self.name!r} has {len(self.faces)} faces but materials for {len(self.materials)}{where}"
+            )
 
     @property
     def n_faces(self) -> int:
@@ -70,20 +175,47 @@ class Mesh:
         norm = np.linalg.norm(n, axis=1, keepdims=True)
         return np.divide(n, norm, out=np.zeros_like(n), where=norm > 0).astype(np.float32)
 
+    @cached_property
+    def twins(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """Coincident faces: the same three corner positions, in any order or winding.
+
+        Modelled meshes (ShapeNet) repeat a thin surface once per side, each
+        copy with its own material, and a renderer shows the copy that faces
+        the camera (:func:`front_twins`). Returns (group [F], shared by
+        coincident faces; rank [F, 3], each corner's place among its
+        group's sorted corners, to carry barycentric weights from one twin
+        to another), or None when no two faces coincide.
+        """
+        _, merged = np.unique(self.vertices, axis=0, return_inverse=True)
+        corners = merged.reshape(-1)[self.faces]
+        order = np.argsort(corners, axis=1, kind="stable")
+        _, group = np.unique(np.take_along_axis(corners, order, axis=1), axis=0, return_inverse=True)
+        group = group.reshape(-1)
+        if group.max() + 1 == len(group):
+            return None
+        return group, np.argsort(order, axis=1)
+
     @property
     def bounds(self) -> np.ndarray:
         """[[xmin, ymin, zmin], [xmax, ymax, zmax]]."""
         return np.stack([self.vertices.min(0), self.vertices.max(0)])
 
     def fingerprint(self) -> str:
-        """A digest of the geometry (vertices and faces): what the renders depend on."""
+        """A digest of what the renders depend on: the geometry (vertices and faces) and the materials."""
         digest = hashlib.sha256(self.vertices.tobytes())
         digest.update(self.faces.tobytes())
+        if self.materials is not None:
+            m = self.materials
+            for array in (m.kd, m.texture, m.uv, *m.images):
+                digest.update(np.ascontiguousarray(array).tobytes())
         return digest.hexdigest()[:16]
 
     def normalized(self) -> "Mesh":
         """A copy normalized as in the paper (see :func:`normalize_vertices`)."""
-        return Mesh(normalize_vertices(self.vertices), self.faces, self.name, self.label, self.source, dict(self.metadata))
+        return Mesh(
+            normalize_vertices(self.vertices), self.faces, self.name, self.label, self.source, dict(self.metadata),
+            self.materials,
+        )
 
     def __repr__(self) -> str:
         label = f", label={self.label}" if self.label is not None else ""
@@ -98,6 +230,8 @@ def normalize_vertices(vertices: np.ndarray) -> np.ndarray:
     object is centred and its longest bounding-box side is 2.
     """
     v = np.array(vertices, dtype=np.float64, copy=True)
+    if not np.isfinite(v).all():
+        raise MeshError("cannot normalize a mesh with NaN or infinite vertex coordinates")
     v -= v.min(axis=0)
     scale = np.abs(v).max()
     if not scale > 0:
@@ -117,10 +251,17 @@ def load_mesh(
 ) -> Mesh:
     """Load a mesh file and normalize it as the paper does.
 
-    OBJ polygons are fan-triangulated; materials, textures, normals, lines
-    and points are ignored. Other formats load through trimesh (scenes are
-    concatenated). Missing files raise ``FileNotFoundError``; empty or
-    corrupt ones raise :class:`MeshError`; both name the file.
+    OBJ polygons are fan-triangulated and every vertex counts for the
+    normalization. An OBJ's materials are kept (:class:`Materials`): each
+    face's ``Kd`` from the ``.mtl`` its ``mtllib`` names, and the
+    ``map_Kd`` texture with the faces' ``vt`` coordinates where the file
+    exists; transparency (``d``, ``map_d``) and specular terms are
+    ignored. A missing or unreadable ``.mtl`` or texture warns
+    (:class:`MaterialWarning`, naming the file) and the faces fall back to
+    Kd, or white. Normals, lines and points are ignored. Other formats load
+    through trimesh (scenes are concatenated), without materials. Missing
+    files raise ``FileNotFoundError``; empty, corrupt or non-finite ones
+    raise :class:`MeshError`; both name the file.
     """
     path = Path(path)
     if not path.exists():
@@ -129,15 +270,20 @@ def load_mesh(
         raise MeshError(f"{path} is a folder, not a mesh file")
     if path.stat().st_size == 0:
         raise MeshError(f"mesh file is empty: {path}")
+    materials = None
     if path.suffix.lower() == ".obj":
-        vertices, faces = _read_obj(path)
+        vertices, faces, materials = _read_obj(path)
     else:
         vertices, faces = _read_with_trimesh(path)
     if len(faces) == 0:
         raise MeshError(f"mesh file has no faces: {path}")
+    if not np.isfinite(vertices).all():
+        raise MeshError(f"mesh file has NaN or infinite vertex coordinates: {path}")
     if normalize:
         vertices = normalize_vertices(vertices)
-    return Mesh(vertices, faces, name=name or _default_name(path), label=label, source=str(path))
+    return Mesh(
+        vertices, faces, name=name or _default_name(path), label=label, source=str(path), materials=materials
+    )
 
 
 def _default_name(path: Path) -> str:
@@ -147,27 +293,44 @@ def _default_name(path: Path) -> str:
     return path.stem
 
 
-def _read_obj(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """Vertices and fan-triangulated faces of an OBJ file (1-based and negative indices)."""
+def _read_obj(path: Path) -> tuple[np.ndarray, np.ndarray, Materials | None]:
+    """Vertices, fan-triangulated faces (1-based and negative indices) and materials of an OBJ file."""
     try:
         text = path.read_text(encoding="utf-8", errors="replace")
     except OSError as e:
         raise MeshError(f"cannot read mesh file {path}: {e}") from e
     vertex_rows: list[str] = []
+    uv_rows: list[str] = []
     corners: list[list[int]] = []
+    corner_uvs: list[list[int]] = []  # vt index per corner, -1 where the face has none
+    face_material: list[str | None] = []
+    libraries: list[str] = []
+    material: str | None = None
     for lineno, line in enumerate(text.splitlines(), 1):
         if line.startswith("v "):
             vertex_rows.append(line[2:])
+        elif line.startswith("vt "):
+            uv_rows.append(line[3:])
         elif line.startswith("f "):
             try:
-                idx = [int(tok.split("/", 1)[0]) for tok in line[2:].split()]
+                refs = [tok.split("/") for tok in line[2:].split()]
+                idx = [int(ref[0]) for ref in refs]
+                tex = [int(ref[1]) if len(ref) > 1 and ref[1] else 0 for ref in refs]
             except ValueError:
                 raise MeshError(f"corrupt face on line {lineno} of {path}: {line.strip()!r}") from None
             if len(idx) < 3:
                 raise MeshError(f"face with fewer than 3 vertices on line {lineno} of {path}")
-            n_seen = len(vertex_rows)
+            n_seen, n_uv = len(vertex_rows), len(uv_rows)
             idx = [i - 1 if i > 0 else n_seen + i for i in idx]
-            corners.extend([idx[0], idx[k], idx[k + 1]] for k in range(1, len(idx) - 1))
+            tex = [t - 1 if t > 0 else (n_uv + t if t < 0 else -1) for t in tex]
+            fan = range(1, len(idx) - 1)
+            corners.extend([idx[0], idx[k], idx[k + 1]] for k in fan)
+            corner_uvs.extend([tex[0], tex[k], tex[k + 1]] for k in fan)
+            face_material.extend([material] * len(fan))
+        elif line.startswith("usemtl"):
+            material = line[6:].strip() or None
+        elif line.startswith("mtllib"):
+            libraries.append(line[6:].strip())
     if not vertex_rows:
         raise MeshError(f"mesh file has no vertices: {path}")
     try:
@@ -178,7 +341,111 @@ def _read_obj(path: Path) -> tuple[np.ndarray, np.ndarray]:
     faces = np.array(corners, dtype=np.int64).reshape(-1, 3)
     if len(faces) and (faces.min() < 0 or faces.max() >= len(vertices)):
         raise MeshError(f"face index out of range in {path} ({len(vertices)} vertices)")
-    return vertices, faces
+    materials = None
+    if libraries and len(faces):
+        materials = _obj_materials(path, libraries, face_material, np.array(corner_uvs, np.int64).reshape(-1, 3), uv_rows)
+    return vertices, faces, materials
+
+
+def _obj_materials(
+    path: Path, libraries: list[str], face_material: list[str | None], corner_uvs: np.ndarray, uv_rows: list[str]
+) -> Materials | None:
+    """Per-face Kd, texture and corner UVs from the OBJ's material libraries; None if none could be read."""
+    library: dict[str, tuple[tuple[float, float, float], Path | None]] = {}
+    for name in libraries:
+        mtl = path.parent / name.replace("\\", "/")
+        try:
+            library.update(_read_mtl(mtl))
+        except (OSError, ValueError) as e:
+            warnings.warn(f"cannot read the material file {mtl} of {path} ({e}); using white", MaterialWarning, stacklevel=4)
+    if not library:
+        return None
+    uv_table = _uv_table(uv_rows, path)
+    F = len(face_material)
+    kd = np.ones((F, 3), np.float32)
+    texture = np.full(F, -1, np.int64)
+    images: list[np.ndarray] = []
+    image_index: dict[Path, int] = {}
+    names = np.array([m or "" for m in face_material])
+    uv_ok = ((corner_uvs >= 0) & (corner_uvs < len(uv_table))).all(axis=1)  # faces without vt keep Kd only
+    for name in np.unique(names):
+        if name not in library:
+            if name:
+                warnings.warn(f"material {name!r} of {path} is not in its .mtl; using white", MaterialWarning, stacklevel=4)
+            continue
+        where = names == name
+        color, image_path = library[name]
+        kd[where] = color
+        if image_path is None:
+            continue
+        if image_path not in image_index:
+            image = _read_texture(image_path, path)
+            image_index[image_path] = -1 if image is None else len(images)
+            if image is not None:
+                images.append(image)
+        texture[where & uv_ok] = image_index[image_path]
+    uv = np.zeros((F, 3, 2), np.float32)
+    textured = texture >= 0
+    uv[textured] = uv_table[corner_uvs[textured]]
+    return Materials(kd, texture, uv, images)
+
+
+def _uv_table(uv_rows: list[str], path: Path) -> np.ndarray:
+    """The u, v of every ``vt`` line [T, 2] (a missing v reads 0)."""
+    try:
+        pairs = [(r.split() + ["0", "0"])[:2] for r in uv_rows]
+        table = np.array(pairs, dtype=np.float64).reshape(-1, 2)
+    except ValueError:
+        raise MeshError(f"corrupt texture coordinates (vt) in {path}") from None
+    if not np.isfinite(table).all():
+        raise MeshError(f"NaN or infinite texture coordinates (vt) in {path}")
+    return table.astype(np.float32)
+
+
+def _read_mtl(path: Path) -> dict[str, tuple[tuple[float, float, float], Path | None]]:
+    """Material name -> (Kd, map_Kd path or None) of a .mtl file (Kd defaults to white)."""
+    text = path.read_text(encoding="utf-8", errors="replace")
+    out: dict[str, tuple[tuple[float, float, float], Path | None]] = {}
+    name = None
+    for lineno, raw in enumerate(text.splitlines(), 1):
+        line = raw.strip()
+        key, _, rest = line.partition(" ")
+        rest = rest.strip()
+        if key == "newmtl":
+            name = rest
+            out[name] = ((1.0, 1.0, 1.0), None)
+        elif name is None:
+            continue
+        elif key == "Kd":
+            parts = rest.split()
+            try:
+                rgb = tuple(float(p) for p in (parts * 3 if len(parts) == 1 else parts)[:3])
+            except ValueError:
+                raise ValueError(f"corrupt Kd on line {lineno}: {line!r}") from None
+            if len(rgb) != 3 or not np.isfinite(rgb).all():
+                raise ValueError(f"corrupt Kd on line {lineno}: {line!r}")
+            out[name] = (rgb, out[name][1])  # type: ignore[assignment]
+        elif key == "map_Kd" and rest:
+            tokens = rest.split()
+            # options (-s 1 1 1, -o ..., -clamp on) come first; the file name is last
+            file = tokens[-1] if any(t.startswith("-") for t in tokens) else rest
+            out[name] = (out[name][0], path.parent / file.replace("\\", "/"))
+    return out
+
+
+def _read_texture(image_path: Path, mesh_path: Path) -> np.ndarray | None:
+    """A texture image as [H, W, 3] float32 in [0, 1] (alpha dropped); None with a warning if unreadable."""
+    from PIL import Image
+
+    try:
+        with Image.open(image_path) as image:
+            return np.asarray(image.convert("RGB"), dtype=np.float32) / 255.0
+    except (OSError, ValueError) as e:
+        reason = "not found" if not image_path.exists() else f"unreadable: {e}"
+        warnings.warn(
+            f"texture {image_path} of {mesh_path} is {reason}; its faces use their Kd colour", MaterialWarning, stacklevel=5
+        )
+        return None
 
 
 def _first3(row: str) -> str:

@@ -413,6 +413,22 @@ def with_renders(data: xr.Dataset | xr.DataArray, f, strip: xr.Dataset | xr.Data
     return fig
 
 
+def looks(data: xr.Dataset, functions: dict, *, azimuths: Any = (0, 45, 90, 135, 180, 225, 270, 315)):
+    """A 1-D map under several looks (``data`` with a ``look`` dim, from ``semkit.maps_of``), and the renders of
+    each look at ``azimuths`` (``functions``: the look's SemanticFunction, from ``semkit.looks``)."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1 + len(functions), 1, figsize=(8, 3 + 1.3 * len(functions)),
+                             height_ratios=[3] + [1.2] * len(functions), layout="constrained")
+    curve(data, hue="look", ax=axes[0])
+    first = next(iter(functions.values()))
+    axes[0].set_title(f"{first.classifier.name} on {first.mesh.name}, {len(functions)} looks")
+    for ax, (name, f) in zip(axes[1:], functions.items()):
+        render_strip(f, np.asarray(azimuths, dtype=float)[:, None] if f.space.n == 1 else azimuths, ax=ax)
+        ax.set_ylabel(name, fontsize=8)
+    return fig
+
+
 def comparison(table, maps: xr.Dataset | None = None):
     """Accuracy over the space against SRVR, one point per network and region method (a row of
     :func:`~semkit.compare_networks` each); beside it, with ``maps``, the accuracy of each shape."""

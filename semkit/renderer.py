@@ -6,13 +6,21 @@ parameters (the paper's camera, normalization and two-sided flat shading):
 * ``embree``: ray casting with trimesh's embreex binding, the CPU default.
 * ``pytorch3d``: differentiable rasterization (optional, for GPUs), so
   gradients of scores with respect to the parameters come from autograd.
+
+The look is the paper's (a white object on black) unless asked otherwise:
+``materials=True`` draws the mesh's own colours and textures, and
+``background`` takes a grey level, an RGB triple or an image.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+import hashlib
+import os
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
 from typing import Any, Sequence
 
+import numpy as np
 import torch
 
 from .camera import Views
@@ -31,8 +39,13 @@ class RenderSettings:
     background: tuple[float, float, float] = (0.0, 0.0, 0.0)
     color: tuple[float, float, float] = (1.0, 1.0, 1.0)
     ambient: float = 0.5
-    directional: float = 0.5
+    light_intensity: float = 0.5
     fov: float = 60.0
+    materials: bool = False
+    #: a background image [H, W, 3] in [0, 1] (any size; resized to image_size), replacing ``background``
+    background_image: np.ndarray | None = field(default=None, compare=False, repr=False)
+    #: where the background image came from (a file, or "array")
+    background_source: str | None = None
 
     def __post_init__(self) -> None:
         if not (isinstance(self.image_size, int) and 8 <= self.image_size <= 4096):
@@ -45,11 +58,64 @@ class RenderSettings:
             value = getattr(self, name)
             if len(value) != 3 or not all(0.0 <= c <= 1.0 for c in value):
                 raise ValueError(f"{name} must be three values in [0, 1], got {value}")
+        for name in ("ambient", "light_intensity"):
+            if not getattr(self, name) >= 0:
+                raise ValueError(f"{name} must be at least 0, got {getattr(self, name)}")
+
+    def background_array(self) -> np.ndarray:
+        """The background at the output size, [3, image_size, image_size] float32.
+
+        An image is resized (bilinear, antialiased; stretched if it is not
+        square), a colour fills the whole frame.
+        """
+        size = self.image_size
+        if self.background_image is None:
+            return np.broadcast_to(np.asarray(self.background, np.float32)[:, None, None], (3, size, size)).copy()
+        image = torch.from_numpy(np.ascontiguousarray(self.background_image.transpose(2, 0, 1)))[None]
+        resized = torch.nn.functional.interpolate(image, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+        return resized[0].clamp(0.0, 1.0).numpy()
+
+    def describe(self) -> dict[str, Any]:
+        """The settings as plain values; a background image by its source and content hash."""
+        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "background_image"}
+        if self.background_image is not None:
+            digest = hashlib.sha256(self.background_image.tobytes()).hexdigest()[:16]
+            out["background_image"] = f"{list(self.background_image.shape)} sha256:{digest}"
+        return out
+
+
+def _background(value: Any) -> tuple[tuple[float, float, float], np.ndarray | None, str | None]:
+    """(colour, image, source) of a ``background=`` argument; a clear error for anything else."""
+    if isinstance(value, (str, os.PathLike)):
+        path = Path(value)
+        if not path.is_file():
+            raise FileNotFoundError(f"background image not found: {path}")
+        from PIL import Image
+
+        try:
+            with Image.open(path) as image:
+                array = np.asarray(image.convert("RGB"), dtype=np.float32) / 255.0
+        except (OSError, ValueError) as e:
+            raise ValueError(f"cannot read the background image {path}: {e}") from e
+        return (0.0, 0.0, 0.0), array, str(path)
+    array = np.asarray(value.detach().cpu() if isinstance(value, torch.Tensor) else value, dtype=np.float32)
+    if array.ndim == 0 or array.shape == (3,):
+        return _rgb(array.tolist()), None, None
+    if array.ndim != 3 or array.shape[2] != 3 or min(array.shape[:2]) < 1:
+        raise ValueError(
+            "background must be a grey level, an RGB triple, an image array [H, W, 3] in [0, 1] or an image file; "
+            f"got an array of shape {list(array.shape)}"
+        )
+    if not (np.isfinite(array).all() and array.min() >= 0.0 and array.max() <= 1.0):
+        raise ValueError("a background image must hold finite values in [0, 1] (divide 8-bit images by 255)")
+    return (0.0, 0.0, 0.0), array, "array"
 
 
 def _rgb(value: float | Sequence[float]) -> tuple[float, float, float]:
     if isinstance(value, (int, float)):
         return (float(value),) * 3
+    if len(value) != 3:
+        raise ValueError(f"a colour is a grey level or three values in [0, 1], got {value}")
     return tuple(float(v) for v in value)  # type: ignore[return-value]
 
 
@@ -65,6 +131,16 @@ class Renderer:
     embree. ``supersample=2`` anti-aliases like the paper's renderer (render
     at twice the size, average 2x2 blocks). The embree backend renders the
     views of a batch in ``threads`` threads (default: one per usable core).
+
+    A pixel's colour is ``color * (ambient + light_intensity * max(0, n.l))``
+    (two-sided, flat, no gamma), or with ``materials=True``
+    ``Kd * texture(uv) * (ambient + light_intensity * max(0, n.l))`` from
+    the mesh's :class:`~semkit.mesh.Materials` (a mesh without any is drawn
+    in ``color``); textures are sampled bilinearly with wrap-around.
+    ``ambient`` and ``light_intensity`` here are the defaults of the
+    per-view parameters of the same names. ``background`` is a grey level,
+    an RGB triple, an image array [H, W, 3] in [0, 1] or an image file,
+    resized to the output size, shown wherever no object is.
     """
 
     def __init__(
@@ -73,16 +149,19 @@ class Renderer:
         image_size: int = 224,
         *,
         supersample: int = 2,
-        background: float | Sequence[float] = 0.0,
+        background: float | Sequence[float] | np.ndarray | str | os.PathLike = 0.0,
         color: float | Sequence[float] = 1.0,
         ambient: float = 0.5,
-        directional: float = 0.5,
+        light_intensity: float = 0.5,
         fov: float = 60.0,
+        materials: bool = False,
         device: str | torch.device | None = None,
         **backend_options: Any,
     ) -> None:
+        rgb, image, source = _background(background)
         self.settings = RenderSettings(
-            image_size, supersample, _rgb(background), _rgb(color), float(ambient), float(directional), float(fov)
+            image_size, supersample, rgb, _rgb(color), float(ambient), float(light_intensity), float(fov),
+            bool(materials), image, source,
         )
         self.backend_name = _resolve_backend(backend)
         if self.backend_name == "embree":
@@ -116,11 +195,12 @@ class Renderer:
 
     def describe(self) -> dict[str, Any]:
         """Backend and settings, as plain values (for dataset attrs)."""
-        return {"backend": self.backend_name, **asdict(self.settings)}
+        return {"backend": self.backend_name, **self.settings.describe()}
 
     def __repr__(self) -> str:
         s = self.settings
-        return f"Renderer(backend={self.backend_name!r}, image_size={s.image_size}, supersample={s.supersample})"
+        look = ", materials=True" if s.materials else ""
+        return f"Renderer(backend={self.backend_name!r}, image_size={s.image_size}, supersample={s.supersample}{look})"
 
     def render(self, mesh: Mesh, points: Any = None, space: Space | None = None, **params: Any) -> torch.Tensor:
         """Images [B, 3, H, W] in [0, 1] for a batch of views of ``mesh``.
@@ -129,11 +209,15 @@ class Renderer:
         ``Space.paper()``), and/or as named values: ``azimuth``,
         ``elevation`` (degrees), ``distance`` (camera distance, default
         2.732), ``light_azimuth``, ``light_elevation`` (the light direction,
-        default straight up). Scalars broadcast.
+        default straight up), ``roll`` (degrees about the viewing axis; 90
+        turns the image content a quarter turn counter-clockwise),
+        ``light_intensity`` and ``ambient`` (defaults: the renderer's).
+        Scalars broadcast.
         """
         if not isinstance(mesh, Mesh):
             raise TypeError(f"render() needs a semkit.Mesh (see semkit.load_mesh), got {type(mesh).__name__}")
-        views = Views.from_inputs(points, space, params)
+        s = self.settings
+        views = Views.from_inputs(points, space, params, {"ambient": s.ambient, "light_intensity": s.light_intensity})
         return self._backend.render(mesh, views)
 
 

@@ -18,6 +18,7 @@ from typing import Any, Callable, NamedTuple, Protocol, Sequence, runtime_checka
 import numpy as np
 import torch
 
+from .cache import DEFAULT_SIZE, QueryCache
 from .classifier import Classifier, load_classifier, resolve_label
 from .mesh import Mesh, load_mesh
 from .renderer import Renderer
@@ -65,8 +66,17 @@ class SemanticFunction:
     renders in a background thread while the current one is classified;
     results are deterministic. ``f.gradient(points)`` differentiates through the
     renderer when it is differentiable, else by central differences with
-    steps ``fd_step`` (in the Space's units). ``f.queries`` counts the points
-    evaluated so far, gradient evaluations included.
+    steps ``fd_step`` (in the Space's units; default 1 for parameters with
+    units, 1% of the range for unitless ones such as ``light_intensity``).
+    ``f.queries`` counts the points rendered and classified so far, gradient
+    evaluations included.
+
+    Every point's answer is kept in ``f.cache`` (a :class:`~semkit.cache.QueryCache`
+    of ``cache_size`` points, least recently used forgotten; 0 turns it
+    off), so a point asked for again (by a map, a region step, central
+    differences) is neither rendered nor classified again: it is no query,
+    and ``f.cache_hits`` counts it instead (as it counts a point repeated
+    within one batch, computed once).
 
     ``mesh`` may be a path and ``classifier`` a network name; ``label`` an
     ImageNet index or class name (default: the mesh's own label). The
@@ -82,8 +92,9 @@ class SemanticFunction:
         space: Space | None = None,
         *,
         batch_size: int = 32,
-        fd_step: float | Sequence[float] = 1.0,
+        fd_step: float | Sequence[float] | None = None,
         pipeline: bool | None = None,
+        cache_size: int = DEFAULT_SIZE,
     ) -> None:
         self.mesh = mesh if isinstance(mesh, Mesh) else load_mesh(mesh)
         self.classifier = classifier if isinstance(classifier, Classifier) else load_classifier(classifier)
@@ -100,13 +111,23 @@ class SemanticFunction:
         # Overlap pays where the two stages use different hardware (a GPU network, CPU rendering); on a
         # small CPU both stages want every core, and overlapping them measured slower (docs/benchmarks.md).
         self.pipeline = self.classifier.device.type != "cpu" if pipeline is None else bool(pipeline)
+        if fd_step is None:
+            fd_step = [1.0 if p.units else p.width / 100 for p in self.space.parameters]
         steps = np.broadcast_to(np.asarray(fd_step, dtype=float), (self.space.n,)).copy()
         if not (steps > 0).all():
             raise ValueError(f"fd_step must be positive, got {fd_step}")
         self.fd_step = steps
+        if cache_size < 0:
+            raise ValueError(f"cache_size must be 0 (no cache) or more, got {cache_size}")
+        self.cache = QueryCache(cache_size) if cache_size else None
         self.queries = 0
 
     # ------------------------------------------------------------ description
+    @property
+    def cache_hits(self) -> int:
+        """Points answered from the cache (not rendered, not counted in :attr:`queries`)."""
+        return self.cache.hits if self.cache is not None else 0
+
     @property
     def label_name(self) -> str:
         return self.classifier.labels[self.label]
@@ -143,8 +164,23 @@ class SemanticFunction:
         return self.evaluate(points).score
 
     def evaluate(self, points: Any, k: int = 1) -> Evaluation:
-        """Scores, top-1 and top-k predictions for a batch of points."""
+        """Scores, top-1 and top-k predictions for a batch of points (cached ones from the cache)."""
         pts = self.space.points(points)
+        if self.cache is None:
+            return self._compute(pts, k)
+        unique, inverse = _unique_rows(pts)
+        self.cache.count_repeats(len(pts) - len(unique))
+        found = self.cache.lookup(unique, k)
+        if not found.hit.all():
+            fresh = self._compute(unique[~found.hit], k)
+            self.cache.store(unique[~found.hit], fresh.score, fresh.topk, fresh.topk_prob)
+            miss = ~found.hit
+            found.score[miss], found.topk[miss], found.topk_prob[miss] = fresh.score, fresh.topk, fresh.topk_prob
+        score, topk, topk_prob = found.score[inverse], found.topk[inverse], found.topk_prob[inverse]
+        return Evaluation(score, topk[:, 0].copy(), topk, topk_prob)
+
+    def _compute(self, pts: np.ndarray, k: int) -> Evaluation:
+        """Render and classify ``pts`` (every one a query)."""
         scores, top_idx, top_prob = [], [], []
         with torch.inference_mode():
             for probs in self._stream(pts):
@@ -324,6 +360,17 @@ def store_identity(f: ScoreFunction, key: str | None = None) -> dict[str, Any]:
 
 #: One background thread renders the next chunk while the caller classifies (see SemanticFunction._stream).
 _RENDER_THREAD = ThreadPoolExecutor(1, thread_name_prefix="semkit-render-ahead")
+
+
+def _unique_rows(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct rows of ``points`` in order of first appearance, and each row's index among them."""
+    if len(points) == 0:
+        return points, np.empty(0, int)
+    _, first, inverse = np.unique(points, axis=0, return_index=True, return_inverse=True)
+    order = np.argsort(first)
+    rank = np.empty_like(order)
+    rank[order] = np.arange(len(order))
+    return points[first[order]], rank[inverse.reshape(-1)]
 
 
 def _chunks(points: np.ndarray, size: int):

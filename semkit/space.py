@@ -20,6 +20,21 @@ KNOWN_UNITS = {
     "distance": "scene units",
     "light_azimuth": "deg",
     "light_elevation": "deg",
+    "roll": "deg",
+    "light_intensity": "",
+    "ambient": "",
+}
+
+#: Natural bounds and periodicity of the renderer's parameters (:meth:`Space.of`).
+KNOWN_BOUNDS: dict[str, tuple[float, float, bool]] = {
+    "azimuth": (0.0, 360.0, True),
+    "elevation": (-10.0, 90.0, False),
+    "distance": (1.5, 6.0, False),
+    "light_azimuth": (0.0, 360.0, True),
+    "light_elevation": (-90.0, 90.0, False),
+    "roll": (-180.0, 180.0, True),
+    "light_intensity": (0.0, 1.0, False),
+    "ambient": (0.0, 1.0, False),
 }
 
 
@@ -123,6 +138,29 @@ class Space:
     def paper_1d(cls, elevation: float = 35.0, periodic: bool = True) -> "Space":
         """The paper's 1-D space: azimuth only, elevation fixed (35 degrees)."""
         return cls([Parameter("azimuth", 0.0, 360.0, "deg", periodic)], fixed={"elevation": elevation})
+
+    @classmethod
+    def of(cls, *names: str, fixed: Mapping[str, float] | None = None, **bounds: tuple[float, float]) -> "Space":
+        """A Space of the renderer's parameters with their natural bounds, units and periodicity.
+
+        >>> Space.of("azimuth", "roll", light_intensity=(0.2, 1.0))
+        Space(azimuth=[0, 360) deg, roll=[-180, 180) deg, light_intensity=[0.2, 1])
+
+        ``bounds`` adds parameters (or narrows them) by name; see
+        :data:`KNOWN_BOUNDS` for the defaults. An angle stays periodic only
+        while it spans its whole period.
+        """
+        params = []
+        for name in (*names, *(n for n in bounds if n not in names)):
+            if name not in KNOWN_BOUNDS:
+                raise ValueError(f"unknown parameter {name!r}; Space.of knows {list(KNOWN_BOUNDS)}")
+            low, high, periodic = KNOWN_BOUNDS[name]
+            if name in bounds:
+                period = high - low
+                low, high = bounds[name]
+                periodic = periodic and high - low == period
+            params.append(Parameter(name, float(low), float(high), KNOWN_UNITS[name], periodic))
+        return cls(params, fixed=fixed)
 
     # -------------------------------------------------------------- properties
     @property

@@ -25,12 +25,13 @@ import json
 import os
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import xarray as xr
 
 from ._store import StoreError, check_format, fingerprint, locked, read_dataset, refuse, settings_of, versioned, writing
+from .adaptive import resolve_tolerance
 from .maps import grid_coords, interpolate, semantic_map
 from .mesh import Mesh
 from .regions import box_iou, find_regions, method, srvr
@@ -143,6 +144,35 @@ def average(data: xr.Dataset | xr.DataArray, dim: str = "shape") -> xr.Dataset |
     return out
 
 
+def looks(
+    shape: Any,
+    network: Any,
+    looks: Mapping[str, Mapping[str, Any]],
+    space: Space | None = None,
+    *,
+    image_size: int | None = None,
+) -> dict[str, Any]:
+    """One SemanticFunction per look: the same shape and network rendered with each look's Renderer options
+    (e.g. ``{"white on black": {}, "materials on grey": {"materials": True, "background": 0.5}}``)."""
+    from .classifier import Classifier, load_classifier
+    from .renderer import Renderer
+    from .semantic import SemanticFunction
+
+    mesh = load_shape(shape)
+    classifier = network if isinstance(network, Classifier) else load_classifier(network)
+    size = image_size or classifier.input_size
+    return {name: SemanticFunction(mesh, classifier, space=space, renderer=Renderer(image_size=size, **dict(options)))
+            for name, options in looks.items()}
+
+
+def maps_of(functions: Mapping[str, Any], dim: str, **map_options: Any) -> xr.Dataset:
+    """Maps of several functions on one grid, stacked along ``dim`` named by the mapping's keys."""
+    maps = [semantic_map(f, **map_options) for f in functions.values()]
+    out = xr.concat(maps, dim=xr.DataArray(list(functions), dims=dim, name=dim), combine_attrs="drop_conflicts")
+    out.attrs[f"maps_over_{dim}"] = len(maps)
+    return out
+
+
 # ------------------------------------------------------------------ tasks
 @lru_cache(maxsize=8)
 def _classifier(name: str):
@@ -166,7 +196,9 @@ def _compute(settings: dict[str, Any], classifier, mesh: Mesh, progress: bool = 
     renderer = Renderer(image_size=settings["image_size"] or classifier.input_size)
     f = SemanticFunction(mesh, classifier, renderer=renderer, space=space)
     if settings["kind"] == "map":
-        return semantic_map(f, space, coords=settings["grid"], progress=progress)
+        adaptive = settings.get("adaptive")
+        return semantic_map(f, space, coords=settings["grid"], progress=progress, adaptive=adaptive is not None,
+                            tolerance=adaptive and adaptive["tolerance"])
     result = find_regions(f, settings["starts"], settings["algorithms"], space, settings["iterations"],
                           step_rule=settings["step_rule"], progress=progress)
     return result.reindex(iteration=np.arange(settings["iterations"]))
@@ -209,7 +241,9 @@ def _layout(settings: dict[str, Any]) -> xr.Dataset:
         for label in settings["labels"]:
             blank = _Blank(space, label)
             if settings["kind"] == "map":
-                result = semantic_map(blank, space, coords=settings["grid"], progress=False)
+                adaptive = settings.get("adaptive")
+                result = semantic_map(blank, space, coords=settings["grid"], progress=False, adaptive=adaptive is not None,
+                                      tolerance=adaptive and adaptive["tolerance"])
             else:
                 result = find_regions(blank, settings["starts"], settings["algorithms"], space, 1,
                                       step_rule=settings["step_rule"], progress=False)
@@ -267,7 +301,8 @@ def _run_task(store: str, settings_json: str, i: int, j: int) -> str:
 
 
 # ------------------------------------------------------------------ study
-def _settings(kind, meshes, classifiers, shape_names, space, step, starts, algorithms, iterations, step_rule, image_size):
+def _settings(kind, meshes, classifiers, shape_names, space, step, starts, algorithms, iterations, step_rule, image_size,
+              adaptive=False, tolerance=None):
     if kind not in KINDS:
         raise ValueError(f"unknown study kind {kind!r}; choose from {KINDS}")
     if not meshes or not classifiers:
@@ -284,8 +319,14 @@ def _settings(kind, meshes, classifiers, shape_names, space, step, starts, algor
         "mesh_digests": [m.fingerprint() for m in meshes], "networks": networks,
         "network_digests": [c.fingerprint() for c in classifiers], "space": space.to_dict(), "image_size": image_size,
     }
+    if tolerance is not None and not adaptive:
+        raise ValueError("tolerance= is for adaptive maps: pass adaptive=True as well")
     if kind == "map":
         settings["grid"] = {k: [float(x) for x in v] for k, v in grid_coords(space, step).items()}
+        if adaptive:
+            settings["adaptive"] = {"tolerance": resolve_tolerance(tolerance)}
+    elif adaptive:
+        raise ValueError("adaptive= is for map studies (kind='map')")
     else:
         for a in algorithms:
             method(a)  # unknown names are named here, before any work
@@ -309,6 +350,8 @@ def study(
     iterations: int = 600,
     step_rule: str = "adaptive",
     image_size: int | None = None,
+    adaptive: bool = False,
+    tolerance: float | None = None,
     progress: bool = True,
 ) -> xr.Dataset:
     """Maps (``kind="map"``) or region searches (``"regions"``) of every shape under every network, as one Dataset.
@@ -321,7 +364,8 @@ def study(
     name). ``store`` (a ``.zarr`` folder, required on Dask): each task
     writes its region; rerunning computes only what is missing; a store
     made with other settings (shapes, weights, grid, ...) is refused.
-    ``attrs["computed"]`` counts the tasks this call computed.
+    ``attrs["computed"]`` counts the tasks this call computed. ``adaptive``
+    and ``tolerance``: adaptive maps (see :func:`~semkit.semantic_map`).
     """
     from .classifier import Classifier
 
@@ -337,7 +381,8 @@ def study(
     classifiers = [n if isinstance(n, Classifier) else _classifier(str(n)) for n in networks]
     names = [s if isinstance(s, str) else m.name for s, m in zip(shapes, meshes)]
     space = space or Space.paper()
-    settings = _settings(kind, meshes, classifiers, names, space, step, starts, algorithms, iterations, step_rule, image_size)
+    settings = _settings(kind, meshes, classifiers, names, space, step, starts, algorithms, iterations, step_rule, image_size,
+                         adaptive, tolerance)
     pairs = [(i, j) for i in range(len(classifiers)) for j in range(len(meshes))]
     from tqdm.auto import tqdm
 

@@ -37,6 +37,8 @@ def sweep(
     iterations: int = 600,
     step_rule: str = "adaptive",
     image_size: int | None = None,
+    adaptive: bool = False,
+    tolerance: float | None = None,
     scheduler: Any = None,
     workers: int = 2,
     progress: bool = True,
@@ -51,12 +53,13 @@ def sweep(
     or None for a LocalCluster of ``workers`` processes. Rerunning the same
     call computes only what is missing; a store made with other settings
     is refused. ``attrs["computed"]`` counts the tasks this call computed.
+    ``adaptive``/``tolerance``: adaptive maps (see :func:`~semkit.semantic_map`).
     """
     if Path(store).suffix != ".zarr":
         raise ValueError(f"a sweep's store is a .zarr folder, got {store}")
     return study(shapes, networks, kind, store=store, scheduler=scheduler if scheduler is not None else "local",
                  workers=workers, space=space, step=step, starts=starts, algorithms=algorithms, iterations=iterations,
-                 step_rule=step_rule, image_size=image_size, progress=progress)
+                 step_rule=step_rule, image_size=image_size, adaptive=adaptive, tolerance=tolerance, progress=progress)
 
 
 def open_sweep(store: str | os.PathLike) -> xr.Dataset:

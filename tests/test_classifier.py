@@ -114,10 +114,11 @@ def _hub_file(tmp_path, monkeypatch, name: str) -> "Path":  # noqa: F821
 
 def test_torchvision_weights_missing_offline_say_where_to_put_them(tmp_path, monkeypatch):
     path = _hub_file(tmp_path, monkeypatch, "resnet50")
+    monkeypatch.setenv("SEMKIT_OFFLINE", "1")  # downloads: tests/test_weights.py
     with pytest.raises(FileNotFoundError) as err:
         load_classifier("resnet50")
     message = str(err.value)
-    assert "resnet50-0676ba61.pth" in message and str(path) in message and "https://download.pytorch.org" in message
+    assert message.startswith("offline (SEMKIT_OFFLINE=1)") and "resnet50-0676ba61.pth" in message and str(path) in message and "https://download.pytorch.org" in message
     assert "weights='/path/to/file.pth'" in message
 
 

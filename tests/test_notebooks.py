@@ -38,7 +38,8 @@ def test_the_report_notebooks_hold_parameters_calls_and_plots_only():
 
 
 EXPECTED_FIGURES = {
-    "01_semantic_maps.ipynb": ["azimuth_curves.png", "azimuth_curve_coffee_mug.png", "azimuth_averages.png", "maps2d.png", "map2d_park_bench.png"],
+    "01_semantic_maps.ipynb": ["azimuth_curves.png", "azimuth_curve_coffee_mug.png", "azimuth_averages.png", "maps2d.png", "map2d_park_bench.png",
+                               "looks_coffee_mug.png"],
     "02_robust_regions.ipynb": ["regions_park_bench.png"],
     "03_network_comparison.ipynb": ["network_comparison.png"],
     "04_explorer.ipynb": [],

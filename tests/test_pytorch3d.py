@@ -97,3 +97,28 @@ def test_semantic_function_gradients_by_autograd(box_mesh):
     reference = SemanticFunction(box_mesh, score, label=0, renderer=Renderer("embree", image_size=64, supersample=8), fd_step=0.25)
     points = np.array([[20.0, 25.0], [65.0, 10.0], [200.0, 40.0]])
     np.testing.assert_allclose(f.gradient(points), reference.gradient(points), rtol=0.15, atol=2e-4)
+
+
+@needs_pytorch3d
+def test_materials_roll_light_and_background_as_embree(shapenet_root):
+    """The textured chair, rolled, dimmer, on a background image: the same image on both backends."""
+    mesh = semkit.load_mesh(shapenet_root / "chair" / "341fcdd8a40a2612456cbf78e1e89022" / "models" / "model_normalized.obj")
+    assert mesh.materials.textured
+    background = np.random.default_rng(0).uniform(size=(30, 40, 3))
+    views = dict(azimuth=[120, 30], elevation=30, roll=[0, 25], light_intensity=[0.5, 0.2], ambient=[0.5, 0.7])
+    a = Renderer("embree", image_size=96, materials=True, background=background).render(mesh, **views)
+    b = Renderer("pytorch3d", image_size=96, device="cpu", materials=True, background=background).render(mesh, **views)
+    for x, y in zip(a, b):
+        assert silhouette_iou(x, y) >= 0.97
+    assert (a - b).abs().mean() <= 0.02
+
+
+@needs_pytorch3d
+def test_gradients_with_respect_to_light_intensity_and_ambient(box_mesh):
+    """The image is linear in both, so embree's differences at the same size are their exact derivatives."""
+    r, embree = Renderer("pytorch3d", image_size=32, device="cpu"), Renderer("embree", image_size=32)
+    others = {"azimuth": 30.0, "elevation": 20.0, "light_elevation": 60.0}
+    for name in ("light_intensity", "ambient"):
+        jac = _jacobian(r, box_mesh, name, 0.5, others)
+        fd = (embree.render(box_mesh, **{name: 0.6}, **others) - embree.render(box_mesh, **{name: 0.4}, **others))[0] / 0.2
+        assert jac.abs().sum() > 0 and (jac - fd).abs().mean() < 0.01

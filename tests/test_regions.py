@@ -325,7 +325,8 @@ def test_regions_of_a_semantic_function(lite0):
     assert r.attrs["gradient_source"] == "central differences (azimuth=1, elevation=1)"
     assert r.attrs["network"] == "efficientnet_lite0" and r.attrs["label_name"] == "coffee mug"
     assert r.queries.sel(algorithm="oir_w").item() == 3 * 4 * (1 + 4)  # corners, and 4 differences at each
-    assert f.queries == 3 * (4 + 8 + 20)
+    assert f.queries + f.cache_hits == 3 * (4 + 8 + 20)  # points asked; the algorithms' shared first corners render once
+    assert f.queries < 3 * (4 + 8 + 20)
     assert np.isfinite(r.loss).all()
 
 

@@ -101,6 +101,21 @@ def test_a_worker_killed_mid_sweep_loses_nothing(tmp_path):
         cluster.close()
 
 
+def test_adaptive_map_sweeps(tmp_path, client):
+    kw = {"step": (10, 10), "image_size": 48, "adaptive": True, "tolerance": 0.05}
+    ds = sweep(["vase"], ["efficientnet_lite0"], tmp_path / "a.zarr", scheduler=client, progress=False, **kw)
+    assert ds.evaluated.dims == ("network", "shape", "azimuth", "elevation") and ds.evaluated.dtype == bool
+    f = semkit.SemanticFunction(semkit.gallery.load("vase"), "efficientnet_lite0", renderer=semkit.Renderer(image_size=48))
+    ref = semkit.semantic_map(f, Space.paper(), step=kw["step"], adaptive=True, tolerance=0.05, progress=False)
+    assert f.queries == int(ds.evaluated.sum()) < ds.evaluated.size
+    np.testing.assert_array_equal(ds.evaluated.isel(network=0, shape=0), ref.evaluated)
+    np.testing.assert_allclose(ds.score.isel(network=0, shape=0), ref.score, atol=1e-5)
+    with pytest.raises(ValueError, match="other settings"):
+        sweep(["vase"], ["efficientnet_lite0"], tmp_path / "a.zarr", scheduler=client, progress=False, step=(10, 10), image_size=48)
+    with pytest.raises(ValueError, match="kind='map'"):
+        sweep(["vase"], ["efficientnet_lite0"], tmp_path / "r.zarr", kind="regions", adaptive=True)
+
+
 def test_region_sweeps(tmp_path, client):
     ds = sweep(["vase"], ["efficientnet_lite0"], tmp_path / "r.zarr", kind="regions", scheduler=client, progress=False,
                starts=[[30, 20]], algorithms=("naive", "oir_b"), iterations=600, image_size=48)

@@ -1,0 +1,131 @@
+"""Adaptive maps: fewer queries than the dense map, the same grid, errors within the tolerance's reach."""
+
+import numpy as np
+import pytest
+import xarray as xr
+
+import semkit
+from semkit import Renderer, SemanticFunction, Space, gallery, semantic_map, semantic_maps
+from semkit.adaptive import DEFAULT_TOLERANCE
+
+
+class Counted:
+    """An analytic f that counts its points (and can be told to stop, as Ctrl-C would)."""
+
+    def __init__(self, fn, stop_after: int | None = None):
+        self.fn, self.points, self.stop_after = fn, 0, stop_after
+        self.__qualname__ = fn.__qualname__
+
+    def __call__(self, p: np.ndarray) -> np.ndarray:
+        if self.stop_after is not None and self.points >= self.stop_after:
+            raise KeyboardInterrupt
+        self.points += len(p)
+        return self.fn(p)
+
+
+def band(p: np.ndarray) -> np.ndarray:
+    """Flat almost everywhere, a steep band whose elevation follows the azimuth."""
+    return 1 / (1 + np.exp(-(p[:, 1] - 20 - 10 * np.sin(np.radians(p[:, 0]))) / 3))
+
+
+def test_an_adaptive_map_spends_its_queries_where_the_map_changes():
+    dense = semantic_map(band, Space.paper(), step=3, progress=False)
+    f = Counted(band)
+    ds = semantic_map(f, Space.paper(), step=3, adaptive=True, progress=False)
+    assert ds.score.dims == dense.score.dims and ds.score.shape == (120, 34)
+    assert ds.evaluated.dtype == bool and int(ds.evaluated.sum()) == f.points  # each point evaluated once
+    assert f.points < 0.6 * dense.score.size
+    assert ds.attrs["tolerance"] == DEFAULT_TOLERANCE
+    err = np.abs(ds.score - dense.score)
+    assert float(err.where(ds.evaluated).max()) == 0  # computed points are exact
+    assert float(err.mean()) < 0.002 and float(err.max()) < 0.1
+    # the steep band is evaluated at the full resolution, the flat parts are not
+    steep = np.abs(dense.score.differentiate("elevation")) > 0.05
+    assert float(ds.evaluated.where(steep).mean()) > 0.9
+    flat = np.abs(dense.score - 0.5) > 0.499
+    assert float(ds.evaluated.where(flat).mean()) < 0.3
+    # a flat function costs only the two coarsest grids (strides 8 and 4): azimuth 30 x elevation 10
+    constant = Counted(lambda p: np.full(len(p), 0.25))
+    flat_map = semantic_map(constant, Space.paper(), step=3, adaptive=True, progress=False)
+    assert constant.points == 30 * 10 and float(np.abs(flat_map.score - 0.25).max()) < 1e-12
+    # a smaller tolerance evaluates more
+    tight = Counted(band)
+    semantic_map(tight, Space.paper(), step=3, adaptive=True, tolerance=DEFAULT_TOLERANCE / 10, progress=False)
+    assert tight.points > f.points
+
+
+def test_periodic_parameters_wrap_and_any_grid_length_works():
+    def spike(p):  # a narrow bump across the period's seam (azimuth 356..4)
+        d = np.minimum(p[:, 0], 360 - p[:, 0])
+        return np.exp(-((d / 4) ** 2)) * 0.8
+
+    for step in (3, 7):  # 7 degrees does not divide 360: the last cell (357 -> 360) is short
+        dense = semantic_map(spike, Space.paper(), step=step, progress=False)
+        f = Counted(spike)
+        ds = semantic_map(f, Space.paper(), step=step, adaptive=True, progress=False)
+        assert f.points < dense.score.size
+        np.testing.assert_allclose(ds.score, dense.score, atol=0.05)
+        assert bool(ds.evaluated.sel(azimuth=0).all())  # the seam is resolved
+
+
+def test_adaptive_maps_in_three_dimensions():
+    space = Space({"a": (0, 1), "b": (0, 2), "turn": (0, 360)}, periodic=["turn"])
+
+    def g(p):
+        return 1 / (1 + np.exp(-(p[:, 0] - 0.5 - 0.1 * p[:, 1] * np.cos(np.radians(p[:, 2]))) / 0.04))
+
+    dense = semantic_map(g, space, step=(0.05, 0.1, 15), progress=False)
+    f = Counted(g)
+    ds = semantic_map(f, space, step=(0.05, 0.1, 15), adaptive=True, progress=False)
+    assert ds.score.dims == ("a", "b", "turn") and ds.score.shape == (21, 21, 24)
+    assert int(ds.evaluated.sum()) == f.points < 0.7 * dense.score.size
+    assert float(np.abs(ds.score - dense.score).mean()) < 0.005
+
+
+def test_an_interrupted_adaptive_map_resumes_to_the_same_result(tmp_path):
+    store = tmp_path / "map.nc"
+    whole = Counted(band)
+    uninterrupted = semantic_map(whole, Space.paper(), step=3, adaptive=True, chunk_size=50, progress=False)
+    first = Counted(band, stop_after=whole.points // 2)
+    with pytest.raises(KeyboardInterrupt):
+        semantic_map(first, Space.paper(), step=3, adaptive=True, store=store, chunk_size=50, progress=False)
+    assert not store.exists()
+    second = Counted(band)
+    ds = semantic_map(second, Space.paper(), step=3, adaptive=True, store=store, chunk_size=50, progress=False)
+    assert first.points + second.points == whole.points  # nothing evaluated twice
+    xr.testing.assert_identical(ds.drop_attrs(), uninterrupted.drop_attrs())
+    assert semkit.open_map(store).evaluated.dtype == bool
+    # read back without evaluating; other settings are refused
+    again = Counted(band)
+    semantic_map(again, Space.paper(), step=3, adaptive=True, store=store, progress=False)
+    assert again.points == 0
+    with pytest.raises(ValueError, match="differs in adaptive"):
+        semantic_map(band, Space.paper(), step=3, adaptive=True, tolerance=2 * DEFAULT_TOLERANCE, store=store, progress=False)
+    with pytest.raises(ValueError, match="differs in adaptive"):
+        semantic_map(band, Space.paper(), step=3, store=store, progress=False)
+    with pytest.raises(ValueError, match="pass adaptive=True"):
+        semantic_map(band, Space.paper(), step=3, tolerance=0.05, progress=False)
+    with pytest.raises(ValueError, match="tolerance must be a positive"):
+        semantic_map(band, Space.paper(), step=3, adaptive=True, tolerance=0, progress=False)
+
+
+def test_an_adaptive_map_of_a_real_network(lite0):
+    f = SemanticFunction(gallery.load("coffee_mug"), lite0, renderer=Renderer(image_size=64))
+    ds = semantic_map(f, step=(6, 5), adaptive=True, progress=False)
+    assert f.queries == int(ds.evaluated.sum()) < ds.score.size
+    np.testing.assert_array_equal(ds.correct, ds.top1 == 504)
+    dense = semantic_map(f, step=(6, 5), progress=False)
+    assert f.cache_hits == int(ds.evaluated.sum())  # the dense map reused every evaluated point
+    assert f.queries == dense.score.size
+    xr.testing.assert_equal(ds.score.where(ds.evaluated), dense.score.where(ds.evaluated))
+    assert float(np.abs(ds.score - dense.score).mean()) < 0.02
+    assert float((ds.correct == dense.correct).mean()) > 0.95
+
+
+def test_stacked_adaptive_maps(tmp_path):
+    kw = dict(step=(10, 10), renderer=Renderer(image_size=48), progress=False, adaptive=True, tolerance=0.05)
+    ds = semantic_maps(["coffee_mug", "vase"], ["efficientnet_lite0"], store=tmp_path / "maps", **kw)
+    assert ds.evaluated.dims == ("network", "shape", "azimuth", "elevation")
+    assert ds.attrs["tolerance"] == 0.05 and not bool(ds.evaluated.all())
+    again = semantic_maps(["coffee_mug", "vase"], ["efficientnet_lite0"], store=tmp_path / "maps", **kw)
+    xr.testing.assert_identical(again.evaluated, ds.evaluated)
