@@ -15,8 +15,8 @@ from .regions import check_regions, find_regions, srvr, volume_ratio
 from .renderer import Renderer
 from .semantic import Evaluation, SemanticFunction
 from .space import Parameter, Space
-from .study import (average, compare_networks, compare_searches, load_shape, load_shapes, looks, map_regions, maps_of,
-                    open_study, study)
+from .study import (average, compare_networks, compare_searches, comparison_table, findings, load_shape, load_shapes, looks,
+                    map_regions, maps_of, open_study, study)
 from .trust import Criterion, find_failures, robust_accuracy, robustness_radius
 from .sweep import open_sweep, sweep
 
@@ -38,6 +38,7 @@ __all__ = [
     "average",
     "compare_networks",
     "compare_searches",
+    "comparison_table",
     "load_shape",
     "load_shapes",
     "looks",
@@ -48,6 +49,7 @@ __all__ = [
     "check_regions",
     "find_failures",
     "find_regions",
+    "findings",
     "gallery",
     "grid_coords",
     "imagenet_labels",

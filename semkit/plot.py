@@ -429,28 +429,36 @@ def looks(data: xr.Dataset, functions: dict, *, azimuths: Any = (0, 45, 90, 135,
     return fig
 
 
-def comparison(table, maps: xr.Dataset | None = None):
-    """Accuracy over the space against SRVR, one point per network and region method (a row of
-    :func:`~semkit.compare_networks` each); beside it, with ``maps``, the accuracy of each shape."""
+def comparison(comparison: xr.Dataset, maps: xr.Dataset | None = None, criterion: str | None = None):
+    """Accuracy over the space against SRVR per region method, one point per network with its intervals over
+    shapes (from :func:`~semkit.compare_networks`); beside it, with ``maps``, each shape's accuracy."""
     import matplotlib.pyplot as plt
 
+    from .regions import style
+
+    c = comparison.sel(criterion=criterion) if criterion is not None else comparison.isel(criterion=0)
     fig, axes = plt.subplots(1, 2 if maps is not None else 1, figsize=(12 if maps is not None else 6, 4.2),
                              squeeze=False, layout="constrained")
     a = axes[0, 0]
-    accuracy = table["accuracy over the space"]
-    for j, column in enumerate(c for c in table.columns if c.startswith("SRVR ")):
-        label = column[len("SRVR "):]
-        from .regions import METHODS
-
-        color = next((m.color for m in METHODS.values() if m.label == label), f"C{j}")
-        a.scatter(accuracy, table[column], color=color, label=label, s=50)
-        for network in table.index:
-            a.annotate(str(network).replace("efficientnet_", ""), (accuracy[network], table.loc[network, column]),
+    x = c.sel(metric="accuracy over the space")
+    srvr_metrics = [str(m) for m in c.metric.values if str(m).startswith("SRVR ")]
+    for j, metric in enumerate(srvr_metrics):
+        label = metric[len("SRVR "):]
+        color = next((col for name, col in (style(n, j) for n in ("naive", "oir_b", "oir_w", "verified"))
+                      if name == label), f"C{j}")
+        y = c.sel(metric=metric)
+        a.errorbar(x["mean"], y["mean"], xerr=[x["mean"] - x.ci_low, x.ci_high - x["mean"]],
+                   yerr=[y["mean"] - y.ci_low, y.ci_high - y["mean"]], fmt="o", color=color, label=label, capsize=3)
+        for network in c.network.values:
+            a.annotate(str(network).replace("efficientnet_", ""),
+                       (float(x["mean"].sel(network=network)), float(y["mean"].sel(network=network))),
                        fontsize=8, xytext=(4, 3), textcoords="offset points")
-    shapes = f" ({maps.sizes['shape']} shapes)" if maps is not None else ""
-    a.set(xlabel="accuracy over the semantic space (share of grid points, top-1)", ylabel="SRVR (mean region volume / space)",
-          title=f"accuracy against semantic robustness{shapes}")
-    a.legend(title="regions")
+    a.set(xlabel=f"accuracy over the semantic space (share of grid points, {c.criterion.item()})",
+          ylabel="SRVR (mean region volume / space)",
+          title=f"accuracy against semantic robustness ({comparison.attrs['shapes']} shapes, "
+                f"{comparison.attrs['confidence']:.0%} intervals)")
+    if srvr_metrics:
+        a.legend(title="regions")
     a.grid(alpha=0.3)
     if maps is not None:
         over = [d for d in maps["correct"].dims if d not in ("network", "shape")]

@@ -34,6 +34,7 @@ robustness number and :func:`check_regions` holds them against a dense map.
 
 from __future__ import annotations
 
+import inspect
 import io
 import json
 import os
@@ -112,8 +113,10 @@ class Search(ABC):
         """The points this step needs (points may lie outside the Space: the driver wraps and clips them)."""
 
     @abstractmethod
-    def update(self, values: np.ndarray, gradients: np.ndarray, gradient_cost: float) -> None:
-        """Take f at the proposed points (and its gradients, each having cost ``gradient_cost`` queries)."""
+    def update(self, values: np.ndarray, gradients: np.ndarray, gradient_cost: float,
+               correct: np.ndarray | None = None) -> None:
+        """Take f at the proposed points (and its gradients, each having cost ``gradient_cost`` queries); for a
+        method that ``needs_classes``, also whether the top-1 class is the label there (None: f gives scores only)."""
 
     @abstractmethod
     def state(self) -> dict[str, np.ndarray]:
@@ -134,7 +137,8 @@ class RegionMethod(ABC):
 
     Class attributes say what plots and studies need: ``name`` (as in the
     results' ``algorithm`` coordinate), ``label`` (for legends), ``color``,
-    ``needs_gradient``. :meth:`queries_per_step` declares the points one
+    ``needs_gradient``, ``needs_classes`` (whether the top-1 class is right at
+    its points). :meth:`queries_per_step` declares the points one
     box costs per step; :meth:`describe` the settings that determine its
     results (stores are matched on them).
     """
@@ -143,6 +147,7 @@ class RegionMethod(ABC):
     label: ClassVar[str]
     color: ClassVar[str] = "tab:gray"
     needs_gradient: ClassVar[bool] = False
+    needs_classes: ClassVar[bool] = False
 
     @abstractmethod
     def queries_per_step(self, n: int) -> int:
@@ -364,7 +369,8 @@ class FlowSearch(Search):
         n = self.space.n
         return Proposal(values.reshape(-1, n), grads.reshape(-1, n))
 
-    def update(self, values: np.ndarray, gradients: np.ndarray, gradient_cost: float) -> None:
+    def update(self, values: np.ndarray, gradients: np.ndarray, gradient_cost: float,
+               correct: np.ndarray | None = None) -> None:
         st, h, idx = self.st, self.method.hyper, self._idx
         K, n = st.a.shape
         ga, gb = np.zeros((K, n)), np.zeros((K, n))
@@ -528,12 +534,18 @@ for _cls in (Naive, OIRB, OIRW):
 
 
 def method(spec: "str | RegionMethod", **options: Any) -> RegionMethod:
-    """A region method by name (with ``options`` for its constructor), or the object itself."""
+    """A region method by name (with those of ``options`` its constructor takes), or the object itself."""
     if isinstance(spec, RegionMethod):
         return spec
     if spec not in METHODS:
         raise ValueError(f"unknown algorithm {spec!r}; choose from {tuple(METHODS)}")
-    return METHODS[spec](**options)
+    cls = METHODS[spec]
+    return cls(**{k: v for k, v in options.items() if k in _options(cls)})
+
+
+def _options(cls: type[RegionMethod]) -> set[str]:
+    """The keyword options a method's constructor takes."""
+    return set(inspect.signature(cls).parameters)
 
 
 def style(name: str, index: int = 0) -> tuple[str, str]:
@@ -577,7 +589,7 @@ def find_regions(
     store: str | os.PathLike | None = None,
     key: str | None = None,
     progress: bool = True,
-    **hyper: float,
+    **hyper: Any,
 ) -> xr.Dataset:
     """Grow a region around each start with each method.
 
@@ -593,6 +605,10 @@ def find_regions(
     ``step_rule="adaptive"`` follows the same gradient flow to the same
     horizon in fewer, larger steps, and stops a box once its remaining
     motion would be under ``tol`` (default 1e-3 of the smallest range).
+    ``"verified"`` grows boxes with a guarantee (:class:`semkit.trust.Verified`);
+    its options (``certificate``, ``threshold``, ``resolution``,
+    ``confidence``, ``max_failure``, ``max_queries``, ``seed``) are passed
+    here as keywords too.
 
     With ``store`` (a ``.nc`` or ``.zarr`` path) the search is kept: its
     state is saved every few seconds and when it is interrupted (Ctrl-C,
@@ -611,14 +627,17 @@ def find_regions(
         raise ValueError(f"unknown step_rule {step_rule!r}; choose from {STEP_RULES}")
     if iterations < 1:
         raise ValueError(f"iterations must be at least 1, got {iterations}")
-    try:
-        h = Hyper(**hyper)
-    except TypeError:
-        raise TypeError(f"unknown hyper-parameters {sorted(set(hyper) - {f.name for f in fields(Hyper)})}") from None
     specs = [algorithms] if isinstance(algorithms, (str, RegionMethod)) else list(algorithms)
     if not specs:
         raise ValueError(f"no algorithms given; choose from {tuple(METHODS)}")
-    methods = [method(m, hyper=h, rule=step_rule, tol=tol) for m in specs]
+    paper = {f.name for f in fields(Hyper)}
+    options = {k: v for k, v in hyper.items() if k not in paper}
+    taken = set().union(*(_options(METHODS[m]) for m in specs if isinstance(m, str) and m in METHODS))
+    if set(options) - taken:
+        raise TypeError(f"unknown hyper-parameters or method options {sorted(set(options) - taken)}: the paper's "
+                        f"hyper-parameters are {sorted(paper)}")
+    h = Hyper(**{k: v for k, v in hyper.items() if k in paper})
+    methods = [method(m, hyper=h, rule=step_rule, tol=tol, **options) for m in specs]
     names = [m.name for m in methods]
     if len(set(names)) != len(names):
         raise ValueError(f"each method may run once per search, got {names}")
@@ -685,6 +704,7 @@ class _Driver:
         # a plain callable's differences go into the same batched call as the values
         self.differences = fn.difference_steps if isinstance(fn, PlainFunction) else None
         self.gradient_source = fn.gradient_method if any(m.needs_gradient for m in methods) else "not used"
+        self.label = fn.describe().get("label") if any(m.needs_classes for m in methods) else None
         self.t = 0
 
     def _inside(self, points: np.ndarray) -> np.ndarray:
@@ -702,7 +722,15 @@ class _Driver:
             stepped = difference_points(wanted, self.space, self.differences)
             values.append(stepped.reshape(-1, n))
         points = np.concatenate(values) if values else np.empty((0, n))
-        f = np.asarray(self.fn(self._inside(points)), dtype=float).reshape(-1) if len(points) else np.empty(0)
+        correct = None
+        if not len(points):
+            f = np.empty(0)
+        elif self.label is not None:  # a method asks whether the top-1 class is right: one call gives both
+            ev = self.fn.evaluate(self._inside(points))
+            f = np.asarray(ev.score, dtype=float).reshape(-1)
+            correct = None if ev.top1 is None else np.asarray(ev.top1) == self.label
+        else:
+            f = np.asarray(self.fn(self._inside(points)), dtype=float).reshape(-1)
         if f.shape != (len(points),):
             raise ValueError(f"f returned {f.size} scores for {len(points)} points")
         bad = ~np.isfinite(f)
@@ -719,8 +747,9 @@ class _Driver:
         else:
             grads = np.empty((0, n))
         offset, g_offset = 0, 0
-        for search, p in zip(self.searches, proposals):
-            search.update(f[offset:offset + len(p.values)], grads[g_offset:g_offset + len(p.gradients)], cost)
+        for search, method, p in zip(self.searches, self.methods, proposals):
+            classes = correct[offset:offset + len(p.values)] if method.needs_classes and correct is not None else None
+            search.update(f[offset:offset + len(p.values)], grads[g_offset:g_offset + len(p.gradients)], cost, classes)
             offset += len(p.values)
             g_offset += len(p.gradients)
         self.t += 1
@@ -789,6 +818,9 @@ class _Driver:
                 "queries": (dims[:-1], along("queries"), {"long_name": "points evaluated (gradients included)"}),
                 "converged": (dims[:-1], along("converged"), {"long_name": "stopped before the last iteration: its bounds no longer moved (tol)"}),
                 "iterations": (dims[:-1], along("iterations"), {"long_name": "steps taken"}),
+                "start_passes": (dims[:-1], np.stack([r.get("start_passes", np.full(len(self.u0), np.nan)) for r in results],
+                                                     axis=1).astype(float),
+                                 {"long_name": "the start passes the method's criterion (1 or 0; NaN: it has none)"}),
             },
             coords=coords,
             attrs={

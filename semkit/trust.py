@@ -11,12 +11,12 @@ explicit criterion (:class:`Criterion`: top-1 correct, or score >= t):
   views of f with a confidence interval;
 * :func:`find_failures`: worst-case views near a start (random search,
   CMA-ES) within a hard query budget;
-* :class:`LatticeBox` and :class:`SampledBox`: verified regions, grown from a
-  start until no face can move out without taking in a failure; the lattice
-  certificate checks every lattice point inside, the sampled one bounds the
-  failure rate at a stated confidence with fresh uniform samples. They are
-  driven by ``find_regions(f, starts, algorithms=("verified",))`` through
-  :func:`verified_boxes`.
+* :class:`Verified`: verified regions for
+  ``find_regions(f, starts, algorithms=("verified",))``, grown from a start
+  until no face can move out without taking in a failure (:class:`LatticeBox`,
+  :class:`SampledBox`); the lattice certificate checks every lattice point
+  inside, the sampled one bounds the failure rate at a stated confidence
+  with fresh uniform samples.
 
 All starts and points advance together: each round is one batched call of f.
 """
@@ -25,12 +25,13 @@ from __future__ import annotations
 
 import itertools
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
 import numpy as np
 import xarray as xr
 
+from .regions import Proposal, RegionMethod, Search, register
 from .space import Space
 
 #: Default lattice step for parameters measured in degrees; others use 1/32 of their range.
@@ -805,122 +806,251 @@ def check_size(confidence: float, max_failure: float, attempts: int = 1) -> int:
     return int(math.ceil(math.log(attempts / (1.0 - confidence)) / max_failure))
 
 
-@dataclass
-class VerifiedBoxes:
-    """Final boxes of :func:`verified_boxes`, one row per start."""
+# ------------------------------------------------- verified boxes as a region method
+class Verified(RegionMethod):
+    """Verified regions for :func:`~semkit.find_regions` (``algorithms=("verified",)``).
 
-    lower: np.ndarray
-    upper: np.ndarray
-    queries: np.ndarray
-    rounds: np.ndarray
-    start_passes: np.ndarray
-    certified: np.ndarray
-    attrs: dict = field(default_factory=dict)
-
-
-def verified_boxes(
-    f: Callable[[np.ndarray], Any],
-    starts: np.ndarray,
-    space: Space,
-    *,
-    certificate: str | None = None,
-    threshold: float | None = None,
-    resolution: float | Sequence[float] | None = None,
-    confidence: float = 0.95,
-    max_failure: float = 0.01,
-    attempts: int = 3,
-    max_queries: int = 2000,
-    seed: int = 0,
-    progress: bool = True,
-) -> VerifiedBoxes:
-    """Verified boxes around ``starts`` [S, n] (see :class:`LatticeBox`, :class:`SampledBox`), all starts together.
-
-    ``certificate`` defaults to "lattice" up to 3 parameters and "sampled"
-    beyond. ``max_queries`` bounds a sampled box's growth and checks per
-    start (the lattice certificate checks every lattice point it claims).
-    A start that fails the criterion gets an empty box (lower = upper =
-    start, ``start_passes`` False).
+    Boxes in the same schema as the paper's methods, with a guarantee under
+    an explicit criterion (top-1 correct by default, or score >=
+    ``threshold``): ``certificate="lattice"`` (default up to 3 parameters,
+    see :class:`LatticeBox`) or ``"sampled"`` (see :class:`SampledBox`).
+    A start that fails the criterion keeps an empty box (lower = upper).
+    The search's state is the set of points evaluated: an interrupted search
+    resumes by replaying its growth from them, without querying them again.
     """
-    from tqdm.auto import tqdm
 
-    criterion = Criterion.of(f, threshold)
-    certificate = certificate or ("lattice" if space.n <= 3 else "sampled")
-    if certificate not in CERTIFICATES:
-        raise ValueError(f"unknown certificate {certificate!r}: choose one of {CERTIFICATES}")
-    if not 0 < confidence < 1:
-        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
-    if not 0 < max_failure < 1:
-        raise ValueError(f"max_failure must be in (0, 1), got {max_failure}")
-    delta = resolution_of(space, resolution)
-    starts = np.asarray(starts, dtype=float)
-    S, n = starts.shape
-    oracle = LatticeOracle(f, space, criterion, starts, delta)
-    start_passes = np.array([ok[0] for ok in oracle([(s, np.zeros((1, n), int)) for s in range(S)])], dtype=bool)
-    rounds = np.zeros(S, dtype=np.int64)
-    attrs: dict[str, Any] = {**criterion.attrs(), "certificate": certificate, "resolution": delta.tolist()}
-    if certificate == "lattice":
-        span = np.where(space.periodic, np.floor((space.widths - 1e-9) / delta), np.inf)
-        # Per start, one box grown for the most volume and one grown along each parameter first; the largest is kept.
-        growers = [(s, LatticeBox(n, lambda j, s=s: oracle.inside(s, j), span, prefer))
-                   for s in range(S) if start_passes[s] for prefer in (None, *range(n))]
-        with tqdm(desc="verified boxes (lattice)", unit="round", disable=not progress, leave=False) as bar:
-            while True:
-                requests = [(i, s, box.propose()) for i, (s, box) in enumerate(growers) if not box.done]
-                requests = [(i, s, offsets) for i, s, offsets in requests if len(offsets)]
-                if not requests:
+    name, label, color = "verified", "verified", "tab:blue"
+    needs_classes = True
+
+    def __init__(self, certificate: str | None = None, threshold: float | None = None,
+                 resolution: float | Sequence[float] | None = None, confidence: float = 0.95, max_failure: float = 0.01,
+                 attempts: int = 3, max_queries: int = 2000, seed: int = 0) -> None:
+        if certificate is not None and certificate not in CERTIFICATES:
+            raise ValueError(f"unknown certificate {certificate!r}: choose one of {CERTIFICATES}")
+        if not 0 < confidence < 1:
+            raise ValueError(f"confidence must be in (0, 1), got {confidence}")
+        if not 0 < max_failure < 1:
+            raise ValueError(f"max_failure must be in (0, 1), got {max_failure}")
+        if resolution is not None:
+            steps = np.atleast_1d(np.asarray(resolution, dtype=float))
+            if not (np.isfinite(steps).all() and (steps > 0).all()):
+                raise ValueError(f"resolution must be positive, got {resolution}")
+        self.criterion = Criterion(threshold)
+        self.certificate, self.resolution = certificate, resolution
+        self.confidence, self.max_failure, self.attempts = confidence, max_failure, int(attempts)
+        self.max_queries, self.seed = int(max_queries), int(seed)
+
+    def queries_per_step(self, n: int) -> int:
+        """At least one point per open face; a lattice face costs its whole next layer (it varies)."""
+        return 2 * n
+
+    def describe(self) -> dict[str, Any]:
+        resolution = None if self.resolution is None else np.atleast_1d(np.asarray(self.resolution, float)).tolist()
+        if self.certificate == "sampled":
+            size = check_size(self.confidence, self.max_failure, self.attempts)
+            guarantee = (f"with confidence {self.confidence:g} at most a share {self.max_failure:g} of a box's views fail "
+                         f"({self.criterion.name}): {size} fresh uniform samples of the final box all passed")
+        else:
+            guarantee = (f"lattice (sampled beyond 3 parameters): every lattice point start + k x resolution in a box "
+                         f"passes ({self.criterion.name}), and no face can move one step out without taking in a failing "
+                         "lattice point or leaving the Space")
+        return {"name": self.name, "certificate": self.certificate, **self.criterion.attrs(), "resolution": resolution,
+                "confidence": self.confidence, "max_failure": self.max_failure, "attempts": self.attempts,
+                "max_queries": self.max_queries, "seed": self.seed, "guarantee": guarantee}
+
+    def search(self, space: Space, starts: np.ndarray, iterations: int) -> "VerifiedSearch":
+        return VerifiedSearch(self, space, starts, iterations)
+
+
+class VerifiedSearch(Search):
+    """The verified boxes of all starts, grown round by round; every point evaluated is remembered."""
+
+    def __init__(self, method: Verified, space: Space, starts: np.ndarray, iterations: int) -> None:
+        self.method, self.space, self.starts, self.iterations = method, space, np.asarray(starts, float), iterations
+        self.delta = resolution_of(space, method.resolution)
+        self.certificate = method.certificate or ("lattice" if space.n <= 3 else "sampled")
+        K, n = self.starts.shape
+        self.memo: dict[bytes, bool] = {}
+        self.owner: dict[bytes, int] = {}  # the start a point's query is charged to
+        self.start_passes: np.ndarray | None = None
+        self.rounds = np.zeros(K, dtype=np.int64)
+        self.lower_trace: list[np.ndarray] = []
+        self.upper_trace: list[np.ndarray] = []
+        self._waiting: list[tuple[Any, int, np.ndarray]] = []  # (grower, start, points) asked this round
+        if self.certificate == "sampled":
+            self.check_size = check_size(method.confidence, method.max_failure, method.attempts)
+            if self.check_size + 1 > method.max_queries:
+                raise ValueError(f"max_queries={method.max_queries} is too small: the certificate alone needs "
+                                 f"{self.check_size} samples")
+
+    # --------------------------------------------------------------- points
+    def _key(self, point: np.ndarray) -> bytes:
+        return np.round(np.asarray(point, float), 9).tobytes()
+
+    def _lattice_points(self, k: int, offsets: np.ndarray) -> np.ndarray:
+        x = self.starts[k] + offsets * self.delta
+        lo = np.where(self.space.periodic, -np.inf, self.space.lower)
+        hi = np.where(self.space.periodic, np.inf, self.space.upper)
+        return np.clip(x, lo, hi)
+
+    def _inside(self, k: int, offsets: np.ndarray) -> np.ndarray:
+        x = self.starts[k] + offsets * self.delta
+        tol = 1e-9 * np.maximum(1.0, np.abs(self.space.upper) + np.abs(self.space.lower))
+        ok = (x >= self.space.lower - tol) & (x <= self.space.upper + tol)
+        return (ok | self.space.periodic).all(axis=1)
+
+    def _passes(self, points: np.ndarray) -> np.ndarray | None:
+        """Pass/fail of points from memory (wrapped), or None if any is unknown."""
+        keys = [self._key(p) for p in self.space.wrap(points)]
+        if not all(key in self.memo for key in keys):
+            return None
+        return np.array([self.memo[key] for key in keys], dtype=bool)
+
+    # -------------------------------------------------------------- growth
+    def _begin(self, passes: np.ndarray) -> None:
+        K, n = self.starts.shape
+        self.start_passes = passes
+        m = self.method
+        if self.certificate == "lattice":
+            span = np.where(self.space.periodic, np.floor((self.space.widths - 1e-9) / self.delta), np.inf)
+            self.growers = [(k, LatticeBox(n, lambda j, k=k: self._inside(k, j), span, prefer))
+                            for k in range(K) if passes[k] for prefer in (None, *range(n))]
+        else:
+            self.growers = [(k, SampledBox(self.starts[k], self.space, self.delta, np.random.default_rng([m.seed, k]),
+                                           check_size=self.check_size, attempts=m.attempts, budget=m.max_queries - 1,
+                                           samples_per_face=max(4, 2 * n), refine_size=max(32, self.check_size // 2)))
+                            for k in range(K) if passes[k]]
+
+    def _ask(self, grower) -> np.ndarray:
+        """The points a grower wants next (space coordinates, unwrapped)."""
+        k, box = grower
+        if self.certificate == "lattice":
+            return self._lattice_points(k, box.propose())
+        return box.propose()
+
+    def _round(self) -> list[tuple[Any, int, np.ndarray]]:
+        """Advance every grower whose points are all known (replay), and return the asks still unanswered."""
+        unanswered = []
+        for grower in self.growers:
+            k, box = grower
+            while not box.done:
+                points = self._ask(grower)
+                if not len(points):
                     break
-                answers = oracle([(s, offsets) for _, s, offsets in requests])
-                for (i, s, _), ok in zip(requests, answers):
-                    growers[i][1].update(ok)
-                for s in {s for _, s, _ in requests}:
-                    rounds[s] += 1
-                bar.update()
-        lower, upper = starts.copy(), starts.copy()
-        size = np.zeros(S)
-        for s, box in growers:
-            points = float(np.prod(box.hi - box.lo + 1))
-            if points > size[s]:
-                size[s] = points
-                lower[s] = starts[s] + box.lo * delta
-                upper[s] = starts[s] + box.hi * delta
-        queries = oracle.queries
-        attrs["guarantee"] = (f"every lattice point start + k x resolution inside the box passes ({criterion.name}), and no face "
-                              "can move one step out without taking in a failing lattice point or leaving the Space")
-        return VerifiedBoxes(lower, upper, queries, rounds, start_passes, start_passes.copy(), attrs)
+                known = self._passes(points)
+                if known is None:
+                    unanswered.append((grower, k, points))
+                    break
+                box.update(known)
+        return unanswered
 
-    size = check_size(confidence, max_failure, attempts)
-    if size + 1 > max_queries:
-        raise ValueError(f"max_queries={max_queries} is too small: the certificate alone needs {size} samples "
-                         f"(confidence {confidence}, max_failure {max_failure}, split over {attempts} attempts)")
-    boxes_s = {
-        s: SampledBox(starts[s], space, delta, np.random.default_rng([seed, s]), check_size=size, attempts=attempts,
-                      budget=max_queries - 1, samples_per_face=max(4, 2 * n), refine_size=max(32, size // 2))
-        for s in range(S) if start_passes[s]
-    }
-    queries = oracle.queries.copy()
-    with tqdm(desc="verified boxes (sampled)", unit="round", disable=not progress, leave=False) as bar:
-        while True:
-            proposals = [(s, box.propose()) for s, box in boxes_s.items() if not box.done]
-            proposals = [(s, pts) for s, pts in proposals if len(pts)]
-            if not proposals:
-                break
-            points = np.concatenate([pts for _, pts in proposals])
-            ok, _, _ = criterion.evaluate(f, space.wrap(points))
-            at = 0
-            for s, pts in proposals:
-                boxes_s[s].update(ok[at : at + len(pts)])
-                queries[s] += len(pts)
-                rounds[s] += 1
-                at += len(pts)
-            bar.update()
-    lower, upper = starts.copy(), starts.copy()
-    certified = start_passes.copy()
-    for s, box in boxes_s.items():
-        lower[s], upper[s], certified[s] = box.a, box.b, box.certified
-    attrs.update(
-        confidence=confidence, max_failure=max_failure, check_samples=size, attempts=attempts,
-        guarantee=(f"with confidence {confidence:g}, at most a share {max_failure:g} of the box's views fail "
-                   f"({criterion.name}): {size} fresh uniform samples of the final box all passed "
-                   f"(confidence split over up to {attempts} checks)"),
-    )
-    return VerifiedBoxes(lower, upper, queries, rounds, start_passes, certified, attrs)
+    # ----------------------------------------------------------- interface
+    @property
+    def active(self) -> np.ndarray:
+        K = len(self.starts)
+        if self.start_passes is None:
+            return np.ones(K, dtype=bool)
+        busy = np.zeros(K, dtype=bool)
+        for k, box in self.growers:
+            busy[k] |= not box.done
+        return busy
+
+    def propose(self) -> Proposal:
+        n = self.space.n
+        self._asked: list[bytes] = []
+        if self.start_passes is None:
+            known = self._passes(self.starts)
+            if known is None:
+                self._waiting = [(None, k, self.starts[k : k + 1]) for k in range(len(self.starts))]
+                return Proposal(self.starts.copy(), np.empty((0, n)))
+            self._begin(known)
+        self._waiting = self._round()
+        if not self._waiting:
+            return Proposal(np.empty((0, n)), np.empty((0, n)))
+        new: dict[bytes, np.ndarray] = {}
+        for _, k, points in self._waiting:
+            for p in self.space.wrap(points):
+                key = self._key(p)
+                if key not in self.memo and key not in new:
+                    new[key] = p
+                    self.owner[key] = k
+        self._asked = list(new)
+        return Proposal(np.array(list(new.values())), np.empty((0, n)))
+
+    def update(self, values: np.ndarray, gradients: np.ndarray, gradient_cost: float,
+               correct: np.ndarray | None = None) -> None:
+        criterion = self.method.criterion
+        if criterion.threshold is None:
+            if correct is None and len(values):
+                raise ValueError("the verified method's criterion is top-1 correct, but this f gives scores only: "
+                                 "pass threshold=t (a view passes when its score >= t)")
+            passes = np.asarray(correct, dtype=bool) if len(values) else np.zeros(0, bool)
+        else:
+            passes = np.asarray(values) >= criterion.threshold
+        if self.start_passes is None:
+            for k, (p, ok) in enumerate(zip(self.space.wrap(self.starts), passes)):
+                key = self._key(p)
+                self.owner.setdefault(key, k)
+                self.memo[key] = bool(ok)
+            self._begin(passes.copy())
+        else:
+            for key, ok in zip(self._asked, passes):
+                self.memo[key] = bool(ok)
+            for grower, k, points in self._waiting:
+                grower[1].update(self._passes(points))
+                self.rounds[k] += 1
+        lower, upper = self._boxes()
+        self.lower_trace.append(lower)
+        self.upper_trace.append(upper)
+
+    def _boxes(self) -> tuple[np.ndarray, np.ndarray]:
+        """Each start's box now: for the lattice, the largest of its growers' boxes."""
+        lower, upper = self.starts.copy(), self.starts.copy()
+        if self.start_passes is None:
+            return lower, upper
+        size = np.zeros(len(self.starts))
+        for k, box in self.growers:
+            if self.certificate == "lattice":
+                points = float(np.prod(box.hi - box.lo + 1))
+                if points > size[k]:
+                    size[k] = points
+                    lower[k], upper[k] = self.starts[k] + box.lo * self.delta, self.starts[k] + box.hi * self.delta
+            else:
+                lower[k], upper[k] = box.a, box.b
+        return lower, upper
+
+    def state(self) -> dict[str, np.ndarray]:
+        keys = list(self.memo)
+        n = self.space.n
+        points = np.array([np.frombuffer(key) for key in keys]).reshape(-1, n)
+        return {"points": points, "passes": np.array([self.memo[key] for key in keys], dtype=bool),
+                "owner": np.array([self.owner.get(key, -1) for key in keys], dtype=np.int64)}
+
+    def restore(self, arrays: dict[str, np.ndarray]) -> None:
+        """Remember the points evaluated before; the growth replays from them at the next step."""
+        for p, ok, k in zip(arrays["points"], arrays["passes"], arrays["owner"]):
+            key = self._key(p)
+            self.memo[key] = bool(ok)
+            if k >= 0:
+                self.owner[key] = int(k)
+
+    def result(self) -> dict[str, np.ndarray]:
+        K, n = self.starts.shape
+        if self.start_passes is not None:
+            self._round()  # finish what the memory answers
+        lower, upper = self._boxes()
+        T = self.iterations
+        trace_lo = np.full((T, K, n), np.nan)
+        trace_hi = np.full((T, K, n), np.nan)
+        for t, (lo, hi) in enumerate(zip(self.lower_trace[:T], self.upper_trace[:T])):
+            trace_lo[t], trace_hi[t] = lo, hi
+        queries = np.zeros(K, dtype=np.int64)
+        for k in self.owner.values():
+            queries[k] += 1
+        return {"lower": lower, "upper": upper, "lower_trace": trace_lo, "upper_trace": trace_hi,
+                "loss": np.full((T, K), np.nan), "queries": queries, "converged": ~self.active,
+                "iterations": np.minimum(self.rounds + 1, T),
+                "start_passes": np.full(K, np.nan) if self.start_passes is None else self.start_passes.astype(float)}
+
+
+register(Verified)

@@ -215,7 +215,7 @@ def test_bad_inputs_are_named():
         find_regions(lambda p: np.full(len(p), np.nan), [[10, 10]], space=Space.paper(), progress=False)
     with pytest.raises(ValueError, match="unknown algorithm"):
         find_regions(bump, [[10, 10]], "oir_x", space=Space.paper(), progress=False)
-    with pytest.raises(TypeError, match="unknown hyper-parameters \\['lr'\\]"):
+    with pytest.raises(TypeError, match="unknown hyper-parameters or method options \\['lr'\\]"):
         find_regions(bump, [[10, 10]], space=Space.paper(), lr=0.2, progress=False)
     with pytest.raises(ValueError, match="positive"):
         find_regions(bump, [[10, 10]], space=Space.paper(), alpha=-1, progress=False)
@@ -453,12 +453,12 @@ def test_a_map_on_part_of_a_periodic_parameter_is_held_at_its_nearer_end():
 def test_methods_are_objects_that_declare_what_they_need():
     from semkit.regions import METHODS, OIRW, RegionMethod, method
 
-    assert list(METHODS) == ["naive", "oir_b", "oir_w"]
+    assert list(METHODS) == ["naive", "oir_b", "oir_w", "verified"]  # semkit.trust registers the verified method
     oir_w = method("oir_w")
     assert isinstance(oir_w, OIRW) and isinstance(oir_w, RegionMethod)
     assert oir_w.needs_gradient and not method("naive").needs_gradient
     assert (oir_w.label, oir_w.color) == ("OIR_W", "tab:purple")
-    assert [method(m).queries_per_step(2) for m in METHODS] == [4, 8, 8]
+    assert [method(m).queries_per_step(2) for m in METHODS] == [4, 8, 8, 4]
     # an object with its own settings runs beside names
     r = find_regions(bump, [[0, 30]], ("naive", method("oir_b", hyper=semkit.regions.Hyper(alpha=0.2))),
                      space=Space.paper(), iterations=50, progress=False)

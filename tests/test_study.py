@@ -46,11 +46,15 @@ def test_regions_over_a_stack_of_maps_and_the_comparison_table(maps):
     regions = semkit.map_regions(maps, [[130, 30], [50, 20]], ("naive", "oir_b"), iterations=30)
     assert regions.lower.dims == ("network", "shape", "start", "algorithm", "param")
     assert regions.label_name.values.tolist() == ["coffee mug", "vase"] and "space" in regions.attrs
-    table = semkit.compare_networks(maps, regions)
-    assert list(table.columns) == ["accuracy over the space", "mean score", "SRVR naive", "SRVR OIR_B"]
-    assert table.index.tolist() == ["efficientnet_lite0"]
-    assert table.loc["efficientnet_lite0", "accuracy over the space"] == pytest.approx(float(maps.correct.mean()))
-    assert table.loc["efficientnet_lite0", "SRVR OIR_B"] == pytest.approx(float(semkit.srvr(regions).sel(algorithm="oir_b").mean()))
+    comparison = semkit.compare_networks(maps, regions, radii=(0, 30), n_boot=200)
+    assert list(comparison.metric.values) == ["accuracy over the space", "mean score", "robust accuracy r=0",
+                                              "robust accuracy r=30", "SRVR naive", "SRVR OIR_B"]
+    row = comparison.sel(criterion="top-1 correct", network="efficientnet_lite0")
+    assert float(row["mean"].sel(metric="accuracy over the space")) == pytest.approx(float(maps.correct.mean()))
+    assert float(row["mean"].sel(metric="robust accuracy r=0")) == pytest.approx(float(maps.correct.mean()))
+    assert float(row["mean"].sel(metric="SRVR OIR_B")) == pytest.approx(float(semkit.srvr(regions).sel(algorithm="oir_b").mean()))
+    table = semkit.comparison_table(comparison)
+    assert table.index.tolist() == ["efficientnet_lite0"] and "[" in table.iloc[0, 0]
 
 
 def test_averages_set_their_own_attrs(maps):

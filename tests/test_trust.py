@@ -188,6 +188,11 @@ def test_find_failures_reports_a_failing_start_and_rejects_bad_input():
 
 
 # ------------------------------------------------------------ verified boxes
+def verified(f, starts, space=SPACE, **options):
+    regions = semkit.find_regions(f, starts, ("verified",), space, progress=False, **options)
+    return regions.sel(algorithm="verified")
+
+
 def test_lattice_boxes_hold_no_failure_and_come_close_to_the_largest_box():
     ratios = []
     for seed in (7, 8, 9):
@@ -196,23 +201,63 @@ def test_lattice_boxes_hold_no_failure_and_come_close_to_the_largest_box():
         good = m.score.values >= 0.5
         cells = np.argwhere(good)[::151]
         starts = np.array([[m.azimuth.values[i], m.elevation.values[j]] for i, j in cells])
-        boxes = trust.verified_boxes(f, starts, SPACE, threshold=0.5, resolution=3, progress=False)
+        boxes = verified(f, starts, threshold=0.5, resolution=3)
         for s, (i, j) in enumerate(cells):
-            lo, hi = boxes.lower[s], boxes.upper[s]
+            lo, hi = boxes.lower.values[s], boxes.upper.values[s]
             az, el = np.arange(lo[0], hi[0] + 1e-9, 3), np.arange(lo[1], hi[1] + 1e-9, 3)
             inside = np.array([[a % 360, e] for a in az for e in el])
             assert (f(inside) >= 0.5).all()
             ratios.append(len(inside) / largest_box(good, i, j))
+        assert (boxes.start_passes == 1).all() and (boxes.queries > 0).all()
     assert np.mean(ratios) >= 0.7, ratios
 
 
 def test_lattice_box_crosses_360_and_a_failing_start_is_empty():
     f = lambda p: np.where(np.abs((np.atleast_2d(p)[:, 0] + 180) % 360 - 180) <= 20, 1.0, 0.0)  # noqa: E731
-    boxes = trust.verified_boxes(f, np.array([[355.0, 40.0], [90.0, 40.0]]), SPACE, threshold=0.5, resolution=5,
-                                 progress=False)
-    assert boxes.lower[0, 0] == pytest.approx(340) and boxes.upper[0, 0] == pytest.approx(380)  # kept unwrapped
-    assert boxes.lower[0, 1] == pytest.approx(-10) and boxes.upper[0, 1] == pytest.approx(90)
-    assert not boxes.start_passes[1] and (boxes.lower[1] == boxes.upper[1]).all()
+    boxes = verified(f, [[355.0, 40.0], [90.0, 40.0]], threshold=0.5, resolution=5)
+    assert float(boxes.lower[0, 0]) == pytest.approx(340) and float(boxes.upper[0, 0]) == pytest.approx(380)
+    assert float(boxes.lower[0, 1]) == pytest.approx(-10) and float(boxes.upper[0, 1]) == pytest.approx(90)
+    assert boxes.start_passes.values.tolist() == [1.0, 0.0] and (boxes.lower[1] == boxes.upper[1]).all()
+    assert semkit.srvr(boxes.expand_dims(algorithm=["verified"])).item() > 0
+
+
+def test_verified_boxes_with_the_paper_methods_in_one_search_and_on_a_real_network(mug, lite0):
+    f = semkit.SemanticFunction(mug, lite0, renderer=semkit.Renderer(image_size=48))
+    regions = semkit.find_regions(f, [[30.0, 20.0], [200.0, 10.0]], ("naive", "verified"), iterations=40,
+                                  resolution=15, progress=False)
+    boxes = regions.sel(algorithm="verified")
+    for s in range(2):
+        lo, hi = boxes.lower.values[s], boxes.upper.values[s]
+        az, el = np.arange(lo[0], hi[0] + 1e-9, 15), np.arange(lo[1], hi[1] + 1e-9, 15)
+        inside = np.array([[a % 360, e] for a in az for e in el])
+        ev = f.evaluate(inside)
+        assert (ev.top1 == f.label).all() == bool(boxes.start_passes.values[s])  # top-1 criterion by default
+    assert "top-1 correct" in regions.attrs["methods"]
+
+
+def test_an_interrupted_verified_search_resumes_without_querying_again(tmp_path):
+    f = bumpy(9)
+    starts = [[100.0, 30.0], [250.0, 50.0]]
+    whole = verified(f, starts, threshold=0.5, resolution=3)
+    calls = []
+
+    def flaky(points):
+        calls.append(len(points))
+        if len(calls) == 4:
+            raise KeyboardInterrupt
+        return f(points)
+
+    store = tmp_path / "v.nc"
+    with pytest.raises(KeyboardInterrupt):
+        semkit.find_regions(flaky, starts, ("verified",), SPACE, store=store, key="bumpy9", threshold=0.5,
+                            resolution=3, progress=False)
+    before = sum(calls[:3])
+    counted = []
+    resumed = semkit.find_regions(lambda p: counted.append(len(p)) or f(p), starts, ("verified",), SPACE, store=store,
+                                  key="bumpy9", threshold=0.5, resolution=3, progress=False)
+    np.testing.assert_allclose(resumed.lower.sel(algorithm="verified"), whole.lower)
+    np.testing.assert_allclose(resumed.upper.sel(algorithm="verified"), whole.upper)
+    assert before + sum(counted) == int(whole.queries.sum())  # nothing evaluated twice
 
 
 def test_sampled_boxes_in_4d_hold_their_certificate_within_budget():
@@ -225,24 +270,24 @@ def test_sampled_boxes_in_4d_hold_their_certificate_within_budget():
         hi = np.minimum(lo + rng.uniform(0.2, 0.5, 4) * space.widths, space.upper)
         f = lambda p, lo=lo, hi=hi: np.where(((np.atleast_2d(p) >= lo) & (np.atleast_2d(p) <= hi)).all(1), 0.8, 0.2)  # noqa: E731
         start = lo + rng.uniform(0.2, 0.8, 4) * (hi - lo)
-        boxes = trust.verified_boxes(f, start[None], space, threshold=0.5, seed=seed, progress=False)
-        assert boxes.queries[0] <= 5000 and boxes.certified[0]
-        a, b = boxes.lower[0], boxes.upper[0]
+        boxes = verified(f, start[None], space, threshold=0.5, seed=seed)
+        assert int(boxes.queries[0]) <= 5000
+        a, b = boxes.lower.values[0], boxes.upper.values[0]
         check = a + rng.random((20000, 4)) * (b - a)
         holds.append((f(check) < 0.5).mean() <= 0.01)
         volumes.append(np.prod(b - a) / np.prod(hi - lo))
-    assert boxes.attrs["check_samples"] == trust.check_size(0.95, 0.01, 3)
     assert np.mean(holds) >= 0.9 and np.mean(np.array(volumes) >= 0.5) >= 0.6, volumes
 
 
 def test_verified_boxes_reject_bad_settings():
     f = bumpy(0)
-    starts = np.array([[10.0, 10.0]])
-    for kwargs, match in [({"certificate": "interval"}, "certificate"), ({"resolution": 0}, "resolution"),
-                          ({"confidence": 1.0, "certificate": "sampled"}, "confidence"),
-                          ({"max_failure": 0, "certificate": "sampled"}, "max_failure")]:
-        with pytest.raises(ValueError, match=match):
-            trust.verified_boxes(f, starts, SPACE, threshold=0.5, progress=False, **kwargs)
+    for options, match in [({"certificate": "interval"}, "certificate"), ({"resolution": 0}, "resolution"),
+                           ({"confidence": 1.0}, "confidence"), ({"max_failure": 0}, "max_failure"),
+                           ({"certainty": 0.9}, "unknown hyper-parameters or method options")]:
+        with pytest.raises((ValueError, TypeError), match=match):
+            verified(f, [[10.0, 10.0]], threshold=0.5, **options)
+    with pytest.raises(ValueError, match="threshold"):
+        verified(f, [[10.0, 10.0]])  # a plain function has no top-1 class
 
 
 # ------------------------------------------------------ comparisons with confidence
@@ -259,7 +304,7 @@ def stacked_maps(functions_by_network: dict, step: float = 10.0):
 
 
 def test_compare_networks_gives_intervals_paired_tests_and_flags_flips():
-    from semkit.comparison import compare_networks, findings
+    from semkit.study import compare_networks, findings
 
     shapes = [bumpy(s) for s in range(10, 18)]
     steep = [lambda p, f=f: np.clip(0.5 + 2 * (f(p) - 0.5), 0, 1) for f in shapes]  # same order, more extreme
@@ -268,12 +313,12 @@ def test_compare_networks_gives_intervals_paired_tests_and_flags_flips():
     cmp = compare_networks(maps, radii=(0, 10), threshold=[0.3, 0.7], n_boot=500)
     assert set(cmp.dims) >= {"criterion", "metric", "network", "other"}
     assert (cmp.ci_low <= cmp["mean"] + 1e-12).all() and (cmp["mean"] <= cmp.ci_high + 1e-12).all()
-    better = cmp.sel(metric="accuracy", network="better", other="base")
+    better = cmp.sel(metric="accuracy over the space", network="better", other="base")
     assert (better.difference > 0).all() and (better.p_value < 0.05).all()
     # a steeper score passes score >= 0.3 less often (f >= 0.4) and score >= 0.7 more often (f >= 0.6): a flip
-    steep_vs_base = cmp.sel(metric="accuracy", network="steep", other="base").difference.values
+    steep_vs_base = cmp.sel(metric="accuracy over the space", network="steep", other="base").difference.values
     assert steep_vs_base[0] < 0 < steep_vs_base[1]
     text = "\n".join(findings(cmp))
     assert "flips" in text and "significant" in text
     same = compare_networks(stacked_maps({"a": shapes[:4], "b": shapes[:4]}), radii=(0,), threshold=0.5, n_boot=200)
-    assert float(same.sel(metric="accuracy", network="a", other="b").p_value.squeeze()) == 1.0
+    assert float(same.sel(metric="accuracy over the space", network="a", other="b").p_value.squeeze()) == 1.0
