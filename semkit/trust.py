@@ -32,6 +32,7 @@ import numpy as np
 import xarray as xr
 
 from .regions import Proposal, RegionMethod, Search, register
+from .semantic import ScoreFunction, as_function
 from .space import Space
 
 #: Default lattice step for parameters measured in degrees; others use 1/32 of their range.
@@ -49,20 +50,21 @@ class Criterion:
     """What it means for a view to pass: top-1 correct (``threshold=None``) or score >= ``threshold``."""
 
     threshold: float | None = None
+    label: int | None = None  #: the true class, for top-1
 
     def __post_init__(self) -> None:
         if self.threshold is not None and not (isinstance(self.threshold, (int, float)) and math.isfinite(self.threshold)):
             raise ValueError(f"threshold must be a finite number (a score in [0, 1]), got {self.threshold!r}")
 
     @classmethod
-    def of(cls, f: Any, threshold: float | None) -> "Criterion":
-        """The criterion for ``f``: top-1 needs an f that predicts classes (a SemanticFunction)."""
-        if threshold is None and not (hasattr(f, "evaluate") and hasattr(f, "label")):
-            raise ValueError(
-                "this f gives scores only, so 'top-1 correct' cannot be checked: pass threshold=t (a view passes when "
-                "its score >= t)"
-            )
-        return cls(None if threshold is None else float(threshold))
+    def of(cls, fn: ScoreFunction, threshold: float | None) -> "Criterion":
+        """The criterion for ``fn``: top-1 needs an f that knows its true class (a SemanticFunction)."""
+        if threshold is not None:
+            return cls(float(threshold))
+        label = fn.describe().get("label")
+        if label is None:
+            raise ValueError(_SCORES_ONLY)
+        return cls(None, int(label))
 
     @property
     def name(self) -> str:
@@ -71,22 +73,27 @@ class Criterion:
     def attrs(self) -> dict[str, Any]:
         return {"criterion": self.name, "threshold": float("nan") if self.threshold is None else self.threshold}
 
-    def evaluate(self, f: Any, points: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(passes, score, top1) of f at points [B, n]; top1 is -1 where f predicts no classes."""
+    def evaluate(self, fn: ScoreFunction, points: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(passes, score, top1) of fn at points [B, n]; top1 is -1 where fn predicts no classes."""
         if len(points) == 0:
             return np.zeros(0, bool), np.zeros(0), np.zeros(0, np.int64)
-        if hasattr(f, "evaluate") and hasattr(f, "label"):
-            ev = f.evaluate(points)
-            score, top1 = np.asarray(ev.score, dtype=float), np.asarray(ev.top1, dtype=np.int64)
+        ev = fn.evaluate(points)
+        score = np.asarray(ev.score, dtype=float).reshape(-1)
+        if ev.top1 is None:
+            if self.threshold is None:
+                raise ValueError(_SCORES_ONLY)
+            top1 = np.full(len(points), -1, np.int64)
         else:
-            score, top1 = np.asarray(f(points), dtype=float).reshape(-1), np.full(len(points), -1, np.int64)
+            top1 = np.asarray(ev.top1, dtype=np.int64)
         if score.shape != (len(points),):
             raise ValueError(f"f returned {score.size} scores for {len(points)} points")
         if not np.isfinite(score).all():
             bad = int(np.argmax(~np.isfinite(score)))
             raise ValueError(f"f returned a NaN or infinite score at {points[bad]}: the criterion cannot be checked there")
-        passes = top1 == f.label if self.threshold is None else score >= self.threshold
-        return passes, score, top1
+        return self.passes(score, top1), score, top1
+
+    def passes(self, score: np.ndarray, top1: np.ndarray) -> np.ndarray:
+        return top1 == self.label if self.threshold is None else score >= self.threshold
 
     def on_map(self, data: xr.Dataset) -> xr.DataArray:
         """The pass/fail grid of a dense map."""
@@ -107,11 +114,8 @@ def resolution_of(space: Space, resolution: float | Sequence[float] | None) -> n
     return steps
 
 
-def _space(f: Any, space: Space | None) -> Space:
-    space = space or getattr(f, "space", None)
-    if space is None:
-        raise ValueError("pass space= (f has no .space)")
-    return space
+_SCORES_ONLY = ("this f gives scores only, so 'top-1 correct' cannot be checked: pass threshold=t (a view passes "
+                "when its score >= t)")
 
 
 # ------------------------------------------------------------ lattice oracle
@@ -221,13 +225,14 @@ def robustness_radius(
     fails. ``radius`` = steps * delta per parameter. Exact at the lattice's
     resolution; it says nothing about views between lattice points.
     """
-    space = _space(f, space)
-    criterion = Criterion.of(f, threshold)
+    fn = as_function(f, space)
+    space = fn.space
+    criterion = Criterion.of(fn, threshold)
     delta = resolution_of(space, resolution)
     if not isinstance(max_steps, (int, np.integer)) or max_steps < 0:
         raise ValueError(f"max_steps must be a non-negative integer, got {max_steps!r}")
     x = space.points(points)
-    oracle = LatticeOracle(f, space, criterion, x, delta)
+    oracle = LatticeOracle(fn, space, criterion, x, delta)
     last = _largest_passing(oracle, [np.full(space.n, k) for k in range(1, max_steps + 1)], progress, "robustness radius")
     k = np.where(last == -2, -1, last + 1)  # box i has half-width i + 1
     names = list(space.names)
@@ -353,8 +358,9 @@ def json_steps(names: list[str], steps: list[float]) -> str:
 def _sampled_robust_accuracy(f, radii, threshold, space, samples, resolution, confidence, seed, progress) -> xr.DataArray:
     from scipy.stats import binomtest
 
-    space = _space(f, space)
-    criterion = Criterion.of(f, threshold)
+    fn = as_function(f, space)
+    space = fn.space
+    criterion = Criterion.of(fn, threshold)
     if not 0 < confidence < 1:
         raise ValueError(f"confidence must be in (0, 1), got {confidence}")
     if samples < 1:
@@ -364,7 +370,7 @@ def _sampled_robust_accuracy(f, radii, threshold, space, samples, resolution, co
     views = space.lower + rng.random((samples, space.n)) * space.widths
     order = np.argsort(radii)
     halves = [np.floor(radii[i] / delta + 1e-9).astype(int) for i in order]
-    oracle = LatticeOracle(f, space, criterion, views, delta)
+    oracle = LatticeOracle(fn, space, criterion, views, delta)
     last = _largest_passing(oracle, halves, progress, "robust accuracy")
     share, low, high = np.empty(len(radii)), np.empty(len(radii)), np.empty(len(radii))
     for rank, i in enumerate(order):
@@ -497,8 +503,9 @@ def find_failures(
     """
     from tqdm.auto import tqdm
 
-    space = _space(f, space)
-    criterion = Criterion.of(f, threshold)
+    fn = as_function(f, space)
+    space = fn.space
+    criterion = Criterion.of(fn, threshold)
     if not isinstance(budget, (int, np.integer)) or budget < 1:
         raise ValueError(f"budget must be an integer of at least 1 query per start, got {budget!r}")
     r = np.broadcast_to(np.asarray(radius, dtype=float), (space.n,)).copy()
@@ -515,7 +522,7 @@ def find_failures(
     queries = np.zeros(S, dtype=np.int64)
     to_failure = np.full(S, -1, dtype=np.int64)
     best_point = x0.copy()
-    passes, best_score, best_top1 = criterion.evaluate(f, x0) if S else (np.zeros(0, bool), np.zeros(0), np.zeros(0, int))
+    passes, best_score, best_top1 = criterion.evaluate(fn, x0) if S else (np.zeros(0, bool), np.zeros(0), np.zeros(0, int))
     start_score = best_score.copy()
     queries += 1
     to_failure[~passes] = 1
@@ -530,7 +537,7 @@ def find_failures(
             if not any(len(z) for z in proposals):
                 break
             points = np.concatenate([a[s] + z * (b[s] - a[s]) for s, z in enumerate(proposals)])
-            ok, score, top1 = criterion.evaluate(f, space.wrap(points))
+            ok, score, top1 = criterion.evaluate(fn, space.wrap(points))
             at = 0
             for s, z in enumerate(proposals):
                 k = len(z)
@@ -546,7 +553,7 @@ def find_failures(
                     to_failure[s] = queries[s] + int(np.argmax(~ok[sl])) + 1
                 queries[s] += k
                 bar.update(k)
-    worst_passes = best_top1 == f.label if criterion.threshold is None else best_score >= criterion.threshold
+    worst_passes = criterion.passes(best_score, best_top1)
     names = list(space.names)
     return xr.Dataset(
         {
