@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+import guarantees
 import scale
 import semkit
 from semkit.classifier import LITE_MEAN, LITE_STD
@@ -362,6 +363,18 @@ def study_lines(s: dict) -> list[str]:
     ]
 
 
+def gpu_lines() -> list[str]:
+    """The GPU path, as benchmarks/gpu.py last measured it on a machine with a GPU (docs/gpu.md)."""
+    lines = ["", "## The GPU path", ""]
+    measured = ROOT / "docs" / "gpu.md"
+    if measured.exists():
+        lines += ["From `python benchmarks/gpu.py`, run on a machine with a GPU (not this one); its own output:", "",
+                  measured.read_text().strip()]
+    else:
+        lines += ["No GPU run yet: `python benchmarks/gpu.py` on a machine with a CUDA GPU writes docs/gpu.md."]
+    return lines
+
+
 def main() -> None:
     if not MESH.exists():
         sys.exit(f"benchmark mesh not found: {MESH} (set SEMKIT_SHAPENET to the ShapeNet sample)")
@@ -374,8 +387,9 @@ def main() -> None:
     p3d = pytorch3d_rows()
     regions, real = region_rows()
     adaptive = scale.adaptive_rows(scale.shapenet_meshes())
-    cache = scale.cache_rows(MESH)
+    hits = scale.cache_rows(MESH)
     study = scale.dask_study([str(p) for p in scale.shapenet_meshes(1)[:4]])
+    trust = guarantees.section(MESH)
     for what, batch, rate in rows + p3d:
         print(f"{what:55s} batch {batch:3d}: {rate:8.1f}/s  ({1000 / rate:7.1f} ms each)")
     lines = [
@@ -446,7 +460,7 @@ def main() -> None:
         f"On the real SemanticFunction (render + classify every query), the three algorithms from (130, 30) with adaptive "
         f"steps took {real['seconds']:.1f} s for {real['queries']} queries (OIR_W's gradients by central differences).",
     ]
-    lines += adaptive_lines(adaptive) + cache_lines(cache) + study_lines(study)
+    lines += adaptive_lines(adaptive) + cache_lines(hits) + study_lines(study) + [""] + trust + gpu_lines()
     OUT.write_text("\n".join(lines) + "\n")
     shutil.rmtree(cache, ignore_errors=True)
     print(f"wrote {OUT}")
