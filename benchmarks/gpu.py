@@ -148,7 +148,7 @@ def main() -> None:
         classifier = network(name, device)
         x = images.to(device)
         with torch.inference_mode():
-            rate = args.batch / median_seconds(lambda: classifier(x), args.repeats, sync)
+            rate = args.batch / median_seconds(lambda c=classifier: c(x), args.repeats, sync)
         result["classify"].append({"network": classifier.name, "batch": args.batch, "per_s": rate})
         print(f"classify {classifier.name}: {rate:8.1f} images/s", flush=True)
 
