@@ -429,6 +429,28 @@ def looks(data: xr.Dataset, functions: dict, *, azimuths: Any = (0, 45, 90, 135,
     return fig
 
 
+def robust_accuracy(data: xr.DataArray, hue: str = "network", *, ax=None):
+    """Robust accuracy against radius (from :func:`semkit.robust_accuracy`), one line per ``hue`` value, averaged
+    over shapes (the band: the shapes' range); the criterion in the title."""
+    ax = _new_axes(ax, figsize=(6.5, 3.8))
+    groups = [(str(v), data.sel({hue: v})) for v in data[hue].values] if hue in data.dims else [(None, data)]
+    for i, (name, d) in enumerate(groups):
+        mean = d.mean("shape") if "shape" in d.dims else d
+        ax.plot(d.radius, mean, marker="o", color=f"C{i}", label=name)
+        if "shape" in d.dims:
+            ax.fill_between(d.radius, d.min("shape"), d.max("shape"), color=f"C{i}", alpha=0.15)
+        elif "ci_low" in d.coords:
+            ax.fill_between(d.radius, d.ci_low, d.ci_high, color=f"C{i}", alpha=0.15)
+    units = data["radius"].attrs.get("units", "")
+    ax.set(xlabel=f"radius (every parameter, {units})" if units else "radius",
+           ylabel="robust accuracy", ylim=(0, 1),
+           title=f"share of views whose whole +-radius box passes: {data.attrs.get('criterion', '')}")
+    if groups[0][0] is not None:
+        ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    return ax
+
+
 def comparison(comparison: xr.Dataset, maps: xr.Dataset | None = None, criterion: str | None = None):
     """Accuracy over the space against SRVR per region method, one point per network with its intervals over
     shapes (from :func:`~semkit.compare_networks`); beside it, with ``maps``, each shape's accuracy."""

@@ -23,7 +23,9 @@ from .study import load_shapes
 #: The notebooks ``make report`` runs, in order (04, the explorer, is interactive).
 __all__ = ["REPORT_NOTEBOOKS", "ReportError", "file_stem", "load_shapes", "run_reports", "setup"]
 
-REPORT_NOTEBOOKS = ("01_semantic_maps.ipynb", "02_robust_regions.ipynb", "03_network_comparison.ipynb")
+REPORT_NOTEBOOKS = (
+    "01_semantic_maps.ipynb", "02_robust_regions.ipynb", "03_network_comparison.ipynb", "05_trustworthy_robustness.ipynb",
+)
 
 
 class ReportError(RuntimeError):

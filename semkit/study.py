@@ -611,8 +611,8 @@ def comparison_table(comparison: xr.Dataset, criterion: str | None = None):
                  f"{c.ci_high.sel(metric=m, network=n).item():.3f}]" for n in c.network.values]
         for m in c.metric.values
     }
-    table = pd.DataFrame(cells, index=[str(n) for n in c.network.values])
-    table.index.name = f"network ({c.criterion.item()}; {comparison.attrs['interval']})"
+    table = pd.DataFrame(cells, index=pd.Index([str(n) for n in c.network.values], name="network"))
+    table.attrs.update(criterion=c.criterion.item(), interval=comparison.attrs["interval"])
     return table
 
 
