@@ -82,7 +82,7 @@ def test_adaptive_maps_in_three_dimensions():
     f = Counted(g)
     ds = semantic_map(f, space, step=(0.05, 0.1, 15), adaptive=True, progress=False)
     assert ds.score.dims == ("a", "b", "turn") and ds.score.shape == (21, 21, 24)
-    assert int(ds.evaluated.sum()) == f.points < 0.7 * dense.score.size
+    assert int(ds.evaluated.sum()) == f.points < 0.25 * dense.score.size  # the sigmoid varies along "a" mostly
     assert float(np.abs(ds.score - dense.score).mean()) < 0.005
 
 
