@@ -199,6 +199,7 @@ class _Grid:
         self.score = np.full(size, np.nan)
         self.top1: np.ndarray | None = None
         self.evaluated = np.zeros(size, bool)
+        self.reached = np.zeros(size, bool)  # the points this run asked for: decisions see only these
         if known is not None and len(known["index"]):
             self._put(known["index"], known)
 
@@ -218,6 +219,7 @@ class _Grid:
     def ensure(self, idx: np.ndarray) -> None:
         """Evaluate the grid points ``idx`` [m, d] not evaluated yet, in one batch."""
         flat = np.unique(self.flat(idx))
+        self.reached[flat] = True
         todo = flat[~self.evaluated[flat]]
         if len(todo):
             self._put(todo, self.evaluate(todo))
@@ -268,7 +270,7 @@ class _Grid:
             seen = np.zeros(len(cells), bool)
             for ends_k, mid_k in (((lo[:, k], up[:, k]), mid[:, k]), ((parent_lo, parent_up), parent_mid)):
                 (f0, f1), fm = (line(e) for e in ends_k), line(mid_k)
-                known = self.evaluated[f0] & self.evaluated[f1] & self.evaluated[fm]
+                known = self.reached[f0] & self.reached[f1] & self.reached[fm]
                 known &= (room & (ends_k[0] < mid_k) & (mid_k < ends_k[1]))[:, None]
                 x0, x1 = a.x[ends_k[0]], a.x[ends_k[1]]
                 t = ((a.x[mid_k] - x0) / np.where(x1 > x0, x1 - x0, 1.0))[:, None]
@@ -277,10 +279,10 @@ class _Grid:
                 seen |= known.any(axis=1)
                 if self.top1 is not None:  # the verdict changes along k: between the ends, or at the midpoint
                     v0, v1, vm = (self.verdict(f) for f in (f0, f1, fm))
-                    both = self.evaluated[f0] & self.evaluated[f1] & room[:, None]
+                    both = self.reached[f0] & self.reached[f1] & room[:, None]
                     along[:, k] |= (both & (v0 != v1)).any(axis=1) | (known & ((vm != v0) | (vm != v1))).any(axis=1)
             # no midpoint seen along k (a short cell at a grid's end): trusted only if its ends differ by less
-            both = self.evaluated[ends[0]] & self.evaluated[ends[1]] & room[:, None]
+            both = self.reached[ends[0]] & self.reached[ends[1]] & room[:, None]
             along[:, k] |= (both & ~seen[:, None] & (np.abs(self.score[ends[1]] - self.score[ends[0]]) > limit)).any(axis=1)
         return along
 

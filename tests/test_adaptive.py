@@ -113,6 +113,26 @@ def test_an_interrupted_adaptive_map_resumes_to_the_same_result(tmp_path):
         semantic_map(band, Space.paper(), step=3, adaptive=True, tolerance=0, progress=False)
 
 
+def noisy_band(p: np.ndarray) -> np.ndarray:
+    """The band with 10% pseudo-random noise, rough like a real network's map."""
+    noise = np.modf(np.abs(np.sin(p[:, 0] * 12.9898 + p[:, 1] * 78.233)) * 43758.5453)[0]
+    return band(p) * (0.9 + 0.1 * noise)
+
+
+def test_an_adaptive_map_resumes_to_the_same_result_from_any_point(tmp_path):
+    whole = Counted(noisy_band)
+    uninterrupted = semantic_map(whole, Space.paper(), step=3, adaptive=True, chunk_size=50, progress=False)
+    for stop in np.linspace(50, whole.points - 50, 6).astype(int):
+        store = tmp_path / f"map{stop}.nc"
+        first = Counted(noisy_band, stop_after=stop)
+        with pytest.raises(KeyboardInterrupt):
+            semantic_map(first, Space.paper(), step=3, adaptive=True, store=store, chunk_size=50, progress=False)
+        second = Counted(noisy_band)
+        ds = semantic_map(second, Space.paper(), step=3, adaptive=True, store=store, chunk_size=50, progress=False)
+        assert first.points + second.points == whole.points  # the saved points steer nothing ahead of time
+        xr.testing.assert_identical(ds.drop_attrs(), uninterrupted.drop_attrs())
+
+
 def test_an_adaptive_map_of_a_real_network(lite0):
     f = SemanticFunction(gallery.load("coffee_mug"), lite0, renderer=Renderer(image_size=64))
     ds = semantic_map(f, step=(6, 5), adaptive=True, progress=False)
