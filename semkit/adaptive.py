@@ -8,8 +8,8 @@ that have their own level per dimension: along dimension k a cell of level
 periodic one wraps, so its cells tile the period). It evaluates the grid at
 strides ``2**COARSEST`` and ``2**(COARSEST-1)`` everywhere; from then on a
 cell is halved along dimension k (the new points evaluated in one batch)
-only when, on a line along k through its corners or its evaluated
-midpoints,
+only when, on a line along k across the cell or its parent (through the
+cell's corners, or its midpoints where evaluated),
 
 - the top-1 answer changes: whether it is the label (so ``correct``
   changes inside; without a label: the top-1 class), or
@@ -22,7 +22,9 @@ midpoints,
   is trusted only if its ends differ by less.
 
 Cells are decided again after their neighbours' splits, until no cell
-changes. Cells never split are final: their points that were not evaluated
+changes; decisions see only the points this run asked for (not the rest of
+a resumed map's saved points), so a resumed map takes the same path. Cells
+never split are final: their points that were not evaluated
 get the multilinear interpolant of the cell's corners (smaller cells
 overwrite larger ones on shared faces) and the top-1 class of the nearest
 corner.
@@ -163,7 +165,7 @@ def refine(
     lo = _product([a.lowers(c) for a, c in zip(axes, start)])
     cells = np.concatenate([lo, np.broadcast_to(start, lo.shape)], axis=1)
     grid.ensure(_product([a.nodes(c) for a, c in zip(axes, start)]))
-    first = np.broadcast_to((start == coarsest) & (start > 0), lo.shape)  # the coarsest grid is always split once
+    first = np.broadcast_to((start == coarsest) & (start > 0), lo.shape)  # the coarsest cells are always halved
     final = []
     while len(cells):
         along = first if len(final) == 0 else grid.untrusted(cells, tolerance)
@@ -251,12 +253,12 @@ class _Grid:
         lo, up, level = self.bounds(cells)
         mid = np.minimum(lo + (2 ** level) // 2, up)
         along = np.zeros(lo.shape, bool)
+        # lines along each dimension through the cell's corners, and through its midpoints where neighbours reached them
+        across = [np.stack([lo[:, j], mid[:, j], up[:, j]], axis=1) for j in range(len(self.axes))]
         for k, a in enumerate(self.axes):
             room = (level[:, k] > 0) & (up[:, k] - lo[:, k] > 1)
             if not room.any():
                 continue
-            # lines along k through the cell's corners, and through its midpoints where neighbours evaluated them
-            across = [np.stack([lo[:, j], mid[:, j], up[:, j]], axis=1) for j in range(len(self.axes))]
 
             def line(at: np.ndarray) -> np.ndarray:
                 """Flat indices [m, 3**(d-1)] of the lines' points at index ``at`` [m] along k."""
@@ -279,11 +281,11 @@ class _Grid:
                 seen |= known.any(axis=1)
                 if self.top1 is not None:  # the verdict changes along k: between the ends, or at the midpoint
                     v0, v1, vm = (self.verdict(f) for f in (f0, f1, fm))
-                    both = self.reached[f0] & self.reached[f1] & room[:, None]
-                    along[:, k] |= (both & (v0 != v1)).any(axis=1) | (known & ((vm != v0) | (vm != v1))).any(axis=1)
+                    pair = self.reached[f0] & self.reached[f1] & room[:, None]
+                    along[:, k] |= (pair & (v0 != v1)).any(axis=1) | (known & ((vm != v0) | (vm != v1))).any(axis=1)
             # no midpoint seen along k (a short cell at a grid's end): trusted only if its ends differ by less
-            both = self.reached[ends[0]] & self.reached[ends[1]] & room[:, None]
-            along[:, k] |= (both & ~seen[:, None] & (np.abs(self.score[ends[1]] - self.score[ends[0]]) > limit)).any(axis=1)
+            pair = self.reached[ends[0]] & self.reached[ends[1]] & room[:, None] & ~seen[:, None]
+            along[:, k] |= (pair & (np.abs(self.score[ends[1]] - self.score[ends[0]]) > limit)).any(axis=1)
         return along
 
     def verdict(self, flat: np.ndarray) -> np.ndarray:
@@ -295,9 +297,9 @@ class _Grid:
         if len(cells) == 0:
             return
         lo, up, level = self.bounds(cells)
-        order = np.argsort(-level.sum(axis=1), kind="stable")
-        for size in np.unique(level.sum(axis=1))[::-1]:
-            pick = order[level[order].sum(axis=1) == size]
+        size = level.sum(axis=1)  # log2 of a cell's volume in grid steps
+        for s in np.unique(size)[::-1]:
+            pick = np.flatnonzero(size == s)
             l, u = lo[pick], up[pick]
             offsets = _product([np.arange(2 ** level[pick][:, k].max() + 1) for k in range(len(self.axes))])
             idx = l[:, None] + offsets[None]
