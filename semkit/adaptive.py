@@ -1,27 +1,33 @@
 """Adaptive maps: evaluate a coarse grid, then refine only the cells that interpolation cannot be trusted with.
 
-Score maps are mostly flat, with the action in narrow bands. :func:`refine`
-works in the grid's index space, level by level: level ``l`` holds every
-``2**l``-th grid index in each dimension (the last index of a bounded
-dimension always; a periodic one wraps, so its cells tile the period). It
-evaluates the grid at strides ``2**COARSEST`` and ``2**(COARSEST-1)``
-everywhere; from then on a cell of the current level is split (all its
-next-level points evaluated, in one batch) only when
+Score maps are mostly flat, with the action in narrow bands, and often vary
+along one parameter only (a bottle's score changes with the elevation, not
+the azimuth). :func:`refine` works in the grid's index space with cells
+that have their own level per dimension: along dimension k a cell of level
+``l`` spans ``2**l`` grid steps (fewer at a bounded dimension's end; a
+periodic one wraps, so its cells tile the period). It evaluates the grid at
+strides ``2**COARSEST`` and ``2**(COARSEST-1)`` everywhere; from then on a
+cell is halved along dimension k (the new points evaluated in one batch)
+only when, on a line along k across the cell or its parent (through the
+cell's corners, or its midpoints where evaluated),
 
-- its corners disagree on whether the top-1 class is the label (so the
-  pass/fail answer changes inside; without a label: on the top-1 class), or
-- the interpolation error seen at its corners exceeds ``tolerance``: the
-  largest difference between a corner's value (evaluated when the
-  coarser cell around it was split) and that coarser cell's multilinear
-  interpolant there (a cell that the split left as wide as before along
-  some axis, at the end of a grid, saw no such point: its corners may
-  differ by at most ``tolerance``).
+- the top-1 answer changes: whether it is the label (so ``correct``
+  changes inside; without a label: the top-1 class), or
+- 1-D linear interpolation along k is off by more than
+  ``tolerance / 2**(l-1)`` at a midpoint: the cell's own (evaluated when a
+  neighbour's split reached its border: a ridge running on into it) or its
+  parent's (evaluated when the parent was halved along k). The limit halves
+  with each doubling of the cell's width, since a wide cell's error spreads
+  over more grid points; a short cell at a grid's end that no midpoint saw
+  is trusted only if its ends differ by less.
 
-A cell left unsplit is split after all when its neighbours' split shows
-errors above ``tolerance`` on its border (a ridge or an edge running on
-into it), until no such cell is left. Cells never split are final: their points that were not evaluated get the
-multilinear interpolant of the cell's corners (finer cells overwrite
-coarser ones on shared faces) and the top-1 class of the nearest corner.
+Cells are decided again after their neighbours' splits, until no cell
+changes; decisions see only the points this run asked for (not the rest of
+a resumed map's saved points), so a resumed map takes the same path. Cells
+never split are final: their points that were not evaluated
+get the multilinear interpolant of the cell's corners (smaller cells
+overwrite larger ones on shared faces) and the top-1 class of the nearest
+corner.
 """
 
 from __future__ import annotations
@@ -58,23 +64,23 @@ class _Axis:
         room = self.n / 4 if self.wrap else (self.n - 1) / 2  # at least 4 (wrapping) or 2 cells at the top level
         self.top = int(np.floor(np.log2(room))) if room >= 1 else 0
 
-    def stride(self, level: int) -> int:
-        return 2 ** min(level, self.top)
+    @property
+    def end(self) -> int:
+        """The last cell corner: index n (index 0 one period on) when wrapping, else n - 1."""
+        return self.n if self.wrap else self.n - 1
 
     def lowers(self, level: int) -> np.ndarray:
         """The lower corners of this level's cells along this dimension."""
-        if self.n == 1:
-            return np.zeros(1, int)
-        return np.arange(0, self.n if self.wrap else self.n - 1, self.stride(level))
+        return np.arange(0, max(self.end, 1), 2**level)
 
     def nodes(self, level: int) -> np.ndarray:
         """This level's grid indices along this dimension."""
-        idx = np.arange(0, self.n, self.stride(level))
+        idx = np.arange(0, self.n, 2**level)
         return idx if self.wrap or idx[-1] == self.n - 1 else np.r_[idx, self.n - 1]
 
-    def upper(self, lo: np.ndarray, level: int) -> np.ndarray:
-        """The upper corners of the cells starting at ``lo`` (``n`` stands for index 0 one period on)."""
-        return np.minimum(lo + self.stride(level), self.n if self.wrap else self.n - 1)
+    def upper(self, lo: np.ndarray, level: np.ndarray) -> np.ndarray:
+        """The upper corners of the cells of ``level`` starting at ``lo``."""
+        return np.minimum(lo + 2**level, self.end)
 
 
 def adaptive_values(
@@ -154,22 +160,24 @@ def refine(
     axes = [_Axis(x, period) for x, period in zip(coords, periods)]
     shape = tuple(a.n for a in axes)
     grid = _Grid(axes, evaluate, known, label)
-    level = min(COARSEST, max(a.top for a in axes))
-    cells = _product([a.lowers(level) for a in axes])
-    grid.ensure(_product([a.nodes(level) for a in axes]))
-    final: list[tuple[np.ndarray, int]] = []
-    for lvl in range(level, 0, -1):
-        split = np.ones(len(cells), bool) if lvl == level else grid.untrusted(cells, lvl, tolerance)
-        kept, children = cells[~split], [grid.split(cells[split], lvl)]
-        while len(kept):  # a feature seen on a kept cell's border continues into it
-            late = grid.seen_on_border(kept, lvl, tolerance)
-            if not late.any():
-                break
-            children.append(grid.split(kept[late], lvl))
-            kept = kept[~late]
-        final.append((kept, lvl))
-        cells = np.unique(np.concatenate(children), axis=0)
-    grid.fill(final)
+    coarsest = min(COARSEST, max(a.top for a in axes))
+    start = np.array([min(coarsest, a.top) for a in axes])
+    lo = _product([a.lowers(c) for a, c in zip(axes, start)])
+    cells = np.concatenate([lo, np.broadcast_to(start, lo.shape)], axis=1)
+    grid.ensure(_product([a.nodes(c) for a, c in zip(axes, start)]))
+    first = np.broadcast_to((start == coarsest) & (start > 0), lo.shape)  # the coarsest cells are always halved
+    final = []
+    while len(cells):
+        along = first if len(final) == 0 else grid.untrusted(cells, tolerance)
+        children = []
+        while along.any():  # splits show errors on their neighbours' borders: decide those again
+            split = along.any(axis=1)
+            children.append(grid.split(cells[split], along[split]))
+            cells = cells[~split]
+            along = grid.untrusted(cells, tolerance)
+        final.append(cells)
+        cells = np.unique(np.concatenate(children), axis=0) if children else cells[:0]
+    grid.fill(np.concatenate(final))
     out = {"score": grid.score.reshape(shape), "evaluated": grid.evaluated.reshape(shape)}
     if grid.top1 is not None:
         out["top1"] = grid.top1.reshape(shape)
@@ -177,7 +185,12 @@ def refine(
 
 
 class _Grid:
-    """The grid's values so far, the interpolation errors observed per level, and the cell operations."""
+    """The grid's values so far and the cell operations.
+
+    A cell is a row ``[lower corner (d indices), level per dimension (d)]``:
+    along dimension k it spans ``2**level`` grid steps from its lower corner
+    (fewer at a bounded grid's end).
+    """
 
     def __init__(self, axes: list[_Axis], evaluate, known, label: int | None) -> None:
         self.axes = axes
@@ -188,8 +201,7 @@ class _Grid:
         self.score = np.full(size, np.nan)
         self.top1: np.ndarray | None = None
         self.evaluated = np.zeros(size, bool)
-        self.error = np.zeros(size)  # |value - coarser interpolant| at points new at level observed_at
-        self.observed_at = np.full(size, -1)
+        self.reached = np.zeros(size, bool)  # the points this run asked for: decisions see only these
         if known is not None and len(known["index"]):
             self._put(known["index"], known)
 
@@ -209,15 +221,96 @@ class _Grid:
     def ensure(self, idx: np.ndarray) -> None:
         """Evaluate the grid points ``idx`` [m, d] not evaluated yet, in one batch."""
         flat = np.unique(self.flat(idx))
+        self.reached[flat] = True
         todo = flat[~self.evaluated[flat]]
         if len(todo):
             self._put(todo, self.evaluate(todo))
 
-    def corners(self, lo: np.ndarray, level: int) -> tuple[np.ndarray, np.ndarray]:
-        """The cells' upper corners [m, d], and all 2**d corners [m, 2**d, d] (unwrapped)."""
-        up = np.stack([a.upper(lo[:, k], level) for k, a in enumerate(self.axes)], axis=1)
-        bits = _product([np.array([0, 1])] * len(self.axes))
-        return up, np.where(bits[None].astype(bool), up[:, None], lo[:, None])
+    def bounds(self, cells: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The cells' lower and upper corners [m, d] (upper unwrapped), and their levels [m, d]."""
+        d = len(self.axes)
+        lo, level = cells[:, :d], cells[:, d:]
+        up = np.stack([a.upper(lo[:, k], level[:, k]) for k, a in enumerate(self.axes)], axis=1)
+        return lo, up, level
+
+    def split(self, cells: np.ndarray, along: np.ndarray) -> np.ndarray:
+        """Halve ``cells`` along the dimensions marked in ``along`` [m, d]: evaluate the new points (one batch), return the children."""
+        lo, up, level = self.bounds(cells)
+        level = level - along
+        mid = np.minimum(lo + 2 ** level, up)
+        points = _combine([np.stack([lo[:, k], mid[:, k], up[:, k]], axis=1) for k in range(len(self.axes))])
+        points = points.reshape(-1, len(self.axes))
+        self.ensure(points)
+        # children: the lower half, and the upper half where the dimension was split and has room
+        halves = [np.stack([lo[:, k], np.where(along[:, k] & (mid[:, k] < up[:, k]), mid[:, k], lo[:, k])], axis=1)
+                  for k in range(len(self.axes))]
+        child_lo = _combine(halves)
+        child = np.concatenate([child_lo, np.broadcast_to(level[:, None], child_lo.shape)], axis=-1)
+        return np.unique(child.reshape(-1, child.shape[-1]), axis=0)
+
+    def untrusted(self, cells: np.ndarray, tolerance: float) -> np.ndarray:
+        """Along which dimensions [m, d] to split ``cells`` (see the module docstring)."""
+        lo, up, level = self.bounds(cells)
+        mid = np.minimum(lo + (2 ** level) // 2, up)
+        along = np.zeros(lo.shape, bool)
+        # lines along each dimension through the cell's corners, and through its midpoints where neighbours reached them
+        across = [np.stack([lo[:, j], mid[:, j], up[:, j]], axis=1) for j in range(len(self.axes))]
+        for k, a in enumerate(self.axes):
+            room = (level[:, k] > 0) & (up[:, k] - lo[:, k] > 1)
+            if not room.any():
+                continue
+
+            def line(at: np.ndarray) -> np.ndarray:
+                """Flat indices [m, 3**(d-1)] of the lines' points at index ``at`` [m] along k."""
+                return self.flat(_combine(across[:k] + [at[:, None]] + across[k + 1:]))
+
+            limit = tolerance / 2.0 ** (level[:, k, None] - 1)
+            ends = line(lo[:, k]), line(up[:, k])
+            parent_lo = lo[:, k] - lo[:, k] % 2 ** (level[:, k] + 1)
+            parent_up = a.upper(parent_lo, level[:, k] + 1)
+            parent_mid = np.minimum(parent_lo + 2 ** level[:, k], parent_up)
+            seen = np.zeros(len(cells), bool)
+            for ends_k, mid_k in (((lo[:, k], up[:, k]), mid[:, k]), ((parent_lo, parent_up), parent_mid)):
+                (f0, f1), fm = (line(e) for e in ends_k), line(mid_k)
+                known = self.reached[f0] & self.reached[f1] & self.reached[fm]
+                known &= (room & (ends_k[0] < mid_k) & (mid_k < ends_k[1]))[:, None]
+                x0, x1 = a.x[ends_k[0]], a.x[ends_k[1]]
+                t = ((a.x[mid_k] - x0) / np.where(x1 > x0, x1 - x0, 1.0))[:, None]
+                error = np.abs(self.score[fm] - (1 - t) * self.score[f0] - t * self.score[f1])
+                along[:, k] |= (known & (error > limit)).any(axis=1)
+                seen |= known.any(axis=1)
+                if self.top1 is not None:  # the verdict changes along k: between the ends, or at the midpoint
+                    v0, v1, vm = (self.verdict(f) for f in (f0, f1, fm))
+                    pair = self.reached[f0] & self.reached[f1] & room[:, None]
+                    along[:, k] |= (pair & (v0 != v1)).any(axis=1) | (known & ((vm != v0) | (vm != v1))).any(axis=1)
+            # no midpoint seen along k (a short cell at a grid's end): trusted only if its ends differ by less
+            pair = self.reached[ends[0]] & self.reached[ends[1]] & room[:, None] & ~seen[:, None]
+            along[:, k] |= (pair & (np.abs(self.score[ends[1]] - self.score[ends[0]]) > limit)).any(axis=1)
+        return along
+
+    def verdict(self, flat: np.ndarray) -> np.ndarray:
+        """The pass/fail answer at points: top-1 is the label (without a label: the top-1 class)."""
+        return self.top1[flat] if self.label is None else self.top1[flat] == self.label
+
+    def fill(self, cells: np.ndarray) -> None:
+        """Interpolate the points never evaluated, large cells first so that smaller ones overwrite them."""
+        if len(cells) == 0:
+            return
+        lo, up, level = self.bounds(cells)
+        size = level.sum(axis=1)  # log2 of a cell's volume in grid steps
+        for s in np.unique(size)[::-1]:
+            pick = np.flatnonzero(size == s)
+            l, u = lo[pick], up[pick]
+            offsets = _product([np.arange(2 ** level[pick][:, k].max() + 1) for k in range(len(self.axes))])
+            idx = l[:, None] + offsets[None]
+            inside = (idx <= u[:, None]).all(axis=-1)
+            idx = np.minimum(idx, u[:, None])
+            value, top1 = self.interpolate(l, u, idx)
+            flat = self.flat(idx)
+            todo = inside & ~self.evaluated[flat]
+            self.score[flat[todo]] = value[todo]
+            if top1 is not None:
+                self.top1[flat[todo]] = top1[todo]
 
     def interpolate(self, lo: np.ndarray, up: np.ndarray, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Multilinear interpolant of the cells' corner scores at points ``idx`` [m, p, d] in them, and the nearest corner's top-1."""
@@ -239,86 +332,6 @@ class _Grid:
             top1 = self.top1[self.flat(nearest)]
         return value, top1
 
-    def inside(self, lo: np.ndarray, up: np.ndarray, level: int) -> np.ndarray:
-        """The grid points of ``level`` in each cell [m, p, d] (closed cells; repeated where a cell is narrow)."""
-        per_axis = []
-        for k, a in enumerate(self.axes):
-            lo_k, up_k = lo[:, k], up[:, k]
-            mid = np.minimum(lo_k + a.stride(level), up_k)
-            per_axis.append(np.stack([lo_k, mid, up_k], axis=1))
-        return _combine(per_axis)
-
-    def split(self, cells: np.ndarray, level: int) -> np.ndarray:
-        """Evaluate the next level's points in ``cells`` (one batch), record the errors seen there, return the child cells."""
-        if len(cells) == 0:
-            return cells
-        up, _ = self.corners(cells, level)
-        idx = self.inside(cells, up, level - 1)
-        self.ensure(idx.reshape(-1, len(self.axes)))
-        value, _ = self.interpolate(cells, up, idx)
-        new = ~self.is_node(idx, level)  # points of the finer level only: what the coarser one interpolated
-        flat = self.flat(idx)[new]
-        self.error[flat] = np.abs(self.score[flat] - value[new])
-        self.observed_at[flat] = level - 1
-        per_axis = [np.stack([lo_k, np.minimum(lo_k + a.stride(level - 1), up[:, k])], axis=1)
-                    for k, (a, lo_k) in enumerate(zip(self.axes, cells.T))]
-        child = _combine(per_axis)
-        # a lower corner at a cell's upper end is no child (the axis was not split); a length-1 axis has one
-        keep = ((child < up[:, None]) | (np.array([a.n for a in self.axes]) == 1)).all(axis=-1)
-        return np.unique(child[keep], axis=0)
-
-    def is_node(self, idx: np.ndarray, level: int) -> np.ndarray:
-        """Whether grid indices [..., d] are points of ``level``."""
-        node = np.ones(idx.shape[:-1], bool)
-        for k, a in enumerate(self.axes):
-            i = idx[..., k]
-            node &= (i % a.stride(level) == 0) | (i == (a.n if a.wrap else a.n - 1))
-        return node
-
-    def untrusted(self, cells: np.ndarray, level: int, tolerance: float) -> np.ndarray:
-        """Which of this level's cells to split: the largest error seen at their corners exceeds ``tolerance``, or the corners disagree."""
-        up, corners = self.corners(cells, level)
-        flat = self.flat(corners)
-        seen = np.where(self.observed_at[flat] == level, self.error[flat], 0.0)
-        split = seen.max(axis=1) > tolerance
-        # a cell as wide as its parent along some axis (short, at a grid's end) saw no new point there:
-        # trusted only when its corners differ by less than the tolerance
-        stale = np.zeros(len(cells), bool)
-        for k, a in enumerate(self.axes):
-            parent_lo = cells[:, k] - cells[:, k] % a.stride(level + 1)
-            width = up[:, k] - cells[:, k]
-            stale |= (a.upper(parent_lo, level + 1) - parent_lo == width) & (width > 1)
-        values = self.score[flat]
-        split |= stale & (values.max(axis=1) - values.min(axis=1) > tolerance)
-        if self.top1 is not None:
-            verdict = self.top1[flat] if self.label is None else self.top1[flat] == self.label
-            split |= (verdict != verdict[:, :1]).any(axis=1)
-        return split
-
-    def seen_on_border(self, cells: np.ndarray, level: int, tolerance: float) -> np.ndarray:
-        """Which of these unsplit cells have, on their border, next-level points whose errors exceed ``tolerance``."""
-        up, _ = self.corners(cells, level)
-        flat = self.flat(self.inside(cells, up, level - 1))
-        seen = (self.observed_at[flat] == level - 1) & self.evaluated[flat]
-        return np.where(seen, self.error[flat], 0.0).max(axis=1) > tolerance
-
-    def fill(self, final: list[tuple[np.ndarray, int]]) -> None:
-        """Interpolate the points never evaluated, coarse cells first so that finer ones overwrite them."""
-        for cells, level in final:
-            if len(cells) == 0:
-                continue
-            up, _ = self.corners(cells, level)
-            offsets = _product([np.arange(a.stride(level) + 1) for a in self.axes])
-            idx = cells[:, None] + offsets[None]
-            inside = (idx <= up[:, None]).all(axis=-1)
-            idx = np.minimum(idx, up[:, None])
-            value, top1 = self.interpolate(cells, up, idx)
-            flat = self.flat(idx)
-            todo = inside & ~self.evaluated[flat]
-            self.score[flat[todo]] = value[todo]
-            if top1 is not None:
-                self.top1[flat[todo]] = top1[todo]
-
 
 def _product(values: Sequence[np.ndarray]) -> np.ndarray:
     """All combinations [m, d] of one value per dimension, the last dimension fastest."""
@@ -327,7 +340,7 @@ def _product(values: Sequence[np.ndarray]) -> np.ndarray:
 
 
 def _combine(per_axis: Sequence[np.ndarray]) -> np.ndarray:
-    """Per cell, all combinations of its per-axis candidates ([m, c] each) -> [m, c**d, d]."""
+    """Per cell, all combinations of its per-axis candidates ([m, c_k] each) -> [m, prod c_k, d]."""
     m = per_axis[0].shape[0]
     mesh = np.meshgrid(*[np.arange(p.shape[1]) for p in per_axis], indexing="ij")
     picks = [g.ravel() for g in mesh]

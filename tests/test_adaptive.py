@@ -34,16 +34,18 @@ def test_an_adaptive_map_spends_its_queries_where_the_map_changes():
     ds = semantic_map(f, Space.paper(), step=3, adaptive=True, progress=False)
     assert ds.score.dims == dense.score.dims and ds.score.shape == (120, 34)
     assert ds.evaluated.dtype == bool and int(ds.evaluated.sum()) == f.points  # each point evaluated once
-    assert f.points < 0.6 * dense.score.size
+    assert f.points < 0.2 * dense.score.size
     assert ds.attrs["tolerance"] == DEFAULT_TOLERANCE
     err = np.abs(ds.score - dense.score)
     assert float(err.where(ds.evaluated).max()) == 0  # computed points are exact
-    assert float(err.mean()) < 0.002 and float(err.max()) < 0.1
-    # the steep band is evaluated at the full resolution, the flat parts are not
+    assert float(err.mean()) < 0.002 and float(err.max()) < 0.05
+    # the band is steep along the elevation and moves slowly with the azimuth: cells are split along the
+    # elevation only, so every 4th azimuth has the band at full resolution and the azimuths between interpolate
     steep = np.abs(dense.score.differentiate("elevation")) > 0.05
-    assert float(ds.evaluated.where(steep).mean()) > 0.9
+    assert float(ds.evaluated.where(steep).isel(azimuth=slice(0, None, 4)).mean()) == 1
+    assert float(ds.evaluated.where(steep).mean()) < 0.5 and float(err.where(steep).max()) < 0.01
     flat = np.abs(dense.score - 0.5) > 0.499
-    assert float(ds.evaluated.where(flat).mean()) < 0.3
+    assert float(ds.evaluated.where(flat).mean()) < 0.15
     # a flat function costs only the two coarsest grids (strides 8 and 4): azimuth 30 x elevation 10
     constant = Counted(lambda p: np.full(len(p), 0.25))
     flat_map = semantic_map(constant, Space.paper(), step=3, adaptive=True, progress=False)
@@ -65,7 +67,9 @@ def test_periodic_parameters_wrap_and_any_grid_length_works():
         ds = semantic_map(f, Space.paper(), step=step, adaptive=True, progress=False)
         assert f.points < dense.score.size
         np.testing.assert_allclose(ds.score, dense.score, atol=0.05)
-        assert bool(ds.evaluated.sel(azimuth=0).all())  # the seam is resolved
+        near = np.minimum(ds.azimuth, 360 - ds.azimuth) <= 8
+        assert bool(ds.evaluated.isel(elevation=0).where(near, True).all())  # the seam is resolved along the azimuth
+        assert float(ds.evaluated.sel(azimuth=0).mean()) < 0.5  # not along the elevation, where nothing changes
 
 
 def test_adaptive_maps_in_three_dimensions():
@@ -78,7 +82,7 @@ def test_adaptive_maps_in_three_dimensions():
     f = Counted(g)
     ds = semantic_map(f, space, step=(0.05, 0.1, 15), adaptive=True, progress=False)
     assert ds.score.dims == ("a", "b", "turn") and ds.score.shape == (21, 21, 24)
-    assert int(ds.evaluated.sum()) == f.points < 0.7 * dense.score.size
+    assert int(ds.evaluated.sum()) == f.points < 0.25 * dense.score.size  # the sigmoid varies along "a" mostly
     assert float(np.abs(ds.score - dense.score).mean()) < 0.005
 
 
@@ -107,6 +111,26 @@ def test_an_interrupted_adaptive_map_resumes_to_the_same_result(tmp_path):
         semantic_map(band, Space.paper(), step=3, tolerance=0.05, progress=False)
     with pytest.raises(ValueError, match="tolerance must be a positive"):
         semantic_map(band, Space.paper(), step=3, adaptive=True, tolerance=0, progress=False)
+
+
+def noisy_band(p: np.ndarray) -> np.ndarray:
+    """The band with 10% pseudo-random noise, rough like a real network's map."""
+    noise = np.modf(np.abs(np.sin(p[:, 0] * 12.9898 + p[:, 1] * 78.233)) * 43758.5453)[0]
+    return band(p) * (0.9 + 0.1 * noise)
+
+
+def test_an_adaptive_map_resumes_to_the_same_result_from_any_point(tmp_path):
+    whole = Counted(noisy_band)
+    uninterrupted = semantic_map(whole, Space.paper(), step=3, adaptive=True, chunk_size=50, progress=False)
+    for stop in np.linspace(50, whole.points - 50, 6).astype(int):
+        store = tmp_path / f"map{stop}.nc"
+        first = Counted(noisy_band, stop_after=stop)
+        with pytest.raises(KeyboardInterrupt):
+            semantic_map(first, Space.paper(), step=3, adaptive=True, store=store, chunk_size=50, progress=False)
+        second = Counted(noisy_band)
+        ds = semantic_map(second, Space.paper(), step=3, adaptive=True, store=store, chunk_size=50, progress=False)
+        assert first.points + second.points == whole.points  # the saved points steer nothing ahead of time
+        xr.testing.assert_identical(ds.drop_attrs(), uninterrupted.drop_attrs())
 
 
 def test_an_adaptive_map_of_a_real_network(lite0):
