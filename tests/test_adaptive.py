@@ -92,21 +92,22 @@ def test_an_interrupted_adaptive_map_resumes_to_the_same_result(tmp_path):
     uninterrupted = semantic_map(whole, Space.paper(), step=3, adaptive=True, chunk_size=50, progress=False)
     first = Counted(band, stop_after=whole.points // 2)
     with pytest.raises(KeyboardInterrupt):
-        semantic_map(first, Space.paper(), step=3, adaptive=True, store=store, chunk_size=50, progress=False)
+        semantic_map(first, Space.paper(), step=3, adaptive=True, store=store, key="band", chunk_size=50, progress=False)
     assert not store.exists()
     second = Counted(band)
-    ds = semantic_map(second, Space.paper(), step=3, adaptive=True, store=store, chunk_size=50, progress=False)
+    ds = semantic_map(second, Space.paper(), step=3, adaptive=True, store=store, key="band", chunk_size=50, progress=False)
     assert first.points + second.points == whole.points  # nothing evaluated twice
     xr.testing.assert_identical(ds.drop_attrs(), uninterrupted.drop_attrs())
     assert semkit.open_map(store).evaluated.dtype == bool
     # read back without evaluating; other settings are refused
     again = Counted(band)
-    semantic_map(again, Space.paper(), step=3, adaptive=True, store=store, progress=False)
+    semantic_map(again, Space.paper(), step=3, adaptive=True, store=store, key="band", progress=False)
     assert again.points == 0
     with pytest.raises(ValueError, match="differs in adaptive"):
-        semantic_map(band, Space.paper(), step=3, adaptive=True, tolerance=2 * DEFAULT_TOLERANCE, store=store, progress=False)
+        semantic_map(band, Space.paper(), step=3, adaptive=True, tolerance=2 * DEFAULT_TOLERANCE, store=store, key="band",
+                     progress=False)
     with pytest.raises(ValueError, match="differs in adaptive"):
-        semantic_map(band, Space.paper(), step=3, store=store, progress=False)
+        semantic_map(band, Space.paper(), step=3, store=store, key="band", progress=False)
     with pytest.raises(ValueError, match="pass adaptive=True"):
         semantic_map(band, Space.paper(), step=3, tolerance=0.05, progress=False)
     with pytest.raises(ValueError, match="tolerance must be a positive"):
@@ -126,9 +127,9 @@ def test_an_adaptive_map_resumes_to_the_same_result_from_any_point(tmp_path):
         store = tmp_path / f"map{stop}.nc"
         first = Counted(noisy_band, stop_after=stop)
         with pytest.raises(KeyboardInterrupt):
-            semantic_map(first, Space.paper(), step=3, adaptive=True, store=store, chunk_size=50, progress=False)
+            semantic_map(first, Space.paper(), step=3, adaptive=True, store=store, key="band", chunk_size=50, progress=False)
         second = Counted(noisy_band)
-        ds = semantic_map(second, Space.paper(), step=3, adaptive=True, store=store, chunk_size=50, progress=False)
+        ds = semantic_map(second, Space.paper(), step=3, adaptive=True, store=store, key="band", chunk_size=50, progress=False)
         assert first.points + second.points == whole.points  # the saved points steer nothing ahead of time
         xr.testing.assert_identical(ds.drop_attrs(), uninterrupted.drop_attrs())
 
