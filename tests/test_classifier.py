@@ -1,4 +1,5 @@
 import importlib
+from pathlib import Path
 import pickle
 import sys
 import types
@@ -105,7 +106,7 @@ def test_unknown_networks_get_a_clear_error():
         load_classifier("resnet51")
 
 
-def _hub_file(tmp_path, monkeypatch, name: str) -> "Path":  # noqa: F821
+def _hub_file(tmp_path, monkeypatch, name: str) -> Path:
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
     entry = torchvision.models.get_model_weights(name)["IMAGENET1K_V1"]
     path = tmp_path / "hub" / "checkpoints" / entry.url.rsplit("/", 1)[1]
