@@ -70,7 +70,7 @@ class EmbreeBackend:
         if threads is not None and (not isinstance(threads, int) or threads < 1):
             raise ValueError(f"threads must be a positive integer, got {threads!r}")
         self.settings = settings
-        self.threads = threads or len(os.sched_getaffinity(0))
+        self.threads = threads or _usable_cores()
         self._background = settings.background_array()
         self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="semkit-embree") if self.threads > 1 else None
 
@@ -203,3 +203,11 @@ def _screen_window(vertices: np.ndarray, eye: np.ndarray, axes: np.ndarray, size
 
     cols, rows = pixels(x.min(), x.max()), pixels(-y.max(), -y.min())
     return None if cols is None or rows is None else (rows, cols)
+
+
+def _usable_cores() -> int:
+    """The cores this process may run on (Linux), else all of the machine's."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1

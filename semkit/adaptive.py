@@ -107,10 +107,10 @@ def adaptive_values(
     known: dict[str, list[np.ndarray]] = {}
     saved = 0
     if journal is not None:
-        for _, chunk in journal.chunks():
+        for number, chunk in journal.chunks():
             for key, value in chunk.items():
                 known.setdefault(key, []).append(value)
-            saved += 1
+            saved = max(saved, number + 1)  # after the highest number: a dropped damaged chunk leaves a gap
     known_arrays = {key: np.concatenate(parts) for key, parts in known.items()} if known else None
     done = 0 if known_arrays is None else len(known_arrays["index"])
     bar = tqdm(total=int(np.prod(shape)), initial=done, desc="adaptive map", unit="pt", disable=not progress, leave=False)

@@ -230,7 +230,8 @@ class Space:
         points = np.array(points, dtype=float, copy=True)
         for i, p in enumerate(self.parameters):
             if p.periodic:
-                points[..., i] = p.low + np.mod(points[..., i] - p.low, p.width)
+                wrapped = p.low + np.mod(points[..., i] - p.low, p.width)
+                points[..., i] = np.where(wrapped >= p.high, p.low, wrapped)  # mod can round up to the period
         return points
 
     def points(self, points: Any = None, /, **named: Any) -> np.ndarray:

@@ -254,7 +254,7 @@ def _layout(settings: dict[str, Any]) -> xr.Dataset:
                 result = result.reindex(iteration=np.arange(settings["iterations"]))
             row.append(result)
         rows.append(row)
-    ds = stack(rows, settings["networks"], settings["shapes"]).drop_vars(list(space.fixed), errors="ignore")
+    ds = stack(rows, settings["networks"], settings["shape_names"]).drop_vars(list(space.fixed), errors="ignore")
     for name, var in ds.data_vars.items():
         fill = {"f": np.nan, "i": -1, "b": False}[var.dtype.kind]
         ds[name] = var.copy(data=np.full(var.shape, fill, var.dtype))
@@ -319,7 +319,7 @@ def _settings(kind, meshes, classifiers, shape_names, space, step, starts, algor
     if missing:
         raise ValueError(f"shapes {missing} carry no ImageNet label: load them with a label (gallery, ShapeNet, load_mesh(label=))")
     settings: dict[str, Any] = {
-        "kind": kind, "shapes": shape_names, "labels": [int(m.label) for m in meshes],
+        "kind": kind, "shapes": shape_names, "shape_names": [m.name for m in meshes], "labels": [int(m.label) for m in meshes],
         "mesh_digests": [m.fingerprint() for m in meshes], "networks": networks,
         "network_digests": [c.fingerprint() for c in classifiers], "space": space.to_dict(), "image_size": image_size,
     }
@@ -381,6 +381,8 @@ def study(
         raise ValueError("a study on Dask needs a store (a .zarr folder) for the workers to write to")
     if scheduler is not None and not all(isinstance(n, str) for n in networks):
         raise ValueError("on Dask, networks are given by name (the workers load them)")
+    if scheduler is not None and not all(isinstance(s, str) for s in shapes):
+        raise ValueError("on Dask, shapes are given as names or files (gallery names, mesh paths, ShapeNet ids): the workers load them")
     meshes = [load_shape(s) for s in shapes]
     classifiers = [n if isinstance(n, Classifier) else _classifier(str(n)) for n in networks]
     names = [s if isinstance(s, str) else m.name for s, m in zip(shapes, meshes)]
@@ -545,7 +547,8 @@ def compare_networks(
         if regions is not None:
             metrics.update(_region_metrics(regions))
         names = list(metrics)
-        values = np.stack([metrics[m].transpose("network", "shape").values for m in names])  # [metric, network, shape]
+        order = {"network": maps.network.values, "shape": maps.shape.values}  # regions matched by name, not position
+        values = np.stack([metrics[m].sel(order).transpose("network", "shape").values for m in names])  # [metric, network, shape]
         M, N, _ = values.shape
         mean, low, high = values.mean(-1), np.empty((M, N)), np.empty((M, N))
         diff, d_low, d_high, p = (np.full((M, N, N), np.nan) for _ in range(4))

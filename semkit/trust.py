@@ -96,7 +96,10 @@ class Criterion:
         return top1 == self.label if self.threshold is None else score >= self.threshold
 
     def on_map(self, data: xr.Dataset) -> xr.DataArray:
-        """The pass/fail grid of a dense map."""
+        """The pass/fail grid of a dense map (refused for a study with unfinished tasks)."""
+        if "done" in data and not bool((data["done"] == 1).all()):
+            raise ValueError(f"{int((data['done'] != 1).sum())} task(s) of this study are unfinished (done = 0): rerun "
+                             "the study to finish them, or select the finished ones")
         if self.threshold is not None:
             return data["score"] >= self.threshold
         if "correct" not in data:
@@ -298,6 +301,8 @@ def robust_accuracy(
             out.attrs.update(criterion="score >= threshold")
             return out
         return _map_robust_accuracy(data, radii_arr, Criterion(threshold), space)
+    if isinstance(threshold, (list, tuple, np.ndarray)):
+        raise ValueError("a list of thresholds is for maps; from a function, pass one threshold (or None for top-1)")
     return _sampled_robust_accuracy(data, radii_arr, threshold, space, samples, resolution, confidence, seed, progress)
 
 
@@ -853,14 +858,13 @@ class Verified(RegionMethod):
 
     def describe(self) -> dict[str, Any]:
         resolution = None if self.resolution is None else np.atleast_1d(np.asarray(self.resolution, float)).tolist()
-        if self.certificate == "sampled":
-            size = check_size(self.confidence, self.max_failure, self.attempts)
-            guarantee = (f"with confidence {self.confidence:g} at most a share {self.max_failure:g} of a box's views fail "
-                         f"({self.criterion.name}): {size} fresh uniform samples of the final box all passed")
-        else:
-            guarantee = (f"lattice (sampled beyond 3 parameters): every lattice point start + k x resolution in a box "
-                         f"passes ({self.criterion.name}), and no face can move one step out without taking in a failing "
-                         "lattice point or leaving the Space")
+        size = check_size(self.confidence, self.max_failure, self.attempts)
+        sampled = (f"sampled: with confidence {self.confidence:g} at most a share {self.max_failure:g} of a box's views "
+                   f"fail ({self.criterion.name}): {size} fresh uniform samples of the final box all passed")
+        lattice = (f"lattice: every lattice point start + k x resolution in a box passes ({self.criterion.name}), and no "
+                   "face can move one step out without taking in a failing lattice point or leaving the Space")
+        guarantee = {"lattice": lattice, "sampled": sampled}.get(
+            self.certificate, f"up to 3 parameters {lattice}; beyond, {sampled}")
         return {"name": self.name, "certificate": self.certificate, **self.criterion.attrs(), "resolution": resolution,
                 "confidence": self.confidence, "max_failure": self.max_failure, "attempts": self.attempts,
                 "max_queries": self.max_queries, "seed": self.seed, "guarantee": guarantee}
@@ -1030,8 +1034,11 @@ class VerifiedSearch(Search):
         keys = list(self.memo)
         n = self.space.n
         points = np.array([np.frombuffer(key) for key in keys]).reshape(-1, n)
+        K = len(self.starts)
+        traces = (np.array(self.lower_trace).reshape(-1, K, n), np.array(self.upper_trace).reshape(-1, K, n))
         return {"points": points, "passes": np.array([self.memo[key] for key in keys], dtype=bool),
-                "owner": np.array([self.owner.get(key, -1) for key in keys], dtype=np.int64)}
+                "owner": np.array([self.owner.get(key, -1) for key in keys], dtype=np.int64),
+                "rounds": self.rounds.copy(), "lower_trace": traces[0], "upper_trace": traces[1]}
 
     def restore(self, arrays: dict[str, np.ndarray]) -> None:
         """Remember the points evaluated before; the growth replays from them at the next step."""
@@ -1040,6 +1047,9 @@ class VerifiedSearch(Search):
             self.memo[key] = bool(ok)
             if k >= 0:
                 self.owner[key] = int(k)
+        self.rounds = np.array(arrays["rounds"], dtype=np.int64)
+        # the growth replays from memory at the next step; its rounds and traces are the ones saved
+        self.lower_trace, self.upper_trace = list(arrays["lower_trace"]), list(arrays["upper_trace"])
 
     def result(self) -> dict[str, np.ndarray]:
         K, n = self.starts.shape

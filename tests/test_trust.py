@@ -257,6 +257,8 @@ def test_an_interrupted_verified_search_resumes_without_querying_again(tmp_path)
                                   key="bumpy9", threshold=0.5, resolution=3, progress=False)
     np.testing.assert_allclose(resumed.lower.sel(algorithm="verified"), whole.lower)
     np.testing.assert_allclose(resumed.upper.sel(algorithm="verified"), whole.upper)
+    np.testing.assert_array_equal(resumed.iterations.sel(algorithm="verified"), whole.iterations)
+    np.testing.assert_allclose(resumed.lower_trace.sel(algorithm="verified"), whole.lower_trace)
     assert before + sum(counted) == int(whole.queries.sum())  # nothing evaluated twice
 
 
