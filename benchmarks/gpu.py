@@ -154,7 +154,7 @@ def main() -> None:
 
         for pipeline in (True, False):
             f = semkit.SemanticFunction(mesh, classifier, label=703, renderer=renderer, batch_size=args.batch,
-                                        pipeline=pipeline)
+                                        pipeline=pipeline, cache_size=0)  # repeated maps: every point rendered again
             run = lambda: semkit.semantic_map(f, step=args.step, chunk_size=8 * args.batch, progress=False)  # noqa: E731
             ds = run()
             seconds = median_seconds(run, args.repeats, sync)
