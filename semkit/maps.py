@@ -25,7 +25,7 @@ import xarray as xr
 
 from ._store import check_format, fingerprint, locked, matching, not_a_store, read_dataset, refuse, remove, versioned, write_bytes, write_dataset
 from .semantic import ScoreFunction, as_function, store_identity
-from .space import Space
+from .space import Space, recorded_space
 
 #: Points per evaluation call and per saved chunk, unless the caller sets chunk_size.
 DEFAULT_CHUNK = 64
@@ -424,10 +424,7 @@ class MapFunction:
         from scipy.interpolate import RegularGridInterpolator
 
         score = data["score"] if isinstance(data, xr.Dataset) else data
-        if space is None:
-            if "space" not in data.attrs:
-                raise ValueError("this map records no Space (a DataArray, or a map made elsewhere): pass space=")
-            space = Space.from_dict(json.loads(data.attrs["space"]))
+        space = recorded_space(data, space)
         extra = set(score.dims) - set(space.names)
         if extra:
             raise ValueError(f"the map has dims {sorted(extra)} beyond the Space's {list(space.names)}: select or average them first")

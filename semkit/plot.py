@@ -14,7 +14,6 @@ Averaged maps are plotted the same way: ``heatmap(maps.mean("shape"))``.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import numpy as np
@@ -299,11 +298,11 @@ def regions(
 
 def _periods(regions: xr.Dataset) -> dict[str, float]:
     """The period of each periodic parameter of the regions' Space."""
-    from .space import Space
+    from .space import recorded_space
 
     if "space" not in regions.attrs:
         return {}
-    return {p.name: p.width for p in Space.from_dict(json.loads(regions.attrs["space"])).parameters if p.periodic}
+    return {p.name: p.width for p in recorded_space(regions).parameters if p.periodic}
 
 
 def _pieces(lo: float, hi: float, period: float | None) -> list[tuple[float, float]]:

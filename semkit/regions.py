@@ -50,7 +50,7 @@ import xarray as xr
 
 from ._store import check_format, fingerprint, locked, matching, refuse, versioned, write_bytes, write_dataset
 from .semantic import PlainFunction, ScoreFunction, as_function, difference_points, difference_quotients, store_identity
-from .space import Space
+from .space import Space, recorded_space
 
 #: The paper's methods, by name.
 ALGORITHMS = ("naive", "oir_b", "oir_w")
@@ -843,17 +843,10 @@ def _function_attrs(info: dict[str, Any]) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------ metrics
-def _space_of(data: xr.Dataset, space: Space | None) -> Space:
-    if space is not None:
-        return space
-    if "space" not in data.attrs:
-        raise ValueError("these results record no Space: pass space=")
-    return Space.from_dict(json.loads(data.attrs["space"]))
-
 
 def volume_ratio(regions: xr.Dataset, space: Space | None = None) -> xr.DataArray:
     """|D| / |Omega| of every final box (dims of ``regions`` less ``param``)."""
-    space = _space_of(regions, space)
+    space = recorded_space(regions, space)
     widths = xr.DataArray(space.widths, dims="param", coords={"param": list(space.names)})
     return ((regions.upper - regions.lower) / widths).prod("param")
 
@@ -888,7 +881,7 @@ def check_regions(regions: xr.Dataset, semantic_map: xr.Dataset, threshold: floa
     period are connected). "Correct" is the map's ``correct`` variable, or
     ``score >= threshold`` (default 0.5) for maps of plain functions.
     """
-    space = _space_of(regions, None)
+    space = recorded_space(regions)
     names = list(space.names)
     score = semantic_map["score"].transpose(*names)
     if threshold is None and "correct" in semantic_map:

@@ -8,6 +8,7 @@ than column numbers.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping, Sequence
 
@@ -299,6 +300,15 @@ class Space:
         for name, value in self.fixed.items():
             out[name] = np.full(points.shape[0], value)
         return out
+
+
+def recorded_space(data: Any, space: "Space | None" = None) -> "Space":
+    """``space`` when given, else the Space a result records in its attrs (maps, regions, studies)."""
+    if space is not None:
+        return space
+    if "space" not in getattr(data, "attrs", {}):
+        raise ValueError("these results record no Space (a DataArray, or data made elsewhere): pass space=")
+    return Space.from_dict(json.loads(data.attrs["space"]))
 
 
 def _is_named(obj: Any) -> bool:

@@ -39,7 +39,7 @@ from .maps import grid_coords, interpolate, semantic_map
 from .mesh import Mesh
 from .regions import box_iou, find_regions, method, srvr, style, volume_ratio
 from .semantic import Evaluation
-from .space import Space
+from .space import Space, recorded_space
 from .trust import Criterion, robust_accuracy
 
 KINDS = ("map", "regions")
@@ -464,7 +464,7 @@ def map_regions(
 ) -> xr.Dataset:
     """Regions grown on every map of a stack (``network`` x ``shape``; interpolated, so no renders),
     as one Dataset with those dims. ``options`` go to :func:`find_regions`."""
-    space = space or Space.from_dict(json.loads(maps.attrs["space"]))
+    space = recorded_space(maps, space)
     rows = [[find_regions(interpolate(maps.sel(network=n, shape=s), space), starts, algorithms, space, iterations,
                           progress=False, **options) for s in maps.shape.values] for n in maps.network.values]
     out = stack(rows, list(maps.network.values), list(maps.shape.values))

@@ -33,7 +33,7 @@ import xarray as xr
 
 from .regions import Proposal, RegionMethod, Search, register
 from .semantic import ScoreFunction, as_function
-from .space import Space
+from .space import Space, recorded_space
 
 #: Default lattice step for parameters measured in degrees; others use 1/32 of their range.
 DEFAULT_ANGLE_RESOLUTION = 3.0
@@ -306,20 +306,11 @@ def robust_accuracy(
     return _sampled_robust_accuracy(data, radii_arr, threshold, space, samples, resolution, confidence, seed, progress)
 
 
-def _map_space(data: xr.Dataset, space: Space | None) -> Space:
-    import json
-
-    if space is not None:
-        return space
-    if "space" not in data.attrs:
-        raise ValueError("this map records no Space: pass space=")
-    return Space.from_dict(json.loads(data.attrs["space"]))
-
 
 def _map_robust_accuracy(data: xr.Dataset, radii: np.ndarray, criterion: Criterion, space: Space | None) -> xr.DataArray:
     from scipy import ndimage
 
-    space = _map_space(data, space)
+    space = recorded_space(data, space)
     names = list(space.names)
     good = criterion.on_map(data)
     others = [d for d in good.dims if d not in names]
