@@ -27,9 +27,7 @@ import datetime
 import json
 import os
 import platform
-import statistics
 import sys
-import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -37,30 +35,14 @@ import numpy as np
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path[:0] = [str(ROOT), str(Path(__file__).parent)]
 
 import semkit  # noqa: E402
+from timing import median_seconds, views  # noqa: E402
 
 SHAPENET = Path(os.environ.get("SEMKIT_SHAPENET", ROOT.parent / "shared" / "data" / "shapenet-sample"))
 BENCH = "bench/50cdaa9e33fc853ecb2a965e75be701c/models/model_normalized.obj"
 STUDY_POINTS = 100 * 4 * 4080  # the paper's study: 100 shapes x 4 networks x the 4,080-point grid
-
-
-def median_seconds(fn, repeats: int, sync) -> float:
-    fn()
-    sync()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        sync()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
-def views(n: int, seed: int = 0) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    return np.column_stack([rng.uniform(0, 360, n), rng.uniform(-10, 90, n)])
 
 
 def network(name: str, device: str) -> semkit.Classifier:
@@ -130,13 +112,13 @@ def main() -> None:
     thread_counts = sorted({1, min(4, cores), min(8, cores), cores})
     for threads in thread_counts:
         renderer = semkit.Renderer("embree", image_size=args.image_size, threads=threads)
-        rate = n_views / median_seconds(lambda: renderer.render(mesh, pts), args.repeats, lambda: None)
+        rate = n_views / median_seconds(lambda: renderer.render(mesh, pts), args.repeats)
         result["render"].append({"how": f"{threads} threads, one process", "threads": threads, "processes": 1, "per_s": rate})
         print(f"render {threads:2d} threads: {rate:8.1f} views/s", flush=True)
     for processes in sorted({cores}):
         with ProcessPoolExecutor(processes, initializer=_worker_init, initargs=(args.mesh, args.image_size)) as pool:
             shards = np.array_split(pts, 4 * processes)
-            rate = n_views / median_seconds(lambda: list(pool.map(_worker_render, shards)), args.repeats, lambda: None)
+            rate = n_views / median_seconds(lambda: list(pool.map(_worker_render, shards)), args.repeats)
         result["render"].append({"how": f"{processes} processes, one thread each", "threads": 1, "processes": processes,
                                  "per_s": rate})
         print(f"render {processes:2d} processes: {rate:8.1f} views/s", flush=True)

@@ -26,9 +26,11 @@ import torch
 
 import guarantees
 import scale
+import timing
 import semkit
 from semkit.classifier import LITE_MEAN, LITE_STD
 from semkit.renderer import pytorch3d_available
+from timing import views
 
 ROOT = Path(__file__).resolve().parents[1]
 SHAPENET = Path(os.environ.get("SEMKIT_SHAPENET", ROOT.parent / "shared" / "data" / "shapenet-sample"))
@@ -43,18 +45,7 @@ def compare(ratio: float) -> str:
 
 
 def median_seconds(fn, repeats: int = REPEATS) -> float:
-    fn()  # warm-up: caches, lazy initialisation
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
-def views(batch: int, seed: int = 0) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    return np.column_stack([rng.uniform(0, 360, batch), rng.uniform(-10, 90, batch)])
+    return timing.median_seconds(fn, repeats)
 
 
 def machine() -> str:
