@@ -17,7 +17,8 @@ from .semantic import Evaluation, SemanticFunction
 from .space import Parameter, Space
 from .study import (average, compare_networks, compare_searches, comparison_table, findings, load_shape, load_shapes, looks,
                     map_regions, maps_of, open_study, study)
-from .trust import Criterion, find_failures, robust_accuracy, robustness_radius
+from .criterion import Criterion
+from .trust import decision_noise, find_failures, robust_accuracy, robustness_radius
 from .sweep import open_sweep, sweep
 
 __version__ = "0.1.0"
@@ -47,6 +48,7 @@ __all__ = [
     "open_study",
     "study",
     "check_regions",
+    "decision_noise",
     "find_failures",
     "find_regions",
     "findings",

@@ -41,7 +41,7 @@ import os
 import sys
 import time
 from abc import ABC, abstractmethod
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any, Callable, ClassVar, NamedTuple, Sequence
 
@@ -49,7 +49,9 @@ import numpy as np
 import xarray as xr
 
 from ._store import check_format, fingerprint, locked, matching, refuse, versioned, write_bytes, write_dataset
-from .semantic import PlainFunction, ScoreFunction, as_function, difference_points, difference_quotients, store_identity
+from .criterion import Criterion
+from .semantic import (Evaluation, PlainFunction, ScoreFunction, as_function, difference_points, difference_quotients,
+                       store_identity)
 from .space import Space, recorded_space
 
 #: The paper's methods, by name.
@@ -114,9 +116,9 @@ class Search(ABC):
 
     @abstractmethod
     def update(self, values: np.ndarray, gradients: np.ndarray, gradient_cost: float,
-               correct: np.ndarray | None = None) -> None:
+               evaluation: Evaluation | None = None) -> None:
         """Take f at the proposed points (and its gradients, each having cost ``gradient_cost`` queries); for a
-        method that ``needs_classes``, also whether the top-1 class is the label there (None: f gives scores only)."""
+        method that ``needs_classes``, also f's evaluation there (its top classes; None: f gives scores only)."""
 
     @abstractmethod
     def state(self) -> dict[str, np.ndarray]:
@@ -129,7 +131,8 @@ class Search(ABC):
     @abstractmethod
     def result(self) -> dict[str, np.ndarray]:
         """Final boxes and traces: ``lower``/``upper`` [K, n], ``lower_trace``/``upper_trace`` [T, K, n],
-        ``loss`` [T, K], ``queries``, ``converged``, ``iterations`` [K]."""
+        ``loss`` [T, K], ``queries``, ``converged``, ``iterations`` [K]; optionally ``start_passes`` [K] and
+        ``extra``, more per-start variables by name ([K] each; NaN for the methods without them)."""
 
 
 class RegionMethod(ABC):
@@ -137,8 +140,10 @@ class RegionMethod(ABC):
 
     Class attributes say what plots and studies need: ``name`` (as in the
     results' ``algorithm`` coordinate), ``label`` (for legends), ``color``,
-    ``needs_gradient``, ``needs_classes`` (whether the top-1 class is right at
-    its points). :meth:`queries_per_step` declares the points one
+    ``needs_gradient``, ``needs_classes`` (it judges its points by a
+    criterion on classes: it gets f's evaluation there, and
+    :meth:`for_function` binds it to f's true class and needs ``criterion.k``
+    top classes). :meth:`queries_per_step` declares the points one
     box costs per step; :meth:`describe` the settings that determine its
     results (stores are matched on them).
     """
@@ -160,6 +165,16 @@ class RegionMethod(ABC):
     @abstractmethod
     def search(self, space: Space, starts: np.ndarray, iterations: int) -> Search:
         """A fresh search from ``starts`` [K, n] of at most ``iterations`` steps."""
+
+    def for_function(self, fn: ScoreFunction) -> "RegionMethod":
+        """This method as it runs on ``fn`` (a method with a criterion takes f's true class); itself by default."""
+        return self
+
+    @property
+    def top_classes(self) -> int:
+        """How many top classes its evaluations need (methods with a criterion: the criterion's k)."""
+        criterion = getattr(self, "criterion", None)
+        return criterion.k if criterion is not None else 1
 
 
 # --------------------------------------------------------------- step rules
@@ -370,7 +385,7 @@ class FlowSearch(Search):
         return Proposal(values.reshape(-1, n), grads.reshape(-1, n))
 
     def update(self, values: np.ndarray, gradients: np.ndarray, gradient_cost: float,
-               correct: np.ndarray | None = None) -> None:
+               evaluation: Evaluation | None = None) -> None:
         st, h, idx = self.st, self.method.hyper, self._idx
         K, n = st.a.shape
         ga, gb = np.zeros((K, n)), np.zeros((K, n))
@@ -586,6 +601,7 @@ def find_regions(
     tol: float | None = None,
     *,
     step_rule: str = "faithful",
+    criterion: Criterion | str | None = None,
     store: str | os.PathLike | None = None,
     key: str | None = None,
     progress: bool = True,
@@ -605,10 +621,13 @@ def find_regions(
     ``step_rule="adaptive"`` follows the same gradient flow to the same
     horizon in fewer, larger steps, and stops a box once its remaining
     motion would be under ``tol`` (default 1e-3 of the smallest range).
-    ``"verified"`` grows boxes with a guarantee (:class:`semkit.trust.Verified`);
-    its options (``certificate``, ``threshold``, ``resolution``,
-    ``confidence``, ``max_failure``, ``max_queries``, ``seed``) are passed
-    here as keywords too.
+    ``"verified"`` grows boxes with a guarantee (:class:`semkit.trust.Verified`)
+    under ``criterion`` (a :class:`~semkit.Criterion` or its name; default
+    top-1 correct, ``threshold=t`` for score >= t); its options
+    (``certificate``, ``growth``, ``resolution``, ``confidence``,
+    ``max_failure``, ``attempts``, ``max_queries``, ``audit_samples``,
+    ``seed``) are passed here as keywords too. The paper's methods have no
+    criterion (they follow the score).
 
     With ``store`` (a ``.nc`` or ``.zarr`` path) the search is kept: its
     state is saved every few seconds and when it is interrupted (Ctrl-C,
@@ -631,6 +650,12 @@ def find_regions(
     if not specs:
         raise ValueError(f"no algorithms given; choose from {tuple(METHODS)}")
     paper = {f.name for f in fields(Hyper)}
+    if criterion is not None:
+        if not any(METHODS[m].needs_classes if isinstance(m, str) and m in METHODS else getattr(m, "needs_classes", False)
+                   for m in ([algorithms] if isinstance(algorithms, (str, RegionMethod)) else algorithms)):
+            raise ValueError("criterion= judges verified boxes (algorithms=('verified',)); the paper's methods follow "
+                             "the score and take no criterion")
+        hyper["criterion"] = criterion
     options = {k: v for k, v in hyper.items() if k not in paper}
     taken = set().union(*(_options(METHODS[m]) for m in specs if isinstance(m, str) and m in METHODS))
     if set(options) - taken:
@@ -699,12 +724,13 @@ class _Driver:
     """Runs the searches of all methods together: one batched call of f (and of f.gradient) per step."""
 
     def __init__(self, fn: ScoreFunction, space: Space, methods: list[RegionMethod], u0: np.ndarray, iterations: int) -> None:
+        methods = [m.for_function(fn) for m in methods]
         self.fn, self.space, self.methods, self.u0, self.iterations = fn, space, methods, u0, iterations
         self.searches = [m.search(space, u0, iterations) for m in methods]
         # a plain callable's differences go into the same batched call as the values
         self.differences = fn.difference_steps if isinstance(fn, PlainFunction) else None
         self.gradient_source = fn.gradient_method if any(m.needs_gradient for m in methods) else "not used"
-        self.label = fn.describe().get("label") if any(m.needs_classes for m in methods) else None
+        self.classes = max((m.top_classes for m in methods if m.needs_classes), default=0)  # top classes to ask for
         self.t = 0
 
     def _inside(self, points: np.ndarray) -> np.ndarray:
@@ -722,13 +748,12 @@ class _Driver:
             stepped = difference_points(wanted, self.space, self.differences)
             values.append(stepped.reshape(-1, n))
         points = np.concatenate(values) if values else np.empty((0, n))
-        correct = None
+        ev = None
         if not len(points):
             f = np.empty(0)
-        elif self.label is not None:  # a method asks whether the top-1 class is right: one call gives both
-            ev = self.fn.evaluate(self._inside(points))
+        elif self.classes:  # a method judges classes: one call gives scores and top classes
+            ev = self.fn.evaluate(self._inside(points), k=self.classes)
             f = np.asarray(ev.score, dtype=float).reshape(-1)
-            correct = None if ev.top1 is None else np.asarray(ev.top1) == self.label
         else:
             f = np.asarray(self.fn(self._inside(points)), dtype=float).reshape(-1)
         if f.shape != (len(points),):
@@ -748,8 +773,12 @@ class _Driver:
             grads = np.empty((0, n))
         offset, g_offset = 0, 0
         for search, method, p in zip(self.searches, self.methods, proposals):
-            classes = correct[offset:offset + len(p.values)] if method.needs_classes and correct is not None else None
-            search.update(f[offset:offset + len(p.values)], grads[g_offset:g_offset + len(p.gradients)], cost, classes)
+            sl = slice(offset, offset + len(p.values))
+            part = None
+            if method.needs_classes:
+                part = Evaluation(f[sl], None, None, None) if ev is None or ev.top1 is None else \
+                    Evaluation(f[sl], ev.top1[sl], ev.topk[sl], ev.topk_prob[sl])
+            search.update(f[sl], grads[g_offset:g_offset + len(p.gradients)], cost, part)
             offset += len(p.values)
             g_offset += len(p.gradients)
         self.t += 1
@@ -821,6 +850,9 @@ class _Driver:
                 "start_passes": (dims[:-1], np.stack([r.get("start_passes", np.full(len(self.u0), np.nan)) for r in results],
                                                      axis=1).astype(float),
                                  {"long_name": "the start passes the method's criterion (1 or 0; NaN: it has none)"}),
+                **{name: (dims[:-1], np.stack([r.get("extra", {}).get(name, np.full(len(self.u0), np.nan)) for r in results],
+                                              axis=1).astype(float), {"long_name": EXTRA_NAMES.get(name, name)})
+                   for name in dict.fromkeys(k for r in results for k in r.get("extra", {}))},
             },
             coords=coords,
             attrs={
@@ -833,6 +865,18 @@ class _Driver:
                 **_function_attrs(self.fn.describe()),
             },
         )
+
+
+#: What the per-start variables that methods may add mean (NaN for methods without them).
+EXTRA_NAMES = {
+    "certified": "the box met its certificate (1; NaN: the method has none)",
+    "check_samples": "fresh uniform samples of the final box that certified it",
+    "check_failures": "of those, views failing the criterion",
+    "failure_bound": "Clopper-Pearson upper bound of the box's failure share (at the split confidence)",
+    "audit_samples": "fresh uniform continuous views that audited the lattice box",
+    "audit_failures": "of those, views failing the criterion",
+    "audit_bound": "Clopper-Pearson upper bound of the box's failure share at the stated confidence",
+}
 
 
 def _function_attrs(info: dict[str, Any]) -> dict[str, Any]:
@@ -870,24 +914,31 @@ def srvr(regions: xr.Dataset, space: Space | None = None) -> xr.DataArray:
     return out.rename("srvr")
 
 
-def check_regions(regions: xr.Dataset, semantic_map: xr.Dataset, threshold: float | None = None) -> xr.Dataset:
-    """Each box against a dense map of the same function.
+def check_regions(regions: xr.Dataset, semantic_map: xr.Dataset, threshold: float | None = None, *,
+                  criterion: Criterion | str | None = None) -> xr.Dataset:
+    """Each box against a dense map of the same function, judged by one criterion.
 
     For every start and algorithm: ``points`` (grid points inside the box),
-    ``fraction_correct`` (of those, the share classified correctly),
+    ``fraction_correct`` (of those, the share that passes the criterion),
     ``mean_score`` (the mean score inside) and ``iou``, the intersection over
-    union, in grid points, of the box with the connected region of correct
+    union, in grid points, of the box with the connected region of passing
     points that holds the start (neighbours across a periodic parameter's
-    period are connected). "Correct" is the map's ``correct`` variable, or
-    ``score >= threshold`` (default 0.5) for maps of plain functions.
+    period are connected). The criterion is ``criterion=`` (or
+    ``threshold=t``), else the one the regions were grown under (verified
+    boxes record theirs), else top-1 correct (the map's ``correct``); a map
+    of a plain function has no classes, so it needs a score criterion.
     """
     space = recorded_space(regions)
     names = list(space.names)
+    if criterion is None and threshold is None:
+        criterion = _regions_criterion(regions)
+    criterion = Criterion.resolve(criterion, threshold)
+    missing = [name for name in names if name not in semantic_map.dims]
+    if missing:
+        raise ValueError(f"the map has no {missing} dims, but the regions' Space is {names}: check regions against a "
+                         "map of the same Space")
     score = semantic_map["score"].transpose(*names)
-    if threshold is None and "correct" in semantic_map:
-        good = semantic_map["correct"].transpose(*names).values.astype(bool)
-    else:
-        good = score.values >= (0.5 if threshold is None else threshold)
+    good = criterion.on_map(semantic_map).transpose(*names).values.astype(bool)
     grids = [np.asarray(score[name].values, dtype=float) for name in names]
     points = np.stack(np.meshgrid(*grids, indexing="ij"), axis=-1)  # [..., n]
 
@@ -912,12 +963,23 @@ def check_regions(regions: xr.Dataset, semantic_map: xr.Dataset, threshold: floa
     return xr.Dataset(
         {
             "points": (dims, out["points"].astype(int), {"long_name": "map points inside the box"}),
-            "fraction_correct": (dims, out["fraction_correct"], {"long_name": "share of the box's map points classified correctly"}),
+            "fraction_correct": (dims, out["fraction_correct"], {"long_name": f"share of the box's map points that pass ({criterion.name})"}),
             "mean_score": (dims, out["mean_score"], {"long_name": "mean score inside the box"}),
-            "iou": (dims, out["iou"], {"long_name": "IoU with the correct region around the start"}),
+            "iou": (dims, out["iou"], {"long_name": "IoU with the passing region around the start"}),
         },
         coords={"start": regions.start.values, "algorithm": regions.algorithm.values},
+        attrs={**criterion.attrs(), "guarantee": "about the map's grid points only"},
     )
+
+
+def _regions_criterion(regions: xr.Dataset) -> Criterion | None:
+    """The criterion the regions were grown under (None when no method records one); several different: an error."""
+    found = {Criterion.from_attrs(m) for m in json.loads(regions.attrs.get("methods", "[]")) if "criterion" in m}
+    found = {replace(c, label=None) for c in found if c is not None}
+    if len(found) > 1:
+        raise ValueError(f"these regions were grown under several criteria {sorted(c.name for c in found)}: pass "
+                         "criterion= to check them by one")
+    return found.pop() if found else None
 
 
 def _components(good: np.ndarray, grids: list[np.ndarray], space: Space) -> np.ndarray:

@@ -40,7 +40,8 @@ from .mesh import Mesh
 from .regions import box_iou, find_regions, method, srvr, style, volume_ratio
 from .semantic import Evaluation
 from .space import Space, recorded_space
-from .trust import Criterion, robust_accuracy
+from .criterion import Criterion
+from .trust import robust_accuracy
 
 KINDS = ("map", "regions")
 #: Per-task attrs that become coordinates or are dropped when results are stacked.
@@ -203,8 +204,10 @@ def _compute(settings: dict[str, Any], classifier, mesh: Mesh, progress: bool = 
         adaptive = settings.get("adaptive")
         return semantic_map(f, space, coords=settings["grid"], progress=progress, adaptive=adaptive is not None,
                             tolerance=adaptive and adaptive["tolerance"])
+    criterion = settings.get("criterion")
     result = find_regions(f, settings["starts"], settings["algorithms"], space, settings["iterations"],
-                          step_rule=settings["step_rule"], progress=progress)
+                          step_rule=settings["step_rule"], progress=progress,
+                          criterion=None if criterion is None else Criterion(**criterion))
     return result.reindex(iteration=np.arange(settings["iterations"]))
 
 
@@ -306,7 +309,7 @@ def _run_task(store: str, settings_json: str, i: int, j: int) -> str:
 
 # ------------------------------------------------------------------ study
 def _settings(kind, meshes, classifiers, shape_names, space, step, starts, algorithms, iterations, step_rule, image_size,
-              adaptive=False, tolerance=None):
+              adaptive=False, tolerance=None, criterion=None):
     if kind not in KINDS:
         raise ValueError(f"unknown study kind {kind!r}; choose from {KINDS}")
     if not meshes or not classifiers:
@@ -336,6 +339,11 @@ def _settings(kind, meshes, classifiers, shape_names, space, step, starts, algor
             method(a)  # unknown names are named here, before any work
         settings.update(starts=space.points(starts).tolist(), algorithms=[str(a) for a in algorithms],
                         iterations=int(iterations), step_rule=step_rule)
+        if criterion is not None:  # judges the verified boxes; stored, so a store grown under another is refused
+            settings["criterion"] = Criterion.resolve(criterion).spec()
+    if criterion is not None and kind == "map":
+        raise ValueError("criterion= is for region studies with verified boxes; maps hold scores and top-1 answers, "
+                         "judge them afterwards (compare_networks(..., criterion=))")
     return versioned(settings)
 
 
@@ -356,6 +364,7 @@ def study(
     image_size: int | None = None,
     adaptive: bool = False,
     tolerance: float | None = None,
+    criterion: Criterion | str | None = None,
     progress: bool = True,
 ) -> xr.Dataset:
     """Maps (``kind="map"``) or region searches (``"regions"``) of every shape under every network, as one Dataset.
@@ -370,6 +379,7 @@ def study(
     made with other settings (shapes, weights, grid, ...) is refused.
     ``attrs["computed"]`` counts the tasks this call computed. ``adaptive``
     and ``tolerance``: adaptive maps (see :func:`~semkit.semantic_map`).
+    ``criterion``: what verified boxes are grown under (region studies).
     """
     from .classifier import Classifier
 
@@ -388,7 +398,7 @@ def study(
     names = [s if isinstance(s, str) else m.name for s, m in zip(shapes, meshes)]
     space = space or Space.paper()
     settings = _settings(kind, meshes, classifiers, names, space, step, starts, algorithms, iterations, step_rule, image_size,
-                         adaptive, tolerance)
+                         adaptive, tolerance, criterion)
     pairs = [(i, j) for i in range(len(classifiers)) for j in range(len(meshes))]
     from tqdm.auto import tqdm
 
@@ -477,7 +487,7 @@ def _per_shape(maps: xr.Dataset, radii: Sequence[float], criterion: Criterion) -
     params = [d for d in good.dims if d not in ("network", "shape")]
     out = {"accuracy over the space": good.mean(params).astype(float),
            "mean score": maps["score"].mean(params)}
-    ra = robust_accuracy(maps, list(radii), threshold=criterion.threshold)
+    ra = robust_accuracy(maps, list(radii), criterion=criterion)
     for r in radii:
         out[f"robust accuracy r={r:g}"] = ra.sel(radius=r).drop_vars("radius")
     return out
@@ -515,6 +525,7 @@ def compare_networks(
     regions: xr.Dataset | None = None,
     *,
     radii: Sequence[float] = (0, 6, 12),
+    criterion: Criterion | str | Sequence[Criterion | str] | None = None,
     threshold: float | Sequence[float] | None = None,
     confidence: float = 0.95,
     n_boot: int = 2000,
@@ -524,8 +535,10 @@ def compare_networks(
 
     ``maps``: stacked maps with ``network`` and ``shape`` dims (from
     ``semantic_maps`` or a sweep); ``regions``: region searches with the same
-    dims (for SRVR per algorithm). ``threshold``: None for top-1 correct, a
-    number for score >= t, or a list to compare under several criteria.
+    dims (for SRVR per algorithm). ``criterion``: one criterion or a list
+    to compare under several (a map judges top-1 and score >= t);
+    ``threshold``: the shortcut, a number or a list of numbers (None in a
+    list: top-1 correct). Default: top-1 correct.
 
     Returns a Dataset over (criterion, metric, network) with ``mean``,
     ``ci_low``, ``ci_high`` (bootstrap percentile interval over shapes) and
@@ -537,8 +550,13 @@ def compare_networks(
         raise ValueError("compare_networks needs maps with 'network' and 'shape' dims (semkit.semantic_maps, a sweep)")
     if not 0 < confidence < 1:
         raise ValueError(f"confidence must be in (0, 1), got {confidence}")
-    thresholds = list(threshold) if isinstance(threshold, (list, tuple, np.ndarray)) else [threshold]
-    criteria = [Criterion(None if t is None else float(t)) for t in thresholds]
+    if criterion is not None and threshold is not None:
+        raise ValueError("pass criterion= or threshold=, not both")
+    if criterion is not None:
+        criteria = [Criterion.resolve(c) for c in (criterion if isinstance(criterion, (list, tuple)) else [criterion])]
+    else:
+        thresholds = list(threshold) if isinstance(threshold, (list, tuple, np.ndarray)) else [threshold]
+        criteria = [Criterion.resolve(None, None if t is None else float(t)) for t in thresholds]
     networks = [str(n) for n in maps.network.values]
     rng = np.random.default_rng(seed)
     tables = []

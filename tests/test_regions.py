@@ -284,7 +284,10 @@ def test_srvr_and_the_check_against_a_dense_map():
     # set known boxes: the exact region (across 0), half of it, and a box where nothing is correct
     r["lower"].values[:] = [[[330, 0], [330, 0]], [[170, 40], [170, 40]]]
     r["upper"].values[:] = [[[390, 40], [360, 40]], [[190, 60], [190, 60]]]
-    check = check_regions(r, m)
+    with pytest.raises(ValueError, match="threshold"):  # a plain function's map has no classes: no silent 0.5
+        check_regions(r, m)
+    check = check_regions(r, m, criterion="score >= 0.5")
+    assert check.attrs["criterion"] == "score >= 0.5"
     assert check.iou.sel(start=0, algorithm="naive") == 1 and check.fraction_correct.sel(start=0, algorithm="naive") == 1
     assert check.points.sel(start=0, algorithm="naive") == 13 * 9
     assert check.iou.sel(start=0, algorithm="oir_b") == pytest.approx(7 * 9 / (13 * 9))  # 330..360 of 330..30

@@ -73,7 +73,7 @@ def test_plain_functions_need_a_threshold_and_nan_scores_are_refused():
         trust.robustness_radius(f, [[0, 0]], SPACE)
     with pytest.raises(ValueError, match="NaN"):
         trust.robustness_radius(lambda p: np.full(len(p), np.nan), [[0, 0]], SPACE, threshold=0.5)
-    assert trust.Criterion(0.3).name == "score >= 0.3" and trust.Criterion().name == "top-1 correct"
+    assert trust.Criterion.score(0.3).name == "score >= 0.3" and trust.Criterion().name == "top-1 correct"
 
 
 # ---------------------------------------------------------- robustness radius

@@ -1,0 +1,213 @@
+"""Worst-case views near a start: a search within a hard query budget (no guarantee).
+
+Searches are objects behind one interface (:class:`FailureSearch`: ask
+points of the unit box, tell their scores), like the region methods;
+:func:`find_failures` batches the proposals of all starts into one call of f
+per round. A failing view found is real; none found proves nothing.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import xarray as xr
+
+from ..criterion import Criterion
+from ..semantic import as_function
+from ..space import Space
+from .records import space_json
+
+
+class FailureSearch:
+    """A worst-case search in the unit box [0, 1]^n around one start: propose points, learn their scores.
+
+    Subclasses implement :meth:`ask` (up to ``n`` points) and :meth:`tell`.
+    ``find_failures`` maps the unit box onto the start's box and batches the
+    proposals of all starts into one call of f per round.
+    """
+
+    name = "base"
+
+    def __init__(self, dim: int, rng: np.random.Generator) -> None:
+        self.dim, self.rng = dim, rng
+
+    def ask(self, n: int) -> np.ndarray:
+        raise NotImplementedError
+
+    def tell(self, points: np.ndarray, scores: np.ndarray) -> None:
+        """Scores of the points last asked (lower is worse for the network)."""
+
+
+class RandomSearch(FailureSearch):
+    """Uniform random views in the box."""
+
+    name = "random"
+
+    def ask(self, n: int) -> np.ndarray:
+        return self.rng.random((n, self.dim))
+
+
+class CMAESSearch(FailureSearch):
+    """CMA-ES (pycma) started from the best of a space-filling first batch, restarted with a doubled population
+    (and a fresh random mean) whenever it converges, until the budget is spent."""
+
+    name = "cmaes"
+
+    def __init__(self, dim: int, rng: np.random.Generator) -> None:
+        super().__init__(dim, rng)
+        self.popsize = 4 + int(3 * math.log(max(dim, 2)))
+        self.best: tuple[float, np.ndarray] | None = None
+        self.es = None
+        self._asked: list | None = None
+
+    def _strategy(self, mean: np.ndarray, sigma: float):
+        import cma
+
+        width = max(self.dim, 2)  # pycma needs two dimensions; a 1-D search carries one it ignores
+        x0 = np.full(width, 0.5)
+        x0[: self.dim] = mean
+        options = {"bounds": [0.0, 1.0], "popsize": self.popsize, "seed": int(self.rng.integers(1, 2**31 - 1)),
+                   "verbose": -9, "tolx": 1e-5, "tolfun": 1e-7}
+        return cma.CMAEvolutionStrategy(list(x0), sigma, options)
+
+    def ask(self, n: int) -> np.ndarray:
+        if self.best is None:  # a space-filling first batch
+            return self.rng.random((min(n, 2 * self.popsize), self.dim))
+        if self.es is None:
+            self.es = self._strategy(self.best[1], 0.25)
+        elif self.es.stop():
+            self.popsize *= 2
+            self.es = self._strategy(self.rng.random(self.dim), 0.3)
+        self._asked = self.es.ask()
+        return np.clip(np.asarray(self._asked, dtype=float)[:n, : self.dim], 0.0, 1.0)
+
+    def tell(self, points: np.ndarray, scores: np.ndarray) -> None:
+        if len(scores):
+            i = int(np.argmin(scores))
+            if self.best is None or scores[i] < self.best[0]:
+                self.best = (float(scores[i]), np.asarray(points[i], dtype=float).copy())
+        if self._asked is not None and len(scores) == len(self._asked):
+            self.es.tell(self._asked, [float(v) for v in scores])
+        self._asked = None
+
+
+#: Worst-case searches by name; ``find_failures(method=...)`` also takes a FailureSearch subclass.
+FAILURE_SEARCHES: dict[str, type[FailureSearch]] = {"random": RandomSearch, "cmaes": CMAESSearch}
+
+
+def _search_class(method: str | type[FailureSearch]) -> type[FailureSearch]:
+    if isinstance(method, type) and issubclass(method, FailureSearch):
+        return method
+    if method not in FAILURE_SEARCHES:
+        raise ValueError(f"unknown method {method!r}: choose one of {sorted(FAILURE_SEARCHES)} or pass a FailureSearch subclass")
+    return FAILURE_SEARCHES[method]
+
+
+def find_failures(
+    f: Callable[[np.ndarray], Any],
+    starts: Any,
+    radius: float | Sequence[float],
+    space: Space | None = None,
+    *,
+    criterion: Criterion | str | None = None,
+    threshold: float | None = None,
+    budget: int = 200,
+    method: str | type[FailureSearch] = "cmaes",
+    seed: int = 0,
+    progress: bool = True,
+) -> xr.Dataset:
+    """The worst view (lowest true-class score) within +-``radius`` of each start, in at most ``budget`` queries.
+
+    ``radius`` is in the Space's units, one number or one per parameter; the
+    box is clipped at bounded parameters and wraps on periodic ones. The
+    start is evaluated first; then ``method`` ("random" or "cmaes", or a
+    :class:`FailureSearch` subclass) proposes views, all starts together in
+    one call of f per round. The budget is a hard limit per start.
+
+    Per start: ``point``, ``score`` and ``top1`` of the worst view found,
+    ``failed`` (a view that fails the criterion was found), ``queries`` and
+    ``queries_to_failure`` (queries up to and including the first failing
+    view; -1 if none). A failure found is a real failing view; none found
+    is no proof that none exists.
+    """
+    from tqdm.auto import tqdm
+
+    fn = as_function(f, space)
+    space = fn.space
+    criterion = Criterion.resolve(criterion, threshold, fn)
+    if not isinstance(budget, (int, np.integer)) or budget < 1:
+        raise ValueError(f"budget must be an integer of at least 1 query per start, got {budget!r}")
+    r = np.broadcast_to(np.asarray(radius, dtype=float), (space.n,)).copy()
+    if not (np.isfinite(r).all() and (r > 0).all()):
+        raise ValueError(f"radius must be positive (one number or one per parameter {list(space.names)}), got {radius}")
+    search_class = _search_class(method)
+    x0 = _starts(space, starts)
+    S, n = x0.shape
+    a, b = x0 - r, x0 + r
+    bounded = ~space.periodic
+    a = np.where(bounded, np.maximum(a, space.lower), a)
+    b = np.where(bounded, np.minimum(b, space.upper), b)
+
+    queries = np.zeros(S, dtype=np.int64)
+    to_failure = np.full(S, -1, dtype=np.int64)
+    best_point = x0.copy()
+    passes, best_score, best_top1 = criterion.evaluate(fn, x0) if S else (np.zeros(0, bool), np.zeros(0), np.zeros(0, int))
+    best_passes = passes.copy()
+    start_score = best_score.copy()
+    queries += 1
+    to_failure[~passes] = 1
+    searches = [search_class(n, np.random.default_rng([seed, s])) for s in range(S)]
+    with tqdm(total=int(S * (budget - 1)), desc=f"find_failures ({search_class.name})", disable=not progress, leave=False) as bar:
+        while True:
+            proposals = []
+            for s in range(S):
+                left = budget - int(queries[s])
+                z = searches[s].ask(left) if left > 0 else np.zeros((0, n))
+                proposals.append(np.asarray(z, dtype=float).reshape(-1, n)[:left])
+            if not any(len(z) for z in proposals):
+                break
+            points = np.concatenate([a[s] + z * (b[s] - a[s]) for s, z in enumerate(proposals)])
+            ok, score, top1 = criterion.evaluate(fn, space.wrap(points))
+            at = 0
+            for s, z in enumerate(proposals):
+                k = len(z)
+                if not k:
+                    continue
+                sl = slice(at, at + k)
+                at += k
+                searches[s].tell(z, score[sl])
+                i = int(np.argmin(score[sl]))
+                if score[sl][i] < best_score[s]:
+                    best_score[s], best_top1[s], best_point[s] = score[sl][i], top1[sl][i], points[sl][i]
+                    best_passes[s] = ok[sl][i]
+                if to_failure[s] < 0 and not ok[sl].all():
+                    to_failure[s] = queries[s] + int(np.argmax(~ok[sl])) + 1
+                queries[s] += k
+                bar.update(k)
+    names = list(space.names)
+    return xr.Dataset(
+        {
+            "start_point": (("start", "param"), x0),
+            "start_score": ("start", start_score, {"long_name": "score at the start"}),
+            "point": (("start", "param"), space.wrap(best_point), {"long_name": "the worst view found"}),
+            "score": ("start", best_score, {"long_name": "its score (the lowest found)"}),
+            "top1": ("start", best_top1, {"long_name": "its predicted class (-1: f gives scores only)"}),
+            "failed": ("start", to_failure >= 0, {"long_name": f"a view failing '{criterion.name}' was found"}),
+            "worst_passes": ("start", best_passes, {"long_name": "the worst view found still passes"}),
+            "queries": ("start", queries, {"long_name": "evaluations of f"}),
+            "queries_to_failure": ("start", to_failure, {"long_name": "queries up to the first failing view (-1: none)"}),
+        },
+        coords={"start": np.arange(S), "param": names},
+        attrs={**criterion.attrs(), "method": search_class.name, "budget": int(budget), "radius": r.tolist(),
+               "seed": int(seed), "space": space_json(space),
+               "guarantee": "none: a search; a failing view found is real, none found proves nothing"},
+    )
+
+
+def _starts(space: Space, starts: Any) -> np.ndarray:
+    arr = np.asarray(starts, dtype=float) if not hasattr(starts, "keys") else None
+    if arr is not None and arr.size == 0:
+        return np.zeros((0, space.n))
+    return space.points(starts)

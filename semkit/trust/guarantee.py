@@ -1,0 +1,217 @@
+"""The continuous guarantee: with confidence c, at most a share p of a box's views fail.
+
+A box is certified by fresh uniform samples of the whole box (continuous
+views, not lattice points), none reused from the search that grew it. The
+share of failing views is bounded by the one-sided Clopper-Pearson upper
+bound of the failures seen; the box is certified once that bound is at most
+``max_failure``. Samples come in looks (n1, 2 n1, 4 n1, ...), so a box with
+rare failures can still be certified with more samples, and a hopeless one
+is given up early. The confidence is split (Bonferroni) over every test a
+search may make (``tests``: looks x attempts, or x candidate boxes), so the
+statement holds for the box finally reported, whichever it is.
+
+The same samples audit a box grown otherwise (a lattice box): the failures
+seen and their Clopper-Pearson bound at ``confidence``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import numpy as np
+
+from ..criterion import Criterion
+from ..space import Space
+
+
+def failure_bound(failures: int, samples: int, alpha: float) -> float:
+    """One-sided Clopper-Pearson upper bound (level 1 - alpha) of a failure share, from failures in samples."""
+    from scipy.stats import beta
+
+    if samples <= 0:
+        return 1.0
+    if failures >= samples:
+        return 1.0
+    return float(beta.ppf(1.0 - alpha, failures + 1, samples - failures))
+
+
+def failure_floor(failures: int, samples: int, alpha: float) -> float:
+    """One-sided Clopper-Pearson lower bound (level 1 - alpha) of a failure share."""
+    from scipy.stats import beta
+
+    if failures <= 0:
+        return 0.0
+    return float(beta.ppf(alpha, failures, samples - failures + 1))
+
+
+@dataclass(frozen=True)
+class Guarantee:
+    """With confidence ``confidence``, at most a share ``max_failure`` of a box's views fail.
+
+    ``tests`` is the number of sample tests the confidence is split over;
+    ``looks`` how many times one test may add samples before it gives up.
+    """
+
+    confidence: float = 0.95
+    max_failure: float = 0.01
+    tests: int = 1
+    looks: int = 3
+
+    def __post_init__(self) -> None:
+        if not 0 < self.confidence < 1:
+            raise ValueError(f"confidence must be in (0, 1), got {self.confidence}")
+        if not 0 < self.max_failure < 1:
+            raise ValueError(f"max_failure must be in (0, 1), got {self.max_failure}")
+        if self.tests < 1 or self.looks < 1:
+            raise ValueError(f"tests and looks must be at least 1, got {self.tests} and {self.looks}")
+
+    @property
+    def alpha(self) -> float:
+        """The error level of one look: 1 - confidence, split over every look of every test."""
+        return (1.0 - self.confidence) / (self.tests * self.looks)
+
+    @property
+    def first_look(self) -> int:
+        """Samples of the first look: all passing certifies the box, ceil(ln(1 / alpha) / max_failure)."""
+        return int(math.ceil(math.log(1.0 / self.alpha) / self.max_failure))
+
+    def look_sizes(self, budget: int | None = None) -> list[int]:
+        """Cumulative samples at each look (n1, 2 n1, 4 n1, ...), those that fit in ``budget``."""
+        sizes = [self.first_look * 2**i for i in range(self.looks)]
+        return sizes if budget is None else [s for s in sizes if s <= budget]
+
+    def holds(self, failures: int, samples: int) -> bool:
+        return failure_bound(failures, samples, self.alpha) <= self.max_failure
+
+    def hopeless(self, failures: int, final_samples: int) -> bool:
+        """Even if every later sample passed, the last look could not certify the box."""
+        return not self.holds(failures, final_samples)
+
+    def describe(self, criterion: Criterion) -> str:
+        return (f"with confidence {self.confidence:g}, at most a share {self.max_failure:g} of the box's views fail "
+                f"({criterion.name}): fresh uniform samples of the whole box, continuous views, none reused from the "
+                f"search; the one-sided Clopper-Pearson bound of their failures <= {self.max_failure:g}, the "
+                f"confidence split over {self.tests * self.looks} looks ({self.first_look} samples all passing "
+                "certify at the first)")
+
+    def attrs(self) -> dict[str, Any]:
+        return {"confidence": self.confidence, "max_failure": self.max_failure, "tests": self.tests, "looks": self.looks}
+
+
+def uniform(rng: np.random.Generator, a: np.ndarray, b: np.ndarray, m: int) -> np.ndarray:
+    """m uniform points of the box [a, b] (unwrapped coordinates; wrap before evaluating)."""
+    return a + rng.random((m, len(a))) * (b - a)
+
+
+class BoxCertifier:
+    """One sequential test of a box: propose fresh uniform samples, learn whether they pass, decide.
+
+    ``status`` is "pending", then "certified" or "failed"; ``failing``
+    holds the failing samples (to shrink the box by). A box of zero volume
+    in every parameter is its start, already known to pass.
+    """
+
+    def __init__(self, guarantee: Guarantee, a: np.ndarray, b: np.ndarray, rng: np.random.Generator,
+                 budget: int | None = None) -> None:
+        self.guarantee, self.a, self.b, self.rng = guarantee, np.asarray(a, float), np.asarray(b, float), rng
+        self.sizes = guarantee.look_sizes(budget)
+        self.samples = self.failures = 0
+        self.failing: list[np.ndarray] = []
+        if (self.b <= self.a).all():
+            self.status = "certified"
+        elif not self.sizes:
+            self.status = "failed"
+        else:
+            self.status = "pending"
+
+    @property
+    def done(self) -> bool:
+        return self.status != "pending"
+
+    @property
+    def bound(self) -> float:
+        """The Clopper-Pearson upper bound of the failure share at the split level (0 for a point box)."""
+        if (self.b <= self.a).all():
+            return 0.0
+        return failure_bound(self.failures, self.samples, self.guarantee.alpha)
+
+    def propose(self) -> np.ndarray:
+        look = next(s for s in self.sizes if s > self.samples)
+        self._pending = uniform(self.rng, self.a, self.b, look - self.samples)
+        return self._pending
+
+    def update(self, passes: np.ndarray) -> None:
+        passes = np.asarray(passes, dtype=bool)
+        self.samples += len(passes)
+        self.failures += int((~passes).sum())
+        self.failing.extend(self._pending[~passes])
+        if self.guarantee.holds(self.failures, self.samples):
+            self.status = "certified"
+        elif self.samples >= self.sizes[-1] or self.guarantee.hopeless(self.failures, self.sizes[-1]):
+            self.status = "failed"
+
+
+def run_certifiers(fn: Any, criterion: Criterion, space: Space, certifiers: Sequence[BoxCertifier]) -> np.ndarray:
+    """Run certifiers to their end, all together: one call of f per look. Returns the queries of each."""
+    queries = np.zeros(len(certifiers), dtype=np.int64)
+    while True:
+        active = [i for i, c in enumerate(certifiers) if not c.done]
+        if not active:
+            return queries
+        asks = [certifiers[i].propose() for i in active]
+        passes, _, _ = criterion.evaluate(fn, space.wrap(np.concatenate(asks)))
+        at = 0
+        for i, ask in zip(active, asks):
+            certifiers[i].update(passes[at : at + len(ask)])
+            queries[i] += len(ask)
+            at += len(ask)
+
+
+def audit(fn: Any, criterion: Criterion, space: Space, lower: np.ndarray, upper: np.ndarray, samples: int,
+          confidence: float, seed: int = 0) -> dict[str, np.ndarray]:
+    """Fresh uniform continuous samples of each box [lower, upper] ([K, n], periodic bounds unwrapped), in one call of f.
+
+    Per box: ``audit_samples``, ``audit_failures`` and ``audit_bound``, the
+    one-sided Clopper-Pearson upper bound of its failure share at ``confidence``
+    (0 for a box that is a single view).
+    """
+    K = len(lower)
+    rng = np.random.default_rng([seed, 7919])
+    point = (upper <= lower).all(axis=1)
+    m = np.where(point, 0, samples)
+    batch = [uniform(rng, lower[k], upper[k], int(m[k])) for k in range(K)]
+    flat = np.concatenate(batch) if K else np.zeros((0, space.n))
+    passes, _, _ = criterion.evaluate(fn, space.wrap(flat))
+    failures = np.array([int((~p).sum()) for p in np.split(passes, np.cumsum(m)[:-1])]) if K else np.zeros(0, int)
+    bound = np.array([0.0 if point[k] else failure_bound(int(failures[k]), int(m[k]), 1.0 - confidence) for k in range(K)])
+    return {"audit_samples": m.astype(np.int64), "audit_failures": failures.astype(np.int64), "audit_bound": bound}
+
+
+def exclude(a: np.ndarray, b: np.ndarray, x0: np.ndarray, p: np.ndarray, margin: np.ndarray,
+            prefer: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Shrink [a, b] so that it no longer holds p (with ``margin``), keeping x0 inside.
+
+    Of the faces that can be pulled in past p, the one in ``prefer``
+    ([n, 2] bool: faces that last moved) is taken first, else the one that
+    loses the least volume; with none, the box becomes x0 alone.
+    """
+    if not ((p >= a - 1e-12) & (p <= b + 1e-12)).all():
+        return a, b
+    widths = np.maximum(b - a, 1e-300)
+    options = []
+    for d in range(len(p)):
+        for side in (0, 1):
+            lo, hi = (a[d], p[d] - margin[d]) if side else (p[d] + margin[d], b[d])
+            lo, hi = (lo, max(hi, x0[d])) if side else (min(lo, x0[d]), hi)
+            if not lo <= x0[d] <= hi or (side and hi >= p[d]) or (not side and lo <= p[d]):
+                continue
+            recent = bool(prefer[d, side]) if prefer is not None else False
+            options.append((recent, (hi - lo) / widths[d], d, lo, hi))
+    if not options:
+        return x0.copy(), x0.copy()
+    _, _, d, lo, hi = max(options, key=lambda o: (o[0], o[1]))
+    a, b = a.copy(), b.copy()
+    a[d], b[d] = lo, hi
+    return a, b

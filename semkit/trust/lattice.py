@@ -1,0 +1,203 @@
+"""Lattices of views: x + k * resolution per parameter.
+
+:class:`LatticeOracle` evaluates f under a criterion on the lattices of
+several starts (each distinct point once, all starts in one call of f);
+:func:`largest_passing` finds, per start, the largest of nested lattice
+boxes whose points all pass; :class:`LatticeBox` grows a box of lattice
+offsets whose points all pass. A lattice statement is about lattice points
+only; the continuous guarantee (:mod:`.guarantee`) is about every view.
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from ..criterion import Criterion
+from ..space import Space
+
+#: Default lattice step for parameters measured in degrees; others use 1/32 of their range.
+DEFAULT_ANGLE_RESOLUTION = 3.0
+
+
+def resolution_of(space: Space, resolution: float | Sequence[float] | None) -> np.ndarray:
+    """The lattice step per parameter: given, or 3 for angles (deg) and 1/32 of the range otherwise."""
+    if resolution is None:
+        return np.array([DEFAULT_ANGLE_RESOLUTION if p.units == "deg" else p.width / 32 for p in space.parameters])
+    steps = np.broadcast_to(np.asarray(resolution, dtype=float), (space.n,)).copy()
+    if not (np.isfinite(steps).all() and (steps > 0).all()):
+        raise ValueError(f"resolution must be positive (one number or one per parameter {list(space.names)}), got {resolution}")
+    return steps
+
+
+class LatticeOracle:
+    """f under a criterion on the lattices u0 + k * delta of several starts.
+
+    Each distinct point is evaluated once (points are keyed after wrapping),
+    the requests of all starts go to f in one batched call, and queries are
+    counted for the start that first asked for a point.
+    """
+
+    def __init__(self, f: Any, space: Space, criterion: Criterion, starts: np.ndarray, delta: np.ndarray) -> None:
+        self.f, self.space, self.criterion = f, space, criterion
+        self.starts, self.delta = starts, delta
+        self.queries = np.zeros(len(starts), dtype=np.int64)
+        self._memo: dict[bytes, bool] = {}
+        self._tol = 1e-9 * np.maximum(1.0, np.abs(space.upper) + np.abs(space.lower))
+
+    def inside(self, start: int, offsets: np.ndarray) -> np.ndarray:
+        """Which lattice offsets [m, n] of a start lie in the Space (bounded parameters)."""
+        x = self.starts[start] + offsets * self.delta
+        bounded = ~self.space.periodic
+        ok = (x >= self.space.lower - self._tol) & (x <= self.space.upper + self._tol)
+        return (ok | ~bounded).all(axis=1)
+
+    def points(self, start: int, offsets: np.ndarray) -> np.ndarray:
+        x = self.starts[start] + np.asarray(offsets, dtype=float) * self.delta
+        x = np.clip(x, np.where(self.space.periodic, -np.inf, self.space.lower), np.where(self.space.periodic, np.inf, self.space.upper))
+        return self.space.wrap(x)
+
+    def _key(self, point: np.ndarray) -> bytes:
+        return np.round(point, 9).tobytes()
+
+    def __call__(self, requests: Sequence[tuple[int, np.ndarray]]) -> list[np.ndarray]:
+        """Pass/fail of each request's lattice offsets, in one call of f for the points not seen before."""
+        points = [self.points(s, offsets) for s, offsets in requests]
+        new: dict[bytes, tuple[int, np.ndarray]] = {}
+        for (s, _), pts in zip(requests, points):
+            for p in pts:
+                key = self._key(p)
+                if key not in self._memo and key not in new:
+                    new[key] = (s, p)
+        if new:
+            batch = np.array([p for _, p in new.values()])
+            passes, _, _ = self.criterion.evaluate(self.f, batch)
+            for (key, (s, _)), ok in zip(new.items(), passes):
+                self._memo[key] = bool(ok)
+                self.queries[s] += 1
+        return [np.array([self._memo[self._key(p)] for p in pts], dtype=bool) for pts in points]
+
+
+def box_offsets(half: np.ndarray, inner: np.ndarray | None = None) -> np.ndarray:
+    """Integer offsets j with |j_d| <= half_d for all d, less those with |j_d| <= inner_d for all d."""
+    axes = [np.arange(-h, h + 1) for h in half]
+    grid = np.stack(np.meshgrid(*axes, indexing="ij"), axis=-1).reshape(-1, len(half))
+    if inner is None:
+        return grid
+    return grid[~(np.abs(grid) <= inner).all(axis=1)]
+
+
+def largest_passing(oracle: LatticeOracle, halves: Sequence[np.ndarray], progress: bool, desc: str) -> np.ndarray:
+    """For each start, the index of the last box in ``halves`` (nested, growing half-widths in lattice steps)
+    whose lattice points all pass: -1 when even the first fails, -2 when the start itself fails.
+
+    Boxes are checked shell by shell, all starts together in one call of f
+    per shell, and a start stops at its first failing shell.
+    """
+    from tqdm.auto import tqdm
+
+    S, n = oracle.starts.shape
+    centre = oracle([(s, np.zeros((1, n), int)) for s in range(S)])
+    result = np.where([ok[0] for ok in centre], -1, -2)
+    active = [s for s in range(S) if result[s] == -1]
+    previous = np.zeros(n, dtype=int)
+    for i, half in enumerate(tqdm(halves, desc=desc, disable=not progress, leave=False)):
+        if not active:
+            break
+        half = np.asarray(half, dtype=int)
+        shell = box_offsets(half, previous)
+        requests = [(s, shell[oracle.inside(s, shell)]) for s in active]
+        passed = [ok.all() for ok in oracle(requests)]
+        for (s, _), ok in zip(requests, passed):
+            if ok:
+                result[s] = i
+        active = [s for (s, _), ok in zip(requests, passed) if ok]
+        previous = half
+    return result
+
+
+
+class LatticeBox:
+    """Grow a box of lattice offsets [lo, hi] around 0 whose lattice points all pass.
+
+    Each round proposes the shell of the box expanded by one step on every
+    open face (corners included), then moves out the set of faces that
+    keeps every point of the grown box passing and adds the most volume. A
+    face whose own next layer holds a failing point, or that would leave the
+    Space, or that would make a periodic parameter's box wrap onto itself,
+    closes for good (its layer only grows as the other faces move).
+    """
+
+    def __init__(self, n: int, inside: Callable[[np.ndarray], np.ndarray], max_width: np.ndarray,
+                 prefer: int | None = None) -> None:
+        self.prefer = prefer  # grow this parameter first (then the volume); None: the volume alone
+        self.lo = np.zeros(n, dtype=int)
+        self.hi = np.zeros(n, dtype=int)
+        self.closed = np.zeros((n, 2), dtype=bool)  # [d, 0]: the low face, [d, 1]: the high face
+        self.inside = inside
+        self.max_width = max_width  # lattice steps a parameter's box may span (periodic ones: less than a period)
+        self._pending: tuple[list[tuple[int, int]], np.ndarray] | None = None
+
+    @property
+    def done(self) -> bool:
+        return bool(self.closed.all())
+
+    def propose(self) -> np.ndarray:
+        """Lattice offsets [m, n] to evaluate next (empty when the box is final)."""
+        n = len(self.lo)
+        for d in range(n):
+            if self.hi[d] - self.lo[d] + 1 > self.max_width[d]:
+                self.closed[d] = True
+            for side, step in ((0, self.lo[d] - 1), (1, self.hi[d] + 1)):
+                probe = np.zeros((1, n), dtype=int)
+                probe[0, d] = step
+                if not self.closed[d, side] and not self.inside(probe)[0]:
+                    self.closed[d, side] = True
+        faces = [(d, side) for d in range(n) for side in (0, 1) if not self.closed[d, side]]
+        if not faces:
+            return np.zeros((0, n), dtype=int)
+        lo, hi = self.lo.copy(), self.hi.copy()
+        for d, side in faces:
+            if side:
+                hi[d] += 1
+            else:
+                lo[d] -= 1
+        axes = [np.arange(l, h + 1) for l, h in zip(lo, hi)]
+        grid = np.stack(np.meshgrid(*axes, indexing="ij"), axis=-1).reshape(-1, n)
+        shell = grid[~((grid >= self.lo) & (grid <= self.hi)).all(axis=1)]
+        self._pending = (faces, shell)
+        return shell
+
+    def update(self, passes: np.ndarray) -> None:
+        """Move out the best consistent set of faces, given the pass/fail of the proposed offsets."""
+        faces, shell = self._pending
+        bit = {face: 1 << i for i, face in enumerate(faces)}
+        needs = np.zeros(len(shell), dtype=np.int64)  # the faces a point needs moved out to lie in the box
+        for (d, side), b in bit.items():
+            needs |= np.where(shell[:, d] > self.hi[d] if side else shell[:, d] < self.lo[d], b, 0)
+        failing = set(int(m) for m in needs[~np.asarray(passes, dtype=bool)])
+        for face, b in bit.items():
+            if b in failing:
+                self.closed[face] = True
+        open_faces = [face for face in faces if not self.closed[face]]
+        best, best_key = 0, (-1.0, -1.0)
+        for k in range(1, len(open_faces) + 1):
+            for subset in itertools.combinations(open_faces, k):
+                mask = sum(bit[face] for face in subset)
+                if any(m & mask == m for m in failing):
+                    continue
+                widths = (self.hi - self.lo + 1).astype(float)
+                for d, _ in subset:
+                    widths[d] += 1
+                key = (widths[self.prefer] if self.prefer is not None else 0.0, float(np.prod(widths)))
+                if key > best_key:
+                    best, best_key = mask, key
+        for (d, side), b in bit.items():
+            if best & b:
+                if side:
+                    self.hi[d] += 1
+                else:
+                    self.lo[d] -= 1
+        self._pending = None

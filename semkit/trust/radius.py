@@ -1,0 +1,189 @@
+"""The robustness radius of a view: how far around it the views keep passing.
+
+Two statements, side by side. On the lattice x + j * resolution: ``steps``,
+the largest k such that every lattice point within k steps passes (exact,
+and about lattice points only). On the continuum (the default guarantee):
+``radius``, the largest +-k * resolution box (k <= steps) that meets the
+continuous guarantee (:class:`~.guarantee.Guarantee`: with confidence c at
+most a share p of its views fail, by fresh uniform samples).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import xarray as xr
+
+from ..criterion import Criterion
+from ..semantic import as_function
+from ..space import Space
+from .guarantee import BoxCertifier, Guarantee, audit
+from .lattice import LatticeOracle, largest_passing, resolution_of
+from .records import json_units, space_json
+
+CERTIFICATES = ("sampled", "lattice")
+
+
+def check_certificate(certificate: str) -> str:
+    if certificate not in CERTIFICATES:
+        raise ValueError(f"unknown certificate {certificate!r}: choose one of {CERTIFICATES}")
+    return certificate
+
+
+def radius_box(space: Space, x: np.ndarray, half: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The box x +- half (per parameter), clipped at bounded parameters; periodic ones unwrapped, at most one period."""
+    half = np.where(space.periodic, np.minimum(half, space.widths / 2), half)
+    a, b = x - half, x + half
+    bounded = ~space.periodic
+    return np.where(bounded, np.maximum(a, space.lower), a), np.where(bounded, np.minimum(b, space.upper), b)
+
+
+def continuous_steps(fn: Any, criterion: Criterion, space: Space, x: np.ndarray, delta: np.ndarray,
+                     candidates: Sequence[Sequence[int]], guarantee: Guarantee, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per view, the first of its candidate step counts whose +-k * delta box is certified (-1: none).
+
+    Candidates are tried in the order given, all views together (one call
+    of f per look). Returns (steps, queries, bound of the box kept).
+    """
+    P = len(x)
+    result = np.full(P, -1, dtype=np.int64)
+    queries = np.zeros(P, dtype=np.int64)
+    bound = np.full(P, np.nan)
+    rngs = [np.random.default_rng([seed, i, 31]) for i in range(P)]
+    queue = [list(c) for c in candidates]
+    current: list[tuple[int, BoxCertifier] | None] = [None] * P
+
+    def next_test(i: int) -> None:
+        current[i] = None
+        while queue[i]:
+            k = queue[i].pop(0)
+            cert = BoxCertifier(guarantee, *radius_box(space, x[i], k * delta), rngs[i])
+            if not cert.done:
+                current[i] = (k, cert)
+                return
+            if cert.status == "certified":  # a box of one view, which passed
+                result[i], bound[i] = k, 0.0
+                return
+
+    for i in range(P):
+        next_test(i)
+    while any(c is not None for c in current):
+        active = [i for i in range(P) if current[i] is not None]
+        asks = [current[i][1].propose() for i in active]
+        passes, _, _ = criterion.evaluate(fn, space.wrap(np.concatenate(asks)))
+        at = 0
+        for i, ask in zip(active, asks):
+            k, cert = current[i]
+            cert.update(passes[at : at + len(ask)])
+            at += len(ask)
+            queries[i] += len(ask)
+            if not cert.done:
+                continue
+            if cert.status == "certified":
+                result[i], bound[i] = k, cert.bound
+                current[i] = None
+            else:
+                next_test(i)
+    return result, queries, bound
+
+
+def robustness_radius(
+    f: Callable[[np.ndarray], Any],
+    points: Any,
+    space: Space | None = None,
+    *,
+    criterion: Criterion | str | None = None,
+    threshold: float | None = None,
+    resolution: float | Sequence[float] | None = None,
+    max_steps: int = 10,
+    certificate: str = "sampled",
+    confidence: float = 0.95,
+    max_failure: float = 0.01,
+    audit_samples: int = 200,
+    seed: int = 0,
+    progress: bool = True,
+) -> xr.Dataset:
+    """The robustness radius of each view: how far every view around it keeps passing.
+
+    ``steps``: the largest k <= ``max_steps`` such that every point of the
+    lattice x + j * delta with |j| <= k (per parameter, delta =
+    ``resolution``) passes the criterion (0: only x passes, -1: x fails);
+    ``lattice_radius`` = steps * delta. Boxes are clipped to bounded
+    parameters and wrap on periodic ones.
+
+    ``radius`` is what the ``certificate`` guarantees. "sampled" (default):
+    the largest +-k * delta box, k <= steps, that meets the continuous
+    guarantee (with confidence ``confidence`` at most a share
+    ``max_failure`` of its views fail, shown by fresh uniform samples; the
+    confidence split over the up to ``max_steps`` boxes tried per view), with
+    ``radius_steps``, ``check_samples`` and ``failure_bound``. "lattice": the
+    lattice radius, with a continuous audit of its box (``audit_samples``
+    fresh views, ``audit_failures``, ``audit_bound``: the Clopper-Pearson
+    upper bound of the failure share at ``confidence``).
+    """
+    fn = as_function(f, space)
+    space = fn.space
+    criterion = Criterion.resolve(criterion, threshold, fn)
+    check_certificate(certificate)
+    delta = resolution_of(space, resolution)
+    if not isinstance(max_steps, (int, np.integer)) or max_steps < 0:
+        raise ValueError(f"max_steps must be a non-negative integer, got {max_steps!r}")
+    x = space.points(points)
+    oracle = LatticeOracle(fn, space, criterion, x, delta)
+    last = largest_passing(oracle, [np.full(space.n, k) for k in range(1, max_steps + 1)], progress, "robustness radius")
+    steps = np.where(last == -2, -1, last + 1)  # box i has half-width i + 1
+    lattice_radius = np.where(steps[:, None] >= 0, steps[:, None] * delta[None, :], np.nan)
+    names = list(space.names)
+    variables: dict[str, Any] = {
+        "steps": ("point", steps, {"long_name": "largest k: every lattice point within k steps passes (-1: the view fails)"}),
+        "lattice_radius": (("point", "param"), lattice_radius, {"long_name": "steps x resolution", "units": json_units(space)}),
+        "view": (("point", "param"), x, {"long_name": "the view"}),
+    }
+    queries = oracle.queries.copy()
+    if certificate == "sampled":
+        guarantee = Guarantee(confidence, max_failure, tests=max(int(max_steps), 1))
+        candidates = [list(range(int(k), 0, -1)) for k in steps]
+        kept, extra, bound = continuous_steps(fn, criterion, space, x, delta, candidates, guarantee, seed)
+        kept = np.where(steps >= 0, np.maximum(kept, 0), -1)  # the view itself passed: radius 0 at least
+        bound = np.where(kept == 0, 0.0, bound)
+        queries += extra
+        radius = np.where(kept[:, None] >= 0, kept[:, None] * delta[None, :], np.nan)
+        variables.update({
+            "radius_steps": ("point", kept, {"long_name": "largest k <= steps whose +-k resolution box meets the guarantee"}),
+            "radius": (("point", "param"), radius, {"long_name": "radius_steps x resolution: the box meets the guarantee",
+                                                    "units": json_units(space)}),
+            "check_samples": ("point", extra, {"long_name": "fresh uniform samples drawn to certify boxes"}),
+            "failure_bound": ("point", bound, {"long_name": "Clopper-Pearson bound of the failure share in the box kept"}),
+        })
+        statement = f"sampled: the +-radius box of each view: {guarantee.describe(criterion)}"
+        extra_attrs = guarantee.attrs()
+    else:
+        lower, upper = zip(*[radius_box(space, x[i], np.nan_to_num(lattice_radius[i])) for i in range(len(x))]) if len(x) else ((), ())
+        lower, upper = np.array(lower).reshape(-1, space.n), np.array(upper).reshape(-1, space.n)
+        audited = audit(fn, criterion, space, lower, upper, audit_samples, confidence, seed)
+        passing = steps >= 0
+        for key in audited:  # a failing view has no box to audit
+            audited[key] = np.where(passing, audited[key], -1 if audited[key].dtype.kind == "i" else np.nan)
+        queries += np.where(passing, audited["audit_samples"], 0)
+        variables["radius"] = (("point", "param"), lattice_radius, {"long_name": "steps x resolution (lattice)",
+                                                                    "units": json_units(space)})
+        variables.update({k: ("point", v, {"long_name": _AUDIT[k]}) for k, v in audited.items()})
+        statement = (f"lattice: every lattice point within the radius passes ({criterion.name}); audited by fresh "
+                     f"continuous samples of each box (audit_failures, audit_bound at confidence {confidence:g}), "
+                     "which is no guarantee")
+        extra_attrs = {"confidence": confidence, "audit_samples": int(audit_samples)}
+    variables["queries"] = ("point", queries, {"long_name": "evaluations of f charged to the view"})
+    return xr.Dataset(
+        variables,
+        coords={"point": np.arange(len(x)), "param": names},
+        attrs={**criterion.attrs(), "certificate": certificate, "resolution": delta.tolist(), "max_steps": int(max_steps),
+               "seed": int(seed), **extra_attrs, "space": space_json(space), "guarantee": statement},
+    )
+
+
+_AUDIT = {
+    "audit_samples": "fresh uniform continuous views of the box audited",
+    "audit_failures": "of those, views that fail the criterion",
+    "audit_bound": "Clopper-Pearson upper bound of the box's failure share",
+}
