@@ -108,9 +108,9 @@ def uniform(rng: np.random.Generator, a: np.ndarray, b: np.ndarray, m: int) -> n
 class BoxCertifier:
     """One sequential test of a box: propose fresh uniform samples, learn whether they pass, decide.
 
-    ``status`` is "pending", then "certified" or "failed"; ``failing``
-    holds the failing samples (to shrink the box by). A box of zero volume
-    in every parameter is its start, already known to pass.
+    ``status`` is "pending", then "certified" or "failed"; the samples and
+    their answers are kept (:meth:`samples_seen`) to shrink a failed box by.
+    A box of zero volume in every parameter is its start, already known to pass.
     """
 
     def __init__(self, guarantee: Guarantee, a: np.ndarray, b: np.ndarray, rng: np.random.Generator,
@@ -118,7 +118,8 @@ class BoxCertifier:
         self.guarantee, self.a, self.b, self.rng = guarantee, np.asarray(a, float), np.asarray(b, float), rng
         self.sizes = guarantee.look_sizes(budget)
         self.samples = self.failures = 0
-        self.failing: list[np.ndarray] = []
+        self.points: list[np.ndarray] = []  # every sample drawn, and whether it passed
+        self.passed: list[np.ndarray] = []
         if (self.b <= self.a).all():
             self.status = "certified"
         elif not self.sizes:
@@ -142,11 +143,18 @@ class BoxCertifier:
         self._pending = uniform(self.rng, self.a, self.b, look - self.samples)
         return self._pending
 
+    def samples_seen(self) -> tuple[np.ndarray, np.ndarray]:
+        """The samples drawn so far [m, n] and whether each passed [m]."""
+        if not self.points:
+            return np.zeros((0, len(self.a))), np.zeros(0, bool)
+        return np.concatenate(self.points), np.concatenate(self.passed)
+
     def update(self, passes: np.ndarray) -> None:
         passes = np.asarray(passes, dtype=bool)
         self.samples += len(passes)
         self.failures += int((~passes).sum())
-        self.failing.extend(self._pending[~passes])
+        self.points.append(self._pending)
+        self.passed.append(passes)
         if self.guarantee.holds(self.failures, self.samples):
             self.status = "certified"
         elif self.samples >= self.sizes[-1] or self.guarantee.hopeless(self.failures, self.sizes[-1]):
@@ -189,29 +197,41 @@ def audit(fn: Any, criterion: Criterion, space: Space, lower: np.ndarray, upper:
     return {"audit_samples": m.astype(np.int64), "audit_failures": failures.astype(np.int64), "audit_bound": bound}
 
 
-def exclude(a: np.ndarray, b: np.ndarray, x0: np.ndarray, p: np.ndarray, margin: np.ndarray,
-            prefer: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Shrink [a, b] so that it no longer holds p (with ``margin``), keeping x0 inside.
+def trim(a: np.ndarray, b: np.ndarray, x0: np.ndarray, points: np.ndarray, passed: np.ndarray, target: float,
+         margin: np.ndarray, max_cuts: int = 64) -> tuple[np.ndarray, np.ndarray]:
+    """Shrink [a, b] (keeping x0) until the share of failing samples left inside is at most ``target``.
 
-    Of the faces that can be pulled in past p, the one in ``prefer``
-    ([n, 2] bool: faces that last moved) is taken first, else the one that
-    loses the least volume; with none, the box becomes x0 alone.
+    Each cut pulls one face in to just past the outermost failing sample on
+    its side (by ``margin``), choosing the cut that removes the most
+    failures per share of volume lost: failures along a face (a box grown
+    past a boundary) go cheaply, a rare pocket deep inside is kept. Without
+    any cut that helps, the box becomes x0 alone.
     """
-    if not ((p >= a - 1e-12) & (p <= b + 1e-12)).all():
-        return a, b
-    widths = np.maximum(b - a, 1e-300)
-    options = []
-    for d in range(len(p)):
-        for side in (0, 1):
-            lo, hi = (a[d], p[d] - margin[d]) if side else (p[d] + margin[d], b[d])
-            lo, hi = (lo, max(hi, x0[d])) if side else (min(lo, x0[d]), hi)
-            if not lo <= x0[d] <= hi or (side and hi >= p[d]) or (not side and lo <= p[d]):
-                continue
-            recent = bool(prefer[d, side]) if prefer is not None else False
-            options.append((recent, (hi - lo) / widths[d], d, lo, hi))
-    if not options:
-        return x0.copy(), x0.copy()
-    _, _, d, lo, hi = max(options, key=lambda o: (o[0], o[1]))
     a, b = a.copy(), b.copy()
-    a[d], b[d] = lo, hi
+    for _ in range(max_cuts):
+        inside = ((points >= a - 1e-12) & (points <= b + 1e-12)).all(axis=1)
+        failing = inside & ~passed
+        if not failing.any() or failing.sum() <= target * inside.sum():
+            return a, b
+        best, best_gain = None, 0.0
+        widths = np.maximum(b - a, 1e-300)
+        for d in range(len(a)):
+            for side in (0, 1):
+                if side:
+                    cut = float(points[failing, d].max()) - margin[d]
+                    new_a, new_b = a[d], max(cut, x0[d])
+                else:
+                    cut = float(points[failing, d].min()) + margin[d]
+                    new_a, new_b = min(cut, x0[d]), b[d]
+                lost = 1.0 - (new_b - new_a) / widths[d]
+                kept = inside & (points[:, d] >= new_a - 1e-12) & (points[:, d] <= new_b + 1e-12)
+                removed = int(failing.sum() - (failing & kept).sum())
+                if removed == 0:
+                    continue
+                gain = removed / max(lost, 1e-9)
+                if gain > best_gain:
+                    best, best_gain = (d, new_a, new_b), gain
+        if best is None:
+            return x0.copy(), x0.copy()
+        d, a[d], b[d] = best
     return a, b

@@ -29,13 +29,15 @@ from ..criterion import Criterion
 from ..regions import Proposal, RegionMethod, Search, register
 from ..semantic import Evaluation
 from ..space import Space
-from .guarantee import BoxCertifier, Guarantee, exclude, failure_bound, uniform
+from .guarantee import BoxCertifier, Guarantee, failure_bound, trim, uniform
 from .lattice import LatticeBox, resolution_of
 from .radius import check_certificate
 
 GROWTHS = ("lattice", "sampled")
 #: A sampled box locates its faces to half the resolution (growth steps and pull-backs).
 FINE = 2
+#: How often a face closed on failures may open again as the box grows.
+MAX_REOPEN = 2
 
 
 class SampledGrowth:
@@ -48,7 +50,9 @@ class SampledGrowth:
     stop a face, a failing region does. A face whose slab is taken in
     doubles its step (keeps it, when the slab held failures), else halves
     it, and closes below half the resolution, at a bound, or when a
-    periodic parameter's box would wrap onto itself.
+    periodic parameter's box would wrap onto itself. A face closed on
+    failures opens again (twice at most) once the box has doubled in volume:
+    what stopped a small box may be a pocket that a larger box tolerates.
     """
 
     def __init__(self, x0: np.ndarray, space: Space, delta: np.ndarray, rng: np.random.Generator, *,
@@ -56,9 +60,10 @@ class SampledGrowth:
         self.space, self.delta, self.rng = space, delta, rng
         self.x0 = x0
         self.a, self.b = x0.copy(), x0.copy()
-        self.before = np.stack([x0, x0], axis=1)  # [d, side]: where each face stood before its last move
         self.step = np.repeat(delta[:, None], 2, axis=1) * 2.0
         self.closed = np.zeros((space.n, 2), dtype=bool)
+        self.closed_at = np.full((space.n, 2), np.inf)  # the box's volume when a face closed on failures
+        self.reopened = np.zeros((space.n, 2), dtype=int)
         self.budget, self.samples_per_face, self.tolerance = budget, samples_per_face, tolerance
         self.used = 0
         self.failed_volume = 0.0  # estimated volume of failing views taken in
@@ -84,6 +89,12 @@ class SampledGrowth:
     def propose(self) -> np.ndarray:
         n = self.space.n
         slabs = []
+        # a face closed on failures while the box was small opens again once the box has doubled (a pocket, not a wall)
+        volume = self._volume(self.a, self.b)
+        again = self.closed & (volume >= 2 * self.closed_at) & (self.reopened < MAX_REOPEN)
+        self.closed[again], self.closed_at[again] = False, np.inf
+        self.reopened[again] += 1
+        self.step[again] = (np.repeat(self.delta[:, None], 2, axis=1) * 2.0)[again]
         if self.used + self.samples_per_face * 2 * n <= self.budget:
             for d in range(n):
                 for side in (0, 1):
@@ -119,7 +130,6 @@ class SampledGrowth:
             slab_volume = grown - self._volume(self.a, self.b)
             failed = self.failed_volume + share * slab_volume
             if share == 0 or failed <= self.tolerance * grown:
-                self.before[d, side] = self.b[d] if side else self.a[d]
                 self.a, self.b, self.failed_volume = new_a, new_b, failed
                 if share == 0:
                     self.step[d, side] *= 2.0
@@ -127,11 +137,7 @@ class SampledGrowth:
                 self.step[d, side] /= 2.0
                 if self.step[d, side] < self.delta[d] / FINE - 1e-12:
                     self.closed[d, side] = True
-
-    def last_moved(self, p: np.ndarray) -> np.ndarray:
-        """[n, 2]: the faces whose last move took p in."""
-        return np.stack([p < self.before[:, 0], p > self.before[:, 1]], axis=1)
-
+                    self.closed_at[d, side] = self._volume(self.a, self.b)
 
 class StartBox:
     """One start's verified box: growth, then its certificate (or audit), as a sequence of asks."""
@@ -152,7 +158,7 @@ class StartBox:
         else:
             reserve = search.guarantee.look_sizes()[-1]
             self.sampled = SampledGrowth(x0, space, self.delta, np.random.default_rng([m.seed, k, 1]),
-                                         budget=max(m.max_queries - 1 - reserve, 0), samples_per_face=max(4, 2 * n),
+                                         budget=max(m.max_queries - 1 - reserve, 0), samples_per_face=max(16, 2 * n),
                                          tolerance=m.max_failure / 2)
             self.growers = []
         self.phase = "grow"
@@ -239,9 +245,9 @@ class StartBox:
             self.result.update(check_samples=cert.samples, check_failures=cert.failures, failure_bound=cert.bound)
             self.phase = "done"
             return
-        for p in cert.failing:
-            prefer = self.sampled.last_moved(p) if self.sampled is not None else None
-            self.a, self.b = exclude(self.a, self.b, self.x0, p, self.delta / FINE, prefer)
+        points, passed = cert.samples_seen()
+        self.a, self.b = trim(self.a, self.b, self.x0, points, passed, self.search.method.max_failure / 4,
+                              self.delta / FINE)
         if self.attempts_left <= 0:  # the start alone: it passed
             self.a, self.b = self.x0.copy(), self.x0.copy()
             self.result.update(check_samples=0, check_failures=0, failure_bound=0.0)
