@@ -6,7 +6,9 @@ share of failing views is bounded by the one-sided Clopper-Pearson upper
 bound of the failures seen; the box is certified once that bound is at most
 ``max_failure``. Samples come in looks (n1, 2 n1, 4 n1, ...), so a box with
 rare failures can still be certified with more samples, and a hopeless one
-is given up early. The confidence is split (Bonferroni) over every test a
+is given up early (it could not pass, or its failures already exceed 3/4 of
+the allowed share: shrinking it and testing again is cheaper). The
+confidence is split (Bonferroni) over every test a
 search may make (``tests``: looks x attempts, or x candidate boxes), so the
 statement holds for the box finally reported, whichever it is.
 
@@ -157,7 +159,8 @@ class BoxCertifier:
         self.passed.append(passes)
         if self.guarantee.holds(self.failures, self.samples):
             self.status = "certified"
-        elif self.samples >= self.sizes[-1] or self.guarantee.hopeless(self.failures, self.sizes[-1]):
+        elif (self.samples >= self.sizes[-1] or self.guarantee.hopeless(self.failures, self.sizes[-1])
+              or self.failures > 0.75 * self.guarantee.max_failure * self.samples):  # futile: shrink, retest
             self.status = "failed"
 
 
@@ -198,14 +201,16 @@ def audit(fn: Any, criterion: Criterion, space: Space, lower: np.ndarray, upper:
 
 
 def trim(a: np.ndarray, b: np.ndarray, x0: np.ndarray, points: np.ndarray, passed: np.ndarray, target: float,
-         margin: np.ndarray, max_cuts: int = 64) -> tuple[np.ndarray, np.ndarray]:
+         margin: np.ndarray, max_cuts: int = 64, density: float | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Shrink [a, b] (keeping x0) until the share of failing samples left inside is at most ``target``.
 
     Each cut pulls one face in to just past the outermost failing sample on
     its side (by ``margin``), choosing the cut that removes the most
     failures per share of volume lost: failures along a face (a box grown
     past a boundary) go cheaply, a rare pocket deep inside is kept. Without
-    any cut that helps, the box becomes x0 alone.
+    any cut that helps, the box becomes x0 alone. With ``density``, only
+    cuts whose removed samples fail at that rate or more are made, and the
+    box stays as it is when none is left (a refinement, not a verdict).
     """
     a, b = a.copy(), b.copy()
     for _ in range(max_cuts):
@@ -226,12 +231,12 @@ def trim(a: np.ndarray, b: np.ndarray, x0: np.ndarray, points: np.ndarray, passe
                 lost = 1.0 - (new_b - new_a) / widths[d]
                 kept = inside & (points[:, d] >= new_a - 1e-12) & (points[:, d] <= new_b + 1e-12)
                 removed = int(failing.sum() - (failing & kept).sum())
-                if removed == 0:
+                if removed == 0 or (density is not None and removed < density * int(inside.sum() - kept.sum())):
                     continue
                 gain = removed / max(lost, 1e-9)
                 if gain > best_gain:
                     best, best_gain = (d, new_a, new_b), gain
         if best is None:
-            return x0.copy(), x0.copy()
+            return (a, b) if density is not None else (x0.copy(), x0.copy())
         d, a[d], b[d] = best
     return a, b

@@ -5,7 +5,8 @@ Each start that passes its criterion grows a box, then the box is judged:
 * growth: on the lattice start + k * resolution (:class:`~.lattice.LatticeBox`,
   default up to 3 parameters: exact and cheap) or by sampling
   (:class:`SampledGrowth`, beyond: faces advance while the failures of
-  what they take in stay rare);
+  what they take in stay rare; then uniform samples of the box pull in the
+  faces grown past a boundary, not used again);
 * ``certificate="sampled"`` (default): the continuous guarantee
   (:class:`~.guarantee.Guarantee`), by fresh uniform samples of the final
   box; a box that fails it shrinks away from the failures found and is
@@ -38,6 +39,10 @@ GROWTHS = ("lattice", "sampled")
 FINE = 2
 #: How often a face closed on failures may open again as the box grows.
 MAX_REOPEN = 2
+#: After sampled growth, uniform samples of the box (per parameter) find faces grown past a boundary ...
+REFINE_PER_PARAMETER = 128
+#: ... and a face is pulled in where the views it would give up fail at this rate or more.
+REFINE_DENSITY = 0.1
 
 
 class SampledGrowth:
@@ -156,7 +161,8 @@ class StartBox:
             self.growers = [LatticeBox(n, lambda j: search.lattice_inside(k, j), span, prefer) for prefer in (None, *range(n))]
             self.sampled = None
         else:
-            reserve = search.guarantee.look_sizes()[-1]
+            self.refine_size = REFINE_PER_PARAMETER * n
+            reserve = search.guarantee.look_sizes()[-1] + self.refine_size
             self.sampled = SampledGrowth(x0, space, self.delta, np.random.default_rng([m.seed, k, 1]),
                                          budget=max(m.max_queries - 1 - reserve, 0), samples_per_face=max(16, 2 * n),
                                          tolerance=m.max_failure / 2)
@@ -186,6 +192,8 @@ class StartBox:
                 if len(points):
                     return points
                 self.a, self.b = self.sampled.a.copy(), self.sampled.b.copy()
+                self.phase = "refine"
+                return None
             else:
                 asks = [(g, g.propose()) for g in self.growers if not g.done]
                 self._asks = [(g, len(offsets)) for g, offsets in asks if len(offsets)]
@@ -194,6 +202,9 @@ class StartBox:
                 self._take_largest()
             self.phase = "certify" if self.search.certificate == "sampled" else "audit"
             return None
+        if self.phase == "refine":
+            self._refine = uniform(self.rng, self.a, self.b, self.refine_size)
+            return self._refine
         if self.phase == "certify":
             if self.certifier is None:
                 budget = self.search.method.max_queries - self.search.charged(self.k)
@@ -226,6 +237,11 @@ class StartBox:
                     grower.update(passes[at : at + size])
                     at += size
             return
+        if self.phase == "refine":
+            self.a, self.b = trim(self.a, self.b, self.x0, self._refine, passes, self.search.method.max_failure / 2,
+                                  self.delta / FINE, density=REFINE_DENSITY)
+            self.phase = "certify"
+            return
         if self.phase == "certify":
             self.certifier.update(passes)
             if self.certifier.done:
@@ -246,7 +262,7 @@ class StartBox:
             self.phase = "done"
             return
         points, passed = cert.samples_seen()
-        self.a, self.b = trim(self.a, self.b, self.x0, points, passed, self.search.method.max_failure / 4,
+        self.a, self.b = trim(self.a, self.b, self.x0, points, passed, self.search.method.max_failure / 2,
                               self.delta / FINE)
         if self.attempts_left <= 0:  # the start alone: it passed
             self.a, self.b = self.x0.copy(), self.x0.copy()
