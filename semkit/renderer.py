@@ -279,6 +279,15 @@ def gl_unavailable_reason() -> str | None:
     return unavailable_reason()
 
 
+def gl_renderer() -> str | None:
+    """The OpenGL driver the gl backend draws with (its GL_RENDERER, e.g. Mesa's llvmpipe on a CPU); None if unusable."""
+    if gl_unavailable_reason() is not None:
+        return None
+    from ._gl import context
+
+    return context().renderer
+
+
 def pytorch3d_available() -> bool:
     """Whether pytorch3d (with its compiled extension) can be imported."""
     try:
