@@ -65,6 +65,7 @@ class _Context:
     def __init__(self) -> None:
         import moderngl
 
+        _load_triton_first()
         self.gl = moderngl.create_context(standalone=True, backend="egl")
         self.gl.gc_mode = "context_gc"  # objects of dropped meshes are released at the next render
         self.lock = threading.Lock()
@@ -91,6 +92,19 @@ class _Context:
             buffer = self.gl.buffer(np.ascontiguousarray(mesh.triangles.reshape(-1, 3)).tobytes())
             array = self.arrays[mesh] = self.gl.vertex_array(self.program, [(buffer, "3f", "position")])
         return array
+
+
+def _load_triton_first() -> None:
+    """Load triton's library (torch's compiler, where installed) before Mesa's llvmpipe loads its LLVM.
+
+    Both carry LLVM; measured here (Mesa 22.3, triton 3.8), importing triton
+    after an llvmpipe context exists crashes the process (torch.export and
+    the ONNX export import it), while the other order works.
+    """
+    import importlib.util
+
+    if importlib.util.find_spec("triton") is not None:
+        import triton._C.libtriton  # noqa: F401
 
 
 _contexts: dict[int, _Context] = {}  # by process id: a context does not survive a fork

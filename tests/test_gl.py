@@ -4,6 +4,9 @@ It needs moderngl (``pip install 'semkit[gl]'``, in the test extra) and an EGL d
 libegl-mesa0, libgl1-mesa-dri, which .ci/run installs); without them these tests skip, saying which is missing.
 """
 
+import importlib.util
+import subprocess
+import sys
 import threading
 
 import numpy as np
@@ -14,7 +17,7 @@ import semkit
 from semkit import Renderer, gallery
 from semkit import renderer as renderer_module
 
-from conftest import silhouette_iou
+from conftest import ROOT, silhouette_iou
 
 gl_missing = renderer_module.gl_unavailable_reason()
 needs_gl = pytest.mark.skipif(gl_missing is not None, reason=str(gl_missing))
@@ -148,3 +151,12 @@ def test_a_missing_gl_backend_is_named_and_left_out(monkeypatch):
     assert "gl" not in Renderer.backends() and "embree" in Renderer.backends()
     if not torch.cuda.is_available():
         assert Renderer().backend_name == "embree" and Renderer.backends()[0] == "embree"
+
+
+@needs_gl
+@pytest.mark.skipif(importlib.util.find_spec("triton") is None, reason="triton is not installed")
+def test_torch_compilers_still_load_after_a_gl_render():
+    """triton and Mesa's llvmpipe both carry LLVM; loaded in the wrong order, importing triton crashed the process."""
+    code = "import semkit; semkit.Renderer('gl', image_size=16).render(semkit.gallery.load('vase')); import triton.knobs"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert done.returncode == 0, done.stderr[-2000:]
