@@ -137,11 +137,6 @@ def unavailable_reason() -> str | None:
     return None
 
 
-def runs_on_gpu() -> bool:
-    """Whether the GL context rasterizes on a GPU (its driver is not one of Mesa's CPU rasterizers)."""
-    return unavailable_reason() is None and not context().renderer.lower().startswith(SOFTWARE_RENDERERS)
-
-
 class GLBackend:
     differentiable = False
 

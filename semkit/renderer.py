@@ -267,9 +267,10 @@ def _auto_backend() -> str:
         return "embree"
     if pytorch3d_available():
         return "pytorch3d"
-    from ._gl import runs_on_gpu
+    from ._gl import SOFTWARE_RENDERERS
 
-    return "gl" if runs_on_gpu() else "embree"
+    driver = gl_renderer()
+    return "gl" if driver is not None and not driver.lower().startswith(SOFTWARE_RENDERERS) else "embree"
 
 
 def gl_unavailable_reason() -> str | None:

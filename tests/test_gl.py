@@ -160,3 +160,16 @@ def test_torch_compilers_still_load_after_a_gl_render():
     code = "import semkit; semkit.Renderer('gl', image_size=16).render(semkit.gallery.load('vase')); import triton.knobs"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_auto_takes_gl_on_a_cuda_machine_whose_opengl_is_a_gpu(monkeypatch):
+    """The rule of auto on a GPU machine (none here: CUDA and the driver's name are stand-ins)."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(renderer_module, "pytorch3d_available", lambda: False)
+    monkeypatch.setattr(renderer_module, "gl_unavailable_reason", lambda: None)
+    monkeypatch.setattr(renderer_module, "gl_renderer", lambda: "NVIDIA H200/PCIe/SSE2")
+    assert Renderer.backends() == ("gl", "embree")
+    monkeypatch.setattr(renderer_module, "gl_renderer", lambda: "llvmpipe (LLVM 15.0.6, 256 bits)")
+    assert Renderer.backends() == ("embree", "gl")  # Mesa's CPU rasterizer: embree is faster
+    monkeypatch.setattr(renderer_module, "pytorch3d_available", lambda: True)
+    assert Renderer.backends()[0] == "pytorch3d"
