@@ -3,15 +3,22 @@
     python benchmarks/gpu.py        # on a machine with a CUDA GPU; writes docs/gpu.json and docs/gpu.md
     python benchmarks/gpu.py --device cpu --quick --json x.json --markdown x.md   # toy sizes, any machine (tested)
 
+The gl rows need moderngl (``pip install 'semkit[gl]'``) and an EGL loader
+(Debian: libegl1) beside the GPU's driver; without them they are skipped and
+the output says why.
+
 Measures, in one run on one machine, medians of ``--repeats`` runs after a
 warm-up:
 
 * rendering alone (embree, 224 px, 2x supersampling) with 1 .. all CPU
-  threads in one process, and split over worker processes;
+  threads in one process, and split over worker processes; and the gl
+  backend (OpenGL through EGL: on the GPU with NVIDIA's driver, shading on
+  the CPU threads) where it can run, with its GL_RENDERER recorded;
 * each network alone on the device, batches of ``--batch`` images;
 * ``semantic_map`` on the paper's grid (azimuth step 3 by elevation step 3:
   4,080 points) for each network, with the next batch rendering while the
-  current one is classified (``pipeline=True``) and without;
+  current one is classified (``pipeline=True``) and without; and with the
+  gl backend (``pipeline=True``);
 
 and from the best map rate, the time of the paper's study (100 shapes x 4
 networks x 4,080 points) on one such machine. Networks: EfficientNet-Lite0
@@ -92,6 +99,7 @@ def main() -> None:
     parser.add_argument("--image-size", type=int, default=224)
     parser.add_argument("--quick", action="store_true", help="toy sizes (a smoke test of this script)")
     parser.add_argument("--mesh", default=str(SHAPENET / BENCH))
+    parser.add_argument("--no-gl", action="store_true", help="skip the gl backend")
     parser.add_argument("--json", default=str(ROOT / "docs" / "gpu.json"))
     parser.add_argument("--markdown", default=str(ROOT / "docs" / "gpu.md"), help="docs/benchmarks.md includes it")
     args = parser.parse_args()
@@ -104,6 +112,8 @@ def main() -> None:
     cores = os.cpu_count() or 1
     mesh = semkit.load_mesh(args.mesh, label=703)  # park bench
     result: dict = {"machine": describe_machine(device), "settings": vars(args), "render": [], "classify": [], "map": []}
+    gl_reason = "skipped (--no-gl)" if args.no_gl else semkit.renderer.gl_unavailable_reason()
+    result["machine"]["gl"] = semkit.renderer.gl_renderer() if gl_reason is None else f"not run: {gl_reason}"
     print(json.dumps(result["machine"]), flush=True)
 
     # Rendering alone: threads in one process, then worker processes (one thread each).
@@ -113,16 +123,27 @@ def main() -> None:
     for threads in thread_counts:
         renderer = semkit.Renderer("embree", image_size=args.image_size, threads=threads)
         rate = n_views / median_seconds(lambda: renderer.render(mesh, pts), args.repeats)
-        result["render"].append({"how": f"{threads} threads, one process", "threads": threads, "processes": 1, "per_s": rate})
+        result["render"].append({"backend": "embree", "how": f"{threads} threads, one process", "threads": threads,
+                                 "processes": 1, "per_s": rate})
         print(f"render {threads:2d} threads: {rate:8.1f} views/s", flush=True)
     for processes in sorted({cores}):
         with ProcessPoolExecutor(processes, initializer=_worker_init, initargs=(args.mesh, args.image_size)) as pool:
             shards = np.array_split(pts, 4 * processes)
             rate = n_views / median_seconds(lambda: list(pool.map(_worker_render, shards)), args.repeats)
-        result["render"].append({"how": f"{processes} processes, one thread each", "threads": 1, "processes": processes,
-                                 "per_s": rate})
+        result["render"].append({"backend": "embree", "how": f"{processes} processes, one thread each", "threads": 1,
+                                 "processes": processes, "per_s": rate})
         print(f"render {processes:2d} processes: {rate:8.1f} views/s", flush=True)
-    best_threads = max((r for r in result["render"] if r["processes"] == 1), key=lambda r: r["per_s"])["threads"]
+    embree_rows = [r for r in result["render"] if r["backend"] == "embree" and r["processes"] == 1]
+    best_threads = max(embree_rows, key=lambda r: r["per_s"])["threads"]
+    gl_renderer = None
+    if gl_reason is None:
+        gl_renderer = semkit.Renderer("gl", image_size=args.image_size, threads=cores)
+        rate = n_views / median_seconds(lambda: gl_renderer.render(mesh, pts), args.repeats)
+        result["render"].append({"backend": "gl", "how": f"gl ({result['machine']['gl']}), shading in {cores} threads",
+                                 "threads": cores, "processes": 1, "per_s": rate})
+        print(f"render gl: {rate:8.1f} views/s", flush=True)
+    else:
+        print(f"gl backend {gl_reason}", flush=True)
 
     renderer = semkit.Renderer("embree", image_size=args.image_size, threads=best_threads)
     images = renderer.render(mesh, views(args.batch, seed=1))
@@ -134,18 +155,19 @@ def main() -> None:
         result["classify"].append({"network": classifier.name, "batch": args.batch, "per_s": rate})
         print(f"classify {classifier.name}: {rate:8.1f} images/s", flush=True)
 
-        for pipeline in (True, False):
-            f = semkit.SemanticFunction(mesh, classifier, label=703, renderer=renderer, batch_size=args.batch,
+        runs = [(renderer, True), (renderer, False)] + ([(gl_renderer, True)] if gl_renderer is not None else [])
+        for map_renderer, pipeline in runs:
+            f = semkit.SemanticFunction(mesh, classifier, label=703, renderer=map_renderer, batch_size=args.batch,
                                         pipeline=pipeline, cache_size=0)  # repeated maps: every point rendered again
             run = lambda: semkit.semantic_map(f, step=args.step, chunk_size=8 * args.batch, progress=False)  # noqa: E731
             ds = run()
             seconds = median_seconds(run, args.repeats, sync)
             points = int(ds.score.size)
-            result["map"].append({"network": classifier.name, "pipeline": pipeline, "points": points,
-                                  "seconds": seconds, "per_s": points / seconds,
+            result["map"].append({"network": classifier.name, "backend": map_renderer.backend_name, "pipeline": pipeline,
+                                  "points": points, "seconds": seconds, "per_s": points / seconds,
                                   "top1_rate": float(ds.correct.mean())})
-            print(f"map {classifier.name} pipeline={pipeline}: {points} points in {seconds:.2f} s "
-                  f"= {points / seconds:8.1f} points/s", flush=True)
+            print(f"map {classifier.name} {map_renderer.backend_name} pipeline={pipeline}: {points} points in "
+                  f"{seconds:.2f} s = {points / seconds:8.1f} points/s", flush=True)
         del classifier
         if device.startswith("cuda"):
             torch.cuda.empty_cache()
@@ -158,20 +180,21 @@ def main() -> None:
 def markdown(result: dict) -> str:
     m = result["machine"]
     best_render = max(result["render"], key=lambda r: r["per_s"])
-    threaded = max((r for r in result["render"] if r["processes"] == 1), key=lambda r: r["per_s"])
+    threaded = max((r for r in result["render"] if r["processes"] == 1 and r["backend"] == "embree"), key=lambda r: r["per_s"])
+    gl = next((r for r in result["render"] if r["backend"] == "gl"), None)
     lines = [
         f"Measured {m['date']} on: {m['gpu']}; CPU: {m['cpu']}, {m['cores']} cores; Python {m['python']}, torch {m['torch']}, "
-        f"semkit {m['semkit']}. Command: `python benchmarks/gpu.py` (medians of {result['settings']['repeats']} runs "
+        f"semkit {m['semkit']}; OpenGL: {m['gl']}. Command: `python benchmarks/gpu.py` (medians of {result['settings']['repeats']} runs "
         f"after a warm-up; {result['settings']['image_size']} px, batches of {result['settings']['batch']}).",
         "",
         "| stage | how | per second |",
         "|---|---|---|",
     ]
-    lines += [f"| render (embree) | {r['how']} | {r['per_s']:.0f} views |" for r in result["render"]]
+    lines += [f"| render ({r['backend']}) | {r['how']} | {r['per_s']:.0f} views |" for r in result["render"]]
     lines += [f"| classify on the device | {c['network']}, batches of {c['batch']} | {c['per_s']:.0f} images |"
               for c in result["classify"]]
     lines += [
-        f"| semantic_map, {r['points']} points | {r['network']}, "
+        f"| semantic_map, {r['points']} points | {r['network']}, {r['backend']}, "
         f"{'rendering overlapped' if r['pipeline'] else 'stages back to back'} | {r['per_s']:.0f} points |"
         for r in result["map"]
     ]
@@ -179,16 +202,18 @@ def markdown(result: dict) -> str:
     for name in dict.fromkeys(r["network"] for r in result["map"]):
         best = max((r for r in result["map"] if r["network"] == name), key=lambda r: r["per_s"])
         classify = next(c["per_s"] for c in result["classify"] if c["network"] == name)
-        floor = min(threaded["per_s"], classify)
+        render = gl if best["backend"] == "gl" else threaded
+        floor = min(render["per_s"], classify)
         study_min = STUDY_POINTS / best["per_s"] / 60
         lines.append(
-            f"* {name}: the map ran at {best['per_s']:.0f} points/s, {best['per_s'] / floor:.0%} of the slower stage "
-            f"alone ({'rendering' if threaded['per_s'] <= classify else 'the network'}, {floor:.0f}/s); at that rate "
+            f"* {name}: the map ran at {best['per_s']:.0f} points/s at best ({best['backend']}), {best['per_s'] / floor:.0%} "
+            f"of the slower stage alone ({'rendering' if render['per_s'] <= classify else 'the network'}, {floor:.0f}/s); at that rate "
             f"the paper's study ({STUDY_POINTS:,} points) takes {study_min:.0f} minutes on one such machine."
         )
     lines.append(
         f"* Rendering peaked at {best_render['per_s']:.0f} views/s ({best_render['how']}); in one process "
-        f"{threaded['per_s']:.0f} views/s with {threaded['threads']} threads."
+        f"{threaded['per_s']:.0f} views/s with {threaded['threads']} threads"
+        + (f"; gl {gl['per_s']:.0f} views/s, {gl['per_s'] / threaded['per_s']:.2f}x embree's best in one process." if gl else ".")
     )
     return "\n".join(lines) + "\n"
 

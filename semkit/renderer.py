@@ -1,9 +1,12 @@
 """Rendering a mesh under a batch of semantic parameters.
 
-One interface, two backends that give the same image for the same
+One interface, three backends that give the same image for the same
 parameters (the paper's camera, normalization and two-sided flat shading):
 
 * ``embree``: ray casting with trimesh's embreex binding, the CPU default.
+* ``gl``: OpenGL rasterization through a headless EGL context (optional,
+  ``pip install 'semkit[gl]'``): on a GPU with NVIDIA's driver, on the CPU
+  with Mesa's llvmpipe. It shares embree's shading code.
 * ``pytorch3d``: differentiable rasterization (optional, for GPUs), so
   gradients of scores with respect to the parameters come from autograd.
 
@@ -27,7 +30,7 @@ from .camera import Views
 from .mesh import Mesh
 from .space import Space
 
-BACKENDS = ("auto", "embree", "pytorch3d")
+BACKENDS = ("auto", "embree", "gl", "pytorch3d")
 
 
 @dataclass(frozen=True)
@@ -127,10 +130,14 @@ class Renderer:
     >>> images.shape  # doctest: +SKIP
     torch.Size([3, 3, 64, 64])
 
-    ``backend="auto"`` picks pytorch3d on a GPU when it is installed, else
-    embree. ``supersample=2`` anti-aliases like the paper's renderer (render
-    at twice the size, average 2x2 blocks). The embree backend renders the
-    views of a batch in ``threads`` threads (default: one per usable core).
+    ``backend="auto"`` picks, of :meth:`backends`: pytorch3d on a CUDA GPU
+    when it is installed (it has gradients); else gl when a CUDA GPU is
+    present and OpenGL runs on a GPU (not on Mesa's CPU rasterizer); else
+    embree, which on the CPU renders faster than gl on llvmpipe (measured:
+    README, Renderers). ``supersample=2`` anti-aliases like the paper's
+    renderer (render at twice the size, average 2x2 blocks). The embree and
+    gl backends take ``threads``: views traced (embree) or shaded (gl) in
+    parallel (default: one per usable core).
 
     A pixel's colour is ``color * (ambient + light_intensity * max(0, n.l))``
     (two-sided, flat, no gamma), or with ``materials=True``
@@ -164,17 +171,34 @@ class Renderer:
             bool(materials), image, source,
         )
         self.backend_name = _resolve_backend(backend)
-        if self.backend_name == "embree":
+        if self.backend_name in ("embree", "gl"):
             unknown = sorted(set(backend_options) - {"threads"})
             if unknown:
-                raise TypeError(f"the embree backend takes only the option threads, not {unknown}")
-            from ._embree import EmbreeBackend
-
-            self._backend = EmbreeBackend(self.settings, **backend_options)
+                raise TypeError(f"the {self.backend_name} backend takes only the option threads, not {unknown}")
+            if self.backend_name == "embree":
+                from ._embree import EmbreeBackend as Backend
+            else:
+                from ._gl import GLBackend as Backend
+            self._backend = Backend(self.settings, **backend_options)
         else:
             from ._pytorch3d import Pytorch3DBackend
 
             self._backend = Pytorch3DBackend(self.settings, device=device, **backend_options)
+
+    @staticmethod
+    def backends() -> tuple[str, ...]:
+        """The backends that can render here (installed, with their drivers), in the order ``auto`` prefers them.
+
+        embree always; gl when moderngl is installed and an EGL driver
+        answers (Mesa on a CPU, NVIDIA's on a GPU); pytorch3d when it is
+        installed.
+        """
+        usable = ["embree"]
+        if gl_unavailable_reason() is None:
+            usable.append("gl")
+        if pytorch3d_available():
+            usable.append("pytorch3d")
+        return tuple(sorted(usable, key=lambda name: name != _auto_backend()))
 
     @property
     def differentiable(self) -> bool:
@@ -225,14 +249,44 @@ def _resolve_backend(backend: str) -> str:
     if backend not in BACKENDS:
         raise ValueError(f"unknown renderer backend {backend!r}; choose one of {BACKENDS}")
     if backend == "auto":
-        return "pytorch3d" if torch.cuda.is_available() and pytorch3d_available() else "embree"
+        return _auto_backend()
     if backend == "pytorch3d" and not pytorch3d_available():
         raise ImportError(
             "the pytorch3d backend needs pytorch3d, which has no PyPI wheels for Linux: install it from conda "
             "(environment.yml: `conda env create -f environment.yml`) or build it from source; "
             "the embree backend works without it"
         )
+    if backend == "gl" and gl_unavailable_reason() is not None:
+        raise ImportError(f"{gl_unavailable_reason()}; the embree backend works without it")
     return backend
+
+
+def _auto_backend() -> str:
+    """The rule of ``backend="auto"`` (see :class:`Renderer`)."""
+    if not torch.cuda.is_available():
+        return "embree"
+    if pytorch3d_available():
+        return "pytorch3d"
+    from ._gl import SOFTWARE_RENDERERS
+
+    driver = gl_renderer()
+    return "gl" if driver is not None and not driver.lower().startswith(SOFTWARE_RENDERERS) else "embree"
+
+
+def gl_unavailable_reason() -> str | None:
+    """Why the gl backend cannot run here (with the fix), or None when it can."""
+    from ._gl import unavailable_reason
+
+    return unavailable_reason()
+
+
+def gl_renderer() -> str | None:
+    """The OpenGL driver the gl backend draws with (its GL_RENDERER, e.g. Mesa's llvmpipe on a CPU); None if unusable."""
+    if gl_unavailable_reason() is not None:
+        return None
+    from ._gl import context
+
+    return context().renderer
 
 
 def pytorch3d_available() -> bool:

@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from semkit.renderer import gl_unavailable_reason
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -22,5 +24,10 @@ def test_gpu_benchmark_runs_on_the_cpu_at_toy_sizes(tmp_path, shapenet_root):
     maps = result["map"]
     assert {m["pipeline"] for m in maps} == {True, False}
     assert all(m["points"] == 8 * 3 for m in maps)  # the --quick grid: azimuth step 45 (8) x elevation -10, 35, 80
+    if gl_unavailable_reason() is None:  # the gl backend is measured where it runs, its maps beside embree's
+        assert [r["backend"] for r in result["render"]].count("gl") == 1 and result["machine"]["gl"]
+        assert {m["backend"] for m in maps} == {"embree", "gl"}
+        gl_map, embree_map = (next(m for m in maps if m["backend"] == b) for b in ("gl", "embree"))
+        assert gl_map["top1_rate"] == embree_map["top1_rate"]  # the same images classify the same
     text = out_md.read_text()
     assert "efficientnet_lite0" in text and "points/s" in text and "paper's study" in text

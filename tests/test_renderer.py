@@ -131,8 +131,8 @@ def test_tracing_only_the_meshs_screen_window_changes_no_pixel(chair_mesh, monke
         calls.append(_embree_window(vertices, eye, axes, size, k, fov))
         return slice(0, size), slice(0, size)
 
-    _embree_window = _embree._screen_window
-    monkeypatch.setattr(_embree, "_screen_window", everywhere)
+    _embree_window = _embree.screen_window
+    monkeypatch.setattr(_embree, "screen_window", everywhere)
     for mesh in (chair_mesh, moved):
         torch.testing.assert_close(r.render(mesh, **views), windowed[mesh.name], rtol=0, atol=0)
     windows = [w for w in calls if w is not None and w != (slice(0, 50), slice(0, 50))]
