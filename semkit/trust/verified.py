@@ -162,7 +162,8 @@ class StartBox:
             self.sampled = None
         else:
             self.refine_size = REFINE_PER_PARAMETER * n
-            reserve = search.guarantee.look_sizes()[-1] + self.refine_size
+            # room for the refinement and a whole certificate, or half the budget when that is less
+            reserve = min(search.guarantee.look_sizes()[-1] + self.refine_size, m.max_queries // 2)
             self.sampled = SampledGrowth(x0, space, self.delta, np.random.default_rng([m.seed, k, 1]),
                                          budget=max(m.max_queries - 1 - reserve, 0), samples_per_face=max(16, 2 * n),
                                          tolerance=m.max_failure / 2)
