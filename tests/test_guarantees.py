@@ -218,3 +218,10 @@ def test_sampled_robust_accuracy_certifies_on_the_continuum():
     assert float(continuous.sel(radius=6)) < float(lattice.sel(radius=6))
     assert "Clopper-Pearson" in continuous.attrs["guarantee"]
     assert isinstance(continuous, xr.DataArray)
+
+
+def test_a_verified_box_stopped_before_its_certificate_is_not_handed_out():
+    with pytest.warns(UserWarning, match="did not finish"):
+        boxes = semkit.find_regions(striped(), [[100.0, 30.0]], ("verified",), SPACE, iterations=3, threshold=0.5,
+                                    progress=False).sel(algorithm="verified")
+    assert (boxes.lower == boxes.upper).all() and float(boxes.certified[0]) == 0

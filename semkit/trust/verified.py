@@ -22,6 +22,7 @@ resumes by replaying its growth from them.
 
 from __future__ import annotations
 
+import warnings
 from typing import Any, Sequence
 
 import numpy as np
@@ -519,10 +520,18 @@ class VerifiedSearch(Search):
             ("audit_samples", "audit_failures", "audit_bound")
         extra = {name: np.full(K, np.nan) for name in names}
         certified = np.zeros(K, dtype=bool)
+        unfinished = []
         for box in self.boxes:
             for name in names:
                 extra[name][box.k] = box.result.get(name, np.nan)
             certified[box.k] = box.done
+            if not box.done and self.certificate == "sampled":  # never hand out a box its certificate has not passed
+                lower[box.k], upper[box.k] = self.starts[box.k], self.starts[box.k]
+                unfinished.append(box.k)
+        if unfinished:
+            warnings.warn(f"{len(unfinished)} verified box(es) (starts {unfinished}) did not finish within "
+                          f"iterations={self.iterations}: each is reported as its start alone (certified 0); pass a "
+                          "larger iterations=", stacklevel=2)
         if self.start_passes is not None:  # a failing start's empty box: nothing to certify
             certified |= ~self.start_passes.astype(bool)
         return {"lower": lower, "upper": upper, "lower_trace": trace_lo, "upper_trace": trace_hi,
