@@ -6,7 +6,7 @@ a network keeps recognising the object (Hamdi & Ghanem, "Towards Analyzing
 Semantic Robustness of Deep Neural Networks").
 """
 
-from . import gallery, plot, shapenet, trust
+from . import accessor, gallery, plot, shapenet, trust  # accessor: registers ds.semkit
 from ._store import StoreError
 from .classifier import BUNDLED, Classifier, imagenet_labels, load_classifier, resolve_label
 from .maps import MapFunction, grid_coords, interpolate, open_map, semantic_map, semantic_maps

@@ -1,0 +1,96 @@
+"""``ds.semkit``: a result keeps its Space and criterion wherever a user takes it.
+
+Every semkit result (a map, a stack of maps, a region search, a study, a
+robustness radius) records how it was made in its attrs. The accessor reads
+them back and offers the functions that take such a result, so that
+
+    ds.semkit.space, ds.semkit.criterion
+    maps.semkit.robust_accuracy([0, 6, 12]), maps.semkit.decision_noise(3)
+    regions.semkit.srvr(), regions.semkit.check(dense)
+    ds.semkit.plot(ax=ax)
+
+work without passing the Space again. A DataArray taken from a result
+keeps the result's attrs where semkit wrote them on it; otherwise pass
+``space=`` to the functions themselves.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import xarray as xr
+
+from .criterion import Criterion
+from .space import Space, recorded_space
+
+
+class _Semkit:
+    def __init__(self, obj: xr.Dataset | xr.DataArray) -> None:
+        self._obj = obj
+
+    @property
+    def space(self) -> Space:
+        """The Space the result records (an error naming what to do when it records none)."""
+        return recorded_space(self._obj)
+
+    @property
+    def criterion(self) -> Criterion | None:
+        """The criterion the result was judged by (None when it records none: maps and the paper's regions)."""
+        return Criterion.from_attrs(self._obj.attrs)
+
+    @property
+    def kind(self) -> str:
+        """"regions", "map" or "other", by the variables the result holds."""
+        obj = self._obj
+        if isinstance(obj, xr.Dataset) and {"lower", "upper"} <= set(obj.data_vars):
+            return "regions"
+        if isinstance(obj, xr.Dataset) and "score" in obj.data_vars:
+            return "map"
+        return "other"
+
+
+@xr.register_dataset_accessor("semkit")
+class DatasetAccessor(_Semkit):
+    """semkit's functions on a Dataset result (see the module docstring)."""
+
+    def srvr(self) -> xr.DataArray:
+        from .regions import srvr
+
+        return srvr(self._require("regions", "srvr"), self.space)
+
+    def check(self, semantic_map: xr.Dataset, **options: Any) -> xr.Dataset:
+        """These regions against a dense map (:func:`~semkit.check_regions`)."""
+        from .regions import check_regions
+
+        return check_regions(self._require("regions", "check"), semantic_map, **options)
+
+    def robust_accuracy(self, radii: float | Sequence[float], **options: Any) -> xr.DataArray:
+        from .trust import robust_accuracy
+
+        return robust_accuracy(self._require("map", "robust_accuracy"), radii, space=self.space, **options)
+
+    def decision_noise(self, delta: float | Sequence[float], **options: Any) -> xr.DataArray:
+        from .trust import decision_noise
+
+        return decision_noise(self._require("map", "decision_noise"), delta, space=self.space, **options)
+
+    def plot(self, **options: Any):
+        """A map as a heatmap (a curve in 1-D), regions as boxes; returns the axes."""
+        from . import plot
+
+        if self.kind == "regions":
+            return plot.regions(self._obj, **options)
+        if self.kind == "map":
+            return plot.curve(self._obj, **options) if self.space.n == 1 else plot.heatmap(self._obj, **options)
+        raise ValueError("this Dataset is neither a map (score) nor regions (lower, upper): plot its variables directly")
+
+    def _require(self, kind: str, what: str) -> xr.Dataset:
+        if self.kind != kind:
+            raise ValueError(f"{what} takes {'a region search (lower, upper)' if kind == 'regions' else 'a map (score)'}, "
+                             f"and this Dataset is {'a ' + self.kind if self.kind != 'other' else 'neither'}")
+        return self._obj
+
+
+@xr.register_dataarray_accessor("semkit")
+class DataArrayAccessor(_Semkit):
+    """The Space and criterion of a DataArray result (robust accuracy, SRVR, decision noise)."""
