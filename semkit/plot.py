@@ -450,6 +450,23 @@ def robust_accuracy(data: xr.DataArray, hue: str = "network", *, ax=None):
     return ax
 
 
+def decision_noise(noise: dict[str, xr.DataArray], *, ax=None):
+    """Decision noise per network (from :func:`semkit.decision_noise` of f), a bar each with its interval."""
+    ax = _new_axes(ax, figsize=(6.0, 3.4))
+    names = list(noise)
+    values = np.array([float(noise[n]) for n in names])
+    low = np.array([float(noise[n].ci_low) for n in names])
+    high = np.array([float(noise[n].ci_high) for n in names])
+    ax.bar(names, values, yerr=[values - low, high - values], capsize=4, color=[f"C{i}" for i in range(len(names))])
+    first = noise[names[0]].attrs
+    delta = ", ".join(f"{d:g}" for d in first.get("delta", []))
+    ax.set(ylabel=f"share of views ({first.get('samples', '?')} sampled)", ylim=(0, max(0.05, float(high.max()) * 1.15)),
+           title=f"{first.get('answer', 'answer')} changes within +-({delta}) ({first.get('units', '')})")
+    ax.title.set_fontsize(9)
+    ax.grid(alpha=0.3, axis="y")
+    return ax
+
+
 def comparison(comparison: xr.Dataset, maps: xr.Dataset | None = None, criterion: str | None = None):
     """Accuracy over the space against SRVR per region method, one point per network with its intervals over
     shapes (from :func:`~semkit.compare_networks`); beside it, with ``maps``, each shape's accuracy."""
