@@ -145,6 +145,7 @@ class SampledGrowth:
                     self.closed[d, side] = True
                     self.closed_at[d, side] = self._volume(self.a, self.b)
 
+
 class StartBox:
     """One start's verified box: growth, then its certificate (or audit), as a sequence of asks."""
 
