@@ -39,15 +39,6 @@ def failure_bound(failures: int, samples: int, alpha: float) -> float:
     return float(beta.ppf(1.0 - alpha, failures + 1, samples - failures))
 
 
-def failure_floor(failures: int, samples: int, alpha: float) -> float:
-    """One-sided Clopper-Pearson lower bound (level 1 - alpha) of a failure share."""
-    from scipy.stats import beta
-
-    if failures <= 0:
-        return 0.0
-    return float(beta.ppf(alpha, failures, samples - failures + 1))
-
-
 @dataclass(frozen=True)
 class Guarantee:
     """With confidence ``confidence``, at most a share ``max_failure`` of a box's views fail.
