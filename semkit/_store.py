@@ -47,8 +47,15 @@ def versioned(settings: Mapping[str, Any]) -> dict[str, Any]:
     return {**settings, "semkit_algorithms": ALGORITHMS_VERSION}
 
 
+def _plain(value: Any) -> Any:
+    """Settings as they read back from a store (tuples become lists), so equal values compare equal."""
+    return json.loads(json.dumps(value, sort_keys=True, default=str))
+
+
 def differences(theirs: Mapping[str, Any], ours: Mapping[str, Any], prefix: str = "") -> list[str]:
     """The dotted keys where two settings differ (down to the first level that is not a mapping on both sides)."""
+    if not prefix:
+        theirs, ours = _plain(theirs), _plain(ours)
     out = []
     for key in sorted(set(theirs) | set(ours)):
         a, b = theirs.get(key), ours.get(key)
@@ -63,9 +70,19 @@ def differences(theirs: Mapping[str, Any], ours: Mapping[str, Any], prefix: str 
 
 def refuse(where: Path, theirs: Mapping[str, Any] | None, ours: Mapping[str, Any]) -> None:
     """Raise the one refusal: ``where`` holds results made with other settings (named when known)."""
-    what = "differs in " + ", ".join(differences(theirs, ours)) if theirs else "its settings are not recorded"
+    differ = differences(theirs, ours) if theirs else []
+    if len(differ) > 1:  # a canary holds values at the grid's points: with another grid it differs as well
+        differ = [d for d in differ if ".canary" not in d]
+    what = "differs in " + ", ".join(differ) if theirs else "its settings are not recorded"
+    why = ""
+    if any(".canary" in d for d in differ):
+        why = (" A function without a description is recognised by its values at fixed probe points (and the "
+               "map's grid points), and this function's values differ there: it is another function with the same "
+               "name. Name each function with key=.")
+    elif any(d.endswith(".key") or d == "function.key" for d in differ):
+        why = " It was made under another key=."
     raise StoreError(
-        f"{where} was made with other settings ({what}); semkit will not mix them. "
+        f"{where} was made with other settings ({what}); semkit will not mix them.{why} "
         f"Use another store path, or delete {where} to recompute."
     )
 

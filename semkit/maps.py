@@ -138,7 +138,7 @@ def semantic_map(
     refinement = {"adaptive": {"tolerance": tolerance}} if adaptive else {}
     journal = None
     if store is not None:
-        journal = _Journal(Path(store), {**map_settings(store_identity(fn, key), space, grid), **refinement})
+        journal = _Journal(Path(store), {**map_settings(store_identity(fn, key, points), space, grid), **refinement})
         complete = journal.complete_map()
         if complete is not None:
             return complete

@@ -633,8 +633,8 @@ def find_regions(
     state is saved every few seconds and when it is interrupted (Ctrl-C,
     an error), the same call resumes from the last saved step, a finished
     search is read back, and a store made by another function or with
-    other settings is refused (a plain callable is recognised by three
-    canary queries, or by ``key``).
+    other settings is refused (a plain callable is recognised by its values
+    at 256 fixed probe points, or by ``key``).
 
     Returns an ``xarray.Dataset`` over ``start``, ``algorithm``, ``param``
     (and ``iteration`` for the traces): ``lower``, ``upper``, ``lower_trace``,

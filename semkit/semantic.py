@@ -11,6 +11,8 @@ no other module has to ask an f what it can do.
 
 from __future__ import annotations
 
+import hashlib
+
 import os
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, NamedTuple, Protocol, Sequence, runtime_checkable
@@ -278,8 +280,8 @@ class PlainFunction:
     gradient from ``f.gradient`` where f has one, else central differences
     with steps ``fd_step``; ``queries`` counts the points evaluated here.
     ``identified`` says whether f describes itself (then ``describe()`` is
-    its own); a function that does not is matched to a store by a canary
-    (see :func:`store_identity`).
+    its own); a function that does not is matched to a store by its values
+    at fixed probe points (see :func:`store_identity`).
     """
 
     def __init__(self, f: Callable[[np.ndarray], Any], space: Space, fd_step: float | Sequence[float] = 1.0) -> None:
@@ -342,20 +344,38 @@ def as_function(f: Any, space: Space | None = None, *, fd_step: float | Sequence
     return PlainFunction(f, space, fd_step)
 
 
-def store_identity(f: ScoreFunction, key: str | None = None) -> dict[str, Any]:
+#: Fixed probe points (uniform over the Space) that identify a function without a description, besides the grid.
+PROBES = 64
+#: Grid points (a sample, when the grid has more) that a map's store re-evaluates to identify such a function.
+GRID_PROBES = 256
+
+
+def store_identity(f: ScoreFunction, key: str | None = None, grid: np.ndarray | None = None) -> dict[str, Any]:
     """What identifies ``f`` for a store: ``key`` when given, else its description, with a canary when it has none.
 
-    The canary is f at three fixed points of its Space (three queries),
-    rounded to nine digits: a store of another function of the same name
-    (a lambda, a redefined function) does not match.
+    The canary is a digest of f's values (rounded to nine digits) at
+    :data:`PROBES` fixed uniform points of its Space and, for a map, at the
+    map's grid points (all of them up to :data:`GRID_PROBES`, else a fixed
+    sample): another function of the same name (a lambda, a redefined
+    function) that differs at a share q of the grid's points is caught with
+    probability at least 1 - (1 - q)^256, and always on a grid of up to 256
+    points; on a share q of the Space, with 1 - (1 - q)^64. It costs those
+    queries; ``key=`` names the function instead and costs none.
     """
     if key is not None:
         return {"key": str(key)}
     if not isinstance(f, PlainFunction) or f.identified:
         return f.describe()
     space = f.space
-    points = space.lower + np.random.default_rng(20231).random((3, space.n)) * space.widths  # fixed points
-    return {"callable": f.name, "canary": [float(f"{v:.9g}") for v in f(points)]}
+    points = space.lower + np.random.default_rng(20231).random((PROBES, space.n)) * space.widths  # fixed points
+    if grid is not None and len(grid):
+        grid = np.asarray(grid, dtype=float)
+        if len(grid) > GRID_PROBES:
+            grid = grid[np.random.default_rng(20232).choice(len(grid), GRID_PROBES, replace=False)]
+        points = np.concatenate([points, grid])
+    values = np.array([float(f"{v:.9g}") for v in f(points)])
+    digest = hashlib.sha256(values.tobytes()).hexdigest()[:16]
+    return {"callable": f.name, "canary": f"{digest} (values at {len(points)} points)"}
 
 
 #: One background thread renders the next chunk while the caller classifies (see SemanticFunction._stream).

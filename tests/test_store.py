@@ -113,8 +113,11 @@ class Counted:
 
 def test_a_truncated_chunk_met_on_resume_is_computed_again(tmp_path):
     store = tmp_path / "map.nc"
+    n = 36 * 11
+    canary = semkit.semantic.PROBES + semkit.semantic.GRID_PROBES  # fixed probes and a sample of the grid
     with pytest.raises(KeyboardInterrupt):
-        semantic_map(Counted(stop_after=200), Space.paper(), step=(10, 10), store=store, chunk_size=50, progress=False)
+        semantic_map(Counted(stop_after=canary + 200), Space.paper(), step=(10, 10), store=store, chunk_size=50,
+                     progress=False)
     chunks = sorted((tmp_path / "map.nc.partial").glob("chunk-*.npz"))
     assert len(chunks) >= 3
     data = chunks[1].read_bytes()
@@ -122,8 +125,7 @@ def test_a_truncated_chunk_met_on_resume_is_computed_again(tmp_path):
     chunks[2].write_bytes(b"garbage")
     second = Counted()
     ds = semantic_map(second, Space.paper(), step=(10, 10), store=store, chunk_size=50, progress=False)
-    n = 36 * 11
-    assert second.points == 3 + n - 50 * (len(chunks) - 2)  # the canary, then what is missing or damaged
+    assert second.points == canary + n - 50 * (len(chunks) - 2)  # the canary, then what is missing or damaged
     np.testing.assert_array_equal(ds.score, semantic_map(wave, Space.paper(), step=(10, 10), progress=False).score)
 
 
