@@ -34,6 +34,7 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Sequence
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -82,11 +83,12 @@ def resolve_label(label: int | str, labels: Sequence[str] | None = None) -> int:
         close = difflib.get_close_matches(key, lookup, n=5, cutoff=0.6)
         hint = f"; did you mean {close}?" if close else "; see semkit.imagenet_labels() for the names"
         raise ValueError(f"unknown class label {label!r}{hint}")
-    try:
-        index = int(label)
-    except (TypeError, ValueError):
-        raise TypeError(f"a class label is an index or a name, got {label!r}") from None
-    if index != label or not 0 <= index < len(labels):
+    if isinstance(label, bool) or not isinstance(label, (int, np.integer, float, np.floating)):
+        raise TypeError(f"a class label is an integer class index or a name, got {label!r}")
+    if label != int(label):
+        raise ValueError(f"a class label must be an integer class index or a class name, got {label!r}")
+    index = int(label)
+    if not 0 <= index < len(labels):
         raise ValueError(f"class index {label!r} is out of range: there are {len(labels)} classes (0..{len(labels) - 1})")
     return index
 
@@ -192,12 +194,20 @@ class Classifier(nn.Module):
         return torch.cat([self._forward(chunk) for chunk in x.split(size)])
 
     def _forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Logits of resized images: normalized, then through the network."""
+        """Logits of resized images: normalized, then through the network (checked: one row of classes per image)."""
         if self.engine != "torch" and x.device.type == "cpu" and not x.requires_grad:
             onnx = self._onnx_network(x)
             if onnx is not None:
-                return onnx(x)
-        return self._torch_forward(x)
+                return self._checked(onnx(x), len(x))
+        return self._checked(self._torch_forward(x), len(x))
+
+    def _checked(self, out: torch.Tensor, batch: int) -> torch.Tensor:
+        expected = (batch, len(self.labels))
+        if tuple(out.shape) != expected:
+            raise ValueError(f"{self.name} returned outputs of shape {tuple(out.shape)} for a batch of {batch} images; "
+                             f"expected {list(expected)} (one row of {len(self.labels)} class scores per image). Check "
+                             "that the module maps [B, 3, H, W] to [B, classes] and that labels= lists its classes")
+        return out
 
     def _torch_forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.model(self._normalize(x).contiguous(memory_format=torch.channels_last))

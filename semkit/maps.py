@@ -32,6 +32,10 @@ DEFAULT_CHUNK = 64
 
 
 # ----------------------------------------------------------------------- grid
+#: The most points a map's grid may have (about 1.6 GB per float64 variable): a larger one is a mistake.
+MAX_GRID_POINTS = 2e8
+
+
 def grid_coords(
     space: Space,
     step: float | Sequence[float] | Mapping[str, float] | None = None,
@@ -50,6 +54,17 @@ def grid_coords(
     if unknown:
         raise ValueError(f"coords for unknown parameters {sorted(unknown)}; the Space has {list(space.names)}")
     steps = _steps(space, step)
+    for p, h in zip(space.parameters, steps):
+        if p.name not in coords and h > p.width:
+            raise ValueError(f"the step for {p.name} ({h:g}) is wider than its range [{p.low:g}, {p.high:g}]: the grid "
+                             f"would hold one value; pass a step of at most {p.width:g}, or fix {p.name} in the Space")
+    counts = [len(coords[p.name]) if p.name in coords else int(np.ceil(p.width / h - 1e-9)) + (0 if p.periodic else 1)
+              for p, h in zip(space.parameters, steps)]
+    total = float(np.prod(np.asarray(counts, dtype=float)))
+    if total > MAX_GRID_POINTS:
+        raise ValueError(f"this grid has {total:.3g} points ({' x '.join(f'{c:,}' for c in counts)} over "
+                         f"{list(space.names)}), more than the {MAX_GRID_POINTS:,.0f} a map may hold: use larger steps, "
+                         "or adaptive=True on a coarser grid")
     out = {}
     for p, h in zip(space.parameters, steps):
         if p.name in coords:

@@ -26,6 +26,10 @@ class MeshError(ValueError):
     """A mesh file exists but cannot be used (empty, corrupt, degenerate)."""
 
 
+class MeshWarning(UserWarning):
+    """A mesh loads but will not render usefully (all faces degenerate, a far outlier vertex)."""
+
+
 class MaterialWarning(UserWarning):
     """A material or texture file is missing or unreadable; the mesh falls back to Kd or white."""
 
@@ -232,6 +236,9 @@ def normalize_vertices(vertices: np.ndarray) -> np.ndarray:
     v = np.array(vertices, dtype=np.float64, copy=True)
     if not np.isfinite(v).all():
         raise MeshError("cannot normalize a mesh with NaN or infinite vertex coordinates")
+    magnitude = np.abs(v).max()
+    if magnitude > 1e300:  # scale down first, so that the shift cannot overflow (coordinates near 1.8e308)
+        v /= magnitude
     v -= v.min(axis=0)
     scale = np.abs(v).max()
     if not scale > 0:
@@ -281,9 +288,28 @@ def load_mesh(
         raise MeshError(f"mesh file has NaN or infinite vertex coordinates: {path}")
     if normalize:
         vertices = normalize_vertices(vertices)
+    _warn_if_unrenderable(vertices, faces, path)
     return Mesh(
         vertices, faces, name=name or _default_name(path), label=label, source=str(path), materials=materials
     )
+
+
+def _warn_if_unrenderable(vertices: np.ndarray, faces: np.ndarray, path: Path) -> None:
+    """Warn about meshes that load but render as (almost) nothing: only degenerate faces, or a far outlier vertex."""
+    corners = vertices[faces]
+    areas = np.linalg.norm(np.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0]), axis=1)
+    extent = np.ptp(vertices, axis=0).max()
+    if not (areas > 1e-12 * max(extent, 1e-300) ** 2).any():
+        warnings.warn(f"every face of {path} is degenerate (zero area): it renders as nothing (an all-background "
+                      "image); check the file's faces", MeshWarning, stacklevel=3)
+        return
+    used = vertices[np.unique(faces)]
+    body = np.percentile(used, 99, axis=0) - np.percentile(used, 1, axis=0)
+    if extent > 0 and body.max() < 0.02 * extent:
+        far = vertices[np.argmax(np.abs(vertices - np.median(used, axis=0)).max(axis=1))]
+        warnings.warn(f"{path}: most of the mesh spans {body.max() / extent:.2%} of its bounding box; a far outlier "
+                      f"vertex (at {far.round(3).tolist()}) sets the normalization, so renders show a speck. Remove "
+                      "stray vertices from the file", MeshWarning, stacklevel=3)
 
 
 def _default_name(path: Path) -> str:

@@ -666,9 +666,10 @@ def find_regions(
     names = [m.name for m in methods]
     if len(set(names)) != len(names):
         raise ValueError(f"each method may run once per search, got {names}")
+    if np.size(starts) == 0:
+        raise ValueError(f"no starts given: pass at least one point of the Space {list(space.names)} to grow a region "
+                         "from, e.g. [[130, 30]]")
     u0 = space.points(starts)
-    if len(u0) == 0:
-        raise ValueError("starts is empty: give at least one point of the Space to grow a region from")
     driver = _Driver(fn, space, methods, u0, iterations)
     attrs = {"step_rule": step_rule, "tol": tol if tol is not None else "none", **asdict(h)}
     if store is None:
@@ -890,6 +891,10 @@ def _function_attrs(info: dict[str, Any]) -> dict[str, Any]:
 
 def volume_ratio(regions: xr.Dataset, space: Space | None = None) -> xr.DataArray:
     """|D| / |Omega| of every final box (dims of ``regions`` less ``param``)."""
+    if not {"lower", "upper"} <= set(getattr(regions, "data_vars", ())):
+        raise ValueError("volume_ratio and srvr take region searches (find_regions' results, with lower and upper "
+                         f"bounds), got {type(regions).__name__} with {sorted(getattr(regions, 'data_vars', []))}: grow "
+                         "regions on a map with find_regions(semkit.interpolate(the_map), starts)")
     space = recorded_space(regions, space)
     widths = xr.DataArray(space.widths, dims="param", coords={"param": list(space.names)})
     return ((regions.upper - regions.lower) / widths).prod("param")

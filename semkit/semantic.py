@@ -98,6 +98,9 @@ class SemanticFunction:
         pipeline: bool | None = None,
         cache_size: int = DEFAULT_SIZE,
     ) -> None:
+        if not isinstance(classifier, (Classifier, str)):
+            raise TypeError(f"classifier must be a semkit.Classifier or a network name such as 'efficientnet_lite0' "
+                            f"(see semkit.BUNDLED), got {classifier!r}; a class label goes in label=")
         self.mesh = mesh if isinstance(mesh, Mesh) else load_mesh(mesh)
         self.classifier = classifier if isinstance(classifier, Classifier) else load_classifier(classifier)
         if label is None:

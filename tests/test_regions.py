@@ -438,7 +438,7 @@ def test_a_region_search_killed_with_sigkill_resumes(tmp_path):
 
 
 def test_empty_starts_are_named():
-    with pytest.raises(ValueError, match="starts is empty"):
+    with pytest.raises(ValueError, match="no starts given"):
         find_regions(bump, np.empty((0, 2)), space=Space.paper(), progress=False)
 
 
