@@ -133,17 +133,35 @@ def writing(path: Path) -> Iterator[Path]:
 
 @contextlib.contextmanager
 def locked(path: Path) -> Iterator[None]:
-    """Hold the OS lock of ``path`` (a ``<path>.lock`` file beside it) for the block; waits while another holds it."""
+    """Hold the OS lock of ``path`` (a ``<path>.lock`` file beside it) for the block; waits while another holds it.
+
+    The lock file is removed on release, so none is left behind: a waiter
+    that then holds the lock of a removed file takes the new one instead.
+    """
     import fcntl
 
     lock = path.with_name(path.name + ".lock")
     lock.parent.mkdir(parents=True, exist_ok=True)
-    with open(lock, "a+b") as handle:
+    while True:
+        try:
+            handle = open(lock, "a+b")
+        except PermissionError:
+            raise PermissionError(f"cannot write in {lock.parent}: semkit needs write permission in a store's folder "
+                                  "(choose a store path in a writable folder)") from None
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+            current = os.stat(lock)
+        except FileNotFoundError:
+            current = None
+        if current is not None and current.st_ino == os.fstat(handle.fileno()).st_ino:
+            break  # the lock file that is still in place: ours
+        handle.close()  # it was removed by the holder before us: take the new one
+    try:
+        yield
+    finally:
+        lock.unlink(missing_ok=True)
+        fcntl.flock(handle, fcntl.LOCK_UN)
+        handle.close()
 
 
 def remove(path: Path) -> None:

@@ -29,7 +29,17 @@ import sys
 import time
 from pathlib import Path
 
-DEFAULT_NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+def default_notebooks() -> Path:
+    """The report notebooks: inside the installed package (a wheel), else the checkout's notebooks/ folder."""
+    package = Path(__file__).resolve().parent
+    for folder in (package / "notebooks", package.parent / "notebooks"):
+        if (folder / "01_semantic_maps.ipynb").is_file():
+            return folder
+    return package / "notebooks"
+
+
+class _Failure(Exception):
+    """A command's error, printed as one line without a traceback (exit status 2)."""
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -38,23 +48,39 @@ def main(argv: list[str] | None = None) -> int:
     rep = commands.add_parser("report", help="run the report notebooks on the built-in defaults (offline)")
     rep.add_argument("--out", type=Path, default=Path("reports"), help="executed notebooks, HTML and maps (default: reports)")
     rep.add_argument("--figures", type=Path, default=Path("figures"), help="figures (default: figures)")
-    rep.add_argument("--notebooks", type=Path, default=DEFAULT_NOTEBOOKS, help="the notebooks folder (default: the checkout's)")
+    rep.add_argument("--notebooks", type=Path, default=None,
+                     help="the notebooks folder (default: the installed package's, or the checkout's)")
     rep.add_argument("--shapenet", type=Path, help="a ShapeNetCore folder to use instead of the gallery shapes")
     rep.add_argument("--smoke", action="store_true", help="tiny settings: a quick check that everything runs")
+    rep.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
+                     help="a notebook parameter (YAML value, e.g. -p networks '[efficientnet_lite0]'); an unknown "
+                          "name is an error")
     swp = commands.add_parser("sweep", help="maps or regions over shapes x networks on Dask")
     swp.add_argument("config", type=Path, help="a YAML file (see `semkit.cli` docs)")
     swp.add_argument("--scheduler", help="a dask.distributed scheduler address (default: a LocalCluster)")
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra:  # the subcommand's own usage, not the top level's
+        {"report": rep, "sweep": swp}[args.command].error(f"unrecognized arguments: {' '.join(extra)}")
+    try:
+        return _run(args, rep, swp)
+    except _Failure as e:
+        print(f"semkit {args.command}: error: {e}", file=sys.stderr)
+        return 2
 
+
+def _run(args: argparse.Namespace, rep: argparse.ArgumentParser, swp: argparse.ArgumentParser) -> int:
     if args.command == "sweep":
         try:
             options = _sweep_options(args.config)
         except (OSError, ValueError) as e:
-            parser.error(str(e))
-        from semkit import sweep
+            swp.error(str(e))
+        from semkit import StoreError, sweep
 
         start = time.perf_counter()
-        result = sweep(scheduler=args.scheduler, **options)
+        try:
+            result = sweep(scheduler=args.scheduler, **options)
+        except (ValueError, KeyError, OSError, StoreError, ConnectionError) as e:
+            raise _Failure(str(e).strip("'\"")) from None
         done = int(result.done.sum())
         print(f"semkit sweep: {done} of {result.done.size} tasks done ({result.attrs['computed']} computed now) "
               f"in {options['store']} ({time.perf_counter() - start:.0f} s)")
@@ -63,16 +89,20 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "report":
         from semkit.reports import ReportError, run_reports
 
-        if not args.notebooks.is_dir():
-            parser.error(f"no notebooks folder at {args.notebooks} (run from a checkout, or pass --notebooks)")
+        notebooks = args.notebooks or default_notebooks()
+        if not notebooks.is_dir():
+            rep.error(f"no notebooks folder at {notebooks} (pass --notebooks)")
         if args.shapenet is not None and not args.shapenet.is_dir():
-            parser.error(f"--shapenet {args.shapenet} is not a folder")
-        parameters = {"smoke": args.smoke, "out": str(args.out.resolve()), "figures": str(args.figures.resolve())}
+            rep.error(f"--shapenet {args.shapenet} is not a folder")
+        import yaml
+
+        parameters = {name: yaml.safe_load(value) for name, value in args.parameter}
+        parameters.update(smoke=args.smoke, out=str(args.out.resolve()), figures=str(args.figures.resolve()))
         if args.shapenet is not None:
             parameters["shapenet"] = str(args.shapenet.resolve())
         start = time.perf_counter()
         try:
-            done = run_reports(args.notebooks, args.out, parameters)
+            done = run_reports(notebooks, args.out, parameters)
         except ReportError as e:
             print(f"semkit report: {e}", file=sys.stderr)
             return 1

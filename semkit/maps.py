@@ -23,7 +23,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 import numpy as np
 import xarray as xr
 
-from ._store import check_format, fingerprint, locked, matching, not_a_store, read_dataset, refuse, remove, versioned, write_bytes, write_dataset
+from ._store import StoreError, check_format, fingerprint, locked, matching, not_a_store, read_dataset, refuse, remove, versioned, write_bytes, write_dataset
 from .semantic import ScoreFunction, as_function, store_identity
 from .space import Space, recorded_space
 
@@ -310,8 +310,11 @@ class _Journal:
                 try:
                     theirs = json.loads(settings_file.read_text())
                 except ValueError:
-                    theirs = None
-                if theirs is None or fingerprint(theirs) != self.fingerprint:
+                    chunks = len(list(self.folder.glob("chunk-*.npz")))
+                    raise StoreError(f"{settings_file} is damaged (not readable JSON), so the {chunks} finished chunk(s) "
+                                     f"in {self.folder} cannot be matched to this map; delete {self.folder} to compute "
+                                     "them again (nothing else is affected)") from None
+                if fingerprint(theirs) != self.fingerprint:
                     refuse(self.folder, theirs, self.settings)
             else:
                 write_bytes(settings_file, json.dumps(self.settings, indent=1).encode())

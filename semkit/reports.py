@@ -75,27 +75,39 @@ def run_reports(
 ) -> list[Path]:
     """Execute the report notebooks with papermill into ``out`` (plus HTML); returns the executed notebooks.
 
-    ``parameters`` go to every notebook (papermill ignores those a notebook
-    does not declare only with a warning, so pass the shared ones: ``smoke``,
-    ``shapenet``, ``out``, ``figures``...). Raises :class:`ReportError` at the
-    first failure, after the notebooks before it were written.
+    Each notebook gets the ``parameters`` its parameters cell declares; a
+    parameter that no report notebook declares (a misspelt name) is an
+    error before anything runs, naming the ones they do declare. Raises
+    :class:`ReportError` at the first failure, after the notebooks before it
+    were written.
     """
-    import papermill
+    try:
+        import nbconvert  # noqa: F401  (the HTML export)
+        import papermill
+    except ImportError as e:
+        raise ReportError(f"reports need the notebooks extra ({e.name} is missing): pip install \"semkit[notebooks]\"") from None
 
     notebooks, out = Path(notebooks).resolve(), Path(out).resolve()
+    missing = [name for name in names if not (notebooks / name).exists()]
+    if missing:
+        raise ReportError(f"report notebook(s) {missing} not found in {notebooks}")
+    declared = {name: set(papermill.inspect_notebook(str(notebooks / name))) for name in names}
+    unknown = sorted(set(parameters or {}) - set().union(*declared.values()))
+    if unknown:
+        known = sorted(set().union(*declared.values()))
+        raise ReportError(f"unknown notebook parameter(s) {unknown}: the report notebooks declare {known}")
     out.mkdir(parents=True, exist_ok=True)
     done = []
     for name in names:
         source = notebooks / name
-        if not source.exists():
-            raise ReportError(f"report notebook {source} not found")
         target = out / name
         start = time.perf_counter()
         if progress:
             print(f"[semkit report] {name} ...", flush=True)
         try:
             papermill.execute_notebook(
-                source, target, parameters=dict(parameters or {}), cwd=notebooks, progress_bar=progress, kernel_name="python3"
+                source, target, parameters={k: v for k, v in (parameters or {}).items() if k in declared[name]},
+                cwd=notebooks, progress_bar=progress, kernel_name="python3"
             )
         except papermill.PapermillExecutionError as e:
             raise ReportError(

@@ -189,7 +189,14 @@ def _classifier(name: str):
 @lru_cache(maxsize=32)
 def _mesh(shape: str) -> Mesh:
     """A shape, loaded once per (worker) process."""
-    return load_shape(shape)
+    try:
+        return load_shape(shape)
+    except FileNotFoundError as e:
+        import socket
+
+        raise FileNotFoundError(f"{e} on {socket.gethostname()} (a Dask worker): the workers read mesh files and the "
+                                "store at the paths the client gave, so a cluster needs a shared file system that "
+                                "holds them at those paths") from None
 
 
 def _compute(settings: dict[str, Any], classifier, mesh: Mesh, progress: bool = False) -> xr.Dataset:
@@ -395,7 +402,9 @@ def study(
         raise ValueError("on Dask, shapes are given as names or files (gallery names, mesh paths, ShapeNet ids): the workers load them")
     meshes = [load_shape(s) for s in shapes]
     classifiers = [n if isinstance(n, Classifier) else _classifier(str(n)) for n in networks]
-    names = [s if isinstance(s, str) else m.name for s, m in zip(shapes, meshes)]
+    # files by absolute path, so that workers (started elsewhere) read the same ones
+    names = [(str(Path(s).resolve()) if Path(s).is_file() else s) if isinstance(s, str) else m.name
+             for s, m in zip(shapes, meshes)]
     space = space or Space.paper()
     settings = _settings(kind, meshes, classifiers, names, space, step, starts, algorithms, iterations, step_rule, image_size,
                          adaptive, tolerance, criterion)
@@ -425,6 +434,10 @@ def study(
     return result
 
 
+#: How long a study waits for a scheduler at an address to answer.
+SCHEDULER_TIMEOUT = "5s"
+
+
 def _on_dask(store: Path, settings: dict[str, Any], todo, scheduler: Any, workers: int, progress: bool) -> int:
     from dask.distributed import Client, LocalCluster, as_completed
     from tqdm.auto import tqdm
@@ -436,7 +449,11 @@ def _on_dask(store: Path, settings: dict[str, Any], todo, scheduler: Any, worker
         own = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0")
         client = Client(own)
     else:
-        client = Client(scheduler)
+        try:
+            client = Client(scheduler, timeout=SCHEDULER_TIMEOUT)
+        except (OSError, TimeoutError) as e:
+            raise ConnectionError(f"no Dask scheduler answered at {scheduler!r} within {SCHEDULER_TIMEOUT} ({e}): start "
+                                  "`dask scheduler` there, check the address, or pass scheduler='local'") from None
     computed = 0
     try:
         settings_json = json.dumps(settings)
