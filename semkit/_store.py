@@ -4,8 +4,8 @@
   beside its target (process id + random suffix), then is renamed into
   place, so a reader never sees half a file and two writers never share a
   temporary name.
-* Writers of one store take an OS file lock (``<store>.lock``) for each
-  write; a finished result written by another process is reused, never
+* Writers of one store take an OS file lock (``<store>.lock``, removed
+  when released) for each write; a finished result written by another process is reused, never
   overwritten.
 * A store is matched by a fingerprint of everything that determines its
   results (``settings``, plus :data:`ALGORITHMS_VERSION`); a store made
@@ -116,17 +116,30 @@ def writing(path: Path) -> Iterator[Path]:
 
 @contextlib.contextmanager
 def locked(path: Path) -> Iterator[None]:
-    """Hold the OS lock of ``path`` (a ``<path>.lock`` file beside it) for the block; waits while another holds it."""
+    """Hold the OS lock of ``path`` (a ``<path>.lock`` file beside it) for the block; waits while another holds it.
+
+    The lock file is removed when the lock is released, so no ``.lock`` files
+    stay behind. A waiter that then gets the lock of the removed file sees
+    that the path no longer names its file and takes the lock anew.
+    """
     import fcntl
 
     lock = path.with_name(path.name + ".lock")
     lock.parent.mkdir(parents=True, exist_ok=True)
-    with open(lock, "a+b") as handle:
+    while True:
+        handle = open(lock, "a+b")
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+            if os.fstat(handle.fileno()).st_ino == os.stat(lock).st_ino:
+                break
+        except FileNotFoundError:
+            pass
+        handle.close()  # removed by the holder before us: lock the new file
+    try:
+        yield
+    finally:
+        lock.unlink(missing_ok=True)
+        handle.close()  # closing releases the lock
 
 
 def remove(path: Path) -> None:
