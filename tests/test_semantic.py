@@ -4,6 +4,7 @@ import torch
 
 import semkit
 from semkit import Renderer, SemanticFunction, Space, gallery
+from semkit.semantic import ScoreFunction
 
 POINTS = np.array([[0.0, 30.0], [45.0, 10.0], [130.0, 30.0], [200.0, 15.0], [310.0, 50.0]])
 
@@ -143,7 +144,7 @@ def test_several_networks_render_each_view_once(mug, lite0, lite1):
     fs["efficientnet_lite0"]([[15.0, 20.0]])  # rendered by that function itself, not counted in fs.renders
     fs.evaluate([[15.0, 20.0], [0.0, 20.0]])
     assert fs.renders == 13 and fs["efficientnet_lite0"].queries == 13 and fs["efficientnet_lite1"].queries == 13
-    assert isinstance(fs["efficientnet_lite1"], semkit.ScoreFunction)
+    assert isinstance(fs["efficientnet_lite1"], ScoreFunction)
 
 
 def test_several_networks_refuse_bad_input(mug, lite0):
