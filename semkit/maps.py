@@ -209,11 +209,14 @@ def _maps(fns, evaluate, space, grid, stores, keys, chunk_size, progress, adapti
         from .adaptive import adaptive_values
 
         periods = [p.width if p.periodic else None for p in space.parameters]
-        labels = {fns[i].describe().get("label") for i in todo}
-        values = adaptive_values(lambda p: evaluate(p, todo), grid, periods, tolerance, labels.pop() if len(labels) == 1 else None,
-                                 journals=[journals[i] for i in todo], chunk_size=chunk_size, progress=progress)
-        for i, v in zip(todo, values):
-            results[i] = finish(i, v)
+        # every function takes part, stored or not, so that where a map is refined does not depend on what was stored
+        everyone = list(range(len(fns)))
+        labels = {fn.describe().get("label") for fn in fns}
+        values = adaptive_values(lambda p: evaluate(p, everyone), grid, periods, tolerance, labels.pop() if len(labels) == 1 else None,
+                                 journals=[journals[i] if i in todo else None for i in everyone], chunk_size=chunk_size,
+                                 progress=progress)
+        for i in todo:
+            results[i] = finish(i, values[i])
         return results
     n = len(points)
     score = {i: np.full(n, np.nan) for i in todo}
