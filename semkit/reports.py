@@ -95,7 +95,8 @@ def run_reports(
             print(f"[semkit report] {name} ...", flush=True)
         try:
             papermill.execute_notebook(
-                source, target, parameters=dict(parameters or {}), cwd=notebooks, progress_bar=progress, kernel_name="python3"
+                source, target, parameters=dict(parameters or {}), cwd=notebooks, progress_bar=progress, kernel_name="python3",
+                config=_kernel_config(),
             )
         except papermill.PapermillExecutionError as e:
             raise ReportError(
@@ -108,6 +109,14 @@ def run_reports(
         if progress:
             print(f"[semkit report] {name} done in {time.perf_counter() - start:.0f} s", flush=True)
     return done
+
+
+def _kernel_config():
+    """The kernels talk to papermill over IPC sockets (local files), not TCP: nothing listens on a port, and the
+    kernel has no reason to warn that its TCP traffic is unencrypted."""
+    from traitlets.config import Config
+
+    return Config({"KernelManager": {"transport": "ipc"}})
 
 
 def _export_html(notebook: Path) -> Path:
