@@ -69,7 +69,8 @@ class SemanticFunction:
     steps ``fd_step`` (in the Space's units; default 1 for parameters with
     units, 1% of the range for unitless ones such as ``light_intensity``).
     ``f.queries`` counts the points rendered and classified so far, gradient
-    evaluations included.
+    evaluations included (as a network of :class:`SemanticFunctions`, the
+    points it classified: their renders are shared and counted there).
 
     Every point's answer is kept in ``f.cache`` (a :class:`~semkit.cache.QueryCache`
     of ``cache_size`` points, least recently used forgotten; 0 turns it
