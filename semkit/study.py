@@ -400,8 +400,12 @@ def study(
     name). ``store`` (a ``.zarr`` folder, required on Dask): each task
     writes its region; rerunning computes only what is missing; a store
     made with other settings (shapes, weights, grid, ...) is refused.
-    ``attrs["computed"]`` counts the tasks this call computed. ``adaptive``
-    and ``tolerance``: adaptive maps (see :func:`~semkit.semantic_map`).
+    ``attrs["computed"]`` counts the (network, shape) results this call
+    computed. Maps run one task per shape, each view rendered once for all
+    networks at ``image_size`` (None: the networks' largest input size);
+    region searches one per (network, shape), at ``image_size`` or each
+    network's own. ``adaptive`` and ``tolerance``: adaptive maps (see
+    :func:`~semkit.semantic_map`), refined where any network needs it.
     """
     from .classifier import Classifier
 
