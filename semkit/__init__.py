@@ -13,7 +13,7 @@ from .maps import MapFunction, grid_coords, interpolate, open_map, semantic_map,
 from .mesh import Mesh, MeshError, load_mesh
 from .regions import check_regions, find_regions, srvr, volume_ratio
 from .renderer import Renderer
-from .semantic import Evaluation, SemanticFunction
+from .semantic import Evaluation, SemanticFunction, SemanticFunctions
 from .space import Parameter, Space
 from .study import (average, compare_networks, compare_searches, comparison_table, findings, load_shape, load_shapes, looks,
                     map_regions, maps_of, open_study, study)
@@ -34,6 +34,7 @@ __all__ = [
     "Parameter",
     "Renderer",
     "SemanticFunction",
+    "SemanticFunctions",
     "Space",
     "StoreError",
     "average",

@@ -4,8 +4,8 @@
   beside its target (process id + random suffix), then is renamed into
   place, so a reader never sees half a file and two writers never share a
   temporary name.
-* Writers of one store take an OS file lock (``<store>.lock``) for each
-  write; a finished result written by another process is reused, never
+* Writers of one store take an OS file lock (``<store>.lock``, removed
+  when released) for each write; a finished result written by another process is reused, never
   overwritten.
 * A store is matched by a fingerprint of everything that determines its
   results (``settings``, plus :data:`ALGORITHMS_VERSION`); a store made

@@ -84,34 +84,48 @@ class _Axis:
 
 
 def adaptive_values(
-    evaluate: Callable[[np.ndarray], dict[str, np.ndarray]],
+    evaluate: Callable[[np.ndarray], list[dict[str, np.ndarray]]],
     grid: dict[str, np.ndarray],
     periods: Sequence[float | None],
     tolerance: float,
     label: int | None = None,
     *,
-    journal: Any = None,
+    journals: Sequence[Any] = (None,),
     chunk_size: int = 64,
     progress: bool = True,
-) -> dict[str, np.ndarray]:
-    """An adaptive map's values over ``grid`` (see :func:`refine`), evaluated in chunks with a progress bar.
+) -> list[dict[str, np.ndarray]]:
+    """Adaptive maps' values over ``grid`` (see :func:`refine`) for one or more functions, evaluated together in chunks.
 
-    ``evaluate(points)`` returns ``score`` (and ``top1``) for points [B, n].
-    With a ``journal`` (the map's store), every evaluated chunk is saved
-    with its grid indices and a rerun starts from the saved points.
+    ``evaluate(points)`` returns, per function, ``score`` (and ``top1``) for
+    points [B, n]; a cell is refined where any function needs it, so the
+    functions share every evaluated point (the networks of one shape share
+    its renders). ``journals``: per function its map's store (or None);
+    every evaluated chunk is saved with its grid indices, and a rerun starts
+    from the points saved for every function.
     """
     from tqdm.auto import tqdm
 
     axes = list(grid.values())
     shape = tuple(len(x) for x in axes)
-    known: dict[str, list[np.ndarray]] = {}
     saved = 0
-    if journal is not None:
-        for number, chunk in journal.chunks():
-            for key, value in chunk.items():
-                known.setdefault(key, []).append(value)
-            saved = max(saved, number + 1)  # after the highest number: a dropped damaged chunk leaves a gap
-    known_arrays = {key: np.concatenate(parts) for key, parts in known.items()} if known else None
+    known_arrays = None
+    per_function = []
+    for journal in journals:
+        chunks: dict[str, list[np.ndarray]] = {}
+        if journal is not None:
+            for number, chunk in journal.chunks():
+                for key, value in chunk.items():
+                    chunks.setdefault(key, []).append(value)
+                saved = max(saved, number + 1)  # after the highest number: a dropped damaged chunk leaves a gap
+        per_function.append({key: np.concatenate(parts) for key, parts in chunks.items()} if chunks else None)
+    if all(k is not None for k in per_function):  # points saved for every function (the last chunk may be missing for some)
+        common = np.unique(per_function[0]["index"])
+        for k in per_function[1:]:
+            common = np.intersect1d(common, k["index"])
+        known_arrays = {"index": common}
+        for key in ("score", "top1"):
+            if all(key in k for k in per_function):
+                known_arrays[key] = np.stack([_at(k, key, common) for k in per_function], axis=-1)
     done = 0 if known_arrays is None else len(known_arrays["index"])
     bar = tqdm(total=int(np.prod(shape)), initial=done, desc="adaptive map", unit="pt", disable=not progress, leave=False)
 
@@ -121,23 +135,33 @@ def adaptive_values(
         for start in range(0, len(index), chunk_size):
             chunk = index[start : start + chunk_size]
             at = np.unravel_index(chunk, shape)
-            result = {"index": chunk, **evaluate(np.stack([x[i] for x, i in zip(axes, at)], axis=-1))}
-            if journal is not None:
-                journal.save(saved, result)
-                saved += 1
-            parts.append(result)
+            results = evaluate(np.stack([x[i] for x, i in zip(axes, at)], axis=-1))
+            for journal, result in zip(journals, results):
+                if journal is not None:
+                    journal.save(saved, {"index": chunk, **result})
+            saved += 1
+            parts.append({key: np.stack([r[key] for r in results], axis=-1) for key in results[0]})
             done += len(chunk)
             bar.update(len(chunk))
-        return {key: np.concatenate([p[key] for p in parts]) for key in parts[0] if key != "index"}
+        return {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
 
     try:
-        return refine(compute, axes, periods, tolerance, known_arrays, label)
+        out = refine(compute, axes, periods, tolerance, known_arrays, label)
     except KeyboardInterrupt:
-        if journal is not None:
-            print(f"\ninterrupted: {done} points are saved in {journal.folder}; rerun to resume", file=sys.stderr)
+        folders = [str(j.folder) for j in journals if j is not None]
+        if folders:
+            print(f"\ninterrupted: {done} points are saved in {', '.join(folders)}; rerun to resume", file=sys.stderr)
         raise
     finally:
         bar.close()
+    return [{key: value[..., j] if key != "evaluated" else value for key, value in out.items()} for j in range(len(journals))]
+
+
+def _at(known: dict[str, np.ndarray], key: str, index: np.ndarray) -> np.ndarray:
+    """``known[key]`` at the saved points ``index`` (the last saving of a point wins)."""
+    order = np.argsort(known["index"], kind="stable")
+    last = np.searchsorted(known["index"][order], index, side="right") - 1
+    return known[key][order][last]
 
 
 def refine(
@@ -151,7 +175,9 @@ def refine(
     """Adaptively evaluate a grid; return ``score``, ``top1`` (when f gives one) and ``evaluated`` over it.
 
     ``evaluate(index)`` computes the grid points at flat indices ``index``
-    and returns ``score`` (and ``top1``); ``coords`` are the grid's values
+    and returns ``score`` (and ``top1``): [m], or [m, N] for N functions
+    evaluated together (a cell is then split where any of them needs it,
+    and the results have that last axis too); ``coords`` are the grid's values
     per dimension, ``periods`` each dimension's period (None: bounded).
     ``known`` holds points evaluated before (``index``, ``score``, ``top1``):
     they are not evaluated again, so a resumed map takes the same path.
@@ -178,9 +204,9 @@ def refine(
         final.append(cells)
         cells = np.unique(np.concatenate(children), axis=0) if children else cells[:0]
     grid.fill(np.concatenate(final))
-    out = {"score": grid.score.reshape(shape), "evaluated": grid.evaluated.reshape(shape)}
+    out = {"score": grid.score.reshape(shape + grid.score.shape[1:]), "evaluated": grid.evaluated.reshape(shape)}
     if grid.top1 is not None:
-        out["top1"] = grid.top1.reshape(shape)
+        out["top1"] = grid.top1.reshape(shape + grid.top1.shape[1:])
     return out
 
 
@@ -198,7 +224,8 @@ class _Grid:
         self.shape = tuple(a.n for a in axes)
         size = int(np.prod(self.shape))
         self.evaluate = evaluate
-        self.score = np.full(size, np.nan)
+        self.size = size
+        self.score: np.ndarray = np.full(size, np.nan)  # [size], or [size, N] for N functions (set by the first values)
         self.top1: np.ndarray | None = None
         self.evaluated = np.zeros(size, bool)
         self.reached = np.zeros(size, bool)  # the points this run asked for: decisions see only these
@@ -206,10 +233,13 @@ class _Grid:
             self._put(known["index"], known)
 
     def _put(self, index: np.ndarray, values: dict[str, np.ndarray]) -> None:
-        self.score[index] = values["score"]
+        score = np.asarray(values["score"])
+        if self.score.shape[1:] != score.shape[1:]:
+            self.score = np.full((self.size,) + score.shape[1:], np.nan)
+        self.score[index] = score
         if "top1" in values:
             if self.top1 is None:
-                self.top1 = np.full(len(self.score), -1, np.int64)
+                self.top1 = np.full(self.score.shape, -1, np.int64)
             self.top1[index] = values["top1"]
         self.evaluated[index] = True
 
@@ -276,16 +306,17 @@ class _Grid:
                 known &= (room & (ends_k[0] < mid_k) & (mid_k < ends_k[1]))[:, None]
                 x0, x1 = a.x[ends_k[0]], a.x[ends_k[1]]
                 t = ((a.x[mid_k] - x0) / np.where(x1 > x0, x1 - x0, 1.0))[:, None]
-                error = np.abs(self.score[fm] - (1 - t) * self.score[f0] - t * self.score[f1])
+                t = t.reshape(t.shape + (1,) * (self.score.ndim - 1))
+                error = _worst(np.abs(self.score[fm] - (1 - t) * self.score[f0] - t * self.score[f1]))
                 along[:, k] |= (known & (error > limit)).any(axis=1)
                 seen |= known.any(axis=1)
                 if self.top1 is not None:  # the verdict changes along k: between the ends, or at the midpoint
                     v0, v1, vm = (self.verdict(f) for f in (f0, f1, fm))
                     pair = self.reached[f0] & self.reached[f1] & room[:, None]
-                    along[:, k] |= (pair & (v0 != v1)).any(axis=1) | (known & ((vm != v0) | (vm != v1))).any(axis=1)
+                    along[:, k] |= (pair & _worst(v0 != v1)).any(axis=1) | (known & _worst((vm != v0) | (vm != v1))).any(axis=1)
             # no midpoint seen along k (a short cell at a grid's end): trusted only if its ends differ by less
             pair = self.reached[ends[0]] & self.reached[ends[1]] & room[:, None] & ~seen[:, None]
-            along[:, k] |= (pair & (np.abs(self.score[ends[1]] - self.score[ends[0]]) > limit)).any(axis=1)
+            along[:, k] |= (pair & (_worst(np.abs(self.score[ends[1]] - self.score[ends[0]])) > limit)).any(axis=1)
         return along
 
     def verdict(self, flat: np.ndarray) -> np.ndarray:
@@ -320,17 +351,22 @@ class _Grid:
             x0, x1 = a.x[lo[:, k]][:, None], a.x[up[:, k]][:, None]
             width = np.where(x1 > x0, x1 - x0, 1.0)
             t[..., k] = (a.x[idx[..., k]] - x0) / width
-        value = np.zeros(idx.shape[:2])
+        value = np.zeros(idx.shape[:2] + self.score.shape[1:])
         bits = _product([np.array([0, 1])] * d).astype(bool)
         for b in bits:
             corner = self.flat(np.where(b, up, lo))[:, None]
             weight = np.prod(np.where(b, t, 1 - t), axis=-1)
-            value += weight * self.score[corner]
+            value += weight.reshape(weight.shape + (1,) * (self.score.ndim - 1)) * self.score[corner]
         top1 = None
         if self.top1 is not None:
             nearest = np.where(t >= 0.5, up[:, None], lo[:, None])
             top1 = self.top1[self.flat(nearest)]
         return value, top1
+
+
+def _worst(values: np.ndarray) -> np.ndarray:
+    """Per point of lines [m, L]: the largest value over the functions' axis, when there is one ([m, L, N])."""
+    return values.reshape(values.shape[:2] + (-1,)).max(axis=-1)
 
 
 def _product(values: Sequence[np.ndarray]) -> np.ndarray:

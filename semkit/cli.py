@@ -18,7 +18,7 @@ same reports on a ShapeNetCore folder.
     shapes: [coffee_mug, vase]          # gallery names or mesh files; or:
     shapenet: /data/ShapeNetCore.v2     # with classes: [bench, chair] and per_class: 10
     step: [6, 5]                        # maps; regions take starts, algorithms, iterations, step_rule
-    image_size: null                    # null: each network's input size
+    image_size: null                    # null: maps at the networks' largest input size (one render per view), regions at each network's
     workers: 2                          # LocalCluster processes, when no --scheduler
 """
 

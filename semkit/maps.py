@@ -24,7 +24,7 @@ import numpy as np
 import xarray as xr
 
 from ._store import StoreError, check_format, fingerprint, locked, matching, not_a_store, read_dataset, refuse, remove, versioned, write_bytes, write_dataset
-from .semantic import ScoreFunction, as_function, store_identity
+from .semantic import Evaluation, ScoreFunction, SemanticFunctions, as_function, store_identity
 from .space import Space, recorded_space
 
 #: Points per evaluation call and per saved chunk, unless the caller sets chunk_size.
@@ -139,88 +139,167 @@ def semantic_map(
     """
     if chunk_size < 1:
         raise ValueError(f"chunk_size must be at least 1, got {chunk_size}")
+    if isinstance(f, SemanticFunctions):
+        if key is not None:
+            raise ValueError("key= names one function's store; the networks of SemanticFunctions describe themselves")
+        space = space or f.space
+        grid = grid_coords(space, step, coords)
+        stores = [None if store is None else Path(store) / f"{file_stem(n)}.nc" for n in f.networks]
+        maps = network_maps(f, space, grid, stores, chunk_size=chunk_size, progress=progress, adaptive=adaptive, tolerance=tolerance)
+        return _by_network(maps, f.networks)
     fn = as_function(f, space)
     space = space or fn.space
     grid = grid_coords(space, step, coords)
-    shape = tuple(len(v) for v in grid.values())
-    points = np.stack([g.ravel() for g in np.meshgrid(*grid.values(), indexing="ij")], axis=-1)
+    [ds] = _maps([fn], lambda points, which: [_evaluate(fn, points)], space, grid, [None if store is None else Path(store)],
+                 [key], chunk_size, progress, adaptive, tolerance)
+    return ds
+
+
+def network_maps(
+    f: SemanticFunctions,
+    space: Space,
+    grid: Mapping[str, np.ndarray],
+    stores: Sequence[Path | None],
+    *,
+    chunk_size: int = DEFAULT_CHUNK,
+    progress: bool = True,
+    adaptive: bool = False,
+    tolerance: float | None = None,
+) -> list[xr.Dataset]:
+    """Each network's map of ``f`` over ``grid`` (one store path or None per network), every view rendered once.
+
+    A network whose store is complete is read back and not evaluated; the
+    others share each chunk's renders. Adaptive maps refine a cell where
+    any network needs it (see :mod:`semkit.adaptive`).
+    """
+    networks = f.networks
+
+    def evaluate(points: np.ndarray, which: Sequence[int]) -> list[dict[str, np.ndarray]]:
+        ev = f.evaluate(points, networks=[networks[i] for i in which])
+        return [_checked(points, ev[networks[i]]) for i in which]
+
+    return _maps(f.functions, evaluate, space, grid, stores, [None] * len(networks), chunk_size, progress, adaptive, tolerance)
+
+
+def _by_network(maps: Sequence[xr.Dataset], networks: Sequence[str]) -> xr.Dataset:
+    """Maps of one shape under several networks, stacked along ``network`` (what the maps share stays in attrs)."""
+    out = xr.concat(list(maps), dim=xr.DataArray(list(networks), dims="network", name="network"), combine_attrs="drop_conflicts")
+    out.attrs["title"] = "Network semantic maps"
+    return out
+
+
+def _maps(fns, evaluate, space, grid, stores, keys, chunk_size, progress, adaptive, tolerance) -> list[xr.Dataset]:
+    """The maps of ``fns`` over ``grid``; ``evaluate(points, which)`` answers for the functions at indices ``which``."""
     if adaptive:
         from .adaptive import resolve_tolerance
 
         tolerance = resolve_tolerance(tolerance)
     elif tolerance is not None:
         raise ValueError("tolerance= is for adaptive maps: pass adaptive=True as well")
+    shape = tuple(len(v) for v in grid.values())
+    points = np.stack([g.ravel() for g in np.meshgrid(*grid.values(), indexing="ij")], axis=-1)
     refinement = {"adaptive": {"tolerance": tolerance}} if adaptive else {}
-    journal = None
-    if store is not None:
-        journal = _Journal(Path(store), {**map_settings(store_identity(fn, key, points), space, grid), **refinement})
-        complete = journal.complete_map()
-        if complete is not None:
-            return complete
-    settings = journal.settings if journal is not None else {**map_settings(fn.describe(), space, grid), **refinement}
+    journals: list[_Journal | None] = []
+    results: list[xr.Dataset | None] = []
+    settings = []
+    for fn, store, key in zip(fns, stores, keys):
+        journal = None
+        if store is not None:
+            journal = _Journal(store, {**map_settings(store_identity(fn, key, points), space, grid), **refinement})
+        journals.append(journal)
+        results.append(journal.complete_map() if journal is not None else None)
+        settings.append(journal.settings if journal is not None else {**map_settings(fn.describe(), space, grid), **refinement})
+    todo = [i for i, r in enumerate(results) if r is None]
+    if not todo:
+        return results
+
+    def finish(i: int, values: Mapping[str, np.ndarray]) -> xr.Dataset:
+        ds = _dataset(fns[i], space, grid, shape, values["score"], values.get("top1"), settings[i])
+        if "evaluated" in values:
+            ds["evaluated"] = (list(grid), values["evaluated"], {"long_name": "computed (else interpolated)"})
+            ds.attrs["tolerance"] = tolerance
+        return journals[i].finish(ds) if journals[i] is not None else ds
 
     if adaptive:
         from .adaptive import adaptive_values
 
         periods = [p.width if p.periodic else None for p in space.parameters]
-        values = adaptive_values(lambda p: _evaluate(fn, p), grid, periods, tolerance, fn.describe().get("label"),
-                                 journal=journal, chunk_size=chunk_size, progress=progress)
-        ds = _dataset(fn, space, grid, shape, values["score"], values.get("top1"), settings)
-        ds["evaluated"] = (list(grid), values["evaluated"], {"long_name": "computed (else interpolated)"})
-        ds.attrs["tolerance"] = tolerance
-        return journal.finish(ds) if journal is not None else ds
+        # every function takes part, stored or not, so that where a map is refined does not depend on what was stored
+        everyone = list(range(len(fns)))
+        labels = {fn.describe().get("label") for fn in fns}
+        values = adaptive_values(lambda p: evaluate(p, everyone), grid, periods, tolerance, labels.pop() if len(labels) == 1 else None,
+                                 journals=[journals[i] if i in todo else None for i in everyone], chunk_size=chunk_size,
+                                 progress=progress)
+        for i in todo:
+            results[i] = finish(i, values[i])
+        return results
     n = len(points)
-    score = np.full(n, np.nan)
-    top1: np.ndarray | None = None
-    done = np.zeros(n, dtype=bool)
+    score = {i: np.full(n, np.nan) for i in todo}
+    top1: dict[int, np.ndarray] = {}
+    done = {i: np.zeros(n, dtype=bool) for i in todo}
 
-    def keep(start: int, result: Mapping[str, np.ndarray]) -> None:
-        nonlocal top1
+    def keep(i: int, start: int, result: Mapping[str, np.ndarray]) -> None:
         stop = start + len(result["score"])
-        score[start:stop] = result["score"]
+        score[i][start:stop] = result["score"]
         if "top1" in result:
-            top1 = np.full(n, -1, dtype=np.int64) if top1 is None else top1
-            top1[start:stop] = result["top1"]
-        done[start:stop] = True
+            top1.setdefault(i, np.full(n, -1, dtype=np.int64))[start:stop] = result["top1"]
+        done[i][start:stop] = True
 
-    if journal is not None:
-        for start, chunk in journal.chunks():
-            keep(start, chunk)
+    for i in todo:
+        if journals[i] is not None:
+            for start, chunk in journals[i].chunks():
+                keep(i, start, chunk)
 
     from tqdm.auto import tqdm
 
-    bar = tqdm(total=n, initial=int(done.sum()), desc="semantic map", unit="pt", disable=not progress, leave=False)
+    total = n * len(todo)
+    bar = tqdm(total=total, initial=int(sum(d.sum() for d in done.values())), desc="semantic map", unit="pt",
+               disable=not progress, leave=False)
     try:
         for start in range(0, n, chunk_size):
             stop = min(start + chunk_size, n)
-            if done[start:stop].all():
-                continue
-            if journal is not None:
-                if journal.path.exists():  # another process finished the whole map meanwhile
-                    return journal.finish(None)
-                theirs = journal.chunk(start, stop - start)  # ... or this chunk
-                if theirs is not None:
-                    keep(start, theirs)
-                    bar.update(stop - start)
+            which = []
+            for i in todo:
+                if done[i][start:stop].all() or results[i] is not None:
                     continue
-            result = _evaluate(fn, points[start:stop])
-            keep(start, result)
-            if journal is not None:
-                journal.save(start, result)
-            bar.update(stop - start)
+                journal = journals[i]
+                if journal is not None:
+                    if journal.path.exists():  # another process finished the whole map meanwhile
+                        results[i] = journal.finish(None)
+                        continue
+                    theirs = journal.chunk(start, stop - start)  # ... or this chunk
+                    if theirs is not None:
+                        keep(i, start, theirs)
+                        bar.update(stop - start)
+                        continue
+                which.append(i)
+            if not which:
+                continue
+            for i, result in zip(which, evaluate(points[start:stop], which)):
+                keep(i, start, result)
+                if journals[i] is not None:
+                    journals[i].save(start, result)
+                bar.update(stop - start)
     except KeyboardInterrupt:
-        if journal is not None:
-            print(f"\ninterrupted: {int(done.sum())} of {n} points are saved in {journal.folder}; rerun to resume", file=sys.stderr)
+        saved = [str(journals[i].folder) for i in todo if journals[i] is not None]
+        if saved:
+            print(f"\ninterrupted: {int(sum(d.sum() for d in done.values()))} of {total} points are saved in "
+                  f"{', '.join(saved)}; rerun to resume", file=sys.stderr)
         raise
     finally:
         bar.close()
-
-    ds = _dataset(fn, space, grid, shape, score, top1, settings)
-    return journal.finish(ds) if journal is not None else ds
+    for i in todo:
+        if results[i] is None:
+            results[i] = finish(i, {"score": score[i], **({"top1": top1[i]} if i in top1 else {})})
+    return results
 
 
 def _evaluate(fn: ScoreFunction, points: np.ndarray) -> dict[str, np.ndarray]:
-    ev = fn.evaluate(points)
+    return _checked(points, fn.evaluate(points))
+
+
+def _checked(points: np.ndarray, ev: Evaluation) -> dict[str, np.ndarray]:
+    """An evaluation's score (checked: one finite value per point) and top-1, as a map stores them."""
     score = np.asarray(ev.score, dtype=float).reshape(-1)
     if score.shape != (len(points),):
         raise ValueError(f"f returned {score.size} scores for {len(points)} points")
@@ -393,11 +472,14 @@ def semantic_maps(
     and ``ds.mean("shape")``. With ``store`` (a folder) every map is saved
     as ``<store>/<network>/<shape>.nc`` and the whole computation resumes.
     ``adaptive`` and ``tolerance`` are :func:`semantic_map`'s.
+
+    Each shape's views are rendered once and classified by every network
+    (:class:`~semkit.SemanticFunctions`); without ``renderer``, at the
+    largest input size of the networks (the others resize the renders).
     """
     from tqdm.auto import tqdm
 
     from .classifier import Classifier, load_classifier
-    from .semantic import SemanticFunction
     from .study import load_shape, stack
 
     meshes = [load_shape(s) for s in shapes]
@@ -406,18 +488,14 @@ def semantic_maps(
         raise ValueError(f"shape names must be unique, got {names}")
     classifiers = [n if isinstance(n, Classifier) else load_classifier(n) for n in networks]
     space = space or Space.paper()
-    rows = []
-    pairs = tqdm(total=len(meshes) * len(classifiers), desc="semantic maps", unit="map", disable=not progress)
-    for classifier in classifiers:
-        row = []
-        for mesh in meshes:
-            f = SemanticFunction(mesh, classifier, renderer=renderer, space=space)
-            path = None if store is None else Path(store) / classifier.name / f"{file_stem(mesh.name)}.nc"
-            row.append(semantic_map(f, space, step, coords=coords, store=path, chunk_size=chunk_size, progress=progress,
-                                    adaptive=adaptive, tolerance=tolerance))
-            pairs.update()
-        rows.append(row)
-    pairs.close()
+    grid = grid_coords(space, step, coords)
+    columns = []
+    for mesh in tqdm(meshes, desc="semantic maps", unit="shape", disable=not progress):
+        f = SemanticFunctions(mesh, classifiers, renderer=renderer, space=space)
+        stores = [None if store is None else Path(store) / c.name / f"{file_stem(mesh.name)}.nc" for c in classifiers]
+        columns.append(network_maps(f, space, grid, stores, chunk_size=chunk_size, progress=progress, adaptive=adaptive,
+                                    tolerance=tolerance))
+    rows = [list(row) for row in zip(*columns)]
     stacked = stack(rows, [c.name for c in classifiers], names)
     stacked.attrs["title"] = "Network semantic maps"
     return stacked

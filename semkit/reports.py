@@ -107,7 +107,7 @@ def run_reports(
         try:
             papermill.execute_notebook(
                 source, target, parameters={k: v for k, v in (parameters or {}).items() if k in declared[name]},
-                cwd=notebooks, progress_bar=progress, kernel_name="python3"
+                cwd=notebooks, progress_bar=progress, kernel_name="python3", config=_kernel_config(),
             )
         except papermill.PapermillExecutionError as e:
             raise ReportError(
@@ -120,6 +120,14 @@ def run_reports(
         if progress:
             print(f"[semkit report] {name} done in {time.perf_counter() - start:.0f} s", flush=True)
     return done
+
+
+def _kernel_config():
+    """The kernels talk to papermill over IPC sockets (local files), not TCP: nothing listens on a port, and the
+    kernel has no reason to warn that its TCP traffic is unencrypted."""
+    from traitlets.config import Config
+
+    return Config({"KernelManager": {"transport": "ipc"}})
 
 
 def _export_html(notebook: Path) -> Path:

@@ -71,7 +71,8 @@ class SemanticFunction:
     steps ``fd_step`` (in the Space's units; default 1 for parameters with
     units, 1% of the range for unitless ones such as ``light_intensity``).
     ``f.queries`` counts the points rendered and classified so far, gradient
-    evaluations included.
+    evaluations included (as a network of :class:`SemanticFunctions`, the
+    points it classified: their renders are shared and counted there).
 
     Every point's answer is kept in ``f.cache`` (a :class:`~semkit.cache.QueryCache`
     of ``cache_size`` points, least recently used forgotten; 0 turns it
@@ -178,7 +179,7 @@ class SemanticFunction:
         found = self.cache.lookup(unique, k)
         if not found.hit.all():
             fresh = self._compute(unique[~found.hit], k)
-            self.cache.store(unique[~found.hit], fresh.score, fresh.topk, fresh.topk_prob)
+            self._remember(unique[~found.hit], fresh)
             miss = ~found.hit
             found.score[miss], found.topk[miss], found.topk_prob[miss] = fresh.score, fresh.topk, fresh.topk_prob
         score, topk, topk_prob = found.score[inverse], found.topk[inverse], found.topk_prob[inverse]
@@ -186,35 +187,22 @@ class SemanticFunction:
 
     def _compute(self, pts: np.ndarray, k: int) -> Evaluation:
         """Render and classify ``pts`` (every one a query)."""
-        scores, top_idx, top_prob = [], [], []
+        parts = []
         with torch.inference_mode():
-            for probs in self._stream(pts):
-                p, idx = probs.topk(k, dim=1)
-                scores.append(probs[:, self.label].double().cpu().numpy())
-                top_idx.append(idx.cpu().numpy())
-                top_prob.append(p.double().cpu().numpy())
-        if not scores:
-            empty = np.empty((0, k))
-            return Evaluation(np.empty(0), np.empty(0, int), empty.astype(int), empty)
-        topk = np.concatenate(top_idx)
-        return Evaluation(np.concatenate(scores), topk[:, 0].copy(), topk, np.concatenate(top_prob))
+            for images in _renders(self.renderer, self.mesh, self.space, pts, self.batch_size, self.pipeline):
+                parts.append(self._answer(self._classify(images), k))
+        return _joined(parts, k)
 
-    def _stream(self, pts: np.ndarray):
-        """Probabilities chunk by chunk; with ``pipeline``, the next chunk renders while this one is classified.
+    def _answer(self, probs: torch.Tensor, k: int) -> Evaluation:
+        """The true-class score and top-k of a batch of probabilities."""
+        p, idx = probs.topk(k, dim=1)
+        topk = idx.cpu().numpy()
+        return Evaluation(probs[:, self.label].double().cpu().numpy(), topk[:, 0].copy(), topk, p.double().cpu().numpy())
 
-        The renderer (embree) releases the GIL, so the two stages overlap.
-        """
-        chunks = list(_chunks(pts, self.batch_size))
-        if not self.pipeline or self.renderer.differentiable or len(chunks) < 2:
-            for chunk in chunks:
-                yield self._probabilities(chunk)
-            return
-        pending = _RENDER_THREAD.submit(self.renderer.render, self.mesh, chunks[0], self.space)
-        for i in range(len(chunks)):
-            images = pending.result()
-            if i + 1 < len(chunks):
-                pending = _RENDER_THREAD.submit(self.renderer.render, self.mesh, chunks[i + 1], self.space)
-            yield self._classify(images)
+    def _remember(self, pts: np.ndarray, ev: Evaluation) -> None:
+        """Keep freshly computed answers in the cache (when there is one)."""
+        if self.cache is not None:
+            self.cache.store(pts, ev.score, ev.topk, ev.topk_prob)
 
     def _probabilities(self, points: np.ndarray | torch.Tensor) -> torch.Tensor:
         return self._classify(self.renderer.render(self.mesh, points, self.space))
@@ -245,6 +233,124 @@ class SemanticFunction:
 
     def _central_differences(self, pts: np.ndarray) -> np.ndarray:
         return central_differences(self, pts, self.space, self.fd_step)
+
+
+class SemanticFunctions:
+    """One shape under several networks: each view is rendered once and classified by every network.
+
+    ``SemanticFunctions(mesh, ["efficientnet_lite0", "efficientnet_lite1"])``
+    holds one :class:`SemanticFunction` per network (``f[name]``,
+    ``f.functions``), all with the same mesh, label, Space and renderer, so
+    each stays an ordinary :class:`ScoreFunction` (regions, trust, maps of
+    one network). ``f.evaluate(points)`` returns one :class:`Evaluation` per
+    network (by name); it renders the points that some network has not
+    answered yet (cached answers are reused per network) once, and gives the
+    images to each network that needs them.
+
+    Queries: each network's ``queries`` counts the points it classified
+    (as for a single function); ``renders`` counts the views rendered here,
+    so the renders a map of n networks saved are ``sum(queries) - renders``.
+
+    The default renderer draws at the largest input size of the networks;
+    the others resize the images (antialiased), as every classifier does
+    with images of another size. ``semantic_map(f)`` gives a map with a
+    ``network`` dim, equal to the stack of the networks' own maps rendered
+    with the same renderer.
+    """
+
+    def __init__(
+        self,
+        mesh: Mesh | str | os.PathLike,
+        classifiers: Sequence[Classifier | str],
+        label: int | str | None = None,
+        renderer: Renderer | None = None,
+        space: Space | None = None,
+        *,
+        batch_size: int = 32,
+        pipeline: bool | None = None,
+        cache_size: int = DEFAULT_SIZE,
+    ) -> None:
+        if isinstance(classifiers, (str, Classifier)) or not len(classifiers):
+            raise ValueError("SemanticFunctions needs a list of one or more networks (names or Classifiers); "
+                             "for one network use SemanticFunction")
+        mesh = mesh if isinstance(mesh, Mesh) else load_mesh(mesh)
+        loaded = [c if isinstance(c, Classifier) else load_classifier(c) for c in classifiers]
+        names = [c.name for c in loaded]
+        if len(set(names)) != len(names):
+            raise ValueError(f"network names must be unique, got {names}")
+        renderer = renderer or Renderer(image_size=max(c.input_size for c in loaded))
+        self.functions = [SemanticFunction(mesh, c, label, renderer, space, batch_size=batch_size, pipeline=pipeline,
+                                           cache_size=cache_size) for c in loaded]
+        first = self.functions[0]
+        self.mesh, self.renderer, self.space, self.label = mesh, renderer, first.space, first.label
+        self.batch_size = first.batch_size
+        self.pipeline = any(f.pipeline for f in self.functions)
+        self.renders = 0
+
+    @property
+    def networks(self) -> list[str]:
+        """The networks' names, in order."""
+        return [f.classifier.name for f in self.functions]
+
+    def __getitem__(self, network: str) -> SemanticFunction:
+        for f in self.functions:
+            if f.classifier.name == network:
+                return f
+        raise KeyError(f"no network {network!r} here; the networks are {self.networks}")
+
+    def __len__(self) -> int:
+        return len(self.functions)
+
+    def __repr__(self) -> str:
+        return f"SemanticFunctions(shape={self.mesh.name!r}, networks={self.networks}, {self.space})"
+
+    @property
+    def queries(self) -> int:
+        """Classifications by all networks so far (each network's own count is ``f[name].queries``)."""
+        return sum(f.queries for f in self.functions)
+
+    def evaluate(self, points: Any, k: int = 1, networks: Sequence[str] | None = None) -> dict[str, Evaluation]:
+        """Per network (all, or those named), scores and top-k for ``points``; each view rendered at most once."""
+        chosen = self.functions if networks is None else [self[n] for n in networks]
+        pts = self.space.points(points)
+        unique, inverse = _unique_rows(pts)
+        found = {}
+        for f in chosen:
+            if f.cache is None:
+                found[f] = None
+                continue
+            f.cache.count_repeats(len(pts) - len(unique))
+            found[f] = f.cache.lookup(unique, k)
+        need = {f: np.ones(len(unique), bool) if hit is None else ~hit.hit for f, hit in found.items()}
+        todo = np.flatnonzero(np.any([m for m in need.values()], axis=0)) if need else np.empty(0, int)
+        fresh: dict[SemanticFunction, list[Evaluation]] = {f: [] for f in chosen}
+        with torch.inference_mode():
+            start = 0
+            for images in _renders(self.renderer, self.mesh, self.space, unique[todo], self.batch_size, self.pipeline):
+                rows = todo[start : start + len(images)]
+                self.renders += len(images)
+                for f in chosen:
+                    mine = need[f][rows]
+                    if mine.any():
+                        fresh[f].append(f._answer(f._classify(images[torch.from_numpy(mine)]), k))
+                start += len(images)
+        out = {}
+        for f in chosen:
+            computed = _joined(fresh[f], k)
+            f._remember(unique[need[f]], computed)
+            hit = found[f]
+            if hit is None:
+                score, topk, topk_prob = computed.score, computed.topk, computed.topk_prob
+            else:
+                score, topk, topk_prob = hit.score, hit.topk, hit.topk_prob
+                miss = need[f]
+                score[miss], topk[miss], topk_prob[miss] = computed.score, computed.topk, computed.topk_prob
+            out[f.classifier.name] = Evaluation(score[inverse], topk[inverse][:, 0].copy(), topk[inverse], topk_prob[inverse])
+        return out
+
+    def describe(self) -> dict[str, Any]:
+        """What these functions are, as plain values: each network's description (by name)."""
+        return {f.classifier.name: f.describe() for f in self.functions}
 
 
 # ------------------------------------------------------------ any callable
@@ -381,8 +487,36 @@ def store_identity(f: ScoreFunction, key: str | None = None, grid: np.ndarray | 
     return {"callable": f.name, "canary": f"{digest} (values at {len(points)} points)"}
 
 
-#: One background thread renders the next chunk while the caller classifies (see SemanticFunction._stream).
+#: One background thread renders the next chunk while the caller classifies (see :func:`_renders`).
 _RENDER_THREAD = ThreadPoolExecutor(1, thread_name_prefix="semkit-render-ahead")
+
+
+def _renders(renderer: Renderer, mesh: Mesh, space: Space, pts: np.ndarray, batch_size: int, pipeline: bool):
+    """Images of ``pts`` chunk by chunk; with ``pipeline``, the next chunk renders while the caller classifies this one.
+
+    The renderer (embree) releases the GIL, so the two stages overlap.
+    """
+    chunks = list(_chunks(pts, batch_size))
+    if not pipeline or renderer.differentiable or len(chunks) < 2:
+        for chunk in chunks:
+            yield renderer.render(mesh, chunk, space)
+        return
+    pending = _RENDER_THREAD.submit(renderer.render, mesh, chunks[0], space)
+    for i in range(len(chunks)):
+        images = pending.result()
+        if i + 1 < len(chunks):
+            pending = _RENDER_THREAD.submit(renderer.render, mesh, chunks[i + 1], space)
+        yield images
+
+
+def _joined(parts: list[Evaluation], k: int) -> Evaluation:
+    """Evaluations of consecutive chunks as one."""
+    if not parts:
+        empty = np.empty((0, k))
+        return Evaluation(np.empty(0), np.empty(0, int), empty.astype(int), empty)
+    topk = np.concatenate([p.topk for p in parts])
+    return Evaluation(np.concatenate([p.score for p in parts]), topk[:, 0].copy(), topk,
+                      np.concatenate([p.topk_prob for p in parts]))
 
 
 def _unique_rows(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -1,13 +1,14 @@
 """Studies: maps or robust regions over shapes x networks, serially or on Dask, as one Dataset; comparisons.
 
 ``study(shapes, networks, kind="map" | "regions")`` runs one task per
-(network, shape) with :func:`~semkit.semantic_map` or
+shape for maps (each view rendered once and classified by every network,
+:class:`~semkit.SemanticFunctions`) and one per (network, shape) for
 :func:`~semkit.find_regions`, in this process (``scheduler=None``) or on a
 Dask cluster (``"local"``: a LocalCluster; an address; a Client), and
 returns one Dataset with ``network`` and ``shape`` dims, stacked by
 :func:`stack` from the tasks' own results, so a study holds exactly what a
 single map or search holds. With ``store`` (a ``.zarr`` folder) each task
-writes its own region of one store, its ``done`` flag last (the store's
+writes its own regions of one store (one per network), each ``done`` flag last (the store's
 layout is the stack of one task's result, so it cannot drift from it):
 rerunning computes only unfinished tasks, and a worker that dies loses no
 finished task. Dask tasks load their mesh and network on the worker
@@ -199,23 +200,39 @@ def _mesh(shape: str) -> Mesh:
                                 "holds them at those paths") from None
 
 
-def _compute(settings: dict[str, Any], classifier, mesh: Mesh, progress: bool = False) -> xr.Dataset:
-    """One task's result, by the same code as a single map or search (traces padded to ``iterations``)."""
+def _compute(settings: dict[str, Any], classifiers: Sequence[Any], mesh: Mesh, todo: Sequence[int],
+             progress: bool = False) -> list[xr.Dataset]:
+    """The results of the networks ``todo`` (indices into ``classifiers``, the study's networks) on one shape,
+    by the same code as a single map or search (traces padded to ``iterations``).
+
+    Maps render each view once for all the networks (:class:`~semkit.SemanticFunctions`, at the
+    settings' ``image_size``); an adaptive map refines where any of the study's networks needs it, so
+    all of them take part whichever are still to do.
+    """
+    from .maps import network_maps
     from .renderer import Renderer
-    from .semantic import SemanticFunction
+    from .semantic import SemanticFunction, SemanticFunctions
 
     space = Space.from_dict(settings["space"])
-    renderer = Renderer(image_size=settings["image_size"] or classifier.input_size)
-    f = SemanticFunction(mesh, classifier, renderer=renderer, space=space)
     if settings["kind"] == "map":
         adaptive = settings.get("adaptive")
-        return semantic_map(f, space, coords=settings["grid"], progress=progress, adaptive=adaptive is not None,
+        chosen = list(range(len(classifiers))) if adaptive else list(todo)
+        f = SemanticFunctions(mesh, [classifiers[i] for i in chosen], renderer=Renderer(image_size=settings["image_size"]), space=space)
+        grid = {k: np.asarray(v) for k, v in settings["grid"].items()}
+        maps = network_maps(f, space, grid, [None] * len(chosen), progress=progress, adaptive=adaptive is not None,
                             tolerance=adaptive and adaptive["tolerance"])
+        return [maps[chosen.index(i)] for i in todo]
     criterion = settings.get("criterion")
-    result = find_regions(f, settings["starts"], settings["algorithms"], space, settings["iterations"],
-                          step_rule=settings["step_rule"], progress=progress,
-                          criterion=None if criterion is None else Criterion(**criterion))
-    return result.reindex(iteration=np.arange(settings["iterations"]))
+    out = []
+    for i in todo:
+        classifier = classifiers[i]
+        renderer = Renderer(image_size=settings["image_size"] or classifier.input_size)
+        f = SemanticFunction(mesh, classifier, renderer=renderer, space=space)
+        result = find_regions(f, settings["starts"], settings["algorithms"], space, settings["iterations"],
+                              step_rule=settings["step_rule"], progress=progress,
+                              criterion=None if criterion is None else Criterion(**criterion))
+        out.append(result.reindex(iteration=np.arange(settings["iterations"])))
+    return out
 
 
 def _part(result: xr.Dataset, settings: dict[str, Any]) -> xr.Dataset:
@@ -299,19 +316,33 @@ def _write(store: Path, part: xr.Dataset, i: int, j: int) -> None:
     xr.Dataset({"done": (("network", "shape"), np.ones((1, 1), np.int8))}).to_zarr(store, region=region, consolidated=False)
 
 
-def _run_task(store: str, settings_json: str, i: int, j: int) -> str:
-    """A Dask task: compute (network i, shape j) and write its region of the store; skip it when done."""
+def _run_task(store: str, settings_json: str, networks: list[int], j: int) -> int:
+    """A Dask task: compute the networks ``networks`` on shape j and write their regions of the store (those
+    not done yet); returns how many it computed."""
     settings = json.loads(settings_json)
     with xr.open_zarr(store, consolidated=False, chunks=None) as ds:
-        if int(ds.done.isel(network=i, shape=j)) == 1:
-            return "skipped"
-    classifier = _classifier(settings["networks"][i])
+        todo = [i for i in networks if int(ds.done.isel(network=i, shape=j)) == 0]
+    if not todo:
+        return 0
+    needed = range(len(settings["networks"])) if settings.get("adaptive") else todo  # adaptive maps refine with all
+    classifiers = {i: _classifier(settings["networks"][i]) for i in needed}
     mesh = _mesh(settings["shapes"][j])
-    if classifier.fingerprint() != settings["network_digests"][i] or mesh.fingerprint() != settings["mesh_digests"][j]:
-        raise StoreError(f"this worker's {settings['networks'][i]} or {settings['shapes'][j]} differs from the client's "
-                         f"(other weights or mesh file): workers must load the same networks and meshes")
-    _write(Path(store), _part(_compute(settings, classifier, mesh), settings), i, j)
-    return "computed"
+    for i in todo:
+        if classifiers[i].fingerprint() != settings["network_digests"][i] or mesh.fingerprint() != settings["mesh_digests"][j]:
+            raise StoreError(f"this worker's {settings['networks'][i]} or {settings['shapes'][j]} differs from the client's "
+                             f"(other weights or mesh file): workers must load the same networks and meshes")
+    for i, result in zip(todo, _compute(settings, classifiers, mesh, todo)):
+        _write(Path(store), _part(result, settings), i, j)
+    return len(todo)
+
+
+def _tasks(settings: dict[str, Any], pairs: Sequence[tuple[int, int]]) -> list[tuple[list[int], int]]:
+    """The (networks, shape) pairs as tasks: one per shape for maps (its views rendered once for all networks),
+    one per pair for region searches."""
+    if settings["kind"] != "map":
+        return [([i], j) for i, j in pairs]
+    shapes = sorted({j for _, j in pairs})
+    return [([i for i, k in pairs if k == j], j) for j in shapes]
 
 
 # ------------------------------------------------------------------ study
@@ -335,7 +366,8 @@ def _settings(kind, meshes, classifiers, shape_names, space, step, starts, algor
     }
     if tolerance is not None and not adaptive:
         raise ValueError("tolerance= is for adaptive maps: pass adaptive=True as well")
-    if kind == "map":
+    if kind == "map":  # one render per view for all networks: at the largest input size unless image_size is given
+        settings["image_size"] = image_size or max(c.input_size for c in classifiers)
         settings["grid"] = {k: [float(x) for x in v] for k, v in grid_coords(space, step).items()}
         if adaptive:
             settings["adaptive"] = {"tolerance": resolve_tolerance(tolerance)}
@@ -384,8 +416,12 @@ def study(
     name). ``store`` (a ``.zarr`` folder, required on Dask): each task
     writes its region; rerunning computes only what is missing; a store
     made with other settings (shapes, weights, grid, ...) is refused.
-    ``attrs["computed"]`` counts the tasks this call computed. ``adaptive``
-    and ``tolerance``: adaptive maps (see :func:`~semkit.semantic_map`).
+    ``attrs["computed"]`` counts the (network, shape) results this call
+    computed. Maps run one task per shape, each view rendered once for all
+    networks at ``image_size`` (None: the networks' largest input size);
+    region searches one per (network, shape), at ``image_size`` or each
+    network's own. ``adaptive`` and ``tolerance``: adaptive maps (see
+    :func:`~semkit.semantic_map`), refined where any network needs it.
     ``criterion``: what verified boxes are grown under (region studies).
     """
     from .classifier import Classifier
@@ -413,8 +449,9 @@ def study(
 
     if store is None:
         results = [[None] * len(meshes) for _ in classifiers]
-        for i, j in tqdm(pairs, desc=f"study ({kind})", unit="task", disable=not progress):
-            results[i][j] = _compute(settings, classifiers[i], meshes[j])
+        for networks, j in tqdm(_tasks(settings, pairs), desc=f"study ({kind})", unit="task", disable=not progress):
+            for i, result in zip(networks, _compute(settings, classifiers, meshes[j], networks)):
+                results[i][j] = result
         out = stack(results, settings["networks"], [m.name for m in meshes])
         out.attrs.update(settings=json.dumps(settings), fingerprint=fingerprint(settings), computed=len(pairs))
         return out
@@ -424,9 +461,10 @@ def study(
     todo = [(i, j) for i, j in pairs if int(done[i, j]) == 0]
     computed = 0
     if todo and scheduler is None:
-        for i, j in tqdm(todo, desc=f"study ({kind})", unit="task", disable=not progress):
-            _write(store, _part(_compute(settings, classifiers[i], meshes[j]), settings), i, j)
-            computed += 1
+        for networks, j in tqdm(_tasks(settings, todo), desc=f"study ({kind})", unit="task", disable=not progress):
+            for i, result in zip(networks, _compute(settings, classifiers, meshes[j], networks)):
+                _write(store, _part(result, settings), i, j)
+                computed += 1
     elif todo:
         computed = _on_dask(store, settings, todo, scheduler, workers, progress)
     result = open_study(store)
@@ -458,11 +496,12 @@ def _on_dask(store: Path, settings: dict[str, Any], todo, scheduler: Any, worker
     try:
         settings_json = json.dumps(settings)
         key = fingerprint(settings)
-        futures = [client.submit(_run_task, str(store.resolve()), settings_json, i, j, key=f"semkit-{key}-{i}-{j}", retries=2)
-                   for i, j in todo]
+        futures = [client.submit(_run_task, str(store.resolve()), settings_json, networks, j, retries=2,
+                                 key=f"semkit-{key}-{'.'.join(map(str, networks))}-{j}")
+                   for networks, j in _tasks(settings, todo)]
         with tqdm(total=len(futures), desc=f"study ({settings['kind']})", unit="task", disable=not progress) as bar:
             for future in as_completed(futures):
-                computed += future.result() == "computed"
+                computed += future.result()
                 bar.update()
     finally:
         if client is not scheduler:

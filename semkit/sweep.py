@@ -2,8 +2,9 @@
 
 ``sweep(...)`` is :func:`semkit.study.study` on a Dask cluster (a
 LocalCluster by default, or a scheduler address) with a ``.zarr`` store:
-one task per (network, shape), each writing its own region of the store,
-its ``done`` flag last. Rerunning a sweep computes only the unfinished
+one task per shape for maps (its views rendered once for every network)
+and per (network, shape) for regions, each writing its own regions of the
+store, each ``done`` flag last. Rerunning a sweep computes only the unfinished
 tasks, and a worker that dies mid-sweep loses no finished task (Dask
 reruns its unfinished ones elsewhere).
 

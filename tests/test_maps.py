@@ -194,9 +194,47 @@ def test_many_maps_stack_by_network_and_shape(tmp_path, monkeypatch):
     assert per_network.dims == ("network",)
     assert len(list(store.glob("*/*.nc"))) == 4
     evaluated = []
-    evaluate = semkit.SemanticFunction.evaluate
-    monkeypatch.setattr(semkit.SemanticFunction, "evaluate", lambda f, p, k=1: evaluated.append(len(p)) or evaluate(f, p, k))
+    evaluate = semkit.SemanticFunctions.evaluate
+    monkeypatch.setattr(semkit.SemanticFunctions, "evaluate", lambda f, p, k=1, networks=None: evaluated.append(len(p)) or evaluate(f, p, k, networks))
     again = semantic_maps(shapes, ["efficientnet_lite0", "efficientnet_lite1"], step=(120, 50),
                           renderer=semkit.Renderer(image_size=64), store=store, progress=False)
     assert evaluated == []  # read back from the stores, nothing computed
     xr.testing.assert_identical(again.score, ds.score)
+
+
+def test_a_map_of_several_networks_is_the_stack_of_their_maps(tmp_path):
+    """One render per view for all networks, and the same values as each network's own map (same renderer)."""
+    renderer = semkit.Renderer(image_size=48)
+    networks = [semkit.load_classifier("efficientnet_lite0"), semkit.load_classifier("efficientnet_lite1")]
+    fs = semkit.SemanticFunctions(gallery.load("coffee_mug"), networks, renderer=renderer)
+    both = semantic_map(fs, step=(45, 25), progress=False, chunk_size=16, store=tmp_path / "mug")
+    assert both.score.dims == ("network", "azimuth", "elevation") and both.score.shape == (2, 8, 5)
+    assert fs.renders == 40 and fs.queries == 80  # 40 views rendered once, classified by both networks
+    assert sorted(p.name for p in (tmp_path / "mug").iterdir()) == ["efficientnet_lite0.nc", "efficientnet_lite1.nc"]
+    for c in networks:
+        alone = semantic_map(semkit.SemanticFunction(gallery.load("coffee_mug"), c, renderer=renderer), step=(45, 25), progress=False)
+        mine = both.sel(network=c.name)
+        np.testing.assert_allclose(mine.score.values, alone.score.values, rtol=1e-6, atol=1e-7)
+        np.testing.assert_array_equal(mine.top1.values, alone.top1.values)
+        assert mine.label == alone.label and json.loads(mine.attrs["renderer"]) == json.loads(alone.attrs["renderer"])
+        xr.testing.assert_identical(open_map(tmp_path / "mug" / f"{c.name}.nc").score, both.score.sel(network=c.name, drop=True))
+    again = semkit.SemanticFunctions(gallery.load("coffee_mug"), networks, renderer=renderer)
+    xr.testing.assert_identical(semantic_map(again, step=(45, 25), progress=False, store=tmp_path / "mug").score, both.score)
+    assert again.renders == 0  # read back from the stores
+
+
+def test_an_adaptive_map_of_several_networks_refines_where_any_needs_it():
+    renderer = semkit.Renderer(image_size=48)
+    networks = ["efficientnet_lite0", "efficientnet_lite1"]
+    mug = gallery.load("coffee_mug")
+    fs = semkit.SemanticFunctions(mug, networks, renderer=renderer)
+    both = semantic_map(fs, step=(15, 10), adaptive=True, tolerance=0.1, progress=False)
+    evaluated = both.evaluated.isel(network=0).values
+    assert (both.evaluated.isel(network=1).values == evaluated).all()
+    assert fs.renders == evaluated.sum() < evaluated.size  # each evaluated view rendered once, and not every view
+    for name in networks:
+        alone = semantic_map(semkit.SemanticFunction(mug, name, renderer=renderer), step=(15, 10), adaptive=True, tolerance=0.1,
+                             progress=False)
+        assert (evaluated >= alone.evaluated.values).all()  # every cell this network refines is refined
+        at = alone.evaluated.values
+        np.testing.assert_allclose(both.score.sel(network=name).values[at], alone.score.values[at], rtol=1e-6, atol=1e-7)

@@ -84,14 +84,27 @@ def test_report_runner_stops_at_a_failing_notebook_and_keeps_the_rest(tmp_path):
     assert not (tmp_path / "out" / "never.ipynb").exists()
 
 
-def test_report_command_runs_the_reports_into_html(tmp_path, capsys):
+def test_every_parameters_cell_parses_for_papermill(caplog):
+    """papermill reads each parameter's name, value and help (no "Unable to parse line" warning)."""
+    for name in ALL:
+        with caplog.at_level("WARNING", logger="papermill"):
+            names = set(papermill.inspect_notebook(NOTEBOOKS / name))
+        assert "smoke" in names, name
+        assert not [r for r in caplog.records if "Unable to parse" in r.getMessage()], name
+
+
+def test_report_command_runs_the_reports_into_html(tmp_path, capfd):
     assert main(["report", "--smoke", "--out", str(tmp_path / "r"), "--figures", str(tmp_path / "f")]) == 0
     for name in REPORT_NOTEBOOKS:
         html = (tmp_path / "r" / name).with_suffix(".html")
         assert html.stat().st_size > 100_000 and "<img" in html.read_text()
         executed = json.loads((tmp_path / "r" / name).read_text())
         assert any("injected-parameters" in c["metadata"].get("tags", []) for c in executed["cells"])
-    assert f"{len(REPORT_NOTEBOOKS)} reports" in capsys.readouterr().out
+    out, err = capfd.readouterr()
+    assert f"{len(REPORT_NOTEBOOKS)} reports" in out
+    for noise in ("Unable to parse", "WARNING", "TCP", "unknown parameter"):  # quiet: papermill and the kernels
+        assert noise not in out + err, noise
+    assert not list((tmp_path / "r").rglob("*.lock"))  # store locks are removed when released
 
 
 def test_report_command_names_bad_folders(tmp_path, capsys):

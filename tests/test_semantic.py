@@ -4,6 +4,7 @@ import torch
 
 import semkit
 from semkit import Renderer, SemanticFunction, Space, gallery
+from semkit.semantic import ScoreFunction
 
 POINTS = np.array([[0.0, 30.0], [45.0, 10.0], [130.0, 30.0], [200.0, 15.0], [310.0, 50.0]])
 
@@ -114,3 +115,44 @@ def test_overlapped_rendering_gives_the_same_scores(mug, lite0):
     np.testing.assert_array_equal(a.score, b.score)
     np.testing.assert_array_equal(a.topk, b.topk)
     assert plain.queries == overlapped.queries == 18
+
+
+# ------------------------------------------------- several networks, one render
+@pytest.fixture(scope="module")
+def lite1() -> semkit.Classifier:
+    return semkit.load_classifier("efficientnet_lite1")
+
+
+def test_several_networks_render_each_view_once(mug, lite0, lite1):
+    renderer = semkit.Renderer(image_size=48)
+    fs = semkit.SemanticFunctions(mug, [lite0, lite1], renderer=renderer, batch_size=7)
+    points = np.column_stack([np.arange(0, 360, 30.0), np.full(12, 20.0)])
+    both = fs.evaluate(points, k=2)
+    assert list(both) == ["efficientnet_lite0", "efficientnet_lite1"] == fs.networks
+    assert fs.renders == 12 and fs["efficientnet_lite0"].queries == fs["efficientnet_lite1"].queries == 12
+    for classifier in (lite0, lite1):  # each network's answers are its own function's
+        alone = semkit.SemanticFunction(mug, classifier, renderer=renderer).evaluate(points, k=2)
+        mine = both[classifier.name]
+        np.testing.assert_allclose(mine.score, alone.score, rtol=1e-6, atol=1e-7)
+        np.testing.assert_array_equal(mine.topk, alone.topk)
+    # asked again, or through one network's own function: answered from the caches, nothing rendered
+    again = fs.evaluate(points[::-1])
+    np.testing.assert_array_equal(again["efficientnet_lite1"].score, both["efficientnet_lite1"].score[::-1])
+    fs["efficientnet_lite0"](points)
+    assert fs.renders == 12 and fs.queries == 24
+    # a point one network knows and the other does not is rendered once, for the other only
+    fs["efficientnet_lite0"]([[15.0, 20.0]])  # rendered by that function itself, not counted in fs.renders
+    fs.evaluate([[15.0, 20.0], [0.0, 20.0]])
+    assert fs.renders == 13 and fs["efficientnet_lite0"].queries == 13 and fs["efficientnet_lite1"].queries == 13
+    assert isinstance(fs["efficientnet_lite1"], ScoreFunction)
+
+
+def test_several_networks_refuse_bad_input(mug, lite0):
+    with pytest.raises(ValueError, match="list of one or more networks"):
+        semkit.SemanticFunctions(mug, "efficientnet_lite0")
+    with pytest.raises(ValueError, match="unique"):
+        semkit.SemanticFunctions(mug, [lite0, lite0])
+    fs = semkit.SemanticFunctions(mug, [lite0])
+    assert fs.renderer.image_size == lite0.input_size  # the largest input size of the networks
+    with pytest.raises(KeyError, match="no network 'resnet50' here"):
+        fs["resnet50"]

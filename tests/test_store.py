@@ -96,7 +96,32 @@ def test_two_processes_computing_one_store_both_finish_and_it_reads_back_correct
     az, el = np.meshgrid(back.azimuth, back.elevation, indexing="ij")
     np.testing.assert_allclose(back.score, wave(np.stack([az.ravel(), el.ravel()], 1)).reshape(az.shape))
     assert not (tmp_path / f"shared{suffix}.partial").exists()
-    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]  # no temporary left behind
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith((".tmp", ".lock"))]  # no temporary or lock left behind
+
+
+def test_store_locks_exclude_each_other_and_leave_no_lock_file(tmp_path):
+    """Writers that lock one store in turn (threads, each with its own lock file handle) never overlap."""
+    import threading
+
+    from semkit._store import locked
+
+    store, counter = tmp_path / "m.nc", tmp_path / "counter"
+    counter.write_text("0")
+
+    def work():
+        for _ in range(40):
+            with locked(store):
+                value = int(counter.read_text())
+                os.sched_yield()
+                counter.write_text(str(value + 1))
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert counter.read_text() == "160"
+    assert not (tmp_path / "m.nc.lock").exists()
 
 
 # ---------------------------------------------------- damaged and foreign

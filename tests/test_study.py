@@ -1,6 +1,8 @@
 """Studies in this process: one schema with single maps and searches, stored and resumed; regions over a stack of
 maps, averages, the comparison table, and the one shape resolver."""
 
+import json
+
 import numpy as np
 import pytest
 import xarray as xr
@@ -76,3 +78,17 @@ def test_one_shape_resolver(shapenet_root):
         semkit.load_shape("teapot")
     with pytest.raises(ValueError, match="needs a store"):
         semkit.study(["vase"], ["efficientnet_lite0"], scheduler="local")
+
+
+def test_a_map_study_renders_each_shape_once_for_all_networks(lite0, monkeypatch):
+    renders = []
+    render = semkit.Renderer.render
+    monkeypatch.setattr(semkit.Renderer, "render", lambda r, mesh, p, space=None: renders.append(len(p)) or render(r, mesh, p, space))
+    ds = semkit.study(["vase"], [lite0, "efficientnet_lite1"], step=(120, 50), progress=False)
+    assert sum(renders) == 9  # 3 x 3 views, rendered once for both networks
+    settings = json.loads(ds.attrs["settings"])
+    assert settings["image_size"] == 240  # the largest input size of the networks
+    fs = semkit.SemanticFunctions(gallery.load("vase"), [lite0, "efficientnet_lite1"], renderer=semkit.Renderer(image_size=240))
+    together = semkit.semantic_map(fs, step=(120, 50), progress=False)
+    np.testing.assert_allclose(ds.score.isel(shape=0).values, together.score.values, atol=1e-6)
+    np.testing.assert_array_equal(ds.top1.isel(shape=0).values, together.top1.values)
