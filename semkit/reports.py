@@ -88,10 +88,8 @@ def run_reports(
         raise ReportError(f"reports need the notebooks extra ({e.name} is missing): pip install \"semkit[notebooks]\"") from None
 
     notebooks, out = Path(notebooks).resolve(), Path(out).resolve()
-    missing = [name for name in names if not (notebooks / name).exists()]
-    if missing:
-        raise ReportError(f"report notebook(s) {missing} not found in {notebooks}")
-    declared = {name: set(papermill.inspect_notebook(str(notebooks / name))) for name in names}
+    declared = {name: set(papermill.inspect_notebook(str(notebooks / name))) for name in names
+                if (notebooks / name).exists()}
     unknown = sorted(set(parameters or {}) - set().union(*declared.values()))
     if unknown:
         known = sorted(set().union(*declared.values()))
@@ -100,6 +98,9 @@ def run_reports(
     done = []
     for name in names:
         source = notebooks / name
+        if name not in declared:
+            raise ReportError(f"report notebook {source} not found; {len(done)} notebook(s) before it finished and are "
+                              f"kept in {out}")
         target = out / name
         start = time.perf_counter()
         if progress:
