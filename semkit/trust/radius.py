@@ -16,6 +16,7 @@ import numpy as np
 import xarray as xr
 
 from ..criterion import Criterion
+from ..regions import EXTRA_NAMES
 from ..semantic import as_function
 from ..space import Space
 from .guarantee import BoxCertifier, Guarantee, audit
@@ -168,7 +169,7 @@ def robustness_radius(
         queries += np.where(passing, audited["audit_samples"], 0)
         variables["radius"] = (("point", "param"), lattice_radius, {"long_name": "steps x resolution (lattice)",
                                                                     "units": json_units(space)})
-        variables.update({k: ("point", v, {"long_name": _AUDIT[k]}) for k, v in audited.items()})
+        variables.update({k: ("point", v, {"long_name": EXTRA_NAMES[k]}) for k, v in audited.items()})
         statement = (f"lattice: every lattice point within the radius passes ({criterion.name}); audited by fresh "
                      f"continuous samples of each box (audit_failures, audit_bound at confidence {confidence:g}), "
                      "which is no guarantee")
@@ -180,10 +181,3 @@ def robustness_radius(
         attrs={**criterion.attrs(), "certificate": certificate, "resolution": delta.tolist(), "max_steps": int(max_steps),
                "seed": int(seed), **extra_attrs, "space": space_json(space), "guarantee": statement},
     )
-
-
-_AUDIT = {
-    "audit_samples": "fresh uniform continuous views of the box audited",
-    "audit_failures": "of those, views that fail the criterion",
-    "audit_bound": "Clopper-Pearson upper bound of the box's failure share",
-}
