@@ -112,8 +112,8 @@ def main() -> None:
     cores = os.cpu_count() or 1
     mesh = semkit.load_mesh(args.mesh, label=703)  # park bench
     result: dict = {"machine": describe_machine(device), "settings": vars(args), "render": [], "classify": [], "map": []}
-    gl_reason = "skipped (--no-gl)" if args.no_gl else semkit.renderer.gl_unavailable_reason()
-    result["machine"]["gl"] = semkit.renderer.gl_renderer() if gl_reason is None else f"not run: {gl_reason}"
+    gl_reason = "skipped (--no-gl)" if args.no_gl else semkit.render.gl_unavailable_reason()
+    result["machine"]["gl"] = semkit.render.gl_renderer() if gl_reason is None else f"not run: {gl_reason}"
     print(json.dumps(result["machine"]), flush=True)
 
     # Rendering alone: threads in one process, then worker processes (one thread each).

@@ -123,7 +123,7 @@ def radius_boxes(radii) -> tuple[np.ndarray, np.ndarray]:
 
 def audit_section(meshes: list[Path], starts_per_mesh: int = 3, network: str = "efficientnet_lite0") -> list[str]:
     """Default verified boxes and radii on real meshes, audited by fresh continuous views; the lattice beside them."""
-    from semkit.shapenet import load_file
+    from semkit.scene.shapenet import load_file
 
     classifier = semkit.load_classifier(network)
     rows, shares = [], {"lattice boxes": [], "default boxes": [], "lattice radii": [], "default radii": []}

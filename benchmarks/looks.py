@@ -25,7 +25,7 @@ from tqdm import tqdm
 
 import semkit
 from semkit import gallery
-from semkit.shapenet import ShapeNet
+from semkit.scene.shapenet import ShapeNet
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "docs" / "looks.md"

@@ -26,8 +26,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(Path(__file__).parent)]
 
 import semkit  # noqa: E402
-from semkit import _embree, _gl  # noqa: E402
-from semkit.camera import Views  # noqa: E402
+from semkit.render import embree as _embree, gl as _gl  # noqa: E402
+from semkit.render.camera import Views  # noqa: E402
 from timing import median_seconds, views  # noqa: E402
 
 SHAPENET = Path(os.environ.get("SEMKIT_SHAPENET", ROOT.parent / "shared" / "data" / "shapenet-sample"))
@@ -36,8 +36,8 @@ SIZE, K, N_VIEWS = 224, 2, 16
 
 
 def embree_visibility(mesh, eyes, axes):
-    scene = _embree._scene(mesh)
-    x, y = _embree._image_plane(SIZE, K, 60.0)
+    scene = _embree.EmbreeBackend(semkit.Renderer(image_size=SIZE).settings).scene(mesh)
+    x, y = _embree.image_plane(SIZE, K, 60.0)
 
     def run():
         for eye, ax in zip(eyes, axes):
@@ -95,7 +95,7 @@ def main() -> None:
     eyes, axes = v.eye.numpy(), v.axes.numpy()
     candidates = {"embree (ray casting, CPU)": embree_visibility, "OpenGL via EGL (gl backend)": gl_visibility,
                   "NVIDIA Warp (BVH ray casting)": warp_visibility}
-    print(f"{mesh}, {N_VIEWS} views of {SIZE * K} x {SIZE * K} samples; OpenGL: {semkit.renderer.gl_renderer()}")
+    print(f"{mesh}, {N_VIEWS} views of {SIZE * K} x {SIZE * K} samples; OpenGL: {semkit.render.gl_renderer()}")
     for name, make in candidates.items():
         try:
             run = make(mesh, eyes, axes)

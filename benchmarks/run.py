@@ -30,8 +30,8 @@ import render_once
 import scale
 import timing
 import semkit
-from semkit.classifier import LITE_MEAN, LITE_STD
-from semkit.renderer import gl_unavailable_reason, pytorch3d_available
+from semkit.classify.loaders import LITE_MEAN, LITE_STD
+from semkit.render import gl_unavailable_reason, pytorch3d_available
 from timing import views
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -71,7 +71,7 @@ def pipeline_rows() -> tuple[list[tuple[str, int, float]], dict]:
     """(what, batch size, items per second) of each stage and of the whole path; and the map's figures."""
     from unittest import mock
 
-    from semkit import _embree
+    from semkit.render import embree as _embree
 
     mesh = semkit.load_mesh(MESH, label=703)
     classifier = semkit.load_classifier("efficientnet_lite0")  # the default engine: ONNX Runtime on a CPU
@@ -226,7 +226,7 @@ def gl_lines(rows: list[tuple[str, float, float]]) -> list[str]:
     if not rows:
         return lines + [f"The gl backend cannot run here ({gl_unavailable_reason()}); its rows are measured where it can."]
     lines += [
-        f"The gl backend on this machine's OpenGL ({semkit.renderer.gl_renderer()}), batches of 64 views at 224 px with 2x "
+        f"The gl backend on this machine's OpenGL ({semkit.render.gl_renderer()}), batches of 64 views at 224 px with 2x "
         f"supersampling, against embree (both with their default threads, one per core; medians of {REPEATS} runs each, "
         "the two timed in turn):",
         "",
@@ -258,7 +258,7 @@ def explorer_seconds() -> float:
     import matplotlib
 
     matplotlib.use("Agg")
-    from semkit.explorer import Explorer
+    from semkit.app import Explorer
 
     widget = Explorer(["coffee_mug"], ["efficientnet_lite0"]).widget()  # computes the map once
     slider = widget.semkit["sliders"]["azimuth"]

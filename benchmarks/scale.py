@@ -42,7 +42,7 @@ def adaptive_rows(meshes: list[Path], step: float = 3, image_size: int | None = 
     The adaptive map is computed first; the dense map then takes its
     evaluated points from the query cache, so it renders only the rest.
     """
-    from semkit.shapenet import load_file
+    from semkit.scene.shapenet import load_file
 
     classifier = semkit.load_classifier("efficientnet_lite0")
     renderer = semkit.Renderer(image_size=image_size or classifier.input_size)
@@ -79,7 +79,7 @@ def adaptive_rows(meshes: list[Path], step: float = 3, image_size: int | None = 
 # --------------------------------------------------------------- the cache
 def cache_rows(mesh_path: Path, iterations: int = 100, image_size: int | None = None) -> list[dict]:
     """Hit rates of the query cache on a region workload: each algorithm, then all three in one search, from two of the paper's starts."""
-    from semkit.shapenet import load_file
+    from semkit.scene.shapenet import load_file
 
     mesh = load_file(mesh_path)
     classifier = semkit.load_classifier("efficientnet_lite0")
@@ -110,7 +110,7 @@ def dask_study(shapes: list[str], network: str = "efficientnet_lite0", step: flo
     """
     from dask.distributed import Client, LocalCluster
 
-    from semkit.shapenet import load_file
+    from semkit.scene.shapenet import load_file
 
     classifier = semkit.load_classifier(network)
     renderer = semkit.Renderer(image_size=image_size or classifier.input_size)

@@ -26,6 +26,16 @@ KNOWN_UNITS = {
     "ambient": "",
 }
 
+#: The period of an angle in degrees (a periodic coordinate in degrees that records no range).
+DEGREES_PER_TURN = 360.0
+#: Grid spacing of a parameter in degrees unless given; other parameters take 1/DEFAULT_DIVISIONS of their range.
+DEFAULT_ANGLE_STEP = 3.0
+DEFAULT_DIVISIONS = 30
+#: The most points a grid may have (about 1.6 GB per float64 variable): a larger one is a mistake.
+MAX_GRID_POINTS = 2e8
+#: Relative tolerance for coordinates of a Space: a grid point on a bound, a grid that closes its circle.
+TOLERANCE = 1e-9
+
 #: Natural bounds and periodicity of the renderer's parameters (:meth:`Space.of`).
 KNOWN_BOUNDS: dict[str, tuple[float, float, bool]] = {
     "azimuth": (0.0, 360.0, True),
@@ -293,6 +303,111 @@ class Space:
                         + f" ({int(out.sum())} point(s) out of range)"
                     )
 
+    def clip(self, points: Any) -> np.ndarray:
+        """The nearest points of the Space to ``points`` [..., n]: bounded parameters clipped to their range,
+        periodic ones wrapped into [low, high)."""
+        points = np.asarray(points, dtype=float)
+        return self.wrap(np.where(self.periodic, points, np.clip(points, self.lower, self.upper)))
+
+    def contains(self, points: Any) -> np.ndarray:
+        """Which points [..., n] lie in the Space (bounded parameters within their range, up to the
+        Space's tolerance; periodic ones always)."""
+        points = np.asarray(points, dtype=float)
+        tol = self.tolerances()
+        ok = (points >= self.lower - tol) & (points <= self.upper + tol)
+        return (ok | self.periodic).all(axis=-1)
+
+    def in_box(self, points: Any, lower: Any, upper: Any) -> np.ndarray:
+        """Which points [..., n] lie in the box [lower, upper] (periodic parameters modulo their period: a box may
+        cross it), up to the Space's tolerance."""
+        lower = np.asarray(lower, dtype=float)
+        rel = np.asarray(points, dtype=float) - lower
+        rel = np.where(self.periodic, np.mod(rel, self.widths), rel)
+        tol = self.tolerances()
+        return ((rel >= -tol) & (rel <= (np.asarray(upper, dtype=float) - lower) + tol)).all(axis=-1)
+
+    def tolerances(self) -> np.ndarray:
+        """The absolute tolerance per parameter (:data:`TOLERANCE` of its magnitude, at least of 1)."""
+        return TOLERANCE * np.maximum(1.0, np.abs(self.lower) + np.abs(self.upper))
+
+    # -------------------------------------------------------------------- grids
+    def default_step(self) -> np.ndarray:
+        """The grid spacing per parameter unless given: 3 degrees for angles, 1/30 of the range otherwise."""
+        return np.array([DEFAULT_ANGLE_STEP if p.units == "deg" else p.width / DEFAULT_DIVISIONS for p in self.parameters])
+
+    def steps(self, step: "float | Sequence[float] | Mapping[str, float] | None" = None) -> np.ndarray:
+        """The grid spacing per parameter [n] from one number, one per parameter (a sequence, or a mapping by
+        name; parameters it leaves out take the default), or None (:meth:`default_step`)."""
+        if step is None:
+            return self.default_step()
+        if isinstance(step, Mapping):
+            unknown = set(step) - set(self.names)
+            if unknown:
+                raise ValueError(f"steps for unknown parameters {sorted(unknown)}; the Space has {list(self.names)}")
+            steps = np.array([float(step.get(name, d)) for name, d in zip(self.names, self.default_step())])
+        elif np.ndim(step) == 0:
+            steps = np.full(self.n, float(step))
+        else:
+            steps = np.asarray(step, dtype=float)
+            if steps.shape != (self.n,):
+                raise ValueError(f"step needs one value or {self.n} (one per parameter {list(self.names)}), got {step!r}")
+        if not (np.isfinite(steps).all() and (steps > 0).all()):
+            raise ValueError(f"steps must be positive, got {step!r}")
+        return steps
+
+    def grid(
+        self,
+        step: "float | Sequence[float] | Mapping[str, float] | None" = None,
+        coords: Mapping[str, Sequence[float]] | None = None,
+    ) -> dict[str, np.ndarray]:
+        """The grid of the Space with spacing ``step`` (see :meth:`steps`): coordinates per parameter, in order.
+
+        A periodic parameter's grid covers [low, high) and never repeats its
+        period; a bounded one includes ``high`` when the steps land on it.
+        ``coords`` gives explicit values for some or all parameters.
+        """
+        coords = dict(coords or {})
+        unknown = set(coords) - set(self.names)
+        if unknown:
+            raise ValueError(f"coords for unknown parameters {sorted(unknown)}; the Space has {list(self.names)}")
+        steps = self.steps(step)
+        for p, h in zip(self.parameters, steps):
+            if p.name not in coords and h > p.width:
+                raise ValueError(f"the step for {p.name} ({h:g}) is wider than its range [{p.low:g}, {p.high:g}]: the "
+                                 f"grid would hold one value; pass a step of at most {p.width:g}, or fix {p.name} in the Space")
+        counts = [len(coords[p.name]) if p.name in coords else _count(p, h) for p, h in zip(self.parameters, steps)]
+        total = float(np.prod(np.asarray(counts, dtype=float)))
+        if total > MAX_GRID_POINTS:
+            raise ValueError(f"this grid has {total:.3g} points ({' x '.join(f'{c:,}' for c in counts)} over "
+                             f"{list(self.names)}), more than the {MAX_GRID_POINTS:,.0f} a map may hold: use larger steps, "
+                             "or adaptive=True on a coarser grid")
+        out = {}
+        for p, h, count in zip(self.parameters, steps, counts):
+            if p.name in coords:
+                values = np.asarray(coords[p.name], dtype=float).ravel()
+                if values.size == 0:
+                    raise ValueError(f"coords for {p.name} are empty")
+                self.points({**{q.name: q.low for q in self.parameters}, p.name: values})  # range and NaN checks
+            else:
+                values = p.low + h * np.arange(count)
+            out[p.name] = values
+        return out
+
+    def lattice(self, origin: Any, step: Any, offsets: Any) -> np.ndarray:
+        """Points ``origin + offsets * step`` [m, n] of the lattice through ``origin`` with spacing ``step``
+        (``offsets`` [m, n] integers), as they are: test them with :meth:`contains`, evaluate :meth:`clip` of them."""
+        return np.asarray(origin, dtype=float) + np.asarray(offsets, dtype=float) * np.asarray(step, dtype=float)
+
+    def closes_circle(self, name: str, values: Any) -> bool:
+        """Whether the grid ``values`` of parameter ``name`` goes round its whole period evenly: periodic, and the
+        gap from the last value back to the first (one period on) equals the grid's step."""
+        p = self[name]
+        values = np.asarray(values, dtype=float)
+        if not p.periodic or len(values) < 2:
+            return False
+        step = values[1] - values[0]
+        return bool(abs(values[0] + p.width - values[-1] - step) <= TOLERANCE * max(1.0, abs(p.low) + abs(p.high)))
+
     def named(self, points: np.ndarray) -> dict[str, np.ndarray]:
         """Split validated points [B, n] into named columns, fixed values broadcast."""
         points = np.asarray(points, dtype=float)
@@ -309,6 +424,13 @@ def recorded_space(data: Any, space: "Space | None" = None) -> "Space":
     if "space" not in getattr(data, "attrs", {}):
         raise ValueError("these results record no Space (a DataArray, or data made elsewhere): pass space=")
     return Space.from_dict(json.loads(data.attrs["space"]))
+
+
+def _count(p: Parameter, step: float) -> int:
+    """Grid values of a parameter with spacing ``step``: [low, high) for a periodic one, [low, high] otherwise."""
+    if p.periodic:
+        return int(np.ceil(p.width / step - TOLERANCE))
+    return int(np.floor(p.width / step + TOLERANCE)) + 1
 
 
 def _is_named(obj: Any) -> bool:

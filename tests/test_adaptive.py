@@ -6,7 +6,7 @@ import xarray as xr
 
 import semkit
 from semkit import Renderer, SemanticFunction, Space, gallery, semantic_map, semantic_maps
-from semkit.adaptive import DEFAULT_TOLERANCE
+from semkit.maps.adaptive import DEFAULT_TOLERANCE
 
 
 class Counted:

@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from semkit.renderer import gl_unavailable_reason
+from semkit.render import gl_unavailable_reason
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from semkit import Renderer, SemanticFunction, gallery
-from semkit.cache import QueryCache
+from semkit.function.cache import QueryCache
 
 POINTS = np.array([[0.0, 30.0], [45.0, 10.0], [130.0, 30.0], [200.0, 15.0], [310.0, 50.0]])
 

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from semkit.camera import DEFAULTS, Views, direction, look_at_axes
+from semkit.render.camera import DEFAULTS, Views, direction, look_at_axes
 
 
 def nmr_look_at_axes(eye: np.ndarray) -> np.ndarray:

@@ -12,7 +12,8 @@ from PIL import Image
 
 import semkit
 from semkit import Classifier, imagenet_labels, load_classifier, resolve_label
-from semkit.classifier import IMAGENET_MEAN, IMAGENET_STD, LITE_MEAN, LITE_STD
+from semkit.classify import IMAGENET_MEAN, IMAGENET_STD
+from semkit.classify.loaders import LITE_MEAN, LITE_STD
 
 SAMPLE_VIEWS = {"azimuth": [30.0, 120.0, 210.0, 300.0], "elevation": 30.0}
 
@@ -215,7 +216,7 @@ def test_networks_that_do_not_export_faithfully_run_in_pytorch(tmp_path, monkeyp
     auto = Classifier(_Branchy(), input_size=16, labels=["a", "b"])
     with pytest.warns(UserWarning, match="classifier runs in PyTorch, not ONNX Runtime"), torch.inference_mode():
         probs = auto(images)
-    assert auto.engine == "torch" and not auto._onnx
+    assert auto.engine == "auto" and auto.engines() == {(16, 16): "torch"}  # the choice stays; this size runs in PyTorch
     assert not list(tmp_path.rglob("*.onnx"))  # the unfaithful export is not kept
     with torch.inference_mode():
         torch.testing.assert_close(probs, Classifier(auto.model, input_size=16, labels=["a", "b"], engine="torch")(images))
@@ -253,10 +254,10 @@ def _net_module(folder, factor: float):
 
 
 def test_onnx_exports_are_kept_on_disk_and_remade_when_the_code_changes(tmp_path, monkeypatch):
-    from semkit import classifier as module
+    from semkit.classify import engine as module
 
     monkeypatch.setenv("SEMKIT_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setattr(module._OnnxNetwork, "_cache", {})  # as in a fresh process
+    module.EXPORTS.clear()  # as in a fresh process
     images = torch.rand(3, 3, 16, 16)
     net = _net_module(tmp_path, 2.0)
     torch.manual_seed(0)
@@ -275,14 +276,14 @@ def test_onnx_exports_are_kept_on_disk_and_remade_when_the_code_changes(tmp_path
     assert len(kept()) == 1 and not list((tmp_path / "cache" / "onnx").glob(".*"))
 
     # another process loads the export from disk instead of exporting again
-    monkeypatch.setattr(module._OnnxNetwork, "_cache", {})
-    export = module._export_onnx
-    monkeypatch.setattr(module, "_export_onnx", lambda *a: pytest.fail("exported again"))
+    module.EXPORTS.clear()
+    export = module.export_onnx
+    monkeypatch.setattr(module, "export_onnx", lambda *a: pytest.fail("exported again"))
     torch.testing.assert_close(run(model)[0], fast)
 
     # edited code and other weights are exported again, beside the first export
-    monkeypatch.setattr(module, "_export_onnx", export)
-    monkeypatch.setattr(module._OnnxNetwork, "_cache", {})
+    monkeypatch.setattr(module, "export_onnx", export)
+    module.EXPORTS.clear()
     edited = _net_module(tmp_path, 3.0).Net()
     edited.load_state_dict(model.state_dict())
     assert repr(edited) == repr(model)
@@ -301,20 +302,20 @@ def test_onnx_exports_are_kept_on_disk_and_remade_when_the_code_changes(tmp_path
     for bias in biases:
         with torch.no_grad():
             edited.conv.bias.copy_(bias)
-        monkeypatch.setattr(module._OnnxNetwork, "_cache", {})
+        module.EXPORTS.clear()
         torch.testing.assert_close(*run(edited))
     assert b"not onnx" != before.read_bytes() != after.read_bytes()
 
 
 def test_exports_stay_in_memory_where_asked_or_where_the_code_has_no_file(tmp_path, monkeypatch):
-    from semkit import classifier as module
+    from semkit.classify import engine as module
 
-    monkeypatch.setattr(module._OnnxNetwork, "_cache", {})
+    module.EXPORTS.clear()
     monkeypatch.setenv("SEMKIT_CACHE", "")
     model = _net_module(tmp_path, 2.0).Net()
     with torch.inference_mode():
         Classifier(model, input_size=16, labels=list("abcd"), engine="onnxruntime")(torch.rand(1, 3, 16, 16))
-    assert len(module._OnnxNetwork._cache) == 1 and not list(tmp_path.rglob("*.onnx"))
+    assert len(module.EXPORTS) == 1 and not list(tmp_path.rglob("*.onnx"))
 
     monkeypatch.setenv("SEMKIT_CACHE", str(tmp_path / "cache"))
     notebook = types.ModuleType("__notebook__")  # a class typed into a notebook has no source file
@@ -322,4 +323,4 @@ def test_exports_stay_in_memory_where_asked_or_where_the_code_has_no_file(tmp_pa
     monkeypatch.setitem(sys.modules, "__notebook__", notebook)
     with torch.inference_mode():
         Classifier(notebook.Net(), input_size=16, labels=list("abcd"), engine="onnxruntime")(torch.rand(1, 3, 16, 16))
-    assert len(module._OnnxNetwork._cache) == 2 and not (tmp_path / "cache").exists()
+    assert len(module.EXPORTS) == 2 and not (tmp_path / "cache").exists()

@@ -6,7 +6,7 @@ matplotlib.use("Agg")
 import numpy as np
 import pytest
 
-from semkit.explorer import Explorer
+from semkit.app import Explorer
 
 
 @pytest.fixture(scope="module")

@@ -74,7 +74,7 @@ def test_plain_functions_of_one_name_never_share_a_store(tmp_path, a, b):
 
 
 def test_refusals_list_only_real_differences():
-    from semkit._store import differences
+    from semkit.store import differences
 
     assert differences({"renderer": {"background": (0.0, 0.0, 0.0)}}, {"renderer": {"background": [0.0, 0.0, 0.0]}}) == []
     assert differences({"grid": [1, 2]}, {"grid": [1, 3]}) == ["grid"]
@@ -146,7 +146,7 @@ def test_network_outputs_are_checked_against_one_row_of_classes_per_image(module
 def test_meshes_that_render_as_nothing_warn(tmp_path, text, warning):
     path = tmp_path / "m.obj"
     path.write_text(text)
-    with pytest.warns(semkit.mesh.MeshWarning, match=warning):
+    with pytest.warns(semkit.scene.mesh.MeshWarning, match=warning):
         semkit.load_mesh(path)
 
 
@@ -175,16 +175,15 @@ def test_relative_mesh_paths_leave_the_client_absolute(tmp_path, monkeypatch):
 
 
 def test_a_worker_without_the_file_is_told_about_shared_file_systems():
-    import importlib
+    from semkit.studies.tasks import cached_shape
 
-    study_module = importlib.import_module("semkit.study")  # semkit.study is also the function
     with pytest.raises(FileNotFoundError, match="shared file system"):
-        study_module._mesh("/nonexistent/folder/model.obj")
+        cached_shape("/nonexistent/folder/model.obj")
 
 
 # ------------------------------------------------------------ CLI and packaging
 def run_cli(*args, cwd=None):
-    return subprocess.run([sys.executable, "-m", "semkit.cli", *args], capture_output=True, text=True, cwd=cwd,
+    return subprocess.run([sys.executable, "-m", "semkit.app.cli", *args], capture_output=True, text=True, cwd=cwd,
                           timeout=300)
 
 
@@ -200,7 +199,7 @@ def test_cli_errors_are_one_line_without_a_traceback(tmp_path):
 
 
 def test_reports_without_the_notebooks_extra_name_it(monkeypatch, tmp_path):
-    from semkit.reports import ReportError, run_reports
+    from semkit.app.reports import ReportError, run_reports
 
     monkeypatch.setitem(sys.modules, "papermill", None)
     with pytest.raises(ReportError, match=r'pip install "semkit\[notebooks\]"'):

@@ -15,7 +15,7 @@ import torch
 
 import semkit
 from semkit import Renderer, gallery
-from semkit import renderer as renderer_module
+from semkit.render import renderer as renderer_module
 
 from conftest import ROOT, silhouette_iou
 
@@ -91,7 +91,7 @@ def test_coincident_faces_show_the_copy_facing_the_camera():
         faces, kd = (front + back, [[1, 0, 0]] * 2 + [[0, 0, 1]] * 2)
         if order == "blue first":
             faces, kd = back + front, [[0, 0, 1]] * 2 + [[1, 0, 0]] * 2
-        mesh = semkit.Mesh(v, np.array(faces), materials=semkit.mesh.Materials.colors(kd))
+        mesh = semkit.Mesh(v, np.array(faces), materials=semkit.scene.mesh.Materials.colors(kd))
         r = Renderer("gl", image_size=32, materials=True)
         seen = r.render(mesh, azimuth=[0, 180], elevation=0, light_intensity=0, ambient=1.0)
         assert seen[0, :, 16, 16].tolist() == [1.0, 0.0, 0.0], order

@@ -7,7 +7,7 @@ import xarray as xr
 
 import semkit
 from semkit import Criterion, trust
-from semkit.semantic import Evaluation
+from semkit.function import Evaluation
 from semkit.space import Space
 from semkit.trust.guarantee import Guarantee, failure_bound
 
@@ -178,7 +178,7 @@ def test_criteria_parse_validate_and_resolve():
         with pytest.raises(ValueError, match=match):
             bad()
     with pytest.raises(ValueError, match="scores only"):
-        Criterion.resolve("top-2", None, semkit.semantic.as_function(lambda p: p[:, 0] * 0, SPACE))
+        Criterion.resolve("top-2", None, semkit.function.as_function(lambda p: p[:, 0] * 0, SPACE))
 
 
 def test_check_regions_and_stores_use_the_criterion_of_the_regions(tmp_path):

@@ -103,7 +103,7 @@ def test_store_resumes_after_ctrl_c_computing_only_what_is_missing(tmp_path):
     assert not store.exists() and (tmp_path / "map.nc.partial").is_dir()
     second = Counted()
     ds = semantic_map(second, Space.paper(), step=(5, 6), store=store, progress=False)
-    canary = semkit.semantic.PROBES + semkit.semantic.GRID_PROBES  # a plain callable's probes, once per call
+    canary = semkit.function.protocol.PROBES + semkit.function.protocol.GRID_PROBES  # a plain callable's probes, once per call
     assert first.points + second.points <= n + semkit.maps.DEFAULT_CHUNK + 2 * canary  # at most one chunk computed twice
     assert first.points + second.points - n - 2 * canary <= 0.15 * n
     uninterrupted = semantic_map(analytic, Space.paper(), step=(5, 6), progress=False)
@@ -146,7 +146,7 @@ def test_store_survives_a_killed_process(tmp_path):
     g.__qualname__ = "slow"  # the same function as far as the store is concerned
     g.__module__ = "__main__"
     ds = semantic_map(g, Space.paper(), step=(10, 10), store=store, chunk_size=20, progress=False)
-    assert counter["points"] <= 36 * 11 - 20 * saved + semkit.semantic.PROBES + semkit.semantic.GRID_PROBES  # the canary
+    assert counter["points"] <= 36 * 11 - 20 * saved + semkit.function.protocol.PROBES + semkit.function.protocol.GRID_PROBES  # the canary
     az, el = np.meshgrid(ds.azimuth, ds.elevation, indexing="ij")
     np.testing.assert_allclose(ds.score, np.cos(np.radians(az)) ** 2 * (el + 10) / 100)
     assert open_map(store).score.shape == (36, 11)

@@ -4,7 +4,7 @@ import trimesh
 
 import semkit
 from semkit import Mesh, MeshError, load_mesh
-from semkit.mesh import normalize_vertices
+from semkit.scene.mesh import normalize_vertices
 
 
 def test_normalization_matches_the_paper():
@@ -27,7 +27,7 @@ def test_obj_polygons_are_fan_triangulated(tmp_path):
         "mtllib x.mtl\nv 0 0 0\nv 1 0 0\nv 1 1 0\nv 0 1 0 1.0\nv 0.5 1.5 0\nvt 0 0\nvn 0 0 1\n"
         "usemtl a\nf 1/1/1 2/1/1 3/1/1 4/1/1\nf -5 -4 -3 -1 -2\nl 1 2\n"
     )
-    with pytest.warns(semkit.mesh.MaterialWarning, match="x.mtl"):  # no such material file: drawn white
+    with pytest.warns(semkit.scene.mesh.MaterialWarning, match="x.mtl"):  # no such material file: drawn white
         mesh = load_mesh(path, normalize=False)
     np.testing.assert_array_equal(mesh.faces, [[0, 1, 2], [0, 2, 3], [0, 1, 2], [0, 2, 4], [0, 4, 3]])
     assert mesh.vertices.shape == (5, 3)

@@ -8,8 +8,9 @@ import papermill
 import pytest
 import xarray as xr
 
-from semkit.cli import main
-from semkit.reports import REPORT_NOTEBOOKS, ReportError, load_shapes, run_reports
+from semkit.app.cli import main
+from semkit import load_shapes
+from semkit.app.reports import REPORT_NOTEBOOKS, ReportError, run_reports
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 ALL = sorted(p.name for p in NOTEBOOKS.glob("*.ipynb"))

@@ -9,7 +9,7 @@ import torch
 
 import semkit
 from semkit import Renderer, SemanticFunction
-from semkit import renderer as renderer_module
+from semkit.render import renderer as renderer_module
 
 from conftest import silhouette_iou
 

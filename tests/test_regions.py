@@ -5,7 +5,8 @@ from scipy.optimize import brentq
 
 import semkit
 from semkit import Space, check_regions, find_regions, gallery, interpolate, semantic_map, srvr
-from semkit.regions import Hyper, corner_masks, loss_gradients
+from semkit.regions import Hyper, loss_gradients
+from semkit.regions.paper import corner_masks
 
 STARTS = [[130, 30], [50, 20], [200, 15], [310, 50]]  # the paper's initial points
 
@@ -404,8 +405,8 @@ def test_a_region_search_killed_with_sigkill_resumes(tmp_path):
 
     store = tmp_path / "killed.nc"
     script = textwrap.dedent(f"""
-        import time, numpy as np, semkit, semkit.regions
-        semkit.regions.CHECKPOINT_SECONDS = 0.2
+        import time, numpy as np, semkit, semkit.regions.driver
+        semkit.regions.driver.CHECKPOINT_SECONDS = 0.2
         def slow(p):
             time.sleep(0.01)
             return np.exp(-((np.angle(np.exp(1j * np.radians(p[:, 0] - 100))) / np.radians(40)) ** 2)) * np.exp(-(((p[:, 1] - 30) / 25) ** 2))

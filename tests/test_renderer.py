@@ -115,7 +115,7 @@ def test_tracing_only_the_meshs_screen_window_changes_no_pixel(chair_mesh, monke
     Views include the poles, a camera inside the chair's bounding box (every pixel traced) and,
     for a mesh moved off-axis, views that see part of it and views that see none of it.
     """
-    from semkit import _embree
+    from semkit.render import embree as _embree
 
     moved = semkit.Mesh(chair_mesh.vertices + [2.5, 0.0, 0.0], chair_mesh.faces, name="moved")
     views = {

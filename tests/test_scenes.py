@@ -11,8 +11,8 @@ from PIL import Image
 
 import semkit
 from semkit import Renderer, Space, gallery, load_mesh
-from semkit.explorer import Explorer
-from semkit.mesh import MaterialWarning, MeshError
+from semkit.app import Explorer
+from semkit.scene.mesh import MaterialWarning, MeshError
 
 
 TEXTURED_CHAIR = ("chair", "341fcdd8a40a2612456cbf78e1e89022")  # wood texture on the seat and back, black frame
@@ -74,7 +74,7 @@ def test_kd_texture_and_uv_of_a_written_obj(tmp_path):
     np.testing.assert_allclose(m.uv[2], [[0, 0], [1, 1], [0, 1]])
     np.testing.assert_allclose(m.images[0][0, 0], [1, 0, 0])  # top-left texel as stored
     # v grows upward: the texel centre at the bottom-left of the image is uv (0.25, 0.25)
-    np.testing.assert_allclose(semkit.mesh.sample_texture(m.images[0], np.array([[0.25, 0.25], [1.25, -0.75]])), [[0, 0, 1]] * 2)
+    np.testing.assert_allclose(semkit.scene.mesh.sample_texture(m.images[0], np.array([[0.25, 0.25], [1.25, -0.75]])), [[0, 0, 1]] * 2)
 
 
 def test_missing_or_unreadable_material_files_warn_and_fall_back(tmp_path):

@@ -4,7 +4,7 @@ import torch
 
 import semkit
 from semkit import Renderer, SemanticFunction, Space, gallery
-from semkit.semantic import ScoreFunction
+from semkit.function import ScoreFunction
 
 POINTS = np.array([[0.0, 30.0], [45.0, 10.0], [130.0, 30.0], [200.0, 15.0], [310.0, 50.0]])
 

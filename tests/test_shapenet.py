@@ -3,7 +3,7 @@ import shutil
 import pytest
 
 import semkit
-from semkit.shapenet import PAPER_CLASSES, ShapeNet
+from semkit.scene.shapenet import PAPER_CLASSES, ShapeNet
 
 
 def test_sample_classes_labels_and_models(shapenet_root, shapenet_index):
@@ -58,7 +58,7 @@ def test_bad_roots_and_names(tmp_path, shapenet_root):
 
 
 def test_a_shapenet_file_is_named_and_labelled_by_its_class_folder(shapenet_root):
-    from semkit.shapenet import load_file
+    from semkit.scene.shapenet import load_file
 
     path = shapenet_root / "chair" / "341fcdd8a40a2612456cbf78e1e89022" / "models" / "model_normalized.obj"
     mesh = load_file(path)

@@ -103,7 +103,7 @@ def test_store_locks_exclude_each_other_and_leave_no_lock_file(tmp_path):
     """Writers that lock one store in turn (threads, each with its own lock file handle) never overlap."""
     import threading
 
-    from semkit._store import locked
+    from semkit.store import locked
 
     store, counter = tmp_path / "m.nc", tmp_path / "counter"
     counter.write_text("0")
@@ -139,7 +139,7 @@ class Counted:
 def test_a_truncated_chunk_met_on_resume_is_computed_again(tmp_path):
     store = tmp_path / "map.nc"
     n = 36 * 11
-    canary = semkit.semantic.PROBES + semkit.semantic.GRID_PROBES  # fixed probes and a sample of the grid
+    canary = semkit.function.protocol.PROBES + semkit.function.protocol.GRID_PROBES  # fixed probes and a sample of the grid
     with pytest.raises(KeyboardInterrupt):
         semantic_map(Counted(stop_after=canary + 200), Space.paper(), step=(10, 10), store=store, chunk_size=50,
                      progress=False)

@@ -11,7 +11,7 @@ from distributed.diagnostics.plugin import SchedulerPlugin
 
 import semkit
 from semkit import Space
-from semkit.cli import main
+from semkit.app.cli import main
 from semkit import open_sweep, sweep
 
 SHAPES = ["coffee_mug", "vase"]

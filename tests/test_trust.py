@@ -306,7 +306,7 @@ def stacked_maps(functions_by_network: dict, step: float = 10.0):
 
 
 def test_compare_networks_gives_intervals_paired_tests_and_flags_flips():
-    from semkit.study import compare_networks, findings
+    from semkit.studies import compare_networks, findings
 
     shapes = [bumpy(s) for s in range(10, 18)]
     steep = [lambda p, f=f: np.clip(0.5 + 2 * (f(p) - 0.5), 0, 1) for f in shapes]  # same order, more extreme

@@ -12,7 +12,7 @@ import torch
 import torchvision
 
 from semkit import load_classifier
-from semkit.weights import HashMismatchError, download_file
+from semkit.classify.weights import HashMismatchError, download_file
 
 RESNET18 = "resnet18-f37072fd.pth"  # torchvision's own name for resnet18 IMAGENET1K_V1
 

@@ -19,7 +19,7 @@ import numpy as np
 import xarray as xr
 
 from ..criterion import Criterion
-from ..semantic import as_function
+from ..function import as_function
 from ..space import Space, recorded_space
 from .guarantee import Guarantee
 from .lattice import LatticeOracle, largest_passing, resolution_of
@@ -87,8 +87,7 @@ def grid_steps(data: xr.Dataset, space: Space, what: str) -> tuple[list[float], 
         if len(g) > 2 and not np.allclose(np.diff(g), step):
             raise ValueError(f"{what} needs an evenly spaced grid; {p.name} is not")
         steps.append(step)
-        closes = p.periodic and len(g) > 1 and math.isclose(g[-1] + step - g[0], p.width, rel_tol=1e-9)
-        modes.append("wrap" if closes else "constant")
+        modes.append("wrap" if space.closes_circle(p.name, g) else "constant")
     return steps, modes
 
 

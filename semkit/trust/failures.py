@@ -15,7 +15,7 @@ import numpy as np
 import xarray as xr
 
 from ..criterion import Criterion
-from ..semantic import as_function
+from ..function import as_function
 from ..space import Space
 from .records import space_json
 

@@ -45,19 +45,13 @@ class LatticeOracle:
         self.starts, self.delta = starts, delta
         self.queries = np.zeros(len(starts), dtype=np.int64)
         self._memo: dict[bytes, bool] = {}
-        self._tol = 1e-9 * np.maximum(1.0, np.abs(space.upper) + np.abs(space.lower))
 
     def inside(self, start: int, offsets: np.ndarray) -> np.ndarray:
         """Which lattice offsets [m, n] of a start lie in the Space (bounded parameters)."""
-        x = self.starts[start] + offsets * self.delta
-        bounded = ~self.space.periodic
-        ok = (x >= self.space.lower - self._tol) & (x <= self.space.upper + self._tol)
-        return (ok | ~bounded).all(axis=1)
+        return self.space.contains(self.space.lattice(self.starts[start], self.delta, offsets))
 
     def points(self, start: int, offsets: np.ndarray) -> np.ndarray:
-        x = self.starts[start] + np.asarray(offsets, dtype=float) * self.delta
-        x = np.clip(x, np.where(self.space.periodic, -np.inf, self.space.lower), np.where(self.space.periodic, np.inf, self.space.upper))
-        return self.space.wrap(x)
+        return self.space.clip(self.space.lattice(self.starts[start], self.delta, offsets))
 
     def _key(self, point: np.ndarray) -> bytes:
         return np.round(point, 9).tobytes()

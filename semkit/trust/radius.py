@@ -16,8 +16,8 @@ import numpy as np
 import xarray as xr
 
 from ..criterion import Criterion
+from ..function import as_function
 from ..regions import EXTRA_NAMES
-from ..semantic import as_function
 from ..space import Space
 from .guarantee import BoxCertifier, Guarantee, audit
 from .lattice import LatticeOracle, largest_passing, resolution_of

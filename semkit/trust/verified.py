@@ -28,8 +28,8 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..criterion import Criterion
+from ..function import Evaluation
 from ..regions import Proposal, RegionMethod, Search, register
-from ..semantic import Evaluation
 from ..space import Space
 from .guarantee import BoxCertifier, Guarantee, failure_bound, trim, uniform
 from .lattice import LatticeBox, resolution_of
@@ -370,15 +370,10 @@ class VerifiedSearch(Search):
         return np.round(np.asarray(point, float), 9).tobytes()
 
     def lattice_points(self, k: int, offsets: np.ndarray) -> np.ndarray:
-        x = self.starts[k] + offsets * self.delta
-        return np.clip(x, np.where(self.space.periodic, -np.inf, self.space.lower),
-                       np.where(self.space.periodic, np.inf, self.space.upper))
+        return self.space.clip(self.space.lattice(self.starts[k], self.delta, offsets))
 
     def lattice_inside(self, k: int, offsets: np.ndarray) -> np.ndarray:
-        x = self.starts[k] + offsets * self.delta
-        tol = 1e-9 * np.maximum(1.0, np.abs(self.space.upper) + np.abs(self.space.lower))
-        ok = (x >= self.space.lower - tol) & (x <= self.space.upper + tol)
-        return (ok | self.space.periodic).all(axis=1)
+        return self.space.contains(self.space.lattice(self.starts[k], self.delta, offsets))
 
     def charged(self, k: int) -> int:
         """Queries charged to start k so far."""

@@ -1,0 +1,11 @@
+"""Applications on top of the library: the ipywidgets explorer, the papermill reports, and the ``semkit`` command.
+
+* :mod:`.explorer`: :class:`Explorer`, a map, its renders and grown regions in a notebook;
+* :mod:`.reports`: :func:`run_reports`, the report notebooks run on the defaults;
+* :mod:`.cli`: ``semkit report | sweep | ...``.
+"""
+
+from .explorer import Explorer
+from .reports import REPORT_NOTEBOOKS, ReportError, run_reports, setup
+
+__all__ = ["Explorer", "REPORT_NOTEBOOKS", "ReportError", "run_reports", "setup"]

@@ -1,0 +1,164 @@
+"""The ``semkit`` command line.
+
+    semkit report [--out reports] [--figures figures] [--shapenet PATH] [--smoke]
+    semkit sweep CONFIG.yaml [--scheduler ADDRESS]
+
+``report`` runs the main job: the report notebooks (semantic maps, robust
+regions, network comparison) executed with papermill on the built-in
+defaults, offline (gallery shapes, bundled networks), into ``--out`` with
+HTML exports, and their figures into ``--figures``. ``--shapenet`` runs the
+same reports on a ShapeNetCore folder.
+
+``sweep`` runs maps or region searches over shapes x networks on Dask (see
+:func:`semkit.sweep`), configured by a YAML file such as::
+
+    kind: map                 # or: regions
+    store: study.zarr
+    networks: [efficientnet_lite0, efficientnet_lite1]
+    shapes: [coffee_mug, vase]          # gallery names or mesh files; or:
+    shapenet: /data/ShapeNetCore.v2     # with classes: [bench, chair] and per_class: 10
+    step: [6, 5]                        # maps; regions take starts, algorithms, iterations, step_rule
+    image_size: null                    # null: maps at the networks' largest input size (one render per view), regions at each network's
+    workers: 2                          # LocalCluster processes, when no --scheduler
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+
+def default_notebooks() -> Path:
+    """The report notebooks: inside the installed package (a wheel), else the checkout's notebooks/ folder."""
+    package = Path(__file__).resolve().parents[1]  # semkit/
+    for folder in (package / "notebooks", package.parent / "notebooks"):
+        if (folder / "01_semantic_maps.ipynb").is_file():
+            return folder
+    return package / "notebooks"
+
+
+class _Failure(Exception):
+    """A command's error, printed as one line without a traceback (exit status 2)."""
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="semkit", description="Semantic robustness of image classifiers.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    rep = commands.add_parser("report", help="run the report notebooks on the built-in defaults (offline)")
+    rep.add_argument("--out", type=Path, default=Path("reports"), help="executed notebooks, HTML and maps (default: reports)")
+    rep.add_argument("--figures", type=Path, default=Path("figures"), help="figures (default: figures)")
+    rep.add_argument("--notebooks", type=Path, default=None,
+                     help="the notebooks folder (default: the installed package's, or the checkout's)")
+    rep.add_argument("--shapenet", type=Path, help="a ShapeNetCore folder to use instead of the gallery shapes")
+    rep.add_argument("--smoke", action="store_true", help="tiny settings: a quick check that everything runs")
+    rep.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
+                     help="a notebook parameter (YAML value, e.g. -p networks '[efficientnet_lite0]'); an unknown "
+                          "name is an error")
+    swp = commands.add_parser("sweep", help="maps or regions over shapes x networks on Dask")
+    swp.add_argument("config", type=Path, help="a YAML file (see `semkit.app.cli` docs)")
+    swp.add_argument("--scheduler", help="a dask.distributed scheduler address (default: a LocalCluster)")
+    args, extra = parser.parse_known_args(argv)
+    if extra:  # the subcommand's own usage, not the top level's
+        {"report": rep, "sweep": swp}[args.command].error(f"unrecognized arguments: {' '.join(extra)}")
+    try:
+        return _run(args, rep, swp)
+    except _Failure as e:
+        print(f"semkit {args.command}: error: {e}", file=sys.stderr)
+        return 2
+
+
+def _run(args: argparse.Namespace, rep: argparse.ArgumentParser, swp: argparse.ArgumentParser) -> int:
+    if args.command == "sweep":
+        try:
+            options = _sweep_options(args.config)
+        except (OSError, ValueError) as e:
+            swp.error(str(e))
+        from ..store import StoreError
+        from ..studies import sweep
+
+        start = time.perf_counter()
+        try:
+            result = sweep(scheduler=args.scheduler, **options)
+        except (ValueError, KeyError, OSError, StoreError, ConnectionError) as e:
+            raise _Failure(str(e).strip("'\"")) from None
+        done = int(result.done.sum())
+        print(f"semkit sweep: {done} of {result.done.size} tasks done ({result.attrs['computed']} computed now) "
+              f"in {options['store']} ({time.perf_counter() - start:.0f} s)")
+        return 0 if done == result.done.size else 1
+
+    if args.command == "report":
+        from .reports import ReportError, run_reports
+
+        notebooks = args.notebooks or default_notebooks()
+        if not notebooks.is_dir():
+            rep.error(f"no notebooks folder at {notebooks} (pass --notebooks)")
+        if args.shapenet is not None and not args.shapenet.is_dir():
+            rep.error(f"--shapenet {args.shapenet} is not a folder")
+        import yaml
+
+        parameters = {name: yaml.safe_load(value) for name, value in args.parameter}
+        parameters.update(smoke=args.smoke, out=str(args.out.resolve()), figures=str(args.figures.resolve()))
+        if args.shapenet is not None:
+            parameters["shapenet"] = str(args.shapenet.resolve())
+        start = time.perf_counter()
+        try:
+            done = run_reports(notebooks, args.out, parameters)
+        except ReportError as e:
+            print(f"semkit report: {e}", file=sys.stderr)
+            return 1
+        print(f"semkit report: {len(done)} reports in {args.out}/ (notebooks and HTML), figures in {args.figures}/ "
+              f"({time.perf_counter() - start:.0f} s)")
+    return 0
+
+
+SWEEP_KEYS = {"kind", "store", "networks", "shapes", "shapenet", "classes", "per_class", "space", "step", "starts",
+              "algorithms", "iterations", "step_rule", "image_size", "workers"}
+
+
+def _sweep_options(config: Path) -> dict:
+    """sweep() keyword arguments from a YAML config (paths relative to the config's folder)."""
+    import yaml
+
+    if not config.is_file():
+        raise ValueError(f"no sweep config at {config}")
+    options = yaml.safe_load(config.read_text()) or {}
+    if not isinstance(options, dict):
+        raise ValueError(f"{config} must hold a mapping of sweep options")
+    unknown = set(options) - SWEEP_KEYS
+    if unknown:
+        raise ValueError(f"{config}: unknown options {sorted(unknown)}; known: {sorted(SWEEP_KEYS)}")
+    for key in ("store", "networks"):
+        if key not in options:
+            raise ValueError(f"{config} needs `{key}`")
+    here = config.resolve().parent
+    options["store"] = str(here / options["store"])
+    shapenet, classes, per_class = options.pop("shapenet", None), options.pop("classes", None), options.pop("per_class", 10)
+    if shapenet is not None:
+        from ..scene import PAPER_CLASSES, ShapeNet
+
+        data = ShapeNet(here / shapenet)
+        chosen = classes or [c for c in data.classes if c in PAPER_CLASSES]
+        options["shapes"] = [p for c in chosen for p in [str(e.path) for e in data.entries(c) if e.available][:per_class]]
+    if not options.get("shapes"):
+        raise ValueError(f"{config} needs `shapes` (gallery names or mesh files) or `shapenet`")
+    space = options.pop("space", "paper")
+    from ..space import Space
+
+    presets = {"paper": Space.paper(), "paper_clipped": Space.paper(periodic=False), "paper_1d": Space.paper_1d()}
+    if isinstance(space, str) and space not in presets:
+        raise ValueError(f"{config}: space must be one of {sorted(presets)} or a mapping (Space.to_dict())")
+    options["space"] = presets[space] if isinstance(space, str) else Space.from_dict(space)
+    options["shapes"] = [s if s in _gallery_names() else str(here / s) for s in options["shapes"]]
+    return options
+
+
+def _gallery_names() -> list[str]:
+    from ..scene import gallery
+
+    return gallery.names()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

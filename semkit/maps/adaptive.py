@@ -1,0 +1,383 @@
+"""Adaptive maps: evaluate a coarse grid, then refine only the cells that interpolation cannot be trusted with.
+
+Score maps are mostly flat, with the action in narrow bands, and often vary
+along one parameter only (a bottle's score changes with the elevation, not
+the azimuth). :func:`refine` works in the grid's index space with cells
+that have their own level per dimension: along dimension k a cell of level
+``l`` spans ``2**l`` grid steps (fewer at a bounded dimension's end; a
+periodic one wraps, so its cells tile the period). It evaluates the grid at
+strides ``2**COARSEST`` and ``2**(COARSEST-1)`` everywhere; from then on a
+cell is halved along dimension k (the new points evaluated in one batch)
+only when, on a line along k across the cell or its parent (through the
+cell's corners, or its midpoints where evaluated),
+
+- the top-1 answer changes: whether it is the label (so ``correct``
+  changes inside; without a label: the top-1 class), or
+- 1-D linear interpolation along k is off by more than
+  ``tolerance / 2**(l-1)`` at a midpoint: the cell's own (evaluated when a
+  neighbour's split reached its border: a ridge running on into it) or its
+  parent's (evaluated when the parent was halved along k). The limit halves
+  with each doubling of the cell's width, since a wide cell's error spreads
+  over more grid points; a short cell at a grid's end that no midpoint saw
+  is trusted only if its ends differ by less.
+
+Cells are decided again after their neighbours' splits, until no cell
+changes; decisions see only the points this run asked for (not the rest of
+a resumed map's saved points), so a resumed map takes the same path. Cells
+never split are final: their points that were not evaluated
+get the multilinear interpolant of the cell's corners (smaller cells
+overwrite larger ones on shared faces) and the top-1 class of the nearest
+corner.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+#: The default tolerance on the estimated interpolation error of the score.
+DEFAULT_TOLERANCE = 0.05
+#: Refinement starts from cells of 2**COARSEST grid steps (fewer where a dimension is short).
+COARSEST = 3
+
+
+def resolve_tolerance(tolerance: float | None) -> float:
+    """``tolerance``, or the default when None; refused unless a positive score difference."""
+    tolerance = DEFAULT_TOLERANCE if tolerance is None else float(tolerance)
+    if not (np.isfinite(tolerance) and tolerance > 0):
+        raise ValueError(f"tolerance must be a positive score difference, got {tolerance}")
+    return tolerance
+
+
+class _Axis:
+    """One dimension of the grid in index space: its coordinates, and whether it wraps around a period."""
+
+    def __init__(self, x: np.ndarray, period: float | None) -> None:
+        x = np.asarray(x, dtype=float)
+        self.n = len(x)
+        # a dimension wraps when its grid goes round the whole period (the Space says so: period given)
+        self.wrap = period is not None and self.n > 2
+        self.x = np.r_[x, x[0] + period] if self.wrap else x  # the coordinate of index n (= index 0, one period on)
+        room = self.n / 4 if self.wrap else (self.n - 1) / 2  # at least 4 (wrapping) or 2 cells at the top level
+        self.top = int(np.floor(np.log2(room))) if room >= 1 else 0
+
+    @property
+    def end(self) -> int:
+        """The last cell corner: index n (index 0 one period on) when wrapping, else n - 1."""
+        return self.n if self.wrap else self.n - 1
+
+    def lowers(self, level: int) -> np.ndarray:
+        """The lower corners of this level's cells along this dimension."""
+        return np.arange(0, max(self.end, 1), 2**level)
+
+    def nodes(self, level: int) -> np.ndarray:
+        """This level's grid indices along this dimension."""
+        idx = np.arange(0, self.n, 2**level)
+        return idx if self.wrap or idx[-1] == self.n - 1 else np.r_[idx, self.n - 1]
+
+    def upper(self, lo: np.ndarray, level: np.ndarray) -> np.ndarray:
+        """The upper corners of the cells of ``level`` starting at ``lo``."""
+        return np.minimum(lo + 2**level, self.end)
+
+
+def adaptive_values(
+    evaluate: Callable[[np.ndarray], list[dict[str, np.ndarray]]],
+    grid: dict[str, np.ndarray],
+    periods: Sequence[float | None],
+    tolerance: float,
+    label: int | None = None,
+    *,
+    journals: Sequence[Any] = (None,),
+    chunk_size: int = 64,
+    progress: bool = True,
+) -> list[dict[str, np.ndarray]]:
+    """Adaptive maps' values over ``grid`` (see :func:`refine`) for one or more functions, evaluated together in chunks.
+
+    ``evaluate(points)`` returns, per function, ``score`` (and ``top1``) for
+    points [B, n]; a cell is refined where any function needs it, so the
+    functions share every evaluated point (the networks of one shape share
+    its renders). ``journals``: per function its map's store (or None);
+    every evaluated chunk is saved with its grid indices, and a rerun starts
+    from the points saved for every function.
+    """
+    from tqdm.auto import tqdm
+
+    axes = list(grid.values())
+    shape = tuple(len(x) for x in axes)
+    saved = 0
+    known_arrays = None
+    per_function = []
+    for journal in journals:
+        chunks: dict[str, list[np.ndarray]] = {}
+        if journal is not None:
+            for number, chunk in journal.chunks():
+                for key, value in chunk.items():
+                    chunks.setdefault(key, []).append(value)
+                saved = max(saved, number + 1)  # after the highest number: a dropped damaged chunk leaves a gap
+        per_function.append({key: np.concatenate(parts) for key, parts in chunks.items()} if chunks else None)
+    if all(k is not None for k in per_function):  # points saved for every function (the last chunk may be missing for some)
+        common = np.unique(per_function[0]["index"])
+        for k in per_function[1:]:
+            common = np.intersect1d(common, k["index"])
+        known_arrays = {"index": common}
+        for key in ("score", "top1"):
+            if all(key in k for k in per_function):
+                known_arrays[key] = np.stack([_at(k, key, common) for k in per_function], axis=-1)
+    done = 0 if known_arrays is None else len(known_arrays["index"])
+    bar = tqdm(total=int(np.prod(shape)), initial=done, desc="adaptive map", unit="pt", disable=not progress, leave=False)
+
+    def compute(index: np.ndarray) -> dict[str, np.ndarray]:
+        nonlocal saved, done
+        parts = []
+        for start in range(0, len(index), chunk_size):
+            chunk = index[start : start + chunk_size]
+            at = np.unravel_index(chunk, shape)
+            results = evaluate(np.stack([x[i] for x, i in zip(axes, at)], axis=-1))
+            for journal, result in zip(journals, results):
+                if journal is not None:
+                    journal.save(saved, {"index": chunk, **result})
+            saved += 1
+            parts.append({key: np.stack([r[key] for r in results], axis=-1) for key in results[0]})
+            done += len(chunk)
+            bar.update(len(chunk))
+        return {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
+
+    try:
+        out = refine(compute, axes, periods, tolerance, known_arrays, label)
+    except KeyboardInterrupt:
+        folders = [str(j.folder) for j in journals if j is not None]
+        if folders:
+            print(f"\ninterrupted: {done} points are saved in {', '.join(folders)}; rerun to resume", file=sys.stderr)
+        raise
+    finally:
+        bar.close()
+    return [{key: value[..., j] if key != "evaluated" else value for key, value in out.items()} for j in range(len(journals))]
+
+
+def _at(known: dict[str, np.ndarray], key: str, index: np.ndarray) -> np.ndarray:
+    """``known[key]`` at the saved points ``index`` (the last saving of a point wins)."""
+    order = np.argsort(known["index"], kind="stable")
+    last = np.searchsorted(known["index"][order], index, side="right") - 1
+    return known[key][order][last]
+
+
+def refine(
+    evaluate: Callable[[np.ndarray], dict[str, np.ndarray]],
+    coords: Sequence[np.ndarray],
+    periods: Sequence[float | None],
+    tolerance: float,
+    known: dict[str, np.ndarray] | None = None,
+    label: int | None = None,
+) -> dict[str, np.ndarray]:
+    """Adaptively evaluate a grid; return ``score``, ``top1`` (when f gives one) and ``evaluated`` over it.
+
+    ``evaluate(index)`` computes the grid points at flat indices ``index``
+    and returns ``score`` (and ``top1``): [m], or [m, N] for N functions
+    evaluated together (a cell is then split where any of them needs it,
+    and the results have that last axis too); ``coords`` are the grid's values
+    per dimension, ``periods`` each dimension's period where its grid closes the circle
+    (:meth:`~semkit.Space.closes_circle`; None: bounded, or a grid over part of the period).
+    ``known`` holds points evaluated before (``index``, ``score``, ``top1``):
+    they are not evaluated again, so a resumed map takes the same path.
+    ``label``: the class whose top-1 pass/fail refinement resolves.
+    """
+    axes = [_Axis(x, period) for x, period in zip(coords, periods)]
+    shape = tuple(a.n for a in axes)
+    grid = _Grid(axes, evaluate, known, label)
+    coarsest = min(COARSEST, max(a.top for a in axes))
+    start = np.array([min(coarsest, a.top) for a in axes])
+    lo = _product([a.lowers(c) for a, c in zip(axes, start)])
+    cells = np.concatenate([lo, np.broadcast_to(start, lo.shape)], axis=1)
+    grid.ensure(_product([a.nodes(c) for a, c in zip(axes, start)]))
+    first = np.broadcast_to((start == coarsest) & (start > 0), lo.shape)  # the coarsest cells are always halved
+    final = []
+    while len(cells):
+        along = first if len(final) == 0 else grid.untrusted(cells, tolerance)
+        children = []
+        while along.any():  # splits show errors on their neighbours' borders: decide those again
+            split = along.any(axis=1)
+            children.append(grid.split(cells[split], along[split]))
+            cells = cells[~split]
+            along = grid.untrusted(cells, tolerance)
+        final.append(cells)
+        cells = np.unique(np.concatenate(children), axis=0) if children else cells[:0]
+    grid.fill(np.concatenate(final))
+    out = {"score": grid.score.reshape(shape + grid.score.shape[1:]), "evaluated": grid.evaluated.reshape(shape)}
+    if grid.top1 is not None:
+        out["top1"] = grid.top1.reshape(shape + grid.top1.shape[1:])
+    return out
+
+
+class _Grid:
+    """The grid's values so far and the cell operations.
+
+    A cell is a row ``[lower corner (d indices), level per dimension (d)]``:
+    along dimension k it spans ``2**level`` grid steps from its lower corner
+    (fewer at a bounded grid's end).
+    """
+
+    def __init__(self, axes: list[_Axis], evaluate, known, label: int | None) -> None:
+        self.axes = axes
+        self.label = label
+        self.shape = tuple(a.n for a in axes)
+        size = int(np.prod(self.shape))
+        self.evaluate = evaluate
+        self.size = size
+        self.score: np.ndarray = np.full(size, np.nan)  # [size], or [size, N] for N functions (set by the first values)
+        self.top1: np.ndarray | None = None
+        self.evaluated = np.zeros(size, bool)
+        self.reached = np.zeros(size, bool)  # the points this run asked for: decisions see only these
+        if known is not None and len(known["index"]):
+            self._put(known["index"], known)
+
+    def _put(self, index: np.ndarray, values: dict[str, np.ndarray]) -> None:
+        score = np.asarray(values["score"])
+        if self.score.shape[1:] != score.shape[1:]:
+            self.score = np.full((self.size,) + score.shape[1:], np.nan)
+        self.score[index] = score
+        if "top1" in values:
+            if self.top1 is None:
+                self.top1 = np.full(self.score.shape, -1, np.int64)
+            self.top1[index] = values["top1"]
+        self.evaluated[index] = True
+
+    def flat(self, idx: np.ndarray) -> np.ndarray:
+        """Flat indices of grid indices [..., d] (wrapping ones taken modulo their length)."""
+        wrapped = [np.mod(idx[..., k], a.n) for k, a in enumerate(self.axes)]
+        return np.ravel_multi_index(wrapped, self.shape)
+
+    def ensure(self, idx: np.ndarray) -> None:
+        """Evaluate the grid points ``idx`` [m, d] not evaluated yet, in one batch."""
+        flat = np.unique(self.flat(idx))
+        self.reached[flat] = True
+        todo = flat[~self.evaluated[flat]]
+        if len(todo):
+            self._put(todo, self.evaluate(todo))
+
+    def bounds(self, cells: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The cells' lower and upper corners [m, d] (upper unwrapped), and their levels [m, d]."""
+        d = len(self.axes)
+        lo, level = cells[:, :d], cells[:, d:]
+        up = np.stack([a.upper(lo[:, k], level[:, k]) for k, a in enumerate(self.axes)], axis=1)
+        return lo, up, level
+
+    def split(self, cells: np.ndarray, along: np.ndarray) -> np.ndarray:
+        """Halve ``cells`` along the dimensions marked in ``along`` [m, d]: evaluate the new points (one batch), return the children."""
+        lo, up, level = self.bounds(cells)
+        level = level - along
+        mid = np.minimum(lo + 2 ** level, up)
+        points = _combine([np.stack([lo[:, k], mid[:, k], up[:, k]], axis=1) for k in range(len(self.axes))])
+        points = points.reshape(-1, len(self.axes))
+        self.ensure(points)
+        # children: the lower half, and the upper half where the dimension was split and has room
+        halves = [np.stack([lo[:, k], np.where(along[:, k] & (mid[:, k] < up[:, k]), mid[:, k], lo[:, k])], axis=1)
+                  for k in range(len(self.axes))]
+        child_lo = _combine(halves)
+        child = np.concatenate([child_lo, np.broadcast_to(level[:, None], child_lo.shape)], axis=-1)
+        return np.unique(child.reshape(-1, child.shape[-1]), axis=0)
+
+    def untrusted(self, cells: np.ndarray, tolerance: float) -> np.ndarray:
+        """Along which dimensions [m, d] to split ``cells`` (see the module docstring)."""
+        lo, up, level = self.bounds(cells)
+        mid = np.minimum(lo + (2 ** level) // 2, up)
+        along = np.zeros(lo.shape, bool)
+        # lines along each dimension through the cell's corners, and through its midpoints where neighbours reached them
+        across = [np.stack([lo[:, j], mid[:, j], up[:, j]], axis=1) for j in range(len(self.axes))]
+        for k, a in enumerate(self.axes):
+            room = (level[:, k] > 0) & (up[:, k] - lo[:, k] > 1)
+            if not room.any():
+                continue
+
+            def line(at: np.ndarray) -> np.ndarray:
+                """Flat indices [m, 3**(d-1)] of the lines' points at index ``at`` [m] along k."""
+                return self.flat(_combine(across[:k] + [at[:, None]] + across[k + 1:]))
+
+            limit = tolerance / 2.0 ** (level[:, k, None] - 1)
+            ends = line(lo[:, k]), line(up[:, k])
+            parent_lo = lo[:, k] - lo[:, k] % 2 ** (level[:, k] + 1)
+            parent_up = a.upper(parent_lo, level[:, k] + 1)
+            parent_mid = np.minimum(parent_lo + 2 ** level[:, k], parent_up)
+            seen = np.zeros(len(cells), bool)
+            for ends_k, mid_k in (((lo[:, k], up[:, k]), mid[:, k]), ((parent_lo, parent_up), parent_mid)):
+                (f0, f1), fm = (line(e) for e in ends_k), line(mid_k)
+                known = self.reached[f0] & self.reached[f1] & self.reached[fm]
+                known &= (room & (ends_k[0] < mid_k) & (mid_k < ends_k[1]))[:, None]
+                x0, x1 = a.x[ends_k[0]], a.x[ends_k[1]]
+                t = ((a.x[mid_k] - x0) / np.where(x1 > x0, x1 - x0, 1.0))[:, None]
+                t = t.reshape(t.shape + (1,) * (self.score.ndim - 1))
+                error = _worst(np.abs(self.score[fm] - (1 - t) * self.score[f0] - t * self.score[f1]))
+                along[:, k] |= (known & (error > limit)).any(axis=1)
+                seen |= known.any(axis=1)
+                if self.top1 is not None:  # the verdict changes along k: between the ends, or at the midpoint
+                    v0, v1, vm = (self.verdict(f) for f in (f0, f1, fm))
+                    pair = self.reached[f0] & self.reached[f1] & room[:, None]
+                    along[:, k] |= (pair & _worst(v0 != v1)).any(axis=1) | (known & _worst((vm != v0) | (vm != v1))).any(axis=1)
+            # no midpoint seen along k (a short cell at a grid's end): trusted only if its ends differ by less
+            pair = self.reached[ends[0]] & self.reached[ends[1]] & room[:, None] & ~seen[:, None]
+            along[:, k] |= (pair & (_worst(np.abs(self.score[ends[1]] - self.score[ends[0]])) > limit)).any(axis=1)
+        return along
+
+    def verdict(self, flat: np.ndarray) -> np.ndarray:
+        """The pass/fail answer at points: top-1 is the label (without a label: the top-1 class)."""
+        return self.top1[flat] if self.label is None else self.top1[flat] == self.label
+
+    def fill(self, cells: np.ndarray) -> None:
+        """Interpolate the points never evaluated, large cells first so that smaller ones overwrite them."""
+        if len(cells) == 0:
+            return
+        lo, up, level = self.bounds(cells)
+        size = level.sum(axis=1)  # log2 of a cell's volume in grid steps
+        for s in np.unique(size)[::-1]:
+            pick = np.flatnonzero(size == s)
+            l, u = lo[pick], up[pick]
+            offsets = _product([np.arange(2 ** level[pick][:, k].max() + 1) for k in range(len(self.axes))])
+            idx = l[:, None] + offsets[None]
+            inside = (idx <= u[:, None]).all(axis=-1)
+            idx = np.minimum(idx, u[:, None])
+            value, top1 = self.interpolate(l, u, idx)
+            flat = self.flat(idx)
+            todo = inside & ~self.evaluated[flat]
+            self.score[flat[todo]] = value[todo]
+            if top1 is not None:
+                self.top1[flat[todo]] = top1[todo]
+
+    def interpolate(self, lo: np.ndarray, up: np.ndarray, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Multilinear interpolant of the cells' corner scores at points ``idx`` [m, p, d] in them, and the nearest corner's top-1."""
+        d = len(self.axes)
+        t = np.empty(idx.shape)
+        for k, a in enumerate(self.axes):
+            x0, x1 = a.x[lo[:, k]][:, None], a.x[up[:, k]][:, None]
+            width = np.where(x1 > x0, x1 - x0, 1.0)
+            t[..., k] = (a.x[idx[..., k]] - x0) / width
+        value = np.zeros(idx.shape[:2] + self.score.shape[1:])
+        bits = _product([np.array([0, 1])] * d).astype(bool)
+        for b in bits:
+            corner = self.flat(np.where(b, up, lo))[:, None]
+            weight = np.prod(np.where(b, t, 1 - t), axis=-1)
+            value += weight.reshape(weight.shape + (1,) * (self.score.ndim - 1)) * self.score[corner]
+        top1 = None
+        if self.top1 is not None:
+            nearest = np.where(t >= 0.5, up[:, None], lo[:, None])
+            top1 = self.top1[self.flat(nearest)]
+        return value, top1
+
+
+def _worst(values: np.ndarray) -> np.ndarray:
+    """Per point of lines [m, L]: the largest value over the functions' axis, when there is one ([m, L, N])."""
+    return values.reshape(values.shape[:2] + (-1,)).max(axis=-1)
+
+
+def _product(values: Sequence[np.ndarray]) -> np.ndarray:
+    """All combinations [m, d] of one value per dimension, the last dimension fastest."""
+    mesh = np.meshgrid(*values, indexing="ij")
+    return np.stack([m.ravel() for m in mesh], axis=-1)
+
+
+def _combine(per_axis: Sequence[np.ndarray]) -> np.ndarray:
+    """Per cell, all combinations of its per-axis candidates ([m, c_k] each) -> [m, prod c_k, d]."""
+    m = per_axis[0].shape[0]
+    mesh = np.meshgrid(*[np.arange(p.shape[1]) for p in per_axis], indexing="ij")
+    picks = [g.ravel() for g in mesh]
+    return np.stack([p[:, pick] for p, pick in zip(per_axis, picks)], axis=-1).reshape(m, -1, len(per_axis))

@@ -1,0 +1,319 @@
+"""Network Semantic Maps: a function's scores over a dense grid of a Space, as xarray data.
+
+``semantic_map(f, space, step)`` evaluates any f (points [B, n] -> scores
+[B]) on a grid and returns an ``xarray.Dataset`` whose dims are the Space's
+parameters. With ``store=`` (a ``.nc`` or ``.zarr`` path) finished chunks
+are saved as they are computed, so an interrupted run resumes where it
+stopped: each chunk goes to a journal folder beside the store, and the
+complete map is written when the grid is done, both through semkit's one
+storage layer (atomic writes, a lock per store, fingerprints; ``_store``).
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+import xarray as xr
+
+from ..function import Evaluation, ScoreFunction, SemanticFunctions, as_function, store_identity
+from ..space import Space
+from ..store import Journal, file_stem, fingerprint, read_dataset, versioned
+from ..version import VERSION
+
+#: Points per evaluation call and per saved chunk, unless the caller sets chunk_size.
+DEFAULT_CHUNK = 64
+
+
+# ----------------------------------------------------------------------- grid
+
+
+def grid_coords(
+    space: Space,
+    step: float | Sequence[float] | Mapping[str, float] | None = None,
+    coords: Mapping[str, Sequence[float]] | None = None,
+) -> dict[str, np.ndarray]:
+    """The grid of a Space: coordinates per parameter, in the Space's order (:meth:`Space.grid`)."""
+    return space.grid(step, coords)
+
+
+def semantic_map(
+    f: Callable[[np.ndarray], Any],
+    space: Space | None = None,
+    step: float | Sequence[float] | Mapping[str, float] | None = None,
+    *,
+    coords: Mapping[str, Sequence[float]] | None = None,
+    store: str | os.PathLike | None = None,
+    chunk_size: int = DEFAULT_CHUNK,
+    progress: bool = True,
+    key: str | None = None,
+    adaptive: bool = False,
+    tolerance: float | None = None,
+) -> xr.Dataset:
+    """Evaluate ``f`` on a grid of ``space`` and return the map as an ``xarray.Dataset``.
+
+    ``f`` maps points [B, n] to scores [B]: a :class:`~semkit.SemanticFunction`
+    (then the map also holds ``top1`` and ``correct``), an analytic function,
+    an interpolated map. ``space`` defaults to ``f.space``. The grid is set
+    by ``step`` and ``coords`` (see :func:`grid_coords`) and evaluated in
+    chunks of ``chunk_size`` points with a progress bar.
+
+    With ``store`` (``.nc`` or ``.zarr``), finished chunks are saved as they
+    are computed; rerunning the same call after an interruption computes
+    only what is missing; a complete store is simply read back; a store
+    made by another function or with other settings is refused. Stores are
+    matched by what determines the results (README, "How stores are
+    matched"); a plain callable is recognised by its values at three fixed
+    points (three queries), or by ``key`` when given. Processes that
+    compute one store at once share its finished chunks.
+
+    With ``adaptive=True``, ``f`` is evaluated on a coarse grid first and
+    only the cells that interpolation cannot be trusted with are refined
+    (estimated score error above ``tolerance``, default
+    :data:`semkit.adaptive.DEFAULT_TOLERANCE`, or corners that disagree on
+    ``correct``; see :mod:`semkit.adaptive`). The map has the same grid;
+    ``evaluated`` says which points were computed, the others hold the
+    interpolated score and the top-1 class of the nearest evaluated corner.
+    """
+    if chunk_size < 1:
+        raise ValueError(f"chunk_size must be at least 1, got {chunk_size}")
+    if isinstance(f, SemanticFunctions):
+        if key is not None:
+            raise ValueError("key= names one function's store; the networks of SemanticFunctions describe themselves")
+        space = space or f.space
+        grid = grid_coords(space, step, coords)
+        stores = [None if store is None else Path(store) / f"{file_stem(n)}.nc" for n in f.networks]
+        maps = network_maps(f, space, grid, stores, chunk_size=chunk_size, progress=progress, adaptive=adaptive, tolerance=tolerance)
+        return _by_network(maps, f.networks)
+    fn = as_function(f, space)
+    space = space or fn.space
+    grid = grid_coords(space, step, coords)
+    [ds] = _maps([fn], lambda points, which: [_evaluate(fn, points)], space, grid, [None if store is None else Path(store)],
+                 [key], chunk_size, progress, adaptive, tolerance)
+    return ds
+
+
+def network_maps(
+    f: SemanticFunctions,
+    space: Space,
+    grid: Mapping[str, np.ndarray],
+    stores: Sequence[Path | None],
+    *,
+    chunk_size: int = DEFAULT_CHUNK,
+    progress: bool = True,
+    adaptive: bool = False,
+    tolerance: float | None = None,
+) -> list[xr.Dataset]:
+    """Each network's map of ``f`` over ``grid`` (one store path or None per network), every view rendered once.
+
+    A network whose store is complete is read back and not evaluated; the
+    others share each chunk's renders. Adaptive maps refine a cell where
+    any network needs it (see :mod:`semkit.adaptive`).
+    """
+    networks = f.networks
+
+    def evaluate(points: np.ndarray, which: Sequence[int]) -> list[dict[str, np.ndarray]]:
+        ev = f.evaluate(points, networks=[networks[i] for i in which])
+        return [_checked(points, ev[networks[i]]) for i in which]
+
+    return _maps(f.functions, evaluate, space, grid, stores, [None] * len(networks), chunk_size, progress, adaptive, tolerance)
+
+
+def _by_network(maps: Sequence[xr.Dataset], networks: Sequence[str]) -> xr.Dataset:
+    """Maps of one shape under several networks, stacked along ``network`` (what the maps share stays in attrs)."""
+    out = xr.concat(list(maps), dim=xr.DataArray(list(networks), dims="network", name="network"), combine_attrs="drop_conflicts")
+    out.attrs["title"] = "Network semantic maps"
+    return out
+
+
+def _maps(fns, evaluate, space, grid, stores, keys, chunk_size, progress, adaptive, tolerance) -> list[xr.Dataset]:
+    """The maps of ``fns`` over ``grid``; ``evaluate(points, which)`` answers for the functions at indices ``which``."""
+    if adaptive:
+        from .adaptive import resolve_tolerance
+
+        tolerance = resolve_tolerance(tolerance)
+    elif tolerance is not None:
+        raise ValueError("tolerance= is for adaptive maps: pass adaptive=True as well")
+    shape = tuple(len(v) for v in grid.values())
+    points = np.stack([g.ravel() for g in np.meshgrid(*grid.values(), indexing="ij")], axis=-1)
+    refinement = {"adaptive": {"tolerance": tolerance}} if adaptive else {}
+    journals: list[Journal | None] = []
+    results: list[xr.Dataset | None] = []
+    settings = []
+    for fn, store, key in zip(fns, stores, keys):
+        journal = None
+        if store is not None:
+            journal = Journal(store, {**map_settings(store_identity(fn, key, points), space, grid), **refinement})
+        journals.append(journal)
+        results.append(journal.complete_map() if journal is not None else None)
+        settings.append(journal.settings if journal is not None else {**map_settings(fn.describe(), space, grid), **refinement})
+    todo = [i for i, r in enumerate(results) if r is None]
+    if not todo:
+        return results
+
+    def finish(i: int, values: Mapping[str, np.ndarray]) -> xr.Dataset:
+        ds = _dataset(fns[i], space, grid, shape, values["score"], values.get("top1"), settings[i])
+        if "evaluated" in values:
+            ds["evaluated"] = (list(grid), values["evaluated"], {"long_name": "computed (else interpolated)"})
+            ds.attrs["tolerance"] = tolerance
+        return journals[i].finish(ds) if journals[i] is not None else ds
+
+    if adaptive:
+        from .adaptive import adaptive_values
+
+        periods = [p.width if space.closes_circle(p.name, grid[p.name]) else None for p in space.parameters]
+        # every function takes part, stored or not, so that where a map is refined does not depend on what was stored
+        everyone = list(range(len(fns)))
+        labels = {fn.describe().get("label") for fn in fns}
+        values = adaptive_values(lambda p: evaluate(p, everyone), grid, periods, tolerance, labels.pop() if len(labels) == 1 else None,
+                                 journals=[journals[i] if i in todo else None for i in everyone], chunk_size=chunk_size,
+                                 progress=progress)
+        for i in todo:
+            results[i] = finish(i, values[i])
+        return results
+    n = len(points)
+    score = {i: np.full(n, np.nan) for i in todo}
+    top1: dict[int, np.ndarray] = {}
+    done = {i: np.zeros(n, dtype=bool) for i in todo}
+
+    def keep(i: int, start: int, result: Mapping[str, np.ndarray]) -> None:
+        stop = start + len(result["score"])
+        score[i][start:stop] = result["score"]
+        if "top1" in result:
+            top1.setdefault(i, np.full(n, -1, dtype=np.int64))[start:stop] = result["top1"]
+        done[i][start:stop] = True
+
+    for i in todo:
+        if journals[i] is not None:
+            for start, chunk in journals[i].chunks():
+                keep(i, start, chunk)
+
+    from tqdm.auto import tqdm
+
+    total = n * len(todo)
+    bar = tqdm(total=total, initial=int(sum(d.sum() for d in done.values())), desc="semantic map", unit="pt",
+               disable=not progress, leave=False)
+    try:
+        for start in range(0, n, chunk_size):
+            stop = min(start + chunk_size, n)
+            which = []
+            for i in todo:
+                if done[i][start:stop].all() or results[i] is not None:
+                    continue
+                journal = journals[i]
+                if journal is not None:
+                    if journal.path.exists():  # another process finished the whole map meanwhile
+                        results[i] = journal.finish(None)
+                        continue
+                    theirs = journal.chunk(start, stop - start)  # ... or this chunk
+                    if theirs is not None:
+                        keep(i, start, theirs)
+                        bar.update(stop - start)
+                        continue
+                which.append(i)
+            if not which:
+                continue
+            for i, result in zip(which, evaluate(points[start:stop], which)):
+                keep(i, start, result)
+                if journals[i] is not None:
+                    journals[i].save(start, result)
+                bar.update(stop - start)
+    except KeyboardInterrupt:
+        saved = [str(journals[i].folder) for i in todo if journals[i] is not None]
+        if saved:
+            print(f"\ninterrupted: {int(sum(d.sum() for d in done.values()))} of {total} points are saved in "
+                  f"{', '.join(saved)}; rerun to resume", file=sys.stderr)
+        raise
+    finally:
+        bar.close()
+    for i in todo:
+        if results[i] is None:
+            results[i] = finish(i, {"score": score[i], **({"top1": top1[i]} if i in top1 else {})})
+    return results
+
+
+def _evaluate(fn: ScoreFunction, points: np.ndarray) -> dict[str, np.ndarray]:
+    return _checked(points, fn.evaluate(points))
+
+
+def _checked(points: np.ndarray, ev: Evaluation) -> dict[str, np.ndarray]:
+    """An evaluation's score (checked: one finite value per point) and top-1, as a map stores them."""
+    score = np.asarray(ev.score, dtype=float).reshape(-1)
+    if score.shape != (len(points),):
+        raise ValueError(f"f returned {score.size} scores for {len(points)} points")
+    bad = ~np.isfinite(score)
+    if bad.any():
+        raise ValueError(f"f returned NaN or infinite scores at {int(bad.sum())} point(s), first at {points[np.argmax(bad)]}")
+    return {"score": score} if ev.top1 is None else {"score": score, "top1": np.asarray(ev.top1, dtype=np.int64)}
+
+
+def map_settings(function: Mapping[str, Any], space: Space, grid: Mapping[str, np.ndarray]) -> dict[str, Any]:
+    """What determines a map's values: the function's identity, the Space, the grid, semkit's algorithms."""
+    return versioned({
+        "function": dict(function),
+        "space": space.to_dict(),
+        "grid": {name: [float(v) for v in values] for name, values in grid.items()},
+    })
+
+
+def _dataset(fn: ScoreFunction, space: Space, grid, shape, score, top1, settings) -> xr.Dataset:
+
+    dims = list(grid)
+    coords: dict[str, Any] = {
+        name: (name, values, {"units": space.units[name], "periodic": int(space[name].periodic),
+                              "valid_range": [space[name].low, space[name].high]}) for name, values in grid.items()
+    }
+    for name, value in space.fixed.items():
+        coords[name] = ((), value, {"units": space.units.get(name, ""), "fixed": 1})
+    data_vars: dict[str, Any] = {}
+    info = fn.describe()
+    label_name = info.get("label_name", "")
+    data_vars["score"] = (dims, score.reshape(shape), {"long_name": f"P({label_name})" if label_name else "score", "units": "1"})
+    if top1 is not None:
+        data_vars["top1"] = (dims, top1.reshape(shape), {"long_name": "predicted class (ImageNet index)"})
+        data_vars["correct"] = (dims, top1.reshape(shape) == info["label"], {"long_name": f"top-1 is {label_name}"})
+    attrs = {
+        "title": "Network semantic map",
+        "semkit_version": VERSION,
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "fingerprint": fingerprint(settings),
+        "settings": json.dumps(settings),
+        "space": json.dumps(settings["space"]),
+        "grid_step": json.dumps({name: float(v[1] - v[0]) if len(v) > 1 else None for name, v in grid.items()}),
+    }
+    attrs.update(describe_attrs(info))
+    return xr.Dataset(data_vars, coords=coords, attrs=attrs)
+
+
+def describe_attrs(info: Mapping[str, Any]) -> dict[str, Any]:
+    """The attrs a result records of its function's description (label, network, shape, renderer; or the callable)."""
+    attrs: dict[str, Any] = {}
+    if "label" in info:
+        attrs.update(label=int(info["label"]), label_name=info.get("label_name", ""))
+    attrs.update({k: info[k] for k in ("network", "shape") if k in info})
+    if "renderer" in info:
+        attrs["renderer"] = json.dumps(info["renderer"])
+    if "callable" in info:
+        attrs["function"] = info["callable"]
+    return attrs
+
+
+# -------------------------------------------------------------------- storage
+
+
+def open_map(path: str | os.PathLike) -> xr.Dataset:
+    """Read a map saved by :func:`semantic_map` (``.nc`` or ``.zarr``)."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"no map at {path}")
+    return read_dataset(path)
+
+
+# ---------------------------------------------------------------- many maps
+
+

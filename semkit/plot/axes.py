@@ -1,0 +1,410 @@
+"""Plots on one set of axes: each takes ``ax=`` (None: a new figure) and returns the axes.
+
+* :func:`curve`: 1-D maps, one line per network or shape; :func:`polar`: 1-D azimuth maps around a circle;
+* :func:`heatmap`: 2-D maps in the paper's style, labelled (names and units on the axes, a colour bar titled
+  with the class, network and shape in the title); :func:`outline`: the edge of the correct cells;
+* :func:`render_strip`: the renders along a row of a map, so one sees what the network saw;
+* :func:`regions`, :func:`traces`, :func:`loss_traces`: boxes and how they grew;
+* :func:`robust_accuracy`, :func:`decision_noise`: trust results per network.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from ..regions import style
+from ..space import DEGREES_PER_TURN, Parameter, Space, recorded_space
+
+#: Red where the network fails, blue where it is confident (as the paper's figures).
+CMAP = "RdBu"
+
+
+def score_of(data: xr.Dataset | xr.DataArray) -> xr.DataArray:
+    return data["score"] if isinstance(data, xr.Dataset) else data
+
+
+def _axis_label(data: xr.DataArray, dim: str) -> str:
+    units = data[dim].attrs.get("units", "") if dim in data.coords else ""
+    return f"{dim} ({units})" if units else dim
+
+
+def _label_name(data: xr.Dataset | xr.DataArray) -> str:
+    names = data["label_name"].values if "label_name" in data.coords else data.attrs.get("label_name", "")
+    names = np.unique(np.atleast_1d(names))
+    return str(names[0]) if len(names) == 1 and str(names[0]) else "true class"
+
+
+def _ylabel(data) -> str:
+    name = _label_name(data)
+    return f"P({name})" if name != "true class" else "P(true class)"
+
+
+def _describe(data: xr.Dataset | xr.DataArray) -> str:
+    """'network on shape', with 'mean over N ...' for averaged maps."""
+    parts = []
+    for key in ("network", "shape"):
+        if key in data.dims:
+            continue
+        if key in data.coords and data[key].ndim == 0:
+            parts.append(str(data[key].values))
+        elif key in data.attrs:
+            parts.append(str(data.attrs[key]))
+        else:
+            averaged = data.attrs.get(f"mean_over_{key}")
+            parts.append(f"mean over {averaged} {key}s" if averaged else f"mean over {key}s")
+    return " on ".join(parts)
+
+
+def _new_axes(ax, **kwargs):
+    if ax is None:
+        import matplotlib.pyplot as plt
+
+        _, ax = plt.subplots(**kwargs)
+    return ax
+
+
+def curve(data: xr.Dataset | xr.DataArray, hue: str | None = None, *, ax=None, show_correct: bool = True, **line_kw: Any):
+    """Line plot of a 1-D map (or several, one per value of ``hue``, e.g. ``"network"``).
+
+    With ``show_correct`` and a ``correct`` variable, dots mark where the top-1 prediction is right.
+    """
+    score = score_of(data)
+    dims = [d for d in score.dims if d != hue]
+    if len(dims) != 1:
+        raise ValueError(f"curve() needs a 1-D map (plus an optional hue dim); this one has dims {score.dims}")
+    x = dims[0]
+    ax = _new_axes(ax, figsize=(7, 3.5))
+    groups = [(None, data)] if hue is None else [(str(v), data.sel({hue: v})) for v in data[hue].values]
+    for name, d in groups:
+        s = score_of(d)
+        line = ax.plot(s[x].values, s.values, label=name, **line_kw)[0]
+        if show_correct and isinstance(d, xr.Dataset) and "correct" in d:
+            ok = d["correct"].values.astype(bool)
+            ax.plot(s[x].values[ok], s.values[ok], "o", ms=3, color=line.get_color())
+    ax.set(xlabel=_axis_label(score, x), ylabel=_ylabel(data), ylim=(0, 1))
+    parameter = coordinate_parameter(data, x)
+    if parameter is not None and parameter.periodic:
+        ax.set_xlim(parameter.low, parameter.high)
+    title = _describe(data)
+    ax.set_title(title if hue is None else f"{title} (by {hue})".strip())
+    ax.grid(alpha=0.3)
+    if hue is not None:
+        ax.legend(title=hue + (" (dots: top-1 correct)" if show_correct else ""), fontsize=8, title_fontsize=8)
+    return ax
+
+
+def polar(data: xr.Dataset | xr.DataArray, hue: str | None = None, *, ax=None, **line_kw: Any):
+    """A 1-D azimuth map around a circle (0 degrees at the top, clockwise)."""
+    score = score_of(data)
+    if "azimuth" not in score.dims:
+        raise ValueError("polar() plots maps over azimuth")
+    ax = _new_axes(ax, subplot_kw={"projection": "polar"}, figsize=(4.5, 4.5))
+    if getattr(ax, "name", "") != "polar":
+        raise ValueError("polar() needs polar axes: plt.subplots(subplot_kw={'projection': 'polar'})")
+    ax.set_theta_zero_location("N")
+    ax.set_theta_direction(-1)
+    groups = [(None, score)] if hue is None else [(str(v), score.sel({hue: v})) for v in score[hue].values]
+    for name, s in groups:
+        theta = np.radians(np.r_[s.azimuth.values, s.azimuth.values[:1]])
+        ax.plot(theta, np.r_[s.values, s.values[:1]], label=name, **line_kw)
+    ax.set_ylim(0, 1)
+    ax.set_title(f"{_ylabel(data)} over azimuth\n{_describe(data)}", fontsize=10)
+    if hue is not None:
+        ax.legend(title=hue, fontsize=7, loc="lower left", bbox_to_anchor=(0.85, 0.85))
+    return ax
+
+
+def heatmap(
+    data: xr.Dataset | xr.DataArray,
+    x: str = "azimuth",
+    y: str = "elevation",
+    *,
+    ax=None,
+    cmap: str = CMAP,
+    vmin: float = 0.0,
+    vmax: float = 1.0,
+    show_correct: bool = False,
+    colorbar: bool = True,
+):
+    """A 2-D map as a heat map (cells centred on the grid points).
+
+    With ``show_correct`` and a ``correct`` variable, a black line outlines
+    the cells where the top-1 prediction is right (see :func:`outline`).
+    """
+    score = score_of(data)
+    if set(score.dims) != {x, y}:
+        raise ValueError(f"heatmap() needs a 2-D map over ({x}, {y}); this one has dims {score.dims} (select or average the others)")
+    ax = _new_axes(ax, figsize=(6.5, 4))
+    s = score.transpose(y, x)
+    mesh = ax.pcolormesh(_edges(s[x].values), _edges(s[y].values), s.values, cmap=cmap, vmin=vmin, vmax=vmax, shading="flat")
+    if show_correct and isinstance(data, xr.Dataset) and "correct" in data:
+        ok = data["correct"].transpose(y, x).values.astype(bool)
+        if ok.any() and not ok.all():
+            xv = s[x].values
+            parameter = coordinate_parameter(data, x)
+            closes = parameter is not None and Space([parameter]).closes_circle(x, xv)  # a grid over the whole period
+            outline(ax, xv, s[y].values, ok, periodic_x=closes)
+    ax.set(xlabel=_axis_label(score, x), ylabel=_axis_label(score, y), title=_describe(data))
+    if colorbar:
+        bar = ax.figure.colorbar(mesh, ax=ax)
+        bar.set_label(_ylabel(data))
+    return ax
+
+
+def outline(ax, xs: np.ndarray, ys: np.ndarray, inside: np.ndarray, *, periodic_x: bool = False, **line_kw: Any):
+    """Draw the boundary of the union of the cells where ``inside`` [len(ys), len(xs)] holds.
+
+    Each cell is centred on its grid point with edges half-way between grid
+    points (as :func:`heatmap` draws them), so the line follows cell edges:
+    no diamonds or zigzags from contouring the cell centres. On a periodic x
+    axis the first and last columns are neighbours (no edge between them).
+    """
+    from matplotlib.collections import LineCollection
+
+    ex, ey = _edges(np.asarray(xs, float)), _edges(np.asarray(ys, float))
+    ok = np.asarray(inside, bool)
+    padded = np.pad(ok, 1, constant_values=False)
+    if periodic_x:
+        padded[1:-1, 0], padded[1:-1, -1] = ok[:, -1], ok[:, 0]
+    segments = []
+    # vertical edges: between horizontally adjacent cells that differ (column j of edges ex[j])
+    jj, ii = np.nonzero((padded[1:-1, 1:] != padded[1:-1, :-1]).T)
+    segments += [((ex[j], ey[i]), (ex[j], ey[i + 1])) for j, i in zip(jj, ii)]
+    # horizontal edges: between vertically adjacent cells that differ (row i of edges ey[i])
+    ii, jj = np.nonzero(padded[1:, 1:-1] != padded[:-1, 1:-1])
+    segments += [((ex[j], ey[i]), (ex[j + 1], ey[i])) for i, j in zip(ii, jj)]
+    ax.add_collection(LineCollection(segments, **{"colors": "k", "linewidths": 0.9, **line_kw}))
+    return ax
+
+
+def _edges(centres: np.ndarray) -> np.ndarray:
+    """Cell edges around grid points (half-way between neighbours)."""
+    if len(centres) == 1:
+        return np.array([centres[0] - 0.5, centres[0] + 0.5])
+    mid = (centres[1:] + centres[:-1]) / 2
+    return np.r_[centres[0] - (mid[0] - centres[0]), mid, centres[-1] + (centres[-1] - mid[-1])]
+
+
+def render_strip(f, points: Any, *, ax=None, size: int = 96, max_images: int = 8):
+    """The renders a SemanticFunction sees at some points, with the network's answer under each.
+
+    ``points`` is anything its Space accepts, or a 1-D slice of a map
+    (e.g. ``ds.sel(elevation=20, method="nearest")``), of which up to
+    ``max_images`` evenly spaced points are shown.
+    """
+    if isinstance(points, (xr.Dataset, xr.DataArray)):
+        sliced = score_of(points)
+        if sliced.ndim != 1:
+            raise ValueError(f"render_strip() takes a 1-D slice of a map; this one has dims {sliced.dims}")
+        dim = sliced.dims[0]
+        keep = np.unique(np.linspace(0, sliced.sizes[dim] - 1, min(max_images, sliced.sizes[dim])).round().astype(int))
+        sliced = sliced.isel({dim: keep})
+        named = {name: np.broadcast_to(sliced[name].values, keep.shape) for name in f.space.names if name in sliced.coords}
+        pts = f.space.points(named)
+    else:
+        pts = f.space.points(points)[:max_images]
+    ev = f.evaluate(pts)
+    images = f.renderer.resized(size).render(f.mesh, pts, f.space).permute(0, 2, 3, 1).numpy()
+    ax = _new_axes(ax, figsize=(1.3 * len(pts), 1.9))
+    ax.imshow(np.concatenate(list(images), axis=1))
+    labels = f.classifier.labels
+    ax.set_xticks(
+        (np.arange(len(pts)) + 0.5) * size,
+        [
+            ", ".join(f"{v:g}" for v in p) + f"\n{labels[t][:14]}\nP={s:.2f}"
+            for p, t, s in zip(pts, ev.top1, ev.score)
+        ],
+        fontsize=7,
+    )
+    ax.set_yticks([])
+    ax.set_xlabel(f"({', '.join(f.space.names)}); top-1; P({f.label_name})", fontsize=8)
+    ax.set_title(f"what {f.classifier.name} sees of {f.mesh.name}", fontsize=9)
+    return ax
+
+
+# ------------------------------------------------------------------ regions
+def regions(
+    regions: xr.Dataset,
+    semantic_map: xr.Dataset | xr.DataArray | None = None,
+    x: str = "azimuth",
+    y: str | None = "elevation",
+    *,
+    ax=None,
+    **map_kw: Any,
+):
+    """Boxes found by :func:`~semkit.find_regions`, over their map when one is given.
+
+    2-D: rectangles on the heat map (one colour per algorithm, the starts
+    marked); a box that crosses a periodic parameter's period is drawn in
+    both pieces. 1-D (``y=None``, or regions over one parameter): the
+    curve, with each box as a bar under it.
+    """
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Rectangle
+
+    params = list(regions.param.values)
+    one_d = len(params) == 1 or y is None
+    if semantic_map is not None:
+        ax = curve(semantic_map, ax=ax, **map_kw) if one_d else heatmap(semantic_map, x=x, y=y, ax=ax, **map_kw)
+    ax = _new_axes(ax, figsize=(6.5, 4))
+    limits = (ax.get_xlim(), ax.get_ylim()) if semantic_map is not None else None
+    periods = _periods(regions)
+    algos = [str(a) for a in regions.algorithm.values]
+    n_starts = regions.sizes["start"]
+    for j, name in enumerate(algos):
+        color = style(name, j)[1]
+        for s in range(n_starts):
+            box = regions.isel(start=s, algorithm=j)
+            lo, hi = float(box.lower.sel(param=x)), float(box.upper.sel(param=x))
+            xs = _pieces(lo, hi, periods.get(x))
+            if one_d:
+                level = -0.04 - 0.035 * j
+                for a, b in xs:
+                    ax.plot([a, b], [level, level], color=color, lw=3, solid_capstyle="butt")
+                continue
+            ylo, yhi = float(box.lower.sel(param=y)), float(box.upper.sel(param=y))
+            for a, b in xs:
+                for c, d in _pieces(ylo, yhi, periods.get(y)):
+                    ax.add_patch(Rectangle((a, c), b - a, d - c, fill=False, edgecolor=color, lw=1.8))
+    starts = regions.start_point
+    if one_d:
+        ax.plot(starts.sel(param=x), np.full(n_starts, -0.02), "k^", ms=6)
+        ax.set_ylim(-0.06 - 0.035 * len(algos), 1)
+    else:
+        ax.plot(starts.sel(param=x), starts.sel(param=y), "k*", ms=10, mec="w")
+        if semantic_map is None:
+            ax.set(xlabel=x, ylabel=y)
+            ax.autoscale_view()
+    if limits is not None:  # the map sets the view (a periodic axis: the whole period), boxes do not widen it
+        xlim = limits[0] if x not in periods else (min(limits[0][0], 0.0), max(limits[0][1], periods[x]))
+        ax.set_xlim(*xlim)
+        if not one_d:
+            ax.set_ylim(*limits[1])
+    handles = [Line2D([], [], color=style(a, j)[1], lw=2, label=style(a, j)[0]) for j, a in enumerate(algos)]
+    handles.append(Line2D([], [], color="k", marker="*" if not one_d else "^", ls="", label="start"))
+    ax.legend(handles=handles, fontsize=8, loc="upper right", framealpha=0.8)
+    return ax
+
+
+def coordinate_parameter(data: xr.Dataset | xr.DataArray, name: str) -> Parameter | None:
+    """The parameter behind coordinate ``name``: from the Space the data records, else from the coordinate's own
+    attrs (``valid_range``, ``units``, ``periodic``, as maps write them; a periodic angle in degrees without a
+    range turns once, [0, 360)); None where neither says."""
+    if "space" in data.attrs:
+        space = recorded_space(data)
+        return space[name] if name in space.names else None
+    attrs = data[name].attrs if name in data.coords else {}
+    periodic = bool(attrs.get("periodic", False))
+    if "valid_range" in attrs:
+        low, high = (float(v) for v in attrs["valid_range"])
+    elif periodic and attrs.get("units") == "deg":
+        low, high = 0.0, DEGREES_PER_TURN
+    else:
+        return None
+    return Parameter(name, low, high, str(attrs.get("units", "")), periodic)
+
+
+def _periods(regions: xr.Dataset) -> dict[str, float]:
+    """The period of each periodic parameter of the regions' Space."""
+    if "space" not in regions.attrs:
+        return {}
+    return {p.name: p.width for p in recorded_space(regions).parameters if p.periodic}
+
+
+def _pieces(lo: float, hi: float, period: float | None) -> list[tuple[float, float]]:
+    """An unwrapped interval as pieces inside one period [0, period)."""
+    if period is None or (0 <= lo and hi <= period):
+        return [(lo, hi)]
+    if hi - lo >= period:
+        return [(0.0, period)]
+    lo_w = lo % period
+    hi_w = lo_w + (hi - lo)
+    return [(lo_w, min(hi_w, period))] + ([(0.0, hi_w - period)] if hi_w > period else [])
+
+
+def traces(regions: xr.Dataset, start: int = 0, param: str | None = None, *, ax=None):
+    """The bounds of one start's boxes over the iterations (one colour per algorithm).
+
+    ``param`` picks a parameter (default: the first); the band between the
+    lower and upper bound is shaded.
+    """
+    param = param or str(regions.param.values[0])
+    ax = _new_axes(ax, figsize=(6.5, 3.5))
+    r = regions.isel(start=start)
+    for j, name in enumerate(str(a) for a in regions.algorithm.values):
+        lo = r.lower_trace.sel(algorithm=name, param=param).values
+        hi = r.upper_trace.sel(algorithm=name, param=param).values
+        it = regions.iteration.values
+        label, color = style(name, j)
+        ax.fill_between(it, lo, hi, color=color, alpha=0.15)
+        ax.plot(it, lo, color=color, label=label)
+        ax.plot(it, hi, color=color)
+    units = dict(zip(regions.param.values, regions.units.values)).get(param, "") if "units" in regions.coords else ""
+    point = ", ".join(f"{v:g}" for v in r.start_point.values)
+    ax.set(xlabel="step", ylabel=f"{param} ({units})" if units else param, title=f"bounds of the boxes grown from ({point})")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    return ax
+
+
+def loss_traces(regions: xr.Dataset, start: int = 0, *, ax=None):
+    """Each algorithm's loss over the iterations for one start (separate scales: the losses differ)."""
+    ax = _new_axes(ax, figsize=(6.5, 3.5))
+    r = regions.isel(start=start)
+    for j, name in enumerate(str(a) for a in regions.algorithm.values):
+        loss = r.loss.sel(algorithm=name).values
+        scale = np.nanmax(np.abs(loss)) or 1.0
+        label, color = style(name, j)
+        ax.plot(regions.iteration.values, loss / scale, color=color, label=f"{label} (/ {scale:.3g})")
+    point = ", ".join(f"{v:g}" for v in r.start_point.values)
+    ax.set(xlabel="step", ylabel="loss / max |loss|", title=f"losses of the boxes grown from ({point})")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    return ax
+
+
+# ------------------------------------------------------------------ layouts
+
+
+def robust_accuracy(data: xr.DataArray, hue: str = "network", *, ax=None):
+    """Robust accuracy against radius (from :func:`semkit.robust_accuracy`), one line per ``hue`` value, averaged
+    over shapes (the band: the shapes' range); the criterion in the title."""
+    ax = _new_axes(ax, figsize=(6.5, 3.8))
+    groups = [(str(v), data.sel({hue: v})) for v in data[hue].values] if hue in data.dims else [(None, data)]
+    for i, (name, d) in enumerate(groups):
+        mean = d.mean("shape") if "shape" in d.dims else d
+        ax.plot(d.radius, mean, marker="o", color=f"C{i}", label=name)
+        if "shape" in d.dims:
+            ax.fill_between(d.radius, d.min("shape"), d.max("shape"), color=f"C{i}", alpha=0.15)
+        elif "ci_low" in d.coords:
+            ax.fill_between(d.radius, d.ci_low, d.ci_high, color=f"C{i}", alpha=0.15)
+    units = data["radius"].attrs.get("units", "")
+    ax.set(xlabel=f"radius (every parameter, {units})" if units else "radius",
+           ylabel="robust accuracy", ylim=(0, 1),
+           title=f"share of views whose whole +-radius box passes: {data.attrs.get('criterion', '')}")
+    if groups[0][0] is not None:
+        ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    return ax
+
+
+def decision_noise(noise: dict[str, xr.DataArray], *, ax=None):
+    """Decision noise per network (from :func:`semkit.decision_noise` of f), a bar each with its interval."""
+    ax = _new_axes(ax, figsize=(6.0, 3.4))
+    names = list(noise)
+    values = np.array([float(noise[n]) for n in names])
+    low = np.array([float(noise[n].ci_low) for n in names])
+    high = np.array([float(noise[n].ci_high) for n in names])
+    ax.bar(names, values, yerr=[values - low, high - values], capsize=4, color=[f"C{i}" for i in range(len(names))])
+    first = noise[names[0]].attrs
+    delta = ", ".join(f"{d:g}" for d in first.get("delta", []))
+    ax.set(ylabel=f"share of views ({first.get('samples', '?')} sampled)", ylim=(0, max(0.05, float(high.max()) * 1.15)),
+           title=f"{first.get('answer', 'answer')} changes within +-({delta}) ({first.get('units', '')})")
+    ax.title.set_fontsize(9)
+    ax.grid(alpha=0.3, axis="y")
+    return ax
+
+

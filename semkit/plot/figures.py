@@ -1,0 +1,118 @@
+"""Plots that make a whole figure of several panels (their names end in ``_figure``); each returns the figure."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from .axes import curve, heatmap, loss_traces, render_strip, score_of, traces
+
+
+def search_figure(regions: xr.Dataset, start: int = 0):
+    """How one start's boxes grew: the bounds of each parameter and the losses over the steps, side by side."""
+    import matplotlib.pyplot as plt
+
+    params = [str(p) for p in regions.param.values]
+    fig, axes = plt.subplots(1, len(params) + 1, figsize=(5.3 * (len(params) + 1), 3.4), layout="constrained")
+    for ax, param in zip(axes, params):
+        traces(regions, start=start, param=param, ax=ax)
+    loss_traces(regions, start=start, ax=axes[-1])
+    return fig
+
+
+def facets_figure(data: Any, draw, rows: str | None = None, cols: str | None = None, *, size: tuple[float, float] = (4.6, 3.0),
+           subplot_kw: dict | None = None, **kw: Any):
+    """A figure of panels: one per value of the dims ``rows`` x ``cols`` of ``data`` (or per entry of a dict
+    of results, titled by its key), each drawn by ``draw(panel, ax=ax, **kw)``, e.g. ``facets(maps, heatmap,
+    rows="shape", cols="network")``. Keyword values that are xarray objects with those dims are selected
+    panel by panel too (``facets(regions, plot.regions, cols="network", semantic_map=maps)``)."""
+    import matplotlib.pyplot as plt
+
+    if isinstance(data, dict):
+        cells = [[(title, value, {})] for title, value in data.items()]
+        cells = [list(row) for row in zip(*cells)]  # one row
+    else:
+        row_values = list(data[rows].values) if rows else [None]
+        col_values = list(data[cols].values) if cols else [None]
+        cells = [[(None, data.sel(_where(rows, r, cols, c)), _where(rows, r, cols, c)) for c in col_values] for r in row_values]
+    fig, axes = plt.subplots(len(cells), len(cells[0]), figsize=(size[0] * len(cells[0]), size[1] * len(cells)),
+                             squeeze=False, layout="constrained", subplot_kw=subplot_kw)
+    for i, row in enumerate(cells):
+        for j, (title, panel, where) in enumerate(row):
+            extra = {k: v.sel({d: x for d, x in where.items() if d in v.dims}) if isinstance(v, (xr.Dataset, xr.DataArray)) else v
+                     for k, v in kw.items()}
+            draw(panel, ax=axes[i, j], **extra)
+            if title is not None:
+                axes[i, j].set_title(title)
+    return fig
+
+
+def _where(rows: str | None, r: Any, cols: str | None, c: Any) -> dict[str, Any]:
+    return {k: v for k, v in ((rows, r), (cols, c)) if k is not None}
+
+
+def renders_figure(data: xr.Dataset | xr.DataArray, f, strip: xr.Dataset | xr.DataArray, **kw: Any):
+    """A map (a curve when 1-D, else a heat map) above the renders ``f`` makes along ``strip``, a 1-D slice of it."""
+    import matplotlib.pyplot as plt
+
+    fig, (ax, below) = plt.subplots(2, 1, figsize=(8, 6), height_ratios=[3, 1.2], layout="constrained")
+    one_d = len([d for d in score_of(data).dims if d != kw.get("hue")]) == 1
+    (curve if one_d else heatmap)(data, ax=ax, **kw)
+    render_strip(f, strip, ax=below)
+    return fig
+
+
+def looks_figure(data: xr.Dataset, functions: dict, *, azimuths: Any = (0, 45, 90, 135, 180, 225, 270, 315)):
+    """A 1-D map under several looks (``data`` with a ``look`` dim, from ``semkit.maps_of``), and the renders of
+    each look at ``azimuths`` (``functions``: the look's SemanticFunction, from ``semkit.looks``)."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1 + len(functions), 1, figsize=(8, 3 + 1.3 * len(functions)),
+                             height_ratios=[3] + [1.2] * len(functions), layout="constrained")
+    curve(data, hue="look", ax=axes[0])
+    first = next(iter(functions.values()))
+    axes[0].set_title(f"{first.classifier.name} on {first.mesh.name}, {len(functions)} looks")
+    for ax, (name, f) in zip(axes[1:], functions.items()):
+        render_strip(f, np.asarray(azimuths, dtype=float)[:, None] if f.space.n == 1 else azimuths, ax=ax)
+        ax.set_ylabel(name, fontsize=8)
+    return fig
+
+
+def comparison_figure(comparison: xr.Dataset, maps: xr.Dataset | None = None, criterion: str | None = None):
+    """Accuracy over the space against SRVR per region method, one point per network with its intervals over
+    shapes (from :func:`~semkit.compare_networks`); beside it, with ``maps``, each shape's accuracy."""
+    import matplotlib.pyplot as plt
+
+    from ..regions import style
+
+    c = comparison.sel(criterion=criterion) if criterion is not None else comparison.isel(criterion=0)
+    fig, axes = plt.subplots(1, 2 if maps is not None else 1, figsize=(12 if maps is not None else 6, 4.2),
+                             squeeze=False, layout="constrained")
+    a = axes[0, 0]
+    x = c.sel(metric="accuracy over the space")
+    srvr_metrics = [str(m) for m in c.metric.values if str(m).startswith("SRVR ")]
+    for j, metric in enumerate(srvr_metrics):
+        label = metric[len("SRVR "):]
+        color = next((col for name, col in (style(n, j) for n in ("naive", "oir_b", "oir_w", "verified"))
+                      if name == label), f"C{j}")
+        y = c.sel(metric=metric)
+        a.errorbar(x["mean"], y["mean"], xerr=[x["mean"] - x.ci_low, x.ci_high - x["mean"]],
+                   yerr=[y["mean"] - y.ci_low, y.ci_high - y["mean"]], fmt="o", color=color, label=label, capsize=3)
+        for network in c.network.values:
+            a.annotate(str(network).replace("efficientnet_", ""),
+                       (float(x["mean"].sel(network=network)), float(y["mean"].sel(network=network))),
+                       fontsize=8, xytext=(4, 3), textcoords="offset points")
+    a.set(xlabel=f"accuracy over the semantic space (share of grid points, {c.criterion.item()})",
+          ylabel="SRVR (mean region volume / space)",
+          title=f"accuracy against semantic robustness ({comparison.attrs['shapes']} shapes, "
+                f"{comparison.attrs['confidence']:.0%} intervals)")
+    if srvr_metrics:
+        a.legend(title="regions")
+    a.grid(alpha=0.3)
+    if maps is not None:
+        over = [d for d in maps["correct"].dims if d not in ("network", "shape")]
+        maps["correct"].mean(over).to_pandas().T.plot.bar(ax=axes[0, 1], ylabel="accuracy over the space", title="per shape")
+        axes[0, 1].legend(fontsize=8)
+    return fig

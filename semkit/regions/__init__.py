@@ -1,0 +1,25 @@
+"""Robust regions: boxes of semantic parameters grown around a start where a network keeps its answer.
+
+* :mod:`.base`: the region-method interface (:class:`RegionMethod`,
+  :class:`Search`) and its registry (:func:`register`, :func:`method`);
+* :mod:`.rules`: step rules of the bound flow (faithful, adaptive);
+* :mod:`.paper`: the paper's naive, OIR_B and OIR_W methods;
+* :mod:`.driver`: :func:`find_regions`, all methods and starts in one batch;
+* :mod:`.metrics`: :func:`srvr`, :func:`volume_ratio`, :func:`check_regions`.
+
+The paper's boxes are heuristics; :mod:`semkit.trust` adds verified boxes
+(the ``"verified"`` method) and guarantees.
+"""
+
+from .driver import EXTRA_NAMES, find_regions
+from .base import METHODS, Proposal, RegionMethod, Search, method, register, style
+from .metrics import box_iou, check_regions, srvr, volume_ratio
+from .paper import ALGORITHMS, OIRB, OIRW, BoxFlow, FlowSearch, Naive, loss_gradients
+from .rules import DEFAULT_STEP_RULE, STEP_RULES, AdaptiveState, AdaptiveSteps, FaithfulSteps, FlowState, Hyper, StepRule, step_rule
+
+__all__ = [
+    "ALGORITHMS", "AdaptiveState", "AdaptiveSteps", "BoxFlow", "DEFAULT_STEP_RULE", "EXTRA_NAMES", "FaithfulSteps", "FlowSearch", "FlowState",
+    "Hyper", "METHODS", "Naive", "OIRB", "OIRW", "Proposal", "RegionMethod", "STEP_RULES", "Search", "StepRule",
+    "box_iou", "check_regions", "find_regions", "loss_gradients", "method", "register", "srvr", "step_rule", "style",
+    "volume_ratio",
+]

@@ -1,0 +1,135 @@
+"""The region-method interface and its registry.
+
+A region method is an object (:class:`RegionMethod`, in the spirit of
+foolbox's attacks): it declares its name, display name and colour, the
+points it queries per step and whether it needs gradients, and runs a
+search over all starts (:class:`Search`) that proposes, each step, the
+points it wants f at (:class:`Proposal`). A new method plugs in without
+touching the driver, the plots or the studies (:func:`register`).
+"""
+
+from __future__ import annotations
+
+import inspect
+from abc import ABC, abstractmethod
+from typing import Any, ClassVar, NamedTuple
+
+import numpy as np
+
+from ..function import Evaluation, ScoreFunction
+from ..space import Space
+
+
+# ------------------------------------------------------- the method interface
+class Proposal(NamedTuple):
+    """The points a search wants this step: f at ``values`` [P, n], the gradient of f at ``gradients`` [G, n]."""
+
+    values: np.ndarray
+    gradients: np.ndarray
+
+
+class Search(ABC):
+    """One method's search over all starts: owns its per-start state, proposes points, takes their values."""
+
+    @property
+    @abstractmethod
+    def active(self) -> np.ndarray:
+        """[K] which starts still search."""
+
+    @abstractmethod
+    def propose(self) -> Proposal:
+        """The points this step needs (points may lie outside the Space: the driver wraps and clips them)."""
+
+    @abstractmethod
+    def update(self, values: np.ndarray, gradients: np.ndarray, gradient_cost: float,
+               evaluation: Evaluation | None = None) -> None:
+        """Take f at the proposed points (and its gradients, each having cost ``gradient_cost`` queries); for a
+        method that ``needs_classes``, also f's evaluation there (its top classes; None: f gives scores only)."""
+
+    @abstractmethod
+    def state(self) -> dict[str, np.ndarray]:
+        """The whole state as arrays (for a checkpoint)."""
+
+    @abstractmethod
+    def restore(self, arrays: dict[str, np.ndarray]) -> None:
+        """Continue from :meth:`state`'s arrays."""
+
+    @abstractmethod
+    def result(self) -> dict[str, np.ndarray]:
+        """Final boxes and traces: ``lower``/``upper`` [K, n], ``lower_trace``/``upper_trace`` [T, K, n],
+        ``loss`` [T, K], ``queries``, ``converged``, ``iterations`` [K]; optionally ``start_passes`` [K] and
+        ``extra``, more per-start variables by name ([K] each; NaN for the methods without them)."""
+
+
+class RegionMethod(ABC):
+    """A way to grow a region around each start (see the module docstring).
+
+    Class attributes say what plots and studies need: ``name`` (as in the
+    results' ``algorithm`` coordinate), ``label`` (for legends), ``color``,
+    ``needs_gradient``, ``needs_classes`` (it judges its points by a
+    criterion on classes: it gets f's evaluation there, and
+    :meth:`for_function` binds it to f's true class and needs ``criterion.k``
+    top classes). :meth:`queries_per_step` declares the points one
+    box costs per step; :meth:`describe` the settings that determine its
+    results (stores are matched on them).
+    """
+
+    name: ClassVar[str]
+    label: ClassVar[str]
+    color: ClassVar[str] = "tab:gray"
+    needs_gradient: ClassVar[bool] = False
+    needs_classes: ClassVar[bool] = False
+
+    @abstractmethod
+    def queries_per_step(self, n: int) -> int:
+        """Points of f (gradient points included, each as one) that one box costs per step in n dimensions."""
+
+    @abstractmethod
+    def describe(self) -> dict[str, Any]:
+        """Name and settings, as plain values."""
+
+    @abstractmethod
+    def search(self, space: Space, starts: np.ndarray, iterations: int) -> Search:
+        """A fresh search from ``starts`` [K, n] of at most ``iterations`` steps."""
+
+    def for_function(self, fn: ScoreFunction) -> "RegionMethod":
+        """This method as it runs on ``fn`` (a method with a criterion takes f's true class); itself by default."""
+        return self
+
+    @property
+    def top_classes(self) -> int:
+        """How many top classes its evaluations need (methods with a criterion: the criterion's k)."""
+        criterion = getattr(self, "criterion", None)
+        return criterion.k if criterion is not None else 1
+
+
+
+#: Region methods by name: find_regions, plots and studies accept these names.
+METHODS: dict[str, type[RegionMethod]] = {}
+
+
+def register(cls: type[RegionMethod]) -> type[RegionMethod]:
+    """Make a method known by its ``name`` (usable as a decorator)."""
+    METHODS[cls.name] = cls
+    return cls
+
+
+def method(spec: "str | RegionMethod", **options: Any) -> RegionMethod:
+    """A region method by name (with those of ``options`` its constructor takes), or the object itself."""
+    if isinstance(spec, RegionMethod):
+        return spec
+    if spec not in METHODS:
+        raise ValueError(f"unknown algorithm {spec!r}; choose from {tuple(METHODS)}")
+    cls = METHODS[spec]
+    return cls(**{k: v for k, v in options.items() if k in option_names(cls)})
+
+
+def option_names(cls: type[RegionMethod]) -> set[str]:
+    """The keyword options a method's constructor takes."""
+    return set(inspect.signature(cls).parameters)
+
+
+def style(name: str, index: int = 0) -> tuple[str, str]:
+    """Display name and colour of a method by its name (a method semkit does not know: the name and colour C<index>)."""
+    cls = METHODS.get(name)
+    return (cls.label, cls.color) if cls is not None else (name, f"C{index}")

@@ -1,0 +1,300 @@
+"""The search driver: :func:`find_regions` runs any number of region methods together.
+
+Every step batches the proposals of all starts and all methods into one
+call of f (and one of ``f.gradient`` where a method needs gradients and f
+has its own), then hands each search its values. With ``store`` a search
+is checkpointed and resumes where it stopped. The results are labeled: an
+``xarray.Dataset`` over ``start``, ``algorithm`` and ``param``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from dataclasses import asdict, fields
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import xarray as xr
+
+from ..criterion import Criterion
+from ..function import (Evaluation, PlainFunction, ScoreFunction, as_function, difference_points, difference_quotients,
+                        store_identity)
+from ..space import Space
+from ..store import Checkpoint, check_format, locked, matching, versioned, write_dataset
+from ..version import VERSION
+from .base import METHODS, RegionMethod, method, option_names
+from .paper import ALGORITHMS
+from .rules import DEFAULT_STEP_RULE, STEP_RULES, Hyper
+
+
+# --------------------------------------------------------------- the driver
+def find_regions(
+    f: Callable[[np.ndarray], Any],
+    starts: Any,
+    algorithms: Sequence["str | RegionMethod"] = ALGORITHMS,
+    space: Space | None = None,
+    iterations: int = 600,
+    tol: float | None = None,
+    *,
+    step_rule: str = DEFAULT_STEP_RULE,
+    criterion: Criterion | str | None = None,
+    store: str | os.PathLike | None = None,
+    key: str | None = None,
+    progress: bool = True,
+    **hyper: Any,
+) -> xr.Dataset:
+    """Grow a region around each start with each method.
+
+    ``f`` maps points [B, n] to scores [B]; gradients (OIR_W) come from
+    ``f.gradient`` when f has one (autograd through a differentiable
+    renderer, else what f itself does) and central differences of f
+    otherwise. ``starts`` are points of ``space`` (default ``f.space``).
+    ``algorithms``: names ("naive", "oir_b", "oir_w") or
+    :class:`RegionMethod` objects. Names are built with ``step_rule``,
+    ``tol`` and the hyper-parameters (:class:`Hyper`): ``iterations`` steps
+    are taken (faithfully, with the paper's defaults); with ``tol``, a box
+    stops when its bounds move less than ``tol`` for two steps.
+    ``step_rule="adaptive"`` follows the same gradient flow to the same
+    horizon in fewer, larger steps, and stops a box once its remaining
+    motion would be under ``tol`` (default 1e-3 of the smallest range).
+    ``"verified"`` grows boxes with a guarantee (:class:`semkit.trust.Verified`)
+    under ``criterion`` (a :class:`~semkit.Criterion` or its name; default
+    top-1 correct, ``threshold=t`` for score >= t); its options
+    (``certificate``, ``growth``, ``resolution``, ``confidence``,
+    ``max_failure``, ``attempts``, ``max_queries``, ``audit_samples``,
+    ``seed``) are passed here as keywords too. The paper's methods have no
+    criterion (they follow the score).
+
+    With ``store`` (a ``.nc`` or ``.zarr`` path) the search is kept: its
+    state is saved every few seconds and when it is interrupted (Ctrl-C,
+    an error), the same call resumes from the last saved step, a finished
+    search is read back, and a store made by another function or with
+    other settings is refused (a plain callable is recognised by its values
+    at 256 fixed probe points, or by ``key``).
+
+    Returns an ``xarray.Dataset`` over ``start``, ``algorithm``, ``param``
+    (and ``iteration`` for the traces): ``lower``, ``upper``, ``lower_trace``,
+    ``upper_trace``, ``loss``, ``queries``, ``converged``, ``iterations``.
+    """
+    fn = as_function(f, space, fd_step=hyper.get("fd_step", Hyper.fd_step))
+    space = space or fn.space
+    if step_rule not in STEP_RULES:
+        raise ValueError(f"unknown step_rule {step_rule!r}; choose from {STEP_RULES}")
+    if iterations < 1:
+        raise ValueError(f"iterations must be at least 1, got {iterations}")
+    specs = [algorithms] if isinstance(algorithms, (str, RegionMethod)) else list(algorithms)
+    if not specs:
+        raise ValueError(f"no algorithms given; choose from {tuple(METHODS)}")
+    paper = {f.name for f in fields(Hyper)}
+    if criterion is not None:
+        if not any(METHODS[m].needs_classes if isinstance(m, str) and m in METHODS else getattr(m, "needs_classes", False)
+                   for m in ([algorithms] if isinstance(algorithms, (str, RegionMethod)) else algorithms)):
+            raise ValueError("criterion= judges verified boxes (algorithms=('verified',)); the paper's methods follow "
+                             "the score and take no criterion")
+        hyper["criterion"] = criterion
+    options = {k: v for k, v in hyper.items() if k not in paper}
+    taken = set().union(*(option_names(METHODS[m]) for m in specs if isinstance(m, str) and m in METHODS))
+    if set(options) - taken:
+        raise TypeError(f"unknown hyper-parameters or method options {sorted(set(options) - taken)}: the paper's "
+                        f"hyper-parameters are {sorted(paper)}")
+    h = Hyper(**{k: v for k, v in hyper.items() if k in paper})
+    methods = [method(m, hyper=h, rule=step_rule, tol=tol, **options) for m in specs]
+    names = [m.name for m in methods]
+    if len(set(names)) != len(names):
+        raise ValueError(f"each method may run once per search, got {names}")
+    if np.size(starts) == 0:
+        raise ValueError(f"no starts given: pass at least one point of the Space {list(space.names)} to grow a region "
+                         "from, e.g. [[130, 30]]")
+    u0 = space.points(starts)
+    driver = _Driver(fn, space, methods, u0, iterations)
+    attrs = {"step_rule": step_rule, "tol": tol if tol is not None else "none", **asdict(h)}
+    if store is None:
+        return driver.run(progress, attrs)
+    settings = versioned({"function": store_identity(fn, key), "space": space.to_dict(), "starts": u0.tolist(),
+                          "methods": [m.describe() for m in methods], "iterations": iterations,
+                          "gradient": driver.gradient_source})
+    path = Path(store)
+    check_format(path, what="region search's store")
+    done = matching(path, settings)
+    if done is not None:
+        return done
+    checkpoint = Checkpoint(path.with_name(path.name + ".partial.npz"), settings)
+    result = driver.run(progress, {**attrs, "fingerprint": checkpoint.fingerprint, "settings": json.dumps(settings)}, checkpoint)
+    with locked(path):
+        theirs = matching(path, settings)  # another process may have finished it meanwhile
+        if theirs is None:
+            write_dataset(result, path)
+        checkpoint.path.unlink(missing_ok=True)
+    return result if theirs is None else theirs
+
+
+#: Seconds between two saves of a stored region search (it is saved when interrupted too).
+CHECKPOINT_SECONDS = 10.0
+
+
+class _Driver:
+    """Runs the searches of all methods together: one batched call of f (and of f.gradient) per step."""
+
+    def __init__(self, fn: ScoreFunction, space: Space, methods: list[RegionMethod], u0: np.ndarray, iterations: int) -> None:
+        methods = [m.for_function(fn) for m in methods]
+        self.fn, self.space, self.methods, self.u0, self.iterations = fn, space, methods, u0, iterations
+        self.searches = [m.search(space, u0, iterations) for m in methods]
+        # a plain callable's differences go into the same batched call as the values
+        self.differences = fn.difference_steps if isinstance(fn, PlainFunction) else None
+        self.gradient_source = fn.gradient_method if any(m.needs_gradient for m in methods) else "not used"
+        self.classes = max((m.top_classes for m in methods if m.needs_classes), default=0)  # top classes to ask for
+        self.t = 0
+
+    def _inside(self, points: np.ndarray) -> np.ndarray:
+        """Points wrapped (periodic) and clipped (bounded) into the Space."""
+        return self.space.clip(points)
+
+    def step(self) -> None:
+        n = self.space.n
+        proposals = [s.propose() for s in self.searches]
+        values = [p.values for p in proposals]
+        wanted = np.concatenate([p.gradients for p in proposals]) if proposals else np.empty((0, n))
+        stepped = None
+        if len(wanted) and self.differences is not None:
+            stepped = difference_points(wanted, self.space, self.differences)
+            values.append(stepped.reshape(-1, n))
+        points = np.concatenate(values) if values else np.empty((0, n))
+        ev = None
+        if not len(points):
+            f = np.empty(0)
+        elif self.classes:  # a method judges classes: one call gives scores and top classes
+            ev = self.fn.evaluate(self._inside(points), k=self.classes)
+            f = np.asarray(ev.score, dtype=float).reshape(-1)
+        else:
+            f = np.asarray(self.fn(self._inside(points)), dtype=float).reshape(-1)
+        if f.shape != (len(points),):
+            raise ValueError(f"f returned {f.size} scores for {len(points)} points")
+        bad = ~np.isfinite(f)
+        if bad.any():
+            raise ValueError(f"f returned NaN or infinite scores at {int(bad.sum())} point(s), first at {points[np.argmax(bad)]}")
+        cost = 0.0
+        if stepped is not None:
+            grads = difference_quotients(f[len(points) - stepped.size // n:], stepped)
+            cost = 2.0 * n
+        elif len(wanted):
+            before = self.fn.queries
+            grads = np.asarray(self.fn.gradient(self._inside(wanted)), dtype=float).reshape(len(wanted), n)
+            cost = (self.fn.queries - before) / len(wanted)
+        else:
+            grads = np.empty((0, n))
+        offset, g_offset = 0, 0
+        for search, m, p in zip(self.searches, self.methods, proposals):
+            sl = slice(offset, offset + len(p.values))
+            part = None
+            if m.needs_classes:
+                part = Evaluation(f[sl], None, None, None) if ev is None or ev.top1 is None else \
+                    Evaluation(f[sl], ev.top1[sl], ev.topk[sl], ev.topk_prob[sl])
+            search.update(f[sl], grads[g_offset:g_offset + len(p.gradients)], cost, part)
+            offset += len(p.values)
+            g_offset += len(p.gradients)
+        self.t += 1
+
+    def run(self, progress: bool, attrs: dict[str, Any], checkpoint: Checkpoint | None = None) -> xr.Dataset:
+        from tqdm.auto import tqdm
+
+        saved = checkpoint.load() if checkpoint is not None else None
+        if saved is not None:
+            self.t = int(saved["t"])
+            for j, search in enumerate(self.searches):
+                search.restore({k.split(":", 1)[1]: v for k, v in saved.items() if k.startswith(f"{j}:")})
+        bar = tqdm(total=self.iterations, initial=self.t, desc="robust regions", unit="step", disable=not progress, leave=False)
+        last_save = time.monotonic()
+        try:
+            while self.t < self.iterations and any(s.active.any() for s in self.searches):
+                self.step()
+                bar.update()
+                if checkpoint is not None and time.monotonic() - last_save > CHECKPOINT_SECONDS:
+                    checkpoint.save(self.state())
+                    last_save = time.monotonic()
+        except BaseException:
+            if checkpoint is not None:  # every finished step is kept; the same call resumes from it
+                checkpoint.save(self.state())
+                print(f"\nstopped at step {self.t} of {self.iterations}; saved in {checkpoint.path}: rerun to resume",
+                      file=sys.stderr)
+            raise
+        finally:
+            bar.close()
+        return self.dataset(attrs)
+
+    def state(self) -> dict[str, np.ndarray]:
+        arrays = {"t": np.array(self.t)}
+        for j, search in enumerate(self.searches):
+            arrays.update({f"{j}:{k}": v for k, v in search.state().items()})
+        return arrays
+
+    def dataset(self, attrs: dict[str, Any]) -> xr.Dataset:
+
+        results = [s.result() for s in self.searches]
+        used = int(max(r["iterations"].max() for r in results))
+
+        def along(name: str, trace: bool = False) -> np.ndarray:
+            arrays = [r[name][:used] if trace else r[name] for r in results]
+            return np.stack(arrays, axis=2 if trace else 1)  # method after start
+
+        names = list(self.space.names)
+        coords = {
+            "start": np.arange(len(self.u0)),
+            "algorithm": [m.name for m in self.methods],
+            "param": names,
+            "iteration": np.arange(used),
+            "start_point": (("start", "param"), self.u0),
+            "units": ("param", [self.space.units[n] for n in names]),
+        }
+        dims = ("start", "algorithm", "param")
+        tdims = ("iteration",) + dims
+        return xr.Dataset(
+            {
+                "lower": (dims, along("lower"), {"long_name": "lower bound of the box"}),
+                "upper": (dims, along("upper"), {"long_name": "upper bound of the box (periodic bounds are unwrapped)"}),
+                "lower_trace": (tdims, along("lower_trace", True)),
+                "upper_trace": (tdims, along("upper_trace", True)),
+                "loss": (tdims[:-1], along("loss", True)),
+                "queries": (dims[:-1], along("queries"), {"long_name": "points evaluated (gradients included)"}),
+                "converged": (dims[:-1], along("converged"), {"long_name": "stopped before the last iteration: its bounds no longer moved (tol)"}),
+                "iterations": (dims[:-1], along("iterations"), {"long_name": "steps taken"}),
+                "start_passes": (dims[:-1], np.stack([r.get("start_passes", np.full(len(self.u0), np.nan)) for r in results],
+                                                     axis=1).astype(float),
+                                 {"long_name": "the start passes the method's criterion (1 or 0; NaN: it has none)"}),
+                **{name: (dims[:-1], np.stack([r.get("extra", {}).get(name, np.full(len(self.u0), np.nan)) for r in results],
+                                              axis=1).astype(float), {"long_name": EXTRA_NAMES.get(name, name)})
+                   for name in dict.fromkeys(k for r in results for k in r.get("extra", {}))},
+            },
+            coords=coords,
+            attrs={
+                "title": "Robust regions",
+                **attrs,
+                "gradient_source": self.gradient_source,
+                "methods": json.dumps([m.describe() for m in self.methods]),
+                "space": json.dumps(self.space.to_dict()),
+                "semkit_version": VERSION,
+                **_function_attrs(self.fn.describe()),
+            },
+        )
+
+
+#: What the per-start variables that methods may add mean (NaN for methods without them).
+EXTRA_NAMES = {
+    "certified": "the box met its certificate (1; NaN: the method has none)",
+    "check_samples": "fresh uniform samples of the final box that certified it",
+    "check_failures": "of those, views failing the criterion",
+    "failure_bound": "Clopper-Pearson upper bound of the box's failure share (at the split confidence)",
+    "audit_samples": "fresh uniform continuous views that audited the lattice box",
+    "audit_failures": "of those, views failing the criterion",
+    "audit_bound": "Clopper-Pearson upper bound of the box's failure share at the stated confidence",
+}
+
+
+def _function_attrs(info: dict[str, Any]) -> dict[str, Any]:
+    attrs = {k: info[k] for k in ("label", "label_name", "network", "shape") if k in info}
+    if "callable" in info:
+        attrs["function"] = info["callable"]
+    return attrs

@@ -1,0 +1,261 @@
+"""The paper's three region methods (Hamdi & Ghanem, as stated in reference/ALGORITHMS.md).
+
+:class:`Naive` (grow where f is high, pay for size), :class:`OIRB`
+(outer-inner ratio, values of f only) and :class:`OIRW` (outer-inner ratio,
+values and gradients): boxes grown by gradient flow on their bounds, for
+any dimension n, each step as far as a step rule says.
+
+A periodic parameter (azimuth) lets a box cross its period: bounds are kept
+unwrapped (a < 0 or b > 360 allowed, width at most the period) and f is
+evaluated at the wrapped angle. Bounded parameters are clipped to the Space.
+"""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from dataclasses import asdict
+from typing import Any
+
+import numpy as np
+
+from ..function import Evaluation
+from ..space import Space
+from .base import Proposal, RegionMethod, Search, method, register
+from .rules import DEFAULT_STEP_RULE, Hyper, StepRule, step_rule
+
+#: The paper's methods, by name.
+ALGORITHMS = ("naive", "oir_b", "oir_w")
+
+
+
+def corner_masks(n: int) -> np.ndarray:
+    """M [n, 2^n]: column k holds the bits of k (bit i belongs to dimension i)."""
+    return ((np.arange(2**n)[None, :] >> np.arange(n)[:, None]) & 1).astype(float)
+
+
+def corners(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Corners [K, 2^n, n] of boxes [K, n]."""
+    M = corner_masks(a.shape[-1])
+    return a[:, None, :] + M.T[None] * (b - a)[:, None, :]
+
+
+
+# ------------------------------------------------------- gradient-flow boxes
+class BoxFlow(RegionMethod):
+    """A box per start grown by a step rule on the gradients of a loss of its bounds (the paper's methods)."""
+
+    def __init__(self, hyper: Hyper = Hyper(), rule: "str | StepRule" = DEFAULT_STEP_RULE, tol: float | None = None) -> None:
+        self.hyper, self.rule = hyper, step_rule(rule, tol)
+
+    def describe(self) -> dict[str, Any]:
+        return {"name": self.name, "step_rule": self.rule.name, "tol": self.rule.tol, "hyper": asdict(self.hyper)}
+
+    def search(self, space: Space, starts: np.ndarray, iterations: int) -> "FlowSearch":
+        return FlowSearch(self, space, starts, iterations)
+
+    @abstractmethod
+    def plan(self, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Value points [K, P, n] and gradient points [K, G, n] of boxes [K, n]."""
+
+    @abstractmethod
+    def gradients(self, a, b, values: np.ndarray, grads: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """dL/da, dL/db [K, n] and the loss [K] from f at the planned points ([K, P]) and gradients ([K, G, n])."""
+
+
+class FlowSearch(Search):
+    """A :class:`BoxFlow` method's boxes under its step rule."""
+
+    def __init__(self, method: BoxFlow, space: Space, starts: np.ndarray, iterations: int) -> None:
+        self.method, self.space, self.iterations = method, space, iterations
+        w = method.hyper.start_width
+        self.st = method.rule.state_type.initial(*self._repair(starts - w, starts + w), iterations)
+        self._idx = np.empty(0, int)
+
+    @property
+    def active(self) -> np.ndarray:
+        return self.st.active
+
+    def propose(self) -> Proposal:
+        st = self.st
+        t = int(st.t)
+        st.lower_trace[t] = np.where(st.active[:, None], st.a, np.nan)
+        st.upper_trace[t] = np.where(st.active[:, None], st.b, np.nan)
+        self._idx = np.flatnonzero(st.active)
+        values, grads = self.method.plan(st.a[self._idx], st.b[self._idx])
+        n = self.space.n
+        return Proposal(values.reshape(-1, n), grads.reshape(-1, n))
+
+    def update(self, values: np.ndarray, gradients: np.ndarray, gradient_cost: float,
+               evaluation: Evaluation | None = None) -> None:
+        st, h, idx = self.st, self.method.hyper, self._idx
+        K, n = st.a.shape
+        ga, gb = np.zeros((K, n)), np.zeros((K, n))
+        if len(idx):
+            P, G = len(values) // len(idx), len(gradients) // len(idx)
+            grads = gradients.reshape(len(idx), G, n) if G else None
+            ga[idx], gb[idx], loss = self.method.gradients(st.a[idx], st.b[idx], values.reshape(len(idx), P), grads)
+            st.loss_trace[int(st.t), idx] = loss
+            st.queries[idx] += P + int(round(G * gradient_cost))
+        new_a, new_b, settled = self.method.rule.advance(st, ga, gb, self.space, h, self.iterations)
+        active = st.active[:, None]
+        new_a, new_b = self._repair(np.where(active, new_a, st.a), np.where(active, new_b, st.b))
+        moved = np.maximum(np.abs(new_a - st.a).max(-1), np.abs(new_b - st.b).max(-1))
+        st.a, st.b = new_a, new_b
+        st.steps_taken = st.steps_taken + st.active
+        self.method.rule.stop(st, moved, self.iterations, settled)
+        st.active = st.active & ~st.converged
+        st.t = np.array(int(st.t) + 1)
+
+    def state(self) -> dict[str, np.ndarray]:
+        return self.st.arrays()
+
+    def restore(self, arrays: dict[str, np.ndarray]) -> None:
+        self.st = type(self.st).from_arrays(arrays)
+
+    def result(self) -> dict[str, np.ndarray]:
+        st = self.st
+        return {"lower": st.a, "upper": st.b, "lower_trace": st.lower_trace, "upper_trace": st.upper_trace,
+                "loss": st.loss_trace, "queries": st.queries, "converged": st.converged, "iterations": st.steps_taken}
+
+    def _repair(self, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Clip bounded parameters and keep b >= a + epsilon; periodic ones stay unwrapped, width <= period."""
+        eps = self.method.hyper.epsilon
+        lo, hi, per = self.space.lower, self.space.upper, self.space.periodic
+        period = np.where(per, self.space.widths, np.inf)
+        a = np.where(per, a, np.clip(a, lo, hi))
+        b = np.where(per, b, np.clip(b, lo, hi))
+        b = np.maximum(b, a + eps)
+        a = np.where(~per & (b > hi), hi - eps, a)
+        b = np.where(~per, np.minimum(b, hi), b)
+        # periodic: at most one period wide, and the lower bound in [low, high) (the same box, re-labelled)
+        wide = per & (b - a > period)
+        centre = (a + b) / 2
+        a = np.where(wide, centre - period / 2, a)
+        b = np.where(wide, centre + period / 2, b)
+        shift = np.where(per, np.floor((a - lo) / np.where(per, period, 1.0)) * np.where(per, period, 0.0), 0.0)
+        return a - shift, b - shift
+
+
+def no_points(K: int, n: int) -> np.ndarray:
+    return np.empty((K, 0, n))
+
+
+@register
+class Naive(BoxFlow):
+    """The naive method: maximise the integral of f over the box, penalised by its size (lam/2 |r|^2)."""
+
+    name, label, color = "naive", "naive", "tab:green"
+
+    def queries_per_step(self, n: int) -> int:
+        return 2**n
+
+    def plan(self, a, b):
+        return corners(a, b), no_points(*a.shape)
+
+    def gradients(self, a, b, values, grads):
+        K, n = a.shape
+        M = corner_masks(n)
+        r = b - a
+        c = (np.prod(r, axis=1) / 2**n)[:, None]  # |D| / 2^n
+        lam = self.hyper.lam
+        ga = 2 * c * (values @ (1.0 - M).T) / r - lam * r
+        gb = -2 * c * (values @ M.T) / r + lam * r
+        return ga, gb, -c[:, 0] * values.sum(1) + lam / 2 * (r**2).sum(1)
+
+
+@register
+class OIRB(BoxFlow):
+    """Outer-inner ratio, black-box: f at the corners of the box and of a box ``alpha`` wider."""
+
+    name, label, color = "oir_b", "OIR_B", "tab:orange"
+
+    def queries_per_step(self, n: int) -> int:
+        return 2 * 2**n
+
+    def plan(self, a, b):
+        margin = self.hyper.alpha / 2 * (b - a)
+        return np.concatenate([corners(a, b), corners(a - margin, b + margin)], axis=1), no_points(*a.shape)
+
+    def gradients(self, a, b, values, grads):
+        K, n = a.shape
+        C = 2**n
+        f_inner, f_outer = values[:, :C], values[:, C:]
+        M = corner_masks(n)
+        Mbar = 1.0 - M
+        r = b - a
+        c = (np.prod(r, axis=1) / C)[:, None]
+        alpha = self.hyper.alpha
+        q = (1 + alpha) ** (n - 1)
+        Q = q * ((1 + alpha / 2) * M + (alpha / 2) * Mbar)
+        Qbar = q * ((1 + alpha / 2) * Mbar + (alpha / 2) * M)
+        ga = 2 * c / r * (2 * f_inner @ Mbar.T - f_outer @ Qbar.T)
+        gb = 2 * c / r * (-2 * f_inner @ M.T + f_outer @ Q.T)
+        return ga, gb, c[:, 0] * ((1 + alpha) ** n * f_outer.sum(1) - 2 * f_inner.sum(1))
+
+
+@register
+class OIRW(BoxFlow):
+    """Outer-inner ratio, white-box: f and its gradient at the corners (a first-order expansion, weight ``beta``)."""
+
+    name, label, color = "oir_w", "OIR_W", "tab:purple"
+    needs_gradient = True
+
+    def queries_per_step(self, n: int) -> int:
+        return 2 * 2**n
+
+    def plan(self, a, b):
+        inner = corners(a, b)
+        return inner, inner
+
+    def gradients(self, a, b, values, grads):
+        G = -grads / np.maximum(values, self.hyper.score_floor)[..., None]  # gradient of -log f
+        return self.neg_log_gradients(a, b, values, G)
+
+    def neg_log_gradients(self, a, b, f_inner, G):
+        """The step from f [K, 2^n] and the gradient of -log f [K, 2^n, n] at the corners."""
+        K, n = a.shape
+        M = corner_masks(n)
+        Mbar = 1.0 - M
+        r = b - a
+        c = (np.prod(r, axis=1) / 2**n)[:, None]
+        alpha, beta = self.hyper.alpha, self.hyper.beta
+        M_D = (2 - (2 * n - 1) * beta) * M - beta * Mbar
+        Mbar_D = (2 - (2 * n - 1) * beta) * Mbar - beta * M
+        g_lo = np.einsum("jc,kcj->kj", Mbar, G)
+        g_hi = np.einsum("jc,kcj->kj", M, G)
+        off = 1.0 - np.eye(n)  # i != j
+        t_lo = np.einsum("ic,jc,kci->kji", Mbar - M, Mbar, G)
+        t_hi = np.einsum("ic,jc,kci->kji", M - Mbar, M, G)
+        s_lo = np.einsum("kji,ji,ki->kj", t_lo, off, r) / r
+        s_hi = np.einsum("kji,ji,ki->kj", t_hi, off, r) / r
+        ga = c * (f_inner @ Mbar_D.T / r + beta * g_lo + beta * s_lo)
+        gb = c * (-f_inner @ M_D.T / r + beta * g_hi + beta * s_hi)
+        # The outer-inner ratio, with f at the outer corners from the same first-order
+        # expansion (grad f = -f grad(-log f)); no extra queries.
+        offset = (alpha / 2) * r[:, None, :] * (2 * M.T[None] - 1)  # outer corner - inner corner
+        f_outer_est = f_inner * (1 - np.einsum("kcj,kcj->kc", G, offset))
+        loss = (1 + alpha) ** n * f_outer_est.sum(1) / np.maximum(f_inner.sum(1), 1e-12) - 1
+        return ga, gb, loss
+
+
+
+def loss_gradients(
+    algorithm: str,
+    a: np.ndarray,
+    b: np.ndarray,
+    f_inner: np.ndarray,
+    f_outer: np.ndarray | None = None,
+    grad_neg_log: np.ndarray | None = None,
+    hyper: Hyper = Hyper(),
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """dL/da, dL/db [K, n] and the loss [K] of K boxes of one of the paper's methods, as in ALGORITHMS.md.
+
+    f_inner [K, 2^n]: f at the corners of D = [a, b]; f_outer [K, 2^n]: f at
+    the corners of the outer box E (oir_b); grad_neg_log [K, 2^n, n]: the
+    gradient of -log f at the corners of D (oir_w).
+    """
+    m = method(algorithm, hyper=hyper)
+    if isinstance(m, OIRW):
+        return m.neg_log_gradients(a, b, f_inner, grad_neg_log)
+    values = f_inner if f_outer is None else np.concatenate([f_inner, f_outer], axis=1)
+    return m.gradients(a, b, values, None)

@@ -1,0 +1,235 @@
+"""The OpenGL backend: rasterization through a headless EGL context, on a GPU or on the CPU.
+
+OpenGL (moderngl, with an EGL context and no window) rasterizes, for every
+(supersampled) pixel centre of a view, the id of the nearest face and the
+perspective-correct barycentric weights of the point it shows: what
+embree's ray through that centre hits. :mod:`semkit._shading` (shared
+with the embree backend) turns those into the image, so the two backends
+draw the same shades, materials, textures, coincident faces, supersampling
+and backgrounds. The driver decides where rasterization runs: NVIDIA's EGL
+on a GPU, Mesa's llvmpipe on the CPU (which is how CI tests it).
+
+One GL context serves the whole process; a lock lets one thread at a time
+use it, and it is made current in that thread for the call. Only the
+screen window of the mesh (:func:`semkit._shading.screen_window`) is
+cleared and read back; views are shaded in ``threads`` threads while the
+next view rasterizes.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import threading
+import weakref
+from concurrent.futures import ThreadPoolExecutor
+from functools import lru_cache
+
+import numpy as np
+import torch
+
+from ..scene import Mesh
+from .camera import Views
+from .settings import RenderSettings
+from .shading import screen_window, shade, usable_cores
+
+#: Mesa's CPU rasterizers, as their GL_RENDERER strings begin.
+SOFTWARE_RENDERERS = ("llvmpipe", "softpipe", "swrast")
+
+_VERTEX = """
+#version 330
+uniform mat4 projection;
+in vec3 position;
+out vec3 bary;
+void main() {
+    gl_Position = projection * vec4(position, 1.0);
+    int corner = gl_VertexID % 3;
+    bary = vec3(corner == 0, corner == 1, corner == 2);
+}
+"""
+_FRAGMENT = """
+#version 330
+in vec3 bary;
+layout(location = 0) out int face;
+layout(location = 1) out vec2 weights;
+void main() {
+    face = gl_PrimitiveID + 1;  // 0 where nothing is drawn
+    weights = bary.yz;
+}
+"""
+
+
+class _Context:
+    """The process's GL context, its shader program, framebuffers by size and vertex arrays by mesh."""
+
+    def __init__(self) -> None:
+        import moderngl
+
+        _load_triton_first()
+        self.gl = moderngl.create_context(standalone=True, backend="egl")
+        self.gl.gc_mode = "context_gc"  # objects of dropped meshes are released at the next render
+        self.lock = threading.Lock()
+        self.renderer = str(self.gl.info["GL_RENDERER"])
+        self.max_size = int(self.gl.info["GL_MAX_RENDERBUFFER_SIZE"])
+        with self.gl:
+            self.gl.enable(moderngl.DEPTH_TEST)  # the nearest fragment wins
+            self.program = self.gl.program(vertex_shader=_VERTEX, fragment_shader=_FRAGMENT)
+        self.framebuffers: dict[int, object] = {}
+        self.arrays: "weakref.WeakKeyDictionary[Mesh, object]" = weakref.WeakKeyDictionary()
+
+    def framebuffer(self, n: int):
+        """An n x n framebuffer: face ids + 1 (int32), barycentric weights of corners 1 and 2, depth."""
+        fbo = self.framebuffers.get(n)
+        if fbo is None:
+            colors = [self.gl.renderbuffer((n, n), 1, dtype="i4"), self.gl.renderbuffer((n, n), 2, dtype="f4")]
+            fbo = self.framebuffers[n] = self.gl.framebuffer(colors, self.gl.depth_renderbuffer((n, n)))
+        return fbo
+
+    def vertex_array(self, mesh: Mesh):
+        """The mesh's triangles as three vertices each, so that a fragment's primitive id is its face index."""
+        array = self.arrays.get(mesh)
+        if array is None:
+            buffer = self.gl.buffer(np.ascontiguousarray(mesh.triangles.reshape(-1, 3)).tobytes())
+            array = self.arrays[mesh] = self.gl.vertex_array(self.program, [(buffer, "3f", "position")])
+        return array
+
+
+def _load_triton_first() -> None:
+    """Load triton's library (torch's compiler, where installed) before Mesa's llvmpipe loads its LLVM.
+
+    Both carry LLVM; measured here (Mesa 22.3, triton 3.8), importing triton
+    after an llvmpipe context exists crashes the process (torch.export and
+    the ONNX export import it), while the other order works.
+    """
+    import importlib.util
+
+    if importlib.util.find_spec("triton") is not None:
+        import triton._C.libtriton  # noqa: F401
+
+
+_contexts: dict[int, _Context] = {}  # by process id: a context does not survive a fork
+_contexts_lock = threading.Lock()
+
+
+def context() -> _Context:
+    """The process's GL context (created on first use); raises when no EGL driver or moderngl is there."""
+    with _contexts_lock:
+        ctx = _contexts.get(os.getpid())
+        if ctx is None:
+            ctx = _contexts[os.getpid()] = _Context()
+        return ctx
+
+
+@lru_cache(maxsize=1)
+def unavailable_reason() -> str | None:
+    """Why the gl backend cannot run here (a sentence with the fix), or None when it can."""
+    try:
+        import moderngl  # noqa: F401
+    except ImportError:
+        return "the gl backend needs moderngl: pip install 'semkit[gl]'"
+    try:
+        context()
+    except Exception as e:  # glcontext raises plain Exceptions for a missing library or display
+        return (
+            f"the gl backend found no headless OpenGL (EGL) driver ({e}); on Debian/Ubuntu install "
+            "libegl1 libegl-mesa0 libgl1-mesa-dri (Mesa, on the CPU) or use a machine with NVIDIA's driver"
+        )
+    return None
+
+
+class GLBackend:
+    """OpenGL rasterization in the process's EGL context, shading on a pool of ``threads`` threads;
+    ``close()`` stops the threads."""
+
+    differentiable = False
+
+    def __init__(self, settings: RenderSettings, threads: int | None = None) -> None:
+        if threads is not None and (not isinstance(threads, int) or threads < 1):
+            raise ValueError(f"threads must be a positive integer, got {threads!r}")
+        reason = unavailable_reason()
+        if reason is not None:
+            raise ImportError(reason)
+        self.settings = settings
+        self.threads = threads or usable_cores()
+        self._context = context()
+        raster = settings.image_size * settings.supersample
+        if raster > self._context.max_size:
+            raise ValueError(
+                f"the gl backend rasterizes at most {self._context.max_size} px here ({self._context.renderer}), "
+                f"but image_size x supersample is {raster}; lower one of them or use the embree backend"
+            )
+        self._background = settings.background_array()
+        self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="semkit-gl-shade")
+
+    def options(self) -> dict:
+        return {"threads": self.threads}
+
+    def close(self) -> None:
+        self._pool.shutdown()  # its threads end; a new pool starts threads only when used again
+        self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="semkit-gl-shade")
+
+    def render(self, mesh: Mesh, views: Views) -> torch.Tensor:
+        s = self.settings
+        views = views.detach()
+        eyes, axes, lights = views.eye.numpy(), views.axes.numpy(), views.light.numpy()
+        ambient, intensity = views.ambient.numpy(), views.light_intensity.numpy()
+        textured = s.materials and mesh.materials is not None and mesh.materials.textured
+        out = np.empty((len(views), 3, s.image_size, s.image_size), np.float32)
+        shading = []
+        ctx = self._context
+        with ctx.lock, ctx.gl:
+            ctx.gl.gc()
+            array, fbo = ctx.vertex_array(mesh), ctx.framebuffer(s.image_size * s.supersample)
+            for b in range(len(views)):
+                out[b] = self._background
+                window = screen_window(mesh.vertices, eyes[b], axes[b], s.image_size, s.supersample, s.fov)
+                hits = None if window is None else self._rasterize(mesh, array, fbo, eyes[b], axes[b], window, textured)
+                if hits is not None:
+                    job = (s, mesh, out[b], window, *hits, eyes[b], lights[b], ambient[b], intensity[b])
+                    shading.append(self._pool.submit(shade, *job))
+        for job in shading:
+            job.result()
+        return torch.from_numpy(out)
+
+    def _rasterize(self, mesh: Mesh, array, fbo, eye: np.ndarray, axes: np.ndarray, window, textured: bool):
+        """(hit [N], (u, v) or None) of the window's samples in :mod:`semkit._shading`'s layout; None if nothing is in front."""
+        s = self.settings
+        k, n = s.supersample, s.image_size * s.supersample
+        depth = np.einsum("vj,j->v", mesh.vertices - eye, axes[2])
+        far = float(depth.max())
+        if far <= 0:
+            return None
+        near = max(float(depth.min()), 1e-4 * far) * (1 - 1e-3)
+        far *= 1 + 1e-3
+        # GL's camera looks down -z; its rows are NMR's camera axes with z negated.
+        view = np.eye(4)
+        view[:3, :3] = axes * np.array([1.0, 1.0, -1.0])[:, None]
+        view[:3, 3] = -view[:3, :3] @ eye
+        f = 1.0 / math.tan(math.radians(s.fov) / 2.0)
+        projection = np.zeros((4, 4))
+        projection[0, 0] = projection[1, 1] = f
+        projection[2, 2:] = (far + near) / (near - far), 2.0 * far * near / (near - far)
+        projection[3, 2] = -1.0
+        self._context.program["projection"].write((projection @ view).T.astype(np.float32).tobytes())
+
+        rows, cols = window
+        # GL's rows count from the bottom; the window in samples:
+        x, y = cols.start * k, n - rows.stop * k
+        w, h = (cols.stop - cols.start) * k, (rows.stop - rows.start) * k
+        fbo.use()
+        fbo.clear(depth=1.0, viewport=(x, y, w, h))
+        array.render()
+        ids = np.empty((h, w), np.int32)
+        fbo.read_into(ids, viewport=(x, y, w, h), components=1, attachment=0, dtype="i4")
+        hit = _samples(ids, k) - 1
+        if not textured:
+            return hit, None
+        weights = np.empty((h, w, 2), np.float32)
+        fbo.read_into(weights, viewport=(x, y, w, h), components=2, attachment=1, dtype="f4")
+        return hit, (_samples(weights[..., 0], k), _samples(weights[..., 1], k))
+
+
+def _samples(raster: np.ndarray, k: int) -> np.ndarray:
+    """A window read from GL [h, w] (bottom row first) in :mod:`semkit._shading`'s sample order [h * w]."""
+    h, w = raster.shape
+    return np.ascontiguousarray(raster[::-1].reshape(h // k, k, w // k, k).transpose(0, 2, 1, 3)).ravel()

@@ -1,0 +1,243 @@
+"""Rendering a mesh under a batch of semantic parameters.
+
+One interface, three backends that give the same image for the same
+parameters (the paper's camera, normalization and two-sided flat shading):
+
+* ``embree``: ray casting with trimesh's embreex binding, the CPU default.
+* ``gl``: OpenGL rasterization through a headless EGL context (optional,
+  ``pip install 'semkit[gl]'``): on a GPU with NVIDIA's driver, on the CPU
+  with Mesa's llvmpipe. It shares embree's shading code.
+* ``pytorch3d``: differentiable rasterization (optional, for GPUs), so
+  gradients of scores with respect to the parameters come from autograd.
+
+The look is the paper's (a white object on black) unless asked otherwise:
+``materials=True`` draws the mesh's own colours and textures, and
+``background`` takes a grey level, an RGB triple or an image.
+"""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+from typing import Any, Iterator, Sequence
+
+import numpy as np
+import torch
+
+from ..scene import Mesh
+from ..space import Space
+from .camera import Views
+from .settings import RenderSettings, as_rgb, parse_background
+
+BACKENDS = ("auto", "embree", "gl", "pytorch3d")
+
+
+class Renderer:
+    """Render meshes as the paper does, for whole batches of views.
+
+    >>> renderer = Renderer(image_size=64)
+    >>> images = renderer.render(mesh, azimuth=[0, 90, 180], elevation=30)  # doctest: +SKIP
+    >>> images.shape  # doctest: +SKIP
+    torch.Size([3, 3, 64, 64])
+
+    ``backend="auto"`` picks, of :meth:`backends`: pytorch3d on a CUDA GPU
+    when it is installed (it has gradients); else gl when a CUDA GPU is
+    present and OpenGL runs on a GPU (not on Mesa's CPU rasterizer); else
+    embree, which on the CPU renders faster than gl on llvmpipe (measured:
+    README, Renderers). ``supersample=2`` anti-aliases like the paper's
+    renderer (render at twice the size, average 2x2 blocks). The embree and
+    gl backends take ``threads``: views traced (embree) or shaded (gl) in
+    parallel (default: one per usable core).
+
+    A pixel's colour is ``color * (ambient + light_intensity * max(0, n.l))``
+    (two-sided, flat, no gamma), or with ``materials=True``
+    ``Kd * texture(uv) * (ambient + light_intensity * max(0, n.l))`` from
+    the mesh's :class:`~semkit.mesh.Materials` (a mesh without any is drawn
+    in ``color``); textures are sampled bilinearly with wrap-around.
+    ``ambient`` and ``light_intensity`` here are the defaults of the
+    per-view parameters of the same names. ``background`` is a grey level,
+    an RGB triple, an image array [H, W, 3] in [0, 1] or an image file,
+    resized to the output size, shown wherever no object is.
+    """
+
+    def __init__(
+        self,
+        backend: str = "auto",
+        image_size: int = 224,
+        *,
+        supersample: int = 2,
+        background: float | Sequence[float] | np.ndarray | str | os.PathLike = 0.0,
+        color: float | Sequence[float] = 1.0,
+        ambient: float = 0.5,
+        light_intensity: float = 0.5,
+        fov: float = 60.0,
+        materials: bool = False,
+        device: str | torch.device | None = None,
+        **backend_options: Any,
+    ) -> None:
+        rgb, image, source = parse_background(background)
+        self.settings = RenderSettings(
+            image_size, supersample, rgb, as_rgb(color), float(ambient), float(light_intensity), float(fov),
+            bool(materials), image, source,
+        )
+        self.backend_name = _resolve_backend(backend)
+        self._ahead: ThreadPoolExecutor | None = None  # the render-ahead thread of render_batches, made when first used
+        if self.backend_name in ("embree", "gl"):
+            unknown = sorted(set(backend_options) - {"threads"})
+            if unknown:
+                raise TypeError(f"the {self.backend_name} backend takes only the option threads, not {unknown}")
+            if self.backend_name == "embree":
+                from .embree import EmbreeBackend as Backend
+            else:
+                from .gl import GLBackend as Backend
+            self._backend = Backend(self.settings, **backend_options)
+        else:
+            from .pytorch3d import Pytorch3DBackend
+
+            self._backend = Pytorch3DBackend(self.settings, device=device, **backend_options)
+
+    @staticmethod
+    def backends() -> tuple[str, ...]:
+        """The backends that can render here (installed, with their drivers), in the order ``auto`` prefers them.
+
+        embree always; gl when moderngl is installed and an EGL driver
+        answers (Mesa on a CPU, NVIDIA's on a GPU); pytorch3d when it is
+        installed.
+        """
+        usable = ["embree"]
+        if gl_unavailable_reason() is None:
+            usable.append("gl")
+        if pytorch3d_available():
+            usable.append("pytorch3d")
+        return tuple(sorted(usable, key=lambda name: name != _auto_backend()))
+
+    @property
+    def differentiable(self) -> bool:
+        """Whether images carry autograd gradients with respect to the parameters."""
+        return self._backend.differentiable
+
+    @property
+    def image_size(self) -> int:
+        return self.settings.image_size
+
+    def resized(self, image_size: int) -> "Renderer":
+        """The same renderer (backend and look) at another image size."""
+        other = object.__new__(Renderer)
+        other.settings = replace(self.settings, image_size=image_size)
+        other.backend_name = self.backend_name
+        other._backend = type(self._backend)(other.settings, **self._backend.options())
+        other._ahead = None
+        return other
+
+    def describe(self) -> dict[str, Any]:
+        """Backend and settings, as plain values (for dataset attrs)."""
+        return {"backend": self.backend_name, **self.settings.describe()}
+
+    def __repr__(self) -> str:
+        s = self.settings
+        look = ", materials=True" if s.materials else ""
+        return f"Renderer(backend={self.backend_name!r}, image_size={s.image_size}, supersample={s.supersample}{look})"
+
+    def render_batches(self, mesh: Mesh, batches: Sequence[Any], space: Space | None = None, *,
+                       ahead: bool = False) -> Iterator[torch.Tensor]:
+        """Images of each batch of points in turn; with ``ahead``, the next batch renders on this renderer's
+        background thread while the caller uses the current one (embree and gl release the GIL, so a network
+        classifying one batch and the renderer drawing the next overlap)."""
+        if not ahead or self.differentiable or len(batches) < 2:
+            for batch in batches:
+                yield self.render(mesh, batch, space)
+            return
+        if self._ahead is None:
+            self._ahead = ThreadPoolExecutor(1, thread_name_prefix="semkit-render-ahead")
+        pending = self._ahead.submit(self.render, mesh, batches[0], space)
+        for i in range(len(batches)):
+            images = pending.result()
+            if i + 1 < len(batches):
+                pending = self._ahead.submit(self.render, mesh, batches[i + 1], space)
+            yield images
+
+    def close(self) -> None:
+        """Stop this renderer's threads and drop what its backend keeps per mesh; it renders again when asked
+        (threads start again then)."""
+        if self._ahead is not None:
+            self._ahead.shutdown()
+            self._ahead = None
+        self._backend.close()
+
+    def __enter__(self) -> "Renderer":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def render(self, mesh: Mesh, points: Any = None, space: Space | None = None, **params: Any) -> torch.Tensor:
+        """Images [B, 3, H, W] in [0, 1] for a batch of views of ``mesh``.
+
+        Give the views as ``points`` [B, n] of a ``space`` (default
+        ``Space.paper()``), and/or as named values: ``azimuth``,
+        ``elevation`` (degrees), ``distance`` (camera distance, default
+        2.732), ``light_azimuth``, ``light_elevation`` (the light direction,
+        default straight up), ``roll`` (degrees about the viewing axis; 90
+        turns the image content a quarter turn counter-clockwise),
+        ``light_intensity`` and ``ambient`` (defaults: the renderer's).
+        Scalars broadcast.
+        """
+        if not isinstance(mesh, Mesh):
+            raise TypeError(f"render() needs a semkit.Mesh (see semkit.load_mesh), got {type(mesh).__name__}")
+        s = self.settings
+        views = Views.from_inputs(points, space, params, {"ambient": s.ambient, "light_intensity": s.light_intensity})
+        return self._backend.render(mesh, views)
+
+
+def _resolve_backend(backend: str) -> str:
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown renderer backend {backend!r}; choose one of {BACKENDS}")
+    if backend == "auto":
+        return _auto_backend()
+    if backend == "pytorch3d" and not pytorch3d_available():
+        raise ImportError(
+            "the pytorch3d backend needs pytorch3d, which has no PyPI wheels for Linux: install it from conda "
+            "(environment.yml: `conda env create -f environment.yml`) or build it from source; "
+            "the embree backend works without it"
+        )
+    if backend == "gl" and gl_unavailable_reason() is not None:
+        raise ImportError(f"{gl_unavailable_reason()}; the embree backend works without it")
+    return backend
+
+
+def _auto_backend() -> str:
+    """The rule of ``backend="auto"`` (see :class:`Renderer`)."""
+    if not torch.cuda.is_available():
+        return "embree"
+    if pytorch3d_available():
+        return "pytorch3d"
+    from .gl import SOFTWARE_RENDERERS
+
+    driver = gl_renderer()
+    return "gl" if driver is not None and not driver.lower().startswith(SOFTWARE_RENDERERS) else "embree"
+
+
+def gl_unavailable_reason() -> str | None:
+    """Why the gl backend cannot run here (with the fix), or None when it can."""
+    from .gl import unavailable_reason
+
+    return unavailable_reason()
+
+
+def gl_renderer() -> str | None:
+    """The OpenGL driver the gl backend draws with (its GL_RENDERER, e.g. Mesa's llvmpipe on a CPU); None if unusable."""
+    if gl_unavailable_reason() is not None:
+        return None
+    from .gl import context
+
+    return context().renderer
+
+
+def pytorch3d_available() -> bool:
+    """Whether pytorch3d (with its compiled extension) can be imported."""
+    try:
+        import pytorch3d.renderer  # noqa: F401
+    except Exception:
+        return False
+    return True

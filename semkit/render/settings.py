@@ -1,0 +1,106 @@
+"""Render settings: what a render looks like (size, supersampling, background, colour, light, field of view).
+
+Recorded in results, so they say how they were made; shared by every backend.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+
+__all__ = ["RenderSettings", "as_rgb", "parse_background"]
+
+
+@dataclass(frozen=True)
+class RenderSettings:
+    """What a render looks like; recorded in results so they say how they were made."""
+
+    image_size: int = 224
+    supersample: int = 2
+    background: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    color: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    ambient: float = 0.5
+    light_intensity: float = 0.5
+    fov: float = 60.0
+    materials: bool = False
+    #: a background image [H, W, 3] in [0, 1] (any size; resized to image_size), replacing ``background``
+    background_image: np.ndarray | None = field(default=None, compare=False, repr=False)
+    #: where the background image came from (a file, or "array")
+    background_source: str | None = None
+
+    def __post_init__(self) -> None:
+        if not (isinstance(self.image_size, int) and 8 <= self.image_size <= 4096):
+            raise ValueError(f"image_size must be an integer in [8, 4096], got {self.image_size!r}")
+        if not (isinstance(self.supersample, int) and 1 <= self.supersample <= 8):
+            raise ValueError(f"supersample must be an integer in [1, 8], got {self.supersample!r}")
+        if not 0 < self.fov < 180:
+            raise ValueError(f"fov (full field of view, degrees) must be in (0, 180), got {self.fov}")
+        for name in ("background", "color"):
+            value = getattr(self, name)
+            if len(value) != 3 or not all(0.0 <= c <= 1.0 for c in value):
+                raise ValueError(f"{name} must be three values in [0, 1], got {value}")
+        for name in ("ambient", "light_intensity"):
+            if not getattr(self, name) >= 0:
+                raise ValueError(f"{name} must be at least 0, got {getattr(self, name)}")
+
+    def background_array(self) -> np.ndarray:
+        """The background at the output size, [3, image_size, image_size] float32.
+
+        An image is resized (bilinear, antialiased; stretched if it is not
+        square), a colour fills the whole frame.
+        """
+        size = self.image_size
+        if self.background_image is None:
+            return np.broadcast_to(np.asarray(self.background, np.float32)[:, None, None], (3, size, size)).copy()
+        image = torch.from_numpy(np.ascontiguousarray(self.background_image.transpose(2, 0, 1)))[None]
+        resized = torch.nn.functional.interpolate(image, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+        return resized[0].clamp(0.0, 1.0).numpy()
+
+    def describe(self) -> dict[str, Any]:
+        """The settings as plain values; a background image by its source and content hash."""
+        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "background_image"}
+        if self.background_image is not None:
+            digest = hashlib.sha256(self.background_image.tobytes()).hexdigest()[:16]
+            out["background_image"] = f"{list(self.background_image.shape)} sha256:{digest}"
+        return out
+
+
+def parse_background(value: Any) -> tuple[tuple[float, float, float], np.ndarray | None, str | None]:
+    """(colour, image, source) of a ``background=`` argument; a clear error for anything else."""
+    if isinstance(value, (str, os.PathLike)):
+        path = Path(value)
+        if not path.is_file():
+            raise FileNotFoundError(f"background image not found: {path}")
+        from PIL import Image
+
+        try:
+            with Image.open(path) as image:
+                array = np.asarray(image.convert("RGB"), dtype=np.float32) / 255.0
+        except (OSError, ValueError) as e:
+            raise ValueError(f"cannot read the background image {path}: {e}") from e
+        return (0.0, 0.0, 0.0), array, str(path)
+    array = np.asarray(value.detach().cpu() if isinstance(value, torch.Tensor) else value, dtype=np.float32)
+    if array.ndim == 0 or array.shape == (3,):
+        return as_rgb(array.tolist()), None, None
+    if array.ndim != 3 or array.shape[2] != 3 or min(array.shape[:2]) < 1:
+        raise ValueError(
+            "background must be a grey level, an RGB triple, an image array [H, W, 3] in [0, 1] or an image file; "
+            f"got an array of shape {list(array.shape)}"
+        )
+    if not (np.isfinite(array).all() and array.min() >= 0.0 and array.max() <= 1.0):
+        raise ValueError("a background image must hold finite values in [0, 1] (divide 8-bit images by 255)")
+    return (0.0, 0.0, 0.0), array, "array"
+
+
+def as_rgb(value: float | Sequence[float]) -> tuple[float, float, float]:
+    if isinstance(value, (int, float)):
+        return (float(value),) * 3
+    if len(value) != 3:
+        raise ValueError(f"a colour is a grey level or three values in [0, 1], got {value}")
+    return tuple(float(v) for v in value)  # type: ignore[return-value]

@@ -1,0 +1,67 @@
+"""Resolving a shape by any of its names: a Mesh, a gallery name, a mesh file, or a ShapeNet model."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Sequence
+
+from . import gallery
+from .mesh import Mesh
+from .shapenet import PAPER_CLASSES, ShapeNet, load_file
+
+__all__ = ["load_shape", "load_shapes"]
+
+
+def load_shape(shape: Any, shapenet: str | os.PathLike | None = None) -> Mesh:
+    """A shape by any of its names: a :class:`Mesh`, a gallery name, a mesh file (ShapeNet files are
+    labelled by their class), or a ShapeNet model (``class/model_id``, or a model id) of the folder ``shapenet``."""
+    if isinstance(shape, Mesh):
+        return shape
+    text = str(shape)
+    if shapenet is not None and not Path(text).is_file():
+        data = ShapeNet(shapenet)
+        if "/" in text:
+            cls, model = text.split("/", 1)
+            return data.load(cls, model)
+        for entry in data.entries():
+            if entry.model_id == text:
+                return data.load(entry.cls, entry.model_id)
+        raise KeyError(f"no model {text!r} in {shapenet}")
+    if text in gallery.names():
+        return gallery.load(text)
+    if not Path(text).exists():
+        raise FileNotFoundError(f"no shape {text!r}: not a gallery shape ({gallery.names()}) nor a mesh file")
+    return load_file(text)
+
+
+def load_shapes(
+    shapes: Sequence[Any] | None = None,
+    shapenet: str | os.PathLike | None = None,
+    classes: Sequence[str] | None = None,
+    per_class: int = 2,
+) -> list[Mesh]:
+    """Meshes for a study: ``shapes`` (see :func:`load_shape`; default: the gallery), or, with ``shapenet``
+    and no ``shapes``, ``per_class`` models of each of ``classes`` (default: the paper's classes found there).
+
+    With ``shapenet`` and ``classes``, ``shapes`` may name model ids to pick.
+    Entries without a mesh are skipped with a warning.
+    """
+    if shapenet is None:
+        return [load_shape(s) for s in (shapes or gallery.names())]
+    data = ShapeNet(shapenet)
+    if shapes and not classes:
+        return [load_shape(s, shapenet) for s in shapes]
+    chosen = list(classes) if classes else [c for c in data.classes if c in PAPER_CLASSES] or data.classes
+    meshes = []
+    for cls in chosen:
+        if shapes:
+            meshes += [data.load(cls, m) for m in data.models(cls) if m in set(shapes)]
+        else:
+            meshes += list(data.meshes(cls, limit=per_class))
+    if not meshes:
+        raise ValueError(f"no meshes selected from {shapenet} (classes {chosen}, shapes {shapes})")
+    return meshes
+
+
+# ------------------------------------------------------------------- stack

@@ -1,0 +1,23 @@
+"""Persistence for maps, region searches and studies: one path, "match, compute, lock, write".
+
+Every stored result carries the settings it was made with and their
+fingerprint; a store made with other settings (another function, network,
+mesh, grid, criterion) is refused, never handed back. Files are written
+whole or not at all, under a lock shared by concurrent writers.
+
+* :mod:`.files`: fingerprints, matching and refusing, atomic writes, locks, datasets and arrays;
+* :mod:`.journal`: a map's journal of finished chunks;
+* :mod:`.checkpoint`: a region search's saved state.
+"""
+
+from .checkpoint import Checkpoint
+from .files import (FORMATS, StoreError, check_format, differences, file_stem, fingerprint, locked, matching,
+                    not_a_store, read_arrays, read_dataset, refuse, remove, settings_of, versioned, write_arrays,
+                    write_bytes, write_dataset, writing)
+from .journal import Journal
+
+__all__ = [
+    "Checkpoint", "FORMATS", "Journal", "StoreError", "check_format", "differences", "file_stem", "fingerprint", "locked",
+    "matching", "not_a_store", "read_arrays", "read_dataset", "refuse", "remove", "settings_of", "versioned",
+    "write_arrays", "write_bytes", "write_dataset", "writing",
+]

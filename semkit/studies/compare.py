@@ -1,0 +1,196 @@
+"""Networks compared with confidence: per-shape metrics under an explicit criterion, bootstrap intervals over
+shapes, paired sign-flip tests, and the order's flips across criteria; :func:`average` over shapes."""
+
+
+from __future__ import annotations
+
+import itertools
+from typing import Sequence
+
+import numpy as np
+import xarray as xr
+
+from ..criterion import Criterion
+from ..regions import box_iou, srvr, style, volume_ratio
+from ..trust import robust_accuracy
+
+
+def average(data: xr.Dataset | xr.DataArray, dim: str = "shape") -> xr.Dataset | xr.DataArray:
+    """The mean over ``dim`` (default: shapes), with attrs that say so (``mean_over_<dim>``, the class name)."""
+    names = np.unique(np.atleast_1d(data["label_name"].values)) if "label_name" in data.coords else []
+    if isinstance(data, xr.Dataset):
+        data = data.drop_vars(["top1"], errors="ignore")  # a mean class index means nothing
+    out = data.mean(dim, keep_attrs=True)
+    out.attrs[f"mean_over_{dim}"] = int(data.sizes[dim])
+    if dim == "shape" or "label_name" in data.coords:
+        out.attrs["label_name"] = str(names[0]) if len(names) == 1 else "true class"
+    return out
+
+
+def _per_shape(maps: xr.Dataset, radii: Sequence[float], criterion: Criterion) -> dict[str, xr.DataArray]:
+    """Metric name -> DataArray over (network, shape) under one criterion."""
+    good = criterion.on_map(maps)
+    params = [d for d in good.dims if d not in ("network", "shape")]
+    out = {"accuracy over the space": good.mean(params).astype(float),
+           "mean score": maps["score"].mean(params)}
+    ra = robust_accuracy(maps, list(radii), criterion=criterion)
+    for r in radii:
+        out[f"robust accuracy r={r:g}"] = ra.sel(radius=r).drop_vars("radius")
+    return out
+
+
+def _region_metrics(regions: xr.Dataset) -> dict[str, xr.DataArray]:
+    ratios = volume_ratio(regions).mean("start")
+    return {f"SRVR {style(str(a))[0]}": ratios.sel(algorithm=a).drop_vars("algorithm") for a in regions.algorithm.values}
+
+
+def _bootstrap(values: np.ndarray, rng: np.random.Generator, n_boot: int, confidence: float) -> tuple[float, float]:
+    """Percentile interval of the mean over the last axis (shapes)."""
+    k = values.shape[-1]
+    idx = rng.integers(0, k, (n_boot, k))
+    means = values[..., idx].mean(-1)
+    alpha = (1 - confidence) / 2
+    return float(np.quantile(means, alpha)), float(np.quantile(means, 1 - alpha))
+
+
+def _paired_p(diff: np.ndarray, rng: np.random.Generator, n_perm: int) -> float:
+    """Two-sided p-value of a zero mean difference, from sign flips of the per-shape differences."""
+    observed = abs(diff.mean())
+    if np.allclose(diff, 0):
+        return 1.0
+    if len(diff) <= 12:  # every sign pattern: exact (with k shapes the smallest p is 2 / 2^k)
+        signs = np.array(list(itertools.product([-1.0, 1.0], repeat=len(diff))))
+        return float((np.abs((signs * diff).mean(axis=1)) >= observed - 1e-12).mean())
+    signs = rng.choice([-1.0, 1.0], size=(n_perm, len(diff)))
+    flipped = np.abs((signs * diff).mean(axis=1))
+    return float((1 + (flipped >= observed - 1e-12).sum()) / (n_perm + 1))
+
+
+def compare_networks(
+    maps: xr.Dataset,
+    regions: xr.Dataset | None = None,
+    *,
+    radii: Sequence[float] = (0, 6, 12),
+    criterion: Criterion | str | Sequence[Criterion | str] | None = None,
+    threshold: float | Sequence[float] | None = None,
+    confidence: float = 0.95,
+    n_boot: int = 2000,
+    seed: int = 0,
+) -> xr.Dataset:
+    """Networks compared on the same shapes, with intervals and paired tests.
+
+    ``maps``: stacked maps with ``network`` and ``shape`` dims (from
+    ``semantic_maps`` or a sweep); ``regions``: region searches with the same
+    dims (for SRVR per algorithm). ``criterion``: one criterion or a list
+    to compare under several (a map judges top-1 and score >= t);
+    ``threshold``: the shortcut, a number or a list of numbers (None in a
+    list: top-1 correct). Default: top-1 correct.
+
+    Returns a Dataset over (criterion, metric, network) with ``mean``,
+    ``ci_low``, ``ci_high`` (bootstrap percentile interval over shapes) and
+    over (criterion, metric, network, other) with ``difference`` (network
+    minus other, mean over shapes), its interval, and ``p_value`` (paired
+    sign-flip test). SRVR does not depend on the criterion and is repeated.
+    """
+    if not {"network", "shape"} <= set(maps.dims):
+        raise ValueError("compare_networks needs maps with 'network' and 'shape' dims (semkit.semantic_maps, a sweep)")
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
+    if criterion is not None and threshold is not None:
+        raise ValueError("pass criterion= or threshold=, not both")
+    if criterion is not None:
+        criteria = [Criterion.resolve(c) for c in (criterion if isinstance(criterion, (list, tuple)) else [criterion])]
+    else:
+        thresholds = list(threshold) if isinstance(threshold, (list, tuple, np.ndarray)) else [threshold]
+        criteria = [Criterion.resolve(None, None if t is None else float(t)) for t in thresholds]
+    networks = [str(n) for n in maps.network.values]
+    rng = np.random.default_rng(seed)
+    tables = []
+    for criterion in criteria:
+        metrics = _per_shape(maps, radii, criterion)
+        if regions is not None:
+            metrics.update(_region_metrics(regions))
+        names = list(metrics)
+        order = {"network": maps.network.values, "shape": maps.shape.values}  # regions matched by name, not position
+        values = np.stack([metrics[m].sel(order).transpose("network", "shape").values for m in names])  # [metric, network, shape]
+        M, N, _ = values.shape
+        mean, low, high = values.mean(-1), np.empty((M, N)), np.empty((M, N))
+        diff, d_low, d_high, p = (np.full((M, N, N), np.nan) for _ in range(4))
+        for m in range(M):
+            for i in range(N):
+                low[m, i], high[m, i] = _bootstrap(values[m, i], rng, n_boot, confidence)
+            for i, j in itertools.permutations(range(N), 2):
+                d = values[m, i] - values[m, j]
+                diff[m, i, j] = d.mean()
+                d_low[m, i, j], d_high[m, i, j] = _bootstrap(d, rng, n_boot, confidence)
+                p[m, i, j] = _paired_p(d, rng, n_boot)
+        tables.append(xr.Dataset(
+            {
+                "mean": (("metric", "network"), mean, {"long_name": "mean over shapes"}),
+                "ci_low": (("metric", "network"), low),
+                "ci_high": (("metric", "network"), high),
+                "difference": (("metric", "network", "other"), diff, {"long_name": "network minus other, mean over shapes"}),
+                "difference_low": (("metric", "network", "other"), d_low),
+                "difference_high": (("metric", "network", "other"), d_high),
+                "p_value": (("metric", "network", "other"), p, {"long_name": "paired sign-flip test, two-sided"}),
+            },
+            coords={"metric": names, "network": networks, "other": networks},
+        ))
+    out = xr.concat(tables, dim=xr.DataArray([c.name for c in criteria], dims="criterion", name="criterion"))
+    out.attrs = {
+        "title": "Networks compared with confidence",
+        "shapes": int(maps.sizes["shape"]),
+        "confidence": confidence,
+        "bootstrap": int(n_boot),
+        "radii": [float(r) for r in radii],
+        "interval": f"{confidence:.0%} bootstrap percentile interval over shapes",
+        "test": "paired sign-flip permutation test over shapes, two-sided",
+    }
+    return out
+
+
+def findings(comparison: xr.Dataset, alpha: float = 0.05) -> list[str]:
+    """Sentences on each pair of networks: significant or not, and whether the order flips across criteria."""
+    lines = []
+    networks = [str(n) for n in comparison.network.values]
+    for metric in comparison.metric.values:
+        for a, b in itertools.combinations(networks, 2):
+            pair = comparison.sel(metric=metric, network=a, other=b)
+            signs = set(np.sign(np.round(pair.difference.values, 12)).tolist()) - {0.0}
+            parts = []
+            for crit in comparison.criterion.values:
+                row = pair.sel(criterion=crit)
+                d, lo, hi, pv = (float(row[k]) for k in ("difference", "difference_low", "difference_high", "p_value"))
+                verdict = "significant" if pv < alpha else "not significant"
+                parts.append(f"{crit}: {d:+.3f} [{lo:+.3f}, {hi:+.3f}], p = {pv:.3f} ({verdict})")
+            flip = " The order flips across the criteria." if len(signs) > 1 else ""
+            lines.append(f"{metric}, {a} minus {b}: " + "; ".join(parts) + "." + flip)
+    return lines
+
+
+def comparison_table(comparison: xr.Dataset, criterion: str | None = None):
+    """A comparison as a table (pandas): per network, each metric's mean and interval over shapes, as text."""
+    import pandas as pd
+
+    c = comparison.sel(criterion=criterion) if criterion is not None else comparison.isel(criterion=0)
+    cells = {
+        str(m): [f"{c['mean'].sel(metric=m, network=n).item():.3f} [{c.ci_low.sel(metric=m, network=n).item():.3f}, "
+                 f"{c.ci_high.sel(metric=m, network=n).item():.3f}]" for n in c.network.values]
+        for m in c.metric.values
+    }
+    table = pd.DataFrame(cells, index=pd.Index([str(n) for n in c.network.values], name="network"))
+    table.attrs.update(criterion=c.criterion.item(), interval=comparison.attrs["interval"])
+    return table
+
+
+def compare_searches(searches: dict[str, xr.Dataset]):
+    """Region searches of the same starts and methods (say, faithful against adaptive steps) side by side: the
+    queries and SRVR of each per method, and the mean IoU of the first two's boxes (a pandas DataFrame)."""
+    import pandas as pd
+
+    table = {f"queries, {name}": r.queries.sum("start").to_pandas() for name, r in searches.items()}
+    results = list(searches.values())
+    if len(results) > 1:
+        table["mean IoU of the boxes"] = box_iou(results[0], results[1]).mean("start").to_pandas()
+    table.update({f"SRVR, {name}": srvr(r).to_pandas() for name, r in searches.items()})
+    return pd.DataFrame(table)
