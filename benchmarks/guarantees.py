@@ -71,7 +71,7 @@ def section(mesh_path: Path) -> list[str]:
         g = semkit.SemanticFunction(mesh, classifier, space=space)
         starts = np.array([view + [2.732, 60.0] for view in picked])[:, : space.n]
         start = time.perf_counter()
-        boxes = semkit.find_regions(g, starts, ("verified",), space, certificate=certificate, resolution=resolution,
+        boxes = semkit.find_regions(g, starts, ("verified",), space=space, certificate=certificate, step=resolution,
                                     progress=False).sel(algorithm="verified")
         seconds = time.perf_counter() - start
         volume = semkit.volume_ratio(boxes)
@@ -141,12 +141,12 @@ def audit_section(meshes: list[Path], starts_per_mesh: int = 3, network: str = "
         starts = views[:: max(1, len(views) // starts_per_mesh)][:starts_per_mesh]
         row = {}
         for certificate, key in (("lattice", "lattice"), ("sampled", "default")):
-            boxes = semkit.find_regions(f, starts, ("verified",), certificate=certificate, resolution=3,
+            boxes = semkit.find_regions(f, starts, ("verified",), certificate=certificate, step=3,
                                         progress=False).sel(algorithm="verified")
             share = audit_shares(f, boxes.lower.values, boxes.upper.values)
             shares[f"{key} boxes"] += share.tolist()
             queries[f"{key} boxes"] += boxes.queries.values.tolist()
-            radii = semkit.robustness_radius(f, starts, resolution=3, max_steps=5, certificate=certificate,
+            radii = semkit.robustness_radius(f, starts, step=3, max_steps=5, certificate=certificate,
                                              progress=False)
             lo, hi = radius_boxes(radii)
             r_share = audit_shares(f, lo, hi, seed=2)
@@ -212,7 +212,7 @@ def pocket_section(functions: int = 40) -> list[str]:
     shares, volumes, queries = [], [], []
     for seed in range(functions):
         f, lo, hi, start = pocket_function(seed)
-        box = semkit.find_regions(f, start[None], ("verified",), SPACE_POCKETS, threshold=0.5, seed=seed,
+        box = semkit.find_regions(f, start[None], ("verified",), space=SPACE_POCKETS, threshold=0.5, seed=seed,
                                   progress=False).sel(algorithm="verified")
         a, b = box.lower.values[0], box.upper.values[0]
         views = a + np.random.default_rng(seed + 99).random((20000, 4)) * (b - a)

@@ -114,7 +114,7 @@ def dask_study(shapes: list[str], network: str = "efficientnet_lite0", step: flo
 
     classifier = semkit.load_classifier(network)
     renderer = semkit.Renderer(image_size=image_size or classifier.input_size)
-    points = int(np.prod([len(v) for v in semkit.grid_coords(semkit.Space.paper(), step).values()]))
+    points = int(np.prod([len(v) for v in semkit.grid_coords(space=semkit.Space.paper(), step=step).values()]))
     in_process = []
     for shape in shapes:  # the same maps in this process: the compute a task must do
         f = semkit.SemanticFunction(load_file(shape) if Path(shape).exists() else semkit.gallery.load(shape), classifier, renderer=renderer)

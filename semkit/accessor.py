@@ -56,7 +56,7 @@ class DatasetAccessor(_Semkit):
     def srvr(self) -> xr.DataArray:
         from .regions import srvr
 
-        return srvr(self._require("regions", "srvr"), self.space)
+        return srvr(self._require("regions", "srvr"), space=self.space)
 
     def check(self, semantic_map: xr.Dataset, **options: Any) -> xr.Dataset:
         """These regions against a dense map (:func:`~semkit.check_regions`)."""

@@ -29,9 +29,9 @@ def band(p: np.ndarray) -> np.ndarray:
 
 
 def test_an_adaptive_map_spends_its_queries_where_the_map_changes():
-    dense = semantic_map(band, Space.paper(), step=3, progress=False)
+    dense = semantic_map(band, space=Space.paper(), step=3, progress=False)
     f = Counted(band)
-    ds = semantic_map(f, Space.paper(), step=3, adaptive=True, progress=False)
+    ds = semantic_map(f, space=Space.paper(), step=3, adaptive=True, progress=False)
     assert ds.score.dims == dense.score.dims and ds.score.shape == (120, 34)
     assert ds.evaluated.dtype == bool and int(ds.evaluated.sum()) == f.points  # each point evaluated once
     assert f.points < 0.2 * dense.score.size
@@ -48,11 +48,11 @@ def test_an_adaptive_map_spends_its_queries_where_the_map_changes():
     assert float(ds.evaluated.where(flat).mean()) < 0.15
     # a flat function costs only the two coarsest grids (strides 8 and 4): azimuth 30 x elevation 10
     constant = Counted(lambda p: np.full(len(p), 0.25))
-    flat_map = semantic_map(constant, Space.paper(), step=3, adaptive=True, progress=False)
+    flat_map = semantic_map(constant, space=Space.paper(), step=3, adaptive=True, progress=False)
     assert constant.points == 30 * 10 and float(np.abs(flat_map.score - 0.25).max()) < 1e-12
     # a smaller tolerance evaluates more
     tight = Counted(band)
-    semantic_map(tight, Space.paper(), step=3, adaptive=True, tolerance=DEFAULT_TOLERANCE / 10, progress=False)
+    semantic_map(tight, space=Space.paper(), step=3, adaptive=True, tolerance=DEFAULT_TOLERANCE / 10, progress=False)
     assert tight.points > f.points
 
 
@@ -62,9 +62,9 @@ def test_periodic_parameters_wrap_and_any_grid_length_works():
         return np.exp(-((d / 4) ** 2)) * 0.8
 
     for step in (3, 7):  # 7 degrees does not divide 360: the last cell (357 -> 360) is short
-        dense = semantic_map(spike, Space.paper(), step=step, progress=False)
+        dense = semantic_map(spike, space=Space.paper(), step=step, progress=False)
         f = Counted(spike)
-        ds = semantic_map(f, Space.paper(), step=step, adaptive=True, progress=False)
+        ds = semantic_map(f, space=Space.paper(), step=step, adaptive=True, progress=False)
         assert f.points < dense.score.size
         np.testing.assert_allclose(ds.score, dense.score, atol=0.05)
         near = np.minimum(ds.azimuth, 360 - ds.azimuth) <= 8
@@ -78,9 +78,9 @@ def test_adaptive_maps_in_three_dimensions():
     def g(p):
         return 1 / (1 + np.exp(-(p[:, 0] - 0.5 - 0.1 * p[:, 1] * np.cos(np.radians(p[:, 2]))) / 0.04))
 
-    dense = semantic_map(g, space, step=(0.05, 0.1, 15), progress=False)
+    dense = semantic_map(g, space=space, step=(0.05, 0.1, 15), progress=False)
     f = Counted(g)
-    ds = semantic_map(f, space, step=(0.05, 0.1, 15), adaptive=True, progress=False)
+    ds = semantic_map(f, space=space, step=(0.05, 0.1, 15), adaptive=True, progress=False)
     assert ds.score.dims == ("a", "b", "turn") and ds.score.shape == (21, 21, 24)
     assert int(ds.evaluated.sum()) == f.points < 0.25 * dense.score.size  # the sigmoid varies along "a" mostly
     assert float(np.abs(ds.score - dense.score).mean()) < 0.005
@@ -89,29 +89,29 @@ def test_adaptive_maps_in_three_dimensions():
 def test_an_interrupted_adaptive_map_resumes_to_the_same_result(tmp_path):
     store = tmp_path / "map.nc"
     whole = Counted(band)
-    uninterrupted = semantic_map(whole, Space.paper(), step=3, adaptive=True, chunk_size=50, progress=False)
+    uninterrupted = semantic_map(whole, space=Space.paper(), step=3, adaptive=True, chunk_size=50, progress=False)
     first = Counted(band, stop_after=whole.points // 2)
     with pytest.raises(KeyboardInterrupt):
-        semantic_map(first, Space.paper(), step=3, adaptive=True, store=store, key="band", chunk_size=50, progress=False)
+        semantic_map(first, space=Space.paper(), step=3, adaptive=True, store=store, key="band", chunk_size=50, progress=False)
     assert not store.exists()
     second = Counted(band)
-    ds = semantic_map(second, Space.paper(), step=3, adaptive=True, store=store, key="band", chunk_size=50, progress=False)
+    ds = semantic_map(second, space=Space.paper(), step=3, adaptive=True, store=store, key="band", chunk_size=50, progress=False)
     assert first.points + second.points == whole.points  # nothing evaluated twice
     xr.testing.assert_identical(ds.drop_attrs(), uninterrupted.drop_attrs())
     assert semkit.open_map(store).evaluated.dtype == bool
     # read back without evaluating; other settings are refused
     again = Counted(band)
-    semantic_map(again, Space.paper(), step=3, adaptive=True, store=store, key="band", progress=False)
+    semantic_map(again, space=Space.paper(), step=3, adaptive=True, store=store, key="band", progress=False)
     assert again.points == 0
     with pytest.raises(ValueError, match="differs in adaptive"):
-        semantic_map(band, Space.paper(), step=3, adaptive=True, tolerance=2 * DEFAULT_TOLERANCE, store=store, key="band",
+        semantic_map(band, space=Space.paper(), step=3, adaptive=True, tolerance=2 * DEFAULT_TOLERANCE, store=store, key="band",
                      progress=False)
     with pytest.raises(ValueError, match="differs in adaptive"):
-        semantic_map(band, Space.paper(), step=3, store=store, key="band", progress=False)
+        semantic_map(band, space=Space.paper(), step=3, store=store, key="band", progress=False)
     with pytest.raises(ValueError, match="pass adaptive=True"):
-        semantic_map(band, Space.paper(), step=3, tolerance=0.05, progress=False)
+        semantic_map(band, space=Space.paper(), step=3, tolerance=0.05, progress=False)
     with pytest.raises(ValueError, match="tolerance must be a positive"):
-        semantic_map(band, Space.paper(), step=3, adaptive=True, tolerance=0, progress=False)
+        semantic_map(band, space=Space.paper(), step=3, adaptive=True, tolerance=0, progress=False)
 
 
 def noisy_band(p: np.ndarray) -> np.ndarray:
@@ -122,14 +122,14 @@ def noisy_band(p: np.ndarray) -> np.ndarray:
 
 def test_an_adaptive_map_resumes_to_the_same_result_from_any_point(tmp_path):
     whole = Counted(noisy_band)
-    uninterrupted = semantic_map(whole, Space.paper(), step=3, adaptive=True, chunk_size=50, progress=False)
+    uninterrupted = semantic_map(whole, space=Space.paper(), step=3, adaptive=True, chunk_size=50, progress=False)
     for stop in np.linspace(50, whole.points - 50, 6).astype(int):
         store = tmp_path / f"map{stop}.nc"
         first = Counted(noisy_band, stop_after=stop)
         with pytest.raises(KeyboardInterrupt):
-            semantic_map(first, Space.paper(), step=3, adaptive=True, store=store, key="band", chunk_size=50, progress=False)
+            semantic_map(first, space=Space.paper(), step=3, adaptive=True, store=store, key="band", chunk_size=50, progress=False)
         second = Counted(noisy_band)
-        ds = semantic_map(second, Space.paper(), step=3, adaptive=True, store=store, key="band", chunk_size=50, progress=False)
+        ds = semantic_map(second, space=Space.paper(), step=3, adaptive=True, store=store, key="band", chunk_size=50, progress=False)
         assert first.points + second.points == whole.points  # the saved points steer nothing ahead of time
         xr.testing.assert_identical(ds.drop_attrs(), uninterrupted.drop_attrs())
 

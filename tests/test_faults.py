@@ -28,25 +28,25 @@ def cosine(p):
 
 
 def small_map():
-    return semkit.semantic_map(cosine, SPACE, step=30, progress=False)
+    return semkit.semantic_map(cosine, space=SPACE, step=30, progress=False)
 
 
 def regions():
-    return semkit.find_regions(cosine, [[10, 10]], ("naive",), SPACE, iterations=2, progress=False)
+    return semkit.find_regions(cosine, [[10, 10]], ("naive",), space=SPACE, iterations=2, progress=False)
 
 
 # (case, call, exception, message fragment)
 BATTERY = [
-    ("a step finer than memory can hold", lambda: semkit.grid_coords(SPACE, 1e-4), ValueError, "more than the"),
-    ("a step wider than the range", lambda: semkit.grid_coords(SPACE, (3, 200)), ValueError, "wider than its range"),
-    ("a threshold that is no probability", lambda: semkit.robustness_radius(cosine, [[0, 0]], SPACE, threshold=5),
+    ("a step finer than memory can hold", lambda: semkit.grid_coords(space=SPACE, step=1e-4), ValueError, "more than the"),
+    ("a step wider than the range", lambda: semkit.grid_coords(space=SPACE, step=(3, 200)), ValueError, "wider than its range"),
+    ("a threshold that is no probability", lambda: semkit.robustness_radius(cosine, [[0, 0]], space=SPACE, threshold=5),
      ValueError, "probability in [0, 1]"),
     ("a label that is not a whole number", lambda: semkit.resolve_label(3.7), ValueError, "integer class index"),
     ("a class index as the network", lambda: semkit.SemanticFunction(gallery.load("vase"), 42), TypeError,
      "network name"),
     ("srvr of a map", lambda: semkit.srvr(small_map()), ValueError, "take region searches"),
     ("check_regions against a map of another Space",
-     lambda: semkit.check_regions(regions(), semkit.semantic_map(cosine, Space.of("azimuth"), step=30, progress=False)),
+     lambda: semkit.check_regions(regions(), semkit.semantic_map(cosine, space=Space.of("azimuth"), step=30, progress=False)),
      ValueError, "map of the same Space"),
     ("check_regions of a plain function's map, no criterion", lambda: semkit.check_regions(regions(), small_map()),
      ValueError, "threshold"),
@@ -68,9 +68,9 @@ def test_plain_functions_of_one_name_never_share_a_store(tmp_path, a, b):
     first = lambda p: (p[:, 0] > a).astype(float)  # noqa: E731  (the same name for both)
     second = lambda p: (p[:, 0] > b).astype(float)  # noqa: E731
     store = tmp_path / "m.nc"
-    semkit.semantic_map(first, SPACE, step=3, store=store, progress=False)
+    semkit.semantic_map(first, space=SPACE, step=3, store=store, progress=False)
     with pytest.raises(StoreError, match="Name each function with key="):
-        semkit.semantic_map(second, SPACE, step=3, store=store, progress=False)
+        semkit.semantic_map(second, space=SPACE, step=3, store=store, progress=False)
 
 
 def test_refusals_list_only_real_differences():
@@ -91,10 +91,10 @@ def test_a_damaged_journal_is_named_as_damaged(tmp_path):
         return cosine(p)
 
     with pytest.raises(KeyboardInterrupt):
-        semkit.semantic_map(stopping, SPACE, step=5, store=store, key="cos", chunk_size=50, progress=False)
+        semkit.semantic_map(stopping, space=SPACE, step=5, store=store, key="cos", chunk_size=50, progress=False)
     (tmp_path / "m.nc.partial" / "settings.json").write_text("{not json")
     with pytest.raises(StoreError, match="is damaged .* delete"):
-        semkit.semantic_map(cosine, SPACE, step=5, store=store, key="cos", progress=False)
+        semkit.semantic_map(cosine, space=SPACE, step=5, store=store, key="cos", progress=False)
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root writes in read-only folders")
@@ -103,12 +103,12 @@ def test_a_read_only_folder_is_named(tmp_path):
     folder.mkdir()
     folder.chmod(0o555)
     with pytest.raises(PermissionError, match="write permission"):
-        semkit.semantic_map(cosine, SPACE, step=30, store=folder / "m.nc", key="cos", progress=False)
+        semkit.semantic_map(cosine, space=SPACE, step=30, store=folder / "m.nc", key="cos", progress=False)
 
 
 def test_no_lock_file_is_left_beside_a_store(tmp_path):
-    semkit.semantic_map(cosine, SPACE, step=30, store=tmp_path / "m.nc", key="cos", progress=False)
-    semkit.find_regions(cosine, [[10, 10]], ("naive",), SPACE, iterations=2, store=tmp_path / "r.nc", key="cos",
+    semkit.semantic_map(cosine, space=SPACE, step=30, store=tmp_path / "m.nc", key="cos", progress=False)
+    semkit.find_regions(cosine, [[10, 10]], ("naive",), space=SPACE, iterations=2, store=tmp_path / "r.nc", key="cos",
                         progress=False)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.nc", "r.nc"]
 

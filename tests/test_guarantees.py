@@ -29,9 +29,9 @@ def striped(width: float = 0.6, period: float = 7.0):
 def test_a_lattice_certificate_passes_stripes_the_continuous_guarantee_refuses():
     f = striped()
     starts = [[30.0, 40.0], [200.0, 20.0]]
-    lattice = semkit.find_regions(f, starts, ("verified",), SPACE, threshold=0.5, resolution=3, certificate="lattice",
+    lattice = semkit.find_regions(f, starts, ("verified",), space=SPACE, threshold=0.5, step=3, certificate="lattice",
                                   progress=False).sel(algorithm="verified")
-    sampled = semkit.find_regions(f, starts, ("verified",), SPACE, threshold=0.5, resolution=3,
+    sampled = semkit.find_regions(f, starts, ("verified",), space=SPACE, threshold=0.5, step=3,
                                   progress=False).sel(algorithm="verified")
     rng = np.random.default_rng(0)
     for s in range(2):
@@ -43,10 +43,10 @@ def test_a_lattice_certificate_passes_stripes_the_continuous_guarantee_refuses()
         views = lo + rng.random((4000, 2)) * (hi - lo)
         assert (f(views) < 0.5).mean() <= 0.01  # the default box keeps its promise
     assert "audit" in lattice.attrs["methods"] and "Clopper-Pearson" in sampled.attrs["methods"]
-    radius = trust.robustness_radius(f, starts, SPACE, threshold=0.5, resolution=3, max_steps=6, progress=False)
+    radius = trust.robustness_radius(f, starts, space=SPACE, threshold=0.5, step=3, max_steps=6, progress=False)
     assert (radius.steps.values == 6).all()  # every lattice point passes ...
     assert (radius.radius_steps.values < 6).all()  # ... but no +-18 degree box meets the guarantee
-    lattice_radius = trust.robustness_radius(f, starts, SPACE, threshold=0.5, resolution=3, max_steps=6,
+    lattice_radius = trust.robustness_radius(f, starts, space=SPACE, threshold=0.5, step=3, max_steps=6,
                                              certificate="lattice", progress=False)
     assert (lattice_radius.audit_failures.values > 0).all()
 
@@ -57,10 +57,10 @@ def test_default_boxes_and_radii_hold_on_the_continuum_of_smooth_functions():
     shares = []
     for seed in (3, 4):
         f = bumpy(seed)
-        m = semkit.semantic_map(f, SPACE, step=6, progress=False)
+        m = semkit.semantic_map(f, space=SPACE, step=6, progress=False)
         good = np.argwhere(m.score.values >= 0.5)[::40]
         starts = np.array([[m.azimuth.values[i], m.elevation.values[j]] for i, j in good])
-        boxes = semkit.find_regions(f, starts, ("verified",), SPACE, threshold=0.5, progress=False).sel(algorithm="verified")
+        boxes = semkit.find_regions(f, starts, ("verified",), space=SPACE, threshold=0.5, progress=False).sel(algorithm="verified")
         rng = np.random.default_rng(seed)
         for lo, hi in zip(boxes.lower.values, boxes.upper.values):
             views = lo + rng.random((3000, 2)) * (hi - lo)
@@ -105,7 +105,7 @@ def test_sampled_growth_tolerates_rare_failing_pockets_in_4d():
             return np.where(inside, 0.8, 0.2)
 
         start = lo + rng.uniform(0.3, 0.7, 4) * (hi - lo)
-        box = semkit.find_regions(f, start[None], ("verified",), space, threshold=0.5, seed=seed,
+        box = semkit.find_regions(f, start[None], ("verified",), space=space, threshold=0.5, seed=seed,
                                   progress=False).sel(algorithm="verified")
         a, b = box.lower.values[0], box.upper.values[0]
         views = a + rng.random((20000, 4)) * (b - a)
@@ -158,7 +158,7 @@ def test_every_criterion_judges_views_as_brute_force_and_is_recorded(criterion, 
     views = np.column_stack([np.linspace(0, 359, 200), np.full(200, 30.0)])
     ok, _, _ = Criterion.resolve(criterion, None, f).evaluate(f, views)
     np.testing.assert_array_equal(ok, passing(analytic_classes(views)))
-    radius = trust.robustness_radius(f, [[0.0, 30.0]], criterion=criterion, resolution=5, max_steps=12,
+    radius = trust.robustness_radius(f, [[0.0, 30.0]], criterion=criterion, step=5, max_steps=12,
                                      certificate="lattice", progress=False)
     k = int(radius.steps[0])
     lattice = np.column_stack([np.arange(-k, k + 1) * 5.0 % 360, np.full(2 * k + 1, 30.0)])
@@ -178,7 +178,7 @@ def test_criteria_parse_validate_and_resolve():
         with pytest.raises(ValueError, match=match):
             bad()
     with pytest.raises(ValueError, match="scores only"):
-        Criterion.resolve("top-2", None, semkit.function.as_function(lambda p: p[:, 0] * 0, SPACE))
+        Criterion.resolve("top-2", None, semkit.function.as_function(lambda p: p[:, 0] * 0, space=SPACE))
 
 
 def test_check_regions_and_stores_use_the_criterion_of_the_regions(tmp_path):
@@ -198,23 +198,23 @@ def test_check_regions_and_stores_use_the_criterion_of_the_regions(tmp_path):
 
 def test_decision_noise_on_a_map_and_from_f():
     f = striped(width=1.0, period=12.0)
-    m = semkit.semantic_map(f, SPACE, step=1, progress=False)
+    m = semkit.semantic_map(f, space=SPACE, step=1, progress=False)
     noise = semkit.decision_noise(m, 1.0, criterion="score >= 0.5")
     assert float(noise) == pytest.approx(3 / 12, abs=0.02)  # views within 1 degree of a stripe [1.2, 2.2]: [0.2, 3.2]
     sampled = semkit.decision_noise(f, 1.0, criterion="score >= 0.5", space=SPACE, samples=600, neighbours=16)
     assert sampled.ci_low <= float(noise) + 0.02 and float(sampled) <= float(noise) + 0.05
     assert sampled.attrs["queries"] == 600 * 17
     with pytest.raises(ValueError, match="below the map's grid step"):
-        semkit.decision_noise(semkit.semantic_map(f, SPACE, step=3, progress=False), 0.5, criterion="score >= 0.5")
+        semkit.decision_noise(semkit.semantic_map(f, space=SPACE, step=3, progress=False), 0.5, criterion="score >= 0.5")
     classes = semkit.decision_noise(ThreeClasses(), 0.5, samples=300)
     assert 0 < float(classes) < 0.1 and classes.attrs["answer"] == "top-1 class"
 
 
 def test_sampled_robust_accuracy_certifies_on_the_continuum():
     f = striped()
-    lattice = trust.robust_accuracy(f, [0, 6], threshold=0.5, space=SPACE, samples=60, resolution=3,
+    lattice = trust.robust_accuracy(f, [0, 6], threshold=0.5, space=SPACE, samples=60, step=3,
                                     certificate="lattice", progress=False)
-    continuous = trust.robust_accuracy(f, [0, 6], threshold=0.5, space=SPACE, samples=60, resolution=3, progress=False)
+    continuous = trust.robust_accuracy(f, [0, 6], threshold=0.5, space=SPACE, samples=60, step=3, progress=False)
     assert float(continuous.sel(radius=6)) < float(lattice.sel(radius=6))
     assert "Clopper-Pearson" in continuous.attrs["guarantee"]
     assert isinstance(continuous, xr.DataArray)
@@ -222,6 +222,6 @@ def test_sampled_robust_accuracy_certifies_on_the_continuum():
 
 def test_a_verified_box_stopped_before_its_certificate_is_not_handed_out():
     with pytest.warns(UserWarning, match="did not finish"):
-        boxes = semkit.find_regions(striped(), [[100.0, 30.0]], ("verified",), SPACE, iterations=3, threshold=0.5,
+        boxes = semkit.find_regions(striped(), [[100.0, 30.0]], ("verified",), space=SPACE, iterations=3, threshold=0.5,
                                     progress=False).sel(algorithm="verified")
     assert (boxes.lower == boxes.upper).all() and float(boxes.certified[0]) == 0

@@ -34,41 +34,41 @@ def analytic(p: np.ndarray) -> np.ndarray:
 
 def test_grids():
     space = Space.paper()
-    g = grid_coords(space, 3)
+    g = grid_coords(space=space, step=3)
     assert len(g["azimuth"]) == 120 and g["azimuth"][-1] == 357  # the period is never repeated
     assert len(g["elevation"]) == 34 and g["elevation"][[0, -1]].tolist() == [-10, 89]  # the paper's 4080 points
-    assert grid_coords(space, 5)["elevation"][-1] == 90  # a bound the steps land on is included
-    np.testing.assert_array_equal(grid_coords(space, 30)["azimuth"], np.arange(0, 360, 30))
-    assert grid_coords(space, (45, 50))["elevation"].tolist() == [-10, 40, 90]
-    assert grid_coords(space, {"elevation": 25})["azimuth"][1] == 3  # default 3 degrees for angles
-    assert grid_coords(space, 10, coords={"elevation": [0, 35]})["elevation"].tolist() == [0, 35]
-    assert len(grid_coords(Space.paper(periodic=False), 30)["azimuth"]) == 13  # 0..360 both included
+    assert grid_coords(space=space, step=5)["elevation"][-1] == 90  # a bound the steps land on is included
+    np.testing.assert_array_equal(grid_coords(space=space, step=30)["azimuth"], np.arange(0, 360, 30))
+    assert grid_coords(space=space, step=(45, 50))["elevation"].tolist() == [-10, 40, 90]
+    assert grid_coords(space=space, step={"elevation": 25})["azimuth"][1] == 3  # default 3 degrees for angles
+    assert grid_coords(space=space, step=10, coords={"elevation": [0, 35]})["elevation"].tolist() == [0, 35]
+    assert len(grid_coords(space=Space.paper(periodic=False), step=30)["azimuth"]) == 13  # 0..360 both included
     custom = Space({"distance": (2, 4)})
-    assert len(grid_coords(custom)["distance"]) == 31
+    assert len(grid_coords(space=custom)["distance"]) == 31
     with pytest.raises(ValueError, match="one per parameter"):
-        grid_coords(space, (1, 2, 3))
+        grid_coords(space=space, step=(1, 2, 3))
     with pytest.raises(ValueError, match="positive"):
-        grid_coords(space, 0)
+        grid_coords(space=space, step=0)
     with pytest.raises(ValueError, match="elevation=95 is outside"):
-        grid_coords(space, coords={"elevation": [95]})
+        grid_coords(space=space, coords={"elevation": [95]})
     with pytest.raises(ValueError, match="unknown parameters \\['zoom'\\]"):
-        grid_coords(space, {"zoom": 1})
+        grid_coords(space=space, step={"zoom": 1})
 
 
 def test_analytic_maps_are_exact_in_any_dimension():
-    ds = semantic_map(analytic, Space.paper(), step=(5, 6), progress=False)
+    ds = semantic_map(analytic, space=Space.paper(), step=(5, 6), progress=False)
     assert ds.score.dims == ("azimuth", "elevation") and ds.score.shape == (72, 17)
     az, el = np.meshgrid(ds.azimuth, ds.elevation, indexing="ij")
     np.testing.assert_array_equal(ds.score.values, analytic(np.stack([az.ravel(), el.ravel()], 1)).reshape(az.shape))
     assert ds.azimuth.attrs["units"] == "deg" and "top1" not in ds
     assert ds.attrs["function"].endswith("analytic")
 
-    one = semantic_map(lambda p: p[:, 0] / 360, Space.paper_1d(), step=45, progress=False)
+    one = semantic_map(lambda p: p[:, 0] / 360, space=Space.paper_1d(), step=45, progress=False)
     assert one.score.dims == ("azimuth",) and float(one.elevation) == 35  # fixed values become scalar coords
     np.testing.assert_allclose(one.score, np.arange(0, 360, 45) / 360)
 
     space4 = Space({"a": (0, 1), "b": (0, 2), "c": (-1, 1), "d": (0, 1)})
-    four = semantic_map(lambda p: p.sum(1), space4, step=(0.5, 1, 1, 0.25), chunk_size=7, progress=False)
+    four = semantic_map(lambda p: p.sum(1), space=space4, step=(0.5, 1, 1, 0.25), chunk_size=7, progress=False)
     assert four.score.shape == (3, 3, 3, 5)
     expected = four.a + four.b + four.c + four.d
     np.testing.assert_allclose(four.score, expected.transpose(*four.score.dims))
@@ -99,19 +99,19 @@ def test_store_resumes_after_ctrl_c_computing_only_what_is_missing(tmp_path):
     n = 72 * 17
     first = Counted(stop_after=n // 2)
     with pytest.raises(KeyboardInterrupt):
-        semantic_map(first, Space.paper(), step=(5, 6), store=store, progress=False)
+        semantic_map(first, space=Space.paper(), step=(5, 6), store=store, progress=False)
     assert not store.exists() and (tmp_path / "map.nc.partial").is_dir()
     second = Counted()
-    ds = semantic_map(second, Space.paper(), step=(5, 6), store=store, progress=False)
+    ds = semantic_map(second, space=Space.paper(), step=(5, 6), store=store, progress=False)
     canary = semkit.function.protocol.PROBES + semkit.function.protocol.GRID_PROBES  # a plain callable's probes, once per call
     assert first.points + second.points <= n + semkit.maps.DEFAULT_CHUNK + 2 * canary  # at most one chunk computed twice
     assert first.points + second.points - n - 2 * canary <= 0.15 * n
-    uninterrupted = semantic_map(analytic, Space.paper(), step=(5, 6), progress=False)
+    uninterrupted = semantic_map(analytic, space=Space.paper(), step=(5, 6), progress=False)
     np.testing.assert_array_equal(ds.score, uninterrupted.score)
     assert store.exists() and not (tmp_path / "map.nc.partial").exists()
     # a complete store is read back without computing anything but the canary
     third = Counted()
-    again = semantic_map(third, Space.paper(), step=(5, 6), store=store, progress=False)
+    again = semantic_map(third, space=Space.paper(), step=(5, 6), store=store, progress=False)
     assert third.points == canary
     np.testing.assert_array_equal(again.score, ds.score)
 
@@ -145,7 +145,7 @@ def test_store_survives_a_killed_process(tmp_path):
 
     g.__qualname__ = "slow"  # the same function as far as the store is concerned
     g.__module__ = "__main__"
-    ds = semantic_map(g, Space.paper(), step=(10, 10), store=store, chunk_size=20, progress=False)
+    ds = semantic_map(g, space=Space.paper(), step=(10, 10), store=store, chunk_size=20, progress=False)
     assert counter["points"] <= 36 * 11 - 20 * saved + semkit.function.protocol.PROBES + semkit.function.protocol.GRID_PROBES  # the canary
     az, el = np.meshgrid(ds.azimuth, ds.elevation, indexing="ij")
     np.testing.assert_allclose(ds.score, np.cos(np.radians(az)) ** 2 * (el + 10) / 100)
@@ -154,26 +154,26 @@ def test_store_survives_a_killed_process(tmp_path):
 
 def test_a_store_made_with_other_settings_is_refused(tmp_path):
     store = tmp_path / "map.nc"
-    semantic_map(analytic, Space.paper(), step=30, store=store, progress=False)
+    semantic_map(analytic, space=Space.paper(), step=30, store=store, progress=False)
     with pytest.raises(ValueError, match=r"map.nc was made with other settings \(differs in grid.azimuth, grid.elevation\)"):
-        semantic_map(analytic, Space.paper(), step=45, store=store, progress=False)
+        semantic_map(analytic, space=Space.paper(), step=45, store=store, progress=False)
     with pytest.raises(ValueError, match="differs in .*space.parameters"):
-        semantic_map(analytic, Space.paper(periodic=False), step=30, store=store, progress=False)
+        semantic_map(analytic, space=Space.paper(periodic=False), step=30, store=store, progress=False)
     # the journal of an unfinished run is protected in the same way
     partial = tmp_path / "other.nc"
     with pytest.raises(KeyboardInterrupt):
-        semantic_map(Counted(stop_after=64), Space.paper(), step=10, store=partial, progress=False)
+        semantic_map(Counted(stop_after=64), space=Space.paper(), step=10, store=partial, progress=False)
     with pytest.raises(ValueError, match="other.nc.partial was made with other settings"):
-        semantic_map(analytic, Space.paper(), step=20, store=partial, progress=False)
+        semantic_map(analytic, space=Space.paper(), step=20, store=partial, progress=False)
     with pytest.raises(ValueError, match="must be a .nc or .zarr"):
-        semantic_map(analytic, Space.paper(), step=30, store=tmp_path / "map.csv", progress=False)
+        semantic_map(analytic, space=Space.paper(), step=30, store=tmp_path / "map.csv", progress=False)
 
 
 def test_bad_functions_are_reported():
     with pytest.raises(ValueError, match="NaN or infinite scores at 8 point"):
-        semantic_map(lambda p: np.full(len(p), np.nan), Space.paper(), step=90, progress=False)
+        semantic_map(lambda p: np.full(len(p), np.nan), space=Space.paper(), step=90, progress=False)
     with pytest.raises(ValueError, match="returned 1 scores for 8 points"):
-        semantic_map(lambda p: np.zeros(1), Space.paper(), step=90, progress=False)
+        semantic_map(lambda p: np.zeros(1), space=Space.paper(), step=90, progress=False)
     with pytest.raises(ValueError, match="needs a Space"):
         semantic_map(analytic, step=90)
 

@@ -107,7 +107,7 @@ def _bump(p):
 def test_regions_on_a_map_traces_and_losses():
     from matplotlib.patches import Rectangle
 
-    m = semantic_map(_bump, Space.paper(), step=10, progress=False)
+    m = semantic_map(_bump, space=Space.paper(), step=10, progress=False)
     r = semkit.find_regions(semkit.interpolate(m), [[350, 30], [90, 20]], iterations=300, progress=False)
     fig, ax = plt.subplots()
     assert plot.regions(r, m, ax=ax) is ax
@@ -129,7 +129,7 @@ def test_regions_on_a_map_traces_and_losses():
 
 def test_regions_on_a_curve():
     space = Space.paper_1d()
-    curve = semantic_map(lambda p: _bump(np.c_[p, np.full(len(p), 30.0)]), space, step=5, progress=False)
+    curve = semantic_map(lambda p: _bump(np.c_[p, np.full(len(p), 30.0)]), space=space, step=5, progress=False)
     r = semkit.find_regions(semkit.interpolate(curve), [[10.0]], ("naive", "oir_b"), iterations=300, progress=False)
     fig, ax = plt.subplots()
     assert plot.regions(r, curve, ax=ax) is ax
@@ -143,7 +143,7 @@ def test_the_correct_region_is_outlined_along_cell_edges():
 
     import semkit
 
-    m = semkit.semantic_map(lambda p: np.cos(np.radians(p[:, 0])) * 0.5 + 0.5, semkit.Space.paper(), step=(30, 20), progress=False)
+    m = semkit.semantic_map(lambda p: np.cos(np.radians(p[:, 0])) * 0.5 + 0.5, space=semkit.Space.paper(), step=(30, 20), progress=False)
     m["correct"] = m.score > 0.8  # azimuth 330..30, every elevation: across the period's seam
     ax = plot.heatmap(m, show_correct=True)
     lines = [c for c in ax.collections if isinstance(c, LineCollection)]

@@ -116,20 +116,20 @@ LINE = Space({"x": (-180, 180)})
 
 def test_naive_stops_where_f_at_the_bound_equals_lambda_times_the_width():
     gauss = lambda p: np.exp(-p[:, 0] ** 2 / (2 * 30**2))
-    r = find_regions(gauss, [[0.0]], "naive", space=LINE, iterations=3000, tol=1e-7, progress=False)
+    r = find_regions(gauss, [[0.0]], "naive", space=LINE, iterations=3000, tolerance=1e-7, progress=False)
     b_star = brentq(lambda b: np.exp(-(b**2) / 1800) - 0.1 * 2 * b, 0.1, 180)
     assert float(r.upper.squeeze()) == pytest.approx(b_star, abs=1e-3)
     assert float(r.lower.squeeze()) == pytest.approx(-b_star, abs=1e-3)
-    assert bool(r.converged.squeeze()) and int(r.iterations.squeeze()) < 3000  # tol stopped it
+    assert bool(r.converged.squeeze()) and int(r.iterations.squeeze()) < 3000  # tolerance stopped it
 
-    one = find_regions(lambda p: np.ones(len(p)), [[0.0]], "naive", space=LINE, iterations=3000, tol=1e-7, progress=False)
+    one = find_regions(lambda p: np.ones(len(p)), [[0.0]], "naive", space=LINE, iterations=3000, tolerance=1e-7, progress=False)
     assert float((one.upper - one.lower).squeeze()) == pytest.approx(1 / 0.1, abs=1e-3)  # f = lambda r at width 1/lambda
 
 
 def test_box_function():
     """f = 1 on (-20, 20): naive settles at width 1/lambda inside it, OIR_B on its edges."""
     box = lambda p: ((p[:, 0] > -20) & (p[:, 0] < 20)).astype(float)
-    r = find_regions(box, [[3.0]], ("naive", "oir_b"), space=LINE, iterations=2000, tol=1e-7, progress=False)
+    r = find_regions(box, [[3.0]], ("naive", "oir_b"), space=LINE, iterations=2000, tolerance=1e-7, progress=False)
     naive, oir_b = r.isel(start=0, param=0).sel(algorithm="naive"), r.isel(start=0, param=0).sel(algorithm="oir_b")
     assert float(naive.upper - naive.lower) == pytest.approx(10, abs=1e-3)
     assert -20 < float(naive.lower) < float(naive.upper) < 20
@@ -276,7 +276,7 @@ def indicator_map():
         az = np.mod(p[:, 0] + 30, 360)
         return ((az <= 60) & (p[:, 1] >= 0) & (p[:, 1] <= 40)).astype(float)
 
-    return semantic_map(f, Space.paper(), step=5, progress=False)
+    return semantic_map(f, space=Space.paper(), step=5, progress=False)
 
 
 def test_srvr_and_the_check_against_a_dense_map():
@@ -310,7 +310,7 @@ def test_srvr_keeps_network_and_shape_dims():
 
 
 def test_map_interpolation():
-    m = semantic_map(lambda p: p[:, 1] / 100 + np.cos(np.radians(p[:, 0])), Space.paper(), step=(30, 15), progress=False)
+    m = semantic_map(lambda p: p[:, 1] / 100 + np.cos(np.radians(p[:, 0])), space=Space.paper(), step=(30, 15), progress=False)
     F = interpolate(m)
     grid = np.array([[0, 5], [330, 20], [90, 80]])
     np.testing.assert_allclose(F(grid), m.score.sel(azimuth=grid[:, 0], elevation=grid[:, 1]).values.diagonal())
@@ -430,8 +430,8 @@ def test_a_region_search_killed_with_sigkill_resumes(tmp_path):
         return bump(p, 100)
 
     slow.__module__, slow.__qualname__ = "__main__", "slow"  # the same function, as far as the store can tell
-    resumed = find_regions(slow, [[100, 30], [60, 20]], ("naive", "oir_b"), Space.paper(), 400, store=store, progress=False)
-    whole = find_regions(lambda p: bump(p, 100), [[100, 30], [60, 20]], ("naive", "oir_b"), Space.paper(), 400, progress=False)
+    resumed = find_regions(slow, [[100, 30], [60, 20]], ("naive", "oir_b"), space=Space.paper(), iterations=400, store=store, progress=False)
+    whole = find_regions(lambda p: bump(p, 100), [[100, 30], [60, 20]], ("naive", "oir_b"), space=Space.paper(), iterations=400, progress=False)
     assert 1 < len(calls) < 400  # the canary, then only the steps after the last checkpoint
     np.testing.assert_allclose(resumed.upper, whole.upper, rtol=1e-12)
     np.testing.assert_allclose(resumed.lower_trace, whole.lower_trace, rtol=1e-12)
@@ -445,12 +445,12 @@ def test_empty_starts_are_named():
 
 def test_a_map_on_part_of_a_periodic_parameter_is_held_at_its_nearer_end():
     f = lambda p: p[:, 0] / 360 + p[:, 1] / 1000  # noqa: E731
-    half = semantic_map(f, Space.paper(), coords={"azimuth": np.arange(0, 181, 30), "elevation": [0, 50]}, progress=False)
+    half = semantic_map(f, space=Space.paper(), coords={"azimuth": np.arange(0, 181, 30), "elevation": [0, 50]}, progress=False)
     F = interpolate(half)
     np.testing.assert_allclose(F([[45, 0], [180, 50]]), [45 / 360, 0.5 + 0.05])  # inside: interpolated
     np.testing.assert_allclose(F([[200, 0]]), [180 / 360])  # beyond 180: held at 180, not joined to 0
     np.testing.assert_allclose(F([[350, 0]]), [0.0])  # nearer to 0 around the circle: held at 0
-    full = interpolate(semantic_map(f, Space.paper(), step=(30, 50), progress=False))
+    full = interpolate(semantic_map(f, space=Space.paper(), step=(30, 50), progress=False))
     np.testing.assert_allclose(full([[345, 0]]), [(330 / 360 + 0) / 2])  # a whole period still closes the circle
 
 

@@ -168,9 +168,9 @@ def test_maps_regions_and_the_explorer_over_the_new_parameters(lite0):
     assert f.fd_step.tolist() == [1.0, 0.01]
     m = semkit.semantic_map(f, step={"roll": 90, "light_intensity": 0.5}, progress=False)
     assert m.score.shape == (4, 3) and m["roll"].attrs["units"] == "deg"
-    regions = semkit.find_regions(semkit.interpolate(m, space), [[0.0, 0.5]], ("naive",), space, 20, progress=False)
+    regions = semkit.find_regions(semkit.interpolate(m, space=space), [[0.0, 0.5]], ("naive",), space=space, iterations=20, progress=False)
     assert regions.lower.shape[-1] == 2
-    explorer = Explorer(["coffee_mug"], [lite0], space=Space.of("azimuth", "roll"), map_step=(90, 90), image_size=48,
+    explorer = Explorer(["coffee_mug"], [lite0], space=Space.of("azimuth", "roll"), step=(90, 90), image_size=48,
                         renderer_options={"materials": True})
     assert explorer.point == {"azimuth": 30.0, "roll": 0.0}
     before = explorer.image.copy()

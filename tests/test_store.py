@@ -28,20 +28,20 @@ def test_a_store_of_another_lambda_is_refused_not_returned(tmp_path):
     f2 = lambda p: p[:, 1] / 100  # noqa: E731
     for suffix in (".nc", ".zarr"):
         store = tmp_path / f"m{suffix}"
-        first = semantic_map(f1, Space.paper(), step=30, store=store, progress=False)
+        first = semantic_map(f1, space=Space.paper(), step=30, store=store, progress=False)
         with pytest.raises(StoreError, match=r"other settings \(differs in function.canary\)"):
-            semantic_map(f2, Space.paper(), step=30, store=store, progress=False)
-        np.testing.assert_array_equal(semantic_map(f1, Space.paper(), step=30, store=store, progress=False).score, first.score)
+            semantic_map(f2, space=Space.paper(), step=30, store=store, progress=False)
+        np.testing.assert_array_equal(semantic_map(f1, space=Space.paper(), step=30, store=store, progress=False).score, first.score)
     # an explicit key replaces the canary: the caller says which function it is
     keyed = tmp_path / "k.nc"
-    semantic_map(f1, Space.paper(), step=30, store=keyed, key="angle/360", progress=False)
+    semantic_map(f1, space=Space.paper(), step=30, store=keyed, key="angle/360", progress=False)
     with pytest.raises(StoreError, match="differs in function.key"):
-        semantic_map(f2, Space.paper(), step=30, store=keyed, key="elevation/100", progress=False)
+        semantic_map(f2, space=Space.paper(), step=30, store=keyed, key="elevation/100", progress=False)
     # region searches too
     regions = tmp_path / "r.nc"
-    find_regions(f1, [[100, 30]], "naive", Space.paper(), iterations=5, store=regions, progress=False)
+    find_regions(f1, [[100, 30]], "naive", space=Space.paper(), iterations=5, store=regions, progress=False)
     with pytest.raises(StoreError, match="differs in function.canary"):
-        find_regions(f2, [[100, 30]], "naive", Space.paper(), iterations=5, store=regions, progress=False)
+        find_regions(f2, [[100, 30]], "naive", space=Space.paper(), iterations=5, store=regions, progress=False)
 
 
 class Tiny(nn.Module):
@@ -141,7 +141,7 @@ def test_a_truncated_chunk_met_on_resume_is_computed_again(tmp_path):
     n = 36 * 11
     canary = semkit.function.protocol.PROBES + semkit.function.protocol.GRID_PROBES  # fixed probes and a sample of the grid
     with pytest.raises(KeyboardInterrupt):
-        semantic_map(Counted(stop_after=canary + 200), Space.paper(), step=(10, 10), store=store, chunk_size=50,
+        semantic_map(Counted(stop_after=canary + 200), space=Space.paper(), step=(10, 10), store=store, chunk_size=50,
                      progress=False)
     chunks = sorted((tmp_path / "map.nc.partial").glob("chunk-*.npz"))
     assert len(chunks) >= 3
@@ -149,36 +149,36 @@ def test_a_truncated_chunk_met_on_resume_is_computed_again(tmp_path):
     chunks[1].write_bytes(data[: len(data) // 2])  # truncated, as by a full disk
     chunks[2].write_bytes(b"garbage")
     second = Counted()
-    ds = semantic_map(second, Space.paper(), step=(10, 10), store=store, chunk_size=50, progress=False)
+    ds = semantic_map(second, space=Space.paper(), step=(10, 10), store=store, chunk_size=50, progress=False)
     assert second.points == canary + n - 50 * (len(chunks) - 2)  # the canary, then what is missing or damaged
-    np.testing.assert_array_equal(ds.score, semantic_map(wave, Space.paper(), step=(10, 10), progress=False).score)
+    np.testing.assert_array_equal(ds.score, semantic_map(wave, space=Space.paper(), step=(10, 10), progress=False).score)
 
 
 def test_a_damaged_complete_store_is_named_never_read_as_data(tmp_path):
     store = tmp_path / "map.zarr"
-    semantic_map(wave, Space.paper(), step=(10, 10), store=store, progress=False)
+    semantic_map(wave, space=Space.paper(), step=(10, 10), store=store, progress=False)
     chunk = next(p for p in (store / "score").rglob("*") if p.is_file() and not p.name.startswith((".", "zarr")))
     chunk.write_bytes(chunk.read_bytes()[:10])
     with pytest.raises(StoreError, match=f"{store} is not a semkit store it can use .*Delete it"):
-        semantic_map(wave, Space.paper(), step=(10, 10), store=store, progress=False)
+        semantic_map(wave, space=Space.paper(), step=(10, 10), store=store, progress=False)
     chunk.unlink()  # a missing chunk reads as fill values: still never returned as a map
     with pytest.raises(StoreError, match="missing or damaged scores|not a semkit store"):
-        semantic_map(wave, Space.paper(), step=(10, 10), store=store, progress=False)
+        semantic_map(wave, space=Space.paper(), step=(10, 10), store=store, progress=False)
 
 
 def test_a_path_holding_another_programs_data_gets_a_clear_error(tmp_path):
     junk = tmp_path / "x.nc"
     junk.write_bytes(os.urandom(2000))
     with pytest.raises(StoreError, match=r"x.nc is not a semkit store it can use .*delete it|x.nc is not a semkit store it can use .*Delete it"):
-        semantic_map(wave, Space.paper(), step=30, store=junk, progress=False)
+        semantic_map(wave, space=Space.paper(), step=30, store=junk, progress=False)
     foreign = tmp_path / "other.zarr"
     import xarray as xr
 
     xr.Dataset({"t": ("x", np.arange(3.0))}).to_zarr(foreign, consolidated=False)
     with pytest.raises(StoreError, match="other.zarr is not a semkit store .*records no semkit fingerprint"):
-        semantic_map(wave, Space.paper(), step=30, store=foreign, progress=False)
+        semantic_map(wave, space=Space.paper(), step=30, store=foreign, progress=False)
     with pytest.raises(StoreError, match="x.nc is not a semkit store"):
-        find_regions(wave, [[10, 10]], "naive", Space.paper(), iterations=3, store=junk, progress=False)
+        find_regions(wave, [[10, 10]], "naive", space=Space.paper(), iterations=3, store=junk, progress=False)
     with pytest.raises(StoreError, match="x.nc is not a semkit store"):
         open_map(junk)
 

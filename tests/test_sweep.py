@@ -29,7 +29,7 @@ def client():
 
 def reference_map(shape, network):
     f = semkit.SemanticFunction(semkit.gallery.load(shape), network, renderer=semkit.Renderer(image_size=48))
-    return semkit.semantic_map(f, Space.paper(), step=SMALL["step"], progress=False)
+    return semkit.semantic_map(f, space=Space.paper(), step=SMALL["step"], progress=False)
 
 
 def test_a_complete_sweep_is_one_dataset(tmp_path, client):
@@ -106,7 +106,7 @@ def test_adaptive_map_sweeps(tmp_path, client):
     ds = sweep(["vase"], ["efficientnet_lite0"], tmp_path / "a.zarr", scheduler=client, progress=False, **kw)
     assert ds.evaluated.dims == ("network", "shape", "azimuth", "elevation") and ds.evaluated.dtype == bool
     f = semkit.SemanticFunction(semkit.gallery.load("vase"), "efficientnet_lite0", renderer=semkit.Renderer(image_size=48))
-    ref = semkit.semantic_map(f, Space.paper(), step=kw["step"], adaptive=True, tolerance=0.05, progress=False)
+    ref = semkit.semantic_map(f, space=Space.paper(), step=kw["step"], adaptive=True, tolerance=0.05, progress=False)
     assert f.queries == int(ds.evaluated.sum()) < ds.evaluated.size
     np.testing.assert_array_equal(ds.evaluated.isel(network=0, shape=0), ref.evaluated)
     np.testing.assert_allclose(ds.score.isel(network=0, shape=0), ref.score, atol=1e-5)

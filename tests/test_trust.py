@@ -70,9 +70,9 @@ def largest_box(good, i0, j0):
 def test_plain_functions_need_a_threshold_and_nan_scores_are_refused():
     f = bumpy(0)
     with pytest.raises(ValueError, match="threshold"):
-        trust.robustness_radius(f, [[0, 0]], SPACE)
+        trust.robustness_radius(f, [[0, 0]], space=SPACE)
     with pytest.raises(ValueError, match="NaN"):
-        trust.robustness_radius(lambda p: np.full(len(p), np.nan), [[0, 0]], SPACE, threshold=0.5)
+        trust.robustness_radius(lambda p: np.full(len(p), np.nan), [[0, 0]], space=SPACE, threshold=0.5)
     assert trust.Criterion.score(0.3).name == "score >= 0.3" and trust.Criterion().name == "top-1 correct"
 
 
@@ -80,7 +80,7 @@ def test_plain_functions_need_a_threshold_and_nan_scores_are_refused():
 def test_robustness_radius_is_exact_against_brute_force():
     f = bumpy(1)
     points = np.array([[a, e] for a in range(0, 360, 3) for e in range(-10, 91, 3)])[::23]
-    ds = trust.robustness_radius(f, points, SPACE, threshold=0.5, resolution=3, max_steps=6, progress=False)
+    ds = trust.robustness_radius(f, points, space=SPACE, threshold=0.5, step=3, max_steps=6, progress=False)
     expected = np.array([brute_radius(f, x, 6) for x in points])
     assert set(expected) >= {-1, 0, 6} or len(set(expected)) >= 4  # the test covers failing, tight and capped views
     np.testing.assert_array_equal(ds.steps.values, expected)
@@ -92,7 +92,7 @@ def test_robustness_radius_is_exact_against_brute_force():
 def test_robustness_radius_wraps_azimuth_and_clips_elevation():
     # passes everywhere except a thin wall at azimuth 5..6 degrees; views near 0 see it across 360 -> 0
     f = lambda p: np.where((np.atleast_2d(p)[:, 0] >= 5) & (np.atleast_2d(p)[:, 0] <= 6), 0.0, 1.0)  # noqa: E731
-    ds = trust.robustness_radius(f, [[357.0, 89.0], [300.0, 40.0]], SPACE, threshold=0.5, resolution=3, max_steps=8,
+    ds = trust.robustness_radius(f, [[357.0, 89.0], [300.0, 40.0]], space=SPACE, threshold=0.5, step=3, max_steps=8,
                                  progress=False)
     assert ds.steps.values[0] == 2  # 357 + 3 * 3 = 366 = 6 degrees: the third step lands on the wall
     assert ds.steps.values[1] == 8  # elevation 40 +- 24 stays inside; the wall is far
@@ -100,7 +100,7 @@ def test_robustness_radius_wraps_azimuth_and_clips_elevation():
 
 def test_robustness_radius_on_a_real_network_uses_top1(mug, lite0):
     f = semkit.SemanticFunction(mug, lite0, renderer=semkit.Renderer(image_size=64))
-    ds = trust.robustness_radius(f, [[30.0, 30.0], [200.0, 20.0]], resolution=10, max_steps=1, progress=False)
+    ds = trust.robustness_radius(f, [[30.0, 30.0], [200.0, 20.0]], step=10, max_steps=1, progress=False)
     ev = f.evaluate(np.array([[30.0, 30.0], [200.0, 20.0]]))
     for i, ok in enumerate(ev.top1 == f.label):
         assert (ds.steps.values[i] >= 0) == ok
@@ -110,7 +110,7 @@ def test_robustness_radius_on_a_real_network_uses_top1(mug, lite0):
 # ------------------------------------------------------------ robust accuracy
 def test_robust_accuracy_equals_brute_force_erosion_of_the_map():
     f = bumpy(2)
-    m = semkit.semantic_map(f, SPACE, step=6, progress=False)
+    m = semkit.semantic_map(f, space=SPACE, step=6, progress=False)
     ra = trust.robust_accuracy(m, [0, 6, 12, 20], threshold=0.5)
     good = m.score.values >= 0.5
     az, el = m.azimuth.values, m.elevation.values
@@ -128,7 +128,7 @@ def test_robust_accuracy_equals_brute_force_erosion_of_the_map():
 
 
 def test_robust_accuracy_surface_over_thresholds_and_stacked_maps():
-    maps = [semkit.semantic_map(bumpy(s), SPACE, step=10, progress=False) for s in (3, 4)]
+    maps = [semkit.semantic_map(bumpy(s), space=SPACE, step=10, progress=False) for s in (3, 4)]
     import xarray as xr
 
     stacked = xr.concat(maps, dim="shape").assign_coords(shape=["a", "b"])
@@ -142,9 +142,9 @@ def test_robust_accuracy_surface_over_thresholds_and_stacked_maps():
 
 def test_robust_accuracy_from_samples_has_a_confidence_interval_around_the_truth():
     f = bumpy(5)
-    m = semkit.semantic_map(f, SPACE, step=3, progress=False)
+    m = semkit.semantic_map(f, space=SPACE, step=3, progress=False)
     exact = trust.robust_accuracy(m, [0, 6], threshold=0.5)
-    sampled = trust.robust_accuracy(f, [0, 6], threshold=0.5, space=SPACE, samples=300, resolution=3, progress=False)
+    sampled = trust.robust_accuracy(f, [0, 6], threshold=0.5, space=SPACE, samples=300, step=3, progress=False)
     assert (sampled.ci_low <= sampled).all() and (sampled <= sampled.ci_high).all()
     # sampled views are off the map's grid, so the two differ; both estimate the same share
     assert (np.abs(sampled.values - exact.values) < 0.12).all()
@@ -158,7 +158,7 @@ def test_find_failures_respects_the_budget_and_finds_the_minimum_near_the_start(
     for seed in (6, 7, 8, 9):
         f = bumpy(seed)
         starts = np.random.default_rng(seed).uniform([0, -10], [360, 90], (10, 2))
-        ds = trust.find_failures(f, starts, 30, SPACE, threshold=0.5, budget=150, method=method, progress=False)
+        ds = trust.find_failures(f, starts, 30, space=SPACE, threshold=0.5, budget=150, method=method, progress=False)
         assert (ds.queries.values == 150).all()  # the whole budget, never more
         for s, x in enumerate(starts):
             az = np.arange(x[0] - 30, x[0] + 30.01, 0.5)
@@ -177,19 +177,19 @@ def test_find_failures_respects_the_budget_and_finds_the_minimum_near_the_start(
 
 def test_find_failures_reports_a_failing_start_and_rejects_bad_input():
     f = lambda p: np.zeros(len(np.atleast_2d(p)))  # noqa: E731
-    ds = trust.find_failures(f, [[10, 10]], 5, SPACE, threshold=0.5, budget=3, method="random", progress=False)
+    ds = trust.find_failures(f, [[10, 10]], 5, space=SPACE, threshold=0.5, budget=3, method="random", progress=False)
     assert ds.failed.item() and ds.queries_to_failure.item() == 1 and ds.queries.item() == 3
     with pytest.raises(ValueError, match="budget"):
-        trust.find_failures(f, [[10, 10]], 5, SPACE, threshold=0.5, budget=0)
+        trust.find_failures(f, [[10, 10]], 5, space=SPACE, threshold=0.5, budget=0)
     with pytest.raises(ValueError, match="radius"):
-        trust.find_failures(f, [[10, 10]], -1, SPACE, threshold=0.5)
+        trust.find_failures(f, [[10, 10]], -1, space=SPACE, threshold=0.5)
     with pytest.raises(ValueError, match="unknown method"):
-        trust.find_failures(f, [[10, 10]], 5, SPACE, threshold=0.5, method="annealing")
+        trust.find_failures(f, [[10, 10]], 5, space=SPACE, threshold=0.5, method="annealing")
 
 
 # ------------------------------------------------------------ verified boxes
 def verified(f, starts, space=SPACE, **options):
-    regions = semkit.find_regions(f, starts, ("verified",), space, progress=False, **options)
+    regions = semkit.find_regions(f, starts, ("verified",), space=space, progress=False, **options)
     return regions.sel(algorithm="verified")
 
 
@@ -197,11 +197,11 @@ def test_lattice_boxes_hold_no_failure_and_come_close_to_the_largest_box():
     ratios = []
     for seed in (7, 8, 9):
         f = bumpy(seed)
-        m = semkit.semantic_map(f, SPACE, step=3, progress=False)
+        m = semkit.semantic_map(f, space=SPACE, step=3, progress=False)
         good = m.score.values >= 0.5
         cells = np.argwhere(good)[::151]
         starts = np.array([[m.azimuth.values[i], m.elevation.values[j]] for i, j in cells])
-        boxes = verified(f, starts, threshold=0.5, resolution=3)
+        boxes = verified(f, starts, threshold=0.5, step=3)
         for s, (i, j) in enumerate(cells):
             lo, hi = boxes.lower.values[s], boxes.upper.values[s]
             az, el = np.arange(lo[0], hi[0] + 1e-9, 3), np.arange(lo[1], hi[1] + 1e-9, 3)
@@ -214,7 +214,7 @@ def test_lattice_boxes_hold_no_failure_and_come_close_to_the_largest_box():
 
 def test_lattice_box_crosses_360_and_a_failing_start_is_empty():
     f = lambda p: np.where(np.abs((np.atleast_2d(p)[:, 0] + 180) % 360 - 180) <= 20, 1.0, 0.0)  # noqa: E731
-    boxes = verified(f, [[355.0, 40.0], [90.0, 40.0]], threshold=0.5, resolution=5)
+    boxes = verified(f, [[355.0, 40.0], [90.0, 40.0]], threshold=0.5, step=5)
     assert float(boxes.lower[0, 0]) == pytest.approx(340) and float(boxes.upper[0, 0]) == pytest.approx(380)
     assert float(boxes.lower[0, 1]) == pytest.approx(-10) and float(boxes.upper[0, 1]) == pytest.approx(90)
     assert boxes.start_passes.values.tolist() == [1.0, 0.0] and (boxes.lower[1] == boxes.upper[1]).all()
@@ -224,7 +224,7 @@ def test_lattice_box_crosses_360_and_a_failing_start_is_empty():
 def test_verified_boxes_with_the_paper_methods_in_one_search_and_on_a_real_network(mug, lite0):
     f = semkit.SemanticFunction(mug, lite0, renderer=semkit.Renderer(image_size=48))
     regions = semkit.find_regions(f, [[30.0, 20.0], [200.0, 10.0]], ("naive", "verified"), iterations=40,
-                                  resolution=15, progress=False)
+                                  step=15, progress=False)
     boxes = regions.sel(algorithm="verified")
     for s in range(2):
         lo, hi = boxes.lower.values[s], boxes.upper.values[s]
@@ -238,7 +238,7 @@ def test_verified_boxes_with_the_paper_methods_in_one_search_and_on_a_real_netwo
 def test_an_interrupted_verified_search_resumes_without_querying_again(tmp_path):
     f = bumpy(9)
     starts = [[100.0, 30.0], [250.0, 50.0]]
-    whole = verified(f, starts, threshold=0.5, resolution=3)
+    whole = verified(f, starts, threshold=0.5, step=3)
     calls = []
 
     def flaky(points):
@@ -249,12 +249,12 @@ def test_an_interrupted_verified_search_resumes_without_querying_again(tmp_path)
 
     store = tmp_path / "v.nc"
     with pytest.raises(KeyboardInterrupt):
-        semkit.find_regions(flaky, starts, ("verified",), SPACE, store=store, key="bumpy9", threshold=0.5,
-                            resolution=3, progress=False)
+        semkit.find_regions(flaky, starts, ("verified",), space=SPACE, store=store, key="bumpy9", threshold=0.5,
+                            step=3, progress=False)
     before = sum(calls[:3])
     counted = []
-    resumed = semkit.find_regions(lambda p: counted.append(len(p)) or f(p), starts, ("verified",), SPACE, store=store,
-                                  key="bumpy9", threshold=0.5, resolution=3, progress=False)
+    resumed = semkit.find_regions(lambda p: counted.append(len(p)) or f(p), starts, ("verified",), space=SPACE, store=store,
+                                  key="bumpy9", threshold=0.5, step=3, progress=False)
     np.testing.assert_allclose(resumed.lower.sel(algorithm="verified"), whole.lower)
     np.testing.assert_allclose(resumed.upper.sel(algorithm="verified"), whole.upper)
     np.testing.assert_array_equal(resumed.iterations.sel(algorithm="verified"), whole.iterations)
@@ -283,7 +283,7 @@ def test_sampled_boxes_in_4d_hold_their_certificate_within_budget():
 
 def test_verified_boxes_reject_bad_settings():
     f = bumpy(0)
-    for options, match in [({"certificate": "interval"}, "certificate"), ({"resolution": 0}, "resolution"),
+    for options, match in [({"certificate": "interval"}, "certificate"), ({"step": 0}, "step"),
                            ({"confidence": 1.0}, "confidence"), ({"max_failure": 0}, "max_failure"),
                            ({"certainty": 0.9}, "unknown hyper-parameters or method options")]:
         with pytest.raises((ValueError, TypeError), match=match):
@@ -298,10 +298,10 @@ def stacked_maps(functions_by_network: dict, step: float = 10.0):
 
     rows = []
     for fs in functions_by_network.values():
-        rows.append(xr.concat([semkit.semantic_map(f, SPACE, step=step, progress=False).drop_attrs() for f in fs], dim="shape"))
+        rows.append(xr.concat([semkit.semantic_map(f, space=SPACE, step=step, progress=False).drop_attrs() for f in fs], dim="shape"))
     ds = xr.concat(rows, dim="network").assign_coords(network=list(functions_by_network),
                                                        shape=[f"s{i}" for i in range(len(fs))])
-    ds.attrs["space"] = semkit.semantic_map(fs[0], SPACE, step=90, progress=False).attrs["space"]
+    ds.attrs["space"] = semkit.semantic_map(fs[0], space=SPACE, step=90, progress=False).attrs["space"]
     return ds
 
 

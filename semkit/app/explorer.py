@@ -21,7 +21,8 @@ import xarray as xr
 from ..classify import BUNDLED, Classifier, load_classifier
 from ..function import SemanticFunction
 from ..maps import interpolate, semantic_map
-from ..regions import METHODS, find_regions, method
+from ..deprecation import renamed
+from ..regions import DEFAULT_STEP_RULE, METHODS, STEP_RULES, find_regions, method
 from ..render import DEFAULTS, Renderer
 from ..scene import Mesh
 from ..space import Parameter, Space
@@ -33,22 +34,23 @@ class Explorer:
 
     ``shapes``: gallery names, mesh files (ShapeNet's too) or meshes; ``networks``: names or
     classifiers. The map of each (shape, network) pair is computed once, on
-    a grid of ``map_step`` degrees, and kept (in ``cache`` too, a folder,
+    a grid of spacing ``step`` (degrees), and kept (in ``cache`` too, a folder,
     when given, so a rerun reads it back). Regions grow on that map,
     interpolated, so a click answers at once. ``image_size`` overrides the
     renders' size (default: each network's input size) and
-    ``renderer_options`` are passed to :class:`~semkit.renderer.Renderer`
+    ``renderer_options`` are passed to :class:`~semkit.Renderer`
     (e.g. ``{"materials": True, "background": 0.5}``). Any parameter the
     renderer knows may be a slider (``Space.of("azimuth", "roll")``).
     """
 
+    @renamed(map_step="step")
     def __init__(
         self,
         shapes: Sequence[str | Mesh] = ("coffee_mug", "park_bench", "vase", "water_bottle"),
         networks: Sequence[str | Classifier] = BUNDLED,
         *,
         space: Space | None = None,
-        map_step: float | Sequence[float] = (15, 10),
+        step: float | Sequence[float] = (15, 10),
         image_size: int | None = None,
         cache: str | Path | None = None,
         renderer_options: Mapping[str, Any] | None = None,
@@ -62,7 +64,7 @@ class Explorer:
 
         self.meshes = {m.name: m for m in (load_shape(s) for s in shapes)}
         self._networks = {(n if isinstance(n, str) else n.name): n for n in networks}
-        self.map_step = map_step
+        self.step = step
         self.image_size = image_size
         self.cache = Path(cache) if cache is not None else None
         self.renderer_options = dict(renderer_options or {})
@@ -141,15 +143,16 @@ class Explorer:
             if self.cache is not None:
                 self.cache.mkdir(parents=True, exist_ok=True)
                 store = self.cache / f"{file_stem(self.network)}__{file_stem(self.shape)}.nc"
-            self._maps[key] = semantic_map(self.function(), self.space, self.map_step, store=store, progress=False)
+            self._maps[key] = semantic_map(self.function(), space=self.space, step=self.step, store=store, progress=False)
         return self._maps[key]
 
-    def grow(self, algorithm: str = "oir_b", step_rule: str = "adaptive", iterations: int = 600) -> xr.Dataset:
+    def grow(self, algorithm: str = "oir_b", step_rule: str = DEFAULT_STEP_RULE, iterations: int = 600) -> xr.Dataset:
         """Grow a robust region from the current point on the (interpolated) map; kept in ``regions``."""
         method(algorithm)  # an unknown name is named before any work
         start = [[self.point[k] for k in self.space.names]]
         self.regions = find_regions(
-            interpolate(self.map(), self.space), start, (algorithm,), self.space, iterations, step_rule=step_rule, progress=False
+            interpolate(self.map(), space=self.space), start, (algorithm,), space=self.space, iterations=iterations,
+            step_rule=step_rule, progress=False
         )
         return self.regions
 
@@ -200,6 +203,8 @@ class Explorer:
         shape = w.Dropdown(options=self.shapes, value=self.shape, description="shape")
         network = w.Dropdown(options=self.networks, value=self.network, description="network")
         algorithm = w.Dropdown(options=list(METHODS), value="oir_b", description="algorithm")
+        rule = w.Dropdown(options=list(STEP_RULES), value=DEFAULT_STEP_RULE, description="steps",
+                          tooltip="faithful: the paper's plain gradient steps; adaptive: the same flow in fewer, longer steps")
         button = w.Button(description="grow region", icon="expand", tooltip="grow a robust region from the current point")
         image = w.Image(format="png", layout=w.Layout(width="224px", height="224px"))
         prediction = w.HTML()
@@ -224,10 +229,10 @@ class Explorer:
 
         def on_grow(_) -> None:
             status.value = "<i>growing...</i>"
-            regions = self.grow(algorithm.value)
+            regions = self.grow(algorithm.value, step_rule=rule.value)
             show(map_too=True)
             box = ", ".join(f"{p} [{lo:.0f}, {hi:.0f}]" for p, lo, hi in zip(regions.param.values, regions.lower.values[0, 0], regions.upper.values[0, 0]))
-            status.value += f"<br>{algorithm.value}: {box}"
+            status.value += f"<br>{algorithm.value} ({rule.value} steps): {box}"
 
         for name, slider in sliders.items():
             slider.semkit_name = name
@@ -236,9 +241,9 @@ class Explorer:
         network.observe(on_pick, names="value")
         button.on_click(on_grow)
         show(map_too=True)
-        controls = w.VBox([shape, network, *sliders.values(), w.HBox([algorithm, button]), status])
+        controls = w.VBox([shape, network, *sliders.values(), w.HBox([algorithm, rule, button]), status])
         box = w.VBox([controls, w.HBox([w.VBox([image, prediction]), map_view])])
-        box.semkit = {"sliders": sliders, "shape": shape, "network": network, "algorithm": algorithm, "button": button,
+        box.semkit = {"sliders": sliders, "shape": shape, "network": network, "algorithm": algorithm, "step_rule": rule, "button": button,
                       "image": image, "prediction": prediction, "map": map_view, "status": status}
         return box
 

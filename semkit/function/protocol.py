@@ -105,7 +105,7 @@ class PlainFunction:
         return dict(self._describe()) if self._describe is not None else {"callable": self.name}
 
 
-def as_function(f: Any, space: Space | None = None, *, fd_step: float | Sequence[float] = 1.0) -> ScoreFunction:
+def as_function(f: Any, *, space: Space | None = None, fd_step: float | Sequence[float] = 1.0) -> ScoreFunction:
     """``f`` as a :class:`ScoreFunction`: itself when it follows the protocol, else completed by :class:`PlainFunction`.
 
     ``space`` defaults to ``f.space``; ``fd_step`` is the central-difference

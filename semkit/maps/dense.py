@@ -1,6 +1,6 @@
 """Network Semantic Maps: a function's scores over a dense grid of a Space, as xarray data.
 
-``semantic_map(f, space, step)`` evaluates any f (points [B, n] -> scores
+``semantic_map(f, space=..., step=...)`` evaluates any f (points [B, n] -> scores
 [B]) on a grid and returns an ``xarray.Dataset`` whose dims are the Space's
 parameters. With ``store=`` (a ``.nc`` or ``.zarr`` path) finished chunks
 are saved as they are computed, so an interrupted run resumes where it
@@ -21,6 +21,7 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 import xarray as xr
 
+from ..deprecation import keyword_only
 from ..function import Evaluation, ScoreFunction, SemanticFunctions, as_function, store_identity
 from ..space import Space
 from ..store import Journal, file_stem, fingerprint, read_dataset, versioned
@@ -33,7 +34,9 @@ DEFAULT_CHUNK = 64
 # ----------------------------------------------------------------------- grid
 
 
+@keyword_only(0, "space", "step", "coords")
 def grid_coords(
+    *,
     space: Space,
     step: float | Sequence[float] | Mapping[str, float] | None = None,
     coords: Mapping[str, Sequence[float]] | None = None,
@@ -42,11 +45,12 @@ def grid_coords(
     return space.grid(step, coords)
 
 
+@keyword_only(1, "space", "step")
 def semantic_map(
     f: Callable[[np.ndarray], Any],
+    *,
     space: Space | None = None,
     step: float | Sequence[float] | Mapping[str, float] | None = None,
-    *,
     coords: Mapping[str, Sequence[float]] | None = None,
     store: str | os.PathLike | None = None,
     chunk_size: int = DEFAULT_CHUNK,
@@ -86,13 +90,13 @@ def semantic_map(
         if key is not None:
             raise ValueError("key= names one function's store; the networks of SemanticFunctions describe themselves")
         space = space or f.space
-        grid = grid_coords(space, step, coords)
+        grid = space.grid(step, coords)
         stores = [None if store is None else Path(store) / f"{file_stem(n)}.nc" for n in f.networks]
-        maps = network_maps(f, space, grid, stores, chunk_size=chunk_size, progress=progress, adaptive=adaptive, tolerance=tolerance)
+        maps = network_maps(f, grid, stores, space=space, chunk_size=chunk_size, progress=progress, adaptive=adaptive, tolerance=tolerance)
         return _by_network(maps, f.networks)
-    fn = as_function(f, space)
+    fn = as_function(f, space=space)
     space = space or fn.space
-    grid = grid_coords(space, step, coords)
+    grid = space.grid(step, coords)
     [ds] = _maps([fn], lambda points, which: [_evaluate(fn, points)], space, grid, [None if store is None else Path(store)],
                  [key], chunk_size, progress, adaptive, tolerance)
     return ds
@@ -100,10 +104,10 @@ def semantic_map(
 
 def network_maps(
     f: SemanticFunctions,
-    space: Space,
     grid: Mapping[str, np.ndarray],
     stores: Sequence[Path | None],
     *,
+    space: Space,
     chunk_size: int = DEFAULT_CHUNK,
     progress: bool = True,
     adaptive: bool = False,

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from ..deprecation import keyword_only
 from ..space import Space, recorded_space
 
 #: Points per evaluation call and per saved chunk, unless the caller sets chunk_size.
@@ -82,6 +83,7 @@ class MapFunction:
         return {**info, "interpolated_map": self.digest, "space": self.space.to_dict()}
 
 
-def interpolate(data: xr.Dataset | xr.DataArray, space: Space | None = None) -> MapFunction:
+@keyword_only(1, "space")
+def interpolate(data: xr.Dataset | xr.DataArray, *, space: Space | None = None) -> MapFunction:
     """The map ``data`` as a function of points [B, n] (see :class:`MapFunction`)."""
     return MapFunction(data, space)

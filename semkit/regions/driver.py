@@ -21,8 +21,16 @@ import numpy as np
 import xarray as xr
 
 from ..criterion import Criterion
-from ..function import (Evaluation, PlainFunction, ScoreFunction, as_function, difference_points, difference_quotients,
-                        store_identity)
+from ..deprecation import keyword_only, renamed
+from ..function import (
+    Evaluation,
+    PlainFunction,
+    ScoreFunction,
+    as_function,
+    difference_points,
+    difference_quotients,
+    store_identity,
+)
 from ..space import Space
 from ..store import Checkpoint, check_format, locked, matching, versioned, write_dataset
 from ..version import VERSION
@@ -32,14 +40,16 @@ from .rules import DEFAULT_STEP_RULE, STEP_RULES, Hyper
 
 
 # --------------------------------------------------------------- the driver
+@keyword_only(3, "space", "iterations", "tolerance")
+@renamed(tol="tolerance", resolution="step")
 def find_regions(
     f: Callable[[np.ndarray], Any],
     starts: Any,
     algorithms: Sequence["str | RegionMethod"] = ALGORITHMS,
+    *,
     space: Space | None = None,
     iterations: int = 600,
-    tol: float | None = None,
-    *,
+    tolerance: float | None = None,
     step_rule: str = DEFAULT_STEP_RULE,
     criterion: Criterion | str | None = None,
     store: str | os.PathLike | None = None,
@@ -55,16 +65,16 @@ def find_regions(
     otherwise. ``starts`` are points of ``space`` (default ``f.space``).
     ``algorithms``: names ("naive", "oir_b", "oir_w") or
     :class:`RegionMethod` objects. Names are built with ``step_rule``,
-    ``tol`` and the hyper-parameters (:class:`Hyper`): ``iterations`` steps
-    are taken (faithfully, with the paper's defaults); with ``tol``, a box
-    stops when its bounds move less than ``tol`` for two steps.
+    ``tolerance`` and the hyper-parameters (:class:`Hyper`): ``iterations`` steps
+    are taken (faithfully, with the paper's defaults); with ``tolerance``, a box
+    stops when its bounds move less than ``tolerance`` for two steps.
     ``step_rule="adaptive"`` follows the same gradient flow to the same
     horizon in fewer, larger steps, and stops a box once its remaining
-    motion would be under ``tol`` (default 1e-3 of the smallest range).
+    motion would be under ``tolerance`` (default 1e-3 of the smallest range).
     ``"verified"`` grows boxes with a guarantee (:class:`semkit.trust.Verified`)
     under ``criterion`` (a :class:`~semkit.Criterion` or its name; default
     top-1 correct, ``threshold=t`` for score >= t); its options
-    (``certificate``, ``growth``, ``resolution``, ``confidence``,
+    (``certificate``, ``growth``, ``step``, ``confidence``,
     ``max_failure``, ``attempts``, ``max_queries``, ``audit_samples``,
     ``seed``) are passed here as keywords too. The paper's methods have no
     criterion (they follow the score).
@@ -80,7 +90,7 @@ def find_regions(
     (and ``iteration`` for the traces): ``lower``, ``upper``, ``lower_trace``,
     ``upper_trace``, ``loss``, ``queries``, ``converged``, ``iterations``.
     """
-    fn = as_function(f, space, fd_step=hyper.get("fd_step", Hyper.fd_step))
+    fn = as_function(f, space=space, fd_step=hyper.get("fd_step", Hyper.fd_step))
     space = space or fn.space
     if step_rule not in STEP_RULES:
         raise ValueError(f"unknown step_rule {step_rule!r}; choose from {STEP_RULES}")
@@ -102,7 +112,7 @@ def find_regions(
         raise TypeError(f"unknown hyper-parameters or method options {sorted(set(options) - taken)}: the paper's "
                         f"hyper-parameters are {sorted(paper)}")
     h = Hyper(**{k: v for k, v in hyper.items() if k in paper})
-    methods = [method(m, hyper=h, rule=step_rule, tol=tol, **options) for m in specs]
+    methods = [method(m, hyper=h, rule=step_rule, tolerance=tolerance, **options) for m in specs]
     names = [m.name for m in methods]
     if len(set(names)) != len(names):
         raise ValueError(f"each method may run once per search, got {names}")
@@ -111,7 +121,7 @@ def find_regions(
                          "from, e.g. [[130, 30]]")
     u0 = space.points(starts)
     driver = _Driver(fn, space, methods, u0, iterations)
-    attrs = {"step_rule": step_rule, "tol": tol if tol is not None else "none", **asdict(h)}
+    attrs = {"step_rule": step_rule, "tolerance": tolerance if tolerance is not None else "none", **asdict(h)}
     if store is None:
         return driver.run(progress, attrs)
     settings = versioned({"function": store_identity(fn, key), "space": space.to_dict(), "starts": u0.tolist(),
@@ -259,7 +269,7 @@ class _Driver:
                 "upper_trace": (tdims, along("upper_trace", True)),
                 "loss": (tdims[:-1], along("loss", True)),
                 "queries": (dims[:-1], along("queries"), {"long_name": "points evaluated (gradients included)"}),
-                "converged": (dims[:-1], along("converged"), {"long_name": "stopped before the last iteration: its bounds no longer moved (tol)"}),
+                "converged": (dims[:-1], along("converged"), {"long_name": "stopped before the last iteration: its bounds no longer moved (tolerance)"}),
                 "iterations": (dims[:-1], along("iterations"), {"long_name": "steps taken"}),
                 "start_passes": (dims[:-1], np.stack([r.get("start_passes", np.full(len(self.u0), np.nan)) for r in results],
                                                      axis=1).astype(float),

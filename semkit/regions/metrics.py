@@ -9,11 +9,13 @@ import numpy as np
 import xarray as xr
 
 from ..criterion import Criterion
+from ..deprecation import keyword_only
 from ..space import Space, recorded_space
 
 # ------------------------------------------------------------------ metrics
 
-def volume_ratio(regions: xr.Dataset, space: Space | None = None) -> xr.DataArray:
+@keyword_only(1, "space")
+def volume_ratio(regions: xr.Dataset, *, space: Space | None = None) -> xr.DataArray:
     """|D| / |Omega| of every final box (dims of ``regions`` less ``param``)."""
     if not {"lower", "upper"} <= set(getattr(regions, "data_vars", ())):
         raise ValueError("volume_ratio and srvr take region searches (find_regions' results, with lower and upper "
@@ -32,13 +34,14 @@ def box_iou(first: xr.Dataset, second: xr.Dataset) -> xr.DataArray:
     return (inter / union).rename("iou")
 
 
-def srvr(regions: xr.Dataset, space: Space | None = None) -> xr.DataArray:
+@keyword_only(1, "space")
+def srvr(regions: xr.Dataset, *, space: Space | None = None) -> xr.DataArray:
     """Semantic Robustness Volume Ratio: the mean over starts of |D| / |Omega|.
 
     One value per algorithm (and per network and shape where ``regions``
     has those dims: average them for the paper's per-network numbers).
     """
-    out = volume_ratio(regions, space).mean("start")
+    out = volume_ratio(regions, space=space).mean("start")
     out.attrs = {"long_name": "SRVR (mean box volume / volume of the Space)", "units": "1"}
     return out.rename("srvr")
 

@@ -44,11 +44,11 @@ def corners(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 class BoxFlow(RegionMethod):
     """A box per start grown by a step rule on the gradients of a loss of its bounds (the paper's methods)."""
 
-    def __init__(self, hyper: Hyper = Hyper(), rule: "str | StepRule" = DEFAULT_STEP_RULE, tol: float | None = None) -> None:
-        self.hyper, self.rule = hyper, step_rule(rule, tol)
+    def __init__(self, hyper: Hyper = Hyper(), rule: "str | StepRule" = DEFAULT_STEP_RULE, tolerance: float | None = None) -> None:
+        self.hyper, self.rule = hyper, step_rule(rule, tolerance)
 
     def describe(self) -> dict[str, Any]:
-        return {"name": self.name, "step_rule": self.rule.name, "tol": self.rule.tol, "hyper": asdict(self.hyper)}
+        return {"name": self.name, "step_rule": self.rule.name, "tolerance": self.rule.tolerance, "hyper": asdict(self.hyper)}
 
     def search(self, space: Space, starts: np.ndarray, iterations: int) -> "FlowSearch":
         return FlowSearch(self, space, starts, iterations)

@@ -63,7 +63,7 @@ class FlowState:
     active: np.ndarray  #: [K]
     converged: np.ndarray  #: [K]
     steps_taken: np.ndarray  #: [K]
-    still: np.ndarray  #: [K] consecutive steps that moved less than tol
+    still: np.ndarray  #: [K] consecutive steps that moved less than tolerance
 
     @classmethod
     def initial(cls, a: np.ndarray, b: np.ndarray, iterations: int) -> "FlowState":
@@ -105,8 +105,8 @@ class StepRule(ABC):
     name: ClassVar[str]
     state_type: ClassVar[type[FlowState]] = FlowState
 
-    def __init__(self, tol: float | None = None) -> None:
-        self.tol = tol
+    def __init__(self, tolerance: float | None = None) -> None:
+        self.tolerance = tolerance
 
     @abstractmethod
     def advance(self, st: FlowState, ga, gb, space: Space, hyper: Hyper, iterations: int):
@@ -119,8 +119,8 @@ class StepRule(ABC):
 
 
 class FaithfulSteps(StepRule):
-    """The paper's plain gradient steps (learning rate ``learning_rate``); with ``tol``, a box stops once
-    its bounds moved less than ``tol`` for two steps."""
+    """The paper's plain gradient steps (learning rate ``learning_rate``); with ``tolerance``, a box stops once
+    its bounds moved less than ``tolerance`` for two steps."""
 
     name = "faithful"
 
@@ -128,14 +128,14 @@ class FaithfulSteps(StepRule):
         return st.a - hyper.learning_rate * ga, st.b - hyper.learning_rate * gb, None
 
     def stop(self, st, moved, iterations, settled) -> None:
-        if self.tol is not None:
-            st.still = np.where(moved < self.tol, st.still + 1, 0)
+        if self.tolerance is not None:
+            st.still = np.where(moved < self.tolerance, st.still + 1, 0)
             st.converged |= st.active & (st.still >= 2)
 
 
 class AdaptiveSteps(StepRule):
     """The faithful flow to the same horizon in fewer, longer steps; a box stops once its remaining motion
-    would be under ``tol`` (default: 1e-3 of the Space's smallest range)."""
+    would be under ``tolerance`` (default: 1e-3 of the Space's smallest range)."""
 
     name = "adaptive"
     state_type = AdaptiveState
@@ -152,10 +152,10 @@ class AdaptiveSteps(StepRule):
         where its velocity vanishes (a secant estimate of the flow's
         stiffness from the last two steps). A box is settled when, at its
         current rates, all its remaining iterations would move it less than
-        ``tol``.
+        ``tolerance``.
         """
         h, a, b = hyper, st.a, st.b
-        tol = self.tol if self.tol is not None else 1e-3 * float(space.widths.min())
+        tolerance = self.tolerance if self.tolerance is not None else 1e-3 * float(space.widths.min())
         remaining = iterations - st.elapsed
         velocity = -h.learning_rate * np.concatenate([ga, gb], axis=-1)  # per faithful iteration
         # a bound held at the edge of a bounded parameter does not move, whatever its gradient says
@@ -185,7 +185,7 @@ class AdaptiveSteps(StepRule):
         leap = np.where(remaining >= 1, np.maximum(leap, 1.0), leap)
         rest = np.maximum(remaining, 0.0)[..., None]
         future = np.abs(centre_rate) * rest + half * np.abs(np.expm1(np.clip(rest * log_rate, None, 50.0)))
-        settled = (future < tol).all(-1)
+        settled = (future < tolerance).all(-1)
         leap = np.where(settled, rest[..., 0], leap)  # a settled box makes its remaining (tiny) motion at once
         k = leap[..., None]
         small = (r < h.min_move * space.widths) | settled[..., None]  # geometric: exact in log-width
@@ -200,11 +200,11 @@ class AdaptiveSteps(StepRule):
         st.active = st.active & (st.elapsed < iterations - 1e-9)
 
 
-def step_rule(rule: "str | StepRule", tol: float | None = None) -> StepRule:
+def step_rule(rule: "str | StepRule", tolerance: float | None = None) -> StepRule:
     """A step rule by name ("faithful", "adaptive") or as given."""
     if isinstance(rule, StepRule):
         return rule
     rules = {r.name: r for r in (FaithfulSteps, AdaptiveSteps)}
     if rule not in rules:
         raise ValueError(f"unknown step_rule {rule!r}; choose from {STEP_RULES}")
-    return rules[rule](tol)
+    return rules[rule](tolerance)

@@ -18,8 +18,10 @@ from typing import Any, Mapping, Sequence
 import xarray as xr
 
 from ..classify import Classifier, load_classifier
+from ..criterion import Criterion
+from ..deprecation import keyword_only
 from ..function import SemanticFunctions
-from ..maps import DEFAULT_CHUNK, grid_coords, interpolate, network_maps, semantic_map
+from ..maps import DEFAULT_CHUNK, interpolate, network_maps, semantic_map
 from ..regions import find_regions
 from ..scene import load_shape
 from ..space import Space, recorded_space
@@ -34,36 +36,20 @@ def sweep(
     store: str | os.PathLike,
     kind: str = "map",
     *,
-    space: Space | None = None,
-    step: Any = None,
-    starts: Any = ((130, 30), (50, 20), (200, 15), (310, 50)),
-    algorithms: Sequence[str] = ("naive", "oir_b"),
-    iterations: int = 600,
-    step_rule: str = "adaptive",
-    image_size: int | None = None,
-    adaptive: bool = False,
-    tolerance: float | None = None,
     scheduler: Any = None,
     workers: int = 2,
     progress: bool = True,
+    **options: Any,
 ) -> xr.Dataset:
-    """Run a study of maps or regions over shapes x networks on Dask and return it as one Dataset.
-
-    ``shapes``: gallery names or mesh paths (with a label the mesh carries:
-    gallery and ShapeNet meshes do); ``networks``: classifier names. The
-    results go to ``store`` (a ``.zarr`` folder) with ``network`` and
-    ``shape`` dims; ``done`` says which tasks finished. ``scheduler``: a
-    ``dask.distributed.Client``, a scheduler address (``"tcp://host:8786"``),
-    or None for a LocalCluster of ``workers`` processes. Rerunning the same
-    call computes only what is missing; a store made with other settings
-    is refused. ``attrs["computed"]`` counts the tasks this call computed.
-    ``adaptive``/``tolerance``: adaptive maps (see :func:`~semkit.semantic_map`).
+    """:func:`~semkit.study` on Dask with a ``.zarr`` store: a LocalCluster of ``workers`` processes by default,
+    or ``scheduler`` (an address, a ``dask.distributed.Client``). ``options``: the other fields of a
+    :class:`StudySpec` (``space``, ``step``, ``starts``, ...). Rerunning the same call computes only what is
+    missing; a store made with other settings is refused. ``attrs["computed"]`` counts the tasks this call computed.
     """
     if Path(store).suffix != ".zarr":
         raise ValueError(f"a sweep's store is a .zarr folder, got {store}")
     return study(shapes, networks, kind, store=store, scheduler=scheduler if scheduler is not None else "local",
-                 workers=workers, space=space, step=step, starts=starts, algorithms=algorithms, iterations=iterations,
-                 step_rule=step_rule, image_size=image_size, adaptive=adaptive, tolerance=tolerance, progress=progress)
+                 workers=workers, progress=progress, **options)
 
 
 def open_sweep(store: str | os.PathLike) -> xr.Dataset:
@@ -75,12 +61,13 @@ def open_sweep(store: str | os.PathLike) -> xr.Dataset:
 
 
 
+@keyword_only(2, "space", "step")
 def semantic_maps(
     shapes: Sequence[Any],
     networks: Sequence[Any],
+    *,
     space: Space | None = None,
     step: float | Sequence[float] | Mapping[str, float] | None = None,
-    *,
     coords: Mapping[str, Sequence[float]] | None = None,
     renderer: Any = None,
     store: str | os.PathLike | None = None,
@@ -111,12 +98,12 @@ def semantic_maps(
         raise ValueError(f"shape names must be unique, got {names}")
     classifiers = [n if isinstance(n, Classifier) else load_classifier(n) for n in networks]
     space = space or Space.paper()
-    grid = grid_coords(space, step, coords)
+    grid = space.grid(step, coords)
     columns = []
     for mesh in tqdm(meshes, desc="semantic maps", unit="shape", disable=not progress):
         f = SemanticFunctions(mesh, classifiers, renderer=renderer, space=space)
         stores = [None if store is None else Path(store) / c.name / f"{file_stem(mesh.name)}.nc" for c in classifiers]
-        columns.append(network_maps(f, space, grid, stores, chunk_size=chunk_size, progress=progress, adaptive=adaptive,
+        columns.append(network_maps(f, grid, stores, space=space, chunk_size=chunk_size, progress=progress, adaptive=adaptive,
                                     tolerance=tolerance))
     rows = [list(row) for row in zip(*columns)]
     stacked = stack(rows, [c.name for c in classifiers], names)
@@ -124,12 +111,13 @@ def semantic_maps(
     return stacked
 
 
+@keyword_only(3, "space")
 def looks(
     shape: Any,
     network: Any,
     looks: Mapping[str, Mapping[str, Any]],
-    space: Space | None = None,
     *,
+    space: Space | None = None,
     image_size: int | None = None,
 ) -> dict[str, Any]:
     """One SemanticFunction per look: the same shape and network rendered with each look's Renderer options
@@ -153,18 +141,22 @@ def maps_of(functions: Mapping[str, Any], dim: str, **map_options: Any) -> xr.Da
     return out
 
 
+@keyword_only(3, "iterations", "space")
 def map_regions(
     maps: xr.Dataset,
     starts: Any,
     algorithms: Sequence[Any] = ("naive", "oir_b", "oir_w"),
+    *,
     iterations: int = 600,
     space: Space | None = None,
+    criterion: Criterion | str | None = None,
     **options: Any,
 ) -> xr.Dataset:
     """Regions grown on every map of a stack (``network`` x ``shape``; interpolated, so no renders),
     as one Dataset with those dims. ``options`` go to :func:`find_regions`."""
     space = recorded_space(maps, space)
-    rows = [[find_regions(interpolate(maps.sel(network=n, shape=s), space), starts, algorithms, space, iterations,
+    rows = [[find_regions(interpolate(maps.sel(network=n, shape=s), space=space), starts, algorithms, space=space,
+                          iterations=iterations, criterion=criterion,
                           progress=False, **options) for s in maps.shape.values] for n in maps.network.values]
     out = stack(rows, list(maps.network.values), list(maps.shape.values))
     return out.assign_coords(label=maps.label, label_name=maps.label_name)

@@ -61,7 +61,7 @@ def compute(settings: dict[str, Any], classifiers: Sequence[Any], mesh: Mesh, to
         chosen = list(range(len(classifiers))) if adaptive else list(todo)
         f = SemanticFunctions(mesh, [classifiers[i] for i in chosen], renderer=Renderer(image_size=settings["image_size"]), space=space)
         grid = {k: np.asarray(v) for k, v in settings["grid"].items()}
-        maps = network_maps(f, space, grid, [None] * len(chosen), progress=progress, adaptive=adaptive is not None,
+        maps = network_maps(f, grid, [None] * len(chosen), space=space, progress=progress, adaptive=adaptive is not None,
                             tolerance=adaptive and adaptive["tolerance"])
         return [maps[chosen.index(i)] for i in todo]
     criterion = settings.get("criterion")
@@ -70,7 +70,7 @@ def compute(settings: dict[str, Any], classifiers: Sequence[Any], mesh: Mesh, to
         classifier = classifiers[i]
         renderer = Renderer(image_size=settings["image_size"] or classifier.input_size)
         f = SemanticFunction(mesh, classifier, renderer=renderer, space=space)
-        result = find_regions(f, settings["starts"], settings["algorithms"], space, settings["iterations"],
+        result = find_regions(f, settings["starts"], settings["algorithms"], space=space, iterations=settings["iterations"],
                               step_rule=settings["step_rule"], progress=progress,
                               criterion=None if criterion is None else Criterion(**criterion))
         out.append(result.reindex(iteration=np.arange(settings["iterations"])))
@@ -115,10 +115,10 @@ def _layout(settings: dict[str, Any]) -> xr.Dataset:
             blank = _Blank(space, label)
             if settings["kind"] == "map":
                 adaptive = settings.get("adaptive")
-                result = semantic_map(blank, space, coords=settings["grid"], progress=False, adaptive=adaptive is not None,
+                result = semantic_map(blank, space=space, coords=settings["grid"], progress=False, adaptive=adaptive is not None,
                                       tolerance=adaptive and adaptive["tolerance"])
             else:
-                result = find_regions(blank, settings["starts"], settings["algorithms"], space, 1,
+                result = find_regions(blank, settings["starts"], settings["algorithms"], space=space, iterations=1,
                                       step_rule=settings["step_rule"], progress=False)
                 result = result.reindex(iteration=np.arange(settings["iterations"]))
             row.append(result)

@@ -19,14 +19,16 @@ import numpy as np
 import xarray as xr
 
 from ..criterion import Criterion
+from ..deprecation import renamed
 from ..function import as_function
 from ..space import Space, recorded_space
 from .guarantee import Guarantee
-from .lattice import LatticeOracle, largest_passing, resolution_of
+from .lattice import LatticeOracle, largest_passing
 from .radius import check_certificate, continuous_steps
 from .records import json_steps, json_units
 
 
+@renamed(resolution="step")
 def robust_accuracy(
     data: Any,
     radii: float | Sequence[float],
@@ -35,7 +37,7 @@ def robust_accuracy(
     threshold: float | Sequence[float] | None = None,
     space: Space | None = None,
     samples: int = 200,
-    resolution: float | Sequence[float] | None = None,
+    step: float | Sequence[float] | None = None,
     certificate: str = "sampled",
     confidence: float = 0.95,
     max_failure: float = 0.01,
@@ -57,7 +59,7 @@ def robust_accuracy(
     ``certificate="sampled"`` (default) each box meets the continuous
     guarantee (with confidence ``confidence`` at most a share
     ``max_failure`` of its views fail; fresh uniform samples), after its
-    lattice of step ``resolution`` passed; with ``"lattice"`` the lattice
+    lattice of step ``step`` passed; with ``"lattice"`` the lattice
     alone. The share has a Clopper-Pearson interval at ``confidence`` over
     the sampled views (coords ``ci_low`` and ``ci_high``).
     """
@@ -74,7 +76,7 @@ def robust_accuracy(
             out.attrs.pop("criterion_spec", None)
             return out
         return map_robust_accuracy(data, radii_arr, Criterion.resolve(criterion, threshold), space)
-    return _sampled_robust_accuracy(data, radii_arr, criterion, threshold, space, samples, resolution, certificate,
+    return _sampled_robust_accuracy(data, radii_arr, criterion, threshold, space, samples, step, certificate,
                                     confidence, max_failure, seed, progress)
 
 
@@ -122,11 +124,11 @@ def map_robust_accuracy(data: xr.Dataset, radii: np.ndarray, criterion: Criterio
     return result
 
 
-def _sampled_robust_accuracy(f, radii, criterion, threshold, space, samples, resolution, certificate, confidence,
+def _sampled_robust_accuracy(f, radii, criterion, threshold, space, samples, step, certificate, confidence,
                              max_failure, seed, progress) -> xr.DataArray:
     from scipy.stats import binomtest
 
-    fn = as_function(f, space)
+    fn = as_function(f, space=space)
     space = fn.space
     criterion = Criterion.resolve(criterion, threshold, fn)
     check_certificate(certificate)
@@ -134,7 +136,7 @@ def _sampled_robust_accuracy(f, radii, criterion, threshold, space, samples, res
         raise ValueError(f"confidence must be in (0, 1), got {confidence}")
     if not isinstance(samples, (int, np.integer)) or samples < 1:
         raise ValueError(f"samples must be a whole number of at least 1, got {samples!r}")
-    delta = resolution_of(space, resolution)
+    delta = space.steps(step)
     rng = np.random.default_rng(seed)
     views = space.lower + rng.random((samples, space.n)) * space.widths
     order = np.argsort(radii)
@@ -165,7 +167,7 @@ def _sampled_robust_accuracy(f, radii, criterion, threshold, space, samples, res
     result.attrs = {
         "long_name": f"share of sampled views whose whole +-radius box passes ({criterion.name})",
         **criterion.attrs(), "certificate": certificate,
-        "samples": int(samples), "confidence": confidence, "resolution": delta.tolist(), "seed": seed,
+        "samples": int(samples), "confidence": confidence, "step": delta.tolist(), "seed": seed,
         "queries": queries, **attrs,
         "method": "uniform random views, each box checked on the lattice, then certified (sampled); Clopper-Pearson "
                   "interval over the views",
@@ -269,7 +271,7 @@ def _map_decision_noise(data: xr.Dataset, delta, criterion, space) -> xr.DataArr
 def _sampled_decision_noise(f, delta, criterion, space, samples, neighbours, confidence, seed) -> xr.DataArray:
     from scipy.stats import binomtest
 
-    fn = as_function(f, space)
+    fn = as_function(f, space=space)
     space = fn.space
     d = np.broadcast_to(np.asarray(delta, dtype=float), (space.n,))
     if not (np.isfinite(d).all() and (d > 0).all()):

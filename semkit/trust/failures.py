@@ -15,6 +15,7 @@ import numpy as np
 import xarray as xr
 
 from ..criterion import Criterion
+from ..deprecation import keyword_only
 from ..function import as_function
 from ..space import Space
 from .records import space_json
@@ -105,12 +106,13 @@ def _search_class(method: str | type[FailureSearch]) -> type[FailureSearch]:
     return FAILURE_SEARCHES[method]
 
 
+@keyword_only(3, "space")
 def find_failures(
     f: Callable[[np.ndarray], Any],
     starts: Any,
     radius: float | Sequence[float],
-    space: Space | None = None,
     *,
+    space: Space | None = None,
     criterion: Criterion | str | None = None,
     threshold: float | None = None,
     budget: int = 200,
@@ -134,7 +136,7 @@ def find_failures(
     """
     from tqdm.auto import tqdm
 
-    fn = as_function(f, space)
+    fn = as_function(f, space=space)
     space = fn.space
     criterion = Criterion.resolve(criterion, threshold, fn)
     if not isinstance(budget, (int, np.integer)) or budget < 1:

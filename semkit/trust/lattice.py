@@ -1,4 +1,4 @@
-"""Lattices of views: x + k * resolution per parameter.
+"""Lattices of views: x + k * step per parameter.
 
 :class:`LatticeOracle` evaluates f under a criterion on the lattices of
 several starts (each distinct point once, all starts in one call of f);
@@ -17,19 +17,6 @@ import numpy as np
 
 from ..criterion import Criterion
 from ..space import Space
-
-#: Default lattice step for parameters measured in degrees; others use 1/32 of their range.
-DEFAULT_ANGLE_RESOLUTION = 3.0
-
-
-def resolution_of(space: Space, resolution: float | Sequence[float] | None) -> np.ndarray:
-    """The lattice step per parameter: given, or 3 for angles (deg) and 1/32 of the range otherwise."""
-    if resolution is None:
-        return np.array([DEFAULT_ANGLE_RESOLUTION if p.units == "deg" else p.width / 32 for p in space.parameters])
-    steps = np.broadcast_to(np.asarray(resolution, dtype=float), (space.n,)).copy()
-    if not (np.isfinite(steps).all() and (steps > 0).all()):
-        raise ValueError(f"resolution must be positive (one number or one per parameter {list(space.names)}), got {resolution}")
-    return steps
 
 
 class LatticeOracle:

@@ -1,9 +1,9 @@
 """The robustness radius of a view: how far around it the views keep passing.
 
-Two statements, side by side. On the lattice x + j * resolution: ``steps``,
+Two statements, side by side. On the lattice x + j * step: ``steps``,
 the largest k such that every lattice point within k steps passes (exact,
 and about lattice points only). On the continuum (the default guarantee):
-``radius``, the largest +-k * resolution box (k <= steps) that meets the
+``radius``, the largest +-k * step box (k <= steps) that meets the
 continuous guarantee (:class:`~.guarantee.Guarantee`: with confidence c at
 most a share p of its views fail, by fresh uniform samples).
 """
@@ -16,11 +16,12 @@ import numpy as np
 import xarray as xr
 
 from ..criterion import Criterion
+from ..deprecation import keyword_only, renamed
 from ..function import as_function
 from ..regions import EXTRA_NAMES
 from ..space import Space
 from .guarantee import BoxCertifier, Guarantee, audit
-from .lattice import LatticeOracle, largest_passing, resolution_of
+from .lattice import LatticeOracle, largest_passing
 from .records import json_units, space_json
 
 CERTIFICATES = ("sampled", "lattice")
@@ -89,14 +90,16 @@ def continuous_steps(fn: Any, criterion: Criterion, space: Space, x: np.ndarray,
     return result, queries, bound
 
 
+@keyword_only(2, "space")
+@renamed(resolution="step")
 def robustness_radius(
     f: Callable[[np.ndarray], Any],
     points: Any,
-    space: Space | None = None,
     *,
+    space: Space | None = None,
     criterion: Criterion | str | None = None,
     threshold: float | None = None,
-    resolution: float | Sequence[float] | None = None,
+    step: float | Sequence[float] | None = None,
     max_steps: int = 10,
     certificate: str = "sampled",
     confidence: float = 0.95,
@@ -109,7 +112,7 @@ def robustness_radius(
 
     ``steps``: the largest k <= ``max_steps`` such that every point of the
     lattice x + j * delta with |j| <= k (per parameter, delta =
-    ``resolution``) passes the criterion (0: only x passes, -1: x fails);
+    ``step``) passes the criterion (0: only x passes, -1: x fails);
     ``lattice_radius`` = steps * delta. Boxes are clipped to bounded
     parameters and wrap on periodic ones.
 
@@ -123,11 +126,11 @@ def robustness_radius(
     fresh views, ``audit_failures``, ``audit_bound``: the Clopper-Pearson
     upper bound of the failure share at ``confidence``).
     """
-    fn = as_function(f, space)
+    fn = as_function(f, space=space)
     space = fn.space
     criterion = Criterion.resolve(criterion, threshold, fn)
     check_certificate(certificate)
-    delta = resolution_of(space, resolution)
+    delta = space.steps(step)
     if not isinstance(max_steps, (int, np.integer)) or max_steps < 0:
         raise ValueError(f"max_steps must be a non-negative integer, got {max_steps!r}")
     x = space.points(points)
@@ -138,7 +141,7 @@ def robustness_radius(
     names = list(space.names)
     variables: dict[str, Any] = {
         "steps": ("point", steps, {"long_name": "largest k: every lattice point within k steps passes (-1: the view fails)"}),
-        "lattice_radius": (("point", "param"), lattice_radius, {"long_name": "steps x resolution", "units": json_units(space)}),
+        "lattice_radius": (("point", "param"), lattice_radius, {"long_name": "steps x step", "units": json_units(space)}),
         "view": (("point", "param"), x, {"long_name": "the view"}),
     }
     queries = oracle.queries.copy()
@@ -151,8 +154,8 @@ def robustness_radius(
         queries += extra
         radius = np.where(kept[:, None] >= 0, kept[:, None] * delta[None, :], np.nan)
         variables.update({
-            "radius_steps": ("point", kept, {"long_name": "largest k <= steps whose +-k resolution box meets the guarantee"}),
-            "radius": (("point", "param"), radius, {"long_name": "radius_steps x resolution: the box meets the guarantee",
+            "radius_steps": ("point", kept, {"long_name": "largest k <= steps whose +-k step box meets the guarantee"}),
+            "radius": (("point", "param"), radius, {"long_name": "radius_steps x step: the box meets the guarantee",
                                                     "units": json_units(space)}),
             "check_samples": ("point", extra, {"long_name": "fresh uniform samples drawn to certify boxes"}),
             "failure_bound": ("point", bound, {"long_name": "Clopper-Pearson bound of the failure share in the box kept"}),
@@ -167,7 +170,7 @@ def robustness_radius(
         for key in audited:  # a failing view has no box to audit
             audited[key] = np.where(passing, audited[key], -1 if audited[key].dtype.kind == "i" else np.nan)
         queries += np.where(passing, audited["audit_samples"], 0)
-        variables["radius"] = (("point", "param"), lattice_radius, {"long_name": "steps x resolution (lattice)",
+        variables["radius"] = (("point", "param"), lattice_radius, {"long_name": "steps x step (lattice)",
                                                                     "units": json_units(space)})
         variables.update({k: ("point", v, {"long_name": EXTRA_NAMES[k]}) for k, v in audited.items()})
         statement = (f"lattice: every lattice point within the radius passes ({criterion.name}); audited by fresh "
@@ -178,6 +181,6 @@ def robustness_radius(
     return xr.Dataset(
         variables,
         coords={"point": np.arange(len(x)), "param": names},
-        attrs={**criterion.attrs(), "certificate": certificate, "resolution": delta.tolist(), "max_steps": int(max_steps),
+        attrs={**criterion.attrs(), "certificate": certificate, "step": delta.tolist(), "max_steps": int(max_steps),
                "seed": int(seed), **extra_attrs, "space": space_json(space), "guarantee": statement},
     )

@@ -2,7 +2,7 @@
 
 Each start that passes its criterion grows a box, then the box is judged:
 
-* growth: on the lattice start + k * resolution (:class:`~.lattice.LatticeBox`,
+* growth: on the lattice start + k * step (:class:`~.lattice.LatticeBox`,
   default up to 3 parameters: exact and cheap) or by sampling
   (:class:`SampledGrowth`, beyond: faces advance while the failures of
   what they take in stay rare; then uniform samples of the box pull in the
@@ -28,15 +28,16 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..criterion import Criterion
+from ..deprecation import renamed
 from ..function import Evaluation
 from ..regions import Proposal, RegionMethod, Search, register
 from ..space import Space
 from .guarantee import BoxCertifier, Guarantee, failure_bound, trim, uniform
-from .lattice import LatticeBox, resolution_of
+from .lattice import LatticeBox
 from .radius import check_certificate
 
 GROWTHS = ("lattice", "sampled")
-#: A sampled box locates its faces to half the resolution (growth steps and pull-backs).
+#: A sampled box locates its faces to half the step (growth steps and pull-backs).
 FINE = 2
 #: How often a face closed on failures may open again as the box grows.
 MAX_REOPEN = 2
@@ -55,7 +56,7 @@ class SampledGrowth:
     under ``tolerance`` of the box's volume: a rare failing pocket does not
     stop a face, a failing region does. A face whose slab is taken in
     doubles its step (keeps it, when the slab held failures), else halves
-    it, and closes below half the resolution, at a bound, or when a
+    it, and closes below half the step, at a bound, or when a
     periodic parameter's box would wrap onto itself. A face closed on
     failures opens again (twice at most) once the box has doubled in volume:
     what stopped a small box may be a pocket that a larger box tolerates.
@@ -119,7 +120,7 @@ class SampledGrowth:
         return np.concatenate([uniform(self.rng, a, b, m) for _, (a, b) in slabs])
 
     def _volume(self, a: np.ndarray, b: np.ndarray) -> float:
-        # widths relative to the resolution, so that a box thin in one parameter still has a volume
+        # widths relative to the step, so that a box thin in one parameter still has a volume
         return float(np.prod(np.maximum(b - a, 0.0) / self.delta + 1.0))
 
     def update(self, passes: np.ndarray) -> None:
@@ -280,7 +281,7 @@ class Verified(RegionMethod):
     Boxes in the same schema as the paper's methods, with a guarantee under
     an explicit criterion (``criterion=``, or ``threshold=t`` for score >=
     t; top-1 correct by default for a SemanticFunction). Growth on the
-    lattice of step ``resolution`` (default up to 3 parameters) or by
+    lattice of step ``step`` (default up to 3 parameters) or by
     sampling (``growth=``); ``certificate="sampled"`` (default): with
     confidence ``confidence`` at most a share ``max_failure`` of the box's
     views fail, by fresh uniform samples (looks of n1, 2 n1, 4 n1 samples;
@@ -293,8 +294,9 @@ class Verified(RegionMethod):
     name, label, color = "verified", "verified", "tab:blue"
     needs_classes = True
 
+    @renamed(resolution="step")
     def __init__(self, certificate: str = "sampled", growth: str | None = None, criterion: Criterion | str | None = None,
-                 threshold: float | None = None, resolution: float | Sequence[float] | None = None,
+                 threshold: float | None = None, step: float | Sequence[float] | None = None,
                  confidence: float = 0.95, max_failure: float = 0.01, attempts: int = 3, max_queries: int = 5000,
                  audit_samples: int = 200, seed: int = 0) -> None:
         check_certificate(certificate)
@@ -302,15 +304,15 @@ class Verified(RegionMethod):
             raise ValueError(f"unknown growth {growth!r}: choose one of {GROWTHS}")
         if certificate == "lattice" and growth == "sampled":
             raise ValueError("a lattice certificate needs lattice growth: pass growth='lattice' or certificate='sampled'")
-        if resolution is not None:
-            steps = np.atleast_1d(np.asarray(resolution, dtype=float))
+        if step is not None:
+            steps = np.atleast_1d(np.asarray(step, dtype=float))
             if not (np.isfinite(steps).all() and (steps > 0).all()):
-                raise ValueError(f"resolution must be positive, got {resolution}")
+                raise ValueError(f"step must be positive, got {step}")
         if not isinstance(attempts, (int, np.integer)) or attempts < 1:
             raise ValueError(f"attempts must be a whole number >= 1, got {attempts!r}")
         self.guarantee = Guarantee(confidence, max_failure, tests=int(attempts))
         self.criterion = Criterion.resolve(criterion, threshold)
-        self.certificate, self.growth, self.resolution = certificate, growth, resolution
+        self.certificate, self.growth, self.step = certificate, growth, step
         self.confidence, self.max_failure, self.attempts = confidence, max_failure, int(attempts)
         self.max_queries, self.audit_samples, self.seed = int(max_queries), int(audit_samples), int(seed)
         if self.certificate == "sampled" and self.guarantee.first_look + 1 > self.max_queries:
@@ -331,15 +333,15 @@ class Verified(RegionMethod):
         return 2 * n
 
     def describe(self) -> dict[str, Any]:
-        resolution = None if self.resolution is None else np.atleast_1d(np.asarray(self.resolution, float)).tolist()
+        step = None if self.step is None else np.atleast_1d(np.asarray(self.step, float)).tolist()
         sampled = f"sampled: {self.guarantee.describe(self.criterion)}"
-        lattice = (f"lattice: every lattice point start + k x resolution in a box passes ({self.criterion.name}), and no "
+        lattice = (f"lattice: every lattice point start + k x step in a box passes ({self.criterion.name}), and no "
                    "face can move one step out without taking in a failing lattice point or leaving the Space; "
                    f"audited by {self.audit_samples} fresh continuous views per box (audit_failures, audit_bound), "
                    "which is no guarantee between lattice points")
         growth = self.growth or "lattice up to 3 parameters, sampled beyond"
         return {"name": self.name, "certificate": self.certificate, "growth": growth, **self.criterion.attrs(),
-                "resolution": resolution, **self.guarantee.attrs(), "attempts": self.attempts,
+                "step": step, **self.guarantee.attrs(), "attempts": self.attempts,
                 "max_queries": self.max_queries, "audit_samples": self.audit_samples, "seed": self.seed,
                 "guarantee": sampled if self.certificate == "sampled" else lattice}
 
@@ -352,7 +354,7 @@ class VerifiedSearch(Search):
 
     def __init__(self, method: Verified, space: Space, starts: np.ndarray, iterations: int) -> None:
         self.method, self.space, self.starts, self.iterations = method, space, np.asarray(starts, float), iterations
-        self.delta = resolution_of(space, method.resolution)
+        self.delta = space.steps(method.step)
         self.growth = method.growth or ("lattice" if space.n <= 3 or method.certificate == "lattice" else "sampled")
         self.certificate, self.guarantee = method.certificate, method.guarantee
         K = len(self.starts)
