@@ -9,9 +9,9 @@ them back and offers the functions that take such a result, so that
     regions.semkit.srvr(), regions.semkit.check(dense)
     ds.semkit.plot(ax=ax)
 
-work without passing the Space again. A DataArray taken from a result
-keeps the result's attrs where semkit wrote them on it; otherwise pass
-``space=`` to the functions themselves.
+work without passing the Space again. A DataArray taken from a map keeps
+its Space in its coordinates (each records its range, units and
+periodicity); otherwise pass ``space=`` to the functions themselves.
 """
 
 from __future__ import annotations
@@ -58,21 +58,28 @@ class DatasetAccessor(_Semkit):
 
         return srvr(self._require("regions", "srvr"), space=self.space)
 
-    def check(self, semantic_map: xr.Dataset, **options: Any) -> xr.Dataset:
-        """These regions against a dense map (:func:`~semkit.check_regions`)."""
+    def check(self, semantic_map: xr.Dataset, *, criterion: Criterion | str | None = None, **options: Any) -> xr.Dataset:
+        """These regions against a dense map (:func:`~semkit.check_regions`), under ``criterion`` (default:
+        the regions' own)."""
         from .regions import check_regions
 
-        return check_regions(self._require("regions", "check"), semantic_map, **options)
+        return check_regions(self._require("regions", "check"), semantic_map, criterion=criterion, **options)
 
-    def robust_accuracy(self, radii: float | Sequence[float], **options: Any) -> xr.DataArray:
+    def robust_accuracy(self, radii: float | Sequence[float], *, criterion: Criterion | str | None = None,
+                        **options: Any) -> xr.DataArray:
+        """:func:`~semkit.robust_accuracy` of this map, under ``criterion`` (default: the map's own, else top-1)."""
         from .trust import robust_accuracy
 
-        return robust_accuracy(self._require("map", "robust_accuracy"), radii, space=self.space, **options)
+        return robust_accuracy(self._require("map", "robust_accuracy"), radii, space=self.space,
+                               criterion=criterion if criterion is not None else self.criterion, **options)
 
-    def decision_noise(self, delta: float | Sequence[float], **options: Any) -> xr.DataArray:
+    def decision_noise(self, delta: float | Sequence[float], *, criterion: Criterion | str | None = None,
+                       **options: Any) -> xr.DataArray:
+        """:func:`~semkit.decision_noise` of this map, under ``criterion`` (default: the map's own, else top-1)."""
         from .trust import decision_noise
 
-        return decision_noise(self._require("map", "decision_noise"), delta, space=self.space, **options)
+        return decision_noise(self._require("map", "decision_noise"), delta, space=self.space,
+                              criterion=criterion if criterion is not None else self.criterion, **options)
 
     def plot(self, **options: Any):
         """A map as a heatmap (a curve in 1-D), regions as boxes; returns the axes."""

@@ -418,12 +418,22 @@ class Space:
 
 
 def recorded_space(data: Any, space: "Space | None" = None) -> "Space":
-    """``space`` when given, else the Space a result records in its attrs (maps, regions, studies)."""
+    """``space`` when given, else the Space a result records: in its attrs (maps, regions, studies), or, for a
+    DataArray taken from a map, in its coordinates' attrs (``valid_range``, ``units``, ``periodic``)."""
     if space is not None:
         return space
-    if "space" not in getattr(data, "attrs", {}):
-        raise ValueError("these results record no Space (a DataArray, or data made elsewhere): pass space=")
-    return Space.from_dict(json.loads(data.attrs["space"]))
+    attrs = getattr(data, "attrs", {})
+    if "space" in attrs:
+        return Space.from_dict(json.loads(attrs["space"]))
+    coords = getattr(data, "coords", {})
+    parameters = [
+        Parameter(str(d), *(float(v) for v in coords[d].attrs["valid_range"]), str(coords[d].attrs.get("units", "")),
+                  bool(coords[d].attrs.get("periodic", False)))
+        for d in getattr(data, "dims", ()) if d in coords and "valid_range" in coords[d].attrs
+    ]
+    if parameters:
+        return Space(parameters)
+    raise ValueError("these results record no Space (data made elsewhere, or by an older semkit): pass space=")
 
 
 def _count(p: Parameter, step: float) -> int:

@@ -118,7 +118,7 @@ def test_adaptive_map_sweeps(tmp_path, client):
 
 def test_region_sweeps(tmp_path, client):
     ds = sweep(["vase"], ["efficientnet_lite0"], tmp_path / "r.zarr", kind="regions", scheduler=client, progress=False,
-               starts=[[30, 20]], algorithms=("naive", "oir_b"), iterations=600, image_size=48)
+               starts=[[30, 20]], algorithms=("naive", "oir_b"), iterations=600, step_rule="adaptive", image_size=48)
     assert ds.lower.dims == ("network", "shape", "start", "algorithm", "param")
     assert (ds.upper >= ds.lower).all() and (ds.queries > 0).all()
     assert semkit.srvr(ds).dims == ("network", "shape", "algorithm")

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from ..criterion import Criterion
 from ..regions import style
 from ..space import DEGREES_PER_TURN, Parameter, Space, recorded_space
 
@@ -66,10 +67,11 @@ def _new_axes(ax, **kwargs):
     return ax
 
 
-def curve(data: xr.Dataset | xr.DataArray, hue: str | None = None, *, ax=None, show_correct: bool = True, **line_kw: Any):
+def curve(data: xr.Dataset | xr.DataArray, hue: str | None = None, *, ax=None, show_correct: bool = True,
+          criterion: Criterion | str | None = None, **line_kw: Any):
     """Line plot of a 1-D map (or several, one per value of ``hue``, e.g. ``"network"``).
 
-    With ``show_correct`` and a ``correct`` variable, dots mark where the top-1 prediction is right.
+    With ``show_correct``, dots mark the views that pass ``criterion`` (default: top-1 correct).
     """
     score = score_of(data)
     dims = [d for d in score.dims if d != hue]
@@ -81,8 +83,9 @@ def curve(data: xr.Dataset | xr.DataArray, hue: str | None = None, *, ax=None, s
     for name, d in groups:
         s = score_of(d)
         line = ax.plot(s[x].values, s.values, label=name, **line_kw)[0]
-        if show_correct and isinstance(d, xr.Dataset) and "correct" in d:
-            ok = d["correct"].values.astype(bool)
+        ok = passing(d, criterion) if show_correct else None
+        if ok is not None:
+            ok = ok.values.astype(bool)
             ax.plot(s[x].values[ok], s.values[ok], "o", ms=3, color=line.get_color())
     ax.set(xlabel=_axis_label(score, x), ylabel=_ylabel(data), ylim=(0, 1))
     parameter = coordinate_parameter(data, x)
@@ -92,7 +95,8 @@ def curve(data: xr.Dataset | xr.DataArray, hue: str | None = None, *, ax=None, s
     ax.set_title(title if hue is None else f"{title} (by {hue})".strip())
     ax.grid(alpha=0.3)
     if hue is not None:
-        ax.legend(title=hue + (" (dots: top-1 correct)" if show_correct else ""), fontsize=8, title_fontsize=8)
+        judged = Criterion.resolve(criterion).name if criterion is not None else "top-1 correct"
+        ax.legend(title=hue + (f" (dots: {judged})" if show_correct else ""), fontsize=8, title_fontsize=8)
     return ax
 
 
@@ -127,12 +131,13 @@ def heatmap(
     vmin: float = 0.0,
     vmax: float = 1.0,
     show_correct: bool = False,
+    criterion: Criterion | str | None = None,
     colorbar: bool = True,
 ):
     """A 2-D map as a heat map (cells centred on the grid points).
 
-    With ``show_correct`` and a ``correct`` variable, a black line outlines
-    the cells where the top-1 prediction is right (see :func:`outline`).
+    With ``show_correct``, a black line outlines the cells whose views pass
+    ``criterion`` (default: top-1 correct; see :func:`outline`).
     """
     score = score_of(data)
     if set(score.dims) != {x, y}:
@@ -140,8 +145,9 @@ def heatmap(
     ax = _new_axes(ax, figsize=(6.5, 4))
     s = score.transpose(y, x)
     mesh = ax.pcolormesh(_edges(s[x].values), _edges(s[y].values), s.values, cmap=cmap, vmin=vmin, vmax=vmax, shading="flat")
-    if show_correct and isinstance(data, xr.Dataset) and "correct" in data:
-        ok = data["correct"].transpose(y, x).values.astype(bool)
+    good = passing(data, criterion) if show_correct else None
+    if good is not None:
+        ok = good.transpose(y, x).values.astype(bool)
         if ok.any() and not ok.all():
             xv = s[x].values
             parameter = coordinate_parameter(data, x)
@@ -152,6 +158,16 @@ def heatmap(
         bar = ax.figure.colorbar(mesh, ax=ax)
         bar.set_label(_ylabel(data))
     return ax
+
+
+def passing(data: xr.Dataset | xr.DataArray, criterion: Criterion | str | None = None) -> xr.DataArray | None:
+    """Which views of a map pass ``criterion`` (None: its ``correct`` variable, top-1), or None where the map
+    cannot say (a DataArray of scores, a map without top-1 answers)."""
+    if not isinstance(data, xr.Dataset):
+        return None
+    if criterion is None:
+        return data["correct"] if "correct" in data else None
+    return Criterion.resolve(criterion).on_map(data)
 
 
 def outline(ax, xs: np.ndarray, ys: np.ndarray, inside: np.ndarray, *, periodic_x: bool = False, **line_kw: Any):
@@ -290,21 +306,18 @@ def regions(
 
 
 def coordinate_parameter(data: xr.Dataset | xr.DataArray, name: str) -> Parameter | None:
-    """The parameter behind coordinate ``name``: from the Space the data records, else from the coordinate's own
-    attrs (``valid_range``, ``units``, ``periodic``, as maps write them; a periodic angle in degrees without a
-    range turns once, [0, 360)); None where neither says."""
-    if "space" in data.attrs:
+    """The parameter behind coordinate ``name``: from the Space the data records (:func:`~semkit.space.recorded_space`),
+    else a periodic angle in degrees turns once, [0, 360); None where nothing says."""
+    try:
         space = recorded_space(data)
-        return space[name] if name in space.names else None
+    except ValueError:
+        space = None
+    if space is not None and name in space.names:
+        return space[name]
     attrs = data[name].attrs if name in data.coords else {}
-    periodic = bool(attrs.get("periodic", False))
-    if "valid_range" in attrs:
-        low, high = (float(v) for v in attrs["valid_range"])
-    elif periodic and attrs.get("units") == "deg":
-        low, high = 0.0, DEGREES_PER_TURN
-    else:
-        return None
-    return Parameter(name, low, high, str(attrs.get("units", "")), periodic)
+    if attrs.get("periodic") and attrs.get("units") == "deg":
+        return Parameter(name, 0.0, DEGREES_PER_TURN, "deg", True)
+    return None
 
 
 def _periods(regions: xr.Dataset) -> dict[str, float]:
