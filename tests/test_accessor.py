@@ -28,5 +28,6 @@ def test_a_map_and_its_regions_through_the_accessor():
     assert m.semkit.plot() is not None and boxes.semkit.plot(semantic_map=m) is not None
     with pytest.raises(ValueError, match="takes a region search"):
         m.semkit.srvr()
+    assert m.score.semkit.space == space  # a DataArray taken from a map keeps its Space (in its coordinates)
     with pytest.raises(ValueError, match="record no Space"):
-        m.score.semkit.space
+        m.score.drop_attrs().semkit.space

@@ -182,20 +182,26 @@ def test_a_worker_without_the_file_is_told_about_shared_file_systems():
 
 
 # ------------------------------------------------------------ CLI and packaging
-def run_cli(*args, cwd=None):
-    return subprocess.run([sys.executable, "-m", "semkit.app.cli", *args], capture_output=True, text=True, cwd=cwd,
-                          timeout=300)
+def run_cli(capsys, *args) -> tuple[int, str]:
+    """The semkit command in this process: its exit status (argparse's too) and what it wrote to stderr."""
+    from semkit.app.cli import main
+
+    try:
+        status = main(list(args))
+    except SystemExit as e:
+        status = e.code
+    return status, capsys.readouterr().err
 
 
-def test_cli_errors_are_one_line_without_a_traceback(tmp_path):
+def test_cli_errors_are_one_line_without_a_traceback(tmp_path, capsys):
     config = tmp_path / "sweep.yaml"
     config.write_text("store: s.zarr\nnetworks: [efficientnet_lite0]\nshapes: [vase]\nstep: 500\n")
-    result = run_cli("sweep", str(config))
-    assert result.returncode == 2 and "Traceback" not in result.stderr and "wider than its range" in result.stderr
-    bogus = run_cli("report", "--bogus")
-    assert bogus.returncode == 2 and "usage: semkit report" in bogus.stderr and "--bogus" in bogus.stderr
-    misspelt = run_cli("report", "--out", str(tmp_path / "r"), "-p", "netwroks", "[x]")
-    assert misspelt.returncode == 1 and "unknown notebook parameter(s) ['netwroks']" in misspelt.stderr
+    status, err = run_cli(capsys, "sweep", str(config))
+    assert status == 2 and "Traceback" not in err and "wider than its range" in err and len(err.strip().splitlines()) == 1
+    status, err = run_cli(capsys, "report", "--bogus")
+    assert status == 2 and "usage: semkit report" in err and "--bogus" in err
+    status, err = run_cli(capsys, "report", "--out", str(tmp_path / "r"), "-p", "netwroks", "[x]")
+    assert status == 1 and "unknown notebook parameter(s) ['netwroks']" in err
 
 
 def test_reports_without_the_notebooks_extra_name_it(monkeypatch, tmp_path):

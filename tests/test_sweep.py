@@ -87,13 +87,13 @@ def test_a_worker_killed_mid_sweep_loses_nothing(tmp_path):
         shapes = ["coffee_mug", "vase", "water_bottle", "bucket"]
         killer = KillAWorkerMidTask(cluster.scheduler, client.run(os.getpid))
         cluster.scheduler.add_plugin(killer, name="kill-a-worker")
-        ds = sweep(shapes, NETWORKS, tmp_path / "s.zarr", scheduler=client, progress=False, step=(60, 25), image_size=48)
+        ds = sweep(shapes, NETWORKS, tmp_path / "s.zarr", scheduler=client, progress=False, step=(90, 50), image_size=48)
         assert killer.killed, "no worker was running a task when the first one finished"
         (finished, interrupted), = killer.killed
         assert finished not in interrupted
         assert (ds.done == 1).all() and np.isfinite(ds.score).all() and (ds.top1 >= 0).all()
         cluster.scheduler.remove_plugin(name="kill-a-worker")
-        ref = sweep(shapes, NETWORKS, tmp_path / "ref.zarr", scheduler=client, progress=False, step=(60, 25), image_size=48)
+        ref = sweep(shapes, NETWORKS, tmp_path / "ref.zarr", scheduler=client, progress=False, step=(90, 50), image_size=48)
         xr.testing.assert_allclose(ds.score, ref.score, atol=1e-5)
         xr.testing.assert_equal(ds.top1, ref.top1)
     finally:
@@ -118,7 +118,7 @@ def test_adaptive_map_sweeps(tmp_path, client):
 
 def test_region_sweeps(tmp_path, client):
     ds = sweep(["vase"], ["efficientnet_lite0"], tmp_path / "r.zarr", kind="regions", scheduler=client, progress=False,
-               starts=[[30, 20]], algorithms=("naive", "oir_b"), iterations=600, step_rule="adaptive", image_size=48)
+               starts=[[30, 20]], algorithms=("naive", "oir_b"), iterations=60, step_rule="adaptive", image_size=48)
     assert ds.lower.dims == ("network", "shape", "start", "algorithm", "param")
     assert (ds.upper >= ds.lower).all() and (ds.queries > 0).all()
     assert semkit.srvr(ds).dims == ("network", "shape", "algorithm")
