@@ -39,8 +39,8 @@ def measure(mesh: semkit.Mesh, networks=NETWORKS, step=(20.0, 10.0), image_size:
     classifiers = [semkit.load_classifier(n) for n in networks]
     space = semkit.Space.paper()
     points = views(BATCH)
-    images = renderer.render(mesh, points, space)
-    r = median_seconds(lambda: renderer.render(mesh, points, space), 3) / BATCH
+    images = renderer.render(mesh, points, space=space)
+    r = median_seconds(lambda: renderer.render(mesh, points, space=space), 3) / BATCH
     with torch.inference_mode():
         c = [median_seconds(lambda k=k: k(images), 3) / BATCH for k in classifiers]
     separate, shared = [], []

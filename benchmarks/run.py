@@ -83,18 +83,18 @@ def pipeline_rows() -> tuple[list[tuple[str, int, float]], dict]:
     rows, figures = [], {}
     for batch in (1, 64):
         pts = views(batch)
-        rate = batch / median_seconds(lambda: renderer.render(mesh, pts, space))
+        rate = batch / median_seconds(lambda: renderer.render(mesh, pts, space=space))
         rows.append(("render (embree, 224 px, 2x supersampling)", batch, rate))
         figures[f"render{batch}"] = rate
     everywhere = lambda vertices, eye, axes, size, k, fov: (slice(0, size), slice(0, size))
     with mock.patch.object(_embree, "screen_window", everywhere):
         pts = views(64)
-        figures["render64 everywhere"] = 64 / median_seconds(lambda: renderer.render(mesh, pts, space))
+        figures["render64 everywhere"] = 64 / median_seconds(lambda: renderer.render(mesh, pts, space=space))
         rows.append(("render, every pixel traced (no screen window)", 64, figures["render64 everywhere"]))
     looks = semkit.Renderer("embree", image_size=224, materials=True, background=0.5)
     pts = views(64)
-    rows.append(("render with materials=True on grey (the mesh's Kd)", 64, 64 / median_seconds(lambda: looks.render(mesh, pts, space))))
-    images = renderer.render(mesh, views(64), space)
+    rows.append(("render with materials=True on grey (the mesh's Kd)", 64, 64 / median_seconds(lambda: looks.render(mesh, pts, space=space))))
+    images = renderer.render(mesh, views(64), space=space)
     best = {}
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # a runtime session takes its thread count when it is made

@@ -35,7 +35,7 @@ def test_output_shape_range_and_batching(chair_mesh):
     one = r.render(chair_mesh, azimuth=90, elevation=30)
     torch.testing.assert_close(images[1:2], one)
     # points of a Space give the same images as named values
-    torch.testing.assert_close(r.render(chair_mesh, [[0, 30], [90, 30], [200, 30]], Space.paper()), images)
+    torch.testing.assert_close(r.render(chair_mesh, [[0, 30], [90, 30], [200, 30]], space=Space.paper()), images)
     torch.testing.assert_close(r.render(chair_mesh, azimuth=360, elevation=30), r.render(chair_mesh, azimuth=0, elevation=30))
 
 
@@ -96,9 +96,9 @@ def test_invalid_renderer_settings_and_inputs(chair_mesh):
     with pytest.raises(TypeError, match="needs a semkit.Mesh"):
         r.render("chair.obj", azimuth=0)
     with pytest.raises(ValueError, match="elevation=120 is outside"):
-        r.render(chair_mesh, [[0, 120]], Space.paper())
+        r.render(chair_mesh, [[0, 120]], space=Space.paper())
     with pytest.raises(ValueError, match="the renderer has no parameters \\['x'\\]"):
-        r.render(chair_mesh, [[0.5]], Space({"x": (0, 1)}))
+        r.render(chair_mesh, [[0.5]], space=Space({"x": (0, 1)}))
 
 
 def test_auto_backend_is_embree_on_cpu():

@@ -157,7 +157,7 @@ def test_space_knows_the_new_parameters():
     mesh = gallery.load("vase")
     r = Renderer(image_size=32)
     torch.testing.assert_close(
-        r.render(mesh, [[30, 90, 0.0, 0.5]], space),
+        r.render(mesh, [[30, 90, 0.0, 0.5]], space=space),
         r.render(mesh, azimuth=30, roll=90, light_intensity=0.0, ambient=0.5),
     )
 

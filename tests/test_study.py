@@ -83,7 +83,7 @@ def test_one_shape_resolver(shapenet_root):
 def test_a_map_study_renders_each_shape_once_for_all_networks(lite0, monkeypatch):
     renders = []
     render = semkit.Renderer.render
-    monkeypatch.setattr(semkit.Renderer, "render", lambda r, mesh, p, space=None: renders.append(len(p)) or render(r, mesh, p, space))
+    monkeypatch.setattr(semkit.Renderer, "render", lambda r, mesh, p, space=None: renders.append(len(p)) or render(r, mesh, p, space=space))
     ds = semkit.study(["vase"], [lite0, "efficientnet_lite1"], step=(120, 50), progress=False)
     assert sum(renders) == 9  # 3 x 3 views, rendered once for both networks
     settings = json.loads(ds.attrs["settings"])

@@ -19,9 +19,9 @@ import numpy as np
 import xarray as xr
 
 from ..classify import BUNDLED, Classifier, load_classifier
+from ..deprecation import renamed
 from ..function import SemanticFunction
 from ..maps import interpolate, semantic_map
-from ..deprecation import renamed
 from ..regions import DEFAULT_STEP_RULE, METHODS, STEP_RULES, find_regions, method
 from ..render import DEFAULTS, Renderer
 from ..scene import Mesh
@@ -128,7 +128,7 @@ class Explorer:
         f = self.function()
         pts = self.space.points({k: self.point[k] for k in self.space.names})
         ev = f.evaluate(pts, k=5)
-        self.image = f.renderer.render(f.mesh, pts, self.space)[0].permute(1, 2, 0).numpy()
+        self.image = f.renderer.render(f.mesh, pts, space=self.space)[0].permute(1, 2, 0).numpy()
         labels = f.classifier.labels
         self.top5 = [(labels[int(i)], float(p)) for i, p in zip(ev.topk[0], ev.topk_prob[0])]
         self.score = float(ev.score[0])

@@ -17,7 +17,6 @@ from typing import Any, Mapping, Sequence
 
 from ..render import Renderer
 from ..scene import Mesh, load_shapes
-from ..store import file_stem
 
 #: The notebooks ``make report`` runs, in order (04, the explorer, is interactive).
 __all__ = ["REPORT_NOTEBOOKS", "ReportError", "run_reports", "setup"]

@@ -7,11 +7,9 @@
 """
 
 from .cache import QueryCache
-from .differences import central_differences, difference_points, difference_quotients
-from .protocol import Evaluation, PlainFunction, ScoreFunction, as_function, store_identity
+from .protocol import Evaluation, ScoreFunction, as_function, store_identity
 from .semantic import SemanticFunction, SemanticFunctions
 
 __all__ = [
-    "Evaluation", "PlainFunction", "QueryCache", "ScoreFunction", "SemanticFunction", "SemanticFunctions", "as_function",
-    "central_differences", "difference_points", "difference_quotients", "store_identity",
+    "Evaluation", "QueryCache", "ScoreFunction", "SemanticFunction", "SemanticFunctions", "as_function", "store_identity",
 ]

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from ..classify import Classifier, load_classifier, resolve_label
+from ..deprecation import keyword_only
 from ..render import Renderer
 from ..scene import Mesh, load_mesh
 from ..space import Space
@@ -54,14 +55,15 @@ class SemanticFunction:
     default renderer is the CPU/GPU default at the classifier's input size.
     """
 
+    @keyword_only(4, "renderer", "space")
     def __init__(
         self,
         mesh: Mesh | str | os.PathLike,
         classifier: Classifier | str,
         label: int | str | None = None,
+        *,
         renderer: Renderer | None = None,
         space: Space | None = None,
-        *,
         batch_size: int = 32,
         fd_step: float | Sequence[float] | None = None,
         pipeline: bool | None = None,
@@ -169,7 +171,7 @@ class SemanticFunction:
         parts = []
         with torch.inference_mode():
             batches = list(_chunks(pts, self.batch_size))
-            for images in self.renderer.render_batches(self.mesh, batches, self.space, ahead=self.pipeline):
+            for images in self.renderer.render_batches(self.mesh, batches, space=self.space, ahead=self.pipeline):
                 parts.append(self._answer(self._classify(images), k))
         return _joined(parts, k)
 
@@ -185,7 +187,7 @@ class SemanticFunction:
             self.cache.store(pts, ev.score, ev.topk, ev.topk_prob)
 
     def _probabilities(self, points: np.ndarray | torch.Tensor) -> torch.Tensor:
-        return self._classify(self.renderer.render(self.mesh, points, self.space))
+        return self._classify(self.renderer.render(self.mesh, points, space=self.space))
 
     def _classify(self, images: torch.Tensor) -> torch.Tensor:
         probs = self.classifier(images)
@@ -238,14 +240,15 @@ class SemanticFunctions:
     with the same renderer.
     """
 
+    @keyword_only(4, "renderer", "space")
     def __init__(
         self,
         mesh: Mesh | str | os.PathLike,
         classifiers: Sequence[Classifier | str],
         label: int | str | None = None,
+        *,
         renderer: Renderer | None = None,
         space: Space | None = None,
-        *,
         batch_size: int = 32,
         pipeline: bool | None = None,
         cache_size: int = DEFAULT_SIZE,
@@ -259,7 +262,7 @@ class SemanticFunctions:
         if len(set(names)) != len(names):
             raise ValueError(f"network names must be unique, got {names}")
         renderer = renderer or Renderer(image_size=max(c.input_size for c in loaded))
-        self.functions = [SemanticFunction(mesh, c, label, renderer, space, batch_size=batch_size, pipeline=pipeline,
+        self.functions = [SemanticFunction(mesh, c, label, renderer=renderer, space=space, batch_size=batch_size, pipeline=pipeline,
                                            cache_size=cache_size) for c in loaded]
         first = self.functions[0]
         self.mesh, self.renderer, self.space, self.label = mesh, renderer, first.space, first.label
@@ -306,7 +309,7 @@ class SemanticFunctions:
         fresh: dict[SemanticFunction, list[Evaluation]] = {f: [] for f in chosen}
         with torch.inference_mode():
             start = 0
-            for images in self.renderer.render_batches(self.mesh, list(_chunks(unique[todo], self.batch_size)), self.space,
+            for images in self.renderer.render_batches(self.mesh, list(_chunks(unique[todo], self.batch_size)), space=self.space,
                                                        ahead=self.pipeline):
                 rows = todo[start : start + len(images)]
                 self.renders += len(images)

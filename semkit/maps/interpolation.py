@@ -27,7 +27,8 @@ class MapFunction:
     a bounded one is held at its first or last grid value beyond the grid.
     """
 
-    def __init__(self, data: xr.Dataset | xr.DataArray, space: Space | None = None) -> None:
+    @keyword_only(2, "space")
+    def __init__(self, data: xr.Dataset | xr.DataArray, *, space: Space | None = None) -> None:
         from scipy.interpolate import RegularGridInterpolator
 
         score = data["score"] if isinstance(data, xr.Dataset) else data
@@ -86,4 +87,4 @@ class MapFunction:
 @keyword_only(1, "space")
 def interpolate(data: xr.Dataset | xr.DataArray, *, space: Space | None = None) -> MapFunction:
     """The map ``data`` as a function of points [B, n] (see :class:`MapFunction`)."""
-    return MapFunction(data, space)
+    return MapFunction(data, space=space)

@@ -223,7 +223,7 @@ def render_strip(f, points: Any, *, ax=None, size: int = 96, max_images: int = 8
     else:
         pts = f.space.points(points)[:max_images]
     ev = f.evaluate(pts)
-    images = f.renderer.resized(size).render(f.mesh, pts, f.space).permute(0, 2, 3, 1).numpy()
+    images = f.renderer.resized(size).render(f.mesh, pts, space=f.space).permute(0, 2, 3, 1).numpy()
     ax = _new_axes(ax, figsize=(1.3 * len(pts), 1.9))
     ax.imshow(np.concatenate(list(images), axis=1))
     labels = f.classifier.labels

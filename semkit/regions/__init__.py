@@ -16,15 +16,15 @@ from .driver import EXTRA_NAMES, find_regions
 from .metrics import box_iou, check_regions, srvr, volume_ratio
 from .paper import ALGORITHMS, OIRB, OIRW, BoxFlow, FlowSearch, Naive, loss_gradients
 from .rules import (
-    DEFAULT_STEP_RULE,
-    STEP_RULES,
-    AdaptiveState,
-    AdaptiveSteps,
-    FaithfulSteps,
-    FlowState,
-    Hyper,
-    StepRule,
-    step_rule,
+                    DEFAULT_STEP_RULE,
+                    STEP_RULES,
+                    AdaptiveState,
+                    AdaptiveSteps,
+                    FaithfulSteps,
+                    FlowState,
+                    Hyper,
+                    StepRule,
+                    step_rule,
 )
 
 __all__ = [

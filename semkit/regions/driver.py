@@ -22,15 +22,9 @@ import xarray as xr
 
 from ..criterion import Criterion
 from ..deprecation import keyword_only, renamed
-from ..function import (
-    Evaluation,
-    PlainFunction,
-    ScoreFunction,
-    as_function,
-    difference_points,
-    difference_quotients,
-    store_identity,
-)
+from ..function import Evaluation, ScoreFunction, as_function, store_identity
+from ..function.differences import difference_points, difference_quotients
+from ..function.protocol import PlainFunction
 from ..space import Space
 from ..store import Checkpoint, check_format, locked, matching, versioned, write_dataset
 from ..version import VERSION

@@ -25,6 +25,7 @@ from .camera import Views
 from .settings import RenderSettings
 from .shading import screen_window, shade, usable_cores
 
+
 @lru_cache(maxsize=16)
 def image_plane(size: int, supersample: int, fov: float) -> tuple[np.ndarray, np.ndarray]:
     """Camera-space x and y (at z = 1) of every ray, float32 [size*size*k*k] each.

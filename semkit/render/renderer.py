@@ -25,6 +25,7 @@ from typing import Any, Iterator, Sequence
 import numpy as np
 import torch
 
+from ..deprecation import keyword_only
 from ..scene import Mesh
 from ..space import Space
 from .camera import Views
@@ -139,22 +140,22 @@ class Renderer:
         look = ", materials=True" if s.materials else ""
         return f"Renderer(backend={self.backend_name!r}, image_size={s.image_size}, supersample={s.supersample}{look})"
 
-    def render_batches(self, mesh: Mesh, batches: Sequence[Any], space: Space | None = None, *,
+    def render_batches(self, mesh: Mesh, batches: Sequence[Any], *, space: Space | None = None,
                        ahead: bool = False) -> Iterator[torch.Tensor]:
         """Images of each batch of points in turn; with ``ahead``, the next batch renders on this renderer's
         background thread while the caller uses the current one (embree and gl release the GIL, so a network
         classifying one batch and the renderer drawing the next overlap)."""
         if not ahead or self.differentiable or len(batches) < 2:
             for batch in batches:
-                yield self.render(mesh, batch, space)
+                yield self.render(mesh, batch, space=space)
             return
         if self._ahead is None:
             self._ahead = ThreadPoolExecutor(1, thread_name_prefix="semkit-render-ahead")
-        pending = self._ahead.submit(self.render, mesh, batches[0], space)
+        pending = self._ahead.submit(self.render, mesh, batches[0], space=space)
         for i in range(len(batches)):
             images = pending.result()
             if i + 1 < len(batches):
-                pending = self._ahead.submit(self.render, mesh, batches[i + 1], space)
+                pending = self._ahead.submit(self.render, mesh, batches[i + 1], space=space)
             yield images
 
     def close(self) -> None:
@@ -171,7 +172,8 @@ class Renderer:
     def __exit__(self, *exc: Any) -> None:
         self.close()
 
-    def render(self, mesh: Mesh, points: Any = None, space: Space | None = None, **params: Any) -> torch.Tensor:
+    @keyword_only(3, "space")
+    def render(self, mesh: Mesh, points: Any = None, *, space: Space | None = None, **params: Any) -> torch.Tensor:
         """Images [B, 3, H, W] in [0, 1] for a batch of views of ``mesh``.
 
         Give the views as ``points`` [B, n] of a ``space`` (default

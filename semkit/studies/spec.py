@@ -8,7 +8,7 @@ and turns into the settings a study's store is recognised by.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from typing import Any, Sequence
 
 from ..criterion import Criterion
@@ -42,6 +42,7 @@ class StudySpec:
     shapes: Sequence[Any]
     networks: Sequence[Any]
     kind: str = "map"
+    _: KW_ONLY
     space: Space = field(default_factory=Space.paper)
     step: Any = None
     starts: Any = DEFAULT_STARTS

@@ -171,7 +171,7 @@ def run_certifiers(fn: Any, criterion: Criterion, space: Space, certifiers: Sequ
             at += len(ask)
 
 
-def audit(fn: Any, criterion: Criterion, space: Space, lower: np.ndarray, upper: np.ndarray, samples: int,
+def audit(fn: Any, criterion: Criterion, lower: np.ndarray, upper: np.ndarray, *, space: Space, samples: int,
           confidence: float, seed: int = 0) -> dict[str, np.ndarray]:
     """Fresh uniform continuous samples of each box [lower, upper] ([K, n], periodic bounds unwrapped), in one call of f.
 

@@ -165,7 +165,7 @@ def robustness_radius(
     else:
         lower, upper = zip(*[radius_box(space, x[i], np.nan_to_num(lattice_radius[i])) for i in range(len(x))]) if len(x) else ((), ())
         lower, upper = np.array(lower).reshape(-1, space.n), np.array(upper).reshape(-1, space.n)
-        audited = audit(fn, criterion, space, lower, upper, audit_samples, confidence, seed)
+        audited = audit(fn, criterion, lower, upper, space=space, samples=audit_samples, confidence=confidence, seed=seed)
         passing = steps >= 0
         for key in audited:  # a failing view has no box to audit
             audited[key] = np.where(passing, audited[key], -1 if audited[key].dtype.kind == "i" else np.nan)
