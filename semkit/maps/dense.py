@@ -24,7 +24,7 @@ import xarray as xr
 from ..deprecation import keyword_only
 from ..function import Evaluation, ScoreFunction, SemanticFunctions, as_function, store_identity
 from ..space import Space
-from ..store import Journal, file_stem, fingerprint, read_dataset, versioned
+from ..store import Journal, file_stem, fingerprint, open_result, versioned
 from ..version import VERSION
 
 #: Points per evaluation call and per saved chunk, unless the caller sets chunk_size.
@@ -312,10 +312,7 @@ def describe_attrs(info: Mapping[str, Any]) -> dict[str, Any]:
 
 def open_map(path: str | os.PathLike) -> xr.Dataset:
     """Read a map saved by :func:`semantic_map` (``.nc`` or ``.zarr``)."""
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"no map at {path}")
-    return read_dataset(path)
+    return open_result(path, "map")
 
 
 # ---------------------------------------------------------------- many maps

@@ -13,19 +13,8 @@ Averaged maps are plotted the same way: ``heatmap(maps.mean("shape"))``.
 """
 
 from ..deprecation import alias
-from .axes import (
-                   CMAP,
-                   curve,
-                   decision_noise,
-                   heatmap,
-                   loss_traces,
-                   outline,
-                   polar,
-                   regions,
-                   render_strip,
-                   robust_accuracy,
-                   traces,
-)
+from .axes import (CMAP, curve, decision_noise, heatmap, loss_traces, outline, polar, regions, render_strip,
+                   robust_accuracy, traces)
 from .figures import comparison_figure, facets_figure, looks_figure, renders_figure, search_figure
 
 __all__ = [

@@ -15,17 +15,8 @@ from .base import METHODS, Proposal, RegionMethod, Search, method, register, sty
 from .driver import EXTRA_NAMES, find_regions
 from .metrics import box_iou, check_regions, srvr, volume_ratio
 from .paper import ALGORITHMS, OIRB, OIRW, BoxFlow, FlowSearch, Naive, loss_gradients
-from .rules import (
-                    DEFAULT_STEP_RULE,
-                    STEP_RULES,
-                    AdaptiveState,
-                    AdaptiveSteps,
-                    FaithfulSteps,
-                    FlowState,
-                    Hyper,
-                    StepRule,
-                    step_rule,
-)
+from .rules import (DEFAULT_STEP_RULE, STEP_RULES, AdaptiveState, AdaptiveSteps, FaithfulSteps, FlowState, Hyper,
+                    StepRule, step_rule)
 
 __all__ = [
     "ALGORITHMS", "AdaptiveState", "AdaptiveSteps", "BoxFlow", "DEFAULT_STEP_RULE", "EXTRA_NAMES", "FaithfulSteps", "FlowSearch", "FlowState",

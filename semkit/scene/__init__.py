@@ -7,17 +7,8 @@
 """
 
 from . import gallery, shapenet
-from .mesh import (
-                   Materials,
-                   MaterialWarning,
-                   Mesh,
-                   MeshError,
-                   MeshWarning,
-                   front_twins,
-                   load_mesh,
-                   normalize_vertices,
-                   sample_texture,
-)
+from .mesh import (Materials, MaterialWarning, Mesh, MeshError, MeshWarning, front_twins, load_mesh, normalize_vertices,
+                   sample_texture)
 from .shapenet import PAPER_CLASSES, ShapeNet
 from .shapes import load_shape, load_shapes
 

@@ -11,31 +11,13 @@ whole or not at all, under a lock shared by concurrent writers.
 """
 
 from .checkpoint import Checkpoint
-from .files import (
-                    FORMATS,
-                    StoreError,
-                    check_format,
-                    differences,
-                    file_stem,
-                    fingerprint,
-                    locked,
-                    matching,
-                    not_a_store,
-                    read_arrays,
-                    read_dataset,
-                    refuse,
-                    remove,
-                    settings_of,
-                    versioned,
-                    write_arrays,
-                    write_bytes,
-                    write_dataset,
-                    writing,
-)
+from .files import (FORMATS, StoreError, check_format, differences, file_stem, fingerprint, locked, matching,
+                    not_a_store, open_result, read_arrays, read_dataset, refuse, remove, settings_of, versioned,
+                    write_arrays, write_bytes, write_dataset, writing)
 from .journal import Journal
 
 __all__ = [
     "Checkpoint", "FORMATS", "Journal", "StoreError", "check_format", "differences", "file_stem", "fingerprint", "locked",
-    "matching", "not_a_store", "read_arrays", "read_dataset", "refuse", "remove", "settings_of", "versioned",
+    "matching", "not_a_store", "open_result", "read_arrays", "read_dataset", "refuse", "remove", "settings_of", "versioned",
     "write_arrays", "write_bytes", "write_dataset", "writing",
 ]

@@ -230,6 +230,14 @@ def matching(path: Path, settings: Mapping[str, Any]) -> xr.Dataset | None:
     return ds
 
 
+def open_result(path: str | os.PathLike, what: str) -> xr.Dataset:
+    """A stored result (a map, a study, a sweep) as one Dataset; FileNotFoundError naming ``what`` where none is."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"no {what} at {path}")
+    return read_dataset(path)
+
+
 def read_arrays(path: Path) -> dict[str, np.ndarray]:
     """The arrays of an .npz file; FileNotFoundError where there is none, ValueError where it is damaged."""
     try:

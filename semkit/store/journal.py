@@ -9,20 +9,8 @@ from typing import Any, Iterable, Mapping
 import numpy as np
 import xarray as xr
 
-from .files import (
-    StoreError,
-    check_format,
-    fingerprint,
-    locked,
-    matching,
-    not_a_store,
-    read_arrays,
-    refuse,
-    remove,
-    write_arrays,
-    write_bytes,
-    write_dataset,
-)
+from .files import (StoreError, check_format, fingerprint, locked, matching, not_a_store, read_arrays, refuse, remove,
+                    write_arrays, write_bytes, write_dataset)
 
 
 class Journal:

@@ -33,7 +33,7 @@ import xarray as xr
 
 from ..classify import Classifier
 from ..scene import load_shape
-from ..store import check_format, fingerprint, read_dataset
+from ..store import check_format, fingerprint, open_result
 from .spec import StudySpec
 from .stacking import stack
 from .tasks import cached_classifier, compute, open_or_create, run_task, task_part, tasks_of, write_part
@@ -159,10 +159,7 @@ def _on_dask(store: Path, settings: dict[str, Any], todo, scheduler: Any, worker
 
 def open_study(store: str | os.PathLike) -> xr.Dataset:
     """A study's store as one Dataset (labels as a ``shape`` coordinate); unfinished tasks are NaN, ``done`` 0."""
-    store = Path(store)
-    if not store.exists():
-        raise FileNotFoundError(f"no study at {store}")
-    return read_dataset(store)
+    return open_result(store, "study")
 
 
 # ------------------------------------------------------------ comparisons

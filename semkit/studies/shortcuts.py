@@ -25,8 +25,8 @@ from ..maps import DEFAULT_CHUNK, interpolate, network_maps, semantic_map
 from ..regions import find_regions
 from ..scene import load_shape
 from ..space import Space, recorded_space
-from ..store import file_stem
-from .run import open_study, study
+from ..store import file_stem, open_result
+from .run import study
 from .stacking import stack
 
 
@@ -54,9 +54,7 @@ def sweep(
 
 def open_sweep(store: str | os.PathLike) -> xr.Dataset:
     """A sweep's store as one Dataset (labels as a ``shape`` coordinate); unfinished tasks are NaN."""
-    if not Path(store).exists():
-        raise FileNotFoundError(f"no sweep at {store}")
-    return open_study(store)
+    return open_result(store, "sweep")
 
 
 
