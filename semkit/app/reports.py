@@ -3,7 +3,7 @@
 ``run_reports()`` (``make report``, ``semkit report``) executes the report
 notebooks in order into a report folder, each next to an HTML export, and
 stops at the first failing notebook with a message that names it and the
-cell, keeping what finished. ``load_shapes()`` (from :mod:`semkit.study`) is
+cell, keeping what finished. :func:`setup` (through :func:`~semkit.load_shapes`) is
 the notebooks' one way to pick shapes: gallery shapes by default, a ShapeNet
 folder instead.
 """

@@ -43,7 +43,7 @@ class SemanticFunction:
     evaluations included (as a network of :class:`SemanticFunctions`, the
     points it classified: their renders are shared and counted there).
 
-    Every point's answer is kept in ``f.cache`` (a :class:`~semkit.cache.QueryCache`
+    Every point's answer is kept in ``f.cache`` (a :class:`~semkit.function.QueryCache`
     of ``cache_size`` points, least recently used forgotten; 0 turns it
     off), so a point asked for again (by a map, a region step, central
     differences) is neither rendered nor classified again: it is no query,

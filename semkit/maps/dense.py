@@ -79,8 +79,8 @@ def semantic_map(
     With ``adaptive=True``, ``f`` is evaluated on a coarse grid first and
     only the cells that interpolation cannot be trusted with are refined
     (estimated score error above ``tolerance``, default
-    :data:`semkit.adaptive.DEFAULT_TOLERANCE`, or corners that disagree on
-    ``correct``; see :mod:`semkit.adaptive`). The map has the same grid;
+    :data:`semkit.maps.DEFAULT_TOLERANCE`, or corners that disagree on
+    ``correct``; see :mod:`semkit.maps.adaptive`). The map has the same grid;
     ``evaluated`` says which points were computed, the others hold the
     interpolated score and the top-1 class of the nearest evaluated corner.
     """
@@ -117,7 +117,7 @@ def network_maps(
 
     A network whose store is complete is read back and not evaluated; the
     others share each chunk's renders. Adaptive maps refine a cell where
-    any network needs it (see :mod:`semkit.adaptive`).
+    any network needs it (see :mod:`semkit.maps.adaptive`).
     """
     networks = f.networks
 

@@ -1,7 +1,7 @@
 """The pytorch3d backend: GPU rasterization with gradients.
 
 It renders exactly what the embree backend renders (same camera from
-:mod:`semkit.camera`, same two-sided flat shading, per-face Kd and
+:mod:`semkit.render.camera`, same two-sided flat shading, per-face Kd and
 bilinear wrap-around textures, hard visibility, supersampling),
 rasterizing on the GPU; the shading and texturing are semkit's own
 (per-face colours, and UVs interpolated from pytorch3d's perspective-correct
@@ -142,7 +142,7 @@ class Pytorch3DBackend:
         ``lit`` [B, H, W] is the shade of the pixel's face (0 off the mesh);
         ``toward`` [B, F] whether each face's winding faces the camera: of
         coincident faces, the first facing the camera shows (as in
-        :func:`semkit.mesh.front_twins`); ``bary`` [B, H, W, 3] the
+        :func:`semkit.scene.front_twins`); ``bary`` [B, H, W, 3] the
         barycentric weights of the hit face's corners when textured.
         """
         kd, texture, uv, images, twins = materials

@@ -54,7 +54,7 @@ class Renderer:
     A pixel's colour is ``color * (ambient + light_intensity * max(0, n.l))``
     (two-sided, flat, no gamma), or with ``materials=True``
     ``Kd * texture(uv) * (ambient + light_intensity * max(0, n.l))`` from
-    the mesh's :class:`~semkit.mesh.Materials` (a mesh without any is drawn
+    the mesh's :class:`~semkit.scene.Materials` (a mesh without any is drawn
     in ``color``); textures are sampled bilinearly with wrap-around.
     ``ambient`` and ``light_intensity`` here are the defaults of the
     per-view parameters of the same names. ``background`` is a grey level,

@@ -8,7 +8,7 @@ backends draw the same image from the same hits: the flat, two-sided
 shade of every face (ambient + directional along the light, with the
 normal turned toward the camera), times the face's Kd with materials and
 times its texture at the hit's UV on textured faces; of coincident faces
-(:attr:`semkit.mesh.Mesh.twins`) the copy facing the camera shows.
+(:attr:`semkit.Mesh.twins`) the copy facing the camera shows.
 Subsamples are averaged, and the background fills the fraction of a
 pixel's samples that missed.
 
