@@ -8,7 +8,7 @@ On the benchmark mesh (ShapeNet bench, EfficientNet-Lite0, 224 px, top-1
 correct): verified boxes from four correctly classified views with the lattice
 certificate in 2-D and 3-D and the sampled certificate in 4-D, their
 queries and seconds beside the points of a dense grid at the same
-resolution; then queries to the first failing view within +-10 degrees of
+step; then queries to the first failing view within +-10 degrees of
 correctly classified views, CMA-ES against random search.
 """
 
@@ -40,10 +40,9 @@ SPACE_POCKETS = semkit.Space({"azimuth": (0, 360), "elevation": (-10, 90), "dist
 AUDIT = 400
 
 
-def grid_points(space: semkit.Space, resolution) -> int:
-    """Points of a dense grid of the Space at this resolution (periodic parameters do not repeat their period)."""
-    counts = [int(round(p.width / r)) + (0 if p.periodic else 1) for p, r in zip(space.parameters, resolution)]
-    return int(np.prod(counts))
+def grid_points(space: semkit.Space, step) -> int:
+    """Points of the Space's dense grid with this spacing (periodic parameters do not repeat their period)."""
+    return int(np.prod([len(values) for values in space.grid(step).values()]))
 
 
 def section(mesh_path: Path) -> list[str]:
@@ -63,24 +62,24 @@ def section(mesh_path: Path) -> list[str]:
         + ", ".join(f"({a:g}, {e:g})" for a, e in picked) + "), at the paper's camera distance 2.732 and light "
         "elevation 60 degrees where those are parameters. Queries are renders + classifications charged to each start.",
         "",
-        "| space | certificate | resolution | starts that pass | queries per start (mean, max) | seconds per start | "
-        f"box volume / Space (mean) | failing share of {AUDIT} fresh views per box (mean, max) | dense grid at that resolution |",
+        "| space | certificate | step | starts that pass | queries per start (mean, max) | seconds per start | "
+        f"box volume / Space (mean) | failing share of {AUDIT} fresh views per box (mean, max) | dense grid at that step |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
-    for name, (space, resolution, certificate) in SPACES.items():
+    for name, (space, step, certificate) in SPACES.items():
         g = semkit.SemanticFunction(mesh, classifier, space=space)
         starts = np.array([view + [2.732, 60.0] for view in picked])[:, : space.n]
         start = time.perf_counter()
-        boxes = semkit.find_regions(g, starts, ("verified",), space=space, certificate=certificate, step=resolution,
+        boxes = semkit.find_regions(g, starts, ("verified",), space=space, certificate=certificate, step=step,
                                     progress=False).sel(algorithm="verified")
         seconds = time.perf_counter() - start
         volume = semkit.volume_ratio(boxes)
         shares = audit_shares(g, boxes.lower.values, boxes.upper.values, seed=1)
         lines.append(
-            f"| {name} ({', '.join(space.names)}) | {certificate} | {', '.join(f'{r:g}' for r in resolution)} | "
+            f"| {name} ({', '.join(space.names)}) | {certificate} | {', '.join(f'{r:g}' for r in step)} | "
             f"{int(boxes.start_passes.sum())} of {len(starts)} | {float(boxes.queries.mean()):.0f}, "
             f"{int(boxes.queries.max())} | {seconds / len(starts):.1f} | {float(volume.mean()):.4f} | "
-            f"{shares.mean():.3f}, {shares.max():.3f} | {grid_points(space, resolution):,} |"
+            f"{shares.mean():.3f}, {shares.max():.3f} | {grid_points(space, step):,} |"
         )
     lines += [
         "",
@@ -170,7 +169,7 @@ def audit_section(meshes: list[Path], starts_per_mesh: int = 3, network: str = "
         "# Guarantees audited on the continuum",
         "",
         f"`python benchmarks/guarantees.py --audit` rewrites this page ({minutes:.0f} minutes on this 2-core machine). "
-        f"{network}, 224 px, criterion top-1 correct, Space.paper() (azimuth x elevation), resolution 3 degrees. "
+        f"{network}, 224 px, criterion top-1 correct, Space.paper() (azimuth x elevation), step 3 degrees. "
         f"On each mesh, up to {starts_per_mesh} starts among the correctly classified views of a 30 x 20 degree map. "
         f"Each box is audited by {AUDIT} fresh uniform continuous views drawn independently of the search; "
         "the failing share is the share of those views whose top-1 answer is wrong. Lattice: "
