@@ -109,7 +109,8 @@ def section(mesh_path: Path) -> list[str]:
 
 def audit_shares(f, lower: np.ndarray, upper: np.ndarray, samples: int = AUDIT, seed: int = 0) -> np.ndarray:
     """The failing share (top-1 wrong) of ``samples`` fresh uniform continuous views of each box, by f itself."""
-    audited = semkit.trust.audit(f, semkit.Criterion.top1(f.label), f.space, lower, upper, samples, 0.95, seed)
+    audited = semkit.trust.audit(f, semkit.Criterion.top1(f.label), lower, upper, space=f.space, samples=samples,
+                               confidence=0.95, seed=seed)
     return np.where(audited["audit_samples"] > 0, audited["audit_failures"] / np.maximum(audited["audit_samples"], 1), 0.0)
 
 

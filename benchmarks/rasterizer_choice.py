@@ -3,7 +3,7 @@
     python benchmarks/rasterizer_choice.py          # prints views/s of each candidate that is installed
 
 The step a new backend adds is finding, for every sample of a view, the
-face it sees (the shading after it is shared, semkit/_shading.py). Each
+face it sees (the shading after it is shared, semkit/render/shading.py). Each
 candidate does that for whole 448 x 448 frames (224 px at 2x supersampling,
 no screen window) of the ShapeNet bench (21,952 faces), over the same
 random views: embree's ray casting (semkit's CPU backend, here in one

@@ -5,22 +5,24 @@ distance, light), classify the renders, and measure where and how robustly
 a network keeps recognising the object (Hamdi & Ghanem, "Towards Analyzing
 Semantic Robustness of Deep Neural Networks").
 
-The subpackages follow the data flow, and each imports only those before it:
+The subpackages follow the data flow, and each imports only those before it
+(tests/test_architecture.py holds them to it):
 
     space, criterion      the parameters' box and what passes (the root)
+    store                 persistence for everything below: match, compute, lock, write
     scene                 meshes, the gallery, ShapeNet, shapes by name
     render                camera, settings, backends, Renderer
     classify              Classifier, loaders, engines, weights, labels
     function              SemanticFunction(s), the ScoreFunction protocol
-    store                 persistence: match, compute, lock, write
     maps                  dense and adaptive maps, maps as functions
     regions               region methods (the paper's), driver, SRVR
     trust                 guarantees, radii, robust accuracy, worst cases
     studies               shapes x networks as one spec, comparisons
-    plot                  figures (ax= in, ax out)
+    plot                  figures (ax= in, ax out; *_figure make whole figures)
     app                   explorer, reports, command line
 
-``accessor`` (``ds.semkit``) sits on top of them all.
+``accessor`` (``ds.semkit``) sits on top of them all; ``deprecation`` keeps
+old names working, with a warning.
 """
 
 from . import accessor, plot, trust  # noqa: F401  (accessor registers ds.semkit)

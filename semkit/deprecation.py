@@ -8,6 +8,7 @@ keyword-only but were once passed by position (:func:`keyword_only`).
 from __future__ import annotations
 
 import functools
+import sys
 import warnings
 from typing import Any, Callable, TypeVar
 
@@ -15,7 +16,11 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def _warn(message: str) -> None:
-    warnings.warn(message, DeprecationWarning, stacklevel=3)
+    """Warn at the user's call, however many of these decorators stand between it and here."""
+    frame, level = sys._getframe(0), 1
+    while frame is not None and frame.f_code.co_filename == __file__:
+        frame, level = frame.f_back, level + 1
+    warnings.warn(message, DeprecationWarning, stacklevel=level)
 
 
 def alias(function: F, old: str) -> F:

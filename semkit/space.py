@@ -326,6 +326,18 @@ class Space:
         tol = self.tolerances()
         return ((rel >= -tol) & (rel <= (np.asarray(upper, dtype=float) - lower) + tol)).all(axis=-1)
 
+    def pieces(self, name: str, lower: float, upper: float) -> list[tuple[float, float]]:
+        """The interval [lower, upper] of parameter ``name`` as pieces inside [low, high): a periodic interval that
+        crosses its period (bounds kept unwrapped) splits in two, one a period wide or more covers it; others stay."""
+        p = self[name]
+        if not p.periodic or (p.low <= lower and upper <= p.high):
+            return [(lower, upper)]
+        if upper - lower >= p.width:
+            return [(p.low, p.high)]
+        start = p.low + (lower - p.low) % p.width
+        end = start + (upper - lower)
+        return [(start, min(end, p.high))] + ([(p.low, end - p.width)] if end > p.high else [])
+
     def tolerances(self) -> np.ndarray:
         """The absolute tolerance per parameter (:data:`TOLERANCE` of its magnitude, at least of 1)."""
         return TOLERANCE * np.maximum(1.0, np.abs(self.lower) + np.abs(self.upper))
@@ -406,7 +418,7 @@ class Space:
         if not p.periodic or len(values) < 2:
             return False
         step = values[1] - values[0]
-        return bool(abs(values[0] + p.width - values[-1] - step) <= TOLERANCE * max(1.0, abs(p.low) + abs(p.high)))
+        return bool(abs(values[0] + p.width - values[-1] - step) <= self.tolerances()[self.names.index(name)])
 
     def named(self, points: np.ndarray) -> dict[str, np.ndarray]:
         """Split validated points [B, n] into named columns, fixed values broadcast."""

@@ -111,6 +111,30 @@ def private_imports() -> list[str]:
     return out
 
 
+#: The layers, lowest first: a module imports only from its own layer and those below (the data flow's order).
+LAYERS = ["version", "deprecation", "space", "criterion", "store", "scene", "render", "classify", "function", "maps",
+          "regions", "trust", "studies", "plot", "app", "accessor"]
+
+
+def layer(name: str) -> int:
+    parts = name.split(".")
+    return len(LAYERS) if len(parts) == 1 else LAYERS.index(parts[1])  # the package's __init__ sits on top
+
+
+def upward_imports() -> list[str]:
+    """Imports of a higher layer, ``module -> module``."""
+    return [f"{name} -> {target}" for name in MODULES for target, _ in imports(name)
+            if layer(target) > layer(name)]
+
+
+def test_every_module_has_a_layer():
+    assert {n.split(".")[1] for n in MODULES if "." in n} <= set(LAYERS)
+
+
+def test_imports_run_down_the_layers():
+    assert upward_imports() == []
+
+
 def test_no_import_cycles():
     assert cycles(graph()) == []
 
@@ -141,5 +165,6 @@ def test_public_names_do_not_shadow_modules():
 
 if __name__ == "__main__":
     print("cycles:", cycles(graph()))
+    print("upward:", upward_imports())
     print("private:", "\n  ".join(private_imports()))
     print("sizes:", {n: len(p.read_text().splitlines()) for n, p in MODULES.items() if len(p.read_text().splitlines()) > MAX_LINES})

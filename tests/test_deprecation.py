@@ -50,3 +50,12 @@ def test_figure_makers_under_their_old_names(tmp_path):
         fig = plot.facets({"a": m, "b": m}, plot.heatmap)
     assert len(fig.axes) >= 2
     assert "facets" not in plot.__all__ and "facets_figure" in plot.__all__
+
+
+def test_the_warning_points_at_the_callers_line():
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        semkit.find_regions(bump, [[180, 40]], ("naive",), SPACE, 5, tol=1e-6, progress=False)  # two shims stacked
+    assert len(caught) == 2 and all(w.filename == __file__ for w in caught)

@@ -85,3 +85,19 @@ def test_invalid_spaces():
         Space([Parameter("a", 0, 1), Parameter("a", 0, 2)])
     with pytest.raises(ValueError, match="both free and fixed"):
         Space({"azimuth": (0, 360)}, fixed={"azimuth": 3})
+
+
+def test_space_owns_grids_lattices_and_the_circle():
+    space = Space.of("azimuth", "roll", "distance")
+    grid = space.grid({"azimuth": 90, "roll": 120})
+    assert grid["azimuth"].tolist() == [0, 90, 180, 270] and grid["roll"].tolist() == [-180, -60, 60]
+    assert len(grid["distance"]) == 31  # 1/30 of the range unless given
+    assert space.closes_circle("azimuth", grid["azimuth"]) and space.closes_circle("roll", grid["roll"])
+    assert not space.closes_circle("azimuth", [0, 90, 180]) and not space.closes_circle("distance", grid["distance"])
+    # a roll box crossing its period (-180 = 180) splits into pieces inside [-180, 180)
+    assert space.pieces("roll", 150.0, 200.0) == [(150.0, 180.0), (-180.0, -160.0)]
+    assert space.pieces("roll", -10.0, 400.0) == [(-180.0, 180.0)] and space.pieces("distance", 2.0, 3.0) == [(2.0, 3.0)]
+    points = space.lattice([0.0, 170.0, 5.9], [10.0, 20.0, 0.1], [[0, 1, 0], [0, 0, 2], [-1, -1, 0]])
+    assert space.contains(points).tolist() == [True, False, True]  # distance 6.1 leaves the Space, angles wrap
+    np.testing.assert_allclose(space.clip(points), [[0, -170, 5.9], [0, 170, 6.0], [350, 150, 5.9]])
+    assert space.in_box([[355.0, 0.0, 3.0]], [350.0, -10.0, 2.0], [370.0, 10.0, 4.0]).tolist() == [True]

@@ -114,7 +114,7 @@ def _run(args: argparse.Namespace, rep: argparse.ArgumentParser, swp: argparse.A
 
 
 SWEEP_KEYS = {"kind", "store", "networks", "shapes", "shapenet", "classes", "per_class", "space", "step", "starts",
-              "algorithms", "iterations", "step_rule", "image_size", "workers"}
+              "algorithms", "iterations", "step_rule", "image_size", "adaptive", "tolerance", "criterion", "workers"}
 
 
 def _sweep_options(config: Path) -> dict:

@@ -19,17 +19,12 @@ import sys
 import warnings
 from collections import OrderedDict
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import Callable
 
 import torch
 from torch import nn
 
 from ..store import write_bytes
-
-if TYPE_CHECKING:
-    pass
-
-
 
 #: How a Classifier runs its network: "auto" (ONNX Runtime for CPU inference when it is installed), or one of these.
 ENGINES = ("auto", "torch", "onnxruntime")

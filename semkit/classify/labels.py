@@ -5,13 +5,9 @@ from __future__ import annotations
 import difflib
 from functools import lru_cache
 from importlib import resources
-from typing import TYPE_CHECKING, Sequence
+from typing import Sequence
 
 import numpy as np
-
-if TYPE_CHECKING:
-    pass
-
 
 
 @lru_cache(maxsize=1)

@@ -7,9 +7,9 @@
 """
 
 from .cache import QueryCache
-from .protocol import Evaluation, ScoreFunction, as_function, store_identity
+from .protocol import Evaluation, ScoreFunction, as_function, describe_attrs, store_identity
 from .semantic import SemanticFunction, SemanticFunctions
 
 __all__ = [
-    "Evaluation", "QueryCache", "ScoreFunction", "SemanticFunction", "SemanticFunctions", "as_function", "store_identity",
+    "Evaluation", "QueryCache", "ScoreFunction", "SemanticFunction", "SemanticFunctions", "as_function", "describe_attrs", "store_identity",
 ]

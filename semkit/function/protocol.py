@@ -11,7 +11,8 @@ says which f a stored result belongs to.
 from __future__ import annotations
 
 import hashlib
-from typing import Any, Callable, NamedTuple, Protocol, Sequence, runtime_checkable
+import json
+from typing import Any, Callable, Mapping, NamedTuple, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
@@ -155,3 +156,16 @@ def store_identity(f: ScoreFunction, key: str | None = None, grid: np.ndarray | 
     values = np.array([float(f"{v:.9g}") for v in f(points)])
     digest = hashlib.sha256(values.tobytes()).hexdigest()[:16]
     return {"callable": f.name, "canary": f"{digest} (values at {len(points)} points)"}
+
+
+def describe_attrs(info: Mapping[str, Any]) -> dict[str, Any]:
+    """The attrs a result records of its function's description (label, network, shape, renderer; or the callable)."""
+    attrs: dict[str, Any] = {}
+    if "label" in info:
+        attrs.update(label=int(info["label"]), label_name=info.get("label_name", ""))
+    attrs.update({k: info[k] for k in ("network", "shape") if k in info})
+    if "renderer" in info:
+        attrs["renderer"] = json.dumps(info["renderer"])
+    if "callable" in info:
+        attrs["function"] = info["callable"]
+    return attrs

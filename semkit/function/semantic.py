@@ -1,12 +1,9 @@
-"""The semantic function f(u) = softmax(C(R(S, u)))[y] of one shape and one network, and the protocol of every f.
+"""The semantic function f(u) = softmax(C(R(S, u)))[y] of one shape and one network (or several).
 
 A :class:`SemanticFunction` maps points u of a Space ([B, n]) to the
-network's probability of the true class y for the renders of shape S at u.
-Everything downstream (maps, regions, studies) takes any f that follows
-:class:`ScoreFunction`: its scores, top-1 predictions, gradient, a
-description and a query count. :func:`as_function` completes a plain
-callable (an analytic function, an interpolated map) to that protocol, so
-no other module has to ask an f what it can do.
+network's probability of the true class y for the renders of shape S at u;
+:class:`SemanticFunctions` renders each view once for several networks.
+Both follow :class:`~semkit.function.ScoreFunction` (:mod:`.protocol`).
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ parameters. With ``store=`` (a ``.nc`` or ``.zarr`` path) finished chunks
 are saved as they are computed, so an interrupted run resumes where it
 stopped: each chunk goes to a journal folder beside the store, and the
 complete map is written when the grid is done, both through semkit's one
-storage layer (atomic writes, a lock per store, fingerprints; ``_store``).
+storage layer (atomic writes, a lock per store, fingerprints; :mod:`semkit.store`).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import numpy as np
 import xarray as xr
 
 from ..deprecation import keyword_only
-from ..function import Evaluation, ScoreFunction, SemanticFunctions, as_function, store_identity
+from ..function import Evaluation, ScoreFunction, SemanticFunctions, as_function, describe_attrs, store_identity
 from ..space import Space
 from ..store import Journal, file_stem, fingerprint, open_result, versioned
 from ..version import VERSION
@@ -72,8 +72,8 @@ def semantic_map(
     only what is missing; a complete store is simply read back; a store
     made by another function or with other settings is refused. Stores are
     matched by what determines the results (README, "How stores are
-    matched"); a plain callable is recognised by its values at three fixed
-    points (three queries), or by ``key`` when given. Processes that
+    matched"); a plain callable is recognised by its values at 64 fixed
+    probes and up to 256 of the grid's points, or by ``key`` when given. Processes that
     compute one store at once share its finished chunks.
 
     With ``adaptive=True``, ``f`` is evaluated on a coarse grid first and
@@ -292,19 +292,6 @@ def _dataset(fn: ScoreFunction, space: Space, grid, shape, score, top1, settings
     }
     attrs.update(describe_attrs(info))
     return xr.Dataset(data_vars, coords=coords, attrs=attrs)
-
-
-def describe_attrs(info: Mapping[str, Any]) -> dict[str, Any]:
-    """The attrs a result records of its function's description (label, network, shape, renderer; or the callable)."""
-    attrs: dict[str, Any] = {}
-    if "label" in info:
-        attrs.update(label=int(info["label"]), label_name=info.get("label_name", ""))
-    attrs.update({k: info[k] for k in ("network", "shape") if k in info})
-    if "renderer" in info:
-        attrs["renderer"] = json.dumps(info["renderer"])
-    if "callable" in info:
-        attrs["function"] = info["callable"]
-    return attrs
 
 
 # -------------------------------------------------------------------- storage

@@ -15,8 +15,6 @@ import xarray as xr
 from ..deprecation import keyword_only
 from ..space import Space, recorded_space
 
-#: Points per evaluation call and per saved chunk, unless the caller sets chunk_size.
-
 
 class MapFunction:
     """A map as a function: multilinear interpolation of its ``score`` between grid points.

@@ -223,7 +223,8 @@ def render_strip(f, points: Any, *, ax=None, size: int = 96, max_images: int = 8
     else:
         pts = f.space.points(points)[:max_images]
     ev = f.evaluate(pts)
-    images = f.renderer.resized(size).render(f.mesh, pts, space=f.space).permute(0, 2, 3, 1).numpy()
+    with f.renderer.resized(size) as renderer:  # its threads end with the strip
+        images = renderer.render(f.mesh, pts, space=f.space).permute(0, 2, 3, 1).numpy()
     ax = _new_axes(ax, figsize=(1.3 * len(pts), 1.9))
     ax.imshow(np.concatenate(list(images), axis=1))
     labels = f.classifier.labels
@@ -268,6 +269,7 @@ def regions(
     ax = _new_axes(ax, figsize=(6.5, 4))
     limits = (ax.get_xlim(), ax.get_ylim()) if semantic_map is not None else None
     periods = _periods(regions)
+    space = recorded_space(regions) if periods else None
     algos = [str(a) for a in regions.algorithm.values]
     n_starts = regions.sizes["start"]
     for j, name in enumerate(algos):
@@ -275,7 +277,7 @@ def regions(
         for s in range(n_starts):
             box = regions.isel(start=s, algorithm=j)
             lo, hi = float(box.lower.sel(param=x)), float(box.upper.sel(param=x))
-            xs = _pieces(lo, hi, periods.get(x))
+            xs = space.pieces(x, lo, hi) if x in periods else [(lo, hi)]
             if one_d:
                 level = -0.04 - 0.035 * j
                 for a, b in xs:
@@ -283,7 +285,7 @@ def regions(
                 continue
             ylo, yhi = float(box.lower.sel(param=y)), float(box.upper.sel(param=y))
             for a, b in xs:
-                for c, d in _pieces(ylo, yhi, periods.get(y)):
+                for c, d in (space.pieces(y, ylo, yhi) if y in periods else [(ylo, yhi)]):
                     ax.add_patch(Rectangle((a, c), b - a, d - c, fill=False, edgecolor=color, lw=1.8))
     starts = regions.start_point
     if one_d:
@@ -295,7 +297,7 @@ def regions(
             ax.set(xlabel=x, ylabel=y)
             ax.autoscale_view()
     if limits is not None:  # the map sets the view (a periodic axis: the whole period), boxes do not widen it
-        xlim = limits[0] if x not in periods else (min(limits[0][0], 0.0), max(limits[0][1], periods[x]))
+        xlim = limits[0] if x not in periods else (min(limits[0][0], periods[x].low), max(limits[0][1], periods[x].high))
         ax.set_xlim(*xlim)
         if not one_d:
             ax.set_ylim(*limits[1])
@@ -320,22 +322,11 @@ def coordinate_parameter(data: xr.Dataset | xr.DataArray, name: str) -> Paramete
     return None
 
 
-def _periods(regions: xr.Dataset) -> dict[str, float]:
-    """The period of each periodic parameter of the regions' Space."""
+def _periods(regions: xr.Dataset) -> dict[str, Parameter]:
+    """The periodic parameters of the regions' Space, by name."""
     if "space" not in regions.attrs:
         return {}
-    return {p.name: p.width for p in recorded_space(regions).parameters if p.periodic}
-
-
-def _pieces(lo: float, hi: float, period: float | None) -> list[tuple[float, float]]:
-    """An unwrapped interval as pieces inside one period [0, period)."""
-    if period is None or (0 <= lo and hi <= period):
-        return [(lo, hi)]
-    if hi - lo >= period:
-        return [(0.0, period)]
-    lo_w = lo % period
-    hi_w = lo_w + (hi - lo)
-    return [(lo_w, min(hi_w, period))] + ([(0.0, hi_w - period)] if hi_w > period else [])
+    return {p.name: p for p in recorded_space(regions).parameters if p.periodic}
 
 
 def traces(regions: xr.Dataset, start: int = 0, param: str | None = None, *, ax=None):

@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from ..criterion import Criterion
 from .axes import curve, heatmap, loss_traces, render_strip, score_of, traces
 
 
@@ -22,12 +23,12 @@ def search_figure(regions: xr.Dataset, start: int = 0):
     return fig
 
 
-def facets_figure(data: Any, draw, rows: str | None = None, cols: str | None = None, *, size: tuple[float, float] = (4.6, 3.0),
-           subplot_kw: dict | None = None, **kw: Any):
+def facets_figure(data: Any, draw, rows: str | None = None, cols: str | None = None, *,
+                  size: tuple[float, float] = (4.6, 3.0), subplot_kw: dict | None = None, **kw: Any):
     """A figure of panels: one per value of the dims ``rows`` x ``cols`` of ``data`` (or per entry of a dict
-    of results, titled by its key), each drawn by ``draw(panel, ax=ax, **kw)``, e.g. ``facets(maps, heatmap,
+    of results, titled by its key), each drawn by ``draw(panel, ax=ax, **kw)``, e.g. ``facets_figure(maps, heatmap,
     rows="shape", cols="network")``. Keyword values that are xarray objects with those dims are selected
-    panel by panel too (``facets(regions, plot.regions, cols="network", semantic_map=maps)``)."""
+    panel by panel too (``facets_figure(regions, plot.regions, cols="network", semantic_map=maps)``)."""
     import matplotlib.pyplot as plt
 
     if isinstance(data, dict):
@@ -80,14 +81,16 @@ def looks_figure(data: xr.Dataset, functions: dict, *, azimuths: Any = (0, 45, 9
     return fig
 
 
-def comparison_figure(comparison: xr.Dataset, maps: xr.Dataset | None = None, criterion: str | None = None):
+def comparison_figure(comparison: xr.Dataset, maps: xr.Dataset | None = None,
+                      criterion: Criterion | str | None = None):
     """Accuracy over the space against SRVR per region method, one point per network with its intervals over
-    shapes (from :func:`~semkit.compare_networks`); beside it, with ``maps``, each shape's accuracy."""
+    shapes (from :func:`~semkit.compare_networks`), under ``criterion`` (one of the comparison's; default: its
+    first); beside it, with ``maps``, each shape's accuracy under the same criterion."""
     import matplotlib.pyplot as plt
 
     from ..regions import style
 
-    c = comparison.sel(criterion=criterion) if criterion is not None else comparison.isel(criterion=0)
+    c = comparison.sel(criterion=Criterion.resolve(criterion).name) if criterion is not None else comparison.isel(criterion=0)
     fig, axes = plt.subplots(1, 2 if maps is not None else 1, figsize=(12 if maps is not None else 6, 4.2),
                              squeeze=False, layout="constrained")
     a = axes[0, 0]
@@ -112,7 +115,9 @@ def comparison_figure(comparison: xr.Dataset, maps: xr.Dataset | None = None, cr
         a.legend(title="regions")
     a.grid(alpha=0.3)
     if maps is not None:
-        over = [d for d in maps["correct"].dims if d not in ("network", "shape")]
-        maps["correct"].mean(over).to_pandas().T.plot.bar(ax=axes[0, 1], ylabel="accuracy over the space", title="per shape")
+        good = Criterion.parse(c.criterion.item()).on_map(maps)
+        over = [d for d in good.dims if d not in ("network", "shape")]
+        good.mean(over).to_pandas().T.plot.bar(ax=axes[0, 1], ylabel=f"accuracy over the space ({c.criterion.item()})",
+                                               title="per shape")
         axes[0, 1].legend(fontsize=8)
     return fig

@@ -22,7 +22,7 @@ import xarray as xr
 
 from ..criterion import Criterion
 from ..deprecation import keyword_only, renamed
-from ..function import Evaluation, ScoreFunction, as_function, store_identity
+from ..function import Evaluation, ScoreFunction, as_function, describe_attrs, store_identity
 from ..function.differences import difference_points, difference_quotients
 from ..function.protocol import PlainFunction
 from ..space import Space
@@ -280,7 +280,7 @@ class _Driver:
                 "methods": json.dumps([m.describe() for m in self.methods]),
                 "space": json.dumps(self.space.to_dict()),
                 "semkit_version": VERSION,
-                **_function_attrs(self.fn.describe()),
+                **describe_attrs(self.fn.describe()),
             },
         )
 
@@ -297,8 +297,3 @@ EXTRA_NAMES = {
 }
 
 
-def _function_attrs(info: dict[str, Any]) -> dict[str, Any]:
-    attrs = {k: info[k] for k in ("label", "label_name", "network", "shape") if k in info}
-    if "callable" in info:
-        attrs["function"] = info["callable"]
-    return attrs

@@ -2,7 +2,7 @@
 
 Per mesh, the embree scene is built once and cached. Per view, rays
 through the (supersampled) pixel centres find the first face hit and, when
-textures are drawn, the hit's barycentric weights; :mod:`semkit._shading`
+textures are drawn, the hit's barycentric weights; :mod:`semkit.render.shading`
 (shared with the OpenGL backend) turns those into the image. Only the pixels inside the
 screen rectangle that bounds the projected vertices are traced: a ray
 outside it cannot hit the mesh, and objects cover about a quarter of

@@ -3,7 +3,7 @@
 OpenGL (moderngl, with an EGL context and no window) rasterizes, for every
 (supersampled) pixel centre of a view, the id of the nearest face and the
 perspective-correct barycentric weights of the point it shows: what
-embree's ray through that centre hits. :mod:`semkit._shading` (shared
+embree's ray through that centre hits. :mod:`semkit.render.shading` (shared
 with the embree backend) turns those into the image, so the two backends
 draw the same shades, materials, textures, coincident faces, supersampling
 and backgrounds. The driver decides where rasterization runs: NVIDIA's EGL
@@ -11,7 +11,7 @@ on a GPU, Mesa's llvmpipe on the CPU (which is how CI tests it).
 
 One GL context serves the whole process; a lock lets one thread at a time
 use it, and it is made current in that thread for the call. Only the
-screen window of the mesh (:func:`semkit._shading.screen_window`) is
+screen window of the mesh (:func:`semkit.render.shading.screen_window`) is
 cleared and read back; views are shaded in ``threads`` threads while the
 next view rasterizes.
 """
@@ -192,7 +192,7 @@ class GLBackend:
         return torch.from_numpy(out)
 
     def _rasterize(self, mesh: Mesh, array, fbo, eye: np.ndarray, axes: np.ndarray, window, textured: bool):
-        """(hit [N], (u, v) or None) of the window's samples in :mod:`semkit._shading`'s layout; None if nothing is in front."""
+        """(hit [N], (u, v) or None) of the window's samples in :mod:`semkit.render.shading`'s layout; None if nothing is in front."""
         s = self.settings
         k, n = s.supersample, s.image_size * s.supersample
         depth = np.einsum("vj,j->v", mesh.vertices - eye, axes[2])
@@ -230,6 +230,6 @@ class GLBackend:
 
 
 def _samples(raster: np.ndarray, k: int) -> np.ndarray:
-    """A window read from GL [h, w] (bottom row first) in :mod:`semkit._shading`'s sample order [h * w]."""
+    """A window read from GL [h, w] (bottom row first) in :mod:`semkit.render.shading`'s sample order [h * w]."""
     h, w = raster.shape
     return np.ascontiguousarray(raster[::-1].reshape(h // k, k, w // k, k).transpose(0, 2, 1, 3)).ravel()

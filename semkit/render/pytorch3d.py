@@ -9,7 +9,7 @@ barycentrics), not pytorch3d's shaders. When any semantic parameter
 requires grad, the image also carries gradients: through the shading (the
 light direction, intensity and ambient) directly, and through the geometry
 (camera azimuth, elevation, distance, roll) by edge sampling
-(:mod:`semkit._edges`).
+(:mod:`semkit.render.edges`).
 """
 
 from __future__ import annotations

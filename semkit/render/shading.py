@@ -2,8 +2,8 @@
 
 A backend finds, for each (supersampled) sample of a view, the face it
 sees and the barycentric weights of the hit on it; embree by ray casting
-(:mod:`semkit._embree`), OpenGL by rasterizing face ids
-(:mod:`semkit._gl`). Everything after that is here, once, so that the
+(:mod:`semkit.render.embree`), OpenGL by rasterizing face ids
+(:mod:`semkit.render.gl`). Everything after that is here, once, so that the
 backends draw the same image from the same hits: the flat, two-sided
 shade of every face (ambient + directional along the light, with the
 normal turned toward the camera), times the face's Kd with materials and

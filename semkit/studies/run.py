@@ -1,4 +1,4 @@
-"""Studies: maps or robust regions over shapes x networks, serially or on Dask, as one Dataset; comparisons.
+"""Running a study: maps or robust regions over shapes x networks, serially or on Dask, as one Dataset.
 
 ``study(shapes, networks, kind="map" | "regions")`` runs one task per
 shape for maps (each view rendered once and classified by every network,
@@ -12,14 +12,9 @@ writes its own regions of one store (one per network), each ``done`` flag last (
 layout is the stack of one task's result, so it cannot drift from it):
 rerunning computes only unfinished tasks, and a worker that dies loses no
 finished task. Dask tasks load their mesh and network on the worker
-(cached per worker process).
-
-Also here: :func:`load_shape`, the one way to name a shape (a gallery name,
-a mesh file, a ShapeNet model); :func:`map_regions`, regions over a stack
-of maps; :func:`average` over shapes; :func:`compare_networks`, networks
-compared with confidence (per-shape metrics under an explicit criterion,
-bootstrap intervals over shapes, paired sign-flip tests, flips across
-criteria), :func:`comparison_table` and :func:`findings` to read it.
+(cached per worker process). What a study computes is a
+:class:`~semkit.StudySpec` (:mod:`.spec`); its tasks and store layout are in
+:mod:`.tasks`.
 """
 
 from __future__ import annotations

@@ -284,8 +284,7 @@ def _sampled_decision_noise(f, delta, criterion, space, samples, neighbours, con
     rng = np.random.default_rng([seed, 104729])
     views = space.lower + rng.random((samples, space.n)) * space.widths
     near = views[:, None, :] + (2 * rng.random((samples, neighbours, space.n)) - 1) * d
-    near = np.where(space.periodic, near, np.clip(near, space.lower, space.upper))
-    points = space.wrap(np.concatenate([views, near.reshape(-1, space.n)]))
+    points = space.clip(np.concatenate([views, near.reshape(-1, space.n)]))
     before = fn.queries
     if criterion is None:
         ev = fn.evaluate(points)

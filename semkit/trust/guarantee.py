@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -153,22 +153,6 @@ class BoxCertifier:
         elif (self.samples >= self.sizes[-1] or self.guarantee.hopeless(self.failures, self.sizes[-1])
               or self.failures > 0.75 * self.guarantee.max_failure * self.samples):  # futile: shrink, retest
             self.status = "failed"
-
-
-def run_certifiers(fn: Any, criterion: Criterion, space: Space, certifiers: Sequence[BoxCertifier]) -> np.ndarray:
-    """Run certifiers to their end, all together: one call of f per look. Returns the queries of each."""
-    queries = np.zeros(len(certifiers), dtype=np.int64)
-    while True:
-        active = [i for i, c in enumerate(certifiers) if not c.done]
-        if not active:
-            return queries
-        asks = [certifiers[i].propose() for i in active]
-        passes, _, _ = criterion.evaluate(fn, space.wrap(np.concatenate(asks)))
-        at = 0
-        for i, ask in zip(active, asks):
-            certifiers[i].update(passes[at : at + len(ask)])
-            queries[i] += len(ask)
-            at += len(ask)
 
 
 def audit(fn: Any, criterion: Criterion, lower: np.ndarray, upper: np.ndarray, *, space: Space, samples: int,

@@ -23,7 +23,7 @@ resumes by replaying its growth from them.
 from __future__ import annotations
 
 import warnings
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
@@ -304,7 +304,7 @@ class Verified(RegionMethod):
             raise ValueError(f"unknown growth {growth!r}: choose one of {GROWTHS}")
         if certificate == "lattice" and growth == "sampled":
             raise ValueError("a lattice certificate needs lattice growth: pass growth='lattice' or certificate='sampled'")
-        if step is not None:
+        if step is not None and not isinstance(step, Mapping):  # a mapping by name is checked against the Space
             steps = np.atleast_1d(np.asarray(step, dtype=float))
             if not (np.isfinite(steps).all() and (steps > 0).all()):
                 raise ValueError(f"step must be positive, got {step}")
@@ -333,7 +333,8 @@ class Verified(RegionMethod):
         return 2 * n
 
     def describe(self) -> dict[str, Any]:
-        step = None if self.step is None else np.atleast_1d(np.asarray(self.step, float)).tolist()
+        step = self.step if self.step is None or isinstance(self.step, Mapping) else \
+            np.atleast_1d(np.asarray(self.step, float)).tolist()
         sampled = f"sampled: {self.guarantee.describe(self.criterion)}"
         lattice = (f"lattice: every lattice point start + k x step in a box passes ({self.criterion.name}), and no "
                    "face can move one step out without taking in a failing lattice point or leaving the Space; "
