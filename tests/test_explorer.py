@@ -51,6 +51,10 @@ def test_maps_are_computed_once_and_regions_grow_from_the_current_point(explorer
     assert len(fig.axes[0].patches) >= 1  # the region is drawn
     explorer.set(shape="vase")
     assert explorer.regions is None  # a region belongs to its shape
+    explorer.set(shape="coffee_mug")
+    before = explorer.image.copy()
+    explorer.close()  # threads and sessions go; the explorer still answers, and the same
+    assert explorer.map() is m and np.array_equal(explorer.update().image, before)
 
 
 def test_the_widgets_drive_the_explorer(explorer):

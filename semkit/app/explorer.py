@@ -97,6 +97,17 @@ class Explorer:
             self._functions[key] = SemanticFunction(self.meshes[self.shape], classifier, renderer=renderer, space=self.space)
         return self._functions[key]
 
+    def close(self) -> None:
+        """Stop the renderers' threads and drop the networks' sessions (the maps stay; all starts again when used)."""
+        for f in self._functions.values():
+            f.close()
+
+    def __enter__(self) -> "Explorer":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
     def set(self, **changes: Any) -> "Explorer":
         """Change the shape, the network or parameter values, and update what is shown.
 

@@ -47,7 +47,7 @@ def srvr(regions: xr.Dataset, *, space: Space | None = None) -> xr.DataArray:
 
 
 def check_regions(regions: xr.Dataset, semantic_map: xr.Dataset, threshold: float | None = None, *,
-                  criterion: Criterion | str | None = None) -> xr.Dataset:
+                  criterion: Criterion | str | None = None, space: Space | None = None) -> xr.Dataset:
     """Each box against a dense map of the same function, judged by one criterion.
 
     For every start and algorithm: ``points`` (grid points inside the box),
@@ -59,8 +59,9 @@ def check_regions(regions: xr.Dataset, semantic_map: xr.Dataset, threshold: floa
     ``threshold=t``), else the one the regions were grown under (verified
     boxes record theirs), else top-1 correct (the map's ``correct``); a map
     of a plain function has no classes, so it needs a score criterion.
+    ``space``: the regions' Space when they record none.
     """
-    space = recorded_space(regions)
+    space = recorded_space(regions, space)
     names = list(space.names)
     if criterion is None and threshold is None:
         criterion = _regions_criterion(regions)
