@@ -135,7 +135,7 @@ def test_an_adaptive_map_resumes_to_the_same_result_from_any_point(tmp_path):
 
 
 def test_an_adaptive_map_of_a_real_network(lite0):
-    f = SemanticFunction(gallery.load("coffee_mug"), lite0, renderer=Renderer(image_size=64))
+    f = SemanticFunction(gallery.load("coffee_mug"), lite0, renderer=Renderer(image_size=48))
     ds = semantic_map(f, step=(9, 10), adaptive=True, progress=False)
     assert f.queries == int(ds.evaluated.sum()) < ds.score.size
     np.testing.assert_array_equal(ds.correct, ds.top1 == 504)
