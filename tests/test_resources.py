@@ -10,20 +10,18 @@ import semkit
 from semkit.classify import ExportCache
 
 
-def _threads(prefix: str) -> int:
-    return sum(t.name.startswith(prefix) for t in threading.enumerate())
-
-
 def test_a_renderer_closes_its_threads_and_renders_again():
     mesh = semkit.gallery.load("vase")
+    others = set(threading.enumerate())  # other tests' renderers may end their threads meanwhile: count ours only
     r = semkit.Renderer(image_size=32, threads=2)
     views = dict(azimuth=[0, 90, 180, 270], elevation=20)
     before = r.render(mesh, **views)
     batches = list(r.render_batches(mesh, [[[0, 20]], [[90, 20]], [[180, 20]]], ahead=True))
-    assert _threads("semkit-render-ahead") >= 1 and _threads("semkit-embree") >= 2
-    ahead, embree = _threads("semkit-render-ahead"), _threads("semkit-embree")
+    ours = [t for t in threading.enumerate() if t not in others]
+    names = [t.name for t in ours]
+    assert sum(n.startswith("semkit-render-ahead") for n in names) == 1 and sum(n.startswith("semkit-embree") for n in names) == 2
     r.close()
-    assert _threads("semkit-render-ahead") == ahead - 1 and _threads("semkit-embree") == embree - 2
+    assert not any(t.is_alive() for t in ours)  # the render-ahead thread and both embree threads ended
     torch.testing.assert_close(r.render(mesh, **views), before)  # closed is not broken: threads start again
     torch.testing.assert_close(torch.cat(batches), before[:3])
     r.close()
