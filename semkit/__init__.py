@@ -21,31 +21,27 @@ The subpackages follow the data flow, and each imports only those before it
     plot                  figures (ax= in, ax out; *_figure make whole figures)
     app                   explorer, reports, command line
 
-``accessor`` (``ds.semkit``) sits on top of them all; ``deprecation`` keeps
-old names working, with a warning.
+``accessor`` (``ds.semkit``) sits on top of them all. The top level holds
+the data flow's verbs and nouns; everything else lives in its subpackage.
 """
 
-from . import accessor, plot, trust  # noqa: F401  (accessor registers ds.semkit)
-from .classify import BUNDLED, Classifier, imagenet_labels, load_classifier, resolve_label
+from . import accessor, plot  # noqa: F401  (accessor registers ds.semkit)
+from .classify import BUNDLED, Classifier, load_classifier
 from .criterion import Criterion
-from .function import Evaluation, SemanticFunction, SemanticFunctions
-from .maps import MapFunction, grid_coords, interpolate, open_map, semantic_map
-from .regions import check_regions, find_regions, srvr, volume_ratio
+from .function import SemanticFunction, SemanticFunctions
+from .maps import interpolate, semantic_map
+from .regions import check_regions, find_regions, srvr
 from .render import Renderer
-from .scene import Mesh, MeshError, gallery, load_mesh, load_shape, load_shapes, shapenet
-from .space import Parameter, Space
-from .store import StoreError
-from .studies import (StudySpec, average, compare_networks, compare_searches, comparison_table, findings, looks,
-                      map_regions, maps_of, open_study, open_sweep, semantic_maps, study, sweep)
+from .scene import Mesh, gallery, load_shape, shapenet
+from .space import Space
+from .store import open_result as open  # noqa: A001  (semkit.open: any stored result)
+from .studies import Maps, Regions, StudySpec, compare_networks, study
 from .trust import decision_noise, find_failures, robust_accuracy, robustness_radius
 from .version import VERSION as __version__  # noqa: F401
 
 __all__ = [
-    "BUNDLED", "Classifier", "Criterion", "Evaluation", "MapFunction", "Mesh", "MeshError", "Parameter", "Renderer",
-    "SemanticFunction", "SemanticFunctions", "Space", "StoreError", "StudySpec", "average", "check_regions",
-    "compare_networks", "compare_searches", "comparison_table", "decision_noise", "find_failures", "find_regions",
-    "findings", "gallery", "grid_coords", "imagenet_labels", "interpolate", "load_classifier", "load_mesh", "load_shape",
-    "load_shapes", "looks", "map_regions", "maps_of", "open_map", "open_study", "open_sweep", "plot", "resolve_label",
-    "robust_accuracy", "robustness_radius", "semantic_map", "semantic_maps", "shapenet", "srvr", "study", "sweep", "trust",
-    "volume_ratio",
+    "BUNDLED", "Classifier", "Criterion", "Maps", "Mesh", "Regions", "Renderer", "SemanticFunction", "SemanticFunctions",
+    "Space", "StudySpec", "check_regions", "compare_networks", "decision_noise", "find_failures", "find_regions",
+    "gallery", "interpolate", "load_classifier", "load_shape", "open", "plot", "robust_accuracy", "robustness_radius",
+    "semantic_map", "shapenet", "srvr", "study",
 ]

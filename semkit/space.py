@@ -326,6 +326,23 @@ class Space:
         tol = self.tolerances()
         return ((rel >= -tol) & (rel <= (np.asarray(upper, dtype=float) - lower) + tol)).all(axis=-1)
 
+    def neighbourhood(self, centres: Any, radius: Any) -> tuple[np.ndarray, np.ndarray]:
+        """The boxes ``centres`` +- ``radius`` ([..., n], radius one number or one per parameter), clipped at bounded
+        parameters' bounds; on periodic ones the bounds stay unwrapped (a box may cross the period)."""
+        centres = np.asarray(centres, dtype=float)
+        r = np.broadcast_to(np.asarray(radius, dtype=float), (self.n,))
+        a, b = centres - r, centres + r
+        return np.where(self.periodic, a, np.maximum(a, self.lower)), np.where(self.periodic, b, np.minimum(b, self.upper))
+
+    def sample(self, n: int, random_state: "int | np.random.Generator | None" = None,
+               lower: Any = None, upper: Any = None) -> np.ndarray:
+        """``n`` uniform points [n, self.n] of the box [lower, upper] (default: the whole Space), unwrapped as the
+        box's bounds are; ``random_state``: an int or a numpy Generator."""
+        rng = np.random.default_rng(random_state)
+        a = self.lower if lower is None else np.asarray(lower, dtype=float)
+        b = self.upper if upper is None else np.asarray(upper, dtype=float)
+        return a + rng.random((int(n), self.n)) * (b - a)
+
     def pieces(self, name: str, lower: float, upper: float) -> list[tuple[float, float]]:
         """The interval [lower, upper] of parameter ``name`` as pieces inside [low, high): a periodic interval that
         crosses its period (bounds kept unwrapped) splits in two, one a period wide or more covers it; others stay."""

@@ -11,7 +11,7 @@ import pytest
 import xarray as xr
 
 import semkit
-from semkit import Space, gallery, grid_coords, open_map, semantic_map, semantic_maps
+from semkit import Space, gallery, semantic_map
 
 
 class Counted:
@@ -34,25 +34,25 @@ def analytic(p: np.ndarray) -> np.ndarray:
 
 def test_grids():
     space = Space.paper()
-    g = grid_coords(space=space, step=3)
+    g = space.grid(3)
     assert len(g["azimuth"]) == 120 and g["azimuth"][-1] == 357  # the period is never repeated
     assert len(g["elevation"]) == 34 and g["elevation"][[0, -1]].tolist() == [-10, 89]  # the paper's 4080 points
-    assert grid_coords(space=space, step=5)["elevation"][-1] == 90  # a bound the steps land on is included
-    np.testing.assert_array_equal(grid_coords(space=space, step=30)["azimuth"], np.arange(0, 360, 30))
-    assert grid_coords(space=space, step=(45, 50))["elevation"].tolist() == [-10, 40, 90]
-    assert grid_coords(space=space, step={"elevation": 25})["azimuth"][1] == 3  # default 3 degrees for angles
-    assert grid_coords(space=space, step=10, coords={"elevation": [0, 35]})["elevation"].tolist() == [0, 35]
-    assert len(grid_coords(space=Space.paper(periodic=False), step=30)["azimuth"]) == 13  # 0..360 both included
+    assert space.grid(5)["elevation"][-1] == 90  # a bound the steps land on is included
+    np.testing.assert_array_equal(space.grid(30)["azimuth"], np.arange(0, 360, 30))
+    assert space.grid((45, 50))["elevation"].tolist() == [-10, 40, 90]
+    assert space.grid({"elevation": 25})["azimuth"][1] == 3  # default 3 degrees for angles
+    assert space.grid(10, {"elevation": [0, 35]})["elevation"].tolist() == [0, 35]
+    assert len(Space.paper(periodic=False).grid(30)["azimuth"]) == 13  # 0..360 both included
     custom = Space({"distance": (2, 4)})
-    assert len(grid_coords(space=custom)["distance"]) == 31
+    assert len(custom.grid()["distance"]) == 31
     with pytest.raises(ValueError, match="one per parameter"):
-        grid_coords(space=space, step=(1, 2, 3))
+        space.grid((1, 2, 3))
     with pytest.raises(ValueError, match="positive"):
-        grid_coords(space=space, step=0)
+        space.grid(0)
     with pytest.raises(ValueError, match="elevation=95 is outside"):
-        grid_coords(space=space, coords={"elevation": [95]})
+        space.grid(None, {"elevation": [95]})
     with pytest.raises(ValueError, match="unknown parameters \\['zoom'\\]"):
-        grid_coords(space=space, step={"zoom": 1})
+        space.grid({"zoom": 1})
 
 
 def test_analytic_maps_are_exact_in_any_dimension():
@@ -89,7 +89,7 @@ def test_real_map_with_a_bundled_network(tmp_path, lite0):
     for suffix in (".nc", ".zarr"):
         path = tmp_path / f"map{suffix}"
         ds.to_netcdf(path) if suffix == ".nc" else ds.to_zarr(path, consolidated=False)
-        back = open_map(path)
+        back = semkit.open(path)
         xr.testing.assert_identical(back, ds)
 
 
@@ -125,7 +125,7 @@ def test_store_survives_a_killed_process(tmp_path):
         def slow(p):
             time.sleep(0.05)
             return np.cos(np.radians(p[:, 0])) ** 2 * (p[:, 1] + 10) / 100
-        semkit.semantic_map(slow, semkit.Space.paper(), step=(10, 10), store={str(store)!r}, chunk_size=20, progress=False)
+        semkit.semantic_map(slow, space=semkit.Space.paper(), step=(10, 10), store={str(store)!r}, chunk_size=20, progress=False)
         """
     )
     proc = subprocess.Popen([sys.executable, "-c", script])
@@ -149,7 +149,7 @@ def test_store_survives_a_killed_process(tmp_path):
     assert counter["points"] <= 36 * 11 - 20 * saved + semkit.function.protocol.PROBES + semkit.function.protocol.GRID_PROBES  # the canary
     az, el = np.meshgrid(ds.azimuth, ds.elevation, indexing="ij")
     np.testing.assert_allclose(ds.score, np.cos(np.radians(az)) ** 2 * (el + 10) / 100)
-    assert open_map(store).score.shape == (36, 11)
+    assert semkit.open(store).score.shape == (36, 11)
 
 
 def test_a_store_made_with_other_settings_is_refused(tmp_path):
@@ -180,9 +180,9 @@ def test_bad_functions_are_reported():
 
 def test_many_maps_stack_by_network_and_shape(tmp_path, monkeypatch):
     shapes = ["coffee_mug", gallery.load("vase")]
-    store = tmp_path / "maps"
-    ds = semantic_maps(shapes, ["efficientnet_lite0", "efficientnet_lite1"], step=(120, 50),
-                       renderer=semkit.Renderer(image_size=64), store=store, progress=False)
+    store = tmp_path / "maps.zarr"
+    spec = semkit.StudySpec(shapes, ["efficientnet_lite0", "efficientnet_lite1"], semkit.Maps(step=(120, 50)), image_size=64)
+    ds = semkit.study(spec, store=store, progress=False)
     assert ds.score.dims == ("network", "shape", "azimuth", "elevation") and ds.score.shape == (2, 2, 3, 3)
     assert ds.network.values.tolist() == ["efficientnet_lite0", "efficientnet_lite1"]
     assert ds.label.values.tolist() == [504, 883] and ds.label_name.values.tolist() == ["coffee mug", "vase"]
@@ -192,13 +192,12 @@ def test_many_maps_stack_by_network_and_shape(tmp_path, monkeypatch):
     assert set(by_class.label_name.values) == {"coffee mug", "vase"}
     per_network = ds.score.mean(["shape", "azimuth", "elevation"])
     assert per_network.dims == ("network",)
-    assert len(list(store.glob("*/*.nc"))) == 4
+    assert int(ds.done.sum()) == 4 and ds.attrs["computed"] == 4
     evaluated = []
     evaluate = semkit.SemanticFunctions.evaluate
     monkeypatch.setattr(semkit.SemanticFunctions, "evaluate", lambda f, p, k=1, networks=None: evaluated.append(len(p)) or evaluate(f, p, k, networks))
-    again = semantic_maps(shapes, ["efficientnet_lite0", "efficientnet_lite1"], step=(120, 50),
-                          renderer=semkit.Renderer(image_size=64), store=store, progress=False)
-    assert evaluated == []  # read back from the stores, nothing computed
+    again = semkit.study(spec, store=store, progress=False)
+    assert evaluated == [] and again.attrs["computed"] == 0  # read back from the store, nothing computed
     xr.testing.assert_identical(again.score, ds.score)
 
 
@@ -217,7 +216,7 @@ def test_a_map_of_several_networks_is_the_stack_of_their_maps(tmp_path):
         np.testing.assert_allclose(mine.score.values, alone.score.values, rtol=1e-6, atol=1e-7)
         np.testing.assert_array_equal(mine.top1.values, alone.top1.values)
         assert mine.label == alone.label and json.loads(mine.attrs["renderer"]) == json.loads(alone.attrs["renderer"])
-        xr.testing.assert_identical(open_map(tmp_path / "mug" / f"{c.name}.nc").score, both.score.sel(network=c.name, drop=True))
+        xr.testing.assert_identical(semkit.open(tmp_path / "mug" / f"{c.name}.nc").score, both.score.sel(network=c.name, drop=True))
     again = semkit.SemanticFunctions(gallery.load("coffee_mug"), networks, renderer=renderer)
     xr.testing.assert_identical(semantic_map(again, step=(45, 25), progress=False, store=tmp_path / "mug").score, both.score)
     assert again.renders == 0  # read back from the stores
@@ -228,12 +227,12 @@ def test_an_adaptive_map_of_several_networks_refines_where_any_needs_it():
     networks = ["efficientnet_lite0", "efficientnet_lite1"]
     mug = gallery.load("coffee_mug")
     fs = semkit.SemanticFunctions(mug, networks, renderer=renderer)
-    both = semantic_map(fs, step=(15, 10), adaptive=True, tolerance=0.1, progress=False)
+    both = semantic_map(fs, step=(15, 10), adaptive=True, max_error=0.1, progress=False)
     evaluated = both.evaluated.isel(network=0).values
     assert (both.evaluated.isel(network=1).values == evaluated).all()
     assert fs.renders == evaluated.sum() < evaluated.size  # each evaluated view rendered once, and not every view
     for name in networks:
-        alone = semantic_map(semkit.SemanticFunction(mug, name, renderer=renderer), step=(15, 10), adaptive=True, tolerance=0.1,
+        alone = semantic_map(semkit.SemanticFunction(mug, name, renderer=renderer), step=(15, 10), adaptive=True, max_error=0.1,
                              progress=False)
         assert (evaluated >= alone.evaluated.values).all()  # every cell this network refines is refined
         at = alone.evaluated.values

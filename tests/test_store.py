@@ -78,7 +78,7 @@ import sys, time, numpy as np, semkit
 def wave(p):
     time.sleep(0.02)
     return (np.sin(np.radians(p[:, 0])) + 1) / 2 * np.exp(-(((p[:, 1] - 20) / 30) ** 2))
-ds = semkit.semantic_map(wave, semkit.Space.paper(), step=(10, 10), store=sys.argv[1], chunk_size=12, progress=False)
+ds = semkit.semantic_map(wave, space=semkit.Space.paper(), step=(10, 10), store=sys.argv[1], chunk_size=12, progress=False)
 assert np.isfinite(ds.score).all()
 """
 

@@ -10,7 +10,7 @@ HTML exports, and their figures into ``--figures``. ``--shapenet`` runs the
 same reports on a ShapeNetCore folder.
 
 ``sweep`` runs maps or region searches over shapes x networks on Dask (see
-:func:`semkit.sweep`), configured by a YAML file such as::
+:func:`semkit.study` with ``scheduler``), configured by a YAML file such as::
 
     kind: map                 # or: regions
     store: study.zarr
@@ -76,11 +76,12 @@ def _run(args: argparse.Namespace, rep: argparse.ArgumentParser, swp: argparse.A
         except (OSError, ValueError) as e:
             swp.error(str(e))
         from ..store import StoreError
-        from ..studies import sweep
+        from ..studies import study
 
         start = time.perf_counter()
         try:
-            result = sweep(scheduler=args.scheduler, **options)
+            spec, store, workers = _sweep_spec(options)
+            result = study(spec, store=store, scheduler=args.scheduler or "local", workers=workers)
         except (ValueError, KeyError, OSError, StoreError, ConnectionError) as e:
             raise _Failure(str(e).strip("'\"")) from None
         done = int(result.done.sum())
@@ -114,7 +115,25 @@ def _run(args: argparse.Namespace, rep: argparse.ArgumentParser, swp: argparse.A
 
 
 SWEEP_KEYS = {"kind", "store", "networks", "shapes", "shapenet", "classes", "per_class", "space", "step", "starts",
-              "algorithms", "iterations", "step_rule", "image_size", "adaptive", "tolerance", "criterion", "workers"}
+              "algorithms", "iterations", "step_rule", "image_size", "adaptive", "max_error", "criterion", "workers"}
+#: The keys of each kind of work.
+KIND_KEYS = {"map": ("step", "adaptive", "max_error"), "regions": ("starts", "algorithms", "iterations", "step_rule", "criterion")}
+
+
+def _sweep_spec(options: dict):
+    """A sweep config's options as (StudySpec, store, workers)."""
+    from ..studies import KINDS, StudySpec
+
+    options = dict(options)
+    kind = options.pop("kind", "map")
+    if kind not in KINDS:
+        raise ValueError(f"unknown kind {kind!r}; choose from {sorted(KINDS)}")
+    wrong = [k for other, keys in KIND_KEYS.items() if other != kind for k in keys if k in options]
+    if wrong:
+        raise ValueError(f"options {wrong} are not for kind {kind!r}: it takes {list(KIND_KEYS[kind])}")
+    work = KINDS[kind](**{k: options.pop(k) for k in KIND_KEYS[kind] if k in options})
+    store, workers = options.pop("store"), options.pop("workers", 2)
+    return StudySpec(options.pop("shapes"), options.pop("networks"), work, **options), store, workers
 
 
 def _sweep_options(config: Path) -> dict:

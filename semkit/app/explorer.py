@@ -19,10 +19,9 @@ import numpy as np
 import xarray as xr
 
 from ..classify import BUNDLED, Classifier, load_classifier
-from ..deprecation import renamed
 from ..function import SemanticFunction
 from ..maps import interpolate, semantic_map
-from ..regions import DEFAULT_STEP_RULE, METHODS, STEP_RULES, find_regions, method
+from ..regions import DEFAULT_STEP_RULE, METHODS, STEP_RULES, find_regions
 from ..render import DEFAULTS, Renderer
 from ..scene import Mesh
 from ..space import Parameter, Space
@@ -42,8 +41,6 @@ class Explorer:
     (e.g. ``{"materials": True, "background": 0.5}``). Any parameter the
     renderer knows may be a slider (``Space.of("azimuth", "roll")``).
     """
-
-    @renamed(map_step="step")
     def __init__(
         self,
         shapes: Sequence[str | Mesh] = ("coffee_mug", "park_bench", "vase", "water_bottle"),
@@ -159,7 +156,7 @@ class Explorer:
 
     def grow(self, algorithm: str = "oir_b", step_rule: str = DEFAULT_STEP_RULE, iterations: int = 600) -> xr.Dataset:
         """Grow a robust region from the current point on the (interpolated) map; kept in ``regions``."""
-        method(algorithm)  # an unknown name is named before any work
+        METHODS[algorithm]  # an unknown name is named before any work
         start = [[self.point[k] for k in self.space.names]]
         self.regions = find_regions(
             interpolate(self.map(), space=self.space), start, (algorithm,), space=self.space, iterations=iterations,
@@ -213,8 +210,8 @@ class Explorer:
         }
         shape = w.Dropdown(options=self.shapes, value=self.shape, description="shape")
         network = w.Dropdown(options=self.networks, value=self.network, description="network")
-        algorithm = w.Dropdown(options=list(METHODS), value="oir_b", description="algorithm")
-        rule = w.Dropdown(options=list(STEP_RULES), value=DEFAULT_STEP_RULE, description="steps",
+        algorithm = w.Dropdown(options=list(METHODS.names()), value="oir_b", description="algorithm")
+        rule = w.Dropdown(options=list(STEP_RULES.names()), value=DEFAULT_STEP_RULE, description="steps",
                           tooltip="faithful: the paper's plain gradient steps; adaptive: the same flow in fewer, longer steps")
         button = w.Button(description="grow region", icon="expand", tooltip="grow a robust region from the current point")
         image = w.Image(format="png", layout=w.Layout(width="224px", height="224px"))

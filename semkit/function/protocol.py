@@ -16,6 +16,7 @@ from typing import Any, Callable, Mapping, NamedTuple, Protocol, Sequence, runti
 
 import numpy as np
 
+from ..scores import checked_scores
 from ..space import Space
 from .differences import central_differences
 
@@ -83,12 +84,7 @@ class PlainFunction:
 
     def __call__(self, points: Any) -> np.ndarray:
         pts = np.asarray(points, dtype=float)
-        scores = np.asarray(self.f(pts), dtype=float).reshape(-1)
-        if scores.shape != (len(pts),):
-            raise ValueError(f"f returned {scores.size} scores for {len(pts)} points")
-        bad = ~np.isfinite(scores)
-        if bad.any():
-            raise ValueError(f"f returned NaN or infinite scores at {int(bad.sum())} point(s), first at {pts[np.argmax(bad)]}")
+        scores = checked_scores(self.f(pts), pts)
         self.queries += len(pts)
         return scores
 

@@ -15,9 +15,8 @@ import numpy as np
 import torch
 
 from ..classify import Classifier, load_classifier, resolve_label
-from ..deprecation import keyword_only
 from ..render import Renderer
-from ..scene import Mesh, load_mesh
+from ..scene import Mesh, load_shape
 from ..space import Space
 from .cache import DEFAULT_SIZE, QueryCache
 from .differences import central_differences
@@ -47,16 +46,17 @@ class SemanticFunction:
     and ``f.cache_hits`` counts it instead (as it counts a point repeated
     within one batch, computed once).
 
-    ``mesh`` may be a path and ``classifier`` a network name; ``label`` an
-    ImageNet index or class name (default: the mesh's own label). The
-    default renderer is the CPU/GPU default at the classifier's input size.
+    ``shape``: anything :func:`~semkit.load_shape` takes (a gallery name, a
+    mesh file, a ShapeNet entry, a Mesh); ``network``: a name or a
+    :class:`~semkit.Classifier`; ``label``: the true class, an index or a
+    name of the network's labels (default: the shape's own label). The
+    default renderer is the CPU/GPU default at the network's input size.
     """
 
-    @keyword_only(4, "renderer", "space")
     def __init__(
         self,
-        mesh: Mesh | str | os.PathLike,
-        classifier: Classifier | str,
+        shape: Mesh | str | os.PathLike,
+        network: Classifier | str,
         label: int | str | None = None,
         *,
         renderer: Renderer | None = None,
@@ -66,11 +66,11 @@ class SemanticFunction:
         pipeline: bool | None = None,
         cache_size: int = DEFAULT_SIZE,
     ) -> None:
-        if not isinstance(classifier, (Classifier, str)):
-            raise TypeError(f"classifier must be a semkit.Classifier or a network name such as 'efficientnet_lite0' "
-                            f"(see semkit.BUNDLED), got {classifier!r}; a class label goes in label=")
-        self.mesh = mesh if isinstance(mesh, Mesh) else load_mesh(mesh)
-        self.classifier = classifier if isinstance(classifier, Classifier) else load_classifier(classifier)
+        if not isinstance(network, (Classifier, str)):
+            raise TypeError(f"network must be a semkit.Classifier or a network name such as 'efficientnet_lite0' "
+                            f"(see semkit.BUNDLED), got {network!r}; a class label goes in label=")
+        self.mesh = load_shape(shape)
+        self.classifier = network if isinstance(network, Classifier) else load_classifier(network)
         if label is None:
             if self.mesh.label is None:
                 raise ValueError(f"mesh {self.mesh.name!r} has no class label: pass label= (an ImageNet index or name)")
@@ -217,7 +217,7 @@ class SemanticFunction:
 class SemanticFunctions:
     """One shape under several networks: each view is rendered once and classified by every network.
 
-    ``SemanticFunctions(mesh, ["efficientnet_lite0", "efficientnet_lite1"])``
+    ``SemanticFunctions("coffee_mug", ["efficientnet_lite0", "efficientnet_lite1"])``
     holds one :class:`SemanticFunction` per network (``f[name]``,
     ``f.functions``), all with the same mesh, label, Space and renderer, so
     each stays an ordinary :class:`ScoreFunction` (regions, trust, maps of
@@ -237,11 +237,10 @@ class SemanticFunctions:
     with the same renderer.
     """
 
-    @keyword_only(4, "renderer", "space")
     def __init__(
         self,
-        mesh: Mesh | str | os.PathLike,
-        classifiers: Sequence[Classifier | str],
+        shape: Mesh | str | os.PathLike,
+        networks: Sequence[Classifier | str],
         label: int | str | None = None,
         *,
         renderer: Renderer | None = None,
@@ -250,11 +249,11 @@ class SemanticFunctions:
         pipeline: bool | None = None,
         cache_size: int = DEFAULT_SIZE,
     ) -> None:
-        if isinstance(classifiers, (str, Classifier)) or not len(classifiers):
+        if isinstance(networks, (str, Classifier)) or not len(networks):
             raise ValueError("SemanticFunctions needs a list of one or more networks (names or Classifiers); "
                              "for one network use SemanticFunction")
-        mesh = mesh if isinstance(mesh, Mesh) else load_mesh(mesh)
-        loaded = [c if isinstance(c, Classifier) else load_classifier(c) for c in classifiers]
+        mesh = load_shape(shape)
+        loaded = [c if isinstance(c, Classifier) else load_classifier(c) for c in networks]
         names = [c.name for c in loaded]
         if len(set(names)) != len(names):
             raise ValueError(f"network names must be unique, got {names}")

@@ -1,17 +1,12 @@
 """Network semantic maps: f over a grid of a Space, dense or adaptive, and maps read back as functions.
 
-* :mod:`.dense`: :func:`semantic_map` (one f), :func:`network_maps` (several networks, each view rendered once),
-  :func:`open_map`;
+* :mod:`.dense`: :func:`semantic_map` (one f), :func:`network_maps` (several networks, each view rendered once);
 * :mod:`.adaptive`: adaptive maps, refined where the answer changes;
 * :mod:`.interpolation`: :class:`MapFunction`, a map as an f (no renders).
 """
 
-from ..space import MAX_GRID_POINTS
-from .adaptive import DEFAULT_TOLERANCE, resolve_tolerance
-from .dense import DEFAULT_CHUNK, grid_coords, network_maps, open_map, semantic_map
+from .adaptive import DEFAULT_MAX_ERROR, resolve_max_error
+from .dense import DEFAULT_CHUNK, network_maps, semantic_map
 from .interpolation import MapFunction, interpolate
 
-__all__ = [
-    "DEFAULT_CHUNK", "DEFAULT_TOLERANCE", "MAX_GRID_POINTS", "MapFunction", "grid_coords", "interpolate", "network_maps",
-    "open_map", "resolve_tolerance", "semantic_map",
-]
+__all__ = ["DEFAULT_CHUNK", "DEFAULT_MAX_ERROR", "MapFunction", "interpolate", "semantic_map"]

@@ -14,7 +14,7 @@ cell's corners, or its midpoints where evaluated),
 - the top-1 answer changes: whether it is the label (so ``correct``
   changes inside; without a label: the top-1 class), or
 - 1-D linear interpolation along k is off by more than
-  ``tolerance / 2**(l-1)`` at a midpoint: the cell's own (evaluated when a
+  ``max_error / 2**(l-1)`` at a midpoint: the cell's own (evaluated when a
   neighbour's split reached its border: a ridge running on into it) or its
   parent's (evaluated when the parent was halved along k). The limit halves
   with each doubling of the cell's width, since a wide cell's error spreads
@@ -37,18 +37,20 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-#: The default tolerance on the estimated interpolation error of the score.
-DEFAULT_TOLERANCE = 0.05
+#: The default bound on the estimated interpolation error of the score (``max_error``).
+DEFAULT_MAX_ERROR = 0.05
 #: Refinement starts from cells of 2**COARSEST grid steps (fewer where a dimension is short).
 COARSEST = 3
 
 
-def resolve_tolerance(tolerance: float | None) -> float:
-    """``tolerance``, or the default when None; refused unless a positive score difference."""
-    tolerance = DEFAULT_TOLERANCE if tolerance is None else float(tolerance)
-    if not (np.isfinite(tolerance) and tolerance > 0):
-        raise ValueError(f"tolerance must be a positive score difference, got {tolerance}")
-    return tolerance
+def resolve_max_error(max_error: float | None) -> float:
+    """``max_error``, or the default when None; refused unless a positive score difference."""
+    if isinstance(max_error, (bool, str)):
+        raise TypeError(f"max_error must be a positive score difference (a number), got {max_error!r}")
+    max_error = DEFAULT_MAX_ERROR if max_error is None else float(max_error)
+    if not (np.isfinite(max_error) and max_error > 0):
+        raise ValueError(f"max_error must be a positive score difference, got {max_error}")
+    return max_error
 
 
 class _Axis:
@@ -86,7 +88,7 @@ def adaptive_values(
     evaluate: Callable[[np.ndarray], list[dict[str, np.ndarray]]],
     grid: dict[str, np.ndarray],
     periods: Sequence[float | None],
-    tolerance: float,
+    max_error: float,
     label: int | None = None,
     *,
     journals: Sequence[Any] = (None,),
@@ -145,7 +147,7 @@ def adaptive_values(
         return {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
 
     try:
-        out = refine(compute, axes, periods, tolerance, known_arrays, label)
+        out = refine(compute, axes, periods, max_error, known_arrays, label)
     except KeyboardInterrupt:
         folders = [str(j.folder) for j in journals if j is not None]
         if folders:
@@ -167,7 +169,7 @@ def refine(
     evaluate: Callable[[np.ndarray], dict[str, np.ndarray]],
     coords: Sequence[np.ndarray],
     periods: Sequence[float | None],
-    tolerance: float,
+    max_error: float,
     known: dict[str, np.ndarray] | None = None,
     label: int | None = None,
 ) -> dict[str, np.ndarray]:
@@ -194,13 +196,13 @@ def refine(
     first = np.broadcast_to((start == coarsest) & (start > 0), lo.shape)  # the coarsest cells are always halved
     final = []
     while len(cells):
-        along = first if len(final) == 0 else grid.untrusted(cells, tolerance)
+        along = first if len(final) == 0 else grid.untrusted(cells, max_error)
         children = []
         while along.any():  # splits show errors on their neighbours' borders: decide those again
             split = along.any(axis=1)
             children.append(grid.split(cells[split], along[split]))
             cells = cells[~split]
-            along = grid.untrusted(cells, tolerance)
+            along = grid.untrusted(cells, max_error)
         final.append(cells)
         cells = np.unique(np.concatenate(children), axis=0) if children else cells[:0]
     grid.fill(np.concatenate(final))
@@ -278,7 +280,7 @@ class _Grid:
         child = np.concatenate([child_lo, np.broadcast_to(level[:, None], child_lo.shape)], axis=-1)
         return np.unique(child.reshape(-1, child.shape[-1]), axis=0)
 
-    def untrusted(self, cells: np.ndarray, tolerance: float) -> np.ndarray:
+    def untrusted(self, cells: np.ndarray, max_error: float) -> np.ndarray:
         """Along which dimensions [m, d] to split ``cells`` (see the module docstring)."""
         lo, up, level = self.bounds(cells)
         mid = np.minimum(lo + (2 ** level) // 2, up)
@@ -294,7 +296,7 @@ class _Grid:
                 """Flat indices [m, 3**(d-1)] of the lines' points at index ``at`` [m] along k."""
                 return self.flat(_combine(across[:k] + [at[:, None]] + across[k + 1:]))
 
-            limit = tolerance / 2.0 ** (level[:, k, None] - 1)
+            limit = max_error / 2.0 ** (level[:, k, None] - 1)
             ends = line(lo[:, k]), line(up[:, k])
             parent_lo = lo[:, k] - lo[:, k] % 2 ** (level[:, k] + 1)
             parent_up = a.upper(parent_lo, level[:, k] + 1)

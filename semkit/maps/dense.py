@@ -21,53 +21,40 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 import xarray as xr
 
-from ..deprecation import keyword_only
 from ..function import Evaluation, ScoreFunction, SemanticFunctions, as_function, describe_attrs, store_identity
+from ..scores import checked_scores
 from ..space import Space
-from ..store import Journal, file_stem, fingerprint, open_result, versioned
+from ..store import Journal, file_stem, fingerprint, versioned
 from ..version import VERSION
 
 #: Points per evaluation call and per saved chunk, unless the caller sets chunk_size.
 DEFAULT_CHUNK = 64
 
 
-# ----------------------------------------------------------------------- grid
-
-
-@keyword_only(0, "space", "step", "coords")
-def grid_coords(
-    *,
-    space: Space,
-    step: float | Sequence[float] | Mapping[str, float] | None = None,
-    coords: Mapping[str, Sequence[float]] | None = None,
-) -> dict[str, np.ndarray]:
-    """The grid of a Space: coordinates per parameter, in the Space's order (:meth:`Space.grid`)."""
-    return space.grid(step, coords)
-
-
-@keyword_only(1, "space", "step")
 def semantic_map(
     f: Callable[[np.ndarray], Any],
     *,
     space: Space | None = None,
     step: float | Sequence[float] | Mapping[str, float] | None = None,
-    coords: Mapping[str, Sequence[float]] | None = None,
     store: str | os.PathLike | None = None,
     chunk_size: int = DEFAULT_CHUNK,
     progress: bool = True,
     key: str | None = None,
     adaptive: bool = False,
-    tolerance: float | None = None,
+    max_error: float | None = None,
 ) -> xr.Dataset:
     """Evaluate ``f`` on a grid of ``space`` and return the map as an ``xarray.Dataset``.
 
     ``f`` maps points [B, n] to scores [B]: a :class:`~semkit.SemanticFunction`
     (then the map also holds ``top1`` and ``correct``), an analytic function,
-    an interpolated map. ``space`` defaults to ``f.space``. The grid is set
-    by ``step`` and ``coords`` (see :func:`grid_coords`) and evaluated in
-    chunks of ``chunk_size`` points with a progress bar.
+    an interpolated map; or a :class:`~semkit.SemanticFunctions` group (one
+    shape, several networks, each view rendered once: the map gains a
+    ``network`` dim). ``space`` defaults to ``f.space``. The grid is the
+    Space's with spacing ``step`` (:meth:`Space.grid`), evaluated in chunks
+    of ``chunk_size`` points with a progress bar.
 
-    With ``store`` (``.nc`` or ``.zarr``), finished chunks are saved as they
+    With ``store`` (``.nc`` or ``.zarr``; for a group, a folder holding one
+    ``<network>.nc`` per network), finished chunks are saved as they
     are computed; rerunning the same call after an interruption computes
     only what is missing; a complete store is simply read back; a store
     made by another function or with other settings is refused. Stores are
@@ -78,27 +65,26 @@ def semantic_map(
 
     With ``adaptive=True``, ``f`` is evaluated on a coarse grid first and
     only the cells that interpolation cannot be trusted with are refined
-    (estimated score error above ``tolerance``, default
-    :data:`semkit.maps.DEFAULT_TOLERANCE`, or corners that disagree on
+    (estimated score error above ``max_error``, default
+    :data:`semkit.maps.DEFAULT_MAX_ERROR`, or corners that disagree on
     ``correct``; see :mod:`semkit.maps.adaptive`). The map has the same grid;
     ``evaluated`` says which points were computed, the others hold the
     interpolated score and the top-1 class of the nearest evaluated corner.
     """
-    if chunk_size < 1:
-        raise ValueError(f"chunk_size must be at least 1, got {chunk_size}")
     if isinstance(f, SemanticFunctions):
         if key is not None:
             raise ValueError("key= names one function's store; the networks of SemanticFunctions describe themselves")
         space = space or f.space
-        grid = space.grid(step, coords)
+        grid = space.grid(step)
         stores = [None if store is None else Path(store) / f"{file_stem(n)}.nc" for n in f.networks]
-        maps = network_maps(f, grid, stores, space=space, chunk_size=chunk_size, progress=progress, adaptive=adaptive, tolerance=tolerance)
+        maps = network_maps(f, grid, stores, space=space, chunk_size=chunk_size, progress=progress, adaptive=adaptive,
+                            max_error=max_error)
         return _by_network(maps, f.networks)
     fn = as_function(f, space=space)
     space = space or fn.space
-    grid = space.grid(step, coords)
+    grid = space.grid(step)
     [ds] = _maps([fn], lambda points, which: [_evaluate(fn, points)], space, grid, [None if store is None else Path(store)],
-                 [key], chunk_size, progress, adaptive, tolerance)
+                 [key], chunk_size, progress, adaptive, max_error)
     return ds
 
 
@@ -111,7 +97,7 @@ def network_maps(
     chunk_size: int = DEFAULT_CHUNK,
     progress: bool = True,
     adaptive: bool = False,
-    tolerance: float | None = None,
+    max_error: float | None = None,
 ) -> list[xr.Dataset]:
     """Each network's map of ``f`` over ``grid`` (one store path or None per network), every view rendered once.
 
@@ -125,7 +111,7 @@ def network_maps(
         ev = f.evaluate(points, networks=[networks[i] for i in which])
         return [_checked(points, ev[networks[i]]) for i in which]
 
-    return _maps(f.functions, evaluate, space, grid, stores, [None] * len(networks), chunk_size, progress, adaptive, tolerance)
+    return _maps(f.functions, evaluate, space, grid, stores, [None] * len(networks), chunk_size, progress, adaptive, max_error)
 
 
 def _by_network(maps: Sequence[xr.Dataset], networks: Sequence[str]) -> xr.Dataset:
@@ -135,17 +121,19 @@ def _by_network(maps: Sequence[xr.Dataset], networks: Sequence[str]) -> xr.Datas
     return out
 
 
-def _maps(fns, evaluate, space, grid, stores, keys, chunk_size, progress, adaptive, tolerance) -> list[xr.Dataset]:
+def _maps(fns, evaluate, space, grid, stores, keys, chunk_size, progress, adaptive, max_error) -> list[xr.Dataset]:
     """The maps of ``fns`` over ``grid``; ``evaluate(points, which)`` answers for the functions at indices ``which``."""
+    if isinstance(chunk_size, bool) or not isinstance(chunk_size, (int, np.integer)) or chunk_size < 1:
+        raise ValueError(f"chunk_size must be a whole number of at least 1, got {chunk_size!r}")
     if adaptive:
-        from .adaptive import resolve_tolerance
+        from .adaptive import resolve_max_error
 
-        tolerance = resolve_tolerance(tolerance)
-    elif tolerance is not None:
-        raise ValueError("tolerance= is for adaptive maps: pass adaptive=True as well")
+        max_error = resolve_max_error(max_error)
+    elif max_error is not None:
+        raise ValueError("max_error= is for adaptive maps: pass adaptive=True as well")
     shape = tuple(len(v) for v in grid.values())
     points = np.stack([g.ravel() for g in np.meshgrid(*grid.values(), indexing="ij")], axis=-1)
-    refinement = {"adaptive": {"tolerance": tolerance}} if adaptive else {}
+    refinement = {"adaptive": {"max_error": max_error}} if adaptive else {}
     journals: list[Journal | None] = []
     results: list[xr.Dataset | None] = []
     settings = []
@@ -164,7 +152,7 @@ def _maps(fns, evaluate, space, grid, stores, keys, chunk_size, progress, adapti
         ds = _dataset(fns[i], space, grid, shape, values["score"], values.get("top1"), settings[i])
         if "evaluated" in values:
             ds["evaluated"] = (list(grid), values["evaluated"], {"long_name": "computed (else interpolated)"})
-            ds.attrs["tolerance"] = tolerance
+            ds.attrs["max_error"] = max_error
         return journals[i].finish(ds) if journals[i] is not None else ds
 
     if adaptive:
@@ -174,7 +162,7 @@ def _maps(fns, evaluate, space, grid, stores, keys, chunk_size, progress, adapti
         # every function takes part, stored or not, so that where a map is refined does not depend on what was stored
         everyone = list(range(len(fns)))
         labels = {fn.describe().get("label") for fn in fns}
-        values = adaptive_values(lambda p: evaluate(p, everyone), grid, periods, tolerance, labels.pop() if len(labels) == 1 else None,
+        values = adaptive_values(lambda p: evaluate(p, everyone), grid, periods, max_error, labels.pop() if len(labels) == 1 else None,
                                  journals=[journals[i] if i in todo else None for i in everyone], chunk_size=chunk_size,
                                  progress=progress)
         for i in todo:
@@ -247,12 +235,7 @@ def _evaluate(fn: ScoreFunction, points: np.ndarray) -> dict[str, np.ndarray]:
 
 def _checked(points: np.ndarray, ev: Evaluation) -> dict[str, np.ndarray]:
     """An evaluation's score (checked: one finite value per point) and top-1, as a map stores them."""
-    score = np.asarray(ev.score, dtype=float).reshape(-1)
-    if score.shape != (len(points),):
-        raise ValueError(f"f returned {score.size} scores for {len(points)} points")
-    bad = ~np.isfinite(score)
-    if bad.any():
-        raise ValueError(f"f returned NaN or infinite scores at {int(bad.sum())} point(s), first at {points[np.argmax(bad)]}")
+    score = checked_scores(ev.score, points)
     return {"score": score} if ev.top1 is None else {"score": score, "top1": np.asarray(ev.top1, dtype=np.int64)}
 
 
@@ -292,16 +275,3 @@ def _dataset(fn: ScoreFunction, space: Space, grid, shape, score, top1, settings
     }
     attrs.update(describe_attrs(info))
     return xr.Dataset(data_vars, coords=coords, attrs=attrs)
-
-
-# -------------------------------------------------------------------- storage
-
-
-def open_map(path: str | os.PathLike) -> xr.Dataset:
-    """Read a map saved by :func:`semantic_map` (``.nc`` or ``.zarr``)."""
-    return open_result(path, "map")
-
-
-# ---------------------------------------------------------------- many maps
-
-

@@ -12,7 +12,6 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from ..deprecation import keyword_only
 from ..space import Space, recorded_space
 
 
@@ -24,8 +23,6 @@ class MapFunction:
     periodic parameter interpolates across its period (357 -> 0 degrees);
     a bounded one is held at its first or last grid value beyond the grid.
     """
-
-    @keyword_only(2, "space")
     def __init__(self, data: xr.Dataset | xr.DataArray, *, space: Space | None = None) -> None:
         from scipy.interpolate import RegularGridInterpolator
 
@@ -80,9 +77,6 @@ class MapFunction:
     def describe(self) -> dict[str, Any]:
         info = {k: self.attrs[k] for k in ("label", "label_name", "network", "shape") if k in self.attrs}
         return {**info, "interpolated_map": self.digest, "space": self.space.to_dict()}
-
-
-@keyword_only(1, "space")
 def interpolate(data: xr.Dataset | xr.DataArray, *, space: Space | None = None) -> MapFunction:
     """The map ``data`` as a function of points [B, n] (see :class:`MapFunction`)."""
     return MapFunction(data, space=space)

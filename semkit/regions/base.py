@@ -4,19 +4,21 @@ A region method is an object (:class:`RegionMethod`, in the spirit of
 foolbox's attacks): it declares its name, display name and colour, the
 points it queries per step and whether it needs gradients, and runs a
 search over all starts (:class:`Search`) that proposes, each step, the
-points it wants f at (:class:`Proposal`). A new method plugs in without
-touching the driver, the plots or the studies (:func:`register`).
+points it wants f at (:class:`Proposal`). Its options are its
+constructor's keywords (``OIRB(alpha=0.1)``, validated when made, listed by
+``get_params()``). A new method plugs in without touching the driver, the
+plots or the studies (``METHODS.register(MyMethod)``).
 """
 
 from __future__ import annotations
 
-import inspect
 from abc import ABC, abstractmethod
-from typing import Any, ClassVar, NamedTuple
+from typing import ClassVar, NamedTuple
 
 import numpy as np
 
 from ..function import Evaluation, ScoreFunction
+from ..registry import Configurable, Registry
 from ..space import Space
 
 
@@ -61,7 +63,7 @@ class Search(ABC):
         ``extra``, more per-start variables by name ([K] each; NaN for the methods without them)."""
 
 
-class RegionMethod(ABC):
+class RegionMethod(Configurable, ABC):
     """A way to grow a region around each start (see the module docstring).
 
     Class attributes say what plots and studies need: ``name`` (as in the
@@ -69,9 +71,11 @@ class RegionMethod(ABC):
     ``needs_gradient``, ``needs_classes`` (it judges its points by a
     criterion on classes: it gets f's evaluation there, and
     :meth:`for_function` binds it to f's true class and needs ``criterion.k``
-    top classes). :meth:`queries_per_step` declares the points one
-    box costs per step; :meth:`describe` the settings that determine its
-    results (stores are matched on them).
+    top classes), ``fd_step`` (the central-difference step of a plain
+    callable's gradient, for a method that needs gradients).
+    :meth:`queries_per_step` declares the points one box costs per step;
+    :meth:`describe` (its name and ``get_params()``) the settings that
+    determine its results (stores are matched on them).
     """
 
     name: ClassVar[str]
@@ -79,14 +83,11 @@ class RegionMethod(ABC):
     color: ClassVar[str] = "tab:gray"
     needs_gradient: ClassVar[bool] = False
     needs_classes: ClassVar[bool] = False
+    fd_step: float | None = None
 
     @abstractmethod
     def queries_per_step(self, n: int) -> int:
         """Points of f (gradient points included, each as one) that one box costs per step in n dimensions."""
-
-    @abstractmethod
-    def describe(self) -> dict[str, Any]:
-        """Name and settings, as plain values."""
 
     @abstractmethod
     def search(self, space: Space, starts: np.ndarray, iterations: int) -> Search:
@@ -104,32 +105,15 @@ class RegionMethod(ABC):
 
 
 
-#: Region methods by name: find_regions, plots and studies accept these names.
-METHODS: dict[str, type[RegionMethod]] = {}
-
-
-def register(cls: type[RegionMethod]) -> type[RegionMethod]:
-    """Make a method known by its ``name`` (usable as a decorator)."""
-    METHODS[cls.name] = cls
-    return cls
-
-
-def method(spec: "str | RegionMethod", **options: Any) -> RegionMethod:
-    """A region method by name (with those of ``options`` its constructor takes), or the object itself."""
-    if isinstance(spec, RegionMethod):
-        return spec
-    if spec not in METHODS:
-        raise ValueError(f"unknown algorithm {spec!r}; choose from {tuple(METHODS)}")
-    cls = METHODS[spec]
-    return cls(**{k: v for k, v in options.items() if k in option_names(cls)})
-
-
-def option_names(cls: type[RegionMethod]) -> set[str]:
-    """The keyword options a method's constructor takes."""
-    return set(inspect.signature(cls).parameters)
+#: Region methods by name: find_regions, plots and studies accept these names (or configured objects).
+METHODS: Registry[RegionMethod] = Registry("region method", "semkit.regions.base:RegionMethod", {
+    "naive": "semkit.regions.paper:Naive", "oir_b": "semkit.regions.paper:OIRB", "oir_w": "semkit.regions.paper:OIRW",
+    "verified": "semkit.trust.verified:Verified"})
 
 
 def style(name: str, index: int = 0) -> tuple[str, str]:
     """Display name and colour of a method by its name (a method semkit does not know: the name and colour C<index>)."""
-    cls = METHODS.get(name)
-    return (cls.label, cls.color) if cls is not None else (name, f"C{index}")
+    if name not in METHODS:
+        return name, f"C{index}"
+    cls = METHODS[name]
+    return cls.label, cls.color

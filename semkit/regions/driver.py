@@ -13,7 +13,6 @@ import json
 import os
 import sys
 import time
-from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -21,101 +20,96 @@ import numpy as np
 import xarray as xr
 
 from ..criterion import Criterion
-from ..deprecation import keyword_only, renamed
 from ..function import Evaluation, ScoreFunction, as_function, describe_attrs, store_identity
 from ..function.differences import difference_points, difference_quotients
 from ..function.protocol import PlainFunction
+from ..maps import interpolate
+from ..scores import checked_scores
 from ..space import Space
 from ..store import Checkpoint, check_format, locked, matching, versioned, write_dataset
 from ..version import VERSION
-from .base import METHODS, RegionMethod, method, option_names
+from .base import METHODS, RegionMethod
 from .paper import ALGORITHMS
-from .rules import DEFAULT_STEP_RULE, STEP_RULES, Hyper
+from .rules import DEFAULT_STEP_RULE, STEP_RULES, StepRule
 
 
 # --------------------------------------------------------------- the driver
-@keyword_only(3, "space", "iterations", "tolerance")
-@renamed(tol="tolerance", resolution="step")
 def find_regions(
-    f: Callable[[np.ndarray], Any],
+    f: "Callable[[np.ndarray], Any] | xr.Dataset",
     starts: Any,
-    algorithms: Sequence["str | RegionMethod"] = ALGORITHMS,
+    algorithms: "str | RegionMethod | Sequence[str | RegionMethod]" = ALGORITHMS,
     *,
     space: Space | None = None,
     iterations: int = 600,
-    tolerance: float | None = None,
-    step_rule: str = DEFAULT_STEP_RULE,
+    step_rule: "str | StepRule" = DEFAULT_STEP_RULE,
     criterion: Criterion | str | None = None,
     store: str | os.PathLike | None = None,
     key: str | None = None,
     progress: bool = True,
-    **hyper: Any,
 ) -> xr.Dataset:
     """Grow a region around each start with each method.
 
-    ``f`` maps points [B, n] to scores [B]; gradients (OIR_W) come from
-    ``f.gradient`` when f has one (autograd through a differentiable
-    renderer, else what f itself does) and central differences of f
-    otherwise. ``starts`` are points of ``space`` (default ``f.space``).
-    ``algorithms``: names ("naive", "oir_b", "oir_w") or
-    :class:`RegionMethod` objects. Names are built with ``step_rule``,
-    ``tolerance`` and the hyper-parameters (:class:`Hyper`): ``iterations`` steps
-    are taken (faithfully, with the paper's defaults); with ``tolerance``, a box
-    stops when its bounds move less than ``tolerance`` for two steps.
-    ``step_rule="adaptive"`` follows the same gradient flow to the same
-    horizon in fewer, larger steps, and stops a box once its remaining
-    motion would be under ``tolerance`` (default 1e-3 of the smallest range).
-    ``"verified"`` grows boxes with a guarantee (:class:`semkit.trust.Verified`)
-    under ``criterion`` (a :class:`~semkit.Criterion` or its name; default
-    top-1 correct, ``threshold=t`` for score >= t); its options
-    (``certificate``, ``growth``, ``step``, ``confidence``,
-    ``max_failure``, ``attempts``, ``max_queries``, ``audit_samples``,
-    ``seed``) are passed here as keywords too. The paper's methods have no
-    criterion (they follow the score).
+    ``f`` maps points [B, n] to scores [B], or is a map (a Dataset from
+    :func:`~semkit.semantic_map`, interpolated: no renders); gradients
+    (OIR_W) come from ``f.gradient`` when f has one (autograd through a
+    differentiable renderer, else what f itself does) and central
+    differences of f otherwise. ``starts`` are points of ``space`` (default
+    ``f.space``, or the map's).
+
+    ``algorithms``: names in :data:`~semkit.regions.METHODS` ("naive",
+    "oir_b", "oir_w", "verified") or configured method objects
+    (``OIRB(alpha=0.1)``, ``Verified(max_failure=0.01)``), each with its
+    options. Names are made with their defaults, with ``step_rule`` (the
+    paper's methods: "faithful", the paper's steps; "adaptive", the same
+    flow to the same horizon in fewer, larger steps; or a
+    :class:`~semkit.regions.StepRule` object such as
+    ``AdaptiveSteps(min_motion=0.01)``) and ``criterion`` (verified boxes: a
+    :class:`~semkit.Criterion` or its spec, default top-1 correct; the
+    paper's methods follow the score and take none). ``iterations``: the
+    most steps a search takes.
 
     With ``store`` (a ``.nc`` or ``.zarr`` path) the search is kept: its
     state is saved every few seconds and when it is interrupted (Ctrl-C,
     an error), the same call resumes from the last saved step, a finished
     search is read back, and a store made by another function or with
     other settings is refused (a plain callable is recognised by its values
-    at 256 fixed probe points, or by ``key``).
+    at fixed probe points, or by ``key``).
 
     Returns an ``xarray.Dataset`` over ``start``, ``algorithm``, ``param``
     (and ``iteration`` for the traces): ``lower``, ``upper``, ``lower_trace``,
     ``upper_trace``, ``loss``, ``queries``, ``converged``, ``iterations``.
     """
-    fn = as_function(f, space=space, fd_step=hyper.get("fd_step", Hyper.fd_step))
-    space = space or fn.space
-    if step_rule not in STEP_RULES:
-        raise ValueError(f"unknown step_rule {step_rule!r}; choose from {STEP_RULES}")
-    if iterations < 1:
-        raise ValueError(f"iterations must be at least 1, got {iterations}")
+    if isinstance(f, xr.Dataset):
+        f = interpolate(f, space=space)
+    if isinstance(iterations, bool) or not isinstance(iterations, (int, np.integer)) or iterations < 1:
+        raise ValueError(f"iterations must be a whole number of at least 1, got {iterations!r}")
     specs = [algorithms] if isinstance(algorithms, (str, RegionMethod)) else list(algorithms)
     if not specs:
-        raise ValueError(f"no algorithms given; choose from {tuple(METHODS)}")
-    paper = {f.name for f in fields(Hyper)}
+        raise ValueError(f"no algorithms given; choose from {METHODS.names()}")
+    rule = STEP_RULES.create(step_rule)
     if criterion is not None:
-        if not any(METHODS[m].needs_classes if isinstance(m, str) and m in METHODS else getattr(m, "needs_classes", False)
-                   for m in ([algorithms] if isinstance(algorithms, (str, RegionMethod)) else algorithms)):
+        criterion = Criterion.resolve(criterion)
+        if not any((METHODS[m] if isinstance(m, str) else m).needs_classes for m in specs):
             raise ValueError("criterion= judges verified boxes (algorithms=('verified',)); the paper's methods follow "
                              "the score and take no criterion")
-        hyper["criterion"] = criterion
-    options = {k: v for k, v in hyper.items() if k not in paper}
-    taken = set().union(*(option_names(METHODS[m]) for m in specs if isinstance(m, str) and m in METHODS))
-    if set(options) - taken:
-        raise TypeError(f"unknown hyper-parameters or method options {sorted(set(options) - taken)}: the paper's "
-                        f"hyper-parameters are {sorted(paper)}")
-    h = Hyper(**{k: v for k, v in hyper.items() if k in paper})
-    methods = [method(m, hyper=h, rule=step_rule, tolerance=tolerance, **options) for m in specs]
+        given = [m for m in specs if isinstance(m, RegionMethod) and m.needs_classes
+                 and getattr(m, "criterion", None) not in (None, criterion)]
+        if given:
+            raise ValueError(f"criterion={criterion.spec()!r} differs from the criterion of {given[0]!r}: give it once, "
+                             "on the method object or as criterion=")
+    methods = [METHODS.create(m, {"step_rule": rule, "criterion": criterion}) for m in specs]
     names = [m.name for m in methods]
     if len(set(names)) != len(names):
         raise ValueError(f"each method may run once per search, got {names}")
+    fd_step = next((m.fd_step for m in methods if m.needs_gradient and m.fd_step), 1.0)
+    fn = as_function(f, space=space, fd_step=fd_step)
+    space = space or fn.space
     if np.size(starts) == 0:
         raise ValueError(f"no starts given: pass at least one point of the Space {list(space.names)} to grow a region "
                          "from, e.g. [[130, 30]]")
     u0 = space.points(starts)
     driver = _Driver(fn, space, methods, u0, iterations)
-    attrs = {"step_rule": step_rule, "tolerance": tolerance if tolerance is not None else "none", **asdict(h)}
+    attrs = {"step_rule": rule.name}
     if store is None:
         return driver.run(progress, attrs)
     settings = versioned({"function": store_identity(fn, key), "space": space.to_dict(), "starts": u0.tolist(),
@@ -175,11 +169,7 @@ class _Driver:
             f = np.asarray(ev.score, dtype=float).reshape(-1)
         else:
             f = np.asarray(self.fn(self._inside(points)), dtype=float).reshape(-1)
-        if f.shape != (len(points),):
-            raise ValueError(f"f returned {f.size} scores for {len(points)} points")
-        bad = ~np.isfinite(f)
-        if bad.any():
-            raise ValueError(f"f returned NaN or infinite scores at {int(bad.sum())} point(s), first at {points[np.argmax(bad)]}")
+        f = checked_scores(f, points)
         cost = 0.0
         if stepped is not None:
             grads = difference_quotients(f[len(points) - stepped.size // n:], stepped)
@@ -263,7 +253,7 @@ class _Driver:
                 "upper_trace": (tdims, along("upper_trace", True)),
                 "loss": (tdims[:-1], along("loss", True)),
                 "queries": (dims[:-1], along("queries"), {"long_name": "points evaluated (gradients included)"}),
-                "converged": (dims[:-1], along("converged"), {"long_name": "stopped before the last iteration: its bounds no longer moved (tolerance)"}),
+                "converged": (dims[:-1], along("converged"), {"long_name": "stopped before the last iteration: its bounds no longer moved (min_motion)"}),
                 "iterations": (dims[:-1], along("iterations"), {"long_name": "steps taken"}),
                 "start_passes": (dims[:-1], np.stack([r.get("start_passes", np.full(len(self.u0), np.nan)) for r in results],
                                                      axis=1).astype(float),

@@ -9,12 +9,10 @@ import numpy as np
 import xarray as xr
 
 from ..criterion import Criterion
-from ..deprecation import keyword_only
 from ..space import Space, recorded_space
 
 # ------------------------------------------------------------------ metrics
 
-@keyword_only(1, "space")
 def volume_ratio(regions: xr.Dataset, *, space: Space | None = None) -> xr.DataArray:
     """|D| / |Omega| of every final box (dims of ``regions`` less ``param``)."""
     if not {"lower", "upper"} <= set(getattr(regions, "data_vars", ())):
@@ -34,7 +32,6 @@ def box_iou(first: xr.Dataset, second: xr.Dataset) -> xr.DataArray:
     return (inter / union).rename("iou")
 
 
-@keyword_only(1, "space")
 def srvr(regions: xr.Dataset, *, space: Space | None = None) -> xr.DataArray:
     """Semantic Robustness Volume Ratio: the mean over starts of |D| / |Omega|.
 
@@ -46,8 +43,8 @@ def srvr(regions: xr.Dataset, *, space: Space | None = None) -> xr.DataArray:
     return out.rename("srvr")
 
 
-def check_regions(regions: xr.Dataset, semantic_map: xr.Dataset, threshold: float | None = None, *,
-                  criterion: Criterion | str | None = None, space: Space | None = None) -> xr.Dataset:
+def check_regions(regions: xr.Dataset, semantic_map: xr.Dataset, *, criterion: Criterion | str | None = None,
+                  space: Space | None = None) -> xr.Dataset:
     """Each box against a dense map of the same function, judged by one criterion.
 
     For every start and algorithm: ``points`` (grid points inside the box),
@@ -55,17 +52,16 @@ def check_regions(regions: xr.Dataset, semantic_map: xr.Dataset, threshold: floa
     ``mean_score`` (the mean score inside) and ``iou``, the intersection over
     union, in grid points, of the box with the connected region of passing
     points that holds the start (neighbours across a periodic parameter's
-    period are connected). The criterion is ``criterion=`` (or
-    ``threshold=t``), else the one the regions were grown under (verified
+    period are connected). The criterion is ``criterion=``, else the one the regions were grown under (verified
     boxes record theirs), else top-1 correct (the map's ``correct``); a map
     of a plain function has no classes, so it needs a score criterion.
     ``space``: the regions' Space when they record none.
     """
     space = recorded_space(regions, space)
     names = list(space.names)
-    if criterion is None and threshold is None:
+    if criterion is None:
         criterion = _regions_criterion(regions)
-    criterion = Criterion.resolve(criterion, threshold)
+    criterion = Criterion.resolve(criterion)
     missing = [name for name in names if name not in semantic_map.dims]
     if missing:
         raise ValueError(f"the map has no {missing} dims, but the regions' Space is {names}: check regions against a "

@@ -13,15 +13,14 @@ evaluated at the wrapped angle. Bounded parameters are clipped to the Space.
 from __future__ import annotations
 
 from abc import abstractmethod
-from dataclasses import asdict
-from typing import Any
 
 import numpy as np
 
 from ..function import Evaluation
+from ..registry import positive
 from ..space import Space
-from .base import Proposal, RegionMethod, Search, method, register
-from .rules import DEFAULT_STEP_RULE, Hyper, StepRule, step_rule
+from .base import Proposal, RegionMethod, Search
+from .rules import DEFAULT_STEP_RULE, STEP_RULES, StepRule
 
 #: The paper's methods, by name.
 ALGORITHMS = ("naive", "oir_b", "oir_w")
@@ -42,13 +41,20 @@ def corners(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 # ------------------------------------------------------- gradient-flow boxes
 class BoxFlow(RegionMethod):
-    """A box per start grown by a step rule on the gradients of a loss of its bounds (the paper's methods)."""
+    """A box per start grown by a step rule on the gradients of a loss of its bounds (the paper's methods).
 
-    def __init__(self, hyper: Hyper = Hyper(), rule: "str | StepRule" = DEFAULT_STEP_RULE, tolerance: float | None = None) -> None:
-        self.hyper, self.rule = hyper, step_rule(rule, tolerance)
+    Options common to the three (defaults: the paper's): ``step_rule`` (a
+    name in :data:`~semkit.regions.STEP_RULES` or a :class:`StepRule`
+    object), ``learning_rate`` (the gradient step of the faithful flow),
+    ``start_width`` (the box starts as [u0 - start_width, u0 + start_width])
+    and ``epsilon`` (the smallest width the repair keeps).
+    """
 
-    def describe(self) -> dict[str, Any]:
-        return {"name": self.name, "step_rule": self.rule.name, "tolerance": self.rule.tolerance, "hyper": asdict(self.hyper)}
+    def __init__(self, *, step_rule: "str | StepRule" = DEFAULT_STEP_RULE, learning_rate: float = 0.1,
+                 start_width: float = 1e-5, epsilon: float = 1e-5) -> None:
+        self.step_rule = STEP_RULES.create(step_rule)
+        self.learning_rate = positive("learning_rate", learning_rate)
+        self.start_width, self.epsilon = positive("start_width", start_width), positive("epsilon", epsilon)
 
     def search(self, space: Space, starts: np.ndarray, iterations: int) -> "FlowSearch":
         return FlowSearch(self, space, starts, iterations)
@@ -67,8 +73,8 @@ class FlowSearch(Search):
 
     def __init__(self, method: BoxFlow, space: Space, starts: np.ndarray, iterations: int) -> None:
         self.method, self.space, self.iterations = method, space, iterations
-        w = method.hyper.start_width
-        self.st = method.rule.state_type.initial(*self._repair(starts - w, starts + w), iterations)
+        w = method.start_width
+        self.st = method.step_rule.state_type.initial(*self._repair(starts - w, starts + w), iterations)
         self._idx = np.empty(0, int)
 
     @property
@@ -87,7 +93,7 @@ class FlowSearch(Search):
 
     def update(self, values: np.ndarray, gradients: np.ndarray, gradient_cost: float,
                evaluation: Evaluation | None = None) -> None:
-        st, h, idx = self.st, self.method.hyper, self._idx
+        st, idx = self.st, self._idx
         K, n = st.a.shape
         ga, gb = np.zeros((K, n)), np.zeros((K, n))
         if len(idx):
@@ -96,13 +102,14 @@ class FlowSearch(Search):
             ga[idx], gb[idx], loss = self.method.gradients(st.a[idx], st.b[idx], values.reshape(len(idx), P), grads)
             st.loss_trace[int(st.t), idx] = loss
             st.queries[idx] += P + int(round(G * gradient_cost))
-        new_a, new_b, settled = self.method.rule.advance(st, ga, gb, self.space, h, self.iterations)
+        new_a, new_b, settled = self.method.step_rule.advance(st, ga, gb, self.space, self.method.learning_rate,
+                                                              self.iterations)
         active = st.active[:, None]
         new_a, new_b = self._repair(np.where(active, new_a, st.a), np.where(active, new_b, st.b))
         moved = np.maximum(np.abs(new_a - st.a).max(-1), np.abs(new_b - st.b).max(-1))
         st.a, st.b = new_a, new_b
         st.steps_taken = st.steps_taken + st.active
-        self.method.rule.stop(st, moved, self.iterations, settled)
+        self.method.step_rule.stop(st, moved, self.iterations, settled)
         st.active = st.active & ~st.converged
         st.t = np.array(int(st.t) + 1)
 
@@ -119,7 +126,7 @@ class FlowSearch(Search):
 
     def _repair(self, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Clip bounded parameters and keep b >= a + epsilon; periodic ones stay unwrapped, width <= period."""
-        eps = self.method.hyper.epsilon
+        eps = self.method.epsilon
         lo, hi, per = self.space.lower, self.space.upper, self.space.periodic
         period = np.where(per, self.space.widths, np.inf)
         a = np.where(per, a, np.clip(a, lo, hi))
@@ -140,11 +147,15 @@ def no_points(K: int, n: int) -> np.ndarray:
     return np.empty((K, 0, n))
 
 
-@register
 class Naive(BoxFlow):
-    """The naive method: maximise the integral of f over the box, penalised by its size (lam/2 |r|^2)."""
+    """The naive method: maximise the integral of f over the box, penalised by its size (``lam``/2 |r|^2)."""
 
     name, label, color = "naive", "naive", "tab:green"
+
+    def __init__(self, *, lam: float = 0.1, step_rule: "str | StepRule" = DEFAULT_STEP_RULE, learning_rate: float = 0.1,
+                 start_width: float = 1e-5, epsilon: float = 1e-5) -> None:
+        super().__init__(step_rule=step_rule, learning_rate=learning_rate, start_width=start_width, epsilon=epsilon)
+        self.lam = positive("lam", lam)
 
     def queries_per_step(self, n: int) -> int:
         return 2**n
@@ -157,23 +168,28 @@ class Naive(BoxFlow):
         M = corner_masks(n)
         r = b - a
         c = (np.prod(r, axis=1) / 2**n)[:, None]  # |D| / 2^n
-        lam = self.hyper.lam
+        lam = self.lam
         ga = 2 * c * (values @ (1.0 - M).T) / r - lam * r
         gb = -2 * c * (values @ M.T) / r + lam * r
         return ga, gb, -c[:, 0] * values.sum(1) + lam / 2 * (r**2).sum(1)
 
 
-@register
 class OIRB(BoxFlow):
-    """Outer-inner ratio, black-box: f at the corners of the box and of a box ``alpha`` wider."""
+    """Outer-inner ratio, black-box: f at the corners of the box and of a box ``alpha`` wider (a fraction of
+    its width)."""
 
     name, label, color = "oir_b", "OIR_B", "tab:orange"
+
+    def __init__(self, *, alpha: float = 0.05, step_rule: "str | StepRule" = DEFAULT_STEP_RULE,
+                 learning_rate: float = 0.1, start_width: float = 1e-5, epsilon: float = 1e-5) -> None:
+        super().__init__(step_rule=step_rule, learning_rate=learning_rate, start_width=start_width, epsilon=epsilon)
+        self.alpha = positive("alpha", alpha)
 
     def queries_per_step(self, n: int) -> int:
         return 2 * 2**n
 
     def plan(self, a, b):
-        margin = self.hyper.alpha / 2 * (b - a)
+        margin = self.alpha / 2 * (b - a)
         return np.concatenate([corners(a, b), corners(a - margin, b + margin)], axis=1), no_points(*a.shape)
 
     def gradients(self, a, b, values, grads):
@@ -184,7 +200,7 @@ class OIRB(BoxFlow):
         Mbar = 1.0 - M
         r = b - a
         c = (np.prod(r, axis=1) / C)[:, None]
-        alpha = self.hyper.alpha
+        alpha = self.alpha
         q = (1 + alpha) ** (n - 1)
         Q = q * ((1 + alpha / 2) * M + (alpha / 2) * Mbar)
         Qbar = q * ((1 + alpha / 2) * Mbar + (alpha / 2) * M)
@@ -193,12 +209,20 @@ class OIRB(BoxFlow):
         return ga, gb, c[:, 0] * ((1 + alpha) ** n * f_outer.sum(1) - 2 * f_inner.sum(1))
 
 
-@register
 class OIRW(BoxFlow):
-    """Outer-inner ratio, white-box: f and its gradient at the corners (a first-order expansion, weight ``beta``)."""
+    """Outer-inner ratio, white-box: f and its gradient at the corners (a first-order expansion, weight ``beta``;
+    outer box ``alpha`` wider). Scores are floored at ``score_floor`` in grad(-log f) = -grad f / f; a plain
+    callable without a gradient is differentiated by central differences of step ``fd_step``."""
 
     name, label, color = "oir_w", "OIR_W", "tab:purple"
     needs_gradient = True
+
+    def __init__(self, *, alpha: float = 0.05, beta: float = 0.0009, score_floor: float = 1e-6, fd_step: float = 0.5,
+                 step_rule: "str | StepRule" = DEFAULT_STEP_RULE, learning_rate: float = 0.1,
+                 start_width: float = 1e-5, epsilon: float = 1e-5) -> None:
+        super().__init__(step_rule=step_rule, learning_rate=learning_rate, start_width=start_width, epsilon=epsilon)
+        self.alpha, self.beta = positive("alpha", alpha), positive("beta", beta)
+        self.score_floor, self.fd_step = positive("score_floor", score_floor), positive("fd_step", fd_step)
 
     def queries_per_step(self, n: int) -> int:
         return 2 * 2**n
@@ -208,7 +232,7 @@ class OIRW(BoxFlow):
         return inner, inner
 
     def gradients(self, a, b, values, grads):
-        G = -grads / np.maximum(values, self.hyper.score_floor)[..., None]  # gradient of -log f
+        G = -grads / np.maximum(values, self.score_floor)[..., None]  # gradient of -log f
         return self.neg_log_gradients(a, b, values, G)
 
     def neg_log_gradients(self, a, b, f_inner, G):
@@ -218,7 +242,7 @@ class OIRW(BoxFlow):
         Mbar = 1.0 - M
         r = b - a
         c = (np.prod(r, axis=1) / 2**n)[:, None]
-        alpha, beta = self.hyper.alpha, self.hyper.beta
+        alpha, beta = self.alpha, self.beta
         M_D = (2 - (2 * n - 1) * beta) * M - beta * Mbar
         Mbar_D = (2 - (2 * n - 1) * beta) * Mbar - beta * M
         g_lo = np.einsum("jc,kcj->kj", Mbar, G)
@@ -236,26 +260,3 @@ class OIRW(BoxFlow):
         f_outer_est = f_inner * (1 - np.einsum("kcj,kcj->kc", G, offset))
         loss = (1 + alpha) ** n * f_outer_est.sum(1) / np.maximum(f_inner.sum(1), 1e-12) - 1
         return ga, gb, loss
-
-
-
-def loss_gradients(
-    algorithm: str,
-    a: np.ndarray,
-    b: np.ndarray,
-    f_inner: np.ndarray,
-    f_outer: np.ndarray | None = None,
-    grad_neg_log: np.ndarray | None = None,
-    hyper: Hyper = Hyper(),
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """dL/da, dL/db [K, n] and the loss [K] of K boxes of one of the paper's methods, as in ALGORITHMS.md.
-
-    f_inner [K, 2^n]: f at the corners of D = [a, b]; f_outer [K, 2^n]: f at
-    the corners of the outer box E (oir_b); grad_neg_log [K, 2^n, n]: the
-    gradient of -log f at the corners of D (oir_w).
-    """
-    m = method(algorithm, hyper=hyper)
-    if isinstance(m, OIRW):
-        return m.neg_log_gradients(a, b, f_inner, grad_neg_log)
-    values = f_inner if f_outer is None else np.concatenate([f_inner, f_outer], axis=1)
-    return m.gradients(a, b, values, None)

@@ -1,11 +1,12 @@
-"""Step rules: how far each step of a box's gradient flow goes, and the flow's hyper-parameters.
+"""Step rules: how far each step of a box's gradient flow goes, and when a box stops.
 
 :class:`FaithfulSteps` takes the paper's plain gradient steps;
 :class:`AdaptiveSteps` follows the same flow to the same horizon in fewer,
 longer steps (exact in log-width while a box is small, limited by a trust
 region and a secant estimate of the flow's stiffness once it is not),
 reaching the same boxes with a fraction of the queries (docs/benchmarks.md).
-Their state is typed (:class:`FlowState`, :class:`AdaptiveState`) and saved
+A rule is an object with its options (``AdaptiveSteps(min_motion=0.01)``),
+or its name in :data:`STEP_RULES`. Their state is typed (:class:`FlowState`, :class:`AdaptiveState`) and saved
 whole, so an interrupted search resumes exactly as if uninterrupted.
 """
 
@@ -17,35 +18,11 @@ from typing import ClassVar
 
 import numpy as np
 
+from ..registry import Configurable, Registry, positive
 from ..space import Space
 
-STEP_RULES = ("faithful", "adaptive")
 #: The step rule of every region search unless asked otherwise: the paper's own steps.
 DEFAULT_STEP_RULE = "faithful"
-
-
-@dataclass(frozen=True)
-class Hyper:
-    """Hyper-parameters (defaults: the paper's)."""
-
-    learning_rate: float = 0.1  #: gradient step (faithful rule)
-    alpha: float = 0.05  #: outer box margin, as a fraction of the width (OIR)
-    beta: float = 0.0009  #: first-order expansion weight (OIR_W)
-    lam: float = 0.1  #: size penalty (naive): L = -integral of f + lam/2 |r|^2
-    start_width: float = 1e-5  #: the box starts as [u0 - start_width, u0 + start_width]
-    epsilon: float = 1e-5  #: smallest width kept by the repair
-    fd_step: float = 0.5  #: central-difference step for gradients of plain callables (OIR_W)
-    score_floor: float = 1e-6  #: OIR_W: scores are floored here in grad(-log f) = -grad f / f
-    max_move: float = 0.1  #: adaptive rule: largest move of a bound per step, as a fraction of the width ...
-    min_move: float = 1e-3  #: ... or of the parameter's range, whichever is larger
-    max_leap: float = 64.0  #: adaptive rule: most faithful iterations covered by one step
-    max_log_growth: float = 0.1  #: adaptive rule: largest change of log-width per step
-
-    def __post_init__(self) -> None:
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if not (np.isfinite(value) and value > 0):
-                raise ValueError(f"{f.name} must be positive, got {value!r}")
 
 
 # --------------------------------------------------------------- step rules
@@ -63,7 +40,7 @@ class FlowState:
     active: np.ndarray  #: [K]
     converged: np.ndarray  #: [K]
     steps_taken: np.ndarray  #: [K]
-    still: np.ndarray  #: [K] consecutive steps that moved less than tolerance
+    still: np.ndarray  #: [K] consecutive steps that moved less than min_motion
 
     @classmethod
     def initial(cls, a: np.ndarray, b: np.ndarray, iterations: int) -> "FlowState":
@@ -99,17 +76,17 @@ class AdaptiveState(FlowState):
         return {"elapsed": np.zeros(K), "position": np.full((K, 2 * n), np.nan), "velocity": np.zeros((K, 2 * n))}
 
 
-class StepRule(ABC):
+class StepRule(Configurable, ABC):
     """How far a gradient-flow search moves its bounds per step, and when a box stops."""
 
     name: ClassVar[str]
     state_type: ClassVar[type[FlowState]] = FlowState
 
-    def __init__(self, tolerance: float | None = None) -> None:
-        self.tolerance = tolerance
+    def __init__(self, min_motion: float | None = None) -> None:
+        self.min_motion = None if min_motion is None else positive("min_motion", min_motion)
 
     @abstractmethod
-    def advance(self, st: FlowState, ga, gb, space: Space, hyper: Hyper, iterations: int):
+    def advance(self, st: FlowState, ga, gb, space: Space, learning_rate: float, iterations: int):
         """New bounds (before repair) of every box from its loss gradients, and which boxes settled (or None);
         may update the rule's own part of the state."""
 
@@ -119,28 +96,39 @@ class StepRule(ABC):
 
 
 class FaithfulSteps(StepRule):
-    """The paper's plain gradient steps (learning rate ``learning_rate``); with ``tolerance``, a box stops once
-    its bounds moved less than ``tolerance`` for two steps."""
+    """The paper's plain gradient steps (the method's ``learning_rate``); with ``min_motion``, a box stops once
+    its bounds moved less than ``min_motion`` for two steps."""
 
     name = "faithful"
 
-    def advance(self, st, ga, gb, space, hyper, iterations):
-        return st.a - hyper.learning_rate * ga, st.b - hyper.learning_rate * gb, None
+    def advance(self, st, ga, gb, space, learning_rate, iterations):
+        return st.a - learning_rate * ga, st.b - learning_rate * gb, None
 
     def stop(self, st, moved, iterations, settled) -> None:
-        if self.tolerance is not None:
-            st.still = np.where(moved < self.tolerance, st.still + 1, 0)
+        if self.min_motion is not None:
+            st.still = np.where(moved < self.min_motion, st.still + 1, 0)
             st.converged |= st.active & (st.still >= 2)
 
 
 class AdaptiveSteps(StepRule):
     """The faithful flow to the same horizon in fewer, longer steps; a box stops once its remaining motion
-    would be under ``tolerance`` (default: 1e-3 of the Space's smallest range)."""
+    would be under ``min_motion`` (default: 1e-3 of the Space's smallest range).
+
+    One step moves no bound more than ``max_move`` of the box's width or ``min_move`` of the parameter's range
+    (whichever is larger), covers at most ``max_leap`` faithful iterations, and changes no log-width by more
+    than ``max_log_growth``.
+    """
 
     name = "adaptive"
     state_type = AdaptiveState
 
-    def advance(self, st: AdaptiveState, ga, gb, space, hyper, iterations):
+    def __init__(self, min_motion: float | None = None, max_move: float = 0.1, min_move: float = 1e-3,
+                 max_leap: float = 64.0, max_log_growth: float = 0.1) -> None:
+        super().__init__(min_motion)
+        self.max_move, self.min_move = positive("max_move", max_move), positive("min_move", min_move)
+        self.max_leap, self.max_log_growth = positive("max_leap", max_leap), positive("max_log_growth", max_log_growth)
+
+    def advance(self, st: AdaptiveState, ga, gb, space, learning_rate, iterations):
         """Advance the faithful flow by k iterations at once, k as large as the limits allow.
 
         Integrates da = -lr dL/da, db = -lr dL/db in the box's centre and
@@ -152,12 +140,12 @@ class AdaptiveSteps(StepRule):
         where its velocity vanishes (a secant estimate of the flow's
         stiffness from the last two steps). A box is settled when, at its
         current rates, all its remaining iterations would move it less than
-        ``tolerance``.
+        ``min_motion``.
         """
-        h, a, b = hyper, st.a, st.b
-        tolerance = self.tolerance if self.tolerance is not None else 1e-3 * float(space.widths.min())
+        h, a, b = self, st.a, st.b
+        min_motion = self.min_motion if self.min_motion is not None else 1e-3 * float(space.widths.min())
         remaining = iterations - st.elapsed
-        velocity = -h.learning_rate * np.concatenate([ga, gb], axis=-1)  # per faithful iteration
+        velocity = -learning_rate * np.concatenate([ga, gb], axis=-1)  # per faithful iteration
         # a bound held at the edge of a bounded parameter does not move, whatever its gradient says
         n = a.shape[-1]
         periodic = space.periodic
@@ -185,7 +173,7 @@ class AdaptiveSteps(StepRule):
         leap = np.where(remaining >= 1, np.maximum(leap, 1.0), leap)
         rest = np.maximum(remaining, 0.0)[..., None]
         future = np.abs(centre_rate) * rest + half * np.abs(np.expm1(np.clip(rest * log_rate, None, 50.0)))
-        settled = (future < tolerance).all(-1)
+        settled = (future < min_motion).all(-1)
         leap = np.where(settled, rest[..., 0], leap)  # a settled box makes its remaining (tiny) motion at once
         k = leap[..., None]
         small = (r < h.min_move * space.widths) | settled[..., None]  # geometric: exact in log-width
@@ -200,11 +188,7 @@ class AdaptiveSteps(StepRule):
         st.active = st.active & (st.elapsed < iterations - 1e-9)
 
 
-def step_rule(rule: "str | StepRule", tolerance: float | None = None) -> StepRule:
-    """A step rule by name ("faithful", "adaptive") or as given."""
-    if isinstance(rule, StepRule):
-        return rule
-    rules = {r.name: r for r in (FaithfulSteps, AdaptiveSteps)}
-    if rule not in rules:
-        raise ValueError(f"unknown step_rule {rule!r}; choose from {STEP_RULES}")
-    return rules[rule](tolerance)
+#: Step rules by name: ``step_rule=`` takes these names or a :class:`StepRule` object.
+STEP_RULES: Registry[StepRule] = Registry("step rule", "semkit.regions.rules:StepRule", {
+    "faithful": "semkit.regions.rules:FaithfulSteps", "adaptive": "semkit.regions.rules:AdaptiveSteps"})
+

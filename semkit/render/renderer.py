@@ -25,7 +25,6 @@ from typing import Any, Iterator, Sequence
 import numpy as np
 import torch
 
-from ..deprecation import keyword_only
 from ..scene import Mesh
 from ..space import Space
 from .camera import Views
@@ -49,7 +48,8 @@ class Renderer:
     README, Renderers). ``supersample=2`` anti-aliases like the paper's
     renderer (render at twice the size, average 2x2 blocks). The embree and
     gl backends take ``threads``: views traced (embree) or shaded (gl) in
-    parallel (default: one per usable core).
+    parallel (default: one per usable core); pytorch3d renders on the
+    current CUDA device (``torch.cuda.set_device``), else on the CPU.
 
     A pixel's colour is ``color * (ambient + light_intensity * max(0, n.l))``
     (two-sided, flat, no gamma), or with ``materials=True``
@@ -74,8 +74,7 @@ class Renderer:
         light_intensity: float = 0.5,
         fov: float = 60.0,
         materials: bool = False,
-        device: str | torch.device | None = None,
-        **backend_options: Any,
+        threads: int | None = None,
     ) -> None:
         rgb, image, source = parse_background(background)
         self.settings = RenderSettings(
@@ -85,18 +84,17 @@ class Renderer:
         self.backend_name = _resolve_backend(backend)
         self._ahead: ThreadPoolExecutor | None = None  # the render-ahead thread of render_batches, made when first used
         if self.backend_name in ("embree", "gl"):
-            unknown = sorted(set(backend_options) - {"threads"})
-            if unknown:
-                raise TypeError(f"the {self.backend_name} backend takes only the option threads, not {unknown}")
             if self.backend_name == "embree":
                 from .embree import EmbreeBackend as Backend
             else:
                 from .gl import GLBackend as Backend
-            self._backend = Backend(self.settings, **backend_options)
+            self._backend = Backend(self.settings, **({} if threads is None else {"threads": threads}))
         else:
+            if threads is not None:
+                raise ValueError("threads= is for the embree and gl backends; pytorch3d renders on the GPU")
             from .pytorch3d import Pytorch3DBackend
 
-            self._backend = Pytorch3DBackend(self.settings, device=device, **backend_options)
+            self._backend = Pytorch3DBackend(self.settings)
 
     @staticmethod
     def backends() -> tuple[str, ...]:
@@ -171,8 +169,6 @@ class Renderer:
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
-
-    @keyword_only(3, "space")
     def render(self, mesh: Mesh, points: Any = None, *, space: Space | None = None, **params: Any) -> torch.Tensor:
         """Images [B, 3, H, W] in [0, 1] for a batch of views of ``mesh``.
 

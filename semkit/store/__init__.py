@@ -11,13 +11,10 @@ whole or not at all, under a lock shared by concurrent writers.
 """
 
 from .checkpoint import Checkpoint
-from .files import (FORMATS, StoreError, check_format, differences, file_stem, fingerprint, locked, matching,
+from .files import (FORMATS, StoreError, check_format, claimed, differences, file_stem, fingerprint, locked, matching,
                     not_a_store, open_result, read_arrays, read_dataset, refuse, remove, settings_of, versioned,
                     write_arrays, write_bytes, write_dataset, writing)
 from .journal import Journal
 
-__all__ = [
-    "Checkpoint", "FORMATS", "Journal", "StoreError", "check_format", "differences", "file_stem", "fingerprint", "locked",
-    "matching", "not_a_store", "open_result", "read_arrays", "read_dataset", "refuse", "remove", "settings_of", "versioned",
-    "write_arrays", "write_bytes", "write_dataset", "writing",
-]
+# The public part; the rest (locks, claims, atomic writes, journals, checkpoints) serves semkit's own modules.
+__all__ = ["StoreError", "open_result"]

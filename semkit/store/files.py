@@ -166,6 +166,29 @@ def locked(path: Path) -> Iterator[None]:
         handle.close()
 
 
+@contextlib.contextmanager
+def claimed(path: Path) -> Iterator[bool]:
+    """Try to claim the work named by ``path`` for the block: yields True when this process holds it, False when
+    another process does (its claim ends when it finishes or dies). A claim is the OS lock of ``<path>.lock``."""
+    import fcntl
+
+    lock = path.with_name(path.name + ".lock")
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    handle = open(lock, "a+b")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        yield False
+        return
+    try:
+        yield True
+    finally:
+        lock.unlink(missing_ok=True)
+        fcntl.flock(handle, fcntl.LOCK_UN)
+        handle.close()
+
+
 def remove(path: Path) -> None:
     """Remove a file or folder (and its lock file); missing is fine."""
     if path.is_dir():
@@ -230,11 +253,15 @@ def matching(path: Path, settings: Mapping[str, Any]) -> xr.Dataset | None:
     return ds
 
 
-def open_result(path: str | os.PathLike, what: str) -> xr.Dataset:
-    """A stored result (a map, a study, a sweep) as one Dataset; FileNotFoundError naming ``what`` where none is."""
+def open_result(path: str | os.PathLike) -> xr.Dataset:
+    """Any result semkit stored (a map, a region search, a study; ``.nc`` or ``.zarr``) as one Dataset; its
+    ``title`` attr says which. Unfinished tasks of a study are NaN (``done`` 0). FileNotFoundError where none is;
+    a :class:`StoreError` for files semkit did not write."""
     path = Path(path)
     if not path.exists():
-        raise FileNotFoundError(f"no {what} at {path}")
+        partial = [p.name for p in path.parent.glob(path.name + ".*") if ".partial" in p.name or ".journal" in p.name]
+        hint = f" (an unfinished computation is kept in {partial[0]}: rerun the call that made it)" if partial else ""
+        raise FileNotFoundError(f"no stored result at {path}{hint}")
     return read_dataset(path)
 
 

@@ -33,7 +33,7 @@ def _per_shape(maps: xr.Dataset, radii: Sequence[float], criterion: Criterion) -
     params = [d for d in good.dims if d not in ("network", "shape")]
     out = {"accuracy over the space": good.mean(params).astype(float),
            "mean score": maps["score"].mean(params)}
-    ra = robust_accuracy(maps, list(radii), criterion=criterion)
+    ra = robust_accuracy(maps, list(radii), criterion=criterion, progress=False)
     for r in radii:
         out[f"robust accuracy r={r:g}"] = ra.sel(radius=r).drop_vars("radius")
     return out
@@ -44,10 +44,12 @@ def _region_metrics(regions: xr.Dataset) -> dict[str, xr.DataArray]:
     return {f"SRVR {style(str(a))[0]}": ratios.sel(algorithm=a).drop_vars("algorithm") for a in regions.algorithm.values}
 
 
-def _bootstrap(values: np.ndarray, rng: np.random.Generator, n_boot: int, confidence: float) -> tuple[float, float]:
-    """Percentile interval of the mean over the last axis (shapes)."""
+def _bootstrap(values: np.ndarray, rng: np.random.Generator, n_resamples: int, confidence: float) -> tuple[float, float]:
+    """Percentile interval of the mean over the last axis (shapes); NaN with one shape (no interval from one)."""
     k = values.shape[-1]
-    idx = rng.integers(0, k, (n_boot, k))
+    if k < 2:
+        return float("nan"), float("nan")
+    idx = rng.integers(0, k, (n_resamples, k))
     means = values[..., idx].mean(-1)
     alpha = (1 - confidence) / 2
     return float(np.quantile(means, alpha)), float(np.quantile(means, 1 - alpha))
@@ -70,21 +72,24 @@ def compare_networks(
     maps: xr.Dataset,
     regions: xr.Dataset | None = None,
     *,
-    radii: Sequence[float] = (0, 6, 12),
+    radius: Sequence[float] = (0, 6, 12),
     criterion: Criterion | str | Sequence[Criterion | str] | None = None,
-    threshold: float | Sequence[float] | None = None,
     confidence: float = 0.95,
-    n_boot: int = 2000,
-    seed: int = 0,
+    n_resamples: int = 2000,
+    n_permutations: int = 2000,
+    random_state: int | np.random.Generator | None = 0,
+    progress: bool = True,
 ) -> xr.Dataset:
     """Networks compared on the same shapes, with intervals and paired tests.
 
-    ``maps``: stacked maps with ``network`` and ``shape`` dims (from
-    ``semantic_maps`` or a sweep); ``regions``: region searches with the same
-    dims (for SRVR per algorithm). ``criterion``: one criterion or a list
-    to compare under several (a map judges top-1 and score >= t);
-    ``threshold``: the shortcut, a number or a list of numbers (None in a
-    list: top-1 correct). Default: top-1 correct.
+    ``maps``: stacked maps with ``network`` and ``shape`` dims (a map
+    study); ``regions``: region searches with the same dims (for SRVR per
+    algorithm). ``criterion``: one criterion or a list to compare under
+    several (a map judges top-1, top-k on its top-1 only, and score >= t);
+    default top-1 correct. ``radius``: the radii of robust accuracy.
+    Intervals are bootstrap percentile intervals of ``n_resamples``
+    resamples (they need two shapes or more: NaN with one); p-values come
+    from ``n_permutations`` sign flips (exact with 12 shapes or fewer).
 
     Returns a Dataset over (criterion, metric, network) with ``mean``,
     ``ci_low``, ``ci_high`` (bootstrap percentile interval over shapes) and
@@ -92,21 +97,29 @@ def compare_networks(
     minus other, mean over shapes), its interval, and ``p_value`` (paired
     sign-flip test). SRVR does not depend on the criterion and is repeated.
     """
+    from tqdm.auto import tqdm
+
     if not {"network", "shape"} <= set(maps.dims):
-        raise ValueError("compare_networks needs maps with 'network' and 'shape' dims (semkit.semantic_maps, a sweep)")
-    if not 0 < confidence < 1:
-        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
-    if criterion is not None and threshold is not None:
-        raise ValueError("pass criterion= or threshold=, not both")
-    if criterion is not None:
-        criteria = [Criterion.resolve(c) for c in (criterion if isinstance(criterion, (list, tuple)) else [criterion])]
-    else:
-        thresholds = list(threshold) if isinstance(threshold, (list, tuple, np.ndarray)) else [threshold]
-        criteria = [Criterion.resolve(None, None if t is None else float(t)) for t in thresholds]
+        raise ValueError("compare_networks needs maps with 'network' and 'shape' dims (a map study: semkit.study)")
+    if not isinstance(confidence, (int, float)) or isinstance(confidence, bool) or not 0 < confidence < 1:
+        raise ValueError(f"confidence must be a number in (0, 1), got {confidence!r}")
+    for name, value in (("n_resamples", n_resamples), ("n_permutations", n_permutations)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise ValueError(f"{name} must be a whole number of at least 1, got {value!r}")
+    radii = [radius] if np.ndim(radius) == 0 else list(radius)
+    given = criterion if isinstance(criterion, (list, tuple)) else [criterion]
+    if not given:
+        raise ValueError("criterion= is a criterion or a non-empty list of them, got []")
+    criteria = [Criterion.resolve(c) for c in given]
     networks = [str(n) for n in maps.network.values]
-    rng = np.random.default_rng(seed)
+    if maps.sizes["shape"] < 2:
+        import warnings
+
+        warnings.warn("compare_networks on one shape: an interval over shapes needs two shapes or more, so ci_low, "
+                      "ci_high and the differences' intervals are NaN", stacklevel=2)
+    rng = np.random.default_rng(random_state)
     tables = []
-    for criterion in criteria:
+    for criterion in tqdm(criteria, desc="compare networks", unit="criterion", disable=not progress or len(criteria) < 2):
         metrics = _per_shape(maps, radii, criterion)
         if regions is not None:
             metrics.update(_region_metrics(regions))
@@ -118,12 +131,12 @@ def compare_networks(
         diff, d_low, d_high, p = (np.full((M, N, N), np.nan) for _ in range(4))
         for m in range(M):
             for i in range(N):
-                low[m, i], high[m, i] = _bootstrap(values[m, i], rng, n_boot, confidence)
+                low[m, i], high[m, i] = _bootstrap(values[m, i], rng, n_resamples, confidence)
             for i, j in itertools.permutations(range(N), 2):
                 d = values[m, i] - values[m, j]
                 diff[m, i, j] = d.mean()
-                d_low[m, i, j], d_high[m, i, j] = _bootstrap(d, rng, n_boot, confidence)
-                p[m, i, j] = _paired_p(d, rng, n_boot)
+                d_low[m, i, j], d_high[m, i, j] = _bootstrap(d, rng, n_resamples, confidence)
+                p[m, i, j] = _paired_p(d, rng, n_permutations)
         tables.append(xr.Dataset(
             {
                 "mean": (("metric", "network"), mean, {"long_name": "mean over shapes"}),
@@ -141,16 +154,18 @@ def compare_networks(
         "title": "Networks compared with confidence",
         "shapes": int(maps.sizes["shape"]),
         "confidence": confidence,
-        "bootstrap": int(n_boot),
-        "radii": [float(r) for r in radii],
+        "n_resamples": int(n_resamples),
+        "n_permutations": int(n_permutations),
+        "radius": [float(r) for r in radii],
         "interval": f"{confidence:.0%} bootstrap percentile interval over shapes",
         "test": "paired sign-flip permutation test over shapes, two-sided",
     }
     return out
 
 
-def findings(comparison: xr.Dataset, alpha: float = 0.05) -> list[str]:
-    """Sentences on each pair of networks: significant or not, and whether the order flips across criteria."""
+def findings(comparison: xr.Dataset, significance: float = 0.05) -> list[str]:
+    """Sentences on each pair of networks: significant (p below ``significance``) or not, and whether the order
+    flips across the criteria."""
     lines = []
     networks = [str(n) for n in comparison.network.values]
     for metric in comparison.metric.values:
@@ -161,7 +176,7 @@ def findings(comparison: xr.Dataset, alpha: float = 0.05) -> list[str]:
             for crit in comparison.criterion.values:
                 row = pair.sel(criterion=crit)
                 d, lo, hi, pv = (float(row[k]) for k in ("difference", "difference_low", "difference_high", "p_value"))
-                verdict = "significant" if pv < alpha else "not significant"
+                verdict = "significant" if pv < significance else "not significant"
                 parts.append(f"{crit}: {d:+.3f} [{lo:+.3f}, {hi:+.3f}], p = {pv:.3f} ({verdict})")
             flip = " The order flips across the criteria." if len(signs) > 1 else ""
             lines.append(f"{metric}, {a} minus {b}: " + "; ".join(parts) + "." + flip)

@@ -19,6 +19,7 @@ finished task. Dask tasks load their mesh and network on the worker
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from pathlib import Path
@@ -28,48 +29,50 @@ import xarray as xr
 
 from ..classify import Classifier
 from ..scene import load_shape
-from ..store import check_format, fingerprint, open_result
-from .spec import StudySpec
+from ..store import check_format, claimed, fingerprint, locked, open_result
+from .spec import Maps, Regions, StudySpec, cached_classifier
 from .stacking import stack
-from .tasks import cached_classifier, compute, open_or_create, run_task, task_part, tasks_of, write_part
+from .tasks import compute, done_flags, run_task, tasks_of, write_result
 
 
 def study(
     shapes: "StudySpec | Sequence[Any]",
     networks: Sequence[Any] | None = None,
-    kind: str = "map",
+    kind: "str | Maps | Regions" = "map",
     *,
+    space: Any = None,
+    image_size: int | None = None,
     store: str | os.PathLike | None = None,
     scheduler: Any = None,
     workers: int = 2,
     progress: bool = True,
-    **options: Any,
 ) -> xr.Dataset:
-    """Maps (``kind="map"``) or region searches (``"regions"``) of every shape under every network, as one Dataset.
+    """Maps (``kind="map"`` or :class:`Maps`) or region searches (``"regions"`` or :class:`Regions`) of every shape
+    under every network, as one Dataset with ``network`` and ``shape`` dims.
 
-    What to compute is a :class:`StudySpec`: pass one, or its ``shapes``,
-    ``networks``, ``kind`` and ``options`` (its other fields: ``space``,
-    ``step``, ``starts``, ``algorithms``, ``iterations``, ``step_rule``,
-    ``image_size``, ``adaptive``, ``tolerance``, ``criterion``). How to
+    What to compute is a :class:`StudySpec`: pass one, or its fields
+    (``shapes``, ``networks``, ``kind``, ``space``, ``image_size``). How to
     compute it: ``scheduler`` None runs the tasks in this process;
-    ``"local"`` on a LocalCluster of ``workers`` processes; an address
+    ``"local"`` on a Dask LocalCluster of ``workers`` processes; an address
     (``"tcp://host:8786"``) or a ``dask.distributed.Client`` on that cluster
     (workers load networks by name). ``store`` (a ``.zarr`` folder,
     required on Dask): each task writes its region; rerunning computes only
     what is missing; a store made with other settings (shapes, weights,
-    grid, ...) is refused. ``attrs["computed"]`` counts the (network,
-    shape) results this call computed. Maps run one task per shape (each
-    view rendered once for all networks), region searches one per
-    (network, shape).
+    grid, ...) is refused; processes sharing a store share its tasks.
+    ``attrs["computed"]`` counts the (network, shape) results this call
+    computed. Maps run one task per shape (each view rendered once for all
+    networks), region searches one per (network, shape).
     """
     if isinstance(shapes, StudySpec):
-        if networks is not None or options or kind != "map":
-            raise ValueError("pass a StudySpec alone, or shapes, networks and options; not both")
+        if networks is not None or kind != "map" or space is not None or image_size is not None:
+            raise ValueError("pass a StudySpec alone, or its fields (shapes, networks, kind, space, image_size); not both")
         spec = shapes
     else:
         if networks is None:
             raise ValueError("a study needs networks (or a StudySpec)")
-        spec = StudySpec(shapes, networks, kind, **options)
+        spec = StudySpec(shapes, networks, kind, space=space, image_size=image_size)
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ValueError(f"workers must be a whole number of at least 1 Dask worker process, got {workers!r}")
     if store is not None:
         check_format(Path(store), (".zarr",), "study's store")
     if scheduler is not None and store is None:
@@ -78,46 +81,87 @@ def study(
         raise ValueError("on Dask, networks are given by name (the workers load them)")
     if scheduler is not None and not all(isinstance(s, str) for s in spec.shapes):
         raise ValueError("on Dask, shapes are given as names or files (gallery names, mesh paths, ShapeNet ids): the workers load them")
-    kind = spec.kind
     meshes = [load_shape(s) for s in spec.shapes]
     classifiers = [n if isinstance(n, Classifier) else cached_classifier(str(n)) for n in spec.networks]
     # files by absolute path, so that workers (started elsewhere) read the same ones
     names = [(str(Path(s).resolve()) if Path(s).is_file() else s) if isinstance(s, str) else m.name
              for s, m in zip(spec.shapes, meshes)]
     settings = spec.settings(meshes, classifiers, names)
+    settings["label_names"] = [_label_name(classifiers[0], m.label) for m in meshes]
+    spec = dataclasses.replace(spec, image_size=settings["image_size"])  # one render size for every task
     from tqdm.auto import tqdm
 
     pairs = [(i, j) for i in range(len(classifiers)) for j in range(len(meshes))]
+    desc = f"study ({spec.kind.kind})"
     if store is None:
         results = [[None] * len(meshes) for _ in classifiers]
-        for networks, j in tqdm(tasks_of(settings, pairs), desc=f"study ({kind})", unit="task", disable=not progress):
-            for i, result in zip(networks, compute(settings, classifiers, meshes[j], networks)):
+        for networks_, j in tqdm(tasks_of(spec, pairs), desc=desc, unit="task", disable=not progress):
+            for i, result in zip(networks_, compute(spec, classifiers, meshes[j], networks_)):
                 results[i][j] = result
         out = stack(results, settings["networks"], [m.name for m in meshes])
         out.attrs.update(settings=json.dumps(settings), fingerprint=fingerprint(settings), computed=len(pairs))
         return out
 
     store = Path(store)
-    done = open_or_create(store, settings)
+    done = done_flags(store, settings)
     todo = [(i, j) for i, j in pairs if int(done[i, j]) == 0]
-    computed = 0
     if todo and scheduler is None:
-        for networks, j in tqdm(tasks_of(settings, todo), desc=f"study ({kind})", unit="task", disable=not progress):
-            for i, result in zip(networks, compute(settings, classifiers, meshes[j], networks)):
-                write_part(store, task_part(result, settings), i, j)
-                computed += 1
+        computed = _here(store, spec, settings, classifiers, meshes, todo, tqdm(desc=desc, unit="task", disable=not progress))
     elif todo:
-        computed = _on_dask(store, settings, todo, scheduler, workers, progress)
-    result = open_study(store)
+        computed = _on_dask(store, spec, settings, todo, scheduler, workers, progress)
+    else:
+        computed = 0
+    result = open_result(store)
     result.attrs["computed"] = computed
     return result
+
+
+def _label_name(classifier: Any, label: int) -> str:
+    labels = classifier.labels
+    return str(labels[label]) if 0 <= label < len(labels) else str(label)
+
+
+def _here(store: Path, spec: StudySpec, settings: dict[str, Any], classifiers, meshes, todo, bar) -> int:
+    """Run the tasks in this process. A task is claimed while it runs, so processes sharing a store share its
+    tasks: one claimed by another process is left to it and met again at the end (then waited for, and done
+    here only if that process stopped without finishing it)."""
+    computed = 0
+    tasks = tasks_of(spec, todo)
+    bar.reset(total=len(tasks))
+    deferred = []
+    for networks, j in tasks:
+        claim = store.with_name(f"{store.name}.task-{j}" + ("" if isinstance(spec.kind, Maps) else f"-{networks[0]}"))
+        with claimed(claim) as mine:
+            if mine:
+                computed += _task(store, spec, settings, classifiers, meshes[j], networks, j)
+                bar.update()
+            else:
+                deferred.append((claim, networks, j))
+    for claim, networks, j in deferred:
+        with locked(claim):  # waits until the other process is done with it (or gone)
+            computed += _task(store, spec, settings, classifiers, meshes[j], networks, j)
+        bar.update()
+    bar.close()
+    return computed
+
+
+def _task(store: Path, spec: StudySpec, settings, classifiers, mesh, networks: list[int], j: int) -> int:
+    """Compute and write the networks of one task that the store does not hold yet; how many it computed."""
+    done = done_flags(store, settings)
+    todo = [i for i in networks if int(done[i, j]) == 0]
+    if not todo:
+        return 0
+    for i, result in zip(todo, compute(spec, classifiers, mesh, todo)):
+        write_result(store, result, settings, i, j)
+    return len(todo)
 
 
 #: How long a study waits for a scheduler at an address to answer.
 SCHEDULER_TIMEOUT = "5s"
 
 
-def _on_dask(store: Path, settings: dict[str, Any], todo, scheduler: Any, workers: int, progress: bool) -> int:
+def _on_dask(store: Path, spec: StudySpec, settings: dict[str, Any], todo, scheduler: Any, workers: int,
+             progress: bool) -> int:
     from dask.distributed import Client, LocalCluster, as_completed
     from tqdm.auto import tqdm
 
@@ -135,11 +179,10 @@ def _on_dask(store: Path, settings: dict[str, Any], todo, scheduler: Any, worker
                                   "`dask scheduler` there, check the address, or pass scheduler='local'") from None
     computed = 0
     try:
-        settings_json = json.dumps(settings)
         key = fingerprint(settings)
-        futures = [client.submit(run_task, str(store.resolve()), settings_json, networks, j, retries=2,
+        futures = [client.submit(run_task, str(store.resolve()), spec, settings, networks, j, retries=2,
                                  key=f"semkit-{key}-{'.'.join(map(str, networks))}-{j}")
-                   for networks, j in tasks_of(settings, todo)]
+                   for networks, j in tasks_of(spec, todo)]
         with tqdm(total=len(futures), desc=f"study ({settings['kind']})", unit="task", disable=not progress) as bar:
             for future in as_completed(futures):
                 computed += future.result()
@@ -150,13 +193,3 @@ def _on_dask(store: Path, settings: dict[str, Any], todo, scheduler: Any, worker
         if own is not None:
             own.close()
     return computed
-
-
-def open_study(store: str | os.PathLike) -> xr.Dataset:
-    """A study's store as one Dataset (labels as a ``shape`` coordinate); unfinished tasks are NaN, ``done`` 0."""
-    return open_result(store, "study")
-
-
-# ------------------------------------------------------------ comparisons
-
-

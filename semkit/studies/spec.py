@@ -1,26 +1,115 @@
-"""What a study computes, as one value: :class:`StudySpec`.
+"""What a study computes, as one value: :class:`StudySpec`, with what each pair gets (:class:`Maps`, :class:`Regions`).
 
-A spec names the shapes, the networks and the kind of result (dense maps
-or region searches) with their settings; :func:`~semkit.study` runs it
-here or on Dask. Every spec is checked when it is made, before any work,
-and turns into the settings a study's store is recognised by.
+A spec names the shapes, the networks and what to compute for each pair,
+each kind of work with its own options on its own object (so no option
+depends on another's value); :func:`~semkit.study` runs it here or on Dask.
+Every spec is checked when it is made, before any work or any store, and
+turns into the settings a study's store is recognised by.
 """
 
 from __future__ import annotations
 
-from dataclasses import KW_ONLY, dataclass, field
+from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, Sequence
 
+import numpy as np
+
+from ..classify import BUNDLED, load_classifier
 from ..criterion import Criterion
-from ..maps import resolve_tolerance
-from ..regions import DEFAULT_STEP_RULE, STEP_RULES, method
+from ..maps import resolve_max_error
+from ..regions import DEFAULT_STEP_RULE, METHODS, STEP_RULES, StepRule
 from ..space import Space
 from ..store import versioned
 
-#: The kinds of study: dense maps, or region searches from starts.
-KINDS = ("map", "regions")
+@lru_cache(maxsize=8)
+def cached_classifier(name: str):
+    """A network by name, loaded once per (worker) process (the 8 most recently used)."""
+    return load_classifier(name)
+
+
 #: The starts of a region study unless given (azimuth, elevation in degrees).
 DEFAULT_STARTS = ((130, 30), (50, 20), (200, 15), (310, 50))
+
+
+def _names(value: Any, what: str) -> tuple:
+    """A sequence of names as a tuple; a single string is refused (it would be split into characters)."""
+    if isinstance(value, (str, bytes)) or not hasattr(value, "__len__"):
+        raise TypeError(f"{what} is a list, got {value!r}: write [{value!r}] for one")
+    if not len(value):
+        raise ValueError(f"a study needs at least one {what[:-1]}")
+    return tuple(value)
+
+
+@dataclass(frozen=True)
+class Maps:
+    """Dense maps over the grid of the study's Space with spacing ``step`` (each view rendered once for every
+    network); ``adaptive``: refine only where interpolation cannot be trusted, to ``max_error``
+    (see :func:`~semkit.semantic_map`)."""
+
+    step: Any = None
+    adaptive: bool = False
+    max_error: float | None = None
+
+    kind = "map"
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.adaptive, bool):
+            raise TypeError(f"adaptive is True or False, got {self.adaptive!r}")
+        if self.max_error is not None:
+            if not self.adaptive:
+                raise ValueError("max_error= is for adaptive maps: pass adaptive=True as well")
+            resolve_max_error(self.max_error)
+
+    def settings(self, space: Space) -> dict[str, Any]:
+        out: dict[str, Any] = {"grid": {k: [float(x) for x in v] for k, v in space.grid(self.step).items()}}
+        if self.adaptive:
+            out["adaptive"] = {"max_error": resolve_max_error(self.max_error)}
+        return out
+
+
+@dataclass(frozen=True)
+class Regions:
+    """Region searches (:func:`~semkit.find_regions`) from ``starts`` with ``algorithms`` (names or configured
+    method objects) for at most ``iterations`` steps under ``step_rule``; ``criterion`` judges verified boxes."""
+
+    starts: Any = DEFAULT_STARTS
+    algorithms: Sequence[Any] = ("naive", "oir_b")
+    iterations: int = 600
+    step_rule: "str | StepRule" = DEFAULT_STEP_RULE
+    criterion: Criterion | str | None = None
+
+    kind = "regions"
+
+    def __post_init__(self) -> None:
+        algorithms = (self.algorithms,) if isinstance(self.algorithms, str) else tuple(self.algorithms)
+        if not algorithms:
+            raise ValueError(f"a region study needs at least one algorithm; choose from {METHODS.names()}")
+        methods = [METHODS.create(a) for a in algorithms]  # unknown names and bad objects are named here
+        object.__setattr__(self, "algorithms", algorithms)
+        if isinstance(self.iterations, bool) or not isinstance(self.iterations, (int, np.integer)) or self.iterations < 1:
+            raise ValueError(f"iterations must be a whole number of at least 1, got {self.iterations!r}")
+        STEP_RULES.create(self.step_rule)
+        if np.size(self.starts) == 0:
+            raise ValueError("a region study needs at least one start, e.g. [[130, 30]]")
+        if self.criterion is not None:
+            Criterion.resolve(self.criterion)
+            if not any(m.needs_classes for m in methods):
+                raise ValueError("criterion= judges verified boxes: add 'verified' to algorithms, or leave criterion "
+                                 "out (the paper's methods follow the score)")
+
+    def settings(self, space: Space) -> dict[str, Any]:
+        rule = STEP_RULES.create(self.step_rule)
+        out = {"starts": space.points(self.starts).tolist(),
+               "algorithms": [a if isinstance(a, str) else a.describe() for a in self.algorithms],
+               "iterations": int(self.iterations), "step_rule": rule.describe()}
+        if self.criterion is not None:  # stored, so a store grown under another is refused
+            out["criterion"] = Criterion.resolve(self.criterion).spec()
+        return out
+
+
+#: What a study computes for each pair, by its name: ``kind="map"`` is ``Maps()``, ``"regions"`` is ``Regions()``.
+KINDS = {"map": Maps, "regions": Regions}
 
 
 @dataclass(frozen=True)
@@ -28,52 +117,41 @@ class StudySpec:
     """Shapes x networks, and what to compute for each pair.
 
     ``shapes``: anything :func:`~semkit.load_shape` takes; ``networks``:
-    names (or :class:`~semkit.Classifier` objects when run here).
-    ``kind="map"``: a map over the grid of ``space`` with spacing ``step``
-    (``adaptive``/``tolerance``: adaptive maps, see
-    :func:`~semkit.semantic_map`), each view rendered once for every
-    network at ``image_size`` (None: the networks' largest input size).
-    ``kind="regions"``: :func:`~semkit.find_regions` from ``starts`` with
-    ``algorithms`` for ``iterations`` steps under ``step_rule``, at
-    ``image_size`` or each network's own; ``criterion``: what verified
-    boxes are grown under.
+    names (or :class:`~semkit.Classifier` objects when run here); ``kind``:
+    :class:`Maps` or :class:`Regions` with their options, or their names
+    ("map", "regions") for the defaults. ``space``: the semantic Space
+    (default :meth:`Space.paper`); ``image_size``: the render size (None:
+    maps render once at the networks' largest input size, region searches
+    at each network's own).
     """
 
     shapes: Sequence[Any]
-    networks: Sequence[Any]
-    kind: str = "map"
-    _: KW_ONLY
+    networks: Sequence[Any] = BUNDLED
+    kind: "str | Maps | Regions" = "map"
     space: Space = field(default_factory=Space.paper)
-    step: Any = None
-    starts: Any = DEFAULT_STARTS
-    algorithms: Sequence[str] = ("naive", "oir_b")
-    iterations: int = 600
-    step_rule: str = DEFAULT_STEP_RULE
     image_size: int | None = None
-    adaptive: bool = False
-    tolerance: float | None = None
-    criterion: Criterion | str | None = None
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "shapes", _names(self.shapes, "shapes"))
+        object.__setattr__(self, "networks", _names(self.networks, "networks"))
+        if isinstance(self.kind, str):
+            if self.kind not in KINDS:
+                raise ValueError(f"unknown study kind {self.kind!r}; choose from {tuple(KINDS)} (or pass Maps(...) / "
+                                 "Regions(...) with options)")
+            object.__setattr__(self, "kind", KINDS[self.kind]())
+        elif not isinstance(self.kind, (Maps, Regions)):
+            raise TypeError(f"kind is 'map', 'regions', Maps(...) or Regions(...), got {self.kind!r}")
         if self.space is None:
             object.__setattr__(self, "space", Space.paper())
-        if self.kind not in KINDS:
-            raise ValueError(f"unknown study kind {self.kind!r}; choose from {KINDS}")
-        if not len(self.shapes) or not len(self.networks):
-            raise ValueError("a study needs at least one shape and one network")
-        if self.tolerance is not None and not self.adaptive:
-            raise ValueError("tolerance= is for adaptive maps: pass adaptive=True as well")
-        if self.kind == "map":
-            if self.criterion is not None:
-                raise ValueError("criterion= is for region studies with verified boxes; maps hold scores and top-1 "
-                                 "answers, judge them afterwards (compare_networks(..., criterion=))")
-            return
-        if self.adaptive:
-            raise ValueError("adaptive= is for map studies (kind='map')")
-        if self.step_rule not in STEP_RULES:
-            raise ValueError(f"unknown step rule {self.step_rule!r}; choose from {STEP_RULES}")
-        for a in self.algorithms:
-            method(a)  # unknown names are named here, before any work
+        elif not isinstance(self.space, Space):
+            raise TypeError(f"space must be a semkit.Space, got {type(self.space).__name__}")
+        if self.image_size is not None and (isinstance(self.image_size, bool)
+                                            or not isinstance(self.image_size, (int, np.integer)) or self.image_size < 8):
+            raise ValueError(f"image_size must be a whole number of pixels (at least 8), or None, got {self.image_size!r}")
+        for network in self.networks:  # unknown names are named now, before any work (loading is cached)
+            if isinstance(network, str):
+                cached_classifier(network)
+        self.kind.settings(self.space)  # the grid or the starts, checked against the Space
 
     def settings(self, meshes: Sequence[Any], classifiers: Sequence[Any], shape_names: Sequence[str]) -> dict[str, Any]:
         """The settings a store of this study is recognised by, for the loaded ``meshes`` and ``classifiers``
@@ -84,23 +162,14 @@ class StudySpec:
                 raise ValueError(f"{what} names must be unique, got {names}")
         missing = [m.name for m in meshes if m.label is None]
         if missing:
-            raise ValueError(f"shapes {missing} carry no ImageNet label: load them with a label (gallery, ShapeNet, "
+            raise ValueError(f"shapes {missing} carry no class label: load them with a label (gallery, ShapeNet, "
                              "load_mesh(label=))")
-        space = self.space
-        settings: dict[str, Any] = {
-            "kind": self.kind, "shapes": list(shape_names), "shape_names": [m.name for m in meshes],
+        size = self.image_size
+        if isinstance(self.kind, Maps):  # one render per view for all networks: at the largest input size
+            size = size or max(c.input_size for c in classifiers)
+        return versioned({
+            "kind": self.kind.kind, "shapes": list(shape_names), "shape_names": [m.name for m in meshes],
             "labels": [int(m.label) for m in meshes], "mesh_digests": [m.fingerprint() for m in meshes],
-            "networks": networks, "network_digests": [c.fingerprint() for c in classifiers], "space": space.to_dict(),
-            "image_size": self.image_size,
-        }
-        if self.kind == "map":  # one render per view for all networks: at the largest input size unless image_size is given
-            settings["image_size"] = self.image_size or max(c.input_size for c in classifiers)
-            settings["grid"] = {k: [float(x) for x in v] for k, v in space.grid(self.step).items()}
-            if self.adaptive:
-                settings["adaptive"] = {"tolerance": resolve_tolerance(self.tolerance)}
-        else:
-            settings.update(starts=space.points(self.starts).tolist(), algorithms=[str(a) for a in self.algorithms],
-                            iterations=int(self.iterations), step_rule=self.step_rule)
-            if self.criterion is not None:  # judges the verified boxes; stored, so a store grown under another is refused
-                settings["criterion"] = Criterion.resolve(self.criterion).spec()
-        return versioned(settings)
+            "networks": networks, "network_digests": [c.fingerprint() for c in classifiers],
+            "space": self.space.to_dict(), "image_size": size, **self.kind.settings(self.space),
+        })

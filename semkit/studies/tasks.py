@@ -1,5 +1,6 @@
-"""A study's tasks and its store: what one task computes (by the same code as a single map or search), the
-store's layout (the stack of blank task results, so it cannot drift from them) and writing a task's region."""
+"""A study's tasks and its store: what one task computes (by the same code as a single map or search), and
+writing a task's region of the store (the first task to finish lays the store out as the stack of its own
+result, so the layout cannot drift from the results)."""
 
 
 from __future__ import annotations
@@ -12,21 +13,10 @@ from typing import Any, Sequence
 import numpy as np
 import xarray as xr
 
-from ..classify import load_classifier
-from ..criterion import Criterion
-from ..function import Evaluation
-from ..maps import semantic_map
-from ..regions import find_regions
 from ..scene import Mesh, load_shape
-from ..space import Space
 from ..store import StoreError, fingerprint, locked, read_dataset, refuse, settings_of, writing
+from .spec import Maps, StudySpec, cached_classifier
 from .stacking import stack
-
-
-@lru_cache(maxsize=8)
-def cached_classifier(name: str):
-    """A network by name, loaded once per (worker) process (the 8 most recently used)."""
-    return load_classifier(name)
 
 
 @lru_cache(maxsize=32)
@@ -42,146 +32,106 @@ def cached_shape(shape: str) -> Mesh:
                                 "holds them at those paths") from None
 
 
-def compute(settings: dict[str, Any], classifiers: Sequence[Any], mesh: Mesh, todo: Sequence[int],
-             progress: bool = False) -> list[xr.Dataset]:
+def compute(spec: StudySpec, classifiers: Sequence[Any], mesh: Mesh, todo: Sequence[int]) -> list[xr.Dataset]:
     """The results of the networks ``todo`` (indices into ``classifiers``, the study's networks) on one shape,
     by the same code as a single map or search (traces padded to ``iterations``).
 
     Maps render each view once for all the networks (:class:`~semkit.SemanticFunctions`, at the
-    settings' ``image_size``); an adaptive map refines where any of the study's networks needs it, so
-    all of them take part whichever are still to do.
+    spec's ``image_size`` or the networks' largest input size); an adaptive map refines where any of the
+    study's networks needs it, so all of them take part whichever are still to do.
     """
     from ..function import SemanticFunction, SemanticFunctions
     from ..maps import network_maps
+    from ..regions import find_regions
     from ..render import Renderer
 
-    space = Space.from_dict(settings["space"])
-    if settings["kind"] == "map":
-        adaptive = settings.get("adaptive")
-        chosen = list(range(len(classifiers))) if adaptive else list(todo)
-        f = SemanticFunctions(mesh, [classifiers[i] for i in chosen], renderer=Renderer(image_size=settings["image_size"]), space=space)
-        grid = {k: np.asarray(v) for k, v in settings["grid"].items()}
-        maps = network_maps(f, grid, [None] * len(chosen), space=space, progress=progress, adaptive=adaptive is not None,
-                            tolerance=adaptive and adaptive["tolerance"])
+    space, kind = spec.space, spec.kind
+    if isinstance(kind, Maps):
+        chosen = list(range(len(classifiers))) if kind.adaptive else list(todo)
+        size = spec.image_size  # resolved by study(): the same for every task
+        with SemanticFunctions(mesh, [classifiers[i] for i in chosen], renderer=Renderer(image_size=size),
+                               space=space) as f:
+            maps = network_maps(f, space.grid(kind.step), [None] * len(chosen), space=space, progress=False,
+                                adaptive=kind.adaptive, max_error=kind.max_error)
         return [maps[chosen.index(i)] for i in todo]
-    criterion = settings.get("criterion")
     out = []
     for i in todo:
         classifier = classifiers[i]
-        renderer = Renderer(image_size=settings["image_size"] or classifier.input_size)
-        f = SemanticFunction(mesh, classifier, renderer=renderer, space=space)
-        result = find_regions(f, settings["starts"], settings["algorithms"], space=space, iterations=settings["iterations"],
-                              step_rule=settings["step_rule"], progress=progress,
-                              criterion=None if criterion is None else Criterion(**criterion))
-        out.append(result.reindex(iteration=np.arange(settings["iterations"])))
+        renderer = Renderer(image_size=spec.image_size or classifier.input_size)
+        with SemanticFunction(mesh, classifier, renderer=renderer, space=space) as f:
+            result = find_regions(f, kind.starts, kind.algorithms, space=space, iterations=kind.iterations,
+                                  step_rule=kind.step_rule, criterion=kind.criterion, progress=False)
+        out.append(result.reindex(iteration=np.arange(kind.iterations)))
     return out
 
 
-def task_part(result: xr.Dataset, settings: dict[str, Any]) -> xr.Dataset:
-    """A task's result as it is written into its region of the store."""
-    part = result.drop_vars(list(Space.from_dict(settings["space"]).fixed), errors="ignore")
-    return part.drop_vars(list(part.coords)).drop_attrs().expand_dims(network=1, shape=1)
+def done_flags(store: Path, settings: dict[str, Any]) -> np.ndarray:
+    """Which (network, shape) results the store holds (none where there is no store yet; refused where it differs)."""
+    if not store.exists():
+        return np.zeros((len(settings["networks"]), len(settings["shapes"])), np.int8)
+    with read_dataset(store, load=False) as existing:
+        if existing.attrs.get("fingerprint") != fingerprint(settings):
+            refuse(store, settings_of(existing), settings)
+        return existing["done"].values
 
 
-class _Blank:
-    """A stand-in f (zeros, and the label as prediction) to lay a store out by the real code of a task."""
-
-    def __init__(self, space: Space, label: int) -> None:
-        self.space, self.label, self.queries, self.gradient_method = space, label, 0, "none"
-
-    def __call__(self, points: Any) -> np.ndarray:
-        return np.zeros(len(points))
-
-    def evaluate(self, points: Any, k: int = 1) -> Evaluation:
-        n = len(points)
-        return Evaluation(np.zeros(n), np.full(n, self.label), np.full((n, k), self.label), np.zeros((n, k)))
-
-    def gradient(self, points: Any) -> np.ndarray:
-        return np.zeros(np.shape(points))
-
-    def describe(self) -> dict[str, Any]:
-        from ..classify import imagenet_labels
-
-        return {"label": self.label, "label_name": imagenet_labels()[self.label]}
-
-
-def _layout(settings: dict[str, Any]) -> xr.Dataset:
-    """The whole study's store, unfilled: the stack of blank task results (NaN, -1, False)."""
-    space = Space.from_dict(settings["space"])
-    rows = []
-    for _ in settings["networks"]:
-        row = []
-        for label in settings["labels"]:
-            blank = _Blank(space, label)
-            if settings["kind"] == "map":
-                adaptive = settings.get("adaptive")
-                result = semantic_map(blank, space=space, coords=settings["grid"], progress=False, adaptive=adaptive is not None,
-                                      tolerance=adaptive and adaptive["tolerance"])
-            else:
-                result = find_regions(blank, settings["starts"], settings["algorithms"], space=space, iterations=1,
-                                      step_rule=settings["step_rule"], progress=False)
-                result = result.reindex(iteration=np.arange(settings["iterations"]))
-            row.append(result)
-        rows.append(row)
-    ds = stack(rows, settings["networks"], settings["shape_names"]).drop_vars(list(space.fixed), errors="ignore")
+def _layout(result: xr.Dataset, settings: dict[str, Any]) -> xr.Dataset:
+    """The whole study's store, unfilled: the stack of one task's result for every pair (NaN, -1, False)."""
+    networks, shapes = settings["networks"], settings["shape_names"]
+    ds = stack([[result] * len(shapes)] * len(networks), networks, shapes)
+    ds = ds.drop_vars([n for n in ds.coords if n in settings["space"].get("fixed", {})], errors="ignore")
+    ds = ds.assign_coords(label=("shape", settings["labels"]), label_name=("shape", settings["label_names"]))
     for name, var in ds.data_vars.items():
         fill = {"f": np.nan, "i": -1, "b": False}[var.dtype.kind]
         ds[name] = var.copy(data=np.full(var.shape, fill, var.dtype))
-    ds["done"] = (("network", "shape"), np.zeros((len(settings["networks"]), len(settings["shapes"])), np.int8),
+    ds["done"] = (("network", "shape"), np.zeros((len(networks), len(shapes)), np.int8),
                   {"long_name": "1 when the task's results are written"})
     ds.attrs.update(title=f"semkit study ({settings['kind']})", settings=json.dumps(settings),
                     fingerprint=fingerprint(settings), space=json.dumps(settings["space"]))
     return ds
 
 
-def open_or_create(store: Path, settings: dict[str, Any]) -> np.ndarray:
-    """The store's ``done`` flags; the store laid out first where there is none (refused where it differs)."""
+def write_result(store: Path, result: xr.Dataset, settings: dict[str, Any], i: int, j: int) -> None:
+    """Write one task's result into its region of the store (laid out first where there is none), its done flag
+    last; idempotent: equal settings give equal values."""
     with locked(store):
-        if store.exists():
-            existing = read_dataset(store, load=False)
-            with existing:
-                if existing.attrs.get("fingerprint") != fingerprint(settings):
-                    refuse(store, settings_of(existing), settings)
-                return existing["done"].values
-        layout = _layout(settings)
-        encoding = {name: {"chunks": tuple(1 if d in ("network", "shape") else layout.sizes[d] for d in var.dims)}
-                    for name, var in layout.data_vars.items()}
-        with writing(store) as tmp:
-            layout.to_zarr(tmp, mode="w", encoding=encoding, consolidated=False, zarr_format=2)
-        return layout["done"].values
-
-
-def write_part(store: Path, part: xr.Dataset, i: int, j: int) -> None:
-    """Write one task's region (idempotent: equal settings give equal values), its done flag last."""
+        if not store.exists():
+            layout = _layout(result, settings)
+            encoding = {name: {"chunks": tuple(1 if d in ("network", "shape") else layout.sizes[d] for d in var.dims)}
+                        for name, var in layout.data_vars.items()}
+            with writing(store) as tmp:
+                layout.to_zarr(tmp, mode="w", encoding=encoding, consolidated=False, zarr_format=2)
+    fixed = list(settings["space"].get("fixed", {}))
+    part = result.drop_vars(fixed, errors="ignore")
+    part = part.drop_vars(list(part.coords)).drop_attrs().expand_dims(network=1, shape=1)
     region = {"network": slice(i, i + 1), "shape": slice(j, j + 1)}
     part.to_zarr(store, region={**region, **{d: slice(None) for d in part.dims if d not in region}}, consolidated=False)
     xr.Dataset({"done": (("network", "shape"), np.ones((1, 1), np.int8))}).to_zarr(store, region=region, consolidated=False)
 
 
-def run_task(store: str, settings_json: str, networks: list[int], j: int) -> int:
+def run_task(store: str, spec: StudySpec, settings: dict[str, Any], networks: list[int], j: int) -> int:
     """A Dask task: compute the networks ``networks`` on shape j and write their regions of the store (those
     not done yet); returns how many it computed."""
-    settings = json.loads(settings_json)
-    with xr.open_zarr(store, consolidated=False, chunks=None) as ds:
-        todo = [i for i in networks if int(ds.done.isel(network=i, shape=j)) == 0]
+    todo = [i for i in networks if int(done_flags(Path(store), settings)[i, j]) == 0]
     if not todo:
         return 0
-    needed = range(len(settings["networks"])) if settings.get("adaptive") else todo  # adaptive maps refine with all
+    needed = range(len(spec.networks)) if isinstance(spec.kind, Maps) and spec.kind.adaptive else todo
     classifiers = {i: cached_classifier(settings["networks"][i]) for i in needed}
     mesh = cached_shape(settings["shapes"][j])
     for i in todo:
         if classifiers[i].fingerprint() != settings["network_digests"][i] or mesh.fingerprint() != settings["mesh_digests"][j]:
             raise StoreError(f"this worker's {settings['networks'][i]} or {settings['shapes'][j]} differs from the client's "
                              f"(other weights or mesh file): workers must load the same networks and meshes")
-    for i, result in zip(todo, compute(settings, classifiers, mesh, todo)):
-        write_part(Path(store), task_part(result, settings), i, j)
+    ordered = [classifiers.get(i) for i in range(len(spec.networks))]
+    for i, result in zip(todo, compute(spec, ordered, mesh, todo)):
+        write_result(Path(store), result, settings, i, j)
     return len(todo)
 
 
-def tasks_of(settings: dict[str, Any], pairs: Sequence[tuple[int, int]]) -> list[tuple[list[int], int]]:
+def tasks_of(spec: StudySpec, pairs: Sequence[tuple[int, int]]) -> list[tuple[list[int], int]]:
     """The (networks, shape) pairs as tasks: one per shape for maps (its views rendered once for all networks),
     one per pair for region searches."""
-    if settings["kind"] != "map":
+    if not isinstance(spec.kind, Maps):
         return [([i], j) for i, j in pairs]
     shapes = sorted({j for _, j in pairs})
     return [([i for i, k in pairs if k == j], j) for j in shapes]

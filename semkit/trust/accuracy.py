@@ -19,16 +19,12 @@ import numpy as np
 import xarray as xr
 
 from ..criterion import Criterion
-from ..deprecation import renamed
 from ..function import as_function
 from ..space import Space, recorded_space
 from .guarantee import Guarantee
 from .lattice import LatticeOracle, largest_passing
 from .radius import check_certificate, continuous_steps
 from .records import json_steps, json_units
-
-
-@renamed(resolution="step")
 def robust_accuracy(
     data: Any,
     radii: float | Sequence[float],

@@ -1,41 +1,55 @@
 """Worst-case views near a start: a search within a hard query budget (no guarantee).
 
 Searches are objects behind one interface (:class:`FailureSearch`: ask
-points of the unit box, tell their scores), like the region methods;
-:func:`find_failures` batches the proposals of all starts into one call of f
-per round. A failing view found is real; none found proves nothing.
+points of the unit box, tell their scores), configured like the region
+methods (``CMAESSearch(sigma=0.1)``) and known by name in
+:data:`FAILURE_SEARCHES`; :func:`find_failures` batches the proposals of all
+starts into one call of f per round. A failing view found is real; none
+found proves nothing.
 """
 
 from __future__ import annotations
 
+import copy
 import math
-from typing import Any, Callable, Sequence
+from abc import ABC, abstractmethod
+from typing import Any, Callable, ClassVar, Sequence
 
 import numpy as np
 import xarray as xr
 
 from ..criterion import Criterion
-from ..deprecation import keyword_only
 from ..function import as_function
+from ..registry import Configurable, Registry, positive
 from ..space import Space
 from .records import space_json
 
 
-class FailureSearch:
+class FailureSearch(Configurable, ABC):
     """A worst-case search in the unit box [0, 1]^n around one start: propose points, learn their scores.
 
-    Subclasses implement :meth:`ask` (up to ``n`` points) and :meth:`tell`.
+    The object holds the search's options; :meth:`started` gives the search
+    of one start (its own copy, dimension and generator). Subclasses
+    implement :meth:`ask` (up to ``n`` points) and :meth:`tell`.
     ``find_failures`` maps the unit box onto the start's box and batches the
     proposals of all starts into one call of f per round.
     """
 
-    name = "base"
+    name: ClassVar[str]
 
-    def __init__(self, dim: int, rng: np.random.Generator) -> None:
-        self.dim, self.rng = dim, rng
+    def started(self, dim: int, generator: np.random.Generator) -> "FailureSearch":
+        """A fresh search of ``dim`` parameters drawing from ``generator``, with this object's options."""
+        search = copy.copy(self)
+        search.dim, search.rng = dim, generator
+        search.reset()
+        return search
 
+    def reset(self) -> None:
+        """Forget what was learnt (a new start)."""
+
+    @abstractmethod
     def ask(self, n: int) -> np.ndarray:
-        raise NotImplementedError
+        """Up to ``n`` points of the unit box [m, dim]."""
 
     def tell(self, points: np.ndarray, scores: np.ndarray) -> None:
         """Scores of the points last asked (lower is worse for the network)."""
@@ -51,14 +65,17 @@ class RandomSearch(FailureSearch):
 
 
 class CMAESSearch(FailureSearch):
-    """CMA-ES (pycma) started from the best of a space-filling first batch, restarted with a doubled population
-    (and a fresh random mean) whenever it converges, until the budget is spent."""
+    """CMA-ES (pycma) started from the best of a space-filling first batch (step ``sigma``, a share of the box),
+    restarted with a doubled population (and a fresh random mean, step ``restart_sigma``) whenever it converges,
+    until the budget is spent."""
 
     name = "cmaes"
 
-    def __init__(self, dim: int, rng: np.random.Generator) -> None:
-        super().__init__(dim, rng)
-        self.popsize = 4 + int(3 * math.log(max(dim, 2)))
+    def __init__(self, sigma: float = 0.25, restart_sigma: float = 0.3) -> None:
+        self.sigma, self.restart_sigma = positive("sigma", sigma), positive("restart_sigma", restart_sigma)
+
+    def reset(self) -> None:
+        self.popsize = 4 + int(3 * math.log(max(self.dim, 2)))
         self.best: tuple[float, np.ndarray] | None = None
         self.es = None
         self._asked: list | None = None
@@ -77,10 +94,10 @@ class CMAESSearch(FailureSearch):
         if self.best is None:  # a space-filling first batch
             return self.rng.random((min(n, 2 * self.popsize), self.dim))
         if self.es is None:
-            self.es = self._strategy(self.best[1], 0.25)
+            self.es = self._strategy(self.best[1], self.sigma)
         elif self.es.stop():
             self.popsize *= 2
-            self.es = self._strategy(self.rng.random(self.dim), 0.3)
+            self.es = self._strategy(self.rng.random(self.dim), self.restart_sigma)
         self._asked = self.es.ask()
         return np.clip(np.asarray(self._asked, dtype=float)[:n, : self.dim], 0.0, 1.0)
 
@@ -94,19 +111,11 @@ class CMAESSearch(FailureSearch):
         self._asked = None
 
 
-#: Worst-case searches by name; ``find_failures(method=...)`` also takes a FailureSearch subclass.
-FAILURE_SEARCHES: dict[str, type[FailureSearch]] = {"random": RandomSearch, "cmaes": CMAESSearch}
+#: Worst-case searches by name: ``find_failures(method=...)`` takes these names or a FailureSearch object.
+FAILURE_SEARCHES: Registry[FailureSearch] = Registry("failure search", "semkit.trust.failures:FailureSearch", {
+    "random": "semkit.trust.failures:RandomSearch", "cmaes": "semkit.trust.failures:CMAESSearch"})
 
 
-def _search_class(method: str | type[FailureSearch]) -> type[FailureSearch]:
-    if isinstance(method, type) and issubclass(method, FailureSearch):
-        return method
-    if method not in FAILURE_SEARCHES:
-        raise ValueError(f"unknown method {method!r}: choose one of {sorted(FAILURE_SEARCHES)} or pass a FailureSearch subclass")
-    return FAILURE_SEARCHES[method]
-
-
-@keyword_only(3, "space")
 def find_failures(
     f: Callable[[np.ndarray], Any],
     starts: Any,
@@ -114,19 +123,20 @@ def find_failures(
     *,
     space: Space | None = None,
     criterion: Criterion | str | None = None,
-    threshold: float | None = None,
-    budget: int = 200,
-    method: str | type[FailureSearch] = "cmaes",
-    seed: int = 0,
+    max_queries: int = 200,
+    method: "str | FailureSearch" = "cmaes",
+    random_state: int | np.random.Generator | None = 0,
     progress: bool = True,
 ) -> xr.Dataset:
-    """The worst view (lowest true-class score) within +-``radius`` of each start, in at most ``budget`` queries.
+    """The worst view (lowest true-class score) within +-``radius`` of each start, in at most ``max_queries`` queries.
 
     ``radius`` is in the Space's units, one number or one per parameter; the
     box is clipped at bounded parameters and wraps on periodic ones. The
     start is evaluated first; then ``method`` ("random" or "cmaes", or a
-    :class:`FailureSearch` subclass) proposes views, all starts together in
-    one call of f per round. The budget is a hard limit per start.
+    configured :class:`FailureSearch` object) proposes views, all starts
+    together in one call of f per round. ``max_queries`` is a hard limit per
+    start; ``random_state`` (an int or a numpy Generator) makes the search
+    repeatable.
 
     Per start: ``point``, ``score`` and ``top1`` of the worst view found,
     ``failed`` (a view that fails the criterion was found), ``queries`` and
@@ -138,19 +148,20 @@ def find_failures(
 
     fn = as_function(f, space=space)
     space = fn.space
-    criterion = Criterion.resolve(criterion, threshold, fn)
-    if not isinstance(budget, (int, np.integer)) or budget < 1:
-        raise ValueError(f"budget must be an integer of at least 1 query per start, got {budget!r}")
-    r = np.broadcast_to(np.asarray(radius, dtype=float), (space.n,)).copy()
+    criterion = Criterion.resolve(criterion, fn=fn)
+    budget = max_queries
+    if isinstance(budget, bool) or not isinstance(budget, (int, np.integer)) or budget < 1:
+        raise ValueError(f"max_queries must be an integer of at least 1 query per start, got {budget!r}")
+    try:
+        r = np.broadcast_to(np.asarray(radius, dtype=float), (space.n,)).copy()
+    except ValueError:
+        raise ValueError(f"radius is one number or one per parameter {list(space.names)}, got {radius!r}") from None
     if not (np.isfinite(r).all() and (r > 0).all()):
         raise ValueError(f"radius must be positive (one number or one per parameter {list(space.names)}), got {radius}")
-    search_class = _search_class(method)
+    template = FAILURE_SEARCHES.create(method)
     x0 = _starts(space, starts)
     S, n = x0.shape
-    a, b = x0 - r, x0 + r
-    bounded = ~space.periodic
-    a = np.where(bounded, np.maximum(a, space.lower), a)
-    b = np.where(bounded, np.minimum(b, space.upper), b)
+    a, b = space.neighbourhood(x0, r)
 
     queries = np.zeros(S, dtype=np.int64)
     to_failure = np.full(S, -1, dtype=np.int64)
@@ -160,8 +171,8 @@ def find_failures(
     start_score = best_score.copy()
     queries += 1
     to_failure[~passes] = 1
-    searches = [search_class(n, np.random.default_rng([seed, s])) for s in range(S)]
-    with tqdm(total=int(S * (budget - 1)), desc=f"find_failures ({search_class.name})", disable=not progress, leave=False) as bar:
+    searches = [template.started(n, rng) for rng in np.random.default_rng(random_state).spawn(S)]
+    with tqdm(total=int(S * (budget - 1)), desc=f"find_failures ({template.name})", disable=not progress, leave=False) as bar:
         while True:
             proposals = []
             for s in range(S):
@@ -202,8 +213,10 @@ def find_failures(
             "queries_to_failure": ("start", to_failure, {"long_name": "queries up to the first failing view (-1: none)"}),
         },
         coords={"start": np.arange(S), "param": names},
-        attrs={**criterion.attrs(), "method": search_class.name, "budget": int(budget), "radius": r.tolist(),
-               "seed": int(seed), "space": space_json(space),
+        attrs={**criterion.attrs(), "method": repr(template), "max_queries": int(budget), "radius": r.tolist(),
+               "random_state": int(random_state) if isinstance(random_state, (int, np.integer)) else
+               "a numpy Generator" if random_state is not None else "none (fresh entropy)",
+               "space": space_json(space),
                "guarantee": "none: a search; a failing view found is real, none found proves nothing"},
     )
 

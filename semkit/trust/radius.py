@@ -16,7 +16,6 @@ import numpy as np
 import xarray as xr
 
 from ..criterion import Criterion
-from ..deprecation import keyword_only, renamed
 from ..function import as_function
 from ..regions import EXTRA_NAMES
 from ..space import Space
@@ -88,10 +87,6 @@ def continuous_steps(fn: Any, criterion: Criterion, space: Space, x: np.ndarray,
             else:
                 next_test(i)
     return result, queries, bound
-
-
-@keyword_only(2, "space")
-@renamed(resolution="step")
 def robustness_radius(
     f: Callable[[np.ndarray], Any],
     points: Any,

@@ -28,9 +28,8 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from ..criterion import Criterion
-from ..deprecation import renamed
 from ..function import Evaluation
-from ..regions import Proposal, RegionMethod, Search, register
+from ..regions import Proposal, RegionMethod, Search
 from ..space import Space
 from .guarantee import BoxCertifier, Guarantee, failure_bound, trim, uniform
 from .lattice import LatticeBox
@@ -293,8 +292,6 @@ class Verified(RegionMethod):
 
     name, label, color = "verified", "verified", "tab:blue"
     needs_classes = True
-
-    @renamed(resolution="step")
     def __init__(self, certificate: str = "sampled", growth: str | None = None, criterion: Criterion | str | None = None,
                  threshold: float | None = None, step: float | Sequence[float] | None = None,
                  confidence: float = 0.95, max_failure: float = 0.01, attempts: int = 3, max_queries: int = 5000,
@@ -540,4 +537,3 @@ class VerifiedSearch(Search):
                 "extra": {**extra, "certified": certified.astype(float)}}
 
 
-register(Verified)

@@ -1,0 +1,87 @@
+"""The public API's conventions (docs/glossary.md): a small top level, one word per concept, short signatures.
+
+Every callable reachable from ``semkit`` and from each subpackage's ``__all__`` (classes' public methods
+included) is read: at most 10 parameters, no ``**kwargs`` (except where the keywords are a Space's own
+parameter names), none of the words the glossary retires.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+from pathlib import Path
+
+import pytest
+
+import semkit
+
+SUBPACKAGES = ("app", "classify", "function", "maps", "plot", "regions", "render", "scene", "store", "studies", "trust")
+#: Words the glossary retires, with the word to use.
+BANNED = {"seed": "random_state", "rng": "random_state", "threshold": "criterion", "budget": "max_queries",
+          "delta": "radius", "tol": "min_motion / max_error", "resolution": "step", "map_step": "step",
+          "radii": "radius", "samples": "n_samples", "audit_samples": "n_samples", "n_boot": "n_resamples"}
+MAX_PARAMETERS = 10
+#: Callables whose ``**kwargs`` are a Space's parameter names (render(mesh, azimuth=..., elevation=...)).
+SPACE_KEYWORDS = {"Renderer.render", "Space.points", "Explorer.set"}
+MAX_TOP_LEVEL = 30
+
+
+def _public_callables():
+    seen: dict[int, str] = {}
+    modules = [("semkit", semkit, semkit.__all__)]
+    for name in SUBPACKAGES:
+        module = importlib.import_module(f"semkit.{name}")
+        modules.append((f"semkit.{name}", module, getattr(module, "__all__", [])))
+    for prefix, module, names in modules:
+        for name in names:
+            obj = getattr(module, name)
+            if inspect.ismodule(obj) or id(obj) in seen:
+                continue
+            if inspect.isclass(obj) and getattr(obj, "_is_protocol", False):  # a Protocol: its methods are the rule
+                seen[id(obj)] = f"{prefix}.{name}"
+            elif inspect.isclass(obj):
+                seen[id(obj)] = f"{prefix}.{name}"
+                yield f"{prefix}.{name}", obj
+                for attr, member in vars(obj).items():
+                    if (attr.startswith("_") and attr != "__init__") or not callable(member):
+                        continue
+                    if isinstance(member, (staticmethod, classmethod)):
+                        member = member.__func__
+                    if inspect.isfunction(member):
+                        yield f"{name}.{attr}", member
+            elif callable(obj):
+                seen[id(obj)] = f"{prefix}.{name}"
+                yield f"{prefix}.{name}", obj
+
+
+CALLABLES = dict(_public_callables())
+
+
+def _parameters(obj) -> list[inspect.Parameter]:
+    try:
+        signature = inspect.signature(obj)
+    except (TypeError, ValueError):  # builtins, enums without a signature
+        return []
+    return [p for p in signature.parameters.values() if p.name not in ("self", "cls")]
+
+
+def test_top_level_is_small():
+    callables = [n for n in semkit.__all__ if not inspect.ismodule(getattr(semkit, n)) and callable(getattr(semkit, n))]
+    assert len(callables) <= MAX_TOP_LEVEL, sorted(callables)
+
+
+def test_no_deprecation_shims():
+    assert not (Path(semkit.__file__).parent / "deprecation.py").exists()
+    with pytest.raises(ImportError):
+        importlib.import_module("semkit.deprecation")
+
+
+@pytest.mark.parametrize("name", sorted(CALLABLES))
+def test_signature_follows_the_glossary(name):
+    params = _parameters(CALLABLES[name])
+    names = [p.name for p in params]
+    assert len(params) <= MAX_PARAMETERS, f"{name} takes {len(params)} parameters: {names}"
+    if name.split(".", 1)[-1] not in SPACE_KEYWORDS and not name.endswith(tuple(SPACE_KEYWORDS)):
+        assert not any(p.kind is p.VAR_KEYWORD for p in params), f"{name} takes **kwargs"
+    wrong = {n: BANNED[n] for n in names if n in BANNED}
+    assert not wrong, f"{name}: rename {wrong}"
