@@ -23,7 +23,7 @@ ELEVATION = 30.0
 
 
 def main() -> None:
-    labels = semkit.imagenet_labels()
+    labels = semkit.classify.imagenet_labels()
     networks = {name: semkit.load_classifier(name) for name in semkit.BUNDLED}
     rows = []
     for mesh in gallery.meshes():

@@ -67,7 +67,7 @@ _worker_state: dict = {}
 
 def _worker_init(mesh_path: str, image_size: int) -> None:
     torch.set_num_threads(1)
-    _worker_state["mesh"] = semkit.load_mesh(mesh_path)
+    _worker_state["mesh"] = semkit.scene.load_mesh(mesh_path)
     _worker_state["renderer"] = semkit.Renderer("embree", image_size=image_size, threads=1)
 
 
@@ -110,7 +110,7 @@ def main() -> None:
     device = args.device
     sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
     cores = os.cpu_count() or 1
-    mesh = semkit.load_mesh(args.mesh, label=703)  # park bench
+    mesh = semkit.scene.load_mesh(args.mesh, label=703)  # park bench
     result: dict = {"machine": describe_machine(device), "settings": vars(args), "render": [], "classify": [], "map": []}
     gl_reason = "skipped (--no-gl)" if args.no_gl else semkit.render.gl_unavailable_reason()
     result["machine"]["gl"] = semkit.render.gl_renderer() if gl_reason is None else f"not run: {gl_reason}"

@@ -47,7 +47,7 @@ def grid_points(space: semkit.Space, step) -> int:
 
 def section(mesh_path: Path) -> list[str]:
     """The section's markdown lines, measured on the ShapeNet bench at ``mesh_path``."""
-    mesh = semkit.load_mesh(mesh_path, label=703)
+    mesh = semkit.scene.load_mesh(mesh_path, label=703)
     classifier = semkit.load_classifier("efficientnet_lite0")
     f = semkit.SemanticFunction(mesh, classifier)
     coarse = semkit.semantic_map(f, step=(15, 10), progress=False)
@@ -73,7 +73,7 @@ def section(mesh_path: Path) -> list[str]:
         boxes = semkit.find_regions(g, starts, ("verified",), space=space, certificate=certificate, step=step,
                                     progress=False).sel(algorithm="verified")
         seconds = time.perf_counter() - start
-        volume = semkit.volume_ratio(boxes)
+        volume = semkit.regions.volume_ratio(boxes)
         shares = audit_shares(g, boxes.lower.values, boxes.upper.values, seed=1)
         lines.append(
             f"| {name} ({', '.join(space.names)}) | {certificate} | {', '.join(f'{r:g}' for r in step)} | "
@@ -152,7 +152,7 @@ def audit_section(meshes: list[Path], starts_per_mesh: int = 3, network: str = "
             r_share = audit_shares(f, lo, hi, seed=2)
             shares[f"{key} radii"] += r_share.tolist()
             queries[f"{key} radii"] += radii.queries.values.tolist()
-            row[key] = (share, semkit.volume_ratio(boxes.expand_dims(algorithm=["verified"])).values.ravel(), r_share,
+            row[key] = (share, semkit.regions.volume_ratio(boxes.expand_dims(algorithm=["verified"])).values.ravel(), r_share,
                         radii.radius.values[:, 0])
         lat, dft = row["lattice"], row["default"]
         rows.append(

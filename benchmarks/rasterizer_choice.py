@@ -90,7 +90,7 @@ def warp_visibility(mesh, eyes, axes):
 
 
 def main() -> None:
-    mesh = semkit.load_mesh(MESH)
+    mesh = semkit.scene.load_mesh(MESH)
     v = Views.from_inputs(views(N_VIEWS), None)
     eyes, axes = v.eye.numpy(), v.axes.numpy()
     candidates = {"embree (ray casting, CPU)": embree_visibility, "OpenGL via EGL (gl backend)": gl_visibility,

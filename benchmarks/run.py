@@ -73,7 +73,7 @@ def pipeline_rows() -> tuple[list[tuple[str, int, float]], dict]:
 
     from semkit.render import embree as _embree
 
-    mesh = semkit.load_mesh(MESH, label=703)
+    mesh = semkit.scene.load_mesh(MESH, label=703)
     classifier = semkit.load_classifier("efficientnet_lite0")  # the default engine: ONNX Runtime on a CPU
     in_torch = semkit.Classifier(
         classifier.model, input_size=224, name="efficientnet_lite0", mean=LITE_MEAN, std=LITE_STD, engine="torch"
@@ -159,7 +159,7 @@ def paper_grid() -> dict:
     """Time and peak memory of the paper's full 2-D grid (4,080 points), in a fresh process."""
     code = (
         "import resource, sys, time; sys.path.insert(0, %r); import run, semkit; "
-        "f = semkit.SemanticFunction(semkit.load_mesh(run.MESH, label=703), 'efficientnet_lite0'); "
+        "f = semkit.SemanticFunction(semkit.scene.load_mesh(run.MESH, label=703), 'efficientnet_lite0'); "
         "t = time.perf_counter(); ds = semkit.semantic_map(f, step=3, progress=False); t = time.perf_counter() - t; "
         "print(ds.score.size, t, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
     ) % str(Path(__file__).parent)
@@ -208,7 +208,7 @@ def gl_rows() -> list[tuple[str, float, float]]:
     change in the machine's load falls on both."""
     if gl_unavailable_reason() is not None:
         return []
-    mesh = semkit.load_mesh(MESH, label=703)
+    mesh = semkit.scene.load_mesh(MESH, label=703)
     pts = views(64)
     rows = []
     for look, options in (("white on black", {}), ("materials=True on grey", {"materials": True, "background": 0.5})):
@@ -244,7 +244,7 @@ def gl_lines(rows: list[tuple[str, float, float]]) -> list[str]:
 def pytorch3d_rows() -> list[tuple[str, int, float]]:
     if not pytorch3d_available():
         return []
-    mesh = semkit.load_mesh(MESH, label=703)
+    mesh = semkit.scene.load_mesh(MESH, label=703)
     rows = []
     for name in ("embree", "pytorch3d"):
         r = semkit.Renderer(name, image_size=224, device="cpu") if name == "pytorch3d" else semkit.Renderer(name, image_size=224)
@@ -280,7 +280,7 @@ def region_rows() -> tuple[list[tuple], dict]:
     rules see the same f; a real SemanticFunction run from one start gives
     the wall time per start.
     """
-    mesh = semkit.load_mesh(MESH, label=703)
+    mesh = semkit.scene.load_mesh(MESH, label=703)
     f = semkit.SemanticFunction(mesh, "efficientnet_lite0")
     start = time.perf_counter()
     semantic = semkit.semantic_map(f, step=(6, 5), progress=False)
@@ -295,7 +295,7 @@ def region_rows() -> tuple[list[tuple], dict]:
     hi = np.minimum(faithful.upper, adaptive.upper)
     inter = (hi - lo).clip(min=0).prod("param")
     iou = inter / ((faithful.upper - faithful.lower).prod("param") + (adaptive.upper - adaptive.lower).prod("param") - inter)
-    grown = semkit.volume_ratio(faithful) > 1e-6
+    grown = semkit.regions.volume_ratio(faithful) > 1e-6
     rows = []
     for name in faithful.algorithm.values:
         g = grown.sel(algorithm=name)

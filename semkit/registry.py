@@ -118,10 +118,12 @@ def _same(value: Any, default: Any) -> bool:
 
 def positive(name: str, value: Any) -> float:
     """``value`` as a positive finite float, or an error naming the option ``name``."""
+    if isinstance(value, (bool, str, bytes)):
+        raise TypeError(f"{name} must be a positive number, got {value!r}")
     try:
         number = float(value)
     except (TypeError, ValueError):
         raise TypeError(f"{name} must be a positive number, got {value!r}") from None
-    if isinstance(value, (bool, str)) or not (math.isfinite(number) and number > 0):
+    if not (math.isfinite(number) and number > 0):
         raise ValueError(f"{name} must be a positive finite number, got {value!r}")
     return number

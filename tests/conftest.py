@@ -53,7 +53,7 @@ def mug() -> semkit.Mesh:
 @pytest.fixture(scope="session")
 def chair_mesh(shapenet_root) -> semkit.Mesh:
     """A real ShapeNet chair (9,552 faces), the one of the paper's chair figure."""
-    return semkit.load_mesh(
+    return semkit.scene.load_mesh(
         shapenet_root / "chair" / "341fcdd8a40a2612456cbf78e1e89022" / "models" / "model_normalized.obj", label=559
     )
 

@@ -1,12 +1,12 @@
-"""Adaptive maps: fewer queries than the dense map, the same grid, errors within the tolerance's reach."""
+"""Adaptive maps: fewer queries than the dense map, the same grid, errors within max_error's reach."""
 
 import numpy as np
 import pytest
 import xarray as xr
 
 import semkit
-from semkit import Renderer, SemanticFunction, Space, gallery, semantic_map, semantic_maps
-from semkit.maps.adaptive import DEFAULT_TOLERANCE
+from semkit import Maps, Renderer, SemanticFunction, Space, gallery, semantic_map, study
+from semkit.maps import DEFAULT_MAX_ERROR
 
 
 class Counted:
@@ -35,7 +35,7 @@ def test_an_adaptive_map_spends_its_queries_where_the_map_changes():
     assert ds.score.dims == dense.score.dims and ds.score.shape == (120, 34)
     assert ds.evaluated.dtype == bool and int(ds.evaluated.sum()) == f.points  # each point evaluated once
     assert f.points < 0.2 * dense.score.size
-    assert ds.attrs["tolerance"] == DEFAULT_TOLERANCE
+    assert ds.attrs["max_error"] == DEFAULT_MAX_ERROR
     err = np.abs(ds.score - dense.score)
     assert float(err.where(ds.evaluated).max()) == 0  # computed points are exact
     assert float(err.mean()) < 0.002 and float(err.max()) < 0.05
@@ -50,9 +50,9 @@ def test_an_adaptive_map_spends_its_queries_where_the_map_changes():
     constant = Counted(lambda p: np.full(len(p), 0.25))
     flat_map = semantic_map(constant, space=Space.paper(), step=3, adaptive=True, progress=False)
     assert constant.points == 30 * 10 and float(np.abs(flat_map.score - 0.25).max()) < 1e-12
-    # a smaller tolerance evaluates more
+    # a smaller max_error evaluates more
     tight = Counted(band)
-    semantic_map(tight, space=Space.paper(), step=3, adaptive=True, tolerance=DEFAULT_TOLERANCE / 10, progress=False)
+    semantic_map(tight, space=Space.paper(), step=3, adaptive=True, max_error=DEFAULT_MAX_ERROR / 10, progress=False)
     assert tight.points > f.points
 
 
@@ -98,20 +98,20 @@ def test_an_interrupted_adaptive_map_resumes_to_the_same_result(tmp_path):
     ds = semantic_map(second, space=Space.paper(), step=3, adaptive=True, store=store, key="band", chunk_size=50, progress=False)
     assert first.points + second.points == whole.points  # nothing evaluated twice
     xr.testing.assert_identical(ds.drop_attrs(), uninterrupted.drop_attrs())
-    assert semkit.open_map(store).evaluated.dtype == bool
+    assert semkit.open(store).evaluated.dtype == bool
     # read back without evaluating; other settings are refused
     again = Counted(band)
     semantic_map(again, space=Space.paper(), step=3, adaptive=True, store=store, key="band", progress=False)
     assert again.points == 0
     with pytest.raises(ValueError, match="differs in adaptive"):
-        semantic_map(band, space=Space.paper(), step=3, adaptive=True, tolerance=2 * DEFAULT_TOLERANCE, store=store, key="band",
+        semantic_map(band, space=Space.paper(), step=3, adaptive=True, max_error=2 * DEFAULT_MAX_ERROR, store=store, key="band",
                      progress=False)
     with pytest.raises(ValueError, match="differs in adaptive"):
         semantic_map(band, space=Space.paper(), step=3, store=store, key="band", progress=False)
     with pytest.raises(ValueError, match="pass adaptive=True"):
-        semantic_map(band, space=Space.paper(), step=3, tolerance=0.05, progress=False)
-    with pytest.raises(ValueError, match="tolerance must be a positive"):
-        semantic_map(band, space=Space.paper(), step=3, adaptive=True, tolerance=0, progress=False)
+        semantic_map(band, space=Space.paper(), step=3, max_error=0.05, progress=False)
+    with pytest.raises(ValueError, match="max_error must be a positive"):
+        semantic_map(band, space=Space.paper(), step=3, adaptive=True, max_error=0, progress=False)
 
 
 def noisy_band(p: np.ndarray) -> np.ndarray:
@@ -148,9 +148,9 @@ def test_an_adaptive_map_of_a_real_network(lite0):
 
 
 def test_stacked_adaptive_maps(tmp_path):
-    kw = dict(step=(10, 10), renderer=Renderer(image_size=48), progress=False, adaptive=True, tolerance=0.05)
-    ds = semantic_maps(["coffee_mug", "vase"], ["efficientnet_lite0"], store=tmp_path / "maps", **kw)
+    kw = dict(kind=Maps(step=(10, 10), adaptive=True, max_error=0.05), image_size=48, progress=False)
+    ds = study(["coffee_mug", "vase"], ["efficientnet_lite0"], store=tmp_path / "maps.zarr", **kw)
     assert ds.evaluated.dims == ("network", "shape", "azimuth", "elevation")
-    assert ds.attrs["tolerance"] == 0.05 and not bool(ds.evaluated.all())
-    again = semantic_maps(["coffee_mug", "vase"], ["efficientnet_lite0"], store=tmp_path / "maps", **kw)
+    assert ds.attrs["max_error"] == 0.05 and not bool(ds.evaluated.all())
+    again = study(["coffee_mug", "vase"], ["efficientnet_lite0"], store=tmp_path / "maps.zarr", **kw)
     xr.testing.assert_identical(again.evaluated, ds.evaluated)

@@ -11,7 +11,8 @@ import torchvision
 from PIL import Image
 
 import semkit
-from semkit import Classifier, imagenet_labels, load_classifier, resolve_label
+from semkit import Classifier, load_classifier
+from semkit.classify import imagenet_labels, resolve_label
 from semkit.classify import IMAGENET_MEAN, IMAGENET_STD
 from semkit.classify.loaders import LITE_MEAN, LITE_STD
 
@@ -70,7 +71,7 @@ def test_lite_input_normalization_is_the_one_the_weights_were_trained_with(name,
     renderer = semkit.Renderer(image_size=c.input_size)
     images = torch.cat(
         [
-            renderer.render(semkit.load_mesh(shapenet_root / cls / info["present"][0] / "models" / "model_normalized.obj"), **SAMPLE_VIEWS)
+            renderer.render(semkit.scene.load_mesh(shapenet_root / cls / info["present"][0] / "models" / "model_normalized.obj"), **SAMPLE_VIEWS)
             for cls, info in shapenet_index.items()
         ]
     )

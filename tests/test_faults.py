@@ -17,7 +17,8 @@ import torch
 from torch import nn
 
 import semkit
-from semkit import Space, StoreError, gallery
+from semkit import Space, gallery
+from semkit.store import StoreError
 
 SPACE = Space.paper()
 ROOT = Path(__file__).resolve().parents[1]
@@ -41,7 +42,7 @@ BATTERY = [
     ("a step wider than the range", lambda: SPACE.grid((3, 200)), ValueError, "wider than its range"),
     ("a threshold that is no probability", lambda: semkit.robustness_radius(cosine, [[0, 0]], space=SPACE, threshold=5),
      ValueError, "probability in [0, 1]"),
-    ("a label that is not a whole number", lambda: semkit.resolve_label(3.7), ValueError, "integer class index"),
+    ("a label that is not a whole number", lambda: semkit.classify.resolve_label(3.7), ValueError, "integer class index"),
     ("a class index as the network", lambda: semkit.SemanticFunction(gallery.load("vase"), 42), TypeError,
      "network name"),
     ("srvr of a map", lambda: semkit.srvr(small_map()), ValueError, "take region searches"),
@@ -147,13 +148,13 @@ def test_meshes_that_render_as_nothing_warn(tmp_path, text, warning):
     path = tmp_path / "m.obj"
     path.write_text(text)
     with pytest.warns(semkit.scene.mesh.MeshWarning, match=warning):
-        semkit.load_mesh(path)
+        semkit.scene.load_mesh(path)
 
 
 def test_coordinates_near_the_float_limit_normalize(tmp_path):
     path = tmp_path / "big.obj"
     path.write_text("v -1e308 0 0\nv 1e308 0 0\nv 0 1e308 0\nf 1 2 3\n")
-    mesh = semkit.load_mesh(path)
+    mesh = semkit.scene.load_mesh(path)
     assert np.isfinite(mesh.vertices).all() and np.ptp(mesh.vertices, axis=0).max() == pytest.approx(2)
 
 

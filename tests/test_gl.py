@@ -55,7 +55,7 @@ def _both(mesh, **options):
 @needs_gl
 @pytest.mark.parametrize("entry", MESHES, ids=lambda e: f"{e[0]}-{e[1][:6]}")
 def test_same_images_as_embree_with_materials_textures_roll_light_and_distance(shapenet_root, entry):
-    mesh = semkit.load_mesh(shapenet_root / entry[0] / entry[1] / "models" / "model_normalized.obj")
+    mesh = semkit.scene.load_mesh(shapenet_root / entry[0] / entry[1] / "models" / "model_normalized.obj")
     assert mesh.twins is not None  # ShapeNet's coincident faces: the copy facing the camera shows
     a, b = _both(mesh, image_size=224, materials=True)
     _same(a, b)

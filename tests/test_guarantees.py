@@ -189,7 +189,7 @@ def test_check_regions_and_stores_use_the_criterion_of_the_regions(tmp_path):
     m = semkit.semantic_map(f, step=10, progress=False)
     check = semkit.check_regions(boxes, m)
     assert check.attrs["criterion"] == "score >= 0.4"
-    with pytest.raises(semkit.StoreError, match="other settings"):  # the same store under another criterion is refused
+    with pytest.raises(semkit.store.StoreError, match="other settings"):  # the same store under another criterion is refused
         semkit.find_regions(f, [[0.0, 30.0]], ("verified",), criterion="score >= 0.6", store=store, key="three",
                             progress=False)
     with pytest.raises(ValueError, match="paper's methods"):

@@ -3,7 +3,8 @@ import pytest
 import trimesh
 
 import semkit
-from semkit import Mesh, MeshError, load_mesh
+from semkit import Mesh
+from semkit.scene import MeshError, load_mesh
 from semkit.scene.mesh import normalize_vertices
 
 
@@ -96,7 +97,7 @@ def test_face_normals_are_unit_or_zero():
 
 def test_shapenet_meshes_load_named_by_model(shapenet_root):
     path = shapenet_root / "bench" / "c069553c08631597cb2a965e75be701c" / "models" / "model_normalized.obj"
-    mesh = semkit.load_mesh(path)
+    mesh = semkit.scene.load_mesh(path)
     assert mesh.name == "c069553c08631597cb2a965e75be701c"
     assert mesh.n_faces == 4720
     assert (mesh.vertices.max(0) - mesh.vertices.min(0)).max() == pytest.approx(2.0)

@@ -9,7 +9,7 @@ import papermill
 import pytest
 
 from semkit.app.cli import main
-from semkit import load_shapes
+from semkit.scene import load_shapes
 from semkit.app.reports import REPORT_NOTEBOOKS, ReportError, run_reports, setup
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"

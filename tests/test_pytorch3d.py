@@ -102,7 +102,7 @@ def test_semantic_function_gradients_by_autograd(box_mesh):
 @needs_pytorch3d
 def test_materials_roll_light_and_background_as_embree(shapenet_root):
     """The textured chair, rolled, dimmer, on a background image: the same image on both backends."""
-    mesh = semkit.load_mesh(shapenet_root / "chair" / "341fcdd8a40a2612456cbf78e1e89022" / "models" / "model_normalized.obj")
+    mesh = semkit.scene.load_mesh(shapenet_root / "chair" / "341fcdd8a40a2612456cbf78e1e89022" / "models" / "model_normalized.obj")
     assert mesh.materials.textured
     background = np.random.default_rng(0).uniform(size=(30, 40, 3))
     views = dict(azimuth=[120, 30], elevation=30, roll=[0, 25], light_intensity=[0.5, 0.2], ambient=[0.5, 0.7])

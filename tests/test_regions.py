@@ -1,3 +1,5 @@
+import json
+
 import numpy as np
 import pytest
 import xarray as xr
@@ -5,7 +7,7 @@ from scipy.optimize import brentq
 
 import semkit
 from semkit import Space, check_regions, find_regions, gallery, interpolate, semantic_map, srvr
-from semkit.regions import Hyper, loss_gradients
+from semkit.regions import OIRB, OIRW, FaithfulSteps, Naive
 from semkit.regions.paper import corner_masks
 
 STARTS = [[130, 30], [50, 20], [200, 15], [310, 50]]  # the paper's initial points
@@ -45,10 +47,10 @@ def test_naive_and_oir_b_gradients_are_derivatives_of_their_losses(n):
     f, integral = multilinear(rng.uniform([0.5, -0.2], [1.0, 0.2], size=(n, 2)))
     a = rng.uniform(-1, 0, n)
     b = a + rng.uniform(0.5, 2, n)
-    h = Hyper()
+    h = OIRB()
 
-    naive = lambda a, b: -integral(a, b) + h.lam / 2 * np.sum((b - a) ** 2)
-    ga, gb, loss = loss_gradients("naive", a[None], b[None], f(corners(a, b))[None], hyper=h)
+    naive = lambda a, b: -integral(a, b) + Naive().lam / 2 * np.sum((b - a) ** 2)
+    ga, gb, loss = Naive().gradients(a[None], b[None], f(corners(a, b))[None], None)
     np.testing.assert_allclose(loss[0], naive(a, b), rtol=1e-10)
     np.testing.assert_allclose(np.r_[ga[0], gb[0]], np.r_[numerical(naive, a, b)], rtol=1e-6, atol=1e-9)
 
@@ -57,7 +59,7 @@ def test_naive_and_oir_b_gradients_are_derivatives_of_their_losses(n):
         return integral(a - m, b + m) - 2 * integral(a, b)
 
     m = h.alpha / 2 * (b - a)
-    ga, gb, loss = loss_gradients("oir_b", a[None], b[None], f(corners(a, b))[None], f(corners(a - m, b + m))[None], hyper=h)
+    ga, gb, loss = h.gradients(a[None], b[None], np.concatenate([f(corners(a, b)), f(corners(a - m, b + m))])[None], None)
     np.testing.assert_allclose(loss[0], oir_b(a, b), rtol=1e-10)
     np.testing.assert_allclose(np.r_[ga[0], gb[0]], np.r_[numerical(oir_b, a, b)], rtol=1e-6, atol=1e-9)
 
@@ -69,7 +71,7 @@ def test_oir_b_in_one_dimension_is_exact_leibniz():
     loss = lambda a, b: (F(b[0] + alpha / 2 * (b[0] - a[0])) - F(a[0] - alpha / 2 * (b[0] - a[0]))) - 2 * (F(b[0]) - F(a[0]))
     a, b = np.array([0.3]), np.array([1.7])
     m = alpha / 2 * (b - a)
-    ga, gb, _ = loss_gradients("oir_b", a[None], b[None], np.sin([[a[0], b[0]]]), np.sin([[a[0] - m[0], b[0] + m[0]]]))
+    ga, gb, _ = OIRB(alpha=alpha).gradients(a[None], b[None], np.sin([[a[0], b[0], a[0] - m[0], b[0] + m[0]]]), None)
     np.testing.assert_allclose([ga[0, 0], gb[0, 0]], np.r_[numerical(loss, a, b)], rtol=1e-7)
 
 
@@ -100,8 +102,8 @@ def test_oir_w_gradients_follow_the_reference_formulas(n):
     b = a + rng.uniform(0.5, 3, n)
     f_D = rng.uniform(0.1, 1, 2**n)
     G = rng.normal(size=(2**n, n))
-    h = Hyper(beta=0.05)  # larger than the paper's so that the slope terms weigh in the comparison
-    ga, gb, _ = loss_gradients("oir_w", a[None], b[None], f_D[None], grad_neg_log=G[None], hyper=h)
+    h = OIRW(beta=0.05)  # larger than the paper's so that the slope terms weigh in the comparison
+    ga, gb, _ = h.neg_log_gradients(a[None], b[None], f_D[None], G[None])
     ea, eb = oir_w_by_loops(a, b, f_D, G, h.beta)
     np.testing.assert_allclose(ga[0], ea, rtol=1e-10)
     np.testing.assert_allclose(gb[0], eb, rtol=1e-10)
@@ -116,20 +118,23 @@ LINE = Space({"x": (-180, 180)})
 
 def test_naive_stops_where_f_at_the_bound_equals_lambda_times_the_width():
     gauss = lambda p: np.exp(-p[:, 0] ** 2 / (2 * 30**2))
-    r = find_regions(gauss, [[0.0]], "naive", space=LINE, iterations=3000, tolerance=1e-7, progress=False)
+    r = find_regions(gauss, [[0.0]], "naive", space=LINE, iterations=3000,
+                     step_rule=FaithfulSteps(min_motion=1e-7), progress=False)
     b_star = brentq(lambda b: np.exp(-(b**2) / 1800) - 0.1 * 2 * b, 0.1, 180)
     assert float(r.upper.squeeze()) == pytest.approx(b_star, abs=1e-3)
     assert float(r.lower.squeeze()) == pytest.approx(-b_star, abs=1e-3)
-    assert bool(r.converged.squeeze()) and int(r.iterations.squeeze()) < 3000  # tolerance stopped it
+    assert bool(r.converged.squeeze()) and int(r.iterations.squeeze()) < 3000  # min_motion stopped it
 
-    one = find_regions(lambda p: np.ones(len(p)), [[0.0]], "naive", space=LINE, iterations=3000, tolerance=1e-7, progress=False)
+    one = find_regions(lambda p: np.ones(len(p)), [[0.0]], "naive", space=LINE, iterations=3000,
+                     step_rule=FaithfulSteps(min_motion=1e-7), progress=False)
     assert float((one.upper - one.lower).squeeze()) == pytest.approx(1 / 0.1, abs=1e-3)  # f = lambda r at width 1/lambda
 
 
 def test_box_function():
     """f = 1 on (-20, 20): naive settles at width 1/lambda inside it, OIR_B on its edges."""
     box = lambda p: ((p[:, 0] > -20) & (p[:, 0] < 20)).astype(float)
-    r = find_regions(box, [[3.0]], ("naive", "oir_b"), space=LINE, iterations=2000, tolerance=1e-7, progress=False)
+    r = find_regions(box, [[3.0]], ("naive", "oir_b"), space=LINE, iterations=2000,
+                     step_rule=FaithfulSteps(min_motion=1e-7), progress=False)
     naive, oir_b = r.isel(start=0, param=0).sel(algorithm="naive"), r.isel(start=0, param=0).sel(algorithm="oir_b")
     assert float(naive.upper - naive.lower) == pytest.approx(10, abs=1e-3)
     assert -20 < float(naive.lower) < float(naive.upper) < 20
@@ -172,7 +177,8 @@ def test_n_dimensional_boxes_take_one_batched_call_per_step(n):
         return np.exp(-np.sum((p / 2) ** 2, axis=1))
 
     # from the paper's 1e-5 box the steps scale as width^(n-1) and a box in n >= 3 never grows: start wider
-    r = find_regions(f, np.zeros((2, n)) + [[0.0], [0.5]], space=space, iterations=150, start_width=0.25, progress=False)
+    methods = (Naive(start_width=0.25), OIRB(start_width=0.25), OIRW(start_width=0.25))
+    r = find_regions(f, np.zeros((2, n)) + [[0.0], [0.5]], methods, space=space, iterations=150, progress=False)
     assert r.lower.dims == ("start", "algorithm", "param") and r.lower.shape == (2, 3, n)
     assert len(calls) == 150  # one call of f per step for all starts and all algorithms
     per_step = 2 * (2**n + 2 * 2**n + 2**n * (1 + 2 * n))  # naive, oir_b (inner + outer), oir_w (corners + differences)
@@ -182,7 +188,9 @@ def test_n_dimensional_boxes_take_one_batched_call_per_step(n):
     assert (width > 0.5).all()
     np.testing.assert_allclose((r.upper + r.lower).sel(start=0), 0, atol=1e-6)  # symmetric f, symmetric boxes
     assert "iteration" in r.lower_trace.dims and r.loss.shape == (150, 2, 3)
-    assert r.attrs["learning_rate"] == 0.1 and r.attrs["alpha"] == 0.05 and r.attrs["start_width"] == 0.25
+    described = json.loads(r.attrs["methods"])
+    assert [m["start_width"] for m in described] == [0.25] * 3 and described[1]["alpha"] == 0.05
+    assert described[0]["step_rule"] == {"name": "faithful", "min_motion": None}
     assert "method" not in r.dims  # Dataset.sel(method=...) would silently select nothing
 
 
@@ -204,7 +212,8 @@ def test_white_box_gradients_come_from_f_gradient_when_it_has_one():
     f = WithGradient()
     r = find_regions(f, [[120, 30]], "oir_w", iterations=100, progress=False)
     assert f.gradient_calls == 100 and r.attrs["gradient_source"] == "f.gradient"
-    plain = find_regions(lambda p: bump(p, 120), [[120, 30]], "oir_w", space=Space.paper(), iterations=100, fd_step=1e-4, progress=False)
+    plain = find_regions(lambda p: bump(p, 120), [[120, 30]], OIRW(fd_step=1e-4), space=Space.paper(), iterations=100,
+                         progress=False)
     assert plain.attrs["gradient_source"].startswith("central differences")
     np.testing.assert_allclose(r.upper, plain.upper, rtol=1e-5)
 
@@ -214,15 +223,17 @@ def test_bad_inputs_are_named():
         find_regions(bump, [[10, 95]], space=Space.paper(), progress=False)
     with pytest.raises(ValueError, match="NaN"):
         find_regions(lambda p: np.full(len(p), np.nan), [[10, 10]], space=Space.paper(), progress=False)
-    with pytest.raises(ValueError, match="unknown algorithm"):
+    with pytest.raises(ValueError, match="unknown region method 'oir_x'"):
         find_regions(bump, [[10, 10]], "oir_x", space=Space.paper(), progress=False)
-    with pytest.raises(TypeError, match="unknown hyper-parameters or method options \\['lr'\\]"):
-        find_regions(bump, [[10, 10]], space=Space.paper(), lr=0.2, progress=False)
-    with pytest.raises(ValueError, match="positive"):
-        find_regions(bump, [[10, 10]], space=Space.paper(), alpha=-1, progress=False)
+    with pytest.raises(TypeError, match="unexpected keyword argument 'lr'"):
+        OIRB(lr=0.2)
+    with pytest.raises(ValueError, match="alpha must be a positive"):
+        OIRB(alpha=-1)
+    with pytest.raises(TypeError, match="alpha must be a positive number"):
+        OIRB(alpha="0.05")
     with pytest.raises(ValueError, match="needs a Space"):
         find_regions(bump, [[10, 10]], progress=False)
-    with pytest.raises(ValueError, match="step_rule"):
+    with pytest.raises(ValueError, match="unknown step rule .fast."):
         find_regions(bump, [[10, 10]], space=Space.paper(), step_rule="fast", progress=False)
 
 
@@ -296,7 +307,7 @@ def test_srvr_and_the_check_against_a_dense_map():
     assert (check.iou.sel(start=1) == 0).all()
 
     volumes = np.array([[60 * 40, 30 * 40], [20 * 20, 20 * 20]]) / (360 * 100)
-    np.testing.assert_allclose(semkit.volume_ratio(r), volumes)
+    np.testing.assert_allclose(semkit.regions.volume_ratio(r), volumes)
     s = srvr(r)
     assert s.dims == ("algorithm",)
     np.testing.assert_allclose(s, volumes.mean(0))
@@ -455,15 +466,17 @@ def test_a_map_on_part_of_a_periodic_parameter_is_held_at_its_nearer_end():
 
 
 def test_methods_are_objects_that_declare_what_they_need():
-    from semkit.regions import METHODS, OIRW, RegionMethod, method
+    from semkit.regions import METHODS, RegionMethod
 
-    assert list(METHODS) == ["naive", "oir_b", "oir_w", "verified"]  # semkit.trust registers the verified method
-    oir_w = method("oir_w")
+    assert METHODS.names() == ("naive", "oir_b", "oir_w", "verified")  # known by name, nothing imported for it
+    oir_w = METHODS.create("oir_w")
     assert isinstance(oir_w, OIRW) and isinstance(oir_w, RegionMethod)
-    assert oir_w.needs_gradient and not method("naive").needs_gradient
+    assert oir_w.needs_gradient and not METHODS.create("naive").needs_gradient
     assert (oir_w.label, oir_w.color) == ("OIR_W", "tab:purple")
-    assert [method(m).queries_per_step(2) for m in METHODS] == [4, 8, 8, 4]
+    assert [METHODS.create(m).queries_per_step(2) for m in METHODS.names()] == [4, 8, 8, 4]
+    assert repr(OIRB(alpha=0.2, step_rule="adaptive")) == "OIRB(alpha=0.2, step_rule=AdaptiveSteps())"
+    assert OIRB(alpha=0.2).get_params()["alpha"] == 0.2
     # an object with its own settings runs beside names
-    r = find_regions(bump, [[0, 30]], ("naive", method("oir_b", hyper=semkit.regions.Hyper(alpha=0.2))),
+    r = find_regions(bump, [[0, 30]], ("naive", OIRB(alpha=0.2)),
                      space=Space.paper(), iterations=50, progress=False)
     assert r.algorithm.values.tolist() == ["naive", "oir_b"] and '"alpha": 0.2' in r.attrs["methods"]

@@ -19,7 +19,7 @@ PAPER_RENDERS = [
 
 @pytest.mark.parametrize("cls,model,el,az", PAPER_RENDERS)
 def test_embree_reproduces_the_papers_renders(shapenet_root, paper_figures, cls, model, el, az):
-    mesh = semkit.load_mesh(shapenet_root / cls / model / "models" / "model_normalized.obj")
+    mesh = semkit.scene.load_mesh(shapenet_root / cls / model / "models" / "model_normalized.obj")
     image = Renderer("embree").render(mesh, azimuth=az, elevation=el)[0].numpy()
     reference = np.asarray(Image.open(paper_figures / f"render_{cls}_{el}_{az}.png").convert("RGB"), float) / 255
     reference = reference.transpose(2, 0, 1)

@@ -10,7 +10,8 @@ import trimesh
 from PIL import Image
 
 import semkit
-from semkit import Renderer, Space, gallery, load_mesh
+from semkit import Renderer, Space, gallery
+from semkit.scene import load_mesh
 from semkit.app import Explorer
 from semkit.scene.mesh import MaterialWarning, MeshError
 

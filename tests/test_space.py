@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from semkit import Parameter, Space
+from semkit import Space
+from semkit.space import Parameter
 
 
 def test_paper_space():

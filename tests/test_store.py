@@ -13,7 +13,8 @@ import torch
 from torch import nn
 
 import semkit
-from semkit import Space, StoreError, find_regions, gallery, open_map, semantic_map
+from semkit import Space, find_regions, gallery, semantic_map
+from semkit.store import StoreError
 
 SEMKIT = Path(semkit.__file__).parent
 
@@ -92,7 +93,7 @@ def test_two_processes_computing_one_store_both_finish_and_it_reads_back_correct
     for proc in procs:
         _, err = proc.communicate(timeout=300)
         assert proc.returncode == 0, err
-    back = open_map(store)
+    back = semkit.open(store)
     az, el = np.meshgrid(back.azimuth, back.elevation, indexing="ij")
     np.testing.assert_allclose(back.score, wave(np.stack([az.ravel(), el.ravel()], 1)).reshape(az.shape))
     assert not (tmp_path / f"shared{suffix}.partial").exists()
@@ -180,7 +181,7 @@ def test_a_path_holding_another_programs_data_gets_a_clear_error(tmp_path):
     with pytest.raises(StoreError, match="x.nc is not a semkit store"):
         find_regions(wave, [[10, 10]], "naive", space=Space.paper(), iterations=3, store=junk, progress=False)
     with pytest.raises(StoreError, match="x.nc is not a semkit store"):
-        open_map(junk)
+        semkit.open(junk)
 
 
 # -------------------------------------------------------------- structure

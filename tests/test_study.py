@@ -10,7 +10,7 @@ import xarray as xr
 import semkit
 from semkit import gallery
 
-SMALL = {"step": (120, 50), "image_size": 48}
+SMALL = {"kind": semkit.Maps(step=(120, 50)), "image_size": 48}
 
 
 @pytest.fixture(scope="module")
@@ -20,7 +20,7 @@ def maps(lite0):
 
 def test_a_study_holds_what_single_maps_hold(maps, lite0):
     f = semkit.SemanticFunction(gallery.load("vase"), lite0, renderer=semkit.Renderer(image_size=48))
-    single = semkit.semantic_map(f, step=SMALL["step"], progress=False)
+    single = semkit.semantic_map(f, step=(120, 50), progress=False)
     assert set(maps.data_vars) == set(single.data_vars) == {"score", "top1", "correct"}
     one = maps.sel(network="efficientnet_lite0", shape="vase")
     xr.testing.assert_allclose(one.score.drop_vars(["network", "shape", "label", "label_name"]), single.score, atol=1e-6)
@@ -31,8 +31,8 @@ def test_a_study_holds_what_single_maps_hold(maps, lite0):
 
 def test_a_stored_study_resumes_and_refuses_other_settings(tmp_path, lite0):
     store = tmp_path / "s.zarr"
-    args = dict(kind="regions", starts=[[30, 20]], algorithms=("naive", "oir_b"), iterations=40, step_rule="faithful",
-                image_size=48, progress=False)
+    work = semkit.Regions(starts=[[30, 20]], algorithms=("naive", "oir_b"), iterations=40, step_rule="faithful")
+    args = dict(kind=work, image_size=48, progress=False)
     first = semkit.study(["vase"], [lite0], store=store, **args)
     assert first.attrs["computed"] == 1 and first.lower.dims == ("network", "shape", "start", "algorithm", "param")
     assert {"lower_trace", "upper_trace", "loss", "iterations", "converged", "queries"} <= set(first.data_vars)
@@ -41,29 +41,29 @@ def test_a_stored_study_resumes_and_refuses_other_settings(tmp_path, lite0):
     again = semkit.study(["vase"], [lite0], store=store, **args)
     assert again.attrs["computed"] == 0
     with pytest.raises(ValueError, match="differs in iterations"):
-        semkit.study(["vase"], [lite0], store=store, **{**args, "iterations": 50})
+        semkit.study(["vase"], [lite0], store=store, **{**args, "kind": semkit.Regions(**{**vars(work), "iterations": 50})})
 
 
 def test_regions_over_a_stack_of_maps_and_the_comparison_table(maps):
-    regions = semkit.map_regions(maps, [[130, 30], [50, 20]], ("naive", "oir_b"), iterations=30)
+    regions = semkit.studies.map_regions(maps, [[130, 30], [50, 20]], ("naive", "oir_b"), iterations=30)
     assert regions.lower.dims == ("network", "shape", "start", "algorithm", "param")
     assert regions.label_name.values.tolist() == ["coffee mug", "vase"] and "space" in regions.attrs
-    comparison = semkit.compare_networks(maps, regions, radii=(0, 30), n_boot=200)
+    comparison = semkit.compare_networks(maps, regions, radius=(0, 30), n_resamples=200, n_permutations=200)
     assert list(comparison.metric.values) == ["accuracy over the space", "mean score", "robust accuracy r=0",
                                               "robust accuracy r=30", "SRVR naive", "SRVR OIR_B"]
     row = comparison.sel(criterion="top-1 correct", network="efficientnet_lite0")
     assert float(row["mean"].sel(metric="accuracy over the space")) == pytest.approx(float(maps.correct.mean()))
     assert float(row["mean"].sel(metric="robust accuracy r=0")) == pytest.approx(float(maps.correct.mean()))
     assert float(row["mean"].sel(metric="SRVR OIR_B")) == pytest.approx(float(semkit.srvr(regions).sel(algorithm="oir_b").mean()))
-    table = semkit.comparison_table(comparison)
+    table = semkit.studies.comparison_table(comparison)
     assert table.index.tolist() == ["efficientnet_lite0"] and "[" in table.iloc[0, 0]
 
 
 def test_averages_set_their_own_attrs(maps):
-    mean = semkit.average(maps)
+    mean = semkit.studies.average(maps)
     assert mean.attrs["mean_over_shape"] == 2 and mean.attrs["label_name"] == "true class"
     assert "top1" not in mean and mean.score.dims == ("network", "azimuth", "elevation")
-    vase = semkit.average(maps.sel(shape=["vase"]))
+    vase = semkit.studies.average(maps.sel(shape=["vase"]))
     assert vase.attrs["label_name"] == "vase"
 
 
@@ -84,7 +84,7 @@ def test_a_map_study_renders_each_shape_once_for_all_networks(lite0, monkeypatch
     renders = []
     render = semkit.Renderer.render
     monkeypatch.setattr(semkit.Renderer, "render", lambda r, mesh, p, space=None: renders.append(len(p)) or render(r, mesh, p, space=space))
-    ds = semkit.study(["vase"], [lite0, "efficientnet_lite1"], step=(120, 50), progress=False)
+    ds = semkit.study(["vase"], [lite0, "efficientnet_lite1"], semkit.Maps(step=(120, 50)), progress=False)
     assert sum(renders) == 9  # 3 x 3 views, rendered once for both networks
     settings = json.loads(ds.attrs["settings"])
     assert settings["image_size"] == 240  # the largest input size of the networks
@@ -92,3 +92,49 @@ def test_a_map_study_renders_each_shape_once_for_all_networks(lite0, monkeypatch
     together = semkit.semantic_map(fs, step=(120, 50), progress=False)
     np.testing.assert_allclose(ds.score.isel(shape=0).values, together.score.values, atol=1e-6)
     np.testing.assert_array_equal(ds.top1.isel(shape=0).values, together.top1.values)
+
+
+def test_a_refused_study_leaves_nothing_and_the_corrected_one_runs(tmp_path, lite0):
+    store = tmp_path / "r.zarr"
+    with pytest.raises(ValueError, match="iterations must be a whole number of at least 1"):
+        semkit.study(["vase"], [lite0], semkit.Regions(starts=[[30, 20]], iterations=0), store=store)
+    assert not store.exists()
+    work = semkit.Regions(starts=[[30, 20]], algorithms=("naive",), iterations=2)
+    assert semkit.study(["vase"], [lite0], work, image_size=32, store=store, progress=False).attrs["computed"] == 1
+
+
+def test_a_spec_is_checked_when_made(lite0):
+    Spec = semkit.StudySpec
+    for make, error, message in [
+        (lambda: semkit.Regions(criterion="top-0", algorithms=("verified",)), ValueError, "top-k needs a whole k"),
+        (lambda: semkit.Regions(criterion="top-1"), ValueError, "add 'verified'"),
+        (lambda: semkit.Regions(algorithms=()), ValueError, "at least one algorithm"),
+        (lambda: semkit.Regions(starts=[]), ValueError, "at least one start"),
+        (lambda: semkit.Regions(iterations=2.5), ValueError, "whole number"),
+        (lambda: Spec(["vase"], [lite0], "regions", image_size=-1), ValueError, "image_size"),
+        (lambda: Spec(["vase"], ["efficientnet_lite9"]), ValueError, "unknown network"),
+        (lambda: Spec(["vase"], [lite0], semkit.Maps(step=-10)), ValueError, "positive"),
+        (lambda: Spec("vase", [lite0]), TypeError, "shapes is a list"),
+        (lambda: Spec(["vase"], [lite0], "movie"), ValueError, "unknown study kind"),
+    ]:
+        with pytest.raises(error, match=message):
+            make()
+
+
+def test_two_processes_share_a_study_store(tmp_path):
+    """A second process on the same store computes only what the first has not claimed."""
+    import subprocess
+    import sys
+    import textwrap
+
+    store = tmp_path / "s.zarr"
+    script = textwrap.dedent(f"""
+        import semkit
+        ds = semkit.study(["coffee_mug", "vase", "water_bottle"], ["efficientnet_lite0"], semkit.Maps(step=(120, 50)),
+                          image_size=32, store={str(store)!r}, progress=False)
+        print(ds.attrs["computed"])
+    """)
+    procs = [subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True) for _ in range(2)]
+    computed = [int(p.communicate(timeout=300)[0].split()[-1]) for p in procs]
+    assert sum(computed) == 3  # each task computed once, by one of them
+    assert int(semkit.open(store).done.sum()) == 3

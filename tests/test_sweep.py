@@ -1,4 +1,4 @@
-"""Sweeps on a 2-worker dask LocalCluster (processes): complete, resumed, and with a worker killed mid-sweep."""
+"""Studies on a 2-worker dask LocalCluster (processes): complete, resumed, and with a worker killed mid-study."""
 
 import os
 import signal
@@ -10,13 +10,12 @@ from dask.distributed import Client, LocalCluster
 from distributed.diagnostics.plugin import SchedulerPlugin
 
 import semkit
-from semkit import Space
+from semkit import Maps, Regions, Space, study
 from semkit.app.cli import main
-from semkit import open_sweep, sweep
 
 SHAPES = ["coffee_mug", "vase"]
 NETWORKS = ["efficientnet_lite0", "efficientnet_lite1"]
-SMALL = {"step": (90, 50), "image_size": 48}
+SMALL = {"kind": Maps(step=(90, 50)), "image_size": 48}
 
 
 @pytest.fixture(scope="module")
@@ -29,11 +28,11 @@ def client():
 
 def reference_map(shape, network):
     f = semkit.SemanticFunction(semkit.gallery.load(shape), network, renderer=semkit.Renderer(image_size=48))
-    return semkit.semantic_map(f, space=Space.paper(), step=SMALL["step"], progress=False)
+    return semkit.semantic_map(f, space=Space.paper(), step=(90, 50), progress=False)
 
 
 def test_a_complete_sweep_is_one_dataset(tmp_path, client):
-    ds = sweep(SHAPES, NETWORKS, tmp_path / "s.zarr", scheduler=client, progress=False, **SMALL)
+    ds = study(SHAPES, NETWORKS, store=tmp_path / "s.zarr", scheduler=client, progress=False, **SMALL)
     assert ds.score.dims == ("network", "shape", "azimuth", "elevation") and ds.score.shape == (2, 2, 4, 3)
     assert (ds.done == 1).all() and ds.attrs["computed"] == 4
     assert ds.label_name.values.tolist() == ["coffee mug", "vase"]
@@ -45,8 +44,8 @@ def test_a_complete_sweep_is_one_dataset(tmp_path, client):
 
 def test_a_rerun_computes_only_what_is_missing(tmp_path, client):
     store = tmp_path / "s.zarr"
-    first = sweep(SHAPES, NETWORKS, store, scheduler=client, progress=False, **SMALL)
-    again = sweep(SHAPES, NETWORKS, store, scheduler=client, progress=False, **SMALL)
+    first = study(SHAPES, NETWORKS, store=store, scheduler=client, progress=False, **SMALL)
+    again = study(SHAPES, NETWORKS, store=store, scheduler=client, progress=False, **SMALL)
     assert again.attrs["computed"] == 0
     xr.testing.assert_identical(first.drop_attrs(), again.drop_attrs())
     # an unfinished task (its done flag unset, its values wiped) is redone, and only it
@@ -54,12 +53,12 @@ def test_a_rerun_computes_only_what_is_missing(tmp_path, client):
     wiped = xr.Dataset({"done": (("network", "shape"), np.zeros((1, 1), np.int8)),
                         "score": (("network", "shape", "azimuth", "elevation"), np.full((1, 1, 4, 3), np.nan))})
     wiped.to_zarr(store, region={**region, "azimuth": slice(None), "elevation": slice(None)}, consolidated=False)
-    assert semkit.open_sweep(store).score.isel(network=1, shape=0).isnull().all()
-    resumed = sweep(SHAPES, NETWORKS, store, scheduler=client, progress=False, **SMALL)
+    assert semkit.open(store).score.isel(network=1, shape=0).isnull().all()
+    resumed = study(SHAPES, NETWORKS, store=store, scheduler=client, progress=False, **SMALL)
     assert resumed.attrs["computed"] == 1
     xr.testing.assert_identical(first.drop_attrs(), resumed.drop_attrs())
     with pytest.raises(ValueError, match="other settings"):
-        sweep(SHAPES, NETWORKS, store, scheduler=client, progress=False, step=(45, 50), image_size=48)
+        study(SHAPES, NETWORKS, Maps(step=(45, 50)), image_size=48, store=store, scheduler=client, progress=False)
 
 
 class KillAWorkerMidTask(SchedulerPlugin):
@@ -87,13 +86,13 @@ def test_a_worker_killed_mid_sweep_loses_nothing(tmp_path):
         shapes = ["coffee_mug", "vase", "water_bottle"]
         killer = KillAWorkerMidTask(cluster.scheduler, client.run(os.getpid))
         cluster.scheduler.add_plugin(killer, name="kill-a-worker")
-        ds = sweep(shapes, NETWORKS, tmp_path / "s.zarr", scheduler=client, progress=False, step=(90, 50), image_size=48)
+        ds = study(shapes, NETWORKS, store=tmp_path / "s.zarr", scheduler=client, progress=False, **SMALL)
         assert killer.killed, "no worker was running a task when the first one finished"
         (finished, interrupted), = killer.killed
         assert finished not in interrupted
         assert (ds.done == 1).all() and np.isfinite(ds.score).all() and (ds.top1 >= 0).all()
         cluster.scheduler.remove_plugin(name="kill-a-worker")
-        ref = sweep(shapes, NETWORKS, tmp_path / "ref.zarr", scheduler=client, progress=False, step=(90, 50), image_size=48)
+        ref = study(shapes, NETWORKS, store=tmp_path / "ref.zarr", scheduler=client, progress=False, **SMALL)
         xr.testing.assert_allclose(ds.score, ref.score, atol=1e-5)
         xr.testing.assert_equal(ds.top1, ref.top1)
     finally:
@@ -102,23 +101,25 @@ def test_a_worker_killed_mid_sweep_loses_nothing(tmp_path):
 
 
 def test_adaptive_map_sweeps(tmp_path, client):
-    kw = {"step": (10, 10), "image_size": 48, "adaptive": True, "tolerance": 0.05}
-    ds = sweep(["vase"], ["efficientnet_lite0"], tmp_path / "a.zarr", scheduler=client, progress=False, **kw)
+    kw = {"kind": Maps(step=(10, 10), adaptive=True, max_error=0.05), "image_size": 48}
+    ds = study(["vase"], ["efficientnet_lite0"], store=tmp_path / "a.zarr", scheduler=client, progress=False, **kw)
     assert ds.evaluated.dims == ("network", "shape", "azimuth", "elevation") and ds.evaluated.dtype == bool
     f = semkit.SemanticFunction(semkit.gallery.load("vase"), "efficientnet_lite0", renderer=semkit.Renderer(image_size=48))
-    ref = semkit.semantic_map(f, space=Space.paper(), step=kw["step"], adaptive=True, tolerance=0.05, progress=False)
+    ref = semkit.semantic_map(f, space=Space.paper(), step=(10, 10), adaptive=True, max_error=0.05, progress=False)
     assert f.queries == int(ds.evaluated.sum()) < ds.evaluated.size
     np.testing.assert_array_equal(ds.evaluated.isel(network=0, shape=0), ref.evaluated)
     np.testing.assert_allclose(ds.score.isel(network=0, shape=0), ref.score, atol=1e-5)
     with pytest.raises(ValueError, match="other settings"):
-        sweep(["vase"], ["efficientnet_lite0"], tmp_path / "a.zarr", scheduler=client, progress=False, step=(10, 10), image_size=48)
-    with pytest.raises(ValueError, match="kind='map'"):
-        sweep(["vase"], ["efficientnet_lite0"], tmp_path / "r.zarr", kind="regions", adaptive=True)
+        study(["vase"], ["efficientnet_lite0"], Maps(step=(10, 10)), image_size=48, store=tmp_path / "a.zarr",
+              scheduler=client, progress=False)
+    with pytest.raises(TypeError, match="unexpected keyword argument 'adaptive'"):
+        Regions(adaptive=True)
 
 
 def test_region_sweeps(tmp_path, client):
-    ds = sweep(["vase"], ["efficientnet_lite0"], tmp_path / "r.zarr", kind="regions", scheduler=client, progress=False,
-               starts=[[30, 20]], algorithms=("naive", "oir_b"), iterations=60, step_rule="adaptive", image_size=48)
+    work = Regions(starts=[[30, 20]], algorithms=("naive", "oir_b"), iterations=60, step_rule="adaptive")
+    ds = study(["vase"], ["efficientnet_lite0"], work, image_size=48, store=tmp_path / "r.zarr", scheduler=client,
+               progress=False)
     assert ds.lower.dims == ("network", "shape", "start", "algorithm", "param")
     assert (ds.upper >= ds.lower).all() and (ds.queries > 0).all()
     assert semkit.srvr(ds).dims == ("network", "shape", "algorithm")
@@ -129,7 +130,7 @@ def test_the_sweep_command(tmp_path):
     config.write_text("kind: map\nstore: out.zarr\nnetworks: [efficientnet_lite0]\nshapes: [vase]\nstep: [120, 50]\n"
                       "image_size: 48\nworkers: 1\n")
     assert main(["sweep", str(config)]) == 0
-    ds = open_sweep(tmp_path / "out.zarr")
+    ds = semkit.open(tmp_path / "out.zarr")
     assert ds.score.shape == (1, 1, 3, 3) and int(ds.done.sum()) == 1
     bad = tmp_path / "bad.yaml"
     bad.write_text("store: x.zarr\nnetworks: [efficientnet_lite0]\nshapes: [vase]\nzoom: 2\n")
@@ -137,10 +138,15 @@ def test_the_sweep_command(tmp_path):
         main(["sweep", str(bad)])
 
 
-def test_bad_sweeps_are_named(tmp_path):
+def test_bad_studies_are_named(tmp_path):
     with pytest.raises(ValueError, match="unknown study kind"):
-        sweep(SHAPES, NETWORKS, tmp_path / "s.zarr", kind="movie")
+        study(SHAPES, NETWORKS, "movie", store=tmp_path / "s.zarr")
     with pytest.raises(ValueError, match=".zarr"):
-        sweep(SHAPES, NETWORKS, tmp_path / "s.nc")
-    with pytest.raises(ValueError, match="unknown algorithm"):
-        sweep(SHAPES, NETWORKS, tmp_path / "s.zarr", kind="regions", algorithms=("oir_x",))
+        study(SHAPES, NETWORKS, store=tmp_path / "s.nc", scheduler="local")
+    with pytest.raises(ValueError, match="unknown region method 'oir_x'"):
+        Regions(algorithms=("oir_x",))
+    with pytest.raises(ValueError, match="workers must be a whole number of at least 1"):
+        study(SHAPES, NETWORKS, store=tmp_path / "s.zarr", scheduler="local", workers=0)
+    with pytest.raises(TypeError, match=r"shapes is a list, got 'vase': write \['vase'\]"):
+        study("vase", NETWORKS)
+    assert not (tmp_path / "s.zarr").exists()  # nothing made for a refused study

@@ -9,7 +9,8 @@ import pytest
 import torch
 
 import semkit
-from semkit import imagenet_labels, load_classifier
+from semkit import load_classifier
+from semkit.classify import imagenet_labels
 
 timm = pytest.importorskip("timm")
 VIEWS = {"azimuth": np.arange(0.0, 360.0, 90.0), "elevation": 30.0}
