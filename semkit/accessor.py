@@ -8,6 +8,7 @@ them back and offers the functions that take such a result, so that
     maps.semkit.robust_accuracy([0, 6, 12]), maps.semkit.decision_noise(3)
     regions.semkit.srvr(), regions.semkit.check(dense)
     ds.semkit.plot(ax=ax)
+    maps.semkit.function(shape="vase", network="efficientnet_lite0")
 
 work without passing the Space again. A DataArray taken from a map keeps
 its Space in its coordinates (each records its range, units and
@@ -52,6 +53,48 @@ class _Semkit:
 @xr.register_dataset_accessor("semkit")
 class DatasetAccessor(_Semkit):
     """semkit's functions on a Dataset result (see the module docstring)."""
+
+    def function(self, shape: str | None = None, network: str | None = None) -> Any:
+        """The :class:`~semkit.SemanticFunction` that made this map (of a study: its ``shape`` and ``network``,
+        by name; default the first), rendered and classified as the map was, so its views are the map's views.
+
+        Refused when the shape or network loaded now differs from the one the map records (another mesh file or
+        other weights), or the map was made by a plain function.
+        """
+        import json
+
+        from .classify import load_classifier
+        from .function import SemanticFunction
+        from .render import Renderer
+        from .scene import load_shape
+
+        attrs = self._obj.attrs
+        settings = json.loads(attrs["settings"]) if "settings" in attrs else {}
+        if "shapes" in settings:  # a study
+            shapes, names, networks = settings["shapes"], settings["shape_names"], settings["networks"]
+            j = names.index(shape) if shape is not None and shape in names else (0 if shape is None else -1)
+            i = networks.index(network) if network is not None and network in networks else (0 if network is None else -1)
+            if i < 0 or j < 0:
+                raise KeyError(f"this study has shapes {names} and networks {networks}, not {shape!r} / {network!r}")
+            mesh, classifier = load_shape(shapes[j]), load_classifier(networks[i])
+            digests = settings["mesh_digests"][j], settings["network_digests"][i]
+            renderer = Renderer(image_size=settings["image_size"] or classifier.input_size)
+        elif "renderer" in attrs and "network" in attrs and "shape" in attrs:  # one map of a SemanticFunction
+            described = settings.get("function", {})
+            mesh, classifier = load_shape(attrs["shape"]), load_classifier(attrs["network"])
+            digests = described.get("mesh_digest"), described.get("network_digest")
+            options = json.loads(attrs["renderer"])
+            renderer = Renderer(options["backend"], options["image_size"], supersample=options["supersample"],
+                                background=options["background"], color=options["color"], ambient=options["ambient"],
+                                light_intensity=options["light_intensity"], fov=options["fov"],
+                                materials=options["materials"])
+        else:
+            raise ValueError("this result records no SemanticFunction (it was made by a plain function, or is not a "
+                             "map): build one with semkit.SemanticFunction(shape, network)")
+        if (mesh.fingerprint(), classifier.fingerprint()) != tuple(digests):
+            raise ValueError(f"{mesh.name} or {classifier.name} as loaded now differs from the one this map was made "
+                             "with (another mesh file or other weights)")
+        return SemanticFunction(mesh, classifier, renderer=renderer, space=self.space)
 
     def srvr(self) -> xr.DataArray:
         from .regions import srvr

@@ -85,3 +85,8 @@ def test_signature_follows_the_glossary(name):
         assert not any(p.kind is p.VAR_KEYWORD for p in params), f"{name} takes **kwargs"
     wrong = {n: BANNED[n] for n in names if n in BANNED}
     assert not wrong, f"{name}: rename {wrong}"
+
+
+@pytest.mark.parametrize("name", sorted(n for n in CALLABLES if "." in n and n.startswith("semkit.")))
+def test_every_public_name_is_documented(name):
+    assert (CALLABLES[name].__doc__ or "").strip(), f"{name} has no docstring"

@@ -15,7 +15,6 @@ import time
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from ..render import Renderer
 from ..scene import Mesh, load_shapes
 
 #: The notebooks ``make report`` runs, in order (04, the explorer, is interactive).
@@ -39,8 +38,8 @@ def setup(
     per_class: int = 2,
     image_size: int | None = None,
     smoke: bool = False,
-) -> tuple[Path, Path, list[Mesh], Renderer | None]:
-    """What a report notebook starts with: its output and figure folders (made), its meshes, a renderer.
+) -> tuple[Path, Path, list[Mesh], int | None]:
+    """What a report notebook starts with: its output and figure folders (made), its meshes, the render size.
 
     ``shapes`` that are gallery names mean nothing in a ShapeNet folder: with
     ``shapenet`` they are dropped, and its classes' first models are taken.
@@ -60,7 +59,7 @@ def setup(
         if shapes or shapenet is None:
             shapes = (shapes or gallery.names())[:2]
     meshes = load_shapes(shapes, shapenet, classes, per_class)
-    return out, figures, meshes, Renderer(image_size=image_size) if image_size else None
+    return out, figures, meshes, image_size
 
 
 def run_reports(

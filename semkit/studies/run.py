@@ -84,8 +84,7 @@ def study(
     meshes = [load_shape(s) for s in spec.shapes]
     classifiers = [n if isinstance(n, Classifier) else cached_classifier(str(n)) for n in spec.networks]
     # files by absolute path, so that workers (started elsewhere) read the same ones
-    names = [(str(Path(s).resolve()) if Path(s).is_file() else s) if isinstance(s, str) else m.name
-             for s, m in zip(spec.shapes, meshes)]
+    names = [_loadable(s, m) for s, m in zip(spec.shapes, meshes)]
     settings = spec.settings(meshes, classifiers, names)
     settings["label_names"] = [_label_name(classifiers[0], m.label) for m in meshes]
     spec = dataclasses.replace(spec, image_size=settings["image_size"])  # one render size for every task
@@ -114,6 +113,14 @@ def study(
     result = open_result(store)
     result.attrs["computed"] = computed
     return result
+
+
+def _loadable(shape: Any, mesh: Any) -> str:
+    """How a worker (or a later session) loads ``shape`` again: a file by its absolute path, else its name."""
+    for candidate in (shape if isinstance(shape, str) else None, mesh.source):
+        if candidate and Path(candidate).is_file():
+            return str(Path(candidate).resolve())
+    return shape if isinstance(shape, str) else mesh.name
 
 
 def _label_name(classifier: Any, label: int) -> str:
