@@ -18,6 +18,7 @@ import numpy as np
 
 from ..scores import checked_scores
 from ..space import Space
+from .cache import QueryCache
 from .differences import central_differences
 
 
@@ -58,6 +59,9 @@ class PlainFunction:
     Scores come from ``f`` (checked: one finite value per point), the
     gradient from ``f.gradient`` where f has one, else central differences
     with steps ``fd_step``; ``queries`` counts the points evaluated here.
+    A point asked for again is answered from ``cache`` (f is taken to be a
+    function: the same point, the same score), so the points a store's
+    identity probes cost nothing when the map then needs them.
     ``identified`` says whether f describes itself (then ``describe()`` is
     its own); a function that does not is matched to a store by its values
     at fixed probe points (see :func:`store_identity`).
@@ -70,6 +74,7 @@ class PlainFunction:
         self._describe = getattr(f, "describe", None)
         self.identified = self._describe is not None
         self.difference_steps = None if self._gradient else np.broadcast_to(np.asarray(fd_step, float), (space.n,)).copy()
+        self.cache = QueryCache()
 
     @property
     def name(self) -> str:
@@ -83,10 +88,17 @@ class PlainFunction:
         return f"central differences ({steps})"
 
     def __call__(self, points: Any) -> np.ndarray:
-        pts = np.asarray(points, dtype=float)
-        scores = checked_scores(self.f(pts), pts)
-        self.queries += len(pts)
-        return scores
+        pts = np.asarray(points, dtype=float).reshape(-1, self.space.n)
+        unique, inverse = np.unique(pts, axis=0, return_inverse=True)
+        found = self.cache.lookup(unique)
+        miss = ~found.hit
+        if miss.any():
+            fresh = checked_scores(self.f(unique[miss]), unique[miss])
+            self.queries += int(miss.sum())
+            none = np.full((len(fresh), 1), -1, dtype=np.int64)
+            self.cache.store(unique[miss], fresh, none, np.zeros((len(fresh), 1)))
+            found.score[miss] = fresh
+        return found.score[np.asarray(inverse).reshape(-1)]
 
     def evaluate(self, points: Any, k: int = 1) -> Evaluation:
         return Evaluation(self(points), None, None, None)
@@ -118,36 +130,40 @@ def as_function(f: Any, *, space: Space | None = None, fd_step: float | Sequence
     return PlainFunction(f, space, fd_step)
 
 
-#: Fixed probe points (uniform over the Space) that identify a function without a description, besides the grid.
+#: Fixed probe points (uniform over the Space) that identify a function without a description ...
 PROBES = 64
-
-
-#: Grid points (a sample, when the grid has more) that a map's store re-evaluates to identify such a function.
+#: ... and at most this many of a map's grid points besides them.
 GRID_PROBES = 256
 
 
 def store_identity(f: ScoreFunction, key: str | None = None, grid: np.ndarray | None = None) -> dict[str, Any]:
     """What identifies ``f`` for a store: ``key`` when given, else its description, with a canary when it has none.
 
-    The canary is a digest of f's values (rounded to nine digits) at
-    :data:`PROBES` fixed uniform points of its Space and, for a map, at the
-    map's grid points (all of them up to :data:`GRID_PROBES`, else a fixed
-    sample): another function of the same name (a lambda, a redefined
-    function) that differs at a share q of the grid's points is caught with
-    probability at least 1 - (1 - q)^256, and always on a grid of up to 256
-    points; on a share q of the Space, with 1 - (1 - q)^64. It costs those
-    queries; ``key=`` names the function instead and costs none.
+    The canary is a digest of f's values (rounded to nine digits) at up to
+    :data:`PROBES` fixed uniform points of its Space and, for a map, at a
+    fixed sample of its grid points (up to :data:`GRID_PROBES`), all
+    together at most half the grid, so that reading a finished map back
+    costs at most half of it; the grid points probed are kept in f's cache
+    and cost nothing when the map computes them. Another function of the
+    same name (a lambda, a redefined function) that differs at a share q of
+    the grid's points is caught with probability at least 1 - (1 - q)^m
+    (m: the grid points probed); on a share q of the Space, with
+    1 - (1 - q)^p (p: the fixed probes). ``key=`` names the function
+    instead and costs nothing.
     """
     if key is not None:
         return {"key": str(key)}
     if not isinstance(f, PlainFunction) or f.identified:
         return f.describe()
     space = f.space
-    points = space.lower + np.random.default_rng(20231).random((PROBES, space.n)) * space.widths  # fixed points
+    probes = PROBES
     if grid is not None and len(grid):
         grid = np.asarray(grid, dtype=float)
-        if len(grid) > GRID_PROBES:
-            grid = grid[np.random.default_rng(20232).choice(len(grid), GRID_PROBES, replace=False)]
+        probes = min(PROBES, max(1, len(grid) // 4))
+        take = min(GRID_PROBES, max(0, len(grid) // 2 - probes))
+        grid = grid[np.random.default_rng(20232).choice(len(grid), take, replace=False)] if take < len(grid) else grid
+    points = space.lower + np.random.default_rng(20231).random((probes, space.n)) * space.widths  # fixed points
+    if grid is not None and len(grid):
         points = np.concatenate([points, grid])
     values = np.array([float(f"{v:.9g}") for v in f(points)])
     digest = hashlib.sha256(values.tobytes()).hexdigest()[:16]
