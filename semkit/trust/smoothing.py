@@ -199,7 +199,7 @@ class Smoothed:
             coords["network"] = self.networks
         else:
             data = {k: ("point", np.asarray(v)[:, 0]) for k, v in values.items()}
-            coords.update({key: self.info[key] for key in ("network", "shape") if key in self.info})
+        coords.update({key: self.info[key] for key in ("network", "shape") if key in self.info and key not in coords})
         ds = xr.Dataset(data, coords=coords)
         for i, p in enumerate(self.space.parameters):
             ds[p.name].attrs = {"units": p.units, "sigma": float(self.sigma[i])}
