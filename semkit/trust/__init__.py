@@ -14,7 +14,7 @@ by default about every view in a box, not only lattice points:
 * :mod:`.failures`: :func:`find_failures`, worst-case views (no guarantee);
 * :mod:`.smoothing`: :class:`Smoothed`, randomized smoothing (certificates of the smoothed network g, not of f),
   and :func:`certified_accuracy`;
-* :mod:`.sensitivity`: :func:`sensitivity`, Sobol indices of the score and of failure per parameter.
+* :mod:`.sobol`: :func:`sensitivity`, Sobol indices of the score and of failure per parameter.
 """
 
 from ..criterion import Criterion
@@ -22,7 +22,7 @@ from .accuracy import decision_noise, robust_accuracy
 from .failures import FAILURE_SEARCHES, CMAESSearch, FailureSearch, RandomSearch, find_failures
 from .guarantee import Guarantee, audit, failure_bound
 from .radius import CERTIFICATES, robustness_radius
-from .sensitivity import sensitivity, sensitivity_summary
+from .sobol import sensitivity, sensitivity_summary
 from .smoothing import Smoothed, certified_accuracy
 from .verified import GROWTHS, Verified
 
