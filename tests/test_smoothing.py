@@ -143,7 +143,7 @@ def test_certified_accuracy_counts_correct_views_with_radius_at_least_r():
     assert acc.values.tolist() == [0.5, 0.5, 0.25, 0.25, 0.0]
     assert (acc.ci_low <= acc).all() and (acc <= acc.ci_high).all() and float(acc.ci_high[-1]) < 1
     grid = certified_accuracy(certificates, sampled=False)
-    assert "ci_low" not in grid.coords and float(grid.radius.max()) == 2.0
+    assert "ci_low" not in grid.coords and float(grid.radius.max()) == 2.0 and len(grid.radius) == 25
     ax = plot.certified_accuracy(acc)
     assert len(ax.lines) == 1 and "sigma" in ax.get_xlabel()
     plt.close("all")

@@ -8,6 +8,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import xarray as xr
 
@@ -18,6 +20,10 @@ def _axes(ax, figsize):
 
         _, ax = plt.subplots(figsize=figsize)
     return ax
+
+
+def _sigma(text: str) -> str:
+    return ", ".join(f"{name}={value:g}" for name, value in json.loads(text).items())
 
 
 def certified_accuracy(data: xr.DataArray, hue: str = "network", *, ax=None):
@@ -33,7 +39,7 @@ def certified_accuracy(data: xr.DataArray, hue: str = "network", *, ax=None):
         elif "ci_low" in d.coords:
             ax.fill_between(d.radius, d.ci_low, d.ci_high, step="post", color=f"C{i}", alpha=0.15)
     ax.set(xlabel="certified radius ||(x' - x) / sigma||_2 (units of sigma)", ylabel="certified accuracy", ylim=(0, 1),
-           title=f"smoothed network g ({data.attrs.get('answer', '')}), sigma {data.attrs.get('sigma', '')}")
+           title=f"smoothed network g ({data.attrs.get('answer', '')}), sigma {_sigma(data.attrs.get('sigma', '{}'))}")
     ax.title.set_fontsize(9)
     if groups[0][0] is not None:
         ax.legend(fontsize=8)
@@ -57,7 +63,7 @@ def sensitivity(result: xr.Dataset, *, ax=None):
         one = result.sel(output=output)
         value = one[key].values
         err = np.abs(np.stack([value - one[f"{key}_low"].values, one[f"{key}_high"].values - value]))
-        ax.bar(x + (j - (len(bars) - 1) / 2) * width, value, width, yerr=err, capsize=3,
+        ax.bar(x + (j - (len(bars) - 1) / 2) * width, value, width, yerr=err if np.nansum(err) > 0 else None, capsize=3,
                color=f"C{j // 2}", alpha=0.55 if key == "S1" else 0.95, label=f"{output}: {key}")
     ax.set_xticks(x, names)
     ax.set(ylabel="share of the variance", ylim=(0, 1.05),

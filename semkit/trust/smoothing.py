@@ -229,7 +229,7 @@ def certified_accuracy(certificates: xr.Dataset, radius: float | Sequence[float]
     each r (whitened, in units of sigma), over the certificates' other dims (``network``, ``shape``).
 
     ``certificates``: from :meth:`Smoothed.certify` (several shapes: ``xr.concat(..., "shape")``).
-    ``radius`` None: 0 to the largest radius certified, in 25 steps. With ``sampled`` (the points are a uniform
+    ``radius`` None: 0 to the largest radius certified (at least 1), in 25 steps. With ``sampled`` (the points are a uniform
     sample of the Space) a Clopper-Pearson interval at ``confidence`` over the views (coords ``ci_low``,
     ``ci_high``); else the points are the views asked about (a grid) and the share is about them alone. Each
     count also rests on its certificates, each true with their own confidence (attrs ``certificate_confidence``).
@@ -242,7 +242,7 @@ def certified_accuracy(certificates: xr.Dataset, radius: float | Sequence[float]
     _check_confidence(confidence)
     radii = certificates["radius"]
     if radius is None:
-        radius = np.linspace(0.0, max(float(radii.max()), 1e-9), 25)
+        radius = np.linspace(0.0, max(float(radii.max()), 1.0), 25)
     r = np.atleast_1d(np.asarray(radius, dtype=float))
     if not (np.isfinite(r).all() and (r >= 0).all()):
         raise ValueError(f"radius must be non-negative numbers, got {radius}")
