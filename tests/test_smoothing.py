@@ -166,3 +166,41 @@ def test_smoothed_real_network_renders_each_noisy_view_once_for_every_network(mu
     assert one.attrs["criterion"] == "top-5 correct"
     acc = certified_accuracy(c)
     assert acc.sizes["network"] == 2 and (acc.isel(radius=0) <= 1).all()
+
+
+class Sectors:
+    """A three-class function of the plane (a ScoreFunction): the class is the 120-degree sector of the point's angle."""
+
+    space = PLANE
+    queries = 0
+    gradient_method = "none"
+
+    def evaluate(self, points, k=1):
+        from semkit.function import Evaluation
+
+        p = np.asarray(points)
+        cls = (np.floor(np.mod(np.degrees(np.arctan2(p[:, 1], p[:, 0])), 360) / 120).astype(int) + 1) * 100
+        self.queries += len(p)
+        return Evaluation((cls == 100).astype(float), cls, cls[:, None], np.ones((len(p), 1)))
+
+    def __call__(self, points):
+        return self.evaluate(points).score
+
+    def gradient(self, points):
+        raise NotImplementedError
+
+    def describe(self):
+        return {"label": 100, "label_name": "first sector"}
+
+
+def test_several_classes_abstain_where_none_has_a_majority_and_certify_where_one_does():
+    f = Sectors()
+    g = Smoothed(f, 1.0)
+    assert g.answer == "top-1 class"
+    centre = g.predict([[0.0, 0.0]] * 10, n=300, random_state=0)
+    assert (centre.prediction == -1).all()  # each class 1/3: no answer
+    c = g.certify([[0.0, 0.0], [5.0, 5.0], [-5.0, 2.0]], n0=20, n=2000, random_state=0)
+    assert c.prediction.values.tolist() == [-1, 100, 200] and c.correct.values.tolist() == [False, True, False]
+    # the nearest edge (the x axis) is 5 sigma away: every noisy view hits, and n = 2000 caps the bound
+    assert float(c.p_lower[1]) == pytest.approx(0.001 ** (1 / 2000)) and float(c.radius[1]) == pytest.approx(norm.ppf(0.001 ** (1 / 2000)))
+    assert f.queries == 10 * 300 + 3 * 2020
