@@ -68,9 +68,9 @@ class Smoothed:
         else:
             first = self.f = as_function(f, space=space)
             self.space = first.space
-            info = first.describe()
-            self.networks = [str(info["network"])] if "network" in info else None
         self.info = first.describe()
+        if not self.group:
+            self.networks = [str(self.info["network"])] if "network" in self.info else None
         if criterion is None and "label" not in self.info:
             raise ValueError("this f gives scores only, so it has no classes for g to answer: pass a criterion (e.g. "
                              "criterion='score >= 0.5'; g then answers pass or fail)")
@@ -91,7 +91,7 @@ class Smoothed:
 
     # ------------------------------------------------------------ the two procedures
     def predict(self, points: Any, n: int = 1000, confidence: float = 0.999, random_state: Any = None,
-                progress: bool = False) -> xr.Dataset:
+                progress: bool = True) -> xr.Dataset:
         """g's answer at each point from ``n`` noisy views, or -1 (abstain) where the two most frequent answers
         are not told apart by a binomial test at level 1 - ``confidence`` (Cohen et al.'s PREDICT: an answer
         other than -1 is g's with probability at least ``confidence``)."""
@@ -114,7 +114,7 @@ class Smoothed:
         return ds
 
     def certify(self, points: Any, n0: int = 100, n: int = 10_000, confidence: float = 0.999,
-                random_state: Any = None, progress: bool = False) -> xr.Dataset:
+                random_state: Any = None, progress: bool = True) -> xr.Dataset:
         """g's answer at each point and the whitened L2 radius within which g keeps it (Cohen et al.'s CERTIFY).
 
         ``n0`` noisy views choose the answer, ``n`` fresh ones bound its

@@ -28,7 +28,7 @@ INDICES = ("S1", "ST")
 
 def sensitivity(f_or_map: Any, *, space: Space | None = None, criterion: Criterion | str | None = None,
                 n_samples: int = 1024, n_resamples: int = 200, confidence: float = 0.95, random_state: Any = None,
-                progress: bool = False) -> xr.Dataset:
+                progress: bool = True) -> xr.Dataset:
     """First-order (``S1``) and total (``ST``) Sobol indices per parameter, of the score and of failure.
 
     ``f_or_map``: a score function (a :class:`~semkit.SemanticFunction`, or
