@@ -119,3 +119,14 @@ def test_a_map_of_a_real_function_and_bad_input(tmp_path):
         sensitivity(ishigami, space=space, n_samples=1)
     with pytest.raises(ValueError, match="confidence"):
         sensitivity(ishigami, space=space, confidence=95)
+    with pytest.raises(ValueError, match="needs a Space"):
+        sensitivity(ishigami)
+
+
+def test_sensitivity_of_a_real_network_at_a_tiny_size(mug, lite0):
+    f = semkit.SemanticFunction(mug, lite0, renderer=semkit.Renderer(image_size=32))
+    result = sensitivity(f, n_samples=8, n_resamples=20, random_state=0, progress=False)
+    assert f.queries == 8 * 4 and result.attrs["criterion"] == "top-1 correct" and result.attrs["network"] == lite0.name
+    assert list(result.output.values) == ["score", "failure"] and result.S1.shape == (2, 2)
+    with pytest.raises(ValueError, match=r"f\[network\]"):
+        sensitivity(semkit.SemanticFunctions(mug, [lite0]))

@@ -19,7 +19,7 @@ import numpy as np
 import xarray as xr
 
 from ..criterion import Criterion
-from ..function import as_function
+from ..function import SemanticFunctions, as_function
 from ..space import Space, recorded_space
 from .records import space_json
 
@@ -50,6 +50,8 @@ def sensitivity(f_or_map: Any, *, space: Space | None = None, criterion: Criteri
         raise ValueError(f"confidence must be in (0, 1), got {confidence}")
     if isinstance(f_or_map, xr.Dataset):
         return _map_sensitivity(f_or_map, space, criterion)
+    if isinstance(f_or_map, SemanticFunctions):
+        raise ValueError("sensitivity takes one network's f: pass f[network], or a map of the group (semantic_map(f))")
     for name, value, least in (("n_samples", n_samples, 2), ("n_resamples", n_resamples, 1)):
         if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < least:
             raise ValueError(f"{name} must be a whole number of at least {least}, got {value!r}")
