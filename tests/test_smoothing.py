@@ -158,7 +158,7 @@ def test_smoothed_real_network_renders_each_noisy_view_once_for_every_network(mu
     c = g.certify([[130.0, 30.0], [50.0, 20.0]], n0=2, n=6, confidence=0.9, random_state=0)
     assert c.sizes == {"network": 2, "point": 2} and str(c.shape.values) == "coffee_mug"
     assert fs.renders == 2 * 8 and all(f.queries == 2 * 8 for f in fs.functions)
-    assert c.attrs["label"] == 504 and c.attrs["renders"] == 16 and c.attrs["queries"] == 32
+    assert c.attrs["label"] == 504 and c.attrs["noisy_views"] == 16 and c.attrs["queries"] == 32
     assert ((c.prediction == -1) == (c.radius == 0)).all()
     one = Smoothed(fs["efficientnet_lite0"], [10.0, 5.0], criterion="top-5").certify([[130.0, 30.0]], n0=2, n=6,
                                                                                         confidence=0.9, random_state=0)
@@ -197,10 +197,11 @@ def test_several_classes_abstain_where_none_has_a_majority_and_certify_where_one
     f = Sectors()
     g = Smoothed(f, 1.0)
     assert g.answer == "top-1 class"
+    assert semkit.Criterion.from_attrs(g.certify([[1.0, 1.0]], n0=2, n=4).attrs) == semkit.Criterion.top1(100)
     centre = g.predict([[0.0, 0.0]] * 10, n=300, random_state=0)
     assert (centre.prediction == -1).all()  # each class 1/3: no answer
     c = g.certify([[0.0, 0.0], [5.0, 5.0], [-5.0, 2.0]], n0=20, n=2000, random_state=0)
     assert c.prediction.values.tolist() == [-1, 100, 200] and c.correct.values.tolist() == [False, True, False]
     # the nearest edge (the x axis) is 5 sigma away: every noisy view hits, and n = 2000 caps the bound
     assert float(c.p_lower[1]) == pytest.approx(0.001 ** (1 / 2000)) and float(c.radius[1]) == pytest.approx(norm.ppf(0.001 ** (1 / 2000)))
-    assert f.queries == 10 * 300 + 3 * 2020
+    assert f.queries == 6 + 10 * 300 + 3 * 2020

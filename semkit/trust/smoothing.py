@@ -206,14 +206,13 @@ class Smoothed:
         return ds
 
     def _attrs(self, confidence: float, n0: int, n: int, views: int) -> dict[str, Any]:
-        criterion = self.criterion.attrs() if self.criterion is not None else {"criterion": "top-1 class of g"}
+        judged = self.criterion if self.criterion is not None else Criterion.top1(self.label)  # correct: g's top-1
         label = {"label": int(self.info["label"]), "label_name": str(self.info.get("label_name", ""))} if "label" in self.info else {}
-        per_view = n0 + n
-        renders = views * per_view
+        noisy = views * (n0 + n)
         return {
-            **criterion, **label, "answer": self.answer, "sigma": json.dumps(dict(zip(self.space.names, self.sigma.tolist()))),
+            **judged.attrs(), **label, "answer": self.answer, "sigma": json.dumps(dict(zip(self.space.names, self.sigma.tolist()))),
             "bounds": BOUNDS_NOTE, "confidence": confidence, "n0": int(n0), "n": int(n),
-            "queries": renders * (1 if self.networks is None else len(self.networks)), "renders": renders,
+            "queries": noisy * (1 if self.networks is None else len(self.networks)), "noisy_views": noisy,
             "space": space_json(self.space),
         }
 
