@@ -1,0 +1,222 @@
+"""Which parameter moves the score: first-order and total Sobol indices, of the score and of failure.
+
+:func:`sensitivity` splits the variance of f's score over the Space (and of
+failure under a criterion: 1 where a view fails) into the parameters'
+shares. The first-order index S1 of a parameter is the share it explains
+alone (Var of the conditional mean over it / total variance); the total
+index ST adds its interactions with the others (E over the others of the
+Var over it / total variance). For a function: Saltelli's sampling (scrambled
+Sobol' points, matrices A, B and A with one column from B), Saltelli et al.
+(2010)'s S1 and Jansen's ST estimators, and bootstrap intervals. For a dense
+map: exact for the map's grid taken as the uniform measure (no renders).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from ..criterion import Criterion
+from ..function import SemanticFunctions, as_function
+from ..space import Space, recorded_space
+from .records import space_json
+
+INDICES = ("S1", "ST")
+
+
+def sensitivity(f_or_map: Any, *, space: Space | None = None, criterion: Criterion | str | None = None,
+                n_samples: int = 1024, n_resamples: int = 200, confidence: float = 0.95, random_state: Any = None,
+                progress: bool = True) -> xr.Dataset:
+    """First-order (``S1``) and total (``ST``) Sobol indices per parameter, of the score and of failure.
+
+    ``f_or_map``: a score function (a :class:`~semkit.SemanticFunction`, or
+    any callable with ``space=``), evaluated at ``n_samples * (n + 2)``
+    points (n parameters; a power of 2 keeps the Sobol' points balanced),
+    with bootstrap percentile intervals at ``confidence`` from
+    ``n_resamples`` resamples (``S1_low``, ``S1_high``, ``ST_low``,
+    ``ST_high``); or a dense map (``semantic_map``), whose grid is taken as
+    the uniform measure: exact about the grid, no renders, intervals equal
+    to the values, over the map's other dims (``network``, ``shape``).
+
+    Failure is judged under ``criterion`` (default: top-1 for an f or map
+    that knows its class; a plain score function without one gives the
+    score's indices only). Over dims ``output`` (``score``, ``failure``) and
+    ``parameter``; ``variance`` is each output's total variance (indices are
+    NaN where it is 0: nothing to explain).
+    """
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
+    if isinstance(f_or_map, xr.Dataset):
+        return _map_sensitivity(f_or_map, space, criterion)
+    if isinstance(f_or_map, SemanticFunctions):
+        raise ValueError("sensitivity takes one network's f: pass f[network], or a map of the group (semantic_map(f))")
+    for name, value, least in (("n_samples", n_samples, 2), ("n_resamples", n_resamples, 1)):
+        if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < least:
+            raise ValueError(f"{name} must be a whole number of at least {least}, got {value!r}")
+    return _sampled_sensitivity(f_or_map, space, criterion, int(n_samples), int(n_resamples), confidence,
+                                random_state, progress)
+
+
+def sensitivity_summary(result: xr.Dataset) -> str:
+    """One sentence per output (and per network and shape): the parameter that explains most of the variance
+    alone (largest S1), its share and its total share with interactions."""
+    lines = []
+    others = [d for d in result["S1"].dims if d not in ("output", "parameter")]
+    combos = [{}] if not others else [dict(zip(others, values)) for values in
+                                      np.stack(np.meshgrid(*[result[d].values for d in others], indexing="ij"), -1).reshape(-1, len(others))]
+    for combo in combos:
+        part = result.sel(combo)
+        where = " on ".join(str(v) for v in combo.values())
+        clauses = []
+        for output in part["output"].values:
+            clauses.append(_clause(part.sel(output=output), str(output), result.attrs.get("criterion", "")))
+        lines.append((f"{where}: " if where else "") + "; ".join(clauses) + ".")
+    return "\n".join(lines)
+
+
+def _clause(one: xr.Dataset, output: str, criterion: str) -> str:
+    what = "the score" if output == "score" else f"failure ({criterion})"
+    if not np.isfinite(one["S1"].values).any():
+        return f"{what} does not vary over these views: no variance to explain"
+    best = int(np.nanargmax(one["S1"].values))
+    name = str(one["parameter"].values[best])
+    s1, st = float(one["S1"][best]), float(one["ST"][best])
+    low, high = float(one["S1_low"][best]), float(one["S1_high"][best])
+    interval = f" [{low:.0%}, {high:.0%}]" if high > low else ""
+    return (f"{name} explains most of the variance of {what}: {max(s1, 0):.0%}{interval} alone (first-order), "
+            f"{min(max(st, 0), 1):.0%} with its interactions (total)")
+
+
+# ------------------------------------------------------------ on a map
+
+
+def _map_sensitivity(data: xr.Dataset, space: Space | None, criterion: Criterion | str | None) -> xr.Dataset:
+    space = recorded_space(data, space)
+    names = list(space.names)
+    if "score" not in data:
+        raise ValueError("this Dataset has no 'score' variable: pass a map from semantic_map")
+    missing = [n for n in names if n not in data["score"].dims]
+    if missing:
+        raise ValueError(f"the map has no dims {missing}: pass a dense map over every parameter of the Space")
+    judged = _map_criterion(data, criterion)
+    outputs = {"score": data["score"].astype(float)}
+    if judged is not None:
+        outputs["failure"] = (~judged.on_map(data).astype(bool)).astype(float)
+    parts = []
+    for y in outputs.values():
+        total = y.var(names)
+        s1, st = [], []
+        for name in names:
+            rest = [n for n in names if n != name]
+            s1.append(_share(y.mean(rest).var(name), total) if rest else _share(total, total))
+            st.append(_share(y.var(name).mean(rest), total) if rest else _share(total, total))
+        index = xr.DataArray(names, dims="parameter")
+        parts.append(xr.Dataset({"S1": xr.concat(s1, index), "ST": xr.concat(st, index), "variance": total}))
+    ds = xr.concat(parts, xr.DataArray(list(outputs), dims="output", name="output"), coords="minimal",
+                   compat="override")
+    for key in INDICES:
+        ds[f"{key}_low"], ds[f"{key}_high"] = ds[key].copy(), ds[key].copy()
+    ds = ds.transpose("output", "parameter", ...)
+    ds.attrs = {
+        **(judged.attrs() if judged is not None else {"criterion": "none (score only)"}),
+        "method": "exact for the map's grid as the uniform measure: S1 = Var over the parameter of the conditional "
+                  "mean / Var; ST = mean over the others of the Var over the parameter / Var",
+        "guarantee": "about the map's grid views only (no sampling: intervals equal the values)",
+        "queries": 0, "space": space_json(space),
+    }
+    return _describe(ds)
+
+
+def _map_criterion(data: xr.Dataset, criterion: Criterion | str | None) -> Criterion | None:
+    if criterion is not None:
+        return Criterion.resolve(criterion)
+    return Criterion.top1() if "correct" in data else None
+
+
+def _share(part: xr.DataArray, total: xr.DataArray) -> xr.DataArray:
+    return part / total.where(total > 0)
+
+
+# ------------------------------------------------------------ on a function
+
+
+def _sampled_sensitivity(f, space, criterion, n_samples, n_resamples, confidence, random_state, progress) -> xr.Dataset:
+    from scipy.stats import qmc
+    from tqdm.auto import tqdm
+
+    fn = as_function(f, space=space)
+    space = fn.space
+    if criterion is not None:
+        criterion = Criterion.resolve(criterion, None, fn)
+    elif "label" in fn.describe():
+        criterion = Criterion.resolve(None, None, fn)
+    rng = np.random.default_rng(random_state)
+    d = space.n
+    unit = qmc.Sobol(2 * d, scramble=True, seed=rng).random(n_samples)
+    a = space.lower + unit[:, :d] * space.widths
+    b = space.lower + unit[:, d:] * space.widths
+    blocks = [a, b]
+    for i in range(d):
+        mixed = a.copy()
+        mixed[:, i] = b[:, i]
+        blocks.append(mixed)
+    score, failure = [], []
+    for block in tqdm(blocks, desc="sensitivity", disable=not progress, leave=False):
+        points = space.clip(block)
+        if criterion is None:
+            score.append(np.asarray(fn(points), dtype=float))
+        else:
+            passes, values, _ = criterion.evaluate(fn, points)
+            score.append(values)
+            failure.append((~passes).astype(float))
+    outputs = {"score": np.array(score)} | ({"failure": np.array(failure)} if criterion is not None else {})
+    tail = (1 - confidence) / 2
+    resamples = rng.integers(0, n_samples, (n_resamples, n_samples))
+    data: dict[str, list] = {key: [] for key in ("S1", "S1_low", "S1_high", "ST", "ST_low", "ST_high", "variance")}
+    for values in outputs.values():
+        s1, st, variance = _estimates(values[:, None, :])
+        boot_s1, boot_st, _ = _estimates(values[:, resamples])
+        data["S1"].append(s1[:, 0])
+        data["ST"].append(st[:, 0])
+        data["variance"].append(variance[0])
+        for key, boot in (("S1", boot_s1), ("ST", boot_st)):
+            with np.errstate(invalid="ignore"):
+                low, high = np.nanquantile(boot, [tail, 1 - tail], axis=1) if np.isfinite(boot).any() else (np.full(d, np.nan),) * 2
+            data[f"{key}_low"].append(low)
+            data[f"{key}_high"].append(high)
+    dims = ("output", "parameter")
+    ds = xr.Dataset({key: (("output",) if key == "variance" else dims, np.array(v)) for key, v in data.items()},
+                    coords={"output": list(outputs), "parameter": list(space.names)})
+    ds.attrs = {
+        **(criterion.attrs() if criterion is not None else {"criterion": "none (score only)"}),
+        "method": "Saltelli sampling (scrambled Sobol' points), Saltelli et al. (2010) first-order and Jansen total "
+                  "estimators, bootstrap percentile intervals",
+        "guarantee": f"estimates over the uniform measure of the Space; intervals: bootstrap at confidence {confidence:g} "
+                     "(approximate)",
+        "n_samples": n_samples, "n_resamples": n_resamples, "confidence": confidence,
+        "queries": int(n_samples * (d + 2)), "space": space_json(space),
+        **{k: v for k, v in fn.describe().items() if k in ("network", "shape", "label_name")},
+    }
+    return _describe(ds)
+
+
+def _estimates(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """S1 and ST [d, R] and the variance [R] from values [d + 2, R, N]: f(A), f(B), f(A with column i of B)."""
+    both = np.concatenate([values[0], values[1]], axis=-1)
+    values = values - both.mean(axis=-1)[..., None]  # centred: the S1 estimator's spread grows with the mean
+    fa, fb, mixed = values[0], values[1], values[2:]
+    variance = both.var(axis=-1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        scale = np.where(variance > 0, variance, np.nan)
+        s1 = (fb * (mixed - fa)).mean(axis=-1) / scale
+        st = 0.5 * ((fa - mixed) ** 2).mean(axis=-1) / scale
+    return s1, st, variance
+
+
+def _describe(ds: xr.Dataset) -> xr.Dataset:
+    ds["S1"].attrs = {"long_name": "first-order Sobol index: share of the variance the parameter explains alone"}
+    ds["ST"].attrs = {"long_name": "total Sobol index: share of the variance with the parameter's interactions"}
+    ds["variance"].attrs = {"long_name": "total variance of the output over the views"}
+    return ds
