@@ -36,12 +36,13 @@ from .scene import Mesh, gallery, load_shape, shapenet
 from .space import Space
 from .store import open_result as open  # noqa: A001  (semkit.open: any stored result)
 from .studies import Maps, Regions, StudySpec, compare_networks, study
-from .trust import decision_noise, find_failures, robust_accuracy, robustness_radius
+from .trust import (Smoothed, certified_accuracy, decision_noise, find_failures, robust_accuracy, robustness_radius,
+                    sensitivity)
 from .version import VERSION as __version__  # noqa: F401
 
 __all__ = [
     "BUNDLED", "Classifier", "Criterion", "Maps", "Mesh", "Regions", "Renderer", "SemanticFunction", "SemanticFunctions",
     "Space", "StudySpec", "check_regions", "compare_networks", "decision_noise", "find_failures", "find_regions",
     "gallery", "interpolate", "load_classifier", "load_shape", "open", "plot", "robust_accuracy", "robustness_radius",
-    "semantic_map", "shapenet", "srvr", "study",
+    "semantic_map", "shapenet", "srvr", "study", "Smoothed", "certified_accuracy", "sensitivity",
 ]

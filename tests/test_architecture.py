@@ -112,7 +112,7 @@ def private_imports() -> list[str]:
 
 
 #: The layers, lowest first: a module imports only from its own layer and those below (the data flow's order).
-LAYERS = ["version", "deprecation", "space", "criterion", "store", "scene", "render", "classify", "function", "maps",
+LAYERS = ["version", "registry", "scores", "space", "criterion", "store", "scene", "render", "classify", "function", "maps",
           "regions", "trust", "studies", "plot", "app", "accessor"]
 
 
