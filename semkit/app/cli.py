@@ -82,7 +82,7 @@ def _run(args: argparse.Namespace, rep: argparse.ArgumentParser, swp: argparse.A
         try:
             spec, store, workers = _sweep_spec(options)
             result = study(spec, store=store, scheduler=args.scheduler or "local", workers=workers)
-        except (ValueError, KeyError, OSError, StoreError, ConnectionError) as e:
+        except (ValueError, TypeError, KeyError, OSError, StoreError, ConnectionError) as e:
             raise _Failure(str(e).strip("'\"")) from None
         done = int(result.done.sum())
         print(f"semkit sweep: {done} of {result.done.size} tasks done ({result.attrs['computed']} computed now) "

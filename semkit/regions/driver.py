@@ -113,7 +113,7 @@ def find_regions(
     if store is None:
         return driver.run(progress, attrs)
     settings = versioned({"function": store_identity(fn, key), "space": space.to_dict(), "starts": u0.tolist(),
-                          "methods": [m.describe() for m in methods], "iterations": iterations,
+                          "methods": [m.describe() for m in driver.methods], "iterations": iterations,
                           "gradient": driver.gradient_source})
     path = Path(store)
     check_format(path, what="region search's store")

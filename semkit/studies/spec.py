@@ -103,8 +103,8 @@ class Regions:
         out = {"starts": space.points(self.starts).tolist(),
                "algorithms": [a if isinstance(a, str) else a.describe() for a in self.algorithms],
                "iterations": int(self.iterations), "step_rule": rule.describe()}
-        if self.criterion is not None:  # stored, so a store grown under another is refused
-            out["criterion"] = Criterion.resolve(self.criterion).spec()
+        if any(METHODS.create(a).needs_classes for a in self.algorithms):  # stored (the default spelled out, so an
+            out["criterion"] = Criterion.resolve(self.criterion).spec()      # explicit default is the same study)
         return out
 
 
