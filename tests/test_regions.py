@@ -182,7 +182,7 @@ def test_n_dimensional_boxes_take_one_batched_call_per_step(n):
     assert r.lower.dims == ("start", "algorithm", "param") and r.lower.shape == (2, 3, n)
     assert len(calls) == 150  # one call of f per step for all starts and all algorithms
     per_step = 2 * (2**n + 2 * 2**n + 2**n * (1 + 2 * n))  # naive, oir_b (inner + outer), oir_w (corners + differences)
-    assert calls[0] == per_step
+    assert 0 < calls[0] <= per_step  # the methods' points, each distinct point evaluated once (f's query cache)
     assert (r.queries.values == 150 * np.array([2**n, 2 * 2**n, 2**n * (1 + 2 * n)])).all()
     width = (r.upper - r.lower).sel(start=0)
     assert (width > 0.5).all()
@@ -421,7 +421,7 @@ def test_a_region_search_killed_with_sigkill_resumes(tmp_path):
         def slow(p):
             time.sleep(0.01)
             return np.exp(-((np.angle(np.exp(1j * np.radians(p[:, 0] - 100))) / np.radians(40)) ** 2)) * np.exp(-(((p[:, 1] - 30) / 25) ** 2))
-        semkit.find_regions(slow, [[100, 30], [60, 20]], ("naive", "oir_b"), semkit.Space.paper(), 400,
+        semkit.find_regions(slow, [[100, 30], [60, 20]], ("naive", "oir_b"), space=semkit.Space.paper(), iterations=400,
                             store={str(store)!r}, progress=False)
         """)
     proc = subprocess.Popen([sys.executable, "-c", script])
