@@ -29,9 +29,9 @@ def striped(width: float = 0.6, period: float = 7.0):
 def test_a_lattice_certificate_passes_stripes_the_continuous_guarantee_refuses():
     f = striped()
     starts = [[30.0, 40.0], [200.0, 20.0]]
-    lattice = semkit.find_regions(f, starts, ("verified",), space=SPACE, threshold=0.5, step=3, certificate="lattice",
+    lattice = semkit.find_regions(f, starts, ("verified",), space=SPACE, criterion="score >= 0.5", step=3, certificate="lattice",
                                   progress=False).sel(algorithm="verified")
-    sampled = semkit.find_regions(f, starts, ("verified",), space=SPACE, threshold=0.5, step=3,
+    sampled = semkit.find_regions(f, starts, ("verified",), space=SPACE, criterion="score >= 0.5", step=3,
                                   progress=False).sel(algorithm="verified")
     rng = np.random.default_rng(0)
     for s in range(2):
@@ -43,10 +43,10 @@ def test_a_lattice_certificate_passes_stripes_the_continuous_guarantee_refuses()
         views = lo + rng.random((4000, 2)) * (hi - lo)
         assert (f(views) < 0.5).mean() <= 0.01  # the default box keeps its promise
     assert "audit" in lattice.attrs["methods"] and "Clopper-Pearson" in sampled.attrs["methods"]
-    radius = trust.robustness_radius(f, starts, space=SPACE, threshold=0.5, step=3, max_steps=6, progress=False)
+    radius = trust.robustness_radius(f, starts, space=SPACE, criterion="score >= 0.5", step=3, max_steps=6, progress=False)
     assert (radius.steps.values == 6).all()  # every lattice point passes ...
     assert (radius.radius_steps.values < 6).all()  # ... but no +-18 degree box meets the guarantee
-    lattice_radius = trust.robustness_radius(f, starts, space=SPACE, threshold=0.5, step=3, max_steps=6,
+    lattice_radius = trust.robustness_radius(f, starts, space=SPACE, criterion="score >= 0.5", step=3, max_steps=6,
                                              certificate="lattice", progress=False)
     assert (lattice_radius.audit_failures.values > 0).all()
 
@@ -60,7 +60,7 @@ def test_default_boxes_and_radii_hold_on_the_continuum_of_smooth_functions():
         m = semkit.semantic_map(f, space=SPACE, step=6, progress=False)
         good = np.argwhere(m.score.values >= 0.5)[::40]
         starts = np.array([[m.azimuth.values[i], m.elevation.values[j]] for i, j in good])
-        boxes = semkit.find_regions(f, starts, ("verified",), space=SPACE, threshold=0.5, progress=False).sel(algorithm="verified")
+        boxes = semkit.find_regions(f, starts, ("verified",), space=SPACE, criterion="score >= 0.5", progress=False).sel(algorithm="verified")
         rng = np.random.default_rng(seed)
         for lo, hi in zip(boxes.lower.values, boxes.upper.values):
             views = lo + rng.random((3000, 2)) * (hi - lo)
@@ -105,7 +105,7 @@ def test_sampled_growth_tolerates_rare_failing_pockets_in_4d():
             return np.where(inside, 0.8, 0.2)
 
         start = lo + rng.uniform(0.3, 0.7, 4) * (hi - lo)
-        box = semkit.find_regions(f, start[None], ("verified",), space=space, threshold=0.5, seed=seed,
+        box = semkit.find_regions(f, start[None], ("verified",), space=space, criterion="score >= 0.5", random_state=seed,
                                   progress=False).sel(algorithm="verified")
         a, b = box.lower.values[0], box.upper.values[0]
         views = a + rng.random((20000, 4)) * (b - a)
@@ -222,6 +222,6 @@ def test_sampled_robust_accuracy_certifies_on_the_continuum():
 
 def test_a_verified_box_stopped_before_its_certificate_is_not_handed_out():
     with pytest.warns(UserWarning, match="did not finish"):
-        boxes = semkit.find_regions(striped(), [[100.0, 30.0]], ("verified",), space=SPACE, iterations=3, threshold=0.5,
+        boxes = semkit.find_regions(striped(), [[100.0, 30.0]], ("verified",), space=SPACE, iterations=3, criterion="score >= 0.5",
                                     progress=False).sel(algorithm="verified")
     assert (boxes.lower == boxes.upper).all() and float(boxes.certified[0]) == 0
