@@ -201,7 +201,7 @@ def test_lattice_boxes_hold_no_failure_and_come_close_to_the_largest_box():
         good = m.score.values >= 0.5
         cells = np.argwhere(good)[::151]
         starts = np.array([[m.azimuth.values[i], m.elevation.values[j]] for i, j in cells])
-        boxes = verified(f, starts, criterion="score >= 0.5", step=3)
+        boxes = verified(f, starts, criterion="score >= 0.5", step=3, growth="lattice")
         for s, (i, j) in enumerate(cells):
             lo, hi = boxes.lower.values[s], boxes.upper.values[s]
             az, el = np.arange(lo[0], hi[0] + 1e-9, 3), np.arange(lo[1], hi[1] + 1e-9, 3)

@@ -210,12 +210,15 @@ class SampledGrowth:
     """
 
     def __init__(self, x0: np.ndarray, space: Space, delta: np.ndarray, rng: np.random.Generator, *,
-                 max_queries: int, samples_per_face: int, tolerance: float) -> None:
+                 max_queries: int, samples_per_face: int, tolerance: float,
+                 box: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> None:
         self.space, self.delta, self.rng = space, delta, rng
         self.x0 = x0
         self.a, self.b = x0.copy(), x0.copy()
         self.step = np.repeat(delta[:, None], 2, axis=1) * 2.0
         self.closed = np.zeros((space.n, 2), dtype=bool)
+        if box is not None:  # go on from a box grown otherwise: lower, upper, and its faces closed [n, 2]
+            self.a, self.b, self.closed = box[0].copy(), box[1].copy(), box[2].copy()
         self.closed_at = np.full((space.n, 2), np.inf)  # the box's volume when a face closed on failures
         self.reopened = np.zeros((space.n, 2), dtype=int)
         self.max_queries, self.samples_per_face, self.tolerance = max_queries, samples_per_face, tolerance
@@ -272,8 +275,12 @@ class SampledGrowth:
         return float(np.prod(np.maximum(b - a, 0.0) / self.delta + 1.0))
 
     def _moved(self, d: int, side: int, depth: float) -> tuple[np.ndarray, np.ndarray]:
-        """The box with face (d, side) moved out by ``depth``."""
+        """The box with face (d, side) moved out by ``depth`` (a periodic parameter's box never wraps onto itself:
+        both its faces may move in one round)."""
         a, b = self.a.copy(), self.b.copy()
+        p = self.space.parameters[d]
+        if p.periodic:
+            depth = min(depth, max(p.width - self.delta[d] - (b[d] - a[d]), 0.0))
         if side:
             b[d] += depth
         else:
@@ -298,9 +305,10 @@ class SampledGrowth:
             first = float(depth[~ok].min())  # the slab's first failure, and the last pass before it
             cut = float(depth[ok & (depth < first)].max(initial=0.0))
             self.a, self.b = self._moved(d, side, cut)
-            beyond = depth >= first
-            wall = (~ok[beyond]).mean() >= 0.5
-            self.step[d, side] = first - cut if wall else self.step[d, side] / 2.0
-            if self.step[d, side] < self.delta[d] / FINE - 1e-12:
+            fails_beyond = (~ok[depth >= first])
+            wall = fails_beyond.sum() >= 2 and fails_beyond.mean() >= 0.5
+            thin = self.step[d, side] <= self.delta[d] / FINE + 1e-12  # this slab was already the finest
+            self.step[d, side] = max(first - cut, self.delta[d] / FINE) if wall else self.step[d, side] / 2.0
+            if thin or self.step[d, side] < self.delta[d] / FINE - 1e-12:
                 self.closed[d, side] = True
                 self.closed_at[d, side] = self._volume(self.a, self.b)

@@ -4,7 +4,8 @@ Each start that passes its criterion grows a box, then the box is judged
 (a start that fails has no box):
 
 * growth: on the lattice start + k * step (:class:`~.lattice.LatticeBox`,
-  default up to 2 parameters: exact, and its layers cheap) or by sampling
+  default up to 2 parameters: exact, and its layers cheap; by default a
+  lattice box that spends two thirds of its share grows on by sampling) or by sampling
   (:class:`SampledGrowth`, beyond: faces advance while the failures of
   what they take in stay rare, and find walls by where their samples start
   failing; then uniform samples of the box pull in the faces grown past a
@@ -59,7 +60,7 @@ class StartBox:
         self.search, self.k = search, k
         m, space, x0 = search.method, search.space, search.starts[k]
         self.x0, self.delta = x0, search.delta
-        growth_rng, self.rng = search.rngs[k].spawn(2)
+        self.growth_rng, self.rng = search.rngs[k].spawn(2)
         self.attempts_left = m.attempts
         self.certifier: BoxCertifier | None = None
         self.result: dict[str, float] = {}
@@ -74,13 +75,23 @@ class StartBox:
             self.growers = [LatticeBox(n, lambda j: search.lattice_inside(k, j), span, prefer) for prefer in (None, *range(n))]
             self.stopped: set[int] = set()  # growers whose next layer would not fit the growth's budget
             self.sampled = None
+            if search.certificate == "sampled" and m.growth is None:  # a lattice box that reaches this grows on by sampling
+                self.lattice_limit = 1 + (self.limit - 1) * 2 // 3
+            else:
+                self.lattice_limit = self.limit
         else:
-            self.sampled = SampledGrowth(x0, space, self.delta, growth_rng, max_queries=max(self.limit - 1, 0),
-                                         samples_per_face=max(16, 2 * n), tolerance=m.max_failure / 2)
+            self.sampled = self._sampled(None)
             self.growers = []
         self.phase = "grow"
         self.a, self.b = x0.copy(), x0.copy()
         self._asks: list[tuple[Any, int]] = []
+
+    def _sampled(self, box: tuple[np.ndarray, np.ndarray, np.ndarray] | None) -> SampledGrowth:
+        """Sampled growth from the start, or on from a lattice box (its bounds and closed faces)."""
+        n, m = self.search.space.n, self.search.method
+        return SampledGrowth(self.x0, self.search.space, self.delta, self.growth_rng,
+                             max_queries=max(self.limit - self.spent, 0), samples_per_face=max(16, 2 * n),
+                             tolerance=m.max_failure / 2, box=box)
 
     def _growth_limit(self) -> int:
         """Queries (the start included) the growth may spend: the rest is the certificate's (all its looks and a
@@ -121,7 +132,7 @@ class StartBox:
                 continue
             points = search.lattice_points(self.k, offsets)
             keys = {search.key(p) for p in search.space.wrap(points)} - self._seen
-            if self.spent + len(keys) > self.limit:  # its box is final
+            if self.spent + len(keys) > self.lattice_limit:  # its box is final
                 self.stopped.add(i)
                 continue
             self._seen |= keys
@@ -139,12 +150,16 @@ class StartBox:
                     return self._ask(points)
                 self.a, self.b = self.sampled.a.copy(), self.sampled.b.copy()
                 fits = self.spent + self.refine_size + self.search.guarantee.first_look <= m.max_queries
-                self.phase = "refine" if fits and (self.b > self.a).any() else "certify"
+                self.phase = "refine" if self.refine_size and fits and (self.b > self.a).any() else "certify"
                 return None
             points = self._grow_lattice()
             if points is not None:
                 return points
-            self._take_largest()
+            best = self.growers[self._largest()]
+            self.a, self.b = self.x0 + best.lo * self.delta, self.x0 + best.hi * self.delta
+            if self.lattice_limit < self.limit and self.stopped and not best.closed.all():
+                self.sampled = self._sampled((self.a, self.b, best.closed))  # out of its share: on by sampling
+                return None
             self.phase = "certify" if self.search.certificate == "sampled" else "audit"
             return None
         if self.phase == "refine":
@@ -154,6 +169,8 @@ class StartBox:
             if self.certifier is None:
                 g, left = self.search.guarantee, m.max_queries - self.spent
                 retry = g.first_look if self.attempts_left > 1 and left - g.first_look >= g.first_look else 0
+                if self.attempts_left < self.search.method.attempts:  # a retry: all that is left
+                    retry = 0
                 self.certifier = BoxCertifier(g, self.a, self.b, self.rng, left - retry)
                 if self.certifier.done:
                     self._judged()
@@ -168,13 +185,13 @@ class StartBox:
             return self._ask(self._audit)
         return None
 
+    def _largest(self) -> int:
+        return max(range(len(self.growers)), key=lambda i: float(np.prod(self.growers[i].hi - self.growers[i].lo + 1)))
+
     def largest(self) -> tuple[np.ndarray, np.ndarray]:
         """The largest box of the lattice growers so far."""
-        best = max(self.growers, key=lambda g: float(np.prod(g.hi - g.lo + 1)))
+        best = self.growers[self._largest()]
         return self.x0 + best.lo * self.delta, self.x0 + best.hi * self.delta
-
-    def _take_largest(self) -> None:
-        self.a, self.b = self.largest()
 
     def update(self, passes: np.ndarray) -> None:
         passes = np.asarray(passes, dtype=bool)
@@ -240,8 +257,10 @@ class Verified(RegionMethod):
     Boxes in the same schema as the paper's methods, with a guarantee under
     an explicit ``criterion`` (a :class:`~semkit.Criterion` or its name;
     top-1 correct by default, for an f that knows its true class). Growth
-    on the lattice of step ``step`` (default up to 2 parameters, or with
-    the lattice certificate) or by sampling (``growth=``);
+    on the lattice of step ``step`` (``growth="lattice"``; by default up to
+    2 parameters, going on by sampling once the lattice has spent two
+    thirds of its share of the queries) or by sampling (``"sampled"``;
+    by default beyond 2 parameters);
     ``certificate="sampled"`` (default): with confidence ``confidence`` at
     most a share ``max_failure`` of the box's views fail, by fresh uniform
     samples (looks of n1, 2 n1, 4 n1 samples; up to ``attempts`` shrinks);
