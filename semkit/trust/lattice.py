@@ -252,15 +252,15 @@ class SampledGrowth:
         self.closed[again], self.closed_at[again] = False, np.inf
         self.reopened[again] += 1
         self.step[again] = (np.repeat(self.delta[:, None], 2, axis=1) * 2.0)[again]
-        if self.used + self.samples_per_face * 2 * n <= self.max_queries:
-            for d in range(n):
-                for side in (0, 1):
-                    if not self.closed[d, side]:
-                        slab = self._slab(d, side)
-                        if slab is None:
-                            self.closed[d, side] = True
-                        else:
-                            slabs.append(((d, side), slab))
+        for d in range(n):
+            for side in (0, 1):
+                if self.closed[d, side] or self.used + self.samples_per_face * (len(slabs) + 1) > self.max_queries:
+                    continue  # the faces that fit the budget this round
+                slab = self._slab(d, side)
+                if slab is None:
+                    self.closed[d, side] = True
+                else:
+                    slabs.append(((d, side), slab))
         if not slabs:
             self.done = True
             return np.zeros((0, n))
@@ -297,16 +297,15 @@ class SampledGrowth:
             new_a, new_b = self._moved(d, side, b[d] - a[d])
             grown = self._volume(new_a, new_b)
             failed = self.failed_volume + share * (grown - self._volume(self.a, self.b))
-            if share == 0 or failed <= self.tolerance * grown:
+            first = float(depth[~ok].min()) if share else np.inf  # the slab's first failure
+            wall = share > 0 and (~ok[depth >= first]).mean() >= 0.5  # most beyond it fail too: a wall, not a pocket
+            if share == 0 or (not wall and failed <= self.tolerance * grown):
                 self.a, self.b, self.failed_volume = new_a, new_b, failed
                 if share == 0:
                     self.step[d, side] *= 2.0
                 continue
-            first = float(depth[~ok].min())  # the slab's first failure, and the last pass before it
-            cut = float(depth[ok & (depth < first)].max(initial=0.0))
+            cut = float(depth[ok & (depth < first)].max(initial=0.0))  # the last pass before the first failure
             self.a, self.b = self._moved(d, side, cut)
-            fails_beyond = (~ok[depth >= first])
-            wall = fails_beyond.sum() >= 2 and fails_beyond.mean() >= 0.5
             thin = self.step[d, side] <= self.delta[d] / FINE + 1e-12  # this slab was already the finest
             self.step[d, side] = max(first - cut, self.delta[d] / FINE) if wall else self.step[d, side] / 2.0
             if thin or self.step[d, side] < self.delta[d] / FINE - 1e-12:

@@ -41,6 +41,8 @@ from .lattice import FINE, LatticeBox, SampledGrowth
 from .radius import check_certificate
 
 GROWTHS = ("lattice", "sampled")
+#: Samples of each slab a sampled face proposes (at least two per parameter).
+SAMPLES_PER_FACE = 24
 #: After sampled growth, uniform samples of the box (per parameter) find faces grown past a boundary ...
 REFINE_PER_PARAMETER = 64
 #: ... and a face is pulled in where the views it would give up fail at this rate or more.
@@ -68,7 +70,7 @@ class StartBox:
         self.starved = False  # a certificate could not be retried for want of queries
         self._seen: set[bytes] = set()  # lattice points asked for (each counted once)
         n = space.n
-        self.refine_size = REFINE_PER_PARAMETER * n if search.growth == "sampled" else 0
+        self.refine_size = min(REFINE_PER_PARAMETER * n, m.max_queries // 8) if search.growth == "sampled" else 0
         self.limit = self._growth_limit()
         if search.growth == "lattice":
             span = np.where(space.periodic, np.floor((space.widths - 1e-9) / self.delta), np.inf)
@@ -90,7 +92,7 @@ class StartBox:
         """Sampled growth from the start, or on from a lattice box (its bounds and closed faces)."""
         n, m = self.search.space.n, self.search.method
         return SampledGrowth(self.x0, self.search.space, self.delta, self.growth_rng,
-                             max_queries=max(self.limit - self.spent, 0), samples_per_face=max(16, 2 * n),
+                             max_queries=max(self.limit - self.spent, 0), samples_per_face=max(SAMPLES_PER_FACE, 2 * n),
                              tolerance=m.max_failure / 2, box=box)
 
     def _growth_limit(self) -> int:
