@@ -74,10 +74,10 @@ class Guarantee:
         """Samples of the first look: all passing certifies the box, ceil(ln(1 / alpha) / max_failure)."""
         return int(math.ceil(math.log(1.0 / self.alpha) / self.max_failure))
 
-    def look_sizes(self, budget: int | None = None) -> list[int]:
-        """Cumulative samples at each look (n1, 2 n1, 4 n1, ...), those that fit in ``budget``."""
+    def look_sizes(self, max_queries: int | None = None) -> list[int]:
+        """Cumulative samples at each look (n1, 2 n1, 4 n1, ...), those that fit in ``max_queries``."""
         sizes = [self.first_look * 2**i for i in range(self.looks)]
-        return sizes if budget is None else [s for s in sizes if s <= budget]
+        return sizes if max_queries is None else [s for s in sizes if s <= max_queries]
 
     def holds(self, failures: int, samples: int) -> bool:
         return failure_bound(failures, samples, self.alpha) <= self.max_failure
@@ -111,9 +111,9 @@ class BoxCertifier:
     """
 
     def __init__(self, guarantee: Guarantee, a: np.ndarray, b: np.ndarray, rng: np.random.Generator,
-                 budget: int | None = None) -> None:
+                 max_queries: int | None = None) -> None:
         self.guarantee, self.a, self.b, self.rng = guarantee, np.asarray(a, float), np.asarray(b, float), rng
-        self.sizes = guarantee.look_sizes(budget)
+        self.sizes = guarantee.look_sizes(max_queries)
         self.samples = self.failures = 0
         self.points: list[np.ndarray] = []  # every sample drawn, and whether it passed
         self.passed: list[np.ndarray] = []

@@ -197,7 +197,7 @@ class SampledGrowth:
     Each open face proposes a slab of thickness ``step`` beyond it and
     samples it. A slab is taken in whole while the failures of everything
     taken in so far (each slab's failing share, weighted by its volume) stay
-    under ``tolerance`` of the box's volume: a rare failing pocket does not
+    under ``max_failure`` of the box's volume: a rare failing pocket does not
     stop a face. Otherwise the face moves to the last passing sample before
     the slab's first failure; when most samples beyond that failure fail
     too (a wall, not a pocket), the boundary lies between them and the next
@@ -210,7 +210,7 @@ class SampledGrowth:
     """
 
     def __init__(self, x0: np.ndarray, space: Space, delta: np.ndarray, rng: np.random.Generator, *,
-                 max_queries: int, samples_per_face: int, tolerance: float,
+                 max_queries: int, samples_per_face: int, max_failure: float,
                  box: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> None:
         self.space, self.delta, self.rng = space, delta, rng
         self.x0 = x0
@@ -221,7 +221,7 @@ class SampledGrowth:
             self.a, self.b, self.closed = box[0].copy(), box[1].copy(), box[2].copy()
         self.closed_at = np.full((space.n, 2), np.inf)  # the box's volume when a face closed on failures
         self.reopened = np.zeros((space.n, 2), dtype=int)
-        self.max_queries, self.samples_per_face, self.tolerance = max_queries, samples_per_face, tolerance
+        self.max_queries, self.samples_per_face, self.max_failure = max_queries, samples_per_face, max_failure
         self.used = 0
         self.failed_volume = 0.0  # estimated volume of failing views taken in
         self.done = False
@@ -255,7 +255,7 @@ class SampledGrowth:
         for d in range(n):
             for side in (0, 1):
                 if self.closed[d, side] or self.used + self.samples_per_face * (len(slabs) + 1) > self.max_queries:
-                    continue  # the faces that fit the budget this round
+                    continue  # the faces that fit max_queries this round
                 slab = self._slab(d, side)
                 if slab is None:
                     self.closed[d, side] = True
@@ -299,7 +299,7 @@ class SampledGrowth:
             failed = self.failed_volume + share * (grown - self._volume(self.a, self.b))
             first = float(depth[~ok].min()) if share else np.inf  # the slab's first failure
             wall = share > 0 and (~ok[depth >= first]).mean() >= 0.5  # most beyond it fail too: a wall, not a pocket
-            if share == 0 or (not wall and failed <= self.tolerance * grown):
+            if share == 0 or (not wall and failed <= self.max_failure * grown):
                 self.a, self.b, self.failed_volume = new_a, new_b, failed
                 if share == 0:
                     self.step[d, side] *= 2.0

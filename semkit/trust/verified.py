@@ -5,8 +5,8 @@ Each start that passes its criterion grows a box, then the box is judged
 
 * growth: on the lattice start + k * step (:class:`~.lattice.LatticeBox`,
   default up to 2 parameters: exact, and its layers cheap; by default a
-  lattice box that spends two thirds of its share grows on by sampling) or by sampling
-  (:class:`SampledGrowth`, beyond: faces advance while the failures of
+  lattice box that spends two thirds of its share grows on by sampling)
+  or by sampling (:class:`~.lattice.SampledGrowth`, beyond: faces advance while the failures of
   what they take in stay rare, and find walls by where their samples start
   failing; then uniform samples of the box pull in the faces grown past a
   boundary, not used again); growth stops where the certificate's share of
@@ -54,7 +54,7 @@ class StartBox:
 
     Every point it asks for is counted (``spent``, the start included), so
     that it never asks for more than ``max_queries``: growth stops where the
-    certificate's share of the budget begins (:meth:`_growth_limit`), and
+    certificate's share of ``max_queries`` begins (:meth:`_growth_limit`), and
     each certificate is given what is left, less a retry's first look.
     """
 
@@ -75,7 +75,7 @@ class StartBox:
         if search.growth == "lattice":
             span = np.where(space.periodic, np.floor((space.widths - 1e-9) / self.delta), np.inf)
             self.growers = [LatticeBox(n, lambda j: search.lattice_inside(k, j), span, prefer) for prefer in (None, *range(n))]
-            self.stopped: set[int] = set()  # growers whose next layer would not fit the growth's budget
+            self.stopped: set[int] = set()  # growers whose next layer would not fit the growth's share
             self.sampled = None
             if search.certificate == "sampled" and m.growth is None:  # a lattice box that reaches this grows on by sampling
                 self.lattice_limit = 1 + (self.limit - 1) * 2 // 3
@@ -93,7 +93,7 @@ class StartBox:
         n, m = self.search.space.n, self.search.method
         return SampledGrowth(self.x0, self.search.space, self.delta, self.growth_rng,
                              max_queries=max(self.limit - self.spent, 0), samples_per_face=max(SAMPLES_PER_FACE, 2 * n),
-                             tolerance=m.max_failure / 2, box=box)
+                             max_failure=m.max_failure / 2, box=box)
 
     def _growth_limit(self) -> int:
         """Queries (the start included) the growth may spend: the rest is the certificate's (all its looks and a
@@ -124,7 +124,7 @@ class StartBox:
         return points
 
     def _grow_lattice(self) -> np.ndarray | None:
-        """The next layers of the growers that fit the growth's budget (None when growth is over)."""
+        """The next layers of the growers that fit the growth's share of queries (None when growth is over)."""
         search, asks = self.search, []
         for i, g in enumerate(self.growers):
             if g.done or i in self.stopped:
