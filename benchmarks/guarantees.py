@@ -3,6 +3,8 @@
     python benchmarks/guarantees.py          (benchmarks/run.py includes its section in docs/benchmarks.md)
     python benchmarks/guarantees.py --audit  (rewrites docs/guarantees.md: the continuous audit on ShapeNet meshes,
                                               and verified boxes on 4-D functions with rare failing pockets)
+    python benchmarks/guarantees.py --verified  (seconds, no renders: verified boxes on analytic functions, passing
+                                                 everywhere in 2-D, a 3-D cube, 20 4-D pocket functions)
 
 On the benchmark mesh (ShapeNet bench, EfficientNet-Lite0, 224 px, top-1
 correct): verified boxes from four correctly classified views with the lattice
@@ -109,8 +111,8 @@ def section(mesh_path: Path) -> list[str]:
 
 def audit_shares(f, lower: np.ndarray, upper: np.ndarray, samples: int = AUDIT, seed: int = 0) -> np.ndarray:
     """The failing share (top-1 wrong) of ``samples`` fresh uniform continuous views of each box, by f itself."""
-    audited = semkit.trust.audit(f, semkit.Criterion.top1(f.label), lower, upper, space=f.space, samples=samples,
-                               confidence=0.95, seed=seed)
+    audited = semkit.trust.audit(f, semkit.Criterion.top1(f.label), lower, upper, space=f.space, n_samples=samples,
+                                 confidence=0.95, random_state=seed)
     return np.where(audited["audit_samples"] > 0, audited["audit_failures"] / np.maximum(audited["audit_samples"], 1), 0.0)
 
 
@@ -212,8 +214,8 @@ def pocket_section(functions: int = 40) -> list[str]:
     shares, volumes, queries = [], [], []
     for seed in range(functions):
         f, lo, hi, start = pocket_function(seed)
-        box = semkit.find_regions(f, start[None], ("verified",), space=SPACE_POCKETS, threshold=0.5, seed=seed,
-                                  progress=False).sel(algorithm="verified")
+        box = semkit.find_regions(f, start[None], ("verified",), space=SPACE_POCKETS, criterion="score >= 0.5",
+                                  random_state=seed, progress=False).sel(algorithm="verified")
         a, b = box.lower.values[0], box.upper.values[0]
         views = a + np.random.default_rng(seed + 99).random((20000, 4)) * (b - a)
         shares.append((f(views) < 0.5).mean())
@@ -225,7 +227,8 @@ def pocket_section(functions: int = 40) -> list[str]:
         "",
         f"{functions} functions of (azimuth, elevation, distance, light elevation) that pass (score 0.8 >= 0.5) in a "
         "box of 25-50% of each range, less three failing pockets of 0.1% of that box each (0.3% in all); default "
-        "verified boxes (`threshold=0.5`, max_failure 0.01, confidence 0.95, max_queries 5,000) from a start inside, "
+        "verified boxes (`criterion=\"score >= 0.5\"`, max_failure 0.01, confidence 0.95, max_queries 5,000) from a "
+        "start inside, "
         "each checked by 20,000 uniform views.",
         "",
         "| certificate held (failing share <= 1%) | failing share (mean, max) | volume / the passing box (mean) | "
@@ -237,11 +240,57 @@ def pocket_section(functions: int = 40) -> list[str]:
     ]
 
 
+def verified_section(functions: int = 20) -> list[str]:
+    """Verified boxes (score >= 0.5, defaults: max_failure 0.01, confidence 0.95, max_queries 5,000) on analytic
+    functions: passing everywhere in 2-D, a 3-D cube grown from its centre, 4-D boxes with rare failing pockets."""
+    import warnings
+
+    def boxes(f, start, space, **options):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            return semkit.find_regions(f, [start], ("verified",), space=space, criterion="score >= 0.5",
+                                       progress=False, **options).sel(algorithm="verified")
+
+    lines = ["## Verified boxes on analytic functions", "",
+             "| case | box / the passing region (volume) | queries | certified |", "|---|---|---|---|"]
+    everywhere = lambda p: np.full(len(p), 0.9)  # noqa: E731
+    for step in (2, 1):
+        box = boxes(everywhere, [100.0, 40.0], semkit.Space.paper(), step=step)
+        lines.append(f"| 2-D, passing everywhere, {step}-degree lattice | {float(semkit.volume_ratio(box)[0]):.2f} | "
+                     f"{int(box.queries[0]):,} | {int(box.certified[0])} |")
+    lo, hi = np.array([100.0, 10, 2]), np.array([160.0, 50, 3])
+    for max_queries in (5000, 20000):
+        box = boxes(lambda p: np.where(((p >= lo) & (p <= hi)).all(1), 0.9, 0.1), (lo + hi) / 2, SPACE_POCKETS_3D,
+                    max_queries=max_queries)
+        a, b = box.lower.values[0], box.upper.values[0]
+        found = np.prod(np.clip(np.minimum(b, hi) - np.maximum(a, lo), 0, None)) / np.prod(hi - lo)
+        lines.append(f"| 3-D cube from its centre, max_queries {max_queries:,} | {found:.2f} | {int(box.queries[0]):,} | "
+                     f"{int(box.certified[0])} |")
+    held, volumes, queries = 0, [], []
+    for seed in range(functions):
+        f, lo, hi, start = pocket_function(seed)
+        box = boxes(f, start, SPACE_POCKETS, random_state=seed)
+        a, b = box.lower.values[0], box.upper.values[0]
+        views = a + np.random.default_rng(seed + 99).random((20000, 4)) * (b - a)
+        held += (f(views) < 0.5).mean() <= 0.01
+        volumes.append(np.prod(b - a) / np.prod(hi - lo))
+        queries.append(int(box.queries[0]))
+    lines.append(f"| 4-D, {functions} pocket functions (certificate held in {held} of {functions}, by 20,000 views) | "
+                 f"{np.mean(volumes):.2f} (mean) | {np.mean(queries):,.0f} (mean), {max(queries):,} (max) | |")
+    return lines + [""]
+
+
+SPACE_POCKETS_3D = semkit.Space({"azimuth": (0, 360), "elevation": (-10, 90), "distance": (1.5, 4.0)},
+                                periodic=["azimuth"])
+
+
 if __name__ == "__main__":
     sys.path.insert(0, str(Path(__file__).parent))
     from run import MESH
 
-    if "--audit" in sys.argv:
+    if "--verified" in sys.argv:
+        print("\n".join(verified_section()))
+    elif "--audit" in sys.argv:
         from scale import shapenet_meshes
 
         text = "\n".join(audit_section(shapenet_meshes(2)) + pocket_section())

@@ -223,3 +223,40 @@ def test_the_wheel_holds_the_notebooks_and_every_subpackage(tmp_path):
     assert all(any(n.startswith(f"{package}/__init__.py") for n in names) for package in packages), packages
     metadata = next(n for n in names if n.endswith("METADATA"))
     assert "License-Expression: MIT" in zipfile.ZipFile(next(tmp_path.glob("semkit-*.whl"))).read(metadata).decode()
+
+
+# ------------------------------------------------------------ verified boxes (issue 27: defects 1, 2 and 8)
+def verified_boxes(f, starts, **options):
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        return semkit.find_regions(f, starts, ("verified",), space=SPACE, criterion="score >= 0.5", progress=False,
+                                   **options)
+
+
+def passes_everywhere(p):
+    return np.full(len(p), 0.9)
+
+
+def fails_everywhere(p):
+    return np.full(len(p), 0.1)
+
+
+# (case, check that holds once the defect is fixed)
+VERIFIED_FAULTS = [
+    ("a box passing everywhere spends no more than max_queries",
+     lambda: int(verified_boxes(passes_everywhere, [[100.0, 40.0]], step=2).queries.max()) <= 5000),
+    ("a box passing everywhere is not thrown away for want of queries",
+     lambda: float(semkit.volume_ratio(verified_boxes(passes_everywhere, [[100.0, 40.0]], step=1)).max()) > 0.5),
+    ("a failing start is no certified box",
+     lambda: float(verified_boxes(fails_everywhere, [[100.0, 40.0]]).certified.max()) == 0),
+    ("a failing start has no bounds", lambda: bool(verified_boxes(fails_everywhere, [[100.0, 40.0]]).lower.isnull().all())),
+    ("verified regions name their criterion",
+     lambda: verified_boxes(passes_everywhere, [[100.0, 40.0]], step=10).semkit.criterion == semkit.Criterion.score(0.5)),
+]
+
+
+@pytest.mark.parametrize("case, check", VERIFIED_FAULTS, ids=[row[0] for row in VERIFIED_FAULTS])
+def test_verified_boxes_keep_their_promises(case, check):
+    assert check(), case

@@ -29,9 +29,9 @@ def striped(width: float = 0.6, period: float = 7.0):
 def test_a_lattice_certificate_passes_stripes_the_continuous_guarantee_refuses():
     f = striped()
     starts = [[30.0, 40.0], [200.0, 20.0]]
-    lattice = semkit.find_regions(f, starts, ("verified",), space=SPACE, threshold=0.5, step=3, certificate="lattice",
+    lattice = semkit.find_regions(f, starts, ("verified",), space=SPACE, criterion="score >= 0.5", step=3, certificate="lattice",
                                   progress=False).sel(algorithm="verified")
-    sampled = semkit.find_regions(f, starts, ("verified",), space=SPACE, threshold=0.5, step=3,
+    sampled = semkit.find_regions(f, starts, ("verified",), space=SPACE, criterion="score >= 0.5", step=3,
                                   progress=False).sel(algorithm="verified")
     rng = np.random.default_rng(0)
     for s in range(2):
@@ -43,10 +43,10 @@ def test_a_lattice_certificate_passes_stripes_the_continuous_guarantee_refuses()
         views = lo + rng.random((4000, 2)) * (hi - lo)
         assert (f(views) < 0.5).mean() <= 0.01  # the default box keeps its promise
     assert "audit" in lattice.attrs["methods"] and "Clopper-Pearson" in sampled.attrs["methods"]
-    radius = trust.robustness_radius(f, starts, space=SPACE, threshold=0.5, step=3, max_steps=6, progress=False)
+    radius = trust.robustness_radius(f, starts, space=SPACE, criterion="score >= 0.5", step=3, max_steps=6, progress=False)
     assert (radius.steps.values == 6).all()  # every lattice point passes ...
     assert (radius.radius_steps.values < 6).all()  # ... but no +-18 degree box meets the guarantee
-    lattice_radius = trust.robustness_radius(f, starts, space=SPACE, threshold=0.5, step=3, max_steps=6,
+    lattice_radius = trust.robustness_radius(f, starts, space=SPACE, criterion="score >= 0.5", step=3, max_steps=6,
                                              certificate="lattice", progress=False)
     assert (lattice_radius.audit_failures.values > 0).all()
 
@@ -60,7 +60,7 @@ def test_default_boxes_and_radii_hold_on_the_continuum_of_smooth_functions():
         m = semkit.semantic_map(f, space=SPACE, step=6, progress=False)
         good = np.argwhere(m.score.values >= 0.5)[::40]
         starts = np.array([[m.azimuth.values[i], m.elevation.values[j]] for i, j in good])
-        boxes = semkit.find_regions(f, starts, ("verified",), space=SPACE, threshold=0.5, progress=False).sel(algorithm="verified")
+        boxes = semkit.find_regions(f, starts, ("verified",), space=SPACE, criterion="score >= 0.5", progress=False).sel(algorithm="verified")
         rng = np.random.default_rng(seed)
         for lo, hi in zip(boxes.lower.values, boxes.upper.values):
             views = lo + rng.random((3000, 2)) * (hi - lo)
@@ -86,34 +86,40 @@ def test_clopper_pearson_bound_covers_at_the_stated_confidence():
     assert passed / 400 <= 0.05
 
 
-def test_sampled_growth_tolerates_rare_failing_pockets_in_4d():
+def pocket_function(seed: int, space: Space):
+    """A 4-D function passing (0.8) in a random box of 25-50% of each range, less three failing pockets of 0.1% of
+    that box each (0.3% in all): the whole box meets the 1% guarantee. Returns f, the box and a start inside."""
+    rng = np.random.default_rng(500 + seed)
+    lo = space.lower + rng.uniform(0.1, 0.4, 4) * space.widths
+    hi = np.minimum(lo + rng.uniform(0.25, 0.5, 4) * space.widths, space.upper)
+    side = 0.001**0.25 * (hi - lo)
+    pockets = [lo + rng.uniform(0.1, 0.8, 4) * (hi - lo - side) for _ in range(3)]
+
+    def f(p):
+        p = np.atleast_2d(p)
+        inside = ((p >= lo) & (p <= hi)).all(1)
+        for q in pockets:
+            inside &= ~((p >= q) & (p <= q + side)).all(1)
+        return np.where(inside, 0.8, 0.2)
+
+    return f, lo, hi, lo + rng.uniform(0.3, 0.7, 4) * (hi - lo)
+
+
+def test_sampled_growth_reaches_the_robust_box_past_rare_failing_pockets_in_4d():
     space = Space({"azimuth": (0, 360), "elevation": (-10, 90), "distance": (1.5, 4.0), "light_elevation": (-90, 90)},
                   periodic=["azimuth"])
     held, volumes, queries = [], [], []
-    for seed in range(6):
-        rng = np.random.default_rng(500 + seed)
-        lo = space.lower + rng.uniform(0.1, 0.4, 4) * space.widths
-        hi = np.minimum(lo + rng.uniform(0.25, 0.5, 4) * space.widths, space.upper)
-        side = 0.001**0.25 * (hi - lo)  # three pockets, 0.1% of the box each
-        pockets = [lo + rng.uniform(0.1, 0.8, 4) * (hi - lo - side) for _ in range(3)]
-
-        def f(p, lo=lo, hi=hi, pockets=pockets):
-            p = np.atleast_2d(p)
-            inside = ((p >= lo) & (p <= hi)).all(1)
-            for q in pockets:
-                inside &= ~((p >= q) & (p <= q + side)).all(1)
-            return np.where(inside, 0.8, 0.2)
-
-        start = lo + rng.uniform(0.3, 0.7, 4) * (hi - lo)
-        box = semkit.find_regions(f, start[None], ("verified",), space=space, threshold=0.5, seed=seed,
-                                  progress=False).sel(algorithm="verified")
+    for seed in range(20):
+        f, lo, hi, start = pocket_function(seed, space)
+        box = semkit.find_regions(f, start[None], ("verified",), space=space, criterion="score >= 0.5",
+                                  random_state=seed, progress=False).sel(algorithm="verified")
         a, b = box.lower.values[0], box.upper.values[0]
-        views = a + rng.random((20000, 4)) * (b - a)
+        views = a + np.random.default_rng(seed + 99).random((20000, 4)) * (b - a)
         held.append((f(views) < 0.5).mean() <= 0.01)
         volumes.append(np.prod(b - a) / np.prod(hi - lo))
         queries.append(int(box.queries[0]))
-    assert all(held) and max(queries) <= 5000
-    assert np.mean(volumes) >= 0.4, volumes  # measured: mean 0.58 over 40 such functions (docs/guarantees.md)
+    assert sum(held) >= 18 and max(queries) <= 5000, (held, queries)
+    assert np.mean(volumes) >= 0.8, volumes  # measured: mean 0.89 (0.65 before this change)
 
 
 def analytic_classes(points):
@@ -222,6 +228,6 @@ def test_sampled_robust_accuracy_certifies_on_the_continuum():
 
 def test_a_verified_box_stopped_before_its_certificate_is_not_handed_out():
     with pytest.warns(UserWarning, match="did not finish"):
-        boxes = semkit.find_regions(striped(), [[100.0, 30.0]], ("verified",), space=SPACE, iterations=3, threshold=0.5,
+        boxes = semkit.find_regions(striped(), [[100.0, 30.0]], ("verified",), space=SPACE, iterations=3, criterion="score >= 0.5",
                                     progress=False).sel(algorithm="verified")
     assert (boxes.lower == boxes.upper).all() and float(boxes.certified[0]) == 0

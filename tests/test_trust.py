@@ -72,7 +72,7 @@ def test_plain_functions_need_a_threshold_and_nan_scores_are_refused():
     with pytest.raises(ValueError, match="threshold"):
         trust.robustness_radius(f, [[0, 0]], space=SPACE)
     with pytest.raises(ValueError, match="NaN"):
-        trust.robustness_radius(lambda p: np.full(len(p), np.nan), [[0, 0]], space=SPACE, threshold=0.5)
+        trust.robustness_radius(lambda p: np.full(len(p), np.nan), [[0, 0]], space=SPACE, criterion="score >= 0.5")
     assert trust.Criterion.score(0.3).name == "score >= 0.3" and trust.Criterion().name == "top-1 correct"
 
 
@@ -80,7 +80,7 @@ def test_plain_functions_need_a_threshold_and_nan_scores_are_refused():
 def test_robustness_radius_is_exact_against_brute_force():
     f = bumpy(1)
     points = np.array([[a, e] for a in range(0, 360, 3) for e in range(-10, 91, 3)])[::23]
-    ds = trust.robustness_radius(f, points, space=SPACE, threshold=0.5, step=3, max_steps=6, progress=False)
+    ds = trust.robustness_radius(f, points, space=SPACE, criterion="score >= 0.5", step=3, max_steps=6, progress=False)
     expected = np.array([brute_radius(f, x, 6) for x in points])
     assert set(expected) >= {-1, 0, 6} or len(set(expected)) >= 4  # the test covers failing, tight and capped views
     np.testing.assert_array_equal(ds.steps.values, expected)
@@ -92,7 +92,7 @@ def test_robustness_radius_is_exact_against_brute_force():
 def test_robustness_radius_wraps_azimuth_and_clips_elevation():
     # passes everywhere except a thin wall at azimuth 5..6 degrees; views near 0 see it across 360 -> 0
     f = lambda p: np.where((np.atleast_2d(p)[:, 0] >= 5) & (np.atleast_2d(p)[:, 0] <= 6), 0.0, 1.0)  # noqa: E731
-    ds = trust.robustness_radius(f, [[357.0, 89.0], [300.0, 40.0]], space=SPACE, threshold=0.5, step=3, max_steps=8,
+    ds = trust.robustness_radius(f, [[357.0, 89.0], [300.0, 40.0]], space=SPACE, criterion="score >= 0.5", step=3, max_steps=8,
                                  progress=False)
     assert ds.steps.values[0] == 2  # 357 + 3 * 3 = 366 = 6 degrees: the third step lands on the wall
     assert ds.steps.values[1] == 8  # elevation 40 +- 24 stays inside; the wall is far
@@ -201,7 +201,7 @@ def test_lattice_boxes_hold_no_failure_and_come_close_to_the_largest_box():
         good = m.score.values >= 0.5
         cells = np.argwhere(good)[::151]
         starts = np.array([[m.azimuth.values[i], m.elevation.values[j]] for i, j in cells])
-        boxes = verified(f, starts, threshold=0.5, step=3)
+        boxes = verified(f, starts, criterion="score >= 0.5", step=3, growth="lattice")
         for s, (i, j) in enumerate(cells):
             lo, hi = boxes.lower.values[s], boxes.upper.values[s]
             az, el = np.arange(lo[0], hi[0] + 1e-9, 3), np.arange(lo[1], hi[1] + 1e-9, 3)
@@ -214,10 +214,12 @@ def test_lattice_boxes_hold_no_failure_and_come_close_to_the_largest_box():
 
 def test_lattice_box_crosses_360_and_a_failing_start_is_empty():
     f = lambda p: np.where(np.abs((np.atleast_2d(p)[:, 0] + 180) % 360 - 180) <= 20, 1.0, 0.0)  # noqa: E731
-    boxes = verified(f, [[355.0, 40.0], [90.0, 40.0]], threshold=0.5, step=5)
+    with pytest.warns(UserWarning, match=r"start\(s\) \(\[1\]\) fail the criterion"):
+        boxes = verified(f, [[355.0, 40.0], [90.0, 40.0]], criterion="score >= 0.5", step=5)
     assert float(boxes.lower[0, 0]) == pytest.approx(340) and float(boxes.upper[0, 0]) == pytest.approx(380)
     assert float(boxes.lower[0, 1]) == pytest.approx(-10) and float(boxes.upper[0, 1]) == pytest.approx(90)
-    assert boxes.start_passes.values.tolist() == [1.0, 0.0] and (boxes.lower[1] == boxes.upper[1]).all()
+    assert boxes.start_passes.values.tolist() == [1.0, 0.0] and boxes.certified.values.tolist() == [1.0, 0.0]
+    assert np.isnan(boxes.lower[1]).all() and np.isnan(boxes.upper[1]).all()  # a failing start has no box
     assert semkit.srvr(boxes.expand_dims(algorithm=["verified"])).item() > 0
 
 
@@ -228,17 +230,19 @@ def test_verified_boxes_with_the_paper_methods_in_one_search_and_on_a_real_netwo
     boxes = regions.sel(algorithm="verified")
     for s in range(2):
         lo, hi = boxes.lower.values[s], boxes.upper.values[s]
+        if not boxes.start_passes.values[s]:  # top-1 criterion by default: a start the network gets wrong has no box
+            assert f.evaluate(boxes.start_point.values[s][None]).top1[0] != f.label and np.isnan(lo).all()
+            continue
         az, el = np.arange(lo[0], hi[0] + 1e-9, 15), np.arange(lo[1], hi[1] + 1e-9, 15)
         inside = np.array([[a % 360, e] for a in az for e in el])
-        ev = f.evaluate(inside)
-        assert (ev.top1 == f.label).all() == bool(boxes.start_passes.values[s])  # top-1 criterion by default
+        assert (f.evaluate(inside).top1 == f.label).all()
     assert "top-1 correct" in regions.attrs["methods"]
 
 
 def test_an_interrupted_verified_search_resumes_without_querying_again(tmp_path):
     f = bumpy(9)
     starts = [[100.0, 30.0], [250.0, 50.0]]
-    whole = verified(f, starts, threshold=0.5, step=3)
+    whole = verified(f, starts, criterion="score >= 0.5", step=3)
     calls = []
 
     def flaky(points):
@@ -249,12 +253,12 @@ def test_an_interrupted_verified_search_resumes_without_querying_again(tmp_path)
 
     store = tmp_path / "v.nc"
     with pytest.raises(KeyboardInterrupt):
-        semkit.find_regions(flaky, starts, ("verified",), space=SPACE, store=store, key="bumpy9", threshold=0.5,
+        semkit.find_regions(flaky, starts, ("verified",), space=SPACE, store=store, key="bumpy9", criterion="score >= 0.5",
                             step=3, progress=False)
     before = sum(calls[:3])
     counted = []
     resumed = semkit.find_regions(lambda p: counted.append(len(p)) or f(p), starts, ("verified",), space=SPACE, store=store,
-                                  key="bumpy9", threshold=0.5, step=3, progress=False)
+                                  key="bumpy9", criterion="score >= 0.5", step=3, progress=False)
     np.testing.assert_allclose(resumed.lower.sel(algorithm="verified"), whole.lower)
     np.testing.assert_allclose(resumed.upper.sel(algorithm="verified"), whole.upper)
     np.testing.assert_array_equal(resumed.iterations.sel(algorithm="verified"), whole.iterations)
@@ -272,7 +276,7 @@ def test_sampled_boxes_in_4d_hold_their_certificate_within_budget():
         hi = np.minimum(lo + rng.uniform(0.2, 0.5, 4) * space.widths, space.upper)
         f = lambda p, lo=lo, hi=hi: np.where(((np.atleast_2d(p) >= lo) & (np.atleast_2d(p) <= hi)).all(1), 0.8, 0.2)  # noqa: E731
         start = lo + rng.uniform(0.2, 0.8, 4) * (hi - lo)
-        boxes = verified(f, start[None], space, threshold=0.5, seed=seed)
+        boxes = verified(f, start[None], space, criterion="score >= 0.5", random_state=seed)
         assert int(boxes.queries[0]) <= 5000
         a, b = boxes.lower.values[0], boxes.upper.values[0]
         check = a + rng.random((20000, 4)) * (b - a)
@@ -287,7 +291,7 @@ def test_verified_boxes_reject_bad_settings():
                            ({"confidence": 1.0}, "confidence"), ({"max_failure": 0}, "max_failure"),
                            ({"certainty": 0.9}, "unknown hyper-parameters or method options")]:
         with pytest.raises((ValueError, TypeError), match=match):
-            verified(f, [[10.0, 10.0]], threshold=0.5, **options)
+            verified(f, [[10.0, 10.0]], criterion="score >= 0.5", **options)
     with pytest.raises(ValueError, match="threshold"):
         verified(f, [[10.0, 10.0]])  # a plain function has no top-1 class
 

@@ -266,6 +266,7 @@ class _Driver:
             attrs={
                 "title": "Robust regions",
                 **attrs,
+                **next((m.criterion.attrs() for m in self.methods if getattr(m, "criterion", None) is not None), {}),
                 "gradient_source": self.gradient_source,
                 "methods": json.dumps([m.describe() for m in self.methods]),
                 "space": json.dumps(self.space.to_dict()),

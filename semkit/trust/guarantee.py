@@ -53,6 +53,10 @@ class Guarantee:
     looks: int = 3
 
     def __post_init__(self) -> None:
+        for name in ("confidence", "max_failure"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float, np.integer, np.floating)) or isinstance(value, bool):
+                raise ValueError(f"{name} must be a number in (0, 1), got {value!r}")
         if not 0 < self.confidence < 1:
             raise ValueError(f"confidence must be in (0, 1), got {self.confidence}")
         if not 0 < self.max_failure < 1:
@@ -70,10 +74,10 @@ class Guarantee:
         """Samples of the first look: all passing certifies the box, ceil(ln(1 / alpha) / max_failure)."""
         return int(math.ceil(math.log(1.0 / self.alpha) / self.max_failure))
 
-    def look_sizes(self, budget: int | None = None) -> list[int]:
-        """Cumulative samples at each look (n1, 2 n1, 4 n1, ...), those that fit in ``budget``."""
+    def look_sizes(self, max_queries: int | None = None) -> list[int]:
+        """Cumulative samples at each look (n1, 2 n1, 4 n1, ...), those that fit in ``max_queries``."""
         sizes = [self.first_look * 2**i for i in range(self.looks)]
-        return sizes if budget is None else [s for s in sizes if s <= budget]
+        return sizes if max_queries is None else [s for s in sizes if s <= max_queries]
 
     def holds(self, failures: int, samples: int) -> bool:
         return failure_bound(failures, samples, self.alpha) <= self.max_failure
@@ -107,9 +111,9 @@ class BoxCertifier:
     """
 
     def __init__(self, guarantee: Guarantee, a: np.ndarray, b: np.ndarray, rng: np.random.Generator,
-                 budget: int | None = None) -> None:
+                 max_queries: int | None = None) -> None:
         self.guarantee, self.a, self.b, self.rng = guarantee, np.asarray(a, float), np.asarray(b, float), rng
-        self.sizes = guarantee.look_sizes(budget)
+        self.sizes = guarantee.look_sizes(max_queries)
         self.samples = self.failures = 0
         self.points: list[np.ndarray] = []  # every sample drawn, and whether it passed
         self.passed: list[np.ndarray] = []
@@ -155,18 +159,19 @@ class BoxCertifier:
             self.status = "failed"
 
 
-def audit(fn: Any, criterion: Criterion, lower: np.ndarray, upper: np.ndarray, *, space: Space, samples: int,
-          confidence: float, seed: int = 0) -> dict[str, np.ndarray]:
-    """Fresh uniform continuous samples of each box [lower, upper] ([K, n], periodic bounds unwrapped), in one call of f.
+def audit(fn: Any, criterion: Criterion, lower: np.ndarray, upper: np.ndarray, *, space: Space, n_samples: int,
+          confidence: float, random_state: int | np.random.Generator = 0) -> dict[str, np.ndarray]:
+    """``n_samples`` fresh uniform continuous views of each box [lower, upper] ([K, n], periodic bounds unwrapped),
+    in one call of f, drawn with ``random_state`` (an int or a numpy Generator).
 
     Per box: ``audit_samples``, ``audit_failures`` and ``audit_bound``, the
     one-sided Clopper-Pearson upper bound of its failure share at ``confidence``
     (0 for a box that is a single view).
     """
     K = len(lower)
-    rng = np.random.default_rng([seed, 7919])
+    rng = np.random.default_rng(random_state)
     point = (upper <= lower).all(axis=1)
-    m = np.where(point, 0, samples)
+    m = np.where(point, 0, n_samples)
     batch = [uniform(rng, lower[k], upper[k], int(m[k])) for k in range(K)]
     flat = np.concatenate(batch) if K else np.zeros((0, space.n))
     passes, _, _ = criterion.evaluate(fn, space.wrap(flat))

@@ -1,10 +1,11 @@
-"""Lattices of views: x + k * step per parameter.
+"""Lattices of views (x + k * step per parameter), and boxes grown on them or by sampling.
 
 :class:`LatticeOracle` evaluates f under a criterion on the lattices of
 several starts (each distinct point once, all starts in one call of f);
 :func:`largest_passing` finds, per start, the largest of nested lattice
 boxes whose points all pass; :class:`LatticeBox` grows a box of lattice
-offsets whose points all pass. A lattice statement is about lattice points
+offsets whose points all pass; :class:`SampledGrowth` grows a continuous
+box by sampling slabs beyond its faces (for many parameters). A lattice statement is about lattice points
 only; the continuous guarantee (:mod:`.guarantee`) is about every view.
 """
 
@@ -17,6 +18,12 @@ import numpy as np
 
 from ..criterion import Criterion
 from ..space import Space
+from .guarantee import uniform
+
+#: A sampled box locates its faces to half the step (growth steps and pull-backs).
+FINE = 2
+#: How often a face closed on failures may open again as the box grows.
+MAX_REOPEN = 2
 
 
 class LatticeOracle:
@@ -182,3 +189,125 @@ class LatticeBox:
                 else:
                     self.lo[d] -= 1
         self._pending = None
+
+
+class SampledGrowth:
+    """Grow a continuous box from a start by sampling slabs beyond its faces.
+
+    Each open face proposes a slab of thickness ``step`` beyond it and
+    samples it. A slab is taken in whole while the failures of everything
+    taken in so far (each slab's failing share, weighted by its volume) stay
+    under ``max_failure`` of the box's volume: a rare failing pocket does not
+    stop a face. Otherwise the face moves to the last passing sample before
+    the slab's first failure; when most samples beyond that failure fail
+    too (a wall, not a pocket), the boundary lies between them and the next
+    slab is that gap, so a face finds a wall in a few rounds. A slab with no
+    failure doubles the face's step. A face closes once its step is under
+    half the lattice step, at a bound, or when a periodic parameter's box
+    would wrap onto itself; a face closed on failures opens again (twice at
+    most) once the box has doubled in volume: what stopped a small box may
+    be a pocket that a larger box tolerates.
+    """
+
+    def __init__(self, x0: np.ndarray, space: Space, delta: np.ndarray, rng: np.random.Generator, *,
+                 max_queries: int, samples_per_face: int, max_failure: float,
+                 box: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> None:
+        self.space, self.delta, self.rng = space, delta, rng
+        self.x0 = x0
+        self.a, self.b = x0.copy(), x0.copy()
+        self.step = np.repeat(delta[:, None], 2, axis=1) * 2.0
+        self.closed = np.zeros((space.n, 2), dtype=bool)
+        if box is not None:  # go on from a box grown otherwise: lower, upper, and its faces closed [n, 2]
+            self.a, self.b, self.closed = box[0].copy(), box[1].copy(), box[2].copy()
+        self.closed_at = np.full((space.n, 2), np.inf)  # the box's volume when a face closed on failures
+        self.reopened = np.zeros((space.n, 2), dtype=int)
+        self.max_queries, self.samples_per_face, self.max_failure = max_queries, samples_per_face, max_failure
+        self.used = 0
+        self.failed_volume = 0.0  # estimated volume of failing views taken in
+        self.done = False
+        self._pending: list = []
+
+    def _slab(self, d: int, side: int) -> tuple[np.ndarray, np.ndarray] | None:
+        p = self.space.parameters[d]
+        a, b = self.a.copy(), self.b.copy()
+        if side:
+            a[d], b[d] = self.b[d], self.b[d] + self.step[d, 1]
+        else:
+            a[d], b[d] = self.a[d] - self.step[d, 0], self.a[d]
+        if p.periodic:
+            room = p.width - self.delta[d] - (self.b[d] - self.a[d])
+            if room <= 1e-12:
+                return None
+            a[d], b[d] = (a[d], min(b[d], self.b[d] + room)) if side else (max(a[d], self.a[d] - room), b[d])
+        else:
+            a[d], b[d] = max(a[d], p.low), min(b[d], p.high)
+        return (a, b) if b[d] - a[d] > 1e-12 else None
+
+    def propose(self) -> np.ndarray:
+        n = self.space.n
+        slabs = []
+        # a face closed on failures while the box was small opens again once the box has doubled (a pocket, not a wall)
+        volume = self._volume(self.a, self.b)
+        again = self.closed & (volume >= 2 * self.closed_at) & (self.reopened < MAX_REOPEN)
+        self.closed[again], self.closed_at[again] = False, np.inf
+        self.reopened[again] += 1
+        self.step[again] = (np.repeat(self.delta[:, None], 2, axis=1) * 2.0)[again]
+        for d in range(n):
+            for side in (0, 1):
+                if self.closed[d, side] or self.used + self.samples_per_face * (len(slabs) + 1) > self.max_queries:
+                    continue  # the faces that fit max_queries this round
+                slab = self._slab(d, side)
+                if slab is None:
+                    self.closed[d, side] = True
+                else:
+                    slabs.append(((d, side), slab))
+        if not slabs:
+            self.done = True
+            return np.zeros((0, n))
+        m = self.samples_per_face
+        points = [uniform(self.rng, a, b, m) for _, (a, b) in slabs]
+        self._pending = [(face, slab, p) for (face, slab), p in zip(slabs, points)]
+        self.used += m * len(slabs)
+        return np.concatenate(points)
+
+    def _volume(self, a: np.ndarray, b: np.ndarray) -> float:
+        # widths relative to the step, so that a box thin in one parameter still has a volume
+        return float(np.prod(np.maximum(b - a, 0.0) / self.delta + 1.0))
+
+    def _moved(self, d: int, side: int, depth: float) -> tuple[np.ndarray, np.ndarray]:
+        """The box with face (d, side) moved out by ``depth`` (a periodic parameter's box never wraps onto itself:
+        both its faces may move in one round)."""
+        a, b = self.a.copy(), self.b.copy()
+        p = self.space.parameters[d]
+        if p.periodic:
+            depth = min(depth, max(p.width - self.delta[d] - (b[d] - a[d]), 0.0))
+        if side:
+            b[d] += depth
+        else:
+            a[d] -= depth
+        return a, b
+
+    def update(self, passes: np.ndarray) -> None:
+        passes = np.asarray(passes, dtype=bool)
+        m = self.samples_per_face
+        for i, ((d, side), (a, b), points) in enumerate(self._pending):
+            ok = passes[i * m : (i + 1) * m]
+            depth = points[:, d] - a[d] if side else b[d] - points[:, d]  # how far beyond the face
+            share = 1.0 - ok.mean()
+            new_a, new_b = self._moved(d, side, b[d] - a[d])
+            grown = self._volume(new_a, new_b)
+            failed = self.failed_volume + share * (grown - self._volume(self.a, self.b))
+            first = float(depth[~ok].min()) if share else np.inf  # the slab's first failure
+            wall = share > 0 and (~ok[depth >= first]).mean() >= 0.5  # most beyond it fail too: a wall, not a pocket
+            if share == 0 or (not wall and failed <= self.max_failure * grown):
+                self.a, self.b, self.failed_volume = new_a, new_b, failed
+                if share == 0:
+                    self.step[d, side] *= 2.0
+                continue
+            cut = float(depth[ok & (depth < first)].max(initial=0.0))  # the last pass before the first failure
+            self.a, self.b = self._moved(d, side, cut)
+            thin = self.step[d, side] <= self.delta[d] / FINE + 1e-12  # this slab was already the finest
+            self.step[d, side] = max(first - cut, self.delta[d] / FINE) if wall else self.step[d, side] / 2.0
+            if thin or self.step[d, side] < self.delta[d] / FINE - 1e-12:
+                self.closed[d, side] = True
+                self.closed_at[d, side] = self._volume(self.a, self.b)

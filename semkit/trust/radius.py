@@ -10,6 +10,7 @@ most a share p of its views fail, by fresh uniform samples).
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -40,9 +41,10 @@ def radius_box(space: Space, x: np.ndarray, half: np.ndarray) -> tuple[np.ndarra
     return np.where(bounded, np.maximum(a, space.lower), a), np.where(bounded, np.minimum(b, space.upper), b)
 
 
-def continuous_steps(fn: Any, criterion: Criterion, space: Space, x: np.ndarray, delta: np.ndarray,
-                     candidates: Sequence[Sequence[int]], guarantee: Guarantee, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per view, the first of its candidate step counts whose +-k * delta box is certified (-1: none).
+def continuous_steps(fn: Any, criterion: Criterion, space: Space, x: np.ndarray, step: np.ndarray,
+                     candidates: Sequence[Sequence[int]], guarantee: Guarantee,
+                     random_state: int | np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per view, the first of its candidate step counts whose +-k * step box is certified (-1: none).
 
     Candidates are tried in the order given, all views together (one call
     of f per look). Returns (steps, queries, bound of the box kept).
@@ -51,7 +53,7 @@ def continuous_steps(fn: Any, criterion: Criterion, space: Space, x: np.ndarray,
     result = np.full(P, -1, dtype=np.int64)
     queries = np.zeros(P, dtype=np.int64)
     bound = np.full(P, np.nan)
-    rngs = [np.random.default_rng([seed, i, 31]) for i in range(P)]
+    rngs = np.random.default_rng(random_state).spawn(P)
     queue = [list(c) for c in candidates]
     current: list[tuple[int, BoxCertifier] | None] = [None] * P
 
@@ -59,7 +61,7 @@ def continuous_steps(fn: Any, criterion: Criterion, space: Space, x: np.ndarray,
         current[i] = None
         while queue[i]:
             k = queue[i].pop(0)
-            cert = BoxCertifier(guarantee, *radius_box(space, x[i], k * delta), rngs[i])
+            cert = BoxCertifier(guarantee, *radius_box(space, x[i], k * step), rngs[i])
             if not cert.done:
                 current[i] = (k, cert)
                 return
@@ -87,52 +89,57 @@ def continuous_steps(fn: Any, criterion: Criterion, space: Space, x: np.ndarray,
             else:
                 next_test(i)
     return result, queries, bound
+
+
 def robustness_radius(
     f: Callable[[np.ndarray], Any],
     points: Any,
     *,
     space: Space | None = None,
     criterion: Criterion | str | None = None,
-    threshold: float | None = None,
     step: float | Sequence[float] | None = None,
     max_steps: int = 10,
     certificate: str = "sampled",
-    confidence: float = 0.95,
-    max_failure: float = 0.01,
-    audit_samples: int = 200,
-    seed: int = 0,
+    guarantee: Guarantee | None = None,
+    random_state: int | np.random.Generator = 0,
     progress: bool = True,
 ) -> xr.Dataset:
-    """The robustness radius of each view: how far every view around it keeps passing.
+    """The robustness radius of each view: how far every view around it keeps passing ``criterion``.
 
     ``steps``: the largest k <= ``max_steps`` such that every point of the
-    lattice x + j * delta with |j| <= k (per parameter, delta =
-    ``step``) passes the criterion (0: only x passes, -1: x fails);
-    ``lattice_radius`` = steps * delta. Boxes are clipped to bounded
-    parameters and wrap on periodic ones.
+    lattice x + j * step with |j| <= k (per parameter) passes the criterion
+    (0: only x passes, -1: x fails); ``lattice_radius`` = steps * step.
+    Boxes are clipped to bounded parameters and wrap on periodic ones.
 
     ``radius`` is what the ``certificate`` guarantees. "sampled" (default):
-    the largest +-k * delta box, k <= steps, that meets the continuous
-    guarantee (with confidence ``confidence`` at most a share
-    ``max_failure`` of its views fail, shown by fresh uniform samples; the
-    confidence split over the up to ``max_steps`` boxes tried per view), with
-    ``radius_steps``, ``check_samples`` and ``failure_bound``. "lattice": the
-    lattice radius, with a continuous audit of its box (``audit_samples``
-    fresh views, ``audit_failures``, ``audit_bound``: the Clopper-Pearson
-    upper bound of the failure share at ``confidence``).
+    the largest +-k * step box, k <= steps, that meets the continuous
+    ``guarantee`` (default ``Guarantee(confidence=0.95, max_failure=0.01)``:
+    with that confidence at most that share of its views fail, shown by
+    fresh uniform samples; the confidence split over the up to
+    ``max_steps`` boxes tried per view), with ``radius_steps``,
+    ``check_samples`` and ``failure_bound``. "lattice": the lattice radius,
+    with a continuous audit of its box (as many fresh views as the
+    guarantee's first look, ``audit_failures``, ``audit_bound``: the
+    Clopper-Pearson upper bound of the failure share at its confidence).
+    ``random_state`` (an int or a numpy Generator) draws the samples.
     """
+    if guarantee is None:
+        guarantee = Guarantee()
+    elif not isinstance(guarantee, Guarantee):
+        raise TypeError(f"guarantee must be a semkit.trust.Guarantee(confidence=..., max_failure=...), got "
+                        f"{type(guarantee).__name__}")
     fn = as_function(f, space=space)
     space = fn.space
-    criterion = Criterion.resolve(criterion, threshold, fn)
+    criterion = Criterion.resolve(criterion, None, fn)
     check_certificate(certificate)
-    delta = space.steps(step)
+    step = space.steps(step)
     if not isinstance(max_steps, (int, np.integer)) or max_steps < 0:
         raise ValueError(f"max_steps must be a non-negative integer, got {max_steps!r}")
     x = space.points(points)
-    oracle = LatticeOracle(fn, space, criterion, x, delta)
+    oracle = LatticeOracle(fn, space, criterion, x, step)
     last = largest_passing(oracle, [np.full(space.n, k) for k in range(1, max_steps + 1)], progress, "robustness radius")
     steps = np.where(last == -2, -1, last + 1)  # box i has half-width i + 1
-    lattice_radius = np.where(steps[:, None] >= 0, steps[:, None] * delta[None, :], np.nan)
+    lattice_radius = np.where(steps[:, None] >= 0, steps[:, None] * step[None, :], np.nan)
     names = list(space.names)
     variables: dict[str, Any] = {
         "steps": ("point", steps, {"long_name": "largest k: every lattice point within k steps passes (-1: the view fails)"}),
@@ -141,13 +148,13 @@ def robustness_radius(
     }
     queries = oracle.queries.copy()
     if certificate == "sampled":
-        guarantee = Guarantee(confidence, max_failure, tests=max(int(max_steps), 1))
+        guarantee = replace(guarantee, tests=max(int(max_steps), 1))
         candidates = [list(range(int(k), 0, -1)) for k in steps]
-        kept, extra, bound = continuous_steps(fn, criterion, space, x, delta, candidates, guarantee, seed)
+        kept, extra, bound = continuous_steps(fn, criterion, space, x, step, candidates, guarantee, random_state)
         kept = np.where(steps >= 0, np.maximum(kept, 0), -1)  # the view itself passed: radius 0 at least
         bound = np.where(kept == 0, 0.0, bound)
         queries += extra
-        radius = np.where(kept[:, None] >= 0, kept[:, None] * delta[None, :], np.nan)
+        radius = np.where(kept[:, None] >= 0, kept[:, None] * step[None, :], np.nan)
         variables.update({
             "radius_steps": ("point", kept, {"long_name": "largest k <= steps whose +-k step box meets the guarantee"}),
             "radius": (("point", "param"), radius, {"long_name": "radius_steps x step: the box meets the guarantee",
@@ -160,7 +167,8 @@ def robustness_radius(
     else:
         lower, upper = zip(*[radius_box(space, x[i], np.nan_to_num(lattice_radius[i])) for i in range(len(x))]) if len(x) else ((), ())
         lower, upper = np.array(lower).reshape(-1, space.n), np.array(upper).reshape(-1, space.n)
-        audited = audit(fn, criterion, lower, upper, space=space, samples=audit_samples, confidence=confidence, seed=seed)
+        audited = audit(fn, criterion, lower, upper, space=space, n_samples=guarantee.first_look,
+                        confidence=guarantee.confidence, random_state=random_state)
         passing = steps >= 0
         for key in audited:  # a failing view has no box to audit
             audited[key] = np.where(passing, audited[key], -1 if audited[key].dtype.kind == "i" else np.nan)
@@ -169,13 +177,13 @@ def robustness_radius(
                                                                     "units": json_units(space)})
         variables.update({k: ("point", v, {"long_name": EXTRA_NAMES[k]}) for k, v in audited.items()})
         statement = (f"lattice: every lattice point within the radius passes ({criterion.name}); audited by fresh "
-                     f"continuous samples of each box (audit_failures, audit_bound at confidence {confidence:g}), "
+                     f"continuous samples of each box (audit_failures, audit_bound at confidence {guarantee.confidence:g}), "
                      "which is no guarantee")
-        extra_attrs = {"confidence": confidence, "audit_samples": int(audit_samples)}
+        extra_attrs = {"confidence": guarantee.confidence, "audit_samples": guarantee.first_look}
     variables["queries"] = ("point", queries, {"long_name": "evaluations of f charged to the view"})
     return xr.Dataset(
         variables,
         coords={"point": np.arange(len(x)), "param": names},
-        attrs={**criterion.attrs(), "certificate": certificate, "step": delta.tolist(), "max_steps": int(max_steps),
-               "seed": int(seed), **extra_attrs, "space": space_json(space), "guarantee": statement},
+        attrs={**criterion.attrs(), "certificate": certificate, "step": step.tolist(), "max_steps": int(max_steps),
+               "random_state": random_state if isinstance(random_state, int) else "a numpy Generator", **extra_attrs, "space": space_json(space), "guarantee": statement},
     )

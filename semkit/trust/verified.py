@@ -1,16 +1,21 @@
 """Verified regions: boxes with a guarantee, as a region method of :func:`~semkit.find_regions`.
 
-Each start that passes its criterion grows a box, then the box is judged:
+Each start that passes its criterion grows a box, then the box is judged
+(a start that fails has no box):
 
 * growth: on the lattice start + k * step (:class:`~.lattice.LatticeBox`,
-  default up to 3 parameters: exact and cheap) or by sampling
-  (:class:`SampledGrowth`, beyond: faces advance while the failures of
-  what they take in stay rare; then uniform samples of the box pull in the
-  faces grown past a boundary, not used again);
+  default up to 2 parameters: exact, and its layers cheap; by default a
+  lattice box that spends two thirds of its share grows on by sampling)
+  or by sampling (:class:`~.lattice.SampledGrowth`, beyond: faces advance while the failures of
+  what they take in stay rare, and find walls by where their samples start
+  failing; then uniform samples of the box pull in the faces grown past a
+  boundary, not used again); growth stops where the certificate's share of
+  ``max_queries`` begins, so a box that grew is certified, not dropped;
 * ``certificate="sampled"`` (default): the continuous guarantee
   (:class:`~.guarantee.Guarantee`), by fresh uniform samples of the final
   box; a box that fails it shrinks away from the failures found and is
-  tested again, up to ``attempts`` times (past that, the start alone);
+  tested again, up to ``attempts`` times (past that, or when no query is
+  left for another test, the start alone);
 * ``certificate="lattice"``: every lattice point inside passes (lattice
   growth only), and fresh continuous samples audit each box
   (``audit_failures``, ``audit_bound``): an honest measure, no guarantee.
@@ -32,147 +37,73 @@ from ..function import Evaluation
 from ..regions import Proposal, RegionMethod, Search
 from ..space import Space
 from .guarantee import BoxCertifier, Guarantee, failure_bound, trim, uniform
-from .lattice import LatticeBox
+from .lattice import FINE, LatticeBox, SampledGrowth
 from .radius import check_certificate
 
 GROWTHS = ("lattice", "sampled")
-#: A sampled box locates its faces to half the step (growth steps and pull-backs).
-FINE = 2
-#: How often a face closed on failures may open again as the box grows.
-MAX_REOPEN = 2
+#: Samples of each slab a sampled face proposes (at least two per parameter).
+SAMPLES_PER_FACE = 24
 #: After sampled growth, uniform samples of the box (per parameter) find faces grown past a boundary ...
-REFINE_PER_PARAMETER = 128
+REFINE_PER_PARAMETER = 64
 #: ... and a face is pulled in where the views it would give up fail at this rate or more.
 REFINE_DENSITY = 0.1
 
 
-class SampledGrowth:
-    """Grow a continuous box from a start by sampling slabs beyond its faces.
-
-    Each open face proposes a slab of thickness ``step`` beyond it and
-    samples it. The slab is taken in while the failures of everything taken
-    in so far (each slab's failing share, weighted by its volume) stay
-    under ``tolerance`` of the box's volume: a rare failing pocket does not
-    stop a face, a failing region does. A face whose slab is taken in
-    doubles its step (keeps it, when the slab held failures), else halves
-    it, and closes below half the step, at a bound, or when a
-    periodic parameter's box would wrap onto itself. A face closed on
-    failures opens again (twice at most) once the box has doubled in volume:
-    what stopped a small box may be a pocket that a larger box tolerates.
-    """
-
-    def __init__(self, x0: np.ndarray, space: Space, delta: np.ndarray, rng: np.random.Generator, *,
-                 budget: int, samples_per_face: int, tolerance: float) -> None:
-        self.space, self.delta, self.rng = space, delta, rng
-        self.x0 = x0
-        self.a, self.b = x0.copy(), x0.copy()
-        self.step = np.repeat(delta[:, None], 2, axis=1) * 2.0
-        self.closed = np.zeros((space.n, 2), dtype=bool)
-        self.closed_at = np.full((space.n, 2), np.inf)  # the box's volume when a face closed on failures
-        self.reopened = np.zeros((space.n, 2), dtype=int)
-        self.budget, self.samples_per_face, self.tolerance = budget, samples_per_face, tolerance
-        self.used = 0
-        self.failed_volume = 0.0  # estimated volume of failing views taken in
-        self.done = False
-        self._pending: list = []
-
-    def _slab(self, d: int, side: int) -> tuple[np.ndarray, np.ndarray] | None:
-        p = self.space.parameters[d]
-        a, b = self.a.copy(), self.b.copy()
-        if side:
-            a[d], b[d] = self.b[d], self.b[d] + self.step[d, 1]
-        else:
-            a[d], b[d] = self.a[d] - self.step[d, 0], self.a[d]
-        if p.periodic:
-            room = p.width - self.delta[d] - (self.b[d] - self.a[d])
-            if room <= 1e-12:
-                return None
-            a[d], b[d] = (a[d], min(b[d], self.b[d] + room)) if side else (max(a[d], self.a[d] - room), b[d])
-        else:
-            a[d], b[d] = max(a[d], p.low), min(b[d], p.high)
-        return (a, b) if b[d] - a[d] > 1e-12 else None
-
-    def propose(self) -> np.ndarray:
-        n = self.space.n
-        slabs = []
-        # a face closed on failures while the box was small opens again once the box has doubled (a pocket, not a wall)
-        volume = self._volume(self.a, self.b)
-        again = self.closed & (volume >= 2 * self.closed_at) & (self.reopened < MAX_REOPEN)
-        self.closed[again], self.closed_at[again] = False, np.inf
-        self.reopened[again] += 1
-        self.step[again] = (np.repeat(self.delta[:, None], 2, axis=1) * 2.0)[again]
-        if self.used + self.samples_per_face * 2 * n <= self.budget:
-            for d in range(n):
-                for side in (0, 1):
-                    if not self.closed[d, side]:
-                        slab = self._slab(d, side)
-                        if slab is None:
-                            self.closed[d, side] = True
-                        else:
-                            slabs.append(((d, side), slab))
-        if not slabs:
-            self.done = True
-            return np.zeros((0, n))
-        m = self.samples_per_face
-        self._pending = slabs
-        self.used += m * len(slabs)
-        return np.concatenate([uniform(self.rng, a, b, m) for _, (a, b) in slabs])
-
-    def _volume(self, a: np.ndarray, b: np.ndarray) -> float:
-        # widths relative to the step, so that a box thin in one parameter still has a volume
-        return float(np.prod(np.maximum(b - a, 0.0) / self.delta + 1.0))
-
-    def update(self, passes: np.ndarray) -> None:
-        passes = np.asarray(passes, dtype=bool)
-        m = self.samples_per_face
-        for i, ((d, side), (a, b)) in enumerate(self._pending):
-            share = 1.0 - passes[i * m : (i + 1) * m].mean()
-            new_a, new_b = self.a.copy(), self.b.copy()
-            if side:
-                new_b[d] = b[d]
-            else:
-                new_a[d] = a[d]
-            grown = self._volume(new_a, new_b)
-            slab_volume = grown - self._volume(self.a, self.b)
-            failed = self.failed_volume + share * slab_volume
-            if share == 0 or failed <= self.tolerance * grown:
-                self.a, self.b, self.failed_volume = new_a, new_b, failed
-                if share == 0:
-                    self.step[d, side] *= 2.0
-            else:
-                self.step[d, side] /= 2.0
-                if self.step[d, side] < self.delta[d] / FINE - 1e-12:
-                    self.closed[d, side] = True
-                    self.closed_at[d, side] = self._volume(self.a, self.b)
-
-
 class StartBox:
-    """One start's verified box: growth, then its certificate (or audit), as a sequence of asks."""
+    """One start's verified box: growth, then its certificate (or audit), as a sequence of asks.
+
+    Every point it asks for is counted (``spent``, the start included), so
+    that it never asks for more than ``max_queries``: growth stops where the
+    certificate's share of ``max_queries`` begins (:meth:`_growth_limit`), and
+    each certificate is given what is left, less a retry's first look.
+    """
 
     def __init__(self, search: "VerifiedSearch", k: int) -> None:
         self.search, self.k = search, k
         m, space, x0 = search.method, search.space, search.starts[k]
         self.x0, self.delta = x0, search.delta
-        self.rng = np.random.default_rng([m.seed, k])
+        self.growth_rng, self.rng = search.rngs[k].spawn(2)
         self.attempts_left = m.attempts
         self.certifier: BoxCertifier | None = None
         self.result: dict[str, float] = {}
+        self.spent = 1  # the start
+        self.starved = False  # a certificate could not be retried for want of queries
+        self._seen: set[bytes] = set()  # lattice points asked for (each counted once)
         n = space.n
+        self.refine_size = min(REFINE_PER_PARAMETER * n, m.max_queries // 8) if search.growth == "sampled" else 0
+        self.limit = self._growth_limit()
         if search.growth == "lattice":
             span = np.where(space.periodic, np.floor((space.widths - 1e-9) / self.delta), np.inf)
             self.growers = [LatticeBox(n, lambda j: search.lattice_inside(k, j), span, prefer) for prefer in (None, *range(n))]
+            self.stopped: set[int] = set()  # growers whose next layer would not fit the growth's share
             self.sampled = None
+            if search.certificate == "sampled" and m.growth is None:  # a lattice box that reaches this grows on by sampling
+                self.lattice_limit = 1 + (self.limit - 1) * 2 // 3
+            else:
+                self.lattice_limit = self.limit
         else:
-            self.refine_size = REFINE_PER_PARAMETER * n
-            # room for the refinement and a whole certificate, or half the budget when that is less
-            reserve = min(search.guarantee.look_sizes()[-1] + self.refine_size, m.max_queries // 2)
-            self.sampled = SampledGrowth(x0, space, self.delta, np.random.default_rng([m.seed, k, 1]),
-                                         budget=max(m.max_queries - 1 - reserve, 0), samples_per_face=max(16, 2 * n),
-                                         tolerance=m.max_failure / 2)
+            self.sampled = self._sampled(None)
             self.growers = []
         self.phase = "grow"
         self.a, self.b = x0.copy(), x0.copy()
         self._asks: list[tuple[Any, int]] = []
+
+    def _sampled(self, box: tuple[np.ndarray, np.ndarray, np.ndarray] | None) -> SampledGrowth:
+        """Sampled growth from the start, or on from a lattice box (its bounds and closed faces)."""
+        n, m = self.search.space.n, self.search.method
+        return SampledGrowth(self.x0, self.search.space, self.delta, self.growth_rng,
+                             max_queries=max(self.limit - self.spent, 0), samples_per_face=max(SAMPLES_PER_FACE, 2 * n),
+                             max_failure=m.max_failure / 2, box=box)
+
+    def _growth_limit(self) -> int:
+        """Queries (the start included) the growth may spend: the rest is the certificate's (all its looks and a
+        retry's first look, or at least two thirds of what is left) or the audit's, and the refinement's."""
+        m, g = self.search.method, self.search.guarantee
+        if self.search.certificate == "lattice":
+            return max(m.max_queries - m.n_samples, 1)
+        wanted = g.look_sizes()[-1] + (g.first_look if m.attempts > 1 else 0)
+        room = m.max_queries - 1 - self.refine_size
+        return m.max_queries - self.refine_size - min(wanted, max(g.first_look, room * 2 // 3))
 
     @property
     def done(self) -> bool:
@@ -188,49 +119,85 @@ class StartBox:
                 return asks
         return np.zeros((0, n))
 
+    def _ask(self, points: np.ndarray) -> np.ndarray:
+        self.spent += len(points)
+        return points
+
+    def _grow_lattice(self) -> np.ndarray | None:
+        """The next layers of the growers that fit the growth's share of queries (None when growth is over)."""
+        search, asks = self.search, []
+        for i, g in enumerate(self.growers):
+            if g.done or i in self.stopped:
+                continue
+            offsets = g.propose()
+            if not len(offsets):
+                continue
+            points = search.lattice_points(self.k, offsets)
+            keys = {search.key(p) for p in search.space.wrap(points)} - self._seen
+            if self.spent + len(keys) > self.lattice_limit:  # its box is final
+                self.stopped.add(i)
+                continue
+            self._seen |= keys
+            self.spent += len(keys)
+            asks.append((g, points))
+        self._asks = [(g, len(points)) for g, points in asks]
+        return np.concatenate([points for _, points in asks]) if asks else None
+
     def _propose_phase(self) -> np.ndarray | None:
+        m = self.search.method
         if self.phase == "grow":
             if self.sampled is not None:
                 points = self.sampled.propose()
                 if len(points):
-                    return points
+                    return self._ask(points)
                 self.a, self.b = self.sampled.a.copy(), self.sampled.b.copy()
-                self.phase = "refine"
+                fits = self.spent + self.refine_size + self.search.guarantee.first_look <= m.max_queries
+                self.phase = "refine" if self.refine_size and fits and (self.b > self.a).any() else "certify"
                 return None
-            else:
-                asks = [(g, g.propose()) for g in self.growers if not g.done]
-                self._asks = [(g, len(offsets)) for g, offsets in asks if len(offsets)]
-                if self._asks:
-                    return np.concatenate([self.search.lattice_points(self.k, o) for _, o in asks if len(o)])
-                self._take_largest()
+            points = self._grow_lattice()
+            if points is not None:
+                return points
+            best = self.growers[self._largest()]
+            self.a, self.b = self.x0 + best.lo * self.delta, self.x0 + best.hi * self.delta
+            if self.lattice_limit < self.limit and self.stopped and not best.closed.all():
+                self.sampled = self._sampled((self.a, self.b, best.closed))  # out of its share: on by sampling
+                return None
             self.phase = "certify" if self.search.certificate == "sampled" else "audit"
             return None
         if self.phase == "refine":
             self._refine = uniform(self.rng, self.a, self.b, self.refine_size)
-            return self._refine
+            return self._ask(self._refine)
         if self.phase == "certify":
             if self.certifier is None:
-                budget = self.search.method.max_queries - self.search.charged(self.k)
-                self.certifier = BoxCertifier(self.search.guarantee, self.a, self.b, self.rng, budget)
+                g, left = self.search.guarantee, m.max_queries - self.spent
+                retry = g.first_look if self.attempts_left > 1 and left - g.first_look >= g.first_look else 0
+                if self.attempts_left < self.search.method.attempts:  # a retry: all that is left
+                    retry = 0
+                self.certifier = BoxCertifier(g, self.a, self.b, self.rng, left - retry)
                 if self.certifier.done:
                     self._judged()
                     return None
-            return self.certifier.propose()
+            return self._ask(self.certifier.propose())
         if self.phase == "audit":
             if (self.b <= self.a).all():
                 self.result.update(audit_samples=0, audit_failures=0, audit_bound=0.0)
                 self.phase = "done"
                 return None
-            self._audit = uniform(self.rng, self.a, self.b, self.search.method.audit_samples)
-            return self._audit
+            self._audit = uniform(self.rng, self.a, self.b, min(m.n_samples, m.max_queries - self.spent))
+            return self._ask(self._audit)
         return None
 
-    def _take_largest(self) -> None:
-        best = max(self.growers, key=lambda g: float(np.prod(g.hi - g.lo + 1)))
-        self.a, self.b = self.x0 + best.lo * self.delta, self.x0 + best.hi * self.delta
+    def _largest(self) -> int:
+        return max(range(len(self.growers)), key=lambda i: float(np.prod(self.growers[i].hi - self.growers[i].lo + 1)))
+
+    def largest(self) -> tuple[np.ndarray, np.ndarray]:
+        """The largest box of the lattice growers so far."""
+        best = self.growers[self._largest()]
+        return self.x0 + best.lo * self.delta, self.x0 + best.hi * self.delta
 
     def update(self, passes: np.ndarray) -> None:
         passes = np.asarray(passes, dtype=bool)
+        m = self.search.method
         if self.phase == "grow":
             if self.sampled is not None:
                 self.sampled.update(passes)
@@ -241,7 +208,7 @@ class StartBox:
                     at += size
             return
         if self.phase == "refine":
-            self.a, self.b = trim(self.a, self.b, self.x0, self._refine, passes, self.search.method.max_failure / 2,
+            self.a, self.b = trim(self.a, self.b, self.x0, self._refine, passes, m.max_failure / 2,
                                   self.delta / FINE, density=REFINE_DENSITY)
             self.phase = "certify"
             return
@@ -251,13 +218,13 @@ class StartBox:
                 self._judged()
             return
         failures = int((~passes).sum())
-        bound = failure_bound(failures, len(passes), 1.0 - self.search.method.confidence)
+        bound = failure_bound(failures, len(passes), 1.0 - m.confidence)
         self.result.update(audit_samples=len(passes), audit_failures=failures, audit_bound=bound)
         self.phase = "done"
 
     def _judged(self) -> None:
         """After a certificate: keep a certified box, else shrink away from its failures and test again."""
-        cert = self.certifier
+        cert, g = self.certifier, self.search.guarantee
         self.certifier = None
         self.attempts_left -= 1
         if cert.status == "certified":
@@ -267,54 +234,93 @@ class StartBox:
         points, passed = cert.samples_seen()
         self.a, self.b = trim(self.a, self.b, self.x0, points, passed, self.search.method.max_failure / 2,
                               self.delta / FINE)
-        if self.attempts_left <= 0:  # the start alone: it passed
+        out_of_queries = self.search.method.max_queries - self.spent < g.first_look
+        if self.attempts_left <= 0 or out_of_queries or (self.b <= self.a).all():  # the start alone: it passed
+            self.starved = out_of_queries and self.attempts_left > 0 and (self.b > self.a).any()
             self.a, self.b = self.x0.copy(), self.x0.copy()
             self.result.update(check_samples=0, check_failures=0, failure_bound=0.0)
             self.phase = "done"
 
 
 # ------------------------------------------------- verified boxes as a region method
+def _number(name: str, value: Any, low: float, high: float, whole: bool = False) -> None:
+    """Refuse an option that is not a number in [low, high] (whole when ``whole``)."""
+    ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+    if ok and whole:
+        ok = float(value) == int(value)
+    if not ok or not np.isfinite(value) or not low <= value <= high:
+        kind = "a whole number" if whole else "a number"
+        raise ValueError(f"{name} must be {kind} in [{low:g}, {high:g}], got {value!r}")
+
+
 class Verified(RegionMethod):
-    """Verified regions for :func:`~semkit.find_regions` (``algorithms=("verified",)``).
+    """Verified regions for :func:`~semkit.find_regions` (``algorithms=("verified",)`` or ``Verified(...)``).
 
     Boxes in the same schema as the paper's methods, with a guarantee under
-    an explicit criterion (``criterion=``, or ``threshold=t`` for score >=
-    t; top-1 correct by default for a SemanticFunction). Growth on the
-    lattice of step ``step`` (default up to 3 parameters) or by
-    sampling (``growth=``); ``certificate="sampled"`` (default): with
-    confidence ``confidence`` at most a share ``max_failure`` of the box's
-    views fail, by fresh uniform samples (looks of n1, 2 n1, 4 n1 samples;
-    up to ``attempts`` shrinks; ``max_queries`` per start in all);
+    an explicit ``criterion`` (a :class:`~semkit.Criterion` or its name;
+    top-1 correct by default, for an f that knows its true class). Growth
+    on the lattice of step ``step`` (``growth="lattice"``; by default up to
+    2 parameters, going on by sampling once the lattice has spent two
+    thirds of its share of the queries) or by sampling (``"sampled"``;
+    by default beyond 2 parameters);
+    ``certificate="sampled"`` (default): with confidence ``confidence`` at
+    most a share ``max_failure`` of the box's views fail, by fresh uniform
+    samples (looks of n1, 2 n1, 4 n1 samples; up to ``attempts`` shrinks);
     ``certificate="lattice"``: every lattice point inside passes, with a
-    continuous audit of ``audit_samples`` views. A start that fails the
-    criterion keeps an empty box (lower = upper).
+    continuous audit of ``n_samples`` views. At most ``max_queries``
+    evaluations per start in all; ``random_state`` (an int or a numpy
+    Generator) draws every sample. A start that fails the criterion has no
+    box (NaN bounds, ``start_passes`` 0).
     """
 
     name, label, color = "verified", "verified", "tab:blue"
     needs_classes = True
+
     def __init__(self, certificate: str = "sampled", growth: str | None = None, criterion: Criterion | str | None = None,
-                 threshold: float | None = None, step: float | Sequence[float] | None = None,
-                 confidence: float = 0.95, max_failure: float = 0.01, attempts: int = 3, max_queries: int = 5000,
-                 audit_samples: int = 200, seed: int = 0) -> None:
+                 step: float | Sequence[float] | Mapping[str, float] | None = None, confidence: float = 0.95,
+                 max_failure: float = 0.01, attempts: int = 3, max_queries: int = 5000, n_samples: int = 200,
+                 random_state: int | np.random.Generator = 0) -> None:
         check_certificate(certificate)
         if growth is not None and growth not in GROWTHS:
-            raise ValueError(f"unknown growth {growth!r}: choose one of {GROWTHS}")
+            raise ValueError(f"unknown growth {growth!r}: choose one of {GROWTHS} (or None: lattice up to 2 parameters)")
         if certificate == "lattice" and growth == "sampled":
             raise ValueError("a lattice certificate needs lattice growth: pass growth='lattice' or certificate='sampled'")
         if step is not None and not isinstance(step, Mapping):  # a mapping by name is checked against the Space
             steps = np.atleast_1d(np.asarray(step, dtype=float))
             if not (np.isfinite(steps).all() and (steps > 0).all()):
                 raise ValueError(f"step must be positive, got {step}")
-        if not isinstance(attempts, (int, np.integer)) or attempts < 1:
-            raise ValueError(f"attempts must be a whole number >= 1, got {attempts!r}")
-        self.guarantee = Guarantee(confidence, max_failure, tests=int(attempts))
-        self.criterion = Criterion.resolve(criterion, threshold)
+        _number("confidence", confidence, 0, 1)
+        _number("max_failure", max_failure, 0, 1)
+        _number("attempts", attempts, 1, np.inf, whole=True)
+        _number("max_queries", max_queries, 1, np.inf, whole=True)
+        _number("n_samples", n_samples, 1, np.inf, whole=True)
+        if not isinstance(random_state, np.random.Generator):
+            _number("random_state", random_state, 0, np.inf, whole=True)
+        self.guarantee = Guarantee(float(confidence), float(max_failure), tests=int(attempts))
+        self.criterion = Criterion.resolve(criterion)
         self.certificate, self.growth, self.step = certificate, growth, step
-        self.confidence, self.max_failure, self.attempts = confidence, max_failure, int(attempts)
-        self.max_queries, self.audit_samples, self.seed = int(max_queries), int(audit_samples), int(seed)
+        self.confidence, self.max_failure, self.attempts = float(confidence), float(max_failure), int(attempts)
+        self.max_queries, self.n_samples = int(max_queries), int(n_samples)
+        self.random_state = random_state if isinstance(random_state, np.random.Generator) else int(random_state)
         if self.certificate == "sampled" and self.guarantee.first_look + 1 > self.max_queries:
             raise ValueError(f"max_queries={max_queries} is too small: the certificate alone needs "
-                             f"{self.guarantee.first_look} samples")
+                             f"{self.guarantee.first_look} samples (at confidence {confidence:g}, max_failure "
+                             f"{max_failure:g}); pass max_queries >= {self.guarantee.first_look + 1}")
+
+    def get_params(self) -> dict[str, Any]:
+        """The options, as plain values (``Verified(**v.get_params())`` makes the same method)."""
+        step = self.step if self.step is None or isinstance(self.step, Mapping) else \
+            np.atleast_1d(np.asarray(self.step, float)).tolist()
+        state = self.random_state if isinstance(self.random_state, int) else "a numpy Generator"
+        return {"certificate": self.certificate, "growth": self.growth, "criterion": self.criterion.name,
+                "step": dict(step) if isinstance(step, Mapping) else step, "confidence": self.confidence,
+                "max_failure": self.max_failure, "attempts": self.attempts, "max_queries": self.max_queries,
+                "n_samples": self.n_samples, "random_state": state}
+
+    def __repr__(self) -> str:
+        defaults = Verified().get_params()
+        changed = {k: v for k, v in self.get_params().items() if v != defaults[k]}
+        return f"Verified({', '.join(f'{k}={v!r}' for k, v in changed.items())})"
 
     def for_function(self, fn: Any) -> "Verified":
         """This method with its criterion's true class taken from f (a top-1 criterion needs one)."""
@@ -329,19 +335,18 @@ class Verified(RegionMethod):
         """At least one point per open face; a lattice face costs its whole next layer (it varies)."""
         return 2 * n
 
+    def statement(self) -> str:
+        """What a box promises, in words."""
+        if self.certificate == "sampled":
+            return f"sampled: {self.guarantee.describe(self.criterion)}"
+        return (f"lattice: every lattice point start + k x step in a box passes ({self.criterion.name}), and no "
+                "face can move one step out without taking in a failing lattice point or leaving the Space; "
+                f"audited by {self.n_samples} fresh continuous views per box (audit_failures, audit_bound), "
+                "which is no guarantee between lattice points")
+
     def describe(self) -> dict[str, Any]:
-        step = self.step if self.step is None or isinstance(self.step, Mapping) else \
-            np.atleast_1d(np.asarray(self.step, float)).tolist()
-        sampled = f"sampled: {self.guarantee.describe(self.criterion)}"
-        lattice = (f"lattice: every lattice point start + k x step in a box passes ({self.criterion.name}), and no "
-                   "face can move one step out without taking in a failing lattice point or leaving the Space; "
-                   f"audited by {self.audit_samples} fresh continuous views per box (audit_failures, audit_bound), "
-                   "which is no guarantee between lattice points")
-        growth = self.growth or "lattice up to 3 parameters, sampled beyond"
-        return {"name": self.name, "certificate": self.certificate, "growth": growth, **self.criterion.attrs(),
-                "step": step, **self.guarantee.attrs(), "attempts": self.attempts,
-                "max_queries": self.max_queries, "audit_samples": self.audit_samples, "seed": self.seed,
-                "guarantee": sampled if self.certificate == "sampled" else lattice}
+        """Name and options (:meth:`get_params`), and the guarantee in words."""
+        return {"name": self.name, **self.get_params(), "guarantee": self.statement()}
 
     def search(self, space: Space, starts: np.ndarray, iterations: int) -> "VerifiedSearch":
         return VerifiedSearch(self, space, starts, iterations)
@@ -353,9 +358,10 @@ class VerifiedSearch(Search):
     def __init__(self, method: Verified, space: Space, starts: np.ndarray, iterations: int) -> None:
         self.method, self.space, self.starts, self.iterations = method, space, np.asarray(starts, float), iterations
         self.delta = space.steps(method.step)
-        self.growth = method.growth or ("lattice" if space.n <= 3 or method.certificate == "lattice" else "sampled")
+        self.growth = method.growth or ("lattice" if space.n <= 2 or method.certificate == "lattice" else "sampled")
         self.certificate, self.guarantee = method.certificate, method.guarantee
         K = len(self.starts)
+        self.rngs = np.random.default_rng(method.random_state).spawn(K)
         self.memo: dict[bytes, bool] = {}
         self.owner: dict[bytes, int] = {}  # the start a point's query is charged to
         self.start_passes: np.ndarray | None = None
@@ -366,7 +372,8 @@ class VerifiedSearch(Search):
         self._waiting: list[tuple[StartBox | None, int, np.ndarray]] = []
 
     # --------------------------------------------------------------- points
-    def _key(self, point: np.ndarray) -> bytes:
+    def key(self, point: np.ndarray) -> bytes:
+        """A wrapped point's key in the memory."""
         return np.round(np.asarray(point, float), 9).tobytes()
 
     def lattice_points(self, k: int, offsets: np.ndarray) -> np.ndarray:
@@ -375,13 +382,9 @@ class VerifiedSearch(Search):
     def lattice_inside(self, k: int, offsets: np.ndarray) -> np.ndarray:
         return self.space.contains(self.space.lattice(self.starts[k], self.delta, offsets))
 
-    def charged(self, k: int) -> int:
-        """Queries charged to start k so far."""
-        return sum(1 for owner in self.owner.values() if owner == k)
-
     def _passes(self, points: np.ndarray) -> np.ndarray | None:
         """Pass/fail of points from memory (wrapped), or None if any is unknown."""
-        keys = [self._key(p) for p in self.space.wrap(points)]
+        keys = [self.key(p) for p in self.space.wrap(points)]
         if not all(key in self.memo for key in keys):
             return None
         return np.array([self.memo[key] for key in keys], dtype=bool)
@@ -413,7 +416,7 @@ class VerifiedSearch(Search):
         return busy
 
     def _begin(self, passes: np.ndarray) -> None:
-        self.start_passes = passes
+        self.start_passes = np.asarray(passes, dtype=bool)
         self.boxes = [StartBox(self, k) for k in range(len(self.starts)) if passes[k]]
 
     def propose(self) -> Proposal:
@@ -431,7 +434,7 @@ class VerifiedSearch(Search):
         new: dict[bytes, np.ndarray] = {}
         for _, k, points in self._waiting:
             for p in self.space.wrap(points):
-                key = self._key(p)
+                key = self.key(p)
                 if key not in self.memo and key not in new:
                     new[key] = p
                     self.owner[key] = k
@@ -445,14 +448,14 @@ class VerifiedSearch(Search):
             passes = np.zeros(0, bool)
         elif criterion.needs_classes and (evaluation is None or evaluation.topk is None):
             raise ValueError(f"the verified method's criterion is {criterion.name}, but this f gives scores only: "
-                             "pass threshold=t (a view passes when its score >= t)")
+                             "pass criterion='score >= t' (a view passes when its score >= t)")
         elif evaluation is None:
             passes = criterion.passes(values)
         else:
             passes = criterion.passes(evaluation.score, evaluation.topk, evaluation.topk_prob)
         if self.start_passes is None:
             for k, (p, ok) in enumerate(zip(self.space.wrap(self.starts), passes)):
-                key = self._key(p)
+                key = self.key(p)
                 self.owner.setdefault(key, k)
                 self.memo[key] = bool(ok)
             self._begin(passes.copy())
@@ -467,14 +470,15 @@ class VerifiedSearch(Search):
         self.upper_trace.append(upper)
 
     def _current(self) -> tuple[np.ndarray, np.ndarray]:
-        """Each start's box now (its start alone until its growth is judged)."""
+        """Each start's box now (its start alone until its growth is judged; none, NaN, for a failing start)."""
         lower, upper = self.starts.copy(), self.starts.copy()
+        if self.start_passes is not None:
+            lower[~self.start_passes], upper[~self.start_passes] = np.nan, np.nan
         for box in self.boxes:
             if box.phase == "grow" and box.sampled is not None:
                 lower[box.k], upper[box.k] = box.sampled.a, box.sampled.b
             elif box.phase == "grow":
-                g = max(box.growers, key=lambda g: float(np.prod(g.hi - g.lo + 1)))
-                lower[box.k], upper[box.k] = box.x0 + g.lo * self.delta, box.x0 + g.hi * self.delta
+                lower[box.k], upper[box.k] = box.largest()
             else:
                 lower[box.k], upper[box.k] = box.a, box.b
         return lower, upper
@@ -492,7 +496,7 @@ class VerifiedSearch(Search):
     def restore(self, arrays: dict[str, np.ndarray]) -> None:
         """Remember the points evaluated before; the growth replays from them at the next step."""
         for p, ok, k in zip(arrays["points"], arrays["passes"], arrays["owner"]):
-            key = self._key(p)
+            key = self.key(p)
             self.memo[key] = bool(ok)
             if k >= 0:
                 self.owner[key] = int(k)
@@ -528,12 +532,17 @@ class VerifiedSearch(Search):
             warnings.warn(f"{len(unfinished)} verified box(es) (starts {unfinished}) did not finish within "
                           f"iterations={self.iterations}: each is reported as its start alone (certified 0); pass a "
                           "larger iterations=", stacklevel=2)
-        if self.start_passes is not None:  # a failing start's empty box: nothing to certify
-            certified |= ~self.start_passes.astype(bool)
+        starved = [box.k for box in self.boxes if box.starved]
+        if starved:
+            warnings.warn(f"{len(starved)} verified box(es) (starts {starved}) failed a certificate with too few of "
+                          f"max_queries={self.method.max_queries} left to test a smaller box: each is reported as its "
+                          "start alone; pass a larger max_queries=", stacklevel=2)
+        failing = [] if self.start_passes is None else np.flatnonzero(~self.start_passes).tolist()
+        if failing:
+            warnings.warn(f"{len(failing)} start(s) ({failing}) fail the criterion {self.method.criterion.name}: they "
+                          "have no verified box (NaN bounds, start_passes 0, certified 0)", stacklevel=2)
         return {"lower": lower, "upper": upper, "lower_trace": trace_lo, "upper_trace": trace_hi,
                 "loss": np.full((T, K), np.nan), "queries": queries, "converged": ~self.active,
                 "iterations": np.minimum(self.rounds + 1, T),
                 "start_passes": np.full(K, np.nan) if self.start_passes is None else self.start_passes.astype(float),
                 "extra": {**extra, "certified": certified.astype(float)}}
-
-
