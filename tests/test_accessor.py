@@ -22,7 +22,7 @@ def test_a_map_and_its_regions_through_the_accessor():
     ra = m.semkit.robust_accuracy([0, 20], threshold=0.5)
     assert float(ra.sel(radius=0)) == pytest.approx(float((m.score >= 0.5).mean()))
     assert ra.semkit.criterion == Criterion.score(0.5)
-    boxes = semkit.find_regions(passing, [[0.0, 40.0]], ("verified",), space=space, threshold=0.5, progress=False)
+    boxes = semkit.find_regions(passing, [[0.0, 40.0]], ("verified",), space=space, criterion="score >= 0.5", progress=False)
     assert boxes.semkit.kind == "regions" and boxes.semkit.srvr().sel(algorithm="verified") > 0
     assert boxes.semkit.check(m).attrs["criterion"] == "score >= 0.5"
     assert m.semkit.plot() is not None and boxes.semkit.plot(semantic_map=m) is not None
