@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 import semkit
+from semkit.trust import Verified
 
 
 SPACE_3D = semkit.Space({"azimuth": (0, 360), "elevation": (-10, 90), "distance": (2.0, 4.0)}, periodic=["azimuth"])
@@ -72,7 +73,7 @@ def section(mesh_path: Path) -> list[str]:
         g = semkit.SemanticFunction(mesh, classifier, space=space)
         starts = np.array([view + [2.732, 60.0] for view in picked])[:, : space.n]
         start = time.perf_counter()
-        boxes = semkit.find_regions(g, starts, ("verified",), space=space, certificate=certificate, step=step,
+        boxes = semkit.find_regions(g, starts, Verified(certificate=certificate, step=step), space=space,
                                     progress=False).sel(algorithm="verified")
         seconds = time.perf_counter() - start
         volume = semkit.regions.volume_ratio(boxes)
@@ -143,7 +144,7 @@ def audit_section(meshes: list[Path], starts_per_mesh: int = 3, network: str = "
         starts = views[:: max(1, len(views) // starts_per_mesh)][:starts_per_mesh]
         row = {}
         for certificate, key in (("lattice", "lattice"), ("sampled", "default")):
-            boxes = semkit.find_regions(f, starts, ("verified",), certificate=certificate, step=3,
+            boxes = semkit.find_regions(f, starts, Verified(certificate=certificate, step=3),
                                         progress=False).sel(algorithm="verified")
             share = audit_shares(f, boxes.lower.values, boxes.upper.values)
             shares[f"{key} boxes"] += share.tolist()
@@ -214,8 +215,7 @@ def pocket_section(functions: int = 40) -> list[str]:
     shares, volumes, queries = [], [], []
     for seed in range(functions):
         f, lo, hi, start = pocket_function(seed)
-        box = semkit.find_regions(f, start[None], ("verified",), space=SPACE_POCKETS, criterion="score >= 0.5",
-                                  random_state=seed, progress=False).sel(algorithm="verified")
+        box = semkit.find_regions(f, start[None], Verified(random_state=seed), space=SPACE_POCKETS, criterion="score >= 0.5", progress=False).sel(algorithm="verified")
         a, b = box.lower.values[0], box.upper.values[0]
         views = a + np.random.default_rng(seed + 99).random((20000, 4)) * (b - a)
         shares.append((f(views) < 0.5).mean())
@@ -248,15 +248,15 @@ def verified_section(functions: int = 20) -> list[str]:
     def boxes(f, start, space, **options):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
-            return semkit.find_regions(f, [start], ("verified",), space=space, criterion="score >= 0.5",
-                                       progress=False, **options).sel(algorithm="verified")
+            return semkit.find_regions(f, [start], Verified(**options), space=space, criterion="score >= 0.5",
+                                       progress=False).sel(algorithm="verified")
 
     lines = ["## Verified boxes on analytic functions", "",
              "| case | box / the passing region (volume) | queries | certified |", "|---|---|---|---|"]
     everywhere = lambda p: np.full(len(p), 0.9)  # noqa: E731
     for step in (2, 1):
         box = boxes(everywhere, [100.0, 40.0], semkit.Space.paper(), step=step)
-        lines.append(f"| 2-D, passing everywhere, {step}-degree lattice | {float(semkit.volume_ratio(box)[0]):.2f} | "
+        lines.append(f"| 2-D, passing everywhere, {step}-degree lattice | {float(semkit.regions.volume_ratio(box)[0]):.2f} | "
                      f"{int(box.queries[0]):,} | {int(box.certified[0])} |")
     lo, hi = np.array([100.0, 10, 2]), np.array([160.0, 50, 3])
     for max_queries in (5000, 20000):

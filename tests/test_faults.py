@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 import semkit
+from semkit.trust import Verified
 from semkit import Space, gallery
 from semkit.store import StoreError
 
@@ -170,7 +171,7 @@ def test_relative_mesh_paths_leave_the_client_absolute(tmp_path, monkeypatch):
     (tmp_path / relative).parent.mkdir(parents=True)
     shutil.copytree(source.parent, (tmp_path / relative).parent, dirs_exist_ok=True)  # with its materials
     monkeypatch.chdir(tmp_path)
-    study = semkit.study([str(relative)], [semkit.load_classifier("efficientnet_lite0")], step=(180, 50), image_size=32,
+    study = semkit.study([str(relative)], [semkit.load_classifier("efficientnet_lite0")], semkit.Maps(step=(180, 50)), image_size=32,
                          progress=False)
     assert json.loads(study.attrs["settings"])["shapes"] == [str(tmp_path / relative)]
 
@@ -231,8 +232,7 @@ def verified_boxes(f, starts, **options):
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
-        return semkit.find_regions(f, starts, ("verified",), space=SPACE, criterion="score >= 0.5", progress=False,
-                                   **options)
+        return semkit.find_regions(f, starts, Verified(**options), space=SPACE, criterion="score >= 0.5", progress=False)
 
 
 def passes_everywhere(p):
@@ -248,7 +248,7 @@ VERIFIED_FAULTS = [
     ("a box passing everywhere spends no more than max_queries",
      lambda: int(verified_boxes(passes_everywhere, [[100.0, 40.0]], step=2).queries.max()) <= 5000),
     ("a box passing everywhere is not thrown away for want of queries",
-     lambda: float(semkit.volume_ratio(verified_boxes(passes_everywhere, [[100.0, 40.0]], step=1)).max()) > 0.5),
+     lambda: float(semkit.regions.volume_ratio(verified_boxes(passes_everywhere, [[100.0, 40.0]], step=1)).max()) > 0.5),
     ("a failing start is no certified box",
      lambda: float(verified_boxes(fails_everywhere, [[100.0, 40.0]]).certified.max()) == 0),
     ("a failing start has no bounds", lambda: bool(verified_boxes(fails_everywhere, [[100.0, 40.0]]).lower.isnull().all())),

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import semkit
+from semkit.trust import Verified
 from semkit import trust
 from semkit.space import Space
 
@@ -189,7 +190,7 @@ def test_find_failures_reports_a_failing_start_and_rejects_bad_input():
 
 # ------------------------------------------------------------ verified boxes
 def verified(f, starts, space=SPACE, **options):
-    regions = semkit.find_regions(f, starts, ("verified",), space=space, progress=False, **options)
+    regions = semkit.find_regions(f, starts, Verified(**options), space=space, progress=False)
     return regions.sel(algorithm="verified")
 
 
@@ -253,12 +254,11 @@ def test_an_interrupted_verified_search_resumes_without_querying_again(tmp_path)
 
     store = tmp_path / "v.nc"
     with pytest.raises(KeyboardInterrupt):
-        semkit.find_regions(flaky, starts, ("verified",), space=SPACE, store=store, key="bumpy9", criterion="score >= 0.5",
-                            step=3, progress=False)
+        semkit.find_regions(flaky, starts, Verified(step=3), space=SPACE, store=store, key="bumpy9", criterion="score >= 0.5", progress=False)
     before = sum(calls[:3])
     counted = []
-    resumed = semkit.find_regions(lambda p: counted.append(len(p)) or f(p), starts, ("verified",), space=SPACE, store=store,
-                                  key="bumpy9", criterion="score >= 0.5", step=3, progress=False)
+    resumed = semkit.find_regions(lambda p: counted.append(len(p)) or f(p), starts, Verified(step=3), space=SPACE, store=store,
+                                  key="bumpy9", criterion="score >= 0.5", progress=False)
     np.testing.assert_allclose(resumed.lower.sel(algorithm="verified"), whole.lower)
     np.testing.assert_allclose(resumed.upper.sel(algorithm="verified"), whole.upper)
     np.testing.assert_array_equal(resumed.iterations.sel(algorithm="verified"), whole.iterations)

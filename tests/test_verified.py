@@ -36,15 +36,14 @@ def cube(lo, hi):
 def verified(f, starts, space=SPACE, **options):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
-        regions = semkit.find_regions(f, starts, ("verified",), space=space, criterion="score >= 0.5", progress=False,
-                                      **options)
+        regions = semkit.find_regions(f, starts, Verified(**options), space=space, criterion="score >= 0.5", progress=False)
     return regions.sel(algorithm="verified")
 
 
 @pytest.mark.parametrize("step, certificate", [(2, "sampled"), (1, "sampled"), (2, "lattice")])
 def test_a_function_passing_everywhere_grows_a_large_certified_box_within_the_budget(step, certificate):
     boxes = verified(everywhere, [[100.0, 40.0]], step=step, certificate=certificate)
-    volume = float(semkit.volume_ratio(boxes, space=SPACE)[0])
+    volume = float(semkit.regions.volume_ratio(boxes, space=SPACE)[0])
     assert int(boxes.queries[0]) <= 5000 and float(boxes.certified[0]) == 1
     assert volume >= (0.9 if certificate == "sampled" else 0.4), volume  # measured 0.99, 1.0 (sampled), 0.51 (lattice)
 
@@ -55,7 +54,7 @@ def test_no_start_asks_for_more_than_max_queries_and_a_box_that_grew_is_kept(max
                             (cube(np.array([100.0, 10, 2]), np.array([160.0, 50, 3])), SPACE_3D, [130.0, 30, 2.5])]:
         boxes = verified(f, [start], space=space, max_queries=max_queries, max_failure=0.02)
         assert int(boxes.queries[0]) <= max_queries
-        assert float(boxes.certified[0]) == 1 and float(semkit.volume_ratio(boxes, space=space)[0]) > 0
+        assert float(boxes.certified[0]) == 1 and float(semkit.regions.volume_ratio(boxes, space=space)[0]) > 0
 
 
 def test_a_3d_cube_grown_from_its_centre_is_found_within_5000_queries():
@@ -71,7 +70,7 @@ def test_failing_starts_have_no_box_and_are_named():
     rng = np.random.default_rng(0)
     starts = rng.uniform([0, -10], [360, 90], (6, 2))
     with pytest.warns(UserWarning, match=r"6 start\(s\) \(\[0, 1, 2, 3, 4, 5\]\) fail the criterion score >= 0.5"):
-        boxes = semkit.find_regions(nowhere, starts, ("verified",), space=SPACE, criterion="score >= 0.5",
+        boxes = semkit.find_regions(nowhere, starts, Verified(), space=SPACE, criterion="score >= 0.5",
                                     progress=False).sel(algorithm="verified")
     assert np.isnan(boxes.lower).all() and np.isnan(boxes.upper).all()
     assert (boxes.certified == 0).all() and (boxes.start_passes == 0).all()
@@ -86,7 +85,7 @@ def test_failing_starts_have_no_box_and_are_named():
 def test_verified_regions_name_their_criterion_in_memory_from_a_store_and_in_a_stack(tmp_path):
     f = cube(np.array([80.0, 0]), np.array([140.0, 60]))
     def grow():
-        return semkit.find_regions(f, [[110.0, 30.0]], ("verified",), space=SPACE, criterion="score >= 0.4", step=5,
+        return semkit.find_regions(f, [[110.0, 30.0]], Verified(step=5), space=SPACE, criterion="score >= 0.4",
                                    store=tmp_path / "v.nc", key="cube", progress=False)
 
     boxes = grow()

@@ -9,6 +9,7 @@ is checkpointed and resumes where it stopped. The results are labeled: an
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import sys
@@ -92,12 +93,7 @@ def find_regions(
         if not any((METHODS[m] if isinstance(m, str) else m).needs_classes for m in specs):
             raise ValueError("criterion= judges verified boxes (algorithms=('verified',)); the paper's methods follow "
                              "the score and take no criterion")
-        given = [m for m in specs if isinstance(m, RegionMethod) and m.needs_classes
-                 and getattr(m, "criterion", None) not in (None, criterion)]
-        if given:
-            raise ValueError(f"criterion={criterion.spec()!r} differs from the criterion of {given[0]!r}: give it once, "
-                             "on the method object or as criterion=")
-    methods = [METHODS.create(m, {"step_rule": rule, "criterion": criterion}) for m in specs]
+    methods = [_judged_by(METHODS.create(m, {"step_rule": rule, "criterion": criterion}), criterion) for m in specs]
     names = [m.name for m in methods]
     if len(set(names)) != len(names):
         raise ValueError(f"each method may run once per search, got {names}")
@@ -128,6 +124,19 @@ def find_regions(
             write_dataset(result, path)
         checkpoint.path.unlink(missing_ok=True)
     return result if theirs is None else theirs
+
+
+def _judged_by(method: RegionMethod, criterion: Criterion | None) -> RegionMethod:
+    """``method`` judging views by ``criterion`` (find_regions' ``criterion=``): a method object with its default
+    criterion takes it; one configured with another criterion is refused (give the criterion once)."""
+    if criterion is None or not method.needs_classes or method.criterion == criterion:
+        return method
+    if method.criterion != type(method)().criterion:
+        raise ValueError(f"criterion={criterion.spec()!r} differs from the criterion of {method!r}: give it once, on "
+                         "the method object or as criterion=")
+    judged = copy.copy(method)
+    judged.criterion = criterion
+    return judged
 
 
 #: Seconds between two saves of a stored region search (it is saved when interrupted too).
