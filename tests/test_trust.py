@@ -8,6 +8,7 @@ import itertools
 
 import numpy as np
 import pytest
+import xarray as xr
 
 import semkit
 from semkit.trust import Verified
@@ -159,7 +160,8 @@ def test_find_failures_respects_the_budget_and_finds_the_minimum_near_the_start(
     for seed in (6, 7, 8, 9):
         f = bumpy(seed)
         starts = np.random.default_rng(seed).uniform([0, -10], [360, 90], (10, 2))
-        ds = trust.find_failures(f, starts, 30, space=SPACE, threshold=0.5, budget=150, method=method, progress=False)
+        ds = trust.find_failures(f, starts, 30, space=SPACE, criterion="score >= 0.5", max_queries=150, method=method,
+                                 progress=False)
         assert (ds.queries.values == 150).all()  # the whole budget, never more
         for s, x in enumerate(starts):
             az = np.arange(x[0] - 30, x[0] + 30.01, 0.5)
@@ -178,14 +180,18 @@ def test_find_failures_respects_the_budget_and_finds_the_minimum_near_the_start(
 
 def test_find_failures_reports_a_failing_start_and_rejects_bad_input():
     f = lambda p: np.zeros(len(np.atleast_2d(p)))  # noqa: E731
-    ds = trust.find_failures(f, [[10, 10]], 5, space=SPACE, threshold=0.5, budget=3, method="random", progress=False)
+    ds = trust.find_failures(f, [[10, 10]], 5, space=SPACE, criterion="score >= 0.5", max_queries=3, method="random",
+                             progress=False)
     assert ds.failed.item() and ds.queries_to_failure.item() == 1 and ds.queries.item() == 3
-    with pytest.raises(ValueError, match="budget"):
-        trust.find_failures(f, [[10, 10]], 5, space=SPACE, threshold=0.5, budget=0)
+    with pytest.raises(ValueError, match="max_queries"):
+        trust.find_failures(f, [[10, 10]], 5, space=SPACE, criterion="score >= 0.5", max_queries=0)
     with pytest.raises(ValueError, match="radius"):
-        trust.find_failures(f, [[10, 10]], -1, space=SPACE, threshold=0.5)
-    with pytest.raises(ValueError, match="unknown method"):
-        trust.find_failures(f, [[10, 10]], 5, space=SPACE, threshold=0.5, method="annealing")
+        trust.find_failures(f, [[10, 10]], -1, space=SPACE, criterion="score >= 0.5")
+    with pytest.raises(ValueError, match="unknown failure search 'annealing'"):
+        trust.find_failures(f, [[10, 10]], 5, space=SPACE, criterion="score >= 0.5", method="annealing")
+    twice = [trust.find_failures(f, [[10, 10], [50, 40]], 5, space=SPACE, criterion="score >= 0.5", max_queries=20,
+                                 method=trust.CMAESSearch(sigma=0.1), random_state=3, progress=False) for _ in range(2)]
+    xr.testing.assert_identical(twice[0], twice[1])  # the same random_state, the same search
 
 
 # ------------------------------------------------------------ verified boxes
@@ -225,11 +231,15 @@ def test_lattice_box_crosses_360_and_a_failing_start_is_empty():
 
 
 def test_verified_boxes_with_the_paper_methods_in_one_search_and_on_a_real_network(mug, lite0):
-    f = semkit.SemanticFunction(mug, lite0, renderer=semkit.Renderer(image_size=48))
-    regions = semkit.find_regions(f, [[30.0, 20.0], [200.0, 10.0]], ("naive", "verified"), iterations=40,
-                                  step=15, progress=False)
+    f = semkit.SemanticFunction(mug, lite0, renderer=semkit.Renderer(image_size=64))
+    candidates = np.array([[a, e] for e in (10.0, 30.0, 50.0) for a in range(0, 360, 30)])
+    right = candidates[f.evaluate(candidates).top1 == f.label]
+    assert len(right) >= 1, "the network gets no candidate view right at 64 px"
+    starts = np.concatenate([right[:1], candidates[f.evaluate(candidates).top1 != f.label][:1]])  # one passes, one fails
+    regions = semkit.find_regions(f, starts, ("naive", Verified(step=15, max_queries=1500)), iterations=40, progress=False)
     boxes = regions.sel(algorithm="verified")
-    for s in range(2):
+    assert boxes.start_passes.values.tolist()[:1] == [1.0] and not np.isnan(boxes.lower.values[0]).any()
+    for s in range(len(starts)):
         lo, hi = boxes.lower.values[s], boxes.upper.values[s]
         if not boxes.start_passes.values[s]:  # top-1 criterion by default: a start the network gets wrong has no box
             assert f.evaluate(boxes.start_point.values[s][None]).top1[0] != f.label and np.isnan(lo).all()
@@ -289,7 +299,7 @@ def test_verified_boxes_reject_bad_settings():
     f = bumpy(0)
     for options, match in [({"certificate": "interval"}, "certificate"), ({"step": 0}, "step"),
                            ({"confidence": 1.0}, "confidence"), ({"max_failure": 0}, "max_failure"),
-                           ({"certainty": 0.9}, "unknown hyper-parameters or method options")]:
+                           ({"certainty": 0.9}, "unexpected keyword argument .certainty.")]:
         with pytest.raises((ValueError, TypeError), match=match):
             verified(f, [[10.0, 10.0]], criterion="score >= 0.5", **options)
     with pytest.raises(ValueError, match="threshold"):
@@ -316,7 +326,8 @@ def test_compare_networks_gives_intervals_paired_tests_and_flags_flips():
     steep = [lambda p, f=f: np.clip(0.5 + 2 * (f(p) - 0.5), 0, 1) for f in shapes]  # same order, more extreme
     maps = stacked_maps({"base": shapes, "better": [lambda p, f=f: np.minimum(f(p) + 0.1, 1) for f in shapes],
                          "steep": steep})
-    cmp = compare_networks(maps, radii=(0, 10), threshold=[0.3, 0.7], n_boot=500)
+    cmp = compare_networks(maps, radius=(0, 10), criterion=["score >= 0.3", "score >= 0.7"], n_resamples=500,
+                           progress=False)
     assert set(cmp.dims) >= {"criterion", "metric", "network", "other"}
     assert (cmp.ci_low <= cmp["mean"] + 1e-12).all() and (cmp["mean"] <= cmp.ci_high + 1e-12).all()
     better = cmp.sel(metric="accuracy over the space", network="better", other="base")
@@ -326,5 +337,6 @@ def test_compare_networks_gives_intervals_paired_tests_and_flags_flips():
     assert steep_vs_base[0] < 0 < steep_vs_base[1]
     text = "\n".join(findings(cmp))
     assert "flips" in text and "significant" in text
-    same = compare_networks(stacked_maps({"a": shapes[:4], "b": shapes[:4]}), radii=(0,), threshold=0.5, n_boot=200)
+    same = compare_networks(stacked_maps({"a": shapes[:4], "b": shapes[:4]}), radius=(0,), criterion="score >= 0.5",
+                            n_resamples=200, progress=False)
     assert float(same.sel(metric="accuracy over the space", network="a", other="b").p_value.squeeze()) == 1.0
