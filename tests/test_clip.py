@@ -113,8 +113,8 @@ def test_real_weights_when_the_hub_cache_holds_them(mug):
         pytest.skip(f"the weights of {repo} are not in the Hugging Face hub cache")
     c = load_classifier("open_clip/ViT-B-32", weights="laion2b_s34b_b79k", labels=["coffee mug", "airliner", "park bench"],
                         download=False, progress=False)
-    p = c(Renderer(image_size=224, materials=True, background=1.0).render(mug, azimuth=[30.0, 120.0], elevation=20.0))
-    assert (p.argmax(1) == 0).all(), p
+    p = c(Renderer(image_size=224, materials=True, background=0.5).render(mug, azimuth=[30.0, 120.0], elevation=20.0))
+    assert p.mean(0).argmax() == 0, p  # a mug, rather than an airliner or a bench
 
 
 def test_untrained_weights_for_torchvision_timm_and_bundled_offline(offline):

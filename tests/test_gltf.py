@@ -173,17 +173,19 @@ def test_texture_reads_its_own_uv_set(tmp_path):
 
 def test_sampler_wrap_modes(tmp_path):
     """UVs over 0..2: repeat shows red-green-red-green, clamp red then all green, mirror red-green-green-red."""
-    shares = {}
+    shares, digests = {}, set()
     for name, code in (("repeat", 10497), ("clamp", 33071), ("mirror", 33648)):
         folder = tmp_path / name
         folder.mkdir()
         mesh = load_mesh(textured_cube(folder, wrap=(code, code), uv_scale=2.0))
         assert mesh.materials.wrap == [(name, name)]
+        digests.add(mesh.fingerprint())
         images = render_all(folder / "cube.glb")
         assert_backends_match(images)
         shares[name] = colour_share(images["embree"], 1)
     assert shares["clamp"] > shares["repeat"] + 0.2 and shares["clamp"] > shares["mirror"] + 0.2
     assert abs(shares["repeat"] - shares["mirror"]) < 0.25
+    assert len(digests) == 3  # stores tell the looks apart
 
 
 def test_base_colour_factor_and_vertex_colours(tmp_path):

@@ -116,7 +116,8 @@ class Mesh:
             for array in (m.kd, m.texture, m.uv, *m.images, m.vertex_rgb, m.cutoff):
                 if array is not None:
                     digest.update(np.ascontiguousarray(array).tobytes())
-            digest.update(repr(m.wrap).encode())
+            if any(w != ("repeat", "repeat") for w in m.wrap):  # (meshes of before wrap modes keep their digests)
+                digest.update(repr(m.wrap).encode())
         return digest.hexdigest()[:16]
 
     def normalized(self) -> "Mesh":
