@@ -307,3 +307,27 @@ def test_vertex_colours_of_ply_off_and_obj(tmp_path):
         rgb = rgb[rgb.max(axis=1) > 0.05]
         assert (rgb[:, 2] < 0.01).all() and np.allclose(rgb[:, 0], rgb[:, 1], atol=0.01), name
     assert np.allclose(load_mesh(tmp_path / "faces.off").materials.kd, [0, 0, 1])
+
+
+def test_geometry_equals_trimeshs_for_a_scene_trimesh_wrote(tmp_path):
+    """Another writer's file (trimesh: a textured sphere, a vertex-coloured rotated cylinder): the same world vertices."""
+    import trimesh
+
+    scene = trimesh.Scene()
+    sphere = trimesh.creation.icosphere(2)
+    rng = np.random.default_rng(0)
+    sphere.visual = trimesh.visual.TextureVisuals(uv=rng.random((len(sphere.vertices), 2)),
+                                                  image=Image.fromarray(np.uint8(rng.random((8, 8, 3)) * 255)))
+    cylinder = trimesh.creation.cylinder(0.3, 2.0)
+    cylinder.visual.vertex_colors = [255, 0, 0, 255]
+    turn = trimesh.transformations.rotation_matrix(0.7, [1, 1, 0])
+    turn[:3, 3] = [2, 0, 1]
+    scene.add_geometry(sphere)
+    scene.add_geometry(cylinder, transform=turn)
+    scene.export(tmp_path / "scene.glb")
+    with pytest.warns(MaterialWarning, match="metallic shading"):  # glTF's default metallicFactor is 1
+        mesh = load_mesh(tmp_path / "scene.glb", normalize=False)
+    reference = trimesh.load(tmp_path / "scene.glb", force="scene").to_geometry()
+    assert mesh.faces.shape == reference.faces.shape
+    np.testing.assert_allclose(np.sort(mesh.vertices, axis=0), np.sort(reference.vertices, axis=0), atol=1e-6)
+    assert mesh.materials.textured and np.allclose(mesh.materials.vertex_rgb[-1], [1, 0, 0])
