@@ -331,3 +331,29 @@ def test_geometry_equals_trimeshs_for_a_scene_trimesh_wrote(tmp_path):
     assert mesh.faces.shape == reference.faces.shape
     np.testing.assert_allclose(np.sort(mesh.vertices, axis=0), np.sort(reference.vertices, axis=0), atol=1e-6)
     assert mesh.materials.textured and np.allclose(mesh.materials.vertex_rgb[-1], [1, 0, 0])
+
+
+def test_strips_fans_and_an_image_file_beside_the_gltf(tmp_path):
+    """Triangle strips and fans give the list's triangles (same winding); a .gltf's image may be a file of its own."""
+    quad = np.array([[0, 0, 0], [1, 0, 0], [1, 1, 0], [0, 1, 0]], float)
+    normals = {}
+    for mode, order in ((4, [0, 1, 2, 0, 2, 3]), (5, [0, 1, 3, 2]), (6, [0, 1, 2, 3])):
+        asset = GLTF()
+        asset.node(mesh=asset.mesh(quad, np.array(order)))
+        asset.json["meshes"][0]["primitives"][0]["mode"] = mode
+        mesh = load_mesh(asset.save_glb(tmp_path / f"mode{mode}.glb"), normalize=False)
+        assert mesh.n_faces == 2, mode
+        normals[mode] = mesh.face_normals
+    np.testing.assert_allclose(normals[5], normals[4])
+    np.testing.assert_allclose(normals[6], normals[4])
+
+    path = textured_cube(tmp_path, suffix=".gltf")
+    gltf = json.loads(path.read_text())
+    view = gltf["bufferViews"][gltf["images"][0]["bufferView"]]
+    blob = path.with_suffix(".bin").read_bytes()
+    (tmp_path / "red green.png").write_bytes(blob[view["byteOffset"]:view["byteOffset"] + view["byteLength"]])
+    gltf["images"][0] = {"uri": "red%20green.png"}
+    path.write_text(json.dumps(gltf))
+    images = render_all(path)
+    assert_backends_match(images)
+    assert colour_share(images["embree"], 0) > 0.35 and colour_share(images["embree"], 1) > 0.35
