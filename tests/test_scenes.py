@@ -75,7 +75,7 @@ def test_kd_texture_and_uv_of_a_written_obj(tmp_path):
     np.testing.assert_allclose(m.uv[2], [[0, 0], [1, 1], [0, 1]])
     np.testing.assert_allclose(m.images[0][0, 0], [1, 0, 0])  # top-left texel as stored
     # v grows upward: the texel centre at the bottom-left of the image is uv (0.25, 0.25)
-    np.testing.assert_allclose(semkit.scene.mesh.sample_texture(m.images[0], np.array([[0.25, 0.25], [1.25, -0.75]])), [[0, 0, 1]] * 2)
+    np.testing.assert_allclose(semkit.scene.sample_texture(m.images[0], np.array([[0.25, 0.25], [1.25, -0.75]])), [[0, 0, 1]] * 2)
 
 
 def test_missing_or_unreadable_material_files_warn_and_fall_back(tmp_path):

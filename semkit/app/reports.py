@@ -62,6 +62,16 @@ def setup(
     return out, figures, meshes, image_size
 
 
+def _refuse_untrained(parameters: Mapping[str, Any]) -> None:
+    """Reports present networks' robustness; an untrained network (``weights="random"``) has none: ReportError."""
+    networks = parameters.get("networks") or []
+    untrained = [getattr(n, "name", n) for n in (networks if isinstance(networks, (list, tuple)) else [networks])
+                 if getattr(n, "weights", None) == "random"]
+    if parameters.get("weights") == "random" or untrained:
+        raise ReportError(f"reports present a network's robustness, but {untrained or 'the networks'} have random "
+                          "weights (weights='random': untrained, for tests and speed measurements); use trained weights")
+
+
 def run_reports(
     notebooks: str | os.PathLike = "notebooks",
     out: str | os.PathLike = "reports",
@@ -74,10 +84,12 @@ def run_reports(
 
     Each notebook gets the ``parameters`` its parameters cell declares; a
     parameter that no report notebook declares (a misspelt name) is an
-    error before anything runs, naming the ones they do declare. Raises
+    error before anything runs, naming the ones they do declare, and so are
+    networks with random weights (``weights="random"``). Raises
     :class:`ReportError` at the first failure, after the notebooks before it
     were written.
     """
+    _refuse_untrained(parameters or {})
     try:
         import nbconvert  # noqa: F401  (the HTML export)
         import papermill

@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from .engine import ENGINES, Normalized, OnnxNetwork
-from .labels import imagenet_labels
+from .labels import imagenet_labels, resolve_label
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -58,6 +58,7 @@ class Classifier(nn.Module):
         labels: Sequence[str] | None = None,
         micro_batch: int = 4,
         engine: str = "auto",
+        weights: str | None = None,
     ) -> None:
         super().__init__()
         if engine not in ENGINES:
@@ -74,9 +75,21 @@ class Classifier(nn.Module):
         self.input_size = int(input_size)
         self.name = name
         self.labels = tuple(labels) if labels is not None else imagenet_labels()
+        if not self.labels or not all(isinstance(name, str) for name in self.labels):
+            raise ValueError(f"labels must be the class names of the network's outputs, in order; got {labels!r}")
+        self.weights = None if weights is None else str(weights)
         self._preprocess = preprocess
         self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1))
         self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1))
+
+    @property
+    def untrained(self) -> bool:
+        """Whether the network has random weights (``weights="random"``)."""
+        return self.weights == "random"
+
+    def resolve_label(self, label: int | str) -> int:
+        """The index of a class of this network, given by index or by one of its :attr:`labels` (case-insensitive)."""
+        return resolve_label(label, self.labels)
 
     @property
     def device(self) -> torch.device:
@@ -192,6 +205,7 @@ class Classifier(nn.Module):
         return state
 
     def extra_repr(self) -> str:
-        return f"name={self.name!r}, input_size={self.input_size}, classes={len(self.labels)}, engine={self.engine!r}"
+        weights = f", weights={self.weights!r}" if self.weights is not None else ""
+        return f"name={self.name!r}, input_size={self.input_size}, classes={len(self.labels)}, engine={self.engine!r}{weights}"
 
 

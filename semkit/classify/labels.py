@@ -18,15 +18,30 @@ def imagenet_labels() -> tuple[str, ...]:
 
 
 def resolve_label(label: int | str, labels: Sequence[str] | None = None) -> int:
-    """Class index for an index or a class name (case-insensitive); clear error otherwise."""
-    labels = imagenet_labels() if labels is None else labels
+    """The index of a class in ``labels`` (default ImageNet's 1000), given by index or by name.
+
+    Names match case-insensitively, with underscores as spaces
+    (``"folding_chair"`` is ``"folding chair"``). An unknown name raises
+    ValueError naming the closest of ``labels``; an index out of range
+    raises ValueError saying how many classes there are.
+    """
+    default = labels is None
+    labels = imagenet_labels() if labels is None else tuple(labels)
     if isinstance(label, str):
-        lookup = {name.lower(): i for i, name in enumerate(labels)}
-        key = label.strip().lower()
+        lookup: dict[str, int] = {}
+        for i, name in enumerate(labels):
+            lookup.setdefault(_key(name), i)
+        key = _key(label)
         if key in lookup:
             return lookup[key]
-        close = difflib.get_close_matches(key, lookup, n=5, cutoff=0.6)
-        hint = f"; did you mean {close}?" if close else "; see semkit.imagenet_labels() for the names"
+        close = [labels[lookup[k]] for k in difflib.get_close_matches(key, lookup, n=5, cutoff=0.6)]
+        if close:
+            hint = f"; did you mean {close}?"
+        elif default:
+            hint = "; see semkit.imagenet_labels() for the names"
+        else:
+            shown = list(labels[:10]) + (["..."] if len(labels) > 10 else [])
+            hint = f"; the network's {len(labels)} labels are {shown}"
         raise ValueError(f"unknown class label {label!r}{hint}")
     if isinstance(label, bool) or not isinstance(label, (int, np.integer, float, np.floating)):
         raise TypeError(f"a class label is an integer class index or a name, got {label!r}")
@@ -36,3 +51,8 @@ def resolve_label(label: int | str, labels: Sequence[str] | None = None) -> int:
     if not 0 <= index < len(labels):
         raise ValueError(f"class index {label!r} is out of range: there are {len(labels)} classes (0..{len(labels) - 1})")
     return index
+
+
+def _key(name: str) -> str:
+    """A class name as compared: lower case, underscores as spaces, single spaces."""
+    return " ".join(name.replace("_", " ").lower().split())

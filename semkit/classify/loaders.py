@@ -1,6 +1,6 @@
-"""Classifiers by name: the bundled EfficientNet-Lites (offline), torchvision's and timm's networks.
+"""Classifiers by name: the bundled EfficientNet-Lites (offline), torchvision's, timm's and open_clip's networks.
 
-Torchvision networks and timm's (``timm/<name>``) take their weights from
+Torchvision networks, timm's (``timm/<name>``) and open_clip's (``open_clip/<name>``) take their weights from
 the usual caches, downloaded when missing (:mod:`semkit.classify.weights`),
 or from a file. Weights are always read with ``torch.load(...,
 weights_only=True)`` or safetensors.
@@ -11,17 +11,19 @@ from __future__ import annotations
 import difflib
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable, Sequence
 
 import torch
 from torch import nn
 
-from .weights import cached_weights, hub_cache, hub_cached_file, offline_reason
+from .weights import (RANDOM, cached_weights, hub_cache, hub_cached_file, load_weights, looks_like_path, offline_reason,
+                      read_state_dict, untrained)
 
 if TYPE_CHECKING:
     from torchvision.models import Weights, WeightsEnum
 
 from .classifier import Classifier
+from .clip import OPEN_CLIP_PREFIX, load_open_clip
 from .labels import imagenet_labels
 
 #: EfficientNet-Lite was trained on inputs scaled as (x * 255 - 127) / 128
@@ -52,8 +54,11 @@ def load_classifier(
     name: str,
     weights: str | os.PathLike | Weights | WeightsEnum | None = None,
     *,
+    labels: Sequence[str] | None = None,
+    templates: Sequence[str | Callable[[str], str]] | None = None,
     device: str | torch.device | None = None,
     download: bool = True,
+    progress: bool = True,
 ) -> Classifier:
     """A ready classifier by name.
 
@@ -71,26 +76,64 @@ def load_classifier(
       weights from the Hugging Face hub cache (downloaded by timm when
       missing). Renders are normalized with its ``pretrained_cfg`` mean and
       std at its input size, without resizing and cropping.
+    * any open_clip model, as ``open_clip/<name>`` (``open_clip/ViT-B-32``),
+      as a zero-shot classifier (:mod:`semkit.classify.clip`): ``weights``
+      a pretrained tag as open_clip names it (``"laion2b_s34b_b79k"``;
+      default its first) from the Hugging Face hub cache, or a file;
+      ``labels`` the class names to choose among (default ImageNet-1k),
+      ``templates`` the prompts (strings with ``{}`` for the class name;
+      default the 80 OpenAI ImageNet templates). The class embeddings are
+      computed once (a progress bar with ``progress``) and kept in
+      ``$SEMKIT_CACHE``.
 
-    ``download=False`` or ``SEMKIT_OFFLINE=1`` never sends a request: a
-    missing file is an error saying which file to put where.
+    ``weights="random"`` builds any of these architectures untrained (the
+    same initialization every time), offline: for tests and speed
+    measurements; results record ``weights: random`` and reports refuse
+    them. ``labels`` of another network name its outputs (default
+    ImageNet's). ``download=False`` or ``SEMKIT_OFFLINE=1`` never sends a
+    request: a missing file is an error saying which file to put where.
     """
-    if name.strip().lower().startswith(TIMM_PREFIX):
-        classifier = _load_timm(name.strip()[len(TIMM_PREFIX):], weights, download)
+    stripped = name.strip()
+    if stripped.lower().startswith(OPEN_CLIP_PREFIX):
+        classifier = load_open_clip(stripped[len(OPEN_CLIP_PREFIX):], weights, labels, templates, download, progress)
         return classifier.to(device) if device is not None else classifier
-    key = name.strip().lower().replace("-", "_")
-    if key in _LITE:
-        model, size = _load_lite(key, weights)
-        classifier = Classifier(model, input_size=size, name=key, mean=LITE_MEAN, std=LITE_STD)
+    if templates is not None:
+        raise ValueError(f"templates= are the prompts of an open_clip zero-shot classifier ('{OPEN_CLIP_PREFIX}<name>'); "
+                         f"{name!r} has fixed classes")
+    if stripped.lower().startswith(TIMM_PREFIX):
+        classifier = _load_timm(stripped[len(TIMM_PREFIX):], weights, download)
     else:
-        classifier = _load_torchvision(key, weights, download)
+        key = stripped.lower().replace("-", "_")
+        if key in _LITE:
+            model, size = _load_lite(key, weights)
+            classifier = Classifier(model, input_size=size, name=key, mean=LITE_MEAN, std=LITE_STD)
+        else:
+            classifier = _load_torchvision(key, weights, download)
+    if weights is not None:
+        classifier.weights = getattr(weights, "name", None) or str(weights)
+    if labels is not None:
+        classifier = _relabelled(classifier, labels)
     return classifier.to(device) if device is not None else classifier
+
+
+def _relabelled(classifier: Classifier, labels: Sequence[str]) -> Classifier:
+    """The classifier with its outputs named by ``labels`` (one per output, checked at the first call)."""
+    labels = tuple(labels)
+    if not labels or not all(isinstance(n, str) for n in labels):
+        raise ValueError(f"labels must be the class names of the network's outputs, in order; got {labels!r}")
+    if len(labels) != len(classifier.labels):
+        raise ValueError(f"{classifier.name} has {len(classifier.labels)} outputs, but {len(labels)} labels were given; "
+                         "labels= names its outputs in order")
+    classifier.labels = labels
+    return classifier
 
 
 def _load_lite(key: str, weights: str | os.PathLike | None) -> tuple[nn.Module, int]:
     from efficientnet_lite_pytorch import EfficientNet
 
     package, class_name, size = _LITE[key]
+    if weights == RANDOM:
+        return untrained(lambda: EfficientNet.from_name(key.replace("_", "-"))), size
     if weights is None:
         try:
             module = __import__(package)
@@ -100,7 +143,7 @@ def _load_lite(key: str, weights: str | os.PathLike | None) -> tuple[nn.Module, 
             ) from None
         weights = getattr(module, class_name).get_model_file_path()
     model = EfficientNet.from_name(key.replace("_", "-"))
-    model.load_state_dict(_read_state_dict(Path(weights), key))
+    model.load_state_dict(read_state_dict(Path(weights), key))
     return model, size
 
 
@@ -122,16 +165,21 @@ def _load_torchvision(
         hint = f" Did you mean {close}?" if close else ""
         raise ValueError(
             f"unknown network {key!r}: choose a bundled one {list(BUNDLED)}, a torchvision classifier "
-            f"(e.g. resnet50, inception_v3, vgg11_bn, alexnet) or a timm one ('timm/<name>').{hint}"
+            f"(e.g. resnet50, inception_v3, vgg11_bn, alexnet) a timm one ('timm/<name>') or an open_clip one ('open_clip/<name>').{hint}"
         )
     enum = torchvision.models.get_model_weights(key)
-    if weights is None or (isinstance(weights, str) and not _looks_like_path(weights)):
+    random = isinstance(weights, str) and weights == RANDOM
+    if random:
+        weights = enum.DEFAULT
+    if weights is None or (isinstance(weights, str) and not looks_like_path(weights)):
         choice = weights or ("IMAGENET1K_V1" if "IMAGENET1K_V1" in enum.__members__ else "DEFAULT")
         try:
             weights = enum[choice]
         except KeyError:
             raise ValueError(f"{key} has no weights {choice!r}; available: {list(enum.__members__)}") from None
-    if isinstance(weights, (Weights, WeightsEnum)):
+    if random:
+        entry, path = weights, None
+    elif isinstance(weights, (Weights, WeightsEnum)):
         entry = weights
         what = f"{key} ({entry.name})" if isinstance(entry, WeightsEnum) else key
         path = cached_weights(entry.url, what, download=download)
@@ -142,8 +190,9 @@ def _load_torchvision(
     kwargs = {"num_classes": len(entry.meta["categories"])}
     if key in ("inception_v3", "googlenet"):
         kwargs.update(transform_input=True, aux_logits=True, init_weights=False)
-    model = torchvision.models.get_model(key, weights=None, **kwargs)
-    _load_weights(model, _read_state_dict(path, key), path, key)
+    model = untrained(lambda: torchvision.models.get_model(key, weights=None, **kwargs))
+    if path is not None:
+        load_weights(model, read_state_dict(path, key), path, key)
     transform = entry.transforms()
     size = transform.crop_size[0] if isinstance(transform.crop_size, (list, tuple)) else transform.crop_size
     return Classifier(model, input_size=int(size), name=key, mean=tuple(transform.mean), std=tuple(transform.std))
@@ -173,10 +222,12 @@ def _load_timm(name: str, weights: str | os.PathLike | None, download: bool) -> 
     classes = cfg.get("num_classes", 1000)
     if not classes:
         raise ValueError(f"{what} has no classifier head (its weights are a feature extractor); choose a classifier")
-    if weights is not None:
+    if weights == RANDOM:
+        model = untrained(lambda: timm.create_model(name, pretrained=False))
+    elif weights is not None:
         model = timm.create_model(name, pretrained=False)
         path = Path(weights)
-        _load_weights(model, _read_state_dict(path, what), path, what)
+        load_weights(model, read_state_dict(path, what), path, what)
     else:
         model = _timm_pretrained(timm, name, cfg, download)
     labels = imagenet_labels() if classes == 1000 else tuple(f"class_{i}" for i in range(classes))
@@ -214,39 +265,3 @@ def _timm_pretrained(timm, name: str, cfg: dict, download: bool) -> nn.Module:
     else:  # weights outside the hub: fetched like torchvision's, into the torch hub cache
         overlay = {"file": str(cached_weights(url, what, download=download))}
     return timm.create_model(name, pretrained=True, pretrained_cfg_overlay=overlay)
-
-
-def _looks_like_path(text: str) -> bool:
-    return os.sep in text or text.endswith((".pth", ".pt", ".bin", ".ckpt", ".safetensors")) or Path(text).exists()
-
-
-def _load_weights(model: nn.Module, state: dict, path: Path, what: str) -> None:
-    try:
-        model.load_state_dict(state)
-    except RuntimeError as e:
-        raise ValueError(f"the weights in {path} do not fit {what}: {str(e).splitlines()[0]}") from None
-
-
-def _read_state_dict(path: Path, what: str) -> dict:
-    """A state dict of tensors from a torch file (never unpickling objects) or a .safetensors file."""
-    if not path.exists():
-        raise FileNotFoundError(f"weights file for {what} not found: {path}")
-    if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
-
-        try:
-            return load_file(path, device="cpu")
-        except Exception as e:
-            raise ValueError(f"cannot read the weights for {what} from {path}: {str(e).splitlines()[0]}") from None
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:
-        raise ValueError(
-            f"cannot load weights for {what} from {path} as a plain state dict "
-            f"(semkit never unpickles arbitrary objects): {str(e).splitlines()[0]}"
-        ) from None
-    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
-        state = state["state_dict"]
-    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise ValueError(f"{path} does not hold a state dict of tensors for {what}")
-    return state

@@ -7,6 +7,7 @@ from its official location or from a mirror holding the same file names (``SEMKI
 and kept only when its hash matches. timm's weights live in the Hugging Face hub cache
 (``$HF_HOME/hub``, default ``~/.cache/huggingface/hub``), which timm fills itself.
 
+``weights="random"`` (:data:`RANDOM`) builds an architecture untrained, from a fixed seed, offline.
 ``SEMKIT_OFFLINE=1`` (or ``download=False``) sends no request at all: weights come from the caches
 or from a file, and the error for a missing file says which file to put where.
 """
@@ -16,14 +17,18 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
+from typing import Callable
 from urllib.error import URLError
 
 import torch
+from torch import nn
 
 #: Set to 1 (or true, yes, on) to never download: weights come from the caches or a file.
 OFFLINE = "SEMKIT_OFFLINE"
 #: A base URL holding torchvision's weight files under their own names, used instead of the official location.
 MIRROR = "SEMKIT_WEIGHTS_URL"
+#: ``weights="random"``: the architecture untrained (the same initialization every time), built offline.
+RANDOM = "random"
 _HASH_IN_NAME = re.compile(r"-([a-f0-9]{6,})\.")  # as torch.hub reads it
 
 
@@ -134,3 +139,48 @@ def hub_cached_file(repo_id: str, filenames: tuple[str, ...]) -> Path | None:
         if isinstance(found, str):
             return Path(found)
     return None
+
+
+def untrained(build: Callable[[], nn.Module]) -> nn.Module:
+    """The module ``build()`` makes, initialized from a fixed seed (the same weights each time), torch's RNG untouched."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        return build()
+
+
+def looks_like_path(text: str) -> bool:
+    """Whether a ``weights`` string names a file rather than a tag."""
+    return os.sep in text or text.endswith((".pth", ".pt", ".bin", ".ckpt", ".safetensors")) or Path(text).exists()
+
+
+def load_weights(model: nn.Module, state: dict, path: Path, what: str) -> None:
+    """Load a state dict into ``model``; a clear ValueError naming the file where it does not fit."""
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as e:
+        raise ValueError(f"the weights in {path} do not fit {what}: {str(e).splitlines()[0]}") from None
+
+
+def read_state_dict(path: Path, what: str) -> dict:
+    """A state dict of tensors from a torch file (never unpickling objects) or a .safetensors file."""
+    if not path.exists():
+        raise FileNotFoundError(f"weights file for {what} not found: {path}")
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        try:
+            return load_file(path, device="cpu")
+        except Exception as e:
+            raise ValueError(f"cannot read the weights for {what} from {path}: {str(e).splitlines()[0]}") from None
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:
+        raise ValueError(
+            f"cannot load weights for {what} from {path} as a plain state dict "
+            f"(semkit never unpickles arbitrary objects): {str(e).splitlines()[0]}"
+        ) from None
+    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
+        state = state["state_dict"]
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise ValueError(f"{path} does not hold a state dict of tensors for {what}")
+    return state

@@ -175,7 +175,7 @@ def describe_attrs(info: Mapping[str, Any]) -> dict[str, Any]:
     attrs: dict[str, Any] = {}
     if "label" in info:
         attrs.update(label=int(info["label"]), label_name=info.get("label_name", ""))
-    attrs.update({k: info[k] for k in ("network", "shape") if k in info})
+    attrs.update({k: info[k] for k in ("network", "shape", "weights") if k in info})
     if "renderer" in info:
         attrs["renderer"] = json.dumps(info["renderer"])
     if "callable" in info:

@@ -132,6 +132,7 @@ class SemanticFunction:
             "network": self.classifier.name,
             "shape": self.mesh.name,
             "network_digest": self.classifier.fingerprint(),
+            **({"weights": self.classifier.weights} if getattr(self.classifier, "weights", None) else {}),
             "mesh_digest": self.mesh.fingerprint(),
             "renderer": self.renderer.describe(),
             "space": self.space.to_dict(),

@@ -7,7 +7,8 @@ textures are drawn, the hit's barycentric weights; :mod:`semkit.render.shading`
 screen rectangle that bounds the projected vertices are traced: a ray
 outside it cannot hit the mesh, and objects cover about a quarter of
 the image in the paper's views. embreex releases the GIL while it
-traces, so views render in parallel threads.
+traces, so views render in parallel threads. Rays that hit an alpha-masked
+hole (:attr:`semkit.scene.Materials.cutoff`) are traced on past it.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import torch
 from ..scene import Mesh
 from .camera import Views
 from .settings import RenderSettings
-from .shading import screen_window, shade, usable_cores
+from .shading import hit_uv, screen_window, shade, usable_cores
 
 
 @lru_cache(maxsize=16)
@@ -123,9 +124,35 @@ class EmbreeBackend:
             dirs[:, j] += ax[2, j]
         origins = np.empty_like(dirs)
         origins[:] = eye32
-        if s.materials and mesh.materials is not None and mesh.materials.textured:
+        materials = mesh.materials if s.materials else None
+        masked = materials.masked if materials is not None else None
+        if materials is not None and (materials.interpolated or masked is not None):
             ray = scene.run(origins, dirs, output=1)
             hit, bary = ray["primID"], (ray["u"], ray["v"])
+            if masked is not None:
+                see_through_holes(scene, mesh, masked, origins, dirs, ray)
         else:
             hit, bary = scene.run(origins, dirs), None
         return shade(s, mesh, image, window, hit, bary, eye, light, ambient, intensity)
+
+
+#: At most this many alpha-masked surfaces are seen through along one ray.
+MAX_HOLES = 16
+
+
+def see_through_holes(scene, mesh: Mesh, masked: np.ndarray, origins: np.ndarray, dirs: np.ndarray, ray: dict) -> None:
+    """Trace on, past alpha-masked holes, the rays of ``ray`` (embree's output, updated in place) that hit one.
+
+    ``masked`` [F] marks the faces with alpha masks. A ray that hits a hole
+    continues from just past the hit, up to :data:`MAX_HOLES` times.
+    """
+    hit, u, v, tfar = ray["primID"], ray["u"], ray["v"], ray["tfar"]
+    for _ in range(MAX_HOLES):
+        rays = np.nonzero(hit >= 0)[0]
+        rays = rays[masked[hit[rays]]]
+        rays = rays[mesh.materials.holes(hit[rays], hit_uv(mesh, hit[rays], u[rays], v[rays]))]
+        if not len(rays):
+            return
+        past = tfar[rays] * np.float32(1 + 1e-5)
+        more = scene.run(origins[rays] + dirs[rays] * past[:, None], dirs[rays], output=1)
+        hit[rays], u[rays], v[rays], tfar[rays] = more["primID"], more["u"], more["v"], past + more["tfar"]

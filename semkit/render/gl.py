@@ -6,7 +6,8 @@ perspective-correct barycentric weights of the point it shows: what
 embree's ray through that centre hits. :mod:`semkit.render.shading` (shared
 with the embree backend) turns those into the image, so the two backends
 draw the same shades, materials, textures, coincident faces, supersampling
-and backgrounds. The driver decides where rasterization runs: NVIDIA's EGL
+and backgrounds. Faces with alpha masks are drawn by a second program that
+discards the fragments of their holes. The driver decides where rasterization runs: NVIDIA's EGL
 on a GPU, Mesa's llvmpipe on the CPU (which is how CI tests it).
 
 One GL context serves the whole process; a lock lets one thread at a time
@@ -58,6 +59,64 @@ void main() {
 }
 """
 
+#: Faces with alpha masks: the same outputs, from a face index attribute, with the texels below the cutoff
+#: discarded (bilinear alpha with the sampler's wrap, texel for texel as :func:`semkit.scene.sample_texture`).
+_MASKED_VERTEX = """
+#version 330
+uniform mat4 projection;
+in vec3 position;
+in vec2 texcoord;
+in float face_cutoff;
+in int face_index;
+out vec3 bary;
+out vec2 uv;
+flat out float cutoff;
+flat out int face_id;
+void main() {
+    gl_Position = projection * vec4(position, 1.0);
+    int corner = gl_VertexID % 3;
+    bary = vec3(corner == 0, corner == 1, corner == 2);
+    uv = texcoord;
+    cutoff = face_cutoff;
+    face_id = face_index;
+}
+"""
+_MASKED_FRAGMENT = """
+#version 330
+uniform sampler2D alpha_map;
+uniform ivec2 wrap;  // per axis: 0 repeat, 1 clamp, 2 mirror
+in vec3 bary;
+in vec2 uv;
+flat in float cutoff;
+flat in int face_id;
+layout(location = 0) out int face;
+layout(location = 1) out vec2 weights;
+int fold(int i, int n, int mode) {
+    if (mode == 1) return clamp(i, 0, n - 1);
+    int period = mode == 2 ? 2 * n : n;
+    int m = i - period * int(floor(float(i) / float(period)));
+    return m >= n ? 2 * n - 1 - m : m;
+}
+float texel(int x, int y, ivec2 size) {
+    return texelFetch(alpha_map, ivec2(fold(x, size.x, wrap.x), fold(y, size.y, wrap.y)), 0).r;
+}
+void main() {
+    ivec2 size = textureSize(alpha_map, 0);
+    float x = uv.x * float(size.x) - 0.5;
+    float y = (1.0 - uv.y) * float(size.y) - 0.5;
+    int x0 = int(floor(x));
+    int y0 = int(floor(y));
+    float fx = x - floor(x);
+    float fy = y - floor(y);
+    float top = texel(x0, y0, size) * (1.0 - fx) + texel(x0 + 1, y0, size) * fx;
+    float bottom = texel(x0, y0 + 1, size) * (1.0 - fx) + texel(x0 + 1, y0 + 1, size) * fx;
+    if (top * (1.0 - fy) + bottom * fy < cutoff) discard;
+    face = face_id + 1;
+    weights = bary.yz;
+}
+"""
+_WRAP_CODES = {"repeat": 0, "clamp": 1, "mirror": 2}
+
 
 class _Context:
     """The process's GL context, its shader program, framebuffers by size and vertex arrays by mesh."""
@@ -74,8 +133,10 @@ class _Context:
         with self.gl:
             self.gl.enable(moderngl.DEPTH_TEST)  # the nearest fragment wins
             self.program = self.gl.program(vertex_shader=_VERTEX, fragment_shader=_FRAGMENT)
+            self.masked_program = self.gl.program(vertex_shader=_MASKED_VERTEX, fragment_shader=_MASKED_FRAGMENT)
         self.framebuffers: dict[int, object] = {}
-        self.arrays: "weakref.WeakKeyDictionary[Mesh, object]" = weakref.WeakKeyDictionary()
+        self.arrays: "weakref.WeakKeyDictionary[Mesh, dict]" = weakref.WeakKeyDictionary()
+        self.masked_arrays: "weakref.WeakKeyDictionary[Mesh, list]" = weakref.WeakKeyDictionary()
 
     def framebuffer(self, n: int):
         """An n x n framebuffer: face ids + 1 (int32), barycentric weights of corners 1 and 2, depth."""
@@ -85,13 +146,41 @@ class _Context:
             fbo = self.framebuffers[n] = self.gl.framebuffer(colors, self.gl.depth_renderbuffer((n, n)))
         return fbo
 
-    def vertex_array(self, mesh: Mesh):
-        """The mesh's triangles as three vertices each, so that a fragment's primitive id is its face index."""
-        array = self.arrays.get(mesh)
+    def vertex_array(self, mesh: Mesh, masked: np.ndarray | None = None):
+        """The mesh's triangles as three vertices each, so that a fragment's primitive id is its face index.
+
+        Faces marked in ``masked`` [F] are left out (collapsed to a point): :meth:`masked_arrays` draws them.
+        """
+        arrays = self.arrays.setdefault(mesh, {})  # with and without the masked faces
+        array = arrays.get(masked is not None)
         if array is None:
-            buffer = self.gl.buffer(np.ascontiguousarray(mesh.triangles.reshape(-1, 3)).tobytes())
-            array = self.arrays[mesh] = self.gl.vertex_array(self.program, [(buffer, "3f", "position")])
+            triangles = mesh.triangles.copy()
+            if masked is not None:
+                triangles[masked] = 0.0
+            buffer = self.gl.buffer(np.ascontiguousarray(triangles.reshape(-1, 3)).tobytes())
+            array = arrays[masked is not None] = self.gl.vertex_array(self.program, [(buffer, "3f", "position")])
         return array
+
+    def masked_vertex_arrays(self, mesh: Mesh, masked: np.ndarray) -> list:
+        """(alpha texture, wrap codes, vertex array) of the masked faces [F] of each texture."""
+        groups = self.masked_arrays.get(mesh)
+        if groups is None:
+            m = mesh.materials
+            groups = self.masked_arrays[mesh] = []
+            for t in np.unique(m.texture[masked]):
+                faces = np.nonzero(masked & (m.texture == t))[0]
+                corners = np.zeros((len(faces), 3), [("p", "f4", 3), ("uv", "f4", 2), ("cut", "f4"), ("face", "i4")])
+                corners["p"], corners["uv"] = mesh.triangles[faces], m.uv[faces]
+                corners["cut"], corners["face"] = m.cutoff[faces][:, None], faces[:, None]
+                buffer = self.gl.buffer(corners.tobytes())
+                array = self.gl.vertex_array(self.masked_program, [
+                    (buffer, "3f 2f 1f 1i", "position", "texcoord", "face_cutoff", "face_index")
+                ])
+                image = m.images[t]
+                alpha = np.ascontiguousarray(image[..., 3] if image.shape[2] == 4 else np.ones(image.shape[:2]), "f4")
+                texture = self.gl.texture((alpha.shape[1], alpha.shape[0]), 1, alpha.tobytes(), dtype="f4")
+                groups.append((texture, tuple(_WRAP_CODES[w] for w in m.wrap[t]), array))
+        return groups
 
 
 def _load_triton_first() -> None:
@@ -173,17 +262,20 @@ class GLBackend:
         views = views.detach()
         eyes, axes, lights = views.eye.numpy(), views.axes.numpy(), views.light.numpy()
         ambient, intensity = views.ambient.numpy(), views.light_intensity.numpy()
-        textured = s.materials and mesh.materials is not None and mesh.materials.textured
+        materials = mesh.materials if s.materials else None
+        textured = materials is not None and materials.interpolated
+        masked = materials.masked if materials is not None else None
         out = np.empty((len(views), 3, s.image_size, s.image_size), np.float32)
         shading = []
         ctx = self._context
         with ctx.lock, ctx.gl:
             ctx.gl.gc()
-            array, fbo = ctx.vertex_array(mesh), ctx.framebuffer(s.image_size * s.supersample)
+            array, fbo = ctx.vertex_array(mesh, masked), ctx.framebuffer(s.image_size * s.supersample)
+            arrays = [(None, None, array)] + (ctx.masked_vertex_arrays(mesh, masked) if masked is not None else [])
             for b in range(len(views)):
                 out[b] = self._background
                 window = screen_window(mesh.vertices, eyes[b], axes[b], s.image_size, s.supersample, s.fov)
-                hits = None if window is None else self._rasterize(mesh, array, fbo, eyes[b], axes[b], window, textured)
+                hits = None if window is None else self._rasterize(mesh, arrays, fbo, eyes[b], axes[b], window, textured)
                 if hits is not None:
                     job = (s, mesh, out[b], window, *hits, eyes[b], lights[b], ambient[b], intensity[b])
                     shading.append(self._pool.submit(shade, *job))
@@ -191,7 +283,7 @@ class GLBackend:
             job.result()
         return torch.from_numpy(out)
 
-    def _rasterize(self, mesh: Mesh, array, fbo, eye: np.ndarray, axes: np.ndarray, window, textured: bool):
+    def _rasterize(self, mesh: Mesh, arrays: list, fbo, eye: np.ndarray, axes: np.ndarray, window, textured: bool):
         """(hit [N], (u, v) or None) of the window's samples in :mod:`semkit.render.shading`'s layout; None if nothing is in front."""
         s = self.settings
         k, n = s.supersample, s.image_size * s.supersample
@@ -210,7 +302,10 @@ class GLBackend:
         projection[0, 0] = projection[1, 1] = f
         projection[2, 2:] = (far + near) / (near - far), 2.0 * far * near / (near - far)
         projection[3, 2] = -1.0
-        self._context.program["projection"].write((projection @ view).T.astype(np.float32).tobytes())
+        matrix = (projection @ view).T.astype(np.float32).tobytes()
+        self._context.program["projection"].write(matrix)
+        if len(arrays) > 1:
+            self._context.masked_program["projection"].write(matrix)
 
         rows, cols = window
         # GL's rows count from the bottom; the window in samples:
@@ -218,7 +313,12 @@ class GLBackend:
         w, h = (cols.stop - cols.start) * k, (rows.stop - rows.start) * k
         fbo.use()
         fbo.clear(depth=1.0, viewport=(x, y, w, h))
-        array.render()
+        for texture, wrap, array in arrays:  # the unmasked faces, then the masked faces of each texture
+            if texture is not None:
+                texture.use(location=0)
+                self._context.masked_program["alpha_map"].value = 0
+                self._context.masked_program["wrap"].value = wrap
+            array.render()
         ids = np.empty((h, w), np.int32)
         fbo.read_into(ids, viewport=(x, y, w, h), components=1, attachment=0, dtype="i4")
         hit = _samples(ids, k) - 1

@@ -7,7 +7,10 @@ sees and the barycentric weights of the hit on it; embree by ray casting
 backends draw the same image from the same hits: the flat, two-sided
 shade of every face (ambient + directional along the light, with the
 normal turned toward the camera), times the face's Kd with materials and
-times its texture at the hit's UV on textured faces; of coincident faces
+times its texture at the hit's UV on textured faces (wrapped as the
+texture's sampler says) and times its vertex colours interpolated at the
+hit; alpha-masked texels are holes the backends see through (they never
+report a hit there); of coincident faces
 (:attr:`semkit.Mesh.twins`) the copy facing the camera shows.
 Subsamples are averaged, and the background fills the fraction of a
 pixel's samples that missed.
@@ -97,7 +100,7 @@ def shade(
         lit = face_shade[hit].reshape(-1, k * k).mean(axis=1).reshape(shape)
         color = [s.color[channel] * lit for channel in range(3)]
     else:
-        rgb = _material_colors(mesh, face_shade, toward, hit, bary if materials.textured else None)
+        rgb = _material_colors(mesh, face_shade, toward, hit, bary if materials.interpolated else None)
         color = list(rgb.reshape(-1, k * k, 3).mean(axis=1).reshape(*shape, 3).transpose(2, 0, 1))
     for channel in range(3):
         image[channel, rows, cols] = color[channel] + image[channel, rows, cols] * missed
@@ -105,8 +108,9 @@ def shade(
 
 
 def _material_colors(mesh: Mesh, shade: np.ndarray, toward: np.ndarray, hit: np.ndarray, bary) -> np.ndarray:
-    """Kd * texture(uv) * shade of every sample [N, 3] (0 for a miss); ``bary`` = the hits' (u, v) when textured.
+    """Kd * texture(uv) * vertex colour * shade of every sample [N, 3] (0 for a miss).
 
+    ``bary`` = the hits' (u, v) when colours vary over faces (else None).
     Where faces coincide, the colour is that of the twin facing the camera.
     """
     materials, twins = mesh.materials, mesh.twins
@@ -116,21 +120,30 @@ def _material_colors(mesh: Mesh, shade: np.ndarray, toward: np.ndarray, hit: np.
     rgb = face_rgb[hit]
     if bary is None:
         return rgb
-    texture = np.append(materials.texture[shown], -1)[hit]
+    samples = np.nonzero(hit >= 0)[0]
+    faces = hit[samples]
+    u, v = bary[0][samples], bary[1][samples]  # weights of corners 1 and 2
+    weights = np.stack([1.0 - u - v, u, v], axis=1)
+    if twins is not None:  # the same point in the corner order of the twin that shows
+        _, rank = twins
+        canonical = np.empty_like(weights)
+        np.put_along_axis(canonical, rank[faces], weights, axis=1)
+        faces = shown[faces]
+        weights = np.take_along_axis(canonical, rank[faces], axis=1)
+    if materials.vertex_rgb is not None:
+        rgb[samples] *= np.einsum("nc,ncj->nj", weights, materials.vertex_rgb[faces])
+    texture = materials.texture[faces]
     for t in np.unique(texture[texture >= 0]):
-        samples = np.nonzero(texture == t)[0]
-        faces = hit[samples]
-        u, v = bary[0][samples], bary[1][samples]  # weights of corners 1 and 2
-        weights = np.stack([1.0 - u - v, u, v], axis=1)
-        if twins is not None:  # the same point in the corner order of the twin that shows
-            _, rank = twins
-            canonical = np.empty_like(weights)
-            np.put_along_axis(canonical, rank[faces], weights, axis=1)
-            faces = shown[faces]
-            weights = np.take_along_axis(canonical, rank[faces], axis=1)
-        uv = np.einsum("nc,ncj->nj", weights, materials.uv[faces])
-        rgb[samples] *= sample_texture(materials.images[t], uv)
+        where = np.nonzero(texture == t)[0]
+        uv = np.einsum("nc,ncj->nj", weights[where], materials.uv[faces[where]])
+        rgb[samples[where]] *= sample_texture(materials.images[t][..., :3], uv, materials.wrap[t])
     return rgb
+
+
+def hit_uv(mesh: Mesh, hit: np.ndarray, u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """The texture coordinates [N, 2] of hits on faces ``hit`` [N] (>= 0) at barycentric weights (u, v) of corners 1, 2."""
+    weights = np.stack([1.0 - u - v, u, v], axis=1)
+    return np.einsum("nc,ncj->nj", weights, mesh.materials.uv[hit])
 
 
 def usable_cores() -> int:

@@ -4,8 +4,10 @@ OBJ files are read by a small parser of our own, because the paper's
 renderer (the Neural Mesh Renderer) normalizes over *every* vertex of the
 file and fan-triangulates polygons; general loaders may merge, drop or
 split geometry. The same parser reads the OBJ's materials (``mtllib``,
-``usemtl``, the ``.mtl``'s ``Kd`` and ``map_Kd``) and texture coordinates.
-Other formats (OFF, PLY, GLB, STL, ...) go through trimesh, without materials.
+``usemtl``, the ``.mtl``'s ``Kd`` and ``map_Kd``), texture coordinates and
+vertex colours (``v x y z r g b``). glTF (:mod:`.gltf`) and OFF (:mod:`.off`)
+have readers of their own, with their colours and textures; other formats
+(PLY, STL, ...) go through trimesh, with a PLY's vertex colours.
 """
 
 from __future__ import annotations
@@ -16,111 +18,12 @@ import warnings
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any
 
 import numpy as np
-import torch
 
-
-class MeshError(ValueError):
-    """A mesh file exists but cannot be used (empty, corrupt, degenerate)."""
-
-
-class MeshWarning(UserWarning):
-    """A mesh loads but will not render usefully (all faces degenerate, a far outlier vertex)."""
-
-
-class MaterialWarning(UserWarning):
-    """A material or texture file is missing or unreadable; the mesh falls back to Kd or white."""
-
-
-@dataclass(eq=False)
-class Materials:
-    """Per-face appearance: a diffuse colour, optionally times a texture.
-
-    ``kd`` [F, 3] float32 in [0, 1], the diffuse colour of each face;
-    ``texture`` [F] int64, the index into ``images`` of the face's texture,
-    or -1 for Kd only; ``uv`` [F, 3 corners, 2] float32, the corners'
-    texture coordinates (OBJ convention: v grows upward; unused where
-    ``texture`` is -1); ``images`` [H, W, 3] float32 arrays in [0, 1], top
-    row first as stored in the files. A face's colour at a point is
-    ``kd * texture(uv)``. Transparency (``d``, ``map_d``) and specular
-    terms are not modelled.
-    """
-
-    kd: np.ndarray
-    texture: np.ndarray
-    uv: np.ndarray
-    images: list[np.ndarray] = field(default_factory=list)
-
-    def __post_init__(self) -> None:
-        self.kd = np.ascontiguousarray(np.clip(self.kd, 0.0, 1.0), dtype=np.float32)
-        self.texture = np.ascontiguousarray(self.texture, dtype=np.int64)
-        self.uv = np.ascontiguousarray(self.uv, dtype=np.float32)
-        self.images = [np.ascontiguousarray(image, dtype=np.float32) for image in self.images]
-        F = len(self.kd)
-        if self.kd.shape != (F, 3) or self.texture.shape != (F,) or self.uv.shape != (F, 3, 2):
-            raise MeshError(
-                f"materials need kd [F, 3], texture [F] and uv [F, 3, 2]; got {self.kd.shape}, "
-                f"{self.texture.shape}, {self.uv.shape}"
-            )
-        if F and (self.texture.min() < -1 or self.texture.max() >= len(self.images)):
-            raise MeshError(f"texture indices must be -1 or below the {len(self.images)} images")
-        for image in self.images:
-            if image.ndim != 3 or image.shape[2] != 3:
-                raise MeshError(f"texture images must be [H, W, 3], got {image.shape}")
-
-    @classmethod
-    def colors(cls, kd: Any) -> "Materials":
-        """Materials of plain colours, one RGB [F, 3] per face (no textures)."""
-        kd = np.asarray(kd, dtype=np.float32)
-        return cls(kd, np.full(len(kd), -1), np.zeros((len(kd), 3, 2), np.float32))
-
-    @property
-    def textured(self) -> bool:
-        """Whether any face has a texture."""
-        return bool((self.texture >= 0).any())
-
-    def __len__(self) -> int:
-        return len(self.kd)
-
-
-def front_twins(group: np.ndarray, toward: np.ndarray) -> np.ndarray:
-    """For each face [F], the coincident face whose material shows in a view.
-
-    That is the first (lowest index) face of its group in :attr:`Mesh.twins`
-    whose front side (by its winding) faces the camera (``toward`` [F] bool),
-    or the group's first face when none does.
-    """
-    F = len(group)
-    key = np.arange(F) + np.where(toward, 0, F)
-    best = np.full(int(group.max()) + 1, 2 * F)
-    np.minimum.at(best, group, key)
-    return best[group] % F
-
-
-def sample_texture(image: Any, uv: Any) -> Any:
-    """Bilinear texture lookup with wrap-around (repeat), as OBJ textures intend.
-
-    ``image`` [H, W, 3] (top row first), ``uv`` [N, 2] with v growing
-    upward: (0, 0) is the bottom-left corner of the image, texel centres
-    sit at half-integers. Returns [N, 3]. Works on numpy arrays and on
-    torch tensors alike (the two renderer backends share it).
-    """
-    torch_mode = isinstance(image, torch.Tensor)
-    xp = torch if torch_mode else np
-    H, W = image.shape[0], image.shape[1]
-    x = uv[:, 0] * W - 0.5
-    y = (1.0 - uv[:, 1]) * H - 0.5
-    x0, y0 = xp.floor(x), xp.floor(y)
-    fx, fy = (x - x0)[:, None], (y - y0)[:, None]
-    x0 = x0.long() if torch_mode else x0.astype(np.int64)
-    y0 = y0.long() if torch_mode else y0.astype(np.int64)
-    x0, x1 = x0 % W, (x0 + 1) % W
-    y0, y1 = y0 % H, (y0 + 1) % H
-    top = image[y0, x0] * (1 - fx) + image[y0, x1] * fx
-    bottom = image[y1, x0] * (1 - fx) + image[y1, x1] * fx
-    return top * (1 - fy) + bottom * fy
+from .gltf import read_gltf
+from .materials import MaterialWarning, Materials, MeshError, MeshWarning, with_vertex_colors
+from .off import read_off
 
 
 @dataclass(eq=False)
@@ -210,8 +113,11 @@ class Mesh:
         digest.update(self.faces.tobytes())
         if self.materials is not None:
             m = self.materials
-            for array in (m.kd, m.texture, m.uv, *m.images):
-                digest.update(np.ascontiguousarray(array).tobytes())
+            for array in (m.kd, m.texture, m.uv, *m.images, m.vertex_rgb, m.cutoff):
+                if array is not None:
+                    digest.update(np.ascontiguousarray(array).tobytes())
+            if any(w != ("repeat", "repeat") for w in m.wrap):  # (meshes of before wrap modes keep their digests)
+                digest.update(repr(m.wrap).encode())
         return digest.hexdigest()[:16]
 
     def normalized(self) -> "Mesh":
@@ -262,11 +168,14 @@ def load_mesh(
     normalization. An OBJ's materials are kept (:class:`Materials`): each
     face's ``Kd`` from the ``.mtl`` its ``mtllib`` names, and the
     ``map_Kd`` texture with the faces' ``vt`` coordinates where the file
-    exists; transparency (``d``, ``map_d``) and specular terms are
-    ignored. A missing or unreadable ``.mtl`` or texture warns
-    (:class:`MaterialWarning`, naming the file) and the faces fall back to
-    Kd, or white. Normals, lines and points are ignored. Other formats load
-    through trimesh (scenes are concatenated), without materials. Missing
+    exists, and vertex colours (``v x y z r g b``); transparency (``d``,
+    ``map_d``) and specular terms are ignored. A missing or unreadable
+    ``.mtl`` or texture warns (:class:`MaterialWarning`, naming the file)
+    and the faces fall back to Kd, or white. Normals, lines and points are
+    ignored. glTF 2.0 (``.glb``, ``.gltf``) loads every primitive of every
+    node with its transform and base colours (:func:`semkit.scene.gltf.read_gltf`);
+    OFF and PLY keep their vertex (and OFF face) colours; other formats
+    load through trimesh (scenes are concatenated), without materials. Missing
     files raise ``FileNotFoundError``; empty, corrupt or non-finite ones
     raise :class:`MeshError`; both name the file.
     """
@@ -277,11 +186,15 @@ def load_mesh(
         raise MeshError(f"{path} is a folder, not a mesh file")
     if path.stat().st_size == 0:
         raise MeshError(f"mesh file is empty: {path}")
-    materials = None
-    if path.suffix.lower() == ".obj":
+    suffix = path.suffix.lower()
+    if suffix == ".obj":
         vertices, faces, materials = _read_obj(path)
+    elif suffix in (".glb", ".gltf"):
+        vertices, faces, materials = read_gltf(path)
+    elif suffix == ".off":
+        vertices, faces, materials = read_off(path)
     else:
-        vertices, faces = _read_with_trimesh(path)
+        vertices, faces, materials = _read_with_trimesh(path)
     if len(faces) == 0:
         raise MeshError(f"mesh file has no faces: {path}")
     if not np.isfinite(vertices).all():
@@ -370,7 +283,21 @@ def _read_obj(path: Path) -> tuple[np.ndarray, np.ndarray, Materials | None]:
     materials = None
     if libraries and len(faces):
         materials = _obj_materials(path, libraries, face_material, np.array(corner_uvs, np.int64).reshape(-1, 3), uv_rows)
+    rgb = _obj_vertex_colors(vertex_rows, path)
+    if rgb is not None and len(faces):
+        materials = with_vertex_colors(materials, rgb[faces], len(faces))
     return vertices, faces, materials
+
+
+def _obj_vertex_colors(vertex_rows: list[str], path: Path) -> np.ndarray | None:
+    """The r g b [V, 3] of ``v x y z r g b`` lines (0-255 values scaled to [0, 1]), or None unless every vertex has one."""
+    if not vertex_rows or any(len(r.split()) < 6 for r in vertex_rows):
+        return None
+    try:
+        rgb = np.array([r.split()[3:6] for r in vertex_rows], dtype=np.float64)
+    except ValueError:
+        raise MeshError(f"corrupt vertex colours in {path}") from None
+    return rgb / 255.0 if rgb.max() > 1.0 else rgb
 
 
 def _obj_materials(
@@ -482,7 +409,8 @@ def _first3(row: str) -> str:
     return " ".join(parts[:3])
 
 
-def _read_with_trimesh(path: Path) -> tuple[np.ndarray, np.ndarray]:
+def _read_with_trimesh(path: Path) -> tuple[np.ndarray, np.ndarray, Materials | None]:
+    """Vertices, faces and the vertex colours (a PLY's) of a file trimesh reads."""
     import trimesh
 
     try:
@@ -491,4 +419,9 @@ def _read_with_trimesh(path: Path) -> tuple[np.ndarray, np.ndarray]:
         raise MeshError(f"cannot read mesh file {path}: {e}") from e
     if not isinstance(loaded, trimesh.Trimesh) or len(loaded.faces) == 0:
         raise MeshError(f"mesh file has no triangle faces: {path}")
-    return np.asarray(loaded.vertices, dtype=np.float64), np.asarray(loaded.faces, dtype=np.int64)
+    faces = np.asarray(loaded.faces, dtype=np.int64)
+    materials = None
+    if getattr(loaded.visual, "kind", None) == "vertex":
+        rgb = np.asarray(loaded.visual.vertex_colors, dtype=np.float64)[:, :3] / 255.0
+        materials = with_vertex_colors(None, rgb[faces], len(faces))
+    return np.asarray(loaded.vertices, dtype=np.float64), faces, materials

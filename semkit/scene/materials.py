@@ -1,0 +1,190 @@
+"""Materials of a mesh: per-face colours, textures with their wrap modes, vertex colours and alpha masks.
+
+:class:`Materials` is what every reader fills (OBJ/MTL in :mod:`.mesh`,
+glTF in :mod:`.gltf`, coloured OFF in :mod:`.off`) and what every renderer
+backend draws; :func:`sample_texture` is the one texture lookup they share.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+
+class MeshError(ValueError):
+    """A mesh file exists but cannot be used (empty, corrupt, degenerate)."""
+
+
+class MeshWarning(UserWarning):
+    """A mesh loads but will not render usefully (all faces degenerate, a far outlier vertex)."""
+
+
+class MaterialWarning(UserWarning):
+    """A material or texture file is missing or unreadable; the mesh falls back to Kd or white."""
+
+
+#: How a texture repeats outside [0, 1]: glTF's samplers' REPEAT, CLAMP_TO_EDGE and MIRRORED_REPEAT (OBJ: repeat).
+WRAP_MODES = ("repeat", "clamp", "mirror")
+
+
+@dataclass(eq=False)
+class Materials:
+    """Per-face appearance: a base colour, times a texture, times per-vertex colours.
+
+    ``kd`` [F, 3] float32 in [0, 1], the colour of each face (OBJ's Kd,
+    glTF's baseColorFactor); ``texture`` [F] int64, the index into
+    ``images`` of the face's texture, or -1 for none; ``uv`` [F, 3 corners,
+    2] float32, the corners' texture coordinates (OBJ convention: v grows
+    upward; unused where ``texture`` is -1); ``images`` [H, W, 3] or
+    [H, W, 4] (with alpha) float32 arrays in [0, 1], top row first as
+    stored in the files; ``wrap`` one (s, t) pair of :data:`WRAP_MODES` per
+    image (default repeat); ``vertex_rgb`` [F, 3 corners, 3] the corners'
+    colours (glTF COLOR_0, PLY/OFF/OBJ vertex colours), interpolated over
+    the face, or None; ``cutoff`` [F] float32 or None: on a textured face,
+    the points whose texture alpha is below its cutoff are holes (glTF's
+    alphaMode MASK; 0 for an opaque face). A face's colour at a point is
+    ``kd * texture(uv) * vertex_rgb``. Blending, emission, specular and
+    metallic terms are not modelled.
+    """
+
+    kd: np.ndarray
+    texture: np.ndarray
+    uv: np.ndarray
+    images: list[np.ndarray] = field(default_factory=list)
+    wrap: list[tuple[str, str]] | None = None
+    vertex_rgb: np.ndarray | None = None
+    cutoff: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        self.kd = np.ascontiguousarray(np.clip(self.kd, 0.0, 1.0), dtype=np.float32)
+        self.texture = np.ascontiguousarray(self.texture, dtype=np.int64)
+        self.uv = np.ascontiguousarray(self.uv, dtype=np.float32)
+        self.images = [np.ascontiguousarray(image, dtype=np.float32) for image in self.images]
+        self.wrap = [tuple(w) for w in self.wrap] if self.wrap is not None else [("repeat", "repeat")] * len(self.images)
+        F = len(self.kd)
+        if self.kd.shape != (F, 3) or self.texture.shape != (F,) or self.uv.shape != (F, 3, 2):
+            raise MeshError(
+                f"materials need kd [F, 3], texture [F] and uv [F, 3, 2]; got {self.kd.shape}, "
+                f"{self.texture.shape}, {self.uv.shape}"
+            )
+        if F and (self.texture.min() < -1 or self.texture.max() >= len(self.images)):
+            raise MeshError(f"texture indices must be -1 or below the {len(self.images)} images")
+        for image in self.images:
+            if image.ndim != 3 or image.shape[2] not in (3, 4):
+                raise MeshError(f"texture images must be [H, W, 3] or [H, W, 4] (with alpha), got {image.shape}")
+        if len(self.wrap) != len(self.images) or any(len(w) != 2 or not set(w) <= set(WRAP_MODES) for w in self.wrap):
+            raise MeshError(f"wrap needs one (s, t) pair of {WRAP_MODES} per image, got {self.wrap}")
+        if self.vertex_rgb is not None:
+            self.vertex_rgb = np.ascontiguousarray(np.clip(self.vertex_rgb, 0.0, 1.0), dtype=np.float32)
+            if self.vertex_rgb.shape != (F, 3, 3):
+                raise MeshError(f"vertex_rgb must be [F, 3 corners, 3], got {self.vertex_rgb.shape}")
+        if self.cutoff is not None:
+            self.cutoff = np.ascontiguousarray(self.cutoff, dtype=np.float32)
+            if self.cutoff.shape != (F,):
+                raise MeshError(f"cutoff must be [F], got {self.cutoff.shape}")
+            if not (self.cutoff > 0).any():
+                self.cutoff = None
+
+    @classmethod
+    def colors(cls, kd: Any) -> "Materials":
+        """Materials of plain colours, one RGB [F, 3] per face (no textures)."""
+        kd = np.asarray(kd, dtype=np.float32)
+        return cls(kd, np.full(len(kd), -1), np.zeros((len(kd), 3, 2), np.float32))
+
+    @property
+    def textured(self) -> bool:
+        """Whether any face has a texture."""
+        return bool((self.texture >= 0).any())
+
+    @property
+    def interpolated(self) -> bool:
+        """Whether colours vary over a face (textures or vertex colours): renderers then need each hit's barycentrics."""
+        return self.textured or self.vertex_rgb is not None
+
+    @property
+    def masked(self) -> np.ndarray | None:
+        """The faces [F] bool with holes where their texture's alpha is below their cutoff, or None if none has."""
+        if self.cutoff is None:
+            return None
+        masked = (self.cutoff > 0) & (self.texture >= 0)
+        return masked if masked.any() else None
+
+    def alpha(self, faces: np.ndarray, uv: np.ndarray) -> np.ndarray:
+        """The texture alpha [N] at points ``uv`` [N, 2] of ``faces`` [N] (1 where a texture has no alpha)."""
+        alpha = np.ones(len(faces), np.float32)
+        texture = self.texture[faces]
+        for t in np.unique(texture[texture >= 0]):
+            image = self.images[t]
+            if image.shape[2] == 4:
+                where = texture == t
+                alpha[where] = sample_texture(image[..., 3:], uv[where], self.wrap[t])[:, 0]
+        return alpha
+
+    def holes(self, faces: np.ndarray, uv: np.ndarray) -> np.ndarray:
+        """Which points [N] of ``faces`` [N] at ``uv`` [N, 2] are alpha-masked holes."""
+        if self.cutoff is None:
+            return np.zeros(len(faces), bool)
+        return self.alpha(faces, uv) < self.cutoff[faces]
+
+    def __len__(self) -> int:
+        return len(self.kd)
+
+
+def with_vertex_colors(materials: Materials | None, corner_rgb: np.ndarray, n_faces: int) -> Materials:
+    """``materials`` (white where None) with per-corner colours ``corner_rgb`` [F, 3, 3]."""
+    if materials is None:
+        materials = Materials.colors(np.ones((n_faces, 3)))
+    m = materials
+    return Materials(m.kd, m.texture, m.uv, m.images, m.wrap, corner_rgb, m.cutoff)
+
+
+def front_twins(group: np.ndarray, toward: np.ndarray) -> np.ndarray:
+    """For each face [F], the coincident face whose material shows in a view.
+
+    That is the first (lowest index) face of its group in :attr:`Mesh.twins`
+    whose front side (by its winding) faces the camera (``toward`` [F] bool),
+    or the group's first face when none does.
+    """
+    F = len(group)
+    key = np.arange(F) + np.where(toward, 0, F)
+    best = np.full(int(group.max()) + 1, 2 * F)
+    np.minimum.at(best, group, key)
+    return best[group] % F
+
+
+def sample_texture(image: Any, uv: Any, wrap: tuple[str, str] = ("repeat", "repeat")) -> Any:
+    """Bilinear texture lookup, wrapping outside [0, 1] as ``wrap`` (s, t) says (:data:`WRAP_MODES`).
+
+    ``image`` [H, W, C] (top row first), ``uv`` [N, 2] with v growing
+    upward: (0, 0) is the bottom-left corner of the image, texel centres
+    sit at half-integers. Returns [N, C]. Works on numpy arrays and on
+    torch tensors alike (the renderer backends share it); clamp and mirror
+    act on texel indices, as OpenGL's CLAMP_TO_EDGE and MIRRORED_REPEAT do.
+    """
+    torch_mode = isinstance(image, torch.Tensor)
+    xp = torch if torch_mode else np
+    H, W = image.shape[0], image.shape[1]
+    x = uv[:, 0] * W - 0.5
+    y = (1.0 - uv[:, 1]) * H - 0.5
+    x0, y0 = xp.floor(x), xp.floor(y)
+    fx, fy = (x - x0)[:, None], (y - y0)[:, None]
+    x0 = x0.long() if torch_mode else x0.astype(np.int64)
+    y0 = y0.long() if torch_mode else y0.astype(np.int64)
+    x0, x1 = _wrap(x0, W, wrap[0], xp), _wrap(x0 + 1, W, wrap[0], xp)
+    y0, y1 = _wrap(y0, H, wrap[1], xp), _wrap(y0 + 1, H, wrap[1], xp)
+    top = image[y0, x0] * (1 - fx) + image[y0, x1] * fx
+    bottom = image[y1, x0] * (1 - fx) + image[y1, x1] * fx
+    return top * (1 - fy) + bottom * fy
+
+
+def _wrap(index: Any, n: int, mode: str, xp: Any) -> Any:
+    """Texel indices folded into [0, n) by a wrap mode."""
+    if mode == "clamp":
+        return xp.clip(index, 0, n - 1)
+    if mode == "mirror":
+        index = index % (2 * n)
+        return xp.where(index >= n, 2 * n - 1 - index, index)
+    return index % n
