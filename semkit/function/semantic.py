@@ -14,13 +14,16 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from ..classify import Classifier, load_classifier, resolve_label
+from ..classify import Classifier, imagenet_labels, load_classifier, resolve_label
 from ..render import Renderer
 from ..scene import Mesh, load_shape
 from ..space import Space
 from .cache import DEFAULT_SIZE, QueryCache
 from .differences import central_differences
 from .protocol import Evaluation
+
+
+IMAGENET = imagenet_labels()
 
 
 class SemanticFunction:
@@ -71,9 +74,10 @@ class SemanticFunction:
                             f"(see semkit.BUNDLED), got {network!r}; a class label goes in label=")
         self.mesh = load_shape(shape)
         self.classifier = network if isinstance(network, Classifier) else load_classifier(network)
-        if label is None:
-            if self.mesh.label is None:
-                raise ValueError(f"mesh {self.mesh.name!r} has no class label: pass label= (an ImageNet index or name)")
+        if label is None:  # the shape's own label is an ImageNet class: it means nothing to a network of other classes
+            if self.mesh.label is None or len(self.classifier.labels) != len(IMAGENET):
+                raise ValueError(f"{self.mesh.name!r} has no class label {self.classifier.name} knows: pass label= "
+                                 f"(an index or a name of its {len(self.classifier.labels)} labels)")
             label = self.mesh.label
         self.label = resolve_label(label, self.classifier.labels)
         self.renderer = renderer or Renderer(image_size=self.classifier.input_size)

@@ -262,7 +262,7 @@ def _dataset(fn: ScoreFunction, space: Space, grid, shape, score, top1, settings
     label_name = info.get("label_name", "")
     data_vars["score"] = (dims, score.reshape(shape), {"long_name": f"P({label_name})" if label_name else "score", "units": "1"})
     if top1 is not None:
-        data_vars["top1"] = (dims, top1.reshape(shape), {"long_name": "predicted class (ImageNet index)"})
+        data_vars["top1"] = (dims, top1.reshape(shape), {"long_name": "predicted class (index into the network's labels)"})
         data_vars["correct"] = (dims, top1.reshape(shape) == info["label"], {"long_name": f"top-1 is {label_name}"})
     attrs = {
         "title": "Network semantic map",
