@@ -19,7 +19,6 @@ import numpy as np
 import xarray as xr
 
 from ..classify import BUNDLED, Classifier, load_classifier
-from ..deprecation import renamed
 from ..function import SemanticFunction
 from ..maps import interpolate, semantic_map
 from ..regions import DEFAULT_STEP_RULE, METHODS, STEP_RULES, find_regions, method
@@ -43,7 +42,6 @@ class Explorer:
     renderer knows may be a slider (``Space.of("azimuth", "roll")``).
     """
 
-    @renamed(map_step="step")
     def __init__(
         self,
         shapes: Sequence[str | Mesh] = ("coffee_mug", "park_bench", "vase", "water_bottle"),

@@ -12,7 +12,6 @@ whole figure of several panels says so in its name and returns the figure
 Averaged maps are plotted the same way: ``heatmap(maps.mean("shape"))``.
 """
 
-from ..deprecation import alias
 from .axes import (CMAP, curve, decision_noise, heatmap, loss_traces, outline, polar, regions, render_strip,
                    robust_accuracy, traces)
 from .figures import comparison_figure, facets_figure, looks_figure, renders_figure, search_figure
@@ -22,9 +21,3 @@ __all__ = [
     "outline", "polar", "regions", "render_strip", "renders_figure", "robust_accuracy", "search_figure", "traces",
 ]
 
-# the figure-makers' names before they said so (deprecated)
-search = alias(search_figure, "search")
-facets = alias(facets_figure, "facets")
-with_renders = alias(renders_figure, "with_renders")
-looks = alias(looks_figure, "looks")
-comparison = alias(comparison_figure, "comparison")

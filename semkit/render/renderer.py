@@ -25,7 +25,6 @@ from typing import Any, Iterator, Sequence
 import numpy as np
 import torch
 
-from ..deprecation import keyword_only
 from ..scene import Mesh
 from ..space import Space
 from .camera import Views
@@ -172,7 +171,6 @@ class Renderer:
     def __exit__(self, *exc: Any) -> None:
         self.close()
 
-    @keyword_only(3, "space")
     def render(self, mesh: Mesh, points: Any = None, *, space: Space | None = None, **params: Any) -> torch.Tensor:
         """Images [B, 3, H, W] in [0, 1] for a batch of views of ``mesh``.
 
