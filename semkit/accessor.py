@@ -101,37 +101,41 @@ class DatasetAccessor(_Semkit):
 
         return srvr(self._require("regions", "srvr"), space=self.space)
 
-    def check(self, semantic_map: xr.Dataset, *, criterion: Criterion | str | None = None, **options: Any) -> xr.Dataset:
+    def check(self, semantic_map: xr.Dataset, *, criterion: Criterion | str | None = None) -> xr.Dataset:
         """These regions against a dense map (:func:`~semkit.check_regions`), under ``criterion`` (default:
         the regions' own)."""
         from .regions import check_regions
 
-        return check_regions(self._require("regions", "check"), semantic_map, criterion=criterion, **options)
+        return check_regions(self._require("regions", "check"), semantic_map, criterion=criterion, space=self.space)
 
-    def robust_accuracy(self, radii: float | Sequence[float], *, criterion: Criterion | str | None = None,
-                        **options: Any) -> xr.DataArray:
-        """:func:`~semkit.robust_accuracy` of this map, under ``criterion`` (default: the map's own, else top-1)."""
+    def robust_accuracy(self, radius: float | Sequence[float], *,
+                        criterion: Criterion | str | Sequence[Criterion | str] | None = None) -> xr.DataArray:
+        """:func:`~semkit.robust_accuracy` of this map, exact on its grid, under ``criterion`` (default: the
+        map's own, else top-1; a list of criteria adds a ``criterion`` dim)."""
         from .trust import robust_accuracy
 
-        return robust_accuracy(self._require("map", "robust_accuracy"), radii, space=self.space,
-                               criterion=criterion if criterion is not None else self.criterion, **options)
+        return robust_accuracy(self._require("map", "robust_accuracy"), radius, space=self.space,
+                               criterion=criterion if criterion is not None else self.criterion)
 
-    def decision_noise(self, delta: float | Sequence[float], *, criterion: Criterion | str | None = None,
-                       **options: Any) -> xr.DataArray:
+    def decision_noise(self, radius: float | Sequence[float], *,
+                       criterion: Criterion | str | None = None) -> xr.DataArray:
         """:func:`~semkit.decision_noise` of this map, under ``criterion`` (default: the map's own, else top-1)."""
         from .trust import decision_noise
 
-        return decision_noise(self._require("map", "decision_noise"), delta, space=self.space,
-                              criterion=criterion if criterion is not None else self.criterion, **options)
+        return decision_noise(self._require("map", "decision_noise"), radius, space=self.space,
+                              criterion=criterion if criterion is not None else self.criterion)
 
-    def plot(self, **options: Any):
-        """A map as a heatmap (a curve in 1-D), regions as boxes; returns the axes."""
+    def plot(self, semantic_map: xr.Dataset | None = None, *, ax: Any = None) -> Any:
+        """A map as a heatmap (a curve in 1-D), regions as boxes (over ``semantic_map`` when given); returns the
+        axes. For more options call :mod:`semkit.plot` itself."""
         from . import plot
 
         if self.kind == "regions":
-            return plot.regions(self._obj, **options)
+            return plot.regions(self._obj, semantic_map, ax=ax)
+        if semantic_map is not None:
+            raise ValueError("semantic_map= is for regions (boxes drawn over their map); this Dataset is a map")
         if self.kind == "map":
-            return plot.curve(self._obj, **options) if self.space.n == 1 else plot.heatmap(self._obj, **options)
+            return plot.curve(self._obj, ax=ax) if self.space.n == 1 else plot.heatmap(self._obj, ax=ax)
         raise ValueError("this Dataset is neither a map (score) nor regions (lower, upper): plot its variables directly")
 
     def _require(self, kind: str, what: str) -> xr.Dataset:

@@ -12,8 +12,7 @@ Four kinds, each a question about the network's answer at one view:
 Every function that judges views (verified regions, radii, robust accuracy,
 worst views, decision noise, region checks, comparisons) takes
 ``criterion=`` (a Criterion or its name, such as ``"top-5"`` or
-``"score >= 0.5"``) and ``threshold=t`` as a shortcut for
-``Criterion.score(t)``; results name it in their attrs (``criterion``, and
+``"score >= 0.5"``); results name it in their attrs (``criterion``, and
 ``criterion_spec`` to read it back with :meth:`Criterion.from_attrs`).
 """
 
@@ -77,9 +76,15 @@ class Criterion:
     @classmethod
     def parse(cls, text: str) -> "Criterion":
         """A criterion from its name: "top-1", "top-5", "score >= 0.5", "margin >= 0.1"."""
+        if not isinstance(text, str):
+            raise TypeError(f"a criterion's name is a string such as 'top-1', 'top-5' or 'score >= 0.5', got "
+                            f"{text!r}; pass a semkit.Criterion for anything else")
         s = text.strip().lower().replace("correct", "").strip()
         if m := re.fullmatch(r"top-?(\d+)", s):
-            return cls.topk(int(m.group(1)))
+            k = int(m.group(1))
+            if k < 1:
+                raise ValueError(f"{text!r}: top-k needs a whole k >= 1")
+            return cls.topk(k)
         if m := re.fullmatch(r"(score|margin)\s*>=\s*([-+0-9.e]+)", s):
             try:
                 value = float(m.group(2))
@@ -89,6 +94,18 @@ class Criterion:
                 return cls.score(value) if m.group(1) == "score" else cls.margin(value)
         raise ValueError(f"unknown criterion {text!r}: use 'top-1', 'top-5', 'score >= 0.5' or 'margin >= 0.1', "
                          "or a semkit.Criterion")
+
+    @classmethod
+    def resolve_all(cls, criteria: Any) -> list["Criterion"]:
+        """Several criteria (a list or tuple of Criterion objects or names; one alone is a list of one), or a
+        clear error for an empty list or anything else."""
+        items = list(criteria) if isinstance(criteria, (list, tuple)) else [criteria]
+        if not items:
+            raise ValueError("criterion= got an empty list: give one criterion ('top-1', 'score >= 0.5', a "
+                             "semkit.Criterion) or a list of at least one")
+        if any(c is None or isinstance(c, (list, tuple)) for c in items):
+            raise TypeError(f"criterion= takes a criterion or a flat list of criteria, got {criteria!r}")
+        return [cls.resolve(c) for c in items]
 
     @classmethod
     def resolve(cls, criterion: "Criterion | str | None" = None, threshold: float | None = None,
@@ -104,6 +121,9 @@ class Criterion:
             raise ValueError("pass criterion= or threshold=, not both (threshold=t is Criterion.score(t))")
         if isinstance(criterion, str):
             criterion = cls.parse(criterion)
+        elif isinstance(criterion, (list, tuple)):
+            raise TypeError(f"criterion= takes one criterion here, got a list {criterion!r}: a list of criteria is "
+                            "for maps (robust_accuracy, compare_networks)")
         elif criterion is not None and not isinstance(criterion, Criterion):
             raise TypeError(f"criterion must be a semkit.Criterion or its name, got {type(criterion).__name__}")
         if threshold is not None:
@@ -116,7 +136,20 @@ class Criterion:
             if label is None:
                 raise ValueError(_SCORES_ONLY.format(name=criterion.name))
             criterion = replace(criterion, label=int(label))
+        if fn is not None:
+            criterion.check_classes(fn)
         return criterion
+
+    def check_classes(self, fn: Any) -> None:
+        """An error naming the label or k when f's network has fewer classes (nothing for f without classes)."""
+        n = classes_of(fn)
+        if n is None or not self.needs_classes:
+            return
+        if self.label is not None and self.label >= n:
+            raise ValueError(f"the criterion's label {self.label} is out of range: the network has {n} classes "
+                             f"(labels 0 to {n - 1})")
+        if self.k > n:
+            raise ValueError(f"{self.name} needs the top {self.k} classes, and the network has only {n} classes")
 
     # ------------------------------------------------------------ description
     @property
@@ -151,12 +184,16 @@ class Criterion:
 
     @classmethod
     def from_attrs(cls, attrs: dict[str, Any]) -> "Criterion | None":
-        """The criterion a result records (None when it records none)."""
-        if "criterion_spec" in attrs:
-            spec = json.loads(attrs["criterion_spec"])
-            return cls(spec["kind"], spec["value"], spec["label"])
-        if "criterion" in attrs:
-            return cls.parse(str(attrs["criterion"]))
+        """The criterion a result records (None when it records none); a clear error for malformed attrs."""
+        try:
+            if "criterion_spec" in attrs:
+                spec = json.loads(attrs["criterion_spec"])
+                return cls(spec["kind"], spec["value"], spec["label"])
+            if "criterion" in attrs:
+                return cls.parse(str(attrs["criterion"]))
+        except (TypeError, ValueError, KeyError) as e:
+            raise ValueError(f"this result's criterion attrs are malformed ({e}): pass criterion= (e.g. 'top-1'), "
+                             "or drop the attrs criterion and criterion_spec") from None
         return None
 
     # ------------------------------------------------------------ judging
@@ -182,6 +219,7 @@ class Criterion:
         """(passes, score, top1) of f at points [B, n]; top1 is -1 where f predicts no classes."""
         if len(points) == 0:
             return np.zeros(0, bool), np.zeros(0), np.zeros(0, np.int64)
+        self.check_classes(fn)
         ev = fn.evaluate(points, k=self.k)
         score = np.asarray(ev.score, dtype=float).reshape(-1)
         if score.shape != (len(points),):
@@ -193,7 +231,10 @@ class Criterion:
         return self.passes(score, ev.topk, ev.topk_prob), score, top1
 
     def on_map(self, data: xr.Dataset) -> xr.DataArray:
-        """The pass/fail grid of a dense map (refused for a study with unfinished tasks)."""
+        """The pass/fail grid of a dense map (refused for a study with unfinished tasks).
+
+        A view without a value (NaN, see :meth:`missing_on_map`) fails: a missing view is not a passing one.
+        """
         if "done" in data and not bool((data["done"] == 1).all()):
             raise ValueError(f"{int((data['done'] != 1).sum())} task(s) of this study are unfinished (done = 0): rerun "
                              "the study to finish them, or select the finished ones")
@@ -201,7 +242,19 @@ class Criterion:
             return data["score"] >= self.value
         if self.kind == "top-1":
             if "correct" not in data:
-                raise ValueError("this map has no 'correct' variable (a map of a plain function): pass threshold=t")
-            return data["correct"].astype(bool)
+                raise ValueError("this map has no 'correct' variable (a map of a plain function): pass "
+                                 "criterion='score >= t'")
+            return data["correct"] == 1
         raise ValueError(f"a map holds each view's score and top-1 answer, not its {self.name!r} answer: judge maps by "
                          "top-1 or score >= t, or judge f itself (robust_accuracy(f, ...), robustness_radius)")
+
+    def missing_on_map(self, data: xr.Dataset) -> xr.DataArray:
+        """The views of a map that have no value for this criterion (NaN): :meth:`on_map` counts them failing."""
+        return data["correct" if self.kind == "top-1" and "correct" in data else "score"].isnull()
+
+
+def classes_of(fn: Any) -> int | None:
+    """How many classes f's network has (None for f without a network)."""
+    functions = getattr(fn, "functions", None) or [fn]
+    counts = {len(f.classifier.labels) for f in functions if getattr(getattr(f, "classifier", None), "labels", None)}
+    return min(counts) if counts else None

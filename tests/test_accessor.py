@@ -19,7 +19,7 @@ def test_a_map_and_its_regions_through_the_accessor():
     space = semkit.Space.paper()
     m = semkit.semantic_map(passing, space=space, step=10, progress=False)
     assert m.semkit.space == space and m.semkit.kind == "map" and m.semkit.criterion is None
-    ra = m.semkit.robust_accuracy([0, 20], threshold=0.5)
+    ra = m.semkit.robust_accuracy([0, 20], criterion="score >= 0.5")
     assert float(ra.sel(radius=0)) == pytest.approx(float((m.score >= 0.5).mean()))
     assert ra.semkit.criterion == Criterion.score(0.5)
     boxes = semkit.find_regions(passing, [[0.0, 40.0]], ("verified",), space=space, criterion="score >= 0.5", progress=False)

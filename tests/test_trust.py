@@ -113,7 +113,7 @@ def test_robustness_radius_on_a_real_network_uses_top1(mug, lite0):
 def test_robust_accuracy_equals_brute_force_erosion_of_the_map():
     f = bumpy(2)
     m = semkit.semantic_map(f, space=SPACE, step=6, progress=False)
-    ra = trust.robust_accuracy(m, [0, 6, 12, 20], threshold=0.5)
+    ra = trust.robust_accuracy(m, [0, 6, 12, 20], criterion="score >= 0.5")
     good = m.score.values >= 0.5
     az, el = m.azimuth.values, m.elevation.values
     for r, value in zip([0, 6, 12, 20], ra.values):
@@ -135,22 +135,22 @@ def test_robust_accuracy_surface_over_thresholds_and_stacked_maps():
 
     stacked = xr.concat(maps, dim="shape").assign_coords(shape=["a", "b"])
     stacked.attrs = maps[0].attrs
-    surface = trust.robust_accuracy(stacked, [0, 10, 20], threshold=[0.3, 0.5, 0.7])
-    assert set(surface.dims) == {"threshold", "radius", "shape"}
-    assert (surface.diff("threshold") <= 1e-12).all() and (surface.diff("radius") <= 1e-12).all()
-    one = trust.robust_accuracy(maps[1], [10], threshold=0.5)
-    assert float(surface.sel(threshold=0.5, radius=10, shape="b")) == pytest.approx(float(one[0]))
+    surface = trust.robust_accuracy(stacked, [0, 10, 20], criterion=[f"score >= {t}" for t in (0.3, 0.5, 0.7)])
+    assert set(surface.dims) == {"criterion", "radius", "shape"} and surface.threshold.values.tolist() == [0.3, 0.5, 0.7]
+    assert (surface.diff("criterion") <= 1e-12).all() and (surface.diff("radius") <= 1e-12).all()
+    one = trust.robust_accuracy(maps[1], [10], criterion="score >= 0.5")
+    assert float(surface.sel(criterion="score >= 0.5", radius=10, shape="b")) == pytest.approx(float(one[0]))
 
 
 def test_robust_accuracy_from_samples_has_a_confidence_interval_around_the_truth():
     f = bumpy(5)
     m = semkit.semantic_map(f, space=SPACE, step=3, progress=False)
-    exact = trust.robust_accuracy(m, [0, 6], threshold=0.5)
-    sampled = trust.robust_accuracy(f, [0, 6], threshold=0.5, space=SPACE, samples=300, step=3, progress=False)
+    exact = trust.robust_accuracy(m, [0, 6], criterion="score >= 0.5")
+    sampled = trust.robust_accuracy(f, [0, 6], criterion="score >= 0.5", space=SPACE, n_samples=300, step=3, progress=False)
     assert (sampled.ci_low <= sampled).all() and (sampled <= sampled.ci_high).all()
     # sampled views are off the map's grid, so the two differ; both estimate the same share
     assert (np.abs(sampled.values - exact.values) < 0.12).all()
-    assert sampled.attrs["samples"] == 300 and sampled.attrs["queries"] > 300
+    assert sampled.attrs["n_samples"] == 300 and sampled.attrs["queries"] > 300
 
 
 # ------------------------------------------------------------ worst views

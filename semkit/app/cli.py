@@ -90,19 +90,25 @@ def _run(args: argparse.Namespace, rep: argparse.ArgumentParser, swp: argparse.A
         return 0 if done == result.done.size else 1
 
     if args.command == "report":
-        from .reports import ReportError, run_reports
+        from .reports import ReportError, check_parameters, run_reports
 
         notebooks = args.notebooks or default_notebooks()
         if not notebooks.is_dir():
             rep.error(f"no notebooks folder at {notebooks} (pass --notebooks)")
         if args.shapenet is not None and not args.shapenet.is_dir():
             rep.error(f"--shapenet {args.shapenet} is not a folder")
-        import yaml
-
-        parameters = {name: yaml.safe_load(value) for name, value in args.parameter}
+        parameters = _report_parameters(args.parameter, rep)
         parameters.update(smoke=args.smoke, out=str(args.out.resolve()), figures=str(args.figures.resolve()))
         if args.shapenet is not None:
             parameters["shapenet"] = str(args.shapenet.resolve())
+        try:
+            check_parameters(notebooks, parameters)
+        except ReportError as e:
+            rep.error(str(e))
+        for folder, flag in ((args.out, "--out"), (args.figures, "--figures")):
+            if not _writable(folder):
+                rep.error(f"{flag} {folder} cannot be written (no permission, or a file is in the way); pick another "
+                          "folder")
         start = time.perf_counter()
         try:
             done = run_reports(notebooks, args.out, parameters)
@@ -112,6 +118,38 @@ def _run(args: argparse.Namespace, rep: argparse.ArgumentParser, swp: argparse.A
         print(f"semkit report: {len(done)} reports in {args.out}/ (notebooks and HTML), figures in {args.figures}/ "
               f"({time.perf_counter() - start:.0f} s)")
     return 0
+
+
+#: notebook parameters the CLI sets from its own flags (a -p for them would be overwritten)
+FLAG_PARAMETERS = {"smoke": "--smoke", "out": "--out", "figures": "--figures", "shapenet": "--shapenet"}
+
+
+def _report_parameters(pairs: list[list[str]], rep: argparse.ArgumentParser) -> dict:
+    """The -p NAME VALUE pairs as notebook parameters (YAML values); the parser's error for a malformed value or
+    a parameter that a flag sets."""
+    import yaml
+
+    parameters = {}
+    for name, value in pairs:
+        if name in FLAG_PARAMETERS:
+            rep.error(f"-p {name} is set by the flag {FLAG_PARAMETERS[name]}: use {FLAG_PARAMETERS[name]}"
+                      f"{'' if name == 'smoke' else ' ' + value} instead")
+        try:
+            parameters[name] = yaml.safe_load(value)
+        except yaml.YAMLError as e:
+            problem = str(getattr(e, "problem", None) or e).splitlines()[0]
+            rep.error(f"-p {name} {value!r} is not a YAML value ({problem}); quote lists, e.g. -p {name} '[a, b]'")
+    return parameters
+
+
+def _writable(folder: Path) -> bool:
+    """Whether ``folder`` is or can be made a folder this process writes in (its nearest existing parent decides)."""
+    import os
+
+    existing = folder.resolve()
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    return existing.is_dir() and os.access(existing, os.W_OK | os.X_OK)
 
 
 SWEEP_KEYS = {"kind", "store", "networks", "shapes", "shapenet", "classes", "per_class", "space", "step", "starts",
@@ -142,7 +180,13 @@ def _sweep_options(config: Path) -> dict:
 
     if not config.is_file():
         raise ValueError(f"no sweep config at {config}")
-    options = yaml.safe_load(config.read_text()) or {}
+    try:
+        options = yaml.safe_load(config.read_text()) or {}
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = str(getattr(e, "problem", None) or e).splitlines()[0]
+        raise ValueError(f"{config} is not valid YAML{where}: {problem}") from None
     if not isinstance(options, dict):
         raise ValueError(f"{config} must hold a mapping of sweep options")
     unknown = set(options) - SWEEP_KEYS
@@ -168,7 +212,18 @@ def _sweep_options(config: Path) -> dict:
     presets = {"paper": Space.paper(), "paper_clipped": Space.paper(periodic=False), "paper_1d": Space.paper_1d()}
     if isinstance(space, str) and space not in presets:
         raise ValueError(f"{config}: space must be one of {sorted(presets)} or a mapping (Space.to_dict())")
-    options["space"] = presets[space] if isinstance(space, str) else Space.from_dict(space)
+    if isinstance(space, str):
+        options["space"] = presets[space]
+    else:
+        if not isinstance(space, dict) or set(space) - {"parameters", "fixed"} or "parameters" not in space:
+            keys = sorted(space) if isinstance(space, dict) else type(space).__name__
+            raise ValueError(f"{config}: space must be one of {sorted(presets)} or a mapping with `parameters` (and "
+                             f"`fixed`), as Space.to_dict() writes it; got {keys}")
+        try:
+            options["space"] = Space.from_dict(space)
+        except (TypeError, KeyError, ValueError, AttributeError) as e:
+            raise ValueError(f"{config}: space is not a valid Space mapping ({e}); write it as Space.to_dict() does, "
+                             f"or name one of {sorted(presets)}") from None
     options["shapes"] = [s if s in _gallery_names() else str(here / s) for s in options["shapes"]]
     return options
 

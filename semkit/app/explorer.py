@@ -41,6 +41,7 @@ class Explorer:
     (e.g. ``{"materials": True, "background": 0.5}``). Any parameter the
     renderer knows may be a slider (``Space.of("azimuth", "roll")``).
     """
+
     def __init__(
         self,
         shapes: Sequence[str | Mesh] = ("coffee_mug", "park_bench", "vase", "water_bottle"),
@@ -72,6 +73,9 @@ class Explorer:
         self.regions: xr.Dataset | None = None
         self._functions: dict[tuple[str, str], SemanticFunction] = {}
         self._maps: dict[tuple[str, str], xr.Dataset] = {}
+        self._loaded: set[str] = set()  # networks this explorer loaded from their names (dropped by close())
+        self._widgets: list[Any] = []  # every widget that widget() made (closed by close())
+        self._figures: list[Any] = []  # the figures map_figure() made (closed by close())
         self.update()
 
     # ------------------------------------------------------------ the state
@@ -90,14 +94,28 @@ class Explorer:
             classifier = self._networks[self.network]
             if isinstance(classifier, str):
                 classifier = self._networks[self.network] = load_classifier(classifier)
+                self._loaded.add(self.network)
             renderer = Renderer(image_size=self.image_size or classifier.input_size, **self.renderer_options)
             self._functions[key] = SemanticFunction(self.meshes[self.shape], classifier, renderer=renderer, space=self.space)
         return self._functions[key]
 
     def close(self) -> None:
-        """Stop the renderers' threads and drop the networks' sessions (the maps stay; all starts again when used)."""
+        """Release what the explorer holds: close its widgets and figures, stop the renderers' threads, drop
+        the functions and the networks it loaded by name (the maps stay; all starts again when used)."""
+        import matplotlib.pyplot as plt
+
+        for widget in self._widgets:
+            widget.close()
+        self._widgets.clear()
+        for fig in self._figures:
+            plt.close(fig)
+        self._figures.clear()
         for f in self._functions.values():
             f.close()
+        self._functions.clear()
+        for name in self._loaded:
+            self._networks[name] = name
+        self._loaded.clear()
 
     def __enter__(self) -> "Explorer":
         return self
@@ -181,12 +199,13 @@ class Explorer:
         )
 
     def map_figure(self, figsize: tuple[float, float] = (5.5, 3.4)):
-        """The map with a cursor at the current point (and the grown region, if any)."""
+        """The map with a cursor at the current point (and the grown region, if any); :meth:`close` closes it."""
         import matplotlib.pyplot as plt
 
         from .. import plot
 
         fig, ax = plt.subplots(figsize=figsize, layout="constrained")
+        self._figures = [f for f in self._figures if plt.fignum_exists(f.number)] + [fig]
         m = self.map()
         x, y = self.space.names
         if self.regions is not None:
@@ -253,7 +272,19 @@ class Explorer:
         box = w.VBox([controls, w.HBox([w.VBox([image, prediction]), map_view])])
         box.semkit = {"sliders": sliders, "shape": shape, "network": network, "algorithm": algorithm, "step_rule": rule, "button": button,
                       "image": image, "prediction": prediction, "map": map_view, "status": status}
+        self._widgets.extend(_descendants(box))
         return box
+
+
+def _descendants(widget: Any) -> list[Any]:
+    """A widget and every widget inside it (containers' children, and their layouts and styles)."""
+    found = [widget]
+    for child in getattr(widget, "children", ()):
+        found.extend(_descendants(child))
+    for part in ("layout", "style"):
+        if getattr(widget, part, None) is not None:
+            found.append(getattr(widget, part))
+    return found
 
 
 def _slider_step(parameter: Parameter) -> float:

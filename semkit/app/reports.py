@@ -10,6 +10,7 @@ folder instead.
 
 from __future__ import annotations
 
+import ast
 import os
 import time
 from pathlib import Path
@@ -18,7 +19,7 @@ from typing import Any, Mapping, Sequence
 from ..scene import Mesh, load_shapes
 
 #: The notebooks ``make report`` runs, in order (04, the explorer, is interactive).
-__all__ = ["REPORT_NOTEBOOKS", "ReportError", "run_reports", "setup"]
+__all__ = ["REPORT_NOTEBOOKS", "ReportError", "check_parameters", "run_reports", "setup"]
 
 REPORT_NOTEBOOKS = (
     "01_semantic_maps.ipynb", "02_robust_regions.ipynb", "03_network_comparison.ipynb", "05_trustworthy_robustness.ipynb",
@@ -97,13 +98,11 @@ def run_reports(
         raise ReportError(f"reports need the notebooks extra ({e.name} is missing): pip install \"semkit[notebooks]\"") from None
 
     notebooks, out = Path(notebooks).resolve(), Path(out).resolve()
-    declared = {name: set(papermill.inspect_notebook(str(notebooks / name))) for name in names
-                if (notebooks / name).exists()}
-    unknown = sorted(set(parameters or {}) - set().union(*declared.values()))
-    if unknown:
-        known = sorted(set().union(*declared.values()))
-        raise ReportError(f"unknown notebook parameter(s) {unknown}: the report notebooks declare {known}")
-    out.mkdir(parents=True, exist_ok=True)
+    declared = {name: set(params) for name, params in check_parameters(notebooks, parameters or {}, names).items()}
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ReportError(f"cannot write the reports to {out}: {e.strerror or e}; pick another folder") from None
     done = []
     for name in names:
         source = notebooks / name
@@ -130,6 +129,68 @@ def run_reports(
         if progress:
             print(f"[semkit report] {name} done in {time.perf_counter() - start:.0f} s", flush=True)
     return done
+
+
+def check_parameters(notebooks: str | os.PathLike, parameters: Mapping[str, Any],
+                     names: Sequence[str] = REPORT_NOTEBOOKS) -> dict[str, dict[str, Any]]:
+    """Each report notebook's declared parameters with their defaults, after checking ``parameters`` against them.
+
+    Raises :class:`ReportError` for a name no notebook declares, or a value whose type does not fit a
+    notebook's default (a whole number where the default is one, a list where it is a list, ...).
+    """
+    try:
+        import papermill
+    except ImportError as e:
+        raise ReportError(f"reports need the notebooks extra ({e.name} is missing): pip install \"semkit[notebooks]\"") from None
+    notebooks = Path(notebooks)
+    declared: dict[str, dict[str, Any]] = {}
+    for name in names:
+        if (notebooks / name).exists():
+            declared[name] = {}
+            for key, info in papermill.inspect_notebook(str(notebooks / name)).items():
+                try:
+                    declared[name][key] = ast.literal_eval(info["default"])
+                except (ValueError, SyntaxError):
+                    declared[name][key] = None  # a default that is an expression: any value
+    known = sorted(set().union(*declared.values())) if declared else []
+    unknown = sorted(set(parameters) - set(known))
+    if unknown:
+        raise ReportError(f"unknown notebook parameter(s) {unknown}: the report notebooks declare {known}")
+    for key, value in parameters.items():
+        for defaults in declared.values():
+            if key in defaults and (problem := _misfit(value, defaults[key])):
+                raise ReportError(f"notebook parameter {key} = {value!r} {problem} (the default is {defaults[key]!r})")
+    return declared
+
+
+def _misfit(value: Any, default: Any) -> str | None:
+    """Why ``value`` cannot stand where ``default`` is (None: it can); a None default takes anything."""
+    if default is None or value is None:
+        return None
+    number = (int, float)
+    if isinstance(default, bool):
+        return None if isinstance(value, bool) else "must be true or false"
+    if isinstance(default, int):
+        return None if isinstance(value, int) and not isinstance(value, bool) else "must be a whole number"
+    if isinstance(default, float):
+        return None if isinstance(value, number) and not isinstance(value, bool) else "must be a number"
+    if isinstance(default, str):
+        return None if isinstance(value, str) else "must be a text"
+    if isinstance(default, dict):
+        return None if isinstance(value, dict) else "must be a mapping, e.g. '{a: [0, 1]}'"
+    if isinstance(default, (list, tuple)):
+        numeric = all(isinstance(v, number) and not isinstance(v, bool) for v in _flat(default))
+        if numeric and isinstance(value, number) and not isinstance(value, bool):
+            return None  # one number for every entry
+        if not isinstance(value, (list, tuple)):
+            return "must be a list, e.g. '[a, b]'"
+        if numeric and not all(isinstance(v, number) and not isinstance(v, bool) for v in _flat(value)):
+            return "must hold numbers only"
+    return None
+
+
+def _flat(values: Any) -> list[Any]:
+    return [v for item in values for v in (_flat(item) if isinstance(item, (list, tuple)) else [item])]
 
 
 def _kernel_config():

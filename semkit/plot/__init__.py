@@ -23,3 +23,4 @@ __all__ = [
     "looks_figure", "loss_traces", "outline", "polar", "regions", "render_strip", "renders_figure", "robust_accuracy",
     "search_figure", "sensitivity", "traces",
 ]
+

@@ -161,12 +161,12 @@ def heatmap(
 
 
 def passing(data: xr.Dataset | xr.DataArray, criterion: Criterion | str | None = None) -> xr.DataArray | None:
-    """Which views of a map pass ``criterion`` (None: its ``correct`` variable, top-1), or None where the map
-    cannot say (a DataArray of scores, a map without top-1 answers)."""
+    """Which views of a map pass ``criterion`` (None: its ``correct`` variable, top-1; a view without a value
+    fails), or None where the map cannot say (a DataArray of scores, a map without top-1 answers)."""
     if not isinstance(data, xr.Dataset):
         return None
     if criterion is None:
-        return data["correct"] if "correct" in data else None
+        return Criterion.top1().on_map(data) if "correct" in data else None
     return Criterion.resolve(criterion).on_map(data)
 
 
@@ -404,9 +404,9 @@ def decision_noise(noise: dict[str, xr.DataArray], *, ax=None):
     high = np.array([float(noise[n].ci_high) for n in names])
     ax.bar(names, values, yerr=[values - low, high - values], capsize=4, color=[f"C{i}" for i in range(len(names))])
     first = noise[names[0]].attrs
-    delta = ", ".join(f"{d:g}" for d in first.get("delta", []))
-    ax.set(ylabel=f"share of views ({first.get('samples', '?')} sampled)", ylim=(0, max(0.05, float(high.max()) * 1.15)),
-           title=f"{first.get('answer', 'answer')} changes within +-({delta}) ({first.get('units', '')})")
+    radius = ", ".join(f"{d:g}" for d in first.get("radius", []))
+    ax.set(ylabel=f"share of views ({first.get('n_samples', '?')} sampled)", ylim=(0, max(0.05, float(high.max()) * 1.15)),
+           title=f"{first.get('answer', 'answer')} changes within +-({radius}) ({first.get('units', '')})")
     ax.title.set_fontsize(9)
     ax.grid(alpha=0.3, axis="y")
     return ax

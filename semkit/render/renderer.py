@@ -56,8 +56,8 @@ class Renderer:
     ``Kd * texture(uv) * (ambient + light_intensity * max(0, n.l))`` from
     the mesh's :class:`~semkit.scene.Materials` (a mesh without any is drawn
     in ``color``); textures are sampled bilinearly with wrap-around.
-    ``ambient`` and ``light_intensity`` here are the defaults of the
-    per-view parameters of the same names. ``background`` is a grey level,
+    ``ambient`` and ``light_intensity`` (each in [0, 1]) here are the
+    defaults of the per-view parameters of the same names. ``background`` is a grey level,
     an RGB triple, an image array [H, W, 3] in [0, 1] or an image file,
     resized to the output size, shown wherever no object is.
     """
@@ -78,8 +78,8 @@ class Renderer:
     ) -> None:
         rgb, image, source = parse_background(background)
         self.settings = RenderSettings(
-            image_size, supersample, rgb, as_rgb(color), float(ambient), float(light_intensity), float(fov),
-            bool(materials), image, source,
+            image_size, supersample, rgb, as_rgb(color), _number("ambient", ambient),
+            _number("light_intensity", light_intensity), _number("fov", fov), bool(materials), image, source,
         )
         self.backend_name = _resolve_backend(backend)
         self._ahead: ThreadPoolExecutor | None = None  # the render-ahead thread of render_batches, made when first used
@@ -169,6 +169,7 @@ class Renderer:
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
+
     def render(self, mesh: Mesh, points: Any = None, *, space: Space | None = None, **params: Any) -> torch.Tensor:
         """Images [B, 3, H, W] in [0, 1] for a batch of views of ``mesh``.
 
@@ -183,9 +184,24 @@ class Renderer:
         """
         if not isinstance(mesh, Mesh):
             raise TypeError(f"render() needs a semkit.Mesh (see semkit.load_mesh), got {type(mesh).__name__}")
+        for name, value in params.items():
+            if np.size(value) == 0:
+                raise ValueError(f"{name}= holds no values: give at least one view (a number, or a non-empty list)")
+        if points is not None and np.ndim(points) == 2 and np.shape(points)[0] == 0:
+            raise ValueError("points holds no views (0 rows): give at least one view")
         s = self.settings
         views = Views.from_inputs(points, space, params, {"ambient": s.ambient, "light_intensity": s.light_intensity})
         return self._backend.render(mesh, views)
+
+
+def _number(name: str, value: Any) -> float:
+    """A renderer setting as a float, or an error naming it (the range is the settings' to check)."""
+    if isinstance(value, bool):
+        raise ValueError(f"{name} must be a number, got {value!r}")
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a number, got {value!r}") from None
 
 
 def _resolve_backend(backend: str) -> str:

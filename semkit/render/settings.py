@@ -6,6 +6,7 @@ Recorded in results, so they say how they were made; shared by every backend.
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -35,10 +36,11 @@ class RenderSettings:
     background_source: str | None = None
 
     def __post_init__(self) -> None:
-        if not (isinstance(self.image_size, int) and 8 <= self.image_size <= 4096):
-            raise ValueError(f"image_size must be an integer in [8, 4096], got {self.image_size!r}")
-        if not (isinstance(self.supersample, int) and 1 <= self.supersample <= 8):
-            raise ValueError(f"supersample must be an integer in [1, 8], got {self.supersample!r}")
+        for name, low, high in (("image_size", 8, 4096), ("supersample", 1, 8)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not low <= value <= high:
+                raise ValueError(f"{name} must be an integer in [{low}, {high}], got {value!r}")
+            object.__setattr__(self, name, int(value))  # numpy integers too, recorded as plain ints
         if not 0 < self.fov < 180:
             raise ValueError(f"fov (full field of view, degrees) must be in (0, 180), got {self.fov}")
         for name in ("background", "color"):
@@ -46,8 +48,9 @@ class RenderSettings:
             if len(value) != 3 or not all(0.0 <= c <= 1.0 for c in value):
                 raise ValueError(f"{name} must be three values in [0, 1], got {value}")
         for name in ("ambient", "light_intensity"):
-            if not getattr(self, name) >= 0:
-                raise ValueError(f"{name} must be at least 0, got {getattr(self, name)}")
+            value = getattr(self, name)
+            if not (math.isfinite(value) and 0.0 <= value <= 1.0):
+                raise ValueError(f"{name} must be a number in [0, 1] (a share of full brightness), got {value}")
 
     def background_array(self) -> np.ndarray:
         """The background at the output size, [3, image_size, image_size] float32.
@@ -73,6 +76,9 @@ class RenderSettings:
 
 def parse_background(value: Any) -> tuple[tuple[float, float, float], np.ndarray | None, str | None]:
     """(colour, image, source) of a ``background=`` argument; a clear error for anything else."""
+    if value is None or isinstance(value, (bool, dict, set)):
+        raise TypeError(f"background must be a grey level, an RGB triple, an image array [H, W, 3] in [0, 1] or an "
+                        f"image file; got {value!r} (black is background=0)")
     if isinstance(value, (str, os.PathLike)):
         path = Path(value)
         if not path.is_file():
@@ -99,8 +105,13 @@ def parse_background(value: Any) -> tuple[tuple[float, float, float], np.ndarray
 
 
 def as_rgb(value: float | Sequence[float]) -> tuple[float, float, float]:
-    if isinstance(value, (int, float)):
+    """A grey level or an RGB triple as three floats; a clear error for anything else."""
+    if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool):
         return (float(value),) * 3
-    if len(value) != 3:
-        raise ValueError(f"a colour is a grey level or three values in [0, 1], got {value}")
-    return tuple(float(v) for v in value)  # type: ignore[return-value]
+    try:
+        rgb = tuple(float(v) for v in value)
+    except (TypeError, ValueError):
+        rgb = ()
+    if len(rgb) != 3:
+        raise ValueError(f"a colour is a grey level or three values in [0, 1], got {value!r}")
+    return rgb  # type: ignore[return-value]

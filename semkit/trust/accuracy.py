@@ -5,14 +5,15 @@
   sampled views of f, each box certified by the continuous guarantee (or
   checked on the lattice, by name), with a Clopper-Pearson interval;
 * :func:`decision_noise`: the share of views whose answer changes within
-  +-delta: on a map between grid neighbours, or from sampled views of f and
-  random neighbours within +-delta (the scale at which networks' answers
+  +-radius: on a map between grid neighbours, or from sampled views of f and
+  random neighbours within +-radius (the scale at which networks' answers
   flip, below any lattice).
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from typing import Any, Sequence
 
 import numpy as np
@@ -25,84 +26,130 @@ from .guarantee import Guarantee
 from .lattice import LatticeOracle, largest_passing
 from .radius import check_certificate, continuous_steps
 from .records import json_steps, json_units
+
+__all__ = ["decision_noise", "robust_accuracy"]
+
+MISSING = "views without a value (NaN) in the map count as failing"
+
+
 def robust_accuracy(
     data: Any,
-    radii: float | Sequence[float],
+    radius: float | Sequence[float],
     *,
-    criterion: Criterion | str | None = None,
-    threshold: float | Sequence[float] | None = None,
+    criterion: Criterion | str | Sequence[Criterion | str] | None = None,
     space: Space | None = None,
-    samples: int = 200,
+    n_samples: int = 200,
     step: float | Sequence[float] | None = None,
-    certificate: str = "sampled",
+    certificate: str | Guarantee = "sampled",
     confidence: float = 0.95,
-    max_failure: float = 0.01,
-    seed: int = 0,
+    random_state: int | np.random.Generator | None = 0,
     progress: bool = True,
 ) -> xr.DataArray:
     """The share of views whose whole +-r box passes, for each radius r (Space units, every parameter).
+
+    ``radius``: one radius or a sequence of radii (a ``radius`` dim).
 
     From a dense map (an ``xarray.Dataset`` from ``semantic_map``): exact on
     the map's grid (a statement about grid views), by erosion of its
     pass/fail grid with a box of half-width floor(r / grid step) per
     parameter (clipped at bounded parameters, wrapped on periodic ones that
-    the grid closes); over ``radius`` and the map's other dims (``network``,
-    ``shape``). A list of thresholds adds a ``threshold`` dim, so a
-    conclusion can be checked under every criterion.
+    the grid closes; coordinates in any order); over ``radius`` and the
+    map's other dims (``network``, ``shape``). Views without a value (NaN)
+    count as failing (attr ``missing_views``). A list of criteria adds a
+    ``criterion`` dim (with a ``threshold`` coord, NaN for criteria on
+    classes), so a conclusion can be checked under every criterion.
 
-    From a function f: ``samples`` uniform random views. A view counts at r
-    when its +-r' box passes for every asked radius r' <= r: with
+    From a function f: ``n_samples`` uniform random views. A view counts at
+    r when its +-r' box passes for every asked radius r' <= r: with
     ``certificate="sampled"`` (default) each box meets the continuous
-    guarantee (with confidence ``confidence`` at most a share
-    ``max_failure`` of its views fail; fresh uniform samples), after its
-    lattice of step ``step`` passed; with ``"lattice"`` the lattice
-    alone. The share has a Clopper-Pearson interval at ``confidence`` over
-    the sampled views (coords ``ci_low`` and ``ci_high``).
+    guarantee (with confidence ``confidence`` at most a share 0.01 of its
+    views fail, by fresh uniform samples; a :class:`~semkit.trust.Guarantee`
+    sets another confidence and ``max_failure``), after its lattice of step
+    ``step`` passed; with ``"lattice"`` the lattice alone. The share has a
+    Clopper-Pearson interval at ``confidence`` over the sampled views (coords
+    ``ci_low`` and ``ci_high``). ``random_state``: an int or a numpy
+    Generator (the same value, the same views).
     """
-    radii_arr = np.atleast_1d(np.asarray(radii, dtype=float))
-    if not (np.isfinite(radii_arr).all() and (radii_arr >= 0).all()):
-        raise ValueError(f"radii must be non-negative numbers, got {radii}")
+    radii = _radii(radius)
     if isinstance(data, xr.Dataset):
-        if isinstance(threshold, (list, tuple, np.ndarray)):
-            if criterion is not None:
-                raise ValueError("pass criterion= or a list of thresholds, not both")
-            surfaces = [map_robust_accuracy(data, radii_arr, Criterion.score(float(t)), space) for t in threshold]
-            out = xr.concat(surfaces, dim=xr.DataArray(np.asarray(threshold, dtype=float), dims="threshold", name="threshold"))
-            out.attrs.update(criterion="score >= threshold")
-            out.attrs.pop("criterion_spec", None)
+        if isinstance(criterion, (list, tuple)):
+            criteria = Criterion.resolve_all(criterion)
+            surfaces = [map_robust_accuracy(data, radii, c, space) for c in criteria]
+            names = [c.name for c in criteria]
+            if len(set(names)) < len(names):
+                raise ValueError(f"criterion= lists a criterion twice: {names}")
+            out = xr.concat(surfaces, dim=xr.DataArray(names, dims="criterion", name="criterion"),
+                            combine_attrs="drop_conflicts")
+            out = out.assign_coords(threshold=("criterion", [np.nan if c.threshold is None else c.threshold
+                                                             for c in criteria]))
+            for key in ("criterion_spec", "threshold"):
+                out.attrs.pop(key, None)
+            out.attrs["criterion"] = "per criterion (the criterion dim)"
+            out.attrs["long_name"] = "share of grid views whose whole +-radius box passes (per criterion)"
             return out
-        return map_robust_accuracy(data, radii_arr, Criterion.resolve(criterion, threshold), space)
-    return _sampled_robust_accuracy(data, radii_arr, criterion, threshold, space, samples, step, certificate,
-                                    confidence, max_failure, seed, progress)
+        return map_robust_accuracy(data, radii, Criterion.resolve(criterion), space)
+    if isinstance(criterion, (list, tuple)):
+        raise ValueError("a list of criteria is for maps; robust_accuracy of f takes one criterion")
+    return _sampled_robust_accuracy(data, radii, criterion, space, n_samples, step, certificate, confidence,
+                                    random_state, progress)
+
+
+def _radii(radius: Any) -> np.ndarray:
+    try:
+        radii = np.atleast_1d(np.asarray(radius, dtype=float))
+    except (TypeError, ValueError):
+        radii = np.array([np.nan])
+    if radii.ndim != 1 or not len(radii) or not (np.isfinite(radii).all() and (radii >= 0).all()):
+        raise ValueError(f"radius must be a non-negative number or a sequence of them (each applies to every "
+                         f"parameter), got {radius!r}")
+    return radii
+
+
+def _sorted_map(data: xr.Dataset, space: Space) -> xr.Dataset:
+    """The map with each parameter's coordinate ascending (a map built high to low, or reversed, reads the same)."""
+    for name in space.names:
+        if name not in data.dims:
+            raise ValueError(f"this map has no {name!r} dim, which its Space has: select nothing away from a map's "
+                             f"grid, or pass the right space=")
+    return data.sortby(list(space.names))
 
 
 def grid_steps(data: xr.Dataset, space: Space, what: str) -> tuple[list[float], list[str]]:
-    """The map's grid step per parameter, and the filter mode: "wrap" where a periodic grid closes its circle."""
+    """The map's grid step per parameter (its coordinates ascending), and the filter mode: "wrap" where a
+    periodic grid closes its circle."""
     steps, modes = [], []
     for p in space.parameters:
         g = np.asarray(data[p.name].values, dtype=float)
         step = float(g[1] - g[0]) if len(g) > 1 else float("inf")
-        if len(g) > 2 and not np.allclose(np.diff(g), step):
-            raise ValueError(f"{what} needs an evenly spaced grid; {p.name} is not")
+        if len(g) > 1 and not (step > 0 and np.allclose(np.diff(g), step)):
+            raise ValueError(f"{what} needs an evenly spaced grid of distinct values; {p.name} is not")
         steps.append(step)
         modes.append("wrap" if space.closes_circle(p.name, g) else "constant")
     return steps, modes
+
+
+def _halves(radius: np.ndarray, steps: list[float], sizes: list[int]) -> list[int]:
+    """Half-widths in grid steps, at most the grid's length (a wider box sees no more of the grid)."""
+    return [min(int(math.floor(r / s + 1e-9)), n) if math.isfinite(s) else 0
+            for r, s, n in zip(radius, steps, sizes)]
 
 
 def map_robust_accuracy(data: xr.Dataset, radii: np.ndarray, criterion: Criterion, space: Space | None) -> xr.DataArray:
     from scipy import ndimage
 
     space = recorded_space(data, space)
+    data = _sorted_map(data, space)
     names = list(space.names)
     good = criterion.on_map(data)
+    missing = int(criterion.missing_on_map(data).sum())
     others = [d for d in good.dims if d not in names]
     good = good.transpose(*others, *names)
     steps, modes = grid_steps(data, space, "robust_accuracy")
+    sizes = [data.sizes[n] for n in names]
     values = good.values.astype(np.uint8).reshape(-1, *good.shape[len(others):])
     out = np.empty((len(radii), len(values)))
     for i, r in enumerate(radii):
-        half = [int(math.floor(r / s + 1e-9)) if math.isfinite(s) else 0 for s in steps]
-        size = [2 * h + 1 for h in half]
+        size = [2 * h + 1 for h in _halves(np.full(len(names), r), steps, sizes)]
         for j, grid in enumerate(values):
             eroded = ndimage.minimum_filter(grid, size=size, mode=modes, cval=1)
             out[i, j] = eroded.mean()
@@ -113,6 +160,8 @@ def map_robust_accuracy(data: xr.Dataset, radii: np.ndarray, criterion: Criterio
         "long_name": f"share of grid views whose whole +-radius box passes ({criterion.name})",
         **criterion.attrs(),
         "grid_step": json_steps(names, steps),
+        "missing_views": missing,
+        "missing": MISSING,
         "method": "exact on the map's grid (erosion of the pass/fail grid)",
         "guarantee": "about the map's grid views only, not the views between them",
     }
@@ -120,21 +169,35 @@ def map_robust_accuracy(data: xr.Dataset, radii: np.ndarray, criterion: Criterio
     return result
 
 
-def _sampled_robust_accuracy(f, radii, criterion, threshold, space, samples, step, certificate, confidence,
-                             max_failure, seed, progress) -> xr.DataArray:
+def _check_count(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be a whole number of at least 1, got {value!r}")
+    return int(value)
+
+
+def _guarantee(certificate: str | Guarantee, confidence: float, tests: int) -> Guarantee | None:
+    """The continuous guarantee each box must meet (None: the lattice alone)."""
+    if isinstance(certificate, Guarantee):
+        return replace(certificate, tests=tests)
+    if check_certificate(certificate) == "lattice":
+        return None
+    return Guarantee(confidence, 0.01, tests=tests)
+
+
+def _sampled_robust_accuracy(f, radii, criterion, space, n_samples, step, certificate, confidence, random_state,
+                             progress) -> xr.DataArray:
     from scipy.stats import binomtest
 
     fn = as_function(f, space=space)
     space = fn.space
-    criterion = Criterion.resolve(criterion, threshold, fn)
-    check_certificate(certificate)
+    criterion = Criterion.resolve(criterion, None, fn)
     if not 0 < confidence < 1:
         raise ValueError(f"confidence must be in (0, 1), got {confidence}")
-    if not isinstance(samples, (int, np.integer)) or samples < 1:
-        raise ValueError(f"samples must be a whole number of at least 1, got {samples!r}")
+    n_samples = _check_count("n_samples", n_samples)
+    guarantee = _guarantee(certificate, confidence, len(radii))
     delta = space.steps(step)
-    rng = np.random.default_rng(seed)
-    views = space.lower + rng.random((samples, space.n)) * space.widths
+    rng = np.random.default_rng(random_state)
+    views = space.lower + rng.random((n_samples, space.n)) * space.widths
     order = np.argsort(radii)
     halves = [np.floor(radii[i] / delta + 1e-9).astype(int) for i in order]
     oracle = LatticeOracle(fn, space, criterion, views, delta)
@@ -142,12 +205,11 @@ def _sampled_robust_accuracy(f, radii, criterion, threshold, space, samples, ste
     queries = int(oracle.queries.sum())
     kept = last  # ranks (in ascending radius) each view passes up to; -1: the view alone, -2: it fails
     attrs: dict[str, Any] = {}
-    if certificate == "sampled":
-        guarantee = Guarantee(confidence, max_failure, tests=len(radii))
+    if guarantee is not None:
         # ascending radii the lattice passed; a view keeps the radii up to its first uncertified box
         candidates = [list(range(int(r) + 1)) for r in last]
         steps_of = np.array(halves)  # [R, n] lattice steps per radius rank
-        ok, extra = _certify_ranks(fn, criterion, space, views, delta, steps_of, candidates, guarantee, seed)
+        ok, extra = _certify_ranks(fn, criterion, space, views, delta, steps_of, candidates, guarantee, rng)
         kept = np.where(last == -2, -2, np.minimum(last, ok))
         queries += int(extra.sum())
         attrs = {**guarantee.attrs(), "guarantee": f"per counted view and radius: {guarantee.describe(criterion)}"}
@@ -156,15 +218,15 @@ def _sampled_robust_accuracy(f, radii, criterion, threshold, space, samples, ste
     share, low, high = np.empty(len(radii)), np.empty(len(radii)), np.empty(len(radii))
     for rank, i in enumerate(order):
         k = int((kept >= rank).sum())
-        ci = binomtest(k, samples).proportion_ci(confidence_level=confidence, method="exact")
-        share[i], low[i], high[i] = k / samples, ci.low, ci.high
+        ci = binomtest(k, n_samples).proportion_ci(confidence_level=confidence, method="exact")
+        share[i], low[i], high[i] = k / n_samples, ci.low, ci.high
     result = xr.DataArray(share, dims="radius", coords={"radius": radii, "ci_low": ("radius", low), "ci_high": ("radius", high)},
                           name="robust_accuracy")
     result.attrs = {
         "long_name": f"share of sampled views whose whole +-radius box passes ({criterion.name})",
-        **criterion.attrs(), "certificate": certificate,
-        "samples": int(samples), "confidence": confidence, "step": delta.tolist(), "seed": seed,
-        "queries": queries, **attrs,
+        **criterion.attrs(), "certificate": "lattice" if guarantee is None else "sampled",
+        "n_samples": n_samples, "confidence": confidence, "step": delta.tolist(),
+        "random_state": _state_attr(random_state), "queries": queries, **attrs,
         "method": "uniform random views, each box checked on the lattice, then certified (sampled); Clopper-Pearson "
                   "interval over the views",
     }
@@ -172,10 +234,16 @@ def _sampled_robust_accuracy(f, radii, criterion, threshold, space, samples, ste
     return result
 
 
-def _certify_ranks(fn, criterion, space, views, delta, steps_of, candidates, guarantee, seed):
+def _state_attr(random_state: Any) -> int | str:
+    """``random_state`` as an attr: the int, or "Generator" (a generator's state is not recorded)."""
+    return int(random_state) if isinstance(random_state, (int, np.integer)) else type(random_state).__name__
+
+
+def _certify_ranks(fn, criterion, space, views, delta, steps_of, candidates, guarantee, rng):
     """Per view, the highest radius rank up to which every box (rank 0, 1, ...) is certified (-1: none), and queries.
 
-    Ranks go up together for all views still certified; each box is one test of ``guarantee``.
+    Ranks go up together for all views still certified; each box is one test of ``guarantee``; each rank's
+    fresh samples come from ``rng``.
     """
     P = len(views)
     best = np.full(P, -1, dtype=np.int64)
@@ -185,7 +253,8 @@ def _certify_ranks(fn, criterion, space, views, delta, steps_of, candidates, gua
         if not len(todo):
             break
         half = steps_of[rank] * delta
-        kept, q, _ = continuous_steps(fn, criterion, space, views[todo], half, [[1]] * len(todo), guarantee, seed + rank)
+        seed = int(rng.integers(2**31))
+        kept, q, _ = continuous_steps(fn, criterion, space, views[todo], half, [[1]] * len(todo), guarantee, seed)
         queries[todo] += q
         best[todo[kept == 1]] = rank
     return best, queries
@@ -193,60 +262,84 @@ def _certify_ranks(fn, criterion, space, views, delta, steps_of, candidates, gua
 
 def decision_noise(
     data: Any,
-    delta: float | Sequence[float] = 0.5,
+    radius: float | Sequence[float] = 0.5,
     *,
     criterion: Criterion | str | None = None,
     space: Space | None = None,
-    samples: int = 200,
+    n_samples: int = 200,
     neighbours: int = 8,
     confidence: float = 0.95,
-    seed: int = 0,
+    random_state: int | np.random.Generator | None = 0,
+    progress: bool = True,
 ) -> xr.DataArray:
-    """The share of views whose answer changes within +-``delta`` (Space units; one number or one per parameter).
+    """The share of views whose answer changes within +-``radius`` (Space units; one number or one per parameter).
 
     The answer is the top-1 class, or pass/fail under ``criterion`` when one
     is given (needed for f without classes). From a dense map: exact on its
-    grid, the share of grid views with a grid neighbour within +-delta that
-    answers otherwise (``delta`` must reach at least one grid step), over
-    the map's other dims. From f: ``samples`` uniform views, each with
-    ``neighbours`` uniform views within +-delta; a view counts when one of
-    them answers otherwise (a lower bound of the share whose answer changes
-    somewhere in the box), with a Clopper-Pearson interval at ``confidence``.
-    This is the scale at which a lattice cannot see: a share well above 0 at
-    delta below the lattice step is why lattice statements need an audit.
+    grid (coordinates in any order), the share of grid views with a grid
+    neighbour within +-radius that answers otherwise (``radius`` must reach
+    at least one grid step), over the map's other dims; a map with views
+    without a value (NaN) is refused. From f: ``n_samples`` uniform views,
+    each with ``neighbours`` uniform views within +-radius; a view counts
+    when one of them answers otherwise (a lower bound of the share whose
+    answer changes somewhere in the box), with a Clopper-Pearson interval at
+    ``confidence``. This is the scale at which a lattice cannot see: a share
+    well above 0 at a radius below the lattice step is why lattice
+    statements need an audit. ``random_state``: an int or a numpy Generator.
     """
     if isinstance(data, xr.Dataset):
-        return _map_decision_noise(data, delta, criterion, space)
-    return _sampled_decision_noise(data, delta, criterion, space, samples, neighbours, confidence, seed)
+        return _map_decision_noise(data, radius, criterion, space)
+    return _sampled_decision_noise(data, radius, criterion, space, n_samples, neighbours, confidence, random_state,
+                                   progress)
 
 
 def _answer_name(criterion: Criterion | None) -> str:
     return "top-1 class" if criterion is None else f"pass/fail ({criterion.name})"
 
 
-def _map_decision_noise(data: xr.Dataset, delta, criterion, space) -> xr.DataArray:
+def _per_parameter(radius: Any, space: Space) -> np.ndarray:
+    """``radius`` as one positive number per parameter of ``space``, or a clear error."""
+    names = list(space.names)
+    try:
+        r = np.asarray(radius, dtype=float)
+    except (TypeError, ValueError):
+        r = np.array(np.nan)
+    if r.ndim > 1 or (r.ndim == 1 and len(r) not in (1, space.n)):
+        raise ValueError(f"radius must be one number or one per parameter {names} ({space.n}), got {radius!r}")
+    r = np.broadcast_to(r, (space.n,)).copy()
+    if not (np.isfinite(r).all() and (r > 0).all()):
+        raise ValueError(f"radius must be positive (one number or one per parameter {names}), got {radius!r}")
+    return r
+
+
+def _map_decision_noise(data: xr.Dataset, radius, criterion, space) -> xr.DataArray:
     from scipy import ndimage
 
     space = recorded_space(data, space)
+    data = _sorted_map(data, space)
     names = list(space.names)
-    d = np.broadcast_to(np.asarray(delta, dtype=float), (space.n,))
-    if not (np.isfinite(d).all() and (d > 0).all()):
-        raise ValueError(f"delta must be positive (one number or one per parameter {names}), got {delta}")
+    d = _per_parameter(radius, space)
     criterion = None if criterion is None else Criterion.resolve(criterion)
     if criterion is None:
         if "top1" not in data:
             raise ValueError("this map has no 'top1' variable (a map of a plain function): pass criterion= to count "
                              "changes of pass/fail")
         answer = data["top1"]
+        missing = int((answer.isnull() | (answer < 0)).sum())  # no class: a view never computed
     else:
+        missing = int(criterion.missing_on_map(data).sum())
         answer = criterion.on_map(data).astype(np.int64)
+    if missing:
+        raise ValueError(f"this map has {missing} view(s) without a value (NaN): decision noise cannot say whether "
+                         "their answer changes; select the complete part of the map, or compute the missing views")
+    answer = answer.astype(np.int64)
     others = [dim for dim in answer.dims if dim not in names]
     answer = answer.transpose(*others, *names)
     steps, modes = grid_steps(data, space, "decision_noise")
-    half = [int(math.floor(dd / s + 1e-9)) if math.isfinite(s) else 0 for dd, s in zip(d, steps)]
+    half = _halves(d, steps, [data.sizes[n] for n in names])
     if not any(half):
-        raise ValueError(f"delta {d.tolist()} is below the map's grid step {steps}: a map cannot see changes at that "
-                         "scale; pass f instead (decision_noise(f, delta))")
+        raise ValueError(f"radius {d.tolist()} is below the map's grid step {steps}: a map cannot see changes at that "
+                         "scale; pass f instead (decision_noise(f, radius))")
     size = [2 * h + 1 for h in half]
     values = answer.values.reshape(-1, *answer.shape[len(others):])
     out = np.empty(len(values))
@@ -257,48 +350,51 @@ def _map_decision_noise(data: xr.Dataset, delta, criterion, space) -> xr.DataArr
     coords = {dim: answer[dim].values for dim in others if dim in answer.coords}
     result = xr.DataArray(out.reshape(answer.shape[: len(others)]), dims=others, coords=coords, name="decision_noise")
     result.attrs = {
-        "long_name": f"share of grid views whose {_answer_name(criterion)} differs at a grid neighbour within +-delta",
-        "answer": _answer_name(criterion), "delta": d.tolist(), "grid_step": json_steps(names, steps),
-        "method": "exact on the map's grid", **(criterion.attrs() if criterion else {}),
+        "long_name": f"share of grid views whose {_answer_name(criterion)} differs at a grid neighbour within +-radius",
+        "answer": _answer_name(criterion), "radius": d.tolist(), "grid_step": json_steps(names, steps),
+        "units": json_units(space), "method": "exact on the map's grid", **(criterion.attrs() if criterion else {}),
     }
     return result
 
 
-def _sampled_decision_noise(f, delta, criterion, space, samples, neighbours, confidence, seed) -> xr.DataArray:
+def _sampled_decision_noise(f, radius, criterion, space, n_samples, neighbours, confidence, random_state,
+                            progress) -> xr.DataArray:
     from scipy.stats import binomtest
+    from tqdm.auto import tqdm
 
     fn = as_function(f, space=space)
     space = fn.space
-    d = np.broadcast_to(np.asarray(delta, dtype=float), (space.n,))
-    if not (np.isfinite(d).all() and (d > 0).all()):
-        raise ValueError(f"delta must be positive (one number or one per parameter {list(space.names)}), got {delta}")
-    if not isinstance(samples, (int, np.integer)) or samples < 1 or not isinstance(neighbours, (int, np.integer)) or neighbours < 1:
-        raise ValueError(f"samples and neighbours must be whole numbers >= 1, got {samples!r} and {neighbours!r}")
+    d = _per_parameter(radius, space)
+    n_samples, neighbours = _check_count("n_samples", n_samples), _check_count("neighbours", neighbours)
     if not 0 < confidence < 1:
         raise ValueError(f"confidence must be in (0, 1), got {confidence}")
     criterion = None if criterion is None else Criterion.resolve(criterion, None, fn)
-    rng = np.random.default_rng([seed, 104729])
-    views = space.lower + rng.random((samples, space.n)) * space.widths
-    near = views[:, None, :] + (2 * rng.random((samples, neighbours, space.n)) - 1) * d
+    rng = np.random.default_rng(random_state)
+    views = space.lower + rng.random((n_samples, space.n)) * space.widths
+    near = views[:, None, :] + (2 * rng.random((n_samples, neighbours, space.n)) - 1) * d
     points = space.clip(np.concatenate([views, near.reshape(-1, space.n)]))
     before = fn.queries
-    if criterion is None:
-        ev = fn.evaluate(points)
-        if ev.top1 is None:
-            raise ValueError("this f gives scores only, so it has no top-1 answer: pass criterion= (e.g. threshold "
-                             "criterion 'score >= 0.5') to count changes of pass/fail")
-        answer = np.asarray(ev.top1)
-    else:
-        answer, _, _ = criterion.evaluate(fn, points)
-    base, around = answer[:samples], answer[samples:].reshape(samples, neighbours)
+    chunks = np.array_split(np.arange(len(points)), max(1, len(points) // 256))
+    answers = []
+    for chunk in tqdm(chunks, desc="decision noise", disable=not progress, leave=False):
+        if criterion is None:
+            ev = fn.evaluate(points[chunk])
+            if ev.top1 is None:
+                raise ValueError("this f gives scores only, so it has no top-1 answer: pass criterion= (e.g. "
+                                 "criterion='score >= 0.5') to count changes of pass/fail")
+            answers.append(np.asarray(ev.top1))
+        else:
+            answers.append(criterion.evaluate(fn, points[chunk])[0])
+    answer = np.concatenate(answers)
+    base, around = answer[:n_samples], answer[n_samples:].reshape(n_samples, neighbours)
     changed = int((around != base[:, None]).any(axis=1).sum())
-    ci = binomtest(changed, samples).proportion_ci(confidence_level=confidence, method="exact")
-    result = xr.DataArray(changed / samples, coords={"ci_low": ci.low, "ci_high": ci.high}, name="decision_noise")
+    ci = binomtest(changed, n_samples).proportion_ci(confidence_level=confidence, method="exact")
+    result = xr.DataArray(changed / n_samples, coords={"ci_low": ci.low, "ci_high": ci.high}, name="decision_noise")
     result.attrs = {
         "long_name": f"share of views whose {_answer_name(criterion)} differs at one of {neighbours} uniform views "
-                     "within +-delta (a lower bound)",
-        "answer": _answer_name(criterion), "delta": d.tolist(), "samples": int(samples), "neighbours": int(neighbours),
-        "confidence": confidence, "seed": int(seed), "queries": int(fn.queries - before),
+                     "within +-radius (a lower bound)",
+        "answer": _answer_name(criterion), "radius": d.tolist(), "n_samples": n_samples, "neighbours": neighbours,
+        "confidence": confidence, "random_state": _state_attr(random_state), "queries": int(fn.queries - before),
         "units": json_units(space), "method": "uniform views and neighbours; Clopper-Pearson interval",
         **(criterion.attrs() if criterion else {}),
     }
