@@ -19,7 +19,8 @@ SUBPACKAGES = ("app", "classify", "function", "maps", "plot", "regions", "render
 #: Words the glossary retires, with the word to use.
 BANNED = {"seed": "random_state", "rng": "random_state", "threshold": "criterion", "budget": "max_queries",
           "delta": "radius", "tol": "min_motion / max_error", "resolution": "step", "map_step": "step",
-          "radii": "radius", "samples": "n_samples", "audit_samples": "n_samples", "n_boot": "n_resamples"}
+          "radii": "radius", "samples": "n_samples", "audit_samples": "n_samples", "n_boot": "n_resamples",
+          "tolerance": "max_error, min_motion or max_failure", "alpha_level": "confidence"}
 MAX_PARAMETERS = 10
 #: Callables whose ``**kwargs`` are a Space's parameter names (render(mesh, azimuth=..., elevation=...)).
 SPACE_KEYWORDS = {"Renderer.render", "Space.points", "Explorer.set"}

@@ -74,7 +74,7 @@ def test_clopper_pearson_bound_covers_at_the_stated_confidence():
     rng = np.random.default_rng(1)
     for p, n in [(0.01, 300), (0.05, 100), (0.002, 1000)]:
         failures = rng.binomial(n, p, 20000)
-        bounds = {k: failure_bound(int(k), n, 0.05) for k in np.unique(failures)}
+        bounds = {k: failure_bound(int(k), n, 0.95) for k in np.unique(failures)}
         covered = np.mean([bounds[k] >= p for k in failures])
         assert covered >= 0.95 - 3 * np.sqrt(0.05 * 0.95 / 20000), (p, n, covered)  # 0.95, less 3 standard errors
     # a certificate passes a bad box (share 2%) rarely: at most 1 - confidence of the time

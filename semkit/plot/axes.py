@@ -10,7 +10,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Mapping
 
 import numpy as np
 import xarray as xr
@@ -68,10 +68,11 @@ def _new_axes(ax, **kwargs):
 
 
 def curve(data: xr.Dataset | xr.DataArray, hue: str | None = None, *, ax=None, show_correct: bool = True,
-          criterion: Criterion | str | None = None, **line_kw: Any):
+          criterion: Criterion | str | None = None, style: Mapping[str, Any] | None = None):
     """Line plot of a 1-D map (or several, one per value of ``hue``, e.g. ``"network"``).
 
-    With ``show_correct``, dots mark the views that pass ``criterion`` (default: top-1 correct).
+    With ``show_correct``, dots mark the views that pass ``criterion`` (default: top-1 correct). ``style``:
+    matplotlib line properties (``{"lw": 2}``).
     """
     score = score_of(data)
     dims = [d for d in score.dims if d != hue]
@@ -82,7 +83,7 @@ def curve(data: xr.Dataset | xr.DataArray, hue: str | None = None, *, ax=None, s
     groups = [(None, data)] if hue is None else [(str(v), data.sel({hue: v})) for v in data[hue].values]
     for name, d in groups:
         s = score_of(d)
-        line = ax.plot(s[x].values, s.values, label=name, **line_kw)[0]
+        line = ax.plot(s[x].values, s.values, label=name, **dict(style or {}))[0]
         ok = passing(d, criterion) if show_correct else None
         if ok is not None:
             ok = ok.values.astype(bool)
@@ -100,8 +101,8 @@ def curve(data: xr.Dataset | xr.DataArray, hue: str | None = None, *, ax=None, s
     return ax
 
 
-def polar(data: xr.Dataset | xr.DataArray, hue: str | None = None, *, ax=None, **line_kw: Any):
-    """A 1-D azimuth map around a circle (0 degrees at the top, clockwise)."""
+def polar(data: xr.Dataset | xr.DataArray, hue: str | None = None, *, ax=None, style: Mapping[str, Any] | None = None):
+    """A 1-D azimuth map around a circle (0 degrees at the top, clockwise); ``style``: matplotlib line properties."""
     score = score_of(data)
     if "azimuth" not in score.dims:
         raise ValueError("polar() plots maps over azimuth")
@@ -113,7 +114,7 @@ def polar(data: xr.Dataset | xr.DataArray, hue: str | None = None, *, ax=None, *
     groups = [(None, score)] if hue is None else [(str(v), score.sel({hue: v})) for v in score[hue].values]
     for name, s in groups:
         theta = np.radians(np.r_[s.azimuth.values, s.azimuth.values[:1]])
-        ax.plot(theta, np.r_[s.values, s.values[:1]], label=name, **line_kw)
+        ax.plot(theta, np.r_[s.values, s.values[:1]], label=name, **dict(style or {}))
     ax.set_ylim(0, 1)
     ax.set_title(f"{_ylabel(data)} over azimuth\n{_describe(data)}", fontsize=10)
     if hue is not None:
@@ -170,8 +171,10 @@ def passing(data: xr.Dataset | xr.DataArray, criterion: Criterion | str | None =
     return Criterion.resolve(criterion).on_map(data)
 
 
-def outline(ax, xs: np.ndarray, ys: np.ndarray, inside: np.ndarray, *, periodic_x: bool = False, **line_kw: Any):
-    """Draw the boundary of the union of the cells where ``inside`` [len(ys), len(xs)] holds.
+def outline(ax, xs: np.ndarray, ys: np.ndarray, inside: np.ndarray, *, periodic_x: bool = False,
+            style: Mapping[str, Any] | None = None):
+    """Draw the boundary of the union of the cells where ``inside`` [len(ys), len(xs)] holds (``style``:
+    matplotlib line-collection properties; black and 0.9 wide unless given).
 
     Each cell is centred on its grid point with edges half-way between grid
     points (as :func:`heatmap` draws them), so the line follows cell edges:
@@ -192,7 +195,7 @@ def outline(ax, xs: np.ndarray, ys: np.ndarray, inside: np.ndarray, *, periodic_
     # horizontal edges: between vertically adjacent cells that differ (row i of edges ey[i])
     ii, jj = np.nonzero(padded[1:, 1:-1] != padded[:-1, 1:-1])
     segments += [((ex[j], ey[i]), (ex[j + 1], ey[i])) for i, j in zip(ii, jj)]
-    ax.add_collection(LineCollection(segments, **{"colors": "k", "linewidths": 0.9, **line_kw}))
+    ax.add_collection(LineCollection(segments, **{"colors": "k", "linewidths": 0.9, **dict(style or {})}))
     return ax
 
 
@@ -250,14 +253,17 @@ def regions(
     y: str | None = "elevation",
     *,
     ax=None,
-    **map_kw: Any,
+    show_correct: bool = False,
+    criterion: Criterion | str | None = None,
+    colorbar: bool = True,
 ):
     """Boxes found by :func:`~semkit.find_regions`, over their map when one is given.
 
     2-D: rectangles on the heat map (one colour per algorithm, the starts
     marked); a box that crosses a periodic parameter's period is drawn in
     both pieces. 1-D (``y=None``, or regions over one parameter): the
-    curve, with each box as a bar under it.
+    curve, with each box as a bar under it. ``show_correct``, ``criterion``
+    and ``colorbar`` are the map's (:func:`heatmap`, :func:`curve`).
     """
     from matplotlib.lines import Line2D
     from matplotlib.patches import Rectangle
@@ -265,7 +271,8 @@ def regions(
     params = list(regions.param.values)
     one_d = len(params) == 1 or y is None
     if semantic_map is not None:
-        ax = curve(semantic_map, ax=ax, **map_kw) if one_d else heatmap(semantic_map, x=x, y=y, ax=ax, **map_kw)
+        ax = (curve(semantic_map, ax=ax, show_correct=show_correct, criterion=criterion) if one_d else
+              heatmap(semantic_map, x=x, y=y, ax=ax, show_correct=show_correct, criterion=criterion, colorbar=colorbar))
     ax = _new_axes(ax, figsize=(6.5, 4))
     limits = (ax.get_xlim(), ax.get_ylim()) if semantic_map is not None else None
     periods = _periods(regions)

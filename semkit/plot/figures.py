@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Mapping
 
 import numpy as np
 import xarray as xr
@@ -24,11 +24,13 @@ def search_figure(regions: xr.Dataset, start: int = 0):
 
 
 def facets_figure(data: Any, draw, rows: str | None = None, cols: str | None = None, *,
-                  size: tuple[float, float] = (4.6, 3.0), subplot_kw: dict | None = None, **kw: Any):
+                  size: tuple[float, float] = (4.6, 3.0), subplot_kw: dict | None = None,
+                  options: Mapping[str, Any] | None = None):
     """A figure of panels: one per value of the dims ``rows`` x ``cols`` of ``data`` (or per entry of a dict
-    of results, titled by its key), each drawn by ``draw(panel, ax=ax, **kw)``, e.g. ``facets_figure(maps, heatmap,
-    rows="shape", cols="network")``. Keyword values that are xarray objects with those dims are selected
-    panel by panel too (``facets_figure(regions, plot.regions, cols="network", semantic_map=maps)``)."""
+    of results, titled by its key), each drawn by ``draw(panel, ax=ax, **options)``, e.g.
+    ``facets_figure(maps, heatmap, rows="shape", cols="network")``. Option values that are xarray objects with
+    those dims are selected panel by panel too
+    (``facets_figure(regions, plot.regions, cols="network", options={"semantic_map": maps})``)."""
     import matplotlib.pyplot as plt
 
     if isinstance(data, dict):
@@ -43,7 +45,7 @@ def facets_figure(data: Any, draw, rows: str | None = None, cols: str | None = N
     for i, row in enumerate(cells):
         for j, (title, panel, where) in enumerate(row):
             extra = {k: v.sel({d: x for d, x in where.items() if d in v.dims}) if isinstance(v, (xr.Dataset, xr.DataArray)) else v
-                     for k, v in kw.items()}
+                     for k, v in (options or {}).items()}
             draw(panel, ax=axes[i, j], **extra)
             if title is not None:
                 axes[i, j].set_title(title)
@@ -54,20 +56,24 @@ def _where(rows: str | None, r: Any, cols: str | None, c: Any) -> dict[str, Any]
     return {k: v for k, v in ((rows, r), (cols, c)) if k is not None}
 
 
-def renders_figure(data: xr.Dataset | xr.DataArray, f, strip: xr.Dataset | xr.DataArray, **kw: Any):
-    """A map (a curve when 1-D, else a heat map) above the renders ``f`` makes along ``strip``, a 1-D slice of it."""
+def renders_figure(data: xr.Dataset | xr.DataArray, f, strip: xr.Dataset | xr.DataArray, *, hue: str | None = None,
+                   show_correct: bool = True, criterion: Any = None):
+    """A map (a curve when 1-D, with lines by ``hue``; else a heat map) above the renders ``f`` makes along
+    ``strip``, a 1-D slice of it; ``show_correct`` marks the views passing ``criterion``."""
     import matplotlib.pyplot as plt
 
     fig, (ax, below) = plt.subplots(2, 1, figsize=(8, 6), height_ratios=[3, 1.2], layout="constrained")
-    one_d = len([d for d in score_of(data).dims if d != kw.get("hue")]) == 1
-    (curve if one_d else heatmap)(data, ax=ax, **kw)
+    if len([d for d in score_of(data).dims if d != hue]) == 1:
+        curve(data, hue, ax=ax, show_correct=show_correct, criterion=criterion)
+    else:
+        heatmap(data, ax=ax, show_correct=show_correct, criterion=criterion)
     render_strip(f, strip, ax=below)
     return fig
 
 
 def looks_figure(data: xr.Dataset, functions: dict, *, azimuths: Any = (0, 45, 90, 135, 180, 225, 270, 315)):
-    """A 1-D map under several looks (``data`` with a ``look`` dim, from ``semkit.maps_of``), and the renders of
-    each look at ``azimuths`` (``functions``: the look's SemanticFunction, from ``semkit.looks``)."""
+    """A 1-D map under several looks (``data`` with a ``look`` dim: the looks' maps concatenated), and the renders
+    of each look at ``azimuths`` (``functions``: each look's SemanticFunction, from ``semkit.studies.looks``)."""
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1 + len(functions), 1, figsize=(8, 3 + 1.3 * len(functions)),

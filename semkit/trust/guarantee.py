@@ -28,15 +28,14 @@ from ..criterion import Criterion
 from ..space import Space
 
 
-def failure_bound(failures: int, samples: int, alpha: float) -> float:
-    """One-sided Clopper-Pearson upper bound (level 1 - alpha) of a failure share, from failures in samples."""
+def failure_bound(failures: int, n_samples: int, confidence: float) -> float:
+    """One-sided Clopper-Pearson upper bound, at ``confidence``, of a failure share from ``failures`` of
+    ``n_samples`` independent views."""
     from scipy.stats import beta
 
-    if samples <= 0:
+    if n_samples <= 0 or failures >= n_samples:
         return 1.0
-    if failures >= samples:
-        return 1.0
-    return float(beta.ppf(1.0 - alpha, failures + 1, samples - failures))
+    return float(beta.ppf(confidence, failures + 1, n_samples - failures))
 
 
 @dataclass(frozen=True)
@@ -65,22 +64,23 @@ class Guarantee:
             raise ValueError(f"tests and looks must be at least 1, got {self.tests} and {self.looks}")
 
     @property
-    def alpha(self) -> float:
+    def look_error(self) -> float:
         """The error level of one look: 1 - confidence, split over every look of every test."""
         return (1.0 - self.confidence) / (self.tests * self.looks)
 
     @property
     def first_look(self) -> int:
-        """Samples of the first look: all passing certifies the box, ceil(ln(1 / alpha) / max_failure)."""
-        return int(math.ceil(math.log(1.0 / self.alpha) / self.max_failure))
+        """Samples of the first look: all passing certifies the box, ceil(ln(1 / look_error) / max_failure)."""
+        return int(math.ceil(math.log(1.0 / self.look_error) / self.max_failure))
 
     def look_sizes(self, max_queries: int | None = None) -> list[int]:
         """Cumulative samples at each look (n1, 2 n1, 4 n1, ...), those that fit in ``max_queries``."""
         sizes = [self.first_look * 2**i for i in range(self.looks)]
         return sizes if max_queries is None else [s for s in sizes if s <= max_queries]
 
-    def holds(self, failures: int, samples: int) -> bool:
-        return failure_bound(failures, samples, self.alpha) <= self.max_failure
+    def holds(self, failures: int, n_samples: int) -> bool:
+        """Whether ``failures`` of ``n_samples`` fresh views meet the guarantee at one look."""
+        return failure_bound(failures, n_samples, 1.0 - self.look_error) <= self.max_failure
 
     def hopeless(self, failures: int, final_samples: int) -> bool:
         """Even if every later sample passed, the last look could not certify the box."""
@@ -133,7 +133,7 @@ class BoxCertifier:
         """The Clopper-Pearson upper bound of the failure share at the split level (0 for a point box)."""
         if (self.b <= self.a).all():
             return 0.0
-        return failure_bound(self.failures, self.samples, self.guarantee.alpha)
+        return failure_bound(self.failures, self.samples, 1.0 - self.guarantee.look_error)
 
     def propose(self) -> np.ndarray:
         look = next(s for s in self.sizes if s > self.samples)
@@ -176,7 +176,7 @@ def audit(fn: Any, criterion: Criterion, lower: np.ndarray, upper: np.ndarray, *
     flat = np.concatenate(batch) if K else np.zeros((0, space.n))
     passes, _, _ = criterion.evaluate(fn, space.wrap(flat))
     failures = np.array([int((~p).sum()) for p in np.split(passes, np.cumsum(m)[:-1])]) if K else np.zeros(0, int)
-    bound = np.array([0.0 if point[k] else failure_bound(int(failures[k]), int(m[k]), 1.0 - confidence) for k in range(K)])
+    bound = np.array([0.0 if point[k] else failure_bound(int(failures[k]), int(m[k]), confidence) for k in range(K)])
     return {"audit_samples": m.astype(np.int64), "audit_failures": failures.astype(np.int64), "audit_bound": bound}
 
 

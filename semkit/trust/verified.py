@@ -218,7 +218,7 @@ class StartBox:
                 self._judged()
             return
         failures = int((~passes).sum())
-        bound = failure_bound(failures, len(passes), 1.0 - m.confidence)
+        bound = failure_bound(failures, len(passes), m.confidence)
         self.result.update(audit_samples=len(passes), audit_failures=failures, audit_bound=bound)
         self.phase = "done"
 
