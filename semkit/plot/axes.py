@@ -199,6 +199,13 @@ def outline(ax, xs: np.ndarray, ys: np.ndarray, inside: np.ndarray, *, periodic_
     return ax
 
 
+def _value(value: float, units: str) -> str:
+    """A parameter's value as a reader wants it: whole degrees for angles, three digits and the units otherwise."""
+    if units == "deg":
+        return f"{value:.0f}°"
+    return f"{value:.3g}" + (f" {units}" if units else "")
+
+
 def _edges(centres: np.ndarray) -> np.ndarray:
     """Cell edges around grid points (half-way between neighbours)."""
     if len(centres) == 1:
@@ -233,10 +240,8 @@ def render_strip(f, points: Any, *, ax=None, size: int = 96, max_images: int = 8
     labels = f.classifier.labels
     ax.set_xticks(
         (np.arange(len(pts)) + 0.5) * size,
-        [
-            ", ".join(f"{v:g}" for v in p) + f"\n{labels[t][:14]}\nP={s:.2f}"
-            for p, t, s in zip(pts, ev.top1, ev.score)
-        ],
+        [", ".join(_value(v, f.space.units[n]) for v, n in zip(p, f.space.names)) + f"\n{labels[t][:14]}\nP={s:.2f}"
+         for p, t, s in zip(pts, ev.top1, ev.score)],
         fontsize=7,
     )
     ax.set_yticks([])

@@ -52,6 +52,14 @@ def facets_figure(data: Any, draw, rows: str | None = None, cols: str | None = N
     return fig
 
 
+def _colour(metric: str, index: int) -> str:
+    """The colour of the region method an "SRVR <label>" metric names (C<index> for one semkit does not know)."""
+    from ..regions import METHODS, style
+
+    label = metric[len("SRVR "):]
+    return next((colour for name, colour in (style(n) for n in METHODS.names()) if name == label), f"C{index}")
+
+
 def _where(rows: str | None, r: Any, cols: str | None, c: Any) -> dict[str, Any]:
     return {k: v for k, v in ((rows, r), (cols, c)) if k is not None}
 
@@ -94,31 +102,32 @@ def comparison_figure(comparison: xr.Dataset, maps: xr.Dataset | None = None,
     first); beside it, with ``maps``, each shape's accuracy under the same criterion."""
     import matplotlib.pyplot as plt
 
-    from ..regions import style
-
     c = comparison.sel(criterion=Criterion.resolve(criterion).name) if criterion is not None else comparison.isel(criterion=0)
     fig, axes = plt.subplots(1, 2 if maps is not None else 1, figsize=(12 if maps is not None else 6, 4.2),
                              squeeze=False, layout="constrained")
     a = axes[0, 0]
     x = c.sel(metric="accuracy over the space")
     srvr_metrics = [str(m) for m in c.metric.values if str(m).startswith("SRVR ")]
+    markers = "osD^vPX*"  # one marker per network, one colour per region method: no labels to overlap
     for j, metric in enumerate(srvr_metrics):
-        label = metric[len("SRVR "):]
-        color = next((col for name, col in (style(n, j) for n in ("naive", "oir_b", "oir_w", "verified"))
-                      if name == label), f"C{j}")
         y = c.sel(metric=metric)
-        a.errorbar(x["mean"], y["mean"], xerr=[x["mean"] - x.ci_low, x.ci_high - x["mean"]],
-                   yerr=[y["mean"] - y.ci_low, y.ci_high - y["mean"]], fmt="o", color=color, label=label, capsize=3)
-        for network in c.network.values:
-            a.annotate(str(network).replace("efficientnet_", ""),
-                       (float(x["mean"].sel(network=network)), float(y["mean"].sel(network=network))),
-                       fontsize=8, xytext=(4, 3), textcoords="offset points")
+        for k, network in enumerate(c.network.values):
+            xn, yn = x.sel(network=network), y.sel(network=network)
+            a.errorbar(float(xn["mean"]), float(yn["mean"]), fmt=markers[k % len(markers)], color=_colour(metric, j),
+                       xerr=[[float(xn["mean"] - xn.ci_low)], [float(xn.ci_high - xn["mean"])]],
+                       yerr=[[float(yn["mean"] - yn.ci_low)], [float(yn.ci_high - yn["mean"])]], capsize=3, ms=6)
+    if srvr_metrics:
+        from matplotlib.lines import Line2D
+
+        handles = [Line2D([], [], color=_colour(m, j), marker="o", ls="", label=m[len("SRVR "):])
+                   for j, m in enumerate(srvr_metrics)]
+        handles += [Line2D([], [], color="0.3", marker=markers[k % len(markers)], ls="",
+                           label=str(n).replace("efficientnet_", "")) for k, n in enumerate(c.network.values)]
+        a.legend(handles=handles, fontsize=8, title="regions (colour), networks (marker)", title_fontsize=8)
     a.set(xlabel=f"accuracy over the semantic space (share of grid points, {c.criterion.item()})",
           ylabel="SRVR (mean region volume / space)",
           title=f"accuracy against semantic robustness ({comparison.attrs['shapes']} shapes, "
                 f"{comparison.attrs['confidence']:.0%} intervals)")
-    if srvr_metrics:
-        a.legend(title="regions")
     a.grid(alpha=0.3)
     if maps is not None:
         good = Criterion.parse(c.criterion.item()).on_map(maps)
