@@ -13,7 +13,8 @@ import pytest
 import torch
 
 import semkit
-from semkit import Classifier, Renderer, SemanticFunction, imagenet_labels, load_classifier, resolve_label
+from semkit import Classifier, Renderer, SemanticFunction, load_classifier
+from semkit.classify import imagenet_labels, resolve_label
 from semkit.classify import clip
 from semkit.space import Space
 
