@@ -94,14 +94,14 @@ def section(mesh_path: Path) -> list[str]:
 
     starts = np.array(views[:: max(1, len(views) // 8)][:8])
     lines += [
-        f"Worst views within +-10 degrees of {len(starts)} correctly classified views (budget 200 queries per start):",
+        f"Worst views within +-10 degrees of {len(starts)} correctly classified views (max_queries 200 per start):",
         "",
         "| method | failure found | queries to the first failure (median) | lowest score found (median) | seconds |",
         "|---|---|---|---|---|",
     ]
     for method in ("random", "cmaes"):
         start = time.perf_counter()
-        worst = semkit.find_failures(f, starts, 10.0, budget=200, method=method, progress=False)
+        worst = semkit.find_failures(f, starts, 10.0, max_queries=200, method=method, progress=False)
         seconds = time.perf_counter() - start
         hits = worst.queries_to_failure.values[worst.failed.values]
         median = f"{statistics.median(hits):.0f}" if len(hits) else "none found"

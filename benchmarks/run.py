@@ -327,7 +327,7 @@ def adaptive_lines(rows: list[dict]) -> list[str]:
         "",
         "## Adaptive maps against dense maps",
         "",
-        f"`semantic_map(f, step=3, adaptive=True)` (tolerance {rows[0]['tolerance']}) against the dense map of the same f, "
+        f"`semantic_map(f, step=3, adaptive=True)` (max_error {rows[0]['max_error']}) against the dense map of the same f, "
         f"EfficientNet-Lite0 on {len(rows)} ShapeNet meshes of the shared sample (`benchmarks/scale.py`: the first "
         f"{scale.PER_CLASS} models of each class). Queries counted by `f.queries`; the dense map's time is scaled from "
         "the points it rendered itself (the others came from the query cache).",
@@ -376,20 +376,20 @@ def study_lines(s: dict) -> list[str]:
         "",
         "## The study on Dask",
         "",
-        f"`semkit.sweep(kind=\"map\")` of {s['shapes']} ShapeNet meshes x {s['network']} at {s['points_per_map']} points "
+        f"`semkit.study(..., semkit.Maps(...), scheduler=client)` of {s['shapes']} ShapeNet meshes x {s['network']} at {s['points_per_map']} points "
         f"a map ({s['image_size']} px), on a LocalCluster of 1 and of 2 worker processes (1 thread each), after a coarse "
-        "sweep that loads the network and meshes on every worker (`benchmarks/scale.py`).",
+        "study that loads the network and meshes on every worker (`benchmarks/scale.py`).",
         "",
         "| measure | 1 worker | 2 workers |",
         "|---|---|---|",
-        f"| sweep wall time | {one['wall']:.1f} s | {two['wall']:.1f} s |",
-        f"| warm-up sweep (loading network and meshes) | {one['warm_up']:.1f} s | {two['warm_up']:.1f} s |",
+        f"| study wall time | {one['wall']:.1f} s | {two['wall']:.1f} s |",
+        f"| warm-up study (loading network and meshes) | {one['warm_up']:.1f} s | {two['warm_up']:.1f} s |",
         f"| round trip of a trivial task | {1000 * one['trivial_task']:.1f} ms | {1000 * two['trivial_task']:.1f} ms |",
         f"| the paper's study (100 shapes x 4 networks x 4,080 points), from the figures below | "
         f"{s['paper_study_hours'][1]:.1f} h | {s['paper_study_hours'][2]:.1f} h |",
         "",
         f"Scaling efficiency T1 / (2 T2) = {s['efficiency']:.2f}. The same map in one process took {s['map_seconds']:.2f} s "
-        f"({1000 * s['point_seconds']:.1f} ms a point); a sweep task on one worker took {s['task_overhead']:+.2f} s more "
+        f"({1000 * s['point_seconds']:.1f} ms a point); a study task on one worker took {s['task_overhead']:+.2f} s more "
         "than that (the per-task overhead). The study's cost: 400 tasks of 4,080 points at that per-point cost "
         f"({s['network']}) plus the per-task overhead, divided by 2 x the efficiency on two workers.",
     ]
@@ -404,6 +404,18 @@ def gpu_lines() -> list[str]:
                   measured.read_text().strip()]
     else:
         lines += ["No GPU run yet: `python benchmarks/gpu.py` on a machine with a CUDA GPU writes docs/gpu.md."]
+    return lines
+
+
+def included(name: str, title: str, command: str) -> list[str]:
+    """A section measured by its own script (``command`` writes docs/``name``), as that script last wrote it."""
+    lines = ["", f"## {title}", ""]
+    measured = ROOT / "docs" / name
+    if measured.exists():
+        body = measured.read_text().strip().split("\n", 1)[-1].strip()  # without its own title
+        lines += [f"From `{command}` (docs/{name}), run on its own:", "", body]
+    else:
+        lines += [f"Not measured yet: `{command}` writes docs/{name}."]
     return lines
 
 
@@ -496,6 +508,8 @@ def main() -> None:
         f"steps took {real['seconds']:.1f} s for {real['queries']} queries (OIR_W's gradients by central differences).",
     ]
     lines += adaptive_lines(adaptive) + cache_lines(hits) + study_lines(study) + [""] + trust + [""]
+    lines += included("networks.md", "Networks beside each other", "python benchmarks/networks.py")
+    lines += included("paper_study.md", "The paper's study, projected", "python benchmarks/paper_study.py")
     lines += render_once.section(once, "ShapeNet bench `50cdaa9e33fc853ecb2a965e75be701c` (21,952 faces)") + gpu_lines()
     OUT.write_text("\n".join(lines) + "\n")
     shutil.rmtree(cache, ignore_errors=True)

@@ -36,7 +36,7 @@ def shapenet_meshes(per_class: int = PER_CLASS) -> list[Path]:
 
 
 # ------------------------------------------------------------ adaptive maps
-def adaptive_rows(meshes: list[Path], step: float = 3, image_size: int | None = None, tolerance: float | None = None) -> list[dict]:
+def adaptive_rows(meshes: list[Path], step: float = 3, image_size: int | None = None, max_error: float | None = None) -> list[dict]:
     """Per mesh: an adaptive map against the dense map of the same f (EfficientNet-Lite0): queries, errors, seconds.
 
     The adaptive map is computed first; the dense map then takes its
@@ -51,7 +51,7 @@ def adaptive_rows(meshes: list[Path], step: float = 3, image_size: int | None = 
         mesh = load_file(path)
         f = semkit.SemanticFunction(mesh, classifier, renderer=renderer)
         start = time.perf_counter()
-        adaptive = semkit.semantic_map(f, step=step, adaptive=True, tolerance=tolerance, progress=False)
+        adaptive = semkit.semantic_map(f, step=step, adaptive=True, max_error=max_error, progress=False)
         seconds = time.perf_counter() - start
         queries = f.queries
         start = time.perf_counter()
@@ -71,7 +71,7 @@ def adaptive_rows(meshes: list[Path], step: float = 3, image_size: int | None = 
             "seconds": seconds,
             # the dense map's own time: its points not in the cache, scaled to the whole grid
             "dense_seconds": dense_seconds,
-            "tolerance": float(adaptive.attrs["tolerance"]),
+            "max_error": float(adaptive.attrs["max_error"]),
         })
     return rows
 
@@ -100,10 +100,10 @@ def cache_rows(mesh_path: Path, iterations: int = 100, image_size: int | None = 
 
 # ---------------------------------------------------------------- the study
 def dask_study(shapes: list[str], network: str = "efficientnet_lite0", step: float = 15, image_size: int | None = None) -> dict:
-    """A map sweep over ``shapes`` x one network on a LocalCluster of 1 and of 2 worker processes (1 thread each).
+    """A map study over ``shapes`` x one network on a LocalCluster of 1 and of 2 worker processes (1 thread each).
 
-    Returns the wall times (after a coarse warm-up sweep that loads the network and meshes on every worker), the scaling efficiency T1 / (2 T2), the
-    per-task overhead (a sweep task's time on one worker minus the same
+    Returns the wall times (after a coarse warm-up study that loads the network and meshes on every worker), the scaling efficiency T1 / (2 T2), the
+    per-task overhead (a study task's time on one worker minus the same
     map computed in this process) and a trivial task's round trip, and
     the cost of the paper's study (100 shapes x 4 networks x 4,080
     points) from these per-point and per-task figures.
@@ -133,13 +133,13 @@ def dask_study(shapes: list[str], network: str = "efficientnet_lite0", step: flo
             client.gather(client.map(abs, range(100)))
             trivial = (time.perf_counter() - start) / 100
             with tempfile.TemporaryDirectory() as tmp:
-                start = time.perf_counter()  # a coarse sweep first: every worker loads the network and the meshes
-                semkit.sweep(shapes, [network], Path(tmp) / "warm.zarr", step=90, image_size=image_size,
-                             scheduler=client, progress=False)
+                start = time.perf_counter()  # a coarse study first: every worker loads the network and the meshes
+                semkit.study(shapes, [network], semkit.Maps(step=90), image_size=image_size,
+                             store=Path(tmp) / "warm.zarr", scheduler=client, progress=False)
                 warm = time.perf_counter() - start
                 start = time.perf_counter()
-                semkit.sweep(shapes, [network], Path(tmp) / "study.zarr", step=step, image_size=image_size,
-                             scheduler=client, progress=False)
+                semkit.study(shapes, [network], semkit.Maps(step=step), image_size=image_size,
+                             store=Path(tmp) / "study.zarr", scheduler=client, progress=False)
                 wall = time.perf_counter() - start
         cluster.close()
         out["workers"][workers] = {"wall": wall, "warm_up": warm, "trivial_task": trivial}
