@@ -30,7 +30,7 @@ import xarray as xr
 KINDS = ("top-1", "top-k", "score", "margin")
 
 _SCORES_ONLY = ("this f gives scores only, so a criterion on classes ({name}) cannot be checked: pass "
-                "threshold=t or criterion=Criterion.score(t) (a view passes when its score >= t)")
+                "criterion='score >= t' (a view passes when its score is at least t)")
 
 
 @dataclass(frozen=True)
@@ -66,8 +66,9 @@ class Criterion:
         return cls("top-k", float(k), label) if k != 1 else cls.top1(label)
 
     @classmethod
-    def score(cls, threshold: float) -> "Criterion":
-        return cls("score", float(threshold))
+    def score(cls, minimum: float) -> "Criterion":
+        """Pass where the true class's probability is at least ``minimum``."""
+        return cls("score", float(minimum))
 
     @classmethod
     def margin(cls, m: float, label: int | None = None) -> "Criterion":
@@ -108,17 +109,13 @@ class Criterion:
         return [cls.resolve(c) for c in items]
 
     @classmethod
-    def resolve(cls, criterion: "Criterion | str | None" = None, threshold: float | None = None,
-                fn: Any = None) -> "Criterion":
-        """The one way a function turns ``criterion=`` / ``threshold=`` (and f, for the true class) into a Criterion.
+    def resolve(cls, criterion: "Criterion | str | None" = None, fn: Any = None) -> "Criterion":
+        """The one way a function turns ``criterion=`` (and f, for the true class) into a Criterion.
 
-        ``threshold=t`` is short for ``Criterion.score(t)``; with neither,
-        top-1 correct for an f that knows its true class (a SemanticFunction),
-        an error for a plain callable. Classes criteria take their label from
-        f when they carry none.
+        None: top-1 correct for an f that knows its true class (a
+        SemanticFunction), an error for a plain callable. Classes criteria
+        take their label from f when they carry none.
         """
-        if criterion is not None and threshold is not None:
-            raise ValueError("pass criterion= or threshold=, not both (threshold=t is Criterion.score(t))")
         if isinstance(criterion, str):
             criterion = cls.parse(criterion)
         elif isinstance(criterion, (list, tuple)):
@@ -126,10 +123,6 @@ class Criterion:
                             "for maps (robust_accuracy, compare_networks)")
         elif criterion is not None and not isinstance(criterion, Criterion):
             raise TypeError(f"criterion must be a semkit.Criterion or its name, got {type(criterion).__name__}")
-        if threshold is not None:
-            if isinstance(threshold, (list, tuple, np.ndarray)):
-                raise ValueError("a list of thresholds is for maps (robust_accuracy, compare_networks); pass one number")
-            criterion = cls.score(threshold)
         criterion = criterion or cls.top1()
         if fn is not None and criterion.needs_classes and criterion.label is None:
             label = fn.describe().get("label")

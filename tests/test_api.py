@@ -23,7 +23,7 @@ BANNED = {"seed": "random_state", "rng": "random_state", "threshold": "criterion
           "tolerance": "max_error, min_motion or max_failure", "alpha_level": "confidence"}
 MAX_PARAMETERS = 10
 #: Callables whose ``**kwargs`` are a Space's parameter names (render(mesh, azimuth=..., elevation=...)).
-SPACE_KEYWORDS = {"Renderer.render", "Space.points", "Explorer.set"}
+SPACE_KEYWORDS = {"Renderer.render", "Space.points", "Space.of", "Explorer.set"}
 MAX_TOP_LEVEL = 30
 
 
@@ -44,10 +44,10 @@ def _public_callables():
                 seen[id(obj)] = f"{prefix}.{name}"
                 yield f"{prefix}.{name}", obj
                 for attr, member in vars(obj).items():
-                    if (attr.startswith("_") and attr != "__init__") or not callable(member):
-                        continue
                     if isinstance(member, (staticmethod, classmethod)):
                         member = member.__func__
+                    if (attr.startswith("_") and attr != "__init__") or not callable(member):
+                        continue
                     if inspect.isfunction(member):
                         yield f"{name}.{attr}", member
             elif callable(obj):

@@ -33,7 +33,7 @@ def test_bad_settings_are_named(explorer):
         explorer.set(elevation=120)
     with pytest.raises(ValueError, match="unknown setting 'zoom'"):
         explorer.set(zoom=2)
-    with pytest.raises(ValueError, match="unknown algorithm"):
+    with pytest.raises(ValueError, match="unknown region method .oir_z."):
         explorer.grow("oir_z")
 
 

@@ -51,7 +51,7 @@ BATTERY = [
      lambda: semkit.check_regions(regions(), semkit.semantic_map(cosine, space=Space.of("azimuth"), step=30, progress=False)),
      ValueError, "map of the same Space"),
     ("check_regions of a plain function's map, no criterion", lambda: semkit.check_regions(regions(), small_map()),
-     ValueError, "threshold"),
+     ValueError, "pass criterion"),
     ("no starts", lambda: semkit.find_regions(cosine, [], space=SPACE, progress=False), ValueError, "no starts given"),
     ("an unknown criterion", lambda: semkit.Criterion.parse("best"), ValueError, "unknown criterion"),
 ]

@@ -162,7 +162,7 @@ class ThreeClasses:
 def test_every_criterion_judges_views_as_brute_force_and_is_recorded(criterion, passing):
     f = ThreeClasses()
     views = np.column_stack([np.linspace(0, 359, 200), np.full(200, 30.0)])
-    ok, _, _ = Criterion.resolve(criterion, None, f).evaluate(f, views)
+    ok, _, _ = Criterion.resolve(criterion, fn=f).evaluate(f, views)
     np.testing.assert_array_equal(ok, passing(analytic_classes(views)))
     radius = trust.robustness_radius(f, [[0.0, 30.0]], criterion=criterion, step=5, max_steps=12,
                                      certificate="lattice", progress=False)
@@ -179,12 +179,11 @@ def test_criteria_parse_validate_and_resolve():
     assert Criterion.parse("top-5").k == 5 and Criterion.parse("score >= 0.5") == Criterion.score(0.5)
     assert Criterion.parse("margin >= 0.1").name == "margin >= 0.1" and Criterion.parse("top-1 correct") == Criterion.top1()
     for bad, match in [(lambda: Criterion.score(5), r"\[0, 1\]"), (lambda: Criterion.topk(0), "k >= 1"),
-                       (lambda: Criterion.parse("best"), "unknown criterion"),
-                       (lambda: Criterion.resolve("top-1", 0.5), "not both")]:
+                       (lambda: Criterion.parse("best"), "unknown criterion")]:
         with pytest.raises(ValueError, match=match):
             bad()
     with pytest.raises(ValueError, match="scores only"):
-        Criterion.resolve("top-2", None, semkit.function.as_function(lambda p: p[:, 0] * 0, space=SPACE))
+        Criterion.resolve("top-2", fn=semkit.function.as_function(lambda p: p[:, 0] * 0, space=SPACE))
 
 
 def test_check_regions_and_stores_use_the_criterion_of_the_regions(tmp_path):
@@ -207,20 +206,20 @@ def test_decision_noise_on_a_map_and_from_f():
     m = semkit.semantic_map(f, space=SPACE, step=1, progress=False)
     noise = semkit.decision_noise(m, 1.0, criterion="score >= 0.5")
     assert float(noise) == pytest.approx(3 / 12, abs=0.02)  # views within 1 degree of a stripe [1.2, 2.2]: [0.2, 3.2]
-    sampled = semkit.decision_noise(f, 1.0, criterion="score >= 0.5", space=SPACE, samples=600, neighbours=16)
+    sampled = semkit.decision_noise(f, 1.0, criterion="score >= 0.5", space=SPACE, n_samples=600, neighbours=16)
     assert sampled.ci_low <= float(noise) + 0.02 and float(sampled) <= float(noise) + 0.05
     assert sampled.attrs["queries"] == 600 * 17
     with pytest.raises(ValueError, match="below the map's grid step"):
         semkit.decision_noise(semkit.semantic_map(f, space=SPACE, step=3, progress=False), 0.5, criterion="score >= 0.5")
-    classes = semkit.decision_noise(ThreeClasses(), 0.5, samples=300)
+    classes = semkit.decision_noise(ThreeClasses(), 0.5, n_samples=300)
     assert 0 < float(classes) < 0.1 and classes.attrs["answer"] == "top-1 class"
 
 
 def test_sampled_robust_accuracy_certifies_on_the_continuum():
     f = striped()
-    lattice = trust.robust_accuracy(f, [0, 6], threshold=0.5, space=SPACE, samples=60, step=3,
+    lattice = trust.robust_accuracy(f, [0, 6], criterion="score >= 0.5", space=SPACE, n_samples=60, step=3,
                                     certificate="lattice", progress=False)
-    continuous = trust.robust_accuracy(f, [0, 6], threshold=0.5, space=SPACE, samples=60, step=3, progress=False)
+    continuous = trust.robust_accuracy(f, [0, 6], criterion="score >= 0.5", space=SPACE, n_samples=60, step=3, progress=False)
     assert float(continuous.sel(radius=6)) < float(lattice.sel(radius=6))
     assert "Clopper-Pearson" in continuous.attrs["guarantee"]
     assert isinstance(continuous, xr.DataArray)

@@ -93,7 +93,7 @@ def test_render_strip_shows_a_row_of_the_map(mug_map):
     image = ax.get_images()[0].get_array()
     assert image.shape == (48, 48 * 8, 3)
     labels = [t.get_text() for t in ax.get_xticklabels()]
-    assert labels[0].startswith("0, 15\n") and "P=" in labels[0]
+    assert labels[0].startswith("0°, 15°\n") and "P=" in labels[0]
     with pytest.raises(ValueError, match="1-D slice"):
         plot.render_strip(f, ds, ax=ax)
     plt.close(fig)

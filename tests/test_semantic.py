@@ -76,7 +76,7 @@ def test_labels_spaces_and_inputs(chair_mesh, lite0):
 
 def test_bad_inputs_give_clear_errors(chair_mesh, lite0, tmp_path):
     unlabeled = semkit.Mesh(chair_mesh.vertices, chair_mesh.faces, name="thing")
-    with pytest.raises(ValueError, match="mesh 'thing' has no class label: pass label="):
+    with pytest.raises(ValueError, match="'thing' has no class label efficientnet_lite0 knows: pass label="):
         SemanticFunction(unlabeled, lite0)
     with pytest.raises(ValueError, match="unknown class label 'chiar'"):
         SemanticFunction(chair_mesh, lite0, label="chiar")

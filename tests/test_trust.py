@@ -71,7 +71,7 @@ def largest_box(good, i0, j0):
 # ------------------------------------------------------------------ criterion
 def test_plain_functions_need_a_threshold_and_nan_scores_are_refused():
     f = bumpy(0)
-    with pytest.raises(ValueError, match="threshold"):
+    with pytest.raises(ValueError, match="criterion=.score >= t."):
         trust.robustness_radius(f, [[0, 0]], space=SPACE)
     with pytest.raises(ValueError, match="NaN"):
         trust.robustness_radius(lambda p: np.full(len(p), np.nan), [[0, 0]], space=SPACE, criterion="score >= 0.5")
@@ -302,7 +302,7 @@ def test_verified_boxes_reject_bad_settings():
                            ({"certainty": 0.9}, "unexpected keyword argument .certainty.")]:
         with pytest.raises((ValueError, TypeError), match=match):
             verified(f, [[10.0, 10.0]], criterion="score >= 0.5", **options)
-    with pytest.raises(ValueError, match="threshold"):
+    with pytest.raises(ValueError, match="criterion=.score >= t."):
         verified(f, [[10.0, 10.0]])  # a plain function has no top-1 class
 
 

@@ -73,14 +73,14 @@ def _run(args: argparse.Namespace, rep: argparse.ArgumentParser, swp: argparse.A
     if args.command == "sweep":
         try:
             options = _sweep_options(args.config)
-        except (OSError, ValueError) as e:
+            spec, store, workers = _sweep_spec(options)  # a study is checked when it is made, before any work
+        except (OSError, ValueError, TypeError) as e:
             swp.error(str(e))
         from ..store import StoreError
         from ..studies import study
 
         start = time.perf_counter()
         try:
-            spec, store, workers = _sweep_spec(options)
             result = study(spec, store=store, scheduler=args.scheduler or "local", workers=workers)
         except (ValueError, TypeError, KeyError, OSError, StoreError, ConnectionError) as e:
             raise _Failure(str(e).strip("'\"")) from None

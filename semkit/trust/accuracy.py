@@ -190,7 +190,7 @@ def _sampled_robust_accuracy(f, radii, criterion, space, n_samples, step, certif
 
     fn = as_function(f, space=space)
     space = fn.space
-    criterion = Criterion.resolve(criterion, None, fn)
+    criterion = Criterion.resolve(criterion, fn=fn)
     if not 0 < confidence < 1:
         raise ValueError(f"confidence must be in (0, 1), got {confidence}")
     n_samples = _check_count("n_samples", n_samples)
@@ -368,7 +368,7 @@ def _sampled_decision_noise(f, radius, criterion, space, n_samples, neighbours, 
     n_samples, neighbours = _check_count("n_samples", n_samples), _check_count("neighbours", neighbours)
     if not 0 < confidence < 1:
         raise ValueError(f"confidence must be in (0, 1), got {confidence}")
-    criterion = None if criterion is None else Criterion.resolve(criterion, None, fn)
+    criterion = None if criterion is None else Criterion.resolve(criterion, fn=fn)
     rng = np.random.default_rng(random_state)
     views = space.lower + rng.random((n_samples, space.n)) * space.widths
     near = views[:, None, :] + (2 * rng.random((n_samples, neighbours, space.n)) - 1) * d

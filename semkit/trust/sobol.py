@@ -149,9 +149,9 @@ def _sampled_sensitivity(f, space, criterion, n_samples, n_resamples, confidence
     fn = as_function(f, space=space)
     space = fn.space
     if criterion is not None:
-        criterion = Criterion.resolve(criterion, None, fn)
+        criterion = Criterion.resolve(criterion, fn=fn)
     elif "label" in fn.describe():
-        criterion = Criterion.resolve(None, None, fn)
+        criterion = Criterion.resolve(None, fn=fn)
     rng = np.random.default_rng(random_state)
     d = space.n
     unit = qmc.Sobol(2 * d, scramble=True, seed=rng).random(n_samples)

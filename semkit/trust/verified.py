@@ -324,7 +324,7 @@ class Verified(RegionMethod):
 
     def for_function(self, fn: Any) -> "Verified":
         """This method with its criterion's true class taken from f (a top-1 criterion needs one)."""
-        bound = Criterion.resolve(self.criterion, None, fn)
+        bound = Criterion.resolve(self.criterion, fn=fn)
         if bound == self.criterion:
             return self
         copy = object.__new__(Verified)
