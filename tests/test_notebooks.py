@@ -137,9 +137,9 @@ def test_shapes_from_the_gallery_or_shapenet(shapenet_root):
 
 def test_reports_take_their_shapes_from_a_shapenet_folder(shapenet_root, tmp_path):
     """The reports' only ShapeNet-specific step: setup() picks the folder's models (gallery names are dropped)."""
-    out, figures, meshes, renderer = setup(tmp_path / "r", tmp_path / "f", shapes=["vase"], shapenet=shapenet_root,
-                                           smoke=True)
-    assert out.is_dir() and figures.is_dir() and renderer.image_size == 64
+    out, figures, meshes, image_size = setup(tmp_path / "r", tmp_path / "f", shapes=["vase"], shapenet=shapenet_root,
+                                             smoke=True)
+    assert out.is_dir() and figures.is_dir() and image_size == 64
     classes = {m.name.split("/")[0] for m in meshes}
     assert len(classes) >= 2 and classes <= {d.name for d in Path(shapenet_root).iterdir() if d.is_dir()}
     assert len(meshes) == len(classes) and all(m.label is not None for m in meshes)  # one labelled model per class

@@ -63,6 +63,5 @@ def test_a_shapenet_file_is_named_and_labelled_by_its_class_folder(shapenet_root
     path = shapenet_root / "chair" / "341fcdd8a40a2612456cbf78e1e89022" / "models" / "model_normalized.obj"
     mesh = load_file(path)
     assert mesh.name == "chair/341fcdd8a40a2612456cbf78e1e89022" and mesh.label == 559
-    maps = semkit.semantic_maps([str(path)], ["efficientnet_lite0"], step=(180, 100), renderer=semkit.Renderer(image_size=32),
-                                progress=False)
+    maps = semkit.study([str(path)], ["efficientnet_lite0"], semkit.Maps(step=(180, 100)), image_size=32, progress=False)
     assert maps.label.values.tolist() == [559] and maps.label_name.values.tolist() == ["folding chair"]

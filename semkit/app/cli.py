@@ -73,9 +73,12 @@ def _run(args: argparse.Namespace, rep: argparse.ArgumentParser, swp: argparse.A
     if args.command == "sweep":
         try:
             options = _sweep_options(args.config)
-            spec, store, workers = _sweep_spec(options)  # a study is checked when it is made, before any work
-        except (OSError, ValueError, TypeError) as e:
+        except (OSError, ValueError) as e:
             swp.error(str(e))
+        try:
+            spec, store, workers = _sweep_spec(options)  # a study is checked when it is made, before any work
+        except (ValueError, TypeError, KeyError) as e:
+            raise _Failure(str(e).strip("'\"")) from None
         from ..store import StoreError
         from ..studies import study
 

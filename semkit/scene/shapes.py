@@ -31,6 +31,9 @@ def load_shape(shape: Any, shapenet: str | os.PathLike | None = None) -> Mesh:
     if text in gallery.names():
         return gallery.load(text)
     if not Path(text).exists():
+        if Path(text).suffix or "/" in text or os.sep in text:
+            raise FileNotFoundError(f"mesh file not found: {text} (a shape is a gallery name {gallery.names()}, a mesh "
+                                    "file, a ShapeNet entry with shapenet=, or a Mesh)")
         raise FileNotFoundError(f"no shape {text!r}: not a gallery shape ({gallery.names()}) nor a mesh file")
     return load_file(text)
 
