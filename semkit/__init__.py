@@ -8,7 +8,8 @@ Semantic Robustness of Deep Neural Networks").
 The subpackages follow the data flow, and each imports only those before it
 (tests/test_architecture.py holds them to it):
 
-    space, criterion      the parameters' box and what passes (the root)
+    registry, scores      plug-ins by name; what a score function owes (the root)
+    space, criterion      the parameters' box and what passes
     store                 persistence for everything below: match, compute, lock, write
     scene                 meshes, the gallery, ShapeNet, shapes by name
     render                camera, settings, backends, Renderer
@@ -16,7 +17,7 @@ The subpackages follow the data flow, and each imports only those before it
     function              SemanticFunction(s), the ScoreFunction protocol
     maps                  dense and adaptive maps, maps as functions
     regions               region methods (the paper's), driver, SRVR
-    trust                 guarantees, radii, robust accuracy, worst cases
+    trust                 guarantees, radii, robust accuracy, worst cases, smoothing, sensitivity
     studies               shapes x networks as one spec, comparisons
     plot                  figures (ax= in, ax out; *_figure make whole figures)
     app                   explorer, reports, command line
