@@ -1,22 +1,20 @@
-"""The paper's study on this machine: 100 shapes x the bundled networks on the paper's 3-degree grid, projected
-from a measured run on ShapeNet shapes of the shared sample.
+"""The paper's study on this machine, measured and projected: shapes x the three bundled networks at a 3-degree grid.
 
-    python benchmarks/paper_study.py [--shapes 10] [--step 3]
+    python benchmarks/paper_study.py [--shapes 10] [--step 3] [--out paper_study.json]
 
-Each shape is one study task: an adaptive map (``Maps(step=3, adaptive=True)``) with every view rendered once
-for the three bundled networks. The networks are loaded and exported before the clock starts (a study loads
-them once). Writes docs/paper_study.md: per-shape seconds, the share of the grid evaluated, and the projection
-of 100 shapes from the median (and from the mean).
+The networks are loaded once. Each ShapeNet shape of the shared sample (spread over its classes) gets
+``semantic_map(SemanticFunctions(mesh, semkit.BUNDLED), step=3, adaptive=True)``:
+each view rendered once (at the largest input size) for all three networks.
+Prints one JSON line per shape as it finishes, then the summary: the median
+seconds per shape and the projection to the paper's 100 shapes.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
-import platform
 import statistics
-import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -25,63 +23,55 @@ import semkit
 ROOT = Path(__file__).resolve().parents[1]
 SHAPENET = Path(os.environ.get("SEMKIT_SHAPENET", ROOT.parent / "shared" / "data" / "shapenet-sample"))
 CLASSES = ("aeroplane", "bathtub", "bench", "bottle", "chair")
-#: The dense figure this projection stands beside (docs/benchmarks.md, "The study on Dask": one worker).
-DENSE_HOURS = 4.2
+PAPER_SHAPES = 100
 
 
-def shapes(count: int) -> list[Path]:
-    """``count`` meshes of the sample, round-robin over the classes (first models by id)."""
+def sample_meshes(n: int) -> list[Path]:
+    """``n`` mesh files of the sample, taken in turn from each class (models sorted by id)."""
     per_class = {c: sorted(p / "models" / "model_normalized.obj" for p in (SHAPENET / c).iterdir()
                            if (p / "models" / "model_normalized.obj").exists()) for c in CLASSES}
-    out = []
-    for i in range(count):
-        cls = CLASSES[i % len(CLASSES)]
-        out.append(per_class[cls][i // len(CLASSES)])
-    return out
+    paths: list[Path] = []
+    for i in range(max(len(v) for v in per_class.values())):
+        paths += [v[i] for v in per_class.values() if i < len(v)]
+    if len(paths) < n:
+        raise SystemExit(f"the sample at {SHAPENET} has {len(paths)} meshes, fewer than --shapes {n}")
+    return paths[:n]
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--shapes", type=int, default=10)
-    parser.add_argument("--step", type=float, default=3.0)
-    args = parser.parse_args(argv)
-    networks = [semkit.load_classifier(n) for n in semkit.BUNDLED]
-    work = semkit.Maps(step=args.step, adaptive=True)
-    warm = semkit.Maps(step=(180, 100))
+def measure(n: int, step: float) -> dict:
+    from semkit.scene.shapenet import load_file
+
+    networks = [semkit.load_classifier(name) for name in semkit.BUNDLED]  # loaded once, as a study does
     rows = []
-    with tempfile.TemporaryDirectory() as tmp:
-        semkit.study([str(shapes(1)[0])], networks, warm, progress=False)  # exports at the render size, untimed
-        for path in shapes(args.shapes):
-            start = time.perf_counter()
-            ds = semkit.study([str(path)], networks, work, progress=False)
-            seconds = time.perf_counter() - start
-            evaluated = float(ds.evaluated.isel(network=0).mean())
-            rows.append((str(ds.shape.values[0]), seconds, evaluated, int(ds.score.isel(network=0).size)))
-            print(f"{rows[-1][0]}: {seconds:.1f} s, {evaluated:.0%} of {rows[-1][3]} points evaluated", flush=True)
-    seconds = [r[1] for r in rows]
-    median, mean = statistics.median(seconds), statistics.fmean(seconds)
-    lines = [
-        "# The paper's study on this machine, projected",
-        "",
-        f"`python benchmarks/paper_study.py --shapes {args.shapes} --step {args.step:g}` on a machine of "
-        f"{os.cpu_count()} cores ({platform.machine()}): one study task per shape, an "
-        f"adaptive map on the paper's {args.step:g}-degree grid with each view rendered once for the "
-        f"{len(networks)} bundled networks ({', '.join(c.name for c in networks)}), at the networks' largest input size.",
-        "",
-        "| shape | seconds | grid evaluated |",
-        "|---|---|---|",
-        *[f"| {name} | {s:.1f} | {e:.0%} of {n} |" for name, s, e, n in rows],
-        "",
-        f"Median {median:.1f} s per shape (mean {mean:.1f} s, {min(seconds):.1f} to {max(seconds):.1f} s). The paper's "
-        f"study of 100 shapes x these networks: **{100 * median / 3600:.2f} h** from the median "
-        f"({100 * mean / 3600:.2f} h from the mean), against {DENSE_HOURS} h for dense maps of 4 networks on one worker "
-        "(docs/benchmarks.md). Other work may have shared the machine during the run; the figure is then an upper bound.",
-        "",
-    ]
-    (ROOT / "docs" / "paper_study.md").write_text("\n".join(lines))
-    print("\n".join(lines))
-    return 0
+    for path in sample_meshes(n):
+        mesh = load_file(path)
+        start = time.perf_counter()
+        f = semkit.SemanticFunctions(mesh, networks)
+        maps = semkit.semantic_map(f, step=step, adaptive=True, progress=False)
+        seconds = time.perf_counter() - start
+        row = {"shape": mesh.name, "seconds": round(seconds, 1), "grid_views": int(maps.score.isel(network=0).size),
+               "evaluations": int(f.queries), "image_size": f.renderer.image_size}
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+        f.close()
+    median = statistics.median(r["seconds"] for r in rows)
+    return {"shapes": len(rows), "networks": list(semkit.BUNDLED), "step": step, "rows": rows,
+            "median_seconds": round(median, 1), "projected_hours": round(median * PAPER_SHAPES / 3600, 2)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--shapes", type=int, default=10, help="ShapeNet shapes to measure (default 10)")
+    parser.add_argument("--step", type=float, default=3.0, help="grid step, degrees (the paper's: 3)")
+    parser.add_argument("--out", type=Path, help="also write the summary here (JSON)")
+    args = parser.parse_args()
+    if args.shapes < 1:
+        parser.error(f"--shapes must be at least 1, got {args.shapes}")
+    summary = measure(args.shapes, args.step)
+    print(json.dumps({k: v for k, v in summary.items() if k != "rows"}))
+    if args.out is not None:
+        args.out.write_text(json.dumps(summary, indent=1))
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -87,41 +87,6 @@ def test_the_explorer_on_shapenet_meshes(shapenet_root, lite0, tmp_path):
     assert ex.regions.attrs["shape"] == ex.shape
 
 
-def test_the_explorer_on_shapenet_meshes(shapenet_root, lite0, tmp_path):
-    """ShapeNet files (named class/model_id) as shapes: labelled by their class, maps cached under file-safe names."""
-    chair = shapenet_root / "chair" / "341fcdd8a40a2612456cbf78e1e89022" / "models" / "model_normalized.obj"
-    ex = Explorer([str(chair)], [lite0], step=(90, 50), image_size=48, cache=tmp_path)
-    assert ex.shape == "chair/341fcdd8a40a2612456cbf78e1e89022" and ex.function().label == 559
-    ex.set(azimuth=120, elevation=20)
-    assert "chair/341fcdd8a40a2612456cbf78e1e89022" in ex.prediction_html() and ex.image.shape == (48, 48, 3)
-    assert ex.map().score.shape == (4, 3)
-    assert [p.name for p in tmp_path.glob("*.nc")] == ["efficientnet_lite0__chair_341fcdd8a40a2612456cbf78e1e89022.nc"]
-    ex.grow("oir_b")
-    assert ex.regions.attrs["shape"] == ex.shape
-
-
-def test_closing_the_explorer_releases_its_widgets_figures_and_functions(lite0):
-    """Each open/widget/close cycle used to keep ~20 MB: widgets stayed registered (holding the explorer, its
-    functions and networks), figures stayed open. Now nothing of a closed explorer stays alive."""
-    import gc
-    import weakref
-
-    import matplotlib.pyplot as plt
-    from ipywidgets.widgets.widget import _instances
-
-    widgets, figures = len(_instances), len(plt.get_fignums())
-    ex = Explorer(["vase"], [lite0], step=(180, 100), image_size=32)
-    ex.widget()
-    ex.map_figure()
-    function = weakref.ref(ex.function())
-    ex.close()
-    gc.collect()
-    assert function() is None  # its function (renderer, caches) is gone
-    assert len(_instances) == widgets and len(plt.get_fignums()) == figures  # a cycle leaves nothing behind
-    assert ex.update().image.shape == (32, 32, 3)  # a closed explorer still answers (and loads again)
-    ex.close()
-
-
 def test_closing_the_explorer_releases_its_widgets_figures_and_functions(explorer):
     """Each open/widget/close cycle used to keep ~20 MB: widgets stayed registered (holding the explorer, its
     functions and networks), figures stayed open. Now nothing of a closed explorer stays alive."""

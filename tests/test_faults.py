@@ -51,7 +51,7 @@ BATTERY = [
      lambda: semkit.check_regions(regions(), semkit.semantic_map(cosine, space=Space.of("azimuth"), step=30, progress=False)),
      ValueError, "map of the same Space"),
     ("check_regions of a plain function's map, no criterion", lambda: semkit.check_regions(regions(), small_map()),
-     ValueError, "pass criterion"),
+     ValueError, "criterion='score >= t'"),
     ("no starts", lambda: semkit.find_regions(cosine, [], space=SPACE, progress=False), ValueError, "no starts given"),
     ("an unknown criterion", lambda: semkit.Criterion.parse("best"), ValueError, "unknown criterion"),
 ]
@@ -203,7 +203,7 @@ def test_cli_errors_are_one_line_without_a_traceback(tmp_path, capsys):
     status, err = run_cli(capsys, "report", "--bogus")
     assert status == 2 and "usage: semkit report" in err and "--bogus" in err
     status, err = run_cli(capsys, "report", "--out", str(tmp_path / "r"), "-p", "netwroks", "[x]")
-    assert status == 1 and "unknown notebook parameter(s) ['netwroks']" in err
+    assert status == 2 and "unknown notebook parameter(s) ['netwroks']" in err
 
 
 def test_reports_without_the_notebooks_extra_name_it(monkeypatch, tmp_path):
@@ -260,3 +260,130 @@ VERIFIED_FAULTS = [
 @pytest.mark.parametrize("case, check", VERIFIED_FAULTS, ids=[row[0] for row in VERIFIED_FAULTS])
 def test_verified_boxes_keep_their_promises(case, check):
     assert check(), case
+
+
+# ------------------------------------------------------------ issue 27: maps, criteria, renderer, CLI, explorer
+def test_a_map_in_any_coordinate_order_gives_the_same_robust_accuracy_and_noise():
+    m = small_map()
+    criterion = "score >= 0.5"
+    expected = semkit.robust_accuracy(m, [0, 30, 60], criterion=criterion).values
+    noise = float(semkit.decision_noise(m, 30, criterion=criterion))
+    shuffled = m.isel(elevation=[2, 0, 3, 1])
+    for other in (m.isel(azimuth=slice(None, None, -1)), m.isel(elevation=slice(None, None, -1)), shuffled):
+        assert semkit.robust_accuracy(other, [0, 30, 60], criterion=criterion).values.tolist() == expected.tolist()
+        assert float(semkit.decision_noise(other, 30, criterion=criterion)) == noise
+
+
+def test_a_missing_view_in_a_map_fails_and_is_counted():
+    m = small_map()
+    correct = (m.score >= 0.5).astype(float)
+    m["correct"] = correct.where(m.azimuth != 0)  # the views at azimuth 0 were never computed (NaN)
+    ra = semkit.robust_accuracy(m, [0], criterion="top-1")
+    assert float(ra[0]) == pytest.approx(float((correct * (m.azimuth != 0)).mean()))
+    assert ra.attrs["missing_views"] == m.sizes["elevation"] and "count as failing" in ra.attrs["missing"]
+    with pytest.raises(ValueError, match=r"4 view\(s\) without a value"):
+        semkit.decision_noise(m, 30, criterion="top-1")
+
+
+def test_a_radius_wider_than_the_grid_is_clamped():
+    import time
+
+    start = time.perf_counter()
+    assert float(semkit.robust_accuracy(small_map(), 1e9, criterion="score >= 0.01")[0]) == 0.0
+    assert time.perf_counter() - start < 2  # 22 s when the filter was built a billion degrees wide
+
+
+@pytest.fixture(scope="module")
+def vase_lite0(lite0):
+    return semkit.SemanticFunction(gallery.load("vase"), lite0, renderer=semkit.Renderer(image_size=32))
+
+
+@pytest.mark.parametrize("criterion, fragment", [
+    (semkit.Criterion.top1(label=5000), "label 5000 is out of range: the network has 1000 classes"),
+    ("top-1001", "top-1001 correct needs the top 1001 classes, and the network has only 1000"),
+])
+def test_a_criterion_beyond_the_networks_classes_is_refused(vase_lite0, criterion, fragment):
+    with pytest.raises(ValueError, match=fragment):
+        semkit.robust_accuracy(vase_lite0, [0], criterion=criterion, n_samples=2, progress=False)
+    with pytest.raises(ValueError, match=fragment):
+        semkit.Criterion.resolve(criterion).evaluate(vase_lite0, np.array([[0.0, 20.0]]))
+
+
+def map_with_attrs(**attrs):
+    m = small_map()
+    m.attrs.update(attrs)
+    return m
+
+
+BATTERY_27 = [
+    ("no criterion name", lambda: semkit.Criterion.parse(None), TypeError, "a criterion's name is a string"),
+    ("an empty list of criteria", lambda: semkit.Criterion.resolve_all([]), ValueError, "criterion= got an empty list"),
+    ("an empty list of criteria for a map", lambda: semkit.robust_accuracy(small_map(), 0, criterion=[]), ValueError,
+     "criterion= got an empty list"),
+    ("a list of criteria for f", lambda: semkit.robust_accuracy(cosine, 0, criterion=["top-1"], space=SPACE),
+     ValueError, "a list of criteria is for maps"),
+    ("a radius per parameter of the wrong length", lambda: semkit.decision_noise(small_map(), [30, 30, 30],
+                                                                                 criterion="score >= 0.5"),
+     ValueError, "one per parameter ['azimuth', 'elevation'] (2)"),
+    ("radii as a matrix", lambda: semkit.robust_accuracy(small_map(), [[0, 6]], criterion="score >= 0.5"), ValueError,
+     "a non-negative number or a sequence"),
+    ("a negative sample count", lambda: semkit.decision_noise(cosine, 1, criterion="score >= 0.5", space=SPACE,
+                                                               n_samples=-5), ValueError, "n_samples must be a whole"),
+    ("malformed criterion attrs", lambda: map_with_attrs(criterion_spec="{kind: top").semkit.robust_accuracy(0),
+     ValueError, "criterion attrs are malformed"),
+    ("an infinite light", lambda: semkit.Renderer(image_size=32, light_intensity=float("inf")), ValueError,
+     "light_intensity must be a number in [0, 1]"),
+    ("an ambient light above 1", lambda: semkit.Renderer(image_size=32, ambient=5), ValueError,
+     "ambient must be a number in [0, 1]"),
+    ("no background", lambda: semkit.Renderer(image_size=32, background=None), TypeError, "black is background=0"),
+    ("no azimuths", lambda: semkit.Renderer(image_size=32).render(gallery.load("vase"), azimuth=[], elevation=20),
+     ValueError, "azimuth= holds no values"),
+]
+
+
+@pytest.mark.parametrize("case, call, error, fragment", BATTERY_27, ids=[row[0] for row in BATTERY_27])
+def test_issue_27_bad_input_gets_a_clear_error(case, call, error, fragment):
+    with pytest.raises(error) as info:
+        call()
+    assert fragment in str(info.value), f"{case}: {info.value}"
+
+
+def test_numpy_integers_are_image_sizes():
+    renderer = semkit.Renderer(image_size=np.int64(32), supersample=np.int32(1))
+    assert renderer.image_size == 32 and type(renderer.describe()["image_size"]) is int
+    assert renderer.render(gallery.load("vase"), azimuth=[0], elevation=20).shape == (1, 3, 32, 32)
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["-p", "smoke", "true"], "-p smoke is set by the flag --smoke: use --smoke instead"),
+    (["-p", "out", "elsewhere"], "-p out is set by the flag --out: use --out elsewhere instead"),
+    (["-p", "networks", "[efficientnet_lite0"], "-p networks '[efficientnet_lite0' is not a YAML value"),
+    (["-p", "per_class", "two"], "per_class = 'two' must be a whole number (the default is"),
+    (["-p", "networks", "efficientnet_lite0"], "networks = 'efficientnet_lite0' must be a list"),
+    (["-p", "step_2d", "[ten, 10]"], "step_2d = ['ten', 10] must hold numbers only"),
+])
+def test_report_parameters_are_checked_before_anything_runs(tmp_path, capsys, args, fragment):
+    status, err = run_cli(capsys, "report", "--out", str(tmp_path / "r"), "--figures", str(tmp_path / "f"), *args)
+    assert status == 2 and "usage: semkit report" in err and fragment in err and "Traceback" not in err
+    assert not (tmp_path / "r").exists()
+
+
+def test_report_folders_that_cannot_be_written_are_named(tmp_path, capsys):
+    (tmp_path / "file").write_text("")
+    status, err = run_cli(capsys, "report", "--out", str(tmp_path / "file" / "r"), "--smoke")
+    assert status == 2 and "--out" in err and "cannot be written" in err
+
+
+@pytest.mark.parametrize("text, fragment", [
+    ("store: s.zarr\nnetworks: [efficientnet_lite0\n", "is not valid YAML at line 3"),
+    ("store: s.zarr\nnetworks: [efficientnet_lite0]\nshapes: [vase]\nspace: {azimuth: [0, 360]}\n",
+     "a mapping with `parameters`"),
+    ("store: s.zarr\nnetworks: [efficientnet_lite0]\nshapes: [vase]\nspace: {parameters: [{name: azimuth, lo: 0}]}\n",
+     "space is not a valid Space mapping"),
+])
+def test_sweep_configs_that_do_not_parse_are_one_line_errors(tmp_path, capsys, text, fragment):
+    config = tmp_path / "sweep.yaml"
+    config.write_text(text)
+    status, err = run_cli(capsys, "sweep", str(config))
+    assert status == 2 and fragment in err and "Traceback" not in err and "usage: semkit sweep" in err
+
