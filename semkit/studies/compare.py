@@ -107,10 +107,7 @@ def compare_networks(
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
             raise ValueError(f"{name} must be a whole number of at least 1, got {value!r}")
     radii = [radius] if np.ndim(radius) == 0 else list(radius)
-    given = criterion if isinstance(criterion, (list, tuple)) else [criterion]
-    if not given:
-        raise ValueError("criterion= is a criterion or a non-empty list of them, got []")
-    criteria = [Criterion.resolve(c) for c in given]
+    criteria = [Criterion.top1()] if criterion is None else Criterion.resolve_all(criterion)
     networks = [str(n) for n in maps.network.values]
     if maps.sizes["shape"] < 2:
         import warnings
