@@ -63,10 +63,10 @@ class DatasetAccessor(_Semkit):
         """
         import json
 
-        from .classify import load_classifier
         from .function import SemanticFunction
         from .render import Renderer
         from .scene import load_shape
+        from .studies.spec import cached_classifier as load_classifier  # the networks a study already loaded
 
         attrs = self._obj.attrs
         settings = json.loads(attrs["settings"]) if "settings" in attrs else {}

@@ -49,18 +49,24 @@ def compute(spec: StudySpec, classifiers: Sequence[Any], mesh: Mesh, todo: Seque
     if isinstance(kind, Maps):
         chosen = list(range(len(classifiers))) if kind.adaptive else list(todo)
         size = spec.image_size  # resolved by study(): the same for every task
-        with SemanticFunctions(mesh, [classifiers[i] for i in chosen], renderer=Renderer(image_size=size),
-                               space=space) as f:
+        renderer = Renderer(image_size=size)  # closed after the task; the networks stay ready for the next one
+        try:
+            f = SemanticFunctions(mesh, [classifiers[i] for i in chosen], renderer=renderer, space=space)
             maps = network_maps(f, space.grid(kind.step), [None] * len(chosen), space=space, progress=False,
                                 adaptive=kind.adaptive, max_error=kind.max_error)
+        finally:
+            renderer.close()
         return [maps[chosen.index(i)] for i in todo]
     out = []
     for i in todo:
         classifier = classifiers[i]
         renderer = Renderer(image_size=spec.image_size or classifier.input_size)
-        with SemanticFunction(mesh, classifier, renderer=renderer, space=space) as f:
+        try:
+            f = SemanticFunction(mesh, classifier, renderer=renderer, space=space)
             result = find_regions(f, kind.starts, kind.algorithms, space=space, iterations=kind.iterations,
                                   step_rule=kind.step_rule, criterion=kind.criterion, progress=False)
+        finally:
+            renderer.close()
         out.append(result.reindex(iteration=np.arange(kind.iterations)))
     return out
 
