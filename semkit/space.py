@@ -369,20 +369,29 @@ class Space:
         name; parameters it leaves out take the default), or None (:meth:`default_step`)."""
         if step is None:
             return self.default_step()
-        if isinstance(step, Mapping):
-            unknown = set(step) - set(self.names)
-            if unknown:
-                raise ValueError(f"steps for unknown parameters {sorted(unknown)}; the Space has {list(self.names)}")
-            steps = np.array([float(step.get(name, d)) for name, d in zip(self.names, self.default_step())])
-        elif np.ndim(step) == 0:
-            steps = np.full(self.n, float(step))
+        return self.per_parameter(step, "step", self.default_step())
+
+    def per_parameter(self, value: Any, what: str, default: np.ndarray | None = None) -> np.ndarray:
+        """``value`` as one positive finite number per parameter [n]: one number for all, one per parameter in the
+        Space's order, or a mapping by name (parameters it leaves out take ``default``; without one, each needs a
+        value). Errors name ``what`` and the parameters."""
+        if isinstance(value, Mapping):
+            unknown = set(value) - set(self.names)
+            missing = [name for name in self.names if name not in value] if default is None else []
+            if unknown or missing:
+                raise ValueError(f"{what} for unknown parameters {sorted(unknown)} or missing {missing}; the Space has "
+                                 f"{list(self.names)}")
+            values = np.array([float(value[name]) if name in value else float(default[i])
+                               for i, name in enumerate(self.names)])
+        elif np.ndim(value) == 0:
+            values = np.full(self.n, float(value))
         else:
-            steps = np.asarray(step, dtype=float)
-            if steps.shape != (self.n,):
-                raise ValueError(f"step needs one value or {self.n} (one per parameter {list(self.names)}), got {step!r}")
-        if not (np.isfinite(steps).all() and (steps > 0).all()):
-            raise ValueError(f"steps must be positive, got {step!r}")
-        return steps
+            values = np.asarray(value, dtype=float)
+            if values.shape != (self.n,):
+                raise ValueError(f"{what} needs one value or {self.n} (one per parameter {list(self.names)}), got {value!r}")
+        if not (np.isfinite(values).all() and (values > 0).all()):
+            raise ValueError(f"{what} must be positive and finite, got {value!r}")
+        return values
 
     def grid(
         self,

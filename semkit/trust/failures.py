@@ -152,12 +152,7 @@ def find_failures(
     budget = max_queries
     if isinstance(budget, bool) or not isinstance(budget, (int, np.integer)) or budget < 1:
         raise ValueError(f"max_queries must be an integer of at least 1 query per start, got {budget!r}")
-    try:
-        r = np.broadcast_to(np.asarray(radius, dtype=float), (space.n,)).copy()
-    except ValueError:
-        raise ValueError(f"radius is one number or one per parameter {list(space.names)}, got {radius!r}") from None
-    if not (np.isfinite(r).all() and (r > 0).all()):
-        raise ValueError(f"radius must be positive (one number or one per parameter {list(space.names)}), got {radius}")
+    r = space.per_parameter(radius, "radius")
     template = FAILURE_SEARCHES.create(method)
     x0 = _starts(space, starts)
     S, n = x0.shape

@@ -76,7 +76,7 @@ class Smoothed:
                              "criterion='score >= 0.5'; g then answers pass or fail)")
         self.criterion = None if criterion is None else Criterion.resolve(criterion, fn=first)
         self.label = int(self.info["label"]) if self.criterion is None else 1
-        self.sigma = _sigma(sigma, self.space)
+        self.sigma = self.space.per_parameter(sigma, "sigma (the noise's standard deviation)")
         if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
             raise ValueError(f"batch_size must be a whole number of at least 1, got {batch_size!r}")
         self.batch_size = int(batch_size)
@@ -270,25 +270,6 @@ def certified_accuracy(certificates: xr.Dataset, radius: float | Sequence[float]
                       if sampled else "a statement about these views alone")) + "; this speaks of g, not of the network",
     )
     return share
-
-
-def _sigma(sigma: Any, space: Space) -> np.ndarray:
-    """sigma per parameter [n] from a mapping by name, a sequence or one number; every value positive."""
-    if isinstance(sigma, Mapping):
-        unknown, missing = set(sigma) - set(space.names), [n for n in space.names if n not in sigma]
-        if unknown or missing:
-            raise ValueError(f"sigma needs a value for every parameter {list(space.names)}: unknown {sorted(unknown)}, "
-                             f"missing {missing}")
-        values = np.array([float(sigma[name]) for name in space.names])
-    elif np.ndim(sigma) == 0:
-        values = np.full(space.n, float(sigma))
-    else:
-        values = np.asarray(sigma, dtype=float)
-        if values.shape != (space.n,):
-            raise ValueError(f"sigma needs one value or {space.n} (one per parameter {list(space.names)}), got {sigma!r}")
-    if not (np.isfinite(values).all() and (values > 0).all()):
-        raise ValueError(f"sigma must be positive and finite (the noise's standard deviation per parameter), got {sigma!r}")
-    return values
 
 
 def _add_counts(counts: np.ndarray, rows: np.ndarray, answers: np.ndarray) -> np.ndarray:
