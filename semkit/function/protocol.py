@@ -18,7 +18,6 @@ import numpy as np
 
 from ..scores import checked_scores
 from ..space import Space
-from .cache import QueryCache
 from .differences import central_differences
 
 
@@ -59,9 +58,9 @@ class PlainFunction:
     Scores come from ``f`` (checked: one finite value per point), the
     gradient from ``f.gradient`` where f has one, else central differences
     with steps ``fd_step``; ``queries`` counts the points evaluated here.
-    A point asked for again is answered from ``cache`` (f is taken to be a
-    function: the same point, the same score), so the points a store's
-    identity probes cost nothing when the map then needs them.
+    The grid points a map's store identity probed (:meth:`remember`) are
+    answered once more without evaluating f, when the map then needs them;
+    every other call goes straight to f.
     ``identified`` says whether f describes itself (then ``describe()`` is
     its own); a function that does not is matched to a store by its values
     at fixed probe points (see :func:`store_identity`).
@@ -74,7 +73,7 @@ class PlainFunction:
         self._describe = getattr(f, "describe", None)
         self.identified = self._describe is not None
         self.difference_steps = None if self._gradient else np.broadcast_to(np.asarray(fd_step, float), (space.n,)).copy()
-        self.cache = QueryCache()
+        self._probed: dict[bytes, float] = {}  # grid points the identity evaluated, until the map asks for them
 
     @property
     def name(self) -> str:
@@ -89,16 +88,22 @@ class PlainFunction:
 
     def __call__(self, points: Any) -> np.ndarray:
         pts = np.asarray(points, dtype=float).reshape(-1, self.space.n)
-        unique, inverse = np.unique(pts, axis=0, return_inverse=True)
-        found = self.cache.lookup(unique)
-        miss = ~found.hit
-        if miss.any():
-            fresh = checked_scores(self.f(unique[miss]), unique[miss])
-            self.queries += int(miss.sum())
-            none = np.full((len(fresh), 1), -1, dtype=np.int64)
-            self.cache.store(unique[miss], fresh, none, np.zeros((len(fresh), 1)))
-            found.score[miss] = fresh
-        return found.score[np.asarray(inverse).reshape(-1)]
+        if not self._probed:
+            self.queries += len(pts)
+            return checked_scores(self.f(pts), pts)
+        keys = [p.tobytes() for p in pts]
+        scores = np.array([self._probed.get(k, np.nan) for k in keys])
+        rest = np.isnan(scores)
+        for k in {k for k, r in zip(keys, rest) if not r}:
+            del self._probed[k]
+        if rest.any():
+            scores[rest] = checked_scores(self.f(pts[rest]), pts[rest])
+            self.queries += int(rest.sum())
+        return scores
+
+    def remember(self, points: np.ndarray, scores: np.ndarray) -> None:
+        """Keep f's ``scores`` at ``points`` (already evaluated) for the next call that asks for them, once."""
+        self._probed.update(zip((p.tobytes() for p in np.asarray(points, dtype=float)), np.asarray(scores, float)))
 
     def evaluate(self, points: Any, k: int = 1) -> Evaluation:
         return Evaluation(self(points), None, None, None)
@@ -143,7 +148,7 @@ def store_identity(f: ScoreFunction, key: str | None = None, grid: np.ndarray | 
     :data:`PROBES` fixed uniform points of its Space and, for a map, at a
     fixed sample of its grid points (up to :data:`GRID_PROBES`), all
     together at most half the grid, so that reading a finished map back
-    costs at most half of it; the grid points probed are kept in f's cache
+    costs at most half of it; the grid points probed are remembered by f
     and cost nothing when the map computes them. Another function of the
     same name (a lambda, a redefined function) that differs at a share q of
     the grid's points is caught with probability at least 1 - (1 - q)^m
@@ -165,7 +170,10 @@ def store_identity(f: ScoreFunction, key: str | None = None, grid: np.ndarray | 
     points = space.lower + np.random.default_rng(20231).random((probes, space.n)) * space.widths  # fixed points
     if grid is not None and len(grid):
         points = np.concatenate([points, grid])
-    values = np.array([float(f"{v:.9g}") for v in f(points)])
+    scores = f(points)
+    if grid is not None and len(grid):
+        f.remember(grid, scores[probes:])
+    values = np.array([float(f"{v:.9g}") for v in scores])
     digest = hashlib.sha256(values.tobytes()).hexdigest()[:16]
     return {"callable": f.name, "canary": f"{digest} (values at {len(points)} points)"}
 
