@@ -55,16 +55,16 @@ def brute_radius(f, x, max_steps, t=0.5):
 def largest_box(good, i0, j0):
     """Cells of the largest all-good box holding cell (i0, j0) of a 2-D grid whose axis 0 is periodic."""
     A, E = good.shape
-    g = np.concatenate([good, good], 0)
-    bad = np.zeros((2 * A + 1, E + 1), int)
-    bad[1:, 1:] = np.cumsum(np.cumsum(~g, 0), 1)
+    bad = np.zeros((2 * A + 1, E), int)
+    bad[1:] = np.cumsum(~np.concatenate([good, good], 0), 0)  # per column, the failing cells of rows [0, r)
     best = 0
-    c, d = np.arange(0, j0 + 1)[:, None], np.arange(j0, E)[None, :]
-    for i in (i0, i0 + A):
-        for a in range(max(0, i - A + 1), i + 1):
-            for b in range(i, min(2 * A, a + A)):
-                n_bad = bad[b + 1, d + 1] - bad[a, d + 1] - bad[b + 1, c] + bad[a, c]
-                best = max(best, int(np.where(n_bad == 0, (b - a + 1) * (d - c + 1), 0).max()))
+    for i in (i0, i0 + A):  # boxes over rows [a, b] holding row i, at most one period wide
+        a, b = np.arange(max(0, i - A + 1), i + 1)[:, None], np.arange(i, min(2 * A, i + A))[None, :]
+        ok = bad[b + 1] - bad[a] == 0  # [a, b, column]: the column is all good over rows [a, b]
+        down = np.logical_and.accumulate(ok[..., j0::-1], axis=-1).sum(-1)  # good columns from j0 down, unbroken
+        up = np.logical_and.accumulate(ok[..., j0:], axis=-1).sum(-1)
+        area = np.where(ok[..., j0] & (b - a < A), (b - a + 1) * (down + up - 1), 0)
+        best = max(best, int(area.max()))
     return best
 
 
