@@ -31,7 +31,7 @@ def test_a_study_holds_what_single_maps_hold(maps, lite0):
 
 def test_a_stored_study_resumes_and_refuses_other_settings(tmp_path, lite0):
     store = tmp_path / "s.zarr"
-    work = semkit.Regions(starts=[[30, 20]], algorithms=("naive", "oir_b"), iterations=40, step_rule="faithful")
+    work = semkit.Regions(starts=[[30, 20]], algorithms=("naive", "oir_b"), iterations=12, step_rule="faithful")
     args = dict(kind=work, image_size=48, progress=False)
     first = semkit.study(["vase"], [lite0], store=store, **args)
     assert first.attrs["computed"] == 1 and first.lower.dims == ("network", "shape", "start", "algorithm", "param")
@@ -41,7 +41,7 @@ def test_a_stored_study_resumes_and_refuses_other_settings(tmp_path, lite0):
     again = semkit.study(["vase"], [lite0], store=store, **args)
     assert again.attrs["computed"] == 0
     with pytest.raises(ValueError, match="differs in iterations"):
-        semkit.study(["vase"], [lite0], store=store, **{**args, "kind": semkit.Regions(**{**vars(work), "iterations": 50})})
+        semkit.study(["vase"], [lite0], store=store, **{**args, "kind": semkit.Regions(**{**vars(work), "iterations": 13})})
 
 
 def test_regions_over_a_stack_of_maps_and_the_comparison_table(maps):
