@@ -79,24 +79,26 @@ import sys, time, numpy as np, semkit
 def wave(p):
     time.sleep(0.02)
     return (np.sin(np.radians(p[:, 0])) + 1) / 2 * np.exp(-(((p[:, 1] - 20) / 30) ** 2))
-ds = semkit.semantic_map(wave, space=semkit.Space.paper(), step=(10, 10), store=sys.argv[1], chunk_size=12, progress=False)
-assert np.isfinite(ds.score).all()
+for store in sys.argv[1:]:
+    ds = semkit.semantic_map(wave, space=semkit.Space.paper(), step=(10, 10), store=store, chunk_size=12, progress=False)
+    assert np.isfinite(ds.score).all()
 """
 
 
-@pytest.mark.parametrize("suffix", [".nc", ".zarr"])
-def test_two_processes_computing_one_store_both_finish_and_it_reads_back_correct(tmp_path, suffix):
-    store = tmp_path / f"shared{suffix}"
+def test_two_processes_computing_one_store_both_finish_and_it_reads_back_correct(tmp_path):
+    """Two processes map into the same stores (a .nc file, then a .zarr folder): both finish, the stores are whole."""
+    stores = [tmp_path / "shared.nc", tmp_path / "shared.zarr"]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(SEMKIT.parent), os.environ.get("PYTHONPATH", "")])}
-    procs = [subprocess.Popen([sys.executable, "-c", WRITER, str(store)], env=env, stderr=subprocess.PIPE, text=True)
+    procs = [subprocess.Popen([sys.executable, "-c", WRITER, *map(str, stores)], env=env, stderr=subprocess.PIPE, text=True)
              for _ in range(2)]
     for proc in procs:
         _, err = proc.communicate(timeout=300)
         assert proc.returncode == 0, err
-    back = semkit.open(store)
-    az, el = np.meshgrid(back.azimuth, back.elevation, indexing="ij")
-    np.testing.assert_allclose(back.score, wave(np.stack([az.ravel(), el.ravel()], 1)).reshape(az.shape))
-    assert not (tmp_path / f"shared{suffix}.partial").exists()
+    for store in stores:
+        back = semkit.open(store)
+        az, el = np.meshgrid(back.azimuth, back.elevation, indexing="ij")
+        np.testing.assert_allclose(back.score, wave(np.stack([az.ravel(), el.ravel()], 1)).reshape(az.shape))
+        assert not store.with_name(store.name + ".partial").exists()
     assert not [p for p in tmp_path.iterdir() if p.name.endswith((".tmp", ".lock"))]  # no temporary or lock left behind
 
 
