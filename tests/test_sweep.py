@@ -79,27 +79,6 @@ class KillAWorkerMidTask(SchedulerPlugin):
                 return
 
 
-def test_a_worker_killed_mid_sweep_loses_nothing(tmp_path):
-    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0")
-    client = Client(cluster)
-    try:
-        shapes = ["coffee_mug", "vase", "water_bottle"]
-        killer = KillAWorkerMidTask(cluster.scheduler, client.run(os.getpid))
-        cluster.scheduler.add_plugin(killer, name="kill-a-worker")
-        ds = study(shapes, NETWORKS, store=tmp_path / "s.zarr", scheduler=client, progress=False, **SMALL)
-        assert killer.killed, "no worker was running a task when the first one finished"
-        (finished, interrupted), = killer.killed
-        assert finished not in interrupted
-        assert (ds.done == 1).all() and np.isfinite(ds.score).all() and (ds.top1 >= 0).all()
-        cluster.scheduler.remove_plugin(name="kill-a-worker")
-        ref = study(shapes, NETWORKS, store=tmp_path / "ref.zarr", scheduler=client, progress=False, **SMALL)
-        xr.testing.assert_allclose(ds.score, ref.score, atol=1e-5)
-        xr.testing.assert_equal(ds.top1, ref.top1)
-    finally:
-        client.close()
-        cluster.close()
-
-
 def test_adaptive_map_sweeps(tmp_path, client):
     kw = {"kind": Maps(step=(10, 10), adaptive=True, max_error=0.05), "image_size": 48}
     ds = study(["vase"], ["efficientnet_lite0"], store=tmp_path / "a.zarr", scheduler=client, progress=False, **kw)
@@ -150,3 +129,22 @@ def test_bad_studies_are_named(tmp_path):
     with pytest.raises(TypeError, match=r"shapes is a list, got 'vase': write \['vase'\]"):
         study("vase", NETWORKS)
     assert not (tmp_path / "s.zarr").exists()  # nothing made for a refused study
+
+
+def test_a_worker_killed_mid_sweep_loses_nothing(tmp_path, client):
+    """Last in this module: it kills one of the module's workers (its nanny starts a fresh one)."""
+    cluster = client.cluster
+    shapes = ["coffee_mug", "vase", "water_bottle"]
+    killer = KillAWorkerMidTask(cluster.scheduler, client.run(os.getpid))
+    cluster.scheduler.add_plugin(killer, name="kill-a-worker")
+    try:
+        ds = study(shapes, NETWORKS, store=tmp_path / "s.zarr", scheduler=client, progress=False, **SMALL)
+    finally:
+        cluster.scheduler.remove_plugin(name="kill-a-worker")
+    assert killer.killed, "no worker was running a task when the first one finished"
+    (finished, interrupted), = killer.killed
+    assert finished not in interrupted
+    assert (ds.done == 1).all() and np.isfinite(ds.score).all() and (ds.top1 >= 0).all()
+    ref = study(shapes, NETWORKS, store=tmp_path / "ref.zarr", scheduler=client, progress=False, **SMALL)
+    xr.testing.assert_allclose(ds.score, ref.score, atol=1e-5)
+    xr.testing.assert_equal(ds.top1, ref.top1)
