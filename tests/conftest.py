@@ -17,15 +17,13 @@ from semkit import gallery
 ROOT = Path(__file__).resolve().parents[1]
 SHAPENET = Path(os.environ.get("SEMKIT_SHAPENET", ROOT.parent / "shared" / "data" / "shapenet-sample"))
 FIGURES = ROOT.parent / "shared" / "reference" / "paper-figures"
-# ONNX exports go to this run's own folder, shared by its notebook kernels, Dask workers and pytest-xdist
-# workers (they inherit the controller's environment, so they find its folder there).
-CACHE = os.environ.get("SEMKIT_TEST_CACHE") or tempfile.mkdtemp(prefix="semkit-test-cache-")
-os.environ["SEMKIT_TEST_CACHE"] = os.environ["SEMKIT_CACHE"] = CACHE
+# ONNX exports go to this session's own folder, shared by its notebook kernels and Dask workers.
+CACHE = tempfile.mkdtemp(prefix="semkit-test-cache-")
+os.environ["SEMKIT_CACHE"] = CACHE
 
 
 def pytest_sessionfinish(session, exitstatus):
-    if not hasattr(session.config, "workerinput"):  # the controller (or a run without workers) cleans up
-        shutil.rmtree(CACHE, ignore_errors=True)
+    shutil.rmtree(CACHE, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
