@@ -509,7 +509,7 @@ def main() -> None:
     ]
     lines += adaptive_lines(adaptive) + cache_lines(hits) + study_lines(study) + [""] + trust + [""]
     lines += included("networks.md", "Networks beside each other", "python benchmarks/networks.py")
-    lines += included("paper_study.md", "The paper's study, projected", "python benchmarks/paper_study.py")
+    lines += included("paper_study.md", "The paper's study, projected", "python benchmarks/paper_study.py --markdown docs/paper_study.md")
     lines += render_once.section(once, "ShapeNet bench `50cdaa9e33fc853ecb2a965e75be701c` (21,952 faces)") + gpu_lines()
     OUT.write_text("\n".join(lines) + "\n")
     shutil.rmtree(cache, ignore_errors=True)
