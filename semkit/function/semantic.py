@@ -229,7 +229,9 @@ class SemanticFunctions:
     one network). ``f.evaluate(points)`` returns one :class:`Evaluation` per
     network (by name); it renders the points that some network has not
     answered yet (cached answers are reused per network) once, and gives the
-    images to each network that needs them.
+    images to each network that needs them. ``f.evaluate_each({name: points})``
+    does the same with each network at its own points (each network's
+    adaptive map asks for its own).
 
     Queries: each network's ``queries`` counts the points it classified
     (as for a single function); ``renders`` counts the views rendered here,

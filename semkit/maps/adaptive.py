@@ -30,10 +30,14 @@ overwrite larger ones on shared faces) and the top-1 class of the nearest
 corner.
 
 Several functions (the networks of one shape) are refined each where it
-needs it, so each one's map is the map it gets alone; :func:`refine` is a
-generator that asks for its batches, so :func:`adaptive_values` runs the
-refinements in lockstep and evaluates the points they ask for at once
-together (one render per view for every network that asked for it).
+needs it, so each one's map is the map it gets alone and each evaluates
+only its own points. :func:`refine` is a generator that asks for its
+batches, so :func:`adaptive_values` runs the refinements in lockstep and
+evaluates the points asked for in the same round together: a view is
+rendered once for the networks that ask for it in one round, and again
+when another network reaches it in a later round (their paths differ:
+on a ShapeNet bathtub at 3 degrees, 2,858 renders for 2,618 views, and
+5,297 classifications where refining the union of the needs took 7,914).
 """
 
 from __future__ import annotations
@@ -284,7 +288,7 @@ class _Grid:
         return np.ravel_multi_index(wrapped, self.shape)
 
     def ensure(self, idx: np.ndarray) -> Generator[np.ndarray, Mapping[str, np.ndarray], None]:
-        """Ask for the grid points ``idx`` [m, d] not evaluated yet, in one batch (yielded as flat indices), and keep their values."""
+        """Ask for the grid points ``idx`` [m, d] not evaluated yet in one batch (yielding their flat indices); keep their values."""
         flat = np.unique(self.flat(idx))
         self.reached[flat] = True
         todo = flat[~self.evaluated[flat]]
