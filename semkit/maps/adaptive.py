@@ -117,8 +117,8 @@ def adaptive_values(
     chunks of ``chunk_size`` points, ``evaluate({function: points [B, n]})``
     answering per function ``score`` (and ``top1``) for the points it asked
     for, so each map is the one its function gets alone while a point that
-    several ask for is evaluated in one call (the networks of one shape share
-    its renders). Each function's part of a chunk is saved with its grid
+    several ask for in the same round is evaluated in one call (the networks
+    of one shape share its render). Each function's part of a chunk is saved with its grid
     indices in its own journal; a rerun starts each function from its own
     saved points.
     """
@@ -175,7 +175,7 @@ def adaptive_values(
             for j, values in compute(dict(asking)).items():
                 advance(j, values)
     except KeyboardInterrupt:
-        folders = [str(j.folder) for j in journals if j is not None]
+        folders = [str(journal.folder) for journal in journals if journal is not None]
         if folders:
             print(f"\ninterrupted: {done} points are saved in {', '.join(folders)}; rerun to resume", file=sys.stderr)
         raise
