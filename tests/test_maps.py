@@ -222,18 +222,59 @@ def test_a_map_of_several_networks_is_the_stack_of_their_maps(tmp_path):
     assert again.renders == 0  # read back from the stores
 
 
-def test_an_adaptive_map_of_several_networks_refines_where_any_needs_it():
+def test_each_network_of_an_adaptive_map_is_refined_as_if_mapped_alone():
+    """Each network's map is its map alone (evaluated where it needs it); the views they share are rendered once."""
     renderer = semkit.Renderer(image_size=48)
     networks = ["efficientnet_lite0", "efficientnet_lite1"]
     mug = gallery.load("coffee_mug")
     fs = semkit.SemanticFunctions(mug, networks, renderer=renderer)
     both = semantic_map(fs, step=(15, 10), adaptive=True, max_error=0.1, progress=False)
-    evaluated = both.evaluated.isel(network=0).values
-    assert (both.evaluated.isel(network=1).values == evaluated).all()
-    assert fs.renders == evaluated.sum() < evaluated.size  # each evaluated view rendered once, and not every view
+    evaluated = []
     for name in networks:
         alone = semantic_map(semkit.SemanticFunction(mug, name, renderer=renderer), step=(15, 10), adaptive=True, max_error=0.1,
                              progress=False)
-        assert (evaluated >= alone.evaluated.values).all()  # every cell this network refines is refined
-        at = alone.evaluated.values
-        np.testing.assert_allclose(both.score.sel(network=name).values[at], alone.score.values[at], rtol=1e-6, atol=1e-7)
+        mine = both.sel(network=name)
+        np.testing.assert_array_equal(mine.evaluated.values, alone.evaluated.values)
+        np.testing.assert_allclose(mine.score.values, alone.score.values, rtol=1e-6, atol=1e-7)
+        np.testing.assert_array_equal(mine.top1.values, alone.top1.values)
+        assert fs[name].queries == int(alone.evaluated.sum())  # each network classifies only the points it asked for
+        evaluated.append(alone.evaluated.values)
+    union = np.logical_or(*evaluated)
+    assert (evaluated[0] != evaluated[1]).any()  # the networks need different points ...
+    # ... and share the renders of the views both ask for in the same round (a view one reaches a round later is rendered again)
+    assert union.sum() <= fs.renders < 1.1 * union.sum() < evaluated[0].sum() + evaluated[1].sum()
+
+
+def test_an_interrupted_adaptive_map_of_several_networks_resumes_each_network(tmp_path, monkeypatch):
+    """Each network resumes from its own saved points to its uninterrupted map; a complete store is not evaluated."""
+    renderer = semkit.Renderer(image_size=48)
+    networks = ["efficientnet_lite0", "efficientnet_lite1"]
+    mug = gallery.load("coffee_mug")
+    kw = dict(step=(15, 10), adaptive=True, max_error=0.1, chunk_size=16, progress=False)
+    whole = semantic_map(semkit.SemanticFunctions(mug, networks, renderer=renderer), **kw)
+    calls = []
+    evaluate_each = semkit.SemanticFunctions.evaluate_each
+
+    def interrupted(f, points, k=1):
+        calls.append(1)
+        if len(calls) > 6:
+            raise KeyboardInterrupt
+        return evaluate_each(f, points, k)
+
+    first = semkit.SemanticFunctions(mug, networks, renderer=renderer)
+    with monkeypatch.context() as m:
+        m.setattr(semkit.SemanticFunctions, "evaluate_each", interrupted)
+        with pytest.raises(KeyboardInterrupt):
+            semantic_map(first, store=tmp_path / "mug", **kw)
+    second = semkit.SemanticFunctions(mug, networks, renderer=renderer)
+    ds = semantic_map(second, store=tmp_path / "mug", **kw)
+    np.testing.assert_array_equal(ds.evaluated.values, whole.evaluated.values)  # the same path
+    np.testing.assert_allclose(ds.score.values, whole.score.values, rtol=1e-6, atol=1e-7)
+    for name in networks:  # nothing classified twice
+        assert first[name].queries + second[name].queries == int(whole.evaluated.sel(network=name).sum())
+    (tmp_path / "mug" / "efficientnet_lite1.nc").unlink()
+    third = semkit.SemanticFunctions(mug, networks, renderer=renderer)
+    again = semantic_map(third, store=tmp_path / "mug", **kw)
+    xr.testing.assert_allclose(again.score, whole.score, rtol=1e-6, atol=1e-7)
+    lite1 = int(whole.evaluated.sel(network="efficientnet_lite1").sum())
+    assert third["efficientnet_lite0"].queries == 0 and third["efficientnet_lite1"].queries == third.renders == lite1

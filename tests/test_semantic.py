@@ -144,6 +144,13 @@ def test_several_networks_render_each_view_once(mug, lite0, lite1):
     fs["efficientnet_lite0"]([[15.0, 20.0]])  # rendered by that function itself, not counted in fs.renders
     fs.evaluate([[15.0, 20.0], [0.0, 20.0]])
     assert fs.renders == 13 and fs["efficientnet_lite0"].queries == 13 and fs["efficientnet_lite1"].queries == 13
+    # each network at its own points: the union rendered once, each network classifying only its own
+    own = {"efficientnet_lite0": [[45.0, 20.0], [75.0, 20.0], [45.0, 20.0]],
+           "efficientnet_lite1": [[75.0, 20.0], [105.0, 20.0], [0.0, 20.0]]}
+    each = fs.evaluate_each(own)
+    assert fs.renders == 16 and fs["efficientnet_lite0"].queries == fs["efficientnet_lite1"].queries == 15  # 75 shared, 0 cached
+    for name, points_ in own.items():
+        np.testing.assert_array_equal(each[name].score, fs[name](points_))  # the same answers, from the cache
     assert isinstance(fs["efficientnet_lite1"], ScoreFunction)
 
 

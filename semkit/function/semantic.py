@@ -9,7 +9,7 @@ Both follow :class:`~semkit.function.ScoreFunction` (:mod:`.protocol`).
 from __future__ import annotations
 
 import os
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -229,7 +229,9 @@ class SemanticFunctions:
     one network). ``f.evaluate(points)`` returns one :class:`Evaluation` per
     network (by name); it renders the points that some network has not
     answered yet (cached answers are reused per network) once, and gives the
-    images to each network that needs them.
+    images to each network that needs them. ``f.evaluate_each({name: points})``
+    does the same with each network at its own points (each network's
+    adaptive map asks for its own).
 
     Queries: each network's ``queries`` counts the points it classified
     (as for a single function); ``renders`` counts the views rendered here,
@@ -295,27 +297,42 @@ class SemanticFunctions:
 
     def evaluate(self, points: Any, k: int = 1, networks: Sequence[str] | None = None) -> dict[str, Evaluation]:
         """Per network (all, or those named), scores and top-k for ``points``; each view rendered at most once."""
-        chosen = self.functions if networks is None else [self[n] for n in networks]
-        pts = self.space.points(points)
-        unique, inverse = _unique_rows(pts)
-        found = {}
-        for f in chosen:
+        return self.evaluate_each({name: points for name in (self.networks if networks is None else networks)}, k)
+
+    def evaluate_each(self, points: Mapping[str, Any], k: int = 1) -> dict[str, Evaluation]:
+        """Per network named, scores and top-k for its own ``points``.
+
+        The views that some network asks for and has not answered yet (cached
+        answers are reused per network) are rendered once, and each network
+        classifies only the views it asked for: networks that need different
+        points (each one's own adaptive map) still share their renders.
+        """
+        chosen = [self[name] for name in points]
+        pts = [self.space.points(points[f.classifier.name]) for f in chosen]
+        unique, inverse = _unique_rows(np.concatenate(pts) if pts else np.empty((0, self.space.n)))
+        ends = np.cumsum([0] + [len(p) for p in pts])
+        rows, where, found, need = {}, {}, {}, {}
+        for f, a, b in zip(chosen, ends[:-1], ends[1:]):
+            rows[f] = np.unique(inverse[a:b])  # this network's distinct points, as rows of unique
+            where[f] = np.searchsorted(rows[f], inverse[a:b])
+            need[f] = np.zeros(len(unique), bool)
             if f.cache is None:
                 found[f] = None
+                need[f][rows[f]] = True
                 continue
-            f.cache.count_repeats(len(pts) - len(unique))
-            found[f] = f.cache.lookup(unique, k)
-        need = {f: np.ones(len(unique), bool) if hit is None else ~hit.hit for f, hit in found.items()}
+            f.cache.count_repeats(b - a - len(rows[f]))
+            found[f] = f.cache.lookup(unique[rows[f]], k)
+            need[f][rows[f][~found[f].hit]] = True
         todo = np.flatnonzero(np.any([m for m in need.values()], axis=0)) if need else np.empty(0, int)
         fresh: dict[SemanticFunction, list[Evaluation]] = {f: [] for f in chosen}
         with torch.inference_mode():
             start = 0
             for images in self.renderer.render_batches(self.mesh, list(_chunks(unique[todo], self.batch_size)), space=self.space,
                                                        ahead=self.pipeline):
-                rows = todo[start : start + len(images)]
+                batch = todo[start : start + len(images)]
                 self.renders += len(images)
                 for f in chosen:
-                    mine = need[f][rows]
+                    mine = need[f][batch]
                     if mine.any():
                         fresh[f].append(f._answer(f._classify(images[torch.from_numpy(mine)]), k))
                 start += len(images)
@@ -328,9 +345,10 @@ class SemanticFunctions:
                 score, topk, topk_prob = computed.score, computed.topk, computed.topk_prob
             else:
                 score, topk, topk_prob = hit.score, hit.topk, hit.topk_prob
-                miss = need[f]
+                miss = ~hit.hit
                 score[miss], topk[miss], topk_prob[miss] = computed.score, computed.topk, computed.topk_prob
-            out[f.classifier.name] = Evaluation(score[inverse], topk[inverse][:, 0].copy(), topk[inverse], topk_prob[inverse])
+            at = where[f]
+            out[f.classifier.name] = Evaluation(score[at], topk[at][:, 0].copy(), topk[at], topk_prob[at])
         return out
 
     def close(self) -> None:

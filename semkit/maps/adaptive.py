@@ -28,12 +28,22 @@ never split are final: their points that were not evaluated
 get the multilinear interpolant of the cell's corners (smaller cells
 overwrite larger ones on shared faces) and the top-1 class of the nearest
 corner.
+
+Several functions (the networks of one shape) are refined each where it
+needs it, so each one's map is the map it gets alone and each evaluates
+only its own points. :func:`refine` is a generator that asks for its
+batches, so :func:`adaptive_values` runs the refinements in lockstep and
+evaluates the points asked for in the same round together: a view is
+rendered once for the networks that ask for it in one round, and again
+when another network reaches it in a later round (their paths differ:
+on a ShapeNet bathtub at 3 degrees, 2,858 renders for 2,618 views, and
+5,297 classifications where refining the union of the needs took 7,914).
 """
 
 from __future__ import annotations
 
 import sys
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Generator, Mapping, Sequence
 
 import numpy as np
 
@@ -84,78 +94,110 @@ class _Axis:
         return np.minimum(lo + 2**level, self.end)
 
 
+#: A refinement (:func:`refine`): yields the flat grid indices it needs evaluated, is sent their values, returns the map.
+Refinement = Generator[np.ndarray, Mapping[str, np.ndarray], dict[str, np.ndarray]]
+
+
 def adaptive_values(
-    evaluate: Callable[[np.ndarray], list[dict[str, np.ndarray]]],
+    evaluate: Callable[[dict[int, np.ndarray]], dict[int, dict[str, np.ndarray]]],
     grid: dict[str, np.ndarray],
     periods: Sequence[float | None],
     max_error: float,
-    label: int | None = None,
+    labels: Sequence[int | None],
     *,
-    journals: Sequence[Any] = (None,),
+    journals: Sequence[Any],
     chunk_size: int = 64,
     progress: bool = True,
 ) -> list[dict[str, np.ndarray]]:
-    """Adaptive maps' values over ``grid`` (see :func:`refine`) for one or more functions, evaluated together in chunks.
+    """Adaptive maps' values over ``grid`` (see :func:`refine`) for one or more functions, each refined where it needs it.
 
-    ``evaluate(points)`` returns, per function, ``score`` (and ``top1``) for
-    points [B, n]; a cell is refined where any function needs it, so the
-    functions share every evaluated point (the networks of one shape share
-    its renders). ``journals``: per function its map's store (or None);
-    every evaluated chunk is saved with its grid indices, and a rerun starts
-    from the points saved for every function.
+    Per function (by position) ``labels`` holds its label (or None) and
+    ``journals`` its map's store (or None). The refinements run in lockstep:
+    the batches that those still refining ask for are merged and evaluated in
+    chunks of ``chunk_size`` points, ``evaluate({function: points [B, n]})``
+    answering per function ``score`` (and ``top1``) for the points it asked
+    for, so each map is the one its function gets alone while a point that
+    several ask for in the same round is evaluated in one call (the networks
+    of one shape share its render). Each function's part of a chunk is saved with its grid
+    indices in its own journal; a rerun starts each function from its own
+    saved points.
     """
     from tqdm.auto import tqdm
 
     axes = list(grid.values())
     shape = tuple(len(x) for x in axes)
-    saved = 0
-    known_arrays = None
-    per_function = []
+    known: list[dict[str, np.ndarray] | None] = []
+    saved: list[int] = []  # per journal, the next chunk number
     for journal in journals:
-        chunks: dict[str, list[np.ndarray]] = {}
-        if journal is not None:
-            for number, chunk in journal.chunks():
-                for key, value in chunk.items():
-                    chunks.setdefault(key, []).append(value)
-                saved = max(saved, number + 1)  # after the highest number: a dropped damaged chunk leaves a gap
-        per_function.append({key: np.concatenate(parts) for key, parts in chunks.items()} if chunks else None)
-    if all(k is not None for k in per_function):  # points saved for every function (the last chunk may be missing for some)
-        common = np.unique(per_function[0]["index"])
-        for k in per_function[1:]:
-            common = np.intersect1d(common, k["index"])
-        known_arrays = {"index": common}
-        for key in ("score", "top1"):
-            if all(key in k for k in per_function):
-                known_arrays[key] = np.stack([_at(k, key, common) for k in per_function], axis=-1)
-    done = 0 if known_arrays is None else len(known_arrays["index"])
-    bar = tqdm(total=int(np.prod(shape)), initial=done, desc="adaptive map", unit="pt", disable=not progress, leave=False)
+        chunks, number = _saved(journal)
+        known.append(chunks)
+        saved.append(number)
+    done = sum(len(k["index"]) for k in known if k is not None)
+    bar = tqdm(total=int(np.prod(shape)) * len(journals), initial=done, desc="adaptive map", unit="pt", disable=not progress,
+               leave=False)
 
-    def compute(index: np.ndarray) -> dict[str, np.ndarray]:
-        nonlocal saved, done
-        parts = []
-        for start in range(0, len(index), chunk_size):
-            chunk = index[start : start + chunk_size]
-            at = np.unravel_index(chunk, shape)
-            results = evaluate(np.stack([x[i] for x, i in zip(axes, at)], axis=-1))
-            for journal, result in zip(journals, results):
-                if journal is not None:
-                    journal.save(saved, {"index": chunk, **result})
-            saved += 1
-            parts.append({key: np.stack([r[key] for r in results], axis=-1) for key in results[0]})
-            done += len(chunk)
-            bar.update(len(chunk))
-        return {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
+    def compute(requests: dict[int, np.ndarray]) -> dict[int, dict[str, np.ndarray]]:
+        """The functions' values at the flat indices each asked for, evaluated together in chunks of their union."""
+        nonlocal done
+        parts: dict[int, list[dict[str, np.ndarray]]] = {j: [] for j in requests}
+        union = np.unique(np.concatenate(list(requests.values())))
+        for start in range(0, len(union), chunk_size):
+            chunk = union[start : start + chunk_size]
+            mine = {j: chunk[np.isin(chunk, index)] for j, index in requests.items()}
+            mine = {j: index for j, index in mine.items() if len(index)}
+            results = evaluate({j: np.stack([x[i] for x, i in zip(axes, np.unravel_index(index, shape))], axis=-1)
+                                for j, index in mine.items()})
+            for j, index in mine.items():
+                if journals[j] is not None:
+                    journals[j].save(saved[j], {"index": index, **results[j]})
+                    saved[j] += 1
+                parts[j].append(results[j])
+                done += len(index)
+                bar.update(len(index))
+        return {j: {key: np.concatenate([p[key] for p in part]) for key in part[0]} for j, part in parts.items()}
+
+    runs = [refine(axes, periods, max_error, k, label) for k, label in zip(known, labels)]
+    out: list[dict[str, np.ndarray]] = [{} for _ in runs]
+    asking: dict[int, np.ndarray] = {}
+
+    def advance(j: int, values: Mapping[str, np.ndarray] | None) -> None:
+        """Send function j's refinement its values (None: start it); keep its next request, or its map when done."""
+        try:
+            asking[j] = runs[j].send(values)
+        except StopIteration as finished:
+            asking.pop(j, None)
+            out[j] = finished.value
 
     try:
-        out = refine(compute, axes, periods, max_error, known_arrays, label)
+        for j in range(len(runs)):
+            advance(j, None)
+        while asking:
+            for j, values in compute(dict(asking)).items():
+                advance(j, values)
     except KeyboardInterrupt:
-        folders = [str(j.folder) for j in journals if j is not None]
+        folders = [str(journal.folder) for journal in journals if journal is not None]
         if folders:
             print(f"\ninterrupted: {done} points are saved in {', '.join(folders)}; rerun to resume", file=sys.stderr)
         raise
     finally:
         bar.close()
-    return [{key: value[..., j] if key != "evaluated" else value for key, value in out.items()} for j in range(len(journals))]
+    return out
+
+
+def _saved(journal: Any) -> tuple[dict[str, np.ndarray] | None, int]:
+    """The points saved in a journal (``index``, and ``score``, ``top1`` where saved; None: none) and its next chunk number."""
+    chunks: dict[str, list[np.ndarray]] = {}
+    number = 0
+    if journal is not None:
+        for n, chunk in journal.chunks():
+            for key, value in chunk.items():
+                chunks.setdefault(key, []).append(value)
+            number = max(number, n + 1)  # after the highest number: a dropped damaged chunk leaves a gap
+    if not chunks:
+        return None, number
+    every = {key: np.concatenate(parts) for key, parts in chunks.items()}
+    index = np.unique(every["index"])
+    return {"index": index, **{key: _at(every, key, index) for key in ("score", "top1") if key in every}}, number
 
 
 def _at(known: dict[str, np.ndarray], key: str, index: np.ndarray) -> np.ndarray:
@@ -166,33 +208,31 @@ def _at(known: dict[str, np.ndarray], key: str, index: np.ndarray) -> np.ndarray
 
 
 def refine(
-    evaluate: Callable[[np.ndarray], dict[str, np.ndarray]],
     coords: Sequence[np.ndarray],
     periods: Sequence[float | None],
     max_error: float,
     known: dict[str, np.ndarray] | None = None,
     label: int | None = None,
-) -> dict[str, np.ndarray]:
-    """Adaptively evaluate a grid; return ``score``, ``top1`` (when f gives one) and ``evaluated`` over it.
+) -> Refinement:
+    """Adaptively evaluate a grid: a generator that yields the flat indices of each batch of grid points it needs,
+    is sent their ``score`` (and ``top1``), and returns ``score``, ``top1`` (when sent) and ``evaluated`` over the grid.
 
-    ``evaluate(index)`` computes the grid points at flat indices ``index``
-    and returns ``score`` (and ``top1``): [m], or [m, N] for N functions
-    evaluated together (a cell is then split where any of them needs it,
-    and the results have that last axis too); ``coords`` are the grid's values
-    per dimension, ``periods`` each dimension's period where its grid closes the circle
-    (:meth:`~semkit.Space.closes_circle`; None: bounded, or a grid over part of the period).
-    ``known`` holds points evaluated before (``index``, ``score``, ``top1``):
-    they are not evaluated again, so a resumed map takes the same path.
-    ``label``: the class whose top-1 pass/fail refinement resolves.
+    ``coords`` are the grid's values per dimension, ``periods`` each
+    dimension's period where its grid closes the circle
+    (:meth:`~semkit.Space.closes_circle`; None: bounded, or a grid over part
+    of the period). ``known`` holds points evaluated before (``index``,
+    ``score``, ``top1``): they are not asked for again, so a resumed map
+    takes the same path. ``label``: the class whose top-1 pass/fail
+    refinement resolves.
     """
     axes = [_Axis(x, period) for x, period in zip(coords, periods)]
     shape = tuple(a.n for a in axes)
-    grid = _Grid(axes, evaluate, known, label)
+    grid = _Grid(axes, known, label)
     coarsest = min(COARSEST, max(a.top for a in axes))
     start = np.array([min(coarsest, a.top) for a in axes])
     lo = _product([a.lowers(c) for a, c in zip(axes, start)])
     cells = np.concatenate([lo, np.broadcast_to(start, lo.shape)], axis=1)
-    grid.ensure(_product([a.nodes(c) for a, c in zip(axes, start)]))
+    yield from grid.ensure(_product([a.nodes(c) for a, c in zip(axes, start)]))
     first = np.broadcast_to((start == coarsest) & (start > 0), lo.shape)  # the coarsest cells are always halved
     final = []
     while len(cells):
@@ -200,15 +240,17 @@ def refine(
         children = []
         while along.any():  # splits show errors on their neighbours' borders: decide those again
             split = along.any(axis=1)
-            children.append(grid.split(cells[split], along[split]))
+            points, halves = grid.split(cells[split], along[split])
+            yield from grid.ensure(points)
+            children.append(halves)
             cells = cells[~split]
             along = grid.untrusted(cells, max_error)
         final.append(cells)
         cells = np.unique(np.concatenate(children), axis=0) if children else cells[:0]
     grid.fill(np.concatenate(final))
-    out = {"score": grid.score.reshape(shape + grid.score.shape[1:]), "evaluated": grid.evaluated.reshape(shape)}
+    out = {"score": grid.score.reshape(shape), "evaluated": grid.evaluated.reshape(shape)}
     if grid.top1 is not None:
-        out["top1"] = grid.top1.reshape(shape + grid.top1.shape[1:])
+        out["top1"] = grid.top1.reshape(shape)
     return out
 
 
@@ -220,25 +262,20 @@ class _Grid:
     (fewer at a bounded grid's end).
     """
 
-    def __init__(self, axes: list[_Axis], evaluate, known, label: int | None) -> None:
+    def __init__(self, axes: list[_Axis], known: dict[str, np.ndarray] | None, label: int | None) -> None:
         self.axes = axes
         self.label = label
         self.shape = tuple(a.n for a in axes)
         size = int(np.prod(self.shape))
-        self.evaluate = evaluate
-        self.size = size
-        self.score: np.ndarray = np.full(size, np.nan)  # [size], or [size, N] for N functions (set by the first values)
+        self.score = np.full(size, np.nan)
         self.top1: np.ndarray | None = None
         self.evaluated = np.zeros(size, bool)
         self.reached = np.zeros(size, bool)  # the points this run asked for: decisions see only these
         if known is not None and len(known["index"]):
             self._put(known["index"], known)
 
-    def _put(self, index: np.ndarray, values: dict[str, np.ndarray]) -> None:
-        score = np.asarray(values["score"])
-        if self.score.shape[1:] != score.shape[1:]:
-            self.score = np.full((self.size,) + score.shape[1:], np.nan)
-        self.score[index] = score
+    def _put(self, index: np.ndarray, values: Mapping[str, np.ndarray]) -> None:
+        self.score[index] = values["score"]
         if "top1" in values:
             if self.top1 is None:
                 self.top1 = np.full(self.score.shape, -1, np.int64)
@@ -250,13 +287,13 @@ class _Grid:
         wrapped = [np.mod(idx[..., k], a.n) for k, a in enumerate(self.axes)]
         return np.ravel_multi_index(wrapped, self.shape)
 
-    def ensure(self, idx: np.ndarray) -> None:
-        """Evaluate the grid points ``idx`` [m, d] not evaluated yet, in one batch."""
+    def ensure(self, idx: np.ndarray) -> Generator[np.ndarray, Mapping[str, np.ndarray], None]:
+        """Ask for the grid points ``idx`` [m, d] not evaluated yet in one batch (yielding their flat indices); keep their values."""
         flat = np.unique(self.flat(idx))
         self.reached[flat] = True
         todo = flat[~self.evaluated[flat]]
         if len(todo):
-            self._put(todo, self.evaluate(todo))
+            self._put(todo, (yield todo))
 
     def bounds(self, cells: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The cells' lower and upper corners [m, d] (upper unwrapped), and their levels [m, d]."""
@@ -265,20 +302,19 @@ class _Grid:
         up = np.stack([a.upper(lo[:, k], level[:, k]) for k, a in enumerate(self.axes)], axis=1)
         return lo, up, level
 
-    def split(self, cells: np.ndarray, along: np.ndarray) -> np.ndarray:
-        """Halve ``cells`` along the dimensions marked in ``along`` [m, d]: evaluate the new points (one batch), return the children."""
+    def split(self, cells: np.ndarray, along: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Halve ``cells`` along the dimensions marked in ``along`` [m, d]: the points [p, d] the halves need, and the halves."""
         lo, up, level = self.bounds(cells)
         level = level - along
         mid = np.minimum(lo + 2 ** level, up)
         points = _combine([np.stack([lo[:, k], mid[:, k], up[:, k]], axis=1) for k in range(len(self.axes))])
         points = points.reshape(-1, len(self.axes))
-        self.ensure(points)
         # children: the lower half, and the upper half where the dimension was split and has room
         halves = [np.stack([lo[:, k], np.where(along[:, k] & (mid[:, k] < up[:, k]), mid[:, k], lo[:, k])], axis=1)
                   for k in range(len(self.axes))]
         child_lo = _combine(halves)
         child = np.concatenate([child_lo, np.broadcast_to(level[:, None], child_lo.shape)], axis=-1)
-        return np.unique(child.reshape(-1, child.shape[-1]), axis=0)
+        return points, np.unique(child.reshape(-1, child.shape[-1]), axis=0)
 
     def untrusted(self, cells: np.ndarray, max_error: float) -> np.ndarray:
         """Along which dimensions [m, d] to split ``cells`` (see the module docstring)."""
@@ -308,17 +344,16 @@ class _Grid:
                 known &= (room & (ends_k[0] < mid_k) & (mid_k < ends_k[1]))[:, None]
                 x0, x1 = a.x[ends_k[0]], a.x[ends_k[1]]
                 t = ((a.x[mid_k] - x0) / np.where(x1 > x0, x1 - x0, 1.0))[:, None]
-                t = t.reshape(t.shape + (1,) * (self.score.ndim - 1))
-                error = _worst(np.abs(self.score[fm] - (1 - t) * self.score[f0] - t * self.score[f1]))
+                error = np.abs(self.score[fm] - (1 - t) * self.score[f0] - t * self.score[f1])
                 along[:, k] |= (known & (error > limit)).any(axis=1)
                 seen |= known.any(axis=1)
                 if self.top1 is not None:  # the verdict changes along k: between the ends, or at the midpoint
                     v0, v1, vm = (self.verdict(f) for f in (f0, f1, fm))
                     pair = self.reached[f0] & self.reached[f1] & room[:, None]
-                    along[:, k] |= (pair & _worst(v0 != v1)).any(axis=1) | (known & _worst((vm != v0) | (vm != v1))).any(axis=1)
+                    along[:, k] |= (pair & (v0 != v1)).any(axis=1) | (known & ((vm != v0) | (vm != v1))).any(axis=1)
             # no midpoint seen along k (a short cell at a grid's end): trusted only if its ends differ by less
             pair = self.reached[ends[0]] & self.reached[ends[1]] & room[:, None] & ~seen[:, None]
-            along[:, k] |= (pair & (_worst(np.abs(self.score[ends[1]] - self.score[ends[0]])) > limit)).any(axis=1)
+            along[:, k] |= (pair & (np.abs(self.score[ends[1]] - self.score[ends[0]]) > limit)).any(axis=1)
         return along
 
     def verdict(self, flat: np.ndarray) -> np.ndarray:
@@ -353,22 +388,17 @@ class _Grid:
             x0, x1 = a.x[lo[:, k]][:, None], a.x[up[:, k]][:, None]
             width = np.where(x1 > x0, x1 - x0, 1.0)
             t[..., k] = (a.x[idx[..., k]] - x0) / width
-        value = np.zeros(idx.shape[:2] + self.score.shape[1:])
+        value = np.zeros(idx.shape[:2])
         bits = _product([np.array([0, 1])] * d).astype(bool)
         for b in bits:
             corner = self.flat(np.where(b, up, lo))[:, None]
             weight = np.prod(np.where(b, t, 1 - t), axis=-1)
-            value += weight.reshape(weight.shape + (1,) * (self.score.ndim - 1)) * self.score[corner]
+            value += weight * self.score[corner]
         top1 = None
         if self.top1 is not None:
             nearest = np.where(t >= 0.5, up[:, None], lo[:, None])
             top1 = self.top1[self.flat(nearest)]
         return value, top1
-
-
-def _worst(values: np.ndarray) -> np.ndarray:
-    """Per point of lines [m, L]: the largest value over the functions' axis, when there is one ([m, L, N])."""
-    return values.reshape(values.shape[:2] + (-1,)).max(axis=-1)
 
 
 def _product(values: Sequence[np.ndarray]) -> np.ndarray:

@@ -83,8 +83,8 @@ def semantic_map(
     fn = as_function(f, space=space)
     space = space or fn.space
     grid = space.grid(step)
-    [ds] = _maps([fn], lambda points, which: [_evaluate(fn, points)], space, grid, [None if store is None else Path(store)],
-                 [key], chunk_size, progress, adaptive, max_error)
+    [ds] = _maps([fn], lambda requests: {0: _evaluate(fn, requests[0])}, space, grid,
+                 [None if store is None else Path(store)], [key], chunk_size, progress, adaptive, max_error)
     return ds
 
 
@@ -102,14 +102,15 @@ def network_maps(
     """Each network's map of ``f`` over ``grid`` (one store path or None per network), every view rendered once.
 
     A network whose store is complete is read back and not evaluated; the
-    others share each chunk's renders. Adaptive maps refine a cell where
-    any network needs it (see :mod:`semkit.maps.adaptive`).
+    others share each chunk's renders. An adaptive map is refined where its
+    own network needs it, as if mapped alone, the views that several networks
+    ask for at once rendered once (see :mod:`semkit.maps.adaptive`).
     """
     networks = f.networks
 
-    def evaluate(points: np.ndarray, which: Sequence[int]) -> list[dict[str, np.ndarray]]:
-        ev = f.evaluate(points, networks=[networks[i] for i in which])
-        return [_checked(points, ev[networks[i]]) for i in which]
+    def evaluate(requests: Mapping[int, np.ndarray]) -> dict[int, dict[str, np.ndarray]]:
+        ev = f.evaluate_each({networks[i]: points for i, points in requests.items()})
+        return {i: _checked(points, ev[networks[i]]) for i, points in requests.items()}
 
     return _maps(f.functions, evaluate, space, grid, stores, [None] * len(networks), chunk_size, progress, adaptive, max_error)
 
@@ -122,7 +123,7 @@ def _by_network(maps: Sequence[xr.Dataset], networks: Sequence[str]) -> xr.Datas
 
 
 def _maps(fns, evaluate, space, grid, stores, keys, chunk_size, progress, adaptive, max_error) -> list[xr.Dataset]:
-    """The maps of ``fns`` over ``grid``; ``evaluate(points, which)`` answers for the functions at indices ``which``."""
+    """The maps of ``fns`` over ``grid``; ``evaluate({i: points})`` answers for the functions at indices i, each at its points."""
     if isinstance(chunk_size, bool) or not isinstance(chunk_size, (int, np.integer)) or chunk_size < 1:
         raise ValueError(f"chunk_size must be a whole number of at least 1, got {chunk_size!r}")
     if adaptive:
@@ -159,14 +160,17 @@ def _maps(fns, evaluate, space, grid, stores, keys, chunk_size, progress, adapti
         from .adaptive import adaptive_values
 
         periods = [p.width if space.closes_circle(p.name, grid[p.name]) else None for p in space.parameters]
-        # every function takes part, stored or not, so that where a map is refined does not depend on what was stored
-        everyone = list(range(len(fns)))
-        labels = {fn.describe().get("label") for fn in fns}
-        values = adaptive_values(lambda p: evaluate(p, everyone), grid, periods, max_error, labels.pop() if len(labels) == 1 else None,
-                                 journals=[journals[i] if i in todo else None for i in everyone], chunk_size=chunk_size,
-                                 progress=progress)
-        for i in todo:
-            results[i] = finish(i, values[i])
+
+        def evaluate_todo(requests: Mapping[int, np.ndarray]) -> dict[int, dict[str, np.ndarray]]:
+            """``evaluate`` for the functions to do, numbered by their position in ``todo``."""
+            answers = evaluate({todo[j]: points for j, points in requests.items()})
+            return {j: answers[todo[j]] for j in requests}
+
+        # only the functions to do take part: each is refined where it needs it, whatever the others do
+        values = adaptive_values(evaluate_todo, grid, periods, max_error, [fns[i].describe().get("label") for i in todo],
+                                 journals=[journals[i] for i in todo], chunk_size=chunk_size, progress=progress)
+        for i, value in zip(todo, values):
+            results[i] = finish(i, value)
         return results
     n = len(points)
     score = {i: np.full(n, np.nan) for i in todo}
@@ -210,7 +214,7 @@ def _maps(fns, evaluate, space, grid, stores, keys, chunk_size, progress, adapti
                 which.append(i)
             if not which:
                 continue
-            for i, result in zip(which, evaluate(points[start:stop], which)):
+            for i, result in evaluate({i: points[start:stop] for i in which}).items():
                 keep(i, start, result)
                 if journals[i] is not None:
                     journals[i].save(start, result)

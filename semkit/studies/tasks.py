@@ -37,8 +37,8 @@ def compute(spec: StudySpec, classifiers: Sequence[Any], mesh: Mesh, todo: Seque
     by the same code as a single map or search (traces padded to ``iterations``).
 
     Maps render each view once for all the networks (:class:`~semkit.SemanticFunctions`, at the
-    spec's ``image_size`` or the networks' largest input size); an adaptive map refines where any of the
-    study's networks needs it, so all of them take part whichever are still to do.
+    spec's ``image_size`` or the networks' largest input size); an adaptive map is refined where its own
+    network needs it, so only the networks still to do take part.
     """
     from ..function import SemanticFunction, SemanticFunctions
     from ..maps import network_maps
@@ -47,16 +47,14 @@ def compute(spec: StudySpec, classifiers: Sequence[Any], mesh: Mesh, todo: Seque
 
     space, kind = spec.space, spec.kind
     if isinstance(kind, Maps):
-        chosen = list(range(len(classifiers))) if kind.adaptive else list(todo)
         size = spec.image_size  # resolved by study(): the same for every task
         renderer = Renderer(image_size=size)  # closed after the task; the networks stay ready for the next one
         try:
-            f = SemanticFunctions(mesh, [classifiers[i] for i in chosen], renderer=renderer, space=space)
-            maps = network_maps(f, space.grid(kind.step), [None] * len(chosen), space=space, progress=False,
+            f = SemanticFunctions(mesh, [classifiers[i] for i in todo], renderer=renderer, space=space)
+            return network_maps(f, space.grid(kind.step), [None] * len(todo), space=space, progress=False,
                                 adaptive=kind.adaptive, max_error=kind.max_error)
         finally:
             renderer.close()
-        return [maps[chosen.index(i)] for i in todo]
     out = []
     for i in todo:
         classifier = classifiers[i]
@@ -121,8 +119,7 @@ def run_task(store: str, spec: StudySpec, settings: dict[str, Any], networks: li
     todo = [i for i in networks if int(done_flags(Path(store), settings)[i, j]) == 0]
     if not todo:
         return 0
-    needed = range(len(spec.networks)) if isinstance(spec.kind, Maps) and spec.kind.adaptive else todo
-    classifiers = {i: cached_classifier(settings["networks"][i]) for i in needed}
+    classifiers = {i: cached_classifier(settings["networks"][i]) for i in todo}
     mesh = cached_shape(settings["shapes"][j])
     for i in todo:
         if classifiers[i].fingerprint() != settings["network_digests"][i] or mesh.fingerprint() != settings["mesh_digests"][j]:
