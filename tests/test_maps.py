@@ -250,7 +250,7 @@ def test_an_interrupted_adaptive_map_of_several_networks_resumes_each_network(tm
     renderer = semkit.Renderer(image_size=48)
     networks = ["efficientnet_lite0", "efficientnet_lite1"]
     mug = gallery.load("coffee_mug")
-    kw = dict(step=(15, 10), adaptive=True, max_error=0.1, chunk_size=16, progress=False)
+    kw = dict(step=(30, 10), adaptive=True, max_error=0.1, chunk_size=16, progress=False)
     whole = semantic_map(semkit.SemanticFunctions(mug, networks, renderer=renderer), **kw)
     calls = []
     evaluate_each = semkit.SemanticFunctions.evaluate_each
