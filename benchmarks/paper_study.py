@@ -115,7 +115,7 @@ def markdown(s: dict) -> str:
         "",
         f"Median {s['median_seconds']:.1f} s a shape (the adaptive maps classified a median {share:.0%} of the dense "
         f"grid's views per network). Projected to the paper's {PAPER_SHAPES} shapes x these three networks: "
-        f"**{s['projected_hours']:.1f} h** on this machine, which {met} the goal of {GOAL_HOURS} h on 2 cores.",
+        f"**{s['projected_hours']:.2f} h** on this machine, which {met} the goal of {GOAL_HOURS} h on 2 cores.",
         "",
         f"What any map of this grid costs here, per view (median of 3 batches of 64 views, measured in the same run): "
         f"one render at {s['rows'][0]['image_size']} px {1000 * costs['render']:.1f} ms, and a classification by {per_view}. "
