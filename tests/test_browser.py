@@ -6,6 +6,7 @@ binary exists.
 """
 
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -65,6 +66,24 @@ def jupyterlab(tmp_path):
             server.kill()
 
 
+def run_all_cells(page) -> None:
+    """Run > Run All Cells, again where a click left the cells unrun (seen in long suites: no cell ever started)."""
+    from playwright.sync_api import expect
+
+    started = page.locator(".jp-InputPrompt", has_text=re.compile(r"\[(\*|\d+)\]"))
+    for _ in range(3):
+        page.locator(".jp-Notebook").click()
+        page.keyboard.press("Escape")
+        page.get_by_role("menuitem", name="Run", exact=True).click()
+        page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
+        try:
+            expect(started.first).to_be_attached(timeout=30_000)
+            return
+        except AssertionError:
+            continue
+    pytest.fail("Run > Run All Cells never started a cell of the explorer notebook")
+
+
 @pytest.mark.skipif(CHROMIUM is None, reason="no Chromium binary (Debian: apt-get install chromium; .ci/run does)")
 def test_explorer_in_jupyterlab(jupyterlab, tmp_path):
     from playwright.sync_api import expect, sync_playwright
@@ -80,11 +99,7 @@ def test_explorer_in_jupyterlab(jupyterlab, tmp_path):
             page.goto(f"{jupyterlab}/lab/tree/explorer.ipynb?token={TOKEN}")
             page.wait_for_selector(".jp-Notebook", timeout=60_000)
             expect(page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']")).to_be_attached(timeout=60_000)
-            page.locator(".jp-Notebook").click()
-            page.keyboard.press("Escape")
-            page.get_by_role("menuitem", name="Run", exact=True).click()
-            page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
-
+            run_all_cells(page)
             top1 = page.locator(".semkit-top1")
             expect(top1).to_be_visible(timeout=240_000)
             before = page.locator(".semkit-prediction").inner_text()
