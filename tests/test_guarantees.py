@@ -1,6 +1,9 @@
 """The continuous guarantee, against brute force: what a verified box or a radius promises holds between
 lattice points too; Clopper-Pearson coverage by simulation; every criterion; decision noise."""
 
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 import xarray as xr
@@ -11,6 +14,9 @@ from semkit import Criterion, trust
 from semkit.function import Evaluation
 from semkit.space import Space
 from semkit.trust.guarantee import Guarantee, failure_bound
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+from guarantees import SPACE_POCKETS, pocket_function  # noqa: E402
 
 SPACE = Space.paper()
 
@@ -87,28 +93,8 @@ def test_clopper_pearson_bound_covers_at_the_stated_confidence():
     assert passed / 400 <= 0.05
 
 
-def pocket_function(seed: int, space: Space):
-    """A 4-D function passing (0.8) in a random box of 25-50% of each range, less three failing pockets of 0.1% of
-    that box each (0.3% in all): the whole box meets the 1% guarantee. Returns f, the box and a start inside."""
-    rng = np.random.default_rng(500 + seed)
-    lo = space.lower + rng.uniform(0.1, 0.4, 4) * space.widths
-    hi = np.minimum(lo + rng.uniform(0.25, 0.5, 4) * space.widths, space.upper)
-    side = 0.001**0.25 * (hi - lo)
-    pockets = [lo + rng.uniform(0.1, 0.8, 4) * (hi - lo - side) for _ in range(3)]
-
-    def f(p):
-        p = np.atleast_2d(p)
-        inside = ((p >= lo) & (p <= hi)).all(1)
-        for q in pockets:
-            inside &= ~((p >= q) & (p <= q + side)).all(1)
-        return np.where(inside, 0.8, 0.2)
-
-    return f, lo, hi, lo + rng.uniform(0.3, 0.7, 4) * (hi - lo)
-
-
 def test_sampled_growth_reaches_the_robust_box_past_rare_failing_pockets_in_4d():
-    space = Space({"azimuth": (0, 360), "elevation": (-10, 90), "distance": (1.5, 4.0), "light_elevation": (-90, 90)},
-                  periodic=["azimuth"])
+    space = SPACE_POCKETS  # the family docs/guarantees.md measures (benchmarks/guarantees.py)
     held, volumes, queries = [], [], []
     for seed in range(20):
         f, lo, hi, start = pocket_function(seed, space)
