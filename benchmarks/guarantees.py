@@ -286,7 +286,7 @@ SPACE_POCKETS_3D = semkit.Space({"azimuth": (0, 360), "elevation": (-10, 90), "d
 
 if __name__ == "__main__":
     sys.path.insert(0, str(Path(__file__).parent))
-    from run import MESH
+    from common import MESH
 
     if "--verified" in sys.argv:
         print("\n".join(verified_section()))

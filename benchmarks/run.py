@@ -30,13 +30,11 @@ import render_once
 import scale
 import timing
 import semkit
+from common import MESH, ROOT
 from semkit.classify.loaders import LITE_MEAN, LITE_STD
 from semkit.render import gl_unavailable_reason, pytorch3d_available
 from timing import views
 
-ROOT = Path(__file__).resolve().parents[1]
-SHAPENET = Path(os.environ.get("SEMKIT_SHAPENET", ROOT.parent / "shared" / "data" / "shapenet-sample"))
-MESH = SHAPENET / "bench" / "50cdaa9e33fc853ecb2a965e75be701c" / "models" / "model_normalized.obj"
 OUT = ROOT / "docs" / "benchmarks.md"
 REPEATS = 5
 
@@ -158,8 +156,8 @@ def pipeline_rows() -> tuple[list[tuple[str, int, float]], dict]:
 def paper_grid() -> dict:
     """Time and peak memory of the paper's full 2-D grid (4,080 points), in a fresh process."""
     code = (
-        "import resource, sys, time; sys.path.insert(0, %r); import run, semkit; "
-        "f = semkit.SemanticFunction(semkit.scene.load_mesh(run.MESH, label=703), 'efficientnet_lite0'); "
+        "import resource, sys, time; sys.path.insert(0, %r); import common, semkit; "
+        "f = semkit.SemanticFunction(semkit.scene.load_mesh(common.MESH, label=703), 'efficientnet_lite0'); "
         "t = time.perf_counter(); ds = semkit.semantic_map(f, step=3, progress=False); t = time.perf_counter() - t; "
         "print(ds.score.size, t, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
     ) % str(Path(__file__).parent)

@@ -76,7 +76,7 @@ def test_oir_b_in_one_dimension_is_exact_leibniz():
 
 
 def oir_w_by_loops(a, b, f_D, G, beta):
-    """ALGORITHMS.md's OIR_W step, transcribed term by term with explicit sums."""
+    """docs/methods.md's OIR_W step, transcribed term by term with explicit sums."""
     n = len(a)
     r = b - a
     C = 2**n

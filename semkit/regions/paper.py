@@ -1,4 +1,4 @@
-"""The paper's three region methods (Hamdi & Ghanem, as stated in reference/ALGORITHMS.md).
+"""The paper's three region methods (Hamdi & Ghanem; docs/methods.md states them as computed here).
 
 :class:`Naive` (grow where f is high, pay for size), :class:`OIRB`
 (outer-inner ratio, values of f only) and :class:`OIRW` (outer-inner ratio,
