@@ -279,7 +279,8 @@ class Verified(RegionMethod):
     max_failure : float
         The share of a box's views allowed to fail under the sampled guarantee, in (0, 1).
     attempts : int
-        How many times a box that fails its certificate may shrink and be tested again.
+        How many times a box's sampled certificate is tested, the box shrinking away from the failures found
+        after each failed test (the confidence is split over them); past that, the start alone.
     max_queries : int
         At most this many evaluations of f per start, in all.
     n_samples : int
