@@ -18,10 +18,22 @@ from ..space import Space, recorded_space
 class MapFunction:
     """A map as a function: multilinear interpolation of its ``score`` between grid points.
 
-    Lets regions, and anything else that takes an f, run on a saved map
-    instead of the network (the paper's maps, a map made elsewhere). A
-    periodic parameter interpolates across its period (357 -> 0 degrees);
-    a bounded one is held at its first or last grid value beyond the grid.
+    Lets regions, and anything else that takes an f, run on a saved map instead of the network (the paper's
+    maps, a map made elsewhere), with no renders. A periodic parameter whose grid closes the circle interpolates
+    across its period (357 -> 0 degrees); a bounded one, or a grid over part of a period, is held at its first or
+    last grid value beyond the grid.
+
+    Parameters
+    ----------
+    data : Dataset or DataArray
+        A complete map over the Space's parameters and no other dims (select or average those first).
+    space : Space, optional
+        The Space of the map; None: the one the map records.
+
+    Raises
+    ------
+    ValueError
+        If the map's dims are not the Space's parameters, or it holds NaN or infinite scores.
     """
     def __init__(self, data: xr.Dataset | xr.DataArray, *, space: Space | None = None) -> None:
         from scipy.interpolate import RegularGridInterpolator
@@ -75,6 +87,9 @@ class MapFunction:
         return self._interp(np.clip(pts, self._lo, self._hi))
 
     def describe(self) -> dict[str, Any]:
+        """What this function is, as plain values (dataset attrs): the map's label, network and shape, a hash of its
+        grid and scores, and its Space; stores are matched on it.
+        """
         info = {k: self.attrs[k] for k in ("label", "label_name", "network", "shape") if k in self.attrs}
         return {**info, "interpolated_map": self.digest, "space": self.space.to_dict()}
 def interpolate(data: xr.Dataset | xr.DataArray, *, space: Space | None = None) -> MapFunction:

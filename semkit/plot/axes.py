@@ -69,10 +69,34 @@ def _new_axes(ax, **kwargs):
 
 def curve(data: xr.Dataset | xr.DataArray, hue: str | None = None, *, ax=None, show_correct: bool = True,
           criterion: Criterion | str | None = None, style: Mapping[str, Any] | None = None):
-    """Line plot of a 1-D map (or several, one per value of ``hue``, e.g. ``"network"``).
+    """Line plot of a 1-D map, or of several, one per value of ``hue``.
 
-    With ``show_correct``, dots mark the views that pass ``criterion`` (default: top-1 correct). ``style``:
-    matplotlib line properties (``{"lw": 2}``).
+    Dots mark the views that pass the criterion, so one sees where the network is right, not only its score.
+
+    Parameters
+    ----------
+    data : Dataset or DataArray
+        A 1-D map (its ``score`` variable is drawn), plus the ``hue`` dim when given.
+    hue : str, optional
+        A dim to draw one line per value of, e.g. ``"network"``; None: the map has one line.
+    ax : matplotlib Axes, optional
+        Where to draw; None: a new figure.
+    show_correct : bool
+        Mark with dots the views that pass ``criterion``.
+    criterion : Criterion or str, optional
+        What passes; None: the map's ``correct`` variable (top-1 correct).
+    style : mapping, optional
+        Matplotlib line properties, e.g. ``{"lw": 2}``.
+
+    Returns
+    -------
+    matplotlib Axes
+        The axes drawn on.
+
+    Raises
+    ------
+    ValueError
+        If the map has more than one dim besides ``hue``.
     """
     score = score_of(data)
     dims = [d for d in score.dims if d != hue]
@@ -102,7 +126,29 @@ def curve(data: xr.Dataset | xr.DataArray, hue: str | None = None, *, ax=None, s
 
 
 def polar(data: xr.Dataset | xr.DataArray, hue: str | None = None, *, ax=None, style: Mapping[str, Any] | None = None):
-    """A 1-D azimuth map around a circle (0 degrees at the top, clockwise); ``style``: matplotlib line properties."""
+    """A 1-D azimuth map around a circle (0 degrees at the top, clockwise).
+
+    Parameters
+    ----------
+    data : Dataset or DataArray
+        A map over ``azimuth`` (its ``score`` variable is drawn), plus the ``hue`` dim when given.
+    hue : str, optional
+        A dim to draw one line per value of; None: one line.
+    ax : matplotlib Axes, optional
+        Polar axes to draw on; None: a new figure.
+    style : mapping, optional
+        Matplotlib line properties.
+
+    Returns
+    -------
+    matplotlib Axes
+        The polar axes drawn on.
+
+    Raises
+    ------
+    ValueError
+        If the map is not over ``azimuth``, or ``ax`` is not polar.
+    """
     score = score_of(data)
     if "azimuth" not in score.dims:
         raise ValueError("polar() plots maps over azimuth")
@@ -135,10 +181,42 @@ def heatmap(
     criterion: Criterion | str | None = None,
     colorbar: bool = True,
 ):
-    """A 2-D map as a heat map (cells centred on the grid points).
+    """A 2-D map as a heat map, cells centred on the grid points.
 
-    With ``show_correct``, a black line outlines the cells whose views pass
-    ``criterion`` (default: top-1 correct; see :func:`outline`).
+    Axes carry names and units, the colour bar the class, the title the network and shape.
+
+    Parameters
+    ----------
+    data : Dataset or DataArray
+        A 2-D map over ``x`` and ``y`` (select or average the other dims first).
+    x : str
+        The dim on the horizontal axis.
+    y : str
+        The dim on the vertical axis.
+    ax : matplotlib Axes, optional
+        Where to draw; None: a new figure.
+    cmap : str
+        Matplotlib colour map (red where the network fails, blue where it is confident).
+    vmin : float
+        The score at the low end of the colour map.
+    vmax : float
+        The score at the high end of the colour map.
+    show_correct : bool
+        Outline the cells whose views pass ``criterion`` (see :func:`outline`).
+    criterion : Criterion or str, optional
+        What passes; None: the map's ``correct`` variable (top-1 correct).
+    colorbar : bool
+        Draw a colour bar beside the map.
+
+    Returns
+    -------
+    matplotlib Axes
+        The axes drawn on.
+
+    Raises
+    ------
+    ValueError
+        If the map's dims are not exactly ``x`` and ``y``.
     """
     score = score_of(data)
     if set(score.dims) != {x, y}:
@@ -173,13 +251,28 @@ def passing(data: xr.Dataset | xr.DataArray, criterion: Criterion | str | None =
 
 def outline(ax, xs: np.ndarray, ys: np.ndarray, inside: np.ndarray, *, periodic_x: bool = False,
             style: Mapping[str, Any] | None = None):
-    """Draw the boundary of the union of the cells where ``inside`` [len(ys), len(xs)] holds (``style``:
-    matplotlib line-collection properties; black and 0.9 wide unless given).
+    """Draw the boundary of the union of the cells where ``inside`` holds.
 
-    Each cell is centred on its grid point with edges half-way between grid
-    points (as :func:`heatmap` draws them), so the line follows cell edges:
-    no diamonds or zigzags from contouring the cell centres. On a periodic x
-    axis the first and last columns are neighbours (no edge between them).
+    Each cell is centred on its grid point with edges half-way between grid points (as :func:`heatmap` draws
+    them), so the line follows cell edges: no diamonds or zigzags from contouring the cell centres.
+
+    Parameters
+    ----------
+    ax : matplotlib Axes
+        Where to draw.
+    xs, ys : ndarray
+        The grid points along x and along y.
+    inside : ndarray of bool
+        Which cells are inside, ``[len(ys), len(xs)]``.
+    periodic_x : bool
+        The x axis is periodic: its first and last columns are neighbours, with no edge between them.
+    style : mapping, optional
+        Matplotlib line-collection properties; black and 0.9 wide unless given.
+
+    Returns
+    -------
+    matplotlib Axes
+        The axes drawn on.
     """
     from matplotlib.collections import LineCollection
 
@@ -217,9 +310,29 @@ def _edges(centres: np.ndarray) -> np.ndarray:
 def render_strip(f, points: Any, *, ax=None, size: int = 96, max_images: int = 8):
     """The renders a SemanticFunction sees at some points, with the network's answer under each.
 
-    ``points`` is anything its Space accepts, or a 1-D slice of a map
-    (e.g. ``ds.sel(elevation=20, method="nearest")``), of which up to
-    ``max_images`` evenly spaced points are shown.
+    Parameters
+    ----------
+    f : SemanticFunction
+        What renders and classifies the points.
+    points : array or dict or Dataset or DataArray
+        Anything its Space accepts, or a 1-D slice of a map (e.g. ``ds.sel(elevation=20, method="nearest")``),
+        of which evenly spaced points are shown.
+    ax : matplotlib Axes, optional
+        Where to draw; None: a new figure.
+    size : int
+        Side of each render, in pixels.
+    max_images : int
+        At most this many renders.
+
+    Returns
+    -------
+    matplotlib Axes
+        The axes drawn on.
+
+    Raises
+    ------
+    ValueError
+        If a slice of a map given as ``points`` is not 1-D.
     """
     if isinstance(points, (xr.Dataset, xr.DataArray)):
         sliced = score_of(points)
@@ -264,11 +377,33 @@ def regions(
 ):
     """Boxes found by :func:`~semkit.find_regions`, over their map when one is given.
 
-    2-D: rectangles on the heat map (one colour per algorithm, the starts
-    marked); a box that crosses a periodic parameter's period is drawn in
-    both pieces. 1-D (``y=None``, or regions over one parameter): the
-    curve, with each box as a bar under it. ``show_correct``, ``criterion``
-    and ``colorbar`` are the map's (:func:`heatmap`, :func:`curve`).
+    2-D: rectangles on the heat map, one colour per method, the starts marked; a box that crosses a periodic
+    parameter's period is drawn in both pieces. 1-D (``y=None``, or regions over one parameter): the curve,
+    with each box as a bar under it.
+
+    Parameters
+    ----------
+    regions : Dataset
+        Regions from :func:`~semkit.find_regions`.
+    semantic_map : Dataset or DataArray, optional
+        The map to draw under the boxes (:func:`heatmap` in 2-D, :func:`curve` in 1-D); None: the boxes alone.
+    x : str
+        The parameter on the horizontal axis.
+    y : str or None
+        The parameter on the vertical axis; None: draw in 1-D.
+    ax : matplotlib Axes, optional
+        Where to draw; None: a new figure.
+    show_correct : bool
+        Mark the views of the map that pass ``criterion`` (:func:`heatmap`, :func:`curve`).
+    criterion : Criterion or str, optional
+        What passes; None: the map's ``correct`` variable (top-1 correct).
+    colorbar : bool
+        Draw a colour bar beside a 2-D map.
+
+    Returns
+    -------
+    matplotlib Axes
+        The axes drawn on.
     """
     from matplotlib.lines import Line2D
     from matplotlib.patches import Rectangle
@@ -342,10 +477,25 @@ def _periods(regions: xr.Dataset) -> dict[str, Parameter]:
 
 
 def traces(regions: xr.Dataset, start: int = 0, param: str | None = None, *, ax=None):
-    """The bounds of one start's boxes over the iterations (one colour per algorithm).
+    """The bounds of one start's boxes over the steps, one colour per method.
 
-    ``param`` picks a parameter (default: the first); the band between the
-    lower and upper bound is shaded.
+    The band between the lower and the upper bound is shaded.
+
+    Parameters
+    ----------
+    regions : Dataset
+        Regions from :func:`~semkit.find_regions`, with their traces.
+    start : int
+        Which start's boxes (its index).
+    param : str, optional
+        Which parameter's bounds; None: the first.
+    ax : matplotlib Axes, optional
+        Where to draw; None: a new figure.
+
+    Returns
+    -------
+    matplotlib Axes
+        The axes drawn on.
     """
     param = param or str(regions.param.values[0])
     ax = _new_axes(ax, figsize=(6.5, 3.5))
@@ -367,7 +517,22 @@ def traces(regions: xr.Dataset, start: int = 0, param: str | None = None, *, ax=
 
 
 def loss_traces(regions: xr.Dataset, start: int = 0, *, ax=None):
-    """Each algorithm's loss over the iterations for one start (separate scales: the losses differ)."""
+    """Each method's loss over the steps for one start, each scaled by its largest value (the losses differ).
+
+    Parameters
+    ----------
+    regions : Dataset
+        Regions from :func:`~semkit.find_regions`, with their traces.
+    start : int
+        Which start's boxes (its index).
+    ax : matplotlib Axes, optional
+        Where to draw; None: a new figure.
+
+    Returns
+    -------
+    matplotlib Axes
+        The axes drawn on.
+    """
     ax = _new_axes(ax, figsize=(6.5, 3.5))
     r = regions.isel(start=start)
     for j, name in enumerate(str(a) for a in regions.algorithm.values):
@@ -386,8 +551,25 @@ def loss_traces(regions: xr.Dataset, start: int = 0, *, ax=None):
 
 
 def robust_accuracy(data: xr.DataArray, hue: str = "network", *, ax=None):
-    """Robust accuracy against radius (from :func:`semkit.robust_accuracy`), one line per ``hue`` value, averaged
-    over shapes (the band: the shapes' range); the criterion in the title."""
+    """Robust accuracy against radius (from :func:`semkit.robust_accuracy`), one line per ``hue`` value.
+
+    Lines are averaged over shapes, the band their range (one shape: the interval over the views); the
+    criterion is in the title.
+
+    Parameters
+    ----------
+    data : DataArray
+        Robust accuracy over ``radius``, from :func:`semkit.robust_accuracy`.
+    hue : str
+        A dim to draw one line per value of (ignored when the result lacks it).
+    ax : matplotlib Axes, optional
+        Where to draw; None: a new figure.
+
+    Returns
+    -------
+    matplotlib Axes
+        The axes drawn on.
+    """
     ax = _new_axes(ax, figsize=(6.5, 3.8))
     groups = [(str(v), data.sel({hue: v})) for v in data[hue].values] if hue in data.dims else [(None, data)]
     for i, (name, d) in enumerate(groups):
@@ -408,7 +590,20 @@ def robust_accuracy(data: xr.DataArray, hue: str = "network", *, ax=None):
 
 
 def decision_noise(noise: dict[str, xr.DataArray], *, ax=None):
-    """Decision noise per network (from :func:`semkit.decision_noise` of f), a bar each with its interval."""
+    """Decision noise per network, a bar each with its interval.
+
+    Parameters
+    ----------
+    noise : dict of str to DataArray
+        Each network's decision noise, from :func:`semkit.decision_noise` of its f, by network name.
+    ax : matplotlib Axes, optional
+        Where to draw; None: a new figure.
+
+    Returns
+    -------
+    matplotlib Axes
+        The axes drawn on.
+    """
     ax = _new_axes(ax, figsize=(6.0, 3.4))
     names = list(noise)
     values = np.array([float(noise[n]) for n in names])

@@ -27,8 +27,25 @@ def _sigma(text: str) -> str:
 
 
 def certified_accuracy(data: xr.DataArray, hue: str = "network", *, ax=None):
-    """Certified accuracy of the smoothed network against the whitened radius, one line per ``hue`` value
-    (averaged over shapes, the band their range; one shape: the Clopper-Pearson band over the views)."""
+    """Certified accuracy of the smoothed network against the whitened radius, one line per ``hue`` value.
+
+    The smoothing literature's curve: the share of views where g is right with a certified radius of at least r.
+    Lines are averaged over shapes, the band their range (one shape: the Clopper-Pearson band over the views).
+
+    Parameters
+    ----------
+    data : DataArray
+        Certified accuracy over ``radius``, from :func:`semkit.trust.certified_accuracy`.
+    hue : str
+        A dim to draw one line per value of (ignored when the result lacks it).
+    ax : matplotlib Axes, optional
+        Where to draw; None: a new figure.
+
+    Returns
+    -------
+    matplotlib Axes
+        The axes drawn on.
+    """
     ax = _axes(ax, (6.5, 3.8))
     groups = [(str(v), data.sel({hue: v})) for v in data[hue].values] if hue in data.dims else [(None, data)]
     for i, (name, d) in enumerate(groups):
@@ -48,8 +65,26 @@ def certified_accuracy(data: xr.DataArray, hue: str = "network", *, ax=None):
 
 
 def sensitivity(result: xr.Dataset, *, ax=None):
-    """Bars per parameter: first-order (S1) and total (ST) Sobol indices of the score and of failure, each with
-    its interval; select one network and shape first (``result.sel(network=..., shape=...)``)."""
+    """Bars per parameter: first-order (S1) and total (ST) Sobol indices of the score and of failure, with intervals.
+
+    Parameters
+    ----------
+    result : Dataset
+        Sobol indices from :func:`semkit.trust.sensitivity` for one network and shape
+        (``result.sel(network=..., shape=...)``).
+    ax : matplotlib Axes, optional
+        Where to draw; None: a new figure.
+
+    Returns
+    -------
+    matplotlib Axes
+        The axes drawn on.
+
+    Raises
+    ------
+    ValueError
+        If the result has dims besides ``output`` and ``parameter`` (select or average them first).
+    """
     extra = [d for d in result["S1"].dims if d not in ("output", "parameter")]
     if extra:
         raise ValueError(f"this result has dims {extra} besides output and parameter: select one first, e.g. "

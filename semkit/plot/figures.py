@@ -12,7 +12,20 @@ from .axes import curve, heatmap, loss_traces, render_strip, score_of, traces
 
 
 def search_figure(regions: xr.Dataset, start: int = 0):
-    """How one start's boxes grew: the bounds of each parameter and the losses over the steps, side by side."""
+    """How one start's boxes grew: the bounds of each parameter and the losses over the steps, side by side.
+
+    Parameters
+    ----------
+    regions : Dataset
+        Regions from :func:`~semkit.find_regions`, with their traces.
+    start : int
+        Which start's boxes (its index).
+
+    Returns
+    -------
+    matplotlib Figure
+        One panel per parameter (:func:`traces`) and one of the losses (:func:`loss_traces`).
+    """
     import matplotlib.pyplot as plt
 
     params = [str(p) for p in regions.param.values]
@@ -26,11 +39,34 @@ def search_figure(regions: xr.Dataset, start: int = 0):
 def facets_figure(data: Any, draw, rows: str | None = None, cols: str | None = None, *,
                   size: tuple[float, float] = (4.6, 3.0), subplot_kw: dict | None = None,
                   options: Mapping[str, Any] | None = None):
-    """A figure of panels: one per value of the dims ``rows`` x ``cols`` of ``data`` (or per entry of a dict
-    of results, titled by its key), each drawn by ``draw(panel, ax=ax, **options)``, e.g.
-    ``facets_figure(maps, heatmap, rows="shape", cols="network")``. Option values that are xarray objects with
-    those dims are selected panel by panel too
-    (``facets_figure(regions, plot.regions, cols="network", options={"semantic_map": maps})``)."""
+    """A figure of panels, one per value of the dims ``rows`` x ``cols`` of ``data``, each drawn by ``draw``.
+
+    E.g. ``facets_figure(maps, heatmap, rows="shape", cols="network")``. Option values that are xarray objects
+    with those dims are selected panel by panel too
+    (``facets_figure(regions, plot.regions, cols="network", options={"semantic_map": maps})``).
+
+    Parameters
+    ----------
+    data : Dataset or DataArray or dict
+        The results to split into panels; a dict of results: one panel per entry, in one row, titled by its key.
+    draw : callable
+        Draws one panel: ``draw(panel, ax=ax, **options)``, e.g. :func:`heatmap`.
+    rows : str, optional
+        A dim of ``data`` with one row of panels per value; None: one row.
+    cols : str, optional
+        A dim of ``data`` with one column of panels per value; None: one column.
+    size : tuple of float
+        Width and height of each panel, in inches.
+    subplot_kw : dict, optional
+        Matplotlib's keywords for each panel's axes, e.g. ``{"projection": "polar"}``.
+    options : mapping, optional
+        Further keywords for ``draw``.
+
+    Returns
+    -------
+    matplotlib Figure
+        The figure of panels.
+    """
     import matplotlib.pyplot as plt
 
     if isinstance(data, dict):
@@ -66,8 +102,28 @@ def _where(rows: str | None, r: Any, cols: str | None, c: Any) -> dict[str, Any]
 
 def renders_figure(data: xr.Dataset | xr.DataArray, f, strip: xr.Dataset | xr.DataArray, *, hue: str | None = None,
                    show_correct: bool = True, criterion: Any = None):
-    """A map (a curve when 1-D, with lines by ``hue``; else a heat map) above the renders ``f`` makes along
-    ``strip``, a 1-D slice of it; ``show_correct`` marks the views passing ``criterion``."""
+    """A map above the renders ``f`` makes along a 1-D slice of it, so one sees what the network saw.
+
+    Parameters
+    ----------
+    data : Dataset or DataArray
+        The map: drawn as a curve when 1-D (besides ``hue``), else as a heat map.
+    f : SemanticFunction
+        What renders and classifies the views of ``strip`` (:func:`render_strip`).
+    strip : Dataset or DataArray
+        A 1-D slice of the map, e.g. ``ds.sel(elevation=20, method="nearest")``.
+    hue : str, optional
+        For a 1-D map: a dim to draw one line per value of.
+    show_correct : bool
+        Mark the views that pass ``criterion``.
+    criterion : Criterion or str, optional
+        What passes; None: the map's ``correct`` variable (top-1 correct).
+
+    Returns
+    -------
+    matplotlib Figure
+        The map's panel above the strip of renders.
+    """
     import matplotlib.pyplot as plt
 
     fig, (ax, below) = plt.subplots(2, 1, figsize=(8, 6), height_ratios=[3, 1.2], layout="constrained")
@@ -80,8 +136,22 @@ def renders_figure(data: xr.Dataset | xr.DataArray, f, strip: xr.Dataset | xr.Da
 
 
 def looks_figure(data: xr.Dataset, functions: dict, *, azimuths: Any = (0, 45, 90, 135, 180, 225, 270, 315)):
-    """A 1-D map under several looks (``data`` with a ``look`` dim: the looks' maps concatenated), and the renders
-    of each look at ``azimuths`` (``functions``: each look's SemanticFunction, from ``semkit.studies.looks``)."""
+    """A 1-D map under several looks, and the renders of each look at some azimuths.
+
+    Parameters
+    ----------
+    data : Dataset
+        The looks' 1-D maps concatenated along a ``look`` dim.
+    functions : dict of str to SemanticFunction
+        Each look's SemanticFunction by the look's name, from :func:`semkit.studies.looks`.
+    azimuths : sequence of float
+        Where to render each look, in degrees.
+
+    Returns
+    -------
+    matplotlib Figure
+        The curves, one per look, above one strip of renders per look.
+    """
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1 + len(functions), 1, figsize=(8, 3 + 1.3 * len(functions)),
@@ -97,9 +167,24 @@ def looks_figure(data: xr.Dataset, functions: dict, *, azimuths: Any = (0, 45, 9
 
 def comparison_figure(comparison: xr.Dataset, maps: xr.Dataset | None = None,
                       criterion: Criterion | str | None = None):
-    """Accuracy over the space against SRVR per region method, one point per network with its intervals over
-    shapes (from :func:`~semkit.compare_networks`), under ``criterion`` (one of the comparison's; default: its
-    first); beside it, with ``maps``, each shape's accuracy under the same criterion."""
+    """Accuracy over the space against SRVR per region method, one point per network with its intervals over shapes.
+
+    Beside it, with ``maps``, each shape's accuracy under the same criterion.
+
+    Parameters
+    ----------
+    comparison : Dataset
+        A comparison from :func:`~semkit.compare_networks`.
+    maps : Dataset, optional
+        The networks' maps, for a panel of each shape's accuracy; None: no such panel.
+    criterion : Criterion or str, optional
+        One of the comparison's criteria; None: its first.
+
+    Returns
+    -------
+    matplotlib Figure
+        The comparison's panel and, with ``maps``, the per-shape panel.
+    """
     import matplotlib.pyplot as plt
 
     c = comparison.sel(criterion=Criterion.resolve(criterion).name) if criterion is not None else comparison.isel(criterion=0)

@@ -45,8 +45,20 @@ class Search(ABC):
     @abstractmethod
     def update(self, values: np.ndarray, gradients: np.ndarray, gradient_cost: float,
                evaluation: Evaluation | None = None) -> None:
-        """Take f at the proposed points (and its gradients, each having cost ``gradient_cost`` queries); for a
-        method that ``needs_classes``, also f's evaluation there (its top classes; None: f gives scores only)."""
+        """Take f at the proposed points, and its gradients where proposed.
+
+        Parameters
+        ----------
+        values : ndarray
+            f at the proposal's ``values`` points, ``[P]``.
+        gradients : ndarray
+            The gradient of f at the proposal's ``gradients`` points, ``[G, n]``.
+        gradient_cost : float
+            What one gradient costs, in queries of f (for the search's query counts).
+        evaluation : Evaluation, optional
+            f's evaluation at the ``values`` points (its top classes), for a method that ``needs_classes``; None: f
+            gives scores only.
+        """
 
     @abstractmethod
     def state(self) -> dict[str, np.ndarray]:
@@ -54,7 +66,13 @@ class Search(ABC):
 
     @abstractmethod
     def restore(self, arrays: dict[str, np.ndarray]) -> None:
-        """Continue from :meth:`state`'s arrays."""
+        """Continue from :meth:`state`'s arrays.
+
+        Parameters
+        ----------
+        arrays : dict of str to ndarray
+            The whole state, as :meth:`state` returned it (e.g. read back from a checkpoint).
+        """
 
     @abstractmethod
     def result(self) -> dict[str, np.ndarray]:
@@ -87,14 +105,53 @@ class RegionMethod(Configurable, ABC):
 
     @abstractmethod
     def queries_per_step(self, n: int) -> int:
-        """Points of f (gradient points included, each as one) that one box costs per step in n dimensions."""
+        """Points of f (gradient points included, each as one) that one box costs per step.
+
+        Parameters
+        ----------
+        n : int
+            The dimension of the Space.
+
+        Returns
+        -------
+        int
+            The queries of f per box and step.
+        """
 
     @abstractmethod
     def search(self, space: Space, starts: np.ndarray, iterations: int) -> Search:
-        """A fresh search from ``starts`` [K, n] of at most ``iterations`` steps."""
+        """A fresh search of every start's box.
+
+        Parameters
+        ----------
+        space : Space
+            The Space the boxes grow in.
+        starts : ndarray
+            The starts, ``[K, n]``: one box grows around each.
+        iterations : int
+            At most this many steps.
+
+        Returns
+        -------
+        Search
+            The search, before its first step.
+        """
 
     def for_function(self, fn: ScoreFunction) -> "RegionMethod":
-        """This method as it runs on ``fn`` (a method with a criterion takes f's true class); itself by default."""
+        """This method as it runs on ``fn``; itself by default.
+
+        A method with a criterion takes f's true class from it.
+
+        Parameters
+        ----------
+        fn : ScoreFunction
+            The score function the boxes grow on.
+
+        Returns
+        -------
+        RegionMethod
+            The method bound to ``fn``.
+        """
         return self
 
     @property
@@ -112,7 +169,20 @@ METHODS: Registry[RegionMethod] = Registry("region method", "semkit.regions.base
 
 
 def style(name: str, index: int = 0) -> tuple[str, str]:
-    """Display name and colour of a method by its name (a method semkit does not know: the name and colour C<index>)."""
+    """Display name and colour of a region method by its name, for legends and plots.
+
+    Parameters
+    ----------
+    name : str
+        The method's name (``"oir_b"``).
+    index : int
+        Where the method is in its plot: a method semkit does not know gets colour ``C<index>``.
+
+    Returns
+    -------
+    tuple of str
+        The display name and the colour (the name itself for an unknown method).
+    """
     if name not in METHODS:
         return name, f"C{index}"
     cls = METHODS[name]

@@ -14,7 +14,25 @@ from ..space import Space, recorded_space
 # ------------------------------------------------------------------ metrics
 
 def volume_ratio(regions: xr.Dataset, *, space: Space | None = None) -> xr.DataArray:
-    """|D| / |Omega| of every final box (dims of ``regions`` less ``param``)."""
+    """|D| / |Omega| of every final box: its volume as a share of the Space's.
+
+    Parameters
+    ----------
+    regions : Dataset
+        Region searches, from :func:`~semkit.find_regions`.
+    space : Space, optional
+        The regions' Space; None: the one they record.
+
+    Returns
+    -------
+    DataArray
+        The ratio per box, over the dims of ``regions`` less ``param``.
+
+    Raises
+    ------
+    ValueError
+        If ``regions`` is not a region search (no ``lower`` and ``upper`` bounds).
+    """
     if not {"lower", "upper"} <= set(getattr(regions, "data_vars", ())):
         raise ValueError("volume_ratio and srvr take region searches (find_regions' results, with lower and upper "
                          f"bounds), got {type(regions).__name__} with {sorted(getattr(regions, 'data_vars', []))}: grow "
@@ -25,7 +43,18 @@ def volume_ratio(regions: xr.Dataset, *, space: Space | None = None) -> xr.DataA
 
 
 def box_iou(first: xr.Dataset, second: xr.Dataset) -> xr.DataArray:
-    """Intersection over union of the boxes of two region results, box by box (dims of both less ``param``)."""
+    """Intersection over union of the boxes of two region results, box by box.
+
+    Parameters
+    ----------
+    first, second : Dataset
+        Region searches, from :func:`~semkit.find_regions`, over the same starts.
+
+    Returns
+    -------
+    DataArray
+        ``iou`` per box, over the dims of both less ``param``.
+    """
     lo, hi = np.maximum(first.lower, second.lower), np.minimum(first.upper, second.upper)
     inter = (hi - lo).clip(min=0).prod("param")
     union = (first.upper - first.lower).prod("param") + (second.upper - second.lower).prod("param") - inter

@@ -43,11 +43,24 @@ def corners(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 class BoxFlow(RegionMethod):
     """A box per start grown by a step rule on the gradients of a loss of its bounds (the paper's methods).
 
-    Options common to the three (defaults: the paper's): ``step_rule`` (a
-    name in :data:`~semkit.regions.STEP_RULES` or a :class:`StepRule`
-    object), ``learning_rate`` (the gradient step of the faithful flow),
-    ``start_width`` (the box starts as [u0 - start_width, u0 + start_width])
-    and ``epsilon`` (the smallest width the repair keeps).
+    The options common to the three; their defaults are the paper's.
+
+    Parameters
+    ----------
+    step_rule : str or StepRule
+        How far each step goes and when a box stops: a name in :data:`~semkit.regions.STEP_RULES` or a
+        :class:`StepRule` object.
+    learning_rate : float
+        The gradient step of the faithful flow.
+    start_width : float
+        The box starts as [u0 - start_width, u0 + start_width] around its start u0.
+    epsilon : float
+        The smallest width the repair of a box keeps.
+
+    Raises
+    ------
+    ValueError
+        If an option is not positive, or ``step_rule`` names no step rule.
     """
 
     def __init__(self, *, step_rule: "str | StepRule" = DEFAULT_STEP_RULE, learning_rate: float = 0.1,
@@ -61,11 +74,37 @@ class BoxFlow(RegionMethod):
 
     @abstractmethod
     def plan(self, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Value points [K, P, n] and gradient points [K, G, n] of boxes [K, n]."""
+        """The points each box needs f at this step.
+
+        Parameters
+        ----------
+        a, b : ndarray
+            The boxes' lower and upper bounds, ``[K, n]``.
+
+        Returns
+        -------
+        tuple of ndarray
+            Value points ``[K, P, n]`` and gradient points ``[K, G, n]``.
+        """
 
     @abstractmethod
     def gradients(self, a, b, values: np.ndarray, grads: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """dL/da, dL/db [K, n] and the loss [K] from f at the planned points ([K, P]) and gradients ([K, G, n])."""
+        """The loss's gradients with respect to the bounds, and the loss, from f at the planned points.
+
+        Parameters
+        ----------
+        a, b : ndarray
+            The boxes' lower and upper bounds, ``[K, n]``.
+        values : ndarray
+            f at the planned value points, ``[K, P]``.
+        grads : ndarray or None
+            The gradient of f at the planned gradient points, ``[K, G, n]``; None when the method plans none.
+
+        Returns
+        -------
+        tuple of ndarray
+            dL/da and dL/db ``[K, n]``, and the loss ``[K]``.
+        """
 
 
 class FlowSearch(Search):
@@ -148,7 +187,27 @@ def no_points(K: int, n: int) -> np.ndarray:
 
 
 class Naive(BoxFlow):
-    """The naive method: maximise the integral of f over the box, penalised by its size (``lam``/2 |r|^2)."""
+    """The naive method: maximise the integral of f over the box, penalised by its size.
+
+    Parameters
+    ----------
+    lam : float
+        The weight of the size penalty, ``lam``/2 |r|^2 for a box of widths r.
+    step_rule : str or StepRule
+        How far each step goes and when a box stops: a name in :data:`~semkit.regions.STEP_RULES` or a
+        :class:`StepRule` object.
+    learning_rate : float
+        The gradient step of the faithful flow.
+    start_width : float
+        The box starts as [u0 - start_width, u0 + start_width] around its start u0.
+    epsilon : float
+        The smallest width the repair of a box keeps.
+
+    Raises
+    ------
+    ValueError
+        If an option is not positive, or ``step_rule`` names no step rule.
+    """
 
     name, label, color = "naive", "naive", "tab:green"
 
@@ -175,8 +234,27 @@ class Naive(BoxFlow):
 
 
 class OIRB(BoxFlow):
-    """Outer-inner ratio, black-box: f at the corners of the box and of a box ``alpha`` wider (a fraction of
-    its width)."""
+    """Outer-inner ratio, black-box: f at the corners of the box and of a box ``alpha`` wider.
+
+    Parameters
+    ----------
+    alpha : float
+        How much wider the outer box is, as a fraction of the box's width (paper notation).
+    step_rule : str or StepRule
+        How far each step goes and when a box stops: a name in :data:`~semkit.regions.STEP_RULES` or a
+        :class:`StepRule` object.
+    learning_rate : float
+        The gradient step of the faithful flow.
+    start_width : float
+        The box starts as [u0 - start_width, u0 + start_width] around its start u0.
+    epsilon : float
+        The smallest width the repair of a box keeps.
+
+    Raises
+    ------
+    ValueError
+        If an option is not positive, or ``step_rule`` names no step rule.
+    """
 
     name, label, color = "oir_b", "OIR_B", "tab:orange"
 
@@ -210,9 +288,36 @@ class OIRB(BoxFlow):
 
 
 class OIRW(BoxFlow):
-    """Outer-inner ratio, white-box: f and its gradient at the corners (a first-order expansion, weight ``beta``;
-    outer box ``alpha`` wider). Scores are floored at ``score_floor`` in grad(-log f) = -grad f / f; a plain
-    callable without a gradient is differentiated by central differences of step ``fd_step``."""
+    """Outer-inner ratio, white-box: f and its gradient at the corners of the box.
+
+    f at the outer corners comes from a first-order expansion at the inner ones, so the outer box costs no
+    queries.
+
+    Parameters
+    ----------
+    alpha : float
+        How much wider the outer box is, as a fraction of the box's width (paper notation).
+    beta : float
+        The weight of the first-order terms (paper notation).
+    score_floor : float
+        Scores are floored at this in grad(-log f) = -grad f / f.
+    fd_step : float
+        The central-difference step of the gradient of a plain callable without one, in the parameters' units.
+    step_rule : str or StepRule
+        How far each step goes and when a box stops: a name in :data:`~semkit.regions.STEP_RULES` or a
+        :class:`StepRule` object.
+    learning_rate : float
+        The gradient step of the faithful flow.
+    start_width : float
+        The box starts as [u0 - start_width, u0 + start_width] around its start u0.
+    epsilon : float
+        The smallest width the repair of a box keeps.
+
+    Raises
+    ------
+    ValueError
+        If an option is not positive, or ``step_rule`` names no step rule.
+    """
 
     name, label, color = "oir_w", "OIR_W", "tab:purple"
     needs_gradient = True
@@ -236,7 +341,22 @@ class OIRW(BoxFlow):
         return self.neg_log_gradients(a, b, values, G)
 
     def neg_log_gradients(self, a, b, f_inner, G):
-        """The step from f [K, 2^n] and the gradient of -log f [K, 2^n, n] at the corners."""
+        """The step from f and the gradient of -log f at the corners.
+
+        Parameters
+        ----------
+        a, b : ndarray
+            The boxes' lower and upper bounds, ``[K, n]``.
+        f_inner : ndarray
+            f at the box's corners, ``[K, 2^n]``.
+        G : ndarray
+            The gradient of -log f at the corners, ``[K, 2^n, n]``.
+
+        Returns
+        -------
+        tuple of ndarray
+            dL/da and dL/db ``[K, n]``, and the loss ``[K]``.
+        """
         K, n = a.shape
         M = corner_masks(n)
         Mbar = 1.0 - M

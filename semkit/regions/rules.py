@@ -77,7 +77,19 @@ class AdaptiveState(FlowState):
 
 
 class StepRule(Configurable, ABC):
-    """How far a gradient-flow search moves its bounds per step, and when a box stops."""
+    """How far a gradient-flow search moves its bounds per step, and when a box stops.
+
+    Parameters
+    ----------
+    min_motion : float, optional
+        A box stops once its bounds move less than this, in the parameters' units (each rule says how it
+        judges); None: the rule's own default.
+
+    Raises
+    ------
+    ValueError
+        If ``min_motion`` is not positive.
+    """
 
     name: ClassVar[str]
     state_type: ClassVar[type[FlowState]] = FlowState
@@ -87,17 +99,60 @@ class StepRule(Configurable, ABC):
 
     @abstractmethod
     def advance(self, st: FlowState, ga, gb, space: Space, learning_rate: float, iterations: int):
-        """New bounds (before repair) of every box from its loss gradients, and which boxes settled (or None);
-        may update the rule's own part of the state."""
+        """New bounds of every box from its loss gradients, and which boxes settled.
+
+        May update the rule's own part of the state.
+
+        Parameters
+        ----------
+        st : FlowState
+            The boxes' state (the rule's :attr:`state_type`).
+        ga, gb : ndarray
+            The loss's gradients with respect to the lower and the upper bounds, ``[K, n]``.
+        space : Space
+            The Space the boxes grow in.
+        learning_rate : float
+            The gradient step of the faithful flow.
+        iterations : int
+            The search's horizon, in faithful steps.
+
+        Returns
+        -------
+        tuple
+            The new lower and upper bounds ``[K, n]`` (before repair), and which boxes settled ``[K]`` (None: the rule
+            does not say).
+        """
 
     @abstractmethod
     def stop(self, st: FlowState, moved: np.ndarray, iterations: int, settled: np.ndarray | None) -> None:
-        """Mark converged and active boxes after a step (``moved``: largest bound move per box)."""
+        """Mark converged and active boxes after a step.
+
+        Parameters
+        ----------
+        st : FlowState
+            The boxes' state, updated in place.
+        moved : ndarray
+            The largest bound move of each box in this step, ``[K]``.
+        iterations : int
+            The search's horizon, in faithful steps.
+        settled : ndarray or None
+            Which boxes :meth:`advance` found settled, ``[K]``, or None.
+        """
 
 
 class FaithfulSteps(StepRule):
-    """The paper's plain gradient steps (the method's ``learning_rate``); with ``min_motion``, a box stops once
-    its bounds moved less than ``min_motion`` for two steps."""
+    """The paper's plain gradient steps, each of the method's ``learning_rate``.
+
+    Parameters
+    ----------
+    min_motion : float, optional
+        A box stops once its bounds moved less than this for two steps; None: every box runs all its iterations.
+
+    Raises
+    ------
+    ValueError
+        If ``min_motion`` is not positive.
+    """
 
     name = "faithful"
 
@@ -111,12 +166,26 @@ class FaithfulSteps(StepRule):
 
 
 class AdaptiveSteps(StepRule):
-    """The faithful flow to the same horizon in fewer, longer steps; a box stops once its remaining motion
-    would be under ``min_motion`` (default: 1e-3 of the Space's smallest range).
+    """The faithful flow to the same horizon in fewer, longer steps.
 
-    One step moves no bound more than ``max_move`` of the box's width or ``min_move`` of the parameter's range
-    (whichever is larger), covers at most ``max_leap`` faithful iterations, and changes no log-width by more
-    than ``max_log_growth``.
+    Parameters
+    ----------
+    min_motion : float, optional
+        A box stops once its remaining motion would be less than this; None: 1e-3 of the Space's smallest range.
+    max_move : float
+        One step moves no bound more than this share of the box's width (or ``min_move``'s limit, whichever is
+        larger).
+    min_move : float
+        One step may always move a bound this share of the parameter's range.
+    max_leap : float
+        One step covers at most this many faithful iterations.
+    max_log_growth : float
+        One step changes no log-width by more than this.
+
+    Raises
+    ------
+    ValueError
+        If an option is not positive.
     """
 
     name = "adaptive"
@@ -131,16 +200,30 @@ class AdaptiveSteps(StepRule):
     def advance(self, st: AdaptiveState, ga, gb, space, learning_rate, iterations):
         """Advance the faithful flow by k iterations at once, k as large as the limits allow.
 
-        Integrates da = -lr dL/da, db = -lr dL/db in the box's centre and
-        log-width, where the early, geometric growth of a box is linear (a
-        large step there is exact). k is limited so that no bound moves more
-        than ``max_move`` of the box's width or ``min_move`` of the
-        parameter's range (whichever is larger), no width changes by more than
-        a factor exp(``max_log_growth``), and no bound overshoots the point
-        where its velocity vanishes (a secant estimate of the flow's
-        stiffness from the last two steps). A box is settled when, at its
-        current rates, all its remaining iterations would move it less than
-        ``min_motion``.
+        Integrates da = -lr dL/da, db = -lr dL/db in the box's centre and log-width, where the early, geometric
+        growth of a box is linear (a large step there is exact). k is limited so that no bound moves more than
+        ``max_move`` of the box's width or ``min_move`` of the parameter's range (whichever is larger), no width
+        changes by more than a factor exp(``max_log_growth``), and no bound overshoots the point where its velocity
+        vanishes (a secant estimate of the flow's stiffness from the last two steps). A box is settled when, at its
+        current rates, all its remaining iterations would move it less than ``min_motion``.
+
+        Parameters
+        ----------
+        st : AdaptiveState
+            The boxes' state; the rule's part (covered iterations, last bounds and velocities) is updated.
+        ga, gb : ndarray
+            The loss's gradients with respect to the lower and the upper bounds, ``[K, n]``.
+        space : Space
+            The Space the boxes grow in.
+        learning_rate : float
+            The gradient step of the faithful flow.
+        iterations : int
+            The search's horizon, in faithful steps.
+
+        Returns
+        -------
+        tuple
+            The new lower and upper bounds ``[K, n]`` (before repair), and which boxes settled ``[K]``.
         """
         h, a, b = self, st.a, st.b
         min_motion = self.min_motion if self.min_motion is not None else 1e-3 * float(space.widths.min())

@@ -16,7 +16,23 @@ from ..trust import robust_accuracy
 
 
 def average(data: xr.Dataset | xr.DataArray, dim: str = "shape") -> xr.Dataset | xr.DataArray:
-    """The mean over ``dim`` (default: shapes), with attrs that say so (``mean_over_<dim>``, the class name)."""
+    """The mean over ``dim``, with attrs that say so (``mean_over_<dim>``, the class name).
+
+    Plots title an averaged result by these attrs ("mean over 5 shapes"); a mean class index means nothing, so
+    ``top1`` is dropped.
+
+    Parameters
+    ----------
+    data : Dataset or DataArray
+        A stacked result, e.g. maps from :func:`study`.
+    dim : str
+        The dim to average over.
+
+    Returns
+    -------
+    Dataset or DataArray
+        The mean, without ``dim``.
+    """
     names = np.unique(np.atleast_1d(data["label_name"].values)) if "label_name" in data.coords else []
     if isinstance(data, xr.Dataset):
         data = data.drop_vars(["top1"], errors="ignore")  # a mean class index means nothing
@@ -161,8 +177,21 @@ def compare_networks(
 
 
 def findings(comparison: xr.Dataset, significance: float = 0.05) -> list[str]:
-    """Sentences on each pair of networks: significant (p below ``significance``) or not, and whether the order
-    flips across the criteria."""
+    """Sentences on each pair of networks per metric: the difference, significant or not, and whether the order
+    flips across the criteria.
+
+    Parameters
+    ----------
+    comparison : Dataset
+        A comparison from :func:`compare_networks`.
+    significance : float
+        A difference whose p-value is below this is reported significant.
+
+    Returns
+    -------
+    list of str
+        One sentence per metric and pair of networks.
+    """
     lines = []
     networks = [str(n) for n in comparison.network.values]
     for metric in comparison.metric.values:
@@ -181,7 +210,20 @@ def findings(comparison: xr.Dataset, significance: float = 0.05) -> list[str]:
 
 
 def comparison_table(comparison: xr.Dataset, criterion: str | None = None):
-    """A comparison as a table (pandas): per network, each metric's mean and interval over shapes, as text."""
+    """A comparison as a table: per network, each metric's mean and interval over shapes, as text.
+
+    Parameters
+    ----------
+    comparison : Dataset
+        A comparison from :func:`compare_networks`.
+    criterion : str, optional
+        One of the comparison's criteria, by name; None: its first.
+
+    Returns
+    -------
+    pandas DataFrame
+        One row per network, one column per metric; the criterion and the interval in its attrs.
+    """
     import pandas as pd
 
     c = comparison.sel(criterion=criterion) if criterion is not None else comparison.isel(criterion=0)
@@ -196,8 +238,18 @@ def comparison_table(comparison: xr.Dataset, criterion: str | None = None):
 
 
 def compare_searches(searches: dict[str, xr.Dataset]):
-    """Region searches of the same starts and methods (say, faithful against adaptive steps) side by side: the
-    queries and SRVR of each per method, and the mean IoU of the first two's boxes (a pandas DataFrame)."""
+    """Region searches of the same starts and methods side by side (say, faithful against adaptive steps).
+
+    Parameters
+    ----------
+    searches : dict of str to Dataset
+        Region searches from :func:`~semkit.find_regions`, by a name for each.
+
+    Returns
+    -------
+    pandas DataFrame
+        Per region method: each search's queries and SRVR, and the mean IoU of the first two searches' boxes.
+    """
     import pandas as pd
 
     table = {f"queries, {name}": r.queries.sum("start").to_pandas() for name, r in searches.items()}

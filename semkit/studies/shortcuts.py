@@ -22,8 +22,27 @@ def looks(
     space: Space | None = None,
     image_size: int | None = None,
 ) -> dict[str, Any]:
-    """One SemanticFunction per look: the same shape and network rendered with each look's Renderer options
-    (e.g. ``{"white on black": {}, "materials on grey": {"materials": True, "background": 0.5}}``)."""
+    """One SemanticFunction per look: the same shape and network rendered with each look's Renderer options.
+
+    Parameters
+    ----------
+    shape : str or Mesh
+        The shape, anything :func:`~semkit.load_shape` takes.
+    network : str or Classifier
+        The network, a name or a :class:`~semkit.Classifier`.
+    looks : mapping of str to mapping
+        Each look's Renderer options by its name, e.g.
+        ``{"white on black": {}, "materials on grey": {"materials": True, "background": 0.5}}``.
+    space : Space, optional
+        The Space of the functions; None: :meth:`~semkit.Space.paper`'s.
+    image_size : int, optional
+        The render size, in pixels; None: the network's input size.
+
+    Returns
+    -------
+    dict of str to SemanticFunction
+        One function per look, by the look's name (see :func:`semkit.plot.looks_figure`).
+    """
     from ..classify import Classifier, load_classifier
     from ..function import SemanticFunction
     from ..render import Renderer
@@ -46,8 +65,36 @@ def map_regions(
     criterion: Criterion | str | None = None,
     progress: bool = True,
 ) -> xr.Dataset:
-    """Regions grown on every map of a stack (``network`` x ``shape``; interpolated, so no renders), as one
-    Dataset with those dims; the other arguments are :func:`~semkit.find_regions`'s."""
+    """Regions grown on every map of a stack, as one Dataset with its ``network`` and ``shape`` dims.
+
+    The maps are interpolated (:class:`~semkit.maps.MapFunction`), so no renders.
+
+    Parameters
+    ----------
+    maps : Dataset
+        Stacked maps over ``network`` x ``shape``, e.g. from :func:`study`.
+    starts : array or dict or Dataset
+        Points of the Space to grow a box around, as :func:`~semkit.find_regions` takes them.
+    algorithms : sequence of str or RegionMethod
+        The region methods, by name (made with their defaults, ``step_rule`` and ``criterion``) or configured
+        objects.
+    space : Space, optional
+        The maps' Space; None: the one they record.
+    iterations : int
+        At most this many steps per box.
+    step_rule : str or StepRule
+        How far each step of the paper's methods goes and when a box stops: a name or a step rule object.
+    criterion : Criterion or str, optional
+        What verified boxes must pass; None: top-1 correct (the paper's methods follow the score).
+    progress : bool
+        Show a progress bar over the maps.
+
+    Returns
+    -------
+    Dataset
+        :func:`~semkit.find_regions`'s result per map, stacked over ``network`` and ``shape``, with the maps'
+        ``label`` and ``label_name``.
+    """
     from tqdm.auto import tqdm
 
     space = recorded_space(maps, space)

@@ -62,6 +62,23 @@ class Maps:
             resolve_max_error(self.max_error)
 
     def settings(self, space: Space) -> dict[str, Any]:
+        """What these maps compute in ``space``, as plain values (a study's store is recognised by them).
+
+        Parameters
+        ----------
+        space : Space
+            The study's Space.
+
+        Returns
+        -------
+        dict
+            The grid per parameter, and the adaptive map's ``max_error`` when adaptive.
+
+        Raises
+        ------
+        ValueError
+            If ``step`` does not fit the Space.
+        """
         out: dict[str, Any] = {"grid": {k: [float(x) for x in v] for k, v in space.grid(self.step).items()}}
         if self.adaptive:
             out["adaptive"] = {"max_error": resolve_max_error(self.max_error)}
@@ -99,6 +116,24 @@ class Regions:
                                  "out (the paper's methods follow the score)")
 
     def settings(self, space: Space) -> dict[str, Any]:
+        """What these searches compute in ``space``, as plain values (a study's store is recognised by them).
+
+        Parameters
+        ----------
+        space : Space
+            The study's Space.
+
+        Returns
+        -------
+        dict
+            The starts, the region methods, ``iterations``, the step rule, and the criterion where a method judges by
+            one.
+
+        Raises
+        ------
+        ValueError
+            If the starts do not fit the Space.
+        """
         rule = STEP_RULES.create(self.step_rule)
         out = {"starts": space.points(self.starts).tolist(),
                "algorithms": [a if isinstance(a, str) else a.describe() for a in self.algorithms],
@@ -154,8 +189,28 @@ class StudySpec:
         self.kind.settings(self.space)  # the grid or the starts, checked against the Space
 
     def settings(self, meshes: Sequence[Any], classifiers: Sequence[Any], shape_names: Sequence[str]) -> dict[str, Any]:
-        """The settings a store of this study is recognised by, for the loaded ``meshes`` and ``classifiers``
-        (``shape_names``: how workers load each shape again)."""
+        """The settings a store of this study is recognised by, for the loaded shapes and networks.
+
+        Parameters
+        ----------
+        meshes : sequence of Mesh
+            The study's shapes, loaded.
+        classifiers : sequence of Classifier
+            The study's networks, loaded.
+        shape_names : sequence of str
+            How workers load each shape again (what :func:`~semkit.load_shape` takes).
+
+        Returns
+        -------
+        dict
+            The shapes, labels, networks and their digests, the Space, the render size and the kind's settings,
+            with the version of semkit's methods (a store made by older methods does not match).
+
+        Raises
+        ------
+        ValueError
+            If shape or network names repeat, or a shape carries no class label.
+        """
         networks = [c.name for c in classifiers]
         for what, names in (("shape", [m.name for m in meshes]), ("network", networks)):
             if len(set(names)) != len(names):

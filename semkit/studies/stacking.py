@@ -12,12 +12,24 @@ PER_TASK = ("label", "label_name", "network", "shape", "fingerprint", "settings"
 
 
 def stack(results: Sequence[Sequence[xr.Dataset]], networks: Sequence[str], shapes: Sequence[str]) -> xr.Dataset:
-    """Results of :func:`semantic_map` or :func:`find_regions`, one per (network, shape) (rows: networks),
-    as one Dataset with ``network`` and ``shape`` dims.
+    """Results of :func:`semantic_map` or :func:`find_regions`, one per (network, shape), as one Dataset.
 
-    Labels become coordinates along ``shape`` (``label``, ``label_name``);
-    the attrs the results share are kept; traces of different lengths are
-    padded with NaN.
+    Labels become coordinates along ``shape`` (``label``, ``label_name``); the attrs the results share are
+    kept; traces of different lengths are padded with NaN.
+
+    Parameters
+    ----------
+    results : sequence of sequence of Dataset
+        The results, one row per network, one column per shape.
+    networks : sequence of str
+        The networks' names, in the rows' order.
+    shapes : sequence of str
+        The shapes' names, in the columns' order.
+
+    Returns
+    -------
+    Dataset
+        The results with ``network`` and ``shape`` dims.
     """
     first = results[0][0]
     per_shape = [row for row in zip(*results)]  # [shape][network]

@@ -38,7 +38,20 @@ class FailureSearch(Configurable, ABC):
     name: ClassVar[str]
 
     def started(self, dim: int, generator: np.random.Generator) -> "FailureSearch":
-        """A fresh search of ``dim`` parameters drawing from ``generator``, with this object's options."""
+        """A fresh search of one start, with this object's options.
+
+        Parameters
+        ----------
+        dim : int
+            The number of parameters of the search.
+        generator : numpy Generator
+            Where the search draws its random numbers from.
+
+        Returns
+        -------
+        FailureSearch
+            Its own copy, reset for a new start.
+        """
         search = copy.copy(self)
         search.dim, search.rng = dim, generator
         search.reset()
@@ -49,10 +62,29 @@ class FailureSearch(Configurable, ABC):
 
     @abstractmethod
     def ask(self, n: int) -> np.ndarray:
-        """Up to ``n`` points of the unit box [m, dim]."""
+        """Up to ``n`` points of the unit box to score next.
+
+        Parameters
+        ----------
+        n : int
+            At most this many points (what is left of max_queries this round).
+
+        Returns
+        -------
+        ndarray
+            The points, ``[m, dim]`` with m <= n, in [0, 1].
+        """
 
     def tell(self, points: np.ndarray, scores: np.ndarray) -> None:
-        """Scores of the points last asked (lower is worse for the network)."""
+        """Learn the scores of the points last asked.
+
+        Parameters
+        ----------
+        points : ndarray
+            The points last asked, ``[m, dim]``.
+        scores : ndarray
+            Their scores, ``[m]``: lower is worse for the network.
+        """
 
 
 class RandomSearch(FailureSearch):
@@ -65,9 +97,22 @@ class RandomSearch(FailureSearch):
 
 
 class CMAESSearch(FailureSearch):
-    """CMA-ES (pycma) started from the best of a space-filling first batch (step ``sigma``, a share of the box),
-    restarted with a doubled population (and a fresh random mean, step ``restart_sigma``) whenever it converges,
-    until the budget is spent."""
+    """CMA-ES (pycma) started from the best of a space-filling first batch, restarted whenever it converges.
+
+    Each restart doubles the population and starts from a fresh random mean, until max_queries is spent.
+
+    Parameters
+    ----------
+    sigma : float
+        The first step, as a share of the box.
+    restart_sigma : float
+        The step of each restart, as a share of the box.
+
+    Raises
+    ------
+    ValueError
+        If ``sigma`` or ``restart_sigma`` is not positive.
+    """
 
     name = "cmaes"
 

@@ -29,8 +29,22 @@ from ..space import Space
 
 
 def failure_bound(failures: int, n_samples: int, confidence: float) -> float:
-    """One-sided Clopper-Pearson upper bound, at ``confidence``, of a failure share from ``failures`` of
-    ``n_samples`` independent views."""
+    """One-sided Clopper-Pearson upper bound of a failure share, from the failures seen among independent views.
+
+    Parameters
+    ----------
+    failures : int
+        How many of the views failed.
+    n_samples : int
+        How many independent views were seen.
+    confidence : float
+        The bound's confidence level, in (0, 1).
+
+    Returns
+    -------
+    float
+        The bound; 1.0 where no view was seen or all failed.
+    """
     from scipy.stats import beta
 
     if n_samples <= 0 or failures >= n_samples:
@@ -42,8 +56,22 @@ def failure_bound(failures: int, n_samples: int, confidence: float) -> float:
 class Guarantee:
     """With confidence ``confidence``, at most a share ``max_failure`` of a box's views fail.
 
-    ``tests`` is the number of sample tests the confidence is split over;
-    ``looks`` how many times one test may add samples before it gives up.
+    Parameters
+    ----------
+    confidence : float
+        The confidence level of the statement, in (0, 1).
+    max_failure : float
+        The share of a box's views allowed to fail, in (0, 1).
+    tests : int
+        The number of sample tests the confidence is split over (Bonferroni), so that the statement holds for
+        the box finally reported.
+    looks : int
+        How many times one test may add samples (n1, 2 n1, 4 n1, ...) before it gives up.
+
+    Raises
+    ------
+    ValueError
+        If ``confidence`` or ``max_failure`` is not a number in (0, 1), or ``tests`` or ``looks`` is below 1.
     """
 
     confidence: float = 0.95
@@ -74,19 +102,68 @@ class Guarantee:
         return int(math.ceil(math.log(1.0 / self.look_error) / self.max_failure))
 
     def look_sizes(self, max_queries: int | None = None) -> list[int]:
-        """Cumulative samples at each look (n1, 2 n1, 4 n1, ...), those that fit in ``max_queries``."""
+        """Cumulative samples at each look (n1, 2 n1, 4 n1, ...).
+
+        Parameters
+        ----------
+        max_queries : int, optional
+            Keep only the looks that fit in this many samples; None: every look.
+
+        Returns
+        -------
+        list of int
+            The cumulative sample counts.
+        """
         sizes = [self.first_look * 2**i for i in range(self.looks)]
         return sizes if max_queries is None else [s for s in sizes if s <= max_queries]
 
     def holds(self, failures: int, n_samples: int) -> bool:
-        """Whether ``failures`` of ``n_samples`` fresh views meet the guarantee at one look."""
+        """Whether ``failures`` of ``n_samples`` fresh views meet the guarantee at one look.
+
+        Parameters
+        ----------
+        failures : int
+            How many of the views failed.
+        n_samples : int
+            How many fresh views were seen.
+
+        Returns
+        -------
+        bool
+            The Clopper-Pearson bound at one look's error level is at most ``max_failure``.
+        """
         return failure_bound(failures, n_samples, 1.0 - self.look_error) <= self.max_failure
 
     def hopeless(self, failures: int, final_samples: int) -> bool:
-        """Even if every later sample passed, the last look could not certify the box."""
+        """Whether, even if every later sample passed, the last look could not certify the box.
+
+        Parameters
+        ----------
+        failures : int
+            How many views failed so far.
+        final_samples : int
+            The samples of the last look.
+
+        Returns
+        -------
+        bool
+            True: the box cannot pass; shrink it or give up.
+        """
         return not self.holds(failures, final_samples)
 
     def describe(self, criterion: Criterion) -> str:
+        """The guarantee in words, under ``criterion`` (for results' attrs).
+
+        Parameters
+        ----------
+        criterion : Criterion
+            What a view must pass.
+
+        Returns
+        -------
+        str
+            The statement, how it is tested and over how many looks the confidence is split.
+        """
         return (f"with confidence {self.confidence:g}, at most a share {self.max_failure:g} of the box's views fail "
                 f"({criterion.name}): fresh uniform samples of the whole box, continuous views, none reused from the "
                 f"search; the one-sided Clopper-Pearson bound of their failures <= {self.max_failure:g}, the "
@@ -94,6 +171,7 @@ class Guarantee:
                 "certify at the first)")
 
     def attrs(self) -> dict[str, Any]:
+        """The options as plain values, for results' attrs."""
         return {"confidence": self.confidence, "max_failure": self.max_failure, "tests": self.tests, "looks": self.looks}
 
 
@@ -161,12 +239,32 @@ class BoxCertifier:
 
 def audit(fn: Any, criterion: Criterion, lower: np.ndarray, upper: np.ndarray, *, space: Space, n_samples: int,
           confidence: float, random_state: int | np.random.Generator = 0) -> dict[str, np.ndarray]:
-    """``n_samples`` fresh uniform continuous views of each box [lower, upper] ([K, n], periodic bounds unwrapped),
-    in one call of f, drawn with ``random_state`` (an int or a numpy Generator).
+    """Audit boxes with fresh uniform continuous views: the failures seen and their bound.
 
-    Per box: ``audit_samples``, ``audit_failures`` and ``audit_bound``, the
-    one-sided Clopper-Pearson upper bound of its failure share at ``confidence``
-    (0 for a box that is a single view).
+    All boxes' views go to f in one call; a box that is a single view is not sampled.
+
+    Parameters
+    ----------
+    fn : ScoreFunction or callable
+        The function whose views are judged.
+    criterion : Criterion
+        What a view must pass.
+    lower, upper : ndarray
+        The boxes' bounds, ``[K, n]`` (periodic ones unwrapped).
+    space : Space
+        The Space of the boxes.
+    n_samples : int
+        Fresh views per box.
+    confidence : float
+        The confidence level of each box's bound, in (0, 1).
+    random_state : int or numpy Generator
+        Draws the views: the same value gives the same audit.
+
+    Returns
+    -------
+    dict of str to ndarray
+        Per box ``[K]``: ``audit_samples``, ``audit_failures`` and ``audit_bound``, the one-sided Clopper-Pearson
+        upper bound of its failure share at ``confidence`` (0 for a box that is a single view).
     """
     K = len(lower)
     rng = np.random.default_rng(random_state)

@@ -92,9 +92,35 @@ class Smoothed:
     # ------------------------------------------------------------ the two procedures
     def predict(self, points: Any, n: int = 1000, confidence: float = 0.999, random_state: Any = None,
                 progress: bool = True) -> xr.Dataset:
-        """g's answer at each point from ``n`` noisy views, or -1 (abstain) where the two most frequent answers
-        are not told apart by a binomial test at level 1 - ``confidence`` (Cohen et al.'s PREDICT: an answer
-        other than -1 is g's with probability at least ``confidence``)."""
+        """g's answer at each point, or -1 (abstain) where the two most frequent answers are not told apart.
+
+        Cohen et al.'s PREDICT: a binomial test at level 1 - ``confidence`` of the two most frequent answers of
+        ``n`` noisy views; an answer other than -1 is g's with probability at least ``confidence``.
+
+        Parameters
+        ----------
+        points : array or dict or Dataset
+            Points of the Space, ``[B, n]`` in its order or named.
+        n : int
+            Noisy views per point.
+        confidence : float
+            The probability, per point, that an answer other than -1 is g's; in (0, 1).
+        random_state : int or numpy Generator, optional
+            Draws the noise: the same value gives the same answers.
+        progress : bool
+            Show a progress bar.
+
+        Returns
+        -------
+        Dataset
+            Over ``point`` (and ``network`` for a group): ``prediction`` (-1: abstain), ``count`` of the most frequent
+            answer, the test's ``p_value`` and ``queries``; the points' coordinates as coords, the guarantee in attrs.
+
+        Raises
+        ------
+        ValueError
+            If ``n`` is not a positive whole number or ``confidence`` is not in (0, 1).
+        """
         pts = self.space.points(points)
         _check_counts(n=n)
         _check_confidence(confidence)
@@ -117,14 +143,37 @@ class Smoothed:
                 random_state: Any = None, progress: bool = True) -> xr.Dataset:
         """g's answer at each point and the whitened L2 radius within which g keeps it (Cohen et al.'s CERTIFY).
 
-        ``n0`` noisy views choose the answer, ``n`` fresh ones bound its
-        probability from below (one-sided Clopper-Pearson at ``confidence``,
-        ``p_lower``); where the bound is below 1/2 g abstains (prediction -1,
-        radius 0), else ``radius`` = Phi^-1(p_lower) in units of sigma: g
-        answers ``prediction`` at every x' with ||(x' - x) / sigma||_2 <
-        radius, with confidence ``confidence`` per point. ``correct``: g's
-        answer is the true class (or pass). Over ``point`` (and ``network``
-        for a group), the points' coordinates as coords.
+        ``n0`` noisy views choose the answer, ``n`` fresh ones bound its probability from below (one-sided
+        Clopper-Pearson, ``p_lower``); where the bound is below 1/2 g abstains (prediction -1, radius 0), else
+        ``radius`` = Phi^-1(p_lower) in units of sigma: g answers ``prediction`` at every x' with
+        ||(x' - x) / sigma||_2 < radius, with confidence ``confidence`` per point.
+
+        Parameters
+        ----------
+        points : array or dict or Dataset
+            Points of the Space, ``[B, n]`` in its order or named.
+        n0 : int
+            Noisy views per point that choose the answer.
+        n : int
+            Fresh noisy views per point that bound the answer's probability.
+        confidence : float
+            The confidence, per point, of the certificate; in (0, 1).
+        random_state : int or numpy Generator, optional
+            Draws the noise: the same value gives the same certificates.
+        progress : bool
+            Show a progress bar.
+
+        Returns
+        -------
+        Dataset
+            Over ``point`` (and ``network`` for a group): ``prediction`` (-1: abstain), ``radius`` (units of sigma),
+            ``p_lower``, ``correct`` (g's answer is the true class, or pass) and ``queries``; the points' coordinates
+            as coords, the guarantee in attrs.
+
+        Raises
+        ------
+        ValueError
+            If ``n0`` or ``n`` is not a positive whole number or ``confidence`` is not in (0, 1).
         """
         from scipy.stats import beta, norm
 

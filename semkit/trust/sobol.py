@@ -60,8 +60,21 @@ def sensitivity(f_or_map: Any, *, space: Space | None = None, criterion: Criteri
 
 
 def sensitivity_summary(result: xr.Dataset) -> str:
-    """One sentence per output (and per network and shape): the parameter that explains most of the variance
-    alone (largest S1), its share and its total share with interactions."""
+    """One sentence per output, and per network and shape, on what explains the variance.
+
+    Names the parameter that explains most of the variance alone (largest S1), its share, and its total share
+    with interactions (ST).
+
+    Parameters
+    ----------
+    result : Dataset
+        Sobol indices, from :func:`semkit.trust.sensitivity`.
+
+    Returns
+    -------
+    str
+        The sentences, one per line.
+    """
     lines = []
     others = [d for d in result["S1"].dims if d not in ("output", "parameter")]
     combos = [{}] if not others else [dict(zip(others, values)) for values in

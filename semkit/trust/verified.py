@@ -254,23 +254,45 @@ def _number(name: str, value: Any, low: float, high: float, whole: bool = False)
 
 
 class Verified(RegionMethod):
-    """Verified regions for :func:`~semkit.find_regions` (``algorithms=("verified",)`` or ``Verified(...)``).
+    """Verified regions for :func:`~semkit.find_regions` (``methods=("verified",)`` or ``Verified(...)``).
 
-    Boxes in the same schema as the paper's methods, with a guarantee under
-    an explicit ``criterion`` (a :class:`~semkit.Criterion` or its name;
-    top-1 correct by default, for an f that knows its true class). Growth
-    on the lattice of step ``step`` (``growth="lattice"``; by default up to
-    2 parameters, going on by sampling once the lattice has spent two
-    thirds of its share of the queries) or by sampling (``"sampled"``;
-    by default beyond 2 parameters);
-    ``certificate="sampled"`` (default): with confidence ``confidence`` at
-    most a share ``max_failure`` of the box's views fail, by fresh uniform
-    samples (looks of n1, 2 n1, 4 n1 samples; up to ``attempts`` shrinks);
-    ``certificate="lattice"``: every lattice point inside passes, with a
-    continuous audit of ``n_samples`` views. At most ``max_queries``
-    evaluations per start in all; ``random_state`` (an int or a numpy
-    Generator) draws every sample. A start that fails the criterion has no
-    box (NaN bounds, ``start_passes`` 0).
+    Boxes in the same schema as the paper's methods, with a guarantee under an explicit criterion. A start that
+    fails the criterion has no box (NaN bounds, ``start_passes`` 0).
+
+    Parameters
+    ----------
+    certificate : str
+        ``"sampled"``: with confidence ``confidence`` at most a share ``max_failure`` of the box's views fail, by
+        fresh uniform samples (looks of n1, 2 n1, 4 n1 samples); ``"lattice"``: every lattice point inside
+        passes, with a continuous audit of ``n_samples`` views.
+    growth : str, optional
+        How boxes grow: ``"lattice"`` (on the lattice of ``step``) or ``"sampled"``; None: the lattice up to 2
+        parameters (with a sampled certificate, going on by sampling once the lattice has spent two thirds of its
+        share of the queries), sampling beyond.
+    criterion : Criterion or str, optional
+        What a view must pass; None: top-1 correct (for an f that knows its true class).
+    step : float or sequence of float or mapping, optional
+        The lattice's step per parameter, in its units: one number, one per parameter in the Space's order, or
+        a mapping by name (parameters it leaves out take the default); None: the Space's default step.
+    confidence : float
+        The confidence level of the sampled guarantee, in (0, 1).
+    max_failure : float
+        The share of a box's views allowed to fail under the sampled guarantee, in (0, 1).
+    attempts : int
+        How many times a box's sampled certificate is tested, the box shrinking away from the failures found
+        after each failed test (the confidence is split over them); past that, the start alone.
+    max_queries : int
+        At most this many evaluations of f per start, in all.
+    n_samples : int
+        Fresh continuous views per box in a lattice certificate's audit.
+    random_state : int or numpy Generator
+        Draws every sample: the same value gives the same boxes.
+
+    Raises
+    ------
+    ValueError
+        If an option is out of range, ``growth`` or ``certificate`` is unknown, a lattice certificate is asked
+        with sampled growth, or ``max_queries`` is too small for the certificate alone.
     """
 
     name, label, color = "verified", "verified", "tab:blue"
@@ -323,7 +345,18 @@ class Verified(RegionMethod):
         return f"Verified({', '.join(f'{k}={v!r}' for k, v in changed.items())})"
 
     def for_function(self, fn: Any) -> "Verified":
-        """This method with its criterion's true class taken from f (a top-1 criterion needs one)."""
+        """This method with its criterion's true class taken from f (a top-1 criterion needs one).
+
+        Parameters
+        ----------
+        fn : ScoreFunction
+            The score function the boxes grow on.
+
+        Returns
+        -------
+        Verified
+            Itself where the criterion needs nothing of f, else a copy bound to f's true class.
+        """
         bound = Criterion.resolve(self.criterion, fn=fn)
         if bound == self.criterion:
             return self
@@ -332,7 +365,18 @@ class Verified(RegionMethod):
         return copy
 
     def queries_per_step(self, n: int) -> int:
-        """At least one point per open face; a lattice face costs its whole next layer (it varies)."""
+        """At least one point per open face; a lattice face costs its whole next layer (it varies).
+
+        Parameters
+        ----------
+        n : int
+            The dimension of the Space.
+
+        Returns
+        -------
+        int
+            The fewest queries of f per box and step, 2n.
+        """
         return 2 * n
 
     def statement(self) -> str:
