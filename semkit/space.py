@@ -451,7 +451,7 @@ class Space:
         n : int
             How many points.
         random_state : int or numpy.random.Generator, optional
-            The seed or generator; None draws fresh entropy.
+            An int or a numpy Generator; None draws fresh entropy.
         lower, upper : array_like [n], optional
             The box's corners; by default the Space's bounds.
         """
