@@ -79,30 +79,21 @@ class Parameter:
 class Space:
     """A named box of semantic parameters, plus fixed values for the others.
 
+    >>> space = Space.paper()
+    >>> space.points([[370.0, 10.0]])
+    array([[10., 10.]])
+
     Parameters
     ----------
     parameters : sequence of Parameter, or mapping of name to (low, high)
-        The free parameters, in order. A mapping gives each name its bounds; its units then come from ``units`` or
-        the renderer's :data:`KNOWN_UNITS`.
+        The free parameters, in order: at least one, unique names, bounds finite with low < high (else ValueError).
+        A mapping's units come from ``units`` or :data:`KNOWN_UNITS`.
     periodic : iterable of str, default ()
         With a mapping: the names whose values wrap round (angles such as azimuth) instead of being rejected.
     units : mapping of str to str, optional
-        With a mapping: units by name, over the renderer's defaults.
+        With a mapping: units by name, over the renderer's.
     fixed : mapping of str to float, optional
-        Values of renderer parameters held fixed (not part of the box), e.g. ``{"elevation": 35.0}``.
-
-    Raises
-    ------
-    ValueError
-        No parameters, duplicate names, a name both free and fixed, or bounds that are not finite with low < high.
-
-    Examples
-    --------
-    >>> space = Space.paper()
-    >>> space.names
-    ('azimuth', 'elevation')
-    >>> space.points([[370.0, 10.0]])
-    array([[10., 10.]])
+        Values of renderer parameters held fixed (not part of the box; not also free), e.g. ``{"elevation": 35.0}``.
     """
 
     def __init__(
@@ -157,8 +148,7 @@ class Space:
         Parameters
         ----------
         periodic : bool, default True
-            Whether azimuth wraps round. False treats it as an ordinary interval [0, 360], which reproduces the
-            reference code's clipping at 0 and 360.
+            Whether azimuth wraps round; False clips it at 0 and 360, as the reference code does.
         """
         return cls(
             [
@@ -176,34 +166,25 @@ class Space:
         elevation : float, default 35.0
             The fixed elevation in degrees.
         periodic : bool, default True
-            Whether azimuth wraps round (False: an interval [0, 360] clipped at its ends, as the reference code).
+            Whether azimuth wraps round (see :meth:`paper`).
         """
         return cls([Parameter("azimuth", 0.0, 360.0, "deg", periodic)], fixed={"elevation": elevation})
 
     @classmethod
     def of(cls, *names: str, fixed: Mapping[str, float] | None = None, **bounds: tuple[float, float]) -> "Space":
-        """A Space of the renderer's parameters with their natural bounds, units and periodicity.
+        """A Space of the renderer's parameters with their natural bounds (:data:`KNOWN_BOUNDS`), units and periodicity.
 
-        The defaults are :data:`KNOWN_BOUNDS`. An angle stays periodic only while it spans its whole period.
+        >>> Space.of("azimuth", "roll", light_intensity=(0.2, 1.0))
+        Space(azimuth=[0, 360) deg, roll=[-180, 180) deg, light_intensity=[0.2, 1])
 
         Parameters
         ----------
         *names : str
-            Renderer parameters to include with their natural bounds, in order.
+            Renderer parameters to include, in order; an unknown one is a ValueError.
         fixed : mapping of str to float, optional
             Values of other renderer parameters held fixed.
         **bounds : (float, float)
-            Parameters to add, or to narrow, by name: ``(low, high)``.
-
-        Raises
-        ------
-        ValueError
-            A name the renderer does not know.
-
-        Examples
-        --------
-        >>> Space.of("azimuth", "roll", light_intensity=(0.2, 1.0))
-        Space(azimuth=[0, 360) deg, roll=[-180, 180) deg, light_intensity=[0.2, 1])
+            Parameters to add, or to narrow, by name; an angle stays periodic only while it spans its whole period.
         """
         params = []
         for name in (*names, *(n for n in bounds if n not in names)):
@@ -277,7 +258,7 @@ class Space:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "Space":
-        """The Space a :meth:`to_dict` description holds (read back from dataset attrs and configs).
+        """The Space a :meth:`to_dict` description holds (from dataset attrs and configs).
 
         Parameters
         ----------
@@ -288,12 +269,11 @@ class Space:
 
     # ------------------------------------------------------------------ points
     def wrap(self, points: np.ndarray) -> np.ndarray:
-        """Wrap the periodic columns of ``points`` into [low, high).
+        """A copy of ``points`` with its periodic columns wrapped into [low, high).
 
         Parameters
         ----------
         points : array_like [..., n]
-            Points in this Space's order; they are copied, not changed.
         """
         points = np.array(points, dtype=float, copy=True)
         for i, p in enumerate(self.parameters):
@@ -308,17 +288,9 @@ class Space:
         Parameters
         ----------
         points : array_like [B, n] or [n], mapping or xarray object, optional
-            The points: an array in this Space's order, or named arrays (scalars broadcast).
-        **named : array_like
-            The named arrays as keywords instead of ``points``.
-
-        Raises
-        ------
-        ValueError
-            A wrong shape, unknown or missing names, NaN or infinite values, or values outside a non-periodic
-            parameter's bounds (the message names the parameter).
-        TypeError
-            Both ``points`` and keywords given.
+            An array in this Space's order, or named arrays (scalars broadcast), here or as keywords (not both:
+            TypeError). A wrong shape or names, NaN or infinite values, or values outside a non-periodic parameter's
+            bounds raise ValueError naming the parameter.
         """
         if points is not None and named:
             raise TypeError("give points either as an array/mapping or as keywords, not both")
@@ -370,29 +342,21 @@ class Space:
                     )
 
     def clip(self, points: Any) -> np.ndarray:
-        """The nearest points of the Space to ``points``: bounded parameters clipped to their range, periodic ones
-        wrapped into [low, high).
+        """The nearest points of the Space: bounded parameters clipped to their range, periodic ones wrapped.
 
         Parameters
         ----------
         points : array_like [..., n]
-            Points in this Space's order, possibly outside it.
         """
         points = np.asarray(points, dtype=float)
         return self.wrap(np.where(self.periodic, points, np.clip(points, self.lower, self.upper)))
 
     def contains(self, points: Any) -> np.ndarray:
-        """Which points lie in the Space: bounded parameters within their range, up to the Space's tolerance;
-        periodic ones always.
+        """Which points [...] lie in the Space: bounded parameters in range (up to the Space's tolerance), periodic any.
 
         Parameters
         ----------
         points : array_like [..., n]
-            Points in this Space's order.
-
-        Returns
-        -------
-        numpy.ndarray of bool [...]
         """
         points = np.asarray(points, dtype=float)
         tol = self.tolerances()
@@ -400,20 +364,13 @@ class Space:
         return (ok | self.periodic).all(axis=-1)
 
     def in_box(self, points: Any, lower: Any, upper: Any) -> np.ndarray:
-        """Which points lie in the box [lower, upper], up to the Space's tolerance.
-
-        Periodic parameters count modulo their period, so a box may cross it.
+        """Which points [...] lie in the box [lower, upper], up to the Space's tolerance.
 
         Parameters
         ----------
         points : array_like [..., n]
-            Points in this Space's order.
         lower, upper : array_like [n]
-            The box's corners (on periodic parameters unwrapped: ``upper`` may pass the period).
-
-        Returns
-        -------
-        numpy.ndarray of bool [...]
+            The box's corners; periodic parameters count modulo their period, so a box may cross it.
         """
         lower = np.asarray(lower, dtype=float)
         rel = np.asarray(points, dtype=float) - lower
@@ -422,20 +379,13 @@ class Space:
         return ((rel >= -tol) & (rel <= (np.asarray(upper, dtype=float) - lower) + tol)).all(axis=-1)
 
     def neighbourhood(self, centres: Any, radius: Any) -> tuple[np.ndarray, np.ndarray]:
-        """The boxes ``centres`` +- ``radius``, clipped at bounded parameters' bounds.
-
-        On periodic parameters the bounds stay unwrapped (a box may cross the period).
+        """The boxes (lower, upper) [..., n] of ``centres`` +- ``radius``, clipped at bounded parameters' bounds.
 
         Parameters
         ----------
         centres : array_like [..., n]
-            The boxes' centres.
         radius : float or array_like [n]
-            The half-width, one number or one per parameter.
-
-        Returns
-        -------
-        lower, upper : numpy.ndarray [..., n]
+            The half-width, one or one per parameter; on periodic parameters a box may cross the period (unwrapped).
         """
         centres = np.asarray(centres, dtype=float)
         r = np.broadcast_to(np.asarray(radius, dtype=float), (self.n,))
@@ -449,11 +399,10 @@ class Space:
         Parameters
         ----------
         n : int
-            How many points.
         random_state : int or numpy.random.Generator, optional
-            An int or a numpy Generator; None draws fresh entropy.
+            None draws fresh entropy.
         lower, upper : array_like [n], optional
-            The box's corners; by default the Space's bounds.
+            The box's corners; None: the Space's bounds.
         """
         rng = np.random.default_rng(random_state)
         a = self.lower if lower is None else np.asarray(lower, dtype=float)
@@ -461,21 +410,14 @@ class Space:
         return a + rng.random((int(n), self.n)) * (b - a)
 
     def pieces(self, name: str, lower: float, upper: float) -> list[tuple[float, float]]:
-        """The interval [lower, upper] of a parameter as pieces inside its range.
-
-        A periodic interval that crosses its period (bounds kept unwrapped) splits in two, and one a period wide or
-        more covers the whole range; other intervals stay as they are.
+        """The interval [lower, upper] of parameter ``name`` as a list of pieces inside [low, high).
 
         Parameters
         ----------
         name : str
-            The parameter.
+            The parameter: a periodic interval that crosses its period splits in two, one a period wide covers it all.
         lower, upper : float
-            The interval's ends (``upper`` may pass a periodic parameter's period).
-
-        Returns
-        -------
-        list of (float, float)
+            The interval's ends, unwrapped (``upper`` may pass a periodic parameter's period).
         """
         p = self[name]
         if not p.periodic or (p.low <= lower and upper <= p.high):
@@ -496,25 +438,19 @@ class Space:
         return np.array([DEFAULT_ANGLE_STEP if p.units == "deg" else p.width / DEFAULT_DIVISIONS for p in self.parameters])
 
     def steps(self, step: "float | Sequence[float] | Mapping[str, float] | None" = None) -> np.ndarray:
-        """The grid spacing per parameter [n].
+        """The grid spacing per parameter [n] (errors: see :meth:`per_parameter`).
 
         Parameters
         ----------
         step : float, sequence of float or mapping of str to float, optional
-            One number for all parameters, one per parameter in order, or a mapping by name (parameters it leaves
-            out take the default); None: :meth:`default_step`.
-
-        Raises
-        ------
-        ValueError
-            A step that is not positive and finite, or names the Space lacks.
+            One, one per parameter, or a mapping by name (the others take the default); None: :meth:`default_step`.
         """
         if step is None:
             return self.default_step()
         return self.per_parameter(step, "step", self.default_step())
 
     def per_parameter(self, value: Any, what: str, default: np.ndarray | None = None) -> np.ndarray:
-        """``value`` as one positive finite number per parameter [n].
+        """``value`` as one positive finite number per parameter [n]; otherwise a ValueError naming ``what``.
 
         Parameters
         ----------
@@ -523,12 +459,7 @@ class Space:
         what : str
             What the value is (e.g. ``"step"``), for error messages.
         default : numpy.ndarray [n], optional
-            Values for parameters a mapping leaves out; without one, each parameter needs a value.
-
-        Raises
-        ------
-        ValueError
-            Unknown or missing names, a wrong length, or values that are not positive and finite (naming ``what``).
+            Values for parameters a mapping leaves out; None: each parameter needs a value.
         """
         if isinstance(value, Mapping):
             unknown = set(value) - set(self.names)
@@ -555,21 +486,14 @@ class Space:
     ) -> dict[str, np.ndarray]:
         """The grid of the Space: coordinates per parameter, in order.
 
-        A periodic parameter's grid covers [low, high) and never repeats its
-        period; a bounded one includes ``high`` when the steps land on it.
-
         Parameters
         ----------
         step : float, sequence of float or mapping of str to float, optional
-            The spacing (see :meth:`steps`); None: :meth:`default_step`.
+            The spacing (see :meth:`steps`); None: :meth:`default_step`. A periodic parameter's grid covers [low, high)
+            once, a bounded one's includes ``high`` when the steps land on it. A step wider than its parameter's range,
+            or a grid of more than :data:`MAX_GRID_POINTS` points, is a ValueError.
         coords : mapping of str to sequence of float, optional
-            Explicit values for some or all parameters, instead of steps.
-
-        Raises
-        ------
-        ValueError
-            A step wider than its parameter's range, coords out of range or for unknown parameters, or a grid of more
-            than :data:`MAX_GRID_POINTS` points.
+            Explicit values for some or all parameters, instead of steps (checked as :meth:`points` checks).
         """
         coords = dict(coords or {})
         unknown = set(coords) - set(self.names)
@@ -599,31 +523,25 @@ class Space:
         return out
 
     def lattice(self, origin: Any, step: Any, offsets: Any) -> np.ndarray:
-        """Points ``origin + offsets * step`` [m, n] of a lattice, as they are.
-
-        Test them with :meth:`contains`; evaluate :meth:`clip` of them.
+        """Points ``origin + offsets * step`` [m, n] of a lattice, as they are: test them with :meth:`contains`.
 
         Parameters
         ----------
         origin : array_like [n]
             A point the lattice passes through.
         step : float or array_like [n]
-            The lattice's spacing.
         offsets : array_like of int [m, n]
-            The lattice steps from ``origin`` of each point.
+            Each point's lattice steps from ``origin``.
         """
         return np.asarray(origin, dtype=float) + np.asarray(offsets, dtype=float) * np.asarray(step, dtype=float)
 
     def closes_circle(self, name: str, values: Any) -> bool:
-        """Whether a grid of one parameter goes round its whole period evenly.
-
-        True when the parameter is periodic and the gap from the last value back to the first (one period on)
-        equals the grid's step.
+        """Whether a grid of one parameter goes round its period evenly (last value to first, one period on: one step).
 
         Parameters
         ----------
         name : str
-            The parameter.
+            The parameter; False unless it is periodic.
         values : array_like
             Its grid values, increasing.
         """
@@ -635,16 +553,11 @@ class Space:
         return bool(abs(values[0] + p.width - values[-1] - step) <= self.tolerances()[self.names.index(name)])
 
     def named(self, points: np.ndarray) -> dict[str, np.ndarray]:
-        """Split validated points into named columns, fixed values broadcast.
+        """Split validated points (:meth:`points`) into named columns [B], fixed values broadcast.
 
         Parameters
         ----------
         points : array_like [B, n]
-            Validated points (:meth:`points`).
-
-        Returns
-        -------
-        dict of str to numpy.ndarray [B]
         """
         points = np.asarray(points, dtype=float)
         out = {name: points[:, i] for i, name in enumerate(self.names)}
