@@ -35,7 +35,22 @@ _SCORES_ONLY = ("this f gives scores only, so a criterion on classes ({name}) ca
 
 @dataclass(frozen=True)
 class Criterion:
-    """A pass/fail rule for one view; build it with :meth:`top1`, :meth:`topk`, :meth:`score` or :meth:`margin`."""
+    """A pass/fail rule for one view; build it with :meth:`top1`, :meth:`topk`, :meth:`score` or :meth:`margin`.
+
+    Parameters
+    ----------
+    kind : {"top-1", "top-k", "score", "margin"}, default "top-1"
+        The question asked of the network's answer at a view.
+    value : float, default 1.0
+        k for top-k, the minimum probability for score (in [0, 1]), the margin for margin (in [-1, 1]); 1 for top-1.
+    label : int, optional
+        The true class index for the classes criteria; None takes it from f when the criterion is resolved.
+
+    Raises
+    ------
+    ValueError
+        An unknown kind, a value out of its kind's range, or a label that is not an integer >= 0.
+    """
 
     kind: str = "top-1"
     value: float = 1.0  #: k for top-k, t for score, m for margin (1 for top-1)
@@ -59,24 +74,71 @@ class Criterion:
     # ------------------------------------------------------------ builders
     @classmethod
     def top1(cls, label: int | None = None) -> "Criterion":
+        """Pass where the true class is the network's top-1 answer.
+
+        Parameters
+        ----------
+        label : int, optional
+            The true class index; None takes it from f.
+        """
         return cls("top-1", 1.0, label)
 
     @classmethod
     def topk(cls, k: int, label: int | None = None) -> "Criterion":
+        """Pass where the true class is among the ``k`` most probable (k = 1 gives :meth:`top1`).
+
+        Parameters
+        ----------
+        k : int
+            How many top classes count, at least 1.
+        label : int, optional
+            The true class index; None takes it from f.
+        """
         return cls("top-k", float(k), label) if k != 1 else cls.top1(label)
 
     @classmethod
     def score(cls, minimum: float) -> "Criterion":
-        """Pass where the true class's probability is at least ``minimum``."""
+        """Pass where the true class's probability is at least ``minimum``.
+
+        Parameters
+        ----------
+        minimum : float
+            The least passing probability, in [0, 1]. Needs no classes, so it also judges plain score functions.
+        """
         return cls("score", float(minimum))
 
     @classmethod
     def margin(cls, m: float, label: int | None = None) -> "Criterion":
+        """Pass where the true class's probability exceeds the most probable other class's by at least ``m``.
+
+        A margin of 0 is top-1 with a tie included.
+
+        Parameters
+        ----------
+        m : float
+            The least passing margin, a difference of probabilities in [-1, 1].
+        label : int, optional
+            The true class index; None takes it from f.
+        """
         return cls("margin", float(m), label)
 
     @classmethod
     def parse(cls, text: str) -> "Criterion":
-        """A criterion from its name: "top-1", "top-5", "score >= 0.5", "margin >= 0.1"."""
+        """A criterion from its name.
+
+        Parameters
+        ----------
+        text : str
+            ``"top-1"``, ``"top-5"``, ``"score >= 0.5"`` or ``"margin >= 0.1"`` (case and a trailing "correct"
+            ignored).
+
+        Raises
+        ------
+        TypeError
+            ``text`` is not a string.
+        ValueError
+            A name not of these forms.
+        """
         if not isinstance(text, str):
             raise TypeError(f"a criterion's name is a string such as 'top-1', 'top-5' or 'score >= 0.5', got "
                             f"{text!r}; pass a semkit.Criterion for anything else")
@@ -98,8 +160,20 @@ class Criterion:
 
     @classmethod
     def resolve_all(cls, criteria: Any) -> list["Criterion"]:
-        """Several criteria (a list or tuple of Criterion objects or names; one alone is a list of one), or a
-        clear error for an empty list or anything else."""
+        """Several criteria as a list of Criterion objects.
+
+        Parameters
+        ----------
+        criteria : Criterion, str, or list or tuple of them
+            The criteria or their names; one alone is a list of one.
+
+        Raises
+        ------
+        ValueError
+            An empty list.
+        TypeError
+            None or a nested list among them.
+        """
         items = list(criteria) if isinstance(criteria, (list, tuple)) else [criteria]
         if not items:
             raise ValueError("criterion= got an empty list: give one criterion ('top-1', 'score >= 0.5', a "
@@ -112,9 +186,22 @@ class Criterion:
     def resolve(cls, criterion: "Criterion | str | None" = None, fn: Any = None) -> "Criterion":
         """The one way a function turns ``criterion=`` (and f, for the true class) into a Criterion.
 
-        None: top-1 correct for an f that knows its true class (a
-        SemanticFunction), an error for a plain callable. Classes criteria
-        take their label from f when they carry none.
+        Classes criteria take their label from f when they carry none, and
+        are checked against f's number of classes.
+
+        Parameters
+        ----------
+        criterion : Criterion or str, optional
+            The criterion or its name; None: top-1 correct.
+        fn : f, optional
+            The function judged, which supplies the true class (a SemanticFunction knows it).
+
+        Raises
+        ------
+        ValueError
+            A classes criterion for an f that gives scores only, or a label or k beyond f's classes.
+        TypeError
+            A list, or anything other than a Criterion or its name.
         """
         if isinstance(criterion, str):
             criterion = cls.parse(criterion)
@@ -134,7 +221,18 @@ class Criterion:
         return criterion
 
     def check_classes(self, fn: Any) -> None:
-        """An error naming the label or k when f's network has fewer classes (nothing for f without classes)."""
+        """An error naming the label or k when f's network has fewer classes (nothing for f without classes).
+
+        Parameters
+        ----------
+        fn : f
+            The function to check against.
+
+        Raises
+        ------
+        ValueError
+            The label or k is beyond the network's classes.
+        """
         n = classes_of(fn)
         if n is None or not self.needs_classes:
             return
@@ -173,11 +271,23 @@ class Criterion:
                 "threshold": float("nan") if self.threshold is None else self.threshold}
 
     def spec(self) -> dict[str, Any]:
+        """The criterion whole as plain data (``kind``, ``value``, ``label``): the attr ``criterion_spec`` holds it."""
         return {"kind": self.kind, "value": float(self.value), "label": None if self.label is None else int(self.label)}
 
     @classmethod
     def from_attrs(cls, attrs: dict[str, Any]) -> "Criterion | None":
-        """The criterion a result records (None when it records none); a clear error for malformed attrs."""
+        """The criterion a result records (None when it records none).
+
+        Parameters
+        ----------
+        attrs : dict
+            A result's attrs; ``criterion_spec`` is read first, else the name in ``criterion``.
+
+        Raises
+        ------
+        ValueError
+            Malformed criterion attrs.
+        """
         try:
             if "criterion_spec" in attrs:
                 spec = json.loads(attrs["criterion_spec"])
@@ -191,7 +301,26 @@ class Criterion:
 
     # ------------------------------------------------------------ judging
     def passes(self, score: np.ndarray, topk: np.ndarray | None = None, topk_prob: np.ndarray | None = None) -> np.ndarray:
-        """Pass/fail per view from its true-class score and top classes (best first) with their probabilities."""
+        """Pass/fail per view from its true-class score and top classes.
+
+        Parameters
+        ----------
+        score : array_like [B]
+            Each view's true-class probability.
+        topk : array_like of int [B, k], optional
+            Each view's top classes, best first; needed by all criteria but score.
+        topk_prob : array_like [B, k], optional
+            Their probabilities; needed by margin.
+
+        Returns
+        -------
+        numpy.ndarray of bool [B]
+
+        Raises
+        ------
+        ValueError
+            A classes criterion without top classes or a label, or fewer top classes than it needs.
+        """
         score = np.asarray(score, dtype=float).reshape(-1)
         if self.kind == "score":
             return score >= self.value
@@ -209,7 +338,27 @@ class Criterion:
         return score - runner_up >= self.value - 1e-12
 
     def evaluate(self, fn: Any, points: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(passes, score, top1) of f at points [B, n]; top1 is -1 where f predicts no classes."""
+        """Evaluate f at points and judge each view.
+
+        Parameters
+        ----------
+        fn : f
+            The function to evaluate.
+        points : numpy.ndarray [B, n]
+            The views.
+
+        Returns
+        -------
+        passes : numpy.ndarray of bool [B]
+        score : numpy.ndarray [B]
+        top1 : numpy.ndarray of int [B]
+            -1 where f predicts no classes.
+
+        Raises
+        ------
+        ValueError
+            f returned the wrong number of scores or a NaN or infinite one, or has too few classes.
+        """
         if len(points) == 0:
             return np.zeros(0, bool), np.zeros(0), np.zeros(0, np.int64)
         self.check_classes(fn)
@@ -224,9 +373,20 @@ class Criterion:
         return self.passes(score, ev.topk, ev.topk_prob), score, top1
 
     def on_map(self, data: xr.Dataset) -> xr.DataArray:
-        """The pass/fail grid of a dense map (refused for a study with unfinished tasks).
+        """The pass/fail grid of a dense map.
 
         A view without a value (NaN, see :meth:`missing_on_map`) fails: a missing view is not a passing one.
+
+        Parameters
+        ----------
+        data : xarray.Dataset
+            A dense map (``score``, and ``correct`` for top-1) or a study of maps.
+
+        Raises
+        ------
+        ValueError
+            A study with unfinished tasks, a top-1 criterion on a map without ``correct``, or a top-k or margin
+            criterion (a map holds no top classes beyond the first).
         """
         if "done" in data and not bool((data["done"] == 1).all()):
             raise ValueError(f"{int((data['done'] != 1).sum())} task(s) of this study are unfinished (done = 0): rerun "
@@ -242,7 +402,13 @@ class Criterion:
                          "top-1 or score >= t, or judge f itself (robust_accuracy(f, ...), robustness_radius)")
 
     def missing_on_map(self, data: xr.Dataset) -> xr.DataArray:
-        """The views of a map that have no value for this criterion (NaN): :meth:`on_map` counts them failing."""
+        """The views of a map that have no value for this criterion (NaN): :meth:`on_map` counts them failing.
+
+        Parameters
+        ----------
+        data : xarray.Dataset
+            A dense map.
+        """
         return data["correct" if self.kind == "top-1" and "correct" in data else "score"].isnull()
 
 

@@ -80,10 +80,20 @@ class Space:
     """A named box of semantic parameters, plus fixed values for the others.
 
     >>> space = Space.paper()
-    >>> space.names
-    ('azimuth', 'elevation')
     >>> space.points([[370.0, 10.0]])
     array([[10., 10.]])
+
+    Parameters
+    ----------
+    parameters : sequence of Parameter, or mapping of name to (low, high)
+        The free parameters, in order: at least one, unique names, bounds finite with low < high (else ValueError).
+        A mapping's units come from ``units`` or :data:`KNOWN_UNITS`.
+    periodic : iterable of str, default ()
+        With a mapping: the names whose values wrap round (angles such as azimuth) instead of being rejected.
+    units : mapping of str to str, optional
+        With a mapping: units by name, over the renderer's.
+    fixed : mapping of str to float, optional
+        Values of renderer parameters held fixed (not part of the box; not also free), e.g. ``{"elevation": 35.0}``.
     """
 
     def __init__(
@@ -135,8 +145,10 @@ class Space:
     def paper(cls, periodic: bool = True) -> "Space":
         """The paper's 2-D space: azimuth [0, 360) and elevation [-10, 90] in degrees.
 
-        ``periodic=False`` treats azimuth as an ordinary interval [0, 360],
-        which reproduces the reference code's clipping at 0 and 360.
+        Parameters
+        ----------
+        periodic : bool, default True
+            Whether azimuth wraps round; False clips it at 0 and 360, as the reference code does.
         """
         return cls(
             [
@@ -147,19 +159,32 @@ class Space:
 
     @classmethod
     def paper_1d(cls, elevation: float = 35.0, periodic: bool = True) -> "Space":
-        """The paper's 1-D space: azimuth only, elevation fixed (35 degrees)."""
+        """The paper's 1-D space: azimuth only, elevation fixed.
+
+        Parameters
+        ----------
+        elevation : float, default 35.0
+            The fixed elevation in degrees.
+        periodic : bool, default True
+            Whether azimuth wraps round (see :meth:`paper`).
+        """
         return cls([Parameter("azimuth", 0.0, 360.0, "deg", periodic)], fixed={"elevation": elevation})
 
     @classmethod
     def of(cls, *names: str, fixed: Mapping[str, float] | None = None, **bounds: tuple[float, float]) -> "Space":
-        """A Space of the renderer's parameters with their natural bounds, units and periodicity.
+        """A Space of the renderer's parameters with their natural bounds (:data:`KNOWN_BOUNDS`), units and periodicity.
 
         >>> Space.of("azimuth", "roll", light_intensity=(0.2, 1.0))
         Space(azimuth=[0, 360) deg, roll=[-180, 180) deg, light_intensity=[0.2, 1])
 
-        ``bounds`` adds parameters (or narrows them) by name; see
-        :data:`KNOWN_BOUNDS` for the defaults. An angle stays periodic only
-        while it spans its whole period.
+        Parameters
+        ----------
+        *names : str
+            Renderer parameters to include, in order; an unknown one is a ValueError.
+        fixed : mapping of str to float, optional
+            Values of other renderer parameters held fixed.
+        **bounds : (float, float)
+            Parameters to add, or to narrow, by name; an angle stays periodic only while it spans its whole period.
         """
         params = []
         for name in (*names, *(n for n in bounds if n not in names)):
@@ -233,11 +258,23 @@ class Space:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "Space":
+        """The Space a :meth:`to_dict` description holds (from dataset attrs and configs).
+
+        Parameters
+        ----------
+        d : mapping
+            ``{"parameters": [{"name", "low", "high", "units", "periodic"}, ...], "fixed": {...}}``.
+        """
         return cls([Parameter(**p) for p in d["parameters"]], fixed=d.get("fixed", {}))
 
     # ------------------------------------------------------------------ points
     def wrap(self, points: np.ndarray) -> np.ndarray:
-        """Wrap the periodic columns of ``points`` [..., n] into [low, high)."""
+        """A copy of ``points`` with its periodic columns wrapped into [low, high).
+
+        Parameters
+        ----------
+        points : array_like [..., n]
+        """
         points = np.array(points, dtype=float, copy=True)
         for i, p in enumerate(self.parameters):
             if p.periodic:
@@ -246,13 +283,14 @@ class Space:
         return points
 
     def points(self, points: Any = None, /, **named: Any) -> np.ndarray:
-        """Validate points and return them as a float array [B, n] in this Space's order.
+        """Validate points and return them as a float array [B, n] in this Space's order; periodic values wrap.
 
-        Accepts an array [B, n] (or [n] for one point), a mapping or xarray
-        object of named arrays, or the named arrays as keywords; scalars
-        broadcast. NaN and infinite values, and values outside a non-periodic
-        parameter's bounds, raise ``ValueError`` naming the parameter;
-        periodic values wrap.
+        Parameters
+        ----------
+        points : array_like [B, n] or [n], mapping or xarray object, optional
+            An array in this Space's order, or named arrays (scalars broadcast), here or as keywords (not both:
+            TypeError). A wrong shape or names, NaN or infinite values, or values outside a non-periodic parameter's
+            bounds raise ValueError naming the parameter.
         """
         if points is not None and named:
             raise TypeError("give points either as an array/mapping or as keywords, not both")
@@ -304,22 +342,36 @@ class Space:
                     )
 
     def clip(self, points: Any) -> np.ndarray:
-        """The nearest points of the Space to ``points`` [..., n]: bounded parameters clipped to their range,
-        periodic ones wrapped into [low, high)."""
+        """The nearest points of the Space: bounded parameters clipped to their range, periodic ones wrapped.
+
+        Parameters
+        ----------
+        points : array_like [..., n]
+        """
         points = np.asarray(points, dtype=float)
         return self.wrap(np.where(self.periodic, points, np.clip(points, self.lower, self.upper)))
 
     def contains(self, points: Any) -> np.ndarray:
-        """Which points [..., n] lie in the Space (bounded parameters within their range, up to the
-        Space's tolerance; periodic ones always)."""
+        """Which points [...] lie in the Space: bounded parameters in range (up to the Space's tolerance), periodic any.
+
+        Parameters
+        ----------
+        points : array_like [..., n]
+        """
         points = np.asarray(points, dtype=float)
         tol = self.tolerances()
         ok = (points >= self.lower - tol) & (points <= self.upper + tol)
         return (ok | self.periodic).all(axis=-1)
 
     def in_box(self, points: Any, lower: Any, upper: Any) -> np.ndarray:
-        """Which points [..., n] lie in the box [lower, upper] (periodic parameters modulo their period: a box may
-        cross it), up to the Space's tolerance."""
+        """Which points [...] lie in the box [lower, upper], up to the Space's tolerance.
+
+        Parameters
+        ----------
+        points : array_like [..., n]
+        lower, upper : array_like [n]
+            The box's corners; periodic parameters count modulo their period, so a box may cross it.
+        """
         lower = np.asarray(lower, dtype=float)
         rel = np.asarray(points, dtype=float) - lower
         rel = np.where(self.periodic, np.mod(rel, self.widths), rel)
@@ -327,8 +379,14 @@ class Space:
         return ((rel >= -tol) & (rel <= (np.asarray(upper, dtype=float) - lower) + tol)).all(axis=-1)
 
     def neighbourhood(self, centres: Any, radius: Any) -> tuple[np.ndarray, np.ndarray]:
-        """The boxes ``centres`` +- ``radius`` ([..., n], radius one number or one per parameter), clipped at bounded
-        parameters' bounds; on periodic ones the bounds stay unwrapped (a box may cross the period)."""
+        """The boxes (lower, upper) [..., n] of ``centres`` +- ``radius``, clipped at bounded parameters' bounds.
+
+        Parameters
+        ----------
+        centres : array_like [..., n]
+        radius : float or array_like [n]
+            The half-width, one or one per parameter; on periodic parameters a box may cross the period (unwrapped).
+        """
         centres = np.asarray(centres, dtype=float)
         r = np.broadcast_to(np.asarray(radius, dtype=float), (self.n,))
         a, b = centres - r, centres + r
@@ -336,16 +394,31 @@ class Space:
 
     def sample(self, n: int, random_state: "int | np.random.Generator | None" = None,
                lower: Any = None, upper: Any = None) -> np.ndarray:
-        """``n`` uniform points [n, self.n] of the box [lower, upper] (default: the whole Space), unwrapped as the
-        box's bounds are; ``random_state``: an int or a numpy Generator."""
+        """``n`` uniform random points [n, self.n] of a box of the Space, unwrapped as the box's bounds are.
+
+        Parameters
+        ----------
+        n : int
+        random_state : int or numpy.random.Generator, optional
+            None draws fresh entropy.
+        lower, upper : array_like [n], optional
+            The box's corners; None: the Space's bounds.
+        """
         rng = np.random.default_rng(random_state)
         a = self.lower if lower is None else np.asarray(lower, dtype=float)
         b = self.upper if upper is None else np.asarray(upper, dtype=float)
         return a + rng.random((int(n), self.n)) * (b - a)
 
     def pieces(self, name: str, lower: float, upper: float) -> list[tuple[float, float]]:
-        """The interval [lower, upper] of parameter ``name`` as pieces inside [low, high): a periodic interval that
-        crosses its period (bounds kept unwrapped) splits in two, one a period wide or more covers it; others stay."""
+        """The interval [lower, upper] of parameter ``name`` as a list of pieces inside [low, high).
+
+        Parameters
+        ----------
+        name : str
+            The parameter: a periodic interval that crosses its period splits in two, one a period wide covers it all.
+        lower, upper : float
+            The interval's ends, unwrapped (``upper`` may pass a periodic parameter's period).
+        """
         p = self[name]
         if not p.periodic or (p.low <= lower and upper <= p.high):
             return [(lower, upper)]
@@ -365,16 +438,29 @@ class Space:
         return np.array([DEFAULT_ANGLE_STEP if p.units == "deg" else p.width / DEFAULT_DIVISIONS for p in self.parameters])
 
     def steps(self, step: "float | Sequence[float] | Mapping[str, float] | None" = None) -> np.ndarray:
-        """The grid spacing per parameter [n] from one number, one per parameter (a sequence, or a mapping by
-        name; parameters it leaves out take the default), or None (:meth:`default_step`)."""
+        """The grid spacing per parameter [n] (errors: see :meth:`per_parameter`).
+
+        Parameters
+        ----------
+        step : float, sequence of float or mapping of str to float, optional
+            One, one per parameter, or a mapping by name (the others take the default); None: :meth:`default_step`.
+        """
         if step is None:
             return self.default_step()
         return self.per_parameter(step, "step", self.default_step())
 
     def per_parameter(self, value: Any, what: str, default: np.ndarray | None = None) -> np.ndarray:
-        """``value`` as one positive finite number per parameter [n]: one number for all, one per parameter in the
-        Space's order, or a mapping by name (parameters it leaves out take ``default``; without one, each needs a
-        value). Errors name ``what`` and the parameters."""
+        """``value`` as one positive finite number per parameter [n]; otherwise a ValueError naming ``what``.
+
+        Parameters
+        ----------
+        value : float, sequence of float or mapping of str to float
+            One number for all, one per parameter in the Space's order, or a mapping by name.
+        what : str
+            What the value is (e.g. ``"step"``), for error messages.
+        default : numpy.ndarray [n], optional
+            Values for parameters a mapping leaves out; None: each parameter needs a value.
+        """
         if isinstance(value, Mapping):
             unknown = set(value) - set(self.names)
             missing = [name for name in self.names if name not in value] if default is None else []
@@ -398,11 +484,16 @@ class Space:
         step: "float | Sequence[float] | Mapping[str, float] | None" = None,
         coords: Mapping[str, Sequence[float]] | None = None,
     ) -> dict[str, np.ndarray]:
-        """The grid of the Space with spacing ``step`` (see :meth:`steps`): coordinates per parameter, in order.
+        """The grid of the Space: coordinates per parameter, in order.
 
-        A periodic parameter's grid covers [low, high) and never repeats its
-        period; a bounded one includes ``high`` when the steps land on it.
-        ``coords`` gives explicit values for some or all parameters.
+        Parameters
+        ----------
+        step : float, sequence of float or mapping of str to float, optional
+            The spacing (see :meth:`steps`); None: :meth:`default_step`. A periodic parameter's grid covers [low, high)
+            once, a bounded one's includes ``high`` when the steps land on it. A step wider than its parameter's range,
+            or a grid of more than :data:`MAX_GRID_POINTS` points, is a ValueError.
+        coords : mapping of str to sequence of float, optional
+            Explicit values for some or all parameters, instead of steps (checked as :meth:`points` checks).
         """
         coords = dict(coords or {})
         unknown = set(coords) - set(self.names)
@@ -432,13 +523,28 @@ class Space:
         return out
 
     def lattice(self, origin: Any, step: Any, offsets: Any) -> np.ndarray:
-        """Points ``origin + offsets * step`` [m, n] of the lattice through ``origin`` with spacing ``step``
-        (``offsets`` [m, n] integers), as they are: test them with :meth:`contains`, evaluate :meth:`clip` of them."""
+        """Points ``origin + offsets * step`` [m, n] of a lattice, as they are: test them with :meth:`contains`.
+
+        Parameters
+        ----------
+        origin : array_like [n]
+            A point the lattice passes through.
+        step : float or array_like [n]
+        offsets : array_like of int [m, n]
+            Each point's lattice steps from ``origin``.
+        """
         return np.asarray(origin, dtype=float) + np.asarray(offsets, dtype=float) * np.asarray(step, dtype=float)
 
     def closes_circle(self, name: str, values: Any) -> bool:
-        """Whether the grid ``values`` of parameter ``name`` goes round its whole period evenly: periodic, and the
-        gap from the last value back to the first (one period on) equals the grid's step."""
+        """Whether a grid of one parameter goes round its period evenly (last value to first, one period on: one step).
+
+        Parameters
+        ----------
+        name : str
+            The parameter; False unless it is periodic.
+        values : array_like
+            Its grid values, increasing.
+        """
         p = self[name]
         values = np.asarray(values, dtype=float)
         if not p.periodic or len(values) < 2:
@@ -447,7 +553,12 @@ class Space:
         return bool(abs(values[0] + p.width - values[-1] - step) <= self.tolerances()[self.names.index(name)])
 
     def named(self, points: np.ndarray) -> dict[str, np.ndarray]:
-        """Split validated points [B, n] into named columns, fixed values broadcast."""
+        """Split validated points (:meth:`points`) into named columns [B], fixed values broadcast.
+
+        Parameters
+        ----------
+        points : array_like [B, n]
+        """
         points = np.asarray(points, dtype=float)
         out = {name: points[:, i] for i, name in enumerate(self.names)}
         for name, value in self.fixed.items():

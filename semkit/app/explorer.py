@@ -31,15 +31,31 @@ from ..store import file_stem
 class Explorer:
     """State and views of the explorer (see the module docstring).
 
-    ``shapes``: gallery names, mesh files (ShapeNet's too) or meshes; ``networks``: names or
-    classifiers. The map of each (shape, network) pair is computed once, on
-    a grid of spacing ``step`` (degrees), and kept (in ``cache`` too, a folder,
-    when given, so a rerun reads it back). Regions grow on that map,
-    interpolated, so a click answers at once. ``image_size`` overrides the
-    renders' size (default: each network's input size) and
-    ``renderer_options`` are passed to :class:`~semkit.Renderer`
-    (e.g. ``{"materials": True, "background": 0.5}``). Any parameter the
-    renderer knows may be a slider (``Space.of("azimuth", "roll")``).
+    The map of each (shape, network) pair is computed once and kept. Regions
+    grow on that map, interpolated, so a click answers at once.
+
+    Parameters
+    ----------
+    shapes : sequence of str or Mesh, default four gallery shapes
+        Gallery names, mesh files (ShapeNet's too) or meshes.
+    networks : sequence of str or Classifier, default BUNDLED
+        Network names or classifiers.
+    space : Space, optional
+        A 2-D Space; any parameter the renderer knows may be a slider (``Space.of("azimuth", "roll")``). None:
+        :meth:`Space.paper`.
+    step : float or sequence of float, default (15, 10)
+        The maps' grid step, in the Space's units (one, or one per parameter).
+    image_size : int, optional
+        The renders' size; None: each network's input size.
+    cache : str or path, optional
+        A folder the maps are kept in too, so a rerun reads them back.
+    renderer_options : mapping, optional
+        Keywords for :class:`~semkit.Renderer` (e.g. ``{"materials": True, "background": 0.5}``).
+
+    Raises
+    ------
+    ValueError
+        No shapes or no networks, or a Space that is not 2-D.
     """
 
     def __init__(
@@ -173,7 +189,22 @@ class Explorer:
         return self._maps[key]
 
     def grow(self, algorithm: str = "oir_b", step_rule: str = DEFAULT_STEP_RULE, iterations: int = 600) -> xr.Dataset:
-        """Grow a robust region from the current point on the (interpolated) map; kept in ``regions``."""
+        """Grow a robust region from the current point on the (interpolated) map; kept in ``regions``.
+
+        Parameters
+        ----------
+        algorithm : str, default "oir_b"
+            The region method, by name (``"naive"``, ``"oir_b"``, ``"oir_w"``, ``"verified"``).
+        step_rule : str, default "faithful"
+            The step rule, by name (``"faithful"``, ``"adaptive"``).
+        iterations : int, default 600
+            The most steps the region grows.
+
+        Returns
+        -------
+        xarray.Dataset
+            The region search, as :func:`~semkit.find_regions` returns it.
+        """
         METHODS[algorithm]  # an unknown name is named before any work
         start = [[self.point[k] for k in self.space.names]]
         self.regions = find_regions(
@@ -199,7 +230,17 @@ class Explorer:
         )
 
     def map_figure(self, figsize: tuple[float, float] = (5.5, 3.4)):
-        """The map with a cursor at the current point (and the grown region, if any); :meth:`close` closes it."""
+        """The map with a cursor at the current point (and the grown region, if any); :meth:`close` closes it.
+
+        Parameters
+        ----------
+        figsize : (float, float), default (5.5, 3.4)
+            The figure's size in inches.
+
+        Returns
+        -------
+        matplotlib.figure.Figure
+        """
         import matplotlib.pyplot as plt
 
         from .. import plot

@@ -42,10 +42,29 @@ def setup(
 ) -> tuple[Path, Path, list[Mesh], int | None]:
     """What a report notebook starts with: its output and figure folders (made), its meshes, the render size.
 
-    ``shapes`` that are gallery names mean nothing in a ShapeNet folder: with
-    ``shapenet`` they are dropped, and its classes' first models are taken.
-    ``smoke`` keeps two shapes (one model per class) and 64-pixel renders.
-    ``image_size`` None: each network renders at its own input size.
+    Parameters
+    ----------
+    out, figures : str or path
+        The folders for results and for figures; made when missing.
+    shapes : sequence of str, optional
+        The shapes (see :func:`~semkit.scene.load_shapes`). Gallery names mean nothing in a ShapeNet folder: with
+        ``shapenet`` they are dropped, and its classes' first models are taken.
+    shapenet : str or path, optional
+        A ShapeNetCore folder to take models from.
+    classes : sequence of str, optional
+        The ShapeNet classes; None: the paper's classes found there.
+    per_class : int, default 2
+        Models per ShapeNet class.
+    image_size : int, optional
+        The render size; None: each network renders at its own input size.
+    smoke : bool, default False
+        A quick run: two shapes (one model per class) and 64-pixel renders.
+
+    Returns
+    -------
+    out, figures : pathlib.Path
+    meshes : list of Mesh
+    image_size : int or None
     """
     from ..scene import gallery
 
@@ -83,12 +102,31 @@ def run_reports(
 ) -> list[Path]:
     """Execute the report notebooks with papermill into ``out`` (plus HTML); returns the executed notebooks.
 
-    Each notebook gets the ``parameters`` its parameters cell declares; a
-    parameter that no report notebook declares (a misspelt name) is an
-    error before anything runs, naming the ones they do declare, and so are
-    networks with random weights (``weights="random"``). Raises
-    :class:`ReportError` at the first failure, after the notebooks before it
-    were written.
+    Parameters
+    ----------
+    notebooks : str or path, default "notebooks"
+        The folder holding the report notebooks.
+    out : str or path, default "reports"
+        The folder the executed notebooks go to.
+    parameters : mapping, optional
+        Values for the notebooks' parameters cells; each notebook gets those its cell declares.
+    names : sequence of str, default REPORT_NOTEBOOKS
+        The notebooks to run, in order.
+    html : bool, default True
+        Also export each executed notebook as HTML.
+    progress : bool, default True
+        Print each notebook's start and time, and show papermill's progress bar.
+
+    Returns
+    -------
+    list of pathlib.Path
+
+    Raises
+    ------
+    ReportError
+        Before anything runs: a parameter no report notebook declares (a misspelt name; the message names the ones
+        they do declare), or networks with random weights (``weights="random"``). Else at the first failing
+        notebook, after the notebooks before it were written.
     """
     _refuse_untrained(parameters or {})
     try:

@@ -28,22 +28,40 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 class Classifier(nn.Module):
     """A network plus its preprocessing: images in [0, 1] -> class probabilities.
 
-    ``input_size`` is the side of the square images the network expects;
-    other sizes are resized (bilinear, antialiased). ``mean``/``std``
-    normalize the resized images; a custom ``preprocess`` replaces both.
     Calling the classifier returns probabilities [B, classes];
     :meth:`logits` returns the raw outputs. The network runs in channels-last
-    memory format, on a CPU in micro-batches of ``micro_batch`` images (the
-    time per image grows with the batch once activations leave the caches;
-    benchmarks/run.py measures it), on a GPU on the whole batch at once.
+    memory format, on a CPU in micro-batches, on a GPU on the whole batch at
+    once. ``close()`` drops the ONNX Runtime sessions.
 
-    ``engine="auto"`` runs inference on the CPU in ONNX Runtime, exported
-    from ``model`` at the first call at each image size (weights changed
-    after that call are not seen: make a new Classifier); inputs that
-    require grad, and GPU inputs, run in PyTorch. ``"torch"`` always uses
-    PyTorch; ``"onnxruntime"`` fails loudly where ``"auto"`` falls back
-    (for that image size only, with a warning: :meth:`engines` says which
-    engine runs each size). ``close()`` drops the ONNX Runtime sessions.
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The network, mapping [B, 3, H, W] to [B, classes]; it is put in eval mode and its weights frozen.
+    input_size : int
+        The side of the square images the network expects; other sizes are resized (bilinear, antialiased).
+    name : str, default "classifier"
+        Names the network in results.
+    mean, std : sequence of float, default ImageNet's
+        Per-channel normalization of the resized images.
+    preprocess : callable, optional
+        Replaces resizing and normalization: takes images [B, 3, H, W] in [0, 1], returns the network's input.
+    labels : sequence of str, optional
+        The class names of the network's outputs, in order; None: ImageNet's 1000.
+    micro_batch : int, default 4
+        Images per network call on a CPU (the time per image grows with the batch once activations leave the
+        caches; benchmarks/run.py measures it).
+    engine : {"auto", "torch", "onnxruntime"}, default "auto"
+        "auto" runs inference on the CPU in ONNX Runtime, exported from ``model`` at the first call at each image
+        size (weights changed after that call are not seen: make a new Classifier); inputs that require grad, and
+        GPU inputs, run in PyTorch. "torch" always uses PyTorch; "onnxruntime" fails loudly where "auto" falls back
+        (for that image size only, with a warning: :meth:`engines` says which engine runs each size).
+    weights : str, optional
+        What weights the network has, as recorded in results; ``"random"`` marks an untrained network.
+
+    Raises
+    ------
+    ValueError
+        An unknown engine, ``micro_batch`` below 1, or labels that are not class names.
     """
 
     def __init__(
@@ -88,7 +106,18 @@ class Classifier(nn.Module):
         return self.weights == "random"
 
     def resolve_label(self, label: int | str) -> int:
-        """The index of a class of this network, given by index or by one of its :attr:`labels` (case-insensitive)."""
+        """The index of a class of this network.
+
+        Parameters
+        ----------
+        label : int or str
+            A class index, or one of its :attr:`labels` (case-insensitive, underscores as spaces).
+
+        Raises
+        ------
+        ValueError
+            An unknown name (naming the closest) or an index out of range.
+        """
         return resolve_label(label, self.labels)
 
     @property
@@ -113,7 +142,13 @@ class Classifier(nn.Module):
         return self._fingerprint
 
     def preprocess(self, images: torch.Tensor) -> torch.Tensor:
-        """Resize to the input size and normalize as the weights expect."""
+        """Resize to the input size and normalize as the weights expect.
+
+        Parameters
+        ----------
+        images : torch.Tensor [B, 3, H, W]
+            Images in [0, 1].
+        """
         return self._normalize(self._resize(images))
 
     def _resize(self, images: torch.Tensor) -> torch.Tensor:
@@ -133,6 +168,18 @@ class Classifier(nn.Module):
         return images if self._preprocess is not None else (images - self.mean) / self.std
 
     def logits(self, images: torch.Tensor) -> torch.Tensor:
+        """The network's raw outputs [B, classes] for images, preprocessed.
+
+        Parameters
+        ----------
+        images : torch.Tensor [B, 3, H, W]
+            Images in [0, 1], any size.
+
+        Raises
+        ------
+        ValueError
+            Images not [B, 3, H, W], or network outputs not one row of classes per image.
+        """
         x = self._resize(images)
         if not len(x):
             return self._forward(x)
@@ -163,6 +210,13 @@ class Classifier(nn.Module):
         return out
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """Class probabilities [B, classes] for images: the softmax of :meth:`logits`.
+
+        Parameters
+        ----------
+        images : torch.Tensor [B, 3, H, W]
+            Images in [0, 1], any size.
+        """
         return self.logits(images).softmax(dim=-1)
 
     def _onnx_network(self, x: torch.Tensor) -> "OnnxNetwork | None":

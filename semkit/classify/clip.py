@@ -35,7 +35,19 @@ _HF_FILE = "open_clip_pytorch_model.bin"
 
 
 class ZeroShot(nn.Module):
-    """An image tower and fixed class embeddings: logits = scale x cosine(image embedding, class embedding) + bias."""
+    """An image tower and fixed class embeddings: logits = scale x cosine(image embedding, class embedding) + bias.
+
+    Parameters
+    ----------
+    visual : torch.nn.Module
+        The image tower, mapping preprocessed images to embeddings.
+    classes : torch.Tensor [classes, D]
+        One unit embedding per class (of its prompts' texts).
+    scale : float
+        The logit scale (the CLIP model's exp(logit_scale)).
+    bias : float, default 0.0
+        The logit bias (SigLIP models have one).
+    """
 
     def __init__(self, visual: nn.Module, classes: torch.Tensor, scale: float, bias: float = 0.0) -> None:
         super().__init__()
@@ -45,6 +57,13 @@ class ZeroShot(nn.Module):
         self.register_buffer("bias", torch.tensor(float(bias)))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits [B, classes] of preprocessed images.
+
+        Parameters
+        ----------
+        x : torch.Tensor [B, 3, H, W]
+            Images as the image tower expects them.
+        """
         features = self.visual(x)
         if isinstance(features, (tuple, list)):  # towers that also return tokens
             features = features[0]

@@ -45,10 +45,20 @@ class Normalized(nn.Module):
 
 
 class ExportCache:
-    """ONNX exports kept in memory by key, the ``size`` most recently used (each is a few to tens of MB).
+    """ONNX exports kept in memory by key, the most recently used (each is a few to tens of MB).
 
     One is shared by the process (:data:`EXPORTS`), so a network is exported
-    once per process; ``clear()`` frees them.
+    once per process; :meth:`clear` frees them.
+
+    Parameters
+    ----------
+    size : int, default 8
+        How many exports to keep, at least 0.
+
+    Raises
+    ------
+    ValueError
+        A negative size.
     """
 
     def __init__(self, size: int = 8) -> None:
@@ -58,18 +68,35 @@ class ExportCache:
         self._exports: OrderedDict[str, bytes] = OrderedDict()
 
     def get(self, key: str) -> bytes | None:
+        """The export kept under ``key`` (now the most recently used), or None.
+
+        Parameters
+        ----------
+        key : str
+            The export's key (the network's code, modules, weights and the exporter's versions).
+        """
         data = self._exports.get(key)
         if data is not None:
             self._exports.move_to_end(key)
         return data
 
     def put(self, key: str, data: bytes) -> None:
+        """Keep an export, dropping the least recently used beyond the cache's size.
+
+        Parameters
+        ----------
+        key : str
+            The export's key.
+        data : bytes
+            The ONNX model.
+        """
         self._exports[key] = data
         self._exports.move_to_end(key)
         while len(self._exports) > self.size:
             self._exports.popitem(last=False)
 
     def clear(self) -> None:
+        """Drop every export kept in memory (those on disk stay)."""
         self._exports.clear()
 
     def __len__(self) -> int:

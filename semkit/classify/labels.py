@@ -18,12 +18,23 @@ def imagenet_labels() -> tuple[str, ...]:
 
 
 def resolve_label(label: int | str, labels: Sequence[str] | None = None) -> int:
-    """The index of a class in ``labels`` (default ImageNet's 1000), given by index or by name.
+    """The index of a class in ``labels``, given by index or by name.
 
     Names match case-insensitively, with underscores as spaces
-    (``"folding_chair"`` is ``"folding chair"``). An unknown name raises
-    ValueError naming the closest of ``labels``; an index out of range
-    raises ValueError saying how many classes there are.
+    (``"folding_chair"`` is ``"folding chair"``).
+
+    Parameters
+    ----------
+    label : int or str
+        The class index or name.
+    labels : sequence of str, optional
+        The class names, in order; None: ImageNet's 1000.
+
+    Raises
+    ------
+    ValueError
+        An unknown name (naming the closest of ``labels``), or an index out of range (saying how many classes
+        there are).
     """
     default = labels is None
     labels = imagenet_labels() if labels is None else tuple(labels)

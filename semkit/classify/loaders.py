@@ -79,19 +79,34 @@ def load_classifier(
     * any open_clip model, as ``open_clip/<name>`` (``open_clip/ViT-B-32``),
       as a zero-shot classifier (:mod:`semkit.classify.clip`): ``weights``
       a pretrained tag as open_clip names it (``"laion2b_s34b_b79k"``;
-      default its first) from the Hugging Face hub cache, or a file;
-      ``labels`` the class names to choose among (default ImageNet-1k),
-      ``templates`` the prompts (strings with ``{}`` for the class name;
-      default the 80 OpenAI ImageNet templates). The class embeddings are
-      computed once (a progress bar with ``progress``) and kept in
-      ``$SEMKIT_CACHE``.
+      default its first) from the Hugging Face hub cache, or a file. The
+      class embeddings are computed once and kept in ``$SEMKIT_CACHE``.
 
     ``weights="random"`` builds any of these architectures untrained (the
     same initialization every time), offline: for tests and speed
     measurements; results record ``weights: random`` and reports refuse
-    them. ``labels`` of another network name its outputs (default
-    ImageNet's). ``download=False`` or ``SEMKIT_OFFLINE=1`` never sends a
-    request: a missing file is an error saying which file to put where.
+    them.
+
+    Parameters
+    ----------
+    name : str
+        The network: one of the kinds above.
+    weights : str, path or torchvision weights entry, optional
+        A file, a torchvision weights entry or its name, a timm or open_clip pretrained tag, or ``"random"``
+        (above); None: the kind's default.
+    labels : sequence of str, optional
+        The class names of another network's outputs, or for open_clip the class names to choose among; None:
+        ImageNet-1k's.
+    templates : sequence of str or callable, optional
+        open_clip only: the prompts (strings with ``{}`` for the class name); None: the 80 OpenAI ImageNet
+        templates.
+    device : str or torch.device, optional
+        Where the network runs; None: the CPU.
+    download : bool, default True
+        Fetch missing weights; False (or ``SEMKIT_OFFLINE=1``) never sends a request: a missing file is an error
+        saying which file to put where.
+    progress : bool, default True
+        Show a progress bar while open_clip's class embeddings are computed.
     """
     stripped = name.strip()
     if stripped.lower().startswith(OPEN_CLIP_PREFIX):

@@ -32,7 +32,18 @@ class Lookup(NamedTuple):
 
 
 class QueryCache:
-    """Least-recently-used results of one function, by exact point (see the module's docstring)."""
+    """Least-recently-used results of one function, by exact point (see the module's docstring).
+
+    Parameters
+    ----------
+    size : int, default DEFAULT_SIZE
+        The most points kept (100,000: about 40 MB at 2 parameters and top-1, 64 MB at top-5).
+
+    Raises
+    ------
+    ValueError
+        A size below 1.
+    """
 
     def __init__(self, size: int = DEFAULT_SIZE) -> None:
         if size < 1:
@@ -62,12 +73,32 @@ class QueryCache:
             self.hits = self.misses = 0
 
     def count_repeats(self, n: int) -> None:
-        """Count ``n`` points answered as repeats of others in the same batch (hits: nothing rendered)."""
+        """Count points answered as repeats of others in the same batch as hits (nothing rendered).
+
+        Parameters
+        ----------
+        n : int
+            How many points.
+        """
         with self._lock:
             self.hits += int(n)
 
     def lookup(self, points: np.ndarray, k: int = 1) -> Lookup:
-        """The cached results of ``points`` [B, n]; a point cached with fewer than ``k`` predictions is a miss."""
+        """The cached results of points, counted as hits and misses.
+
+        Parameters
+        ----------
+        points : numpy.ndarray [B, n]
+            The points, periodic values already wrapped.
+        k : int, default 1
+            How many top predictions are wanted; a point cached with fewer is a miss.
+
+        Returns
+        -------
+        Lookup
+            ``hit`` [B], ``score`` [B] (NaN where missed), ``topk`` and ``topk_prob`` [B, k] (-1 and NaN where
+            missed).
+        """
         B = len(points)
         hit = np.zeros(B, bool)
         score = np.full(B, np.nan)
@@ -86,7 +117,19 @@ class QueryCache:
         return Lookup(hit, score, topk, topk_prob)
 
     def store(self, points: np.ndarray, score: np.ndarray, topk: np.ndarray, topk_prob: np.ndarray) -> None:
-        """Keep the results of ``points`` [B, n], forgetting the least recently used beyond ``size``."""
+        """Keep the results of points, forgetting the least recently used beyond ``size``.
+
+        Parameters
+        ----------
+        points : numpy.ndarray [B, n]
+            The points, periodic values already wrapped.
+        score : numpy.ndarray [B]
+            Their true-class scores.
+        topk : numpy.ndarray of int [B, k]
+            Their top classes, best first.
+        topk_prob : numpy.ndarray [B, k]
+            Those classes' probabilities.
+        """
         with self._lock:
             for key, s, idx, prob in zip(_keys(points), score.tolist(), topk.tolist(), topk_prob.tolist()):
                 self._entries[key] = (s, tuple(idx), tuple(prob))

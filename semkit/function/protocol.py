@@ -122,8 +122,21 @@ class PlainFunction:
 def as_function(f: Any, *, space: Space | None = None, fd_step: float | Sequence[float] = 1.0) -> ScoreFunction:
     """``f`` as a :class:`ScoreFunction`: itself when it follows the protocol, else completed by :class:`PlainFunction`.
 
-    ``space`` defaults to ``f.space``; ``fd_step`` is the central-difference
-    step for a callable without a gradient.
+    Parameters
+    ----------
+    f : ScoreFunction or callable
+        A score function, or a callable mapping points [B, n] to scores [B].
+    space : Space, optional
+        Its Space; None: ``f.space``.
+    fd_step : float or sequence of float, default 1.0
+        The central-difference step (one, or one per parameter) for a callable without a gradient.
+
+    Raises
+    ------
+    ValueError
+        No Space given or known.
+    TypeError
+        ``f`` is not callable.
     """
     space = space or getattr(f, "space", None)
     if space is None:
@@ -153,8 +166,16 @@ def store_identity(f: ScoreFunction, key: str | None = None, grid: np.ndarray | 
     same name (a lambda, a redefined function) that differs at a share q of
     the grid's points is caught with probability at least 1 - (1 - q)^m
     (m: the grid points probed); on a share q of the Space, with
-    1 - (1 - q)^p (p: the fixed probes). ``key=`` names the function
-    instead and costs nothing.
+    1 - (1 - q)^p (p: the fixed probes).
+
+    Parameters
+    ----------
+    f : ScoreFunction
+        The function.
+    key : str, optional
+        A name for the function chosen by the caller, used instead of everything else; it costs nothing.
+    grid : numpy.ndarray [m, n], optional
+        The map's grid points, some of which the canary probes.
     """
     if key is not None:
         return {"key": str(key)}
@@ -179,7 +200,13 @@ def store_identity(f: ScoreFunction, key: str | None = None, grid: np.ndarray | 
 
 
 def describe_attrs(info: Mapping[str, Any]) -> dict[str, Any]:
-    """The attrs a result records of its function's description (label, network, shape, renderer; or the callable)."""
+    """The attrs a result records of its function's description (label, network, shape, renderer; or the callable).
+
+    Parameters
+    ----------
+    info : mapping
+        The function's ``describe()``.
+    """
     attrs: dict[str, Any] = {}
     if "label" in info:
         attrs.update(label=int(info["label"]), label_name=info.get("label_name", ""))

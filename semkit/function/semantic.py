@@ -30,30 +30,49 @@ class SemanticFunction:
     """Score a network on renders of one shape over a semantic Space.
 
     ``f(points)`` returns the true-class probabilities [B] of the renders at
-    ``points`` ([B, n] in the Space's order, or named arrays). Points are
-    processed in chunks of ``batch_size`` so memory stays bounded, and with
-    ``pipeline`` (default: when the network runs on a GPU) the next chunk
-    renders on the renderer's background thread while the current one is classified;
-    results are deterministic. ``f.gradient(points)`` differentiates through the
-    renderer when it is differentiable, else by central differences with
-    steps ``fd_step`` (in the Space's units; default 1 for parameters with
-    units, 1% of the range for unitless ones such as ``light_intensity``).
+    ``points`` ([B, n] in the Space's order, or named arrays); results are
+    deterministic. ``f.gradient(points)`` differentiates through the
+    renderer when it is differentiable, else by central differences.
     ``f.queries`` counts the points rendered and classified so far, gradient
     evaluations included (as a network of :class:`SemanticFunctions`, the
     points it classified: their renders are shared and counted there).
 
-    Every point's answer is kept in ``f.cache`` (a :class:`~semkit.function.QueryCache`
-    of ``cache_size`` points, least recently used forgotten; 0 turns it
-    off), so a point asked for again (by a map, a region step, central
-    differences) is neither rendered nor classified again: it is no query,
-    and ``f.cache_hits`` counts it instead (as it counts a point repeated
-    within one batch, computed once).
+    Every point's answer is kept in ``f.cache`` (a :class:`~semkit.function.QueryCache`,
+    least recently used forgotten), so a point asked for again (by a map, a
+    region step, central differences) is neither rendered nor classified
+    again: it is no query, and ``f.cache_hits`` counts it instead (as it
+    counts a point repeated within one batch, computed once).
 
-    ``shape``: anything :func:`~semkit.load_shape` takes (a gallery name, a
-    mesh file, a ShapeNet entry, a Mesh); ``network``: a name or a
-    :class:`~semkit.Classifier`; ``label``: the true class, an index or a
-    name of the network's labels (default: the shape's own label). The
-    default renderer is the CPU/GPU default at the network's input size.
+    Parameters
+    ----------
+    shape : Mesh, str or path
+        Anything :func:`~semkit.load_shape` takes: a gallery name, a mesh file, a ShapeNet entry, a Mesh.
+    network : Classifier or str
+        The network, or its name (see :func:`~semkit.load_classifier`).
+    label : int or str, optional
+        The true class, an index or a name of the network's labels; None: the shape's own (ImageNet) label.
+    renderer : Renderer, optional
+        None: the CPU/GPU default at the network's input size.
+    space : Space, optional
+        The semantic parameters; None: :meth:`Space.paper`.
+    batch_size : int, default 32
+        Points rendered and classified per chunk, so memory stays bounded.
+    fd_step : float or sequence of float, optional
+        The central-difference steps, in the Space's units; None: 1 for parameters with units, 1% of the range
+        for unitless ones such as ``light_intensity``.
+    pipeline : bool, optional
+        Render the next chunk on the renderer's background thread while the current one is classified; None:
+        when the network runs on a GPU (on a small CPU both stages want every core).
+    cache_size : int, default DEFAULT_SIZE
+        The most points the cache keeps (100,000); 0 turns it off.
+
+    Raises
+    ------
+    TypeError
+        ``network`` is neither a Classifier nor a name.
+    ValueError
+        No label given for a shape without one the network knows, an unknown label, or a ``batch_size``,
+        ``fd_step`` or ``cache_size`` out of range.
     """
 
     def __init__(
@@ -153,7 +172,20 @@ class SemanticFunction:
         return self.evaluate(points).score
 
     def evaluate(self, points: Any, k: int = 1) -> Evaluation:
-        """Scores, top-1 and top-k predictions for a batch of points (cached ones from the cache)."""
+        """Scores, top-1 and top-k predictions for a batch of points (cached ones from the cache).
+
+        Parameters
+        ----------
+        points : array_like [B, n], mapping or xarray object
+            Points of the Space (see :meth:`Space.points`).
+        k : int, default 1
+            How many top classes to return.
+
+        Returns
+        -------
+        Evaluation
+            ``score`` [B], ``top1`` [B], ``topk`` and ``topk_prob`` [B, k].
+        """
         pts = self.space.points(points)
         if self.cache is None:
             return self._compute(pts, k)
@@ -200,7 +232,13 @@ class SemanticFunction:
 
     # --------------------------------------------------------------- gradient
     def gradient(self, points: Any) -> np.ndarray:
-        """d score / d point [B, n], in score per Space unit (see :attr:`gradient_method`)."""
+        """d score / d point [B, n], in score per Space unit (see :attr:`gradient_method`).
+
+        Parameters
+        ----------
+        points : array_like [B, n], mapping or xarray object
+            Points of the Space (see :meth:`Space.points`).
+        """
         pts = self.space.points(points)
         if self.renderer.differentiable:
             return self._autograd(pts)
@@ -236,12 +274,33 @@ class SemanticFunctions:
     Queries: each network's ``queries`` counts the points it classified
     (as for a single function); ``renders`` counts the views rendered here,
     so the renders a map of n networks saved are ``sum(queries) - renders``.
+    ``semantic_map(f)`` gives a map with a ``network`` dim, equal to the
+    stack of the networks' own maps rendered with the same renderer.
 
-    The default renderer draws at the largest input size of the networks;
-    the others resize the images (antialiased), as every classifier does
-    with images of another size. ``semantic_map(f)`` gives a map with a
-    ``network`` dim, equal to the stack of the networks' own maps rendered
-    with the same renderer.
+    Parameters
+    ----------
+    shape : Mesh, str or path
+        Anything :func:`~semkit.load_shape` takes.
+    networks : sequence of Classifier or str
+        One or more networks or their names, with unique names.
+    label : int or str, optional
+        The true class, as for :class:`SemanticFunction`.
+    renderer : Renderer, optional
+        None: the default at the largest input size of the networks; the others resize the images
+        (antialiased), as every classifier does with images of another size.
+    space : Space, optional
+        The semantic parameters; None: :meth:`Space.paper`.
+    batch_size : int, default 32
+        Points rendered and classified per chunk.
+    pipeline : bool, optional
+        Render the next chunk while the current one is classified; None: when some network runs on a GPU.
+    cache_size : int, default DEFAULT_SIZE
+        The most points each network's cache keeps (100,000); 0 turns caching off.
+
+    Raises
+    ------
+    ValueError
+        No list of networks, or networks of the same name.
     """
 
     def __init__(
@@ -296,16 +355,41 @@ class SemanticFunctions:
         return sum(f.queries for f in self.functions)
 
     def evaluate(self, points: Any, k: int = 1, networks: Sequence[str] | None = None) -> dict[str, Evaluation]:
-        """Per network (all, or those named), scores and top-k for ``points``; each view rendered at most once."""
+        """Per network, scores and top-k for ``points``; each view rendered at most once.
+
+        Parameters
+        ----------
+        points : array_like [B, n], mapping or xarray object
+            Points of the Space.
+        k : int, default 1
+            How many top classes to return.
+        networks : sequence of str, optional
+            The networks to ask, by name; None: all.
+
+        Returns
+        -------
+        dict of str to Evaluation
+        """
         return self.evaluate_each({name: points for name in (self.networks if networks is None else networks)}, k)
 
     def evaluate_each(self, points: Mapping[str, Any], k: int = 1) -> dict[str, Evaluation]:
-        """Per network named, scores and top-k for its own ``points``.
+        """Per network named, scores and top-k for its own points.
 
         The views that some network asks for and has not answered yet (cached
         answers are reused per network) are rendered once, and each network
         classifies only the views it asked for: networks that need different
         points (each one's own adaptive map) still share their renders.
+
+        Parameters
+        ----------
+        points : mapping of str to array_like [B, n]
+            Each network's points, by network name.
+        k : int, default 1
+            How many top classes to return.
+
+        Returns
+        -------
+        dict of str to Evaluation
         """
         chosen = [self[name] for name in points]
         pts = [self.space.points(points[f.classifier.name]) for f in chosen]

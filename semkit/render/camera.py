@@ -74,8 +74,23 @@ def rolled(axes: torch.Tensor, roll: torch.Tensor) -> torch.Tensor:
 class Views:
     """A batch of B views: one value per parameter per view, float64 tensors [B].
 
-    ``light_intensity`` scales the directional light and ``ambient`` the
-    ambient light of the shading ``ambient + light_intensity * max(0, n.l)``.
+    Build it with :meth:`from_inputs`, which validates and broadcasts; the
+    constructor takes the tensors as they are.
+
+    Parameters
+    ----------
+    azimuth, elevation : torch.Tensor [B]
+        The camera's direction from the origin, in degrees (the paper's eye convention).
+    distance : torch.Tensor [B]
+        The camera's distance from the origin, in scene units.
+    light_azimuth, light_elevation : torch.Tensor [B]
+        The directional light's direction, in degrees.
+    roll : torch.Tensor [B]
+        The camera's turn about its viewing axis, in degrees (counter-clockwise image content).
+    light_intensity : torch.Tensor [B]
+        The directional light's strength in the shading ``ambient + light_intensity * max(0, n.l)``.
+    ambient : torch.Tensor [B]
+        The ambient light's strength in that shading.
     """
 
     azimuth: torch.Tensor
@@ -106,6 +121,7 @@ class Views:
         return direction(self.light_azimuth, self.light_elevation)
 
     def detach(self) -> "Views":
+        """The same views with every tensor detached from its autograd graph."""
         return Views(*(getattr(self, f.name).detach() for f in fields(self)))
 
     @classmethod
@@ -121,6 +137,23 @@ class Views:
         Values given by name override the Space's fixed values, which override
         ``defaults`` (a renderer's own), which override :data:`DEFAULTS`.
         Tensors that require grad keep their graph.
+
+        Parameters
+        ----------
+        points : array_like or torch.Tensor [B, n], optional
+            Points of ``space``; a tensor is taken as it is (no validation, its graph kept).
+        space : Space, optional
+            The Space of ``points`` (default :meth:`Space.paper`); without points, only its fixed values count.
+        named : mapping of str to float or array_like, optional
+            Rendering parameters by name.
+        defaults : mapping of str to float, optional
+            A renderer's own defaults, under everything else.
+
+        Raises
+        ------
+        ValueError
+            Unknown parameter names, lengths that do not broadcast, NaN or infinite values, a distance that is not
+            positive, or a negative light.
         """
         named = dict(named or {})
         unknown = (set(named) | set(defaults or {})) - set(DEFAULTS)

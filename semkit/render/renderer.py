@@ -36,30 +36,51 @@ BACKENDS = ("auto", "embree", "gl", "pytorch3d")
 class Renderer:
     """Render meshes as the paper does, for whole batches of views.
 
-    >>> renderer = Renderer(image_size=64)
-    >>> images = renderer.render(mesh, azimuth=[0, 90, 180], elevation=30)  # doctest: +SKIP
-    >>> images.shape  # doctest: +SKIP
-    torch.Size([3, 3, 64, 64])
-
-    ``backend="auto"`` picks, of :meth:`backends`: pytorch3d on a CUDA GPU
-    when it is installed (it has gradients); else gl when a CUDA GPU is
-    present and OpenGL runs on a GPU (not on Mesa's CPU rasterizer); else
-    embree, which on the CPU renders faster than gl on llvmpipe (measured:
-    README, Renderers). ``supersample=2`` anti-aliases like the paper's
-    renderer (render at twice the size, average 2x2 blocks). The embree and
-    gl backends take ``threads``: views traced (embree) or shaded (gl) in
-    parallel (default: one per usable core); pytorch3d renders on the
-    current CUDA device (``torch.cuda.set_device``), else on the CPU.
-
     A pixel's colour is ``color * (ambient + light_intensity * max(0, n.l))``
     (two-sided, flat, no gamma), or with ``materials=True``
     ``Kd * texture(uv) * (ambient + light_intensity * max(0, n.l))`` from
     the mesh's :class:`~semkit.scene.Materials` (a mesh without any is drawn
     in ``color``); textures are sampled bilinearly with wrap-around.
-    ``ambient`` and ``light_intensity`` (each in [0, 1]) here are the
-    defaults of the per-view parameters of the same names. ``background`` is a grey level,
-    an RGB triple, an image array [H, W, 3] in [0, 1] or an image file,
-    resized to the output size, shown wherever no object is.
+    pytorch3d renders on the current CUDA device (``torch.cuda.set_device``),
+    else on the CPU.
+
+    Parameters
+    ----------
+    backend : {"auto", "embree", "gl", "pytorch3d"}, default "auto"
+        "auto" picks, of :meth:`backends`: pytorch3d on a CUDA GPU when it is installed (it has gradients); else
+        gl when a CUDA GPU is present and OpenGL runs on a GPU (not on Mesa's CPU rasterizer); else embree, which
+        on the CPU renders faster than gl on llvmpipe (measured: README, Renderers).
+    image_size : int, default 224
+        Width and height of the images, in pixels.
+    supersample : int, default 2
+        Render at this many times the size and average blocks: 2 anti-aliases like the paper's renderer.
+    background : float, sequence of float, numpy.ndarray, str or path, default 0.0
+        A grey level, an RGB triple, an image array [H, W, 3] in [0, 1] or an image file (resized to the output
+        size), shown wherever no object is.
+    color : float or sequence of float, default 1.0
+        The object's grey level or RGB colour (without materials).
+    ambient, light_intensity : float, default 0.5
+        The defaults, in [0, 1], of the per-view parameters of the same names (ambient and directional light).
+    fov : float, default 60.0
+        The full field of view, in degrees.
+    materials : bool, default False
+        Draw the mesh's materials and textures rather than one colour.
+    threads : int, optional
+        embree and gl only: views traced (embree) or shaded (gl) in parallel; None: one per usable core.
+
+    Raises
+    ------
+    ValueError
+        An unknown backend, settings out of range, or ``threads`` for pytorch3d.
+    ImportError
+        A backend named that cannot run here (the message says what to install).
+
+    Examples
+    --------
+    >>> renderer = Renderer(image_size=64)
+    >>> images = renderer.render(mesh, azimuth=[0, 90, 180], elevation=30)  # doctest: +SKIP
+    >>> images.shape  # doctest: +SKIP
+    torch.Size([3, 3, 64, 64])
     """
 
     def __init__(
@@ -121,7 +142,13 @@ class Renderer:
         return self.settings.image_size
 
     def resized(self, image_size: int) -> "Renderer":
-        """The same renderer (backend and look) at another image size."""
+        """The same renderer (backend and look) at another image size.
+
+        Parameters
+        ----------
+        image_size : int
+            The new width and height, in pixels.
+        """
         other = object.__new__(Renderer)
         other.settings = replace(self.settings, image_size=image_size)
         other.backend_name = self.backend_name
@@ -140,9 +167,21 @@ class Renderer:
 
     def render_batches(self, mesh: Mesh, batches: Sequence[Any], *, space: Space | None = None,
                        ahead: bool = False) -> Iterator[torch.Tensor]:
-        """Images of each batch of points in turn; with ``ahead``, the next batch renders on this renderer's
-        background thread while the caller uses the current one (embree and gl release the GIL, so a network
-        classifying one batch and the renderer drawing the next overlap)."""
+        """Images of each batch of points in turn, as :meth:`render` gives them.
+
+        Parameters
+        ----------
+        mesh : Mesh
+            The object.
+        batches : sequence of array_like [B, n]
+            The batches of points of ``space``.
+        space : Space, optional
+            Their Space (default :meth:`Space.paper`).
+        ahead : bool, default False
+            Render the next batch on this renderer's background thread while the caller uses the current one
+            (embree and gl release the GIL, so a network classifying one batch and the renderer drawing the next
+            overlap). Ignored for a differentiable backend.
+        """
         if not ahead or self.differentiable or len(batches) < 2:
             for batch in batches:
                 yield self.render(mesh, batch, space=space)
@@ -173,14 +212,28 @@ class Renderer:
     def render(self, mesh: Mesh, points: Any = None, *, space: Space | None = None, **params: Any) -> torch.Tensor:
         """Images [B, 3, H, W] in [0, 1] for a batch of views of ``mesh``.
 
-        Give the views as ``points`` [B, n] of a ``space`` (default
-        ``Space.paper()``), and/or as named values: ``azimuth``,
-        ``elevation`` (degrees), ``distance`` (camera distance, default
-        2.732), ``light_azimuth``, ``light_elevation`` (the light direction,
-        default straight up), ``roll`` (degrees about the viewing axis; 90
-        turns the image content a quarter turn counter-clockwise),
-        ``light_intensity`` and ``ambient`` (defaults: the renderer's).
-        Scalars broadcast.
+        Give the views as points of a Space and/or as named values; scalars broadcast.
+
+        Parameters
+        ----------
+        mesh : Mesh
+            The object (see :func:`~semkit.load_mesh`).
+        points : array_like [B, n], optional
+            Points of ``space``.
+        space : Space, optional
+            The Space of ``points`` (default :meth:`Space.paper`).
+        **params : float or array_like
+            Named values: ``azimuth``, ``elevation`` (degrees), ``distance`` (camera distance, default 2.732),
+            ``light_azimuth``, ``light_elevation`` (the light direction, default straight up), ``roll`` (degrees
+            about the viewing axis; 90 turns the image content a quarter turn counter-clockwise),
+            ``light_intensity`` and ``ambient`` (defaults: the renderer's).
+
+        Raises
+        ------
+        TypeError
+            ``mesh`` is not a :class:`~semkit.Mesh`.
+        ValueError
+            No views, unknown parameters, or invalid values (see :meth:`Views.from_inputs`).
         """
         if not isinstance(mesh, Mesh):
             raise TypeError(f"render() needs a semkit.Mesh (see semkit.load_mesh), got {type(mesh).__name__}")

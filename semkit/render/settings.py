@@ -20,7 +20,36 @@ __all__ = ["RenderSettings", "as_rgb", "parse_background"]
 
 @dataclass(frozen=True)
 class RenderSettings:
-    """What a render looks like; recorded in results so they say how they were made."""
+    """What a render looks like; recorded in results so they say how they were made.
+
+    A :class:`~semkit.Renderer` builds it from its arguments (see there).
+
+    Parameters
+    ----------
+    image_size : int, default 224
+        Width and height of the images, in pixels, in [8, 4096].
+    supersample : int, default 2
+        Render at this many times the size and average blocks, in [1, 8].
+    background : (float, float, float), default (0, 0, 0)
+        The background colour, RGB in [0, 1].
+    color : (float, float, float), default (1, 1, 1)
+        The object's colour without materials, RGB in [0, 1].
+    ambient, light_intensity : float, default 0.5
+        Default ambient and directional light, in [0, 1].
+    fov : float, default 60.0
+        The full field of view in degrees, in (0, 180).
+    materials : bool, default False
+        Draw the mesh's materials and textures.
+    background_image : numpy.ndarray [H, W, 3], optional
+        A background image in [0, 1] (any size; resized to ``image_size``), replacing ``background``.
+    background_source : str, optional
+        Where the background image came from (a file, or "array").
+
+    Raises
+    ------
+    ValueError
+        A setting out of its range.
+    """
 
     image_size: int = 224
     supersample: int = 2

@@ -34,20 +34,31 @@ WRAP_MODES = ("repeat", "clamp", "mirror")
 class Materials:
     """Per-face appearance: a base colour, times a texture, times per-vertex colours.
 
-    ``kd`` [F, 3] float32 in [0, 1], the colour of each face (OBJ's Kd,
-    glTF's baseColorFactor); ``texture`` [F] int64, the index into
-    ``images`` of the face's texture, or -1 for none; ``uv`` [F, 3 corners,
-    2] float32, the corners' texture coordinates (OBJ convention: v grows
-    upward; unused where ``texture`` is -1); ``images`` [H, W, 3] or
-    [H, W, 4] (with alpha) float32 arrays in [0, 1], top row first as
-    stored in the files; ``wrap`` one (s, t) pair of :data:`WRAP_MODES` per
-    image (default repeat); ``vertex_rgb`` [F, 3 corners, 3] the corners'
-    colours (glTF COLOR_0, PLY/OFF/OBJ vertex colours), interpolated over
-    the face, or None; ``cutoff`` [F] float32 or None: on a textured face,
-    the points whose texture alpha is below its cutoff are holes (glTF's
-    alphaMode MASK; 0 for an opaque face). A face's colour at a point is
-    ``kd * texture(uv) * vertex_rgb``. Blending, emission, specular and
-    metallic terms are not modelled.
+    A face's colour at a point is ``kd * texture(uv) * vertex_rgb``.
+    Blending, emission, specular and metallic terms are not modelled.
+
+    Parameters
+    ----------
+    kd : numpy.ndarray [F, 3]
+        The colour of each face in [0, 1] (OBJ's Kd, glTF's baseColorFactor); values outside are clipped.
+    texture : numpy.ndarray of int [F]
+        The index into ``images`` of each face's texture, or -1 for none.
+    uv : numpy.ndarray [F, 3 corners, 2]
+        The corners' texture coordinates (OBJ convention: v grows upward; unused where ``texture`` is -1).
+    images : list of numpy.ndarray [H, W, 3] or [H, W, 4], default []
+        The textures in [0, 1], with alpha when 4 channels, top row first as stored in the files.
+    wrap : list of (str, str), optional
+        One (s, t) pair of :data:`WRAP_MODES` per image; None: repeat.
+    vertex_rgb : numpy.ndarray [F, 3 corners, 3], optional
+        The corners' colours (glTF COLOR_0, PLY/OFF/OBJ vertex colours), interpolated over the face.
+    cutoff : numpy.ndarray [F], optional
+        On a textured face, the points whose texture alpha is below its cutoff are holes (glTF's alphaMode MASK;
+        0 for an opaque face).
+
+    Raises
+    ------
+    MeshError
+        Shapes that do not agree, texture indices out of range, or unknown wrap modes.
     """
 
     kd: np.ndarray
@@ -90,7 +101,13 @@ class Materials:
 
     @classmethod
     def colors(cls, kd: Any) -> "Materials":
-        """Materials of plain colours, one RGB [F, 3] per face (no textures)."""
+        """Materials of plain colours, no textures.
+
+        Parameters
+        ----------
+        kd : array_like [F, 3]
+            One RGB colour in [0, 1] per face.
+        """
         kd = np.asarray(kd, dtype=np.float32)
         return cls(kd, np.full(len(kd), -1), np.zeros((len(kd), 3, 2), np.float32))
 
@@ -113,7 +130,15 @@ class Materials:
         return masked if masked.any() else None
 
     def alpha(self, faces: np.ndarray, uv: np.ndarray) -> np.ndarray:
-        """The texture alpha [N] at points ``uv`` [N, 2] of ``faces`` [N] (1 where a texture has no alpha)."""
+        """The texture alpha [N] at points of faces (1 where a texture has no alpha).
+
+        Parameters
+        ----------
+        faces : numpy.ndarray of int [N]
+            The face of each point.
+        uv : numpy.ndarray [N, 2]
+            The points' texture coordinates.
+        """
         alpha = np.ones(len(faces), np.float32)
         texture = self.texture[faces]
         for t in np.unique(texture[texture >= 0]):
@@ -124,7 +149,15 @@ class Materials:
         return alpha
 
     def holes(self, faces: np.ndarray, uv: np.ndarray) -> np.ndarray:
-        """Which points [N] of ``faces`` [N] at ``uv`` [N, 2] are alpha-masked holes."""
+        """Which points [N] of faces are alpha-masked holes (alpha below their face's cutoff).
+
+        Parameters
+        ----------
+        faces : numpy.ndarray of int [N]
+            The face of each point.
+        uv : numpy.ndarray [N, 2]
+            The points' texture coordinates.
+        """
         if self.cutoff is None:
             return np.zeros(len(faces), bool)
         return self.alpha(faces, uv) < self.cutoff[faces]
@@ -144,9 +177,15 @@ def with_vertex_colors(materials: Materials | None, corner_rgb: np.ndarray, n_fa
 def front_twins(group: np.ndarray, toward: np.ndarray) -> np.ndarray:
     """For each face [F], the coincident face whose material shows in a view.
 
-    That is the first (lowest index) face of its group in :attr:`Mesh.twins`
-    whose front side (by its winding) faces the camera (``toward`` [F] bool),
-    or the group's first face when none does.
+    That is the first (lowest index) face of its group whose front side (by
+    its winding) faces the camera, or the group's first face when none does.
+
+    Parameters
+    ----------
+    group : numpy.ndarray of int [F]
+        Each face's group of coincident faces (:attr:`Mesh.twins`).
+    toward : numpy.ndarray of bool [F]
+        Whether each face's front side faces the camera.
     """
     F = len(group)
     key = np.arange(F) + np.where(toward, 0, F)
@@ -156,13 +195,21 @@ def front_twins(group: np.ndarray, toward: np.ndarray) -> np.ndarray:
 
 
 def sample_texture(image: Any, uv: Any, wrap: tuple[str, str] = ("repeat", "repeat")) -> Any:
-    """Bilinear texture lookup, wrapping outside [0, 1] as ``wrap`` (s, t) says (:data:`WRAP_MODES`).
+    """Bilinear texture lookup, [N, C], wrapping outside [0, 1].
 
-    ``image`` [H, W, C] (top row first), ``uv`` [N, 2] with v growing
-    upward: (0, 0) is the bottom-left corner of the image, texel centres
-    sit at half-integers. Returns [N, C]. Works on numpy arrays and on
-    torch tensors alike (the renderer backends share it); clamp and mirror
-    act on texel indices, as OpenGL's CLAMP_TO_EDGE and MIRRORED_REPEAT do.
+    Works on numpy arrays and on torch tensors alike (the renderer backends
+    share it); clamp and mirror act on texel indices, as OpenGL's
+    CLAMP_TO_EDGE and MIRRORED_REPEAT do.
+
+    Parameters
+    ----------
+    image : numpy.ndarray or torch.Tensor [H, W, C]
+        The texture, top row first.
+    uv : numpy.ndarray or torch.Tensor [N, 2]
+        Texture coordinates with v growing upward: (0, 0) is the bottom-left corner of the image, texel centres
+        sit at half-integers.
+    wrap : (str, str), default ("repeat", "repeat")
+        The (s, t) modes of :data:`WRAP_MODES` outside [0, 1].
     """
     torch_mode = isinstance(image, torch.Tensor)
     xp = torch if torch_mode else np

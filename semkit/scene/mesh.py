@@ -30,12 +30,31 @@ from .off import read_off
 class Mesh:
     """A triangle mesh, usually normalized as in the paper.
 
-    ``vertices`` [V, 3] float64, ``faces`` [F, 3] int64. ``label`` is the
-    ImageNet class index of the object when known (gallery and ShapeNet
-    meshes carry it), ``name`` identifies the shape in results.
-    ``materials`` (per-face colours and textures, see :class:`Materials`)
-    is None for a mesh without any; renderers then draw it white.
     Meshes compare by identity, so renderers can cache per-mesh structures.
+
+    Parameters
+    ----------
+    vertices : array_like [V, 3]
+        Vertex positions (stored float64).
+    faces : array_like of int [F, 3]
+        Triangles as vertex indices (stored int64).
+    name : str, default "mesh"
+        Identifies the shape in results.
+    label : int, optional
+        The ImageNet class index of the object when known (gallery and ShapeNet meshes carry it).
+    source : str, optional
+        The file it was loaded from, named in errors.
+    metadata : dict, default {}
+        Free-form facts about the mesh, kept by :meth:`normalized`.
+    materials : Materials, optional
+        Per-face colours and textures (see :class:`Materials`); None for a mesh without any, which renderers
+        draw white.
+
+    Raises
+    ------
+    MeshError
+        Wrong shapes, no faces, NaN or infinite vertices, face indices out of range, or materials for another
+        number of faces.
     """
 
     vertices: np.ndarray
@@ -138,6 +157,16 @@ def normalize_vertices(vertices: np.ndarray) -> np.ndarray:
     Shift so the minimum corner is 0, divide by the largest absolute
     coordinate, multiply by 2, subtract half the per-axis maximum: the
     object is centred and its longest bounding-box side is 2.
+
+    Parameters
+    ----------
+    vertices : array_like [V, 3]
+        Vertex positions; they are copied, not changed.
+
+    Raises
+    ------
+    MeshError
+        NaN or infinite coordinates, or vertices that all coincide.
     """
     v = np.array(vertices, dtype=np.float64, copy=True)
     if not np.isfinite(v).all():
@@ -178,6 +207,17 @@ def load_mesh(
     load through trimesh (scenes are concatenated), without materials. Missing
     files raise ``FileNotFoundError``; empty, corrupt or non-finite ones
     raise :class:`MeshError`; both name the file.
+
+    Parameters
+    ----------
+    path : str or path
+        The mesh file: OBJ, glTF (``.glb``, ``.gltf``), OFF, PLY, or another format trimesh reads.
+    normalize : bool, default True
+        Apply :func:`normalize_vertices` (centred, longest bounding-box side 2), as the paper does.
+    name : str, optional
+        The shape's name in results; None: taken from the path.
+    label : int, optional
+        The ImageNet class index of the object, when known.
     """
     path = Path(path)
     if not path.exists():

@@ -83,6 +83,20 @@ class Entry:
 class ShapeNet:
     """A ShapeNetCore folder.
 
+    Parameters
+    ----------
+    root : str or path
+        The folder, laid out ``<root>/<synset id or class name>/<model id>/models/model_normalized.obj``.
+
+    Raises
+    ------
+    FileNotFoundError
+        No such folder.
+    ValueError
+        A folder without class folders.
+
+    Examples
+    --------
     >>> data = ShapeNet("../shared/data/shapenet-sample")  # doctest: +SKIP
     >>> data.classes  # doctest: +SKIP
     ['aeroplane', 'bathtub', 'bench', 'bottle', 'chair']
@@ -135,7 +149,20 @@ class ShapeNet:
         return [e for e in self.entries() if not e.available]
 
     def load(self, cls: str, model_id: str) -> Mesh:
-        """Load one model, normalized, named ``class/model_id`` and labelled."""
+        """Load one model of class ``cls``, normalized, named ``class/model_id`` and labelled.
+
+        Parameters
+        ----------
+        model_id : str
+            The model's folder name (see :meth:`models`).
+
+        Raises
+        ------
+        KeyError
+            No such class or model.
+        FileNotFoundError
+            The model's folder has no mesh file.
+        """
         entry = Entry(cls, model_id, self._folder(cls) / model_id / MESH_FILE, self.label(cls))
         if not entry.path.parent.parent.is_dir():
             raise KeyError(f"no model {model_id!r} in class {cls!r} of {self.root}")
@@ -144,7 +171,14 @@ class ShapeNet:
         return load_mesh(entry.path, name=entry.name, label=entry.label)
 
     def meshes(self, cls: str | None = None, limit: int | None = None) -> Iterator[Mesh]:
-        """Load the available models in order, warning about entries without a mesh."""
+        """Load the available models of class ``cls`` (None: of all classes) in order, warning about entries
+        without a mesh.
+
+        Parameters
+        ----------
+        limit : int, optional
+            The most meshes to load; None: all.
+        """
         count = 0
         for entry in self.entries(cls):
             if limit is not None and count >= limit:

@@ -14,8 +14,23 @@ __all__ = ["load_shape", "load_shapes"]
 
 
 def load_shape(shape: Any, shapenet: str | os.PathLike | None = None) -> Mesh:
-    """A shape by any of its names: a :class:`Mesh`, a gallery name, a mesh file (ShapeNet files are
-    labelled by their class), or a ShapeNet model (``class/model_id``, or a model id) of the folder ``shapenet``."""
+    """A shape by any of its names.
+
+    Parameters
+    ----------
+    shape : Mesh, str or path
+        A :class:`Mesh` (returned as it is), a gallery name, a mesh file (ShapeNet files are labelled by their
+        class), or with ``shapenet`` a ShapeNet model (``class/model_id``, or a model id).
+    shapenet : str or path, optional
+        A ShapeNetCore folder to look models up in.
+
+    Raises
+    ------
+    FileNotFoundError
+        No gallery shape or file of that name.
+    KeyError
+        No such model in ``shapenet``.
+    """
     if isinstance(shape, Mesh):
         return shape
     text = str(shape)
@@ -44,11 +59,26 @@ def load_shapes(
     classes: Sequence[str] | None = None,
     per_class: int = 2,
 ) -> list[Mesh]:
-    """Meshes for a study: ``shapes`` (see :func:`load_shape`; default: the gallery), or, with ``shapenet``
-    and no ``shapes``, ``per_class`` models of each of ``classes`` (default: the paper's classes found there).
+    """Meshes for a study: named shapes, or models of ShapeNet classes.
 
-    With ``shapenet`` and ``classes``, ``shapes`` may name model ids to pick.
     Entries without a mesh are skipped with a warning.
+
+    Parameters
+    ----------
+    shapes : sequence of Mesh, str or path, optional
+        The shapes (see :func:`load_shape`); None without ``shapenet``: the gallery. With ``shapenet`` and
+        ``classes``, the model ids to pick.
+    shapenet : str or path, optional
+        A ShapeNetCore folder; without ``shapes``, the models come from its classes.
+    classes : sequence of str, optional
+        The ShapeNet classes to take models of; None: the paper's classes found there (else all).
+    per_class : int, default 2
+        How many models of each class, when ``shapes`` picks none.
+
+    Raises
+    ------
+    ValueError
+        Nothing selected.
     """
     if shapenet is None:
         return [load_shape(s) for s in (shapes or gallery.names())]

@@ -254,9 +254,22 @@ def matching(path: Path, settings: Mapping[str, Any]) -> xr.Dataset | None:
 
 
 def open_result(path: str | os.PathLike) -> xr.Dataset:
-    """Any result semkit stored (a map, a region search, a study; ``.nc`` or ``.zarr``) as one Dataset; its
-    ``title`` attr says which. Unfinished tasks of a study are NaN (``done`` 0). FileNotFoundError where none is;
-    a :class:`StoreError` for files semkit did not write."""
+    """Any result semkit stored (a map, a region search, a study) as one Dataset; its ``title`` attr says which.
+
+    Unfinished tasks of a study are NaN (``done`` 0).
+
+    Parameters
+    ----------
+    path : str or path
+        The result's ``.nc`` file or ``.zarr`` folder.
+
+    Raises
+    ------
+    FileNotFoundError
+        Nothing stored there (naming an unfinished computation kept beside it, if any).
+    StoreError
+        A file semkit did not write.
+    """
     path = Path(path)
     if not path.exists():
         partial = [p.name for p in path.parent.glob(path.name + ".*") if ".partial" in p.name or ".journal" in p.name]
