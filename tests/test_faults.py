@@ -470,3 +470,31 @@ def test_a_missing_gltf_texture_warns_and_falls_back_to_the_base_colour(tmp_path
     with pytest.warns(MaterialWarning, match="lost.png is missing or unreadable; its faces use their base colour"):
         mesh = load_mesh(tiny_gltf(tmp_path, textured))
     assert not mesh.materials.textured and np.allclose(mesh.materials.kd, [1, 0, 0])
+
+
+@pytest.mark.parametrize("faces, fragment", [
+    ("f 0 1 2", "names vertex 0: OBJ counts vertices from 1"),
+    ("f 1 2 3", "names a vertex not yet defined (only 0 'v' lines come before it)"),
+])
+def test_obj_faces_naming_vertex_zero_or_vertices_not_yet_defined_are_refused(tmp_path, faces, fragment):
+    from semkit.scene import MeshError, load_mesh
+
+    path = tmp_path / "early.obj"
+    path.write_text(f"{faces}\nv 0 0 0\nv 1 0 0\nv 0 1 0\nv 0 0 1\n")
+    with pytest.raises(MeshError, match="line 1 of .*early.obj") as caught:
+        load_mesh(path)
+    assert fragment in str(caught.value)
+
+
+def test_a_ply_with_face_colours_only_keeps_them(tmp_path):
+    from semkit.scene import load_mesh
+
+    header = ["ply", "format ascii 1.0", "element vertex 4", "property float x", "property float y", "property float z",
+              "element face 2", "property list uchar int vertex_indices", "property uchar red", "property uchar green",
+              "property uchar blue", "end_header"]
+    body = ["0 0 0", "1 0 0", "1 1 0", "0 1 1", "3 0 1 2 255 0 0", "3 0 2 3 0 0 255"]
+    (tmp_path / "faces.ply").write_text("\n".join(header + body) + "\n")
+    mesh = load_mesh(tmp_path / "faces.ply")
+    assert np.allclose(mesh.materials.kd, [[1, 0, 0], [0, 0, 1]])
+    image = semkit.Renderer("embree", image_size=32, materials=True).render(mesh, azimuth=[0], elevation=[10]).numpy()
+    assert image[0, 0].max() > 0.2 and image[0, 2].max() > 0.2 and image[0, 1].max() < 0.01  # red and blue, no green
