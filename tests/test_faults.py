@@ -455,3 +455,113 @@ def test_the_benchmark_scripts_import_one_way():
 
     cycles = sorted(name for name in scripts if reaches(name, name, {name}))
     assert not cycles, f"benchmark scripts in an import cycle: {cycles}"
+
+# ------------------------------------------------------------ issue 35: scene files (glTF, OBJ, PLY)
+def tiny_gltf(tmp_path, change=None, name="tiny.gltf"):
+    """A .gltf of one triangle, its buffer a base64 data URI, after ``change(json)``."""
+    import base64
+    import json
+
+    corners = np.float32([[0, 0, 0], [1, 0, 0], [0, 1, 0]]).tobytes()
+    gltf = {"asset": {"version": "2.0"}, "scene": 0, "scenes": [{"nodes": [0]}], "nodes": [{"mesh": 0}],
+            "meshes": [{"primitives": [{"attributes": {"POSITION": 0}}]}],
+            "accessors": [{"bufferView": 0, "componentType": 5126, "count": 3, "type": "VEC3"}],
+            "bufferViews": [{"buffer": 0, "byteLength": 36}],
+            "buffers": [{"byteLength": 36, "uri": "data:application/octet-stream;base64," + base64.b64encode(corners).decode()}]}
+    if change is not None:
+        change(gltf)
+    (tmp_path / name).write_text(json.dumps(gltf))
+    return tmp_path / name
+
+
+def _set(path, value):
+    """A change that sets gltf[path[0]][path[1]]... to ``value``."""
+    def change(gltf):
+        target = gltf
+        for key in path[:-1]:
+            target = target[key]
+        target[path[-1]] = value
+    return change
+
+
+GLTF_BATTERY = [
+    ("a glTF node that is its own descendant",
+     _set(["nodes"], [{"mesh": 0, "children": [1]}, {"children": [0]}]), "node 0 is its own descendant (nodes 0 -> 1 -> 0)"),
+    ("a glTF that requires an extension semkit lacks", _set(["extensionsRequired"], ["EXT_mesh_gpu_instancing"]),
+     "requires the glTF extension(s) ['EXT_mesh_gpu_instancing'], which semkit does not support (it supports KHR_materials_*"),
+    ("a glTF primitive naming an accessor that is not there", _set(["meshes", 0, "primitives", 0, "attributes", "POSITION"], 5),
+     "primitive 0 of mesh 0's POSITION names accessor 5, but the file has 1 accessors"),
+    ("a glTF accessor naming a bufferView that is not there", _set(["accessors", 0, "bufferView"], 3),
+     "accessor 0 names bufferView 3, but the file has 1 bufferViews"),
+    ("a glTF accessor of an unknown component type", _set(["accessors", 0, "componentType"], 9999),
+     "accessor 0 has componentType 9999"),
+    ("a glTF buffer whose base64 is corrupt", _set(["buffers", 0, "uri"], "data:application/octet-stream;base64,QUJDRA="),
+     "base64 data URI is corrupt"),
+    ("a glTF accessor that runs past its buffer", _set(["accessors", 0, "count"], 30), "truncated or corrupt"),
+]
+
+
+@pytest.mark.parametrize("case, change, fragment", GLTF_BATTERY, ids=[row[0] for row in GLTF_BATTERY])
+def test_broken_gltf_files_are_named_errors(tmp_path, case, change, fragment):
+    """Each is one MeshError naming the file and what is wrong; a cycle cannot hang (the load runs in a thread)."""
+    import threading
+
+    from semkit.scene import MeshError, load_mesh
+
+    path, outcome = tiny_gltf(tmp_path, change), []
+
+    def load():
+        try:
+            load_mesh(path)
+        except Exception as e:  # noqa: BLE001 (the test checks its type)
+            outcome.append(e)
+
+    thread = threading.Thread(target=load, daemon=True)
+    thread.start()
+    thread.join(60)
+    assert not thread.is_alive(), f"{case}: loading did not finish"
+    assert len(outcome) == 1 and type(outcome[0]) is MeshError, outcome
+    assert str(path) in str(outcome[0]) and fragment in str(outcome[0])
+
+
+def test_a_missing_gltf_texture_warns_and_falls_back_to_the_base_colour(tmp_path):
+    from semkit.scene import MaterialWarning, load_mesh
+
+    def textured(gltf):
+        gltf["materials"] = [{"pbrMetallicRoughness": {"baseColorFactor": [1, 0, 0, 1], "metallicFactor": 0,
+                                                       "baseColorTexture": {"index": 0}}}]
+        gltf["textures"], gltf["images"] = [{"source": 0}], [{"uri": "lost.png"}]
+        gltf["meshes"][0]["primitives"][0].update(material=0, attributes={"POSITION": 0, "TEXCOORD_0": 1})
+        gltf["accessors"].append({"bufferView": 0, "componentType": 5126, "count": 3, "type": "VEC2"})
+
+    with pytest.warns(MaterialWarning, match="lost.png is missing or unreadable; its faces use their base colour"):
+        mesh = load_mesh(tiny_gltf(tmp_path, textured))
+    assert not mesh.materials.textured and np.allclose(mesh.materials.kd, [1, 0, 0])
+
+
+@pytest.mark.parametrize("faces, fragment", [
+    ("f 0 1 2", "names vertex 0: OBJ counts vertices from 1"),
+    ("f 1 2 3", "names a vertex not yet defined (only 0 'v' lines come before it)"),
+])
+def test_obj_faces_naming_vertex_zero_or_vertices_not_yet_defined_are_refused(tmp_path, faces, fragment):
+    from semkit.scene import MeshError, load_mesh
+
+    path = tmp_path / "early.obj"
+    path.write_text(f"{faces}\nv 0 0 0\nv 1 0 0\nv 0 1 0\nv 0 0 1\n")
+    with pytest.raises(MeshError, match="line 1 of .*early.obj") as caught:
+        load_mesh(path)
+    assert fragment in str(caught.value)
+
+
+def test_a_ply_with_face_colours_only_keeps_them(tmp_path):
+    from semkit.scene import load_mesh
+
+    header = ["ply", "format ascii 1.0", "element vertex 4", "property float x", "property float y", "property float z",
+              "element face 2", "property list uchar int vertex_indices", "property uchar red", "property uchar green",
+              "property uchar blue", "end_header"]
+    body = ["0 0 0", "1 0 0", "1 1 0", "0 1 1", "3 0 1 2 255 0 0", "3 0 2 3 0 0 255"]
+    (tmp_path / "faces.ply").write_text("\n".join(header + body) + "\n")
+    mesh = load_mesh(tmp_path / "faces.ply")
+    assert np.allclose(mesh.materials.kd, [[1, 0, 0], [0, 0, 1]])
+    image = semkit.Renderer("embree", image_size=32, materials=True).render(mesh, azimuth=[0], elevation=[10]).numpy()
+    assert image[0, 0].max() > 0.2 and image[0, 2].max() > 0.2 and image[0, 1].max() < 0.01  # red and blue, no green

@@ -357,3 +357,13 @@ def test_strips_fans_and_an_image_file_beside_the_gltf(tmp_path):
     images = render_all(path)
     assert_backends_match(images)
     assert colour_share(images["embree"], 0) > 0.35 and colour_share(images["embree"], 1) > 0.35
+
+
+def test_a_node_holding_a_camera_keeps_its_mesh(tmp_path):
+    """trimesh's scene graph drops the mesh of the node that holds the first camera; semkit draws it."""
+    vertices, faces, _ = cube()
+    asset = GLTF()
+    asset.json["cameras"] = [{"type": "perspective", "perspective": {"yfov": 0.8, "znear": 0.1}}]
+    asset.node(mesh=asset.mesh(vertices, faces), camera=0, translation=[0, 0, 3])
+    mesh = load_mesh(asset.save_glb(tmp_path / "camera.glb"), normalize=False)
+    assert mesh.n_faces == 12 and np.allclose(mesh.vertices.mean(0), [0, 0, 3])

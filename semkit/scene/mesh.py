@@ -7,7 +7,7 @@ split geometry. The same parser reads the OBJ's materials (``mtllib``,
 ``usemtl``, the ``.mtl``'s ``Kd`` and ``map_Kd``), texture coordinates and
 vertex colours (``v x y z r g b``). glTF (:mod:`.gltf`) and OFF (:mod:`.off`)
 have readers of their own, with their colours and textures; other formats
-(PLY, STL, ...) go through trimesh, with a PLY's vertex colours.
+(PLY, STL, ...) go through trimesh, with a PLY's vertex or face colours.
 """
 
 from __future__ import annotations
@@ -203,7 +203,7 @@ def load_mesh(
     and the faces fall back to Kd, or white. Normals, lines and points are
     ignored. glTF 2.0 (``.glb``, ``.gltf``) loads every primitive of every
     node with its transform and base colours (:func:`semkit.scene.gltf.read_gltf`);
-    OFF and PLY keep their vertex (and OFF face) colours; other formats
+    OFF and PLY keep their vertex and face colours; other formats
     load through trimesh (scenes are concatenated), without materials. Missing
     files raise ``FileNotFoundError``; empty, corrupt or non-finite ones
     raise :class:`MeshError`; both name the file.
@@ -300,6 +300,12 @@ def _read_obj(path: Path) -> tuple[np.ndarray, np.ndarray, Materials | None]:
             if len(idx) < 3:
                 raise MeshError(f"face with fewer than 3 vertices on line {lineno} of {path}")
             n_seen, n_uv = len(vertex_rows), len(uv_rows)
+            if 0 in idx:
+                raise MeshError(f"the face on line {lineno} of {path} names vertex 0: OBJ counts vertices from 1 "
+                                f"(negative indices count back from the last vertex defined): {line.strip()!r}")
+            if any(i > n_seen or i < -n_seen for i in idx):
+                raise MeshError(f"the face on line {lineno} of {path} names a vertex not yet defined (only {n_seen} "
+                                f"'v' lines come before it): {line.strip()!r}; OBJ faces name vertices defined above them")
             idx = [i - 1 if i > 0 else n_seen + i for i in idx]
             tex = [t - 1 if t > 0 else (n_uv + t if t < 0 else -1) for t in tex]
             fan = range(1, len(idx) - 1)
@@ -450,7 +456,7 @@ def _first3(row: str) -> str:
 
 
 def _read_with_trimesh(path: Path) -> tuple[np.ndarray, np.ndarray, Materials | None]:
-    """Vertices, faces and the vertex colours (a PLY's) of a file trimesh reads."""
+    """Vertices, faces and the vertex or face colours (a PLY's) of a file trimesh reads."""
     import trimesh
 
     try:
@@ -464,4 +470,6 @@ def _read_with_trimesh(path: Path) -> tuple[np.ndarray, np.ndarray, Materials | 
     if getattr(loaded.visual, "kind", None) == "vertex":
         rgb = np.asarray(loaded.visual.vertex_colors, dtype=np.float64)[:, :3] / 255.0
         materials = with_vertex_colors(None, rgb[faces], len(faces))
+    elif getattr(loaded.visual, "kind", None) == "face":
+        materials = Materials.colors(np.asarray(loaded.visual.face_colors, dtype=np.float64)[:, :3] / 255.0)
     return np.asarray(loaded.vertices, dtype=np.float64), faces, materials
