@@ -122,13 +122,19 @@ class PlainFunction:
 def as_function(f: Any, *, space: Space | None = None, fd_step: float | Sequence[float] = 1.0) -> ScoreFunction:
     """``f`` as a :class:`ScoreFunction`: itself when it follows the protocol, else completed by :class:`PlainFunction`.
 
-    ``space`` defaults to ``f.space``; ``fd_step`` is the central-difference
-    step for a callable without a gradient.
+    ``space`` defaults to ``f.space``; a score function with a Space of its
+    own refuses another one (it would be ignored). ``fd_step`` is the
+    central-difference step for a callable without a gradient.
     """
-    space = space or getattr(f, "space", None)
+    own = getattr(f, "space", None)
+    space = space or own
     if space is None:
         raise ValueError("f needs a Space: pass space=, or an f with a .space (a SemanticFunction)")
     if isinstance(f, ScoreFunction):
+        if space != f.space:  # f evaluates its points in its own Space: another one would be ignored
+            raise ValueError(f"space= is {space}, but f has its own Space {f.space} and evaluates points in it: "
+                             "build f over the Space you want (e.g. SemanticFunction(..., space=...)), or leave "
+                             "space= out")
         return f
     if not callable(f):
         raise TypeError(f"f must be callable (points [B, n] -> scores [B]), got {type(f).__name__}")
