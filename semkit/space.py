@@ -375,6 +375,10 @@ class Space:
         """``value`` as one positive finite number per parameter [n]: one number for all, one per parameter in the
         Space's order, or a mapping by name (parameters it leaves out take ``default``; without one, each needs a
         value). Errors name ``what`` and the parameters."""
+        given = list(value.values()) if isinstance(value, Mapping) else list(np.ravel(np.asarray(value, dtype=object)))
+        if any(isinstance(v, (bool, np.bool_)) for v in given):
+            raise TypeError(f"{what} takes numbers in the parameters' units, got {value!r}: True and False are no "
+                            "numbers (True would count as 1)")
         if isinstance(value, Mapping):
             unknown = set(value) - set(self.names)
             missing = [name for name in self.names if name not in value] if default is None else []
