@@ -14,6 +14,9 @@ worst views, decision noise, region checks, comparisons) takes
 ``criterion=`` (a Criterion or its name, such as ``"top-5"`` or
 ``"score >= 0.5"``); results name it in their attrs (``criterion``, and
 ``criterion_spec`` to read it back with :meth:`Criterion.from_attrs`).
+A criterion's class (``label=``) is f's own, or absent (f supplies it): f's
+score is its own class's probability, so a criterion naming another class
+is refused (make a SemanticFunction with that label instead).
 """
 
 from __future__ import annotations
