@@ -14,6 +14,9 @@ worst views, decision noise, region checks, comparisons) takes
 ``criterion=`` (a Criterion or its name, such as ``"top-5"`` or
 ``"score >= 0.5"``); results name it in their attrs (``criterion``, and
 ``criterion_spec`` to read it back with :meth:`Criterion.from_attrs`).
+A criterion's class (``label=``) is f's own, or absent (f supplies it): f's
+score is its own class's probability, so a criterion naming another class
+is refused (make a SemanticFunction with that label instead).
 """
 
 from __future__ import annotations
@@ -218,7 +221,38 @@ class Criterion:
             criterion = replace(criterion, label=int(label))
         if fn is not None:
             criterion.check_classes(fn)
+            criterion.check_label(fn)
         return criterion
+
+    def check_label(self, fn: Any) -> None:
+        """An error when the criterion names a class other than the one f scores.
+
+        f's score is the probability of its own true class, and a margin or
+        score criterion is judged on that score: judged on another class it
+        would mix two classes (a margin of class 0's probability over class 2's
+        rival). So a criterion's label must be f's (or absent: f supplies it).
+        """
+        if self.label is None:
+            return
+        other = sorted(labels_of(fn) - {int(self.label)})
+        if other:
+            raise ValueError(f"the criterion {self.name!r} judges class {self.label}, but f scores class "
+                             f"{', '.join(map(str, other))} (its score is that class's probability): make a "
+                             f"SemanticFunction for the class to judge (SemanticFunction(shape, network, "
+                             f"label={self.label})), or build the criterion without label= (it takes f's class)")
+
+    def check_map_label(self, data: xr.Dataset) -> None:
+        """An error when the criterion names a class other than the one a map's scores and 'correct' are of."""
+        if self.label is None:
+            return
+        found = data["label"].values.reshape(-1).tolist() if "label" in data.coords or "label" in data else \
+            [data.attrs["label"]] if "label" in data.attrs else []
+        other = sorted({int(v) for v in found if int(v) >= 0} - {int(self.label)})
+        if other:
+            raise ValueError(f"the criterion {self.name!r} judges class {self.label}, but this map holds the scores "
+                             f"and top-1 answers of class {', '.join(map(str, other))}: map a SemanticFunction for "
+                             f"class {self.label} (SemanticFunction(shape, network, label={self.label})), or build the "
+                             "criterion without label=")
 
     def check_classes(self, fn: Any) -> None:
         """An error naming the label or k when f's network has fewer classes (nothing for f without classes).
@@ -362,6 +396,7 @@ class Criterion:
         if len(points) == 0:
             return np.zeros(0, bool), np.zeros(0), np.zeros(0, np.int64)
         self.check_classes(fn)
+        self.check_label(fn)
         ev = fn.evaluate(points, k=self.k)
         score = np.asarray(ev.score, dtype=float).reshape(-1)
         if score.shape != (len(points),):
@@ -391,6 +426,7 @@ class Criterion:
         if "done" in data and not bool((data["done"] == 1).all()):
             raise ValueError(f"{int((data['done'] != 1).sum())} task(s) of this study are unfinished (done = 0): rerun "
                              "the study to finish them, or select the finished ones")
+        self.check_map_label(data)
         if self.kind == "score":
             return data["score"] >= self.value
         if self.kind == "top-1":
@@ -417,3 +453,15 @@ def classes_of(fn: Any) -> int | None:
     functions = getattr(fn, "functions", None) or [fn]
     counts = {len(f.classifier.labels) for f in functions if getattr(getattr(f, "classifier", None), "labels", None)}
     return min(counts) if counts else None
+
+
+def labels_of(fn: Any) -> set[int]:
+    """The true classes f scores: one for a SemanticFunction, each network's for a group (none for scores only)."""
+    functions = getattr(fn, "functions", None)
+    if functions:
+        return set().union(*(labels_of(f) for f in functions))
+    label = getattr(fn, "label", None)
+    if label is None:
+        describe = getattr(fn, "describe", None)
+        label = describe().get("label") if callable(describe) else None
+    return {int(label)} if isinstance(label, (int, np.integer)) and not isinstance(label, bool) else set()

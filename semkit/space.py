@@ -461,6 +461,10 @@ class Space:
         default : numpy.ndarray [n], optional
             Values for parameters a mapping leaves out; None: each parameter needs a value.
         """
+        given = list(value.values()) if isinstance(value, Mapping) else list(np.ravel(np.asarray(value, dtype=object)))
+        if any(isinstance(v, (bool, np.bool_)) for v in given):
+            raise TypeError(f"{what} takes numbers in the parameters' units, got {value!r}: True and False are no "
+                            "numbers (True would count as 1)")
         if isinstance(value, Mapping):
             unknown = set(value) - set(self.names)
             missing = [name for name in self.names if name not in value] if default is None else []

@@ -565,3 +565,122 @@ def test_a_ply_with_face_colours_only_keeps_them(tmp_path):
     assert np.allclose(mesh.materials.kd, [[1, 0, 0], [0, 0, 1]])
     image = semkit.Renderer("embree", image_size=32, materials=True).render(mesh, azimuth=[0], elevation=[10]).numpy()
     assert image[0, 0].max() > 0.2 and image[0, 2].max() > 0.2 and image[0, 1].max() < 0.01  # red and blue, no green
+# ------------------------------------------------------------ issue 35: criteria, spaces and Sobol in trust
+def other_class(f):
+    return semkit.Criterion.top1(label=(f.label + 1) % 1000)
+
+
+def refused_everywhere(f, criterion):
+    """Every entry point that takes a criterion, each called with ``criterion`` on f (a SemanticFunction)."""
+    view = [[30.0, 20.0]]
+    return {
+        "find_failures": lambda: semkit.find_failures(f, view, 20, criterion=criterion, progress=False),
+        "robustness_radius": lambda: semkit.robustness_radius(f, view, criterion=criterion, progress=False),
+        "robust_accuracy": lambda: semkit.robust_accuracy(f, [0], criterion=criterion, n_samples=2, progress=False),
+        "decision_noise": lambda: semkit.decision_noise(f, 1, criterion=criterion, n_samples=2, progress=False),
+        "Smoothed": lambda: semkit.trust.Smoothed(f, 5, criterion=criterion),
+        "sensitivity": lambda: semkit.trust.sensitivity(f, criterion=criterion, n_samples=2, progress=False),
+        "verified boxes": lambda: semkit.find_regions(f, view, Verified(), criterion=criterion, progress=False),
+        "Criterion.resolve": lambda: semkit.Criterion.resolve(criterion, fn=f),
+        "Criterion.evaluate": lambda: criterion.evaluate(f, np.array(view)),
+    }
+
+
+@pytest.mark.parametrize("entry", list(refused_everywhere(None, None)))
+def test_a_criterion_naming_another_class_than_fs_is_refused_not_judged_on_fs_score(vase_lite0, entry):
+    f = vase_lite0
+    for criterion in (other_class(f), semkit.Criterion.margin(0.05, label=(f.label + 1) % 1000)):
+        before = f.queries
+        with pytest.raises(ValueError) as info:
+            refused_everywhere(f, criterion)[entry]()
+        message = str(info.value)
+        assert f"judges class {criterion.label}, but f scores class {f.label}" in message, message
+        assert f"SemanticFunction(shape, network, label={criterion.label})" in message
+        assert f.queries == before  # refused before any view was rendered
+
+
+def test_a_criterion_naming_fs_own_class_is_taken(vase_lite0):
+    own = semkit.Criterion.margin(0.05, label=vase_lite0.label)
+    assert semkit.Criterion.resolve(own, fn=vase_lite0) == own
+
+
+def test_a_criterion_naming_another_class_than_a_maps_is_refused():
+    labelled = map_with_attrs(label=0, label_name="zero")
+    labelled["correct"] = labelled.score >= 0.5
+    assert float(semkit.robust_accuracy(labelled, [0], criterion=semkit.Criterion.top1(label=0))[0]) > 0
+    for call in (lambda c: semkit.robust_accuracy(labelled, [0], criterion=c),
+                 lambda c: semkit.decision_noise(labelled, 30, criterion=c),
+                 lambda c: semkit.trust.sensitivity(labelled, criterion=c)):
+        with pytest.raises(ValueError, match="judges class 2, but this map holds the scores and top-1 answers of class 0"):
+            call(semkit.Criterion.top1(label=2))
+
+
+@pytest.mark.parametrize("entry, call", [
+    ("Smoothed", lambda f, s: semkit.trust.Smoothed(f, 5, space=s)),
+    ("find_failures", lambda f, s: semkit.find_failures(f, [[30.0]], 20, space=s, progress=False)),
+    ("robustness_radius", lambda f, s: semkit.robustness_radius(f, [[30.0]], space=s, progress=False)),
+    ("sensitivity", lambda f, s: semkit.trust.sensitivity(f, space=s, n_samples=2, progress=False)),
+    ("robust_accuracy", lambda f, s: semkit.robust_accuracy(f, [0], space=s, n_samples=2, progress=False)),
+])
+def test_a_space_other_than_fs_own_is_refused_not_ignored(vase_lite0, entry, call):
+    with pytest.raises(ValueError, match=r"space= is Space\(azimuth=.*but f has its own Space .*elevation.*"
+                                         r"SemanticFunction\(\.\.\., space=\.\.\.\)"):
+        call(vase_lite0, Space.paper_1d())
+
+
+def constant(p):
+    return np.full(len(p), 0.1)  # its mean is 0.1 up to rounding: a variance of about 1e-34 before the fix
+
+
+def test_sobol_indices_of_a_constant_f_are_undefined_and_say_so():
+    from semkit.trust import sensitivity, sensitivity_summary
+
+    space = Space({"a": (0.0, 1.0), "b": (0.0, 1.0)})
+    for result in (sensitivity(constant, space=space, n_samples=64, n_resamples=10, progress=False),
+                   sensitivity(semkit.semantic_map(constant, space=SPACE, step=30, progress=False))):
+        assert np.isnan(result.S1).all() and np.isnan(result.ST).all() and float(result.variance.max()) == 0
+        summary = sensitivity_summary(result)
+        assert "variance 0" in summary and "undefined" in summary and "explains" not in summary
+
+
+def test_sobol_indices_of_a_map_with_missing_views_are_refused():
+    m = small_map()
+    m["score"] = m.score.where(m.azimuth != 0)  # 4 views never computed
+    with pytest.raises(ValueError, match=r"4 of 48 views of this map have no value \(NaN\).*finish the map"):
+        semkit.trust.sensitivity(m)
+
+
+def test_a_bool_is_no_sigma_or_radius():
+    with pytest.raises(TypeError, match="sigma .* got True: True and False are no numbers"):
+        semkit.trust.Smoothed(cosine, True, space=SPACE, criterion="score >= 0.5")
+    with pytest.raises(TypeError, match="radius takes numbers"):
+        semkit.find_failures(cosine, [[0.0, 0.0]], [10, False], space=SPACE, criterion="score >= 0.5", progress=False)
+
+
+def test_random_state_is_recorded_as_given():
+    fresh = "None (fresh entropy: not reproducible)"
+    kwargs = dict(space=SPACE, criterion="score >= 0.5", progress=False)
+    assert semkit.find_failures(cosine, [[0.0, 0.0]], 10, max_queries=5, random_state=None, **kwargs).attrs["random_state"] == fresh
+    assert semkit.robustness_radius(cosine, [[0.0, 0.0]], max_steps=1, random_state=None, **kwargs).attrs["random_state"] == fresh
+    assert semkit.robust_accuracy(cosine, [0], n_samples=2, random_state=None, **kwargs).attrs["random_state"] == fresh
+    assert semkit.robust_accuracy(cosine, [0], n_samples=2, random_state=7, **kwargs).attrs["random_state"] == 7
+    smoothed = semkit.trust.Smoothed(cosine, 5, space=SPACE, criterion="score >= 0.5")
+    assert smoothed.predict([[0.0, 0.0]], n=10, random_state=None, progress=False).attrs["random_state"] == fresh
+    generator = semkit.robustness_radius(cosine, [[0.0, 0.0]], max_steps=1, random_state=np.random.default_rng(1), **kwargs)
+    assert generator.attrs["random_state"].startswith("a numpy Generator (its state is not recorded")
+
+
+def test_a_store_made_under_another_criterion_says_criterion(tmp_path):
+    import warnings
+
+    store = tmp_path / "boxes.nc"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        for minimum in (0.5, 0.6):
+            call = lambda: semkit.find_regions(passes_everywhere, [[100.0, 40.0]], Verified(step=10), space=SPACE,  # noqa: E731
+                                               criterion=f"score >= {minimum}", store=store, key="k", progress=False)
+            if minimum == 0.5:
+                call()
+                continue
+            with pytest.raises(StoreError, match=r"differs in methods\[verified\]\.criterion"):
+                call()

@@ -127,21 +127,27 @@ def as_function(f: Any, *, space: Space | None = None, fd_step: float | Sequence
     f : ScoreFunction or callable
         A score function, or a callable mapping points [B, n] to scores [B].
     space : Space, optional
-        Its Space; None: ``f.space``.
+        Its Space; None: ``f.space``. A score function with a Space of its own refuses another one (it would
+        be ignored).
     fd_step : float or sequence of float, default 1.0
         The central-difference step (one, or one per parameter) for a callable without a gradient.
 
     Raises
     ------
     ValueError
-        No Space given or known.
+        No Space given or known, or ``space`` differs from ``f``'s own.
     TypeError
         ``f`` is not callable.
     """
-    space = space or getattr(f, "space", None)
+    own = getattr(f, "space", None)
+    space = space or own
     if space is None:
         raise ValueError("f needs a Space: pass space=, or an f with a .space (a SemanticFunction)")
     if isinstance(f, ScoreFunction):
+        if space != f.space:  # f evaluates its points in its own Space: another one would be ignored
+            raise ValueError(f"space= is {space}, but f has its own Space {f.space} and evaluates points in it: "
+                             "build f over the Space you want (e.g. SemanticFunction(..., space=...)), or leave "
+                             "space= out")
         return f
     if not callable(f):
         raise TypeError(f"f must be callable (points [B, n] -> scores [B]), got {type(f).__name__}")

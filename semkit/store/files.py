@@ -65,9 +65,21 @@ def differences(theirs: Mapping[str, Any], ours: Mapping[str, Any], prefix: str 
             continue
         if isinstance(a, Mapping) and isinstance(b, Mapping):
             out += differences(a, b, f"{prefix}{key}.") or [prefix + key]
+        elif _records(a) and _records(b) and len(a) == len(b):  # a list of settings (methods): name what differs
+            out += [d for i, (x, y) in enumerate(zip(a, b)) if x != y
+                    for d in differences(x, y, f"{prefix}{key}[{_entry(x, y, i)}].")] or [prefix + key]
         else:
             out.append(prefix + key)
     return out
+
+
+def _records(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(v, Mapping) for v in value)
+
+
+def _entry(theirs: Mapping[str, Any], ours: Mapping[str, Any], index: int) -> str:
+    """How a difference names one entry of a list of settings: its name when both sides share it, else its index."""
+    return str(ours["name"]) if "name" in ours and theirs.get("name") == ours["name"] else str(index)
 
 
 def refuse(where: Path, theirs: Mapping[str, Any] | None, ours: Mapping[str, Any]) -> None:

@@ -25,7 +25,7 @@ from ..space import Space, recorded_space
 from .guarantee import Guarantee
 from .lattice import LatticeOracle, largest_passing
 from .radius import check_certificate, continuous_steps
-from .records import json_steps, json_units
+from .records import json_steps, json_units, state_attr
 
 __all__ = ["decision_noise", "robust_accuracy"]
 
@@ -226,17 +226,12 @@ def _sampled_robust_accuracy(f, radii, criterion, space, n_samples, step, certif
         "long_name": f"share of sampled views whose whole +-radius box passes ({criterion.name})",
         **criterion.attrs(), "certificate": "lattice" if guarantee is None else "sampled",
         "n_samples": n_samples, "confidence": confidence, "step": delta.tolist(),
-        "random_state": _state_attr(random_state), "queries": queries, **attrs,
+        "random_state": state_attr(random_state), "queries": queries, **attrs,
         "method": "uniform random views, each box checked on the lattice, then certified (sampled); Clopper-Pearson "
                   "interval over the views",
     }
     result["radius"].attrs = {"units": json_units(space)}
     return result
-
-
-def _state_attr(random_state: Any) -> int | str:
-    """``random_state`` as an attr: the int, or "Generator" (a generator's state is not recorded)."""
-    return int(random_state) if isinstance(random_state, (int, np.integer)) else type(random_state).__name__
 
 
 def _certify_ranks(fn, criterion, space, views, delta, steps_of, candidates, guarantee, rng):
@@ -394,7 +389,7 @@ def _sampled_decision_noise(f, radius, criterion, space, n_samples, neighbours, 
         "long_name": f"share of views whose {_answer_name(criterion)} differs at one of {neighbours} uniform views "
                      "within +-radius (a lower bound)",
         "answer": _answer_name(criterion), "radius": d.tolist(), "n_samples": n_samples, "neighbours": neighbours,
-        "confidence": confidence, "random_state": _state_attr(random_state), "queries": int(fn.queries - before),
+        "confidence": confidence, "random_state": state_attr(random_state), "queries": int(fn.queries - before),
         "units": json_units(space), "method": "uniform views and neighbours; Clopper-Pearson interval",
         **(criterion.attrs() if criterion else {}),
     }

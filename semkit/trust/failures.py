@@ -22,7 +22,7 @@ from ..criterion import Criterion
 from ..function import as_function
 from ..registry import Configurable, Registry, positive
 from ..space import Space
-from .records import space_json
+from .records import space_json, state_attr
 
 
 class FailureSearch(Configurable, ABC):
@@ -254,8 +254,7 @@ def find_failures(
         },
         coords={"start": np.arange(S), "param": names},
         attrs={**criterion.attrs(), "method": repr(template), "max_queries": int(budget), "radius": r.tolist(),
-               "random_state": int(random_state) if isinstance(random_state, (int, np.integer)) else
-               "a numpy Generator" if random_state is not None else "none (fresh entropy)",
+               "random_state": state_attr(random_state),
                "space": space_json(space),
                "guarantee": "none: a search; a failing view found is real, none found proves nothing"},
     )

@@ -22,7 +22,7 @@ from ..regions import EXTRA_NAMES
 from ..space import Space
 from .guarantee import BoxCertifier, Guarantee, audit
 from .lattice import LatticeOracle, largest_passing
-from .records import json_units, space_json
+from .records import json_units, space_json, state_attr
 
 CERTIFICATES = ("sampled", "lattice")
 
@@ -185,5 +185,5 @@ def robustness_radius(
         variables,
         coords={"point": np.arange(len(x)), "param": names},
         attrs={**criterion.attrs(), "certificate": certificate, "step": step.tolist(), "max_steps": int(max_steps),
-               "random_state": random_state if isinstance(random_state, int) else "a numpy Generator", **extra_attrs, "space": space_json(space), "guarantee": statement},
+               "random_state": state_attr(random_state), **extra_attrs, "space": space_json(space), "guarantee": statement},
     )

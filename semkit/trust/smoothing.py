@@ -25,7 +25,7 @@ import xarray as xr
 from ..criterion import Criterion
 from ..function import SemanticFunctions, as_function
 from ..space import Space
-from .records import space_json
+from .records import space_json, state_attr
 
 #: g's answer where it abstains.
 ABSTAIN = -1
@@ -132,7 +132,7 @@ class Smoothed:
         ds = self._dataset(pts, {"prediction": prediction, "count": top[..., 0], "p_value": p_value,
                                  "queries": np.full(prediction.shape, n)})
         ds["prediction"].attrs = {"long_name": f"g's answer ({self.answer}); -1: abstain"}
-        ds.attrs.update(self._attrs(confidence, n0=0, n=n, views=len(pts)))
+        ds.attrs.update(self._attrs(confidence, n0=0, n=n, views=len(pts), random_state=random_state))
         ds.attrs["guarantee"] = (f"with probability at least {confidence:g} per point, an answer other than -1 is the "
                                  f"answer of the smoothed network g ({self._describe_sigma()}); this speaks of g, not of "
                                  "the network itself")
@@ -193,7 +193,7 @@ class Smoothed:
         ds["radius"].attrs = {"long_name": "certified whitened L2 radius ||(x' - x) / sigma||_2", "units": "sigma"}
         ds["p_lower"].attrs = {"long_name": f"lower {confidence:g} confidence bound of P(f answers prediction)"}
         ds["correct"].attrs = {"long_name": "g answers the true class" if self.criterion is None else "g answers pass"}
-        ds.attrs.update(self._attrs(confidence, n0=n0, n=n, views=len(pts)))
+        ds.attrs.update(self._attrs(confidence, n0=n0, n=n, views=len(pts), random_state=random_state))
         ds.attrs["guarantee"] = (f"with confidence {confidence:g} per point, the smoothed network g "
                                  f"({self._describe_sigma()}) answers `prediction` at every view within the whitened L2 "
                                  "radius `radius` (||(x' - x) / sigma||_2 < radius); this speaks of g, not of the network "
@@ -254,7 +254,7 @@ class Smoothed:
             ds[p.name].attrs = {"units": p.units, "sigma": float(self.sigma[i])}
         return ds
 
-    def _attrs(self, confidence: float, n0: int, n: int, views: int) -> dict[str, Any]:
+    def _attrs(self, confidence: float, n0: int, n: int, views: int, random_state: Any) -> dict[str, Any]:
         judged = self.criterion if self.criterion is not None else Criterion.top1(self.label)  # correct: g's top-1
         label = {"label": int(self.info["label"]), "label_name": str(self.info.get("label_name", ""))} if "label" in self.info else {}
         noisy = views * (n0 + n)
@@ -262,7 +262,7 @@ class Smoothed:
             **judged.attrs(), **label, "answer": self.answer, "sigma": json.dumps(dict(zip(self.space.names, self.sigma.tolist()))),
             "bounds": BOUNDS_NOTE, "confidence": confidence, "n0": int(n0), "n": int(n),
             "queries": noisy * (1 if self.networks is None else len(self.networks)), "noisy_views": noisy,
-            "space": space_json(self.space),
+            "space": space_json(self.space), "random_state": state_attr(random_state),
         }
 
     def _describe_sigma(self) -> str:

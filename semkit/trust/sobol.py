@@ -21,7 +21,7 @@ import xarray as xr
 from ..criterion import Criterion
 from ..function import SemanticFunctions, as_function
 from ..space import Space, recorded_space
-from .records import space_json
+from .records import space_json, state_attr
 
 INDICES = ("S1", "ST")
 
@@ -44,7 +44,9 @@ def sensitivity(f_or_map: Any, *, space: Space | None = None, criterion: Criteri
     that knows its class; a plain score function without one gives the
     score's indices only). Over dims ``output`` (``score``, ``failure``) and
     ``parameter``; ``variance`` is each output's total variance (indices are
-    NaN where it is 0: nothing to explain).
+    NaN where it is 0: nothing to explain; a variance below the rounding of
+    the values, (1e-9 x their largest magnitude)^2, counts as 0). A map with
+    views without a score (NaN) is refused.
     """
     if not 0 < confidence < 1:
         raise ValueError(f"confidence must be in (0, 1), got {confidence}")
@@ -92,7 +94,7 @@ def sensitivity_summary(result: xr.Dataset) -> str:
 def _clause(one: xr.Dataset, output: str, criterion: str) -> str:
     what = "the score" if output == "score" else f"failure ({criterion})"
     if not np.isfinite(one["S1"].values).any():
-        return f"{what} does not vary over these views: no variance to explain"
+        return f"{what} does not vary over these views (variance 0): the indices are undefined (NaN)"
     best = int(np.nanargmax(one["S1"].values))
     name = str(one["parameter"].values[best])
     s1, st = float(one["S1"][best]), float(one["ST"][best])
@@ -114,12 +116,19 @@ def _map_sensitivity(data: xr.Dataset, space: Space | None, criterion: Criterion
     if missing:
         raise ValueError(f"the map has no dims {missing}: pass a dense map over every parameter of the Space")
     judged = _map_criterion(data, criterion)
+    missing = data["score"].isnull() | (judged.missing_on_map(data) if judged is not None else False)
+    if bool(missing.any()):
+        raise ValueError(f"{int(missing.sum())} of {missing.size} views of this map have no value (NaN): Sobol "
+                         "indices need every view of the grid, and would come from the others without a word; finish "
+                         "the map (a study's unfinished tasks, a map stopped early), or select the networks and "
+                         "shapes whose maps are complete")
     outputs = {"score": data["score"].astype(float)}
     if judged is not None:
         outputs["failure"] = (~judged.on_map(data).astype(bool)).astype(float)
     parts = []
     for y in outputs.values():
         total = y.var(names)
+        total = total.where(total > _negligible(abs(y).max(names)), 0.0)  # a constant f: rounding, not variance
         s1, st = [], []
         for name in names:
             rest = [n for n in names if n != name]
@@ -150,6 +159,16 @@ def _map_criterion(data: xr.Dataset, criterion: Criterion | str | None) -> Crite
 
 def _share(part: xr.DataArray, total: xr.DataArray) -> xr.DataArray:
     return part / total.where(total > 0)
+
+
+#: A variance below (this share of the output's magnitude)^2 is rounding, not variation: a numerically constant f
+#: (its values differing in the last bits) has variance 0 and undefined indices (NaN), not indices of its rounding.
+RELATIVE_SPREAD = 1e-9
+
+
+def _negligible(magnitude: Any) -> Any:
+    """The largest variance that is rounding error for values of this magnitude (largest absolute value)."""
+    return (RELATIVE_SPREAD * magnitude) ** 2
 
 
 # ------------------------------------------------------------ on a function
@@ -209,7 +228,7 @@ def _sampled_sensitivity(f, space, criterion, n_samples, n_resamples, confidence
         "guarantee": f"estimates over the uniform measure of the Space; intervals: bootstrap at confidence {confidence:g} "
                      "(approximate)",
         "n_samples": n_samples, "n_resamples": n_resamples, "confidence": confidence,
-        "queries": int(n_samples * (d + 2)), "space": space_json(space),
+        "random_state": state_attr(random_state), "queries": int(n_samples * (d + 2)), "space": space_json(space),
         **{k: v for k, v in fn.describe().items() if k in ("network", "shape", "label_name")},
     }
     return _describe(ds)
@@ -221,6 +240,7 @@ def _estimates(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     values = values - both.mean(axis=-1)[..., None]  # centred: the S1 estimator's spread grows with the mean
     fa, fb, mixed = values[0], values[1], values[2:]
     variance = both.var(axis=-1)
+    variance = np.where(variance > _negligible(np.abs(both).max(axis=-1)), variance, 0.0)  # rounding of a constant
     with np.errstate(invalid="ignore", divide="ignore"):
         scale = np.where(variance > 0, variance, np.nan)
         s1 = (fb * (mixed - fa)).mean(axis=-1) / scale
