@@ -71,7 +71,7 @@ class Classifier(nn.Module):
         self.micro_batch = check_count(micro_batch, "micro_batch")
         for p in self.model.parameters():
             p.requires_grad_(False)
-        self.input_size = check_count(input_size, "input_size", what="the side of the network's square input, in pixels")
+        self.input_size = check_count(input_size, "input_size", what="pixels, the side of its square input")
         self.name = name
         self.labels = check_labels(labels) if labels is not None else imagenet_labels()
         self.weights = None if weights is None else str(weights)
