@@ -112,8 +112,8 @@ def private_imports() -> list[str]:
 
 
 #: The layers, lowest first: a module imports only from its own layer and those below (the data flow's order).
-LAYERS = ["version", "registry", "scores", "space", "criterion", "store", "scene", "render", "classify", "function", "maps",
-          "regions", "trust", "studies", "plot", "app", "accessor"]
+LAYERS = ["version", "validation", "registry", "scores", "space", "criterion", "store", "scene", "render", "classify",
+          "function", "maps", "regions", "trust", "studies", "plot", "app", "accessor"]
 
 
 def layer(name: str) -> int:

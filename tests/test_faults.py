@@ -684,3 +684,61 @@ def test_a_store_made_under_another_criterion_says_criterion(tmp_path):
                 continue
             with pytest.raises(StoreError, match=r"differs in methods\[verified\]\.criterion"):
                 call()
+# ------------------------------------------------------------ issue 35: validation and classify
+def tiny(**options):
+    return semkit.Classifier(nn.Identity(), input_size=options.pop("input_size", 8), **options)
+
+
+BATTERY_35 = [
+    ("the same class name twice", lambda: tiny(labels=["mug", "mug", "vase"]), ValueError, "'mug' at positions [0, 1]"),
+    ("one class name as a string", lambda: tiny(labels="mug"), TypeError, "pass labels=['mug']"),
+    ("one class name as a string for open_clip",
+     lambda: semkit.load_classifier("open_clip/ViT-B-32", weights="random", labels="mug"), TypeError,
+     "pass labels=['mug']"),
+    ("the same class name twice for open_clip",
+     lambda: semkit.load_classifier("open_clip/ViT-B-32", weights="random", labels=["mug", "vase", "mug"]), ValueError,
+     "'mug' at positions [0, 2]"),
+    ("relabelling a network with a string", lambda: semkit.load_classifier("efficientnet_lite0", labels="mug"), TypeError,
+     "a list of class names"),
+    ("a zero std", lambda: tiny(std=(0, 1, 1)), ValueError, "std must hold positive finite numbers"),
+    ("a NaN std", lambda: tiny(std=(1, float("nan"), 1)), ValueError, "std must hold positive finite numbers"),
+    ("a mean of two channels", lambda: tiny(mean=(0.5, 0.5)), ValueError,
+     "mean must be 3 numbers, one per RGB channel (or 1 for all three), got 2 numbers"),
+    ("an input size of 0", lambda: tiny(input_size=0), ValueError, "input_size must be a whole number of at least 1"),
+    ("an input size as text", lambda: tiny(input_size="224"), TypeError, "pass the number 224"),
+    ("no network name", lambda: semkit.load_classifier(None), TypeError,
+     "'timm/<name>', 'open_clip/<name>', or a semkit.Classifier"),
+    ("a loaded classifier given to load_classifier", lambda: semkit.load_classifier(tiny(name="mine")), TypeError,
+     "the Classifier 'mine', loaded already"),
+    ("a confidence of True", lambda: semkit.trust.Guarantee(confidence=True), TypeError,
+     "confidence must be a number in (0, 1), got True: pass a number, not a bool"),
+    ("a NaN confidence", lambda: semkit.trust.Guarantee(confidence=float("nan")), ValueError,
+     "confidence must be a number in (0, 1), got nan"),
+    ("a sample count as text", lambda: semkit.decision_noise(cosine, 1, criterion="score >= 0.5", space=SPACE,
+                                                              n_samples="100"), TypeError,
+     "n_samples must be a whole number of at least 1, got '100': pass the number 100"),
+    ("a fractional number of attempts", lambda: Verified(attempts=2.5), ValueError,
+     "attempts must be a whole number of at least 1, got 2.5"),
+    ("a field of view of NaN", lambda: semkit.Renderer(image_size=32, fov=float("nan")), ValueError,
+     "fov must be a finite number, got nan"),
+    ("a bool as the render threads", lambda: semkit.Renderer("embree", image_size=32, threads=True), TypeError,
+     "threads must be a whole number of at least 1, got True"),
+]
+
+
+@pytest.mark.parametrize("case, call, error, fragment", BATTERY_35, ids=[row[0] for row in BATTERY_35])
+def test_issue_35_bad_input_gets_a_clear_error(case, call, error, fragment):
+    with pytest.raises(error) as info:
+        call()
+    assert fragment in str(info.value), f"{case}: {info.value}"
+
+
+def test_one_mean_or_std_serves_all_three_channels():
+    one, three = tiny(mean=(0.5,), std=0.25), tiny(mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25))
+    assert torch.equal(one.mean, three.mean) and torch.equal(one.std, three.std) and one.mean.shape == (1, 3, 1, 1)
+    assert one.fingerprint() == three.fingerprint()
+
+
+def test_numpy_scalars_are_counts_and_confidences():
+    guarantee = semkit.trust.Guarantee(confidence=np.float32(0.9), max_failure=np.float64(0.05), tests=np.int64(2))
+    assert guarantee.tests == 2 and tiny(input_size=np.int64(16), micro_batch=np.int32(2)).input_size == 16

@@ -18,8 +18,9 @@ from typing import Callable, Sequence
 import torch
 from torch import nn
 
+from ..validation import check_count
 from .engine import ENGINES, Normalized, OnnxNetwork
-from .labels import imagenet_labels, resolve_label
+from .labels import check_labels, imagenet_labels, resolve_label
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -85,20 +86,16 @@ class Classifier(nn.Module):
         self._onnx: dict[tuple[int, int], OnnxNetwork | None] = {}  # by image (height, width); None: PyTorch there
         self._fingerprint: str | None = None
         self.model = model.eval().to(memory_format=torch.channels_last)
-        if micro_batch < 1:
-            raise ValueError(f"micro_batch must be at least 1, got {micro_batch}")
-        self.micro_batch = int(micro_batch)
+        self.micro_batch = check_count(micro_batch, "micro_batch")
         for p in self.model.parameters():
             p.requires_grad_(False)
-        self.input_size = int(input_size)
+        self.input_size = check_count(input_size, "input_size", what="pixels, the side of its square input")
         self.name = name
-        self.labels = tuple(labels) if labels is not None else imagenet_labels()
-        if not self.labels or not all(isinstance(name, str) for name in self.labels):
-            raise ValueError(f"labels must be the class names of the network's outputs, in order; got {labels!r}")
+        self.labels = check_labels(labels) if labels is not None else imagenet_labels()
         self.weights = None if weights is None else str(weights)
         self._preprocess = preprocess
-        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1))
-        self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1))
+        self.register_buffer("mean", _channels(mean, "mean"))
+        self.register_buffer("std", _channels(std, "std", positive=True))
 
     @property
     def untrained(self) -> bool:
@@ -263,3 +260,18 @@ class Classifier(nn.Module):
         return f"name={self.name!r}, input_size={self.input_size}, classes={len(self.labels)}, engine={self.engine!r}{weights}"
 
 
+def _channels(value: Sequence[float] | torch.Tensor, name: str, positive: bool = False) -> torch.Tensor:
+    """``mean`` or ``std`` as a [1, 3, 1, 1] buffer: 3 finite numbers (one per RGB channel) or 1 for all three."""
+    if isinstance(value, (str, bytes)):
+        raise TypeError(f"{name} must be 3 numbers, one per RGB channel (or 1 for all three), got the text {value!r}")
+    try:
+        numbers = torch.as_tensor(value, dtype=torch.float32).detach().reshape(-1)
+    except (TypeError, ValueError, RuntimeError):
+        raise TypeError(f"{name} must be 3 numbers, one per RGB channel (or 1 for all three), got {value!r}") from None
+    if numbers.numel() not in (1, 3):
+        raise ValueError(f"{name} must be 3 numbers, one per RGB channel (or 1 for all three), got "
+                         f"{numbers.numel()} numbers: {value!r}")
+    if not torch.isfinite(numbers).all() or (positive and not (numbers > 0).all()):
+        kind = "positive finite numbers (images are divided by it)" if positive else "finite numbers"
+        raise ValueError(f"{name} must hold {kind}, got {value!r}")
+    return numbers.expand(3).reshape(1, 3, 1, 1).clone()

@@ -25,7 +25,7 @@ from torch import nn
 
 from .classifier import Classifier
 from .engine import cache_dir, write_atomically
-from .labels import imagenet_labels
+from .labels import check_labels, imagenet_labels
 from .weights import RANDOM, hub_cache, hub_cached_file, looks_like_path, offline_reason, untrained
 
 #: load_classifier's prefix for open_clip's networks: "open_clip/<name>" (open_clip.list_models() lists them).
@@ -86,6 +86,7 @@ def load_open_clip(
         raise ImportError(f"{OPEN_CLIP_PREFIX}{name} needs open_clip: pip install 'semkit[clip]' "
                           "(or pip install open_clip_torch)") from None
     what = f"{OPEN_CLIP_PREFIX}{name}"
+    classes = list(check_labels(labels)) if labels is not None else list(open_clip.IMAGENET_CLASSNAMES)
     if name not in open_clip.list_models():
         import difflib
 
@@ -95,9 +96,6 @@ def load_open_clip(
     model, cfg, weights_id = _build(open_clip, name, weights, download, what)
     model.eval()
     prompts = _templates(templates, open_clip)
-    classes = list(labels) if labels is not None else list(open_clip.IMAGENET_CLASSNAMES)
-    if not classes or not all(isinstance(c, str) and c.strip() for c in classes):
-        raise ValueError(f"labels must be non-empty class names, got {labels!r}")
     embeddings = _class_embeddings(open_clip, name, model, weights_id, classes, prompts, progress)
     bias = float(model.logit_bias.detach()) if getattr(model, "logit_bias", None) is not None else 0.0
     head = ZeroShot(model.visual, embeddings, float(model.logit_scale.detach().exp()), bias)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import difflib
 from functools import lru_cache
 from importlib import resources
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -15,6 +15,34 @@ def imagenet_labels() -> tuple[str, ...]:
     """The 1000 human-readable ImageNet class names (index = class id), offline."""
     text = resources.files("semkit").joinpath("data/imagenet_classes.txt").read_text(encoding="utf-8")
     return tuple(line for line in text.splitlines() if line)
+
+
+def check_labels(labels: Any) -> tuple[str, ...]:
+    """A network's class names as a tuple, or a clear error: a list of distinct, non-empty names, in output order.
+
+    A string is refused (it would be read as one class per character), and
+    so are duplicates (they would split one class's probability between two
+    outputs, and a name would find the first only).
+    """
+    if isinstance(labels, (str, bytes)):
+        shown = [str(c) for c in labels[:5]] + (["..."] if len(labels) > 5 else [])
+        raise TypeError(f"labels must be a list of class names, got the string {labels!r} (read as the classes "
+                        f"{shown}): pass labels=[{labels!r}] for one class, or a list of several")
+    try:
+        names = tuple(labels)
+    except TypeError:
+        raise TypeError(f"labels must be a list of class names, got {labels!r}") from None
+    if not names or not all(isinstance(n, str) and n.strip() for n in names):
+        raise ValueError(f"labels must be the non-empty class names of the network's outputs, in order; got {labels!r}")
+    positions: dict[str, list[int]] = {}
+    for i, name in enumerate(names):
+        positions.setdefault(name, []).append(i)
+    duplicated = {name: where for name, where in positions.items() if len(where) > 1}
+    if duplicated:
+        listed = "; ".join(f"{name!r} at positions {where}" for name, where in duplicated.items())
+        raise ValueError(f"labels must name each output once, but {listed}: a duplicated name splits its class's "
+                         "probability between outputs; give each class one distinct name")
+    return names
 
 
 def resolve_label(label: int | str, labels: Sequence[str] | None = None) -> int:

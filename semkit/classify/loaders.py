@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
 from .classifier import Classifier
 from .clip import OPEN_CLIP_PREFIX, load_open_clip
-from .labels import imagenet_labels
+from .labels import check_labels, imagenet_labels
 
 #: EfficientNet-Lite was trained on inputs scaled as (x * 255 - 127) / 128
 #: (tensorflow/tpu efficientnet/lite). tests/test_classifier.py shows this
@@ -108,6 +108,16 @@ def load_classifier(
     progress : bool, default True
         Show a progress bar while open_clip's class embeddings are computed.
     """
+    if not isinstance(name, str):
+        if isinstance(name, Classifier):
+            got = f"the Classifier {name.name!r}, loaded already (pass it itself where a network is taken)"
+        else:
+            got = f"a {type(name).__name__}" if isinstance(name, nn.Module) else repr(name)
+        raise TypeError(f"load_classifier takes a network's name, got {got}. A network is a bundled name "
+                        f"({', '.join(BUNDLED)}), a torchvision name ('resnet50'), '{TIMM_PREFIX}<name>', "
+                        f"'{OPEN_CLIP_PREFIX}<name>', or a semkit.Classifier")
+    if labels is not None:
+        labels = check_labels(labels)  # before any weights are loaded
     stripped = name.strip()
     if stripped.lower().startswith(OPEN_CLIP_PREFIX):
         classifier = load_open_clip(stripped[len(OPEN_CLIP_PREFIX):], weights, labels, templates, download, progress)
@@ -133,9 +143,7 @@ def load_classifier(
 
 def _relabelled(classifier: Classifier, labels: Sequence[str]) -> Classifier:
     """The classifier with its outputs named by ``labels`` (one per output, checked at the first call)."""
-    labels = tuple(labels)
-    if not labels or not all(isinstance(n, str) for n in labels):
-        raise ValueError(f"labels must be the class names of the network's outputs, in order; got {labels!r}")
+    labels = check_labels(labels)
     if len(labels) != len(classifier.labels):
         raise ValueError(f"{classifier.name} has {len(classifier.labels)} outputs, but {len(labels)} labels were given; "
                          "labels= names its outputs in order")

@@ -18,6 +18,7 @@ from ..classify import Classifier, imagenet_labels, load_classifier, resolve_lab
 from ..render import Renderer
 from ..scene import Mesh, load_shape
 from ..space import Space
+from ..validation import check_count
 from .cache import DEFAULT_SIZE, QueryCache
 from .differences import central_differences
 from .protocol import Evaluation
@@ -101,9 +102,7 @@ class SemanticFunction:
         self.label = resolve_label(label, self.classifier.labels)
         self.renderer = renderer or Renderer(image_size=self.classifier.input_size)
         self.space = space or Space.paper()
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
-        self.batch_size = int(batch_size)
+        self.batch_size = check_count(batch_size, "batch_size")
         # Overlap pays where the two stages use different hardware (a GPU network, CPU rendering); on a
         # small CPU both stages want every core, and overlapping them measured slower (docs/benchmarks.md).
         self.pipeline = self.classifier.device.type != "cpu" if pipeline is None else bool(pipeline)

@@ -26,6 +26,7 @@ from ..scores import checked_scores
 from ..space import Space
 from ..store import Journal, file_stem, fingerprint, versioned
 from ..version import VERSION
+from ..validation import check_count
 
 #: Points per evaluation call and per saved chunk, unless the caller sets chunk_size.
 DEFAULT_CHUNK = 64
@@ -124,8 +125,7 @@ def _by_network(maps: Sequence[xr.Dataset], networks: Sequence[str]) -> xr.Datas
 
 def _maps(fns, evaluate, space, grid, stores, keys, chunk_size, progress, adaptive, max_error) -> list[xr.Dataset]:
     """The maps of ``fns`` over ``grid``; ``evaluate({i: points})`` answers for the functions at indices i, each at its points."""
-    if isinstance(chunk_size, bool) or not isinstance(chunk_size, (int, np.integer)) or chunk_size < 1:
-        raise ValueError(f"chunk_size must be a whole number of at least 1, got {chunk_size!r}")
+    check_count(chunk_size, "chunk_size")
     if adaptive:
         from .adaptive import resolve_max_error
 

@@ -29,6 +29,7 @@ from ..scores import checked_scores
 from ..space import Space
 from ..store import Checkpoint, check_format, locked, matching, versioned, write_dataset
 from ..version import VERSION
+from ..validation import check_count
 from .base import METHODS, RegionMethod
 from .paper import ALGORITHMS
 from .rules import DEFAULT_STEP_RULE, STEP_RULES, StepRule
@@ -82,8 +83,7 @@ def find_regions(
     """
     if isinstance(f, xr.Dataset):
         f = interpolate(f, space=space)
-    if isinstance(iterations, bool) or not isinstance(iterations, (int, np.integer)) or iterations < 1:
-        raise ValueError(f"iterations must be a whole number of at least 1, got {iterations!r}")
+    check_count(iterations, "iterations")
     specs = [algorithms] if isinstance(algorithms, (str, RegionMethod)) else list(algorithms)
     if not specs:
         raise ValueError(f"no algorithms given; choose from {METHODS.names()}")

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from ..scene import Mesh
+from ..validation import check_count
 from .camera import Views
 from .settings import RenderSettings
 from .shading import hit_uv, screen_window, shade, usable_cores
@@ -52,8 +53,8 @@ class EmbreeBackend:
     differentiable = False
 
     def __init__(self, settings: RenderSettings, threads: int | None = None) -> None:
-        if threads is not None and (not isinstance(threads, int) or threads < 1):
-            raise ValueError(f"threads must be a positive integer, got {threads!r}")
+        if threads is not None:
+            threads = check_count(threads, "threads")
         self.settings = settings
         self.threads = threads or usable_cores()
         self._background = settings.background_array()

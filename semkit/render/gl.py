@@ -30,6 +30,7 @@ import numpy as np
 import torch
 
 from ..scene import Mesh
+from ..validation import check_count
 from .camera import Views
 from .settings import RenderSettings
 from .shading import screen_window, shade, usable_cores
@@ -233,8 +234,8 @@ class GLBackend:
     differentiable = False
 
     def __init__(self, settings: RenderSettings, threads: int | None = None) -> None:
-        if threads is not None and (not isinstance(threads, int) or threads < 1):
-            raise ValueError(f"threads must be a positive integer, got {threads!r}")
+        if threads is not None:
+            threads = check_count(threads, "threads")
         reason = unavailable_reason()
         if reason is not None:
             raise ImportError(reason)

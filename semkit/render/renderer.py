@@ -27,6 +27,7 @@ import torch
 
 from ..scene import Mesh
 from ..space import Space
+from ..validation import check_probability, check_scalar
 from .camera import Views
 from .settings import RenderSettings, as_rgb, parse_background
 
@@ -99,8 +100,9 @@ class Renderer:
     ) -> None:
         rgb, image, source = parse_background(background)
         self.settings = RenderSettings(
-            image_size, supersample, rgb, as_rgb(color), _number("ambient", ambient),
-            _number("light_intensity", light_intensity), _number("fov", fov), bool(materials), image, source,
+            image_size, supersample, rgb, as_rgb(color), check_probability(ambient, "ambient"),
+            check_probability(light_intensity, "light_intensity"), check_scalar(fov, "fov", float), bool(materials),
+            image, source,
         )
         self.backend_name = _resolve_backend(backend)
         self._ahead: ThreadPoolExecutor | None = None  # the render-ahead thread of render_batches, made when first used
@@ -245,16 +247,6 @@ class Renderer:
         s = self.settings
         views = Views.from_inputs(points, space, params, {"ambient": s.ambient, "light_intensity": s.light_intensity})
         return self._backend.render(mesh, views)
-
-
-def _number(name: str, value: Any) -> float:
-    """A renderer setting as a float, or an error naming it (the range is the settings' to check)."""
-    if isinstance(value, bool):
-        raise ValueError(f"{name} must be a number, got {value!r}")
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a number, got {value!r}") from None
 
 
 def _resolve_backend(backend: str) -> str:

@@ -15,6 +15,8 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
+from ..validation import check_scalar
+
 __all__ = ["RenderSettings", "as_rgb", "parse_background"]
 
 
@@ -66,10 +68,8 @@ class RenderSettings:
 
     def __post_init__(self) -> None:
         for name, low, high in (("image_size", 8, 4096), ("supersample", 1, 8)):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not low <= value <= high:
-                raise ValueError(f"{name} must be an integer in [{low}, {high}], got {value!r}")
-            object.__setattr__(self, name, int(value))  # numpy integers too, recorded as plain ints
+            value = check_scalar(getattr(self, name), name, int, low=low, high=high)
+            object.__setattr__(self, name, value)  # numpy integers too, recorded as plain ints
         if not 0 < self.fov < 180:
             raise ValueError(f"fov (full field of view, degrees) must be in (0, 180), got {self.fov}")
         for name in ("background", "color"):

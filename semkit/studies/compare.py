@@ -13,6 +13,7 @@ import xarray as xr
 from ..criterion import Criterion
 from ..regions import box_iou, srvr, style, volume_ratio
 from ..trust import robust_accuracy
+from ..validation import check_confidence, check_count
 
 
 def average(data: xr.Dataset | xr.DataArray, dim: str = "shape") -> xr.Dataset | xr.DataArray:
@@ -117,11 +118,9 @@ def compare_networks(
 
     if not {"network", "shape"} <= set(maps.dims):
         raise ValueError("compare_networks needs maps with 'network' and 'shape' dims (a map study: semkit.study)")
-    if not isinstance(confidence, (int, float)) or isinstance(confidence, bool) or not 0 < confidence < 1:
-        raise ValueError(f"confidence must be a number in (0, 1), got {confidence!r}")
+    check_confidence(confidence)
     for name, value in (("n_resamples", n_resamples), ("n_permutations", n_permutations)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-            raise ValueError(f"{name} must be a whole number of at least 1, got {value!r}")
+        check_count(value, name)
     radii = [radius] if np.ndim(radius) == 0 else list(radius)
     criteria = [Criterion.top1()] if criterion is None else Criterion.resolve_all(criterion)
     networks = [str(n) for n in maps.network.values]

@@ -30,6 +30,7 @@ import xarray as xr
 from ..classify import Classifier
 from ..scene import load_shape
 from ..store import check_format, claimed, fingerprint, locked, open_result
+from ..validation import check_count
 from .spec import Maps, Regions, StudySpec, cached_classifier
 from .stacking import stack
 from .tasks import compute, done_flags, run_task, tasks_of, write_result
@@ -71,8 +72,7 @@ def study(
         if networks is None:
             raise ValueError("a study needs networks (or a StudySpec)")
         spec = StudySpec(shapes, networks, kind, space=space, image_size=image_size)
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-        raise ValueError(f"workers must be a whole number of at least 1 Dask worker process, got {workers!r}")
+    workers = check_count(workers, "workers", what="Dask worker processes")
     if store is not None:
         check_format(Path(store), (".zarr",), "study's store")
     if scheduler is not None and store is None:

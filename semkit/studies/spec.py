@@ -21,6 +21,7 @@ from ..maps import resolve_max_error
 from ..regions import DEFAULT_STEP_RULE, METHODS, STEP_RULES, StepRule
 from ..space import Space
 from ..store import versioned
+from ..validation import check_count
 
 @lru_cache(maxsize=8)
 def cached_classifier(name: str):
@@ -104,8 +105,7 @@ class Regions:
             raise ValueError(f"a region study needs at least one algorithm; choose from {METHODS.names()}")
         methods = [METHODS.create(a) for a in algorithms]  # unknown names and bad objects are named here
         object.__setattr__(self, "algorithms", algorithms)
-        if isinstance(self.iterations, bool) or not isinstance(self.iterations, (int, np.integer)) or self.iterations < 1:
-            raise ValueError(f"iterations must be a whole number of at least 1, got {self.iterations!r}")
+        check_count(self.iterations, "iterations")
         STEP_RULES.create(self.step_rule)
         if np.size(self.starts) == 0:
             raise ValueError("a region study needs at least one start, e.g. [[130, 30]]")
@@ -180,9 +180,8 @@ class StudySpec:
             object.__setattr__(self, "space", Space.paper())
         elif not isinstance(self.space, Space):
             raise TypeError(f"space must be a semkit.Space, got {type(self.space).__name__}")
-        if self.image_size is not None and (isinstance(self.image_size, bool)
-                                            or not isinstance(self.image_size, (int, np.integer)) or self.image_size < 8):
-            raise ValueError(f"image_size must be a whole number of pixels (at least 8), or None, got {self.image_size!r}")
+        if self.image_size is not None:
+            check_count(self.image_size, "image_size", minimum=8, what="pixels; or None for the network's own size")
         for network in self.networks:  # unknown names are named now, before any work (loading is cached)
             if isinstance(network, str):
                 cached_classifier(network)

@@ -22,6 +22,7 @@ import xarray as xr
 from ..criterion import Criterion
 from ..function import as_function
 from ..space import Space, recorded_space
+from ..validation import check_confidence, check_count
 from .guarantee import Guarantee
 from .lattice import LatticeOracle, largest_passing
 from .radius import check_certificate, continuous_steps
@@ -169,12 +170,6 @@ def map_robust_accuracy(data: xr.Dataset, radii: np.ndarray, criterion: Criterio
     return result
 
 
-def _check_count(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a whole number of at least 1, got {value!r}")
-    return int(value)
-
-
 def _guarantee(certificate: str | Guarantee, confidence: float, tests: int) -> Guarantee | None:
     """The continuous guarantee each box must meet (None: the lattice alone)."""
     if isinstance(certificate, Guarantee):
@@ -191,9 +186,8 @@ def _sampled_robust_accuracy(f, radii, criterion, space, n_samples, step, certif
     fn = as_function(f, space=space)
     space = fn.space
     criterion = Criterion.resolve(criterion, fn=fn)
-    if not 0 < confidence < 1:
-        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
-    n_samples = _check_count("n_samples", n_samples)
+    confidence = check_confidence(confidence)
+    n_samples = check_count(n_samples, "n_samples")
     guarantee = _guarantee(certificate, confidence, len(radii))
     delta = space.steps(step)
     rng = np.random.default_rng(random_state)
@@ -360,9 +354,8 @@ def _sampled_decision_noise(f, radius, criterion, space, n_samples, neighbours, 
     fn = as_function(f, space=space)
     space = fn.space
     d = _per_parameter(radius, space)
-    n_samples, neighbours = _check_count("n_samples", n_samples), _check_count("neighbours", neighbours)
-    if not 0 < confidence < 1:
-        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
+    n_samples, neighbours = check_count(n_samples, "n_samples"), check_count(neighbours, "neighbours")
+    confidence = check_confidence(confidence)
     criterion = None if criterion is None else Criterion.resolve(criterion, fn=fn)
     rng = np.random.default_rng(random_state)
     views = space.lower + rng.random((n_samples, space.n)) * space.widths

@@ -22,6 +22,7 @@ from ..criterion import Criterion
 from ..function import as_function
 from ..registry import Configurable, Registry, positive
 from ..space import Space
+from ..validation import check_count
 from .records import space_json, state_attr
 
 
@@ -195,8 +196,7 @@ def find_failures(
     space = fn.space
     criterion = Criterion.resolve(criterion, fn=fn)
     budget = max_queries
-    if isinstance(budget, bool) or not isinstance(budget, (int, np.integer)) or budget < 1:
-        raise ValueError(f"max_queries must be an integer of at least 1 query per start, got {budget!r}")
+    check_count(budget, "max_queries", what="queries per start")
     r = space.per_parameter(radius, "radius")
     template = FAILURE_SEARCHES.create(method)
     x0 = _starts(space, starts)

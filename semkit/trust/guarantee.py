@@ -26,6 +26,7 @@ import numpy as np
 
 from ..criterion import Criterion
 from ..space import Space
+from ..validation import check_confidence, check_count, check_probability
 
 
 def failure_bound(failures: int, n_samples: int, confidence: float) -> float:
@@ -80,16 +81,10 @@ class Guarantee:
     looks: int = 3
 
     def __post_init__(self) -> None:
-        for name in ("confidence", "max_failure"):
-            value = getattr(self, name)
-            if not isinstance(value, (int, float, np.integer, np.floating)) or isinstance(value, bool):
-                raise ValueError(f"{name} must be a number in (0, 1), got {value!r}")
-        if not 0 < self.confidence < 1:
-            raise ValueError(f"confidence must be in (0, 1), got {self.confidence}")
-        if not 0 < self.max_failure < 1:
-            raise ValueError(f"max_failure must be in (0, 1), got {self.max_failure}")
-        if self.tests < 1 or self.looks < 1:
-            raise ValueError(f"tests and looks must be at least 1, got {self.tests} and {self.looks}")
+        check_confidence(self.confidence)
+        check_probability(self.max_failure, "max_failure", closed="neither")
+        check_count(self.tests, "tests")
+        check_count(self.looks, "looks")
 
     @property
     def look_error(self) -> float:

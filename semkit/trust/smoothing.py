@@ -25,6 +25,7 @@ import xarray as xr
 from ..criterion import Criterion
 from ..function import SemanticFunctions, as_function
 from ..space import Space
+from ..validation import check_confidence, check_count
 from .records import space_json, state_attr
 
 #: g's answer where it abstains.
@@ -77,9 +78,7 @@ class Smoothed:
         self.criterion = None if criterion is None else Criterion.resolve(criterion, fn=first)
         self.label = int(self.info["label"]) if self.criterion is None else 1
         self.sigma = self.space.per_parameter(sigma, "sigma (the noise's standard deviation)")
-        if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-            raise ValueError(f"batch_size must be a whole number of at least 1, got {batch_size!r}")
-        self.batch_size = int(batch_size)
+        self.batch_size = check_count(batch_size, "batch_size")
 
     def __repr__(self) -> str:
         return f"Smoothed({self._describe_sigma()}, answer={self.answer!r})"
@@ -122,8 +121,8 @@ class Smoothed:
             If ``n`` is not a positive whole number or ``confidence`` is not in (0, 1).
         """
         pts = self.space.points(points)
-        _check_counts(n=n)
-        _check_confidence(confidence)
+        check_count(n, "n", what="noisy views")
+        check_confidence(confidence)
         (counts,) = self._counts(pts, [n], np.random.default_rng(random_state), progress, "predict")
         order = np.argsort(-counts, axis=2, kind="stable")
         top = np.take_along_axis(counts, order[..., :2], axis=2)  # counts hold at least two answers
@@ -178,8 +177,9 @@ class Smoothed:
         from scipy.stats import beta, norm
 
         pts = self.space.points(points)
-        _check_counts(n0=n0, n=n)
-        _check_confidence(confidence)
+        check_count(n0, "n0", what="noisy views")
+        check_count(n, "n", what="noisy views")
+        check_confidence(confidence)
         selection, estimation = self._counts(pts, [n0, n], np.random.default_rng(random_state), progress, "certify")
         chosen = selection.argmax(axis=2)
         hits = np.take_along_axis(estimation, chosen[..., None], axis=2)[..., 0]
@@ -287,7 +287,7 @@ def certified_accuracy(certificates: xr.Dataset, radius: float | Sequence[float]
     for name in ("correct", "radius"):
         if name not in certificates:
             raise ValueError(f"certificates have no {name!r} variable: pass the Dataset of Smoothed.certify")
-    _check_confidence(confidence)
+    check_confidence(confidence)
     radii = certificates["radius"]
     if radius is None:
         radius = np.linspace(0.0, max(float(radii.max()), 1.0), 25)
@@ -339,14 +339,3 @@ def _two_sided_half(first: np.ndarray, second: np.ndarray) -> np.ndarray:
 
     trials = first + second
     return np.minimum(1.0, 2 * binom.cdf(np.minimum(first, second), trials, 0.5))
-
-
-def _check_counts(**counts: int) -> None:
-    for name, value in counts.items():
-        if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
-            raise ValueError(f"{name} must be a whole number of noisy views (at least 1), got {value!r}")
-
-
-def _check_confidence(confidence: float) -> None:
-    if not 0 < confidence < 1:
-        raise ValueError(f"confidence must be in (0, 1), got {confidence}")

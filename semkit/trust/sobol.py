@@ -21,6 +21,7 @@ import xarray as xr
 from ..criterion import Criterion
 from ..function import SemanticFunctions, as_function
 from ..space import Space, recorded_space
+from ..validation import check_confidence, check_count
 from .records import space_json, state_attr
 
 INDICES = ("S1", "ST")
@@ -48,15 +49,13 @@ def sensitivity(f_or_map: Any, *, space: Space | None = None, criterion: Criteri
     the values, (1e-9 x their largest magnitude)^2, counts as 0). A map with
     views without a score (NaN) is refused.
     """
-    if not 0 < confidence < 1:
-        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
+    check_confidence(confidence)
     if isinstance(f_or_map, xr.Dataset):
         return _map_sensitivity(f_or_map, space, criterion)
     if isinstance(f_or_map, SemanticFunctions):
         raise ValueError("sensitivity takes one network's f: pass f[network], or a map of the group (semantic_map(f))")
     for name, value, least in (("n_samples", n_samples, 2), ("n_resamples", n_resamples, 1)):
-        if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < least:
-            raise ValueError(f"{name} must be a whole number of at least {least}, got {value!r}")
+        check_count(value, name, minimum=least)
     return _sampled_sensitivity(f_or_map, space, criterion, int(n_samples), int(n_resamples), confidence,
                                 random_state, progress)
 

@@ -36,6 +36,7 @@ from ..criterion import Criterion
 from ..function import Evaluation
 from ..regions import Proposal, RegionMethod, Search
 from ..space import Space
+from ..validation import check_confidence, check_count, check_probability
 from .guarantee import BoxCertifier, Guarantee, failure_bound, trim, uniform
 from .lattice import FINE, LatticeBox, SampledGrowth
 from .radius import check_certificate
@@ -243,16 +244,6 @@ class StartBox:
 
 
 # ------------------------------------------------- verified boxes as a region method
-def _number(name: str, value: Any, low: float, high: float, whole: bool = False) -> None:
-    """Refuse an option that is not a number in [low, high] (whole when ``whole``)."""
-    ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
-    if ok and whole:
-        ok = float(value) == int(value)
-    if not ok or not np.isfinite(value) or not low <= value <= high:
-        kind = "a whole number" if whole else "a number"
-        raise ValueError(f"{name} must be {kind} in [{low:g}, {high:g}], got {value!r}")
-
-
 class Verified(RegionMethod):
     """Verified regions for :func:`~semkit.find_regions` (``methods=("verified",)`` or ``Verified(...)``).
 
@@ -311,13 +302,12 @@ class Verified(RegionMethod):
             steps = np.atleast_1d(np.asarray(step, dtype=float))
             if not (np.isfinite(steps).all() and (steps > 0).all()):
                 raise ValueError(f"step must be positive, got {step}")
-        _number("confidence", confidence, 0, 1)
-        _number("max_failure", max_failure, 0, 1)
-        _number("attempts", attempts, 1, np.inf, whole=True)
-        _number("max_queries", max_queries, 1, np.inf, whole=True)
-        _number("n_samples", n_samples, 1, np.inf, whole=True)
+        check_confidence(confidence)
+        check_probability(max_failure, "max_failure", closed="neither")
+        for name, value in (("attempts", attempts), ("max_queries", max_queries), ("n_samples", n_samples)):
+            check_count(value, name)
         if not isinstance(random_state, np.random.Generator):
-            _number("random_state", random_state, 0, np.inf, whole=True)
+            check_count(random_state, "random_state", minimum=0)
         self.guarantee = Guarantee(float(confidence), float(max_failure), tests=int(attempts))
         self.criterion = Criterion.resolve(criterion)
         self.certificate, self.growth, self.step = certificate, growth, step
