@@ -37,9 +37,9 @@ def test_a_lattice_certificate_passes_stripes_the_continuous_guarantee_refuses()
     f = striped()
     starts = [[30.0, 40.0], [200.0, 20.0]]
     lattice = semkit.find_regions(f, starts, Verified(step=3, certificate="lattice"), space=SPACE, criterion="score >= 0.5",
-                                  progress=False).sel(algorithm="verified")
+                                  progress=False).sel({"method": "verified"})
     sampled = semkit.find_regions(f, starts, Verified(step=3), space=SPACE, criterion="score >= 0.5",
-                                  progress=False).sel(algorithm="verified")
+                                  progress=False).sel({"method": "verified"})
     rng = np.random.default_rng(0)
     for s in range(2):
         lo, hi = lattice.lower.values[s], lattice.upper.values[s]
@@ -67,7 +67,7 @@ def test_default_boxes_and_radii_hold_on_the_continuum_of_smooth_functions():
         m = semkit.semantic_map(f, space=SPACE, step=6, progress=False)
         good = np.argwhere(m.score.values >= 0.5)[::40]
         starts = np.array([[m.azimuth.values[i], m.elevation.values[j]] for i, j in good])
-        boxes = semkit.find_regions(f, starts, Verified(), space=SPACE, criterion="score >= 0.5", progress=False).sel(algorithm="verified")
+        boxes = semkit.find_regions(f, starts, Verified(), space=SPACE, criterion="score >= 0.5", progress=False).sel({"method": "verified"})
         rng = np.random.default_rng(seed)
         for lo, hi in zip(boxes.lower.values, boxes.upper.values):
             views = lo + rng.random((3000, 2)) * (hi - lo)
@@ -98,7 +98,7 @@ def test_sampled_growth_reaches_the_robust_box_past_rare_failing_pockets_in_4d()
     held, volumes, queries = [], [], []
     for seed in range(20):
         f, lo, hi, start = pocket_function(seed, space)
-        box = semkit.find_regions(f, start[None], Verified(random_state=seed), space=space, criterion="score >= 0.5", progress=False).sel(algorithm="verified")
+        box = semkit.find_regions(f, start[None], Verified(random_state=seed), space=space, criterion="score >= 0.5", progress=False).sel({"method": "verified"})
         a, b = box.lower.values[0], box.upper.values[0]
         views = a + np.random.default_rng(seed + 99).random((20000, 4)) * (b - a)
         held.append((f(views) < 0.5).mean() <= 0.01)
@@ -214,5 +214,5 @@ def test_sampled_robust_accuracy_certifies_on_the_continuum():
 def test_a_verified_box_stopped_before_its_certificate_is_not_handed_out():
     with pytest.warns(UserWarning, match="did not finish"):
         boxes = semkit.find_regions(striped(), [[100.0, 30.0]], Verified(), space=SPACE, iterations=3, criterion="score >= 0.5",
-                                    progress=False).sel(algorithm="verified")
+                                    progress=False).sel({"method": "verified"})
     assert (boxes.lower == boxes.upper).all() and float(boxes.certified[0]) == 0

@@ -197,7 +197,7 @@ def test_find_failures_reports_a_failing_start_and_rejects_bad_input():
 # ------------------------------------------------------------ verified boxes
 def verified(f, starts, space=SPACE, **options):
     regions = semkit.find_regions(f, starts, Verified(**options), space=space, progress=False)
-    return regions.sel(algorithm="verified")
+    return regions.sel({"method": "verified"})
 
 
 def test_lattice_boxes_hold_no_failure_and_come_close_to_the_largest_box():
@@ -227,7 +227,7 @@ def test_lattice_box_crosses_360_and_a_failing_start_is_empty():
     assert float(boxes.lower[0, 1]) == pytest.approx(-10) and float(boxes.upper[0, 1]) == pytest.approx(90)
     assert boxes.start_passes.values.tolist() == [1.0, 0.0] and boxes.certified.values.tolist() == [1.0, 0.0]
     assert np.isnan(boxes.lower[1]).all() and np.isnan(boxes.upper[1]).all()  # a failing start has no box
-    assert semkit.srvr(boxes.expand_dims(algorithm=["verified"])).item() > 0
+    assert semkit.srvr(boxes.expand_dims(method=["verified"])).item() > 0
 
 
 def test_verified_boxes_with_the_paper_methods_in_one_search_and_on_a_real_network(mug, lite0):
@@ -237,7 +237,7 @@ def test_verified_boxes_with_the_paper_methods_in_one_search_and_on_a_real_netwo
     assert len(right) >= 1, "the network gets no candidate view right at 64 px"
     starts = np.concatenate([right[:1], candidates[f.evaluate(candidates).top1 != f.label][:1]])  # one passes, one fails
     regions = semkit.find_regions(f, starts, ("naive", Verified(step=15, max_queries=1500)), iterations=40, progress=False)
-    boxes = regions.sel(algorithm="verified")
+    boxes = regions.sel({"method": "verified"})
     assert boxes.start_passes.values.tolist()[:1] == [1.0] and not np.isnan(boxes.lower.values[0]).any()
     for s in range(len(starts)):
         lo, hi = boxes.lower.values[s], boxes.upper.values[s]
@@ -269,10 +269,10 @@ def test_an_interrupted_verified_search_resumes_without_querying_again(tmp_path)
     counted = []
     resumed = semkit.find_regions(lambda p: counted.append(len(p)) or f(p), starts, Verified(step=3), space=SPACE, store=store,
                                   key="bumpy9", criterion="score >= 0.5", progress=False)
-    np.testing.assert_allclose(resumed.lower.sel(algorithm="verified"), whole.lower)
-    np.testing.assert_allclose(resumed.upper.sel(algorithm="verified"), whole.upper)
-    np.testing.assert_array_equal(resumed.iterations.sel(algorithm="verified"), whole.iterations)
-    np.testing.assert_allclose(resumed.lower_trace.sel(algorithm="verified"), whole.lower_trace)
+    np.testing.assert_allclose(resumed.lower.sel({"method": "verified"}), whole.lower)
+    np.testing.assert_allclose(resumed.upper.sel({"method": "verified"}), whole.upper)
+    np.testing.assert_array_equal(resumed.iterations.sel({"method": "verified"}), whole.iterations)
+    np.testing.assert_allclose(resumed.lower_trace.sel({"method": "verified"}), whole.lower_trace)
     assert before + sum(counted) == int(whole.queries.sum())  # nothing evaluated twice
 
 

@@ -264,7 +264,7 @@ def regions(
 ):
     """Boxes found by :func:`~semkit.find_regions`, over their map when one is given.
 
-    2-D: rectangles on the heat map (one colour per algorithm, the starts
+    2-D: rectangles on the heat map (one colour per method, the starts
     marked); a box that crosses a periodic parameter's period is drawn in
     both pieces. 1-D (``y=None``, or regions over one parameter): the
     curve, with each box as a bar under it. ``show_correct``, ``criterion``
@@ -282,12 +282,12 @@ def regions(
     limits = (ax.get_xlim(), ax.get_ylim()) if semantic_map is not None else None
     periods = _periods(regions)
     space = recorded_space(regions) if periods else None
-    algos = [str(a) for a in regions.algorithm.values]
+    method_names = [str(a) for a in regions.method.values]
     n_starts = regions.sizes["start"]
-    for j, name in enumerate(algos):
+    for j, name in enumerate(method_names):
         color = style(name, j)[1]
         for s in range(n_starts):
-            box = regions.isel(start=s, algorithm=j)
+            box = regions.isel(start=s, method=j)
             lo, hi = float(box.lower.sel(param=x)), float(box.upper.sel(param=x))
             xs = space.pieces(x, lo, hi) if x in periods else [(lo, hi)]
             if one_d:
@@ -302,7 +302,7 @@ def regions(
     starts = regions.start_point
     if one_d:
         ax.plot(starts.sel(param=x), np.full(n_starts, -0.02), "k^", ms=6)
-        ax.set_ylim(-0.06 - 0.035 * len(algos), 1)
+        ax.set_ylim(-0.06 - 0.035 * len(method_names), 1)
     else:
         ax.plot(starts.sel(param=x), starts.sel(param=y), "k*", ms=10, mec="w")
         if semantic_map is None:
@@ -313,7 +313,7 @@ def regions(
         ax.set_xlim(*xlim)
         if not one_d:
             ax.set_ylim(*limits[1])
-    handles = [Line2D([], [], color=style(a, j)[1], lw=2, label=style(a, j)[0]) for j, a in enumerate(algos)]
+    handles = [Line2D([], [], color=style(a, j)[1], lw=2, label=style(a, j)[0]) for j, a in enumerate(method_names)]
     handles.append(Line2D([], [], color="k", marker="*" if not one_d else "^", ls="", label="start"))
     ax.legend(handles=handles, fontsize=8, loc="upper right", framealpha=0.8)
     return ax
@@ -342,7 +342,7 @@ def _periods(regions: xr.Dataset) -> dict[str, Parameter]:
 
 
 def traces(regions: xr.Dataset, start: int = 0, param: str | None = None, *, ax=None):
-    """The bounds of one start's boxes over the iterations (one colour per algorithm).
+    """The bounds of one start's boxes over the iterations (one colour per method).
 
     ``param`` picks a parameter (default: the first); the band between the
     lower and upper bound is shaded.
@@ -350,9 +350,9 @@ def traces(regions: xr.Dataset, start: int = 0, param: str | None = None, *, ax=
     param = param or str(regions.param.values[0])
     ax = _new_axes(ax, figsize=(6.5, 3.5))
     r = regions.isel(start=start)
-    for j, name in enumerate(str(a) for a in regions.algorithm.values):
-        lo = r.lower_trace.sel(algorithm=name, param=param).values
-        hi = r.upper_trace.sel(algorithm=name, param=param).values
+    for j, name in enumerate(str(a) for a in regions.method.values):
+        lo = r.lower_trace.sel({"method": name, "param": param}).values
+        hi = r.upper_trace.sel({"method": name, "param": param}).values
         it = regions.iteration.values
         label, color = style(name, j)
         ax.fill_between(it, lo, hi, color=color, alpha=0.15)
@@ -367,11 +367,11 @@ def traces(regions: xr.Dataset, start: int = 0, param: str | None = None, *, ax=
 
 
 def loss_traces(regions: xr.Dataset, start: int = 0, *, ax=None):
-    """Each algorithm's loss over the iterations for one start (separate scales: the losses differ)."""
+    """Each method's loss over the iterations for one start (separate scales: the losses differ)."""
     ax = _new_axes(ax, figsize=(6.5, 3.5))
     r = regions.isel(start=start)
-    for j, name in enumerate(str(a) for a in regions.algorithm.values):
-        loss = r.loss.sel(algorithm=name).values
+    for j, name in enumerate(str(a) for a in regions.method.values):
+        loss = r.loss.sel({"method": name}).values
         scale = np.nanmax(np.abs(loss)) or 1.0
         label, color = style(name, j)
         ax.plot(regions.iteration.values, loss / scale, color=color, label=f"{label} (/ {scale:.3g})")

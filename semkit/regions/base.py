@@ -67,7 +67,7 @@ class RegionMethod(Configurable, ABC):
     """A way to grow a region around each start (see the module docstring).
 
     Class attributes say what plots and studies need: ``name`` (as in the
-    results' ``algorithm`` coordinate), ``label`` (for legends), ``color``,
+    results' ``method`` coordinate), ``label`` (for legends), ``color``,
     ``needs_gradient``, ``needs_classes`` (it judges its points by a
     criterion on classes: it gets f's evaluation there, and
     :meth:`for_function` binds it to f's true class and needs ``criterion.k``

@@ -23,7 +23,7 @@ from .base import Proposal, RegionMethod, Search
 from .rules import DEFAULT_STEP_RULE, STEP_RULES, StepRule
 
 #: The paper's methods, by name.
-ALGORITHMS = ("naive", "oir_b", "oir_w")
+PAPER_METHODS = ("naive", "oir_b", "oir_w")
 
 
 

@@ -41,7 +41,7 @@ def _per_shape(maps: xr.Dataset, radii: Sequence[float], criterion: Criterion) -
 
 def _region_metrics(regions: xr.Dataset) -> dict[str, xr.DataArray]:
     ratios = volume_ratio(regions).mean("start")
-    return {f"SRVR {style(str(a))[0]}": ratios.sel(algorithm=a).drop_vars("algorithm") for a in regions.algorithm.values}
+    return {f"SRVR {style(str(a))[0]}": ratios.sel({"method": a}).drop_vars("method") for a in regions.method.values}
 
 
 def _bootstrap(values: np.ndarray, rng: np.random.Generator, n_resamples: int, confidence: float) -> tuple[float, float]:
@@ -84,7 +84,7 @@ def compare_networks(
 
     ``maps``: stacked maps with ``network`` and ``shape`` dims (a map
     study); ``regions``: region searches with the same dims (for SRVR per
-    algorithm). ``criterion``: one criterion or a list to compare under
+    method). ``criterion``: one criterion or a list to compare under
     several (a map judges top-1, top-k on its top-1 only, and score >= t);
     default top-1 correct. ``radius``: the radii of robust accuracy.
     Intervals are bootstrap percentile intervals of ``n_resamples``

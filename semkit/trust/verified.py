@@ -254,7 +254,7 @@ def _number(name: str, value: Any, low: float, high: float, whole: bool = False)
 
 
 class Verified(RegionMethod):
-    """Verified regions for :func:`~semkit.find_regions` (``algorithms=("verified",)`` or ``Verified(...)``).
+    """Verified regions for :func:`~semkit.find_regions` (``methods=("verified",)`` or ``Verified(...)``).
 
     Boxes in the same schema as the paper's methods, with a guarantee under
     an explicit ``criterion`` (a :class:`~semkit.Criterion` or its name;
