@@ -109,7 +109,7 @@ class Criterion:
         return [cls.resolve(c) for c in items]
 
     @classmethod
-    def resolve(cls, criterion: "Criterion | str | None" = None, fn: Any = None) -> "Criterion":
+    def resolve(cls, criterion: "Criterion | str | None" = None, f: Any = None) -> "Criterion":
         """The one way a function turns ``criterion=`` (and f, for the true class) into a Criterion.
 
         None: top-1 correct for an f that knows its true class (a
@@ -124,18 +124,18 @@ class Criterion:
         elif criterion is not None and not isinstance(criterion, Criterion):
             raise TypeError(f"criterion must be a semkit.Criterion or its name, got {type(criterion).__name__}")
         criterion = criterion or cls.top1()
-        if fn is not None and criterion.needs_classes and criterion.label is None:
-            label = fn.describe().get("label")
+        if f is not None and criterion.needs_classes and criterion.label is None:
+            label = f.describe().get("label")
             if label is None:
                 raise ValueError(_SCORES_ONLY.format(name=criterion.name))
             criterion = replace(criterion, label=int(label))
-        if fn is not None:
-            criterion.check_classes(fn)
+        if f is not None:
+            criterion.check_classes(f)
         return criterion
 
-    def check_classes(self, fn: Any) -> None:
+    def check_classes(self, f: Any) -> None:
         """An error naming the label or k when f's network has fewer classes (nothing for f without classes)."""
-        n = classes_of(fn)
+        n = classes_of(f)
         if n is None or not self.needs_classes:
             return
         if self.label is not None and self.label >= n:
@@ -208,12 +208,12 @@ class Criterion:
         runner_up = np.where(topk[:, 0] == self.label, probs[:, 1], probs[:, 0])
         return score - runner_up >= self.value - 1e-12
 
-    def evaluate(self, fn: Any, points: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def evaluate(self, f: Any, points: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(passes, score, top1) of f at points [B, n]; top1 is -1 where f predicts no classes."""
         if len(points) == 0:
             return np.zeros(0, bool), np.zeros(0), np.zeros(0, np.int64)
-        self.check_classes(fn)
-        ev = fn.evaluate(points, k=self.k)
+        self.check_classes(f)
+        ev = f.evaluate(points, k=self.k)
         score = np.asarray(ev.score, dtype=float).reshape(-1)
         if score.shape != (len(points),):
             raise ValueError(f"f returned {score.size} scores for {len(points)} points")
@@ -223,27 +223,27 @@ class Criterion:
         top1 = np.full(len(points), -1, np.int64) if ev.top1 is None else np.asarray(ev.top1, dtype=np.int64)
         return self.passes(score, ev.topk, ev.topk_prob), score, top1
 
-    def on_map(self, data: xr.Dataset) -> xr.DataArray:
+    def on_map(self, semantic_map: xr.Dataset) -> xr.DataArray:
         """The pass/fail grid of a dense map (refused for a study with unfinished tasks).
 
         A view without a value (NaN, see :meth:`missing_on_map`) fails: a missing view is not a passing one.
         """
-        if "done" in data and not bool((data["done"] == 1).all()):
-            raise ValueError(f"{int((data['done'] != 1).sum())} task(s) of this study are unfinished (done = 0): rerun "
+        if "done" in semantic_map and not bool((semantic_map["done"] == 1).all()):
+            raise ValueError(f"{int((semantic_map['done'] != 1).sum())} task(s) of this study are unfinished (done = 0): rerun "
                              "the study to finish them, or select the finished ones")
         if self.kind == "score":
-            return data["score"] >= self.value
+            return semantic_map["score"] >= self.value
         if self.kind == "top-1":
-            if "correct" not in data:
+            if "correct" not in semantic_map:
                 raise ValueError("this map has no 'correct' variable (a map of a plain function): pass "
                                  "criterion='score >= t'")
-            return data["correct"] == 1
+            return semantic_map["correct"] == 1
         raise ValueError(f"a map holds each view's score and top-1 answer, not its {self.name!r} answer: judge maps by "
                          "top-1 or score >= t, or judge f itself (robust_accuracy(f, ...), robustness_radius)")
 
-    def missing_on_map(self, data: xr.Dataset) -> xr.DataArray:
+    def missing_on_map(self, semantic_map: xr.Dataset) -> xr.DataArray:
         """The views of a map that have no value for this criterion (NaN): :meth:`on_map` counts them failing."""
-        return data["correct" if self.kind == "top-1" and "correct" in data else "score"].isnull()
+        return semantic_map["correct" if self.kind == "top-1" and "correct" in semantic_map else "score"].isnull()
 
 
 def classes_of(fn: Any) -> int | None:

@@ -148,7 +148,7 @@ class ThreeClasses:
 def test_every_criterion_judges_views_as_brute_force_and_is_recorded(criterion, passing):
     f = ThreeClasses()
     views = np.column_stack([np.linspace(0, 359, 200), np.full(200, 30.0)])
-    ok, _, _ = Criterion.resolve(criterion, fn=f).evaluate(f, views)
+    ok, _, _ = Criterion.resolve(criterion, f=f).evaluate(f, views)
     np.testing.assert_array_equal(ok, passing(analytic_classes(views)))
     radius = trust.robustness_radius(f, [[0.0, 30.0]], criterion=criterion, step=5, max_steps=12,
                                      certificate="lattice", progress=False)
@@ -169,7 +169,7 @@ def test_criteria_parse_validate_and_resolve():
         with pytest.raises(ValueError, match=match):
             bad()
     with pytest.raises(ValueError, match="scores only"):
-        Criterion.resolve("top-2", fn=semkit.function.as_function(lambda p: p[:, 0] * 0, space=SPACE))
+        Criterion.resolve("top-2", f=semkit.function.as_function(lambda p: p[:, 0] * 0, space=SPACE))
 
 
 def test_check_regions_and_stores_use_the_criterion_of_the_regions(tmp_path):

@@ -63,8 +63,8 @@ class ExportCache:
             self._exports.move_to_end(key)
         return data
 
-    def put(self, key: str, data: bytes) -> None:
-        self._exports[key] = data
+    def put(self, key: str, content: bytes) -> None:
+        self._exports[key] = content
         self._exports.move_to_end(key)
         while len(self._exports) > self.size:
             self._exports.popitem(last=False)

@@ -67,20 +67,20 @@ def _new_axes(ax, **kwargs):
     return ax
 
 
-def curve(data: xr.Dataset | xr.DataArray, hue: str | None = None, *, ax=None, show_correct: bool = True,
+def curve(semantic_map: xr.Dataset | xr.DataArray, hue: str | None = None, *, ax=None, show_correct: bool = True,
           criterion: Criterion | str | None = None, style: Mapping[str, Any] | None = None):
     """Line plot of a 1-D map (or several, one per value of ``hue``, e.g. ``"network"``).
 
     With ``show_correct``, dots mark the views that pass ``criterion`` (default: top-1 correct). ``style``:
     matplotlib line properties (``{"lw": 2}``).
     """
-    score = score_of(data)
+    score = score_of(semantic_map)
     dims = [d for d in score.dims if d != hue]
     if len(dims) != 1:
         raise ValueError(f"curve() needs a 1-D map (plus an optional hue dim); this one has dims {score.dims}")
     x = dims[0]
     ax = _new_axes(ax, figsize=(7, 3.5))
-    groups = [(None, data)] if hue is None else [(str(v), data.sel({hue: v})) for v in data[hue].values]
+    groups = [(None, semantic_map)] if hue is None else [(str(v), semantic_map.sel({hue: v})) for v in semantic_map[hue].values]
     for name, d in groups:
         s = score_of(d)
         line = ax.plot(s[x].values, s.values, label=name, **dict(style or {}))[0]
@@ -88,11 +88,11 @@ def curve(data: xr.Dataset | xr.DataArray, hue: str | None = None, *, ax=None, s
         if ok is not None:
             ok = ok.values.astype(bool)
             ax.plot(s[x].values[ok], s.values[ok], "o", ms=3, color=line.get_color())
-    ax.set(xlabel=_axis_label(score, x), ylabel=_ylabel(data), ylim=(0, 1))
-    parameter = coordinate_parameter(data, x)
+    ax.set(xlabel=_axis_label(score, x), ylabel=_ylabel(semantic_map), ylim=(0, 1))
+    parameter = coordinate_parameter(semantic_map, x)
     if parameter is not None and parameter.periodic:
         ax.set_xlim(parameter.low, parameter.high)
-    title = _describe(data)
+    title = _describe(semantic_map)
     ax.set_title(title if hue is None else f"{title} (by {hue})".strip())
     ax.grid(alpha=0.3)
     if hue is not None:
@@ -101,9 +101,9 @@ def curve(data: xr.Dataset | xr.DataArray, hue: str | None = None, *, ax=None, s
     return ax
 
 
-def polar(data: xr.Dataset | xr.DataArray, hue: str | None = None, *, ax=None, style: Mapping[str, Any] | None = None):
+def polar(semantic_map: xr.Dataset | xr.DataArray, hue: str | None = None, *, ax=None, style: Mapping[str, Any] | None = None):
     """A 1-D azimuth map around a circle (0 degrees at the top, clockwise); ``style``: matplotlib line properties."""
-    score = score_of(data)
+    score = score_of(semantic_map)
     if "azimuth" not in score.dims:
         raise ValueError("polar() plots maps over azimuth")
     ax = _new_axes(ax, subplot_kw={"projection": "polar"}, figsize=(4.5, 4.5))
@@ -116,14 +116,14 @@ def polar(data: xr.Dataset | xr.DataArray, hue: str | None = None, *, ax=None, s
         theta = np.radians(np.r_[s.azimuth.values, s.azimuth.values[:1]])
         ax.plot(theta, np.r_[s.values, s.values[:1]], label=name, **dict(style or {}))
     ax.set_ylim(0, 1)
-    ax.set_title(f"{_ylabel(data)} over azimuth\n{_describe(data)}", fontsize=10)
+    ax.set_title(f"{_ylabel(semantic_map)} over azimuth\n{_describe(semantic_map)}", fontsize=10)
     if hue is not None:
         ax.legend(title=hue, fontsize=7, loc="lower left", bbox_to_anchor=(0.85, 0.85))
     return ax
 
 
 def heatmap(
-    data: xr.Dataset | xr.DataArray,
+    semantic_map: xr.Dataset | xr.DataArray,
     x: str = "azimuth",
     y: str = "elevation",
     *,
@@ -140,24 +140,24 @@ def heatmap(
     With ``show_correct``, a black line outlines the cells whose views pass
     ``criterion`` (default: top-1 correct; see :func:`outline`).
     """
-    score = score_of(data)
+    score = score_of(semantic_map)
     if set(score.dims) != {x, y}:
         raise ValueError(f"heatmap() needs a 2-D map over ({x}, {y}); this one has dims {score.dims} (select or average the others)")
     ax = _new_axes(ax, figsize=(6.5, 4))
     s = score.transpose(y, x)
     mesh = ax.pcolormesh(_edges(s[x].values), _edges(s[y].values), s.values, cmap=cmap, vmin=vmin, vmax=vmax, shading="flat")
-    good = passing(data, criterion) if show_correct else None
+    good = passing(semantic_map, criterion) if show_correct else None
     if good is not None:
         ok = good.transpose(y, x).values.astype(bool)
         if ok.any() and not ok.all():
             xv = s[x].values
-            parameter = coordinate_parameter(data, x)
+            parameter = coordinate_parameter(semantic_map, x)
             closes = parameter is not None and Space([parameter]).closes_circle(x, xv)  # a grid over the whole period
             outline(ax, xv, s[y].values, ok, periodic_x=closes)
-    ax.set(xlabel=_axis_label(score, x), ylabel=_axis_label(score, y), title=_describe(data))
+    ax.set(xlabel=_axis_label(score, x), ylabel=_axis_label(score, y), title=_describe(semantic_map))
     if colorbar:
         bar = ax.figure.colorbar(mesh, ax=ax)
-        bar.set_label(_ylabel(data))
+        bar.set_label(_ylabel(semantic_map))
     return ax
 
 
@@ -385,11 +385,11 @@ def loss_traces(regions: xr.Dataset, start: int = 0, *, ax=None):
 # ------------------------------------------------------------------ layouts
 
 
-def robust_accuracy(data: xr.DataArray, hue: str = "network", *, ax=None):
+def robust_accuracy(result: xr.DataArray, hue: str = "network", *, ax=None):
     """Robust accuracy against radius (from :func:`semkit.robust_accuracy`), one line per ``hue`` value, averaged
     over shapes (the band: the shapes' range); the criterion in the title."""
     ax = _new_axes(ax, figsize=(6.5, 3.8))
-    groups = [(str(v), data.sel({hue: v})) for v in data[hue].values] if hue in data.dims else [(None, data)]
+    groups = [(str(v), result.sel({hue: v})) for v in result[hue].values] if hue in result.dims else [(None, result)]
     for i, (name, d) in enumerate(groups):
         mean = d.mean("shape") if "shape" in d.dims else d
         ax.plot(d.radius, mean, marker="o", color=f"C{i}", label=name)
@@ -397,10 +397,10 @@ def robust_accuracy(data: xr.DataArray, hue: str = "network", *, ax=None):
             ax.fill_between(d.radius, d.min("shape"), d.max("shape"), color=f"C{i}", alpha=0.15)
         elif "ci_low" in d.coords:
             ax.fill_between(d.radius, d.ci_low, d.ci_high, color=f"C{i}", alpha=0.15)
-    units = data["radius"].attrs.get("units", "")
+    units = result["radius"].attrs.get("units", "")
     ax.set(xlabel=f"radius (every parameter, {units})" if units else "radius",
            ylabel="robust accuracy", ylim=(0, 1),
-           title=f"share of views whose whole +-radius box passes: {data.attrs.get('criterion', '')}")
+           title=f"share of views whose whole +-radius box passes: {result.attrs.get('criterion', '')}")
     if groups[0][0] is not None:
         ax.legend(fontsize=8)
     ax.grid(alpha=0.3)

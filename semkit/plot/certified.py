@@ -26,11 +26,11 @@ def _sigma(text: str) -> str:
     return ", ".join(f"{name}={value:g}" for name, value in json.loads(text).items())
 
 
-def certified_accuracy(data: xr.DataArray, hue: str = "network", *, ax=None):
+def certified_accuracy(result: xr.DataArray, hue: str = "network", *, ax=None):
     """Certified accuracy of the smoothed network against the whitened radius, one line per ``hue`` value
     (averaged over shapes, the band their range; one shape: the Clopper-Pearson band over the views)."""
     ax = _axes(ax, (6.5, 3.8))
-    groups = [(str(v), data.sel({hue: v})) for v in data[hue].values] if hue in data.dims else [(None, data)]
+    groups = [(str(v), result.sel({hue: v})) for v in result[hue].values] if hue in result.dims else [(None, result)]
     for i, (name, d) in enumerate(groups):
         mean = d.mean("shape") if "shape" in d.dims else d
         ax.step(d.radius, mean, where="post", color=f"C{i}", label=name)
@@ -39,7 +39,7 @@ def certified_accuracy(data: xr.DataArray, hue: str = "network", *, ax=None):
         elif "ci_low" in d.coords:
             ax.fill_between(d.radius, d.ci_low, d.ci_high, step="post", color=f"C{i}", alpha=0.15)
     ax.set(xlabel="certified radius ||(x' - x) / sigma||_2 (units of sigma)", ylabel="certified accuracy", ylim=(0, 1),
-           title=f"smoothed network g ({data.attrs.get('answer', '')}), sigma {_sigma(data.attrs.get('sigma', '{}'))}")
+           title=f"smoothed network g ({result.attrs.get('answer', '')}), sigma {_sigma(result.attrs.get('sigma', '{}'))}")
     ax.title.set_fontsize(9)
     if groups[0][0] is not None:
         ax.legend(fontsize=8)

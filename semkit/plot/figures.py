@@ -23,23 +23,23 @@ def search_figure(regions: xr.Dataset, start: int = 0):
     return fig
 
 
-def facets_figure(data: Any, draw, rows: str | None = None, cols: str | None = None, *,
+def facets_figure(result: Any, draw, rows: str | None = None, cols: str | None = None, *,
                   size: tuple[float, float] = (4.6, 3.0), subplot_kw: dict | None = None,
                   options: Mapping[str, Any] | None = None):
-    """A figure of panels: one per value of the dims ``rows`` x ``cols`` of ``data`` (or per entry of a dict
+    """A figure of panels: one per value of the dims ``rows`` x ``cols`` of ``result`` (or per entry of a dict
     of results, titled by its key), each drawn by ``draw(panel, ax=ax, **options)``, e.g.
     ``facets_figure(maps, heatmap, rows="shape", cols="network")``. Option values that are xarray objects with
     those dims are selected panel by panel too
     (``facets_figure(regions, plot.regions, cols="network", options={"semantic_map": maps})``)."""
     import matplotlib.pyplot as plt
 
-    if isinstance(data, dict):
-        cells = [[(title, value, {})] for title, value in data.items()]
+    if isinstance(result, dict):
+        cells = [[(title, value, {})] for title, value in result.items()]
         cells = [list(row) for row in zip(*cells)]  # one row
     else:
-        row_values = list(data[rows].values) if rows else [None]
-        col_values = list(data[cols].values) if cols else [None]
-        cells = [[(None, data.sel(_where(rows, r, cols, c)), _where(rows, r, cols, c)) for c in col_values] for r in row_values]
+        row_values = list(result[rows].values) if rows else [None]
+        col_values = list(result[cols].values) if cols else [None]
+        cells = [[(None, result.sel(_where(rows, r, cols, c)), _where(rows, r, cols, c)) for c in col_values] for r in row_values]
     fig, axes = plt.subplots(len(cells), len(cells[0]), figsize=(size[0] * len(cells[0]), size[1] * len(cells)),
                              squeeze=False, layout="constrained", subplot_kw=subplot_kw)
     for i, row in enumerate(cells):
@@ -64,29 +64,29 @@ def _where(rows: str | None, r: Any, cols: str | None, c: Any) -> dict[str, Any]
     return {k: v for k, v in ((rows, r), (cols, c)) if k is not None}
 
 
-def renders_figure(data: xr.Dataset | xr.DataArray, f, strip: xr.Dataset | xr.DataArray, *, hue: str | None = None,
+def renders_figure(semantic_map: xr.Dataset | xr.DataArray, f, strip: xr.Dataset | xr.DataArray, *, hue: str | None = None,
                    show_correct: bool = True, criterion: Any = None):
     """A map (a curve when 1-D, with lines by ``hue``; else a heat map) above the renders ``f`` makes along
     ``strip``, a 1-D slice of it; ``show_correct`` marks the views passing ``criterion``."""
     import matplotlib.pyplot as plt
 
     fig, (ax, below) = plt.subplots(2, 1, figsize=(8, 6), height_ratios=[3, 1.2], layout="constrained")
-    if len([d for d in score_of(data).dims if d != hue]) == 1:
-        curve(data, hue, ax=ax, show_correct=show_correct, criterion=criterion)
+    if len([d for d in score_of(semantic_map).dims if d != hue]) == 1:
+        curve(semantic_map, hue, ax=ax, show_correct=show_correct, criterion=criterion)
     else:
-        heatmap(data, ax=ax, show_correct=show_correct, criterion=criterion)
+        heatmap(semantic_map, ax=ax, show_correct=show_correct, criterion=criterion)
     render_strip(f, strip, ax=below)
     return fig
 
 
-def looks_figure(data: xr.Dataset, functions: dict, *, azimuths: Any = (0, 45, 90, 135, 180, 225, 270, 315)):
-    """A 1-D map under several looks (``data`` with a ``look`` dim: the looks' maps concatenated), and the renders
+def looks_figure(semantic_map: xr.Dataset, functions: dict, *, azimuths: Any = (0, 45, 90, 135, 180, 225, 270, 315)):
+    """A 1-D map under several looks (``semantic_map`` with a ``look`` dim: the looks' maps concatenated), and the renders
     of each look at ``azimuths`` (``functions``: each look's SemanticFunction, from ``semkit.studies.looks``)."""
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1 + len(functions), 1, figsize=(8, 3 + 1.3 * len(functions)),
                              height_ratios=[3] + [1.2] * len(functions), layout="constrained")
-    curve(data, hue="look", ax=axes[0])
+    curve(semantic_map, hue="look", ax=axes[0])
     first = next(iter(functions.values()))
     axes[0].set_title(f"{first.classifier.name} on {first.mesh.name}, {len(functions)} looks")
     for ax, (name, f) in zip(axes[1:], functions.items()):

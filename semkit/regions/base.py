@@ -93,8 +93,8 @@ class RegionMethod(Configurable, ABC):
     def search(self, space: Space, starts: np.ndarray, iterations: int) -> Search:
         """A fresh search from ``starts`` [K, n] of at most ``iterations`` steps."""
 
-    def for_function(self, fn: ScoreFunction) -> "RegionMethod":
-        """This method as it runs on ``fn`` (a method with a criterion takes f's true class); itself by default."""
+    def for_function(self, f: ScoreFunction) -> "RegionMethod":
+        """This method as it runs on ``f`` (a method with a criterion takes f's true class); itself by default."""
         return self
 
     @property

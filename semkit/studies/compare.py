@@ -15,14 +15,14 @@ from ..regions import box_iou, srvr, style, volume_ratio
 from ..trust import robust_accuracy
 
 
-def average(data: xr.Dataset | xr.DataArray, dim: str = "shape") -> xr.Dataset | xr.DataArray:
+def average(result: xr.Dataset | xr.DataArray, dim: str = "shape") -> xr.Dataset | xr.DataArray:
     """The mean over ``dim`` (default: shapes), with attrs that say so (``mean_over_<dim>``, the class name)."""
-    names = np.unique(np.atleast_1d(data["label_name"].values)) if "label_name" in data.coords else []
-    if isinstance(data, xr.Dataset):
-        data = data.drop_vars(["top1"], errors="ignore")  # a mean class index means nothing
-    out = data.mean(dim, keep_attrs=True)
-    out.attrs[f"mean_over_{dim}"] = int(data.sizes[dim])
-    if dim == "shape" or "label_name" in data.coords:
+    names = np.unique(np.atleast_1d(result["label_name"].values)) if "label_name" in result.coords else []
+    if isinstance(result, xr.Dataset):
+        result = result.drop_vars(["top1"], errors="ignore")  # a mean class index means nothing
+    out = result.mean(dim, keep_attrs=True)
+    out.attrs[f"mean_over_{dim}"] = int(result.sizes[dim])
+    if dim == "shape" or "label_name" in result.coords:
         out.attrs["label_name"] = str(names[0]) if len(names) == 1 else "true class"
     return out
 

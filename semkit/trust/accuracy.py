@@ -33,7 +33,7 @@ MISSING = "views without a value (NaN) in the map count as failing"
 
 
 def robust_accuracy(
-    data: Any,
+    f: Any,
     radius: float | Sequence[float],
     *,
     criterion: Criterion | str | Sequence[Criterion | str] | None = None,
@@ -71,10 +71,10 @@ def robust_accuracy(
     Generator (the same value, the same views).
     """
     radii = _radii(radius)
-    if isinstance(data, xr.Dataset):
+    if isinstance(f, xr.Dataset):
         if isinstance(criterion, (list, tuple)):
             criteria = Criterion.resolve_all(criterion)
-            surfaces = [map_robust_accuracy(data, radii, c, space) for c in criteria]
+            surfaces = [map_robust_accuracy(f, radii, c, space) for c in criteria]
             names = [c.name for c in criteria]
             if len(set(names)) < len(names):
                 raise ValueError(f"criterion= lists a criterion twice: {names}")
@@ -87,10 +87,10 @@ def robust_accuracy(
             out.attrs["criterion"] = "per criterion (the criterion dim)"
             out.attrs["long_name"] = "share of grid views whose whole +-radius box passes (per criterion)"
             return out
-        return map_robust_accuracy(data, radii, Criterion.resolve(criterion), space)
+        return map_robust_accuracy(f, radii, Criterion.resolve(criterion), space)
     if isinstance(criterion, (list, tuple)):
         raise ValueError("a list of criteria is for maps; robust_accuracy of f takes one criterion")
-    return _sampled_robust_accuracy(data, radii, criterion, space, n_samples, step, certificate, confidence,
+    return _sampled_robust_accuracy(f, radii, criterion, space, n_samples, step, certificate, confidence,
                                     random_state, progress)
 
 
@@ -190,7 +190,7 @@ def _sampled_robust_accuracy(f, radii, criterion, space, n_samples, step, certif
 
     fn = as_function(f, space=space)
     space = fn.space
-    criterion = Criterion.resolve(criterion, fn=fn)
+    criterion = Criterion.resolve(criterion, f=fn)
     if not 0 < confidence < 1:
         raise ValueError(f"confidence must be in (0, 1), got {confidence}")
     n_samples = _check_count("n_samples", n_samples)
@@ -261,7 +261,7 @@ def _certify_ranks(fn, criterion, space, views, delta, steps_of, candidates, gua
 
 
 def decision_noise(
-    data: Any,
+    f: Any,
     radius: float | Sequence[float] = 0.5,
     *,
     criterion: Criterion | str | None = None,
@@ -287,9 +287,9 @@ def decision_noise(
     well above 0 at a radius below the lattice step is why lattice
     statements need an audit. ``random_state``: an int or a numpy Generator.
     """
-    if isinstance(data, xr.Dataset):
-        return _map_decision_noise(data, radius, criterion, space)
-    return _sampled_decision_noise(data, radius, criterion, space, n_samples, neighbours, confidence, random_state,
+    if isinstance(f, xr.Dataset):
+        return _map_decision_noise(f, radius, criterion, space)
+    return _sampled_decision_noise(f, radius, criterion, space, n_samples, neighbours, confidence, random_state,
                                    progress)
 
 
@@ -368,7 +368,7 @@ def _sampled_decision_noise(f, radius, criterion, space, n_samples, neighbours, 
     n_samples, neighbours = _check_count("n_samples", n_samples), _check_count("neighbours", neighbours)
     if not 0 < confidence < 1:
         raise ValueError(f"confidence must be in (0, 1), got {confidence}")
-    criterion = None if criterion is None else Criterion.resolve(criterion, fn=fn)
+    criterion = None if criterion is None else Criterion.resolve(criterion, f=fn)
     rng = np.random.default_rng(random_state)
     views = space.lower + rng.random((n_samples, space.n)) * space.widths
     near = views[:, None, :] + (2 * rng.random((n_samples, neighbours, space.n)) - 1) * d

@@ -148,7 +148,7 @@ def find_failures(
 
     fn = as_function(f, space=space)
     space = fn.space
-    criterion = Criterion.resolve(criterion, fn=fn)
+    criterion = Criterion.resolve(criterion, f=fn)
     budget = max_queries
     if isinstance(budget, bool) or not isinstance(budget, (int, np.integer)) or budget < 1:
         raise ValueError(f"max_queries must be an integer of at least 1 query per start, got {budget!r}")

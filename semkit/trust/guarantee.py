@@ -159,7 +159,7 @@ class BoxCertifier:
             self.status = "failed"
 
 
-def audit(fn: Any, criterion: Criterion, lower: np.ndarray, upper: np.ndarray, *, space: Space, n_samples: int,
+def audit(f: Any, criterion: Criterion, lower: np.ndarray, upper: np.ndarray, *, space: Space, n_samples: int,
           confidence: float, random_state: int | np.random.Generator = 0) -> dict[str, np.ndarray]:
     """``n_samples`` fresh uniform continuous views of each box [lower, upper] ([K, n], periodic bounds unwrapped),
     in one call of f, drawn with ``random_state`` (an int or a numpy Generator).
@@ -174,7 +174,7 @@ def audit(fn: Any, criterion: Criterion, lower: np.ndarray, upper: np.ndarray, *
     m = np.where(point, 0, n_samples)
     batch = [uniform(rng, lower[k], upper[k], int(m[k])) for k in range(K)]
     flat = np.concatenate(batch) if K else np.zeros((0, space.n))
-    passes, _, _ = criterion.evaluate(fn, space.wrap(flat))
+    passes, _, _ = criterion.evaluate(f, space.wrap(flat))
     failures = np.array([int((~p).sum()) for p in np.split(passes, np.cumsum(m)[:-1])]) if K else np.zeros(0, int)
     bound = np.array([0.0 if point[k] else failure_bound(int(failures[k]), int(m[k]), confidence) for k in range(K)])
     return {"audit_samples": m.astype(np.int64), "audit_failures": failures.astype(np.int64), "audit_bound": bound}

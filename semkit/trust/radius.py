@@ -130,7 +130,7 @@ def robustness_radius(
                         f"{type(guarantee).__name__}")
     fn = as_function(f, space=space)
     space = fn.space
-    criterion = Criterion.resolve(criterion, fn=fn)
+    criterion = Criterion.resolve(criterion, f=fn)
     check_certificate(certificate)
     step = space.steps(step)
     if not isinstance(max_steps, (int, np.integer)) or max_steps < 0:

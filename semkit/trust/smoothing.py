@@ -74,7 +74,7 @@ class Smoothed:
         if criterion is None and "label" not in self.info:
             raise ValueError("this f gives scores only, so it has no classes for g to answer: pass a criterion (e.g. "
                              "criterion='score >= 0.5'; g then answers pass or fail)")
-        self.criterion = None if criterion is None else Criterion.resolve(criterion, fn=first)
+        self.criterion = None if criterion is None else Criterion.resolve(criterion, f=first)
         self.label = int(self.info["label"]) if self.criterion is None else 1
         self.sigma = self.space.per_parameter(sigma, "sigma (the noise's standard deviation)")
         if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:

@@ -26,12 +26,12 @@ from .records import space_json
 INDICES = ("S1", "ST")
 
 
-def sensitivity(f_or_map: Any, *, space: Space | None = None, criterion: Criterion | str | None = None,
+def sensitivity(f: Any, *, space: Space | None = None, criterion: Criterion | str | None = None,
                 n_samples: int = 1024, n_resamples: int = 200, confidence: float = 0.95, random_state: Any = None,
                 progress: bool = True) -> xr.Dataset:
     """First-order (``S1``) and total (``ST``) Sobol indices per parameter, of the score and of failure.
 
-    ``f_or_map``: a score function (a :class:`~semkit.SemanticFunction`, or
+    ``f``: a score function (a :class:`~semkit.SemanticFunction`, or
     any callable with ``space=``), evaluated at ``n_samples * (n + 2)``
     points (n parameters; a power of 2 keeps the Sobol' points balanced),
     with bootstrap percentile intervals at ``confidence`` from
@@ -48,14 +48,14 @@ def sensitivity(f_or_map: Any, *, space: Space | None = None, criterion: Criteri
     """
     if not 0 < confidence < 1:
         raise ValueError(f"confidence must be in (0, 1), got {confidence}")
-    if isinstance(f_or_map, xr.Dataset):
-        return _map_sensitivity(f_or_map, space, criterion)
-    if isinstance(f_or_map, SemanticFunctions):
+    if isinstance(f, xr.Dataset):
+        return _map_sensitivity(f, space, criterion)
+    if isinstance(f, SemanticFunctions):
         raise ValueError("sensitivity takes one network's f: pass f[network], or a map of the group (semantic_map(f))")
     for name, value, least in (("n_samples", n_samples, 2), ("n_resamples", n_resamples, 1)):
         if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < least:
             raise ValueError(f"{name} must be a whole number of at least {least}, got {value!r}")
-    return _sampled_sensitivity(f_or_map, space, criterion, int(n_samples), int(n_resamples), confidence,
+    return _sampled_sensitivity(f, space, criterion, int(n_samples), int(n_resamples), confidence,
                                 random_state, progress)
 
 
@@ -149,9 +149,9 @@ def _sampled_sensitivity(f, space, criterion, n_samples, n_resamples, confidence
     fn = as_function(f, space=space)
     space = fn.space
     if criterion is not None:
-        criterion = Criterion.resolve(criterion, fn=fn)
+        criterion = Criterion.resolve(criterion, f=fn)
     elif "label" in fn.describe():
-        criterion = Criterion.resolve(None, fn=fn)
+        criterion = Criterion.resolve(None, f=fn)
     rng = np.random.default_rng(random_state)
     d = space.n
     unit = qmc.Sobol(2 * d, scramble=True, seed=rng).random(n_samples)

@@ -322,9 +322,9 @@ class Verified(RegionMethod):
         changed = {k: v for k, v in self.get_params().items() if v != defaults[k]}
         return f"Verified({', '.join(f'{k}={v!r}' for k, v in changed.items())})"
 
-    def for_function(self, fn: Any) -> "Verified":
+    def for_function(self, f: Any) -> "Verified":
         """This method with its criterion's true class taken from f (a top-1 criterion needs one)."""
-        bound = Criterion.resolve(self.criterion, fn=fn)
+        bound = Criterion.resolve(self.criterion, f=f)
         if bound == self.criterion:
             return self
         copy = object.__new__(Verified)
