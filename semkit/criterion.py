@@ -48,7 +48,7 @@ class Criterion:
         if not (isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool) and math.isfinite(v)):
             raise ValueError(f"a criterion's value must be a finite number, got {v!r}")
         if self.kind == "score" and not 0.0 <= v <= 1.0:
-            raise ValueError(f"a score threshold is a probability in [0, 1], got {v!r}")
+            raise ValueError(f"a criterion's min_score is a probability in [0, 1], got {v!r}")
         if self.kind == "margin" and not -1.0 <= v <= 1.0:
             raise ValueError(f"a margin is a difference of probabilities in [-1, 1], got {v!r}")
         if self.kind == "top-k" and (v != int(v) or v < 1):
@@ -155,8 +155,8 @@ class Criterion:
         return {"top-1": 1, "top-k": int(self.value), "score": 1, "margin": 2}[self.kind]
 
     @property
-    def threshold(self) -> float | None:
-        """The score threshold of a score criterion (None for the others)."""
+    def min_score(self) -> float | None:
+        """The score a view must reach under a score criterion (None for the others)."""
         return self.value if self.kind == "score" else None
 
     @property
@@ -170,7 +170,7 @@ class Criterion:
     def attrs(self) -> dict[str, Any]:
         """Dataset attrs naming the criterion (``criterion``) and saying it whole (``criterion_spec``)."""
         return {"criterion": self.name, "criterion_spec": json.dumps(self.spec()),
-                "threshold": float("nan") if self.threshold is None else self.threshold}
+                "min_score": float("nan") if self.min_score is None else self.min_score}
 
     def spec(self) -> dict[str, Any]:
         return {"kind": self.kind, "value": float(self.value), "label": None if self.label is None else int(self.label)}

@@ -1,4 +1,4 @@
-"""Verified boxes: the query budget bounds everything, a box that grew is certified, a failing start has no box,
+"""Verified boxes: max_queries bounds everything, a box that grew is certified, a failing start has no box,
 the result names its criterion, and the method's options are validated and described."""
 
 import warnings
@@ -41,7 +41,7 @@ def verified(f, starts, space=SPACE, **options):
 
 
 @pytest.mark.parametrize("step, certificate", [(2, "sampled"), (1, "sampled"), (2, "lattice")])
-def test_a_function_passing_everywhere_grows_a_large_certified_box_within_the_budget(step, certificate):
+def test_a_function_passing_everywhere_grows_a_large_certified_box_within_max_queries(step, certificate):
     boxes = verified(everywhere, [[100.0, 40.0]], step=step, certificate=certificate)
     volume = float(semkit.regions.volume_ratio(boxes, space=SPACE)[0])
     assert int(boxes.queries[0]) <= 5000 and float(boxes.certified[0]) == 1

@@ -291,7 +291,7 @@ EXTRA_NAMES = {
     "check_samples": "fresh uniform samples of the final box that certified it",
     "check_failures": "of those, views failing the criterion",
     "failure_bound": "Clopper-Pearson upper bound of the box's failure share (at the split confidence)",
-    "audit_samples": "fresh uniform continuous views that audited the lattice box",
+    "n_samples": "fresh uniform continuous views that audited the lattice box",
     "audit_failures": "of those, views failing the criterion",
     "audit_bound": "Clopper-Pearson upper bound of the box's failure share at the stated confidence",
 }

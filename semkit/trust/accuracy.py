@@ -56,7 +56,7 @@ def robust_accuracy(
     the grid closes; coordinates in any order); over ``radius`` and the
     map's other dims (``network``, ``shape``). Views without a value (NaN)
     count as failing (attr ``missing_views``). A list of criteria adds a
-    ``criterion`` dim (with a ``threshold`` coord, NaN for criteria on
+    ``criterion`` dim (with a ``min_score`` coord, NaN for criteria on
     classes), so a conclusion can be checked under every criterion.
 
     From a function f: ``n_samples`` uniform random views. A view counts at
@@ -80,9 +80,9 @@ def robust_accuracy(
                 raise ValueError(f"criterion= lists a criterion twice: {names}")
             out = xr.concat(surfaces, dim=xr.DataArray(names, dims="criterion", name="criterion"),
                             combine_attrs="drop_conflicts")
-            out = out.assign_coords(threshold=("criterion", [np.nan if c.threshold is None else c.threshold
+            out = out.assign_coords(min_score=("criterion", [np.nan if c.min_score is None else c.min_score
                                                              for c in criteria]))
-            for key in ("criterion_spec", "threshold"):
+            for key in ("criterion_spec", "min_score"):
                 out.attrs.pop(key, None)
             out.attrs["criterion"] = "per criterion (the criterion dim)"
             out.attrs["long_name"] = "share of grid views whose whole +-radius box passes (per criterion)"

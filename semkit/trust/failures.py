@@ -1,4 +1,4 @@
-"""Worst-case views near a start: a search within a hard query budget (no guarantee).
+"""Worst-case views near a start: a search within a hard limit of max_queries (no guarantee).
 
 Searches are objects behind one interface (:class:`FailureSearch`: ask
 points of the unit box, tell their scores), configured like the region
@@ -67,7 +67,7 @@ class RandomSearch(FailureSearch):
 class CMAESSearch(FailureSearch):
     """CMA-ES (pycma) started from the best of a space-filling first batch (step ``sigma``, a share of the box),
     restarted with a doubled population (and a fresh random mean, step ``restart_sigma``) whenever it converges,
-    until the budget is spent."""
+    until max_queries are spent."""
 
     name = "cmaes"
 
@@ -149,9 +149,8 @@ def find_failures(
     fn = as_function(f, space=space)
     space = fn.space
     criterion = Criterion.resolve(criterion, f=fn)
-    budget = max_queries
-    if isinstance(budget, bool) or not isinstance(budget, (int, np.integer)) or budget < 1:
-        raise ValueError(f"max_queries must be an integer of at least 1 query per start, got {budget!r}")
+    if isinstance(max_queries, bool) or not isinstance(max_queries, (int, np.integer)) or max_queries < 1:
+        raise ValueError(f"max_queries must be an integer of at least 1 query per start, got {max_queries!r}")
     r = space.per_parameter(radius, "radius")
     template = FAILURE_SEARCHES.create(method)
     x0 = _starts(space, starts)
@@ -167,11 +166,11 @@ def find_failures(
     queries += 1
     to_failure[~passes] = 1
     searches = [template.started(n, rng) for rng in np.random.default_rng(random_state).spawn(S)]
-    with tqdm(total=int(S * (budget - 1)), desc=f"find_failures ({template.name})", disable=not progress, leave=False) as bar:
+    with tqdm(total=int(S * (max_queries - 1)), desc=f"find_failures ({template.name})", disable=not progress, leave=False) as bar:
         while True:
             proposals = []
             for s in range(S):
-                left = budget - int(queries[s])
+                left = max_queries - int(queries[s])
                 z = searches[s].ask(left) if left > 0 else np.zeros((0, n))
                 proposals.append(np.asarray(z, dtype=float).reshape(-1, n)[:left])
             if not any(len(z) for z in proposals):
@@ -208,7 +207,7 @@ def find_failures(
             "queries_to_failure": ("start", to_failure, {"long_name": "queries up to the first failing view (-1: none)"}),
         },
         coords={"start": np.arange(S), "param": names},
-        attrs={**criterion.attrs(), "method": repr(template), "max_queries": int(budget), "radius": r.tolist(),
+        attrs={**criterion.attrs(), "method": repr(template), "max_queries": int(max_queries), "radius": r.tolist(),
                "random_state": int(random_state) if isinstance(random_state, (int, np.integer)) else
                "a numpy Generator" if random_state is not None else "none (fresh entropy)",
                "space": space_json(space),

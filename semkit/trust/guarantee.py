@@ -164,7 +164,7 @@ def audit(f: Any, criterion: Criterion, lower: np.ndarray, upper: np.ndarray, *,
     """``n_samples`` fresh uniform continuous views of each box [lower, upper] ([K, n], periodic bounds unwrapped),
     in one call of f, drawn with ``random_state`` (an int or a numpy Generator).
 
-    Per box: ``audit_samples``, ``audit_failures`` and ``audit_bound``, the
+    Per box: ``n_samples``, ``audit_failures`` and ``audit_bound``, the
     one-sided Clopper-Pearson upper bound of its failure share at ``confidence``
     (0 for a box that is a single view).
     """
@@ -177,7 +177,7 @@ def audit(f: Any, criterion: Criterion, lower: np.ndarray, upper: np.ndarray, *,
     passes, _, _ = criterion.evaluate(f, space.wrap(flat))
     failures = np.array([int((~p).sum()) for p in np.split(passes, np.cumsum(m)[:-1])]) if K else np.zeros(0, int)
     bound = np.array([0.0 if point[k] else failure_bound(int(failures[k]), int(m[k]), confidence) for k in range(K)])
-    return {"audit_samples": m.astype(np.int64), "audit_failures": failures.astype(np.int64), "audit_bound": bound}
+    return {"n_samples": m.astype(np.int64), "audit_failures": failures.astype(np.int64), "audit_bound": bound}
 
 
 def trim(a: np.ndarray, b: np.ndarray, x0: np.ndarray, points: np.ndarray, passed: np.ndarray, target: float,

@@ -180,7 +180,7 @@ class StartBox:
             return self._ask(self.certifier.propose())
         if self.phase == "audit":
             if (self.b <= self.a).all():
-                self.result.update(audit_samples=0, audit_failures=0, audit_bound=0.0)
+                self.result.update(n_samples=0, audit_failures=0, audit_bound=0.0)
                 self.phase = "done"
                 return None
             self._audit = uniform(self.rng, self.a, self.b, min(m.n_samples, m.max_queries - self.spent))
@@ -219,7 +219,7 @@ class StartBox:
             return
         failures = int((~passes).sum())
         bound = failure_bound(failures, len(passes), m.confidence)
-        self.result.update(audit_samples=len(passes), audit_failures=failures, audit_bound=bound)
+        self.result.update(n_samples=len(passes), audit_failures=failures, audit_bound=bound)
         self.phase = "done"
 
     def _judged(self) -> None:
@@ -517,7 +517,7 @@ class VerifiedSearch(Search):
         for k in self.owner.values():
             queries[k] += 1
         names = ("check_samples", "check_failures", "failure_bound") if self.certificate == "sampled" else \
-            ("audit_samples", "audit_failures", "audit_bound")
+            ("n_samples", "audit_failures", "audit_bound")
         extra = {name: np.full(K, np.nan) for name in names}
         certified = np.zeros(K, dtype=bool)
         unfinished = []
