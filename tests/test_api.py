@@ -91,3 +91,11 @@ def test_signature_follows_the_glossary(name):
 @pytest.mark.parametrize("name", sorted(n for n in CALLABLES if "." in n and n.startswith("semkit.")))
 def test_every_public_name_is_documented(name):
     assert (CALLABLES[name].__doc__ or "").strip(), f"{name} has no docstring"
+
+
+@pytest.mark.parametrize("name", sorted(n for n in CALLABLES if "random_state" in [p.name for p in _parameters(CALLABLES[n])]))
+def test_random_state_defaults_to_zero(name):
+    """One default (docs/glossary.md): the same call gives the same numbers; None asks for fresh randomness."""
+    default = next(p.default for p in _parameters(CALLABLES[name]) if p.name == "random_state")
+    assert default is not inspect.Parameter.empty and default == 0 and not isinstance(default, bool), \
+        f"{name}: random_state defaults to {default!r}, not 0"

@@ -90,7 +90,7 @@ class Smoothed:
         return "top-1 class" if self.criterion is None else f"pass (1) / fail (0) under {self.criterion.name}"
 
     # ------------------------------------------------------------ the two procedures
-    def predict(self, points: Any, n: int = 1000, confidence: float = 0.999, random_state: Any = None,
+    def predict(self, points: Any, n: int = 1000, confidence: float = 0.999, random_state: Any = 0,
                 progress: bool = True) -> xr.Dataset:
         """g's answer at each point from ``n`` noisy views, or -1 (abstain) where the two most frequent answers
         are not told apart by a binomial test at level 1 - ``confidence`` (Cohen et al.'s PREDICT: an answer
@@ -114,7 +114,7 @@ class Smoothed:
         return ds
 
     def certify(self, points: Any, n0: int = 100, n: int = 10_000, confidence: float = 0.999,
-                random_state: Any = None, progress: bool = True) -> xr.Dataset:
+                random_state: Any = 0, progress: bool = True) -> xr.Dataset:
         """g's answer at each point and the whitened L2 radius within which g keeps it (Cohen et al.'s CERTIFY).
 
         ``n0`` noisy views choose the answer, ``n`` fresh ones bound its

@@ -27,7 +27,7 @@ INDICES = ("S1", "ST")
 
 
 def sensitivity(f: Any, *, space: Space | None = None, criterion: Criterion | str | None = None,
-                n_samples: int = 1024, n_resamples: int = 200, confidence: float = 0.95, random_state: Any = None,
+                n_samples: int = 1024, n_resamples: int = 200, confidence: float = 0.95, random_state: Any = 0,
                 progress: bool = True) -> xr.Dataset:
     """First-order (``S1``) and total (``ST``) Sobol indices per parameter, of the score and of failure.
 
