@@ -474,7 +474,7 @@ def test_methods_are_objects_that_declare_what_they_need():
     oir_w = METHODS.create("oir_w")
     assert isinstance(oir_w, OIRW) and isinstance(oir_w, RegionMethod)
     assert oir_w.needs_gradient and not METHODS.create("naive").needs_gradient
-    assert (oir_w.label, oir_w.color) == ("OIR_W", "tab:purple")
+    assert (oir_w.title, oir_w.color) == ("OIR_W", "tab:purple")
     assert [METHODS.create(m).queries_per_step(2) for m in METHODS.names()] == [4, 8, 8, 4]
     assert repr(OIRB(alpha=0.2, step_rule="adaptive")) == "OIRB(alpha=0.2, step_rule=AdaptiveSteps())"
     assert OIRB(alpha=0.2).get_params()["alpha"] == 0.2

@@ -354,9 +354,9 @@ def traces(regions: xr.Dataset, start: int = 0, param: str | None = None, *, ax=
         lo = r.lower_trace.sel({"method": name, "param": param}).values
         hi = r.upper_trace.sel({"method": name, "param": param}).values
         it = regions.iteration.values
-        label, color = style(name, j)
+        title, color = style(name, j)
         ax.fill_between(it, lo, hi, color=color, alpha=0.15)
-        ax.plot(it, lo, color=color, label=label)
+        ax.plot(it, lo, color=color, label=title)
         ax.plot(it, hi, color=color)
     units = dict(zip(regions.param.values, regions.units.values)).get(param, "") if "units" in regions.coords else ""
     point = ", ".join(f"{v:g}" for v in r.start_point.values)
@@ -373,8 +373,8 @@ def loss_traces(regions: xr.Dataset, start: int = 0, *, ax=None):
     for j, name in enumerate(str(a) for a in regions.method.values):
         loss = r.loss.sel({"method": name}).values
         scale = np.nanmax(np.abs(loss)) or 1.0
-        label, color = style(name, j)
-        ax.plot(regions.iteration.values, loss / scale, color=color, label=f"{label} (/ {scale:.3g})")
+        title, color = style(name, j)
+        ax.plot(regions.iteration.values, loss / scale, color=color, label=f"{title} (/ {scale:.3g})")
     point = ", ".join(f"{v:g}" for v in r.start_point.values)
     ax.set(xlabel="step", ylabel="loss / max |loss|", title=f"losses of the boxes grown from ({point})")
     ax.legend(fontsize=8)

@@ -53,11 +53,11 @@ def facets_figure(result: Any, draw, rows: str | None = None, cols: str | None =
 
 
 def _colour(metric: str, index: int) -> str:
-    """The colour of the region method an "SRVR <label>" metric names (C<index> for one semkit does not know)."""
+    """The colour of the region method an "SRVR <title>" metric names (C<index> for one semkit does not know)."""
     from ..regions import METHODS, style
 
-    label = metric[len("SRVR "):]
-    return next((colour for name, colour in (style(n) for n in METHODS.names()) if name == label), f"C{index}")
+    title = metric[len("SRVR "):]
+    return next((colour for name, colour in (style(n) for n in METHODS.names()) if name == title), f"C{index}")
 
 
 def _where(rows: str | None, r: Any, cols: str | None, c: Any) -> dict[str, Any]:

@@ -67,7 +67,7 @@ class RegionMethod(Configurable, ABC):
     """A way to grow a region around each start (see the module docstring).
 
     Class attributes say what plots and studies need: ``name`` (as in the
-    results' ``method`` coordinate), ``label`` (for legends), ``color``,
+    results' ``method`` coordinate), ``title`` (a display name for legends), ``color``,
     ``needs_gradient``, ``needs_classes`` (it judges its points by a
     criterion on classes: it gets f's evaluation there, and
     :meth:`for_function` binds it to f's true class and needs ``criterion.k``
@@ -79,7 +79,7 @@ class RegionMethod(Configurable, ABC):
     """
 
     name: ClassVar[str]
-    label: ClassVar[str]
+    title: ClassVar[str]
     color: ClassVar[str] = "tab:gray"
     needs_gradient: ClassVar[bool] = False
     needs_classes: ClassVar[bool] = False
@@ -116,4 +116,4 @@ def style(name: str, index: int = 0) -> tuple[str, str]:
     if name not in METHODS:
         return name, f"C{index}"
     cls = METHODS[name]
-    return cls.label, cls.color
+    return cls.title, cls.color

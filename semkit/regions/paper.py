@@ -150,7 +150,7 @@ def no_points(K: int, n: int) -> np.ndarray:
 class Naive(BoxFlow):
     """The naive method: maximise the integral of f over the box, penalised by its size (``lam``/2 |r|^2)."""
 
-    name, label, color = "naive", "naive", "tab:green"
+    name, title, color = "naive", "naive", "tab:green"
 
     def __init__(self, *, lam: float = 0.1, step_rule: "str | StepRule" = DEFAULT_STEP_RULE, learning_rate: float = 0.1,
                  start_width: float = 1e-5, epsilon: float = 1e-5) -> None:
@@ -178,7 +178,7 @@ class OIRB(BoxFlow):
     """Outer-inner ratio, black-box: f at the corners of the box and of a box ``alpha`` wider (a fraction of
     its width)."""
 
-    name, label, color = "oir_b", "OIR_B", "tab:orange"
+    name, title, color = "oir_b", "OIR_B", "tab:orange"
 
     def __init__(self, *, alpha: float = 0.05, step_rule: "str | StepRule" = DEFAULT_STEP_RULE,
                  learning_rate: float = 0.1, start_width: float = 1e-5, epsilon: float = 1e-5) -> None:
@@ -214,7 +214,7 @@ class OIRW(BoxFlow):
     outer box ``alpha`` wider). Scores are floored at ``score_floor`` in grad(-log f) = -grad f / f; a plain
     callable without a gradient is differentiated by central differences of step ``fd_step``."""
 
-    name, label, color = "oir_w", "OIR_W", "tab:purple"
+    name, title, color = "oir_w", "OIR_W", "tab:purple"
     needs_gradient = True
 
     def __init__(self, *, alpha: float = 0.05, beta: float = 0.0009, score_floor: float = 1e-6, fd_step: float = 0.5,

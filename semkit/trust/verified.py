@@ -273,7 +273,7 @@ class Verified(RegionMethod):
     box (NaN bounds, ``start_passes`` 0).
     """
 
-    name, label, color = "verified", "verified", "tab:blue"
+    name, title, color = "verified", "verified", "tab:blue"
     needs_classes = True
 
     def __init__(self, certificate: str = "sampled", growth: str | None = None, criterion: Criterion | str | None = None,
