@@ -74,7 +74,7 @@ def section(mesh_path: Path) -> list[str]:
         starts = np.array([view + [2.732, 60.0] for view in picked])[:, : space.n]
         start = time.perf_counter()
         boxes = semkit.find_regions(g, starts, Verified(certificate=certificate, step=step), space=space,
-                                    progress=False).sel(algorithm="verified")
+                                    progress=False).sel({"method": "verified"})
         seconds = time.perf_counter() - start
         volume = semkit.regions.volume_ratio(boxes)
         shares = audit_shares(g, boxes.lower.values, boxes.upper.values, seed=1)
@@ -114,7 +114,7 @@ def audit_shares(f, lower: np.ndarray, upper: np.ndarray, samples: int = AUDIT, 
     """The failing share (top-1 wrong) of ``samples`` fresh uniform continuous views of each box, by f itself."""
     audited = semkit.trust.audit(f, semkit.Criterion.top1(f.label), lower, upper, space=f.space, n_samples=samples,
                                  confidence=0.95, random_state=seed)
-    return np.where(audited["audit_samples"] > 0, audited["audit_failures"] / np.maximum(audited["audit_samples"], 1), 0.0)
+    return np.where(audited["n_samples"] > 0, audited["audit_failures"] / np.maximum(audited["n_samples"], 1), 0.0)
 
 
 def radius_boxes(radii) -> tuple[np.ndarray, np.ndarray]:
@@ -145,7 +145,7 @@ def audit_section(meshes: list[Path], starts_per_mesh: int = 3, network: str = "
         row = {}
         for certificate, key in (("lattice", "lattice"), ("sampled", "default")):
             boxes = semkit.find_regions(f, starts, Verified(certificate=certificate, step=3),
-                                        progress=False).sel(algorithm="verified")
+                                        progress=False).sel({"method": "verified"})
             share = audit_shares(f, boxes.lower.values, boxes.upper.values)
             shares[f"{key} boxes"] += share.tolist()
             queries[f"{key} boxes"] += boxes.queries.values.tolist()
@@ -155,7 +155,7 @@ def audit_section(meshes: list[Path], starts_per_mesh: int = 3, network: str = "
             r_share = audit_shares(f, lo, hi, seed=2)
             shares[f"{key} radii"] += r_share.tolist()
             queries[f"{key} radii"] += radii.queries.values.tolist()
-            row[key] = (share, semkit.regions.volume_ratio(boxes.expand_dims(algorithm=["verified"])).values.ravel(), r_share,
+            row[key] = (share, semkit.regions.volume_ratio(boxes.expand_dims(method=["verified"])).values.ravel(), r_share,
                         radii.radius.values[:, 0])
         lat, dft = row["lattice"], row["default"]
         rows.append(
@@ -215,7 +215,7 @@ def pocket_section(functions: int = 40) -> list[str]:
     shares, volumes, queries = [], [], []
     for seed in range(functions):
         f, lo, hi, start = pocket_function(seed)
-        box = semkit.find_regions(f, start[None], Verified(random_state=seed), space=SPACE_POCKETS, criterion="score >= 0.5", progress=False).sel(algorithm="verified")
+        box = semkit.find_regions(f, start[None], Verified(random_state=seed), space=SPACE_POCKETS, criterion="score >= 0.5", progress=False).sel({"method": "verified"})
         a, b = box.lower.values[0], box.upper.values[0]
         views = a + np.random.default_rng(seed + 99).random((20000, 4)) * (b - a)
         shares.append((f(views) < 0.5).mean())
@@ -249,7 +249,7 @@ def verified_section(functions: int = 20) -> list[str]:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
             return semkit.find_regions(f, [start], Verified(**options), space=space, criterion="score >= 0.5",
-                                       progress=False).sel(algorithm="verified")
+                                       progress=False).sel({"method": "verified"})
 
     lines = ["## Verified boxes on analytic functions", "",
              "| case | box / the passing region (volume) | queries | certified |", "|---|---|---|---|"]

@@ -66,7 +66,7 @@ class Criterion:
         if not (isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool) and math.isfinite(v)):
             raise ValueError(f"a criterion's value must be a finite number, got {v!r}")
         if self.kind == "score" and not 0.0 <= v <= 1.0:
-            raise ValueError(f"a score threshold is a probability in [0, 1], got {v!r}")
+            raise ValueError(f"a criterion's min_score is a probability in [0, 1], got {v!r}")
         if self.kind == "margin" and not -1.0 <= v <= 1.0:
             raise ValueError(f"a margin is a difference of probabilities in [-1, 1], got {v!r}")
         if self.kind == "top-k" and (v != int(v) or v < 1):
@@ -186,7 +186,7 @@ class Criterion:
         return [cls.resolve(c) for c in items]
 
     @classmethod
-    def resolve(cls, criterion: "Criterion | str | None" = None, fn: Any = None) -> "Criterion":
+    def resolve(cls, criterion: "Criterion | str | None" = None, f: Any = None) -> "Criterion":
         """The one way a function turns ``criterion=`` (and f, for the true class) into a Criterion.
 
         Classes criteria take their label from f when they carry none, and
@@ -196,7 +196,7 @@ class Criterion:
         ----------
         criterion : Criterion or str, optional
             The criterion or its name; None: top-1 correct.
-        fn : f, optional
+        f : ScoreFunction, optional
             The function judged, which supplies the true class (a SemanticFunction knows it).
 
         Raises
@@ -214,17 +214,17 @@ class Criterion:
         elif criterion is not None and not isinstance(criterion, Criterion):
             raise TypeError(f"criterion must be a semkit.Criterion or its name, got {type(criterion).__name__}")
         criterion = criterion or cls.top1()
-        if fn is not None and criterion.needs_classes and criterion.label is None:
-            label = fn.describe().get("label")
+        if f is not None and criterion.needs_classes and criterion.label is None:
+            label = f.describe().get("label")
             if label is None:
                 raise ValueError(_SCORES_ONLY.format(name=criterion.name))
             criterion = replace(criterion, label=int(label))
-        if fn is not None:
-            criterion.check_classes(fn)
-            criterion.check_label(fn)
+        if f is not None:
+            criterion.check_classes(f)
+            criterion.check_label(f)
         return criterion
 
-    def check_label(self, fn: Any) -> None:
+    def check_label(self, f: Any) -> None:
         """An error when the criterion names a class other than the one f scores.
 
         f's score is the probability of its own true class, and a margin or
@@ -234,19 +234,19 @@ class Criterion:
         """
         if self.label is None:
             return
-        other = sorted(labels_of(fn) - {int(self.label)})
+        other = sorted(labels_of(f) - {int(self.label)})
         if other:
             raise ValueError(f"the criterion {self.name!r} judges class {self.label}, but f scores class "
                              f"{', '.join(map(str, other))} (its score is that class's probability): make a "
                              f"SemanticFunction for the class to judge (SemanticFunction(shape, network, "
                              f"label={self.label})), or build the criterion without label= (it takes f's class)")
 
-    def check_map_label(self, data: xr.Dataset) -> None:
+    def check_map_label(self, semantic_map: xr.Dataset) -> None:
         """An error when the criterion names a class other than the one a map's scores and 'correct' are of."""
         if self.label is None:
             return
-        found = data["label"].values.reshape(-1).tolist() if "label" in data.coords or "label" in data else \
-            [data.attrs["label"]] if "label" in data.attrs else []
+        found = semantic_map["label"].values.reshape(-1).tolist() if "label" in semantic_map.coords or "label" in semantic_map else \
+            [semantic_map.attrs["label"]] if "label" in semantic_map.attrs else []
         other = sorted({int(v) for v in found if int(v) >= 0} - {int(self.label)})
         if other:
             raise ValueError(f"the criterion {self.name!r} judges class {self.label}, but this map holds the scores "
@@ -254,12 +254,12 @@ class Criterion:
                              f"class {self.label} (SemanticFunction(shape, network, label={self.label})), or build the "
                              "criterion without label=")
 
-    def check_classes(self, fn: Any) -> None:
+    def check_classes(self, f: Any) -> None:
         """An error naming the label or k when f's network has fewer classes (nothing for f without classes).
 
         Parameters
         ----------
-        fn : f
+        f : ScoreFunction
             The function to check against.
 
         Raises
@@ -267,7 +267,7 @@ class Criterion:
         ValueError
             The label or k is beyond the network's classes.
         """
-        n = classes_of(fn)
+        n = classes_of(f)
         if n is None or not self.needs_classes:
             return
         if self.label is not None and self.label >= n:
@@ -287,8 +287,8 @@ class Criterion:
         return {"top-1": 1, "top-k": int(self.value), "score": 1, "margin": 2}[self.kind]
 
     @property
-    def threshold(self) -> float | None:
-        """The score threshold of a score criterion (None for the others)."""
+    def min_score(self) -> float | None:
+        """The score a view must reach under a score criterion (None for the others)."""
         return self.value if self.kind == "score" else None
 
     @property
@@ -302,7 +302,7 @@ class Criterion:
     def attrs(self) -> dict[str, Any]:
         """Dataset attrs naming the criterion (``criterion``) and saying it whole (``criterion_spec``)."""
         return {"criterion": self.name, "criterion_spec": json.dumps(self.spec()),
-                "threshold": float("nan") if self.threshold is None else self.threshold}
+                "min_score": float("nan") if self.min_score is None else self.min_score}
 
     def spec(self) -> dict[str, Any]:
         """The criterion whole as plain data (``kind``, ``value``, ``label``): the attr ``criterion_spec`` holds it."""
@@ -371,12 +371,12 @@ class Criterion:
         runner_up = np.where(topk[:, 0] == self.label, probs[:, 1], probs[:, 0])
         return score - runner_up >= self.value - 1e-12
 
-    def evaluate(self, fn: Any, points: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def evaluate(self, f: Any, points: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Evaluate f at points and judge each view.
 
         Parameters
         ----------
-        fn : f
+        f : ScoreFunction
             The function to evaluate.
         points : numpy.ndarray [B, n]
             The views.
@@ -395,9 +395,9 @@ class Criterion:
         """
         if len(points) == 0:
             return np.zeros(0, bool), np.zeros(0), np.zeros(0, np.int64)
-        self.check_classes(fn)
-        self.check_label(fn)
-        ev = fn.evaluate(points, k=self.k)
+        self.check_classes(f)
+        self.check_label(f)
+        ev = f.evaluate(points, k=self.k)
         score = np.asarray(ev.score, dtype=float).reshape(-1)
         if score.shape != (len(points),):
             raise ValueError(f"f returned {score.size} scores for {len(points)} points")
@@ -407,14 +407,14 @@ class Criterion:
         top1 = np.full(len(points), -1, np.int64) if ev.top1 is None else np.asarray(ev.top1, dtype=np.int64)
         return self.passes(score, ev.topk, ev.topk_prob), score, top1
 
-    def on_map(self, data: xr.Dataset) -> xr.DataArray:
-        """The pass/fail grid of a dense map.
+    def on_map(self, semantic_map: xr.Dataset) -> xr.DataArray:
+        """The pass/fail grid of a dense map (refused for a study with unfinished tasks).
 
         A view without a value (NaN, see :meth:`missing_on_map`) fails: a missing view is not a passing one.
 
         Parameters
         ----------
-        data : xarray.Dataset
+        semantic_map : xarray.Dataset
             A dense map (``score``, and ``correct`` for top-1) or a study of maps.
 
         Raises
@@ -423,29 +423,29 @@ class Criterion:
             A study with unfinished tasks, a top-1 criterion on a map without ``correct``, or a top-k or margin
             criterion (a map holds no top classes beyond the first).
         """
-        if "done" in data and not bool((data["done"] == 1).all()):
-            raise ValueError(f"{int((data['done'] != 1).sum())} task(s) of this study are unfinished (done = 0): rerun "
+        if "done" in semantic_map and not bool((semantic_map["done"] == 1).all()):
+            raise ValueError(f"{int((semantic_map['done'] != 1).sum())} task(s) of this study are unfinished (done = 0): rerun "
                              "the study to finish them, or select the finished ones")
-        self.check_map_label(data)
+        self.check_map_label(semantic_map)
         if self.kind == "score":
-            return data["score"] >= self.value
+            return semantic_map["score"] >= self.value
         if self.kind == "top-1":
-            if "correct" not in data:
+            if "correct" not in semantic_map:
                 raise ValueError("this map has no 'correct' variable (a map of a plain function): pass "
                                  "criterion='score >= t'")
-            return data["correct"] == 1
+            return semantic_map["correct"] == 1
         raise ValueError(f"a map holds each view's score and top-1 answer, not its {self.name!r} answer: judge maps by "
                          "top-1 or score >= t, or judge f itself (robust_accuracy(f, ...), robustness_radius)")
 
-    def missing_on_map(self, data: xr.Dataset) -> xr.DataArray:
+    def missing_on_map(self, semantic_map: xr.Dataset) -> xr.DataArray:
         """The views of a map that have no value for this criterion (NaN): :meth:`on_map` counts them failing.
 
         Parameters
         ----------
-        data : xarray.Dataset
+        semantic_map : xarray.Dataset
             A dense map.
         """
-        return data["correct" if self.kind == "top-1" and "correct" in data else "score"].isnull()
+        return semantic_map["correct" if self.kind == "top-1" and "correct" in semantic_map else "score"].isnull()
 
 
 def classes_of(fn: Any) -> int | None:

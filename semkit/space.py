@@ -392,7 +392,7 @@ class Space:
         a, b = centres - r, centres + r
         return np.where(self.periodic, a, np.maximum(a, self.lower)), np.where(self.periodic, b, np.minimum(b, self.upper))
 
-    def sample(self, n: int, random_state: "int | np.random.Generator | None" = None,
+    def sample(self, n: int, random_state: "int | np.random.Generator | None" = 0,
                lower: Any = None, upper: Any = None) -> np.ndarray:
         """``n`` uniform random points [n, self.n] of a box of the Space, unwrapped as the box's bounds are.
 

@@ -72,10 +72,10 @@ def box_mesh() -> semkit.Mesh:
     return semkit.Mesh(np.asarray(box.vertices), np.asarray(box.faces), name="box")
 
 
-def silhouette_iou(a, b, threshold: float = 0.05) -> float:
-    """IoU of the pixels brighter than ``threshold`` (images [3, H, W] or [H, W, 3] arrays/tensors)."""
+def silhouette_iou(a, b, min_brightness: float = 0.05) -> float:
+    """IoU of the pixels brighter than ``min_brightness`` (images [3, H, W] or [H, W, 3] arrays/tensors)."""
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     ca = 0 if a.shape[0] == 3 else -1
     cb = 0 if b.shape[0] == 3 else -1
-    sa, sb = a.mean(axis=ca) > threshold, b.mean(axis=cb) > threshold
+    sa, sb = a.mean(axis=ca) > min_brightness, b.mean(axis=cb) > min_brightness
     return float((sa & sb).sum() / max((sa | sb).sum(), 1))

@@ -40,7 +40,7 @@ def test_an_adaptive_map_spends_its_queries_where_the_map_changes():
     assert float(err.where(ds.evaluated).max()) == 0  # computed points are exact
     assert float(err.mean()) < 0.002 and float(err.max()) < 0.05
     # the band is steep along the elevation and moves slowly with the azimuth: cells are split along the
-    # elevation only, so every 4th azimuth has the band at full resolution and the azimuths between interpolate
+    # elevation only, so every 4th azimuth has the band at every grid point and the azimuths between interpolate
     steep = np.abs(dense.score.differentiate("elevation")) > 0.05
     assert float(ds.evaluated.where(steep).isel(azimuth=slice(0, None, 4)).mean()) == 1
     assert float(ds.evaluated.where(steep).mean()) < 0.5 and float(err.where(steep).max()) < 0.01

@@ -2,7 +2,7 @@
 
 Every callable reachable from ``semkit`` and from each subpackage's ``__all__`` (classes' public methods
 included) is read: at most 10 parameters, no ``**kwargs`` (except where the keywords are a Space's own
-parameter names), none of the words the glossary retires.
+parameter names), none of the words the glossary retires; results' dims, coords, variables and attrs neither.
 """
 
 from __future__ import annotations
@@ -17,10 +17,11 @@ import semkit
 
 SUBPACKAGES = ("app", "classify", "function", "maps", "plot", "regions", "render", "scene", "store", "studies", "trust")
 #: Words the glossary retires, with the word to use.
-BANNED = {"seed": "random_state", "rng": "random_state", "threshold": "criterion", "budget": "max_queries",
+BANNED = {"seed": "random_state", "rng": "random_state", "threshold": "criterion or min_score", "budget": "max_queries",
           "delta": "radius", "tol": "min_motion / max_error", "resolution": "step", "map_step": "step",
           "radii": "radius", "samples": "n_samples", "audit_samples": "n_samples", "n_boot": "n_resamples",
-          "tolerance": "max_error, min_motion or max_failure", "alpha_level": "confidence"}
+          "tolerance": "max_error, min_motion or max_failure", "alpha_level": "confidence", "algorithm": "method",
+          "algorithms": "methods", "f_or_map": "f", "data": "f, semantic_map or result", "fn": "f"}
 MAX_PARAMETERS = 10
 #: Callables whose ``**kwargs`` are a Space's parameter names (render(mesh, azimuth=..., elevation=...)).
 SPACE_KEYWORDS = {"Renderer.render", "Space.points", "Space.of", "Explorer.set"}
@@ -122,3 +123,42 @@ def test_every_parameter_is_in_a_parameters_table(name):
     assert not missing, f"{name}: no 'Parameters' entry for {missing} (numpydoc: 'name : type' then an indented line)"
     unknown = [n for n in documented if n not in wanted and not n.startswith("*")]
     assert not unknown, f"{name}: documents {unknown}, which it does not take"
+
+
+@pytest.mark.parametrize("name", sorted(n for n in CALLABLES if "random_state" in [p.name for p in _parameters(CALLABLES[n])]))
+def test_random_state_defaults_to_zero(name):
+    """One default (docs/glossary.md): the same call gives the same numbers; None asks for fresh randomness."""
+    default = next(p.default for p in _parameters(CALLABLES[name]) if p.name == "random_state")
+    assert default is not inspect.Parameter.empty and default == 0 and not isinstance(default, bool), \
+        f"{name}: random_state defaults to {default!r}, not 0"
+
+
+def _result_names(result) -> set[str]:
+    names = set(result.dims) | set(result.coords) | set(result.attrs)
+    return names | set(getattr(result, "data_vars", ()))
+
+
+def test_results_name_nothing_with_a_retired_word():
+    """A region result (the paper's methods and a lattice-verified box), robust accuracy over criteria and a
+    radius result use the glossary's words for their dims, coords, variables and attrs."""
+    import warnings
+
+    import numpy as np
+
+    from semkit.trust import Verified
+
+    space = semkit.Space.paper()
+    f = lambda p: np.where(np.abs(np.atleast_2d(p)[:, 0] - 180) < 60, 0.9, 0.1)  # noqa: E731
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        paper = semkit.find_regions(f, [[180, 30]], ("naive", "oir_b"), space=space, iterations=5, progress=False)
+        lattice = semkit.find_regions(f, [[180, 30]], Verified(step=20, certificate="lattice"), space=space,
+                                      criterion="score >= 0.5", progress=False)
+    grid = semkit.semantic_map(f, space=space, step=30, progress=False)
+    surface = semkit.robust_accuracy(grid, [0, 30], criterion=["score >= 0.5", "score >= 0.7"])
+    radius = semkit.robustness_radius(f, [[180, 30]], space=space, criterion="score >= 0.5", certificate="lattice",
+                                      step=20, progress=False)
+    assert "method" in paper.dims and "n_samples" in lattice.data_vars and "min_score" in surface.coords
+    for name, result in {"regions": paper, "verified": lattice, "robust_accuracy": surface, "radius": radius}.items():
+        wrong = {n: BANNED[n] for n in _result_names(result) if n in BANNED}
+        assert not wrong, f"{name} result: rename {wrong}"

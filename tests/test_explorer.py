@@ -67,7 +67,7 @@ def test_the_widgets_drive_the_explorer(explorer):
     assert prediction.value != before_text and "azimuth 200" in prediction.value
     assert image.value != before_image and image.value[:4] == b"\x89PNG"
     assert "render + classify" in status.value
-    parts["algorithm"].value = "oir_b"
+    parts["method"].value = "oir_b"
     parts["button"].click()
     assert explorer.regions is not None and "oir_b (" in status.value
     parts["shape"].value = "coffee_mug" if explorer.shape == "vase" else "vase"

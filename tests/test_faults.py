@@ -41,7 +41,7 @@ def regions():
 BATTERY = [
     ("a step finer than memory can hold", lambda: SPACE.grid(1e-4), ValueError, "more than the"),
     ("a step wider than the range", lambda: SPACE.grid((3, 200)), ValueError, "wider than its range"),
-    ("a threshold that is no probability", lambda: semkit.robustness_radius(cosine, [[0, 0]], space=SPACE, criterion="score >= 5"),
+    ("a min_score that is no probability", lambda: semkit.robustness_radius(cosine, [[0, 0]], space=SPACE, criterion="score >= 5"),
      ValueError, "probability in [0, 1]"),
     ("a label that is not a whole number", lambda: semkit.classify.resolve_label(3.7), ValueError, "integer class index"),
     ("a class index as the network", lambda: semkit.SemanticFunction(gallery.load("vase"), 42), TypeError,

@@ -37,9 +37,9 @@ def test_a_lattice_certificate_passes_stripes_the_continuous_guarantee_refuses()
     f = striped()
     starts = [[30.0, 40.0], [200.0, 20.0]]
     lattice = semkit.find_regions(f, starts, Verified(step=3, certificate="lattice"), space=SPACE, criterion="score >= 0.5",
-                                  progress=False).sel(algorithm="verified")
+                                  progress=False).sel({"method": "verified"})
     sampled = semkit.find_regions(f, starts, Verified(step=3), space=SPACE, criterion="score >= 0.5",
-                                  progress=False).sel(algorithm="verified")
+                                  progress=False).sel({"method": "verified"})
     rng = np.random.default_rng(0)
     for s in range(2):
         lo, hi = lattice.lower.values[s], lattice.upper.values[s]
@@ -67,7 +67,7 @@ def test_default_boxes_and_radii_hold_on_the_continuum_of_smooth_functions():
         m = semkit.semantic_map(f, space=SPACE, step=6, progress=False)
         good = np.argwhere(m.score.values >= 0.5)[::40]
         starts = np.array([[m.azimuth.values[i], m.elevation.values[j]] for i, j in good])
-        boxes = semkit.find_regions(f, starts, Verified(), space=SPACE, criterion="score >= 0.5", progress=False).sel(algorithm="verified")
+        boxes = semkit.find_regions(f, starts, Verified(), space=SPACE, criterion="score >= 0.5", progress=False).sel({"method": "verified"})
         rng = np.random.default_rng(seed)
         for lo, hi in zip(boxes.lower.values, boxes.upper.values):
             views = lo + rng.random((3000, 2)) * (hi - lo)
@@ -98,7 +98,7 @@ def test_sampled_growth_reaches_the_robust_box_past_rare_failing_pockets_in_4d()
     held, volumes, queries = [], [], []
     for seed in range(20):
         f, lo, hi, start = pocket_function(seed, space)
-        box = semkit.find_regions(f, start[None], Verified(random_state=seed), space=space, criterion="score >= 0.5", progress=False).sel(algorithm="verified")
+        box = semkit.find_regions(f, start[None], Verified(random_state=seed), space=space, criterion="score >= 0.5", progress=False).sel({"method": "verified"})
         a, b = box.lower.values[0], box.upper.values[0]
         views = a + np.random.default_rng(seed + 99).random((20000, 4)) * (b - a)
         held.append((f(views) < 0.5).mean() <= 0.01)
@@ -148,7 +148,7 @@ class ThreeClasses:
 def test_every_criterion_judges_views_as_brute_force_and_is_recorded(criterion, passing):
     f = ThreeClasses()
     views = np.column_stack([np.linspace(0, 359, 200), np.full(200, 30.0)])
-    ok, _, _ = Criterion.resolve(criterion, fn=f).evaluate(f, views)
+    ok, _, _ = Criterion.resolve(criterion, f=f).evaluate(f, views)
     np.testing.assert_array_equal(ok, passing(analytic_classes(views)))
     radius = trust.robustness_radius(f, [[0.0, 30.0]], criterion=criterion, step=5, max_steps=12,
                                      certificate="lattice", progress=False)
@@ -169,7 +169,7 @@ def test_criteria_parse_validate_and_resolve():
         with pytest.raises(ValueError, match=match):
             bad()
     with pytest.raises(ValueError, match="scores only"):
-        Criterion.resolve("top-2", fn=semkit.function.as_function(lambda p: p[:, 0] * 0, space=SPACE))
+        Criterion.resolve("top-2", f=semkit.function.as_function(lambda p: p[:, 0] * 0, space=SPACE))
 
 
 def test_check_regions_and_stores_use_the_criterion_of_the_regions(tmp_path):
@@ -214,5 +214,5 @@ def test_sampled_robust_accuracy_certifies_on_the_continuum():
 def test_a_verified_box_stopped_before_its_certificate_is_not_handed_out():
     with pytest.warns(UserWarning, match="did not finish"):
         boxes = semkit.find_regions(striped(), [[100.0, 30.0]], Verified(), space=SPACE, iterations=3, criterion="score >= 0.5",
-                                    progress=False).sel(algorithm="verified")
+                                    progress=False).sel({"method": "verified"})
     assert (boxes.lower == boxes.upper).all() and float(boxes.certified[0]) == 0

@@ -135,7 +135,7 @@ def test_box_function():
     box = lambda p: ((p[:, 0] > -20) & (p[:, 0] < 20)).astype(float)
     r = find_regions(box, [[3.0]], ("naive", "oir_b"), space=LINE, iterations=2000,
                      step_rule=FaithfulSteps(min_motion=1e-7), progress=False)
-    naive, oir_b = r.isel(start=0, param=0).sel(algorithm="naive"), r.isel(start=0, param=0).sel(algorithm="oir_b")
+    naive, oir_b = r.isel(start=0, param=0).sel({"method": "naive"}), r.isel(start=0, param=0).sel({"method": "oir_b"})
     assert float(naive.upper - naive.lower) == pytest.approx(10, abs=1e-3)
     assert -20 < float(naive.lower) < float(naive.upper) < 20
     assert float(oir_b.lower) == pytest.approx(-20, abs=0.5) and float(oir_b.upper) == pytest.approx(20, abs=0.5)
@@ -179,8 +179,8 @@ def test_n_dimensional_boxes_take_one_batched_call_per_step(n):
     # from the paper's 1e-5 box the steps scale as width^(n-1) and a box in n >= 3 never grows: start wider
     methods = (Naive(start_width=0.25), OIRB(start_width=0.25), OIRW(start_width=0.25))
     r = find_regions(f, np.zeros((2, n)) + [[0.0], [0.5]], methods, space=space, iterations=150, progress=False)
-    assert r.lower.dims == ("start", "algorithm", "param") and r.lower.shape == (2, 3, n)
-    assert len(calls) == 150  # one call of f per step for all starts and all algorithms
+    assert r.lower.dims == ("start", "method", "param") and r.lower.shape == (2, 3, n)
+    assert len(calls) == 150  # one call of f per step for all starts and all methods
     per_step = 2 * (2**n + 2 * 2**n + 2**n * (1 + 2 * n))  # naive, oir_b (inner + outer), oir_w (corners + differences)
     assert 0 < calls[0] <= per_step  # the methods' points, each distinct point evaluated once (f's query cache)
     assert (r.queries.values == 150 * np.array([2**n, 2 * 2**n, 2**n * (1 + 2 * n)])).all()
@@ -191,7 +191,9 @@ def test_n_dimensional_boxes_take_one_batched_call_per_step(n):
     described = json.loads(r.attrs["methods"])
     assert [m["start_width"] for m in described] == [0.25] * 3 and described[1]["alpha"] == 0.05
     assert described[0]["step_rule"] == {"name": "faithful", "min_motion": None}
-    assert "method" not in r.dims  # Dataset.sel(method=...) would silently select nothing
+    assert r.lower.dims == ("start", "method", "param")  # one word: the argument is methods=, the dim method
+    # xarray's own sel(method=) is its fill rule, so a method is picked by a dict: sel({"method": "naive"})
+    assert r.sel({"method": "naive"}).lower.dims == ("start", "param")
 
 
 def test_white_box_gradients_come_from_f_gradient_when_it_has_one():
@@ -300,16 +302,16 @@ def test_srvr_and_the_check_against_a_dense_map():
         check_regions(r, m)
     check = check_regions(r, m, criterion="score >= 0.5")
     assert check.attrs["criterion"] == "score >= 0.5"
-    assert check.iou.sel(start=0, algorithm="naive") == 1 and check.fraction_correct.sel(start=0, algorithm="naive") == 1
-    assert check.points.sel(start=0, algorithm="naive") == 13 * 9
-    assert check.iou.sel(start=0, algorithm="oir_b") == pytest.approx(7 * 9 / (13 * 9))  # 330..360 of 330..30
+    assert check.iou.sel({"start": 0, "method": "naive"}) == 1 and check.fraction_correct.sel({"start": 0, "method": "naive"}) == 1
+    assert check.points.sel({"start": 0, "method": "naive"}) == 13 * 9
+    assert check.iou.sel({"start": 0, "method": "oir_b"}) == pytest.approx(7 * 9 / (13 * 9))  # 330..360 of 330..30
     assert check.fraction_correct.sel(start=1).values.tolist() == [0, 0]
     assert (check.iou.sel(start=1) == 0).all()
 
     volumes = np.array([[60 * 40, 30 * 40], [20 * 20, 20 * 20]]) / (360 * 100)
     np.testing.assert_allclose(semkit.regions.volume_ratio(r), volumes)
     s = srvr(r)
-    assert s.dims == ("algorithm",)
+    assert s.dims == ("method",)
     np.testing.assert_allclose(s, volumes.mean(0))
 
 
@@ -317,7 +319,7 @@ def test_srvr_keeps_network_and_shape_dims():
     r = find_regions(bump, STARTS, ("naive", "oir_b"), space=Space.paper(), iterations=50, progress=False)
     stacked = xr.concat([xr.concat([r, r], dim="shape"), xr.concat([r, r], dim="network")], dim="network")
     out = srvr(stacked)
-    assert set(out.dims) == {"network", "shape", "algorithm"}
+    assert set(out.dims) == {"network", "shape", "method"}
 
 
 def test_map_interpolation():
@@ -339,8 +341,8 @@ def test_regions_of_a_semantic_function(lite0):
     r = find_regions(f, [[90, 30]], iterations=3, progress=False)
     assert r.attrs["gradient_source"] == "central differences (azimuth=1, elevation=1)"
     assert r.attrs["network"] == "efficientnet_lite0" and r.attrs["label_name"] == "coffee mug"
-    assert r.queries.sel(algorithm="oir_w").item() == 3 * 4 * (1 + 4)  # corners, and 4 differences at each
-    assert f.queries + f.cache_hits == 3 * (4 + 8 + 20)  # points asked; the algorithms' shared first corners render once
+    assert r.queries.sel({"method": "oir_w"}).item() == 3 * 4 * (1 + 4)  # corners, and 4 differences at each
+    assert f.queries + f.cache_hits == 3 * (4 + 8 + 20)  # points asked; the methods' shared first corners render once
     assert f.queries < 3 * (4 + 8 + 20)
     assert np.isfinite(r.loss).all()
 
@@ -356,7 +358,7 @@ def test_a_stored_search_resumes_where_it_was_interrupted(tmp_path):
             self.calls += 1
             return bump(p, 100)
 
-    args = dict(starts=[[100, 30], [60, 20]], algorithms=("naive", "oir_b"), space=Space.paper(), iterations=200, progress=False)
+    args = dict(starts=[[100, 30], [60, 20]], methods=("naive", "oir_b"), space=Space.paper(), iterations=200, progress=False)
     whole = find_regions(Interrupted(), **args)
     store = tmp_path / "r.nc"
     first = Interrupted(stop_after=120)
@@ -393,7 +395,7 @@ class Stoppable:
 
 
 def test_an_adaptive_search_resumed_equals_an_uninterrupted_one(tmp_path):
-    args = dict(starts=[[100, 30], [60, 20], [300, 60]], algorithms=("naive", "oir_b", "oir_w"), space=Space.paper(),
+    args = dict(starts=[[100, 30], [60, 20], [300, 60]], methods=("naive", "oir_b", "oir_w"), space=Space.paper(),
                 iterations=600, step_rule="adaptive", progress=False)
     whole = find_regions(Stoppable(), **args)
     store = tmp_path / "adaptive.nc"
@@ -472,11 +474,11 @@ def test_methods_are_objects_that_declare_what_they_need():
     oir_w = METHODS.create("oir_w")
     assert isinstance(oir_w, OIRW) and isinstance(oir_w, RegionMethod)
     assert oir_w.needs_gradient and not METHODS.create("naive").needs_gradient
-    assert (oir_w.label, oir_w.color) == ("OIR_W", "tab:purple")
+    assert (oir_w.title, oir_w.color) == ("OIR_W", "tab:purple")
     assert [METHODS.create(m).queries_per_step(2) for m in METHODS.names()] == [4, 8, 8, 4]
     assert repr(OIRB(alpha=0.2, step_rule="adaptive")) == "OIRB(alpha=0.2, step_rule=AdaptiveSteps())"
     assert OIRB(alpha=0.2).get_params()["alpha"] == 0.2
     # an object with its own settings runs beside names
     r = find_regions(bump, [[0, 30]], ("naive", OIRB(alpha=0.2)),
                      space=Space.paper(), iterations=50, progress=False)
-    assert r.algorithm.values.tolist() == ["naive", "oir_b"] and '"alpha": 0.2' in r.attrs["methods"]
+    assert r.method.values.tolist() == ["naive", "oir_b"] and '"alpha": 0.2' in r.attrs["methods"]

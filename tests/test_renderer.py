@@ -80,7 +80,7 @@ def test_supersampling_antialiases_edges(chair_mesh):
     soft = Renderer(image_size=64, supersample=4).render(chair_mesh, azimuth=120, elevation=30)
     fraction = lambda im: ((im > 0.02) & (im < 0.48)).float().mean()  # partly covered background pixels
     assert fraction(soft) > 2 * fraction(hard)
-    assert silhouette_iou(hard[0], soft[0], threshold=0.25) > 0.8
+    assert silhouette_iou(hard[0], soft[0], min_brightness=0.25) > 0.8
 
 
 def test_invalid_renderer_settings_and_inputs(chair_mesh):

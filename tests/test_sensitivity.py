@@ -98,7 +98,7 @@ def test_sensitivity_of_a_map_is_exact_for_its_grid_and_needs_no_renders():
     assert np.allclose(score.S1.sel(parameter="azimuth"), v_az / (v_az + v_el))
     assert np.allclose(score.S1, score.ST) and np.allclose(score.S1_low, score.S1_high)  # additive; exact
     failure = result.sel(output="failure", network="n1", shape="s1")
-    assert float(failure.ST.sum()) >= float(failure.S1.sum()) - 1e-12  # a threshold makes interactions
+    assert float(failure.ST.sum()) >= float(failure.S1.sum()) - 1e-12  # a pass/fail cut makes interactions
     text = sensitivity_summary(result)
     assert len(text.splitlines()) == 4 and text.startswith("n1 on s1: azimuth explains most of the variance")
     one = result.sel(network="n1", shape="s1")

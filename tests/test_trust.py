@@ -69,7 +69,7 @@ def largest_box(good, i0, j0):
 
 
 # ------------------------------------------------------------------ criterion
-def test_plain_functions_need_a_threshold_and_nan_scores_are_refused():
+def test_plain_functions_need_a_score_criterion_and_nan_scores_are_refused():
     f = bumpy(0)
     with pytest.raises(ValueError, match="criterion=.score >= t."):
         trust.robustness_radius(f, [[0, 0]], space=SPACE)
@@ -129,14 +129,14 @@ def test_robust_accuracy_equals_brute_force_erosion_of_the_map():
     assert "score >= 0.5" in ra.attrs["long_name"]
 
 
-def test_robust_accuracy_surface_over_thresholds_and_stacked_maps():
+def test_robust_accuracy_surface_over_min_scores_and_stacked_maps():
     maps = [semkit.semantic_map(bumpy(s), space=SPACE, step=10, progress=False) for s in (3, 4)]
     import xarray as xr
 
     stacked = xr.concat(maps, dim="shape").assign_coords(shape=["a", "b"])
     stacked.attrs = maps[0].attrs
     surface = trust.robust_accuracy(stacked, [0, 10, 20], criterion=[f"score >= {t}" for t in (0.3, 0.5, 0.7)])
-    assert set(surface.dims) == {"criterion", "radius", "shape"} and surface.threshold.values.tolist() == [0.3, 0.5, 0.7]
+    assert set(surface.dims) == {"criterion", "radius", "shape"} and surface.min_score.values.tolist() == [0.3, 0.5, 0.7]
     assert (surface.diff("criterion") <= 1e-12).all() and (surface.diff("radius") <= 1e-12).all()
     one = trust.robust_accuracy(maps[1], [10], criterion="score >= 0.5")
     assert float(surface.sel(criterion="score >= 0.5", radius=10, shape="b")) == pytest.approx(float(one[0]))
@@ -155,14 +155,14 @@ def test_robust_accuracy_from_samples_has_a_confidence_interval_around_the_truth
 
 # ------------------------------------------------------------ worst views
 @pytest.mark.parametrize("method, within", [("random", 0.15), ("cmaes", 0.05)])
-def test_find_failures_respects_the_budget_and_finds_the_minimum_near_the_start(method, within):
+def test_find_failures_respects_max_queries_and_finds_the_minimum_near_the_start(method, within):
     gaps, found = [], []
     for seed in (6, 7, 8, 9):
         f = bumpy(seed)
         starts = np.random.default_rng(seed).uniform([0, -10], [360, 90], (10, 2))
         ds = trust.find_failures(f, starts, 30, space=SPACE, criterion="score >= 0.5", max_queries=150, method=method,
                                  progress=False)
-        assert (ds.queries.values == 150).all()  # the whole budget, never more
+        assert (ds.queries.values == 150).all()  # all of max_queries, never more
         for s, x in enumerate(starts):
             az = np.arange(x[0] - 30, x[0] + 30.01, 0.5)
             el = np.clip(np.arange(x[1] - 30, x[1] + 30.01, 0.5), -10, 90)
@@ -197,7 +197,7 @@ def test_find_failures_reports_a_failing_start_and_rejects_bad_input():
 # ------------------------------------------------------------ verified boxes
 def verified(f, starts, space=SPACE, **options):
     regions = semkit.find_regions(f, starts, Verified(**options), space=space, progress=False)
-    return regions.sel(algorithm="verified")
+    return regions.sel({"method": "verified"})
 
 
 def test_lattice_boxes_hold_no_failure_and_come_close_to_the_largest_box():
@@ -227,7 +227,7 @@ def test_lattice_box_crosses_360_and_a_failing_start_is_empty():
     assert float(boxes.lower[0, 1]) == pytest.approx(-10) and float(boxes.upper[0, 1]) == pytest.approx(90)
     assert boxes.start_passes.values.tolist() == [1.0, 0.0] and boxes.certified.values.tolist() == [1.0, 0.0]
     assert np.isnan(boxes.lower[1]).all() and np.isnan(boxes.upper[1]).all()  # a failing start has no box
-    assert semkit.srvr(boxes.expand_dims(algorithm=["verified"])).item() > 0
+    assert semkit.srvr(boxes.expand_dims(method=["verified"])).item() > 0
 
 
 def test_verified_boxes_with_the_paper_methods_in_one_search_and_on_a_real_network(mug, lite0):
@@ -237,7 +237,7 @@ def test_verified_boxes_with_the_paper_methods_in_one_search_and_on_a_real_netwo
     assert len(right) >= 1, "the network gets no candidate view right at 64 px"
     starts = np.concatenate([right[:1], candidates[f.evaluate(candidates).top1 != f.label][:1]])  # one passes, one fails
     regions = semkit.find_regions(f, starts, ("naive", Verified(step=15, max_queries=1500)), iterations=40, progress=False)
-    boxes = regions.sel(algorithm="verified")
+    boxes = regions.sel({"method": "verified"})
     assert boxes.start_passes.values.tolist()[:1] == [1.0] and not np.isnan(boxes.lower.values[0]).any()
     for s in range(len(starts)):
         lo, hi = boxes.lower.values[s], boxes.upper.values[s]
@@ -269,14 +269,14 @@ def test_an_interrupted_verified_search_resumes_without_querying_again(tmp_path)
     counted = []
     resumed = semkit.find_regions(lambda p: counted.append(len(p)) or f(p), starts, Verified(step=3), space=SPACE, store=store,
                                   key="bumpy9", criterion="score >= 0.5", progress=False)
-    np.testing.assert_allclose(resumed.lower.sel(algorithm="verified"), whole.lower)
-    np.testing.assert_allclose(resumed.upper.sel(algorithm="verified"), whole.upper)
-    np.testing.assert_array_equal(resumed.iterations.sel(algorithm="verified"), whole.iterations)
-    np.testing.assert_allclose(resumed.lower_trace.sel(algorithm="verified"), whole.lower_trace)
+    np.testing.assert_allclose(resumed.lower.sel({"method": "verified"}), whole.lower)
+    np.testing.assert_allclose(resumed.upper.sel({"method": "verified"}), whole.upper)
+    np.testing.assert_array_equal(resumed.iterations.sel({"method": "verified"}), whole.iterations)
+    np.testing.assert_allclose(resumed.lower_trace.sel({"method": "verified"}), whole.lower_trace)
     assert before + sum(counted) == int(whole.queries.sum())  # nothing evaluated twice
 
 
-def test_sampled_boxes_in_4d_hold_their_certificate_within_budget():
+def test_sampled_boxes_in_4d_hold_their_certificate_within_max_queries():
     space = Space({"azimuth": (0, 360), "elevation": (-10, 90), "distance": (1.5, 4.0), "light_elevation": (-90, 90)},
                   periodic=["azimuth"])
     holds, volumes = [], []

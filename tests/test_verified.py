@@ -1,4 +1,4 @@
-"""Verified boxes: the query budget bounds everything, a box that grew is certified, a failing start has no box,
+"""Verified boxes: max_queries bounds everything, a box that grew is certified, a failing start has no box,
 the result names its criterion, and the method's options are validated and described."""
 
 import warnings
@@ -37,11 +37,11 @@ def verified(f, starts, space=SPACE, **options):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         regions = semkit.find_regions(f, starts, Verified(**options), space=space, criterion="score >= 0.5", progress=False)
-    return regions.sel(algorithm="verified")
+    return regions.sel({"method": "verified"})
 
 
 @pytest.mark.parametrize("step, certificate", [(2, "sampled"), (1, "sampled"), (2, "lattice")])
-def test_a_function_passing_everywhere_grows_a_large_certified_box_within_the_budget(step, certificate):
+def test_a_function_passing_everywhere_grows_a_large_certified_box_within_max_queries(step, certificate):
     boxes = verified(everywhere, [[100.0, 40.0]], step=step, certificate=certificate)
     volume = float(semkit.regions.volume_ratio(boxes, space=SPACE)[0])
     assert int(boxes.queries[0]) <= 5000 and float(boxes.certified[0]) == 1
@@ -71,7 +71,7 @@ def test_failing_starts_have_no_box_and_are_named():
     starts = rng.uniform([0, -10], [360, 90], (6, 2))
     with pytest.warns(UserWarning, match=r"6 start\(s\) \(\[0, 1, 2, 3, 4, 5\]\) fail the criterion score >= 0.5"):
         boxes = semkit.find_regions(nowhere, starts, Verified(), space=SPACE, criterion="score >= 0.5",
-                                    progress=False).sel(algorithm="verified")
+                                    progress=False).sel({"method": "verified"})
     assert np.isnan(boxes.lower).all() and np.isnan(boxes.upper).all()
     assert (boxes.certified == 0).all() and (boxes.start_passes == 0).all()
     noise = lambda p: np.random.default_rng(int(np.atleast_2d(p)[0, 0] * 1000)).random(len(p))  # noqa: E731

@@ -80,17 +80,17 @@ class ExportCache:
             self._exports.move_to_end(key)
         return data
 
-    def put(self, key: str, data: bytes) -> None:
+    def put(self, key: str, content: bytes) -> None:
         """Keep an export, dropping the least recently used beyond the cache's size.
 
         Parameters
         ----------
         key : str
             The export's key.
-        data : bytes
+        content : bytes
             The ONNX model.
         """
-        self._exports[key] = data
+        self._exports[key] = content
         self._exports.move_to_end(key)
         while len(self._exports) > self.size:
             self._exports.popitem(last=False)

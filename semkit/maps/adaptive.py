@@ -103,7 +103,7 @@ def adaptive_values(
     grid: dict[str, np.ndarray],
     periods: Sequence[float | None],
     max_error: float,
-    labels: Sequence[int | None],
+    label: Sequence[int | None],
     *,
     journals: Sequence[Any],
     chunk_size: int = 64,
@@ -111,7 +111,7 @@ def adaptive_values(
 ) -> list[dict[str, np.ndarray]]:
     """Adaptive maps' values over ``grid`` (see :func:`refine`) for one or more functions, each refined where it needs it.
 
-    Per function (by position) ``labels`` holds its label (or None) and
+    Per function (by position) ``label`` holds its true class (or None) and
     ``journals`` its map's store (or None). The refinements run in lockstep:
     the batches that those still refining ask for are merged and evaluated in
     chunks of ``chunk_size`` points, ``evaluate({function: points [B, n]})``
@@ -156,7 +156,7 @@ def adaptive_values(
                 bar.update(len(index))
         return {j: {key: np.concatenate([p[key] for p in part]) for key in part[0]} for j, part in parts.items()}
 
-    runs = [refine(axes, periods, max_error, k, label) for k, label in zip(known, labels)]
+    runs = [refine(axes, periods, max_error, k, true_class) for k, true_class in zip(known, label)]
     out: list[dict[str, np.ndarray]] = [{} for _ in runs]
     asking: dict[int, np.ndarray] = {}
 

@@ -35,11 +35,11 @@ class MapFunction:
     ValueError
         If the map's dims are not the Space's parameters, or it holds NaN or infinite scores.
     """
-    def __init__(self, data: xr.Dataset | xr.DataArray, *, space: Space | None = None) -> None:
+    def __init__(self, semantic_map: xr.Dataset | xr.DataArray, *, space: Space | None = None) -> None:
         from scipy.interpolate import RegularGridInterpolator
 
-        score = data["score"] if isinstance(data, xr.Dataset) else data
-        space = recorded_space(data, space)
+        score = semantic_map["score"] if isinstance(semantic_map, xr.Dataset) else semantic_map
+        space = recorded_space(semantic_map, space)
         extra = set(score.dims) - set(space.names)
         if extra:
             raise ValueError(f"the map has dims {sorted(extra)} beyond the Space's {list(space.names)}: select or average them first")
@@ -63,7 +63,7 @@ class MapFunction:
             closed.append(circle)
             axes.append(x)
         self.space = space
-        self.attrs = dict(getattr(data, "attrs", {}))
+        self.attrs = dict(getattr(semantic_map, "attrs", {}))
         digest = hashlib.sha256(values.tobytes())
         for x in axes:
             digest.update(x.tobytes())
@@ -92,6 +92,6 @@ class MapFunction:
         """
         info = {k: self.attrs[k] for k in ("label", "label_name", "network", "shape") if k in self.attrs}
         return {**info, "interpolated_map": self.digest, "space": self.space.to_dict()}
-def interpolate(data: xr.Dataset | xr.DataArray, *, space: Space | None = None) -> MapFunction:
-    """The map ``data`` as a function of points [B, n] (see :class:`MapFunction`)."""
-    return MapFunction(data, space=space)
+def interpolate(semantic_map: xr.Dataset | xr.DataArray, *, space: Space | None = None) -> MapFunction:
+    """The map ``semantic_map`` as a function of points [B, n] (see :class:`MapFunction`)."""
+    return MapFunction(semantic_map, space=space)

@@ -67,7 +67,7 @@ def _new_axes(ax, **kwargs):
     return ax
 
 
-def curve(data: xr.Dataset | xr.DataArray, hue: str | None = None, *, ax=None, show_correct: bool = True,
+def curve(semantic_map: xr.Dataset | xr.DataArray, hue: str | None = None, *, ax=None, show_correct: bool = True,
           criterion: Criterion | str | None = None, style: Mapping[str, Any] | None = None):
     """Line plot of a 1-D map, or of several, one per value of ``hue``.
 
@@ -98,13 +98,13 @@ def curve(data: xr.Dataset | xr.DataArray, hue: str | None = None, *, ax=None, s
     ValueError
         If the map has more than one dim besides ``hue``.
     """
-    score = score_of(data)
+    score = score_of(semantic_map)
     dims = [d for d in score.dims if d != hue]
     if len(dims) != 1:
         raise ValueError(f"curve() needs a 1-D map (plus an optional hue dim); this one has dims {score.dims}")
     x = dims[0]
     ax = _new_axes(ax, figsize=(7, 3.5))
-    groups = [(None, data)] if hue is None else [(str(v), data.sel({hue: v})) for v in data[hue].values]
+    groups = [(None, semantic_map)] if hue is None else [(str(v), semantic_map.sel({hue: v})) for v in semantic_map[hue].values]
     for name, d in groups:
         s = score_of(d)
         line = ax.plot(s[x].values, s.values, label=name, **dict(style or {}))[0]
@@ -112,11 +112,11 @@ def curve(data: xr.Dataset | xr.DataArray, hue: str | None = None, *, ax=None, s
         if ok is not None:
             ok = ok.values.astype(bool)
             ax.plot(s[x].values[ok], s.values[ok], "o", ms=3, color=line.get_color())
-    ax.set(xlabel=_axis_label(score, x), ylabel=_ylabel(data), ylim=(0, 1))
-    parameter = coordinate_parameter(data, x)
+    ax.set(xlabel=_axis_label(score, x), ylabel=_ylabel(semantic_map), ylim=(0, 1))
+    parameter = coordinate_parameter(semantic_map, x)
     if parameter is not None and parameter.periodic:
         ax.set_xlim(parameter.low, parameter.high)
-    title = _describe(data)
+    title = _describe(semantic_map)
     ax.set_title(title if hue is None else f"{title} (by {hue})".strip())
     ax.grid(alpha=0.3)
     if hue is not None:
@@ -125,12 +125,12 @@ def curve(data: xr.Dataset | xr.DataArray, hue: str | None = None, *, ax=None, s
     return ax
 
 
-def polar(data: xr.Dataset | xr.DataArray, hue: str | None = None, *, ax=None, style: Mapping[str, Any] | None = None):
+def polar(semantic_map: xr.Dataset | xr.DataArray, hue: str | None = None, *, ax=None, style: Mapping[str, Any] | None = None):
     """A 1-D azimuth map around a circle (0 degrees at the top, clockwise).
 
     Parameters
     ----------
-    data : Dataset or DataArray
+    semantic_map : Dataset or DataArray
         A map over ``azimuth`` (its ``score`` variable is drawn), plus the ``hue`` dim when given.
     hue : str, optional
         A dim to draw one line per value of; None: one line.
@@ -149,7 +149,7 @@ def polar(data: xr.Dataset | xr.DataArray, hue: str | None = None, *, ax=None, s
     ValueError
         If the map is not over ``azimuth``, or ``ax`` is not polar.
     """
-    score = score_of(data)
+    score = score_of(semantic_map)
     if "azimuth" not in score.dims:
         raise ValueError("polar() plots maps over azimuth")
     ax = _new_axes(ax, subplot_kw={"projection": "polar"}, figsize=(4.5, 4.5))
@@ -162,14 +162,14 @@ def polar(data: xr.Dataset | xr.DataArray, hue: str | None = None, *, ax=None, s
         theta = np.radians(np.r_[s.azimuth.values, s.azimuth.values[:1]])
         ax.plot(theta, np.r_[s.values, s.values[:1]], label=name, **dict(style or {}))
     ax.set_ylim(0, 1)
-    ax.set_title(f"{_ylabel(data)} over azimuth\n{_describe(data)}", fontsize=10)
+    ax.set_title(f"{_ylabel(semantic_map)} over azimuth\n{_describe(semantic_map)}", fontsize=10)
     if hue is not None:
         ax.legend(title=hue, fontsize=7, loc="lower left", bbox_to_anchor=(0.85, 0.85))
     return ax
 
 
 def heatmap(
-    data: xr.Dataset | xr.DataArray,
+    semantic_map: xr.Dataset | xr.DataArray,
     x: str = "azimuth",
     y: str = "elevation",
     *,
@@ -218,24 +218,24 @@ def heatmap(
     ValueError
         If the map's dims are not exactly ``x`` and ``y``.
     """
-    score = score_of(data)
+    score = score_of(semantic_map)
     if set(score.dims) != {x, y}:
         raise ValueError(f"heatmap() needs a 2-D map over ({x}, {y}); this one has dims {score.dims} (select or average the others)")
     ax = _new_axes(ax, figsize=(6.5, 4))
     s = score.transpose(y, x)
     mesh = ax.pcolormesh(_edges(s[x].values), _edges(s[y].values), s.values, cmap=cmap, vmin=vmin, vmax=vmax, shading="flat")
-    good = passing(data, criterion) if show_correct else None
+    good = passing(semantic_map, criterion) if show_correct else None
     if good is not None:
         ok = good.transpose(y, x).values.astype(bool)
         if ok.any() and not ok.all():
             xv = s[x].values
-            parameter = coordinate_parameter(data, x)
+            parameter = coordinate_parameter(semantic_map, x)
             closes = parameter is not None and Space([parameter]).closes_circle(x, xv)  # a grid over the whole period
             outline(ax, xv, s[y].values, ok, periodic_x=closes)
-    ax.set(xlabel=_axis_label(score, x), ylabel=_axis_label(score, y), title=_describe(data))
+    ax.set(xlabel=_axis_label(score, x), ylabel=_axis_label(score, y), title=_describe(semantic_map))
     if colorbar:
         bar = ax.figure.colorbar(mesh, ax=ax)
-        bar.set_label(_ylabel(data))
+        bar.set_label(_ylabel(semantic_map))
     return ax
 
 
@@ -417,12 +417,12 @@ def regions(
     limits = (ax.get_xlim(), ax.get_ylim()) if semantic_map is not None else None
     periods = _periods(regions)
     space = recorded_space(regions) if periods else None
-    algos = [str(a) for a in regions.algorithm.values]
+    method_names = [str(a) for a in regions.method.values]
     n_starts = regions.sizes["start"]
-    for j, name in enumerate(algos):
+    for j, name in enumerate(method_names):
         color = style(name, j)[1]
         for s in range(n_starts):
-            box = regions.isel(start=s, algorithm=j)
+            box = regions.isel(start=s, method=j)
             lo, hi = float(box.lower.sel(param=x)), float(box.upper.sel(param=x))
             xs = space.pieces(x, lo, hi) if x in periods else [(lo, hi)]
             if one_d:
@@ -437,7 +437,7 @@ def regions(
     starts = regions.start_point
     if one_d:
         ax.plot(starts.sel(param=x), np.full(n_starts, -0.02), "k^", ms=6)
-        ax.set_ylim(-0.06 - 0.035 * len(algos), 1)
+        ax.set_ylim(-0.06 - 0.035 * len(method_names), 1)
     else:
         ax.plot(starts.sel(param=x), starts.sel(param=y), "k*", ms=10, mec="w")
         if semantic_map is None:
@@ -448,7 +448,7 @@ def regions(
         ax.set_xlim(*xlim)
         if not one_d:
             ax.set_ylim(*limits[1])
-    handles = [Line2D([], [], color=style(a, j)[1], lw=2, label=style(a, j)[0]) for j, a in enumerate(algos)]
+    handles = [Line2D([], [], color=style(a, j)[1], lw=2, label=style(a, j)[0]) for j, a in enumerate(method_names)]
     handles.append(Line2D([], [], color="k", marker="*" if not one_d else "^", ls="", label="start"))
     ax.legend(handles=handles, fontsize=8, loc="upper right", framealpha=0.8)
     return ax
@@ -500,13 +500,13 @@ def traces(regions: xr.Dataset, start: int = 0, param: str | None = None, *, ax=
     param = param or str(regions.param.values[0])
     ax = _new_axes(ax, figsize=(6.5, 3.5))
     r = regions.isel(start=start)
-    for j, name in enumerate(str(a) for a in regions.algorithm.values):
-        lo = r.lower_trace.sel(algorithm=name, param=param).values
-        hi = r.upper_trace.sel(algorithm=name, param=param).values
+    for j, name in enumerate(str(a) for a in regions.method.values):
+        lo = r.lower_trace.sel({"method": name, "param": param}).values
+        hi = r.upper_trace.sel({"method": name, "param": param}).values
         it = regions.iteration.values
-        label, color = style(name, j)
+        title, color = style(name, j)
         ax.fill_between(it, lo, hi, color=color, alpha=0.15)
-        ax.plot(it, lo, color=color, label=label)
+        ax.plot(it, lo, color=color, label=title)
         ax.plot(it, hi, color=color)
     units = dict(zip(regions.param.values, regions.units.values)).get(param, "") if "units" in regions.coords else ""
     point = ", ".join(f"{v:g}" for v in r.start_point.values)
@@ -535,11 +535,11 @@ def loss_traces(regions: xr.Dataset, start: int = 0, *, ax=None):
     """
     ax = _new_axes(ax, figsize=(6.5, 3.5))
     r = regions.isel(start=start)
-    for j, name in enumerate(str(a) for a in regions.algorithm.values):
-        loss = r.loss.sel(algorithm=name).values
+    for j, name in enumerate(str(a) for a in regions.method.values):
+        loss = r.loss.sel({"method": name}).values
         scale = np.nanmax(np.abs(loss)) or 1.0
-        label, color = style(name, j)
-        ax.plot(regions.iteration.values, loss / scale, color=color, label=f"{label} (/ {scale:.3g})")
+        title, color = style(name, j)
+        ax.plot(regions.iteration.values, loss / scale, color=color, label=f"{title} (/ {scale:.3g})")
     point = ", ".join(f"{v:g}" for v in r.start_point.values)
     ax.set(xlabel="step", ylabel="loss / max |loss|", title=f"losses of the boxes grown from ({point})")
     ax.legend(fontsize=8)
@@ -550,7 +550,7 @@ def loss_traces(regions: xr.Dataset, start: int = 0, *, ax=None):
 # ------------------------------------------------------------------ layouts
 
 
-def robust_accuracy(data: xr.DataArray, hue: str = "network", *, ax=None):
+def robust_accuracy(result: xr.DataArray, hue: str = "network", *, ax=None):
     """Robust accuracy against radius (from :func:`semkit.robust_accuracy`), one line per ``hue`` value.
 
     Lines are averaged over shapes, the band their range (one shape: the interval over the views); the
@@ -558,7 +558,7 @@ def robust_accuracy(data: xr.DataArray, hue: str = "network", *, ax=None):
 
     Parameters
     ----------
-    data : DataArray
+    result : DataArray
         Robust accuracy over ``radius``, from :func:`semkit.robust_accuracy`.
     hue : str
         A dim to draw one line per value of (ignored when the result lacks it).
@@ -571,7 +571,7 @@ def robust_accuracy(data: xr.DataArray, hue: str = "network", *, ax=None):
         The axes drawn on.
     """
     ax = _new_axes(ax, figsize=(6.5, 3.8))
-    groups = [(str(v), data.sel({hue: v})) for v in data[hue].values] if hue in data.dims else [(None, data)]
+    groups = [(str(v), result.sel({hue: v})) for v in result[hue].values] if hue in result.dims else [(None, result)]
     for i, (name, d) in enumerate(groups):
         mean = d.mean("shape") if "shape" in d.dims else d
         ax.plot(d.radius, mean, marker="o", color=f"C{i}", label=name)
@@ -579,10 +579,10 @@ def robust_accuracy(data: xr.DataArray, hue: str = "network", *, ax=None):
             ax.fill_between(d.radius, d.min("shape"), d.max("shape"), color=f"C{i}", alpha=0.15)
         elif "ci_low" in d.coords:
             ax.fill_between(d.radius, d.ci_low, d.ci_high, color=f"C{i}", alpha=0.15)
-    units = data["radius"].attrs.get("units", "")
+    units = result["radius"].attrs.get("units", "")
     ax.set(xlabel=f"radius (every parameter, {units})" if units else "radius",
            ylabel="robust accuracy", ylim=(0, 1),
-           title=f"share of views whose whole +-radius box passes: {data.attrs.get('criterion', '')}")
+           title=f"share of views whose whole +-radius box passes: {result.attrs.get('criterion', '')}")
     if groups[0][0] is not None:
         ax.legend(fontsize=8)
     ax.grid(alpha=0.3)

@@ -26,7 +26,7 @@ def _sigma(text: str) -> str:
     return ", ".join(f"{name}={value:g}" for name, value in json.loads(text).items())
 
 
-def certified_accuracy(data: xr.DataArray, hue: str = "network", *, ax=None):
+def certified_accuracy(result: xr.DataArray, hue: str = "network", *, ax=None):
     """Certified accuracy of the smoothed network against the whitened radius, one line per ``hue`` value.
 
     The smoothing literature's curve: the share of views where g is right with a certified radius of at least r.
@@ -34,7 +34,7 @@ def certified_accuracy(data: xr.DataArray, hue: str = "network", *, ax=None):
 
     Parameters
     ----------
-    data : DataArray
+    result : DataArray
         Certified accuracy over ``radius``, from :func:`semkit.trust.certified_accuracy`.
     hue : str
         A dim to draw one line per value of (ignored when the result lacks it).
@@ -47,7 +47,7 @@ def certified_accuracy(data: xr.DataArray, hue: str = "network", *, ax=None):
         The axes drawn on.
     """
     ax = _axes(ax, (6.5, 3.8))
-    groups = [(str(v), data.sel({hue: v})) for v in data[hue].values] if hue in data.dims else [(None, data)]
+    groups = [(str(v), result.sel({hue: v})) for v in result[hue].values] if hue in result.dims else [(None, result)]
     for i, (name, d) in enumerate(groups):
         mean = d.mean("shape") if "shape" in d.dims else d
         ax.step(d.radius, mean, where="post", color=f"C{i}", label=name)
@@ -56,7 +56,7 @@ def certified_accuracy(data: xr.DataArray, hue: str = "network", *, ax=None):
         elif "ci_low" in d.coords:
             ax.fill_between(d.radius, d.ci_low, d.ci_high, step="post", color=f"C{i}", alpha=0.15)
     ax.set(xlabel="certified radius ||(x' - x) / sigma||_2 (units of sigma)", ylabel="certified accuracy", ylim=(0, 1),
-           title=f"smoothed network g ({data.attrs.get('answer', '')}), sigma {_sigma(data.attrs.get('sigma', '{}'))}")
+           title=f"smoothed network g ({result.attrs.get('answer', '')}), sigma {_sigma(result.attrs.get('sigma', '{}'))}")
     ax.title.set_fontsize(9)
     if groups[0][0] is not None:
         ax.legend(fontsize=8)

@@ -36,10 +36,10 @@ def search_figure(regions: xr.Dataset, start: int = 0):
     return fig
 
 
-def facets_figure(data: Any, draw, rows: str | None = None, cols: str | None = None, *,
+def facets_figure(result: Any, draw, rows: str | None = None, cols: str | None = None, *,
                   size: tuple[float, float] = (4.6, 3.0), subplot_kw: dict | None = None,
                   options: Mapping[str, Any] | None = None):
-    """A figure of panels, one per value of the dims ``rows`` x ``cols`` of ``data``, each drawn by ``draw``.
+    """A figure of panels, one per value of the dims ``rows`` x ``cols`` of ``result``, each drawn by ``draw``.
 
     E.g. ``facets_figure(maps, heatmap, rows="shape", cols="network")``. Option values that are xarray objects
     with those dims are selected panel by panel too
@@ -47,14 +47,14 @@ def facets_figure(data: Any, draw, rows: str | None = None, cols: str | None = N
 
     Parameters
     ----------
-    data : Dataset or DataArray or dict
+    result : Dataset or DataArray or dict
         The results to split into panels; a dict of results: one panel per entry, in one row, titled by its key.
     draw : callable
         Draws one panel: ``draw(panel, ax=ax, **options)``, e.g. :func:`heatmap`.
     rows : str, optional
-        A dim of ``data`` with one row of panels per value; None: one row.
+        A dim of ``result`` with one row of panels per value; None: one row.
     cols : str, optional
-        A dim of ``data`` with one column of panels per value; None: one column.
+        A dim of ``result`` with one column of panels per value; None: one column.
     size : tuple of float
         Width and height of each panel, in inches.
     subplot_kw : dict, optional
@@ -69,13 +69,13 @@ def facets_figure(data: Any, draw, rows: str | None = None, cols: str | None = N
     """
     import matplotlib.pyplot as plt
 
-    if isinstance(data, dict):
-        cells = [[(title, value, {})] for title, value in data.items()]
+    if isinstance(result, dict):
+        cells = [[(title, value, {})] for title, value in result.items()]
         cells = [list(row) for row in zip(*cells)]  # one row
     else:
-        row_values = list(data[rows].values) if rows else [None]
-        col_values = list(data[cols].values) if cols else [None]
-        cells = [[(None, data.sel(_where(rows, r, cols, c)), _where(rows, r, cols, c)) for c in col_values] for r in row_values]
+        row_values = list(result[rows].values) if rows else [None]
+        col_values = list(result[cols].values) if cols else [None]
+        cells = [[(None, result.sel(_where(rows, r, cols, c)), _where(rows, r, cols, c)) for c in col_values] for r in row_values]
     fig, axes = plt.subplots(len(cells), len(cells[0]), figsize=(size[0] * len(cells[0]), size[1] * len(cells)),
                              squeeze=False, layout="constrained", subplot_kw=subplot_kw)
     for i, row in enumerate(cells):
@@ -89,18 +89,18 @@ def facets_figure(data: Any, draw, rows: str | None = None, cols: str | None = N
 
 
 def _colour(metric: str, index: int) -> str:
-    """The colour of the region method an "SRVR <label>" metric names (C<index> for one semkit does not know)."""
+    """The colour of the region method an "SRVR <title>" metric names (C<index> for one semkit does not know)."""
     from ..regions import METHODS, style
 
-    label = metric[len("SRVR "):]
-    return next((colour for name, colour in (style(n) for n in METHODS.names()) if name == label), f"C{index}")
+    title = metric[len("SRVR "):]
+    return next((colour for name, colour in (style(n) for n in METHODS.names()) if name == title), f"C{index}")
 
 
 def _where(rows: str | None, r: Any, cols: str | None, c: Any) -> dict[str, Any]:
     return {k: v for k, v in ((rows, r), (cols, c)) if k is not None}
 
 
-def renders_figure(data: xr.Dataset | xr.DataArray, f, strip: xr.Dataset | xr.DataArray, *, hue: str | None = None,
+def renders_figure(semantic_map: xr.Dataset | xr.DataArray, f, strip: xr.Dataset | xr.DataArray, *, hue: str | None = None,
                    show_correct: bool = True, criterion: Any = None):
     """A map above the renders ``f`` makes along a 1-D slice of it, so one sees what the network saw.
 
@@ -127,20 +127,20 @@ def renders_figure(data: xr.Dataset | xr.DataArray, f, strip: xr.Dataset | xr.Da
     import matplotlib.pyplot as plt
 
     fig, (ax, below) = plt.subplots(2, 1, figsize=(8, 6), height_ratios=[3, 1.2], layout="constrained")
-    if len([d for d in score_of(data).dims if d != hue]) == 1:
-        curve(data, hue, ax=ax, show_correct=show_correct, criterion=criterion)
+    if len([d for d in score_of(semantic_map).dims if d != hue]) == 1:
+        curve(semantic_map, hue, ax=ax, show_correct=show_correct, criterion=criterion)
     else:
-        heatmap(data, ax=ax, show_correct=show_correct, criterion=criterion)
+        heatmap(semantic_map, ax=ax, show_correct=show_correct, criterion=criterion)
     render_strip(f, strip, ax=below)
     return fig
 
 
-def looks_figure(data: xr.Dataset, functions: dict, *, azimuths: Any = (0, 45, 90, 135, 180, 225, 270, 315)):
+def looks_figure(semantic_map: xr.Dataset, functions: dict, *, azimuths: Any = (0, 45, 90, 135, 180, 225, 270, 315)):
     """A 1-D map under several looks, and the renders of each look at some azimuths.
 
     Parameters
     ----------
-    data : Dataset
+    semantic_map : Dataset
         The looks' 1-D maps concatenated along a ``look`` dim.
     functions : dict of str to SemanticFunction
         Each look's SemanticFunction by the look's name, from :func:`semkit.studies.looks`.
@@ -156,7 +156,7 @@ def looks_figure(data: xr.Dataset, functions: dict, *, azimuths: Any = (0, 45, 9
 
     fig, axes = plt.subplots(1 + len(functions), 1, figsize=(8, 3 + 1.3 * len(functions)),
                              height_ratios=[3] + [1.2] * len(functions), layout="constrained")
-    curve(data, hue="look", ax=axes[0])
+    curve(semantic_map, hue="look", ax=axes[0])
     first = next(iter(functions.values()))
     axes[0].set_title(f"{first.classifier.name} on {first.mesh.name}, {len(functions)} looks")
     for ax, (name, f) in zip(axes[1:], functions.items()):

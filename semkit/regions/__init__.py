@@ -14,11 +14,11 @@ The paper's boxes are heuristics; :mod:`semkit.trust` adds verified boxes
 from .base import METHODS, Proposal, RegionMethod, Search, style
 from .driver import EXTRA_NAMES, find_regions  # noqa: F401  (EXTRA_NAMES: for trust, not public)
 from .metrics import box_iou, check_regions, srvr, volume_ratio
-from .paper import ALGORITHMS, OIRB, OIRW, BoxFlow, Naive
+from .paper import PAPER_METHODS, OIRB, OIRW, BoxFlow, Naive
 from .rules import DEFAULT_STEP_RULE, STEP_RULES, AdaptiveSteps, FaithfulSteps, StepRule
 
 __all__ = [
-    "ALGORITHMS", "AdaptiveSteps", "BoxFlow", "DEFAULT_STEP_RULE", "FaithfulSteps", "METHODS", "Naive", "OIRB", "OIRW",
+    "PAPER_METHODS", "AdaptiveSteps", "BoxFlow", "DEFAULT_STEP_RULE", "FaithfulSteps", "METHODS", "Naive", "OIRB", "OIRW",
     "Proposal", "RegionMethod", "STEP_RULES", "Search", "StepRule", "box_iou", "check_regions", "find_regions", "srvr",
     "style", "volume_ratio",
 ]

@@ -85,7 +85,7 @@ class RegionMethod(Configurable, ABC):
     """A way to grow a region around each start (see the module docstring).
 
     Class attributes say what plots and studies need: ``name`` (as in the
-    results' ``algorithm`` coordinate), ``label`` (for legends), ``color``,
+    results' ``method`` coordinate), ``title`` (a display name for legends), ``color``,
     ``needs_gradient``, ``needs_classes`` (it judges its points by a
     criterion on classes: it gets f's evaluation there, and
     :meth:`for_function` binds it to f's true class and needs ``criterion.k``
@@ -97,7 +97,7 @@ class RegionMethod(Configurable, ABC):
     """
 
     name: ClassVar[str]
-    label: ClassVar[str]
+    title: ClassVar[str]
     color: ClassVar[str] = "tab:gray"
     needs_gradient: ClassVar[bool] = False
     needs_classes: ClassVar[bool] = False
@@ -137,20 +137,20 @@ class RegionMethod(Configurable, ABC):
             The search, before its first step.
         """
 
-    def for_function(self, fn: ScoreFunction) -> "RegionMethod":
-        """This method as it runs on ``fn``; itself by default.
+    def for_function(self, f: ScoreFunction) -> "RegionMethod":
+        """This method as it runs on ``f``; itself by default.
 
         A method with a criterion takes f's true class from it.
 
         Parameters
         ----------
-        fn : ScoreFunction
+        f : ScoreFunction
             The score function the boxes grow on.
 
         Returns
         -------
         RegionMethod
-            The method bound to ``fn``.
+            The method bound to ``f``.
         """
         return self
 
@@ -186,4 +186,4 @@ def style(name: str, index: int = 0) -> tuple[str, str]:
     if name not in METHODS:
         return name, f"C{index}"
     cls = METHODS[name]
-    return cls.label, cls.color
+    return cls.title, cls.color

@@ -4,7 +4,7 @@ Every step batches the proposals of all starts and all methods into one
 call of f (and one of ``f.gradient`` where a method needs gradients and f
 has its own), then hands each search its values. With ``store`` a search
 is checkpointed and resumes where it stopped. The results are labeled: an
-``xarray.Dataset`` over ``start``, ``algorithm`` and ``param``.
+``xarray.Dataset`` over ``start``, ``method`` and ``param``.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from ..store import Checkpoint, check_format, locked, matching, versioned, write
 from ..version import VERSION
 from ..validation import check_count
 from .base import METHODS, RegionMethod
-from .paper import ALGORITHMS
+from .paper import PAPER_METHODS
 from .rules import DEFAULT_STEP_RULE, STEP_RULES, StepRule
 
 
@@ -39,7 +39,7 @@ from .rules import DEFAULT_STEP_RULE, STEP_RULES, StepRule
 def find_regions(
     f: "Callable[[np.ndarray], Any] | xr.Dataset",
     starts: Any,
-    algorithms: "str | RegionMethod | Sequence[str | RegionMethod]" = ALGORITHMS,
+    methods: "str | RegionMethod | Sequence[str | RegionMethod]" = PAPER_METHODS,
     *,
     space: Space | None = None,
     iterations: int = 600,
@@ -58,7 +58,7 @@ def find_regions(
     differences of f otherwise. ``starts`` are points of ``space`` (default
     ``f.space``, or the map's).
 
-    ``algorithms``: names in :data:`~semkit.regions.METHODS` ("naive",
+    ``methods``: names in :data:`~semkit.regions.METHODS` ("naive",
     "oir_b", "oir_w", "verified") or configured method objects
     (``OIRB(alpha=0.1)``, ``Verified(max_failure=0.01)``), each with its
     options. Names are made with their defaults, with ``step_rule`` (the
@@ -77,21 +77,21 @@ def find_regions(
     other settings is refused (a plain callable is recognised by its values
     at fixed probe points, or by ``key``).
 
-    Returns an ``xarray.Dataset`` over ``start``, ``algorithm``, ``param``
+    Returns an ``xarray.Dataset`` over ``start``, ``method``, ``param``
     (and ``iteration`` for the traces): ``lower``, ``upper``, ``lower_trace``,
     ``upper_trace``, ``loss``, ``queries``, ``converged``, ``iterations``.
     """
     if isinstance(f, xr.Dataset):
         f = interpolate(f, space=space)
     check_count(iterations, "iterations")
-    specs = [algorithms] if isinstance(algorithms, (str, RegionMethod)) else list(algorithms)
+    specs = [methods] if isinstance(methods, (str, RegionMethod)) else list(methods)  # names or objects; made below
     if not specs:
-        raise ValueError(f"no algorithms given; choose from {METHODS.names()}")
+        raise ValueError(f"no methods given; choose from {METHODS.names()}")
     rule = STEP_RULES.create(step_rule)
     if criterion is not None:
         criterion = Criterion.resolve(criterion)
         if not any((METHODS[m] if isinstance(m, str) else m).needs_classes for m in specs):
-            raise ValueError("criterion= judges verified boxes (algorithms=('verified',)); the paper's methods follow "
+            raise ValueError("criterion= judges verified boxes (methods=('verified',)); the paper's methods follow "
                              "the score and take no criterion")
     methods = [_judged_by(METHODS.create(m, {"step_rule": rule, "criterion": criterion}), criterion) for m in specs]
     names = [m.name for m in methods]
@@ -246,13 +246,13 @@ class _Driver:
         names = list(self.space.names)
         coords = {
             "start": np.arange(len(self.u0)),
-            "algorithm": [m.name for m in self.methods],
+            "method": [m.name for m in self.methods],
             "param": names,
             "iteration": np.arange(used),
             "start_point": (("start", "param"), self.u0),
             "units": ("param", [self.space.units[n] for n in names]),
         }
-        dims = ("start", "algorithm", "param")
+        dims = ("start", "method", "param")
         tdims = ("iteration",) + dims
         return xr.Dataset(
             {
@@ -291,7 +291,7 @@ EXTRA_NAMES = {
     "check_samples": "fresh uniform samples of the final box that certified it",
     "check_failures": "of those, views failing the criterion",
     "failure_bound": "Clopper-Pearson upper bound of the box's failure share (at the split confidence)",
-    "audit_samples": "fresh uniform continuous views that audited the lattice box",
+    "n_samples": "fresh uniform continuous views that audited the lattice box",
     "audit_failures": "of those, views failing the criterion",
     "audit_bound": "Clopper-Pearson upper bound of the box's failure share at the stated confidence",
 }

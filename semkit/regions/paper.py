@@ -23,7 +23,7 @@ from .base import Proposal, RegionMethod, Search
 from .rules import DEFAULT_STEP_RULE, STEP_RULES, StepRule
 
 #: The paper's methods, by name.
-ALGORITHMS = ("naive", "oir_b", "oir_w")
+PAPER_METHODS = ("naive", "oir_b", "oir_w")
 
 
 
@@ -209,7 +209,7 @@ class Naive(BoxFlow):
         If an option is not positive, or ``step_rule`` names no step rule.
     """
 
-    name, label, color = "naive", "naive", "tab:green"
+    name, title, color = "naive", "naive", "tab:green"
 
     def __init__(self, *, lam: float = 0.1, step_rule: "str | StepRule" = DEFAULT_STEP_RULE, learning_rate: float = 0.1,
                  start_width: float = 1e-5, epsilon: float = 1e-5) -> None:
@@ -256,7 +256,7 @@ class OIRB(BoxFlow):
         If an option is not positive, or ``step_rule`` names no step rule.
     """
 
-    name, label, color = "oir_b", "OIR_B", "tab:orange"
+    name, title, color = "oir_b", "OIR_B", "tab:orange"
 
     def __init__(self, *, alpha: float = 0.05, step_rule: "str | StepRule" = DEFAULT_STEP_RULE,
                  learning_rate: float = 0.1, start_width: float = 1e-5, epsilon: float = 1e-5) -> None:
@@ -319,7 +319,7 @@ class OIRW(BoxFlow):
         If an option is not positive, or ``step_rule`` names no step rule.
     """
 
-    name, label, color = "oir_w", "OIR_W", "tab:purple"
+    name, title, color = "oir_w", "OIR_W", "tab:purple"
     needs_gradient = True
 
     def __init__(self, *, alpha: float = 0.05, beta: float = 0.0009, score_floor: float = 1e-6, fd_step: float = 0.5,

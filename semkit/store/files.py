@@ -8,7 +8,7 @@
   when released) for each write; a finished result written by another process is reused, never
   overwritten.
 * A store is matched by a fingerprint of everything that determines its
-  results (``settings``, plus :data:`ALGORITHMS_VERSION`); a store made
+  results (``settings``, plus :data:`METHODS_VERSION`); a store made
   with other settings is refused with a message naming what differs.
 * A path that holds something semkit cannot read (a damaged file, another
   program's data) is reported as such, with what to do.
@@ -29,8 +29,8 @@ from typing import Any, Iterator, Mapping
 import numpy as np
 import xarray as xr
 
-#: The version of semkit's algorithms that stores are matched against: raise it when results would change.
-ALGORITHMS_VERSION = "2"
+#: The version of semkit's methods that stores are matched against: raise it when results would change.
+METHODS_VERSION = "2"
 #: The store formats: a netCDF file or a zarr folder.
 FORMATS = (".nc", ".zarr")
 
@@ -45,8 +45,8 @@ def fingerprint(settings: Mapping[str, Any]) -> str:
 
 
 def versioned(settings: Mapping[str, Any]) -> dict[str, Any]:
-    """Settings with the version of semkit's algorithms, so that a store of older algorithms does not match."""
-    return {**settings, "semkit_algorithms": ALGORITHMS_VERSION}
+    """Settings with the version of semkit's methods, so that a store of older methods does not match."""
+    return {**settings, "semkit_methods": METHODS_VERSION}
 
 
 def _plain(value: Any) -> Any:

@@ -16,7 +16,7 @@ from ..trust import robust_accuracy
 from ..validation import check_confidence, check_count
 
 
-def average(data: xr.Dataset | xr.DataArray, dim: str = "shape") -> xr.Dataset | xr.DataArray:
+def average(result: xr.Dataset | xr.DataArray, dim: str = "shape") -> xr.Dataset | xr.DataArray:
     """The mean over ``dim``, with attrs that say so (``mean_over_<dim>``, the class name).
 
     Plots title an averaged result by these attrs ("mean over 5 shapes"); a mean class index means nothing, so
@@ -24,7 +24,7 @@ def average(data: xr.Dataset | xr.DataArray, dim: str = "shape") -> xr.Dataset |
 
     Parameters
     ----------
-    data : Dataset or DataArray
+    result : Dataset or DataArray
         A stacked result, e.g. maps from :func:`study`.
     dim : str
         The dim to average over.
@@ -34,12 +34,12 @@ def average(data: xr.Dataset | xr.DataArray, dim: str = "shape") -> xr.Dataset |
     Dataset or DataArray
         The mean, without ``dim``.
     """
-    names = np.unique(np.atleast_1d(data["label_name"].values)) if "label_name" in data.coords else []
-    if isinstance(data, xr.Dataset):
-        data = data.drop_vars(["top1"], errors="ignore")  # a mean class index means nothing
-    out = data.mean(dim, keep_attrs=True)
-    out.attrs[f"mean_over_{dim}"] = int(data.sizes[dim])
-    if dim == "shape" or "label_name" in data.coords:
+    names = np.unique(np.atleast_1d(result["label_name"].values)) if "label_name" in result.coords else []
+    if isinstance(result, xr.Dataset):
+        result = result.drop_vars(["top1"], errors="ignore")  # a mean class index means nothing
+    out = result.mean(dim, keep_attrs=True)
+    out.attrs[f"mean_over_{dim}"] = int(result.sizes[dim])
+    if dim == "shape" or "label_name" in result.coords:
         out.attrs["label_name"] = str(names[0]) if len(names) == 1 else "true class"
     return out
 
@@ -58,7 +58,7 @@ def _per_shape(maps: xr.Dataset, radii: Sequence[float], criterion: Criterion) -
 
 def _region_metrics(regions: xr.Dataset) -> dict[str, xr.DataArray]:
     ratios = volume_ratio(regions).mean("start")
-    return {f"SRVR {style(str(a))[0]}": ratios.sel(algorithm=a).drop_vars("algorithm") for a in regions.algorithm.values}
+    return {f"SRVR {style(str(a))[0]}": ratios.sel({"method": a}).drop_vars("method") for a in regions.method.values}
 
 
 def _bootstrap(values: np.ndarray, rng: np.random.Generator, n_resamples: int, confidence: float) -> tuple[float, float]:
@@ -101,7 +101,7 @@ def compare_networks(
 
     ``maps``: stacked maps with ``network`` and ``shape`` dims (a map
     study); ``regions``: region searches with the same dims (for SRVR per
-    algorithm). ``criterion``: one criterion or a list to compare under
+    method). ``criterion``: one criterion or a list to compare under
     several (a map judges top-1, top-k on its top-1 only, and score >= t);
     default top-1 correct. ``radius``: the radii of robust accuracy.
     Intervals are bootstrap percentile intervals of ``n_resamples``

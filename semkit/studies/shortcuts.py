@@ -57,7 +57,7 @@ def looks(
 def map_regions(
     maps: xr.Dataset,
     starts: Any,
-    algorithms: Sequence[Any] = ("naive", "oir_b", "oir_w"),
+    methods: Sequence[Any] = ("naive", "oir_b", "oir_w"),
     *,
     space: Space | None = None,
     iterations: int = 600,
@@ -99,7 +99,7 @@ def map_regions(
 
     space = recorded_space(maps, space)
     pairs = [(n, s) for n in maps.network.values for s in maps.shape.values]
-    found = {pair: find_regions(interpolate(maps.sel(network=pair[0], shape=pair[1]), space=space), starts, algorithms,
+    found = {pair: find_regions(interpolate(maps.sel(network=pair[0], shape=pair[1]), space=space), starts, methods,
                                 space=space, iterations=iterations, step_rule=step_rule, criterion=criterion,
                                 progress=False)
              for pair in tqdm(pairs, desc="regions on maps", unit="map", disable=not progress)}

@@ -88,11 +88,11 @@ class Maps:
 
 @dataclass(frozen=True)
 class Regions:
-    """Region searches (:func:`~semkit.find_regions`) from ``starts`` with ``algorithms`` (names or configured
+    """Region searches (:func:`~semkit.find_regions`) from ``starts`` with ``methods`` (names or configured
     method objects) for at most ``iterations`` steps under ``step_rule``; ``criterion`` judges verified boxes."""
 
     starts: Any = DEFAULT_STARTS
-    algorithms: Sequence[Any] = ("naive", "oir_b")
+    methods: Sequence[Any] = ("naive", "oir_b")
     iterations: int = 600
     step_rule: "str | StepRule" = DEFAULT_STEP_RULE
     criterion: Criterion | str | None = None
@@ -100,11 +100,11 @@ class Regions:
     kind = "regions"
 
     def __post_init__(self) -> None:
-        algorithms = (self.algorithms,) if isinstance(self.algorithms, str) else tuple(self.algorithms)
-        if not algorithms:
-            raise ValueError(f"a region study needs at least one algorithm; choose from {METHODS.names()}")
-        methods = [METHODS.create(a) for a in algorithms]  # unknown names and bad objects are named here
-        object.__setattr__(self, "algorithms", algorithms)
+        chosen = (self.methods,) if isinstance(self.methods, str) else tuple(self.methods)
+        if not chosen:
+            raise ValueError(f"a region study needs at least one method; choose from {METHODS.names()}")
+        methods = [METHODS.create(a) for a in chosen]  # unknown names and bad objects are named here
+        object.__setattr__(self, "methods", chosen)
         check_count(self.iterations, "iterations")
         STEP_RULES.create(self.step_rule)
         if np.size(self.starts) == 0:
@@ -112,7 +112,7 @@ class Regions:
         if self.criterion is not None:
             Criterion.resolve(self.criterion)
             if not any(m.needs_classes for m in methods):
-                raise ValueError("criterion= judges verified boxes: add 'verified' to algorithms, or leave criterion "
+                raise ValueError("criterion= judges verified boxes: add 'verified' to methods, or leave criterion "
                                  "out (the paper's methods follow the score)")
 
     def settings(self, space: Space) -> dict[str, Any]:
@@ -136,9 +136,9 @@ class Regions:
         """
         rule = STEP_RULES.create(self.step_rule)
         out = {"starts": space.points(self.starts).tolist(),
-               "algorithms": [a if isinstance(a, str) else a.describe() for a in self.algorithms],
+               "methods": [a if isinstance(a, str) else a.describe() for a in self.methods],
                "iterations": int(self.iterations), "step_rule": rule.describe()}
-        if any(METHODS.create(a).needs_classes for a in self.algorithms):  # stored (the default spelled out, so an
+        if any(METHODS.create(a).needs_classes for a in self.methods):  # stored (the default spelled out, so an
             out["criterion"] = Criterion.resolve(self.criterion).spec()      # explicit default is the same study)
         return out
 

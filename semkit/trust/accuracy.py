@@ -34,7 +34,7 @@ MISSING = "views without a value (NaN) in the map count as failing"
 
 
 def robust_accuracy(
-    data: Any,
+    f: Any,
     radius: float | Sequence[float],
     *,
     criterion: Criterion | str | Sequence[Criterion | str] | None = None,
@@ -57,7 +57,7 @@ def robust_accuracy(
     the grid closes; coordinates in any order); over ``radius`` and the
     map's other dims (``network``, ``shape``). Views without a value (NaN)
     count as failing (attr ``missing_views``). A list of criteria adds a
-    ``criterion`` dim (with a ``threshold`` coord, NaN for criteria on
+    ``criterion`` dim (with a ``min_score`` coord, NaN for criteria on
     classes), so a conclusion can be checked under every criterion.
 
     From a function f: ``n_samples`` uniform random views. A view counts at
@@ -72,26 +72,26 @@ def robust_accuracy(
     Generator (the same value, the same views).
     """
     radii = _radii(radius)
-    if isinstance(data, xr.Dataset):
+    if isinstance(f, xr.Dataset):
         if isinstance(criterion, (list, tuple)):
             criteria = Criterion.resolve_all(criterion)
-            surfaces = [map_robust_accuracy(data, radii, c, space) for c in criteria]
+            surfaces = [map_robust_accuracy(f, radii, c, space) for c in criteria]
             names = [c.name for c in criteria]
             if len(set(names)) < len(names):
                 raise ValueError(f"criterion= lists a criterion twice: {names}")
             out = xr.concat(surfaces, dim=xr.DataArray(names, dims="criterion", name="criterion"),
                             combine_attrs="drop_conflicts")
-            out = out.assign_coords(threshold=("criterion", [np.nan if c.threshold is None else c.threshold
+            out = out.assign_coords(min_score=("criterion", [np.nan if c.min_score is None else c.min_score
                                                              for c in criteria]))
-            for key in ("criterion_spec", "threshold"):
+            for key in ("criterion_spec", "min_score"):
                 out.attrs.pop(key, None)
             out.attrs["criterion"] = "per criterion (the criterion dim)"
             out.attrs["long_name"] = "share of grid views whose whole +-radius box passes (per criterion)"
             return out
-        return map_robust_accuracy(data, radii, Criterion.resolve(criterion), space)
+        return map_robust_accuracy(f, radii, Criterion.resolve(criterion), space)
     if isinstance(criterion, (list, tuple)):
         raise ValueError("a list of criteria is for maps; robust_accuracy of f takes one criterion")
-    return _sampled_robust_accuracy(data, radii, criterion, space, n_samples, step, certificate, confidence,
+    return _sampled_robust_accuracy(f, radii, criterion, space, n_samples, step, certificate, confidence,
                                     random_state, progress)
 
 
@@ -185,7 +185,7 @@ def _sampled_robust_accuracy(f, radii, criterion, space, n_samples, step, certif
 
     fn = as_function(f, space=space)
     space = fn.space
-    criterion = Criterion.resolve(criterion, fn=fn)
+    criterion = Criterion.resolve(criterion, f=fn)
     confidence = check_confidence(confidence)
     n_samples = check_count(n_samples, "n_samples")
     guarantee = _guarantee(certificate, confidence, len(radii))
@@ -250,7 +250,7 @@ def _certify_ranks(fn, criterion, space, views, delta, steps_of, candidates, gua
 
 
 def decision_noise(
-    data: Any,
+    f: Any,
     radius: float | Sequence[float] = 0.5,
     *,
     criterion: Criterion | str | None = None,
@@ -276,9 +276,9 @@ def decision_noise(
     well above 0 at a radius below the lattice step is why lattice
     statements need an audit. ``random_state``: an int or a numpy Generator.
     """
-    if isinstance(data, xr.Dataset):
-        return _map_decision_noise(data, radius, criterion, space)
-    return _sampled_decision_noise(data, radius, criterion, space, n_samples, neighbours, confidence, random_state,
+    if isinstance(f, xr.Dataset):
+        return _map_decision_noise(f, radius, criterion, space)
+    return _sampled_decision_noise(f, radius, criterion, space, n_samples, neighbours, confidence, random_state,
                                    progress)
 
 
@@ -356,7 +356,7 @@ def _sampled_decision_noise(f, radius, criterion, space, n_samples, neighbours, 
     d = _per_parameter(radius, space)
     n_samples, neighbours = check_count(n_samples, "n_samples"), check_count(neighbours, "neighbours")
     confidence = check_confidence(confidence)
-    criterion = None if criterion is None else Criterion.resolve(criterion, fn=fn)
+    criterion = None if criterion is None else Criterion.resolve(criterion, f=fn)
     rng = np.random.default_rng(random_state)
     views = space.lower + rng.random((n_samples, space.n)) * space.widths
     near = views[:, None, :] + (2 * rng.random((n_samples, neighbours, space.n)) - 1) * d

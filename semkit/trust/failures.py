@@ -1,4 +1,4 @@
-"""Worst-case views near a start: a search within a hard query budget (no guarantee).
+"""Worst-case views near a start: a search within a hard limit of max_queries (no guarantee).
 
 Searches are objects behind one interface (:class:`FailureSearch`: ask
 points of the unit box, tell their scores), configured like the region
@@ -194,9 +194,8 @@ def find_failures(
 
     fn = as_function(f, space=space)
     space = fn.space
-    criterion = Criterion.resolve(criterion, fn=fn)
-    budget = max_queries
-    check_count(budget, "max_queries", what="queries per start")
+    criterion = Criterion.resolve(criterion, f=fn)
+    check_count(max_queries, "max_queries", what="queries per start")
     r = space.per_parameter(radius, "radius")
     template = FAILURE_SEARCHES.create(method)
     x0 = _starts(space, starts)
@@ -212,11 +211,11 @@ def find_failures(
     queries += 1
     to_failure[~passes] = 1
     searches = [template.started(n, rng) for rng in np.random.default_rng(random_state).spawn(S)]
-    with tqdm(total=int(S * (budget - 1)), desc=f"find_failures ({template.name})", disable=not progress, leave=False) as bar:
+    with tqdm(total=int(S * (max_queries - 1)), desc=f"find_failures ({template.name})", disable=not progress, leave=False) as bar:
         while True:
             proposals = []
             for s in range(S):
-                left = budget - int(queries[s])
+                left = max_queries - int(queries[s])
                 z = searches[s].ask(left) if left > 0 else np.zeros((0, n))
                 proposals.append(np.asarray(z, dtype=float).reshape(-1, n)[:left])
             if not any(len(z) for z in proposals):
@@ -253,7 +252,7 @@ def find_failures(
             "queries_to_failure": ("start", to_failure, {"long_name": "queries up to the first failing view (-1: none)"}),
         },
         coords={"start": np.arange(S), "param": names},
-        attrs={**criterion.attrs(), "method": repr(template), "max_queries": int(budget), "radius": r.tolist(),
+        attrs={**criterion.attrs(), "method": repr(template), "max_queries": int(max_queries), "radius": r.tolist(),
                "random_state": state_attr(random_state),
                "space": space_json(space),
                "guarantee": "none: a search; a failing view found is real, none found proves nothing"},

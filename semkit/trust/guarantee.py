@@ -232,7 +232,7 @@ class BoxCertifier:
             self.status = "failed"
 
 
-def audit(fn: Any, criterion: Criterion, lower: np.ndarray, upper: np.ndarray, *, space: Space, n_samples: int,
+def audit(f: Any, criterion: Criterion, lower: np.ndarray, upper: np.ndarray, *, space: Space, n_samples: int,
           confidence: float, random_state: int | np.random.Generator = 0) -> dict[str, np.ndarray]:
     """Audit boxes with fresh uniform continuous views: the failures seen and their bound.
 
@@ -240,7 +240,7 @@ def audit(fn: Any, criterion: Criterion, lower: np.ndarray, upper: np.ndarray, *
 
     Parameters
     ----------
-    fn : ScoreFunction or callable
+    f : ScoreFunction or callable
         The function whose views are judged.
     criterion : Criterion
         What a view must pass.
@@ -258,7 +258,7 @@ def audit(fn: Any, criterion: Criterion, lower: np.ndarray, upper: np.ndarray, *
     Returns
     -------
     dict of str to ndarray
-        Per box ``[K]``: ``audit_samples``, ``audit_failures`` and ``audit_bound``, the one-sided Clopper-Pearson
+        Per box ``[K]``: ``n_samples``, ``audit_failures`` and ``audit_bound``, the one-sided Clopper-Pearson
         upper bound of its failure share at ``confidence`` (0 for a box that is a single view).
     """
     K = len(lower)
@@ -267,10 +267,10 @@ def audit(fn: Any, criterion: Criterion, lower: np.ndarray, upper: np.ndarray, *
     m = np.where(point, 0, n_samples)
     batch = [uniform(rng, lower[k], upper[k], int(m[k])) for k in range(K)]
     flat = np.concatenate(batch) if K else np.zeros((0, space.n))
-    passes, _, _ = criterion.evaluate(fn, space.wrap(flat))
+    passes, _, _ = criterion.evaluate(f, space.wrap(flat))
     failures = np.array([int((~p).sum()) for p in np.split(passes, np.cumsum(m)[:-1])]) if K else np.zeros(0, int)
     bound = np.array([0.0 if point[k] else failure_bound(int(failures[k]), int(m[k]), confidence) for k in range(K)])
-    return {"audit_samples": m.astype(np.int64), "audit_failures": failures.astype(np.int64), "audit_bound": bound}
+    return {"n_samples": m.astype(np.int64), "audit_failures": failures.astype(np.int64), "audit_bound": bound}
 
 
 def trim(a: np.ndarray, b: np.ndarray, x0: np.ndarray, points: np.ndarray, passed: np.ndarray, target: float,

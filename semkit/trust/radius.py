@@ -130,7 +130,7 @@ def robustness_radius(
                         f"{type(guarantee).__name__}")
     fn = as_function(f, space=space)
     space = fn.space
-    criterion = Criterion.resolve(criterion, fn=fn)
+    criterion = Criterion.resolve(criterion, f=fn)
     check_certificate(certificate)
     step = space.steps(step)
     if not isinstance(max_steps, (int, np.integer)) or max_steps < 0:
@@ -172,14 +172,14 @@ def robustness_radius(
         passing = steps >= 0
         for key in audited:  # a failing view has no box to audit
             audited[key] = np.where(passing, audited[key], -1 if audited[key].dtype.kind == "i" else np.nan)
-        queries += np.where(passing, audited["audit_samples"], 0)
+        queries += np.where(passing, audited["n_samples"], 0)
         variables["radius"] = (("point", "param"), lattice_radius, {"long_name": "steps x step (lattice)",
                                                                     "units": json_units(space)})
         variables.update({k: ("point", v, {"long_name": EXTRA_NAMES[k]}) for k, v in audited.items()})
         statement = (f"lattice: every lattice point within the radius passes ({criterion.name}); audited by fresh "
                      f"continuous samples of each box (audit_failures, audit_bound at confidence {guarantee.confidence:g}), "
                      "which is no guarantee")
-        extra_attrs = {"confidence": guarantee.confidence, "audit_samples": guarantee.first_look}
+        extra_attrs = {"confidence": guarantee.confidence, "n_samples": guarantee.first_look}
     variables["queries"] = ("point", queries, {"long_name": "evaluations of f charged to the view"})
     return xr.Dataset(
         variables,

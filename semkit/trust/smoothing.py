@@ -75,7 +75,7 @@ class Smoothed:
         if criterion is None and "label" not in self.info:
             raise ValueError("this f gives scores only, so it has no classes for g to answer: pass a criterion (e.g. "
                              "criterion='score >= 0.5'; g then answers pass or fail)")
-        self.criterion = None if criterion is None else Criterion.resolve(criterion, fn=first)
+        self.criterion = None if criterion is None else Criterion.resolve(criterion, f=first)
         self.label = int(self.info["label"]) if self.criterion is None else 1
         self.sigma = self.space.per_parameter(sigma, "sigma (the noise's standard deviation)")
         self.batch_size = check_count(batch_size, "batch_size")
@@ -89,7 +89,7 @@ class Smoothed:
         return "top-1 class" if self.criterion is None else f"pass (1) / fail (0) under {self.criterion.name}"
 
     # ------------------------------------------------------------ the two procedures
-    def predict(self, points: Any, n: int = 1000, confidence: float = 0.999, random_state: Any = None,
+    def predict(self, points: Any, n: int = 1000, confidence: float = 0.999, random_state: Any = 0,
                 progress: bool = True) -> xr.Dataset:
         """g's answer at each point, or -1 (abstain) where the two most frequent answers are not told apart.
 
@@ -139,7 +139,7 @@ class Smoothed:
         return ds
 
     def certify(self, points: Any, n0: int = 100, n: int = 10_000, confidence: float = 0.999,
-                random_state: Any = None, progress: bool = True) -> xr.Dataset:
+                random_state: Any = 0, progress: bool = True) -> xr.Dataset:
         """g's answer at each point and the whitened L2 radius within which g keeps it (Cohen et al.'s CERTIFY).
 
         ``n0`` noisy views choose the answer, ``n`` fresh ones bound its probability from below (one-sided

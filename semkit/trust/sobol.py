@@ -27,12 +27,12 @@ from .records import space_json, state_attr
 INDICES = ("S1", "ST")
 
 
-def sensitivity(f_or_map: Any, *, space: Space | None = None, criterion: Criterion | str | None = None,
-                n_samples: int = 1024, n_resamples: int = 200, confidence: float = 0.95, random_state: Any = None,
+def sensitivity(f: Any, *, space: Space | None = None, criterion: Criterion | str | None = None,
+                n_samples: int = 1024, n_resamples: int = 200, confidence: float = 0.95, random_state: Any = 0,
                 progress: bool = True) -> xr.Dataset:
     """First-order (``S1``) and total (``ST``) Sobol indices per parameter, of the score and of failure.
 
-    ``f_or_map``: a score function (a :class:`~semkit.SemanticFunction`, or
+    ``f``: a score function (a :class:`~semkit.SemanticFunction`, or
     any callable with ``space=``), evaluated at ``n_samples * (n + 2)``
     points (n parameters; a power of 2 keeps the Sobol' points balanced),
     with bootstrap percentile intervals at ``confidence`` from
@@ -50,13 +50,13 @@ def sensitivity(f_or_map: Any, *, space: Space | None = None, criterion: Criteri
     views without a score (NaN) is refused.
     """
     check_confidence(confidence)
-    if isinstance(f_or_map, xr.Dataset):
-        return _map_sensitivity(f_or_map, space, criterion)
-    if isinstance(f_or_map, SemanticFunctions):
+    if isinstance(f, xr.Dataset):
+        return _map_sensitivity(f, space, criterion)
+    if isinstance(f, SemanticFunctions):
         raise ValueError("sensitivity takes one network's f: pass f[network], or a map of the group (semantic_map(f))")
     for name, value, least in (("n_samples", n_samples, 2), ("n_resamples", n_resamples, 1)):
         check_count(value, name, minimum=least)
-    return _sampled_sensitivity(f_or_map, space, criterion, int(n_samples), int(n_resamples), confidence,
+    return _sampled_sensitivity(f, space, criterion, int(n_samples), int(n_resamples), confidence,
                                 random_state, progress)
 
 
@@ -180,9 +180,9 @@ def _sampled_sensitivity(f, space, criterion, n_samples, n_resamples, confidence
     fn = as_function(f, space=space)
     space = fn.space
     if criterion is not None:
-        criterion = Criterion.resolve(criterion, fn=fn)
+        criterion = Criterion.resolve(criterion, f=fn)
     elif "label" in fn.describe():
-        criterion = Criterion.resolve(None, fn=fn)
+        criterion = Criterion.resolve(None, f=fn)
     rng = np.random.default_rng(random_state)
     d = space.n
     unit = qmc.Sobol(2 * d, scramble=True, seed=rng).random(n_samples)

@@ -181,7 +181,7 @@ class StartBox:
             return self._ask(self.certifier.propose())
         if self.phase == "audit":
             if (self.b <= self.a).all():
-                self.result.update(audit_samples=0, audit_failures=0, audit_bound=0.0)
+                self.result.update(n_samples=0, audit_failures=0, audit_bound=0.0)
                 self.phase = "done"
                 return None
             self._audit = uniform(self.rng, self.a, self.b, min(m.n_samples, m.max_queries - self.spent))
@@ -220,7 +220,7 @@ class StartBox:
             return
         failures = int((~passes).sum())
         bound = failure_bound(failures, len(passes), m.confidence)
-        self.result.update(audit_samples=len(passes), audit_failures=failures, audit_bound=bound)
+        self.result.update(n_samples=len(passes), audit_failures=failures, audit_bound=bound)
         self.phase = "done"
 
     def _judged(self) -> None:
@@ -286,7 +286,7 @@ class Verified(RegionMethod):
         with sampled growth, or ``max_queries`` is too small for the certificate alone.
     """
 
-    name, label, color = "verified", "verified", "tab:blue"
+    name, title, color = "verified", "verified", "tab:blue"
     needs_classes = True
 
     def __init__(self, certificate: str = "sampled", growth: str | None = None, criterion: Criterion | str | None = None,
@@ -334,12 +334,12 @@ class Verified(RegionMethod):
         changed = {k: v for k, v in self.get_params().items() if v != defaults[k]}
         return f"Verified({', '.join(f'{k}={v!r}' for k, v in changed.items())})"
 
-    def for_function(self, fn: Any) -> "Verified":
+    def for_function(self, f: Any) -> "Verified":
         """This method with its criterion's true class taken from f (a top-1 criterion needs one).
 
         Parameters
         ----------
-        fn : ScoreFunction
+        f : ScoreFunction
             The score function the boxes grow on.
 
         Returns
@@ -347,7 +347,7 @@ class Verified(RegionMethod):
         Verified
             Itself where the criterion needs nothing of f, else a copy bound to f's true class.
         """
-        bound = Criterion.resolve(self.criterion, fn=fn)
+        bound = Criterion.resolve(self.criterion, f=f)
         if bound == self.criterion:
             return self
         copy = object.__new__(Verified)
@@ -551,7 +551,7 @@ class VerifiedSearch(Search):
         for k in self.owner.values():
             queries[k] += 1
         names = ("check_samples", "check_failures", "failure_bound") if self.certificate == "sampled" else \
-            ("audit_samples", "audit_failures", "audit_bound")
+            ("n_samples", "audit_failures", "audit_bound")
         extra = {name: np.full(K, np.nan) for name in names}
         certified = np.zeros(K, dtype=bool)
         unfinished = []
