@@ -450,18 +450,17 @@ class Space:
         return self.per_parameter(step, "step", self.default_step())
 
     def per_parameter(self, value: Any, what: str, default: np.ndarray | None = None) -> np.ndarray:
-        """``value`` as one positive finite number per parameter [n]; otherwise a ValueError naming ``what``.
+        """``value`` as one positive finite number per parameter [n]; otherwise an error naming ``what``.
 
         Parameters
         ----------
         value : float, sequence of float or mapping of str to float
-            One number for all, one per parameter in the Space's order, or a mapping by name.
+            One number for all, one per parameter in the Space's order, or a mapping by name (bools are refused).
         what : str
             What the value is (e.g. ``"step"``), for error messages.
         default : numpy.ndarray [n], optional
-            Values for parameters a mapping leaves out; None: each parameter needs a value.
-        """
-        given = list(value.values()) if isinstance(value, Mapping) else list(np.ravel(np.asarray(value, dtype=object)))
+            Values for parameters a mapping leaves out; None: each parameter needs a value."""
+        given = value.values() if isinstance(value, Mapping) else np.ravel(np.asarray(value, dtype=object))
         if any(isinstance(v, (bool, np.bool_)) for v in given):
             raise TypeError(f"{what} takes numbers in the parameters' units, got {value!r}: True and False are no "
                             "numbers (True would count as 1)")
