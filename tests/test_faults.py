@@ -387,3 +387,59 @@ def test_sweep_configs_that_do_not_parse_are_one_line_errors(tmp_path, capsys, t
     status, err = run_cli(capsys, "sweep", str(config))
     assert status == 2 and fragment in err and "Traceback" not in err and "usage: semkit sweep" in err
 
+
+
+# ------------------------------------------------------------ issue 35: stores, the command line, the explorer
+class Classy:
+    """An analytic f with classes (a map of it holds top1 and correct): cos^2 of the azimuth, class ``high`` above
+    1/2, else ``low``; the true class is ``label``."""
+
+    space = SPACE
+    queries = 0
+    gradient_method = "none"
+
+    def __init__(self, label=3, high=3, low=7):
+        self.label, self.high, self.low = label, high, low
+
+    def __call__(self, p):
+        return self.evaluate(p).score
+
+    def evaluate(self, p, k=1):
+        p = np.asarray(p, float).reshape(-1, 2)
+        score = np.cos(np.radians(p[:, 0])) ** 2
+        return semkit.function.Evaluation(score, np.where(score > 0.5, self.high, self.low), None, None)
+
+    def gradient(self, p):
+        raise NotImplementedError
+
+    def describe(self):
+        return {"callable": "classy", "label": self.label, "label_name": "three", "classes": [self.high, self.low]}
+
+
+def drop_chunks(store, *names):
+    import shutil
+
+    for name in names:
+        shutil.rmtree(store / name / "c")
+
+
+def test_a_zarr_map_with_lost_chunks_is_refused_naming_them(tmp_path):
+    store = tmp_path / "m.zarr"
+    semkit.semantic_map(Classy(), step=30, store=store, progress=False)
+    drop_chunks(store, "top1", "correct")
+    for call in (lambda: semkit.semantic_map(Classy(), step=30, store=store, progress=False), lambda: semkit.open(store)):
+        with pytest.raises(StoreError, match=r"damaged: chunks of correct \(1 of 1\), top1 \(1 of 1\) are missing"
+                                             rf".* Delete {store}"):
+            call()
+    drop_chunks(store, "score")
+    with pytest.raises(StoreError, match=r"chunks of correct \(1 of 1\), score \(1 of 1\), top1"):
+        semkit.open(store)
+
+
+def test_a_zarr_map_of_fill_values_reads_back(tmp_path):
+    """A map whose top1 is all 0 and correct all False (zarr's fill values) is stored whole, and reads back."""
+    store = tmp_path / "m.zarr"
+    first = semkit.semantic_map(Classy(label=5, high=0, low=0), step=30, store=store, progress=False)
+    assert not first.correct.any() and not first.top1.any()
+    back = semkit.semantic_map(Classy(label=5, high=0, low=0), step=30, store=store, progress=False)
+    assert semkit.open(store).identical(back) and not back.correct.any()

@@ -217,6 +217,13 @@ def read_dataset(path: Path, *, load: bool = True) -> xr.Dataset:
     if "fingerprint" not in opened.attrs:
         opened.close()
         raise not_a_store(path, "it records no semkit fingerprint")
+    if path.suffix.lower() == ".zarr" and "done" not in opened.data_vars:  # a study's unfinished tasks are unwritten
+        damaged = missing_chunks(path)
+        if damaged:
+            opened.close()
+            raise StoreError(
+                f"{path} is damaged: chunks of {', '.join(damaged)} are missing (deleted or lost), so they would "
+                f"read back as fill values. Delete {path} and rerun the call that made it to recompute it.")
     if not load:
         return opened
     try:
@@ -226,11 +233,33 @@ def read_dataset(path: Path, *, load: bool = True) -> xr.Dataset:
         raise not_a_store(path, f"a damaged chunk: {type(e).__name__}: {e}") from None
 
 
+def missing_chunks(path: Path) -> list[str]:
+    """The arrays of the zarr folder ``path`` that lack stored chunks, each as 'name (k of n)'.
+
+    semkit writes every chunk of a result (fill values included), so a chunk
+    that is not there was lost, and would silently read back as the fill value.
+    """
+    import math
+
+    import zarr
+
+    out = []
+    group = zarr.open_group(str(path), mode="r")
+    for name in sorted(group.array_keys()):
+        array = group[name]
+        grid = [math.ceil(n / c) if c else 1 for n, c in zip(array.shape, array.chunks)]
+        absent = sum(not (path / name / array.metadata.encode_chunk_key(coords)).exists() for coords in np.ndindex(*grid))
+        if absent:
+            out.append(f"{name} ({absent} of {math.prod(grid)})")
+    return out
+
+
 def write_dataset(ds: xr.Dataset, path: Path) -> None:
-    """Write a Dataset as a .nc file or .zarr folder, atomically (see :func:`writing`)."""
+    """Write a Dataset as a .nc file or .zarr folder, atomically (see :func:`writing`); a zarr folder gets every
+    chunk, fill values included, so that a missing chunk is known to be damage (:func:`missing_chunks`)."""
     with writing(path) as tmp:
         if path.suffix.lower() == ".zarr":
-            ds.to_zarr(tmp, mode="w", consolidated=False)
+            ds.to_zarr(tmp, mode="w", consolidated=False, write_empty_chunks=True)
         else:
             ds.to_netcdf(tmp)
 
