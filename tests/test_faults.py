@@ -443,3 +443,28 @@ def test_a_zarr_map_of_fill_values_reads_back(tmp_path):
     assert not first.correct.any() and not first.top1.any()
     back = semkit.semantic_map(Classy(label=5, high=0, low=0), step=30, store=store, progress=False)
     assert semkit.open(store).identical(back) and not back.correct.any()
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["--smoke", "-p", "step_2d", "[5, 5]"], "smoke (--smoke) sets ['step_2d'] itself"),
+    (["--smoke", "-p", "networks", "[efficientnet_lite0]", "-p", "iterations", "9"], "sets ['iterations', 'networks']"),
+    (["--smoke", "-p", "shapes", "[vase, vase, vase]"], "sets ['shapes'] itself (tiny settings; of shapes it keeps"),
+    (["--smoke", "-p", "step_2d", "0"], "step_2d = 0 must be positive"),
+    (["-p", "lattice_step", "[10, -5]"], "lattice_step = [10, -5] must be positive"),
+    (["--figures", "/proc/figures"], "--figures /proc/figures cannot be written"),
+    (["--notebooks", "EMPTY"], "holds none of the report notebooks ['01_semantic_maps.ipynb'"),
+])
+def test_report_values_are_never_silently_replaced_or_unchecked(tmp_path, capsys, args, fragment):
+    (tmp_path / "empty").mkdir()
+    args = [str(tmp_path / "empty") if a == "EMPTY" else a for a in args]
+    if "--figures" not in args:
+        args += ["--figures", str(tmp_path / "f")]
+    status, err = run_cli(capsys, "report", "--out", str(tmp_path / "r"), *args)
+    assert status == 2 and "usage: semkit report" in err and fragment in err and "Traceback" not in err, err
+    assert not (tmp_path / "r").exists()
+
+
+def test_a_smoke_report_takes_the_shapes_it_keeps(tmp_path):
+    from semkit.app.reports import check_parameters
+
+    assert check_parameters(ROOT / "notebooks", {"smoke": True, "shapes": ["vase"], "out": str(tmp_path)})

@@ -146,13 +146,20 @@ def _report_parameters(pairs: list[list[str]], rep: argparse.ArgumentParser) -> 
 
 
 def _writable(folder: Path) -> bool:
-    """Whether ``folder`` is or can be made a folder this process writes in (its nearest existing parent decides)."""
-    import os
+    """Whether ``folder`` is or can be made a folder this process writes in: its nearest existing parent takes a
+    file (tried, then removed: permission bits alone do not tell for root or read-only file systems)."""
+    import tempfile
 
     existing = folder.resolve()
     while not existing.exists() and existing != existing.parent:
         existing = existing.parent
-    return existing.is_dir() and os.access(existing, os.W_OK | os.X_OK)
+    if not existing.is_dir():
+        return False
+    try:
+        with tempfile.TemporaryFile(dir=existing, prefix=".semkit-write-check-"):
+            return True
+    except OSError:
+        return False
 
 
 SWEEP_KEYS = {"kind", "store", "networks", "shapes", "shapenet", "classes", "per_class", "space", "step", "starts",
