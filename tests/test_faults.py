@@ -468,3 +468,44 @@ def test_a_smoke_report_takes_the_shapes_it_keeps(tmp_path):
     from semkit.app.reports import check_parameters
 
     assert check_parameters(ROOT / "notebooks", {"smoke": True, "shapes": ["vase"], "out": str(tmp_path)})
+
+
+SHARER = """
+import os, sys, time, numpy as np, semkit
+points = 0
+def slow(p):
+    global points
+    points += len(p)
+    time.sleep(0.1)
+    return np.cos(np.radians(p[:, 0])) ** 2
+while not os.path.exists(sys.argv[2]):  # both start together
+    time.sleep(0.01)
+ds = semkit.semantic_map(slow, space=semkit.Space.paper(), step=30, store=sys.argv[1], chunk_size=2, key="slow",
+                         adaptive=sys.argv[3] == "adaptive", progress=False)
+assert np.isfinite(ds.score).all()
+print(points)
+"""
+
+
+@pytest.mark.parametrize("kind", ["dense", "adaptive"])
+def test_two_processes_on_one_new_map_store_share_its_work(tmp_path, kind):
+    """Each chunk is claimed while computed (an adaptive map as a whole): the second process takes the rest or
+    waits and reads back, never computing the whole map again."""
+    import time
+
+    store, go = tmp_path / "m.nc", tmp_path / "go"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    procs = [subprocess.Popen([sys.executable, "-c", SHARER, str(store), str(go), kind], env=env, text=True,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in range(2)]
+    time.sleep(0.5)
+    go.touch()
+    counts = []
+    for proc in procs:
+        out, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, err
+        counts.append(int(out.split()[-1]))
+    alone = semkit.semantic_map(lambda p: np.cos(np.radians(p[:, 0])) ** 2, space=SPACE, step=30, key="slow",
+                                adaptive=kind == "adaptive", progress=False)
+    n = alone.score.size if kind == "dense" else int(alone.evaluated.sum())
+    assert sum(counts) <= n + 4, counts  # at most the chunks both were computing at the very same moment
+    assert semkit.open(store).score.equals(alone.score)
