@@ -104,7 +104,7 @@ def test_a_read_only_folder_is_named(tmp_path):
     folder = tmp_path / "ro"
     folder.mkdir()
     folder.chmod(0o555)
-    with pytest.raises(PermissionError, match="write permission"):
+    with pytest.raises(StoreError, match="no permission to write in"):
         semkit.semantic_map(cosine, space=SPACE, step=30, store=folder / "m.nc", key="cos", progress=False)
 
 
@@ -509,3 +509,19 @@ def test_two_processes_on_one_new_map_store_share_its_work(tmp_path, kind):
     n = alone.score.size if kind == "dense" else int(alone.evaluated.sum())
     assert sum(counts) <= n + 4, counts  # at most the chunks both were computing at the very same moment
     assert semkit.open(store).score.equals(alone.score)
+
+
+@pytest.mark.parametrize("where, fragment", [
+    ("FILE/m.nc", "FILE is a file, not a folder"),
+    ("FILE/deeper/m.zarr", "FILE is a file, not a folder"),
+    ("/proc/semkit-test/m.nc", "/proc cannot hold files or folders"),
+])
+def test_a_store_path_that_cannot_be_written_is_named(tmp_path, where, fragment):
+    (tmp_path / "file").write_text("")
+    where, fragment = (s.replace("FILE", str(tmp_path / "file")) for s in (where, fragment))
+    calls = [lambda: semkit.semantic_map(cosine, space=SPACE, step=30, store=where, key="cos", progress=False),
+             lambda: semkit.find_regions(cosine, [[10, 10]], ("naive",), space=SPACE, iterations=2, progress=False,
+                                         store=where.replace(".zarr", ".nc"))]
+    for call in calls:
+        with pytest.raises(StoreError, match="cannot write the store .*" + fragment.replace("/", ".")):
+            call()

@@ -97,6 +97,29 @@ def not_a_store(path: Path, why: str) -> StoreError:
 
 
 # ---------------------------------------------------------------- writing
+def unwritable(path: Path, error: OSError) -> StoreError:
+    """The error for a store path semkit cannot write at (a file where a folder should be, no permission, a
+    read-only or virtual file system), naming the path and the problem."""
+    blocking = next((p for p in path.parents if p.exists() and not p.is_dir()), None)
+    if blocking is not None:
+        why = f"{blocking} is a file, not a folder"
+    elif isinstance(error, PermissionError):
+        why = f"no permission to write in {path.parent}"
+    else:
+        existing = next((p for p in path.parents if p.exists()), path.parent)
+        why = f"{existing} cannot hold files or folders ({error.strerror or error})"
+    return StoreError(f"cannot write the store {path}: {why}. Choose a store path in a folder you can write in.")
+
+
+def folder_of(path: Path) -> Path:
+    """Make the folder ``path`` goes in (and its parents); a :class:`StoreError` naming ``path`` where it cannot be."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise unwritable(path, e) from None
+    return path.parent
+
+
 def temporary(path: Path) -> Path:
     """A unique temporary name beside ``path`` (hidden; process id and a random suffix)."""
     return path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
@@ -104,10 +127,13 @@ def temporary(path: Path) -> Path:
 
 def write_bytes(path: Path, data: bytes) -> None:
     """Write a file whole or not at all."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    folder_of(path)
     tmp = temporary(path)
     try:
-        tmp.write_bytes(data)
+        try:
+            tmp.write_bytes(data)
+        except OSError as e:
+            raise unwritable(path, e) from None
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
@@ -120,7 +146,7 @@ def writing(path: Path) -> Iterator[Path]:
     Where ``path`` appeared meanwhile (another writer finished first), theirs
     is kept and ours dropped: results of equal settings are equal.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
+    folder_of(path)
     tmp = temporary(path)
     try:
         yield tmp
@@ -143,13 +169,12 @@ def locked(path: Path) -> Iterator[None]:
     import fcntl
 
     lock = path.with_name(path.name + ".lock")
-    lock.parent.mkdir(parents=True, exist_ok=True)
+    folder_of(path)
     while True:
         try:
             handle = open(lock, "a+b")
-        except PermissionError:
-            raise PermissionError(f"cannot write in {lock.parent}: semkit needs write permission in a store's folder "
-                                  "(choose a store path in a writable folder)") from None
+        except OSError as e:
+            raise unwritable(path, e) from None
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             current = os.stat(lock)
@@ -173,8 +198,11 @@ def claimed(path: Path) -> Iterator[bool]:
     import fcntl
 
     lock = path.with_name(path.name + ".lock")
-    lock.parent.mkdir(parents=True, exist_ok=True)
-    handle = open(lock, "a+b")
+    folder_of(path)
+    try:
+        handle = open(lock, "a+b")
+    except OSError as e:
+        raise unwritable(path, e) from None
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -299,8 +327,8 @@ def read_arrays(path: Path) -> dict[str, np.ndarray]:
     try:
         with np.load(path) as data:
             return {k: data[k] for k in data.files}
-    except FileNotFoundError:
-        raise
+    except (FileNotFoundError, NotADirectoryError) as e:  # none there (a file in the way is met when writing)
+        raise FileNotFoundError(str(e)) from None
     except Exception as e:  # truncated, not a zip, a bad member: damaged
         raise ValueError(f"{path} is damaged ({e})") from e
 
