@@ -525,3 +525,20 @@ def test_a_store_path_that_cannot_be_written_is_named(tmp_path, where, fragment)
     for call in calls:
         with pytest.raises(StoreError, match="cannot write the store .*" + fragment.replace("/", ".")):
             call()
+
+
+@pytest.mark.parametrize("text, fragment", [
+    ("store: null\nnetworks: [efficientnet_lite0]\nshapes: [vase]\n", "`store` must be a .zarr folder path"),
+    ("store: s.zarr\nnetworks: [efficientnet_lite0]\nshapes: [1, 2]\n",
+     "`shapes` must be a list of gallery names or mesh files, e.g. [a, b] (a list even for one); got [1, 2]"),
+    ("store: s.zarr\nnetworks: [efficientnet_lite0]\nshapes: coffee_mug\n",
+     "`shapes` must be a list of gallery names or mesh files, e.g. [coffee_mug]"),
+    ("store: s.zarr\nnetworks: efficientnet_lite0\nshapes: [vase]\n", "`networks` must be a list of network names"),
+    ("store: s.zarr\nnetworks: [efficientnet_lite0]\nshapenet: 5\n", "`shapenet` must be a ShapeNetCore folder path"),
+    ("store: s.zarr\nnetworks: [efficientnet_lite0]\nshapes: [vase]\nper_class: two\n", "`per_class` must be a whole"),
+])
+def test_sweep_options_of_the_wrong_type_are_one_line_errors(tmp_path, capsys, text, fragment):
+    config = tmp_path / "sweep.yaml"
+    config.write_text(text)
+    status, err = run_cli(capsys, "sweep", str(config))
+    assert status == 2 and fragment in err and "Traceback" not in err and "usage: semkit sweep" in err, err
