@@ -542,3 +542,19 @@ def test_sweep_options_of_the_wrong_type_are_one_line_errors(tmp_path, capsys, t
     config.write_text(text)
     status, err = run_cli(capsys, "sweep", str(config))
     assert status == 2 and fragment in err and "Traceback" not in err and "usage: semkit sweep" in err, err
+
+
+def test_the_explorer_wraps_periodic_values_and_names_a_value_that_is_no_number(lite0):
+    import re
+
+    from semkit.app import Explorer
+
+    with Explorer(["vase"], [lite0], step=(90, 50), image_size=32) as explorer:
+        explorer.set(azimuth=370)
+        assert explorer.point["azimuth"] == 10 and "azimuth 10," in explorer.prediction_html()
+        explorer.set(azimuth=-30)
+        assert explorer.point["azimuth"] == 330
+        for value in ("north", None, [1, 2]):
+            with pytest.raises(ValueError, match=f"azimuth must be a number \\(deg\\), got {re.escape(repr(value))}"):
+                explorer.set(azimuth=value, elevation=40)
+        assert explorer.point == {"azimuth": 330, "elevation": 20}  # nothing changed
