@@ -104,7 +104,7 @@ def test_a_read_only_folder_is_named(tmp_path):
     folder = tmp_path / "ro"
     folder.mkdir()
     folder.chmod(0o555)
-    with pytest.raises(PermissionError, match="write permission"):
+    with pytest.raises(StoreError, match="no permission to write in"):
         semkit.semantic_map(cosine, space=SPACE, step=30, store=folder / "m.nc", key="cos", progress=False)
 
 
@@ -742,3 +742,172 @@ def test_one_mean_or_std_serves_all_three_channels():
 def test_numpy_scalars_are_counts_and_confidences():
     guarantee = semkit.trust.Guarantee(confidence=np.float32(0.9), max_failure=np.float64(0.05), tests=np.int64(2))
     assert guarantee.tests == 2 and tiny(input_size=np.int64(16), micro_batch=np.int32(2)).input_size == 16
+# ------------------------------------------------------------ issue 35: stores, the command line, the explorer
+class Classy:
+    """An analytic f with classes (a map of it holds top1 and correct): cos^2 of the azimuth, class ``high`` above
+    1/2, else ``low``; the true class is ``label``."""
+
+    space = SPACE
+    queries = 0
+    gradient_method = "none"
+
+    def __init__(self, label=3, high=3, low=7):
+        self.label, self.high, self.low = label, high, low
+
+    def __call__(self, p):
+        return self.evaluate(p).score
+
+    def evaluate(self, p, k=1):
+        p = np.asarray(p, float).reshape(-1, 2)
+        score = np.cos(np.radians(p[:, 0])) ** 2
+        return semkit.function.Evaluation(score, np.where(score > 0.5, self.high, self.low), None, None)
+
+    def gradient(self, p):
+        raise NotImplementedError
+
+    def describe(self):
+        return {"callable": "classy", "label": self.label, "label_name": "three", "classes": [self.high, self.low]}
+
+
+def drop_chunks(store, *names):
+    import shutil
+
+    for name in names:
+        shutil.rmtree(store / name / "c")
+
+
+def test_a_zarr_map_with_lost_chunks_is_refused_naming_them(tmp_path):
+    store = tmp_path / "m.zarr"
+    semkit.semantic_map(Classy(), step=30, store=store, progress=False)
+    drop_chunks(store, "top1", "correct")
+    for call in (lambda: semkit.semantic_map(Classy(), step=30, store=store, progress=False), lambda: semkit.open(store)):
+        with pytest.raises(StoreError, match=r"damaged: chunks of correct \(1 of 1\), top1 \(1 of 1\) are missing"
+                                             rf".* Delete {store}"):
+            call()
+    drop_chunks(store, "score")
+    with pytest.raises(StoreError, match=r"chunks of correct \(1 of 1\), score \(1 of 1\), top1"):
+        semkit.open(store)
+
+
+def test_a_zarr_map_of_fill_values_reads_back(tmp_path):
+    """A map whose top1 is all 0 and correct all False (zarr's fill values) is stored whole, and reads back."""
+    store = tmp_path / "m.zarr"
+    first = semkit.semantic_map(Classy(label=5, high=0, low=0), step=30, store=store, progress=False)
+    assert not first.correct.any() and not first.top1.any()
+    back = semkit.semantic_map(Classy(label=5, high=0, low=0), step=30, store=store, progress=False)
+    assert semkit.open(store).identical(back) and not back.correct.any()
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["--smoke", "-p", "step_2d", "[5, 5]"], "smoke (--smoke) sets ['step_2d'] itself"),
+    (["--smoke", "-p", "networks", "[efficientnet_lite0]", "-p", "iterations", "9"], "sets ['iterations', 'networks']"),
+    (["--smoke", "-p", "shapes", "[vase, vase, vase]"], "sets ['shapes'] itself (tiny settings; of shapes it keeps"),
+    (["--smoke", "-p", "step_2d", "0"], "step_2d = 0 must be positive"),
+    (["-p", "lattice_step", "[10, -5]"], "lattice_step = [10, -5] must be positive"),
+    (["--figures", "/proc/figures"], "--figures /proc/figures cannot be written"),
+    (["--notebooks", "EMPTY"], "holds none of the report notebooks ['01_semantic_maps.ipynb'"),
+])
+def test_report_values_are_never_silently_replaced_or_unchecked(tmp_path, capsys, args, fragment):
+    (tmp_path / "empty").mkdir()
+    args = [str(tmp_path / "empty") if a == "EMPTY" else a for a in args]
+    if "--figures" not in args:
+        args += ["--figures", str(tmp_path / "f")]
+    status, err = run_cli(capsys, "report", "--out", str(tmp_path / "r"), *args)
+    assert status == 2 and "usage: semkit report" in err and fragment in err and "Traceback" not in err, err
+    assert not (tmp_path / "r").exists()
+
+
+def test_a_smoke_report_takes_the_shapes_it_keeps(tmp_path):
+    from semkit.app.reports import check_parameters
+
+    assert check_parameters(ROOT / "notebooks", {"smoke": True, "shapes": ["vase"], "out": str(tmp_path)})
+
+
+SHARER = """
+import os, sys, time, numpy as np, semkit
+points = 0
+def slow(p):
+    global points
+    points += len(p)
+    time.sleep(0.1)
+    return np.cos(np.radians(p[:, 0])) ** 2
+while not os.path.exists(sys.argv[2]):  # both start together
+    time.sleep(0.01)
+ds = semkit.semantic_map(slow, space=semkit.Space.paper(), step=30, store=sys.argv[1], chunk_size=2, key="slow",
+                         adaptive=sys.argv[3] == "adaptive", progress=False)
+assert np.isfinite(ds.score).all()
+print(points)
+"""
+
+
+@pytest.mark.parametrize("kind", ["dense", "adaptive"])
+def test_two_processes_on_one_new_map_store_share_its_work(tmp_path, kind):
+    """Each chunk is claimed while computed (an adaptive map as a whole): the second process takes the rest or
+    waits and reads back, never computing the whole map again."""
+    import time
+
+    store, go = tmp_path / "m.nc", tmp_path / "go"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    procs = [subprocess.Popen([sys.executable, "-c", SHARER, str(store), str(go), kind], env=env, text=True,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in range(2)]
+    time.sleep(0.5)
+    go.touch()
+    counts = []
+    for proc in procs:
+        out, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, err
+        counts.append(int(out.split()[-1]))
+    alone = semkit.semantic_map(lambda p: np.cos(np.radians(p[:, 0])) ** 2, space=SPACE, step=30, key="slow",
+                                adaptive=kind == "adaptive", progress=False)
+    n = alone.score.size if kind == "dense" else int(alone.evaluated.sum())
+    assert sum(counts) <= n + 4, counts  # at most the chunks both were computing at the very same moment
+    assert semkit.open(store).score.equals(alone.score)
+
+
+@pytest.mark.parametrize("where, fragment", [
+    ("FILE/m.nc", "FILE is a file, not a folder"),
+    ("FILE/deeper/m.zarr", "FILE is a file, not a folder"),
+    ("/proc/semkit-test/m.nc", "/proc cannot hold files or folders"),
+])
+def test_a_store_path_that_cannot_be_written_is_named(tmp_path, where, fragment):
+    (tmp_path / "file").write_text("")
+    where, fragment = (s.replace("FILE", str(tmp_path / "file")) for s in (where, fragment))
+    calls = [lambda: semkit.semantic_map(cosine, space=SPACE, step=30, store=where, key="cos", progress=False),
+             lambda: semkit.find_regions(cosine, [[10, 10]], ("naive",), space=SPACE, iterations=2, progress=False,
+                                         store=where.replace(".zarr", ".nc"))]
+    for call in calls:
+        with pytest.raises(StoreError, match="cannot write the store .*" + fragment.replace("/", ".")):
+            call()
+
+
+@pytest.mark.parametrize("text, fragment", [
+    ("store: null\nnetworks: [efficientnet_lite0]\nshapes: [vase]\n", "`store` must be a .zarr folder path"),
+    ("store: s.zarr\nnetworks: [efficientnet_lite0]\nshapes: [1, 2]\n",
+     "`shapes` must be a list of gallery names or mesh files, e.g. [a, b] (a list even for one); got [1, 2]"),
+    ("store: s.zarr\nnetworks: [efficientnet_lite0]\nshapes: coffee_mug\n",
+     "`shapes` must be a list of gallery names or mesh files, e.g. [coffee_mug]"),
+    ("store: s.zarr\nnetworks: efficientnet_lite0\nshapes: [vase]\n", "`networks` must be a list of network names"),
+    ("store: s.zarr\nnetworks: [efficientnet_lite0]\nshapenet: 5\n", "`shapenet` must be a ShapeNetCore folder path"),
+    ("store: s.zarr\nnetworks: [efficientnet_lite0]\nshapes: [vase]\nper_class: two\n", "`per_class` must be a whole"),
+])
+def test_sweep_options_of_the_wrong_type_are_one_line_errors(tmp_path, capsys, text, fragment):
+    config = tmp_path / "sweep.yaml"
+    config.write_text(text)
+    status, err = run_cli(capsys, "sweep", str(config))
+    assert status == 2 and fragment in err and "Traceback" not in err and "usage: semkit sweep" in err, err
+
+
+def test_the_explorer_wraps_periodic_values_and_names_a_value_that_is_no_number(lite0):
+    import re
+
+    from semkit.app import Explorer
+
+    with Explorer(["vase"], [lite0], step=(90, 50), image_size=32) as explorer:
+        explorer.set(azimuth=370)
+        assert explorer.point["azimuth"] == 10 and "azimuth 10," in explorer.prediction_html()
+        explorer.set(azimuth=-30)
+        assert explorer.point["azimuth"] == 330
+        for value in ("north", None, [1, 2]):
+            with pytest.raises(ValueError, match=f"azimuth must be a number \\(deg\\), got {re.escape(repr(value))}"):
+                explorer.set(azimuth=value, elevation=40)
+        assert explorer.point == {"azimuth": 330, "elevation": 20}  # nothing changed

@@ -146,13 +146,20 @@ def _report_parameters(pairs: list[list[str]], rep: argparse.ArgumentParser) -> 
 
 
 def _writable(folder: Path) -> bool:
-    """Whether ``folder`` is or can be made a folder this process writes in (its nearest existing parent decides)."""
-    import os
+    """Whether ``folder`` is or can be made a folder this process writes in: its nearest existing parent takes a
+    file (tried, then removed: permission bits alone do not tell for root or read-only file systems)."""
+    import tempfile
 
     existing = folder.resolve()
     while not existing.exists() and existing != existing.parent:
         existing = existing.parent
-    return existing.is_dir() and os.access(existing, os.W_OK | os.X_OK)
+    if not existing.is_dir():
+        return False
+    try:
+        with tempfile.TemporaryFile(dir=existing, prefix=".semkit-write-check-"):
+            return True
+    except OSError:
+        return False
 
 
 SWEEP_KEYS = {"kind", "store", "networks", "shapes", "shapenet", "classes", "per_class", "space", "step", "starts",
@@ -198,6 +205,7 @@ def _sweep_options(config: Path) -> dict:
     for key in ("store", "networks"):
         if key not in options:
             raise ValueError(f"{config} needs `{key}`")
+    _check_sweep_types(config, options)
     here = config.resolve().parent
     options["store"] = str(here / options["store"])
     shapenet, classes, per_class = options.pop("shapenet", None), options.pop("classes", None), options.pop("per_class", 10)
@@ -229,6 +237,30 @@ def _sweep_options(config: Path) -> dict:
                              f"or name one of {sorted(presets)}") from None
     options["shapes"] = [s if s in _gallery_names() else str(here / s) for s in options["shapes"]]
     return options
+
+
+#: The sweep options that name things, and what each must be: a text, or a list of texts (a single text is refused,
+#: not taken as a one-item list, as StudySpec refuses it: write [name] for one).
+SWEEP_TEXTS = {"store": "a .zarr folder path, e.g. study.zarr", "shapenet": "a ShapeNetCore folder path"}
+SWEEP_LISTS = {"shapes": "gallery names or mesh files", "networks": "network names", "classes": "ShapeNet class names"}
+
+
+def _check_sweep_types(config: Path, options: dict) -> None:
+    """One-line errors for sweep options of the wrong type, naming the key and what it takes."""
+    for key, what in SWEEP_TEXTS.items():
+        if key in options and not isinstance(options[key], str):
+            raise ValueError(f"{config}: `{key}` must be {what}, got {options[key]!r}")
+    for key, what in SWEEP_LISTS.items():
+        value = options.get(key)
+        if value is None and key != "networks":  # no classes: the paper's; no shapes: those of `shapenet`
+            continue
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            example = f"[{value}]" if isinstance(value, str) else "[a, b]"
+            raise ValueError(f"{config}: `{key}` must be a list of {what}, e.g. {example} (a list even for one); "
+                             f"got {value!r}")
+    per_class = options.get("per_class", 10)
+    if isinstance(per_class, bool) or not isinstance(per_class, int) or per_class < 1:
+        raise ValueError(f"{config}: `per_class` must be a whole number of at least 1, got {per_class!r}")
 
 
 def _gallery_names() -> list[str]:

@@ -142,7 +142,8 @@ class Explorer:
     def set(self, **changes: Any) -> "Explorer":
         """Change the shape, the network or parameter values, and update what is shown.
 
-        Bad values raise an error that names them, and change nothing.
+        Bad values raise an error that names them, and change nothing; a periodic parameter's value is
+        wrapped into its range (azimuth 370 is kept as 10).
         """
         point, shape, network = dict(self.point), self.shape, self.network
         for key, value in changes.items():
@@ -155,10 +156,15 @@ class Explorer:
                     raise ValueError(f"unknown network {value!r}; the explorer has {self.networks}")
                 network = value
             elif key in self.space.names:
-                point[key] = float(value)
+                try:
+                    point[key] = float(value)
+                except (TypeError, ValueError):
+                    units = self.space[key].units
+                    raise ValueError(f"{key} must be a number{f' ({units})' if units else ''}, got {value!r}") from None
             else:
                 raise ValueError(f"unknown setting {key!r}: use shape, network or one of {list(self.space.names)}")
-        self.space.points(point)  # range and NaN checks, with errors that name the parameter
+        # range and NaN checks, with errors that name the parameter; periodic values wrap (azimuth 370 is 10)
+        point = dict(zip(self.space.names, map(float, self.space.points(point)[0])))
         if (shape, network) != (self.shape, self.network):
             self.regions = None  # a region belongs to its shape and network
         self.point, self.shape, self.network = point, shape, network

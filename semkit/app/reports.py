@@ -190,15 +190,58 @@ def check_parameters(notebooks: str | os.PathLike, parameters: Mapping[str, Any]
                     declared[name][key] = ast.literal_eval(info["default"])
                 except (ValueError, SyntaxError):
                     declared[name][key] = None  # a default that is an expression: any value
-    known = sorted(set().union(*declared.values())) if declared else []
+    if not declared:
+        raise ReportError(f"{notebooks} holds none of the report notebooks {list(names)}: pass the notebooks folder "
+                          "(--notebooks) of a semkit checkout or installation")
+    known = sorted(set().union(*declared.values()))
     unknown = sorted(set(parameters) - set(known))
     if unknown:
         raise ReportError(f"unknown notebook parameter(s) {unknown}: the report notebooks declare {known}")
     for key, value in parameters.items():
         for defaults in declared.values():
-            if key in defaults and (problem := _misfit(value, defaults[key])):
+            if key in defaults and (problem := _misfit(value, defaults[key]) or _not_a_step(key, value)):
                 raise ReportError(f"notebook parameter {key} = {value!r} {problem} (the default is {defaults[key]!r})")
+    if parameters.get("smoke"):
+        replaced = sorted(set(parameters) & set().union(*(smoke_sets(notebooks / name) for name in declared)))
+        replaced += ["shapes"] if isinstance(parameters.get("shapes"), (list, tuple)) and len(parameters["shapes"]) > 2 else []
+        if replaced:
+            raise ReportError(f"smoke (--smoke) sets {replaced} itself (tiny settings; of shapes it keeps the first two), so the "
+                              "values given would be replaced: drop smoke to run with them, or drop them")
     return declared
+
+
+#: What :func:`setup` sets itself with ``smoke`` (it also keeps two shapes).
+SETUP_SMOKE = ("per_class", "image_size")
+
+
+def smoke_sets(notebook: Path) -> set[str]:
+    """The names a report notebook sets itself when ``smoke`` is on: those assigned under ``if smoke:`` in its code
+    cells, and what :func:`setup` sets."""
+    import json
+
+    names = set(SETUP_SMOKE)
+    for cell in json.loads(notebook.read_text(encoding="utf-8"))["cells"]:
+        if cell.get("cell_type") != "code":
+            continue
+        try:
+            tree = ast.parse("".join(cell["source"]))
+        except SyntaxError:  # cell magics and the like
+            continue
+        for node in tree.body:
+            if isinstance(node, ast.If) and isinstance(node.test, ast.Name) and node.test.id == "smoke":
+                for statement in ast.walk(node):
+                    for target in getattr(statement, "targets", []):
+                        names |= {n.id for n in ast.walk(target) if isinstance(n, ast.Name)}
+    return names
+
+
+def _not_a_step(key: str, value: Any) -> str | None:
+    """Why ``value`` is no grid or lattice step (a ``step*`` or ``*_step`` parameter): None where it is one."""
+    if not (key.startswith("step") or key.endswith("_step")) or value is None:
+        return None
+    values = _flat(value) if isinstance(value, (list, tuple)) else [value]
+    positive = all(isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0 for v in values)
+    return None if positive and values else "must be positive (a step in the parameters' units, e.g. degrees)"
 
 
 def _misfit(value: Any, default: Any) -> str | None:

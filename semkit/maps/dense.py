@@ -11,6 +11,7 @@ storage layer (atomic writes, a lock per store, fingerprints; :mod:`semkit.store
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import json
 import os
@@ -166,11 +167,19 @@ def _maps(fns, evaluate, space, grid, stores, keys, chunk_size, progress, adapti
             answers = evaluate({todo[j]: points for j, points in requests.items()})
             return {j: answers[todo[j]] for j in requests}
 
-        # only the functions to do take part: each is refined where it needs it, whatever the others do
-        values = adaptive_values(evaluate_todo, grid, periods, max_error, [fns[i].describe().get("label") for i in todo],
-                                 journals=[journals[i] for i in todo], chunk_size=chunk_size, progress=progress)
-        for i, value in zip(todo, values):
-            results[i] = finish(i, value)
+        # one process refines a stored map at a time: another waits, then reads it back
+        with Journal.computing([journals[i] for i in todo if journals[i] is not None]):
+            for i in todo:
+                results[i] = journals[i].complete_map() if journals[i] is not None else None
+            todo = [i for i in todo if results[i] is None]
+            if not todo:
+                return results
+            # only the functions to do take part: each is refined where it needs it, whatever the others do
+            values = adaptive_values(evaluate_todo, grid, periods, max_error,
+                                     [fns[i].describe().get("label") for i in todo],
+                                     journals=[journals[i] for i in todo], chunk_size=chunk_size, progress=progress)
+            for i, value in zip(todo, values):
+                results[i] = finish(i, value)
         return results
     n = len(points)
     score = {i: np.full(n, np.nan) for i in todo}
@@ -194,31 +203,53 @@ def _maps(fns, evaluate, space, grid, stores, keys, chunk_size, progress, adapti
     total = n * len(todo)
     bar = tqdm(total=total, initial=int(sum(d.sum() for d in done.values())), desc="semantic map", unit="pt",
                disable=not progress, leave=False)
+    def theirs(i: int, start: int, stop: int) -> bool:
+        """Whether another process finished function i's map or its chunk at ``start`` (then it is kept here)."""
+        journal = journals[i]
+        if journal.path.exists():  # the whole map
+            results[i] = journal.finish(None)
+            return True
+        chunk = journal.chunk(start, stop - start)  # ... or this chunk
+        if chunk is not None:
+            keep(i, start, chunk)
+            bar.update(stop - start)
+        return chunk is not None
+
+    def compute(which: Sequence[int], start: int, stop: int) -> None:
+        for i, result in evaluate({i: points[start:stop] for i in which}).items():
+            keep(i, start, result)
+            if journals[i] is not None:
+                journals[i].save(start, result)
+            bar.update(stop - start)
+
+    # Processes sharing a store claim each chunk while they compute it: a chunk another process holds is left to
+    # it and met again at the end (then waited for, and computed here only if that process stopped without it).
+    deferred: list[tuple[int, int, int]] = []
     try:
         for start in range(0, n, chunk_size):
             stop = min(start + chunk_size, n)
             which = []
-            for i in todo:
-                if done[i][start:stop].all() or results[i] is not None:
-                    continue
-                journal = journals[i]
-                if journal is not None:
-                    if journal.path.exists():  # another process finished the whole map meanwhile
-                        results[i] = journal.finish(None)
+            with contextlib.ExitStack() as claims:
+                for i in todo:
+                    if done[i][start:stop].all() or results[i] is not None:
                         continue
-                    theirs = journal.chunk(start, stop - start)  # ... or this chunk
-                    if theirs is not None:
-                        keep(i, start, theirs)
-                        bar.update(stop - start)
-                        continue
-                which.append(i)
-            if not which:
+                    if journals[i] is not None:
+                        if theirs(i, start, stop):
+                            continue
+                        if not claims.enter_context(journals[i].claim(start)):
+                            deferred.append((i, start, stop))
+                            continue
+                        if theirs(i, start, stop):  # saved between the look and the claim
+                            continue
+                    which.append(i)
+                if which:
+                    compute(which, start, stop)
+        for i, start, stop in deferred:
+            if results[i] is not None or journals[i].path.exists() and theirs(i, start, stop):
                 continue
-            for i, result in evaluate({i: points[start:stop] for i in which}).items():
-                keep(i, start, result)
-                if journals[i] is not None:
-                    journals[i].save(start, result)
-                bar.update(stop - start)
+            with journals[i].wait(start):
+                if not theirs(i, start, stop):
+                    compute([i], start, stop)
     except KeyboardInterrupt:
         saved = [str(journals[i].folder) for i in todo if journals[i] is not None]
         if saved:

@@ -109,6 +109,29 @@ def not_a_store(path: Path, why: str) -> StoreError:
 
 
 # ---------------------------------------------------------------- writing
+def unwritable(path: Path, error: OSError) -> StoreError:
+    """The error for a store path semkit cannot write at (a file where a folder should be, no permission, a
+    read-only or virtual file system), naming the path and the problem."""
+    blocking = next((p for p in path.parents if p.exists() and not p.is_dir()), None)
+    if blocking is not None:
+        why = f"{blocking} is a file, not a folder"
+    elif isinstance(error, PermissionError):
+        why = f"no permission to write in {path.parent}"
+    else:
+        existing = next((p for p in path.parents if p.exists()), path.parent)
+        why = f"{existing} cannot hold files or folders ({error.strerror or error})"
+    return StoreError(f"cannot write the store {path}: {why}. Choose a store path in a folder you can write in.")
+
+
+def folder_of(path: Path) -> Path:
+    """Make the folder ``path`` goes in (and its parents); a :class:`StoreError` naming ``path`` where it cannot be."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise unwritable(path, e) from None
+    return path.parent
+
+
 def temporary(path: Path) -> Path:
     """A unique temporary name beside ``path`` (hidden; process id and a random suffix)."""
     return path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
@@ -116,10 +139,13 @@ def temporary(path: Path) -> Path:
 
 def write_bytes(path: Path, data: bytes) -> None:
     """Write a file whole or not at all."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    folder_of(path)
     tmp = temporary(path)
     try:
-        tmp.write_bytes(data)
+        try:
+            tmp.write_bytes(data)
+        except OSError as e:
+            raise unwritable(path, e) from None
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
@@ -132,7 +158,7 @@ def writing(path: Path) -> Iterator[Path]:
     Where ``path`` appeared meanwhile (another writer finished first), theirs
     is kept and ours dropped: results of equal settings are equal.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
+    folder_of(path)
     tmp = temporary(path)
     try:
         yield tmp
@@ -155,13 +181,12 @@ def locked(path: Path) -> Iterator[None]:
     import fcntl
 
     lock = path.with_name(path.name + ".lock")
-    lock.parent.mkdir(parents=True, exist_ok=True)
+    folder_of(path)
     while True:
         try:
             handle = open(lock, "a+b")
-        except PermissionError:
-            raise PermissionError(f"cannot write in {lock.parent}: semkit needs write permission in a store's folder "
-                                  "(choose a store path in a writable folder)") from None
+        except OSError as e:
+            raise unwritable(path, e) from None
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             current = os.stat(lock)
@@ -185,8 +210,11 @@ def claimed(path: Path) -> Iterator[bool]:
     import fcntl
 
     lock = path.with_name(path.name + ".lock")
-    lock.parent.mkdir(parents=True, exist_ok=True)
-    handle = open(lock, "a+b")
+    folder_of(path)
+    try:
+        handle = open(lock, "a+b")
+    except OSError as e:
+        raise unwritable(path, e) from None
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -229,6 +257,13 @@ def read_dataset(path: Path, *, load: bool = True) -> xr.Dataset:
     if "fingerprint" not in opened.attrs:
         opened.close()
         raise not_a_store(path, "it records no semkit fingerprint")
+    if path.suffix.lower() == ".zarr" and "done" not in opened.data_vars:  # a study's unfinished tasks are unwritten
+        damaged = missing_chunks(path)
+        if damaged:
+            opened.close()
+            raise StoreError(
+                f"{path} is damaged: chunks of {', '.join(damaged)} are missing (deleted or lost), so they would "
+                f"read back as fill values. Delete {path} and rerun the call that made it to recompute it.")
     if not load:
         return opened
     try:
@@ -238,11 +273,33 @@ def read_dataset(path: Path, *, load: bool = True) -> xr.Dataset:
         raise not_a_store(path, f"a damaged chunk: {type(e).__name__}: {e}") from None
 
 
+def missing_chunks(path: Path) -> list[str]:
+    """The arrays of the zarr folder ``path`` that lack stored chunks, each as 'name (k of n)'.
+
+    semkit writes every chunk of a result (fill values included), so a chunk
+    that is not there was lost, and would silently read back as the fill value.
+    """
+    import math
+
+    import zarr
+
+    out = []
+    group = zarr.open_group(str(path), mode="r")
+    for name in sorted(group.array_keys()):
+        array = group[name]
+        grid = [math.ceil(n / c) if c else 1 for n, c in zip(array.shape, array.chunks)]
+        absent = sum(not (path / name / array.metadata.encode_chunk_key(coords)).exists() for coords in np.ndindex(*grid))
+        if absent:
+            out.append(f"{name} ({absent} of {math.prod(grid)})")
+    return out
+
+
 def write_dataset(ds: xr.Dataset, path: Path) -> None:
-    """Write a Dataset as a .nc file or .zarr folder, atomically (see :func:`writing`)."""
+    """Write a Dataset as a .nc file or .zarr folder, atomically (see :func:`writing`); a zarr folder gets every
+    chunk, fill values included, so that a missing chunk is known to be damage (:func:`missing_chunks`)."""
     with writing(path) as tmp:
         if path.suffix.lower() == ".zarr":
-            ds.to_zarr(tmp, mode="w", consolidated=False)
+            ds.to_zarr(tmp, mode="w", consolidated=False, write_empty_chunks=True)
         else:
             ds.to_netcdf(tmp)
 
@@ -295,8 +352,8 @@ def read_arrays(path: Path) -> dict[str, np.ndarray]:
     try:
         with np.load(path) as data:
             return {k: data[k] for k in data.files}
-    except FileNotFoundError:
-        raise
+    except (FileNotFoundError, NotADirectoryError) as e:  # none there (a file in the way is met when writing)
+        raise FileNotFoundError(str(e)) from None
     except Exception as e:  # truncated, not a zip, a bad member: damaged
         raise ValueError(f"{path} is damaged ({e})") from e
 

@@ -9,8 +9,11 @@ from typing import Any, Iterable, Mapping
 import numpy as np
 import xarray as xr
 
-from .files import (StoreError, check_format, fingerprint, locked, matching, not_a_store, read_arrays, refuse, remove,
-                    write_arrays, write_bytes, write_dataset)
+import contextlib
+from typing import Iterator
+
+from .files import (StoreError, check_format, claimed, fingerprint, locked, matching, not_a_store, read_arrays, refuse,
+                    remove, write_arrays, write_bytes, write_dataset)
 
 
 class Journal:
@@ -58,6 +61,24 @@ class Journal:
         """The chunk at ``start`` when another process saved it (and it holds ``size`` points)."""
         chunk = self._load(self.folder / f"chunk-{start:09d}.npz")
         return chunk if chunk is not None and len(chunk["score"]) == size else None
+
+    def claim(self, start: int) -> contextlib.AbstractContextManager[bool]:
+        """Claim the chunk at ``start`` while computing it (True), or learn that another process computes it (False)."""
+        return claimed(self.folder / f"chunk-{start:09d}")
+
+    def wait(self, start: int) -> contextlib.AbstractContextManager[None]:
+        """Wait until no process computes the chunk at ``start`` (then hold it)."""
+        return locked(self.folder / f"chunk-{start:09d}")
+
+    @staticmethod
+    @contextlib.contextmanager
+    def computing(journals: Iterable["Journal"]) -> Iterator[None]:
+        """Hold the whole maps of ``journals`` for the block (in one order, so processes never wait on each other in
+        a circle): another process that computes them waits, then reads them back."""
+        with contextlib.ExitStack() as stack:
+            for path in sorted({j.path for j in journals}, key=str):
+                stack.enter_context(locked(path.with_name(path.name + ".computing")))
+            yield
 
     @staticmethod
     def _load(file: Path) -> dict[str, np.ndarray] | None:
