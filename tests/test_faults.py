@@ -581,7 +581,7 @@ def refused_everywhere(f, criterion):
         "Smoothed": lambda: semkit.trust.Smoothed(f, 5, criterion=criterion),
         "sensitivity": lambda: semkit.trust.sensitivity(f, criterion=criterion, n_samples=2, progress=False),
         "verified boxes": lambda: semkit.find_regions(f, view, Verified(), criterion=criterion, progress=False),
-        "Criterion.resolve": lambda: semkit.Criterion.resolve(criterion, fn=f),
+        "Criterion.resolve": lambda: semkit.Criterion.resolve(criterion, f=f),
         "Criterion.evaluate": lambda: criterion.evaluate(f, np.array(view)),
     }
 
@@ -601,7 +601,7 @@ def test_a_criterion_naming_another_class_than_fs_is_refused_not_judged_on_fs_sc
 
 def test_a_criterion_naming_fs_own_class_is_taken(vase_lite0):
     own = semkit.Criterion.margin(0.05, label=vase_lite0.label)
-    assert semkit.Criterion.resolve(own, fn=vase_lite0) == own
+    assert semkit.Criterion.resolve(own, f=vase_lite0) == own
 
 
 def test_a_criterion_naming_another_class_than_a_maps_is_refused():
