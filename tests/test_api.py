@@ -20,7 +20,7 @@ SUBPACKAGES = ("app", "classify", "function", "maps", "plot", "regions", "render
 BANNED = {"seed": "random_state", "rng": "random_state", "threshold": "criterion or min_score", "budget": "max_queries",
           "delta": "radius", "tol": "min_motion / max_error", "resolution": "step", "map_step": "step",
           "radii": "radius", "samples": "n_samples", "audit_samples": "n_samples", "n_boot": "n_resamples",
-          "tolerance": "max_error, min_motion or max_failure", "alpha_level": "confidence", "algorithm": "method",
+          "tolerance": "max_error, min_motion or max_failure", "alpha_level": "confidence", "cache": "store", "algorithm": "method",
           "algorithms": "methods", "f_or_map": "f", "data": "f, semantic_map or result", "fn": "f"}
 MAX_PARAMETERS = 10
 #: Callables whose ``**kwargs`` are a Space's parameter names (render(mesh, azimuth=..., elevation=...)).

@@ -35,7 +35,7 @@ def jupyterlab(tmp_path):
     root = tmp_path / "lab"
     root.mkdir()
     papermill.execute_notebook(
-        NOTEBOOKS / "04_explorer.ipynb", root / "explorer.ipynb", parameters={"smoke": True, "cache": str(tmp_path / "maps")},
+        NOTEBOOKS / "04_explorer.ipynb", root / "explorer.ipynb", parameters={"smoke": True, "store": str(tmp_path / "maps")},
         prepare_only=True, progress_bar=False,
     )
     port = _free_port()

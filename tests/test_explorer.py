@@ -75,9 +75,9 @@ def test_the_widgets_drive_the_explorer(explorer):
 
 
 def test_the_explorer_on_shapenet_meshes(shapenet_root, lite0, tmp_path):
-    """ShapeNet files (named class/model_id) as shapes: labelled by their class, maps cached under file-safe names."""
+    """ShapeNet files (named class/model_id) as shapes: labelled by their class, maps kept under file-safe names."""
     chair = shapenet_root / "chair" / "341fcdd8a40a2612456cbf78e1e89022" / "models" / "model_normalized.obj"
-    ex = Explorer([str(chair)], [lite0], step=(90, 50), image_size=48, cache=tmp_path)
+    ex = Explorer([str(chair)], [lite0], step=(90, 50), image_size=48, store=tmp_path)
     assert ex.shape == "chair/341fcdd8a40a2612456cbf78e1e89022" and ex.function().label == 559
     ex.set(azimuth=120, elevation=20)
     assert "chair/341fcdd8a40a2612456cbf78e1e89022" in ex.prediction_html() and ex.image.shape == (48, 48, 3)

@@ -47,7 +47,7 @@ class Explorer:
         The maps' grid step, in the Space's units (one, or one per parameter).
     image_size : int, optional
         The renders' size; None: each network's input size.
-    cache : str or path, optional
+    store : str or path, optional
         A folder the maps are kept in too, so a rerun reads them back.
     renderer_options : mapping, optional
         Keywords for :class:`~semkit.Renderer` (e.g. ``{"materials": True, "background": 0.5}``).
@@ -66,7 +66,7 @@ class Explorer:
         space: Space | None = None,
         step: float | Sequence[float] = (15, 10),
         image_size: int | None = None,
-        cache: str | Path | None = None,
+        store: str | Path | None = None,
         renderer_options: Mapping[str, Any] | None = None,
     ) -> None:
         if not shapes or not networks:
@@ -80,7 +80,7 @@ class Explorer:
         self._networks = {(n if isinstance(n, str) else n.name): n for n in networks}
         self.step = step
         self.image_size = image_size
-        self.cache = Path(cache) if cache is not None else None
+        self.store = Path(store) if store is not None else None
         self.renderer_options = dict(renderer_options or {})
         self.shape = next(iter(self.meshes))
         self.network = next(iter(self._networks))
@@ -188,9 +188,9 @@ class Explorer:
         key = (self.shape, self.network)
         if key not in self._maps:
             store = None
-            if self.cache is not None:
-                self.cache.mkdir(parents=True, exist_ok=True)
-                store = self.cache / f"{file_stem(self.network)}__{file_stem(self.shape)}.nc"
+            if self.store is not None:
+                self.store.mkdir(parents=True, exist_ok=True)
+                store = self.store / f"{file_stem(self.network)}__{file_stem(self.shape)}.nc"
             self._maps[key] = semantic_map(self.function(), space=self.space, step=self.step, store=store, progress=False)
         return self._maps[key]
 
