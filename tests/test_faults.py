@@ -682,7 +682,7 @@ def test_a_store_made_under_another_criterion_says_criterion(tmp_path):
             if minimum == 0.5:
                 call()
                 continue
-            with pytest.raises(StoreError, match=r"differs in methods\[verified\]\.criterion"):
+            with pytest.raises(StoreError, match=r"differs in algorithms\[verified\]\.criterion"):
                 call()
 # ------------------------------------------------------------ issue 35: validation and classify
 def tiny(**options):
