@@ -475,7 +475,7 @@ def test_a_map_on_part_of_a_periodic_parameter_is_held_at_its_nearer_end():
     np.testing.assert_allclose(full([[345, 0]]), [(330 / 360 + 0) / 2])  # a whole period still closes the circle
 
 
-def test_methods_are_objects_that_declare_what_they_need():
+def test_algorithms_are_objects_that_declare_what_they_need():
     from semkit.regions import ALGORITHMS, RegionAlgorithm
 
     assert ALGORITHMS.names() == ("naive", "oir_b", "oir_w", "verified")  # known by name, nothing imported for it

@@ -230,7 +230,7 @@ def test_lattice_box_crosses_360_and_a_failing_start_is_empty():
     assert semkit.srvr(boxes.expand_dims(algorithm=["verified"])).item() > 0
 
 
-def test_verified_boxes_with_the_paper_methods_in_one_search_and_on_a_real_network(mug, lite0):
+def test_verified_boxes_with_the_paper_algorithms_in_one_search_and_on_a_real_network(mug, lite0):
     f = semkit.SemanticFunction(mug, lite0, renderer=semkit.Renderer(image_size=64))
     candidates = np.array([[a, e] for e in (10.0, 30.0, 50.0) for a in range(0, 360, 30)])
     right = candidates[f.evaluate(candidates).top1 == f.label]
