@@ -742,3 +742,20 @@ def test_one_mean_or_std_serves_all_three_channels():
 def test_numpy_scalars_are_counts_and_confidences():
     guarantee = semkit.trust.Guarantee(confidence=np.float32(0.9), max_failure=np.float64(0.05), tests=np.int64(2))
     assert guarantee.tests == 2 and tiny(input_size=np.int64(16), micro_batch=np.int32(2)).input_size == 16
+
+
+# ------------------------------------------------------------ issue 35: one word for algorithm
+def test_picking_one_algorithm_of_regions_srvr_and_checks_keeps_that_algorithm_only():
+    """Region results, SRVR and check_regions are over ``algorithm``: plain ``.sel(algorithm="oir_b")`` picks one.
+    (Named ``method``, xarray's own ``sel(method=)`` took "oir_b" as its fill rule and kept every algorithm.)"""
+    f = lambda p: np.exp(-np.sum(((np.atleast_2d(p) - [180, 30]) / [60, 20]) ** 2, axis=1))  # noqa: E731
+    regions = semkit.find_regions(f, [[180, 30]], ("naive", "oir_b"), space=SPACE, iterations=5, progress=False)
+    grid = semkit.semantic_map(f, space=SPACE, step=30, progress=False)
+    for name, result in {"regions": regions, "srvr": semkit.srvr(regions),
+                         "check_regions": semkit.check_regions(regions, grid, criterion="score >= 0.5")}.items():
+        picked = result.sel(algorithm="oir_b")
+        assert "algorithm" not in picked.dims and picked.algorithm.item() == "oir_b", name
+        assert "method" not in result.dims, name
+    worst = semkit.find_failures(f, [[180, 30]], 10, space=SPACE, criterion="score >= 0.5", max_queries=8,
+                                 algorithm="random", progress=False)
+    assert "RandomSearch" in worst.attrs["algorithm"] and "method" not in worst.attrs
