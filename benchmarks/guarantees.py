@@ -74,7 +74,7 @@ def section(mesh_path: Path) -> list[str]:
         starts = np.array([view + [2.732, 60.0] for view in picked])[:, : space.n]
         start = time.perf_counter()
         boxes = semkit.find_regions(g, starts, Verified(certificate=certificate, step=step), space=space,
-                                    progress=False).sel({"method": "verified"})
+                                    progress=False).sel(algorithm="verified")
         seconds = time.perf_counter() - start
         volume = semkit.regions.volume_ratio(boxes)
         shares = audit_shares(g, boxes.lower.values, boxes.upper.values, seed=1)
@@ -96,16 +96,16 @@ def section(mesh_path: Path) -> list[str]:
     lines += [
         f"Worst views within +-10 degrees of {len(starts)} correctly classified views (max_queries 200 per start):",
         "",
-        "| method | failure found | queries to the first failure (median) | lowest score found (median) | seconds |",
+        "| algorithm | failure found | queries to the first failure (median) | lowest score found (median) | seconds |",
         "|---|---|---|---|---|",
     ]
-    for method in ("random", "cmaes"):
+    for algorithm in ("random", "cmaes"):
         start = time.perf_counter()
-        worst = semkit.find_failures(f, starts, 10.0, max_queries=200, method=method, progress=False)
+        worst = semkit.find_failures(f, starts, 10.0, max_queries=200, algorithm=algorithm, progress=False)
         seconds = time.perf_counter() - start
         hits = worst.queries_to_failure.values[worst.failed.values]
         median = f"{statistics.median(hits):.0f}" if len(hits) else "none found"
-        lines.append(f"| {method} | {int(worst.failed.sum())} of {len(starts)} | {median} | "
+        lines.append(f"| {algorithm} | {int(worst.failed.sum())} of {len(starts)} | {median} | "
                      f"{float(np.median(worst.score)):.3f} | {seconds:.0f} |")
     return lines
 
@@ -145,7 +145,7 @@ def audit_section(meshes: list[Path], starts_per_mesh: int = 3, network: str = "
         row = {}
         for certificate, key in (("lattice", "lattice"), ("sampled", "default")):
             boxes = semkit.find_regions(f, starts, Verified(certificate=certificate, step=3),
-                                        progress=False).sel({"method": "verified"})
+                                        progress=False).sel(algorithm="verified")
             share = audit_shares(f, boxes.lower.values, boxes.upper.values)
             shares[f"{key} boxes"] += share.tolist()
             queries[f"{key} boxes"] += boxes.queries.values.tolist()
@@ -155,7 +155,7 @@ def audit_section(meshes: list[Path], starts_per_mesh: int = 3, network: str = "
             r_share = audit_shares(f, lo, hi, seed=2)
             shares[f"{key} radii"] += r_share.tolist()
             queries[f"{key} radii"] += radii.queries.values.tolist()
-            row[key] = (share, semkit.regions.volume_ratio(boxes.expand_dims(method=["verified"])).values.ravel(), r_share,
+            row[key] = (share, semkit.regions.volume_ratio(boxes.expand_dims(algorithm=["verified"])).values.ravel(), r_share,
                         radii.radius.values[:, 0])
         lat, dft = row["lattice"], row["default"]
         rows.append(
@@ -215,7 +215,7 @@ def pocket_section(functions: int = 40) -> list[str]:
     shares, volumes, queries = [], [], []
     for seed in range(functions):
         f, lo, hi, start = pocket_function(seed)
-        box = semkit.find_regions(f, start[None], Verified(random_state=seed), space=SPACE_POCKETS, criterion="score >= 0.5", progress=False).sel({"method": "verified"})
+        box = semkit.find_regions(f, start[None], Verified(random_state=seed), space=SPACE_POCKETS, criterion="score >= 0.5", progress=False).sel(algorithm="verified")
         a, b = box.lower.values[0], box.upper.values[0]
         views = a + np.random.default_rng(seed + 99).random((20000, 4)) * (b - a)
         shares.append((f(views) < 0.5).mean())
@@ -249,7 +249,7 @@ def verified_section(functions: int = 20) -> list[str]:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
             return semkit.find_regions(f, [start], Verified(**options), space=space, criterion="score >= 0.5",
-                                       progress=False).sel({"method": "verified"})
+                                       progress=False).sel(algorithm="verified")
 
     lines = ["## Verified boxes on analytic functions", "",
              "| case | box / the passing region (volume) | queries | certified |", "|---|---|---|---|"]

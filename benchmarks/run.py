@@ -295,18 +295,18 @@ def region_rows() -> tuple[list[tuple], dict]:
     iou = inter / ((faithful.upper - faithful.lower).prod("param") + (adaptive.upper - adaptive.lower).prod("param") - inter)
     grown = semkit.regions.volume_ratio(faithful) > 1e-6
     rows = []
-    for name in faithful.method.values:
-        g = grown.sel({"method": name})
+    for name in faithful.algorithm.values:
+        g = grown.sel(algorithm=name)
         rows.append((
             str(name),
-            float(faithful.queries.sel({"method": name}).mean()),
-            float(adaptive.queries.sel({"method": name}).mean()),
-            float(iou.sel({"method": name}).where(g).min()),
-            float(iou.sel({"method": name}).where(g).mean()),
-            float((iou.sel({"method": name}).where(g) >= 0.9).sum() / g.sum()),
+            float(faithful.queries.sel(algorithm=name).mean()),
+            float(adaptive.queries.sel(algorithm=name).mean()),
+            float(iou.sel(algorithm=name).where(g).min()),
+            float(iou.sel(algorithm=name).where(g).mean()),
+            float((iou.sel(algorithm=name).where(g) >= 0.9).sum() / g.sum()),
             int(g.sum()),
-            float(semkit.srvr(faithful).sel({"method": name})),
-            float(semkit.srvr(adaptive).sel({"method": name})),
+            float(semkit.srvr(faithful).sel(algorithm=name)),
+            float(semkit.srvr(adaptive).sel(algorithm=name)),
         ))
     before = f.queries
     start = time.perf_counter()
@@ -354,15 +354,15 @@ def cache_lines(rows: list[dict]) -> list[str]:
         "",
         "## The query cache on region searches",
         "",
-        f"Each method alone, then all three in one search, from (130, 30) and (200, 15), {rows[0]['iterations']} "
+        f"Each algorithm alone, then all three in one search, from (130, 30) and (200, 15), {rows[0]['iterations']} "
         "iterations, a fresh SemanticFunction each (the benchmark mesh, EfficientNet-Lite0); points asked for against "
         "points rendered (a point repeated within one batch counts as a hit).",
         "",
-        "| method | steps | points asked | rendered (queries) | from the cache | hit rate | seconds |",
+        "| algorithm | steps | points asked | rendered (queries) | from the cache | hit rate | seconds |",
         "|---|---|---|---|---|---|---|",
     ]
     lines += [
-        f"| {r['method']} | {r['step_rule']} | {r['asked']} | {r['queries']} | {r['hits']} | {r['hit_rate']:.1%} | {r['seconds']:.1f} |"
+        f"| {r['algorithm']} | {r['step_rule']} | {r['asked']} | {r['queries']} | {r['hits']} | {r['hit_rate']:.1%} | {r['seconds']:.1f} |"
         for r in rows
     ]
     return lines
@@ -493,7 +493,7 @@ def main() -> None:
         "paper's four and a spread of correctly classified points), `Space.paper(periodic=False)`, 600 iterations. "
         "IoU of each adaptive box with its faithful box, over the boxes that grew.",
         "",
-        "| method | queries per start, faithful | adaptive | ratio | IoU min | IoU mean | IoU >= 0.9 | boxes | SRVR faithful | SRVR adaptive |",
+        "| algorithm | queries per start, faithful | adaptive | ratio | IoU min | IoU mean | IoU >= 0.9 | boxes | SRVR faithful | SRVR adaptive |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     lines += [
@@ -502,7 +502,7 @@ def main() -> None:
     ]
     lines += [
         "",
-        f"On the real SemanticFunction (render + classify every query), the three methods from (130, 30) with adaptive "
+        f"On the real SemanticFunction (render + classify every query), the three algorithms from (130, 30) with adaptive "
         f"steps took {real['seconds']:.1f} s for {real['queries']} queries (OIR_W's gradients by central differences).",
     ]
     lines += adaptive_lines(adaptive) + cache_lines(hits) + study_lines(study) + [""] + trust + [""]

@@ -78,21 +78,21 @@ def adaptive_rows(meshes: list[Path], step: float = 3, image_size: int | None = 
 
 # --------------------------------------------------------------- the cache
 def cache_rows(mesh_path: Path, iterations: int = 100, image_size: int | None = None) -> list[dict]:
-    """Hit rates of the query cache on a region workload: each method, then all three in one search, from two of the paper's starts."""
+    """Hit rates of the query cache on a region workload: each algorithm, then all three in one search, from two of the paper's starts."""
     from semkit.scene.shapenet import load_file
 
     mesh = load_file(mesh_path)
     classifier = semkit.load_classifier("efficientnet_lite0")
     renderer = semkit.Renderer(image_size=image_size or classifier.input_size)
     rows = []
-    for method in ("naive", "oir_b", "oir_w", "all three"):
+    for algorithm in ("naive", "oir_b", "oir_w", "all three"):
         for step_rule in ("faithful", "adaptive"):
             f = semkit.SemanticFunction(mesh, classifier, renderer=renderer)
             start = time.perf_counter()
-            methods = ["naive", "oir_b", "oir_w"] if method == "all three" else [method]
-            semkit.find_regions(f, [[130, 30], [200, 15]], methods, iterations=iterations, step_rule=step_rule, progress=False)
+            algorithms = ["naive", "oir_b", "oir_w"] if algorithm == "all three" else [algorithm]
+            semkit.find_regions(f, [[130, 30], [200, 15]], algorithms, iterations=iterations, step_rule=step_rule, progress=False)
             info = f.cache.info()
-            rows.append({"method": method, "step_rule": step_rule, "iterations": iterations, "asked": info["hits"] + info["misses"],
+            rows.append({"algorithm": algorithm, "step_rule": step_rule, "iterations": iterations, "asked": info["hits"] + info["misses"],
                          "queries": f.queries, "hits": info["hits"], "hit_rate": info["hit_rate"],
                          "seconds": time.perf_counter() - start})
     return rows

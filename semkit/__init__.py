@@ -16,7 +16,7 @@ The subpackages follow the data flow, and each imports only those before it
     classify              Classifier, loaders, engines, weights, labels
     function              SemanticFunction(s), the ScoreFunction protocol
     maps                  dense and adaptive maps, maps as functions
-    regions               region methods (the paper's), driver, SRVR
+    regions               region algorithms (the paper's), driver, SRVR
     trust                 guarantees, radii, robust accuracy, worst cases, smoothing, sensitivity
     studies               shapes x networks as one spec, comparisons
     plot                  figures (ax= in, ax out; *_figure make whole figures)

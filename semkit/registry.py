@@ -1,4 +1,4 @@
-"""Plug-ins by name: one registry pattern for region methods, step rules and failure searches.
+"""Plug-ins by name: one registry pattern for region algorithms, step rules and failure searches.
 
 A :class:`Registry` maps names to classes. Built-in entries are written as
 ``"module:Class"`` paths and imported on first use, so a name is known

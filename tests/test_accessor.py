@@ -23,7 +23,7 @@ def test_a_map_and_its_regions_through_the_accessor():
     assert float(ra.sel(radius=0)) == pytest.approx(float((m.score >= 0.5).mean()))
     assert ra.semkit.criterion == Criterion.score(0.5)
     boxes = semkit.find_regions(passing, [[0.0, 40.0]], ("verified",), space=space, criterion="score >= 0.5", progress=False)
-    assert boxes.semkit.kind == "regions" and boxes.semkit.srvr().sel({"method": "verified"}) > 0
+    assert boxes.semkit.kind == "regions" and boxes.semkit.srvr().sel(algorithm="verified") > 0
     assert boxes.semkit.check(m).attrs["criterion"] == "score >= 0.5"
     assert m.semkit.plot() is not None and boxes.semkit.plot(semantic_map=m) is not None
     with pytest.raises(ValueError, match="takes a region search"):

@@ -20,8 +20,8 @@ SUBPACKAGES = ("app", "classify", "function", "maps", "plot", "regions", "render
 BANNED = {"seed": "random_state", "rng": "random_state", "threshold": "criterion or min_score", "budget": "max_queries",
           "delta": "radius", "tol": "min_motion / max_error", "resolution": "step", "map_step": "step",
           "radii": "radius", "samples": "n_samples", "audit_samples": "n_samples", "n_boot": "n_resamples",
-          "tolerance": "max_error, min_motion or max_failure", "alpha_level": "confidence", "cache": "store", "algorithm": "method",
-          "algorithms": "methods", "f_or_map": "f", "data": "f, semantic_map or result", "fn": "f"}
+          "tolerance": "max_error, min_motion or max_failure", "alpha_level": "confidence", "cache": "store",
+          "method": "algorithm", "methods": "algorithms", "f_or_map": "f", "data": "f, semantic_map or result", "fn": "f"}
 MAX_PARAMETERS = 10
 #: Callables whose ``**kwargs`` are a Space's parameter names (render(mesh, azimuth=..., elevation=...)).
 SPACE_KEYWORDS = {"Renderer.render", "Space.points", "Space.of", "Explorer.set"}
@@ -139,7 +139,7 @@ def _result_names(result) -> set[str]:
 
 
 def test_results_name_nothing_with_a_retired_word():
-    """A region result (the paper's methods and a lattice-verified box), robust accuracy over criteria and a
+    """A region result (the paper's algorithms and a lattice-verified box), robust accuracy over criteria and a
     radius result use the glossary's words for their dims, coords, variables and attrs."""
     import warnings
 
@@ -158,7 +158,7 @@ def test_results_name_nothing_with_a_retired_word():
     surface = semkit.robust_accuracy(grid, [0, 30], criterion=["score >= 0.5", "score >= 0.7"])
     radius = semkit.robustness_radius(f, [[180, 30]], space=space, criterion="score >= 0.5", certificate="lattice",
                                       step=20, progress=False)
-    assert "method" in paper.dims and "n_samples" in lattice.data_vars and "min_score" in surface.coords
+    assert "algorithm" in paper.dims and "n_samples" in lattice.data_vars and "min_score" in surface.coords
     for name, result in {"regions": paper, "verified": lattice, "robust_accuracy": surface, "radius": radius}.items():
         wrong = {n: BANNED[n] for n in _result_names(result) if n in BANNED}
         assert not wrong, f"{name} result: rename {wrong}"

@@ -33,7 +33,7 @@ def test_bad_settings_are_named(explorer):
         explorer.set(elevation=120)
     with pytest.raises(ValueError, match="unknown setting 'zoom'"):
         explorer.set(zoom=2)
-    with pytest.raises(ValueError, match="unknown region method .oir_z."):
+    with pytest.raises(ValueError, match="unknown region algorithm .oir_z."):
         explorer.grow("oir_z")
 
 
@@ -67,7 +67,7 @@ def test_the_widgets_drive_the_explorer(explorer):
     assert prediction.value != before_text and "azimuth 200" in prediction.value
     assert image.value != before_image and image.value[:4] == b"\x89PNG"
     assert "render + classify" in status.value
-    parts["method"].value = "oir_b"
+    parts["algorithm"].value = "oir_b"
     parts["button"].click()
     assert explorer.regions is not None and "oir_b (" in status.value
     parts["shape"].value = "coffee_mug" if explorer.shape == "vase" else "vase"

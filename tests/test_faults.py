@@ -682,7 +682,7 @@ def test_a_store_made_under_another_criterion_says_criterion(tmp_path):
             if minimum == 0.5:
                 call()
                 continue
-            with pytest.raises(StoreError, match=r"differs in methods\[verified\]\.criterion"):
+            with pytest.raises(StoreError, match=r"differs in algorithms\[verified\]\.criterion"):
                 call()
 # ------------------------------------------------------------ issue 35: validation and classify
 def tiny(**options):
@@ -911,3 +911,20 @@ def test_the_explorer_wraps_periodic_values_and_names_a_value_that_is_no_number(
             with pytest.raises(ValueError, match=f"azimuth must be a number \\(deg\\), got {re.escape(repr(value))}"):
                 explorer.set(azimuth=value, elevation=40)
         assert explorer.point == {"azimuth": 330, "elevation": 20}  # nothing changed
+
+
+# ------------------------------------------------------------ issue 35: one word for algorithm
+def test_picking_one_algorithm_of_regions_srvr_and_checks_keeps_that_algorithm_only():
+    """Region results, SRVR and check_regions are over ``algorithm``: plain ``.sel(algorithm="oir_b")`` picks one.
+    (Named ``method``, xarray's own ``sel(method=)`` took "oir_b" as its fill rule and kept every algorithm.)"""
+    f = lambda p: np.exp(-np.sum(((np.atleast_2d(p) - [180, 30]) / [60, 20]) ** 2, axis=1))  # noqa: E731
+    regions = semkit.find_regions(f, [[180, 30]], ("naive", "oir_b"), space=SPACE, iterations=5, progress=False)
+    grid = semkit.semantic_map(f, space=SPACE, step=30, progress=False)
+    for name, result in {"regions": regions, "srvr": semkit.srvr(regions),
+                         "check_regions": semkit.check_regions(regions, grid, criterion="score >= 0.5")}.items():
+        picked = result.sel(algorithm="oir_b")
+        assert "algorithm" not in picked.dims and picked.algorithm.item() == "oir_b", name
+        assert "method" not in result.dims, name
+    worst = semkit.find_failures(f, [[180, 30]], 10, space=SPACE, criterion="score >= 0.5", max_queries=8,
+                                 algorithm="random", progress=False)
+    assert "RandomSearch" in worst.attrs["algorithm"] and "method" not in worst.attrs

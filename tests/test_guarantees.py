@@ -37,9 +37,9 @@ def test_a_lattice_certificate_passes_stripes_the_continuous_guarantee_refuses()
     f = striped()
     starts = [[30.0, 40.0], [200.0, 20.0]]
     lattice = semkit.find_regions(f, starts, Verified(step=3, certificate="lattice"), space=SPACE, criterion="score >= 0.5",
-                                  progress=False).sel({"method": "verified"})
+                                  progress=False).sel(algorithm="verified")
     sampled = semkit.find_regions(f, starts, Verified(step=3), space=SPACE, criterion="score >= 0.5",
-                                  progress=False).sel({"method": "verified"})
+                                  progress=False).sel(algorithm="verified")
     rng = np.random.default_rng(0)
     for s in range(2):
         lo, hi = lattice.lower.values[s], lattice.upper.values[s]
@@ -49,7 +49,7 @@ def test_a_lattice_certificate_passes_stripes_the_continuous_guarantee_refuses()
         lo, hi = sampled.lower.values[s], sampled.upper.values[s]
         views = lo + rng.random((4000, 2)) * (hi - lo)
         assert (f(views) < 0.5).mean() <= 0.01  # the default box keeps its promise
-    assert "audit" in lattice.attrs["methods"] and "Clopper-Pearson" in sampled.attrs["methods"]
+    assert "audit" in lattice.attrs["algorithms"] and "Clopper-Pearson" in sampled.attrs["algorithms"]
     radius = trust.robustness_radius(f, starts, space=SPACE, criterion="score >= 0.5", step=3, max_steps=6, progress=False)
     assert (radius.steps.values == 6).all()  # every lattice point passes ...
     assert (radius.radius_steps.values < 6).all()  # ... but no +-18 degree box meets the guarantee
@@ -67,7 +67,7 @@ def test_default_boxes_and_radii_hold_on_the_continuum_of_smooth_functions():
         m = semkit.semantic_map(f, space=SPACE, step=6, progress=False)
         good = np.argwhere(m.score.values >= 0.5)[::40]
         starts = np.array([[m.azimuth.values[i], m.elevation.values[j]] for i, j in good])
-        boxes = semkit.find_regions(f, starts, Verified(), space=SPACE, criterion="score >= 0.5", progress=False).sel({"method": "verified"})
+        boxes = semkit.find_regions(f, starts, Verified(), space=SPACE, criterion="score >= 0.5", progress=False).sel(algorithm="verified")
         rng = np.random.default_rng(seed)
         for lo, hi in zip(boxes.lower.values, boxes.upper.values):
             views = lo + rng.random((3000, 2)) * (hi - lo)
@@ -98,7 +98,7 @@ def test_sampled_growth_reaches_the_robust_box_past_rare_failing_pockets_in_4d()
     held, volumes, queries = [], [], []
     for seed in range(20):
         f, lo, hi, start = pocket_function(seed, space)
-        box = semkit.find_regions(f, start[None], Verified(random_state=seed), space=space, criterion="score >= 0.5", progress=False).sel({"method": "verified"})
+        box = semkit.find_regions(f, start[None], Verified(random_state=seed), space=space, criterion="score >= 0.5", progress=False).sel(algorithm="verified")
         a, b = box.lower.values[0], box.upper.values[0]
         views = a + np.random.default_rng(seed + 99).random((20000, 4)) * (b - a)
         held.append((f(views) < 0.5).mean() <= 0.01)
@@ -158,7 +158,7 @@ def test_every_criterion_judges_views_as_brute_force_and_is_recorded(criterion, 
     assert passing(analytic_classes(lattice)).all() and (k == 12 or not passing(analytic_classes(beyond)).all())
     assert Criterion.from_attrs(radius.attrs).kind == criterion.kind
     boxes = semkit.find_regions(f, [[0.0, 30.0]], Verified(), criterion=criterion, progress=False)
-    assert Criterion.parse(boxes.attrs["methods"].split('"criterion": "')[1].split('"')[0]).kind == criterion.kind
+    assert Criterion.parse(boxes.attrs["algorithms"].split('"criterion": "')[1].split('"')[0]).kind == criterion.kind
 
 
 def test_criteria_parse_validate_and_resolve():
@@ -183,7 +183,7 @@ def test_check_regions_and_stores_use_the_criterion_of_the_regions(tmp_path):
     with pytest.raises(semkit.store.StoreError, match="other settings"):  # the same store under another criterion is refused
         semkit.find_regions(f, [[0.0, 30.0]], Verified(), criterion="score >= 0.6", store=store, key="three",
                             progress=False)
-    with pytest.raises(ValueError, match="paper's methods"):
+    with pytest.raises(ValueError, match="paper's algorithms"):
         semkit.find_regions(f, [[0.0, 30.0]], ("naive",), criterion="top-1", progress=False)
 
 
@@ -214,5 +214,5 @@ def test_sampled_robust_accuracy_certifies_on_the_continuum():
 def test_a_verified_box_stopped_before_its_certificate_is_not_handed_out():
     with pytest.warns(UserWarning, match="did not finish"):
         boxes = semkit.find_regions(striped(), [[100.0, 30.0]], Verified(), space=SPACE, iterations=3, criterion="score >= 0.5",
-                                    progress=False).sel({"method": "verified"})
+                                    progress=False).sel(algorithm="verified")
     assert (boxes.lower == boxes.upper).all() and float(boxes.certified[0]) == 0

@@ -76,7 +76,7 @@ def test_oir_b_in_one_dimension_is_exact_leibniz():
 
 
 def oir_w_by_loops(a, b, f_D, G, beta):
-    """docs/methods.md's OIR_W step, transcribed term by term with explicit sums."""
+    """docs/algorithms.md's OIR_W step, transcribed term by term with explicit sums."""
     n = len(a)
     r = b - a
     C = 2**n
@@ -135,7 +135,7 @@ def test_box_function():
     box = lambda p: ((p[:, 0] > -20) & (p[:, 0] < 20)).astype(float)
     r = find_regions(box, [[3.0]], ("naive", "oir_b"), space=LINE, iterations=2000,
                      step_rule=FaithfulSteps(min_motion=1e-7), progress=False)
-    naive, oir_b = r.isel(start=0, param=0).sel({"method": "naive"}), r.isel(start=0, param=0).sel({"method": "oir_b"})
+    naive, oir_b = r.isel(start=0, param=0).sel(algorithm="naive"), r.isel(start=0, param=0).sel(algorithm="oir_b")
     assert float(naive.upper - naive.lower) == pytest.approx(10, abs=1e-3)
     assert -20 < float(naive.lower) < float(naive.upper) < 20
     assert float(oir_b.lower) == pytest.approx(-20, abs=0.5) and float(oir_b.upper) == pytest.approx(20, abs=0.5)
@@ -177,23 +177,31 @@ def test_n_dimensional_boxes_take_one_batched_call_per_step(n):
         return np.exp(-np.sum((p / 2) ** 2, axis=1))
 
     # from the paper's 1e-5 box the steps scale as width^(n-1) and a box in n >= 3 never grows: start wider
-    methods = (Naive(start_width=0.25), OIRB(start_width=0.25), OIRW(start_width=0.25))
-    r = find_regions(f, np.zeros((2, n)) + [[0.0], [0.5]], methods, space=space, iterations=150, progress=False)
-    assert r.lower.dims == ("start", "method", "param") and r.lower.shape == (2, 3, n)
-    assert len(calls) == 150  # one call of f per step for all starts and all methods
+    algorithms = (Naive(start_width=0.25), OIRB(start_width=0.25), OIRW(start_width=0.25))
+    r = find_regions(f, np.zeros((2, n)) + [[0.0], [0.5]], algorithms, space=space, iterations=150, progress=False)
+    assert r.lower.dims == ("start", "algorithm", "param") and r.lower.shape == (2, 3, n)
+    assert len(calls) == 150  # one call of f per step for all starts and all algorithms
     per_step = 2 * (2**n + 2 * 2**n + 2**n * (1 + 2 * n))  # naive, oir_b (inner + outer), oir_w (corners + differences)
-    assert 0 < calls[0] <= per_step  # the methods' points, each distinct point evaluated once (f's query cache)
+    assert 0 < calls[0] <= per_step  # the algorithms' points, each distinct point evaluated once (f's query cache)
     assert (r.queries.values == 150 * np.array([2**n, 2 * 2**n, 2**n * (1 + 2 * n)])).all()
     width = (r.upper - r.lower).sel(start=0)
     assert (width > 0.5).all()
     np.testing.assert_allclose((r.upper + r.lower).sel(start=0), 0, atol=1e-6)  # symmetric f, symmetric boxes
     assert "iteration" in r.lower_trace.dims and r.loss.shape == (150, 2, 3)
-    described = json.loads(r.attrs["methods"])
+    described = json.loads(r.attrs["algorithms"])
     assert [m["start_width"] for m in described] == [0.25] * 3 and described[1]["alpha"] == 0.05
     assert described[0]["step_rule"] == {"name": "faithful", "min_motion": None}
-    assert r.lower.dims == ("start", "method", "param")  # one word: the argument is methods=, the dim method
-    # xarray's own sel(method=) is its fill rule, so a method is picked by a dict: sel({"method": "naive"})
-    assert r.sel({"method": "naive"}).lower.dims == ("start", "param")
+
+
+def test_the_algorithm_dim_is_picked_by_plain_sel():
+    """The argument is algorithms=, the dim algorithm: never "method", as xarray's own sel(method=) is its fill
+    rule, and sel(method="oir_b") would silently keep every algorithm (no error, the wrong numbers)."""
+    f = lambda p: np.exp(-np.sum(((np.atleast_2d(p) - [180, 30]) / [60, 20]) ** 2, axis=1))  # noqa: E731
+    r = find_regions(f, [[180, 30]], ("naive", "oir_b"), space=Space.paper(), iterations=5, progress=False)
+    assert r.lower.dims == ("start", "algorithm", "param") and "method" not in r.dims
+    one = r.sel(algorithm="oir_b")
+    assert "algorithm" not in one.lower.dims and one.algorithm.item() == "oir_b"
+    np.testing.assert_array_equal(one.lower, r.lower.isel(algorithm=1))
 
 
 def test_white_box_gradients_come_from_f_gradient_when_it_has_one():
@@ -225,7 +233,7 @@ def test_bad_inputs_are_named():
         find_regions(bump, [[10, 95]], space=Space.paper(), progress=False)
     with pytest.raises(ValueError, match="NaN"):
         find_regions(lambda p: np.full(len(p), np.nan), [[10, 10]], space=Space.paper(), progress=False)
-    with pytest.raises(ValueError, match="unknown region method 'oir_x'"):
+    with pytest.raises(ValueError, match="unknown region algorithm 'oir_x'"):
         find_regions(bump, [[10, 10]], "oir_x", space=Space.paper(), progress=False)
     with pytest.raises(TypeError, match="unexpected keyword argument 'lr'"):
         OIRB(lr=0.2)
@@ -302,16 +310,16 @@ def test_srvr_and_the_check_against_a_dense_map():
         check_regions(r, m)
     check = check_regions(r, m, criterion="score >= 0.5")
     assert check.attrs["criterion"] == "score >= 0.5"
-    assert check.iou.sel({"start": 0, "method": "naive"}) == 1 and check.fraction_correct.sel({"start": 0, "method": "naive"}) == 1
-    assert check.points.sel({"start": 0, "method": "naive"}) == 13 * 9
-    assert check.iou.sel({"start": 0, "method": "oir_b"}) == pytest.approx(7 * 9 / (13 * 9))  # 330..360 of 330..30
+    assert check.iou.sel(start=0, algorithm="naive") == 1 and check.fraction_correct.sel(start=0, algorithm="naive") == 1
+    assert check.points.sel(start=0, algorithm="naive") == 13 * 9
+    assert check.iou.sel(start=0, algorithm="oir_b") == pytest.approx(7 * 9 / (13 * 9))  # 330..360 of 330..30
     assert check.fraction_correct.sel(start=1).values.tolist() == [0, 0]
     assert (check.iou.sel(start=1) == 0).all()
 
     volumes = np.array([[60 * 40, 30 * 40], [20 * 20, 20 * 20]]) / (360 * 100)
     np.testing.assert_allclose(semkit.regions.volume_ratio(r), volumes)
     s = srvr(r)
-    assert s.dims == ("method",)
+    assert s.dims == ("algorithm",)
     np.testing.assert_allclose(s, volumes.mean(0))
 
 
@@ -319,7 +327,7 @@ def test_srvr_keeps_network_and_shape_dims():
     r = find_regions(bump, STARTS, ("naive", "oir_b"), space=Space.paper(), iterations=50, progress=False)
     stacked = xr.concat([xr.concat([r, r], dim="shape"), xr.concat([r, r], dim="network")], dim="network")
     out = srvr(stacked)
-    assert set(out.dims) == {"network", "shape", "method"}
+    assert set(out.dims) == {"network", "shape", "algorithm"}
 
 
 def test_map_interpolation():
@@ -341,8 +349,8 @@ def test_regions_of_a_semantic_function(lite0):
     r = find_regions(f, [[90, 30]], iterations=3, progress=False)
     assert r.attrs["gradient_source"] == "central differences (azimuth=1, elevation=1)"
     assert r.attrs["network"] == "efficientnet_lite0" and r.attrs["label_name"] == "coffee mug"
-    assert r.queries.sel({"method": "oir_w"}).item() == 3 * 4 * (1 + 4)  # corners, and 4 differences at each
-    assert f.queries + f.cache_hits == 3 * (4 + 8 + 20)  # points asked; the methods' shared first corners render once
+    assert r.queries.sel(algorithm="oir_w").item() == 3 * 4 * (1 + 4)  # corners, and 4 differences at each
+    assert f.queries + f.cache_hits == 3 * (4 + 8 + 20)  # points asked; the algorithms' shared first corners render once
     assert f.queries < 3 * (4 + 8 + 20)
     assert np.isfinite(r.loss).all()
 
@@ -358,7 +366,7 @@ def test_a_stored_search_resumes_where_it_was_interrupted(tmp_path):
             self.calls += 1
             return bump(p, 100)
 
-    args = dict(starts=[[100, 30], [60, 20]], methods=("naive", "oir_b"), space=Space.paper(), iterations=200, progress=False)
+    args = dict(starts=[[100, 30], [60, 20]], algorithms=("naive", "oir_b"), space=Space.paper(), iterations=200, progress=False)
     whole = find_regions(Interrupted(), **args)
     store = tmp_path / "r.nc"
     first = Interrupted(stop_after=120)
@@ -395,7 +403,7 @@ class Stoppable:
 
 
 def test_an_adaptive_search_resumed_equals_an_uninterrupted_one(tmp_path):
-    args = dict(starts=[[100, 30], [60, 20], [300, 60]], methods=("naive", "oir_b", "oir_w"), space=Space.paper(),
+    args = dict(starts=[[100, 30], [60, 20], [300, 60]], algorithms=("naive", "oir_b", "oir_w"), space=Space.paper(),
                 iterations=600, step_rule="adaptive", progress=False)
     whole = find_regions(Stoppable(), **args)
     store = tmp_path / "adaptive.nc"
@@ -467,18 +475,18 @@ def test_a_map_on_part_of_a_periodic_parameter_is_held_at_its_nearer_end():
     np.testing.assert_allclose(full([[345, 0]]), [(330 / 360 + 0) / 2])  # a whole period still closes the circle
 
 
-def test_methods_are_objects_that_declare_what_they_need():
-    from semkit.regions import METHODS, RegionMethod
+def test_algorithms_are_objects_that_declare_what_they_need():
+    from semkit.regions import ALGORITHMS, RegionAlgorithm
 
-    assert METHODS.names() == ("naive", "oir_b", "oir_w", "verified")  # known by name, nothing imported for it
-    oir_w = METHODS.create("oir_w")
-    assert isinstance(oir_w, OIRW) and isinstance(oir_w, RegionMethod)
-    assert oir_w.needs_gradient and not METHODS.create("naive").needs_gradient
+    assert ALGORITHMS.names() == ("naive", "oir_b", "oir_w", "verified")  # known by name, nothing imported for it
+    oir_w = ALGORITHMS.create("oir_w")
+    assert isinstance(oir_w, OIRW) and isinstance(oir_w, RegionAlgorithm)
+    assert oir_w.needs_gradient and not ALGORITHMS.create("naive").needs_gradient
     assert (oir_w.title, oir_w.color) == ("OIR_W", "tab:purple")
-    assert [METHODS.create(m).queries_per_step(2) for m in METHODS.names()] == [4, 8, 8, 4]
+    assert [ALGORITHMS.create(m).queries_per_step(2) for m in ALGORITHMS.names()] == [4, 8, 8, 4]
     assert repr(OIRB(alpha=0.2, step_rule="adaptive")) == "OIRB(alpha=0.2, step_rule=AdaptiveSteps())"
     assert OIRB(alpha=0.2).get_params()["alpha"] == 0.2
     # an object with its own settings runs beside names
     r = find_regions(bump, [[0, 30]], ("naive", OIRB(alpha=0.2)),
                      space=Space.paper(), iterations=50, progress=False)
-    assert r.method.values.tolist() == ["naive", "oir_b"] and '"alpha": 0.2' in r.attrs["methods"]
+    assert r.algorithm.values.tolist() == ["naive", "oir_b"] and '"alpha": 0.2' in r.attrs["algorithms"]

@@ -31,10 +31,10 @@ def test_a_study_holds_what_single_maps_hold(maps, lite0):
 
 def test_a_stored_study_resumes_and_refuses_other_settings(tmp_path, lite0):
     store = tmp_path / "s.zarr"
-    work = semkit.Regions(starts=[[30, 20]], methods=("naive", "oir_b"), iterations=12, step_rule="faithful")
+    work = semkit.Regions(starts=[[30, 20]], algorithms=("naive", "oir_b"), iterations=12, step_rule="faithful")
     args = dict(kind=work, image_size=48, progress=False)
     first = semkit.study(["vase"], [lite0], store=store, **args)
-    assert first.attrs["computed"] == 1 and first.lower.dims == ("network", "shape", "start", "method", "param")
+    assert first.attrs["computed"] == 1 and first.lower.dims == ("network", "shape", "start", "algorithm", "param")
     assert {"lower_trace", "upper_trace", "loss", "iterations", "converged", "queries"} <= set(first.data_vars)
     memory = semkit.study(["vase"], [lite0], **args)
     np.testing.assert_allclose(first.upper, memory.upper, rtol=1e-6)
@@ -46,7 +46,7 @@ def test_a_stored_study_resumes_and_refuses_other_settings(tmp_path, lite0):
 
 def test_regions_over_a_stack_of_maps_and_the_comparison_table(maps):
     regions = semkit.studies.map_regions(maps, [[130, 30], [50, 20]], ("naive", "oir_b"), iterations=30)
-    assert regions.lower.dims == ("network", "shape", "start", "method", "param")
+    assert regions.lower.dims == ("network", "shape", "start", "algorithm", "param")
     assert regions.label_name.values.tolist() == ["coffee mug", "vase"] and "space" in regions.attrs
     comparison = semkit.compare_networks(maps, regions, radius=(0, 30), n_resamples=200, n_permutations=200)
     assert list(comparison.metric.values) == ["accuracy over the space", "mean score", "robust accuracy r=0",
@@ -54,7 +54,7 @@ def test_regions_over_a_stack_of_maps_and_the_comparison_table(maps):
     row = comparison.sel(criterion="top-1 correct", network="efficientnet_lite0")
     assert float(row["mean"].sel(metric="accuracy over the space")) == pytest.approx(float(maps.correct.mean()))
     assert float(row["mean"].sel(metric="robust accuracy r=0")) == pytest.approx(float(maps.correct.mean()))
-    assert float(row["mean"].sel(metric="SRVR OIR_B")) == pytest.approx(float(semkit.srvr(regions).sel({"method": "oir_b"}).mean()))
+    assert float(row["mean"].sel(metric="SRVR OIR_B")) == pytest.approx(float(semkit.srvr(regions).sel(algorithm="oir_b").mean()))
     table = semkit.studies.comparison_table(comparison)
     assert table.index.tolist() == ["efficientnet_lite0"] and "[" in table.iloc[0, 0]
 
@@ -99,16 +99,16 @@ def test_a_refused_study_leaves_nothing_and_the_corrected_one_runs(tmp_path, lit
     with pytest.raises(ValueError, match="iterations must be a whole number of at least 1"):
         semkit.study(["vase"], [lite0], semkit.Regions(starts=[[30, 20]], iterations=0), store=store)
     assert not store.exists()
-    work = semkit.Regions(starts=[[30, 20]], methods=("naive",), iterations=2)
+    work = semkit.Regions(starts=[[30, 20]], algorithms=("naive",), iterations=2)
     assert semkit.study(["vase"], [lite0], work, image_size=32, store=store, progress=False).attrs["computed"] == 1
 
 
 def test_a_spec_is_checked_when_made(lite0):
     Spec = semkit.StudySpec
     for make, error, message in [
-        (lambda: semkit.Regions(criterion="top-0", methods=("verified",)), ValueError, "top-k needs a whole k"),
+        (lambda: semkit.Regions(criterion="top-0", algorithms=("verified",)), ValueError, "top-k needs a whole k"),
         (lambda: semkit.Regions(criterion="top-1"), ValueError, "add 'verified'"),
-        (lambda: semkit.Regions(methods=()), ValueError, "at least one method"),
+        (lambda: semkit.Regions(algorithms=()), ValueError, "at least one algorithm"),
         (lambda: semkit.Regions(starts=[]), ValueError, "at least one start"),
         (lambda: semkit.Regions(iterations=2.5), ValueError, "whole number"),
         (lambda: Spec(["vase"], [lite0], "regions", image_size=-1), ValueError, "image_size"),

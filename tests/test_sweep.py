@@ -96,12 +96,12 @@ def test_adaptive_map_sweeps(tmp_path, client):
 
 
 def test_region_sweeps(tmp_path, client):
-    work = Regions(starts=[[30, 20]], methods=("naive", "oir_b"), iterations=60, step_rule="adaptive")
+    work = Regions(starts=[[30, 20]], algorithms=("naive", "oir_b"), iterations=60, step_rule="adaptive")
     ds = study(["vase"], ["efficientnet_lite0"], work, image_size=48, store=tmp_path / "r.zarr", scheduler=client,
                progress=False)
-    assert ds.lower.dims == ("network", "shape", "start", "method", "param")
+    assert ds.lower.dims == ("network", "shape", "start", "algorithm", "param")
     assert (ds.upper >= ds.lower).all() and (ds.queries > 0).all()
-    assert semkit.srvr(ds).dims == ("network", "shape", "method")
+    assert semkit.srvr(ds).dims == ("network", "shape", "algorithm")
 
 
 def test_the_sweep_command(tmp_path):
@@ -122,8 +122,8 @@ def test_bad_studies_are_named(tmp_path):
         study(SHAPES, NETWORKS, "movie", store=tmp_path / "s.zarr")
     with pytest.raises(ValueError, match=".zarr"):
         study(SHAPES, NETWORKS, store=tmp_path / "s.nc", scheduler="local")
-    with pytest.raises(ValueError, match="unknown region method 'oir_x'"):
-        Regions(methods=("oir_x",))
+    with pytest.raises(ValueError, match="unknown region algorithm 'oir_x'"):
+        Regions(algorithms=("oir_x",))
     with pytest.raises(ValueError, match="workers must be a whole number of at least 1"):
         study(SHAPES, NETWORKS, store=tmp_path / "s.zarr", scheduler="local", workers=0)
     with pytest.raises(TypeError, match=r"shapes is a list, got 'vase': write \['vase'\]"):

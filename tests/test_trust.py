@@ -154,13 +154,13 @@ def test_robust_accuracy_from_samples_has_a_confidence_interval_around_the_truth
 
 
 # ------------------------------------------------------------ worst views
-@pytest.mark.parametrize("method, within", [("random", 0.15), ("cmaes", 0.05)])
-def test_find_failures_respects_max_queries_and_finds_the_minimum_near_the_start(method, within):
+@pytest.mark.parametrize("algorithm, within", [("random", 0.15), ("cmaes", 0.05)])
+def test_find_failures_respects_max_queries_and_finds_the_minimum_near_the_start(algorithm, within):
     gaps, found = [], []
     for seed in (6, 7, 8, 9):
         f = bumpy(seed)
         starts = np.random.default_rng(seed).uniform([0, -10], [360, 90], (10, 2))
-        ds = trust.find_failures(f, starts, 30, space=SPACE, criterion="score >= 0.5", max_queries=150, method=method,
+        ds = trust.find_failures(f, starts, 30, space=SPACE, criterion="score >= 0.5", max_queries=150, algorithm=algorithm,
                                  progress=False)
         assert (ds.queries.values == 150).all()  # all of max_queries, never more
         for s, x in enumerate(starts):
@@ -180,7 +180,7 @@ def test_find_failures_respects_max_queries_and_finds_the_minimum_near_the_start
 
 def test_find_failures_reports_a_failing_start_and_rejects_bad_input():
     f = lambda p: np.zeros(len(np.atleast_2d(p)))  # noqa: E731
-    ds = trust.find_failures(f, [[10, 10]], 5, space=SPACE, criterion="score >= 0.5", max_queries=3, method="random",
+    ds = trust.find_failures(f, [[10, 10]], 5, space=SPACE, criterion="score >= 0.5", max_queries=3, algorithm="random",
                              progress=False)
     assert ds.failed.item() and ds.queries_to_failure.item() == 1 and ds.queries.item() == 3
     with pytest.raises(ValueError, match="max_queries"):
@@ -188,16 +188,16 @@ def test_find_failures_reports_a_failing_start_and_rejects_bad_input():
     with pytest.raises(ValueError, match="radius"):
         trust.find_failures(f, [[10, 10]], -1, space=SPACE, criterion="score >= 0.5")
     with pytest.raises(ValueError, match="unknown failure search 'annealing'"):
-        trust.find_failures(f, [[10, 10]], 5, space=SPACE, criterion="score >= 0.5", method="annealing")
+        trust.find_failures(f, [[10, 10]], 5, space=SPACE, criterion="score >= 0.5", algorithm="annealing")
     twice = [trust.find_failures(f, [[10, 10], [50, 40]], 5, space=SPACE, criterion="score >= 0.5", max_queries=20,
-                                 method=trust.CMAESSearch(sigma=0.1), random_state=3, progress=False) for _ in range(2)]
+                                 algorithm=trust.CMAESSearch(sigma=0.1), random_state=3, progress=False) for _ in range(2)]
     xr.testing.assert_identical(twice[0], twice[1])  # the same random_state, the same search
 
 
 # ------------------------------------------------------------ verified boxes
 def verified(f, starts, space=SPACE, **options):
     regions = semkit.find_regions(f, starts, Verified(**options), space=space, progress=False)
-    return regions.sel({"method": "verified"})
+    return regions.sel(algorithm="verified")
 
 
 def test_lattice_boxes_hold_no_failure_and_come_close_to_the_largest_box():
@@ -227,17 +227,17 @@ def test_lattice_box_crosses_360_and_a_failing_start_is_empty():
     assert float(boxes.lower[0, 1]) == pytest.approx(-10) and float(boxes.upper[0, 1]) == pytest.approx(90)
     assert boxes.start_passes.values.tolist() == [1.0, 0.0] and boxes.certified.values.tolist() == [1.0, 0.0]
     assert np.isnan(boxes.lower[1]).all() and np.isnan(boxes.upper[1]).all()  # a failing start has no box
-    assert semkit.srvr(boxes.expand_dims(method=["verified"])).item() > 0
+    assert semkit.srvr(boxes.expand_dims(algorithm=["verified"])).item() > 0
 
 
-def test_verified_boxes_with_the_paper_methods_in_one_search_and_on_a_real_network(mug, lite0):
+def test_verified_boxes_with_the_paper_algorithms_in_one_search_and_on_a_real_network(mug, lite0):
     f = semkit.SemanticFunction(mug, lite0, renderer=semkit.Renderer(image_size=64))
     candidates = np.array([[a, e] for e in (10.0, 30.0, 50.0) for a in range(0, 360, 30)])
     right = candidates[f.evaluate(candidates).top1 == f.label]
     assert len(right) >= 1, "the network gets no candidate view right at 64 px"
     starts = np.concatenate([right[:1], candidates[f.evaluate(candidates).top1 != f.label][:1]])  # one passes, one fails
     regions = semkit.find_regions(f, starts, ("naive", Verified(step=15, max_queries=1500)), iterations=40, progress=False)
-    boxes = regions.sel({"method": "verified"})
+    boxes = regions.sel(algorithm="verified")
     assert boxes.start_passes.values.tolist()[:1] == [1.0] and not np.isnan(boxes.lower.values[0]).any()
     for s in range(len(starts)):
         lo, hi = boxes.lower.values[s], boxes.upper.values[s]
@@ -247,7 +247,7 @@ def test_verified_boxes_with_the_paper_methods_in_one_search_and_on_a_real_netwo
         az, el = np.arange(lo[0], hi[0] + 1e-9, 15), np.arange(lo[1], hi[1] + 1e-9, 15)
         inside = np.array([[a % 360, e] for a in az for e in el])
         assert (f.evaluate(inside).top1 == f.label).all()
-    assert "top-1 correct" in regions.attrs["methods"]
+    assert "top-1 correct" in regions.attrs["algorithms"]
 
 
 def test_an_interrupted_verified_search_resumes_without_querying_again(tmp_path):
@@ -269,10 +269,10 @@ def test_an_interrupted_verified_search_resumes_without_querying_again(tmp_path)
     counted = []
     resumed = semkit.find_regions(lambda p: counted.append(len(p)) or f(p), starts, Verified(step=3), space=SPACE, store=store,
                                   key="bumpy9", criterion="score >= 0.5", progress=False)
-    np.testing.assert_allclose(resumed.lower.sel({"method": "verified"}), whole.lower)
-    np.testing.assert_allclose(resumed.upper.sel({"method": "verified"}), whole.upper)
-    np.testing.assert_array_equal(resumed.iterations.sel({"method": "verified"}), whole.iterations)
-    np.testing.assert_allclose(resumed.lower_trace.sel({"method": "verified"}), whole.lower_trace)
+    np.testing.assert_allclose(resumed.lower.sel(algorithm="verified"), whole.lower)
+    np.testing.assert_allclose(resumed.upper.sel(algorithm="verified"), whole.upper)
+    np.testing.assert_array_equal(resumed.iterations.sel(algorithm="verified"), whole.iterations)
+    np.testing.assert_allclose(resumed.lower_trace.sel(algorithm="verified"), whole.lower_trace)
     assert before + sum(counted) == int(whole.queries.sum())  # nothing evaluated twice
 
 

@@ -1,5 +1,5 @@
 """Verified boxes: max_queries bounds everything, a box that grew is certified, a failing start has no box,
-the result names its criterion, and the method's options are validated and described."""
+the result names its criterion, and the algorithm's options are validated and described."""
 
 import warnings
 
@@ -37,7 +37,7 @@ def verified(f, starts, space=SPACE, **options):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         regions = semkit.find_regions(f, starts, Verified(**options), space=space, criterion="score >= 0.5", progress=False)
-    return regions.sel({"method": "verified"})
+    return regions.sel(algorithm="verified")
 
 
 @pytest.mark.parametrize("step, certificate", [(2, "sampled"), (1, "sampled"), (2, "lattice")])
@@ -71,7 +71,7 @@ def test_failing_starts_have_no_box_and_are_named():
     starts = rng.uniform([0, -10], [360, 90], (6, 2))
     with pytest.warns(UserWarning, match=r"6 start\(s\) \(\[0, 1, 2, 3, 4, 5\]\) fail the criterion score >= 0.5"):
         boxes = semkit.find_regions(nowhere, starts, Verified(), space=SPACE, criterion="score >= 0.5",
-                                    progress=False).sel({"method": "verified"})
+                                    progress=False).sel(algorithm="verified")
     assert np.isnan(boxes.lower).all() and np.isnan(boxes.upper).all()
     assert (boxes.certified == 0).all() and (boxes.start_passes == 0).all()
     noise = lambda p: np.random.default_rng(int(np.atleast_2d(p)[0, 0] * 1000)).random(len(p))  # noqa: E731
@@ -95,10 +95,10 @@ def test_verified_regions_name_their_criterion_in_memory_from_a_store_and_in_a_s
     assert read_dataset(tmp_path / "v.nc").semkit.criterion == Criterion.score(0.4)
     assert stack([[boxes], [again]], ["a", "b"], ["cube"]).semkit.criterion == Criterion.score(0.4)
     paper = semkit.find_regions(f, [[110.0, 30.0]], ("naive",), space=SPACE, iterations=2, progress=False)
-    assert paper.semkit.criterion is None  # the paper's methods judge no criterion
+    assert paper.semkit.criterion is None  # the paper's algorithms judge no criterion
 
 
-def test_the_method_validates_describes_and_repeats_itself():
+def test_the_algorithm_validates_describes_and_repeats_itself():
     for options, match in [({"max_failure": "0.05"}, "max_failure must be a number"),
                            ({"confidence": None}, "confidence must be a number"),
                            ({"max_queries": -5}, "max_queries must be a whole number"),
@@ -111,12 +111,12 @@ def test_the_method_validates_describes_and_repeats_itself():
             Verified(**options)
     with pytest.raises(TypeError):
         Verified(threshold=0.5)  # criterion= only
-    method = Verified(max_failure=0.02, criterion="score >= 0.5", step=[3, 2])
-    assert repr(method) == "Verified(criterion='score >= 0.5', step=[3.0, 2.0], max_failure=0.02)"
+    algorithm = Verified(max_failure=0.02, criterion="score >= 0.5", step=[3, 2])
+    assert repr(algorithm) == "Verified(criterion='score >= 0.5', step=[3.0, 2.0], max_failure=0.02)"
     assert repr(Verified()) == "Verified()"
-    params = method.get_params()
-    assert Verified(**params).get_params() == params and method.describe()["name"] == "verified"
-    assert {k: method.describe()[k] for k in params} == params
+    params = algorithm.get_params()
+    assert Verified(**params).get_params() == params and algorithm.describe()["name"] == "verified"
+    assert {k: algorithm.describe()[k] for k in params} == params
     f = cube(np.array([80.0, 0]), np.array([140.0, 60]))
     runs = [semkit.find_regions(f, [[110.0, 30.0]], (Verified(criterion="score >= 0.5", random_state=state),),
                                 space=SPACE, progress=False) for state in (3, 3, np.random.default_rng(3))]

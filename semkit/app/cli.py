@@ -17,7 +17,7 @@ same reports on a ShapeNetCore folder.
     networks: [efficientnet_lite0, efficientnet_lite1]
     shapes: [coffee_mug, vase]          # gallery names or mesh files; or:
     shapenet: /data/ShapeNetCore.v2     # with classes: [bench, chair] and per_class: 10
-    step: [6, 5]                        # maps; regions take starts, methods, iterations, step_rule
+    step: [6, 5]                        # maps; regions take starts, algorithms, iterations, step_rule
     image_size: null                    # null: maps at the networks' largest input size (one render per view), regions at each network's
     workers: 2                          # LocalCluster processes, when no --scheduler
 """
@@ -163,9 +163,9 @@ def _writable(folder: Path) -> bool:
 
 
 SWEEP_KEYS = {"kind", "store", "networks", "shapes", "shapenet", "classes", "per_class", "space", "step", "starts",
-              "methods", "iterations", "step_rule", "image_size", "adaptive", "max_error", "criterion", "workers"}
+              "algorithms", "iterations", "step_rule", "image_size", "adaptive", "max_error", "criterion", "workers"}
 #: The keys of each kind of work.
-KIND_KEYS = {"map": ("step", "adaptive", "max_error"), "regions": ("starts", "methods", "iterations", "step_rule", "criterion")}
+KIND_KEYS = {"map": ("step", "adaptive", "max_error"), "regions": ("starts", "algorithms", "iterations", "step_rule", "criterion")}
 
 
 def _sweep_spec(options: dict):

@@ -5,7 +5,7 @@ computes what a person looks at: the render, the top-5 predictions, the
 shape's 2-D map with a cursor, and robust regions grown from the current
 point. Its logic is plain Python (tested without a browser);
 :meth:`Explorer.widget` binds it to ipywidgets for Jupyter: a slider per
-parameter, shape and network pickers, a method picker and a button.
+parameter, shape and network pickers, an algorithm picker and a button.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import xarray as xr
 from ..classify import BUNDLED, Classifier, load_classifier
 from ..function import SemanticFunction
 from ..maps import interpolate, semantic_map
-from ..regions import DEFAULT_STEP_RULE, METHODS, STEP_RULES, find_regions
+from ..regions import ALGORITHMS, DEFAULT_STEP_RULE, STEP_RULES, find_regions
 from ..render import DEFAULTS, Renderer
 from ..scene import Mesh
 from ..space import Parameter, Space
@@ -194,13 +194,13 @@ class Explorer:
             self._maps[key] = semantic_map(self.function(), space=self.space, step=self.step, store=store, progress=False)
         return self._maps[key]
 
-    def grow(self, method: str = "oir_b", step_rule: str = DEFAULT_STEP_RULE, iterations: int = 600) -> xr.Dataset:
+    def grow(self, algorithm: str = "oir_b", step_rule: str = DEFAULT_STEP_RULE, iterations: int = 600) -> xr.Dataset:
         """Grow a robust region from the current point on the (interpolated) map; kept in ``regions``.
 
         Parameters
         ----------
-        method : str, default "oir_b"
-            The region method, by name (``"naive"``, ``"oir_b"``, ``"oir_w"``, ``"verified"``).
+        algorithm : str, default "oir_b"
+            The region algorithm, by name (``"naive"``, ``"oir_b"``, ``"oir_w"``, ``"verified"``).
         step_rule : str, default "faithful"
             The step rule, by name (``"faithful"``, ``"adaptive"``).
         iterations : int, default 600
@@ -211,10 +211,10 @@ class Explorer:
         xarray.Dataset
             The region search, as :func:`~semkit.find_regions` returns it.
         """
-        METHODS[method]  # an unknown name is named before any work
+        ALGORITHMS[algorithm]  # an unknown name is named before any work
         start = [[self.point[k] for k in self.space.names]]
         self.regions = find_regions(
-            interpolate(self.map(), space=self.space), start, (method,), space=self.space, iterations=iterations,
+            interpolate(self.map(), space=self.space), start, (algorithm,), space=self.space, iterations=iterations,
             step_rule=step_rule, progress=False
         )
         return self.regions
@@ -276,7 +276,7 @@ class Explorer:
         }
         shape = w.Dropdown(options=self.shapes, value=self.shape, description="shape")
         network = w.Dropdown(options=self.networks, value=self.network, description="network")
-        method = w.Dropdown(options=list(METHODS.names()), value="oir_b", description="method")
+        algorithm = w.Dropdown(options=list(ALGORITHMS.names()), value="oir_b", description="algorithm")
         rule = w.Dropdown(options=list(STEP_RULES.names()), value=DEFAULT_STEP_RULE, description="steps",
                           tooltip="faithful: the paper's plain gradient steps; adaptive: the same flow in fewer, longer steps")
         button = w.Button(description="grow region", icon="expand", tooltip="grow a robust region from the current point")
@@ -303,10 +303,10 @@ class Explorer:
 
         def on_grow(_) -> None:
             status.value = "<i>growing...</i>"
-            regions = self.grow(method.value, step_rule=rule.value)
+            regions = self.grow(algorithm.value, step_rule=rule.value)
             show(map_too=True)
             box = ", ".join(f"{p} [{lo:.0f}, {hi:.0f}]" for p, lo, hi in zip(regions.param.values, regions.lower.values[0, 0], regions.upper.values[0, 0]))
-            status.value += f"<br>{method.value} ({rule.value} steps): {box}"
+            status.value += f"<br>{algorithm.value} ({rule.value} steps): {box}"
 
         for name, slider in sliders.items():
             slider.semkit_name = name
@@ -315,9 +315,9 @@ class Explorer:
         network.observe(on_pick, names="value")
         button.on_click(on_grow)
         show(map_too=True)
-        controls = w.VBox([shape, network, *sliders.values(), w.HBox([method, rule, button]), status])
+        controls = w.VBox([shape, network, *sliders.values(), w.HBox([algorithm, rule, button]), status])
         box = w.VBox([controls, w.HBox([w.VBox([image, prediction]), map_view])])
-        box.semkit = {"sliders": sliders, "shape": shape, "network": network, "method": method, "step_rule": rule, "button": button,
+        box.semkit = {"sliders": sliders, "shape": shape, "network": network, "algorithm": algorithm, "step_rule": rule, "button": button,
                       "image": image, "prediction": prediction, "map": map_view, "status": status}
         self._widgets.extend(_descendants(box))
         return box

@@ -275,7 +275,7 @@ def _checked(points: np.ndarray, ev: Evaluation) -> dict[str, np.ndarray]:
 
 
 def map_settings(function: Mapping[str, Any], space: Space, grid: Mapping[str, np.ndarray]) -> dict[str, Any]:
-    """What determines a map's values: the function's identity, the Space, the grid, semkit's methods."""
+    """What determines a map's values: the function's identity, the Space, the grid, semkit's algorithms."""
     return versioned({
         "function": dict(function),
         "space": space.to_dict(),

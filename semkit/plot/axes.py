@@ -377,7 +377,7 @@ def regions(
 ):
     """Boxes found by :func:`~semkit.find_regions`, over their map when one is given.
 
-    2-D: rectangles on the heat map, one colour per method, the starts marked; a box that crosses a periodic
+    2-D: rectangles on the heat map, one colour per algorithm, the starts marked; a box that crosses a periodic
     parameter's period is drawn in both pieces. 1-D (``y=None``, or regions over one parameter): the curve,
     with each box as a bar under it.
 
@@ -417,12 +417,12 @@ def regions(
     limits = (ax.get_xlim(), ax.get_ylim()) if semantic_map is not None else None
     periods = _periods(regions)
     space = recorded_space(regions) if periods else None
-    method_names = [str(a) for a in regions.method.values]
+    algorithm_names = [str(a) for a in regions.algorithm.values]
     n_starts = regions.sizes["start"]
-    for j, name in enumerate(method_names):
+    for j, name in enumerate(algorithm_names):
         color = style(name, j)[1]
         for s in range(n_starts):
-            box = regions.isel(start=s, method=j)
+            box = regions.isel(start=s, algorithm=j)
             lo, hi = float(box.lower.sel(param=x)), float(box.upper.sel(param=x))
             xs = space.pieces(x, lo, hi) if x in periods else [(lo, hi)]
             if one_d:
@@ -437,7 +437,7 @@ def regions(
     starts = regions.start_point
     if one_d:
         ax.plot(starts.sel(param=x), np.full(n_starts, -0.02), "k^", ms=6)
-        ax.set_ylim(-0.06 - 0.035 * len(method_names), 1)
+        ax.set_ylim(-0.06 - 0.035 * len(algorithm_names), 1)
     else:
         ax.plot(starts.sel(param=x), starts.sel(param=y), "k*", ms=10, mec="w")
         if semantic_map is None:
@@ -448,7 +448,7 @@ def regions(
         ax.set_xlim(*xlim)
         if not one_d:
             ax.set_ylim(*limits[1])
-    handles = [Line2D([], [], color=style(a, j)[1], lw=2, label=style(a, j)[0]) for j, a in enumerate(method_names)]
+    handles = [Line2D([], [], color=style(a, j)[1], lw=2, label=style(a, j)[0]) for j, a in enumerate(algorithm_names)]
     handles.append(Line2D([], [], color="k", marker="*" if not one_d else "^", ls="", label="start"))
     ax.legend(handles=handles, fontsize=8, loc="upper right", framealpha=0.8)
     return ax
@@ -477,7 +477,7 @@ def _periods(regions: xr.Dataset) -> dict[str, Parameter]:
 
 
 def traces(regions: xr.Dataset, start: int = 0, param: str | None = None, *, ax=None):
-    """The bounds of one start's boxes over the steps, one colour per method.
+    """The bounds of one start's boxes over the steps, one colour per algorithm.
 
     The band between the lower and the upper bound is shaded.
 
@@ -500,9 +500,9 @@ def traces(regions: xr.Dataset, start: int = 0, param: str | None = None, *, ax=
     param = param or str(regions.param.values[0])
     ax = _new_axes(ax, figsize=(6.5, 3.5))
     r = regions.isel(start=start)
-    for j, name in enumerate(str(a) for a in regions.method.values):
-        lo = r.lower_trace.sel({"method": name, "param": param}).values
-        hi = r.upper_trace.sel({"method": name, "param": param}).values
+    for j, name in enumerate(str(a) for a in regions.algorithm.values):
+        lo = r.lower_trace.sel(algorithm=name, param=param).values
+        hi = r.upper_trace.sel(algorithm=name, param=param).values
         it = regions.iteration.values
         title, color = style(name, j)
         ax.fill_between(it, lo, hi, color=color, alpha=0.15)
@@ -517,7 +517,7 @@ def traces(regions: xr.Dataset, start: int = 0, param: str | None = None, *, ax=
 
 
 def loss_traces(regions: xr.Dataset, start: int = 0, *, ax=None):
-    """Each method's loss over the steps for one start, each scaled by its largest value (the losses differ).
+    """Each algorithm's loss over the steps for one start, each scaled by its largest value (the losses differ).
 
     Parameters
     ----------
@@ -535,8 +535,8 @@ def loss_traces(regions: xr.Dataset, start: int = 0, *, ax=None):
     """
     ax = _new_axes(ax, figsize=(6.5, 3.5))
     r = regions.isel(start=start)
-    for j, name in enumerate(str(a) for a in regions.method.values):
-        loss = r.loss.sel({"method": name}).values
+    for j, name in enumerate(str(a) for a in regions.algorithm.values):
+        loss = r.loss.sel(algorithm=name).values
         scale = np.nanmax(np.abs(loss)) or 1.0
         title, color = style(name, j)
         ax.plot(regions.iteration.values, loss / scale, color=color, label=f"{title} (/ {scale:.3g})")

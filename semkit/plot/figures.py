@@ -89,11 +89,11 @@ def facets_figure(result: Any, draw, rows: str | None = None, cols: str | None =
 
 
 def _colour(metric: str, index: int) -> str:
-    """The colour of the region method an "SRVR <title>" metric names (C<index> for one semkit does not know)."""
-    from ..regions import METHODS, style
+    """The colour of the region algorithm an "SRVR <title>" metric names (C<index> for one semkit does not know)."""
+    from ..regions import ALGORITHMS, style
 
     title = metric[len("SRVR "):]
-    return next((colour for name, colour in (style(n) for n in METHODS.names()) if name == title), f"C{index}")
+    return next((colour for name, colour in (style(n) for n in ALGORITHMS.names()) if name == title), f"C{index}")
 
 
 def _where(rows: str | None, r: Any, cols: str | None, c: Any) -> dict[str, Any]:
@@ -167,7 +167,7 @@ def looks_figure(semantic_map: xr.Dataset, functions: dict, *, azimuths: Any = (
 
 def comparison_figure(comparison: xr.Dataset, maps: xr.Dataset | None = None,
                       criterion: Criterion | str | None = None):
-    """Accuracy over the space against SRVR per region method, one point per network with its intervals over shapes.
+    """Accuracy over the space against SRVR per region algorithm, one point per network with its intervals over shapes.
 
     Beside it, with ``maps``, each shape's accuracy under the same criterion.
 
@@ -193,7 +193,7 @@ def comparison_figure(comparison: xr.Dataset, maps: xr.Dataset | None = None,
     a = axes[0, 0]
     x = c.sel(metric="accuracy over the space")
     srvr_metrics = [str(m) for m in c.metric.values if str(m).startswith("SRVR ")]
-    markers = "osD^vPX*"  # one marker per network, one colour per region method: no labels to overlap
+    markers = "osD^vPX*"  # one marker per network, one colour per region algorithm: no labels to overlap
     for j, metric in enumerate(srvr_metrics):
         y = c.sel(metric=metric)
         for k, network in enumerate(c.network.values):

@@ -1,13 +1,13 @@
-"""The region-method interface and its registry.
+"""The region-algorithm interface and its registry.
 
-A region method is an object (:class:`RegionMethod`, in the spirit of
+A region algorithm is an object (:class:`RegionAlgorithm`, in the spirit of
 foolbox's attacks): it declares its name, display name and colour, the
 points it queries per step and whether it needs gradients, and runs a
 search over all starts (:class:`Search`) that proposes, each step, the
 points it wants f at (:class:`Proposal`). Its options are its
 constructor's keywords (``OIRB(alpha=0.1)``, validated when made, listed by
-``get_params()``). A new method plugs in without touching the driver, the
-plots or the studies (``METHODS.register(MyMethod)``).
+``get_params()``). A new algorithm plugs in without touching the driver, the
+plots or the studies (``ALGORITHMS.register(MyAlgorithm)``).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from ..registry import Configurable, Registry
 from ..space import Space
 
 
-# ------------------------------------------------------- the method interface
+# ------------------------------------------------------- the algorithm interface
 class Proposal(NamedTuple):
     """The points a search wants this step: f at ``values`` [P, n], the gradient of f at ``gradients`` [G, n]."""
 
@@ -31,7 +31,7 @@ class Proposal(NamedTuple):
 
 
 class Search(ABC):
-    """One method's search over all starts: owns its per-start state, proposes points, takes their values."""
+    """One algorithm's search over all starts: owns its per-start state, proposes points, takes their values."""
 
     @property
     @abstractmethod
@@ -56,7 +56,7 @@ class Search(ABC):
         gradient_cost : float
             What one gradient costs, in queries of f (for the search's query counts).
         evaluation : Evaluation, optional
-            f's evaluation at the ``values`` points (its top classes), for a method that ``needs_classes``; None: f
+            f's evaluation at the ``values`` points (its top classes), for an algorithm that ``needs_classes``; None: f
             gives scores only.
         """
 
@@ -78,19 +78,19 @@ class Search(ABC):
     def result(self) -> dict[str, np.ndarray]:
         """Final boxes and traces: ``lower``/``upper`` [K, n], ``lower_trace``/``upper_trace`` [T, K, n],
         ``loss`` [T, K], ``queries``, ``converged``, ``iterations`` [K]; optionally ``start_passes`` [K] and
-        ``extra``, more per-start variables by name ([K] each; NaN for the methods without them)."""
+        ``extra``, more per-start variables by name ([K] each; NaN for the algorithms without them)."""
 
 
-class RegionMethod(Configurable, ABC):
+class RegionAlgorithm(Configurable, ABC):
     """A way to grow a region around each start (see the module docstring).
 
     Class attributes say what plots and studies need: ``name`` (as in the
-    results' ``method`` coordinate), ``title`` (a display name for legends), ``color``,
+    results' ``algorithm`` coordinate), ``title`` (a display name for legends), ``color``,
     ``needs_gradient``, ``needs_classes`` (it judges its points by a
     criterion on classes: it gets f's evaluation there, and
     :meth:`for_function` binds it to f's true class and needs ``criterion.k``
     top classes), ``fd_step`` (the central-difference step of a plain
-    callable's gradient, for a method that needs gradients).
+    callable's gradient, for an algorithm that needs gradients).
     :meth:`queries_per_step` declares the points one box costs per step;
     :meth:`describe` (its name and ``get_params()``) the settings that
     determine its results (stores are matched on them).
@@ -137,10 +137,10 @@ class RegionMethod(Configurable, ABC):
             The search, before its first step.
         """
 
-    def for_function(self, f: ScoreFunction) -> "RegionMethod":
-        """This method as it runs on ``f``; itself by default.
+    def for_function(self, f: ScoreFunction) -> "RegionAlgorithm":
+        """This algorithm as it runs on ``f``; itself by default.
 
-        A method with a criterion takes f's true class from it.
+        An algorithm with a criterion takes f's true class from it.
 
         Parameters
         ----------
@@ -149,41 +149,41 @@ class RegionMethod(Configurable, ABC):
 
         Returns
         -------
-        RegionMethod
-            The method bound to ``f``.
+        RegionAlgorithm
+            The algorithm bound to ``f``.
         """
         return self
 
     @property
     def top_classes(self) -> int:
-        """How many top classes its evaluations need (methods with a criterion: the criterion's k)."""
+        """How many top classes its evaluations need (algorithms with a criterion: the criterion's k)."""
         criterion = getattr(self, "criterion", None)
         return criterion.k if criterion is not None else 1
 
 
 
-#: Region methods by name: find_regions, plots and studies accept these names (or configured objects).
-METHODS: Registry[RegionMethod] = Registry("region method", "semkit.regions.base:RegionMethod", {
+#: Region algorithms by name: find_regions, plots and studies accept these names (or configured objects).
+ALGORITHMS: Registry[RegionAlgorithm] = Registry("region algorithm", "semkit.regions.base:RegionAlgorithm", {
     "naive": "semkit.regions.paper:Naive", "oir_b": "semkit.regions.paper:OIRB", "oir_w": "semkit.regions.paper:OIRW",
     "verified": "semkit.trust.verified:Verified"})
 
 
 def style(name: str, index: int = 0) -> tuple[str, str]:
-    """Display name and colour of a region method by its name, for legends and plots.
+    """Display name and colour of a region algorithm by its name, for legends and plots.
 
     Parameters
     ----------
     name : str
-        The method's name (``"oir_b"``).
+        The algorithm's name (``"oir_b"``).
     index : int
-        Where the method is in its plot: a method semkit does not know gets colour ``C<index>``.
+        Where the algorithm is in its plot: an algorithm semkit does not know gets colour ``C<index>``.
 
     Returns
     -------
     tuple of str
-        The display name and the colour (the name itself for an unknown method).
+        The display name and the colour (the name itself for an unknown algorithm).
     """
-    if name not in METHODS:
+    if name not in ALGORITHMS:
         return name, f"C{index}"
-    cls = METHODS[name]
+    cls = ALGORITHMS[name]
     return cls.title, cls.color

@@ -1,10 +1,10 @@
-"""The search driver: :func:`find_regions` runs any number of region methods together.
+"""The search driver: :func:`find_regions` runs any number of region algorithms together.
 
-Every step batches the proposals of all starts and all methods into one
-call of f (and one of ``f.gradient`` where a method needs gradients and f
+Every step batches the proposals of all starts and all algorithms into one
+call of f (and one of ``f.gradient`` where an algorithm needs gradients and f
 has its own), then hands each search its values. With ``store`` a search
 is checkpointed and resumes where it stopped. The results are labeled: an
-``xarray.Dataset`` over ``start``, ``method`` and ``param``.
+``xarray.Dataset`` over ``start``, ``algorithm`` and ``param``.
 """
 
 from __future__ import annotations
@@ -30,8 +30,8 @@ from ..space import Space
 from ..store import Checkpoint, check_format, locked, matching, versioned, write_dataset
 from ..version import VERSION
 from ..validation import check_count
-from .base import METHODS, RegionMethod
-from .paper import PAPER_METHODS
+from .base import ALGORITHMS, RegionAlgorithm
+from .paper import PAPER_ALGORITHMS
 from .rules import DEFAULT_STEP_RULE, STEP_RULES, StepRule
 
 
@@ -39,7 +39,7 @@ from .rules import DEFAULT_STEP_RULE, STEP_RULES, StepRule
 def find_regions(
     f: "Callable[[np.ndarray], Any] | xr.Dataset",
     starts: Any,
-    methods: "str | RegionMethod | Sequence[str | RegionMethod]" = PAPER_METHODS,
+    algorithms: "str | RegionAlgorithm | Sequence[str | RegionAlgorithm]" = PAPER_ALGORITHMS,
     *,
     space: Space | None = None,
     iterations: int = 600,
@@ -49,7 +49,7 @@ def find_regions(
     key: str | None = None,
     progress: bool = True,
 ) -> xr.Dataset:
-    """Grow a region around each start with each method.
+    """Grow a region around each start with each algorithm.
 
     ``f`` maps points [B, n] to scores [B], or is a map (a Dataset from
     :func:`~semkit.semantic_map`, interpolated: no renders); gradients
@@ -58,16 +58,16 @@ def find_regions(
     differences of f otherwise. ``starts`` are points of ``space`` (default
     ``f.space``, or the map's).
 
-    ``methods``: names in :data:`~semkit.regions.METHODS` ("naive",
-    "oir_b", "oir_w", "verified") or configured method objects
+    ``algorithms``: names in :data:`~semkit.regions.ALGORITHMS` ("naive",
+    "oir_b", "oir_w", "verified") or configured algorithm objects
     (``OIRB(alpha=0.1)``, ``Verified(max_failure=0.01)``), each with its
     options. Names are made with their defaults, with ``step_rule`` (the
-    paper's methods: "faithful", the paper's steps; "adaptive", the same
+    paper's algorithms: "faithful", the paper's steps; "adaptive", the same
     flow to the same horizon in fewer, larger steps; or a
     :class:`~semkit.regions.StepRule` object such as
     ``AdaptiveSteps(min_motion=0.01)``) and ``criterion`` (verified boxes: a
     :class:`~semkit.Criterion` or its spec, default top-1 correct; the
-    paper's methods follow the score and take none). ``iterations``: the
+    paper's algorithms follow the score and take none). ``iterations``: the
     most steps a search takes.
 
     With ``store`` (a ``.nc`` or ``.zarr`` path) the search is kept: its
@@ -77,39 +77,39 @@ def find_regions(
     other settings is refused (a plain callable is recognised by its values
     at fixed probe points, or by ``key``).
 
-    Returns an ``xarray.Dataset`` over ``start``, ``method``, ``param``
+    Returns an ``xarray.Dataset`` over ``start``, ``algorithm``, ``param``
     (and ``iteration`` for the traces): ``lower``, ``upper``, ``lower_trace``,
     ``upper_trace``, ``loss``, ``queries``, ``converged``, ``iterations``.
     """
     if isinstance(f, xr.Dataset):
         f = interpolate(f, space=space)
     check_count(iterations, "iterations")
-    specs = [methods] if isinstance(methods, (str, RegionMethod)) else list(methods)  # names or objects; made below
+    specs = [algorithms] if isinstance(algorithms, (str, RegionAlgorithm)) else list(algorithms)  # names or objects; made below
     if not specs:
-        raise ValueError(f"no methods given; choose from {METHODS.names()}")
+        raise ValueError(f"no algorithms given; choose from {ALGORITHMS.names()}")
     rule = STEP_RULES.create(step_rule)
     if criterion is not None:
         criterion = Criterion.resolve(criterion)
-        if not any((METHODS[m] if isinstance(m, str) else m).needs_classes for m in specs):
-            raise ValueError("criterion= judges verified boxes (methods=('verified',)); the paper's methods follow "
+        if not any((ALGORITHMS[m] if isinstance(m, str) else m).needs_classes for m in specs):
+            raise ValueError("criterion= judges verified boxes (algorithms=('verified',)); the paper's algorithms follow "
                              "the score and take no criterion")
-    methods = [_judged_by(METHODS.create(m, {"step_rule": rule, "criterion": criterion}), criterion) for m in specs]
-    names = [m.name for m in methods]
+    algorithms = [_judged_by(ALGORITHMS.create(m, {"step_rule": rule, "criterion": criterion}), criterion) for m in specs]
+    names = [m.name for m in algorithms]
     if len(set(names)) != len(names):
-        raise ValueError(f"each method may run once per search, got {names}")
-    fd_step = next((m.fd_step for m in methods if m.needs_gradient and m.fd_step), 1.0)
+        raise ValueError(f"each algorithm may run once per search, got {names}")
+    fd_step = next((m.fd_step for m in algorithms if m.needs_gradient and m.fd_step), 1.0)
     fn = as_function(f, space=space, fd_step=fd_step)
     space = space or fn.space
     if np.size(starts) == 0:
         raise ValueError(f"no starts given: pass at least one point of the Space {list(space.names)} to grow a region "
                          "from, e.g. [[130, 30]]")
     u0 = space.points(starts)
-    driver = _Driver(fn, space, methods, u0, iterations)
+    driver = _Driver(fn, space, algorithms, u0, iterations)
     attrs = {"step_rule": rule.name}
     if store is None:
         return driver.run(progress, attrs)
     settings = versioned({"function": store_identity(fn, key), "space": space.to_dict(), "starts": u0.tolist(),
-                          "methods": [m.describe() for m in driver.methods], "iterations": iterations,
+                          "algorithms": [m.describe() for m in driver.algorithms], "iterations": iterations,
                           "gradient": driver.gradient_source})
     path = Path(store)
     check_format(path, what="region search's store")
@@ -126,15 +126,15 @@ def find_regions(
     return result if theirs is None else theirs
 
 
-def _judged_by(method: RegionMethod, criterion: Criterion | None) -> RegionMethod:
-    """``method`` judging views by ``criterion`` (find_regions' ``criterion=``): a method object with its default
+def _judged_by(algorithm: RegionAlgorithm, criterion: Criterion | None) -> RegionAlgorithm:
+    """``algorithm`` judging views by ``criterion`` (find_regions' ``criterion=``): an algorithm object with its default
     criterion takes it; one configured with another criterion is refused (give the criterion once)."""
-    if criterion is None or not method.needs_classes or method.criterion == criterion:
-        return method
-    if method.criterion != type(method)().criterion:
-        raise ValueError(f"criterion={criterion.spec()!r} differs from the criterion of {method!r}: give it once, on "
-                         "the method object or as criterion=")
-    judged = copy.copy(method)
+    if criterion is None or not algorithm.needs_classes or algorithm.criterion == criterion:
+        return algorithm
+    if algorithm.criterion != type(algorithm)().criterion:
+        raise ValueError(f"criterion={criterion.spec()!r} differs from the criterion of {algorithm!r}: give it once, on "
+                         "the algorithm object or as criterion=")
+    judged = copy.copy(algorithm)
     judged.criterion = criterion
     return judged
 
@@ -144,16 +144,16 @@ CHECKPOINT_SECONDS = 10.0
 
 
 class _Driver:
-    """Runs the searches of all methods together: one batched call of f (and of f.gradient) per step."""
+    """Runs the searches of all algorithms together: one batched call of f (and of f.gradient) per step."""
 
-    def __init__(self, fn: ScoreFunction, space: Space, methods: list[RegionMethod], u0: np.ndarray, iterations: int) -> None:
-        methods = [m.for_function(fn) for m in methods]
-        self.fn, self.space, self.methods, self.u0, self.iterations = fn, space, methods, u0, iterations
-        self.searches = [m.search(space, u0, iterations) for m in methods]
+    def __init__(self, fn: ScoreFunction, space: Space, algorithms: list[RegionAlgorithm], u0: np.ndarray, iterations: int) -> None:
+        algorithms = [m.for_function(fn) for m in algorithms]
+        self.fn, self.space, self.algorithms, self.u0, self.iterations = fn, space, algorithms, u0, iterations
+        self.searches = [m.search(space, u0, iterations) for m in algorithms]
         # a plain callable's differences go into the same batched call as the values
         self.differences = fn.difference_steps if isinstance(fn, PlainFunction) else None
-        self.gradient_source = fn.gradient_method if any(m.needs_gradient for m in methods) else "not used"
-        self.classes = max((m.top_classes for m in methods if m.needs_classes), default=0)  # top classes to ask for
+        self.gradient_source = fn.gradient_method if any(m.needs_gradient for m in algorithms) else "not used"
+        self.classes = max((m.top_classes for m in algorithms if m.needs_classes), default=0)  # top classes to ask for
         self.t = 0
 
     def _inside(self, points: np.ndarray) -> np.ndarray:
@@ -173,7 +173,7 @@ class _Driver:
         ev = None
         if not len(points):
             f = np.empty(0)
-        elif self.classes:  # a method judges classes: one call gives scores and top classes
+        elif self.classes:  # an algorithm judges classes: one call gives scores and top classes
             ev = self.fn.evaluate(self._inside(points), k=self.classes)
             f = np.asarray(ev.score, dtype=float).reshape(-1)
         else:
@@ -190,7 +190,7 @@ class _Driver:
         else:
             grads = np.empty((0, n))
         offset, g_offset = 0, 0
-        for search, m, p in zip(self.searches, self.methods, proposals):
+        for search, m, p in zip(self.searches, self.algorithms, proposals):
             sl = slice(offset, offset + len(p.values))
             part = None
             if m.needs_classes:
@@ -241,18 +241,18 @@ class _Driver:
 
         def along(name: str, trace: bool = False) -> np.ndarray:
             arrays = [r[name][:used] if trace else r[name] for r in results]
-            return np.stack(arrays, axis=2 if trace else 1)  # method after start
+            return np.stack(arrays, axis=2 if trace else 1)  # algorithm after start
 
         names = list(self.space.names)
         coords = {
             "start": np.arange(len(self.u0)),
-            "method": [m.name for m in self.methods],
+            "algorithm": [m.name for m in self.algorithms],
             "param": names,
             "iteration": np.arange(used),
             "start_point": (("start", "param"), self.u0),
             "units": ("param", [self.space.units[n] for n in names]),
         }
-        dims = ("start", "method", "param")
+        dims = ("start", "algorithm", "param")
         tdims = ("iteration",) + dims
         return xr.Dataset(
             {
@@ -266,7 +266,7 @@ class _Driver:
                 "iterations": (dims[:-1], along("iterations"), {"long_name": "steps taken"}),
                 "start_passes": (dims[:-1], np.stack([r.get("start_passes", np.full(len(self.u0), np.nan)) for r in results],
                                                      axis=1).astype(float),
-                                 {"long_name": "the start passes the method's criterion (1 or 0; NaN: it has none)"}),
+                                 {"long_name": "the start passes the algorithm's criterion (1 or 0; NaN: it has none)"}),
                 **{name: (dims[:-1], np.stack([r.get("extra", {}).get(name, np.full(len(self.u0), np.nan)) for r in results],
                                               axis=1).astype(float), {"long_name": EXTRA_NAMES.get(name, name)})
                    for name in dict.fromkeys(k for r in results for k in r.get("extra", {}))},
@@ -275,9 +275,9 @@ class _Driver:
             attrs={
                 "title": "Robust regions",
                 **attrs,
-                **next((m.criterion.attrs() for m in self.methods if getattr(m, "criterion", None) is not None), {}),
+                **next((m.criterion.attrs() for m in self.algorithms if getattr(m, "criterion", None) is not None), {}),
                 "gradient_source": self.gradient_source,
-                "methods": json.dumps([m.describe() for m in self.methods]),
+                "algorithms": json.dumps([m.describe() for m in self.algorithms]),
                 "space": json.dumps(self.space.to_dict()),
                 "semkit_version": VERSION,
                 **describe_attrs(self.fn.describe()),
@@ -285,9 +285,9 @@ class _Driver:
         )
 
 
-#: What the per-start variables that methods may add mean (NaN for methods without them).
+#: What the per-start variables that algorithms may add mean (NaN for algorithms without them).
 EXTRA_NAMES = {
-    "certified": "the box met its certificate (1; NaN: the method has none)",
+    "certified": "the box met its certificate (1; NaN: the algorithm has none)",
     "check_samples": "fresh uniform samples of the final box that certified it",
     "check_failures": "of those, views failing the criterion",
     "failure_bound": "Clopper-Pearson upper bound of the box's failure share (at the split confidence)",

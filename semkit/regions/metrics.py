@@ -64,7 +64,7 @@ def box_iou(first: xr.Dataset, second: xr.Dataset) -> xr.DataArray:
 def srvr(regions: xr.Dataset, *, space: Space | None = None) -> xr.DataArray:
     """Semantic Robustness Volume Ratio: the mean over starts of |D| / |Omega|.
 
-    One value per method (and per network and shape where ``regions``
+    One value per algorithm (and per network and shape where ``regions``
     has those dims: average them for the paper's per-network numbers).
     """
     out = volume_ratio(regions, space=space).mean("start")
@@ -76,7 +76,7 @@ def check_regions(regions: xr.Dataset, semantic_map: xr.Dataset, *, criterion: C
                   space: Space | None = None) -> xr.Dataset:
     """Each box against a dense map of the same function, judged by one criterion.
 
-    For every start and method: ``points`` (grid points inside the box),
+    For every start and algorithm: ``points`` (grid points inside the box),
     ``fraction_correct`` (of those, the share that passes the criterion),
     ``mean_score`` (the mean score inside) and ``iou``, the intersection over
     union, in grid points, of the box with the connected region of passing
@@ -102,14 +102,14 @@ def check_regions(regions: xr.Dataset, semantic_map: xr.Dataset, *, criterion: C
 
     labels = _components(good, grids, space)
 
-    S, A = regions.sizes["start"], regions.sizes["method"]
+    S, A = regions.sizes["start"], regions.sizes["algorithm"]
     out = {k: np.zeros((S, A)) for k in ("points", "fraction_correct", "mean_score", "iou")}
     for s in range(S):
         u0 = regions.start_point.isel(start=s).transpose("param").values
         cell = tuple(int(np.argmin(_distance(g, u0[i], space.parameters[i]))) for i, g in enumerate(grids))
         component = labels == labels[cell] if labels[cell] > 0 else np.zeros_like(good)
         for j in range(A):
-            box = regions.isel(start=s, method=j)
+            box = regions.isel(start=s, algorithm=j)
             inside = space.in_box(points, box.lower.transpose("param").values, box.upper.transpose("param").values)
             k = int(inside.sum())
             out["points"][s, j] = k
@@ -117,7 +117,7 @@ def check_regions(regions: xr.Dataset, semantic_map: xr.Dataset, *, criterion: C
             out["mean_score"][s, j] = score.values[inside].mean() if k else np.nan
             union = (inside | component).sum()
             out["iou"][s, j] = (inside & component).sum() / union if union else np.nan
-    dims = ("start", "method")
+    dims = ("start", "algorithm")
     return xr.Dataset(
         {
             "points": (dims, out["points"].astype(int), {"long_name": "map points inside the box"}),
@@ -125,14 +125,14 @@ def check_regions(regions: xr.Dataset, semantic_map: xr.Dataset, *, criterion: C
             "mean_score": (dims, out["mean_score"], {"long_name": "mean score inside the box"}),
             "iou": (dims, out["iou"], {"long_name": "IoU with the passing region around the start"}),
         },
-        coords={"start": regions.start.values, "method": regions.method.values},
+        coords={"start": regions.start.values, "algorithm": regions.algorithm.values},
         attrs={**criterion.attrs(), "guarantee": "about the map's grid points only"},
     )
 
 
 def _regions_criterion(regions: xr.Dataset) -> Criterion | None:
-    """The criterion the regions were grown under (None when no method records one); several different: an error."""
-    found = {Criterion.from_attrs(m) for m in json.loads(regions.attrs.get("methods", "[]")) if "criterion" in m}
+    """The criterion the regions were grown under (None when no algorithm records one); several different: an error."""
+    found = {Criterion.from_attrs(m) for m in json.loads(regions.attrs.get("algorithms", "[]")) if "criterion" in m}
     found = {replace(c, label=None) for c in found if c is not None}
     if len(found) > 1:
         raise ValueError(f"these regions were grown under several criteria {sorted(c.name for c in found)}: pass "

@@ -1,4 +1,4 @@
-"""The paper's three region methods (Hamdi & Ghanem; docs/methods.md states them as computed here).
+"""The paper's three region algorithms (Hamdi & Ghanem; docs/algorithms.md states them as computed here).
 
 :class:`Naive` (grow where f is high, pay for size), :class:`OIRB`
 (outer-inner ratio, values of f only) and :class:`OIRW` (outer-inner ratio,
@@ -19,11 +19,11 @@ import numpy as np
 from ..function import Evaluation
 from ..registry import positive
 from ..space import Space
-from .base import Proposal, RegionMethod, Search
+from .base import Proposal, RegionAlgorithm, Search
 from .rules import DEFAULT_STEP_RULE, STEP_RULES, StepRule
 
-#: The paper's methods, by name.
-PAPER_METHODS = ("naive", "oir_b", "oir_w")
+#: The paper's algorithms, by name.
+PAPER_ALGORITHMS = ("naive", "oir_b", "oir_w")
 
 
 
@@ -40,8 +40,8 @@ def corners(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 # ------------------------------------------------------- gradient-flow boxes
-class BoxFlow(RegionMethod):
-    """A box per start grown by a step rule on the gradients of a loss of its bounds (the paper's methods).
+class BoxFlow(RegionAlgorithm):
+    """A box per start grown by a step rule on the gradients of a loss of its bounds (the paper's algorithms).
 
     The options common to the three; their defaults are the paper's.
 
@@ -98,7 +98,7 @@ class BoxFlow(RegionMethod):
         values : ndarray
             f at the planned value points, ``[K, P]``.
         grads : ndarray or None
-            The gradient of f at the planned gradient points, ``[K, G, n]``; None when the method plans none.
+            The gradient of f at the planned gradient points, ``[K, G, n]``; None when the algorithm plans none.
 
         Returns
         -------
@@ -108,12 +108,12 @@ class BoxFlow(RegionMethod):
 
 
 class FlowSearch(Search):
-    """A :class:`BoxFlow` method's boxes under its step rule."""
+    """A :class:`BoxFlow` algorithm's boxes under its step rule."""
 
-    def __init__(self, method: BoxFlow, space: Space, starts: np.ndarray, iterations: int) -> None:
-        self.method, self.space, self.iterations = method, space, iterations
-        w = method.start_width
-        self.st = method.step_rule.state_type.initial(*self._repair(starts - w, starts + w), iterations)
+    def __init__(self, algorithm: BoxFlow, space: Space, starts: np.ndarray, iterations: int) -> None:
+        self.algorithm, self.space, self.iterations = algorithm, space, iterations
+        w = algorithm.start_width
+        self.st = algorithm.step_rule.state_type.initial(*self._repair(starts - w, starts + w), iterations)
         self._idx = np.empty(0, int)
 
     @property
@@ -126,7 +126,7 @@ class FlowSearch(Search):
         st.lower_trace[t] = np.where(st.active[:, None], st.a, np.nan)
         st.upper_trace[t] = np.where(st.active[:, None], st.b, np.nan)
         self._idx = np.flatnonzero(st.active)
-        values, grads = self.method.plan(st.a[self._idx], st.b[self._idx])
+        values, grads = self.algorithm.plan(st.a[self._idx], st.b[self._idx])
         n = self.space.n
         return Proposal(values.reshape(-1, n), grads.reshape(-1, n))
 
@@ -138,17 +138,17 @@ class FlowSearch(Search):
         if len(idx):
             P, G = len(values) // len(idx), len(gradients) // len(idx)
             grads = gradients.reshape(len(idx), G, n) if G else None
-            ga[idx], gb[idx], loss = self.method.gradients(st.a[idx], st.b[idx], values.reshape(len(idx), P), grads)
+            ga[idx], gb[idx], loss = self.algorithm.gradients(st.a[idx], st.b[idx], values.reshape(len(idx), P), grads)
             st.loss_trace[int(st.t), idx] = loss
             st.queries[idx] += P + int(round(G * gradient_cost))
-        new_a, new_b, settled = self.method.step_rule.advance(st, ga, gb, self.space, self.method.learning_rate,
+        new_a, new_b, settled = self.algorithm.step_rule.advance(st, ga, gb, self.space, self.algorithm.learning_rate,
                                                               self.iterations)
         active = st.active[:, None]
         new_a, new_b = self._repair(np.where(active, new_a, st.a), np.where(active, new_b, st.b))
         moved = np.maximum(np.abs(new_a - st.a).max(-1), np.abs(new_b - st.b).max(-1))
         st.a, st.b = new_a, new_b
         st.steps_taken = st.steps_taken + st.active
-        self.method.step_rule.stop(st, moved, self.iterations, settled)
+        self.algorithm.step_rule.stop(st, moved, self.iterations, settled)
         st.active = st.active & ~st.converged
         st.t = np.array(int(st.t) + 1)
 
@@ -165,7 +165,7 @@ class FlowSearch(Search):
 
     def _repair(self, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Clip bounded parameters and keep b >= a + epsilon; periodic ones stay unwrapped, width <= period."""
-        eps = self.method.epsilon
+        eps = self.algorithm.epsilon
         lo, hi, per = self.space.lower, self.space.upper, self.space.periodic
         period = np.where(per, self.space.widths, np.inf)
         a = np.where(per, a, np.clip(a, lo, hi))
@@ -187,7 +187,7 @@ def no_points(K: int, n: int) -> np.ndarray:
 
 
 class Naive(BoxFlow):
-    """The naive method: maximise the integral of f over the box, penalised by its size.
+    """The naive algorithm: maximise the integral of f over the box, penalised by its size.
 
     Parameters
     ----------

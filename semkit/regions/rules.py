@@ -141,7 +141,7 @@ class StepRule(Configurable, ABC):
 
 
 class FaithfulSteps(StepRule):
-    """The paper's plain gradient steps, each of the method's ``learning_rate``.
+    """The paper's plain gradient steps, each of the algorithm's ``learning_rate``.
 
     Parameters
     ----------

@@ -8,7 +8,7 @@
   when released) for each write; a finished result written by another process is reused, never
   overwritten.
 * A store is matched by a fingerprint of everything that determines its
-  results (``settings``, plus :data:`METHODS_VERSION`); a store made
+  results (``settings``, plus :data:`ALGORITHMS_VERSION`); a store made
   with other settings is refused with a message naming what differs.
 * A path that holds something semkit cannot read (a damaged file, another
   program's data) is reported as such, with what to do.
@@ -29,8 +29,8 @@ from typing import Any, Iterator, Mapping
 import numpy as np
 import xarray as xr
 
-#: The version of semkit's methods that stores are matched against: raise it when results would change.
-METHODS_VERSION = "2"
+#: The version of semkit's algorithms that stores are matched against: raise it when results would change.
+ALGORITHMS_VERSION = "2"
 #: The store formats: a netCDF file or a zarr folder.
 FORMATS = (".nc", ".zarr")
 
@@ -45,8 +45,8 @@ def fingerprint(settings: Mapping[str, Any]) -> str:
 
 
 def versioned(settings: Mapping[str, Any]) -> dict[str, Any]:
-    """Settings with the version of semkit's methods, so that a store of older methods does not match."""
-    return {**settings, "semkit_methods": METHODS_VERSION}
+    """Settings with the version of semkit's algorithms, so that a store of older algorithms does not match."""
+    return {**settings, "semkit_algorithms": ALGORITHMS_VERSION}
 
 
 def _plain(value: Any) -> Any:
@@ -65,7 +65,7 @@ def differences(theirs: Mapping[str, Any], ours: Mapping[str, Any], prefix: str 
             continue
         if isinstance(a, Mapping) and isinstance(b, Mapping):
             out += differences(a, b, f"{prefix}{key}.") or [prefix + key]
-        elif _records(a) and _records(b) and len(a) == len(b):  # a list of settings (methods): name what differs
+        elif _records(a) and _records(b) and len(a) == len(b):  # a list of settings (algorithms): name what differs
             out += [d for i, (x, y) in enumerate(zip(a, b)) if x != y
                     for d in differences(x, y, f"{prefix}{key}[{_entry(x, y, i)}].")] or [prefix + key]
         else:

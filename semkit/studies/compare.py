@@ -58,7 +58,7 @@ def _per_shape(maps: xr.Dataset, radii: Sequence[float], criterion: Criterion) -
 
 def _region_metrics(regions: xr.Dataset) -> dict[str, xr.DataArray]:
     ratios = volume_ratio(regions).mean("start")
-    return {f"SRVR {style(str(a))[0]}": ratios.sel({"method": a}).drop_vars("method") for a in regions.method.values}
+    return {f"SRVR {style(str(a))[0]}": ratios.sel(algorithm=a).drop_vars("algorithm") for a in regions.algorithm.values}
 
 
 def _bootstrap(values: np.ndarray, rng: np.random.Generator, n_resamples: int, confidence: float) -> tuple[float, float]:
@@ -101,7 +101,7 @@ def compare_networks(
 
     ``maps``: stacked maps with ``network`` and ``shape`` dims (a map
     study); ``regions``: region searches with the same dims (for SRVR per
-    method). ``criterion``: one criterion or a list to compare under
+    algorithm). ``criterion``: one criterion or a list to compare under
     several (a map judges top-1, top-k on its top-1 only, and score >= t);
     default top-1 correct. ``radius``: the radii of robust accuracy.
     Intervals are bootstrap percentile intervals of ``n_resamples``
@@ -237,7 +237,7 @@ def comparison_table(comparison: xr.Dataset, criterion: str | None = None):
 
 
 def compare_searches(searches: dict[str, xr.Dataset]):
-    """Region searches of the same starts and methods side by side (say, faithful against adaptive steps).
+    """Region searches of the same starts and algorithms side by side (say, faithful against adaptive steps).
 
     Parameters
     ----------
@@ -247,7 +247,7 @@ def compare_searches(searches: dict[str, xr.Dataset]):
     Returns
     -------
     pandas DataFrame
-        Per region method: each search's queries and SRVR, and the mean IoU of the first two searches' boxes.
+        Per region algorithm: each search's queries and SRVR, and the mean IoU of the first two searches' boxes.
     """
     import pandas as pd
 

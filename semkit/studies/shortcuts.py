@@ -57,7 +57,7 @@ def looks(
 def map_regions(
     maps: xr.Dataset,
     starts: Any,
-    methods: Sequence[Any] = ("naive", "oir_b", "oir_w"),
+    algorithms: Sequence[Any] = ("naive", "oir_b", "oir_w"),
     *,
     space: Space | None = None,
     iterations: int = 600,
@@ -75,17 +75,17 @@ def map_regions(
         Stacked maps over ``network`` x ``shape``, e.g. from :func:`study`.
     starts : array or dict or Dataset
         Points of the Space to grow a box around, as :func:`~semkit.find_regions` takes them.
-    algorithms : sequence of str or RegionMethod
-        The region methods, by name (made with their defaults, ``step_rule`` and ``criterion``) or configured
+    algorithms : sequence of str or RegionAlgorithm
+        The region algorithms, by name (made with their defaults, ``step_rule`` and ``criterion``) or configured
         objects.
     space : Space, optional
         The maps' Space; None: the one they record.
     iterations : int
         At most this many steps per box.
     step_rule : str or StepRule
-        How far each step of the paper's methods goes and when a box stops: a name or a step rule object.
+        How far each step of the paper's algorithms goes and when a box stops: a name or a step rule object.
     criterion : Criterion or str, optional
-        What verified boxes must pass; None: top-1 correct (the paper's methods follow the score).
+        What verified boxes must pass; None: top-1 correct (the paper's algorithms follow the score).
     progress : bool
         Show a progress bar over the maps.
 
@@ -99,7 +99,7 @@ def map_regions(
 
     space = recorded_space(maps, space)
     pairs = [(n, s) for n in maps.network.values for s in maps.shape.values]
-    found = {pair: find_regions(interpolate(maps.sel(network=pair[0], shape=pair[1]), space=space), starts, methods,
+    found = {pair: find_regions(interpolate(maps.sel(network=pair[0], shape=pair[1]), space=space), starts, algorithms,
                                 space=space, iterations=iterations, step_rule=step_rule, criterion=criterion,
                                 progress=False)
              for pair in tqdm(pairs, desc="regions on maps", unit="map", disable=not progress)}

@@ -18,7 +18,7 @@ import numpy as np
 from ..classify import BUNDLED, load_classifier
 from ..criterion import Criterion
 from ..maps import resolve_max_error
-from ..regions import DEFAULT_STEP_RULE, METHODS, STEP_RULES, StepRule
+from ..regions import ALGORITHMS, DEFAULT_STEP_RULE, STEP_RULES, StepRule
 from ..space import Space
 from ..store import versioned
 from ..validation import check_count
@@ -88,11 +88,11 @@ class Maps:
 
 @dataclass(frozen=True)
 class Regions:
-    """Region searches (:func:`~semkit.find_regions`) from ``starts`` with ``methods`` (names or configured
-    method objects) for at most ``iterations`` steps under ``step_rule``; ``criterion`` judges verified boxes."""
+    """Region searches (:func:`~semkit.find_regions`) from ``starts`` with ``algorithms`` (names or configured
+    algorithm objects) for at most ``iterations`` steps under ``step_rule``; ``criterion`` judges verified boxes."""
 
     starts: Any = DEFAULT_STARTS
-    methods: Sequence[Any] = ("naive", "oir_b")
+    algorithms: Sequence[Any] = ("naive", "oir_b")
     iterations: int = 600
     step_rule: "str | StepRule" = DEFAULT_STEP_RULE
     criterion: Criterion | str | None = None
@@ -100,20 +100,20 @@ class Regions:
     kind = "regions"
 
     def __post_init__(self) -> None:
-        chosen = (self.methods,) if isinstance(self.methods, str) else tuple(self.methods)
+        chosen = (self.algorithms,) if isinstance(self.algorithms, str) else tuple(self.algorithms)
         if not chosen:
-            raise ValueError(f"a region study needs at least one method; choose from {METHODS.names()}")
-        methods = [METHODS.create(a) for a in chosen]  # unknown names and bad objects are named here
-        object.__setattr__(self, "methods", chosen)
+            raise ValueError(f"a region study needs at least one algorithm; choose from {ALGORITHMS.names()}")
+        algorithms = [ALGORITHMS.create(a) for a in chosen]  # unknown names and bad objects are named here
+        object.__setattr__(self, "algorithms", chosen)
         check_count(self.iterations, "iterations")
         STEP_RULES.create(self.step_rule)
         if np.size(self.starts) == 0:
             raise ValueError("a region study needs at least one start, e.g. [[130, 30]]")
         if self.criterion is not None:
             Criterion.resolve(self.criterion)
-            if not any(m.needs_classes for m in methods):
-                raise ValueError("criterion= judges verified boxes: add 'verified' to methods, or leave criterion "
-                                 "out (the paper's methods follow the score)")
+            if not any(m.needs_classes for m in algorithms):
+                raise ValueError("criterion= judges verified boxes: add 'verified' to algorithms, or leave criterion "
+                                 "out (the paper's algorithms follow the score)")
 
     def settings(self, space: Space) -> dict[str, Any]:
         """What these searches compute in ``space``, as plain values (a study's store is recognised by them).
@@ -126,7 +126,7 @@ class Regions:
         Returns
         -------
         dict
-            The starts, the region methods, ``iterations``, the step rule, and the criterion where a method judges by
+            The starts, the region algorithms, ``iterations``, the step rule, and the criterion where an algorithm judges by
             one.
 
         Raises
@@ -136,9 +136,9 @@ class Regions:
         """
         rule = STEP_RULES.create(self.step_rule)
         out = {"starts": space.points(self.starts).tolist(),
-               "methods": [a if isinstance(a, str) else a.describe() for a in self.methods],
+               "algorithms": [a if isinstance(a, str) else a.describe() for a in self.algorithms],
                "iterations": int(self.iterations), "step_rule": rule.describe()}
-        if any(METHODS.create(a).needs_classes for a in self.methods):  # stored (the default spelled out, so an
+        if any(ALGORITHMS.create(a).needs_classes for a in self.algorithms):  # stored (the default spelled out, so an
             out["criterion"] = Criterion.resolve(self.criterion).spec()      # explicit default is the same study)
         return out
 
@@ -203,7 +203,7 @@ class StudySpec:
         -------
         dict
             The shapes, labels, networks and their digests, the Space, the render size and the kind's settings,
-            with the version of semkit's methods (a store made by older methods does not match).
+            with the version of semkit's algorithms (a store made by older algorithms does not match).
 
         Raises
         ------

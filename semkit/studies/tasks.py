@@ -61,7 +61,7 @@ def compute(spec: StudySpec, classifiers: Sequence[Any], mesh: Mesh, todo: Seque
         renderer = Renderer(image_size=spec.image_size or classifier.input_size)
         try:
             f = SemanticFunction(mesh, classifier, renderer=renderer, space=space)
-            result = find_regions(f, kind.starts, kind.methods, space=space, iterations=kind.iterations,
+            result = find_regions(f, kind.starts, kind.algorithms, space=space, iterations=kind.iterations,
                                   step_rule=kind.step_rule, criterion=kind.criterion, progress=False)
         finally:
             renderer.close()

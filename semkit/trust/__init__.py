@@ -8,7 +8,7 @@ by default about every view in a box, not only lattice points:
 * :mod:`.guarantee`: the continuous guarantee (with confidence c, at most a
   share p of a box's views fail, by fresh uniform samples) and audits;
 * :mod:`.lattice`: lattices of views, exact statements about their points;
-* :mod:`.verified`: verified regions as a region method of ``find_regions``;
+* :mod:`.verified`: verified regions as a region algorithm of ``find_regions``;
 * :mod:`.radius`: :func:`robustness_radius`, on the lattice and the continuum;
 * :mod:`.accuracy`: :func:`robust_accuracy` and :func:`decision_noise`;
 * :mod:`.failures`: :func:`find_failures`, worst-case views (no guarantee);

@@ -163,7 +163,7 @@ def map_robust_accuracy(data: xr.Dataset, radii: np.ndarray, criterion: Criterio
         "grid_step": json_steps(names, steps),
         "missing_views": missing,
         "missing": MISSING,
-        "method": "exact on the map's grid (erosion of the pass/fail grid)",
+        "procedure": "exact on the map's grid (erosion of the pass/fail grid)",
         "guarantee": "about the map's grid views only, not the views between them",
     }
     result["radius"].attrs = {"units": json_units(space)}
@@ -221,7 +221,7 @@ def _sampled_robust_accuracy(f, radii, criterion, space, n_samples, step, certif
         **criterion.attrs(), "certificate": "lattice" if guarantee is None else "sampled",
         "n_samples": n_samples, "confidence": confidence, "step": delta.tolist(),
         "random_state": state_attr(random_state), "queries": queries, **attrs,
-        "method": "uniform random views, each box checked on the lattice, then certified (sampled); Clopper-Pearson "
+        "procedure": "uniform random views, each box checked on the lattice, then certified (sampled); Clopper-Pearson "
                   "interval over the views",
     }
     result["radius"].attrs = {"units": json_units(space)}
@@ -341,7 +341,7 @@ def _map_decision_noise(data: xr.Dataset, radius, criterion, space) -> xr.DataAr
     result.attrs = {
         "long_name": f"share of grid views whose {_answer_name(criterion)} differs at a grid neighbour within +-radius",
         "answer": _answer_name(criterion), "radius": d.tolist(), "grid_step": json_steps(names, steps),
-        "units": json_units(space), "method": "exact on the map's grid", **(criterion.attrs() if criterion else {}),
+        "units": json_units(space), "procedure": "exact on the map's grid", **(criterion.attrs() if criterion else {}),
     }
     return result
 
@@ -383,7 +383,7 @@ def _sampled_decision_noise(f, radius, criterion, space, n_samples, neighbours, 
                      "within +-radius (a lower bound)",
         "answer": _answer_name(criterion), "radius": d.tolist(), "n_samples": n_samples, "neighbours": neighbours,
         "confidence": confidence, "random_state": state_attr(random_state), "queries": int(fn.queries - before),
-        "units": json_units(space), "method": "uniform views and neighbours; Clopper-Pearson interval",
+        "units": json_units(space), "procedure": "uniform views and neighbours; Clopper-Pearson interval",
         **(criterion.attrs() if criterion else {}),
     }
     return result

@@ -2,7 +2,7 @@
 
 Searches are objects behind one interface (:class:`FailureSearch`: ask
 points of the unit box, tell their scores), configured like the region
-methods (``CMAESSearch(sigma=0.1)``) and known by name in
+algorithms (``CMAESSearch(sigma=0.1)``) and known by name in
 :data:`FAILURE_SEARCHES`; :func:`find_failures` batches the proposals of all
 starts into one call of f per round. A failing view found is real; none
 found proves nothing.
@@ -157,7 +157,7 @@ class CMAESSearch(FailureSearch):
         self._asked = None
 
 
-#: Worst-case searches by name: ``find_failures(method=...)`` takes these names or a FailureSearch object.
+#: Worst-case searches by name: ``find_failures(algorithm=...)`` takes these names or a FailureSearch object.
 FAILURE_SEARCHES: Registry[FailureSearch] = Registry("failure search", "semkit.trust.failures:FailureSearch", {
     "random": "semkit.trust.failures:RandomSearch", "cmaes": "semkit.trust.failures:CMAESSearch"})
 
@@ -170,7 +170,7 @@ def find_failures(
     space: Space | None = None,
     criterion: Criterion | str | None = None,
     max_queries: int = 200,
-    method: "str | FailureSearch" = "cmaes",
+    algorithm: "str | FailureSearch" = "cmaes",
     random_state: int | np.random.Generator | None = 0,
     progress: bool = True,
 ) -> xr.Dataset:
@@ -178,7 +178,7 @@ def find_failures(
 
     ``radius`` is in the Space's units, one number or one per parameter; the
     box is clipped at bounded parameters and wraps on periodic ones. The
-    start is evaluated first; then ``method`` ("random" or "cmaes", or a
+    start is evaluated first; then ``algorithm`` ("random" or "cmaes", or a
     configured :class:`FailureSearch` object) proposes views, all starts
     together in one call of f per round. ``max_queries`` is a hard limit per
     start; ``random_state`` (an int or a numpy Generator) makes the search
@@ -197,7 +197,7 @@ def find_failures(
     criterion = Criterion.resolve(criterion, f=fn)
     check_count(max_queries, "max_queries", what="queries per start")
     r = space.per_parameter(radius, "radius")
-    template = FAILURE_SEARCHES.create(method)
+    template = FAILURE_SEARCHES.create(algorithm)
     x0 = _starts(space, starts)
     S, n = x0.shape
     a, b = space.neighbourhood(x0, r)
@@ -252,7 +252,7 @@ def find_failures(
             "queries_to_failure": ("start", to_failure, {"long_name": "queries up to the first failing view (-1: none)"}),
         },
         coords={"start": np.arange(S), "param": names},
-        attrs={**criterion.attrs(), "method": repr(template), "max_queries": int(max_queries), "radius": r.tolist(),
+        attrs={**criterion.attrs(), "algorithm": repr(template), "max_queries": int(max_queries), "radius": r.tolist(),
                "random_state": state_attr(random_state),
                "space": space_json(space),
                "guarantee": "none: a search; a failing view found is real, none found proves nothing"},

@@ -135,7 +135,7 @@ class Smoothed:
         ds.attrs["guarantee"] = (f"with probability at least {confidence:g} per point, an answer other than -1 is the "
                                  f"answer of the smoothed network g ({self._describe_sigma()}); this speaks of g, not of "
                                  "the network itself")
-        ds.attrs["method"] = "Cohen et al. (2019) PREDICT: two-sided binomial test of the two most frequent answers"
+        ds.attrs["procedure"] = "Cohen et al. (2019) PREDICT: two-sided binomial test of the two most frequent answers"
         return ds
 
     def certify(self, points: Any, n0: int = 100, n: int = 10_000, confidence: float = 0.999,
@@ -198,7 +198,7 @@ class Smoothed:
                                  f"({self._describe_sigma()}) answers `prediction` at every view within the whitened L2 "
                                  "radius `radius` (||(x' - x) / sigma||_2 < radius); this speaks of g, not of the network "
                                  "itself")
-        ds.attrs["method"] = "Cohen et al. (2019) CERTIFY: n0 views choose the answer, n fresh views bound its probability"
+        ds.attrs["procedure"] = "Cohen et al. (2019) CERTIFY: n0 views choose the answer, n fresh views bound its probability"
         return ds
 
     # ------------------------------------------------------------ internals

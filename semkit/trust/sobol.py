@@ -142,7 +142,7 @@ def _map_sensitivity(data: xr.Dataset, space: Space | None, criterion: Criterion
     ds = ds.transpose("output", "parameter", ...)
     ds.attrs = {
         **(judged.attrs() if judged is not None else {"criterion": "none (score only)"}),
-        "method": "exact for the map's grid as the uniform measure: S1 = Var over the parameter of the conditional "
+        "procedure": "exact for the map's grid as the uniform measure: S1 = Var over the parameter of the conditional "
                   "mean / Var; ST = mean over the others of the Var over the parameter / Var",
         "guarantee": "about the map's grid views only (no sampling: intervals equal the values)",
         "queries": 0, "space": space_json(space),
@@ -222,7 +222,7 @@ def _sampled_sensitivity(f, space, criterion, n_samples, n_resamples, confidence
                     coords={"output": list(outputs), "parameter": list(space.names)})
     ds.attrs = {
         **(criterion.attrs() if criterion is not None else {"criterion": "none (score only)"}),
-        "method": "Saltelli sampling (scrambled Sobol' points), Saltelli et al. (2010) first-order and Jansen total "
+        "procedure": "Saltelli sampling (scrambled Sobol' points), Saltelli et al. (2010) first-order and Jansen total "
                   "estimators, bootstrap percentile intervals",
         "guarantee": f"estimates over the uniform measure of the Space; intervals: bootstrap at confidence {confidence:g} "
                      "(approximate)",

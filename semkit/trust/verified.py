@@ -1,4 +1,4 @@
-"""Verified regions: boxes with a guarantee, as a region method of :func:`~semkit.find_regions`.
+"""Verified regions: boxes with a guarantee, as a region algorithm of :func:`~semkit.find_regions`.
 
 Each start that passes its criterion grows a box, then the box is judged
 (a start that fails has no box):
@@ -34,7 +34,7 @@ import numpy as np
 
 from ..criterion import Criterion
 from ..function import Evaluation
-from ..regions import Proposal, RegionMethod, Search
+from ..regions import Proposal, RegionAlgorithm, Search
 from ..space import Space
 from ..validation import check_confidence, check_count, check_probability
 from .guarantee import BoxCertifier, Guarantee, failure_bound, trim, uniform
@@ -61,7 +61,7 @@ class StartBox:
 
     def __init__(self, search: "VerifiedSearch", k: int) -> None:
         self.search, self.k = search, k
-        m, space, x0 = search.method, search.space, search.starts[k]
+        m, space, x0 = search.algorithm, search.space, search.starts[k]
         self.x0, self.delta = x0, search.delta
         self.growth_rng, self.rng = search.rngs[k].spawn(2)
         self.attempts_left = m.attempts
@@ -91,7 +91,7 @@ class StartBox:
 
     def _sampled(self, box: tuple[np.ndarray, np.ndarray, np.ndarray] | None) -> SampledGrowth:
         """Sampled growth from the start, or on from a lattice box (its bounds and closed faces)."""
-        n, m = self.search.space.n, self.search.method
+        n, m = self.search.space.n, self.search.algorithm
         return SampledGrowth(self.x0, self.search.space, self.delta, self.growth_rng,
                              max_queries=max(self.limit - self.spent, 0), samples_per_face=max(SAMPLES_PER_FACE, 2 * n),
                              max_failure=m.max_failure / 2, box=box)
@@ -99,7 +99,7 @@ class StartBox:
     def _growth_limit(self) -> int:
         """Queries (the start included) the growth may spend: the rest is the certificate's (all its looks and a
         retry's first look, or at least two thirds of what is left) or the audit's, and the refinement's."""
-        m, g = self.search.method, self.search.guarantee
+        m, g = self.search.algorithm, self.search.guarantee
         if self.search.certificate == "lattice":
             return max(m.max_queries - m.n_samples, 1)
         wanted = g.look_sizes()[-1] + (g.first_look if m.attempts > 1 else 0)
@@ -145,7 +145,7 @@ class StartBox:
         return np.concatenate([points for _, points in asks]) if asks else None
 
     def _propose_phase(self) -> np.ndarray | None:
-        m = self.search.method
+        m = self.search.algorithm
         if self.phase == "grow":
             if self.sampled is not None:
                 points = self.sampled.propose()
@@ -172,7 +172,7 @@ class StartBox:
             if self.certifier is None:
                 g, left = self.search.guarantee, m.max_queries - self.spent
                 retry = g.first_look if self.attempts_left > 1 and left - g.first_look >= g.first_look else 0
-                if self.attempts_left < self.search.method.attempts:  # a retry: all that is left
+                if self.attempts_left < self.search.algorithm.attempts:  # a retry: all that is left
                     retry = 0
                 self.certifier = BoxCertifier(g, self.a, self.b, self.rng, left - retry)
                 if self.certifier.done:
@@ -198,7 +198,7 @@ class StartBox:
 
     def update(self, passes: np.ndarray) -> None:
         passes = np.asarray(passes, dtype=bool)
-        m = self.search.method
+        m = self.search.algorithm
         if self.phase == "grow":
             if self.sampled is not None:
                 self.sampled.update(passes)
@@ -233,9 +233,9 @@ class StartBox:
             self.phase = "done"
             return
         points, passed = cert.samples_seen()
-        self.a, self.b = trim(self.a, self.b, self.x0, points, passed, self.search.method.max_failure / 2,
+        self.a, self.b = trim(self.a, self.b, self.x0, points, passed, self.search.algorithm.max_failure / 2,
                               self.delta / FINE)
-        out_of_queries = self.search.method.max_queries - self.spent < g.first_look
+        out_of_queries = self.search.algorithm.max_queries - self.spent < g.first_look
         if self.attempts_left <= 0 or out_of_queries or (self.b <= self.a).all():  # the start alone: it passed
             self.starved = out_of_queries and self.attempts_left > 0 and (self.b > self.a).any()
             self.a, self.b = self.x0.copy(), self.x0.copy()
@@ -243,11 +243,11 @@ class StartBox:
             self.phase = "done"
 
 
-# ------------------------------------------------- verified boxes as a region method
-class Verified(RegionMethod):
-    """Verified regions for :func:`~semkit.find_regions` (``methods=("verified",)`` or ``Verified(...)``).
+# ------------------------------------------------- verified boxes as a region algorithm
+class Verified(RegionAlgorithm):
+    """Verified regions for :func:`~semkit.find_regions` (``algorithms=("verified",)`` or ``Verified(...)``).
 
-    Boxes in the same schema as the paper's methods, with a guarantee under an explicit criterion. A start that
+    Boxes in the same schema as the paper's algorithms, with a guarantee under an explicit criterion. A start that
     fails the criterion has no box (NaN bounds, ``start_passes`` 0).
 
     Parameters
@@ -320,7 +320,7 @@ class Verified(RegionMethod):
                              f"{max_failure:g}); pass max_queries >= {self.guarantee.first_look + 1}")
 
     def get_params(self) -> dict[str, Any]:
-        """The options, as plain values (``Verified(**v.get_params())`` makes the same method)."""
+        """The options, as plain values (``Verified(**v.get_params())`` makes the same algorithm)."""
         step = self.step if self.step is None or isinstance(self.step, Mapping) else \
             np.atleast_1d(np.asarray(self.step, float)).tolist()
         state = self.random_state if isinstance(self.random_state, int) else "a numpy Generator"
@@ -335,7 +335,7 @@ class Verified(RegionMethod):
         return f"Verified({', '.join(f'{k}={v!r}' for k, v in changed.items())})"
 
     def for_function(self, f: Any) -> "Verified":
-        """This method with its criterion's true class taken from f (a top-1 criterion needs one).
+        """This algorithm with its criterion's true class taken from f (a top-1 criterion needs one).
 
         Parameters
         ----------
@@ -389,13 +389,13 @@ class Verified(RegionMethod):
 class VerifiedSearch(Search):
     """The verified boxes of all starts, grown round by round; every point evaluated is remembered."""
 
-    def __init__(self, method: Verified, space: Space, starts: np.ndarray, iterations: int) -> None:
-        self.method, self.space, self.starts, self.iterations = method, space, np.asarray(starts, float), iterations
-        self.delta = space.steps(method.step)
-        self.growth = method.growth or ("lattice" if space.n <= 2 or method.certificate == "lattice" else "sampled")
-        self.certificate, self.guarantee = method.certificate, method.guarantee
+    def __init__(self, algorithm: Verified, space: Space, starts: np.ndarray, iterations: int) -> None:
+        self.algorithm, self.space, self.starts, self.iterations = algorithm, space, np.asarray(starts, float), iterations
+        self.delta = space.steps(algorithm.step)
+        self.growth = algorithm.growth or ("lattice" if space.n <= 2 or algorithm.certificate == "lattice" else "sampled")
+        self.certificate, self.guarantee = algorithm.certificate, algorithm.guarantee
         K = len(self.starts)
-        self.rngs = np.random.default_rng(method.random_state).spawn(K)
+        self.rngs = np.random.default_rng(algorithm.random_state).spawn(K)
         self.memo: dict[bytes, bool] = {}
         self.owner: dict[bytes, int] = {}  # the start a point's query is charged to
         self.start_passes: np.ndarray | None = None
@@ -477,11 +477,11 @@ class VerifiedSearch(Search):
 
     def update(self, values: np.ndarray, gradients: np.ndarray, gradient_cost: float,
                evaluation: Evaluation | None = None) -> None:
-        criterion = self.method.criterion
+        criterion = self.algorithm.criterion
         if not len(values):
             passes = np.zeros(0, bool)
         elif criterion.needs_classes and (evaluation is None or evaluation.topk is None):
-            raise ValueError(f"the verified method's criterion is {criterion.name}, but this f gives scores only: "
+            raise ValueError(f"the verified algorithm's criterion is {criterion.name}, but this f gives scores only: "
                              "pass criterion='score >= t' (a view passes when its score >= t)")
         elif evaluation is None:
             passes = criterion.passes(values)
@@ -569,11 +569,11 @@ class VerifiedSearch(Search):
         starved = [box.k for box in self.boxes if box.starved]
         if starved:
             warnings.warn(f"{len(starved)} verified box(es) (starts {starved}) failed a certificate with too few of "
-                          f"max_queries={self.method.max_queries} left to test a smaller box: each is reported as its "
+                          f"max_queries={self.algorithm.max_queries} left to test a smaller box: each is reported as its "
                           "start alone; pass a larger max_queries=", stacklevel=2)
         failing = [] if self.start_passes is None else np.flatnonzero(~self.start_passes).tolist()
         if failing:
-            warnings.warn(f"{len(failing)} start(s) ({failing}) fail the criterion {self.method.criterion.name}: they "
+            warnings.warn(f"{len(failing)} start(s) ({failing}) fail the criterion {self.algorithm.criterion.name}: they "
                           "have no verified box (NaN bounds, start_passes 0, certified 0)", stacklevel=2)
         return {"lower": lower, "upper": upper, "lower_trace": trace_lo, "upper_trace": trace_hi,
                 "loss": np.full((T, K), np.nan), "queries": queries, "converged": ~self.active,
