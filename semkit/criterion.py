@@ -231,6 +231,16 @@ class Criterion:
         score criterion is judged on that score: judged on another class it
         would mix two classes (a margin of class 0's probability over class 2's
         rival). So a criterion's label must be f's (or absent: f supplies it).
+
+        Parameters
+        ----------
+        f : ScoreFunction
+            The function to check against: its class (or, for a group, each network's).
+
+        Raises
+        ------
+        ValueError
+            The criterion has a label and f scores another class.
         """
         if self.label is None:
             return
@@ -242,7 +252,18 @@ class Criterion:
                              f"label={self.label})), or build the criterion without label= (it takes f's class)")
 
     def check_map_label(self, semantic_map: xr.Dataset) -> None:
-        """An error when the criterion names a class other than the one a map's scores and 'correct' are of."""
+        """An error when the criterion names a class other than the one a map's scores and 'correct' are of.
+
+        Parameters
+        ----------
+        semantic_map : Dataset
+            The map to check against: its class is its ``label`` coord, variable or attr.
+
+        Raises
+        ------
+        ValueError
+            The criterion has a label and the map holds another class's scores.
+        """
         if self.label is None:
             return
         found = semantic_map["label"].values.reshape(-1).tolist() if "label" in semantic_map.coords or "label" in semantic_map else \

@@ -25,8 +25,9 @@ class MapFunction:
 
     Parameters
     ----------
-    data : Dataset or DataArray
-        A complete map over the Space's parameters and no other dims (select or average those first).
+    semantic_map : Dataset or DataArray
+        A complete map (its ``score``, or the scores themselves) over the Space's parameters and no other dims
+        (select or average those first).
     space : Space, optional
         The Space of the map; None: the one the map records.
 
@@ -93,5 +94,23 @@ class MapFunction:
         info = {k: self.attrs[k] for k in ("label", "label_name", "network", "shape") if k in self.attrs}
         return {**info, "interpolated_map": self.digest, "space": self.space.to_dict()}
 def interpolate(semantic_map: xr.Dataset | xr.DataArray, *, space: Space | None = None) -> MapFunction:
-    """The map ``semantic_map`` as a function of points [B, n] (see :class:`MapFunction`)."""
+    """The map ``semantic_map`` as a function of points [B, n] (see :class:`MapFunction`).
+
+    Parameters
+    ----------
+    semantic_map : Dataset or DataArray
+        A complete map (its ``score``, or the scores themselves) over the Space's parameters and no other dims.
+    space : Space, optional
+        The Space of the map; None: the one the map records.
+
+    Returns
+    -------
+    MapFunction
+        Multilinear interpolation of the map's scores; no renders.
+
+    Raises
+    ------
+    ValueError
+        If the map's dims are not the Space's parameters, or it holds NaN or infinite scores.
+    """
     return MapFunction(semantic_map, space=space)

@@ -75,13 +75,13 @@ def curve(semantic_map: xr.Dataset | xr.DataArray, hue: str | None = None, *, ax
 
     Parameters
     ----------
-    data : Dataset or DataArray
+    semantic_map : Dataset or DataArray
         A 1-D map (its ``score`` variable is drawn), plus the ``hue`` dim when given.
     hue : str, optional
         A dim to draw one line per value of, e.g. ``"network"``; None: the map has one line.
     ax : matplotlib Axes, optional
         Where to draw; None: a new figure.
-    show_correct : bool
+    show_correct : bool, default True
         Mark with dots the views that pass ``criterion``.
     criterion : Criterion or str, optional
         What passes; None: the map's ``correct`` variable (top-1 correct).
@@ -187,25 +187,25 @@ def heatmap(
 
     Parameters
     ----------
-    data : Dataset or DataArray
-        A 2-D map over ``x`` and ``y`` (select or average the other dims first).
-    x : str
+    semantic_map : Dataset or DataArray
+        A 2-D map over ``x`` and ``y`` (its ``score`` variable is drawn; select or average the other dims first).
+    x : str, default "azimuth"
         The dim on the horizontal axis.
-    y : str
+    y : str, default "elevation"
         The dim on the vertical axis.
     ax : matplotlib Axes, optional
         Where to draw; None: a new figure.
-    cmap : str
+    cmap : str, default CMAP
         Matplotlib colour map (red where the network fails, blue where it is confident).
-    vmin : float
+    vmin : float, default 0.0
         The score at the low end of the colour map.
-    vmax : float
+    vmax : float, default 1.0
         The score at the high end of the colour map.
-    show_correct : bool
+    show_correct : bool, default False
         Outline the cells whose views pass ``criterion`` (see :func:`outline`).
     criterion : Criterion or str, optional
         What passes; None: the map's ``correct`` variable (top-1 correct).
-    colorbar : bool
+    colorbar : bool, default True
         Draw a colour bar beside the map.
 
     Returns

@@ -106,7 +106,7 @@ def renders_figure(semantic_map: xr.Dataset | xr.DataArray, f, strip: xr.Dataset
 
     Parameters
     ----------
-    data : Dataset or DataArray
+    semantic_map : Dataset or DataArray
         The map: drawn as a curve when 1-D (besides ``hue``), else as a heat map.
     f : SemanticFunction
         What renders and classifies the views of ``strip`` (:func:`render_strip`).
@@ -114,7 +114,7 @@ def renders_figure(semantic_map: xr.Dataset | xr.DataArray, f, strip: xr.Dataset
         A 1-D slice of the map, e.g. ``ds.sel(elevation=20, method="nearest")``.
     hue : str, optional
         For a 1-D map: a dim to draw one line per value of.
-    show_correct : bool
+    show_correct : bool, default True
         Mark the views that pass ``criterion``.
     criterion : Criterion or str, optional
         What passes; None: the map's ``correct`` variable (top-1 correct).
