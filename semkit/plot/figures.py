@@ -8,7 +8,8 @@ import numpy as np
 import xarray as xr
 
 from ..criterion import Criterion
-from .axes import curve, heatmap, loss_traces, render_strip, score_of, traces
+from .axes import curve, heatmap, render_strip, score_of
+from .boxes import loss_traces, traces
 
 
 def search_figure(regions: xr.Dataset, start: int = 0):
