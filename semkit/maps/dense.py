@@ -47,31 +47,55 @@ def semantic_map(
 ) -> xr.Dataset:
     """Evaluate ``f`` on a grid of ``space`` and return the map as an ``xarray.Dataset``.
 
-    ``f`` maps points [B, n] to scores [B]: a :class:`~semkit.SemanticFunction`
-    (then the map also holds ``top1`` and ``correct``), an analytic function,
-    an interpolated map; or a :class:`~semkit.SemanticFunctions` group (one
-    shape, several networks, each view rendered once: the map gains a
-    ``network`` dim). ``space`` defaults to ``f.space``. The grid is the
-    Space's with spacing ``step`` (:meth:`Space.grid`), evaluated in chunks
-    of ``chunk_size`` points with a progress bar.
+    The grid is the Space's with spacing ``step`` (:meth:`Space.grid`), evaluated in chunks with a progress bar.
+    With ``store``, finished chunks are saved as they are computed: rerunning the same call after an interruption
+    computes only what is missing, a complete store is simply read back, and a store made by another function or
+    with other settings is refused. Stores are matched by what determines the results (README, "How stores are
+    matched"). Processes that compute one store at once share its finished chunks.
 
-    With ``store`` (``.nc`` or ``.zarr``; for a group, a folder holding one
-    ``<network>.nc`` per network), finished chunks are saved as they
-    are computed; rerunning the same call after an interruption computes
-    only what is missing; a complete store is simply read back; a store
-    made by another function or with other settings is refused. Stores are
-    matched by what determines the results (README, "How stores are
-    matched"); a plain callable is recognised by its values at 64 fixed
-    probes and up to 256 of the grid's points, or by ``key`` when given. Processes that
-    compute one store at once share its finished chunks.
+    Parameters
+    ----------
+    f : callable or SemanticFunctions
+        Maps points [B, n] to scores [B]: a :class:`~semkit.SemanticFunction` (then the map also holds ``top1`` and
+        ``correct``), an analytic function, an interpolated map; or a :class:`~semkit.SemanticFunctions` group (one
+        shape, several networks, each view rendered once: the map gains a ``network`` dim).
+    space : Space, optional
+        The Space to map; None: ``f.space``.
+    step : float, sequence of float or mapping of str to float, optional
+        The grid's spacing, per parameter or for all (:meth:`Space.grid`); None: the Space's default step.
+    store : str or path, optional
+        A ``.nc`` or ``.zarr`` path to save the map in, chunk by chunk; for a group, a folder holding one
+        ``<network>.nc`` per network. None: nothing is saved.
+    chunk_size : int, default DEFAULT_CHUNK
+        Points per evaluation call and per saved chunk.
+    progress : bool, default True
+        Show a progress bar.
+    key : str, optional
+        Names a plain callable for store matching; None: it is recognised by its values at 64 fixed probes and up
+        to 256 of the grid's points. Not for a group (its networks describe themselves).
+    adaptive : bool, default False
+        Evaluate ``f`` on a coarse grid first and refine only the cells that interpolation cannot be trusted with
+        (estimated score error above ``max_error``, or corners that disagree on ``correct``; see
+        :mod:`semkit.maps.adaptive`). The map has the same grid.
+    max_error : float, optional
+        With ``adaptive``: the bound on the estimated interpolation error of the score; None:
+        :data:`semkit.maps.DEFAULT_MAX_ERROR`.
 
-    With ``adaptive=True``, ``f`` is evaluated on a coarse grid first and
-    only the cells that interpolation cannot be trusted with are refined
-    (estimated score error above ``max_error``, default
-    :data:`semkit.maps.DEFAULT_MAX_ERROR`, or corners that disagree on
-    ``correct``; see :mod:`semkit.maps.adaptive`). The map has the same grid;
-    ``evaluated`` says which points were computed, the others hold the
-    interpolated score and the top-1 class of the nearest evaluated corner.
+    Returns
+    -------
+    Dataset
+        ``score`` over the Space's parameters as dims (plus ``network`` for a group), and ``top1`` and ``correct``
+        for a classifier's f; coords carry units, periodicity and valid range, fixed parameters are scalar coords.
+        Adaptive maps add ``evaluated`` (which points were computed; the others hold the interpolated score and the
+        top-1 class of the nearest evaluated corner) and attr ``max_error``. Attrs describe f and the settings
+        (``fingerprint``, ``settings``, ``space``, ``grid_step``, ``semkit_version``).
+
+    Raises
+    ------
+    ValueError
+        A bad step or a grid too large, ``max_error`` without ``adaptive``, ``key`` with a group.
+    StoreError
+        The store holds another function's map, other settings, or data semkit did not write.
     """
     if isinstance(f, SemanticFunctions):
         if key is not None:

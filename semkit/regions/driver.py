@@ -51,35 +51,56 @@ def find_regions(
 ) -> xr.Dataset:
     """Grow a region around each start with each algorithm.
 
-    ``f`` maps points [B, n] to scores [B], or is a map (a Dataset from
-    :func:`~semkit.semantic_map`, interpolated: no renders); gradients
-    (OIR_W) come from ``f.gradient`` when f has one (autograd through a
-    differentiable renderer, else what f itself does) and central
-    differences of f otherwise. ``starts`` are points of ``space`` (default
-    ``f.space``, or the map's).
+    Every step batches the proposals of all starts and all algorithms into one call of f. Gradients (OIR_W) come
+    from ``f.gradient`` when f has one (autograd through a differentiable renderer, else what f itself does) and
+    central differences of f otherwise. With ``store`` the search is kept: its state is saved every few seconds and
+    when it is interrupted (Ctrl-C, an error), the same call resumes from the last saved step, a finished search is
+    read back, and a store made by another function or with other settings is refused.
 
-    ``algorithms``: names in :data:`~semkit.regions.ALGORITHMS` ("naive",
-    "oir_b", "oir_w", "verified") or configured algorithm objects
-    (``OIRB(alpha=0.1)``, ``Verified(max_failure=0.01)``), each with its
-    options. Names are made with their defaults, with ``step_rule`` (the
-    paper's algorithms: "faithful", the paper's steps; "adaptive", the same
-    flow to the same horizon in fewer, larger steps; or a
-    :class:`~semkit.regions.StepRule` object such as
-    ``AdaptiveSteps(min_motion=0.01)``) and ``criterion`` (verified boxes: a
-    :class:`~semkit.Criterion` or its spec, default top-1 correct; the
-    paper's algorithms follow the score and take none). ``iterations``: the
-    most steps a search takes.
+    Parameters
+    ----------
+    f : callable or Dataset
+        Maps points [B, n] to scores [B]; or a map (a Dataset from :func:`~semkit.semantic_map`, interpolated: no
+        renders).
+    starts : array-like or dict
+        Points of ``space`` to grow a box from, one search per start and algorithm.
+    algorithms : str, RegionAlgorithm or sequence of them, default ("naive", "oir_b", "oir_w")
+        Names in :data:`~semkit.regions.ALGORITHMS` ("naive", "oir_b", "oir_w", "verified"), made with their defaults
+        and ``step_rule`` and ``criterion``; or configured algorithm objects (``OIRB(alpha=0.1)``,
+        ``Verified(max_failure=0.01)``). Each may run once.
+    space : Space, optional
+        The Space of the starts and boxes; None: ``f.space``, or the map's.
+    iterations : int, default 600
+        The most steps a search takes.
+    step_rule : str or StepRule, default "faithful"
+        How the paper's algorithms step: "faithful", the paper's steps; "adaptive", the same flow to the same horizon
+        in fewer, larger steps; or a :class:`~semkit.regions.StepRule` object such as
+        ``AdaptiveSteps(min_motion=0.01)``.
+    criterion : Criterion or str, optional
+        What a verified box's views must pass (a :class:`~semkit.Criterion` or its spec); None: top-1 correct. Only
+        with "verified": the paper's algorithms follow the score and take none.
+    store : str or path, optional
+        A ``.nc`` or ``.zarr`` path to keep the search in; None: nothing is saved.
+    key : str, optional
+        Names a plain callable for store matching; None: it is recognised by its values at fixed probe points.
+    progress : bool, default True
+        Show a progress bar.
 
-    With ``store`` (a ``.nc`` or ``.zarr`` path) the search is kept: its
-    state is saved every few seconds and when it is interrupted (Ctrl-C,
-    an error), the same call resumes from the last saved step, a finished
-    search is read back, and a store made by another function or with
-    other settings is refused (a plain callable is recognised by its values
-    at fixed probe points, or by ``key``).
+    Returns
+    -------
+    Dataset
+        Over ``start``, ``algorithm`` and ``param`` (and ``iteration`` for the traces): the boxes' ``lower`` and
+        ``upper`` bounds, ``lower_trace``, ``upper_trace`` and ``loss`` per step, ``queries``, ``converged``,
+        ``iterations`` and ``start_passes`` per search; coords ``start_point`` and ``units``; attrs record the
+        algorithms, step rule, criterion, gradient source, Space and f.
 
-    Returns an ``xarray.Dataset`` over ``start``, ``algorithm``, ``param``
-    (and ``iteration`` for the traces): ``lower``, ``upper``, ``lower_trace``,
-    ``upper_trace``, ``loss``, ``queries``, ``converged``, ``iterations``.
+    Raises
+    ------
+    ValueError
+        No starts or no algorithms, an algorithm twice, ``criterion`` without "verified" (or differing from an
+        algorithm object's), a start outside the Space.
+    StoreError
+        The store holds another function's search or other settings.
     """
     if isinstance(f, xr.Dataset):
         f = interpolate(f, space=space)

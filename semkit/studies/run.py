@@ -48,21 +48,52 @@ def study(
     workers: int = 2,
     progress: bool = True,
 ) -> xr.Dataset:
-    """Maps (``kind="map"`` or :class:`Maps`) or region searches (``"regions"`` or :class:`Regions`) of every shape
-    under every network, as one Dataset with ``network`` and ``shape`` dims.
+    """Maps or region searches of every shape under every network, as one Dataset with ``network`` and ``shape`` dims.
 
-    What to compute is a :class:`StudySpec`: pass one, or its fields
-    (``shapes``, ``networks``, ``kind``, ``space``, ``image_size``). How to
-    compute it: ``scheduler`` None runs the tasks in this process;
-    ``"local"`` on a Dask LocalCluster of ``workers`` processes; an address
-    (``"tcp://host:8786"``) or a ``dask.distributed.Client`` on that cluster
-    (workers load networks by name). ``store`` (a ``.zarr`` folder,
-    required on Dask): each task writes its region; rerunning computes only
-    what is missing; a store made with other settings (shapes, weights,
-    grid, ...) is refused; processes sharing a store share its tasks.
-    ``attrs["computed"]`` counts the (network, shape) results this call
-    computed. Maps run one task per shape (each view rendered once for all
-    networks), region searches one per (network, shape).
+    What to compute is a :class:`StudySpec`: pass one, or its fields. Maps run one task per shape (each view
+    rendered once for all networks), region searches one per (network, shape); the result holds exactly what a
+    single map or search holds, stacked. With ``store`` each task writes its own part, its ``done`` flag last:
+    rerunning computes only what is missing, a worker that dies loses no finished task, a store made with other
+    settings (shapes, weights, grid, ...) is refused, and processes sharing a store share its tasks.
+
+    Parameters
+    ----------
+    shapes : StudySpec or sequence
+        A whole spec (then pass none of ``networks``, ``kind``, ``space``, ``image_size``), or the shapes: anything
+        :func:`~semkit.load_shape` takes, one item per shape.
+    networks : sequence of str or Classifier, optional
+        Network names (or :class:`~semkit.Classifier` objects when run here); required without a spec.
+    kind : str, Maps or Regions, default "map"
+        What to compute for each pair: :class:`Maps` or :class:`Regions` with their options, or "map", "regions".
+    space : Space, optional
+        The semantic Space; None: :meth:`Space.paper`.
+    image_size : int, optional
+        The render size in pixels; None: maps at the networks' largest input size, searches at each network's own.
+    store : str or path, optional
+        A ``.zarr`` folder to keep the results in, task by task; required on Dask. None: nothing is saved.
+    scheduler : str or dask.distributed.Client, optional
+        Where the tasks run: None, in this process; ``"local"``, a Dask LocalCluster of ``workers`` processes; an
+        address (``"tcp://host:8786"``) or a Client, on that cluster (workers load shapes and networks by name).
+    workers : int, default 2
+        Processes of a ``"local"`` cluster.
+    progress : bool, default True
+        Show a progress bar.
+
+    Returns
+    -------
+    Dataset
+        The maps (``score``, ``top1``, ``correct``, ...) or the regions (``lower``, ``upper``, ...) with ``network``
+        and ``shape`` dims added; attr ``computed`` counts the (network, shape) results this call computed.
+
+    Raises
+    ------
+    ValueError
+        A spec together with its fields, no networks, a bad spec (see :class:`StudySpec`), Dask without a store or
+        with objects instead of names.
+    StoreError
+        The store was made with other settings.
+    ConnectionError
+        No Dask scheduler answers at the address.
     """
     if isinstance(shapes, StudySpec):
         if networks is not None or kind != "map" or space is not None or image_size is not None:

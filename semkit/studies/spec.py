@@ -44,9 +44,27 @@ def _names(value: Any, what: str) -> tuple:
 
 @dataclass(frozen=True)
 class Maps:
-    """Dense maps over the grid of the study's Space with spacing ``step`` (each view rendered once for every
-    network); ``adaptive``: refine only where interpolation cannot be trusted, to ``max_error``
-    (see :func:`~semkit.semantic_map`)."""
+    """Dense maps of each pair: what a map study computes (see :func:`~semkit.semantic_map`).
+
+    Each view is rendered once for every network.
+
+    Parameters
+    ----------
+    step : float, sequence of float or mapping of str to float, optional
+        The grid's spacing over the study's Space (:meth:`Space.grid`); None: the Space's default step.
+    adaptive : bool, default False
+        Refine only the cells that interpolation cannot be trusted with (see :mod:`semkit.maps.adaptive`).
+    max_error : float, optional
+        With ``adaptive``: the bound on the estimated interpolation error of the score; None:
+        :data:`semkit.maps.DEFAULT_MAX_ERROR`.
+
+    Raises
+    ------
+    TypeError
+        ``adaptive`` is not a bool, or ``max_error`` not a number.
+    ValueError
+        ``max_error`` without ``adaptive``, or not positive.
+    """
 
     step: Any = None
     adaptive: bool = False
@@ -88,8 +106,27 @@ class Maps:
 
 @dataclass(frozen=True)
 class Regions:
-    """Region searches (:func:`~semkit.find_regions`) from ``starts`` with ``algorithms`` (names or configured
-    algorithm objects) for at most ``iterations`` steps under ``step_rule``; ``criterion`` judges verified boxes."""
+    """Region searches of each pair: what a region study computes (see :func:`~semkit.find_regions`).
+
+    Parameters
+    ----------
+    starts : array-like, default DEFAULT_STARTS
+        Points of the study's Space to grow boxes from; by default four (azimuth, elevation) views.
+    algorithms : sequence of str or RegionAlgorithm, default ("naive", "oir_b")
+        Names in :data:`~semkit.regions.ALGORITHMS` or configured algorithm objects.
+    iterations : int, default 600
+        The most steps a search takes.
+    step_rule : str or StepRule, default "faithful"
+        How the paper's algorithms step ("faithful", "adaptive", or a :class:`~semkit.regions.StepRule` object).
+    criterion : Criterion or str, optional
+        What a verified box's views must pass; None: top-1 correct. Only with "verified" among ``algorithms``.
+
+    Raises
+    ------
+    ValueError
+        No starts or no algorithms, an unknown algorithm or step rule, ``iterations`` not a whole number of at
+        least 1, ``criterion`` without "verified".
+    """
 
     starts: Any = DEFAULT_STARTS
     algorithms: Sequence[Any] = ("naive", "oir_b")
@@ -151,13 +188,31 @@ KINDS = {"map": Maps, "regions": Regions}
 class StudySpec:
     """Shapes x networks, and what to compute for each pair.
 
-    ``shapes``: anything :func:`~semkit.load_shape` takes; ``networks``:
-    names (or :class:`~semkit.Classifier` objects when run here); ``kind``:
-    :class:`Maps` or :class:`Regions` with their options, or their names
-    ("map", "regions") for the defaults. ``space``: the semantic Space
-    (default :meth:`Space.paper`); ``image_size``: the render size (None:
-    maps render once at the networks' largest input size, region searches
-    at each network's own).
+    Checked when it is made (unknown networks and kinds, a grid or starts that do not fit the Space), before any
+    work or any store.
+
+    Parameters
+    ----------
+    shapes : sequence
+        Anything :func:`~semkit.load_shape` takes, one item per shape (a single name is refused: write ``[name]``).
+    networks : sequence of str or Classifier, default BUNDLED
+        Network names (or :class:`~semkit.Classifier` objects when run here); by default the bundled networks.
+    kind : str, Maps or Regions, default "map"
+        What to compute for each pair: :class:`Maps` or :class:`Regions` with their options, or their names ("map",
+        "regions") for the defaults.
+    space : Space, default Space.paper()
+        The semantic Space.
+    image_size : int, optional
+        The render size in pixels; None: maps render once at the networks' largest input size, region searches at
+        each network's own.
+
+    Raises
+    ------
+    TypeError
+        A single name for ``shapes`` or ``networks``, a ``kind`` or ``space`` of the wrong type.
+    ValueError
+        No shapes or networks, an unknown kind or network, an ``image_size`` under 8, a grid or starts that do not fit
+        the Space.
     """
 
     shapes: Sequence[Any]
