@@ -62,7 +62,7 @@ def find_regions(
     f : callable or Dataset
         Maps points [B, n] to scores [B]; or a map (a Dataset from :func:`~semkit.semantic_map`, interpolated: no
         renders).
-    starts : array-like or dict
+    starts : array or dict
         Points of ``space`` to grow a box from, one search per start and algorithm.
     algorithms : str, RegionAlgorithm or sequence of them, default ("naive", "oir_b", "oir_w")
         Names in :data:`~semkit.regions.ALGORITHMS` ("naive", "oir_b", "oir_w", "verified"), made with their defaults

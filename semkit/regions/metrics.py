@@ -64,8 +64,23 @@ def box_iou(first: xr.Dataset, second: xr.Dataset) -> xr.DataArray:
 def srvr(regions: xr.Dataset, *, space: Space | None = None) -> xr.DataArray:
     """Semantic Robustness Volume Ratio: the mean over starts of |D| / |Omega|.
 
-    One value per algorithm (and per network and shape where ``regions``
-    has those dims: average them for the paper's per-network numbers).
+    Parameters
+    ----------
+    regions : Dataset
+        Region searches, from :func:`~semkit.find_regions` (or a region :func:`~semkit.study`).
+    space : Space, optional
+        The regions' Space; None: the one they record.
+
+    Returns
+    -------
+    DataArray
+        ``srvr``, one value per algorithm (and per network and shape where ``regions`` has those dims: average them
+        for the paper's per-network numbers).
+
+    Raises
+    ------
+    ValueError
+        If ``regions`` is not a region search (no ``lower`` and ``upper`` bounds).
     """
     out = volume_ratio(regions, space=space).mean("start")
     out.attrs = {"long_name": "SRVR (mean box volume / volume of the Space)", "units": "1"}
@@ -76,15 +91,33 @@ def check_regions(regions: xr.Dataset, semantic_map: xr.Dataset, *, criterion: C
                   space: Space | None = None) -> xr.Dataset:
     """Each box against a dense map of the same function, judged by one criterion.
 
-    For every start and algorithm: ``points`` (grid points inside the box),
-    ``fraction_correct`` (of those, the share that passes the criterion),
-    ``mean_score`` (the mean score inside) and ``iou``, the intersection over
-    union, in grid points, of the box with the connected region of passing
-    points that holds the start (neighbours across a periodic parameter's
-    period are connected). The criterion is ``criterion=``, else the one the regions were grown under (verified
-    boxes record theirs), else top-1 correct (the map's ``correct``); a map
-    of a plain function has no classes, so it needs a score criterion.
-    ``space``: the regions' Space when they record none.
+    A statement about the map's grid points only. The passing region around a start is the connected region of
+    passing grid points that holds it (neighbours across a periodic parameter's period are connected).
+
+    Parameters
+    ----------
+    regions : Dataset
+        Region searches, from :func:`~semkit.find_regions`.
+    semantic_map : Dataset
+        A dense map of the same function over the regions' Space (from :func:`~semkit.semantic_map`).
+    criterion : Criterion or str, optional
+        What a grid point must pass; None: the one the regions were grown under (verified boxes record theirs), else
+        top-1 correct (the map's ``correct``). A map of a plain function has no classes: it needs a score criterion.
+    space : Space, optional
+        The regions' Space when they record none.
+
+    Returns
+    -------
+    Dataset
+        Over ``start`` and ``algorithm``: ``points`` (grid points inside the box), ``fraction_correct`` (of those,
+        the share that passes), ``mean_score`` (inside the box) and ``iou`` (in grid points, of the box with the
+        passing region around the start); the criterion in attrs.
+
+    Raises
+    ------
+    ValueError
+        The map lacks a dim of the regions' Space, or the regions were grown under several criteria and none is
+        given.
     """
     space = recorded_space(regions, space)
     names = list(space.names)

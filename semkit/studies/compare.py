@@ -99,20 +99,45 @@ def compare_networks(
 ) -> xr.Dataset:
     """Networks compared on the same shapes, with intervals and paired tests.
 
-    ``maps``: stacked maps with ``network`` and ``shape`` dims (a map
-    study); ``regions``: region searches with the same dims (for SRVR per
-    algorithm). ``criterion``: one criterion or a list to compare under
-    several (a map judges top-1, top-k on its top-1 only, and score >= t);
-    default top-1 correct. ``radius``: the radii of robust accuracy.
-    Intervals are bootstrap percentile intervals of ``n_resamples``
-    resamples (they need two shapes or more: NaN with one); p-values come
-    from ``n_permutations`` sign flips (exact with 12 shapes or fewer).
+    Per shape, each network's accuracy over the space, mean score, robust accuracy at each radius (and SRVR per
+    algorithm with ``regions``), under each criterion; then means over shapes with bootstrap percentile intervals
+    (they need two shapes or more: NaN with one, and a warning), and each pair's difference with a paired sign-flip
+    test (exact with 12 shapes or fewer).
 
-    Returns a Dataset over (criterion, metric, network) with ``mean``,
-    ``ci_low``, ``ci_high`` (bootstrap percentile interval over shapes) and
-    over (criterion, metric, network, other) with ``difference`` (network
-    minus other, mean over shapes), its interval, and ``p_value`` (paired
-    sign-flip test). SRVR does not depend on the criterion and is repeated.
+    Parameters
+    ----------
+    maps : Dataset
+        Stacked maps with ``network`` and ``shape`` dims (a map :func:`study`).
+    regions : Dataset, optional
+        Region searches with the same dims, for SRVR per algorithm (matched by name, not position).
+    radius : sequence of float, default (0, 6, 12)
+        The radii of robust accuracy, in the Space's units.
+    criterion : Criterion or str, or a sequence of them, optional
+        One criterion, or a list to compare under several (a map judges top-1, top-k on its top-1 only, and
+        score >= t); None: top-1 correct.
+    confidence : float, default 0.95
+        The level of the bootstrap intervals.
+    n_resamples : int, default 2000
+        Bootstrap resamples per interval.
+    n_permutations : int, default 2000
+        Sign flips per p-value with more than 12 shapes.
+    random_state : int, Generator or None, default 0
+        Draws the resamples and flips (the same value, the same intervals); None: fresh randomness.
+    progress : bool, default True
+        Show a progress bar (with several criteria).
+
+    Returns
+    -------
+    Dataset
+        Over (criterion, metric, network): ``mean``, ``ci_low``, ``ci_high`` (bootstrap percentile interval over
+        shapes); over (criterion, metric, network, other): ``difference`` (network minus other, mean over shapes),
+        ``difference_low``, ``difference_high`` and ``p_value`` (paired sign-flip test, two-sided). SRVR does not
+        depend on the criterion and is repeated. Attrs: ``shapes``, ``confidence``, ``radius``, the procedures.
+
+    Raises
+    ------
+    ValueError
+        Maps without ``network`` and ``shape`` dims, a confidence outside (0, 1), counts below 1.
     """
     from tqdm.auto import tqdm
 

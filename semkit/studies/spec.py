@@ -110,7 +110,7 @@ class Regions:
 
     Parameters
     ----------
-    starts : array-like, default DEFAULT_STARTS
+    starts : array, default DEFAULT_STARTS
         Points of the study's Space to grow boxes from; by default four (azimuth, elevation) views.
     algorithms : sequence of str or RegionAlgorithm, default ("naive", "oir_b")
         Names in :data:`~semkit.regions.ALGORITHMS` or configured algorithm objects.

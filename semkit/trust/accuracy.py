@@ -48,28 +48,53 @@ def robust_accuracy(
 ) -> xr.DataArray:
     """The share of views whose whole +-r box passes, for each radius r (Space units, every parameter).
 
-    ``radius``: one radius or a sequence of radii (a ``radius`` dim).
+    From a dense map: exact on the map's grid (a statement about grid views), by erosion of its pass/fail grid with
+    a box of half-width floor(r / grid step) per parameter (clipped at bounded parameters, wrapped on periodic ones
+    that the grid closes; coordinates in any order), over the map's other dims (``network``, ``shape``). Views
+    without a value (NaN) count as failing.
 
-    From a dense map (an ``xarray.Dataset`` from ``semantic_map``): exact on
-    the map's grid (a statement about grid views), by erosion of its
-    pass/fail grid with a box of half-width floor(r / grid step) per
-    parameter (clipped at bounded parameters, wrapped on periodic ones that
-    the grid closes; coordinates in any order); over ``radius`` and the
-    map's other dims (``network``, ``shape``). Views without a value (NaN)
-    count as failing (attr ``missing_views``). A list of criteria adds a
-    ``criterion`` dim (with a ``min_score`` coord, NaN for criteria on
-    classes), so a conclusion can be checked under every criterion.
+    From a function f: ``n_samples`` uniform random views. A view counts at r when its +-r' box passes for every
+    asked radius r' <= r: its lattice of step ``step`` passes, then (``certificate="sampled"``) the box meets the
+    continuous guarantee by fresh uniform samples. The share has a Clopper-Pearson interval at ``confidence`` over
+    the sampled views.
 
-    From a function f: ``n_samples`` uniform random views. A view counts at
-    r when its +-r' box passes for every asked radius r' <= r: with
-    ``certificate="sampled"`` (default) each box meets the continuous
-    guarantee (with confidence ``confidence`` at most a share 0.01 of its
-    views fail, by fresh uniform samples; a :class:`~semkit.trust.Guarantee`
-    sets another confidence and ``max_failure``), after its lattice of step
-    ``step`` passed; with ``"lattice"`` the lattice alone. The share has a
-    Clopper-Pearson interval at ``confidence`` over the sampled views (coords
-    ``ci_low`` and ``ci_high``). ``random_state``: an int or a numpy
-    Generator (the same value, the same views).
+    Parameters
+    ----------
+    f : callable or Dataset
+        A dense map (a Dataset from :func:`~semkit.semantic_map`), or a function of points [B, n] to sample.
+    radius : float or sequence of float
+        One radius or several (a ``radius`` dim), each applied to every parameter; non-negative.
+    criterion : Criterion or str, or a sequence of them, optional
+        What a view must pass; None: top-1 correct. A map takes a list: a ``criterion`` dim (with a ``min_score``
+        coord, NaN for criteria on classes), so a conclusion can be checked under every criterion.
+    space : Space, optional
+        The Space; None: ``f.space``, or the one the map records.
+    n_samples : int, default 200
+        From f: how many uniform random views.
+    step : float or sequence of float, optional
+        From f: the lattice step each box is checked on, per parameter or for all; None: the Space's default step.
+    certificate : "sampled", "lattice" or Guarantee, default "sampled"
+        From f: "sampled", with confidence ``confidence`` at most a share 0.01 of each box's views fail; a
+        :class:`~semkit.trust.Guarantee` sets another confidence and ``max_failure``; "lattice", the lattice alone.
+    confidence : float, default 0.95
+        From f: the level of the Clopper-Pearson interval (and of the default guarantee).
+    random_state : int, Generator or None, default 0
+        From f: an int or a numpy Generator (the same value, the same views); None: fresh randomness.
+    progress : bool, default True
+        From f: show a progress bar.
+
+    Returns
+    -------
+    DataArray
+        ``robust_accuracy`` over ``radius`` (and the map's other dims, or ``criterion``), the share in [0, 1]. From a
+        map, attrs ``missing_views``, ``grid_step`` and the criterion; from f, coords ``ci_low`` and ``ci_high``, attrs
+        ``n_samples``, ``confidence``, ``step``, ``certificate``, ``queries``, ``guarantee``.
+
+    Raises
+    ------
+    ValueError
+        A negative or non-numeric radius, a list of criteria (or one twice) with f, a map without the Space's dims or
+        with an uneven grid.
     """
     radii = _radii(radius)
     if isinstance(f, xr.Dataset):
@@ -263,18 +288,47 @@ def decision_noise(
 ) -> xr.DataArray:
     """The share of views whose answer changes within +-``radius`` (Space units; one number or one per parameter).
 
-    The answer is the top-1 class, or pass/fail under ``criterion`` when one
-    is given (needed for f without classes). From a dense map: exact on its
-    grid (coordinates in any order), the share of grid views with a grid
-    neighbour within +-radius that answers otherwise (``radius`` must reach
-    at least one grid step), over the map's other dims; a map with views
-    without a value (NaN) is refused. From f: ``n_samples`` uniform views,
-    each with ``neighbours`` uniform views within +-radius; a view counts
-    when one of them answers otherwise (a lower bound of the share whose
-    answer changes somewhere in the box), with a Clopper-Pearson interval at
-    ``confidence``. This is the scale at which a lattice cannot see: a share
-    well above 0 at a radius below the lattice step is why lattice
-    statements need an audit. ``random_state``: an int or a numpy Generator.
+    The answer is the top-1 class, or pass/fail under ``criterion`` when one is given. From a dense map: exact on
+    its grid (coordinates in any order), the share of grid views with a grid neighbour within +-radius that answers
+    otherwise, over the map's other dims. From f: uniform views, each with uniform neighbours within +-radius; a view
+    counts when one of them answers otherwise (a lower bound of the share whose answer changes somewhere in the box),
+    with a Clopper-Pearson interval. This is the scale at which a lattice cannot see: a share well above 0 at a radius
+    below the lattice step is why lattice statements need an audit.
+
+    Parameters
+    ----------
+    f : callable or Dataset
+        A dense map (a Dataset from :func:`~semkit.semantic_map`), or a function of points [B, n] to sample.
+    radius : float or sequence of float, default 0.5
+        The half-width of the neighbourhood, one positive number or one per parameter. On a map it must reach at
+        least one grid step.
+    criterion : Criterion or str, optional
+        Count changes of pass/fail under it; None: changes of the top-1 class (then f, or the map, must have one).
+    space : Space, optional
+        The Space; None: ``f.space``, or the one the map records.
+    n_samples : int, default 200
+        From f: how many uniform views.
+    neighbours : int, default 8
+        From f: uniform neighbours per view.
+    confidence : float, default 0.95
+        From f: the level of the Clopper-Pearson interval.
+    random_state : int, Generator or None, default 0
+        From f: an int or a numpy Generator (the same value, the same views); None: fresh randomness.
+    progress : bool, default True
+        From f: show a progress bar.
+
+    Returns
+    -------
+    DataArray
+        ``decision_noise``, the share in [0, 1]: over the map's other dims, or a scalar from f with coords ``ci_low``
+        and ``ci_high``; attrs ``answer``, ``radius``, ``units`` and (from f) ``n_samples``, ``neighbours``,
+        ``queries``.
+
+    Raises
+    ------
+    ValueError
+        A radius not positive or of the wrong length; no top-1 answer and no criterion; a map with views without a
+        value (NaN), or a radius below its grid step (pass f instead).
     """
     if isinstance(f, xr.Dataset):
         return _map_decision_noise(f, radius, criterion, space)

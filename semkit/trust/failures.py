@@ -176,19 +176,45 @@ def find_failures(
 ) -> xr.Dataset:
     """The worst view (lowest true-class score) within +-``radius`` of each start, in at most ``max_queries`` queries.
 
-    ``radius`` is in the Space's units, one number or one per parameter; the
-    box is clipped at bounded parameters and wraps on periodic ones. The
-    start is evaluated first; then ``algorithm`` ("random" or "cmaes", or a
-    configured :class:`FailureSearch` object) proposes views, all starts
-    together in one call of f per round. ``max_queries`` is a hard limit per
-    start; ``random_state`` (an int or a numpy Generator) makes the search
-    repeatable.
+    The start is evaluated first; then ``algorithm`` proposes views in the start's box, all starts together in one
+    call of f per round. The box is clipped at bounded parameters and wraps on periodic ones. A failure found is a
+    real failing view; none found is no proof that none exists.
 
-    Per start: ``point``, ``score`` and ``top1`` of the worst view found,
-    ``failed`` (a view that fails the criterion was found), ``queries`` and
-    ``queries_to_failure`` (queries up to and including the first failing
-    view; -1 if none). A failure found is a real failing view; none found
-    is no proof that none exists.
+    Parameters
+    ----------
+    f : callable
+        A function of points [B, n] (a :class:`~semkit.SemanticFunction`, or scores only with a score criterion).
+    starts : array or dict
+        The views to search around, points of the Space.
+    radius : float, sequence of float or mapping of str to float
+        The half-width of each start's box in the Space's units: one number, one per parameter, or by name.
+    space : Space, optional
+        The Space; None: ``f.space``.
+    criterion : Criterion or str, optional
+        What a view must pass to not be a failure; None: top-1 correct.
+    max_queries : int, default 200
+        A hard limit on the evaluations of f per start, the start's included.
+    algorithm : str or FailureSearch, default "cmaes"
+        "random" or "cmaes" (:data:`FAILURE_SEARCHES`), or a configured :class:`FailureSearch` object such as
+        ``CMAESSearch(sigma=0.1)``.
+    random_state : int, Generator or None, default 0
+        Makes the search repeatable: an int or a numpy Generator; None: fresh randomness.
+    progress : bool, default True
+        Show a progress bar.
+
+    Returns
+    -------
+    Dataset
+        Per ``start`` (and ``param``): ``start_point``, ``start_score``; ``point``, ``score`` and ``top1`` of the
+        worst view found; ``failed`` (a view that fails the criterion was found), ``worst_passes``, ``queries`` and
+        ``queries_to_failure`` (queries up to and including the first failing view; -1 if none). Attrs: the
+        criterion, ``algorithm``, ``max_queries``, ``radius``, ``random_state``, the Space and ``guarantee``.
+
+    Raises
+    ------
+    ValueError
+        A radius not positive or of the wrong length, ``max_queries`` below 1, an unknown algorithm, a start outside
+        the Space.
     """
     from tqdm.auto import tqdm
 

@@ -106,22 +106,53 @@ def robustness_radius(
 ) -> xr.Dataset:
     """The robustness radius of each view: how far every view around it keeps passing ``criterion``.
 
-    ``steps``: the largest k <= ``max_steps`` such that every point of the
-    lattice x + j * step with |j| <= k (per parameter) passes the criterion
-    (0: only x passes, -1: x fails); ``lattice_radius`` = steps * step.
-    Boxes are clipped to bounded parameters and wrap on periodic ones.
+    Two statements, side by side. On the lattice x + j * step: ``steps``, the largest k <= ``max_steps`` such that
+    every lattice point with |j| <= k (per parameter) passes the criterion (0: only x passes, -1: x fails); exact,
+    and about lattice points only. ``radius`` is what the ``certificate`` guarantees: "sampled", the largest
+    +-k * step box, k <= steps, that meets the continuous ``guarantee`` (with its confidence at most its share of the
+    box's views fail, shown by fresh uniform samples; the confidence split over the up to ``max_steps`` boxes tried
+    per view); "lattice", the lattice radius, with a continuous audit of its box (as many fresh views as the
+    guarantee's first look), which is no guarantee. Boxes are clipped to bounded parameters and wrap on periodic ones.
 
-    ``radius`` is what the ``certificate`` guarantees. "sampled" (default):
-    the largest +-k * step box, k <= steps, that meets the continuous
-    ``guarantee`` (default ``Guarantee(confidence=0.95, max_failure=0.01)``:
-    with that confidence at most that share of its views fail, shown by
-    fresh uniform samples; the confidence split over the up to
-    ``max_steps`` boxes tried per view), with ``radius_steps``,
-    ``check_samples`` and ``failure_bound``. "lattice": the lattice radius,
-    with a continuous audit of its box (as many fresh views as the
-    guarantee's first look, ``audit_failures``, ``audit_bound``: the
-    Clopper-Pearson upper bound of the failure share at its confidence).
-    ``random_state`` (an int or a numpy Generator) draws the samples.
+    Parameters
+    ----------
+    f : callable
+        A function of points [B, n] (a :class:`~semkit.SemanticFunction`, or scores only with a score criterion).
+    points : array or dict
+        The views, points of the Space.
+    space : Space, optional
+        The Space; None: ``f.space``.
+    criterion : Criterion or str, optional
+        What a view must pass; None: top-1 correct.
+    step : float or sequence of float, optional
+        The lattice step, per parameter or for all; None: the Space's default step.
+    max_steps : int, default 10
+        The largest k tried: the radius is at most ``max_steps * step``.
+    certificate : {"sampled", "lattice"}, default "sampled"
+        What ``radius`` states: a box that meets the continuous guarantee, or the lattice radius, audited.
+    guarantee : Guarantee, optional
+        The continuous guarantee (and, with "lattice", the audit's sample count and confidence); None:
+        ``Guarantee(confidence=0.95, max_failure=0.01)``.
+    random_state : int or Generator, default 0
+        Draws the fresh samples: an int or a numpy Generator (the same value, the same samples).
+    progress : bool, default True
+        Show a progress bar.
+
+    Returns
+    -------
+    Dataset
+        Over ``point`` (and ``param``): ``steps``, ``lattice_radius`` (steps x step), ``radius``, ``view`` and
+        ``queries``; with "sampled" also ``radius_steps``, ``check_samples`` and ``failure_bound``; with "lattice"
+        the audit's ``n_samples``, ``audit_failures`` and ``audit_bound`` (the Clopper-Pearson upper bound of the
+        failure share at its confidence). Attrs: the criterion, ``certificate``, ``step``, ``max_steps``, the Space
+        and ``guarantee``, the statement in words.
+
+    Raises
+    ------
+    ValueError
+        An unknown certificate, a negative or non-integer ``max_steps``, a point outside the Space.
+    TypeError
+        ``guarantee`` is not a :class:`~semkit.trust.Guarantee`.
     """
     if guarantee is None:
         guarantee = Guarantee()

@@ -39,23 +39,34 @@ BOUNDS_NOTE = ("noise wraps on periodic parameters and is clipped to the bounds 
 class Smoothed:
     """The smoothed network g(x) = the answer f gives most often at x + sigma * eps, eps ~ N(0, I).
 
-    ``f``: a :class:`~semkit.SemanticFunction` (g answers its top-1 class),
-    a :class:`~semkit.SemanticFunctions` group (one g per network; each
-    noisy view rendered once for all of them), or any score function
-    (points -> scores; give ``space=``). With ``criterion`` (a Criterion or
-    its name, e.g. ``"score >= 0.5"`` or ``"top-5"``) g answers pass (1) or
-    fail (0) instead of a class; a plain score function needs one.
+    :meth:`certify` and :meth:`predict` speak of g, never of f: a network can fail at views inside a certified
+    radius of g. Noise wraps on periodic parameters; on bounded ones the noisy view is clipped to the bound (Space
+    and SemanticFunction refuse views beyond it), so g smooths f(clip(x)): the choice is recorded in results' attrs
+    (``bounds``).
 
-    ``sigma``: the noise's standard deviation per parameter in its units, a
-    mapping by name (every parameter), a sequence in the Space's order, or
-    one number for every parameter. Noise wraps on periodic parameters; on
-    bounded ones the noisy view is clipped to the bound (Space and
-    SemanticFunction refuse views beyond it), so g smooths f(clip(x)): the
-    choice is recorded in results' attrs (``bounds``).
+    Parameters
+    ----------
+    f : callable or SemanticFunctions
+        A :class:`~semkit.SemanticFunction` (g answers its top-1 class), a :class:`~semkit.SemanticFunctions` group
+        (one g per network; each noisy view rendered once for all of them), or any score function (points ->
+        scores; give ``space`` and ``criterion``).
+    sigma : float, sequence of float or mapping of str to float
+        The noise's standard deviation per parameter in its units: one number for every parameter, a sequence in the
+        Space's order, or a mapping by name (every parameter).
+    criterion : Criterion or str, optional
+        With one (e.g. ``"score >= 0.5"`` or ``"top-5"``) g answers pass (1) or fail (0) instead of a class; a plain
+        score function needs one.
+    space : Space, optional
+        The Space; None: ``f.space`` (a group has its own: not given here).
+    batch_size : int, default 1024
+        Noisy views evaluated at a time (f renders them in its own batches); the noise is drawn in one stream, so
+        results do not depend on it.
 
-    Noisy views are evaluated ``batch_size`` at a time (f renders them in
-    its own batches); the noise is drawn in one stream, so results do not
-    depend on ``batch_size``.
+    Raises
+    ------
+    ValueError
+        A score function without a criterion, a ``space`` for a group, a ``sigma`` not positive or of the wrong
+        length, a ``batch_size`` below 1.
     """
 
     def __init__(self, f: Any, sigma: float | Sequence[float] | Mapping[str, float], *,
@@ -273,14 +284,34 @@ class Smoothed:
 
 def certified_accuracy(certificates: xr.Dataset, radius: float | Sequence[float] | None = None, *,
                        confidence: float = 0.95, sampled: bool = True) -> xr.DataArray:
-    """The share of views where the smoothed network g is right (``correct``) with a certified radius >= r, for
-    each r (whitened, in units of sigma), over the certificates' other dims (``network``, ``shape``).
+    """The share of views where the smoothed network g is right with a certified radius >= r, for each r.
 
-    ``certificates``: from :meth:`Smoothed.certify` (several shapes: ``xr.concat(..., "shape")``).
-    ``radius`` None: 0 to the largest radius certified (at least 1), in 25 steps. With ``sampled`` (the points are a uniform
-    sample of the Space) a Clopper-Pearson interval at ``confidence`` over the views (coords ``ci_low``,
-    ``ci_high``); else the points are the views asked about (a grid) and the share is about them alone. Each
-    count also rests on its certificates, each true with their own confidence (attrs ``certificate_confidence``).
+    Radii are whitened, in units of sigma; the share is over the certificates' other dims (``network``, ``shape``).
+    Each count also rests on its certificates, each true with their own confidence.
+
+    Parameters
+    ----------
+    certificates : Dataset
+        From :meth:`Smoothed.certify` (several shapes: ``xr.concat(..., "shape")``): its ``correct`` and ``radius``.
+    radius : float or sequence of float, optional
+        The radii r, non-negative; None: 0 to the largest radius certified (at least 1), in 25 steps.
+    confidence : float, default 0.95
+        With ``sampled``: the level of the Clopper-Pearson interval over the views.
+    sampled : bool, default True
+        The points are a uniform sample of the Space (the share has an interval); False: they are the views asked
+        about (a grid) and the share is about them alone.
+
+    Returns
+    -------
+    DataArray
+        ``certified_accuracy`` over ``radius`` (units sigma) and the certificates' other dims; coords ``ci_low`` and
+        ``ci_high`` when sampled; attrs ``views``, ``confidence``, ``certificate_confidence``, ``queries``, the
+        smoothing's settings and ``guarantee``.
+
+    Raises
+    ------
+    ValueError
+        Certificates without ``correct`` or ``radius``, a negative radius, a confidence outside (0, 1).
     """
     from scipy.stats import beta
 

@@ -32,22 +32,45 @@ def sensitivity(f: Any, *, space: Space | None = None, criterion: Criterion | st
                 progress: bool = True) -> xr.Dataset:
     """First-order (``S1``) and total (``ST``) Sobol indices per parameter, of the score and of failure.
 
-    ``f``: a score function (a :class:`~semkit.SemanticFunction`, or
-    any callable with ``space=``), evaluated at ``n_samples * (n + 2)``
-    points (n parameters; a power of 2 keeps the Sobol' points balanced),
-    with bootstrap percentile intervals at ``confidence`` from
-    ``n_resamples`` resamples (``S1_low``, ``S1_high``, ``ST_low``,
-    ``ST_high``); or a dense map (``semantic_map``), whose grid is taken as
-    the uniform measure: exact about the grid, no renders, intervals equal
-    to the values, over the map's other dims (``network``, ``shape``).
+    S1 is the share of the variance a parameter explains alone, ST adds its interactions with the others. From f:
+    Saltelli's sampling at ``n_samples * (n + 2)`` points (n parameters) with bootstrap percentile intervals. From a
+    dense map: its grid taken as the uniform measure, exact about the grid, no renders, intervals equal to the
+    values, over the map's other dims (``network``, ``shape``); a map with views without a score (NaN) is refused.
 
-    Failure is judged under ``criterion`` (default: top-1 for an f or map
-    that knows its class; a plain score function without one gives the
-    score's indices only). Over dims ``output`` (``score``, ``failure``) and
-    ``parameter``; ``variance`` is each output's total variance (indices are
-    NaN where it is 0: nothing to explain; a variance below the rounding of
-    the values, (1e-9 x their largest magnitude)^2, counts as 0). A map with
-    views without a score (NaN) is refused.
+    Parameters
+    ----------
+    f : callable or Dataset
+        A score function (a :class:`~semkit.SemanticFunction`, or any callable with ``space=``), or a dense map (a
+        Dataset from :func:`~semkit.semantic_map`).
+    space : Space, optional
+        The Space; None: ``f.space``, or the one the map records.
+    criterion : Criterion or str, optional
+        What failure is judged under; None: top-1 for an f or map that knows its class (a plain score function
+        without one gives the score's indices only).
+    n_samples : int, default 1024
+        From f: the base sample size, at least 2 (a power of 2 keeps the Sobol' points balanced).
+    n_resamples : int, default 200
+        From f: bootstrap resamples for the intervals.
+    confidence : float, default 0.95
+        The level of the intervals.
+    random_state : int, Generator or None, default 0
+        From f: scrambles the Sobol' points and draws the resamples (the same value, the same indices).
+    progress : bool, default True
+        From f: show a progress bar.
+
+    Returns
+    -------
+    Dataset
+        ``S1``, ``ST`` and their intervals (``S1_low``, ``S1_high``, ``ST_low``, ``ST_high``) over dims ``output``
+        (``score``, ``failure``) and ``parameter``; ``variance`` is each output's total variance (indices are NaN where
+        it is 0: nothing to explain; a variance below the rounding of the values, (1e-9 x their largest magnitude)^2,
+        counts as 0).
+
+    Raises
+    ------
+    ValueError
+        A group of networks (pass ``f[network]``, or its map), counts below their minimum, a confidence outside (0, 1),
+        a map without ``score``, without the Space's dims, or with NaN views.
     """
     check_confidence(confidence)
     if isinstance(f, xr.Dataset):
