@@ -128,8 +128,9 @@ def robustness_radius(
         The lattice step, per parameter or for all; None: the Space's default step.
     max_steps : int, default 10
         The largest k tried: the radius is at most ``max_steps * step``.
-    certificate : {"sampled", "lattice"}, default "sampled"
-        What ``radius`` states: a box that meets the continuous guarantee, or the lattice radius, audited.
+    certificate : str, default "sampled"
+        What ``radius`` states: "sampled", a box that meets the continuous guarantee; "lattice", the lattice radius,
+        audited.
     guarantee : Guarantee, optional
         The continuous guarantee (and, with "lattice", the audit's sample count and confidence); None:
         ``Guarantee(confidence=0.95, max_failure=0.01)``.
