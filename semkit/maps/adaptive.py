@@ -122,7 +122,11 @@ def adaptive_values(
     indices in its own journal; a rerun starts each function from its own
     saved points.
     """
-    rounds = _Rounds(evaluate, list(grid.values()), journals, chunk_size, progress)
+    from tqdm.auto import tqdm
+
+    rounds = _Rounds(evaluate, list(grid.values()), journals, chunk_size)
+    rounds.bar = tqdm(total=int(np.prod(rounds.shape)) * len(journals), initial=rounds.done, desc="adaptive map", unit="pt",
+                      disable=not progress, leave=False)
     runs = [refine(rounds.axes, periods, max_error, k, true_class) for k, true_class in zip(rounds.known, label)]
     try:
         return _lockstep(runs, rounds.compute)
@@ -161,12 +165,9 @@ def _lockstep(runs: Sequence[Refinement], compute: _Evaluate) -> list[dict[str, 
 
 class _Rounds:
     """The evaluation of each round's requests: the grid, the functions' journals with their saved points and next chunk
-    numbers, and the progress bar over the points known (saved or evaluated)."""
+    numbers, and the count of the points known (saved or evaluated)."""
 
-    def __init__(self, evaluate: _Evaluate, axes: list[np.ndarray], journals: Sequence[Any], chunk_size: int,
-                 progress: bool) -> None:
-        from tqdm.auto import tqdm
-
+    def __init__(self, evaluate: _Evaluate, axes: list[np.ndarray], journals: Sequence[Any], chunk_size: int) -> None:
         self.evaluate, self.axes, self.journals, self.chunk_size = evaluate, axes, journals, chunk_size
         self.shape = tuple(len(x) for x in axes)
         self.known: list[dict[str, np.ndarray] | None] = []
@@ -176,8 +177,7 @@ class _Rounds:
             self.known.append(chunks)
             self.saved.append(number)
         self.done = sum(len(k["index"]) for k in self.known if k is not None)
-        self.bar = tqdm(total=int(np.prod(self.shape)) * len(journals), initial=self.done, desc="adaptive map", unit="pt",
-                        disable=not progress, leave=False)
+        self.bar: Any = None  # the progress bar (adaptive_values' tqdm), counting the points known
 
     def compute(self, requests: dict[int, np.ndarray]) -> dict[int, dict[str, np.ndarray]]:
         """The functions' values at the flat indices each asked for, evaluated together in chunks of their union."""

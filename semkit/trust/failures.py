@@ -190,6 +190,8 @@ def find_failures(
     view; -1 if none). A failure found is a real failing view; none found
     is no proof that none exists.
     """
+    from tqdm.auto import tqdm
+
     fn = as_function(f, space=space)
     space = fn.space
     criterion = Criterion.resolve(criterion, f=fn)
@@ -200,36 +202,35 @@ def find_failures(
     box = space.neighbourhood(x0, r)
     worst = _Worst(fn, criterion, x0)
     searches = [template.started(x0.shape[1], rng) for rng in np.random.default_rng(random_state).spawn(len(x0))]
-    _search(fn, criterion, space, box, searches, worst, max_queries, f"find_failures ({template.name})", progress)
+    with tqdm(total=int(len(x0) * (max_queries - 1)), desc=f"find_failures ({template.name})", disable=not progress,
+              leave=False) as bar:
+        _search(fn, criterion, space, box, searches, worst, max_queries, bar)
     return worst.dataset(space, criterion, {"algorithm": repr(template), "max_queries": int(max_queries),
                                             "radius": r.tolist(), "random_state": state_attr(random_state)})
 
 
 def _search(fn: ScoreFunction, criterion: Criterion, space: Space, box: tuple[np.ndarray, np.ndarray],
-            searches: Sequence[FailureSearch], worst: "_Worst", max_queries: int, desc: str, progress: bool) -> None:
+            searches: Sequence[FailureSearch], worst: "_Worst", max_queries: int, bar: Any) -> None:
     """Run the searches of all starts in rounds, their proposals in one call of f per round, until each has spent
     ``max_queries``; ``box`` holds each start's lower and upper corner, onto which the unit box is mapped."""
-    from tqdm.auto import tqdm
-
     a, b = box
-    S, n = worst.start.shape
-    with tqdm(total=int(S * (max_queries - 1)), desc=desc, disable=not progress, leave=False) as bar:
-        while True:
-            proposals = _proposals(searches, worst.queries, max_queries, n)
-            if not any(len(z) for z in proposals):
-                break
-            points = np.concatenate([a[s] + z * (b[s] - a[s]) for s, z in enumerate(proposals)])
-            ok, score, top1 = criterion.evaluate(fn, space.wrap(points))
-            at = 0
-            for s, z in enumerate(proposals):
-                k = len(z)
-                if not k:
-                    continue
-                sl = slice(at, at + k)
-                at += k
-                searches[s].tell(z, score[sl])
-                worst.record(s, points[sl], ok[sl], score[sl], top1[sl])
-                bar.update(k)
+    n = worst.start.shape[1]
+    while True:
+        proposals = _proposals(searches, worst.queries, max_queries, n)
+        if not any(len(z) for z in proposals):
+            break
+        points = np.concatenate([a[s] + z * (b[s] - a[s]) for s, z in enumerate(proposals)])
+        ok, score, top1 = criterion.evaluate(fn, space.wrap(points))
+        at = 0
+        for s, z in enumerate(proposals):
+            k = len(z)
+            if not k:
+                continue
+            sl = slice(at, at + k)
+            at += k
+            searches[s].tell(z, score[sl])
+            worst.record(s, points[sl], ok[sl], score[sl], top1[sl])
+            bar.update(k)
 
 
 def _proposals(searches: Sequence[FailureSearch], queries: np.ndarray, max_queries: int, n: int) -> list[np.ndarray]:

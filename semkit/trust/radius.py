@@ -123,7 +123,11 @@ def robustness_radius(
     Clopper-Pearson upper bound of the failure share at its confidence).
     ``random_state`` (an int or a numpy Generator) draws the samples.
     """
-    guarantee = _checked_guarantee(guarantee)
+    if guarantee is None:
+        guarantee = Guarantee()
+    elif not isinstance(guarantee, Guarantee):
+        raise TypeError(f"guarantee must be a semkit.trust.Guarantee(confidence=..., max_failure=...), got "
+                        f"{type(guarantee).__name__}")
     fn = as_function(f, space=space)
     space = fn.space
     criterion = Criterion.resolve(criterion, f=fn)
@@ -154,16 +158,6 @@ def robustness_radius(
         attrs={**criterion.attrs(), "certificate": certificate, "step": step.tolist(), "max_steps": int(max_steps),
                "random_state": state_attr(random_state), **extra_attrs, "space": space_json(space), "guarantee": statement},
     )
-
-
-def _checked_guarantee(guarantee: Guarantee | None) -> Guarantee:
-    """``guarantee``, or the default one when None; anything else is refused with how to make one."""
-    if guarantee is None:
-        return Guarantee()
-    if not isinstance(guarantee, Guarantee):
-        raise TypeError(f"guarantee must be a semkit.trust.Guarantee(confidence=..., max_failure=...), got "
-                        f"{type(guarantee).__name__}")
-    return guarantee
 
 
 #: A certificate's answer: its variables, the queries it charged per view, its statement, its attrs.
