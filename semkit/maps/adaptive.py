@@ -124,39 +124,26 @@ def adaptive_values(
     """
     from tqdm.auto import tqdm
 
-    axes = list(grid.values())
-    shape = tuple(len(x) for x in axes)
-    known: list[dict[str, np.ndarray] | None] = []
-    saved: list[int] = []  # per journal, the next chunk number
-    for journal in journals:
-        chunks, number = _saved(journal)
-        known.append(chunks)
-        saved.append(number)
-    done = sum(len(k["index"]) for k in known if k is not None)
-    bar = tqdm(total=int(np.prod(shape)) * len(journals), initial=done, desc="adaptive map", unit="pt", disable=not progress,
-               leave=False)
+    rounds = _Rounds(evaluate, list(grid.values()), journals, chunk_size)
+    rounds.bar = tqdm(total=int(np.prod(rounds.shape)) * len(journals), initial=rounds.done, desc="adaptive map", unit="pt",
+                      disable=not progress, leave=False)
+    runs = [refine(rounds.axes, periods, max_error, k, true_class) for k, true_class in zip(rounds.known, label)]
+    try:
+        return _lockstep(runs, rounds.compute)
+    except KeyboardInterrupt:
+        rounds.interrupted()
+        raise
+    finally:
+        rounds.bar.close()
 
-    def compute(requests: dict[int, np.ndarray]) -> dict[int, dict[str, np.ndarray]]:
-        """The functions' values at the flat indices each asked for, evaluated together in chunks of their union."""
-        nonlocal done
-        parts: dict[int, list[dict[str, np.ndarray]]] = {j: [] for j in requests}
-        union = np.unique(np.concatenate(list(requests.values())))
-        for start in range(0, len(union), chunk_size):
-            chunk = union[start : start + chunk_size]
-            mine = {j: chunk[np.isin(chunk, index)] for j, index in requests.items()}
-            mine = {j: index for j, index in mine.items() if len(index)}
-            results = evaluate({j: np.stack([x[i] for x, i in zip(axes, np.unravel_index(index, shape))], axis=-1)
-                                for j, index in mine.items()})
-            for j, index in mine.items():
-                if journals[j] is not None:
-                    journals[j].save(saved[j], {"index": index, **results[j]})
-                    saved[j] += 1
-                parts[j].append(results[j])
-                done += len(index)
-                bar.update(len(index))
-        return {j: {key: np.concatenate([p[key] for p in part]) for key in part[0]} for j, part in parts.items()}
 
-    runs = [refine(axes, periods, max_error, k, true_class) for k, true_class in zip(known, label)]
+#: ``evaluate({function: points [B, n]})``: per function, ``score`` (and ``top1``) at the points it asked for.
+_Evaluate = Callable[[dict[int, np.ndarray]], dict[int, dict[str, np.ndarray]]]
+
+
+def _lockstep(runs: Sequence[Refinement], compute: _Evaluate) -> list[dict[str, np.ndarray]]:
+    """Run the refinements together, each round's requests (flat indices per function) answered by one ``compute``;
+    their maps by position, so the points several ask for in one round are evaluated once."""
     out: list[dict[str, np.ndarray]] = [{} for _ in runs]
     asking: dict[int, np.ndarray] = {}
 
@@ -168,20 +155,61 @@ def adaptive_values(
             asking.pop(j, None)
             out[j] = finished.value
 
-    try:
-        for j in range(len(runs)):
-            advance(j, None)
-        while asking:
-            for j, values in compute(dict(asking)).items():
-                advance(j, values)
-    except KeyboardInterrupt:
-        folders = [str(journal.folder) for journal in journals if journal is not None]
-        if folders:
-            print(f"\ninterrupted: {done} points are saved in {', '.join(folders)}; rerun to resume", file=sys.stderr)
-        raise
-    finally:
-        bar.close()
+    for j in range(len(runs)):
+        advance(j, None)
+    while asking:
+        for j, values in compute(dict(asking)).items():
+            advance(j, values)
     return out
+
+
+class _Rounds:
+    """The evaluation of each round's requests: the grid, the functions' journals with their saved points and next chunk
+    numbers, and the count of the points known (saved or evaluated)."""
+
+    def __init__(self, evaluate: _Evaluate, axes: list[np.ndarray], journals: Sequence[Any], chunk_size: int) -> None:
+        self.evaluate, self.axes, self.journals, self.chunk_size = evaluate, axes, journals, chunk_size
+        self.shape = tuple(len(x) for x in axes)
+        self.known: list[dict[str, np.ndarray] | None] = []
+        self.saved: list[int] = []  # per journal, the next chunk number
+        for journal in journals:
+            chunks, number = _saved(journal)
+            self.known.append(chunks)
+            self.saved.append(number)
+        self.done = sum(len(k["index"]) for k in self.known if k is not None)
+        self.bar: Any = None  # the progress bar (adaptive_values' tqdm), counting the points known
+
+    def compute(self, requests: dict[int, np.ndarray]) -> dict[int, dict[str, np.ndarray]]:
+        """The functions' values at the flat indices each asked for, evaluated together in chunks of their union."""
+        parts: dict[int, list[dict[str, np.ndarray]]] = {j: [] for j in requests}
+        union = np.unique(np.concatenate(list(requests.values())))
+        for start in range(0, len(union), self.chunk_size):
+            chunk = union[start : start + self.chunk_size]
+            mine = {j: chunk[np.isin(chunk, index)] for j, index in requests.items()}
+            mine = {j: index for j, index in mine.items() if len(index)}
+            results = self.evaluate({j: self.points(index) for j, index in mine.items()})
+            for j, index in mine.items():
+                self.keep(j, index, results[j])
+                parts[j].append(results[j])
+        return {j: {key: np.concatenate([p[key] for p in part]) for key in part[0]} for j, part in parts.items()}
+
+    def points(self, index: np.ndarray) -> np.ndarray:
+        """The grid points [B, n] at flat indices ``index``."""
+        return np.stack([x[i] for x, i in zip(self.axes, np.unravel_index(index, self.shape))], axis=-1)
+
+    def keep(self, j: int, index: np.ndarray, values: Mapping[str, np.ndarray]) -> None:
+        """Save function j's values at ``index`` with their indices in its journal (a rerun resumes from them); count them."""
+        if self.journals[j] is not None:
+            self.journals[j].save(self.saved[j], {"index": index, **values})
+            self.saved[j] += 1
+        self.done += len(index)
+        self.bar.update(len(index))
+
+    def interrupted(self) -> None:
+        """Say how many points are saved, and where (Ctrl-C)."""
+        folders = [str(journal.folder) for journal in self.journals if journal is not None]
+        if folders:
+            print(f"\ninterrupted: {self.done} points are saved in {', '.join(folders)}; rerun to resume", file=sys.stderr)
 
 
 def _saved(journal: Any) -> tuple[dict[str, np.ndarray] | None, int]:

@@ -16,6 +16,7 @@ import datetime
 import json
 import os
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
@@ -148,7 +149,13 @@ def _by_network(maps: Sequence[xr.Dataset], networks: Sequence[str]) -> xr.Datas
     return out
 
 
-def _maps(fns, evaluate, space, grid, stores, keys, chunk_size, progress, adaptive, max_error) -> list[xr.Dataset]:
+#: ``evaluate({i: points})``: per function index i, the values (``score``, and ``top1`` where given) at its points.
+_Evaluate = Callable[[Mapping[int, np.ndarray]], dict[int, dict[str, np.ndarray]]]
+
+
+def _maps(fns: Sequence[ScoreFunction], evaluate: _Evaluate, space: Space, grid: Mapping[str, np.ndarray],
+          stores: Sequence[Path | None], keys: Sequence[str | None], chunk_size: int, progress: bool, adaptive: bool,
+          max_error: float | None) -> list[xr.Dataset]:
     """The maps of ``fns`` over ``grid``; ``evaluate({i: points})`` answers for the functions at indices i, each at its points."""
     check_count(chunk_size, "chunk_size")
     if adaptive:
@@ -157,135 +164,193 @@ def _maps(fns, evaluate, space, grid, stores, keys, chunk_size, progress, adapti
         max_error = resolve_max_error(max_error)
     elif max_error is not None:
         raise ValueError("max_error= is for adaptive maps: pass adaptive=True as well")
-    shape = tuple(len(v) for v in grid.values())
-    points = np.stack([g.ravel() for g in np.meshgrid(*grid.values(), indexing="ij")], axis=-1)
-    refinement = {"adaptive": {"max_error": max_error}} if adaptive else {}
-    journals: list[Journal | None] = []
-    results: list[xr.Dataset | None] = []
-    settings = []
-    for fn, store, key in zip(fns, stores, keys):
-        journal = None
-        if store is not None:
-            journal = Journal(store, {**map_settings(store_identity(fn, key, points), space, grid), **refinement})
-        journals.append(journal)
-        results.append(journal.complete_map() if journal is not None else None)
-        settings.append(journal.settings if journal is not None else {**map_settings(fn.describe(), space, grid), **refinement})
-    todo = [i for i, r in enumerate(results) if r is None]
-    if not todo:
-        return results
+    job = _MapJob.open(fns, evaluate, space, grid, stores, keys, adaptive, max_error)
+    todo = job.todo()
+    if todo:
+        if adaptive:
+            job.refine(todo, chunk_size, progress)
+        else:
+            _DenseRun(job, todo, progress).run(chunk_size)
+    return job.results
 
-    def finish(i: int, values: Mapping[str, np.ndarray]) -> xr.Dataset:
-        ds = _dataset(fns[i], space, grid, shape, values["score"], values.get("top1"), settings[i])
+
+@dataclass
+class _MapJob:
+    """What the helpers of one :func:`_maps` call share: the functions, the grid and its points, each map's journal and
+    settings, and the maps finished so far (None: still to do)."""
+
+    fns: Sequence[ScoreFunction]
+    evaluate: _Evaluate
+    space: Space
+    grid: Mapping[str, np.ndarray]
+    points: np.ndarray
+    max_error: float | None
+    journals: list[Journal | None]
+    settings: list[dict[str, Any]]
+    results: list[xr.Dataset | None]
+
+    @classmethod
+    def open(cls, fns: Sequence[ScoreFunction], evaluate: _Evaluate, space: Space, grid: Mapping[str, np.ndarray],
+             stores: Sequence[Path | None], keys: Sequence[str | None], adaptive: bool, max_error: float | None) -> "_MapJob":
+        """The job with each function's journal (where it has a store) and settings, a complete store read back."""
+        points = np.stack([g.ravel() for g in np.meshgrid(*grid.values(), indexing="ij")], axis=-1)
+        refinement = {"adaptive": {"max_error": max_error}} if adaptive else {}
+        journals: list[Journal | None] = []
+        results: list[xr.Dataset | None] = []
+        settings = []
+        for fn, store, key in zip(fns, stores, keys):
+            journal = None
+            if store is not None:
+                journal = Journal(store, {**map_settings(store_identity(fn, key, points), space, grid), **refinement})
+            journals.append(journal)
+            results.append(journal.complete_map() if journal is not None else None)
+            settings.append(journal.settings if journal is not None else {**map_settings(fn.describe(), space, grid), **refinement})
+        return cls(fns, evaluate, space, grid, points, max_error, journals, settings, results)
+
+    def todo(self) -> list[int]:
+        """The indices of the maps not finished yet."""
+        return [i for i, r in enumerate(self.results) if r is None]
+
+    def finish(self, i: int, values: Mapping[str, np.ndarray]) -> xr.Dataset:
+        """Map i as a Dataset from its values over the grid, written to its store where it has one."""
+        shape = tuple(len(v) for v in self.grid.values())
+        ds = _dataset(self.fns[i], self.space, self.grid, shape, values["score"], values.get("top1"), self.settings[i])
         if "evaluated" in values:
-            ds["evaluated"] = (list(grid), values["evaluated"], {"long_name": "computed (else interpolated)"})
-            ds.attrs["max_error"] = max_error
-        return journals[i].finish(ds) if journals[i] is not None else ds
+            ds["evaluated"] = (list(self.grid), values["evaluated"], {"long_name": "computed (else interpolated)"})
+            ds.attrs["max_error"] = self.max_error
+        return self.journals[i].finish(ds) if self.journals[i] is not None else ds
 
-    if adaptive:
+    def refine(self, todo: list[int], chunk_size: int, progress: bool) -> None:
+        """Finish the adaptive maps ``todo``; one process refines a stored map at a time, another waits and reads it back."""
         from .adaptive import adaptive_values
 
-        periods = [p.width if space.closes_circle(p.name, grid[p.name]) else None for p in space.parameters]
+        periods = [p.width if self.space.closes_circle(p.name, self.grid[p.name]) else None for p in self.space.parameters]
+        with Journal.computing([self.journals[i] for i in todo if self.journals[i] is not None]):
+            for i in todo:
+                self.results[i] = self.journals[i].complete_map() if self.journals[i] is not None else None
+            todo = [i for i in todo if self.results[i] is None]
+            if not todo:
+                return
+            # only the functions to do take part: each is refined where it needs it, whatever the others do
+            values = adaptive_values(self._evaluating(todo), self.grid, periods, self.max_error,
+                                     [self.fns[i].describe().get("label") for i in todo],
+                                     journals=[self.journals[i] for i in todo], chunk_size=chunk_size, progress=progress)
+            for i, value in zip(todo, values):
+                self.results[i] = self.finish(i, value)
+
+    def _evaluating(self, todo: list[int]) -> _Evaluate:
+        """``evaluate`` for the functions to do, numbered by their position in ``todo`` (as the refinement numbers them)."""
 
         def evaluate_todo(requests: Mapping[int, np.ndarray]) -> dict[int, dict[str, np.ndarray]]:
-            """``evaluate`` for the functions to do, numbered by their position in ``todo``."""
-            answers = evaluate({todo[j]: points for j, points in requests.items()})
+            answers = self.evaluate({todo[j]: points for j, points in requests.items()})
             return {j: answers[todo[j]] for j in requests}
 
-        # one process refines a stored map at a time: another waits, then reads it back
-        with Journal.computing([journals[i] for i in todo if journals[i] is not None]):
-            for i in todo:
-                results[i] = journals[i].complete_map() if journals[i] is not None else None
-            todo = [i for i in todo if results[i] is None]
-            if not todo:
-                return results
-            # only the functions to do take part: each is refined where it needs it, whatever the others do
-            values = adaptive_values(evaluate_todo, grid, periods, max_error,
-                                     [fns[i].describe().get("label") for i in todo],
-                                     journals=[journals[i] for i in todo], chunk_size=chunk_size, progress=progress)
-            for i, value in zip(todo, values):
-                results[i] = finish(i, value)
-        return results
-    n = len(points)
-    score = {i: np.full(n, np.nan) for i in todo}
-    top1: dict[int, np.ndarray] = {}
-    done = {i: np.zeros(n, dtype=bool) for i in todo}
+        return evaluate_todo
 
-    def keep(i: int, start: int, result: Mapping[str, np.ndarray]) -> None:
+
+class _DenseRun:
+    """The dense evaluation of the maps ``todo`` chunk by chunk: their values so far (from their journals first), the
+    progress bar, and the chunks shared with other processes through the journals."""
+
+    def __init__(self, job: _MapJob, todo: list[int], progress: bool) -> None:
+        from tqdm.auto import tqdm
+
+        self.job, self.todo = job, todo
+        self.n = n = len(job.points)
+        self.score = {i: np.full(n, np.nan) for i in todo}
+        self.top1: dict[int, np.ndarray] = {}
+        self.done = {i: np.zeros(n, dtype=bool) for i in todo}
+        for i in todo:
+            if job.journals[i] is not None:
+                for start, chunk in job.journals[i].chunks():
+                    self.keep(i, start, chunk)
+        self.total = n * len(todo)
+        self.bar = tqdm(total=self.total, initial=self.saved(), desc="semantic map", unit="pt", disable=not progress, leave=False)
+
+    def saved(self) -> int:
+        """The points known so far, over all maps to do."""
+        return int(sum(d.sum() for d in self.done.values()))
+
+    def keep(self, i: int, start: int, result: Mapping[str, np.ndarray]) -> None:
+        """Put map i's values of the chunk at ``start`` in place."""
         stop = start + len(result["score"])
-        score[i][start:stop] = result["score"]
+        self.score[i][start:stop] = result["score"]
         if "top1" in result:
-            top1.setdefault(i, np.full(n, -1, dtype=np.int64))[start:stop] = result["top1"]
-        done[i][start:stop] = True
+            self.top1.setdefault(i, np.full(self.n, -1, dtype=np.int64))[start:stop] = result["top1"]
+        self.done[i][start:stop] = True
 
-    for i in todo:
-        if journals[i] is not None:
-            for start, chunk in journals[i].chunks():
-                keep(i, start, chunk)
+    def run(self, chunk_size: int) -> None:
+        """Compute every chunk still missing, then finish the maps; on Ctrl-C, say where the points computed are saved."""
+        # Processes sharing a store claim each chunk while they compute it: a chunk another process holds is left to
+        # it and met again at the end (then waited for, and computed here only if that process stopped without it).
+        deferred: list[tuple[int, int, int]] = []
+        try:
+            for start in range(0, self.n, chunk_size):
+                deferred += self.chunk(start, min(start + chunk_size, self.n))
+            for i, start, stop in deferred:
+                self.wait(i, start, stop)
+        except KeyboardInterrupt:
+            saved = [str(self.job.journals[i].folder) for i in self.todo if self.job.journals[i] is not None]
+            if saved:
+                print(f"\ninterrupted: {self.saved()} of {self.total} points are saved in "
+                      f"{', '.join(saved)}; rerun to resume", file=sys.stderr)
+            raise
+        finally:
+            self.bar.close()
+        for i in self.todo:
+            if self.job.results[i] is None:
+                values = {"score": self.score[i], **({"top1": self.top1[i]} if i in self.top1 else {})}
+                self.job.results[i] = self.job.finish(i, values)
 
-    from tqdm.auto import tqdm
+    def chunk(self, start: int, stop: int) -> list[tuple[int, int, int]]:
+        """Compute the chunk [start, stop) of the maps that miss it; returns the (map, start, stop) that another process
+        has claimed, left to it for now."""
+        journals, which, deferred = self.job.journals, [], []
+        with contextlib.ExitStack() as claims:
+            for i in self.todo:
+                if self.done[i][start:stop].all() or self.job.results[i] is not None:
+                    continue
+                if journals[i] is not None:
+                    if self.theirs(i, start, stop):
+                        continue
+                    if not claims.enter_context(journals[i].claim(start)):
+                        deferred.append((i, start, stop))
+                        continue
+                    if self.theirs(i, start, stop):  # saved between the look and the claim
+                        continue
+                which.append(i)
+            if which:
+                self.compute(which, start, stop)
+        return deferred
 
-    total = n * len(todo)
-    bar = tqdm(total=total, initial=int(sum(d.sum() for d in done.values())), desc="semantic map", unit="pt",
-               disable=not progress, leave=False)
-    def theirs(i: int, start: int, stop: int) -> bool:
+    def wait(self, i: int, start: int, stop: int) -> None:
+        """Wait for the process that claimed map i's chunk; compute it here if that process stopped without it."""
+        journal = self.job.journals[i]
+        if self.job.results[i] is not None or journal.path.exists() and self.theirs(i, start, stop):
+            return
+        with journal.wait(start):
+            if not self.theirs(i, start, stop):
+                self.compute([i], start, stop)
+
+    def theirs(self, i: int, start: int, stop: int) -> bool:
         """Whether another process finished function i's map or its chunk at ``start`` (then it is kept here)."""
-        journal = journals[i]
+        journal = self.job.journals[i]
         if journal.path.exists():  # the whole map
-            results[i] = journal.finish(None)
+            self.job.results[i] = journal.finish(None)
             return True
         chunk = journal.chunk(start, stop - start)  # ... or this chunk
         if chunk is not None:
-            keep(i, start, chunk)
-            bar.update(stop - start)
+            self.keep(i, start, chunk)
+            self.bar.update(stop - start)
         return chunk is not None
 
-    def compute(which: Sequence[int], start: int, stop: int) -> None:
-        for i, result in evaluate({i: points[start:stop] for i in which}).items():
-            keep(i, start, result)
-            if journals[i] is not None:
-                journals[i].save(start, result)
-            bar.update(stop - start)
-
-    # Processes sharing a store claim each chunk while they compute it: a chunk another process holds is left to
-    # it and met again at the end (then waited for, and computed here only if that process stopped without it).
-    deferred: list[tuple[int, int, int]] = []
-    try:
-        for start in range(0, n, chunk_size):
-            stop = min(start + chunk_size, n)
-            which = []
-            with contextlib.ExitStack() as claims:
-                for i in todo:
-                    if done[i][start:stop].all() or results[i] is not None:
-                        continue
-                    if journals[i] is not None:
-                        if theirs(i, start, stop):
-                            continue
-                        if not claims.enter_context(journals[i].claim(start)):
-                            deferred.append((i, start, stop))
-                            continue
-                        if theirs(i, start, stop):  # saved between the look and the claim
-                            continue
-                    which.append(i)
-                if which:
-                    compute(which, start, stop)
-        for i, start, stop in deferred:
-            if results[i] is not None or journals[i].path.exists() and theirs(i, start, stop):
-                continue
-            with journals[i].wait(start):
-                if not theirs(i, start, stop):
-                    compute([i], start, stop)
-    except KeyboardInterrupt:
-        saved = [str(journals[i].folder) for i in todo if journals[i] is not None]
-        if saved:
-            print(f"\ninterrupted: {int(sum(d.sum() for d in done.values()))} of {total} points are saved in "
-                  f"{', '.join(saved)}; rerun to resume", file=sys.stderr)
-        raise
-    finally:
-        bar.close()
-    for i in todo:
-        if results[i] is None:
-            results[i] = finish(i, {"score": score[i], **({"top1": top1[i]} if i in top1 else {})})
-    return results
+    def compute(self, which: Sequence[int], start: int, stop: int) -> None:
+        """Evaluate the chunk [start, stop) for the maps ``which`` in one call, saving each map's part in its journal."""
+        for i, result in self.job.evaluate({i: self.job.points[start:stop] for i in which}).items():
+            self.keep(i, start, result)
+            if self.job.journals[i] is not None:
+                self.job.journals[i].save(start, result)
+            self.bar.update(stop - start)
 
 
 def _evaluate(fn: ScoreFunction, points: np.ndarray) -> dict[str, np.ndarray]:

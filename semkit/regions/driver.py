@@ -105,6 +105,24 @@ def find_regions(
     if isinstance(f, xr.Dataset):
         f = interpolate(f, space=space)
     check_count(iterations, "iterations")
+    algorithms, rule = _made(algorithms, step_rule, criterion)
+    fd_step = next((m.fd_step for m in algorithms if m.needs_gradient and m.fd_step), 1.0)
+    fn = as_function(f, space=space, fd_step=fd_step)
+    space = space or fn.space
+    if np.size(starts) == 0:
+        raise ValueError(f"no starts given: pass at least one point of the Space {list(space.names)} to grow a region "
+                         "from, e.g. [[130, 30]]")
+    driver = _Driver(fn, space, algorithms, space.points(starts), iterations)
+    attrs = {"step_rule": rule.name}
+    if store is None:
+        return driver.run(progress, attrs)
+    return _stored(driver, store, key, attrs, progress)
+
+
+def _made(algorithms: "str | RegionAlgorithm | Sequence[str | RegionAlgorithm]", step_rule: "str | StepRule",
+          criterion: Criterion | str | None) -> tuple[list[RegionAlgorithm], StepRule]:
+    """The algorithm objects of find_regions' ``algorithms`` (names made with ``step_rule`` and ``criterion``), each
+    at most once, and the step rule; a criterion that no algorithm judges by is refused."""
     specs = [algorithms] if isinstance(algorithms, (str, RegionAlgorithm)) else list(algorithms)  # names or objects; made below
     if not specs:
         raise ValueError(f"no algorithms given; choose from {ALGORITHMS.names()}")
@@ -114,24 +132,19 @@ def find_regions(
         if not any((ALGORITHMS[m] if isinstance(m, str) else m).needs_classes for m in specs):
             raise ValueError("criterion= judges verified boxes (algorithms=('verified',)); the paper's algorithms follow "
                              "the score and take no criterion")
-    algorithms = [_judged_by(ALGORITHMS.create(m, {"step_rule": rule, "criterion": criterion}), criterion) for m in specs]
-    names = [m.name for m in algorithms]
+    made = [_judged_by(ALGORITHMS.create(m, {"step_rule": rule, "criterion": criterion}), criterion) for m in specs]
+    names = [m.name for m in made]
     if len(set(names)) != len(names):
         raise ValueError(f"each algorithm may run once per search, got {names}")
-    fd_step = next((m.fd_step for m in algorithms if m.needs_gradient and m.fd_step), 1.0)
-    fn = as_function(f, space=space, fd_step=fd_step)
-    space = space or fn.space
-    if np.size(starts) == 0:
-        raise ValueError(f"no starts given: pass at least one point of the Space {list(space.names)} to grow a region "
-                         "from, e.g. [[130, 30]]")
-    u0 = space.points(starts)
-    driver = _Driver(fn, space, algorithms, u0, iterations)
-    attrs = {"step_rule": rule.name}
-    if store is None:
-        return driver.run(progress, attrs)
-    settings = versioned({"function": store_identity(fn, key), "space": space.to_dict(), "starts": u0.tolist(),
-                          "algorithms": [m.describe() for m in driver.algorithms], "iterations": iterations,
-                          "gradient": driver.gradient_source})
+    return made, rule
+
+
+def _stored(driver: "_Driver", store: str | os.PathLike, key: str | None, attrs: dict[str, Any], progress: bool) -> xr.Dataset:
+    """The search kept in ``store``: read back when finished, else resumed from its checkpoint (saved as it
+    runs) and written, unless another process finished it meanwhile (then theirs is read back)."""
+    settings = versioned({"function": store_identity(driver.fn, key), "space": driver.space.to_dict(),
+                          "starts": driver.u0.tolist(), "algorithms": [m.describe() for m in driver.algorithms],
+                          "iterations": driver.iterations, "gradient": driver.gradient_source})
     path = Path(store)
     check_format(path, what="region search's store")
     done = matching(path, settings)

@@ -5,6 +5,7 @@ shapes, paired sign-flip tests, and the order's flips across criteria; :func:`av
 from __future__ import annotations
 
 import itertools
+from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
@@ -148,44 +149,14 @@ def compare_networks(
         check_count(value, name)
     radii = [radius] if np.ndim(radius) == 0 else list(radius)
     criteria = [Criterion.top1()] if criterion is None else Criterion.resolve_all(criterion)
-    networks = [str(n) for n in maps.network.values]
     if maps.sizes["shape"] < 2:
         import warnings
 
         warnings.warn("compare_networks on one shape: an interval over shapes needs two shapes or more, so ci_low, "
                       "ci_high and the differences' intervals are NaN", stacklevel=2)
-    rng = np.random.default_rng(random_state)
-    tables = []
-    for criterion in tqdm(criteria, desc="compare networks", unit="criterion", disable=not progress or len(criteria) < 2):
-        metrics = _per_shape(maps, radii, criterion)
-        if regions is not None:
-            metrics.update(_region_metrics(regions))
-        names = list(metrics)
-        order = {"network": maps.network.values, "shape": maps.shape.values}  # regions matched by name, not position
-        values = np.stack([metrics[m].sel(order).transpose("network", "shape").values for m in names])  # [metric, network, shape]
-        M, N, _ = values.shape
-        mean, low, high = values.mean(-1), np.empty((M, N)), np.empty((M, N))
-        diff, d_low, d_high, p = (np.full((M, N, N), np.nan) for _ in range(4))
-        for m in range(M):
-            for i in range(N):
-                low[m, i], high[m, i] = _bootstrap(values[m, i], rng, n_resamples, confidence)
-            for i, j in itertools.permutations(range(N), 2):
-                d = values[m, i] - values[m, j]
-                diff[m, i, j] = d.mean()
-                d_low[m, i, j], d_high[m, i, j] = _bootstrap(d, rng, n_resamples, confidence)
-                p[m, i, j] = _paired_p(d, rng, n_permutations)
-        tables.append(xr.Dataset(
-            {
-                "mean": (("metric", "network"), mean, {"long_name": "mean over shapes"}),
-                "ci_low": (("metric", "network"), low),
-                "ci_high": (("metric", "network"), high),
-                "difference": (("metric", "network", "other"), diff, {"long_name": "network minus other, mean over shapes"}),
-                "difference_low": (("metric", "network", "other"), d_low),
-                "difference_high": (("metric", "network", "other"), d_high),
-                "p_value": (("metric", "network", "other"), p, {"long_name": "paired sign-flip test, two-sided"}),
-            },
-            coords={"metric": names, "network": networks, "other": networks},
-        ))
+    tests = _Tests(np.random.default_rng(random_state), confidence, n_resamples, n_permutations)
+    tables = [_compared(tests, _metrics(maps, regions, radii, criterion))
+              for criterion in tqdm(criteria, desc="compare networks", unit="criterion", disable=not progress or len(criteria) < 2)]
     out = xr.concat(tables, dim=xr.DataArray([c.name for c in criteria], dims="criterion", name="criterion"))
     out.attrs = {
         "title": "Networks compared with confidence",
@@ -198,6 +169,63 @@ def compare_networks(
         "test": "paired sign-flip permutation test over shapes, two-sided",
     }
     return out
+
+
+def _metrics(maps: xr.Dataset, regions: xr.Dataset | None, radii: Sequence[float], criterion: Criterion) -> xr.DataArray:
+    """Every metric under one criterion (SRVR per algorithm too, given regions) over (metric, network, shape), the
+    regions matched to the maps by name, not position."""
+    metrics = _per_shape(maps, radii, criterion)
+    if regions is not None:
+        metrics.update(_region_metrics(regions))
+    order = {"network": maps.network.values, "shape": maps.shape.values}
+    values = np.stack([metrics[m].sel(order).transpose("network", "shape").values for m in metrics])
+    return xr.DataArray(values, dims=("metric", "network", "shape"),
+                        coords={"metric": list(metrics), "network": [str(n) for n in maps.network.values]})
+
+
+def _compared(tests: "_Tests", values: xr.DataArray) -> xr.Dataset:
+    """One criterion's table: per metric and network the mean over shapes and its interval; per ordered pair of networks
+    the difference, its interval and the paired test."""
+    low, high, diff, d_low, d_high, p = (np.stack(a) for a in zip(*(tests.metric(v) for v in values.values)))
+    networks = values.network.values.tolist()
+    return xr.Dataset(
+        {
+            "mean": (("metric", "network"), values.values.mean(-1), {"long_name": "mean over shapes"}),
+            "ci_low": (("metric", "network"), low),
+            "ci_high": (("metric", "network"), high),
+            "difference": (("metric", "network", "other"), diff, {"long_name": "network minus other, mean over shapes"}),
+            "difference_low": (("metric", "network", "other"), d_low),
+            "difference_high": (("metric", "network", "other"), d_high),
+            "p_value": (("metric", "network", "other"), p, {"long_name": "paired sign-flip test, two-sided"}),
+        },
+        coords={"metric": values.metric.values.tolist(), "network": networks, "other": networks},
+    )
+
+
+@dataclass
+class _Tests:
+    """The bootstrap intervals and paired sign-flip tests of a comparison, all drawn from one generator in a fixed
+    order (metric by metric: the networks, then the ordered pairs), so that a comparison repeats exactly."""
+
+    rng: np.random.Generator
+    confidence: float
+    n_resamples: int
+    n_permutations: int
+
+    def metric(self, values: np.ndarray) -> tuple[np.ndarray, ...]:
+        """One metric over [network, shape]: per network the interval (low, high); per ordered pair (network, other) the
+        mean difference, its interval and the p-value (NaN on the diagonal)."""
+        n = len(values)
+        low, high = np.empty(n), np.empty(n)
+        diff, d_low, d_high, p = (np.full((n, n), np.nan) for _ in range(4))
+        for i in range(n):
+            low[i], high[i] = _bootstrap(values[i], self.rng, self.n_resamples, self.confidence)
+        for i, j in itertools.permutations(range(n), 2):
+            d = values[i] - values[j]
+            diff[i, j] = d.mean()
+            d_low[i, j], d_high[i, j] = _bootstrap(d, self.rng, self.n_resamples, self.confidence)
+            p[i, j] = _paired_p(d, self.rng, self.n_permutations)
+        return low, high, diff, d_low, d_high, p
 
 
 def findings(comparison: xr.Dataset, significance: float = 0.05) -> list[str]:

@@ -19,7 +19,7 @@ import numpy as np
 import xarray as xr
 
 from ..criterion import Criterion
-from ..function import as_function
+from ..function import ScoreFunction, as_function
 from ..registry import Configurable, Registry, positive
 from ..space import Space
 from ..validation import check_count
@@ -225,64 +225,94 @@ def find_failures(
     r = space.per_parameter(radius, "radius")
     template = FAILURE_SEARCHES.create(algorithm)
     x0 = _starts(space, starts)
-    S, n = x0.shape
-    a, b = space.neighbourhood(x0, r)
+    box = space.neighbourhood(x0, r)
+    worst = _Worst(fn, criterion, x0)
+    searches = [template.started(x0.shape[1], rng) for rng in np.random.default_rng(random_state).spawn(len(x0))]
+    with tqdm(total=int(len(x0) * (max_queries - 1)), desc=f"find_failures ({template.name})", disable=not progress,
+              leave=False) as bar:
+        _search(fn, criterion, space, box, searches, worst, max_queries, bar)
+    return worst.dataset(space, criterion, {"algorithm": repr(template), "max_queries": int(max_queries),
+                                            "radius": r.tolist(), "random_state": state_attr(random_state)})
 
-    queries = np.zeros(S, dtype=np.int64)
-    to_failure = np.full(S, -1, dtype=np.int64)
-    best_point = x0.copy()
-    passes, best_score, best_top1 = criterion.evaluate(fn, x0) if S else (np.zeros(0, bool), np.zeros(0), np.zeros(0, int))
-    best_passes = passes.copy()
-    start_score = best_score.copy()
-    queries += 1
-    to_failure[~passes] = 1
-    searches = [template.started(n, rng) for rng in np.random.default_rng(random_state).spawn(S)]
-    with tqdm(total=int(S * (max_queries - 1)), desc=f"find_failures ({template.name})", disable=not progress, leave=False) as bar:
-        while True:
-            proposals = []
-            for s in range(S):
-                left = max_queries - int(queries[s])
-                z = searches[s].ask(left) if left > 0 else np.zeros((0, n))
-                proposals.append(np.asarray(z, dtype=float).reshape(-1, n)[:left])
-            if not any(len(z) for z in proposals):
-                break
-            points = np.concatenate([a[s] + z * (b[s] - a[s]) for s, z in enumerate(proposals)])
-            ok, score, top1 = criterion.evaluate(fn, space.wrap(points))
-            at = 0
-            for s, z in enumerate(proposals):
-                k = len(z)
-                if not k:
-                    continue
-                sl = slice(at, at + k)
-                at += k
-                searches[s].tell(z, score[sl])
-                i = int(np.argmin(score[sl]))
-                if score[sl][i] < best_score[s]:
-                    best_score[s], best_top1[s], best_point[s] = score[sl][i], top1[sl][i], points[sl][i]
-                    best_passes[s] = ok[sl][i]
-                if to_failure[s] < 0 and not ok[sl].all():
-                    to_failure[s] = queries[s] + int(np.argmax(~ok[sl])) + 1
-                queries[s] += k
-                bar.update(k)
-    names = list(space.names)
-    return xr.Dataset(
-        {
-            "start_point": (("start", "param"), x0),
-            "start_score": ("start", start_score, {"long_name": "score at the start"}),
-            "point": (("start", "param"), space.wrap(best_point), {"long_name": "the worst view found"}),
-            "score": ("start", best_score, {"long_name": "its score (the lowest found)"}),
-            "top1": ("start", best_top1, {"long_name": "its predicted class (-1: f gives scores only)"}),
-            "failed": ("start", to_failure >= 0, {"long_name": f"a view failing '{criterion.name}' was found"}),
-            "worst_passes": ("start", best_passes, {"long_name": "the worst view found still passes"}),
-            "queries": ("start", queries, {"long_name": "evaluations of f"}),
-            "queries_to_failure": ("start", to_failure, {"long_name": "queries up to the first failing view (-1: none)"}),
-        },
-        coords={"start": np.arange(S), "param": names},
-        attrs={**criterion.attrs(), "algorithm": repr(template), "max_queries": int(max_queries), "radius": r.tolist(),
-               "random_state": state_attr(random_state),
-               "space": space_json(space),
-               "guarantee": "none: a search; a failing view found is real, none found proves nothing"},
-    )
+
+def _search(fn: ScoreFunction, criterion: Criterion, space: Space, box: tuple[np.ndarray, np.ndarray],
+            searches: Sequence[FailureSearch], worst: "_Worst", max_queries: int, bar: Any) -> None:
+    """Run the searches of all starts in rounds, their proposals in one call of f per round, until each has spent
+    ``max_queries``; ``box`` holds each start's lower and upper corner, onto which the unit box is mapped."""
+    a, b = box
+    n = worst.start.shape[1]
+    while True:
+        proposals = _proposals(searches, worst.queries, max_queries, n)
+        if not any(len(z) for z in proposals):
+            break
+        points = np.concatenate([a[s] + z * (b[s] - a[s]) for s, z in enumerate(proposals)])
+        ok, score, top1 = criterion.evaluate(fn, space.wrap(points))
+        at = 0
+        for s, z in enumerate(proposals):
+            k = len(z)
+            if not k:
+                continue
+            sl = slice(at, at + k)
+            at += k
+            searches[s].tell(z, score[sl])
+            worst.record(s, points[sl], ok[sl], score[sl], top1[sl])
+            bar.update(k)
+
+
+def _proposals(searches: Sequence[FailureSearch], queries: np.ndarray, max_queries: int, n: int) -> list[np.ndarray]:
+    """Each start's next points of the unit box [m, n], at most what is left of its ``max_queries`` (none when spent)."""
+    proposals = []
+    for s, search in enumerate(searches):
+        left = max_queries - int(queries[s])
+        z = search.ask(left) if left > 0 else np.zeros((0, n))
+        proposals.append(np.asarray(z, dtype=float).reshape(-1, n)[:left])
+    return proposals
+
+
+class _Worst:
+    """Per start: the worst view found so far (point, score, top-1, whether it passes), the queries spent, and the
+    queries up to the first failing view; the starts themselves are evaluated first (one query each)."""
+
+    def __init__(self, fn: ScoreFunction, criterion: Criterion, x0: np.ndarray) -> None:
+        S = len(x0)
+        self.start = x0
+        self.queries = np.zeros(S, dtype=np.int64)
+        self.to_failure = np.full(S, -1, dtype=np.int64)
+        self.point = x0.copy()
+        passes, self.score, self.top1 = criterion.evaluate(fn, x0) if S else (np.zeros(0, bool), np.zeros(0), np.zeros(0, int))
+        self.passes = passes.copy()
+        self.start_score = self.score.copy()
+        self.queries += 1
+        self.to_failure[~passes] = 1
+
+    def record(self, s: int, points: np.ndarray, ok: np.ndarray, score: np.ndarray, top1: np.ndarray) -> None:
+        """Learn start s's views of one round: keep the worst, note the first failing one, count the queries."""
+        i = int(np.argmin(score))
+        if score[i] < self.score[s]:
+            self.score[s], self.top1[s], self.point[s] = score[i], top1[i], points[i]
+            self.passes[s] = ok[i]
+        if self.to_failure[s] < 0 and not ok.all():
+            self.to_failure[s] = self.queries[s] + int(np.argmax(~ok)) + 1
+        self.queries[s] += len(score)
+
+    def dataset(self, space: Space, criterion: Criterion, attrs: dict[str, Any]) -> xr.Dataset:
+        """The result over ``start`` and ``param``, with the search's ``attrs``."""
+        return xr.Dataset(
+            {
+                "start_point": (("start", "param"), self.start),
+                "start_score": ("start", self.start_score, {"long_name": "score at the start"}),
+                "point": (("start", "param"), space.wrap(self.point), {"long_name": "the worst view found"}),
+                "score": ("start", self.score, {"long_name": "its score (the lowest found)"}),
+                "top1": ("start", self.top1, {"long_name": "its predicted class (-1: f gives scores only)"}),
+                "failed": ("start", self.to_failure >= 0, {"long_name": f"a view failing '{criterion.name}' was found"}),
+                "worst_passes": ("start", self.passes, {"long_name": "the worst view found still passes"}),
+                "queries": ("start", self.queries, {"long_name": "evaluations of f"}),
+                "queries_to_failure": ("start", self.to_failure, {"long_name": "queries up to the first failing view (-1: none)"}),
+            },
+            coords={"start": np.arange(len(self.start)), "param": list(space.names)},
+            attrs={**criterion.attrs(), **attrs, "space": space_json(space),
+                   "guarantee": "none: a search; a failing view found is real, none found proves nothing"},
+        )
 
 
 def _starts(space: Space, starts: Any) -> np.ndarray:

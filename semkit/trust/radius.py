@@ -10,7 +10,7 @@ most a share p of its views fail, by fresh uniform samples).
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -170,52 +170,82 @@ def robustness_radius(
     x = space.points(points)
     oracle = LatticeOracle(fn, space, criterion, x, step)
     last = largest_passing(oracle, [np.full(space.n, k) for k in range(1, max_steps + 1)], progress, "robustness radius")
-    steps = np.where(last == -2, -1, last + 1)  # box i has half-width i + 1
-    lattice_radius = np.where(steps[:, None] >= 0, steps[:, None] * step[None, :], np.nan)
-    names = list(space.names)
+    views = _Views(fn, criterion, space, x, step, np.where(last == -2, -1, last + 1))  # box i has half-width i + 1
     variables: dict[str, Any] = {
-        "steps": ("point", steps, {"long_name": "largest k: every lattice point within k steps passes (-1: the view fails)"}),
-        "lattice_radius": (("point", "param"), lattice_radius, {"long_name": "steps x step", "units": json_units(space)}),
+        "steps": ("point", views.steps, {"long_name": "largest k: every lattice point within k steps passes (-1: the view fails)"}),
+        "lattice_radius": (("point", "param"), views.lattice_radius, {"long_name": "steps x step", "units": json_units(space)}),
         "view": (("point", "param"), x, {"long_name": "the view"}),
     }
     queries = oracle.queries.copy()
     if certificate == "sampled":
-        guarantee = replace(guarantee, tests=max(int(max_steps), 1))
-        candidates = [list(range(int(k), 0, -1)) for k in steps]
-        kept, extra, bound = continuous_steps(fn, criterion, space, x, step, candidates, guarantee, random_state)
-        kept = np.where(steps >= 0, np.maximum(kept, 0), -1)  # the view itself passed: radius 0 at least
-        bound = np.where(kept == 0, 0.0, bound)
-        queries += extra
-        radius = np.where(kept[:, None] >= 0, kept[:, None] * step[None, :], np.nan)
-        variables.update({
-            "radius_steps": ("point", kept, {"long_name": "largest k <= steps whose +-k step box meets the guarantee"}),
-            "radius": (("point", "param"), radius, {"long_name": "radius_steps x step: the box meets the guarantee",
-                                                    "units": json_units(space)}),
-            "check_samples": ("point", extra, {"long_name": "fresh uniform samples drawn to certify boxes"}),
-            "failure_bound": ("point", bound, {"long_name": "Clopper-Pearson bound of the failure share in the box kept"}),
-        })
-        statement = f"sampled: the +-radius box of each view: {guarantee.describe(criterion)}"
-        extra_attrs = guarantee.attrs()
+        certified, extra, statement, extra_attrs = views.sampled(guarantee, max_steps, random_state)
     else:
-        lower, upper = zip(*[radius_box(space, x[i], np.nan_to_num(lattice_radius[i])) for i in range(len(x))]) if len(x) else ((), ())
-        lower, upper = np.array(lower).reshape(-1, space.n), np.array(upper).reshape(-1, space.n)
-        audited = audit(fn, criterion, lower, upper, space=space, n_samples=guarantee.first_look,
-                        confidence=guarantee.confidence, random_state=random_state)
-        passing = steps >= 0
-        for key in audited:  # a failing view has no box to audit
-            audited[key] = np.where(passing, audited[key], -1 if audited[key].dtype.kind == "i" else np.nan)
-        queries += np.where(passing, audited["n_samples"], 0)
-        variables["radius"] = (("point", "param"), lattice_radius, {"long_name": "steps x step (lattice)",
-                                                                    "units": json_units(space)})
-        variables.update({k: ("point", v, {"long_name": EXTRA_NAMES[k]}) for k, v in audited.items()})
-        statement = (f"lattice: every lattice point within the radius passes ({criterion.name}); audited by fresh "
-                     f"continuous samples of each box (audit_failures, audit_bound at confidence {guarantee.confidence:g}), "
-                     "which is no guarantee")
-        extra_attrs = {"confidence": guarantee.confidence, "n_samples": guarantee.first_look}
+        certified, extra, statement, extra_attrs = views.audited(guarantee, random_state)
+    variables.update(certified)
+    queries += extra
     variables["queries"] = ("point", queries, {"long_name": "evaluations of f charged to the view"})
     return xr.Dataset(
         variables,
-        coords={"point": np.arange(len(x)), "param": names},
+        coords={"point": np.arange(len(x)), "param": list(space.names)},
         attrs={**criterion.attrs(), "certificate": certificate, "step": step.tolist(), "max_steps": int(max_steps),
                "random_state": state_attr(random_state), **extra_attrs, "space": space_json(space), "guarantee": statement},
     )
+
+
+#: A certificate's answer: its variables, the queries it charged per view, its statement, its attrs.
+_Certified = tuple[dict[str, Any], np.ndarray, str, dict[str, Any]]
+
+
+@dataclass
+class _Views:
+    """The views and their lattice steps, what both certificates start from (with f, its criterion, the Space, the step)."""
+
+    fn: Any
+    criterion: Criterion
+    space: Space
+    x: np.ndarray
+    step: np.ndarray
+    steps: np.ndarray
+
+    @property
+    def lattice_radius(self) -> np.ndarray:
+        """Per view and parameter, steps x step (NaN where the view fails)."""
+        return np.where(self.steps[:, None] >= 0, self.steps[:, None] * self.step[None, :], np.nan)
+
+    def sampled(self, guarantee: Guarantee, max_steps: int, random_state: int | np.random.Generator) -> _Certified:
+        """The "sampled" certificate: per view the largest +-k * step box, k <= steps, that meets the guarantee."""
+        guarantee = replace(guarantee, tests=max(int(max_steps), 1))
+        candidates = [list(range(int(k), 0, -1)) for k in self.steps]
+        kept, extra, bound = continuous_steps(self.fn, self.criterion, self.space, self.x, self.step, candidates, guarantee,
+                                              random_state)
+        kept = np.where(self.steps >= 0, np.maximum(kept, 0), -1)  # the view itself passed: radius 0 at least
+        bound = np.where(kept == 0, 0.0, bound)
+        radius = np.where(kept[:, None] >= 0, kept[:, None] * self.step[None, :], np.nan)
+        variables = {
+            "radius_steps": ("point", kept, {"long_name": "largest k <= steps whose +-k step box meets the guarantee"}),
+            "radius": (("point", "param"), radius, {"long_name": "radius_steps x step: the box meets the guarantee",
+                                                    "units": json_units(self.space)}),
+            "check_samples": ("point", extra, {"long_name": "fresh uniform samples drawn to certify boxes"}),
+            "failure_bound": ("point", bound, {"long_name": "Clopper-Pearson bound of the failure share in the box kept"}),
+        }
+        statement = f"sampled: the +-radius box of each view: {guarantee.describe(self.criterion)}"
+        return variables, extra, statement, guarantee.attrs()
+
+    def audited(self, guarantee: Guarantee, random_state: int | np.random.Generator) -> _Certified:
+        """The "lattice" certificate: the lattice radius, its box audited by fresh continuous samples (no guarantee)."""
+        space, x, lattice_radius = self.space, self.x, self.lattice_radius
+        lower, upper = zip(*[radius_box(space, x[i], np.nan_to_num(lattice_radius[i])) for i in range(len(x))]) if len(x) else ((), ())
+        lower, upper = np.array(lower).reshape(-1, space.n), np.array(upper).reshape(-1, space.n)
+        audited = audit(self.fn, self.criterion, lower, upper, space=space, n_samples=guarantee.first_look,
+                        confidence=guarantee.confidence, random_state=random_state)
+        passing = self.steps >= 0
+        for key in audited:  # a failing view has no box to audit
+            audited[key] = np.where(passing, audited[key], -1 if audited[key].dtype.kind == "i" else np.nan)
+        variables = {"radius": (("point", "param"), lattice_radius, {"long_name": "steps x step (lattice)",
+                                                                     "units": json_units(space)})}
+        variables.update({k: ("point", v, {"long_name": EXTRA_NAMES[k]}) for k, v in audited.items()})
+        statement = (f"lattice: every lattice point within the radius passes ({self.criterion.name}); audited by fresh "
+                     f"continuous samples of each box (audit_failures, audit_bound at confidence {guarantee.confidence:g}), "
+                     "which is no guarantee")
+        extra_attrs = {"confidence": guarantee.confidence, "n_samples": guarantee.first_look}
+        return variables, np.where(passing, audited["n_samples"], 0), statement, extra_attrs
