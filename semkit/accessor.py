@@ -55,7 +55,7 @@ class DatasetAccessor(_Semkit):
     """semkit's functions on a Dataset result (see the module docstring)."""
 
     def function(self, shape: str | None = None, network: str | None = None) -> Any:
-        """The :class:`~semkit.SemanticFunction` that made this map (of a study: its ``shape`` and ``network``,
+        """The [`SemanticFunction`][semkit.SemanticFunction] that made this map (of a study: its ``shape`` and ``network``,
         by name; default the first), rendered and classified as the map was, so its views are the map's views.
 
         Refused when the shape or network loaded now differs from the one the map records (another mesh file or
@@ -102,7 +102,7 @@ class DatasetAccessor(_Semkit):
         return srvr(self._require("regions", "srvr"), space=self.space)
 
     def check(self, semantic_map: xr.Dataset, *, criterion: Criterion | str | None = None) -> xr.Dataset:
-        """These regions against a dense map (:func:`~semkit.check_regions`), under ``criterion`` (default:
+        """These regions against a dense map ([`check_regions`][semkit.check_regions]), under ``criterion`` (default:
         the regions' own)."""
         from .regions import check_regions
 
@@ -110,7 +110,7 @@ class DatasetAccessor(_Semkit):
 
     def robust_accuracy(self, radius: float | Sequence[float], *,
                         criterion: Criterion | str | Sequence[Criterion | str] | None = None) -> xr.DataArray:
-        """:func:`~semkit.robust_accuracy` of this map, exact on its grid, under ``criterion`` (default: the
+        """[`robust_accuracy`][semkit.robust_accuracy] of this map, exact on its grid, under ``criterion`` (default: the
         map's own, else top-1; a list of criteria adds a ``criterion`` dim)."""
         from .trust import robust_accuracy
 
@@ -119,7 +119,7 @@ class DatasetAccessor(_Semkit):
 
     def decision_noise(self, radius: float | Sequence[float], *,
                        criterion: Criterion | str | None = None) -> xr.DataArray:
-        """:func:`~semkit.decision_noise` of this map, under ``criterion`` (default: the map's own, else top-1)."""
+        """[`decision_noise`][semkit.decision_noise] of this map, under ``criterion`` (default: the map's own, else top-1)."""
         from .trust import decision_noise
 
         return decision_noise(self._require("map", "decision_noise"), radius, space=self.space,
@@ -127,7 +127,7 @@ class DatasetAccessor(_Semkit):
 
     def plot(self, semantic_map: xr.Dataset | None = None, *, ax: Any = None) -> Any:
         """A map as a heatmap (a curve in 1-D), regions as boxes (over ``semantic_map`` when given); returns the
-        axes. For more options call :mod:`semkit.plot` itself."""
+        axes. For more options call [`semkit.plot`][semkit.plot] itself."""
         from . import plot
 
         if self.kind == "regions":

@@ -1,4 +1,4 @@
-"""What it means for a view to pass: one :class:`Criterion`, passed everywhere.
+"""What it means for a view to pass: one [`Criterion`][semkit.Criterion], passed everywhere.
 
 Four kinds, each a question about the network's answer at one view:
 
@@ -13,7 +13,7 @@ Every function that judges views (verified regions, radii, robust accuracy,
 worst views, decision noise, region checks, comparisons) takes
 ``criterion=`` (a Criterion or its name, such as ``"top-5"`` or
 ``"score >= 0.5"``); results name it in their attrs (``criterion``, and
-``criterion_spec`` to read it back with :meth:`Criterion.from_attrs`).
+``criterion_spec`` to read it back with [`Criterion.from_attrs`][semkit.Criterion.from_attrs]).
 A criterion's class (``label=``) is f's own, or absent (f supplies it): f's
 score is its own class's probability, so a criterion naming another class
 is refused (make a SemanticFunction with that label instead).
@@ -38,7 +38,7 @@ _SCORES_ONLY = ("this f gives scores only, so a criterion on classes ({name}) ca
 
 @dataclass(frozen=True)
 class Criterion:
-    """A pass/fail rule for one view; build it with :meth:`top1`, :meth:`topk`, :meth:`score` or :meth:`margin`.
+    """A pass/fail rule for one view; build it with `top1`, `topk`, `score` or `margin`.
 
     Parameters
     ----------
@@ -88,7 +88,7 @@ class Criterion:
 
     @classmethod
     def topk(cls, k: int, label: int | None = None) -> "Criterion":
-        """Pass where the true class is among the ``k`` most probable (k = 1 gives :meth:`top1`).
+        """Pass where the true class is among the ``k`` most probable (k = 1 gives `top1`).
 
         Parameters
         ----------
@@ -431,7 +431,7 @@ class Criterion:
     def on_map(self, semantic_map: xr.Dataset) -> xr.DataArray:
         """The pass/fail grid of a dense map (refused for a study with unfinished tasks).
 
-        A view without a value (NaN, see :meth:`missing_on_map`) fails: a missing view is not a passing one.
+        A view without a value (NaN, see `missing_on_map`) fails: a missing view is not a passing one.
 
         Parameters
         ----------
@@ -459,7 +459,7 @@ class Criterion:
                          "top-1 or score >= t, or judge f itself (robust_accuracy(f, ...), robustness_radius)")
 
     def missing_on_map(self, semantic_map: xr.Dataset) -> xr.DataArray:
-        """The views of a map that have no value for this criterion (NaN): :meth:`on_map` counts them failing.
+        """The views of a map that have no value for this criterion (NaN): `on_map` counts them failing.
 
         Parameters
         ----------

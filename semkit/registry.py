@@ -1,15 +1,15 @@
 """Plug-ins by name: one registry pattern for region algorithms, step rules and failure searches.
 
-A :class:`Registry` maps names to classes. Built-in entries are written as
+A `Registry` maps names to classes. Built-in entries are written as
 ``"module:Class"`` paths and imported on first use, so a name is known
 whatever was imported before (no import side effects); a user's class joins
-with :meth:`Registry.register`. ``registry.create(spec, defaults)`` turns
+with `Registry.register`. ``registry.create(spec, defaults)`` turns
 a name into an object made with the defaults its class takes, and returns an
 object as it is.
 
-Plug-in objects are :class:`Configurable`, as scikit-learn's estimators
+Plug-in objects are `Configurable`, as scikit-learn's estimators
 are: their options are their constructor's keywords, validated when the
-object is made, listed by :meth:`Configurable.get_params` (what stores
+object is made, listed by `Configurable.get_params` (what stores
 fingerprint) and shown by their ``repr``.
 """
 

@@ -1,6 +1,6 @@
 """The semantic parameter space: named, bounded, with units and periodicity.
 
-A :class:`Space` is the box Omega of the paper. It turns user input (arrays,
+A [`Space`][semkit.Space] is the box Omega of the paper. It turns user input (arrays,
 dicts of named arrays, xarray objects) into validated point arrays [B, n] in
 its own dimension order, so that grids, regions and plots carry names rather
 than column numbers.
@@ -36,7 +36,7 @@ MAX_GRID_POINTS = 2e8
 #: Relative tolerance for coordinates of a Space: a grid point on a bound, a grid that closes its circle.
 TOLERANCE = 1e-9
 
-#: Natural bounds and periodicity of the renderer's parameters (:meth:`Space.of`).
+#: Natural bounds and periodicity of the renderer's parameters ([`Space.of`][semkit.Space.of]).
 KNOWN_BOUNDS: dict[str, tuple[float, float, bool]] = {
     "azimuth": (0.0, 360.0, True),
     "elevation": (-10.0, 90.0, False),
@@ -87,7 +87,7 @@ class Space:
     ----------
     parameters : sequence of Parameter, or mapping of name to (low, high)
         The free parameters, in order: at least one, unique names, bounds finite with low < high (else ValueError).
-        A mapping's units come from ``units`` or :data:`KNOWN_UNITS`.
+        A mapping's units come from ``units`` or `KNOWN_UNITS`.
     periodic : iterable of str, default ()
         With a mapping: the names whose values wrap round (angles such as azimuth) instead of being rejected.
     units : mapping of str to str, optional
@@ -166,13 +166,13 @@ class Space:
         elevation : float, default 35.0
             The fixed elevation in degrees.
         periodic : bool, default True
-            Whether azimuth wraps round (see :meth:`paper`).
+            Whether azimuth wraps round (see `paper`).
         """
         return cls([Parameter("azimuth", 0.0, 360.0, "deg", periodic)], fixed={"elevation": elevation})
 
     @classmethod
     def of(cls, *names: str, fixed: Mapping[str, float] | None = None, **bounds: tuple[float, float]) -> "Space":
-        """A Space of the renderer's parameters with their natural bounds (:data:`KNOWN_BOUNDS`), units and periodicity.
+        """A Space of the renderer's parameters with their natural bounds (`KNOWN_BOUNDS`), units and periodicity.
 
         >>> Space.of("azimuth", "roll", light_intensity=(0.2, 1.0))
         Space(azimuth=[0, 360) deg, roll=[-180, 180) deg, light_intensity=[0.2, 1])
@@ -258,7 +258,7 @@ class Space:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "Space":
-        """The Space a :meth:`to_dict` description holds (from dataset attrs and configs).
+        """The Space a `to_dict` description holds (from dataset attrs and configs).
 
         Parameters
         ----------
@@ -429,7 +429,7 @@ class Space:
         return [(start, min(end, p.high))] + ([(p.low, end - p.width)] if end > p.high else [])
 
     def tolerances(self) -> np.ndarray:
-        """The absolute tolerance per parameter (:data:`TOLERANCE` of its magnitude, at least of 1)."""
+        """The absolute tolerance per parameter (`TOLERANCE` of its magnitude, at least of 1)."""
         return TOLERANCE * np.maximum(1.0, np.abs(self.lower) + np.abs(self.upper))
 
     # -------------------------------------------------------------------- grids
@@ -438,12 +438,12 @@ class Space:
         return np.array([DEFAULT_ANGLE_STEP if p.units == "deg" else p.width / DEFAULT_DIVISIONS for p in self.parameters])
 
     def steps(self, step: "float | Sequence[float] | Mapping[str, float] | None" = None) -> np.ndarray:
-        """The grid spacing per parameter [n] (errors: see :meth:`per_parameter`).
+        """The grid spacing per parameter [n] (errors: see `per_parameter`).
 
         Parameters
         ----------
         step : float, sequence of float or mapping of str to float, optional
-            One, one per parameter, or a mapping by name (the others take the default); None: :meth:`default_step`.
+            One, one per parameter, or a mapping by name (the others take the default); None: `default_step`.
         """
         if step is None:
             return self.default_step()
@@ -492,11 +492,11 @@ class Space:
         Parameters
         ----------
         step : float, sequence of float or mapping of str to float, optional
-            The spacing (see :meth:`steps`); None: :meth:`default_step`. A periodic parameter's grid covers [low, high)
+            The spacing (see `steps`); None: `default_step`. A periodic parameter's grid covers [low, high)
             once, a bounded one's includes ``high`` when the steps land on it. A step wider than its parameter's range,
-            or a grid of more than :data:`MAX_GRID_POINTS` points, is a ValueError.
+            or a grid of more than `MAX_GRID_POINTS` points, is a ValueError.
         coords : mapping of str to sequence of float, optional
-            Explicit values for some or all parameters, instead of steps (checked as :meth:`points` checks).
+            Explicit values for some or all parameters, instead of steps (checked as `points` checks).
         """
         coords = dict(coords or {})
         unknown = set(coords) - set(self.names)
@@ -526,7 +526,7 @@ class Space:
         return out
 
     def lattice(self, origin: Any, step: Any, offsets: Any) -> np.ndarray:
-        """Points ``origin + offsets * step`` [m, n] of a lattice, as they are: test them with :meth:`contains`.
+        """Points ``origin + offsets * step`` [m, n] of a lattice, as they are: test them with `contains`.
 
         Parameters
         ----------
@@ -556,7 +556,7 @@ class Space:
         return bool(abs(values[0] + p.width - values[-1] - step) <= self.tolerances()[self.names.index(name)])
 
     def named(self, points: np.ndarray) -> dict[str, np.ndarray]:
-        """Split validated points (:meth:`points`) into named columns [B], fixed values broadcast.
+        """Split validated points (`points`) into named columns [B], fixed values broadcast.
 
         Parameters
         ----------

@@ -20,6 +20,10 @@ def test_the_api_reference_builds_with_warnings_as_errors(tmp_path):
     page = (tmp_path / "site" / "semkit" / "index.html").read_text()
     for name in ("semkit.find_regions", "semkit.study", "semkit.SemanticFunction", "semkit.open"):
         assert f'id="{name}"' in page
+    for html in (tmp_path / "site").rglob("index.html"):  # cross references are links or code, never raw roles
+        raw = re.findall(r":(?:class|func|meth|data|mod|attr):", html.read_text())
+        assert not raw, f"{html.parent.name}: the reference shows Sphinx roles {raw[:3]} as text: write [`Name`][semkit.Name]"
+    assert '<table>' in page and "Parameters" in page  # numpydoc sections render as tables
 
 
 def python_blocks() -> list[str]:

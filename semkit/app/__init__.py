@@ -1,8 +1,8 @@
 """Applications on top of the library: the ipywidgets explorer, the papermill reports, and the ``semkit`` command.
 
-* :mod:`.explorer`: :class:`Explorer`, a map, its renders and grown regions in a notebook;
-* :mod:`.reports`: :func:`run_reports`, the report notebooks run on the defaults;
-* :mod:`.cli`: ``semkit report | sweep | ...``.
+* `.explorer`: [`Explorer`][semkit.app.Explorer], a map, its renders and grown regions in a notebook;
+* `.reports`: [`run_reports`][semkit.app.run_reports], the report notebooks run on the defaults;
+* `.cli`: ``semkit report | sweep | ...``.
 """
 
 from .explorer import Explorer

@@ -10,7 +10,7 @@ HTML exports, and their figures into ``--figures``. ``--shapenet`` runs the
 same reports on a ShapeNetCore folder.
 
 ``sweep`` runs maps or region searches over shapes x networks on Dask (see
-:func:`semkit.study` with ``scheduler``), configured by a YAML file such as::
+[`semkit.study`][semkit.study] with ``scheduler``), configured by a YAML file such as::
 
     kind: map                 # or: regions
     store: study.zarr

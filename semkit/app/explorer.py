@@ -1,10 +1,10 @@
 """An interactive explorer: move through the semantic space and watch a network's answer.
 
-:class:`Explorer` holds the state (shape, network, current point) and
+[`Explorer`][semkit.app.explorer.Explorer] holds the state (shape, network, current point) and
 computes what a person looks at: the render, the top-5 predictions, the
 shape's 2-D map with a cursor, and robust regions grown from the current
 point. Its logic is plain Python (tested without a browser);
-:meth:`Explorer.widget` binds it to ipywidgets for Jupyter: a slider per
+[`Explorer.widget`][semkit.app.explorer.Explorer.widget] binds it to ipywidgets for Jupyter: a slider per
 parameter, shape and network pickers, an algorithm picker and a button.
 """
 
@@ -42,7 +42,7 @@ class Explorer:
         Network names or classifiers.
     space : Space, optional
         A 2-D Space; any parameter the renderer knows may be a slider (``Space.of("azimuth", "roll")``). None:
-        :meth:`Space.paper`.
+        [`Space.paper`][semkit.Space.paper].
     step : float or sequence of float, default (15, 10)
         The maps' grid step, in the Space's units (one, or one per parameter).
     image_size : int, optional
@@ -50,7 +50,7 @@ class Explorer:
     store : str or path, optional
         A folder the maps are kept in too, so a rerun reads them back.
     renderer_options : mapping, optional
-        Keywords for :class:`~semkit.Renderer` (e.g. ``{"materials": True, "background": 0.5}``).
+        Keywords for [`Renderer`][semkit.Renderer] (e.g. ``{"materials": True, "background": 0.5}``).
 
     Raises
     ------
@@ -209,7 +209,7 @@ class Explorer:
         Returns
         -------
         xarray.Dataset
-            The region search, as :func:`~semkit.find_regions` returns it.
+            The region search, as [`find_regions`][semkit.find_regions] returns it.
         """
         ALGORITHMS[algorithm]  # an unknown name is named before any work
         start = [[self.point[k] for k in self.space.names]]
@@ -236,7 +236,7 @@ class Explorer:
         )
 
     def map_figure(self, figsize: tuple[float, float] = (5.5, 3.4)):
-        """The map with a cursor at the current point (and the grown region, if any); :meth:`close` closes it.
+        """The map with a cursor at the current point (and the grown region, if any); `close` closes it.
 
         Parameters
         ----------

@@ -3,7 +3,7 @@
 ``run_reports()`` (``make report``, ``semkit report``) executes the report
 notebooks in order into a report folder, each next to an HTML export, and
 stops at the first failing notebook with a message that names it and the
-cell, keeping what finished. :func:`setup` (through :func:`~semkit.load_shapes`) is
+cell, keeping what finished. [`setup`][semkit.app.reports.setup] (through `load_shapes`) is
 the notebooks' one way to pick shapes: gallery shapes by default, a ShapeNet
 folder instead.
 """
@@ -47,7 +47,7 @@ def setup(
     out, figures : str or path
         The folders for results and for figures; made when missing.
     shapes : sequence of str, optional
-        The shapes (see :func:`~semkit.scene.load_shapes`). Gallery names mean nothing in a ShapeNet folder: with
+        The shapes (see [`load_shapes`][semkit.scene.load_shapes]). Gallery names mean nothing in a ShapeNet folder: with
         ``shapenet`` they are dropped, and its classes' first models are taken.
     shapenet : str or path, optional
         A ShapeNetCore folder to take models from.
@@ -173,7 +173,7 @@ def check_parameters(notebooks: str | os.PathLike, parameters: Mapping[str, Any]
                      names: Sequence[str] = REPORT_NOTEBOOKS) -> dict[str, dict[str, Any]]:
     """Each report notebook's declared parameters with their defaults, after checking ``parameters`` against them.
 
-    Raises :class:`ReportError` for a name no notebook declares, or a value whose type does not fit a
+    Raises [`ReportError`][semkit.app.reports.ReportError] for a name no notebook declares, or a value whose type does not fit a
     notebook's default (a whole number where the default is one, a list where it is a list, ...).
     """
     try:
@@ -210,13 +210,13 @@ def check_parameters(notebooks: str | os.PathLike, parameters: Mapping[str, Any]
     return declared
 
 
-#: What :func:`setup` sets itself with ``smoke`` (it also keeps two shapes).
+#: What [`setup`][semkit.app.reports.setup] sets itself with ``smoke`` (it also keeps two shapes).
 SETUP_SMOKE = ("per_class", "image_size")
 
 
 def smoke_sets(notebook: Path) -> set[str]:
     """The names a report notebook sets itself when ``smoke`` is on: those assigned under ``if smoke:`` in its code
-    cells, and what :func:`setup` sets."""
+    cells, and what [`setup`][semkit.app.reports.setup] sets."""
     import json
 
     names = set(SETUP_SMOKE)

@@ -1,11 +1,11 @@
 """Classifying renders: networks with their preprocessing inside, loaded by name, run by the fastest engine.
 
-* :mod:`.classifier`: :class:`Classifier`, images in [0, 1] -> probabilities;
-* :mod:`.loaders`: :func:`load_classifier` (bundled EfficientNet-Lites, torchvision, timm, open_clip);
-* :mod:`.clip`: open_clip models as zero-shot classifiers over ImageNet or one's own class names;
-* :mod:`.engine`: ONNX Runtime on the CPU and the cache of exports;
-* :mod:`.weights`: weight files from caches, downloads and mirrors, and untrained weights (``"random"``);
-* :mod:`.labels`: ImageNet's class names and :func:`resolve_label`.
+* `.classifier`: [`Classifier`][semkit.Classifier], images in [0, 1] -> probabilities;
+* `.loaders`: [`load_classifier`][semkit.load_classifier] (bundled EfficientNet-Lites, torchvision, timm, open_clip);
+* `.clip`: open_clip models as zero-shot classifiers over ImageNet or one's own class names;
+* `.engine`: ONNX Runtime on the CPU and the cache of exports;
+* `.weights`: weight files from caches, downloads and mirrors, and untrained weights (``"random"``);
+* `.labels`: ImageNet's class names and [`resolve_label`][semkit.classify.resolve_label].
 """
 
 from .classifier import IMAGENET_MEAN, IMAGENET_STD, Classifier

@@ -1,12 +1,12 @@
 """Image classifiers with their preprocessing inside.
 
-A :class:`Classifier` takes rendered images in [0, 1] ([B, 3, H, W]) and
+A [`Classifier`][semkit.Classifier] takes rendered images in [0, 1] ([B, 3, H, W]) and
 returns ImageNet class probabilities; resizing to the network's input size
 and the input normalization its weights were trained with happen inside,
 so callers never have to know them.
 
-Networks by name come from :mod:`.loaders`; CPU inference runs in ONNX
-Runtime where it agrees with PyTorch (:mod:`.engine`).
+Networks by name come from `.loaders`; CPU inference runs in ONNX
+Runtime where it agrees with PyTorch (`.engine`).
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ class Classifier(nn.Module):
     """A network plus its preprocessing: images in [0, 1] -> class probabilities.
 
     Calling the classifier returns probabilities [B, classes];
-    :meth:`logits` returns the raw outputs. The network runs in channels-last
+    `logits` returns the raw outputs. The network runs in channels-last
     memory format, on a CPU in micro-batches, on a GPU on the whole batch at
     once. ``close()`` drops the ONNX Runtime sessions.
 
@@ -55,7 +55,7 @@ class Classifier(nn.Module):
         "auto" runs inference on the CPU in ONNX Runtime, exported from ``model`` at the first call at each image
         size (weights changed after that call are not seen: make a new Classifier); inputs that require grad, and
         GPU inputs, run in PyTorch. "torch" always uses PyTorch; "onnxruntime" fails loudly where "auto" falls back
-        (for that image size only, with a warning: :meth:`engines` says which engine runs each size).
+        (for that image size only, with a warning: `engines` says which engine runs each size).
     weights : str, optional
         What weights the network has, as recorded in results; ``"random"`` marks an untrained network.
 
@@ -108,7 +108,7 @@ class Classifier(nn.Module):
         Parameters
         ----------
         label : int or str
-            A class index, or one of its :attr:`labels` (case-insensitive, underscores as spaces).
+            A class index, or one of its `labels` (case-insensitive, underscores as spaces).
 
         Raises
         ------
@@ -207,7 +207,7 @@ class Classifier(nn.Module):
         return out
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        """Class probabilities [B, classes] for images: the softmax of :meth:`logits`.
+        """Class probabilities [B, classes] for images: the softmax of `logits`.
 
         Parameters
         ----------

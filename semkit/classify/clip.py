@@ -1,4 +1,4 @@
-"""Vision-language networks (open_clip) as zero-shot classifiers behind the :class:`Classifier` interface.
+"""Vision-language networks (open_clip) as zero-shot classifiers behind the [`Classifier`][semkit.Classifier] interface.
 
 ``load_classifier("open_clip/ViT-B-32", weights="laion2b_s34b_b79k")``:
 the image tower, and one text embedding per class, the mean of the
@@ -79,7 +79,7 @@ def load_open_clip(
     download: bool,
     progress: bool,
 ) -> Classifier:
-    """A zero-shot classifier of open_clip's architecture ``name`` (see :func:`semkit.classify.load_classifier`)."""
+    """A zero-shot classifier of open_clip's architecture ``name`` (see [`semkit.classify.load_classifier`][semkit.classify.load_classifier])."""
     try:
         import open_clip
     except ImportError:

@@ -47,8 +47,8 @@ class Normalized(nn.Module):
 class ExportCache:
     """ONNX exports kept in memory by key, the most recently used (each is a few to tens of MB).
 
-    One is shared by the process (:data:`EXPORTS`), so a network is exported
-    once per process; :meth:`clear` frees them.
+    One is shared by the process (`EXPORTS`), so a network is exported
+    once per process; `clear` frees them.
 
     Parameters
     ----------
@@ -103,14 +103,14 @@ class ExportCache:
         return len(self._exports)
 
 
-#: The process's exports in memory (on disk they are kept in :func:`cache_dir`).
+#: The process's exports in memory (on disk they are kept in `cache_dir`).
 EXPORTS = ExportCache()
 
 
 class OnnxNetwork:
     """A network exported to ONNX and run by ONNX Runtime on the CPU, with torch tensors in and out.
 
-    Exports are kept in an :class:`ExportCache` and in ``cache_dir()``, keyed
+    Exports are kept in an [`ExportCache`][semkit.classify.engine.ExportCache] and in ``cache_dir()``, keyed
     by the network's code, modules, weights and the exporter's versions: a
     network is exported once (about 5 s), not once per process (notebook
     kernels, Dask workers). A kept export that no longer agrees with the

@@ -1,7 +1,7 @@
 """Classifiers by name: the bundled EfficientNet-Lites (offline), torchvision's, timm's and open_clip's networks.
 
 Torchvision networks, timm's (``timm/<name>``) and open_clip's (``open_clip/<name>``) take their weights from
-the usual caches, downloaded when missing (:mod:`semkit.classify.weights`),
+the usual caches, downloaded when missing (`semkit.classify.weights`),
 or from a file. Weights are always read with ``torch.load(...,
 weights_only=True)`` or safetensors.
 """
@@ -77,7 +77,7 @@ def load_classifier(
       missing). Renders are normalized with its ``pretrained_cfg`` mean and
       std at its input size, without resizing and cropping.
     * any open_clip model, as ``open_clip/<name>`` (``open_clip/ViT-B-32``),
-      as a zero-shot classifier (:mod:`semkit.classify.clip`): ``weights``
+      as a zero-shot classifier (`semkit.classify.clip`): ``weights``
       a pretrained tag as open_clip names it (``"laion2b_s34b_b79k"``;
       default its first) from the Hugging Face hub cache, or a file. The
       class embeddings are computed once and kept in ``$SEMKIT_CACHE``.

@@ -7,7 +7,7 @@ from its official location or from a mirror holding the same file names (``SEMKI
 and kept only when its hash matches. timm's weights live in the Hugging Face hub cache
 (``$HF_HOME/hub``, default ``~/.cache/huggingface/hub``), which timm fills itself.
 
-``weights="random"`` (:data:`RANDOM`) builds an architecture untrained, from a fixed seed, offline.
+``weights="random"`` (`RANDOM`) builds an architecture untrained, from a fixed seed, offline.
 ``SEMKIT_OFFLINE=1`` (or ``download=False``) sends no request at all: weights come from the caches
 or from a file, and the error for a missing file says which file to put where.
 """

@@ -1,9 +1,9 @@
 """Semantic functions: f(u), a network's score for the true class on renders of a shape at parameters u.
 
-* :mod:`.protocol`: :class:`ScoreFunction`, what every f offers, and :func:`as_function` for plain callables;
-* :mod:`.semantic`: :class:`SemanticFunction` (one shape, one network) and :class:`SemanticFunctions`
+* `.protocol`: [`ScoreFunction`][semkit.function.ScoreFunction], what every f offers, and [`as_function`][semkit.function.as_function] for plain callables;
+* `.semantic`: [`SemanticFunction`][semkit.SemanticFunction] (one shape, one network) and [`SemanticFunctions`][semkit.SemanticFunctions]
   (one shape, several networks, each view rendered once);
-* :mod:`.cache`: the memo of evaluated points; :mod:`.differences`: gradients by central differences.
+* `.cache`: the memo of evaluated points; `.differences`: gradients by central differences.
 """
 
 from .cache import QueryCache

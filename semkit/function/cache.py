@@ -3,7 +3,7 @@
 Maps, region steps, verified boxes, radii and failure searches often ask
 for the same view twice (a box's corners are its neighbour's, central
 differences revisit points, a resumed search starts where it stopped). A
-:class:`QueryCache` keeps each point's true-class score and top-k
+[`QueryCache`][semkit.function.cache.QueryCache] keeps each point's true-class score and top-k
 predictions, keyed by the point's exact float64 values (periodic values
 already wrapped), and forgets the least recently used points beyond
 ``size`` entries. It holds one function's answers; it is safe to use

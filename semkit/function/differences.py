@@ -24,7 +24,7 @@ def difference_points(points: np.ndarray, space: Space, steps: Any) -> np.ndarra
 
 
 def difference_quotients(values: np.ndarray, points: np.ndarray) -> np.ndarray:
-    """Gradients [B, n] from f at :func:`difference_points` ``points`` [B, 2, n, n] (values in the same order)."""
+    """Gradients [B, n] from f at `difference_points` ``points`` [B, 2, n, n] (values in the same order)."""
     B, _, n, _ = points.shape
     f = np.asarray(values, dtype=float).reshape(B, 2, n)
     span = np.einsum("bii->bi", points[:, 0] - points[:, 1])

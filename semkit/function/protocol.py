@@ -1,10 +1,10 @@
 """The protocol of every semantic function f, and plain callables completed to it.
 
 Everything downstream (maps, regions, trust, studies) takes any f that
-follows :class:`ScoreFunction`: its scores, top-1 predictions, gradient, a
-description and a query count. :func:`as_function` completes a plain
+follows [`ScoreFunction`][semkit.function.protocol.ScoreFunction]: its scores, top-1 predictions, gradient, a
+description and a query count. [`as_function`][semkit.function.protocol.as_function] completes a plain
 callable (an analytic function, an interpolated map) to that protocol, so
-no other module has to ask an f what it can do; :func:`store_identity`
+no other module has to ask an f what it can do; [`store_identity`][semkit.function.protocol.store_identity]
 says which f a stored result belongs to.
 """
 
@@ -32,7 +32,7 @@ class Evaluation(NamedTuple):
 
 @runtime_checkable
 class ScoreFunction(Protocol):
-    """What semkit needs of an f: a :class:`SemanticFunction` follows it, :func:`as_function` completes any callable.
+    """What semkit needs of an f: a [`SemanticFunction`][semkit.SemanticFunction] follows it, [`as_function`][semkit.function.protocol.as_function] completes any callable.
 
     ``describe()`` says what f is, as plain values; for a store it must
     determine f's results (a SemanticFunction's holds digests of its weights
@@ -53,17 +53,17 @@ class ScoreFunction(Protocol):
 
 
 class PlainFunction:
-    """A callable completed to the :class:`ScoreFunction` protocol.
+    """A callable completed to the [`ScoreFunction`][semkit.function.protocol.ScoreFunction] protocol.
 
     Scores come from ``f`` (checked: one finite value per point), the
     gradient from ``f.gradient`` where f has one, else central differences
     with steps ``fd_step``; ``queries`` counts the points evaluated here.
-    The grid points a map's store identity probed (:meth:`remember`) are
+    The grid points a map's store identity probed (`remember`) are
     answered once more without evaluating f, when the map then needs them;
     every other call goes straight to f.
     ``identified`` says whether f describes itself (then ``describe()`` is
     its own); a function that does not is matched to a store by its values
-    at fixed probe points (see :func:`store_identity`).
+    at fixed probe points (see [`store_identity`][semkit.function.protocol.store_identity]).
     """
 
     def __init__(self, f: Callable[[np.ndarray], Any], space: Space, fd_step: float | Sequence[float] = 1.0) -> None:
@@ -120,7 +120,7 @@ class PlainFunction:
 
 
 def as_function(f: Any, *, space: Space | None = None, fd_step: float | Sequence[float] = 1.0) -> ScoreFunction:
-    """``f`` as a :class:`ScoreFunction`: itself when it follows the protocol, else completed by :class:`PlainFunction`.
+    """``f`` as a [`ScoreFunction`][semkit.function.protocol.ScoreFunction]: itself when it follows the protocol, else completed by `PlainFunction`.
 
     Parameters
     ----------
@@ -164,8 +164,8 @@ def store_identity(f: ScoreFunction, key: str | None = None, grid: np.ndarray | 
     """What identifies ``f`` for a store: ``key`` when given, else its description, with a canary when it has none.
 
     The canary is a digest of f's values (rounded to nine digits) at up to
-    :data:`PROBES` fixed uniform points of its Space and, for a map, at a
-    fixed sample of its grid points (up to :data:`GRID_PROBES`), all
+    `PROBES` fixed uniform points of its Space and, for a map, at a
+    fixed sample of its grid points (up to `GRID_PROBES`), all
     together at most half the grid, so that reading a finished map back
     costs at most half of it; the grid points probed are remembered by f
     and cost nothing when the map computes them. Another function of the

@@ -1,9 +1,9 @@
 """The semantic function f(u) = softmax(C(R(S, u)))[y] of one shape and one network (or several).
 
-A :class:`SemanticFunction` maps points u of a Space ([B, n]) to the
+A [`SemanticFunction`][semkit.SemanticFunction] maps points u of a Space ([B, n]) to the
 network's probability of the true class y for the renders of shape S at u;
-:class:`SemanticFunctions` renders each view once for several networks.
-Both follow :class:`~semkit.function.ScoreFunction` (:mod:`.protocol`).
+[`SemanticFunctions`][semkit.SemanticFunctions] renders each view once for several networks.
+Both follow [`ScoreFunction`][semkit.function.ScoreFunction] (`.protocol`).
 """
 
 from __future__ import annotations
@@ -35,10 +35,10 @@ class SemanticFunction:
     deterministic. ``f.gradient(points)`` differentiates through the
     renderer when it is differentiable, else by central differences.
     ``f.queries`` counts the points rendered and classified so far, gradient
-    evaluations included (as a network of :class:`SemanticFunctions`, the
+    evaluations included (as a network of [`SemanticFunctions`][semkit.SemanticFunctions], the
     points it classified: their renders are shared and counted there).
 
-    Every point's answer is kept in ``f.cache`` (a :class:`~semkit.function.QueryCache`,
+    Every point's answer is kept in ``f.cache`` (a [`QueryCache`][semkit.function.QueryCache],
     least recently used forgotten), so a point asked for again (by a map, a
     region step, central differences) is neither rendered nor classified
     again: it is no query, and ``f.cache_hits`` counts it instead (as it
@@ -47,15 +47,15 @@ class SemanticFunction:
     Parameters
     ----------
     shape : Mesh, str or path
-        Anything :func:`~semkit.load_shape` takes: a gallery name, a mesh file, a ShapeNet entry, a Mesh.
+        Anything [`load_shape`][semkit.load_shape] takes: a gallery name, a mesh file, a ShapeNet entry, a Mesh.
     network : Classifier or str
-        The network, or its name (see :func:`~semkit.load_classifier`).
+        The network, or its name (see [`load_classifier`][semkit.load_classifier]).
     label : int or str, optional
         The true class, an index or a name of the network's labels; None: the shape's own (ImageNet) label.
     renderer : Renderer, optional
         None: the CPU/GPU default at the network's input size.
     space : Space, optional
-        The semantic parameters; None: :meth:`Space.paper`.
+        The semantic parameters; None: [`Space.paper`][semkit.Space.paper].
     batch_size : int, default 32
         Points rendered and classified per chunk, so memory stays bounded.
     fd_step : float or sequence of float, optional
@@ -120,7 +120,7 @@ class SemanticFunction:
     # ------------------------------------------------------------ description
     @property
     def cache_hits(self) -> int:
-        """Points answered from the cache (not rendered, not counted in :attr:`queries`)."""
+        """Points answered from the cache (not rendered, not counted in `queries`)."""
         return self.cache.hits if self.cache is not None else 0
 
     @property
@@ -129,7 +129,7 @@ class SemanticFunction:
 
     @property
     def gradient_method(self) -> str:
-        """How :meth:`gradient` differentiates: through the renderer, or by finite differences."""
+        """How `gradient` differentiates: through the renderer, or by finite differences."""
         if self.renderer.differentiable:
             return f"autograd ({self.renderer.backend_name} renderer)"
         steps = ", ".join(f"{name}={h:g}" for name, h in zip(self.space.names, self.fd_step))
@@ -176,7 +176,7 @@ class SemanticFunction:
         Parameters
         ----------
         points : array_like [B, n], mapping or xarray object
-            Points of the Space (see :meth:`Space.points`).
+            Points of the Space (see [`Space.points`][semkit.Space.points]).
         k : int, default 1
             How many top classes to return.
 
@@ -231,12 +231,12 @@ class SemanticFunction:
 
     # --------------------------------------------------------------- gradient
     def gradient(self, points: Any) -> np.ndarray:
-        """d score / d point [B, n], in score per Space unit (see :attr:`gradient_method`).
+        """d score / d point [B, n], in score per Space unit (see `gradient_method`).
 
         Parameters
         ----------
         points : array_like [B, n], mapping or xarray object
-            Points of the Space (see :meth:`Space.points`).
+            Points of the Space (see [`Space.points`][semkit.Space.points]).
         """
         pts = self.space.points(points)
         if self.renderer.differentiable:
@@ -260,10 +260,10 @@ class SemanticFunctions:
     """One shape under several networks: each view is rendered once and classified by every network.
 
     ``SemanticFunctions("coffee_mug", ["efficientnet_lite0", "efficientnet_lite1"])``
-    holds one :class:`SemanticFunction` per network (``f[name]``,
+    holds one [`SemanticFunction`][semkit.SemanticFunction] per network (``f[name]``,
     ``f.functions``), all with the same mesh, label, Space and renderer, so
-    each stays an ordinary :class:`ScoreFunction` (regions, trust, maps of
-    one network). ``f.evaluate(points)`` returns one :class:`Evaluation` per
+    each stays an ordinary [`ScoreFunction`][semkit.function.ScoreFunction] (regions, trust, maps of
+    one network). ``f.evaluate(points)`` returns one [`Evaluation`][semkit.function.Evaluation] per
     network (by name); it renders the points that some network has not
     answered yet (cached answers are reused per network) once, and gives the
     images to each network that needs them. ``f.evaluate_each({name: points})``
@@ -279,16 +279,16 @@ class SemanticFunctions:
     Parameters
     ----------
     shape : Mesh, str or path
-        Anything :func:`~semkit.load_shape` takes.
+        Anything [`load_shape`][semkit.load_shape] takes.
     networks : sequence of Classifier or str
         One or more networks or their names, with unique names.
     label : int or str, optional
-        The true class, as for :class:`SemanticFunction`.
+        The true class, as for [`SemanticFunction`][semkit.SemanticFunction].
     renderer : Renderer, optional
         None: the default at the largest input size of the networks; the others resize the images
         (antialiased), as every classifier does with images of another size.
     space : Space, optional
-        The semantic parameters; None: :meth:`Space.paper`.
+        The semantic parameters; None: [`Space.paper`][semkit.Space.paper].
     batch_size : int, default 32
         Points rendered and classified per chunk.
     pipeline : bool, optional

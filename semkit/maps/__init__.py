@@ -1,8 +1,8 @@
 """Network semantic maps: f over a grid of a Space, dense or adaptive, and maps read back as functions.
 
-* :mod:`.dense`: :func:`semantic_map` (one f), :func:`network_maps` (several networks, each view rendered once);
-* :mod:`.adaptive`: adaptive maps, refined where the answer changes;
-* :mod:`.interpolation`: :class:`MapFunction`, a map as an f (no renders).
+* `.dense`: [`semantic_map`][semkit.semantic_map] (one f), `network_maps` (several networks, each view rendered once);
+* `.adaptive`: adaptive maps, refined where the answer changes;
+* `.interpolation`: [`MapFunction`][semkit.maps.MapFunction], a map as an f (no renders).
 """
 
 from .adaptive import DEFAULT_MAX_ERROR, resolve_max_error

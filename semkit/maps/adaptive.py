@@ -2,7 +2,7 @@
 
 Score maps are mostly flat, with the action in narrow bands, and often vary
 along one parameter only (a bottle's score changes with the elevation, not
-the azimuth). :func:`refine` works in the grid's index space with cells
+the azimuth). `refine` works in the grid's index space with cells
 that have their own level per dimension: along dimension k a cell of level
 ``l`` spans ``2**l`` grid steps (fewer at a bounded dimension's end; a
 periodic one wraps, so its cells tile the period). It evaluates the grid at
@@ -31,8 +31,8 @@ corner.
 
 Several functions (the networks of one shape) are refined each where it
 needs it, so each one's map is the map it gets alone and each evaluates
-only its own points. :func:`refine` is a generator that asks for its
-batches, so :func:`adaptive_values` runs the refinements in lockstep and
+only its own points. `refine` is a generator that asks for its
+batches, so `adaptive_values` runs the refinements in lockstep and
 evaluates the points asked for in the same round together: a view is
 rendered once for the networks that ask for it in one round, and again
 when another network reaches it in a later round (their paths differ:
@@ -94,7 +94,7 @@ class _Axis:
         return np.minimum(lo + 2**level, self.end)
 
 
-#: A refinement (:func:`refine`): yields the flat grid indices it needs evaluated, is sent their values, returns the map.
+#: A refinement (`refine`): yields the flat grid indices it needs evaluated, is sent their values, returns the map.
 Refinement = Generator[np.ndarray, Mapping[str, np.ndarray], dict[str, np.ndarray]]
 
 
@@ -109,7 +109,7 @@ def adaptive_values(
     chunk_size: int = 64,
     progress: bool = True,
 ) -> list[dict[str, np.ndarray]]:
-    """Adaptive maps' values over ``grid`` (see :func:`refine`) for one or more functions, each refined where it needs it.
+    """Adaptive maps' values over ``grid`` (see `refine`) for one or more functions, each refined where it needs it.
 
     Per function (by position) ``label`` holds its true class (or None) and
     ``journals`` its map's store (or None). The refinements run in lockstep:
@@ -247,7 +247,7 @@ def refine(
 
     ``coords`` are the grid's values per dimension, ``periods`` each
     dimension's period where its grid closes the circle
-    (:meth:`~semkit.Space.closes_circle`; None: bounded, or a grid over part
+    ([`closes_circle`][semkit.Space.closes_circle]; None: bounded, or a grid over part
     of the period). ``known`` holds points evaluated before (``index``,
     ``score``, ``top1``): they are not asked for again, so a resumed map
     takes the same path. ``label``: the class whose top-1 pass/fail

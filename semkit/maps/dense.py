@@ -6,7 +6,7 @@ parameters. With ``store=`` (a ``.nc`` or ``.zarr`` path) finished chunks
 are saved as they are computed, so an interrupted run resumes where it
 stopped: each chunk goes to a journal folder beside the store, and the
 complete map is written when the grid is done, both through semkit's one
-storage layer (atomic writes, a lock per store, fingerprints; :mod:`semkit.store`).
+storage layer (atomic writes, a lock per store, fingerprints; [`semkit.store`][semkit.store]).
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ def semantic_map(
 ) -> xr.Dataset:
     """Evaluate ``f`` on a grid of ``space`` and return the map as an ``xarray.Dataset``.
 
-    The grid is the Space's with spacing ``step`` (:meth:`Space.grid`), evaluated in chunks with a progress bar.
+    The grid is the Space's with spacing ``step`` ([`Space.grid`][semkit.Space.grid]), evaluated in chunks with a progress bar.
     With ``store``, finished chunks are saved as they are computed: rerunning the same call after an interruption
     computes only what is missing, a complete store is simply read back, and a store made by another function or
     with other settings is refused. Stores are matched by what determines the results (README, "How stores are
@@ -57,13 +57,13 @@ def semantic_map(
     Parameters
     ----------
     f : callable or SemanticFunctions
-        Maps points [B, n] to scores [B]: a :class:`~semkit.SemanticFunction` (then the map also holds ``top1`` and
-        ``correct``), an analytic function, an interpolated map; or a :class:`~semkit.SemanticFunctions` group (one
+        Maps points [B, n] to scores [B]: a [`SemanticFunction`][semkit.SemanticFunction] (then the map also holds ``top1`` and
+        ``correct``), an analytic function, an interpolated map; or a [`SemanticFunctions`][semkit.SemanticFunctions] group (one
         shape, several networks, each view rendered once: the map gains a ``network`` dim).
     space : Space, optional
         The Space to map; None: ``f.space``.
     step : float, sequence of float or mapping of str to float, optional
-        The grid's spacing, per parameter or for all (:meth:`Space.grid`); None: the Space's default step.
+        The grid's spacing, per parameter or for all ([`Space.grid`][semkit.Space.grid]); None: the Space's default step.
     store : str or path, optional
         A ``.nc`` or ``.zarr`` path to save the map in, chunk by chunk; for a group, a folder holding one
         ``<network>.nc`` per network. None: nothing is saved.
@@ -77,10 +77,10 @@ def semantic_map(
     adaptive : bool, default False
         Evaluate ``f`` on a coarse grid first and refine only the cells that interpolation cannot be trusted with
         (estimated score error above ``max_error``, or corners that disagree on ``correct``; see
-        :mod:`semkit.maps.adaptive`). The map has the same grid.
+        `semkit.maps.adaptive`). The map has the same grid.
     max_error : float, optional
         With ``adaptive``: the bound on the estimated interpolation error of the score; None:
-        :data:`semkit.maps.DEFAULT_MAX_ERROR`.
+        `semkit.maps.DEFAULT_MAX_ERROR`.
 
     Returns
     -------
@@ -131,7 +131,7 @@ def network_maps(
     A network whose store is complete is read back and not evaluated; the
     others share each chunk's renders. An adaptive map is refined where its
     own network needs it, as if mapped alone, the views that several networks
-    ask for at once rendered once (see :mod:`semkit.maps.adaptive`).
+    ask for at once rendered once (see `semkit.maps.adaptive`).
     """
     networks = f.networks
 
@@ -176,7 +176,7 @@ def _maps(fns: Sequence[ScoreFunction], evaluate: _Evaluate, space: Space, grid:
 
 @dataclass
 class _MapJob:
-    """What the helpers of one :func:`_maps` call share: the functions, the grid and its points, each map's journal and
+    """What the helpers of one `_maps` call share: the functions, the grid and its points, each map's journal and
     settings, and the maps finished so far (None: still to do)."""
 
     fns: Sequence[ScoreFunction]

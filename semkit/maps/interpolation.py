@@ -1,4 +1,4 @@
-"""A map read back as a semantic function: :class:`MapFunction` interpolates its scores (no renders).
+"""A map read back as a semantic function: [`MapFunction`][semkit.maps.interpolation.MapFunction] interpolates its scores (no renders).
 
 A periodic parameter whose grid closes the circle interpolates across its
 period (357 -> 0 degrees); a grid over part of a period is held at its ends.
@@ -94,7 +94,7 @@ class MapFunction:
         info = {k: self.attrs[k] for k in ("label", "label_name", "network", "shape") if k in self.attrs}
         return {**info, "interpolated_map": self.digest, "space": self.space.to_dict()}
 def interpolate(semantic_map: xr.Dataset | xr.DataArray, *, space: Space | None = None) -> MapFunction:
-    """The map ``semantic_map`` as a function of points [B, n] (see :class:`MapFunction`).
+    """The map ``semantic_map`` as a function of points [B, n] (see [`MapFunction`][semkit.maps.interpolation.MapFunction]).
 
     Parameters
     ----------

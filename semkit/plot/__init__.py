@@ -1,14 +1,14 @@
 """Plots of semantic maps, regions and comparisons (matplotlib), labelled with names and units.
 
 One rule: a function that draws on one set of axes takes ``ax=`` (None: a
-new figure) and returns the axes (:mod:`.axes`: :func:`curve`,
-:func:`polar`, :func:`heatmap`, :func:`outline`, :func:`render_strip`,
-:func:`robust_accuracy`, :func:`decision_noise`; :mod:`.boxes`: :func:`regions`,
-:func:`traces`, :func:`loss_traces`; :mod:`.certified`: :func:`certified_accuracy`,
-:func:`sensitivity`); a function that makes a
+new figure) and returns the axes (`.axes`: [`curve`][semkit.plot.curve],
+[`polar`][semkit.plot.polar], [`heatmap`][semkit.plot.heatmap], [`outline`][semkit.plot.outline], [`render_strip`][semkit.plot.render_strip],
+[`robust_accuracy`][semkit.robust_accuracy], [`decision_noise`][semkit.decision_noise]; `.boxes`: [`regions`][semkit.regions],
+[`traces`][semkit.plot.traces], [`loss_traces`][semkit.plot.loss_traces]; `.certified`: [`certified_accuracy`][semkit.certified_accuracy],
+[`sensitivity`][semkit.sensitivity]); a function that makes a
 whole figure of several panels says so in its name and returns the figure
-(:mod:`.figures`: :func:`search_figure`, :func:`facets_figure`,
-:func:`renders_figure`, :func:`looks_figure`, :func:`comparison_figure`).
+(`.figures`: [`search_figure`][semkit.plot.search_figure], [`facets_figure`][semkit.plot.facets_figure],
+[`renders_figure`][semkit.plot.renders_figure], [`looks_figure`][semkit.plot.looks_figure], [`comparison_figure`][semkit.plot.comparison_figure]).
 
 Averaged maps are plotted the same way: ``heatmap(maps.mean("shape"))``.
 """

@@ -1,10 +1,10 @@
 """Plots on one set of axes: each takes ``ax=`` (None: a new figure) and returns the axes.
 
-* :func:`curve`: 1-D maps, one line per network or shape; :func:`polar`: 1-D azimuth maps around a circle;
-* :func:`heatmap`: 2-D maps in the paper's style, labelled (names and units on the axes, a colour bar titled
-  with the class, network and shape in the title); :func:`outline`: the edge of the correct cells;
-* :func:`render_strip`: the renders along a row of a map, so one sees what the network saw;
-* :func:`robust_accuracy`, :func:`decision_noise`: trust results per network.
+* [`curve`][semkit.plot.axes.curve]: 1-D maps, one line per network or shape; [`polar`][semkit.plot.axes.polar]: 1-D azimuth maps around a circle;
+* [`heatmap`][semkit.plot.axes.heatmap]: 2-D maps in the paper's style, labelled (names and units on the axes, a colour bar titled
+  with the class, network and shape in the title); [`outline`][semkit.plot.axes.outline]: the edge of the correct cells;
+* [`render_strip`][semkit.plot.axes.render_strip]: the renders along a row of a map, so one sees what the network saw;
+* [`robust_accuracy`][semkit.robust_accuracy], [`decision_noise`][semkit.decision_noise]: trust results per network.
 """
 
 from __future__ import annotations
@@ -201,7 +201,7 @@ def heatmap(
     vmax : float, default 1.0
         The score at the high end of the colour map.
     show_correct : bool, default False
-        Outline the cells whose views pass ``criterion`` (see :func:`outline`).
+        Outline the cells whose views pass ``criterion`` (see [`outline`][semkit.plot.axes.outline]).
     criterion : Criterion or str, optional
         What passes; None: the map's ``correct`` variable (top-1 correct).
     colorbar : bool, default True
@@ -252,7 +252,7 @@ def outline(ax, xs: np.ndarray, ys: np.ndarray, inside: np.ndarray, *, periodic_
             style: Mapping[str, Any] | None = None):
     """Draw the boundary of the union of the cells where ``inside`` holds.
 
-    Each cell is centred on its grid point with edges half-way between grid points (as :func:`heatmap` draws
+    Each cell is centred on its grid point with edges half-way between grid points (as [`heatmap`][semkit.plot.axes.heatmap] draws
     them), so the line follows cell edges: no diamonds or zigzags from contouring the cell centres.
 
     Parameters
@@ -363,7 +363,7 @@ def render_strip(f, points: Any, *, ax=None, size: int = 96, max_images: int = 8
 
 
 def coordinate_parameter(data: xr.Dataset | xr.DataArray, name: str) -> Parameter | None:
-    """The parameter behind coordinate ``name``: from the Space the data records (:func:`~semkit.space.recorded_space`),
+    """The parameter behind coordinate ``name``: from the Space the data records (`recorded_space`),
     else a periodic angle in degrees turns once, [0, 360); None where nothing says."""
     try:
         space = recorded_space(data)
@@ -381,7 +381,7 @@ def coordinate_parameter(data: xr.Dataset | xr.DataArray, name: str) -> Paramete
 
 
 def robust_accuracy(result: xr.DataArray, hue: str = "network", *, ax=None):
-    """Robust accuracy against radius (from :func:`semkit.robust_accuracy`), one line per ``hue`` value.
+    """Robust accuracy against radius (from [`semkit.robust_accuracy`][semkit.robust_accuracy]), one line per ``hue`` value.
 
     Lines are averaged over shapes, the band their range (one shape: the interval over the views); the
     criterion is in the title.
@@ -389,7 +389,7 @@ def robust_accuracy(result: xr.DataArray, hue: str = "network", *, ax=None):
     Parameters
     ----------
     result : DataArray
-        Robust accuracy over ``radius``, from :func:`semkit.robust_accuracy`.
+        Robust accuracy over ``radius``, from [`semkit.robust_accuracy`][semkit.robust_accuracy].
     hue : str
         A dim to draw one line per value of (ignored when the result lacks it).
     ax : matplotlib Axes, optional
@@ -425,7 +425,7 @@ def decision_noise(noise: dict[str, xr.DataArray], *, ax=None):
     Parameters
     ----------
     noise : dict of str to DataArray
-        Each network's decision noise, from :func:`semkit.decision_noise` of its f, by network name.
+        Each network's decision noise, from [`semkit.decision_noise`][semkit.decision_noise] of its f, by network name.
     ax : matplotlib Axes, optional
         Where to draw; None: a new figure.
 

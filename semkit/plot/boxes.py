@@ -1,7 +1,7 @@
 """Plots of regions on one set of axes: the boxes over their map, and how they grew.
 
-* :func:`regions`: boxes found by :func:`~semkit.find_regions`, over their map when one is given;
-* :func:`traces`, :func:`loss_traces`: one start's bounds and losses over the steps, one colour per algorithm.
+* [`regions`][semkit.regions]: boxes found by [`find_regions`][semkit.find_regions], over their map when one is given;
+* [`traces`][semkit.plot.boxes.traces], [`loss_traces`][semkit.plot.boxes.loss_traces]: one start's bounds and losses over the steps, one colour per algorithm.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ def regions(
     criterion: Criterion | str | None = None,
     colorbar: bool = True,
 ):
-    """Boxes found by :func:`~semkit.find_regions`, over their map when one is given.
+    """Boxes found by [`find_regions`][semkit.find_regions], over their map when one is given.
 
     2-D: rectangles on the heat map, one colour per algorithm, the starts marked; a box that crosses a periodic
     parameter's period is drawn in both pieces. 1-D (``y=None``, or regions over one parameter): the curve,
@@ -35,9 +35,9 @@ def regions(
     Parameters
     ----------
     regions : Dataset
-        Regions from :func:`~semkit.find_regions`.
+        Regions from [`find_regions`][semkit.find_regions].
     semantic_map : Dataset or DataArray, optional
-        The map to draw under the boxes (:func:`heatmap` in 2-D, :func:`curve` in 1-D); None: the boxes alone.
+        The map to draw under the boxes ([`heatmap`][semkit.plot.heatmap] in 2-D, [`curve`][semkit.plot.curve] in 1-D); None: the boxes alone.
     x : str
         The parameter on the horizontal axis.
     y : str or None
@@ -45,7 +45,7 @@ def regions(
     ax : matplotlib Axes, optional
         Where to draw; None: a new figure.
     show_correct : bool
-        Mark the views of the map that pass ``criterion`` (:func:`heatmap`, :func:`curve`).
+        Mark the views of the map that pass ``criterion`` ([`heatmap`][semkit.plot.heatmap], [`curve`][semkit.plot.curve]).
     criterion : Criterion or str, optional
         What passes; None: the map's ``correct`` variable (top-1 correct).
     colorbar : bool
@@ -120,7 +120,7 @@ def traces(regions: xr.Dataset, start: int = 0, param: str | None = None, *, ax=
     Parameters
     ----------
     regions : Dataset
-        Regions from :func:`~semkit.find_regions`, with their traces.
+        Regions from [`find_regions`][semkit.find_regions], with their traces.
     start : int
         Which start's boxes (its index).
     param : str, optional
@@ -158,7 +158,7 @@ def loss_traces(regions: xr.Dataset, start: int = 0, *, ax=None):
     Parameters
     ----------
     regions : Dataset
-        Regions from :func:`~semkit.find_regions`, with their traces.
+        Regions from [`find_regions`][semkit.find_regions], with their traces.
     start : int
         Which start's boxes (its index).
     ax : matplotlib Axes, optional

@@ -1,9 +1,9 @@
 """Plots of the smoothed network's certificates and of Sobol sensitivity: each takes ``ax=`` and returns the axes.
 
-* :func:`certified_accuracy`: the smoothing literature's curve, the share of views where g is right with a
-  certified radius of at least r (from :func:`semkit.trust.certified_accuracy`);
-* :func:`sensitivity`: first-order and total Sobol indices per parameter with their intervals (from
-  :func:`semkit.trust.sensitivity`).
+* [`certified_accuracy`][semkit.certified_accuracy]: the smoothing literature's curve, the share of views where g is right with a
+  certified radius of at least r (from [`semkit.trust.certified_accuracy`][semkit.trust.certified_accuracy]);
+* [`sensitivity`][semkit.sensitivity]: first-order and total Sobol indices per parameter with their intervals (from
+  [`semkit.trust.sensitivity`][semkit.trust.sensitivity]).
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ def certified_accuracy(result: xr.DataArray, hue: str = "network", *, ax=None):
     Parameters
     ----------
     result : DataArray
-        Certified accuracy over ``radius``, from :func:`semkit.trust.certified_accuracy`.
+        Certified accuracy over ``radius``, from [`semkit.trust.certified_accuracy`][semkit.trust.certified_accuracy].
     hue : str
         A dim to draw one line per value of (ignored when the result lacks it).
     ax : matplotlib Axes, optional
@@ -70,7 +70,7 @@ def sensitivity(result: xr.Dataset, *, ax=None):
     Parameters
     ----------
     result : Dataset
-        Sobol indices from :func:`semkit.trust.sensitivity` for one network and shape
+        Sobol indices from [`semkit.trust.sensitivity`][semkit.trust.sensitivity] for one network and shape
         (``result.sel(network=..., shape=...)``).
     ax : matplotlib Axes, optional
         Where to draw; None: a new figure.

@@ -18,14 +18,14 @@ def search_figure(regions: xr.Dataset, start: int = 0):
     Parameters
     ----------
     regions : Dataset
-        Regions from :func:`~semkit.find_regions`, with their traces.
+        Regions from [`find_regions`][semkit.find_regions], with their traces.
     start : int
         Which start's boxes (its index).
 
     Returns
     -------
     matplotlib Figure
-        One panel per parameter (:func:`traces`) and one of the losses (:func:`loss_traces`).
+        One panel per parameter ([`traces`][semkit.plot.traces]) and one of the losses ([`loss_traces`][semkit.plot.loss_traces]).
     """
     import matplotlib.pyplot as plt
 
@@ -51,7 +51,7 @@ def facets_figure(result: Any, draw, rows: str | None = None, cols: str | None =
     result : Dataset or DataArray or dict
         The results to split into panels; a dict of results: one panel per entry, in one row, titled by its key.
     draw : callable
-        Draws one panel: ``draw(panel, ax=ax, **options)``, e.g. :func:`heatmap`.
+        Draws one panel: ``draw(panel, ax=ax, **options)``, e.g. [`heatmap`][semkit.plot.heatmap].
     rows : str, optional
         A dim of ``result`` with one row of panels per value; None: one row.
     cols : str, optional
@@ -110,7 +110,7 @@ def renders_figure(semantic_map: xr.Dataset | xr.DataArray, f, strip: xr.Dataset
     semantic_map : Dataset or DataArray
         The map: drawn as a curve when 1-D (besides ``hue``), else as a heat map.
     f : SemanticFunction
-        What renders and classifies the views of ``strip`` (:func:`render_strip`).
+        What renders and classifies the views of ``strip`` ([`render_strip`][semkit.plot.render_strip]).
     strip : Dataset or DataArray
         A 1-D slice of the map, e.g. ``ds.sel(elevation=20, method="nearest")``.
     hue : str, optional
@@ -144,7 +144,7 @@ def looks_figure(semantic_map: xr.Dataset, functions: dict, *, azimuths: Any = (
     semantic_map : Dataset
         The looks' 1-D maps concatenated along a ``look`` dim.
     functions : dict of str to SemanticFunction
-        Each look's SemanticFunction by the look's name, from :func:`semkit.studies.looks`.
+        Each look's SemanticFunction by the look's name, from [`semkit.studies.looks`][semkit.studies.looks].
     azimuths : sequence of float
         Where to render each look, in degrees.
 
@@ -175,7 +175,7 @@ def comparison_figure(comparison: xr.Dataset, maps: xr.Dataset | None = None,
     Parameters
     ----------
     comparison : Dataset
-        A comparison from :func:`~semkit.compare_networks`.
+        A comparison from [`compare_networks`][semkit.compare_networks].
     maps : Dataset, optional
         The networks' maps, for a panel of each shape's accuracy; None: no such panel.
     criterion : Criterion or str, optional

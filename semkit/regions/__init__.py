@@ -1,13 +1,13 @@
 """Robust regions: boxes of semantic parameters grown around a start where a network keeps its answer.
 
-* :mod:`.base`: the region-algorithm interface (:class:`RegionAlgorithm`,
-  :class:`Search`) and its registry (:data:`ALGORITHMS`);
-* :mod:`.rules`: step rules of the bound flow (faithful, adaptive);
-* :mod:`.paper`: the paper's naive, OIR_B and OIR_W algorithms;
-* :mod:`.driver`: :func:`find_regions`, all algorithms and starts in one batch;
-* :mod:`.metrics`: :func:`srvr`, :func:`volume_ratio`, :func:`check_regions`.
+* `.base`: the region-algorithm interface ([`RegionAlgorithm`][semkit.regions.RegionAlgorithm],
+  [`Search`][semkit.regions.Search]) and its registry (`ALGORITHMS`);
+* `.rules`: step rules of the bound flow (faithful, adaptive);
+* `.paper`: the paper's naive, OIR_B and OIR_W algorithms;
+* `.driver`: [`find_regions`][semkit.find_regions], all algorithms and starts in one batch;
+* `.metrics`: [`srvr`][semkit.srvr], [`volume_ratio`][semkit.regions.volume_ratio], [`check_regions`][semkit.check_regions].
 
-The paper's boxes are heuristics; :mod:`semkit.trust` adds verified boxes
+The paper's boxes are heuristics; [`semkit.trust`][semkit.trust] adds verified boxes
 (the ``"verified"`` algorithm) and guarantees.
 """
 

@@ -1,10 +1,10 @@
 """The region-algorithm interface and its registry.
 
-A region algorithm is an object (:class:`RegionAlgorithm`, in the spirit of
+A region algorithm is an object ([`RegionAlgorithm`][semkit.regions.base.RegionAlgorithm], in the spirit of
 foolbox's attacks): it declares its name, display name and colour, the
 points it queries per step and whether it needs gradients, and runs a
-search over all starts (:class:`Search`) that proposes, each step, the
-points it wants f at (:class:`Proposal`). Its options are its
+search over all starts ([`Search`][semkit.regions.base.Search]) that proposes, each step, the
+points it wants f at ([`Proposal`][semkit.regions.base.Proposal]). Its options are its
 constructor's keywords (``OIRB(alpha=0.1)``, validated when made, listed by
 ``get_params()``). A new algorithm plugs in without touching the driver, the
 plots or the studies (``ALGORITHMS.register(MyAlgorithm)``).
@@ -66,12 +66,12 @@ class Search(ABC):
 
     @abstractmethod
     def restore(self, arrays: dict[str, np.ndarray]) -> None:
-        """Continue from :meth:`state`'s arrays.
+        """Continue from `state`'s arrays.
 
         Parameters
         ----------
         arrays : dict of str to ndarray
-            The whole state, as :meth:`state` returned it (e.g. read back from a checkpoint).
+            The whole state, as `state` returned it (e.g. read back from a checkpoint).
         """
 
     @abstractmethod
@@ -88,11 +88,11 @@ class RegionAlgorithm(Configurable, ABC):
     results' ``algorithm`` coordinate), ``title`` (a display name for legends), ``color``,
     ``needs_gradient``, ``needs_classes`` (it judges its points by a
     criterion on classes: it gets f's evaluation there, and
-    :meth:`for_function` binds it to f's true class and needs ``criterion.k``
+    `for_function` binds it to f's true class and needs ``criterion.k``
     top classes), ``fd_step`` (the central-difference step of a plain
     callable's gradient, for an algorithm that needs gradients).
-    :meth:`queries_per_step` declares the points one box costs per step;
-    :meth:`describe` (its name and ``get_params()``) the settings that
+    `queries_per_step` declares the points one box costs per step;
+    `describe` (its name and ``get_params()``) the settings that
     determine its results (stores are matched on them).
     """
 

@@ -1,4 +1,4 @@
-"""The search driver: :func:`find_regions` runs any number of region algorithms together.
+"""The search driver: [`find_regions`][semkit.find_regions] runs any number of region algorithms together.
 
 Every step batches the proposals of all starts and all algorithms into one
 call of f (and one of ``f.gradient`` where an algorithm needs gradients and f
@@ -60,12 +60,12 @@ def find_regions(
     Parameters
     ----------
     f : callable or Dataset
-        Maps points [B, n] to scores [B]; or a map (a Dataset from :func:`~semkit.semantic_map`, interpolated: no
+        Maps points [B, n] to scores [B]; or a map (a Dataset from [`semantic_map`][semkit.semantic_map], interpolated: no
         renders).
     starts : array or dict
         Points of ``space`` to grow a box from, one search per start and algorithm.
     algorithms : str, RegionAlgorithm or sequence of them, default ("naive", "oir_b", "oir_w")
-        Names in :data:`~semkit.regions.ALGORITHMS` ("naive", "oir_b", "oir_w", "verified"), made with their defaults
+        Names in `ALGORITHMS` ("naive", "oir_b", "oir_w", "verified"), made with their defaults
         and ``step_rule`` and ``criterion``; or configured algorithm objects (``OIRB(alpha=0.1)``,
         ``Verified(max_failure=0.01)``). Each may run once.
     space : Space, optional
@@ -74,10 +74,10 @@ def find_regions(
         The most steps a search takes.
     step_rule : str or StepRule, default "faithful"
         How the paper's algorithms step: "faithful", the paper's steps; "adaptive", the same flow to the same horizon
-        in fewer, larger steps; or a :class:`~semkit.regions.StepRule` object such as
+        in fewer, larger steps; or a [`StepRule`][semkit.regions.StepRule] object such as
         ``AdaptiveSteps(min_motion=0.01)``.
     criterion : Criterion or str, optional
-        What a verified box's views must pass (a :class:`~semkit.Criterion` or its spec); None: top-1 correct. Only
+        What a verified box's views must pass (a [`Criterion`][semkit.Criterion] or its spec); None: top-1 correct. Only
         with "verified": the paper's algorithms follow the score and take none.
     store : str or path, optional
         A ``.nc`` or ``.zarr`` path to keep the search in; None: nothing is saved.

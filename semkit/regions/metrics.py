@@ -19,7 +19,7 @@ def volume_ratio(regions: xr.Dataset, *, space: Space | None = None) -> xr.DataA
     Parameters
     ----------
     regions : Dataset
-        Region searches, from :func:`~semkit.find_regions`.
+        Region searches, from [`find_regions`][semkit.find_regions].
     space : Space, optional
         The regions' Space; None: the one they record.
 
@@ -48,7 +48,7 @@ def box_iou(first: xr.Dataset, second: xr.Dataset) -> xr.DataArray:
     Parameters
     ----------
     first, second : Dataset
-        Region searches, from :func:`~semkit.find_regions`, over the same starts.
+        Region searches, from [`find_regions`][semkit.find_regions], over the same starts.
 
     Returns
     -------
@@ -67,7 +67,7 @@ def srvr(regions: xr.Dataset, *, space: Space | None = None) -> xr.DataArray:
     Parameters
     ----------
     regions : Dataset
-        Region searches, from :func:`~semkit.find_regions` (or a region :func:`~semkit.study`).
+        Region searches, from [`find_regions`][semkit.find_regions] (or a region [`study`][semkit.study]).
     space : Space, optional
         The regions' Space; None: the one they record.
 
@@ -97,9 +97,9 @@ def check_regions(regions: xr.Dataset, semantic_map: xr.Dataset, *, criterion: C
     Parameters
     ----------
     regions : Dataset
-        Region searches, from :func:`~semkit.find_regions`.
+        Region searches, from [`find_regions`][semkit.find_regions].
     semantic_map : Dataset
-        A dense map of the same function over the regions' Space (from :func:`~semkit.semantic_map`).
+        A dense map of the same function over the regions' Space (from [`semantic_map`][semkit.semantic_map]).
     criterion : Criterion or str, optional
         What a grid point must pass; None: the one the regions were grown under (verified boxes record theirs), else
         top-1 correct (the map's ``correct``). A map of a plain function has no classes: it needs a score criterion.

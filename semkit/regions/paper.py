@@ -1,7 +1,7 @@
 """The paper's three region algorithms (Hamdi & Ghanem; docs/algorithms.md states them as computed here).
 
-:class:`Naive` (grow where f is high, pay for size), :class:`OIRB`
-(outer-inner ratio, values of f only) and :class:`OIRW` (outer-inner ratio,
+[`Naive`][semkit.regions.paper.Naive] (grow where f is high, pay for size), [`OIRB`][semkit.regions.paper.OIRB]
+(outer-inner ratio, values of f only) and [`OIRW`][semkit.regions.paper.OIRW] (outer-inner ratio,
 values and gradients): boxes grown by gradient flow on their bounds, for
 any dimension n, each step as far as a step rule says.
 
@@ -48,8 +48,8 @@ class BoxFlow(RegionAlgorithm):
     Parameters
     ----------
     step_rule : str or StepRule
-        How far each step goes and when a box stops: a name in :data:`~semkit.regions.STEP_RULES` or a
-        :class:`StepRule` object.
+        How far each step goes and when a box stops: a name in `STEP_RULES` or a
+        [`StepRule`][semkit.regions.StepRule] object.
     learning_rate : float
         The gradient step of the faithful flow.
     start_width : float
@@ -108,7 +108,7 @@ class BoxFlow(RegionAlgorithm):
 
 
 class FlowSearch(Search):
-    """A :class:`BoxFlow` algorithm's boxes under its step rule."""
+    """A [`BoxFlow`][semkit.regions.paper.BoxFlow] algorithm's boxes under its step rule."""
 
     def __init__(self, algorithm: BoxFlow, space: Space, starts: np.ndarray, iterations: int) -> None:
         self.algorithm, self.space, self.iterations = algorithm, space, iterations
@@ -194,8 +194,8 @@ class Naive(BoxFlow):
     lam : float
         The weight of the size penalty, ``lam``/2 |r|^2 for a box of widths r.
     step_rule : str or StepRule
-        How far each step goes and when a box stops: a name in :data:`~semkit.regions.STEP_RULES` or a
-        :class:`StepRule` object.
+        How far each step goes and when a box stops: a name in `STEP_RULES` or a
+        [`StepRule`][semkit.regions.StepRule] object.
     learning_rate : float
         The gradient step of the faithful flow.
     start_width : float
@@ -241,8 +241,8 @@ class OIRB(BoxFlow):
     alpha : float
         How much wider the outer box is, as a fraction of the box's width (paper notation).
     step_rule : str or StepRule
-        How far each step goes and when a box stops: a name in :data:`~semkit.regions.STEP_RULES` or a
-        :class:`StepRule` object.
+        How far each step goes and when a box stops: a name in `STEP_RULES` or a
+        [`StepRule`][semkit.regions.StepRule] object.
     learning_rate : float
         The gradient step of the faithful flow.
     start_width : float
@@ -304,8 +304,8 @@ class OIRW(BoxFlow):
     fd_step : float
         The central-difference step of the gradient of a plain callable without one, in the parameters' units.
     step_rule : str or StepRule
-        How far each step goes and when a box stops: a name in :data:`~semkit.regions.STEP_RULES` or a
-        :class:`StepRule` object.
+        How far each step goes and when a box stops: a name in `STEP_RULES` or a
+        [`StepRule`][semkit.regions.StepRule] object.
     learning_rate : float
         The gradient step of the faithful flow.
     start_width : float

@@ -1,12 +1,12 @@
 """Step rules: how far each step of a box's gradient flow goes, and when a box stops.
 
-:class:`FaithfulSteps` takes the paper's plain gradient steps;
-:class:`AdaptiveSteps` follows the same flow to the same horizon in fewer,
+[`FaithfulSteps`][semkit.regions.rules.FaithfulSteps] takes the paper's plain gradient steps;
+[`AdaptiveSteps`][semkit.regions.rules.AdaptiveSteps] follows the same flow to the same horizon in fewer,
 longer steps (exact in log-width while a box is small, limited by a trust
 region and a secant estimate of the flow's stiffness once it is not),
 reaching the same boxes with a fraction of the queries (docs/benchmarks.md).
 A rule is an object with its options (``AdaptiveSteps(min_motion=0.01)``),
-or its name in :data:`STEP_RULES`. Their state is typed (:class:`FlowState`, :class:`AdaptiveState`) and saved
+or its name in `STEP_RULES`. Their state is typed (`FlowState`, `AdaptiveState`) and saved
 whole, so an interrupted search resumes exactly as if uninterrupted.
 """
 
@@ -65,7 +65,7 @@ class FlowState:
 
 @dataclass
 class AdaptiveState(FlowState):
-    """:class:`FlowState` plus what the adaptive rule remembers between steps."""
+    """`FlowState` plus what the adaptive rule remembers between steps."""
 
     elapsed: np.ndarray  #: [K] faithful iterations covered so far
     position: np.ndarray  #: [K, 2n] the bounds at the last step
@@ -106,7 +106,7 @@ class StepRule(Configurable, ABC):
         Parameters
         ----------
         st : FlowState
-            The boxes' state (the rule's :attr:`state_type`).
+            The boxes' state (the rule's `state_type`).
         ga, gb : ndarray
             The loss's gradients with respect to the lower and the upper bounds, ``[K, n]``.
         space : Space
@@ -136,7 +136,7 @@ class StepRule(Configurable, ABC):
         iterations : int
             The search's horizon, in faithful steps.
         settled : ndarray or None
-            Which boxes :meth:`advance` found settled, ``[K]``, or None.
+            Which boxes `advance` found settled, ``[K]``, or None.
         """
 
 
@@ -271,7 +271,7 @@ class AdaptiveSteps(StepRule):
         st.active = st.active & (st.elapsed < iterations - 1e-9)
 
 
-#: Step rules by name: ``step_rule=`` takes these names or a :class:`StepRule` object.
+#: Step rules by name: ``step_rule=`` takes these names or a [`StepRule`][semkit.regions.rules.StepRule] object.
 STEP_RULES: Registry[StepRule] = Registry("step rule", "semkit.regions.rules:StepRule", {
     "faithful": "semkit.regions.rules:FaithfulSteps", "adaptive": "semkit.regions.rules:AdaptiveSteps"})
 

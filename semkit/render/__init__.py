@@ -1,10 +1,10 @@
 """Rendering: a mesh under a batch of semantic parameters, by one of several backends with one interface.
 
-* :mod:`.camera`: the paper's camera (:class:`Views` of a batch of points);
-* :mod:`.settings`: :class:`RenderSettings`, what a render looks like;
-* :mod:`.shading`: the flat two-sided shading embree and gl share;
-* :mod:`.embree`, :mod:`.gl`, :mod:`.pytorch3d`: the backends (:mod:`.edges`: pytorch3d's edge gradients);
-* :mod:`.renderer`: :class:`Renderer`, which picks a backend and owns it.
+* `.camera`: the paper's camera ([`Views`][semkit.render.Views] of a batch of points);
+* `.settings`: [`RenderSettings`][semkit.render.RenderSettings], what a render looks like;
+* `.shading`: the flat two-sided shading embree and gl share;
+* `.embree`, `.gl`, `.pytorch3d`: the backends (`.edges`: pytorch3d's edge gradients);
+* `.renderer`: [`Renderer`][semkit.Renderer], which picks a backend and owns it.
 """
 
 from .camera import DEFAULTS, Views

@@ -74,7 +74,7 @@ def rolled(axes: torch.Tensor, roll: torch.Tensor) -> torch.Tensor:
 class Views:
     """A batch of B views: one value per parameter per view, float64 tensors [B].
 
-    Build it with :meth:`from_inputs`, which validates and broadcasts; the
+    Build it with `from_inputs`, which validates and broadcasts; the
     constructor takes the tensors as they are.
 
     Parameters
@@ -135,7 +135,7 @@ class Views:
         """Views from points of a Space and/or named values (scalars broadcast).
 
         Values given by name override the Space's fixed values, which override
-        ``defaults`` (a renderer's own), which override :data:`DEFAULTS`.
+        ``defaults`` (a renderer's own), which override `DEFAULTS`.
         Tensors that require grad keep their graph.
 
         Parameters
@@ -143,7 +143,7 @@ class Views:
         points : array_like or torch.Tensor [B, n], optional
             Points of ``space``; a tensor is taken as it is (no validation, its graph kept).
         space : Space, optional
-            The Space of ``points`` (default :meth:`Space.paper`); without points, only its fixed values count.
+            The Space of ``points`` (default [`Space.paper`][semkit.Space.paper]); without points, only its fixed values count.
         named : mapping of str to float or array_like, optional
             Rendering parameters by name.
         defaults : mapping of str to float, optional

@@ -2,13 +2,13 @@
 
 Per mesh, the embree scene is built once and cached. Per view, rays
 through the (supersampled) pixel centres find the first face hit and, when
-textures are drawn, the hit's barycentric weights; :mod:`semkit.render.shading`
+textures are drawn, the hit's barycentric weights; `semkit.render.shading`
 (shared with the OpenGL backend) turns those into the image. Only the pixels inside the
 screen rectangle that bounds the projected vertices are traced: a ray
 outside it cannot hit the mesh, and objects cover about a quarter of
 the image in the paper's views. embreex releases the GIL while it
 traces, so views render in parallel threads. Rays that hit an alpha-masked
-hole (:attr:`semkit.scene.Materials.cutoff`) are traced on past it.
+hole (`semkit.scene.Materials.cutoff`) are traced on past it.
 """
 
 from __future__ import annotations
@@ -145,7 +145,7 @@ def see_through_holes(scene, mesh: Mesh, masked: np.ndarray, origins: np.ndarray
     """Trace on, past alpha-masked holes, the rays of ``ray`` (embree's output, updated in place) that hit one.
 
     ``masked`` [F] marks the faces with alpha masks. A ray that hits a hole
-    continues from just past the hit, up to :data:`MAX_HOLES` times.
+    continues from just past the hit, up to `MAX_HOLES` times.
     """
     hit, u, v, tfar = ray["primID"], ray["u"], ray["v"], ray["tfar"]
     for _ in range(MAX_HOLES):

@@ -3,7 +3,7 @@
 OpenGL (moderngl, with an EGL context and no window) rasterizes, for every
 (supersampled) pixel centre of a view, the id of the nearest face and the
 perspective-correct barycentric weights of the point it shows: what
-embree's ray through that centre hits. :mod:`semkit.render.shading` (shared
+embree's ray through that centre hits. `semkit.render.shading` (shared
 with the embree backend) turns those into the image, so the two backends
 draw the same shades, materials, textures, coincident faces, supersampling
 and backgrounds. Faces with alpha masks are drawn by a second program that
@@ -12,7 +12,7 @@ on a GPU, Mesa's llvmpipe on the CPU (which is how CI tests it).
 
 One GL context serves the whole process; a lock lets one thread at a time
 use it, and it is made current in that thread for the call. Only the
-screen window of the mesh (:func:`semkit.render.shading.screen_window`) is
+screen window of the mesh (`semkit.render.shading.screen_window`) is
 cleared and read back; views are shaded in ``threads`` threads while the
 next view rasterizes.
 """
@@ -61,7 +61,7 @@ void main() {
 """
 
 #: Faces with alpha masks: the same outputs, from a face index attribute, with the texels below the cutoff
-#: discarded (bilinear alpha with the sampler's wrap, texel for texel as :func:`semkit.scene.sample_texture`).
+#: discarded (bilinear alpha with the sampler's wrap, texel for texel as [`semkit.scene.sample_texture`][semkit.scene.sample_texture]).
 _MASKED_VERTEX = """
 #version 330
 uniform mat4 projection;
@@ -150,7 +150,7 @@ class _Context:
     def vertex_array(self, mesh: Mesh, masked: np.ndarray | None = None):
         """The mesh's triangles as three vertices each, so that a fragment's primitive id is its face index.
 
-        Faces marked in ``masked`` [F] are left out (collapsed to a point): :meth:`masked_arrays` draws them.
+        Faces marked in ``masked`` [F] are left out (collapsed to a point): `masked_arrays` draws them.
         """
         arrays = self.arrays.setdefault(mesh, {})  # with and without the masked faces
         array = arrays.get(masked is not None)
@@ -285,7 +285,7 @@ class GLBackend:
         return torch.from_numpy(out)
 
     def _rasterize(self, mesh: Mesh, arrays: list, fbo, eye: np.ndarray, axes: np.ndarray, window, textured: bool):
-        """(hit [N], (u, v) or None) of the window's samples in :mod:`semkit.render.shading`'s layout; None if nothing is in front."""
+        """(hit [N], (u, v) or None) of the window's samples in `semkit.render.shading`'s layout; None if nothing is in front."""
         s = self.settings
         k, n = s.supersample, s.image_size * s.supersample
         depth = np.einsum("vj,j->v", mesh.vertices - eye, axes[2])
@@ -331,6 +331,6 @@ class GLBackend:
 
 
 def _samples(raster: np.ndarray, k: int) -> np.ndarray:
-    """A window read from GL [h, w] (bottom row first) in :mod:`semkit.render.shading`'s sample order [h * w]."""
+    """A window read from GL [h, w] (bottom row first) in `semkit.render.shading`'s sample order [h * w]."""
     h, w = raster.shape
     return np.ascontiguousarray(raster[::-1].reshape(h // k, k, w // k, k).transpose(0, 2, 1, 3)).ravel()

@@ -1,7 +1,7 @@
 """The pytorch3d backend: GPU rasterization with gradients.
 
 It renders exactly what the embree backend renders (same camera from
-:mod:`semkit.render.camera`, same two-sided flat shading, per-face Kd,
+`semkit.render.camera`, same two-sided flat shading, per-face Kd,
 bilinear textures with their wrap modes, vertex colours, alpha-masked holes
 (the nearest faces per pixel, the first that is not a hole), hard
 visibility, supersampling),
@@ -11,7 +11,7 @@ barycentrics), not pytorch3d's shaders. When any semantic parameter
 requires grad, the image also carries gradients: through the shading (the
 light direction, intensity and ambient) directly, and through the geometry
 (camera azimuth, elevation, distance, roll) by edge sampling
-(:mod:`semkit.render.edges`).
+(`semkit.render.edges`).
 """
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ class Pytorch3DBackend:
         """(kd [F, 3], texture [F], uv [F, 3, 2], images, wraps, vertex_rgb [F, 3, 3] or None, cutoff [F] or None,
         twins) of a mesh's materials on the device.
 
-        ``twins`` is None or (group [F], rank [F, 3]) of :attr:`Mesh.twins`; ``cutoff`` is None without alpha masks.
+        ``twins`` is None or (group [F], rank [F, 3]) of [`Mesh.twins`][semkit.Mesh.twins]; ``cutoff`` is None without alpha masks.
         """
         cached = self._materials.get(mesh)
         if cached is None:
@@ -156,7 +156,7 @@ class Pytorch3DBackend:
         ``lit`` [B, H, W] is the shade of the pixel's face (0 off the mesh);
         ``toward`` [B, F] whether each face's winding faces the camera: of
         coincident faces, the first facing the camera shows (as in
-        :func:`semkit.scene.front_twins`); ``bary`` [B, H, W, 3] the
+        [`semkit.scene.front_twins`][semkit.scene.front_twins]); ``bary`` [B, H, W, 3] the
         barycentric weights of the hit face's corners when textured.
         """
         kd, texture, uv, images, wraps, vertex_rgb, _, twins = materials

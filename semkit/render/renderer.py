@@ -40,7 +40,7 @@ class Renderer:
     A pixel's colour is ``color * (ambient + light_intensity * max(0, n.l))``
     (two-sided, flat, no gamma), or with ``materials=True``
     ``Kd * texture(uv) * (ambient + light_intensity * max(0, n.l))`` from
-    the mesh's :class:`~semkit.scene.Materials` (a mesh without any is drawn
+    the mesh's [`Materials`][semkit.scene.Materials] (a mesh without any is drawn
     in ``color``); textures are sampled bilinearly with wrap-around.
     pytorch3d renders on the current CUDA device (``torch.cuda.set_device``),
     else on the CPU.
@@ -48,7 +48,7 @@ class Renderer:
     Parameters
     ----------
     backend : {"auto", "embree", "gl", "pytorch3d"}, default "auto"
-        "auto" picks, of :meth:`backends`: pytorch3d on a CUDA GPU when it is installed (it has gradients); else
+        "auto" picks, of `backends`: pytorch3d on a CUDA GPU when it is installed (it has gradients); else
         gl when a CUDA GPU is present and OpenGL runs on a GPU (not on Mesa's CPU rasterizer); else embree, which
         on the CPU renders faster than gl on llvmpipe (measured: README, Renderers).
     image_size : int, default 224
@@ -169,7 +169,7 @@ class Renderer:
 
     def render_batches(self, mesh: Mesh, batches: Sequence[Any], *, space: Space | None = None,
                        ahead: bool = False) -> Iterator[torch.Tensor]:
-        """Images of each batch of points in turn, as :meth:`render` gives them.
+        """Images of each batch of points in turn, as [`render`][semkit.render] gives them.
 
         Parameters
         ----------
@@ -178,7 +178,7 @@ class Renderer:
         batches : sequence of array_like [B, n]
             The batches of points of ``space``.
         space : Space, optional
-            Their Space (default :meth:`Space.paper`).
+            Their Space (default [`Space.paper`][semkit.Space.paper]).
         ahead : bool, default False
             Render the next batch on this renderer's background thread while the caller uses the current one
             (embree and gl release the GIL, so a network classifying one batch and the renderer drawing the next
@@ -219,11 +219,11 @@ class Renderer:
         Parameters
         ----------
         mesh : Mesh
-            The object (see :func:`~semkit.load_mesh`).
+            The object (see `load_mesh`).
         points : array_like [B, n], optional
             Points of ``space``.
         space : Space, optional
-            The Space of ``points`` (default :meth:`Space.paper`).
+            The Space of ``points`` (default [`Space.paper`][semkit.Space.paper]).
         **params : float or array_like
             Named values: ``azimuth``, ``elevation`` (degrees), ``distance`` (camera distance, default 2.732),
             ``light_azimuth``, ``light_elevation`` (the light direction, default straight up), ``roll`` (degrees
@@ -233,9 +233,9 @@ class Renderer:
         Raises
         ------
         TypeError
-            ``mesh`` is not a :class:`~semkit.Mesh`.
+            ``mesh`` is not a [`Mesh`][semkit.Mesh].
         ValueError
-            No views, unknown parameters, or invalid values (see :meth:`Views.from_inputs`).
+            No views, unknown parameters, or invalid values (see [`Views.from_inputs`][semkit.render.Views.from_inputs]).
         """
         if not isinstance(mesh, Mesh):
             raise TypeError(f"render() needs a semkit.Mesh (see semkit.load_mesh), got {type(mesh).__name__}")
@@ -266,7 +266,7 @@ def _resolve_backend(backend: str) -> str:
 
 
 def _auto_backend() -> str:
-    """The rule of ``backend="auto"`` (see :class:`Renderer`)."""
+    """The rule of ``backend="auto"`` (see [`Renderer`][semkit.Renderer])."""
     if not torch.cuda.is_available():
         return "embree"
     if pytorch3d_available():

@@ -24,7 +24,7 @@ __all__ = ["RenderSettings", "as_rgb", "parse_background"]
 class RenderSettings:
     """What a render looks like; recorded in results so they say how they were made.
 
-    A :class:`~semkit.Renderer` builds it from its arguments (see there).
+    A [`Renderer`][semkit.Renderer] builds it from its arguments (see there).
 
     Parameters
     ----------

@@ -2,8 +2,8 @@
 
 A backend finds, for each (supersampled) sample of a view, the face it
 sees and the barycentric weights of the hit on it; embree by ray casting
-(:mod:`semkit.render.embree`), OpenGL by rasterizing face ids
-(:mod:`semkit.render.gl`). Everything after that is here, once, so that the
+(`semkit.render.embree`), OpenGL by rasterizing face ids
+(`semkit.render.gl`). Everything after that is here, once, so that the
 backends draw the same image from the same hits: the flat, two-sided
 shade of every face (ambient + directional along the light, with the
 normal turned toward the camera), times the face's Kd with materials and
@@ -11,7 +11,7 @@ times its texture at the hit's UV on textured faces (wrapped as the
 texture's sampler says) and times its vertex colours interpolated at the
 hit; alpha-masked texels are holes the backends see through (they never
 report a hit there); of coincident faces
-(:attr:`semkit.Mesh.twins`) the copy facing the camera shows.
+([`semkit.Mesh.twins`][semkit.Mesh.twins]) the copy facing the camera shows.
 Subsamples are averaged, and the background fills the fraction of a
 pixel's samples that missed.
 

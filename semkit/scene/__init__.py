@@ -1,11 +1,11 @@
 """Scenes: meshes (OBJ/MTL reading, materials, normalization), the built-in gallery, ShapeNet, and naming a shape.
 
-* :mod:`.mesh`: :class:`Mesh` and :func:`load_mesh`;
-* :mod:`.materials`: :class:`Materials` (colours, textures, vertex colours, alpha masks) and texture lookup;
-* :mod:`.gltf`, :mod:`.off`: glTF 2.0 and coloured OFF files;
-* :mod:`.gallery`: eight procedural objects with their ImageNet labels;
-* :mod:`.shapenet`: ShapeNet folders and the paper's classes;
-* :mod:`.shapes`: :func:`load_shape`, one shape by any of its names.
+* `.mesh`: [`Mesh`][semkit.Mesh] and [`load_mesh`][semkit.scene.load_mesh];
+* `.materials`: [`Materials`][semkit.scene.Materials] (colours, textures, vertex colours, alpha masks) and texture lookup;
+* `.gltf`, `.off`: glTF 2.0 and coloured OFF files;
+* `.gallery`: eight procedural objects with their ImageNet labels;
+* `.shapenet`: ShapeNet folders and the paper's classes;
+* `.shapes`: [`load_shape`][semkit.load_shape], one shape by any of its names.
 """
 
 from . import gallery, shapenet

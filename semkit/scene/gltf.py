@@ -22,7 +22,7 @@ holes. Colours are used as stored (sRGB textures are not linearized; the
 renderers shade without gamma). What semkit does not draw (emission,
 metallic shading, transmission, blending, normal and occlusion maps,
 texture transforms, other material extensions) is named in one
-:class:`MaterialWarning` per file.
+[`MaterialWarning`][semkit.scene.MaterialWarning] per file.
 """
 
 from __future__ import annotations
@@ -305,7 +305,7 @@ class _Reader:
         self.ignored: set[str] = set()
 
     def texture(self, info: dict, image) -> int:
-        """The index into :attr:`images` of a texture reference (one per image and wrap), or -1 if unreadable."""
+        """The index into `images` of a texture reference (one per image and wrap), or -1 if unreadable."""
         texture = self.gltf["textures"][info["index"]]
         if "KHR_texture_transform" in info.get("extensions", {}):
             self.ignored.add("texture transforms (KHR_texture_transform)")

@@ -1,8 +1,8 @@
 """Materials of a mesh: per-face colours, textures with their wrap modes, vertex colours and alpha masks.
 
-:class:`Materials` is what every reader fills (OBJ/MTL in :mod:`.mesh`,
-glTF in :mod:`.gltf`, coloured OFF in :mod:`.off`) and what every renderer
-backend draws; :func:`sample_texture` is the one texture lookup they share.
+[`Materials`][semkit.scene.materials.Materials] is what every reader fills (OBJ/MTL in `.mesh`,
+glTF in `.gltf`, coloured OFF in `.off`) and what every renderer
+backend draws; [`sample_texture`][semkit.scene.materials.sample_texture] is the one texture lookup they share.
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ class Materials:
     images : list of numpy.ndarray [H, W, 3] or [H, W, 4], default []
         The textures in [0, 1], with alpha when 4 channels, top row first as stored in the files.
     wrap : list of (str, str), optional
-        One (s, t) pair of :data:`WRAP_MODES` per image; None: repeat.
+        One (s, t) pair of `WRAP_MODES` per image; None: repeat.
     vertex_rgb : numpy.ndarray [F, 3 corners, 3], optional
         The corners' colours (glTF COLOR_0, PLY/OFF/OBJ vertex colours), interpolated over the face.
     cutoff : numpy.ndarray [F], optional
@@ -183,7 +183,7 @@ def front_twins(group: np.ndarray, toward: np.ndarray) -> np.ndarray:
     Parameters
     ----------
     group : numpy.ndarray of int [F]
-        Each face's group of coincident faces (:attr:`Mesh.twins`).
+        Each face's group of coincident faces ([`Mesh.twins`][semkit.Mesh.twins]).
     toward : numpy.ndarray of bool [F]
         Whether each face's front side faces the camera.
     """
@@ -209,7 +209,7 @@ def sample_texture(image: Any, uv: Any, wrap: tuple[str, str] = ("repeat", "repe
         Texture coordinates with v growing upward: (0, 0) is the bottom-left corner of the image, texel centres
         sit at half-integers.
     wrap : (str, str), default ("repeat", "repeat")
-        The (s, t) modes of :data:`WRAP_MODES` outside [0, 1].
+        The (s, t) modes of `WRAP_MODES` outside [0, 1].
     """
     torch_mode = isinstance(image, torch.Tensor)
     xp = torch if torch_mode else np

@@ -5,7 +5,7 @@ renderer (the Neural Mesh Renderer) normalizes over *every* vertex of the
 file and fan-triangulates polygons; general loaders may merge, drop or
 split geometry. The same parser reads the OBJ's materials (``mtllib``,
 ``usemtl``, the ``.mtl``'s ``Kd`` and ``map_Kd``), texture coordinates and
-vertex colours (``v x y z r g b``). glTF (:mod:`.gltf`) and OFF (:mod:`.off`)
+vertex colours (``v x y z r g b``). glTF (`.gltf`) and OFF (`.off`)
 have readers of their own, with their colours and textures; other formats
 (PLY, STL, ...) go through trimesh, with a PLY's vertex or face colours.
 """
@@ -45,9 +45,9 @@ class Mesh:
     source : str, optional
         The file it was loaded from, named in errors.
     metadata : dict, default {}
-        Free-form facts about the mesh, kept by :meth:`normalized`.
+        Free-form facts about the mesh, kept by `normalized`.
     materials : Materials, optional
-        Per-face colours and textures (see :class:`Materials`); None for a mesh without any, which renderers
+        Per-face colours and textures (see [`Materials`][semkit.scene.Materials]); None for a mesh without any, which renderers
         draw white.
 
     Raises
@@ -107,7 +107,7 @@ class Mesh:
 
         Modelled meshes (ShapeNet) repeat a thin surface once per side, each
         copy with its own material, and a renderer shows the copy that faces
-        the camera (:func:`front_twins`). Returns (group [F], shared by
+        the camera ([`front_twins`][semkit.scene.front_twins]). Returns (group [F], shared by
         coincident faces; rank [F, 3], each corner's place among its
         group's sorted corners, to carry barycentric weights from one twin
         to another), or None when no two faces coincide.
@@ -140,7 +140,7 @@ class Mesh:
         return digest.hexdigest()[:16]
 
     def normalized(self) -> "Mesh":
-        """A copy normalized as in the paper (see :func:`normalize_vertices`)."""
+        """A copy normalized as in the paper (see [`normalize_vertices`][semkit.scene.mesh.normalize_vertices])."""
         return Mesh(
             normalize_vertices(self.vertices), self.faces, self.name, self.label, self.source, dict(self.metadata),
             self.materials,
@@ -194,26 +194,26 @@ def load_mesh(
     """Load a mesh file and normalize it as the paper does.
 
     OBJ polygons are fan-triangulated and every vertex counts for the
-    normalization. An OBJ's materials are kept (:class:`Materials`): each
+    normalization. An OBJ's materials are kept ([`Materials`][semkit.scene.Materials]): each
     face's ``Kd`` from the ``.mtl`` its ``mtllib`` names, and the
     ``map_Kd`` texture with the faces' ``vt`` coordinates where the file
     exists, and vertex colours (``v x y z r g b``); transparency (``d``,
     ``map_d``) and specular terms are ignored. A missing or unreadable
-    ``.mtl`` or texture warns (:class:`MaterialWarning`, naming the file)
+    ``.mtl`` or texture warns ([`MaterialWarning`][semkit.scene.MaterialWarning], naming the file)
     and the faces fall back to Kd, or white. Normals, lines and points are
     ignored. glTF 2.0 (``.glb``, ``.gltf``) loads every primitive of every
-    node with its transform and base colours (:func:`semkit.scene.gltf.read_gltf`);
+    node with its transform and base colours (`semkit.scene.gltf.read_gltf`);
     OFF and PLY keep their vertex and face colours; other formats
     load through trimesh (scenes are concatenated), without materials. Missing
     files raise ``FileNotFoundError``; empty, corrupt or non-finite ones
-    raise :class:`MeshError`; both name the file.
+    raise [`MeshError`][semkit.scene.MeshError]; both name the file.
 
     Parameters
     ----------
     path : str or path
         The mesh file: OBJ, glTF (``.glb``, ``.gltf``), OFF, PLY, or another format trimesh reads.
     normalize : bool, default True
-        Apply :func:`normalize_vertices` (centred, longest bounding-box side 2), as the paper does.
+        Apply [`normalize_vertices`][semkit.scene.mesh.normalize_vertices] (centred, longest bounding-box side 2), as the paper does.
     name : str, optional
         The shape's name in results; None: taken from the path.
     label : int, optional

@@ -2,7 +2,7 @@
 
 Layout: ``<root>/<synset id or class name>/<model id>/models/model_normalized.obj``.
 Real ShapeNet copies have entries without a mesh file; those are reported
-(:attr:`ShapeNet.missing`, a warning when iterating) instead of crashing.
+([`ShapeNet.missing`][semkit.scene.shapenet.ShapeNet.missing], a warning when iterating) instead of crashing.
 """
 
 from __future__ import annotations
@@ -68,7 +68,7 @@ class Entry:
 
     cls: str  #: class name (the paper's name when known, else the folder name)
     model_id: str
-    path: Path  #: the mesh file (may not exist, see :attr:`available`)
+    path: Path  #: the mesh file (may not exist, see `available`)
     label: int | None  #: ImageNet class index, when the class is one of the paper's
 
     @property
@@ -154,7 +154,7 @@ class ShapeNet:
         Parameters
         ----------
         model_id : str
-            The model's folder name (see :meth:`models`).
+            The model's folder name (see `models`).
 
         Raises
         ------

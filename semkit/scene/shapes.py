@@ -19,7 +19,7 @@ def load_shape(shape: Any, shapenet: str | os.PathLike | None = None) -> Mesh:
     Parameters
     ----------
     shape : Mesh, str or path
-        A :class:`Mesh` (returned as it is), a gallery name, a mesh file (ShapeNet files are labelled by their
+        A [`Mesh`][semkit.Mesh] (returned as it is), a gallery name, a mesh file (ShapeNet files are labelled by their
         class), or with ``shapenet`` a ShapeNet model (``class/model_id``, or a model id).
     shapenet : str or path, optional
         A ShapeNetCore folder to look models up in.
@@ -66,7 +66,7 @@ def load_shapes(
     Parameters
     ----------
     shapes : sequence of Mesh, str or path, optional
-        The shapes (see :func:`load_shape`); None without ``shapenet``: the gallery. With ``shapenet`` and
+        The shapes (see [`load_shape`][semkit.load_shape]); None without ``shapenet``: the gallery. With ``shapenet`` and
         ``classes``, the model ids to pick.
     shapenet : str or path, optional
         A ShapeNetCore folder; without ``shapes``, the models come from its classes.

@@ -5,9 +5,9 @@ fingerprint; a store made with other settings (another function, network,
 mesh, grid, criterion) is refused, never handed back. Files are written
 whole or not at all, under a lock shared by concurrent writers.
 
-* :mod:`.files`: fingerprints, matching and refusing, atomic writes, locks, datasets and arrays;
-* :mod:`.journal`: a map's journal of finished chunks;
-* :mod:`.checkpoint`: a region search's saved state.
+* `.files`: fingerprints, matching and refusing, atomic writes, locks, datasets and arrays;
+* `.journal`: a map's journal of finished chunks;
+* `.checkpoint`: a region search's saved state.
 """
 
 from .checkpoint import Checkpoint

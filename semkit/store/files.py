@@ -8,7 +8,7 @@
   when released) for each write; a finished result written by another process is reused, never
   overwritten.
 * A store is matched by a fingerprint of everything that determines its
-  results (``settings``, plus :data:`ALGORITHMS_VERSION`); a store made
+  results (``settings``, plus `ALGORITHMS_VERSION`); a store made
   with other settings is refused with a message naming what differs.
 * A path that holds something semkit cannot read (a damaged file, another
   program's data) is reported as such, with what to do.
@@ -124,7 +124,7 @@ def unwritable(path: Path, error: OSError) -> StoreError:
 
 
 def folder_of(path: Path) -> Path:
-    """Make the folder ``path`` goes in (and its parents); a :class:`StoreError` naming ``path`` where it cannot be."""
+    """Make the folder ``path`` goes in (and its parents); a [`StoreError`][semkit.store.files.StoreError] naming ``path`` where it cannot be."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as e:
@@ -246,7 +246,7 @@ def check_format(path: Path, formats: tuple[str, ...] = FORMATS, what: str = "st
 
 
 def read_dataset(path: Path, *, load: bool = True) -> xr.Dataset:
-    """A netCDF file or zarr folder as a Dataset; a clear :class:`StoreError` when it is not one semkit wrote."""
+    """A netCDF file or zarr folder as a Dataset; a clear [`StoreError`][semkit.store.files.StoreError] when it is not one semkit wrote."""
     try:
         if path.suffix.lower() == ".zarr":
             opened = xr.open_zarr(path, consolidated=False, chunks=None)
@@ -295,8 +295,8 @@ def missing_chunks(path: Path) -> list[str]:
 
 
 def write_dataset(ds: xr.Dataset, path: Path) -> None:
-    """Write a Dataset as a .nc file or .zarr folder, atomically (see :func:`writing`); a zarr folder gets every
-    chunk, fill values included, so that a missing chunk is known to be damage (:func:`missing_chunks`)."""
+    """Write a Dataset as a .nc file or .zarr folder, atomically (see `writing`); a zarr folder gets every
+    chunk, fill values included, so that a missing chunk is known to be damage (`missing_chunks`)."""
     with writing(path) as tmp:
         if path.suffix.lower() == ".zarr":
             ds.to_zarr(tmp, mode="w", consolidated=False, write_empty_chunks=True)

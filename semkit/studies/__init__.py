@@ -1,10 +1,10 @@
 """Studies: shapes x networks as one spec, run here or on Dask, and networks compared with confidence.
 
-* :mod:`.spec`: :class:`StudySpec`, what a study computes (:class:`Maps` or :class:`Regions` per pair);
-* :mod:`.run`: :func:`study` runs a spec (serially, or on Dask with a ``.zarr`` store);
-* :mod:`.tasks`: what one task computes and writing it; :mod:`.stacking`: tasks' results as one Dataset;
-* :mod:`.shortcuts`: :func:`map_regions` (regions on stacked maps), :func:`looks`;
-* :mod:`.compare`: :func:`compare_networks`, :func:`findings`, :func:`comparison_table`, :func:`average`.
+* `.spec`: [`StudySpec`][semkit.StudySpec], what a study computes ([`Maps`][semkit.Maps] or [`Regions`][semkit.Regions] per pair);
+* `.run`: [`study`][semkit.study] runs a spec (serially, or on Dask with a ``.zarr`` store);
+* `.tasks`: what one task computes and writing it; `.stacking`: tasks' results as one Dataset;
+* `.shortcuts`: [`map_regions`][semkit.studies.map_regions] (regions on stacked maps), [`looks`][semkit.studies.looks];
+* `.compare`: [`compare_networks`][semkit.compare_networks], [`findings`][semkit.studies.findings], [`comparison_table`][semkit.studies.comparison_table], [`average`][semkit.studies.average].
 """
 
 from .compare import average, compare_networks, compare_searches, comparison_table, findings

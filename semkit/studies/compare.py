@@ -1,5 +1,5 @@
 """Networks compared with confidence: per-shape metrics under an explicit criterion, bootstrap intervals over
-shapes, paired sign-flip tests, and the order's flips across criteria; :func:`average` over shapes."""
+shapes, paired sign-flip tests, and the order's flips across criteria; [`average`][semkit.studies.compare.average] over shapes."""
 
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ def average(result: xr.Dataset | xr.DataArray, dim: str = "shape") -> xr.Dataset
     Parameters
     ----------
     result : Dataset or DataArray
-        A stacked result, e.g. maps from :func:`study`.
+        A stacked result, e.g. maps from [`study`][semkit.study].
     dim : str
         The dim to average over.
 
@@ -108,7 +108,7 @@ def compare_networks(
     Parameters
     ----------
     maps : Dataset
-        Stacked maps with ``network`` and ``shape`` dims (a map :func:`study`).
+        Stacked maps with ``network`` and ``shape`` dims (a map [`study`][semkit.study]).
     regions : Dataset, optional
         Region searches with the same dims, for SRVR per algorithm (matched by name, not position).
     radius : sequence of float, default (0, 6, 12)
@@ -235,7 +235,7 @@ def findings(comparison: xr.Dataset, significance: float = 0.05) -> list[str]:
     Parameters
     ----------
     comparison : Dataset
-        A comparison from :func:`compare_networks`.
+        A comparison from [`compare_networks`][semkit.compare_networks].
     significance : float
         A difference whose p-value is below this is reported significant.
 
@@ -267,7 +267,7 @@ def comparison_table(comparison: xr.Dataset, criterion: str | None = None):
     Parameters
     ----------
     comparison : Dataset
-        A comparison from :func:`compare_networks`.
+        A comparison from [`compare_networks`][semkit.compare_networks].
     criterion : str, optional
         One of the comparison's criteria, by name; None: its first.
 
@@ -295,7 +295,7 @@ def compare_searches(searches: dict[str, xr.Dataset]):
     Parameters
     ----------
     searches : dict of str to Dataset
-        Region searches from :func:`~semkit.find_regions`, by a name for each.
+        Region searches from [`find_regions`][semkit.find_regions], by a name for each.
 
     Returns
     -------

@@ -2,19 +2,19 @@
 
 ``study(shapes, networks, kind="map" | "regions")`` runs one task per
 shape for maps (each view rendered once and classified by every network,
-:class:`~semkit.SemanticFunctions`) and one per (network, shape) for
-:func:`~semkit.find_regions`, in this process (``scheduler=None``) or on a
+[`SemanticFunctions`][semkit.SemanticFunctions]) and one per (network, shape) for
+[`find_regions`][semkit.find_regions], in this process (``scheduler=None``) or on a
 Dask cluster (``"local"``: a LocalCluster; an address; a Client), and
 returns one Dataset with ``network`` and ``shape`` dims, stacked by
-:func:`stack` from the tasks' own results, so a study holds exactly what a
+[`stack`][semkit.studies.stack] from the tasks' own results, so a study holds exactly what a
 single map or search holds. With ``store`` (a ``.zarr`` folder) each task
 writes its own regions of one store (one per network), each ``done`` flag last (the store's
 layout is the stack of one task's result, so it cannot drift from it):
 rerunning computes only unfinished tasks, and a worker that dies loses no
 finished task. Dask tasks load their mesh and network on the worker
 (cached per worker process). What a study computes is a
-:class:`~semkit.StudySpec` (:mod:`.spec`); its tasks and store layout are in
-:mod:`.tasks`.
+[`StudySpec`][semkit.StudySpec] (`.spec`); its tasks and store layout are in
+`.tasks`.
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ def study(
 ) -> xr.Dataset:
     """Maps or region searches of every shape under every network, as one Dataset with ``network`` and ``shape`` dims.
 
-    What to compute is a :class:`StudySpec`: pass one, or its fields. Maps run one task per shape (each view
+    What to compute is a [`StudySpec`][semkit.StudySpec]: pass one, or its fields. Maps run one task per shape (each view
     rendered once for all networks), region searches one per (network, shape); the result holds exactly what a
     single map or search holds, stacked. With ``store`` each task writes its own part, its ``done`` flag last:
     rerunning computes only what is missing, a worker that dies loses no finished task, a store made with other
@@ -60,13 +60,13 @@ def study(
     ----------
     shapes : StudySpec or sequence
         A whole spec (then pass none of ``networks``, ``kind``, ``space``, ``image_size``), or the shapes: anything
-        :func:`~semkit.load_shape` takes, one item per shape.
+        [`load_shape`][semkit.load_shape] takes, one item per shape.
     networks : sequence of str or Classifier, optional
-        Network names (or :class:`~semkit.Classifier` objects when run here); required without a spec.
+        Network names (or [`Classifier`][semkit.Classifier] objects when run here); required without a spec.
     kind : str, Maps or Regions, default "map"
-        What to compute for each pair: :class:`Maps` or :class:`Regions` with their options, or "map", "regions".
+        What to compute for each pair: [`Maps`][semkit.Maps] or [`Regions`][semkit.Regions] with their options, or "map", "regions".
     space : Space, optional
-        The semantic Space; None: :meth:`Space.paper`.
+        The semantic Space; None: [`Space.paper`][semkit.Space.paper].
     image_size : int, optional
         The render size in pixels; None: maps at the networks' largest input size, searches at each network's own.
     store : str or path, optional
@@ -88,7 +88,7 @@ def study(
     Raises
     ------
     ValueError
-        A spec together with its fields, no networks, a bad spec (see :class:`StudySpec`), Dask without a store or
+        A spec together with its fields, no networks, a bad spec (see [`StudySpec`][semkit.StudySpec]), Dask without a store or
         with objects instead of names.
     StoreError
         The store was made with other settings.

@@ -27,21 +27,21 @@ def looks(
     Parameters
     ----------
     shape : str or Mesh
-        The shape, anything :func:`~semkit.load_shape` takes.
+        The shape, anything [`load_shape`][semkit.load_shape] takes.
     network : str or Classifier
-        The network, a name or a :class:`~semkit.Classifier`.
+        The network, a name or a [`Classifier`][semkit.Classifier].
     looks : mapping of str to mapping
         Each look's Renderer options by its name, e.g.
         ``{"white on black": {}, "materials on grey": {"materials": True, "background": 0.5}}``.
     space : Space, optional
-        The Space of the functions; None: :meth:`~semkit.Space.paper`'s.
+        The Space of the functions; None: [`paper`][semkit.Space.paper]'s.
     image_size : int, optional
         The render size, in pixels; None: the network's input size.
 
     Returns
     -------
     dict of str to SemanticFunction
-        One function per look, by the look's name (see :func:`semkit.plot.looks_figure`).
+        One function per look, by the look's name (see [`semkit.plot.looks_figure`][semkit.plot.looks_figure]).
     """
     from ..classify import Classifier, load_classifier
     from ..function import SemanticFunction
@@ -67,14 +67,14 @@ def map_regions(
 ) -> xr.Dataset:
     """Regions grown on every map of a stack, as one Dataset with its ``network`` and ``shape`` dims.
 
-    The maps are interpolated (:class:`~semkit.maps.MapFunction`), so no renders.
+    The maps are interpolated ([`MapFunction`][semkit.maps.MapFunction]), so no renders.
 
     Parameters
     ----------
     maps : Dataset
-        Stacked maps over ``network`` x ``shape``, e.g. from :func:`study`.
+        Stacked maps over ``network`` x ``shape``, e.g. from [`study`][semkit.study].
     starts : array or dict or Dataset
-        Points of the Space to grow a box around, as :func:`~semkit.find_regions` takes them.
+        Points of the Space to grow a box around, as [`find_regions`][semkit.find_regions] takes them.
     algorithms : sequence of str or RegionAlgorithm
         The region algorithms, by name (made with their defaults, ``step_rule`` and ``criterion``) or configured
         objects.
@@ -92,7 +92,7 @@ def map_regions(
     Returns
     -------
     Dataset
-        :func:`~semkit.find_regions`'s result per map, stacked over ``network`` and ``shape``, with the maps'
+        [`find_regions`][semkit.find_regions]'s result per map, stacked over ``network`` and ``shape``, with the maps'
         ``label`` and ``label_name``.
     """
     from tqdm.auto import tqdm

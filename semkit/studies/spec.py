@@ -1,8 +1,8 @@
-"""What a study computes, as one value: :class:`StudySpec`, with what each pair gets (:class:`Maps`, :class:`Regions`).
+"""What a study computes, as one value: [`StudySpec`][semkit.StudySpec], with what each pair gets ([`Maps`][semkit.Maps], [`Regions`][semkit.Regions]).
 
 A spec names the shapes, the networks and what to compute for each pair,
 each kind of work with its own options on its own object (so no option
-depends on another's value); :func:`~semkit.study` runs it here or on Dask.
+depends on another's value); [`study`][semkit.study] runs it here or on Dask.
 Every spec is checked when it is made, before any work or any store, and
 turns into the settings a study's store is recognised by.
 """
@@ -44,19 +44,19 @@ def _names(value: Any, what: str) -> tuple:
 
 @dataclass(frozen=True)
 class Maps:
-    """Dense maps of each pair: what a map study computes (see :func:`~semkit.semantic_map`).
+    """Dense maps of each pair: what a map study computes (see [`semantic_map`][semkit.semantic_map]).
 
     Each view is rendered once for every network.
 
     Parameters
     ----------
     step : float, sequence of float or mapping of str to float, optional
-        The grid's spacing over the study's Space (:meth:`Space.grid`); None: the Space's default step.
+        The grid's spacing over the study's Space ([`Space.grid`][semkit.Space.grid]); None: the Space's default step.
     adaptive : bool, default False
-        Refine only the cells that interpolation cannot be trusted with (see :mod:`semkit.maps.adaptive`).
+        Refine only the cells that interpolation cannot be trusted with (see `semkit.maps.adaptive`).
     max_error : float, optional
         With ``adaptive``: the bound on the estimated interpolation error of the score; None:
-        :data:`semkit.maps.DEFAULT_MAX_ERROR`.
+        `semkit.maps.DEFAULT_MAX_ERROR`.
 
     Raises
     ------
@@ -106,18 +106,18 @@ class Maps:
 
 @dataclass(frozen=True)
 class Regions:
-    """Region searches of each pair: what a region study computes (see :func:`~semkit.find_regions`).
+    """Region searches of each pair: what a region study computes (see [`find_regions`][semkit.find_regions]).
 
     Parameters
     ----------
     starts : array, default DEFAULT_STARTS
         Points of the study's Space to grow boxes from; by default four (azimuth, elevation) views.
     algorithms : sequence of str or RegionAlgorithm, default ("naive", "oir_b")
-        Names in :data:`~semkit.regions.ALGORITHMS` or configured algorithm objects.
+        Names in `ALGORITHMS` or configured algorithm objects.
     iterations : int, default 600
         The most steps a search takes.
     step_rule : str or StepRule, default "faithful"
-        How the paper's algorithms step ("faithful", "adaptive", or a :class:`~semkit.regions.StepRule` object).
+        How the paper's algorithms step ("faithful", "adaptive", or a [`StepRule`][semkit.regions.StepRule] object).
     criterion : Criterion or str, optional
         What a verified box's views must pass; None: top-1 correct. Only with "verified" among ``algorithms``.
 
@@ -194,11 +194,11 @@ class StudySpec:
     Parameters
     ----------
     shapes : sequence
-        Anything :func:`~semkit.load_shape` takes, one item per shape (a single name is refused: write ``[name]``).
+        Anything [`load_shape`][semkit.load_shape] takes, one item per shape (a single name is refused: write ``[name]``).
     networks : sequence of str or Classifier, default BUNDLED
-        Network names (or :class:`~semkit.Classifier` objects when run here); by default the bundled networks.
+        Network names (or [`Classifier`][semkit.Classifier] objects when run here); by default the bundled networks.
     kind : str, Maps or Regions, default "map"
-        What to compute for each pair: :class:`Maps` or :class:`Regions` with their options, or their names ("map",
+        What to compute for each pair: [`Maps`][semkit.Maps] or [`Regions`][semkit.Regions] with their options, or their names ("map",
         "regions") for the defaults.
     space : Space, default Space.paper()
         The semantic Space.
@@ -252,7 +252,7 @@ class StudySpec:
         classifiers : sequence of Classifier
             The study's networks, loaded.
         shape_names : sequence of str
-            How workers load each shape again (what :func:`~semkit.load_shape` takes).
+            How workers load each shape again (what [`load_shape`][semkit.load_shape] takes).
 
         Returns
         -------

@@ -12,7 +12,7 @@ PER_TASK = ("label", "label_name", "network", "shape", "fingerprint", "settings"
 
 
 def stack(results: Sequence[Sequence[xr.Dataset]], networks: Sequence[str], shapes: Sequence[str]) -> xr.Dataset:
-    """Results of :func:`semantic_map` or :func:`find_regions`, one per (network, shape), as one Dataset.
+    """Results of [`semantic_map`][semkit.semantic_map] or [`find_regions`][semkit.find_regions], one per (network, shape), as one Dataset.
 
     Labels become coordinates along ``shape`` (``label``, ``label_name``); the attrs the results share are
     kept; traces of different lengths are padded with NaN.

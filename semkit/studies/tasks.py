@@ -36,7 +36,7 @@ def compute(spec: StudySpec, classifiers: Sequence[Any], mesh: Mesh, todo: Seque
     """The results of the networks ``todo`` (indices into ``classifiers``, the study's networks) on one shape,
     by the same code as a single map or search (traces padded to ``iterations``).
 
-    Maps render each view once for all the networks (:class:`~semkit.SemanticFunctions`, at the
+    Maps render each view once for all the networks ([`SemanticFunctions`][semkit.SemanticFunctions], at the
     spec's ``image_size`` or the networks' largest input size); an adaptive map is refined where its own
     network needs it, so only the networks still to do take part.
     """

@@ -2,19 +2,19 @@
 
 The paper's boxes are heuristics: they can hold many misclassified views.
 This package answers the same questions with guarantees, always under an
-explicit :class:`~semkit.Criterion` (top-1, top-k, score >= t, margin), and
+explicit [`Criterion`][semkit.Criterion] (top-1, top-k, score >= t, margin), and
 by default about every view in a box, not only lattice points:
 
-* :mod:`.guarantee`: the continuous guarantee (with confidence c, at most a
+* `.guarantee`: the continuous guarantee (with confidence c, at most a
   share p of a box's views fail, by fresh uniform samples) and audits;
-* :mod:`.lattice`: lattices of views, exact statements about their points;
-* :mod:`.verified`: verified regions as a region algorithm of ``find_regions``;
-* :mod:`.radius`: :func:`robustness_radius`, on the lattice and the continuum;
-* :mod:`.accuracy`: :func:`robust_accuracy` and :func:`decision_noise`;
-* :mod:`.failures`: :func:`find_failures`, worst-case views (no guarantee);
-* :mod:`.smoothing`: :class:`Smoothed`, randomized smoothing (certificates of the smoothed network g, not of f),
-  and :func:`certified_accuracy`;
-* :mod:`.sobol`: :func:`sensitivity`, Sobol indices of the score and of failure per parameter.
+* `.lattice`: lattices of views, exact statements about their points;
+* `.verified`: verified regions as a region algorithm of ``find_regions``;
+* `.radius`: [`robustness_radius`][semkit.robustness_radius], on the lattice and the continuum;
+* `.accuracy`: [`robust_accuracy`][semkit.robust_accuracy] and [`decision_noise`][semkit.decision_noise];
+* `.failures`: [`find_failures`][semkit.find_failures], worst-case views (no guarantee);
+* `.smoothing`: [`Smoothed`][semkit.Smoothed], randomized smoothing (certificates of the smoothed network g, not of f),
+  and [`certified_accuracy`][semkit.certified_accuracy];
+* `.sobol`: [`sensitivity`][semkit.sensitivity], Sobol indices of the score and of failure per parameter.
 """
 
 from ..criterion import Criterion

@@ -1,10 +1,10 @@
 """Robust accuracy and decision noise: shares of views, each with its criterion and its confidence.
 
-* :func:`robust_accuracy`: the share of views whose whole +-r box passes:
+* [`robust_accuracy`][semkit.robust_accuracy]: the share of views whose whole +-r box passes:
   exact on a dense map's grid (erosion of its pass/fail grid), or from
   sampled views of f, each box certified by the continuous guarantee (or
   checked on the lattice, by name), with a Clopper-Pearson interval;
-* :func:`decision_noise`: the share of views whose answer changes within
+* [`decision_noise`][semkit.decision_noise]: the share of views whose answer changes within
   +-radius: on a map between grid neighbours, or from sampled views of f and
   random neighbours within +-radius (the scale at which networks' answers
   flip, below any lattice).
@@ -61,7 +61,7 @@ def robust_accuracy(
     Parameters
     ----------
     f : callable or Dataset
-        A dense map (a Dataset from :func:`~semkit.semantic_map`), or a function of points [B, n] to sample.
+        A dense map (a Dataset from [`semantic_map`][semkit.semantic_map]), or a function of points [B, n] to sample.
     radius : float or sequence of float
         One radius or several (a ``radius`` dim), each applied to every parameter; non-negative.
     criterion : Criterion or str, or a sequence of them, optional
@@ -75,7 +75,7 @@ def robust_accuracy(
         From f: the lattice step each box is checked on, per parameter or for all; None: the Space's default step.
     certificate : "sampled", "lattice" or Guarantee, default "sampled"
         From f: "sampled", with confidence ``confidence`` at most a share 0.01 of each box's views fail; a
-        :class:`~semkit.trust.Guarantee` sets another confidence and ``max_failure``; "lattice", the lattice alone.
+        [`Guarantee`][semkit.trust.Guarantee] sets another confidence and ``max_failure``; "lattice", the lattice alone.
     confidence : float, default 0.95
         From f: the level of the Clopper-Pearson interval (and of the default guarantee).
     random_state : int, Generator or None, default 0
@@ -298,7 +298,7 @@ def decision_noise(
     Parameters
     ----------
     f : callable or Dataset
-        A dense map (a Dataset from :func:`~semkit.semantic_map`), or a function of points [B, n] to sample.
+        A dense map (a Dataset from [`semantic_map`][semkit.semantic_map]), or a function of points [B, n] to sample.
     radius : float or sequence of float, default 0.5
         The half-width of the neighbourhood, one positive number or one per parameter. On a map it must reach at
         least one grid step.

@@ -1,9 +1,9 @@
 """Worst-case views near a start: a search within a hard limit of max_queries (no guarantee).
 
-Searches are objects behind one interface (:class:`FailureSearch`: ask
+Searches are objects behind one interface ([`FailureSearch`][semkit.trust.failures.FailureSearch]: ask
 points of the unit box, tell their scores), configured like the region
 algorithms (``CMAESSearch(sigma=0.1)``) and known by name in
-:data:`FAILURE_SEARCHES`; :func:`find_failures` batches the proposals of all
+`FAILURE_SEARCHES`; [`find_failures`][semkit.find_failures] batches the proposals of all
 starts into one call of f per round. A failing view found is real; none
 found proves nothing.
 """
@@ -29,9 +29,9 @@ from .records import space_json, state_attr
 class FailureSearch(Configurable, ABC):
     """A worst-case search in the unit box [0, 1]^n around one start: propose points, learn their scores.
 
-    The object holds the search's options; :meth:`started` gives the search
+    The object holds the search's options; `started` gives the search
     of one start (its own copy, dimension and generator). Subclasses
-    implement :meth:`ask` (up to ``n`` points) and :meth:`tell`.
+    implement `ask` (up to ``n`` points) and `tell`.
     ``find_failures`` maps the unit box onto the start's box and batches the
     proposals of all starts into one call of f per round.
     """
@@ -183,7 +183,7 @@ def find_failures(
     Parameters
     ----------
     f : callable
-        A function of points [B, n] (a :class:`~semkit.SemanticFunction`, or scores only with a score criterion).
+        A function of points [B, n] (a [`SemanticFunction`][semkit.SemanticFunction], or scores only with a score criterion).
     starts : array or dict
         The views to search around, points of the Space.
     radius : float, sequence of float or mapping of str to float
@@ -195,7 +195,7 @@ def find_failures(
     max_queries : int, default 200
         A hard limit on the evaluations of f per start, the start's included.
     algorithm : str or FailureSearch, default "cmaes"
-        "random" or "cmaes" (:data:`FAILURE_SEARCHES`), or a configured :class:`FailureSearch` object such as
+        "random" or "cmaes" (`FAILURE_SEARCHES`), or a configured [`FailureSearch`][semkit.trust.failures.FailureSearch] object such as
         ``CMAESSearch(sigma=0.1)``.
     random_state : int, Generator or None, default 0
         Makes the search repeatable: an int or a numpy Generator; None: fresh randomness.

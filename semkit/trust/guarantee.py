@@ -179,7 +179,7 @@ class BoxCertifier:
     """One sequential test of a box: propose fresh uniform samples, learn whether they pass, decide.
 
     ``status`` is "pending", then "certified" or "failed"; the samples and
-    their answers are kept (:meth:`samples_seen`) to shrink a failed box by.
+    their answers are kept (`samples_seen`) to shrink a failed box by.
     A box of zero volume in every parameter is its start, already known to pass.
     """
 

@@ -1,12 +1,12 @@
 """Lattices of views (x + k * step per parameter), and boxes grown on them or by sampling.
 
-:class:`LatticeOracle` evaluates f under a criterion on the lattices of
+`LatticeOracle` evaluates f under a criterion on the lattices of
 several starts (each distinct point once, all starts in one call of f);
-:func:`largest_passing` finds, per start, the largest of nested lattice
-boxes whose points all pass; :class:`LatticeBox` grows a box of lattice
-offsets whose points all pass; :class:`SampledGrowth` grows a continuous
+`largest_passing` finds, per start, the largest of nested lattice
+boxes whose points all pass; `LatticeBox` grows a box of lattice
+offsets whose points all pass; `SampledGrowth` grows a continuous
 box by sampling slabs beyond its faces (for many parameters). A lattice statement is about lattice points
-only; the continuous guarantee (:mod:`.guarantee`) is about every view.
+only; the continuous guarantee (`.guarantee`) is about every view.
 """
 
 from __future__ import annotations

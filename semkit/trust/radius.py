@@ -4,7 +4,7 @@ Two statements, side by side. On the lattice x + j * step: ``steps``,
 the largest k such that every lattice point within k steps passes (exact,
 and about lattice points only). On the continuum (the default guarantee):
 ``radius``, the largest +-k * step box (k <= steps) that meets the
-continuous guarantee (:class:`~.guarantee.Guarantee`: with confidence c at
+continuous guarantee ([`Guarantee`][semkit.trust.guarantee.Guarantee]: with confidence c at
 most a share p of its views fail, by fresh uniform samples).
 """
 
@@ -117,7 +117,7 @@ def robustness_radius(
     Parameters
     ----------
     f : callable
-        A function of points [B, n] (a :class:`~semkit.SemanticFunction`, or scores only with a score criterion).
+        A function of points [B, n] (a [`SemanticFunction`][semkit.SemanticFunction], or scores only with a score criterion).
     points : array or dict
         The views, points of the Space.
     space : Space, optional
@@ -153,7 +153,7 @@ def robustness_radius(
     ValueError
         An unknown certificate, a negative or non-integer ``max_steps``, a point outside the Space.
     TypeError
-        ``guarantee`` is not a :class:`~semkit.trust.Guarantee`.
+        ``guarantee`` is not a [`Guarantee`][semkit.trust.Guarantee].
     """
     if guarantee is None:
         guarantee = Guarantee()

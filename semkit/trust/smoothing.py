@@ -1,7 +1,7 @@
 """Randomized smoothing over the semantic space (Cohen, Rosenfeld & Kolter 2019, "Certified Adversarial Robustness
 via Randomized Smoothing"), and certified accuracy.
 
-:class:`Smoothed` wraps f into the smoothed network g: at a view x, g answers
+[`Smoothed`][semkit.Smoothed] wraps f into the smoothed network g: at a view x, g answers
 what f answers most often at x + sigma * eps, eps ~ N(0, I), sigma per
 parameter in its own units. ``certify`` states, with confidence c per view,
 g's answer there and a radius R such that g keeps that answer at every view
@@ -9,7 +9,7 @@ x' with ||(x' - x) / sigma||_2 < R (the whitened L2 radius, in units of
 sigma); ``predict`` answers or abstains. Both speak of g, never of f: a
 network can fail at views inside a certified radius of g.
 
-:func:`certified_accuracy` turns certificates of many views into the
+[`certified_accuracy`][semkit.certified_accuracy] turns certificates of many views into the
 smoothing literature's curve: the share of views where g is right with a
 radius of at least r.
 """
@@ -39,7 +39,7 @@ BOUNDS_NOTE = ("noise wraps on periodic parameters and is clipped to the bounds 
 class Smoothed:
     """The smoothed network g(x) = the answer f gives most often at x + sigma * eps, eps ~ N(0, I).
 
-    :meth:`certify` and :meth:`predict` speak of g, never of f: a network can fail at views inside a certified
+    `certify` and `predict` speak of g, never of f: a network can fail at views inside a certified
     radius of g. Noise wraps on periodic parameters; on bounded ones the noisy view is clipped to the bound (Space
     and SemanticFunction refuse views beyond it), so g smooths f(clip(x)): the choice is recorded in results' attrs
     (``bounds``).
@@ -47,7 +47,7 @@ class Smoothed:
     Parameters
     ----------
     f : callable or SemanticFunctions
-        A :class:`~semkit.SemanticFunction` (g answers its top-1 class), a :class:`~semkit.SemanticFunctions` group
+        A [`SemanticFunction`][semkit.SemanticFunction] (g answers its top-1 class), a [`SemanticFunctions`][semkit.SemanticFunctions] group
         (one g per network; each noisy view rendered once for all of them), or any score function (points ->
         scores; give ``space`` and ``criterion``).
     sigma : float, sequence of float or mapping of str to float
@@ -292,7 +292,7 @@ def certified_accuracy(certificates: xr.Dataset, radius: float | Sequence[float]
     Parameters
     ----------
     certificates : Dataset
-        From :meth:`Smoothed.certify` (several shapes: ``xr.concat(..., "shape")``): its ``correct`` and ``radius``.
+        From [`Smoothed.certify`][semkit.Smoothed.certify] (several shapes: ``xr.concat(..., "shape")``): its ``correct`` and ``radius``.
     radius : float or sequence of float, optional
         The radii r, non-negative; None: 0 to the largest radius certified (at least 1), in 25 steps.
     confidence : float, default 0.95

@@ -1,6 +1,6 @@
 """Which parameter moves the score: first-order and total Sobol indices, of the score and of failure.
 
-:func:`sensitivity` splits the variance of f's score over the Space (and of
+[`sensitivity`][semkit.sensitivity] splits the variance of f's score over the Space (and of
 failure under a criterion: 1 where a view fails) into the parameters'
 shares. The first-order index S1 of a parameter is the share it explains
 alone (Var of the conditional mean over it / total variance); the total
@@ -40,8 +40,8 @@ def sensitivity(f: Any, *, space: Space | None = None, criterion: Criterion | st
     Parameters
     ----------
     f : callable or Dataset
-        A score function (a :class:`~semkit.SemanticFunction`, or any callable with ``space=``), or a dense map (a
-        Dataset from :func:`~semkit.semantic_map`).
+        A score function (a [`SemanticFunction`][semkit.SemanticFunction], or any callable with ``space=``), or a dense map (a
+        Dataset from [`semantic_map`][semkit.semantic_map]).
     space : Space, optional
         The Space; None: ``f.space``, or the one the map records.
     criterion : Criterion or str, optional
@@ -92,7 +92,7 @@ def sensitivity_summary(result: xr.Dataset) -> str:
     Parameters
     ----------
     result : Dataset
-        Sobol indices, from :func:`semkit.trust.sensitivity`.
+        Sobol indices, from [`semkit.trust.sensitivity`][semkit.trust.sensitivity].
 
     Returns
     -------

@@ -1,18 +1,18 @@
-"""Verified regions: boxes with a guarantee, as a region algorithm of :func:`~semkit.find_regions`.
+"""Verified regions: boxes with a guarantee, as a region algorithm of [`find_regions`][semkit.find_regions].
 
 Each start that passes its criterion grows a box, then the box is judged
 (a start that fails has no box):
 
-* growth: on the lattice start + k * step (:class:`~.lattice.LatticeBox`,
+* growth: on the lattice start + k * step (`LatticeBox`,
   default up to 2 parameters: exact, and its layers cheap; by default a
   lattice box that spends two thirds of its share grows on by sampling)
-  or by sampling (:class:`~.lattice.SampledGrowth`, beyond: faces advance while the failures of
+  or by sampling (`SampledGrowth`, beyond: faces advance while the failures of
   what they take in stay rare, and find walls by where their samples start
   failing; then uniform samples of the box pull in the faces grown past a
   boundary, not used again); growth stops where the certificate's share of
   ``max_queries`` begins, so a box that grew is certified, not dropped;
 * ``certificate="sampled"`` (default): the continuous guarantee
-  (:class:`~.guarantee.Guarantee`), by fresh uniform samples of the final
+  ([`Guarantee`][semkit.trust.guarantee.Guarantee]), by fresh uniform samples of the final
   box; a box that fails it shrinks away from the failures found and is
   tested again, up to ``attempts`` times (past that, or when no query is
   left for another test, the start alone);
@@ -55,7 +55,7 @@ class StartBox:
 
     Every point it asks for is counted (``spent``, the start included), so
     that it never asks for more than ``max_queries``: growth stops where the
-    certificate's share of ``max_queries`` begins (:meth:`_growth_limit`), and
+    certificate's share of ``max_queries`` begins (`_growth_limit`), and
     each certificate is given what is left, less a retry's first look.
     """
 
@@ -245,7 +245,7 @@ class StartBox:
 
 # ------------------------------------------------- verified boxes as a region algorithm
 class Verified(RegionAlgorithm):
-    """Verified regions for :func:`~semkit.find_regions` (``algorithms=("verified",)`` or ``Verified(...)``).
+    """Verified regions for [`find_regions`][semkit.find_regions] (``algorithms=("verified",)`` or ``Verified(...)``).
 
     Boxes in the same schema as the paper's algorithms, with a guarantee under an explicit criterion. A start that
     fails the criterion has no box (NaN bounds, ``start_passes`` 0).
@@ -379,7 +379,7 @@ class Verified(RegionAlgorithm):
                 "which is no guarantee between lattice points")
 
     def describe(self) -> dict[str, Any]:
-        """Name and options (:meth:`get_params`), and the guarantee in words."""
+        """Name and options (`get_params`), and the guarantee in words."""
         return {"name": self.name, **self.get_params(), "guarantee": self.statement()}
 
     def search(self, space: Space, starts: np.ndarray, iterations: int) -> "VerifiedSearch":
