@@ -114,7 +114,7 @@ def audit_shares(f, lower: np.ndarray, upper: np.ndarray, samples: int = AUDIT, 
     """The failing share (top-1 wrong) of ``samples`` fresh uniform continuous views of each box, by f itself."""
     audited = semkit.trust.audit(f, semkit.Criterion.top1(f.label), lower, upper, space=f.space, n_samples=samples,
                                  confidence=0.95, random_state=seed)
-    return np.where(audited["n_samples"] > 0, audited["audit_failures"] / np.maximum(audited["n_samples"], 1), 0.0)
+    return np.where(audited["audit_n_samples"] > 0, audited["audit_failures"] / np.maximum(audited["audit_n_samples"], 1), 0.0)
 
 
 def radius_boxes(radii) -> tuple[np.ndarray, np.ndarray]:

@@ -74,7 +74,7 @@ def pipeline_rows() -> tuple[list[tuple[str, int, float]], dict]:
     mesh = semkit.scene.load_mesh(MESH, label=703)
     classifier = semkit.load_classifier("efficientnet_lite0")  # the default engine: ONNX Runtime on a CPU
     in_torch = semkit.Classifier(
-        classifier.model, input_size=224, name="efficientnet_lite0", mean=LITE_MEAN, std=LITE_STD, engine="torch"
+        classifier.module, input_size=224, name="efficientnet_lite0", mean=LITE_MEAN, std=LITE_STD, engine="torch"
     )
     renderer = semkit.Renderer("embree", image_size=224)
     space = semkit.Space.paper()
@@ -96,7 +96,7 @@ def pipeline_rows() -> tuple[list[tuple[str, int, float]], dict]:
     best = {}
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # a runtime session takes its thread count when it is made
-    one_thread = semkit.Classifier(classifier.model, input_size=224, mean=LITE_MEAN, std=LITE_STD, engine="onnxruntime")
+    one_thread = semkit.Classifier(classifier.module, input_size=224, mean=LITE_MEAN, std=LITE_STD, engine="onnxruntime")
     with torch.inference_mode():
         one_thread(images[:4])
     torch.set_num_threads(threads)

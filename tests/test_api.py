@@ -21,7 +21,9 @@ BANNED = {"seed": "random_state", "rng": "random_state", "threshold": "criterion
           "delta": "radius", "tol": "min_motion / max_error", "resolution": "step", "map_step": "step",
           "radii": "radius", "samples": "n_samples", "audit_samples": "n_samples", "n_boot": "n_resamples",
           "tolerance": "max_error, min_motion or max_failure", "alpha_level": "confidence", "cache": "store",
-          "method": "algorithm", "methods": "algorithms", "f_or_map": "f", "data": "f, semantic_map or result", "fn": "f"}
+          "method": "algorithm", "methods": "algorithms", "f_or_map": "f", "data": "f, semantic_map or result", "fn": "f",
+          "model": "network (or module, for a torch module)", "net": "network", "final_samples": "final_n_samples",
+          "classifiers": "networks", "meshes": "shapes"}
 MAX_PARAMETERS = 10
 #: Callables whose ``**kwargs`` are a Space's parameter names (render(mesh, azimuth=..., elevation=...)).
 SPACE_KEYWORDS = {"Renderer.render", "Space.points", "Space.of", "Explorer.set"}
@@ -158,7 +160,7 @@ def test_results_name_nothing_with_a_retired_word():
     surface = semkit.robust_accuracy(grid, [0, 30], criterion=["score >= 0.5", "score >= 0.7"])
     radius = semkit.robustness_radius(f, [[180, 30]], space=space, criterion="score >= 0.5", certificate="lattice",
                                       step=20, progress=False)
-    assert "algorithm" in paper.dims and "n_samples" in lattice.data_vars and "min_score" in surface.coords
+    assert "algorithm" in paper.dims and "audit_n_samples" in lattice.data_vars and "min_score" in surface.coords
     for name, result in {"regions": paper, "verified": lattice, "robust_accuracy": surface, "radius": radius}.items():
         wrong = {n: BANNED[n] for n in _result_names(result) if n in BANNED}
         assert not wrong, f"{name} result: rename {wrong}"

@@ -56,8 +56,8 @@ def _stem_variance_ratio(classifier: Classifier, images: torch.Tensor, mean, std
     x = torch.nn.functional.interpolate(images, size=classifier.input_size, mode="bilinear", antialias=True)
     x = (x - torch.tensor(mean).view(1, 3, 1, 1)) / torch.tensor(std).view(1, 3, 1, 1)
     with torch.no_grad():
-        out = classifier.model._conv_stem(x)
-    return float((out.var(dim=(0, 2, 3)) / classifier.model._bn0.running_var).median())
+        out = classifier.module._conv_stem(x)
+    return float((out.var(dim=(0, 2, 3)) / classifier.module._bn0.running_var).median())
 
 
 @pytest.mark.parametrize("name", semkit.BUNDLED)
@@ -179,7 +179,7 @@ def test_any_module_can_be_wrapped():
 def test_onnx_runtime_gives_the_networks_probabilities(chair_mesh, lite0):
     """On a CPU, inference runs in ONNX Runtime: same probabilities as PyTorch (to 1e-5), same ranking."""
     images = semkit.Renderer().render(chair_mesh, **SAMPLE_VIEWS)
-    in_torch = Classifier(lite0.model, input_size=224, mean=LITE_MEAN, std=LITE_STD, engine="torch")
+    in_torch = Classifier(lite0.module, input_size=224, mean=LITE_MEAN, std=LITE_STD, engine="torch")
     with torch.inference_mode():
         fast, reference = lite0(images), in_torch(images)
     assert list(lite0._onnx) == [(224, 224)] and not in_torch._onnx
@@ -221,7 +221,7 @@ def test_networks_that_do_not_export_faithfully_run_in_pytorch(tmp_path, monkeyp
     assert auto.engine == "auto" and auto.engines() == {(16, 16): "torch"}  # the choice stays; this size runs in PyTorch
     assert not list(tmp_path.rglob("*.onnx"))  # the unfaithful export is not kept
     with torch.inference_mode():
-        torch.testing.assert_close(probs, Classifier(auto.model, input_size=16, labels=["a", "b"], engine="torch")(images))
+        torch.testing.assert_close(probs, Classifier(auto.module, input_size=16, labels=["a", "b"], engine="torch")(images))
     strict = Classifier(_Branchy(), input_size=16, labels=["a", "b"], engine="onnxruntime")
     with pytest.raises(RuntimeError, match="classifier cannot run in ONNX Runtime"), torch.inference_mode():
         strict(images)

@@ -54,7 +54,7 @@ def test_open_clip_untrained_over_imagenet_offline_with_cached_prompts(offline, 
 
     monkeypatch.setattr(clip, "encode_text", no_text_tower)
     again = load_classifier(f"open_clip/{TINY}", weights="random", templates=ONE_TEMPLATE, progress=False)
-    assert torch.equal(again.model.classes, c.model.classes) and again.fingerprint() == c.fingerprint()
+    assert torch.equal(again.module.classes, c.module.classes) and again.fingerprint() == c.fingerprint()
 
 
 def test_open_clip_over_the_users_labels_inside_a_semantic_function(offline, mug):
@@ -62,7 +62,7 @@ def test_open_clip_over_the_users_labels_inside_a_semantic_function(offline, mug
     c = load_classifier(f"open_clip/{TINY}", weights="random", labels=labels, templates=["a {}", "a photo of a {}."],
                         progress=False)
     c.engine = "torch"
-    assert c.labels == tuple(labels) and c.model.classes.shape == (3, 32)
+    assert c.labels == tuple(labels) and c.module.classes.shape == (3, 32)
     f = SemanticFunction(mug, c, "Vase", renderer=Renderer(image_size=32), space=Space.paper_1d())
     assert f.label == 1 and f.label_name == "vase"
     scores = f(np.array([[0.0], [90.0]]))

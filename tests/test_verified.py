@@ -121,7 +121,7 @@ def test_the_algorithm_validates_describes_and_repeats_itself():
     runs = [semkit.find_regions(f, [[110.0, 30.0]], (Verified(criterion="score >= 0.5", random_state=state),),
                                 space=SPACE, progress=False) for state in (3, 3, np.random.default_rng(3))]
     np.testing.assert_array_equal(runs[0].lower, runs[1].lower)
-    np.testing.assert_array_equal(runs[0].check_samples, runs[1].check_samples)
+    np.testing.assert_array_equal(runs[0].check_n_samples, runs[1].check_n_samples)
 
 
 def test_robustness_radius_takes_a_guarantee_and_a_random_state():

@@ -102,7 +102,7 @@ def test_a_torchvision_network_is_downloaded_from_the_mirror_checked_and_kept(se
     assert server.requests == [f"/models/{name}"]
     assert _files(torch_home / "hub" / "checkpoints") == [torch_home / "hub" / "checkpoints" / name]
     for key, value in reference.state_dict().items():
-        assert torch.equal(c.model.state_dict()[key], value), key
+        assert torch.equal(c.module.state_dict()[key], value), key
     assert c.name == "squeezenet1_1" and c.input_size == 224
     load_classifier("squeezenet1_1", weights=entry)  # from the cache now
     assert len(server.requests) == 1

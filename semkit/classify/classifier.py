@@ -36,8 +36,8 @@ class Classifier(nn.Module):
 
     Parameters
     ----------
-    model : torch.nn.Module
-        The network, mapping [B, 3, H, W] to [B, classes]; it is put in eval mode and its weights frozen.
+    module : torch.nn.Module
+        The network's torch module, mapping [B, 3, H, W] to [B, classes]; it is put in eval mode and its weights frozen.
     input_size : int
         The side of the square images the network expects; other sizes are resized (bilinear, antialiased).
     name : str, default "classifier"
@@ -52,7 +52,7 @@ class Classifier(nn.Module):
         Images per network call on a CPU (the time per image grows with the batch once activations leave the
         caches; benchmarks/run.py measures it).
     engine : {"auto", "torch", "onnxruntime"}, default "auto"
-        "auto" runs inference on the CPU in ONNX Runtime, exported from ``model`` at the first call at each image
+        "auto" runs inference on the CPU in ONNX Runtime, exported from ``module`` at the first call at each image
         size (weights changed after that call are not seen: make a new Classifier); inputs that require grad, and
         GPU inputs, run in PyTorch. "torch" always uses PyTorch; "onnxruntime" fails loudly where "auto" falls back
         (for that image size only, with a warning: `engines` says which engine runs each size).
@@ -67,7 +67,7 @@ class Classifier(nn.Module):
 
     def __init__(
         self,
-        model: nn.Module,
+        module: nn.Module,
         *,
         input_size: int,
         name: str = "classifier",
@@ -85,9 +85,9 @@ class Classifier(nn.Module):
         self.engine = engine
         self._onnx: dict[tuple[int, int], OnnxNetwork | None] = {}  # by image (height, width); None: PyTorch there
         self._fingerprint: str | None = None
-        self.model = model.eval().to(memory_format=torch.channels_last)
+        self.module = module.eval().to(memory_format=torch.channels_last)
         self.micro_batch = check_count(micro_batch, "micro_batch")
-        for p in self.model.parameters():
+        for p in self.module.parameters():
             p.requires_grad_(False)
         self.input_size = check_count(input_size, "input_size", what="pixels, the side of its square input")
         self.name = name
@@ -129,7 +129,7 @@ class Classifier(nn.Module):
         after the first call are not seen (make a new Classifier).
         """
         if self._fingerprint is None:
-            digest = hashlib.sha256(f"{type(self.model).__qualname__}:{self.input_size}:{len(self.labels)}".encode())
+            digest = hashlib.sha256(f"{type(self.module).__qualname__}:{self.input_size}:{len(self.labels)}".encode())
             if self._preprocess is not None:
                 digest.update(f"{getattr(self._preprocess, '__module__', '')}.{getattr(self._preprocess, '__qualname__', '')}".encode())
             for name, tensor in self.state_dict().items():
@@ -201,7 +201,7 @@ class Classifier(nn.Module):
         return out
 
     def _torch_forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.model(self._normalize(x).contiguous(memory_format=torch.channels_last))
+        out = self.module(self._normalize(x).contiguous(memory_format=torch.channels_last))
         if not isinstance(out, torch.Tensor):  # e.g. torchvision InceptionOutputs in train mode
             out = out[0]
         return out
@@ -226,7 +226,7 @@ class Classifier(nn.Module):
         size = (int(x.shape[-2]), int(x.shape[-1]))
         if size not in self._onnx:
             try:
-                network = self.model if self._preprocess is not None else Normalized(self.model, self.mean, self.std)
+                network = self.module if self._preprocess is not None else Normalized(self.module, self.mean, self.std)
                 expected = self._torch_forward(x)
                 scale = float(expected.nan_to_num(0.0, 0.0, 0.0).abs().max()) if expected.numel() else 1.0
 

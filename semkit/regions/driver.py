@@ -322,10 +322,10 @@ class _Driver:
 #: What the per-start variables that algorithms may add mean (NaN for algorithms without them).
 EXTRA_NAMES = {
     "certified": "the box met its certificate (1; NaN: the algorithm has none)",
-    "check_samples": "fresh uniform samples of the final box that certified it",
+    "check_n_samples": "fresh uniform samples of the final box that certified it",
     "check_failures": "of those, views failing the criterion",
     "failure_bound": "Clopper-Pearson upper bound of the box's failure share (at the split confidence)",
-    "n_samples": "fresh uniform continuous views that audited the lattice box",
+    "audit_n_samples": "fresh uniform continuous views that audited the lattice box",
     "audit_failures": "of those, views failing the criterion",
     "audit_bound": "Clopper-Pearson upper bound of the box's failure share at the stated confidence",
 }

@@ -242,14 +242,14 @@ class StudySpec:
                 cached_classifier(network)
         self.kind.settings(self.space)  # the grid or the starts, checked against the Space
 
-    def settings(self, meshes: Sequence[Any], classifiers: Sequence[Any], shape_names: Sequence[str]) -> dict[str, Any]:
+    def settings(self, shapes: Sequence[Any], networks: Sequence[Any], shape_names: Sequence[str]) -> dict[str, Any]:
         """The settings a store of this study is recognised by, for the loaded shapes and networks.
 
         Parameters
         ----------
-        meshes : sequence of Mesh
+        shapes : sequence of Mesh
             The study's shapes, loaded.
-        classifiers : sequence of Classifier
+        networks : sequence of Classifier
             The study's networks, loaded.
         shape_names : sequence of str
             How workers load each shape again (what [`load_shape`][semkit.load_shape] takes).
@@ -265,20 +265,20 @@ class StudySpec:
         ValueError
             If shape or network names repeat, or a shape carries no class label.
         """
-        networks = [c.name for c in classifiers]
-        for what, names in (("shape", [m.name for m in meshes]), ("network", networks)):
+        names_of_networks = [c.name for c in networks]
+        for what, names in (("shape", [m.name for m in shapes]), ("network", names_of_networks)):
             if len(set(names)) != len(names):
                 raise ValueError(f"{what} names must be unique, got {names}")
-        missing = [m.name for m in meshes if m.label is None]
+        missing = [m.name for m in shapes if m.label is None]
         if missing:
             raise ValueError(f"shapes {missing} carry no class label: load them with a label (gallery, ShapeNet, "
                              "load_mesh(label=))")
         size = self.image_size
         if isinstance(self.kind, Maps):  # one render per view for all networks: at the largest input size
-            size = size or max(c.input_size for c in classifiers)
+            size = size or max(c.input_size for c in networks)
         return versioned({
-            "kind": self.kind.kind, "shapes": list(shape_names), "shape_names": [m.name for m in meshes],
-            "labels": [int(m.label) for m in meshes], "mesh_digests": [m.fingerprint() for m in meshes],
-            "networks": networks, "network_digests": [c.fingerprint() for c in classifiers],
+            "kind": self.kind.kind, "shapes": list(shape_names), "shape_names": [m.name for m in shapes],
+            "labels": [int(m.label) for m in shapes], "mesh_digests": [m.fingerprint() for m in shapes],
+            "networks": names_of_networks, "network_digests": [c.fingerprint() for c in networks],
             "space": self.space.to_dict(), "image_size": size, **self.kind.settings(self.space),
         })

@@ -129,14 +129,14 @@ class Guarantee:
         """
         return failure_bound(failures, n_samples, 1.0 - self.look_error) <= self.max_failure
 
-    def hopeless(self, failures: int, final_samples: int) -> bool:
+    def hopeless(self, failures: int, final_n_samples: int) -> bool:
         """Whether, even if every later sample passed, the last look could not certify the box.
 
         Parameters
         ----------
         failures : int
             How many views failed so far.
-        final_samples : int
+        final_n_samples : int
             The samples of the last look.
 
         Returns
@@ -144,7 +144,7 @@ class Guarantee:
         bool
             True: the box cannot pass; shrink it or give up.
         """
-        return not self.holds(failures, final_samples)
+        return not self.holds(failures, final_n_samples)
 
     def describe(self, criterion: Criterion) -> str:
         """The guarantee in words, under ``criterion`` (for results' attrs).
@@ -258,7 +258,7 @@ def audit(f: Any, criterion: Criterion, lower: np.ndarray, upper: np.ndarray, *,
     Returns
     -------
     dict of str to ndarray
-        Per box ``[K]``: ``n_samples``, ``audit_failures`` and ``audit_bound``, the one-sided Clopper-Pearson
+        Per box ``[K]``: ``audit_n_samples``, ``audit_failures`` and ``audit_bound``, the one-sided Clopper-Pearson
         upper bound of its failure share at ``confidence`` (0 for a box that is a single view).
     """
     K = len(lower)
@@ -270,7 +270,7 @@ def audit(f: Any, criterion: Criterion, lower: np.ndarray, upper: np.ndarray, *,
     passes, _, _ = criterion.evaluate(f, space.wrap(flat))
     failures = np.array([int((~p).sum()) for p in np.split(passes, np.cumsum(m)[:-1])]) if K else np.zeros(0, int)
     bound = np.array([0.0 if point[k] else failure_bound(int(failures[k]), int(m[k]), confidence) for k in range(K)])
-    return {"n_samples": m.astype(np.int64), "audit_failures": failures.astype(np.int64), "audit_bound": bound}
+    return {"audit_n_samples": m.astype(np.int64), "audit_failures": failures.astype(np.int64), "audit_bound": bound}
 
 
 def trim(a: np.ndarray, b: np.ndarray, x0: np.ndarray, points: np.ndarray, passed: np.ndarray, target: float,

@@ -143,8 +143,8 @@ def robustness_radius(
     -------
     Dataset
         Over ``point`` (and ``param``): ``steps``, ``lattice_radius`` (steps x step), ``radius``, ``view`` and
-        ``queries``; with "sampled" also ``radius_steps``, ``check_samples`` and ``failure_bound``; with "lattice"
-        the audit's ``n_samples``, ``audit_failures`` and ``audit_bound`` (the Clopper-Pearson upper bound of the
+        ``queries``; with "sampled" also ``radius_steps``, ``check_n_samples`` and ``failure_bound``; with "lattice"
+        the audit's ``audit_n_samples``, ``audit_failures`` and ``audit_bound`` (the Clopper-Pearson upper bound of the
         failure share at its confidence). Attrs: the criterion, ``certificate``, ``step``, ``max_steps``, the Space
         and ``guarantee``, the statement in words.
 
@@ -225,7 +225,7 @@ class _Views:
             "radius_steps": ("point", kept, {"long_name": "largest k <= steps whose +-k step box meets the guarantee"}),
             "radius": (("point", "param"), radius, {"long_name": "radius_steps x step: the box meets the guarantee",
                                                     "units": json_units(self.space)}),
-            "check_samples": ("point", extra, {"long_name": "fresh uniform samples drawn to certify boxes"}),
+            "check_n_samples": ("point", extra, {"long_name": "fresh uniform samples drawn to certify boxes"}),
             "failure_bound": ("point", bound, {"long_name": "Clopper-Pearson bound of the failure share in the box kept"}),
         }
         statement = f"sampled: the +-radius box of each view: {guarantee.describe(self.criterion)}"
@@ -248,4 +248,4 @@ class _Views:
                      f"continuous samples of each box (audit_failures, audit_bound at confidence {guarantee.confidence:g}), "
                      "which is no guarantee")
         extra_attrs = {"confidence": guarantee.confidence, "n_samples": guarantee.first_look}
-        return variables, np.where(passing, audited["n_samples"], 0), statement, extra_attrs
+        return variables, np.where(passing, audited["audit_n_samples"], 0), statement, extra_attrs

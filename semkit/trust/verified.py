@@ -181,7 +181,7 @@ class StartBox:
             return self._ask(self.certifier.propose())
         if self.phase == "audit":
             if (self.b <= self.a).all():
-                self.result.update(n_samples=0, audit_failures=0, audit_bound=0.0)
+                self.result.update(audit_n_samples=0, audit_failures=0, audit_bound=0.0)
                 self.phase = "done"
                 return None
             self._audit = uniform(self.rng, self.a, self.b, min(m.n_samples, m.max_queries - self.spent))
@@ -220,7 +220,7 @@ class StartBox:
             return
         failures = int((~passes).sum())
         bound = failure_bound(failures, len(passes), m.confidence)
-        self.result.update(n_samples=len(passes), audit_failures=failures, audit_bound=bound)
+        self.result.update(audit_n_samples=len(passes), audit_failures=failures, audit_bound=bound)
         self.phase = "done"
 
     def _judged(self) -> None:
@@ -229,7 +229,7 @@ class StartBox:
         self.certifier = None
         self.attempts_left -= 1
         if cert.status == "certified":
-            self.result.update(check_samples=cert.samples, check_failures=cert.failures, failure_bound=cert.bound)
+            self.result.update(check_n_samples=cert.samples, check_failures=cert.failures, failure_bound=cert.bound)
             self.phase = "done"
             return
         points, passed = cert.samples_seen()
@@ -239,7 +239,7 @@ class StartBox:
         if self.attempts_left <= 0 or out_of_queries or (self.b <= self.a).all():  # the start alone: it passed
             self.starved = out_of_queries and self.attempts_left > 0 and (self.b > self.a).any()
             self.a, self.b = self.x0.copy(), self.x0.copy()
-            self.result.update(check_samples=0, check_failures=0, failure_bound=0.0)
+            self.result.update(check_n_samples=0, check_failures=0, failure_bound=0.0)
             self.phase = "done"
 
 
@@ -550,8 +550,8 @@ class VerifiedSearch(Search):
         queries = np.zeros(K, dtype=np.int64)
         for k in self.owner.values():
             queries[k] += 1
-        names = ("check_samples", "check_failures", "failure_bound") if self.certificate == "sampled" else \
-            ("n_samples", "audit_failures", "audit_bound")
+        names = ("check_n_samples", "check_failures", "failure_bound") if self.certificate == "sampled" else \
+            ("audit_n_samples", "audit_failures", "audit_bound")
         extra = {name: np.full(K, np.nan) for name in names}
         certified = np.zeros(K, dtype=bool)
         unfinished = []
