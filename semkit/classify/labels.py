@@ -29,7 +29,7 @@ def check_labels(labels: Any) -> tuple[str, ...]:
         raise TypeError(f"labels must be a list of class names, got the string {labels!r} (read as the classes "
                         f"{shown}): pass labels=[{labels!r}] for one class, or a list of several")
     try:
-        names = tuple(labels)
+        names = tuple(str(n) if isinstance(n, str) else n for n in labels)  # numpy strings as plain str
     except TypeError:
         raise TypeError(f"labels must be a list of class names, got {labels!r}") from None
     if not names or not all(isinstance(n, str) and n.strip() for n in names):
