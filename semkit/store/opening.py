@@ -17,7 +17,7 @@ def open_result(path: str | os.PathLike) -> xr.Dataset:
 
     Unfinished tasks of a study are NaN (``done`` 0). A folder that is not a ``.zarr`` store and holds
     ``<Network>/<class>/<object>/map.pt`` is the paper's ``checkpoint/`` folder: it reads as a map study of the
-    paper's numbers (see [`read_paper_maps`][semkit.store.paper.read_paper_maps]; no top-1, so judge it with
+    paper's numbers (see `semkit.store.paper.read_paper_maps`; no top-1, so judge it with
     ``criterion="score >= t"``).
 
     Parameters
