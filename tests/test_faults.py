@@ -928,3 +928,29 @@ def test_picking_one_algorithm_of_regions_srvr_and_checks_keeps_that_algorithm_o
     worst = semkit.find_failures(f, [[180, 30]], 10, space=SPACE, criterion="score >= 0.5", max_queries=8,
                                  algorithm="random", progress=False)
     assert "RandomSearch" in worst.attrs["algorithm"] and "method" not in worst.attrs
+
+
+# ---- issue 34: the paper's released maps
+def _paper_checkpoint(root: Path, grids: dict[str, np.ndarray]) -> Path:
+    """A checkpoint/ folder of one map per network (class 0, object 0), each on its own azimuths."""
+    for network, azimuth in grids.items():
+        xx, yy = np.meshgrid(azimuth, np.arange(-10, 90, 3))
+        path = root / network / "0" / "0" / "map.pt"
+        path.parent.mkdir(parents=True)
+        torch.save({"xx": xx, "yy": yy, "z": np.full(xx.shape, 0.5, np.float32), "class_nb": 0, "shape_id": "a1",
+                    "network_name": network}, path)
+    return root
+
+
+@pytest.mark.parametrize("case, change, fragment", [
+    ("the paper's maps on two grids", lambda root: None, "holds another grid"),
+    ("a paper map that is no torch file", lambda root: (root / "VGG" / "0" / "0" / "map.pt").write_text("notes"),
+     "not a torch file"),
+    ("a folder that holds neither a store nor the paper's maps", lambda root: [p.unlink() for p in root.rglob("*.pt")],
+     "neither a .zarr store nor the paper's checkpoint/ folder"),
+])
+def test_the_papers_checkpoint_folder_that_semkit_cannot_read_is_named(tmp_path, case, change, fragment):
+    root = _paper_checkpoint(tmp_path / "checkpoint", {"AlexNet": np.arange(0, 360, 3), "VGG": np.arange(0, 360, 6)})
+    change(root)
+    with pytest.raises(StoreError, match=fragment):
+        semkit.open(root)

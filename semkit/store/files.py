@@ -322,31 +322,6 @@ def matching(path: Path, settings: Mapping[str, Any]) -> xr.Dataset | None:
     return ds
 
 
-def open_result(path: str | os.PathLike) -> xr.Dataset:
-    """Any result semkit stored (a map, a region search, a study) as one Dataset; its ``title`` attr says which.
-
-    Unfinished tasks of a study are NaN (``done`` 0).
-
-    Parameters
-    ----------
-    path : str or path
-        The result's ``.nc`` file or ``.zarr`` folder.
-
-    Raises
-    ------
-    FileNotFoundError
-        Nothing stored there (naming an unfinished computation kept beside it, if any).
-    StoreError
-        A file semkit did not write.
-    """
-    path = Path(path)
-    if not path.exists():
-        partial = [p.name for p in path.parent.glob(path.name + ".*") if ".partial" in p.name or ".journal" in p.name]
-        hint = f" (an unfinished computation is kept in {partial[0]}: rerun the call that made it)" if partial else ""
-        raise FileNotFoundError(f"no stored result at {path}{hint}")
-    return read_dataset(path)
-
-
 def read_arrays(path: Path) -> dict[str, np.ndarray]:
     """The arrays of an .npz file; FileNotFoundError where there is none, ValueError where it is damaged."""
     try:
