@@ -57,6 +57,8 @@ def test_regions_over_a_stack_of_maps_and_the_comparison_table(maps):
     assert float(row["mean"].sel(metric="SRVR OIR_B")) == pytest.approx(float(semkit.srvr(regions).sel(algorithm="oir_b").mean()))
     table = semkit.studies.comparison_table(comparison)
     assert table.index.tolist() == ["efficientnet_lite0"] and "[" in table.iloc[0, 0]
+    assert (comparison["rank"] == 1).all() and (comparison.rank_low == 1).all() and (comparison.rank_high == 1).all()
+    assert comparison.agreement.sizes["ranking"] == comparison.sizes["metric"]  # one network: every tau is NaN
 
 
 def test_averages_set_their_own_attrs(maps):

@@ -5,6 +5,7 @@
 * `.tasks`: what one task computes and writing it; `.stacking`: tasks' results as one Dataset;
 * `.shortcuts`: [`map_regions`][semkit.studies.map_regions] (regions on stacked maps), [`looks`][semkit.studies.looks];
 * `.compare`: [`compare_networks`][semkit.compare_networks], [`findings`][semkit.studies.findings], [`comparison_table`][semkit.studies.comparison_table], [`average`][semkit.studies.average].
+* `.ranks`: the ranks, rank intervals and rankings' agreement (Kendall's tau) that `compare_networks` returns.
 """
 
 from .compare import average, compare_networks, compare_searches, comparison_table, findings

@@ -1,5 +1,6 @@
 """Networks compared with confidence: per-shape metrics under an explicit criterion, bootstrap intervals over
-shapes, paired sign-flip tests, and the order's flips across criteria; [`average`][semkit.studies.compare.average] over shapes."""
+shapes, paired sign-flip tests, ranks with rank intervals and the rankings' agreement (`.ranks`), and the order's flips
+across criteria; [`average`][semkit.studies.compare.average] over shapes."""
 
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from ..criterion import Criterion
 from ..regions import box_iou, srvr, style, volume_ratio
 from ..trust import robust_accuracy
 from ..validation import check_confidence, check_count
+from .ranks import agreement, rank_table
 
 
 def average(result: xr.Dataset | xr.DataArray, dim: str = "shape") -> xr.Dataset | xr.DataArray:
@@ -103,7 +105,8 @@ def compare_networks(
     Per shape, each network's accuracy over the space, mean score, robust accuracy at each radius (and SRVR per
     algorithm with ``regions``), under each criterion; then means over shapes with bootstrap percentile intervals
     (they need two shapes or more: NaN with one, and a warning), and each pair's difference with a paired sign-flip
-    test (exact with 12 shapes or fewer).
+    test (exact with 12 shapes or fewer). Each network is ranked per criterion and metric by its mean over shapes,
+    with a rank interval from a bootstrap over shapes, and every two rankings are compared by Kendall's tau.
 
     Parameters
     ----------
@@ -131,9 +134,15 @@ def compare_networks(
     -------
     Dataset
         Over (criterion, metric, network): ``mean``, ``ci_low``, ``ci_high`` (bootstrap percentile interval over
-        shapes); over (criterion, metric, network, other): ``difference`` (network minus other, mean over shapes),
-        ``difference_low``, ``difference_high`` and ``p_value`` (paired sign-flip test, two-sided). SRVR does not
-        depend on the criterion and is repeated. Attrs: ``shapes``, ``confidence``, ``radius``, the procedures.
+        shapes), ``rank`` (1 = the highest mean, ties averaged), ``rank_low`` and ``rank_high``: a bootstrap
+        percentile interval of the rank over shapes (resample the shapes, rank all networks jointly per resample,
+        take the percentiles at ``confidence``; it says how the rank moves with the shapes drawn, NOT a guarantee
+        of the rank; NaN with one shape); over (criterion, metric, network, other): ``difference`` (network minus
+        other, mean over shapes), ``difference_low``, ``difference_high`` and ``p_value`` (paired sign-flip test,
+        two-sided); over (ranking, other_ranking): ``agreement``, Kendall's tau between every two rankings, a
+        ranking being one (criterion, metric) pair named "metric | criterion" (1: the same order, -1: reversed, NaN
+        when a ranking is all ties). SRVR does not depend on the criterion and is repeated. Attrs: ``shapes``,
+        ``confidence``, ``radius``, the procedures.
 
     Raises
     ------
@@ -154,10 +163,14 @@ def compare_networks(
 
         warnings.warn("compare_networks on one shape: an interval over shapes needs two shapes or more, so ci_low, "
                       "ci_high and the differences' intervals are NaN", stacklevel=2)
-    tests = _Tests(np.random.default_rng(random_state), confidence, n_resamples, n_permutations)
-    tables = [_compared(tests, _metrics(maps, regions, radii, criterion))
-              for criterion in tqdm(criteria, desc="compare networks", unit="criterion", disable=not progress or len(criteria) < 2)]
+    rng = np.random.default_rng(random_state)
+    tests, rank_rng = _Tests(rng, confidence, n_resamples, n_permutations), rng.spawn(1)[0]  # the ranks: own draws
+    tables = []
+    for crit in tqdm(criteria, desc="compare networks", unit="criterion", disable=not progress or len(criteria) < 2):
+        values = _metrics(maps, regions, radii, crit)
+        tables.append(xr.merge([_compared(tests, values), rank_table(values, rank_rng, n_resamples, confidence)]))
     out = xr.concat(tables, dim=xr.DataArray([c.name for c in criteria], dims="criterion", name="criterion"))
+    out["agreement"] = agreement(out["rank"])
     out.attrs = {
         "title": "Networks compared with confidence",
         "shapes": int(maps.sizes["shape"]),
@@ -167,6 +180,7 @@ def compare_networks(
         "radius": [float(r) for r in radii],
         "interval": f"{confidence:.0%} bootstrap percentile interval over shapes",
         "test": "paired sign-flip permutation test over shapes, two-sided",
+        "rank_interval": f"{confidence:.0%} bootstrap percentile interval of the rank over shapes (not a guarantee)",
     }
     return out
 
