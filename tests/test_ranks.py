@@ -76,3 +76,14 @@ def test_one_shape_has_ranks_but_no_rank_interval():
     with pytest.warns(UserWarning, match="one shape"):
         c = semkit.compare_networks(maps, radius=0, n_resamples=50, progress=False)
     assert c["rank"].sel(network="A").values.tolist() == [[1.0, 1.0, 1.0]] and c.rank_low.isnull().all()
+
+
+def test_more_metrics_join_the_table_and_decision_noise_ranks_lowest_first():
+    maps = stacked_maps({"A": [0.9, 0.8, 0.7], "B": [0.3, 0.2, 0.4]})
+    noise = xr.DataArray([[0.1, 0.2, 0.1], [0.5, 0.6, 0.4]], dims=("network", "shape"),
+                         coords={"network": ["A", "B"], "shape": maps.shape.values}, name="decision_noise")
+    c = semkit.compare_networks(maps, metrics={"decision noise": noise}, radius=0, n_resamples=100, progress=False)
+    assert c["mean"].sel(metric="decision noise", network="B").values.tolist() == [pytest.approx(0.5)]
+    assert c["rank"].sel(metric="decision noise").values.tolist() == [[1.0, 2.0]]
+    with pytest.raises(ValueError, match="over \\(network, shape\\)"):
+        semkit.compare_networks(maps, metrics={"bad": noise.isel(shape=0)}, radius=0, progress=False)

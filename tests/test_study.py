@@ -140,3 +140,11 @@ def test_two_processes_share_a_study_store(tmp_path):
     computed = [int(p.communicate(timeout=300)[0].split()[-1]) for p in procs]
     assert sum(computed) == 3  # each task computed once, by one of them
     assert int(semkit.open(store).done.sum()) == 3
+
+
+def test_worst_view_accuracy_of_a_study_joins_the_comparison(maps):
+    worst = semkit.studies.worst_view_accuracy(maps, 20, views=2, max_queries=3, progress=False)
+    assert worst.dims == ("network", "shape") and ((worst >= 0) & (worst <= 1)).all() and worst.attrs["views"] == 2
+    comparison = semkit.compare_networks(maps, metrics={"worst-view accuracy r=20": worst}, radius=0, n_resamples=50,
+                                         n_permutations=50, progress=False)
+    assert comparison["mean"].isel(criterion=0).sel(metric="worst-view accuracy r=20").item() == pytest.approx(float(worst.mean()))

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 import xarray as xr
@@ -92,6 +92,7 @@ def compare_networks(
     maps: xr.Dataset,
     regions: xr.Dataset | None = None,
     *,
+    metrics: Mapping[str, xr.DataArray] | None = None,
     radius: Sequence[float] = (0, 6, 12),
     criterion: Criterion | str | Sequence[Criterion | str] | None = None,
     confidence: float = 0.95,
@@ -114,6 +115,10 @@ def compare_networks(
         Stacked maps with ``network`` and ``shape`` dims (a map [`study`][semkit.study]).
     regions : Dataset, optional
         Region searches with the same dims, for SRVR per algorithm (matched by name, not position).
+    metrics : mapping of str to DataArray, optional
+        More per-shape metrics by name, each over (network, shape) and the same under every criterion: say
+        [`worst_view_accuracy`][semkit.studies.worst_view_accuracy], or [`decision_noise`][semkit.decision_noise] of
+        the maps (a DataArray named ``decision_noise`` ranks its lowest value first; every other metric its highest).
     radius : sequence of float, default (0, 6, 12)
         The radii of robust accuracy, in the Space's units.
     criterion : Criterion or str, or a sequence of them, optional
@@ -147,7 +152,8 @@ def compare_networks(
     Raises
     ------
     ValueError
-        Maps without ``network`` and ``shape`` dims, a confidence outside (0, 1), counts below 1.
+        Maps without ``network`` and ``shape`` dims, a confidence outside (0, 1), counts below 1, a metric without
+        them.
     """
     from tqdm.auto import tqdm
 
@@ -167,7 +173,7 @@ def compare_networks(
     tests, rank_rng = _Tests(rng, confidence, n_resamples, n_permutations), rng.spawn(1)[0]  # the ranks: own draws
     tables = []
     for crit in tqdm(criteria, desc="compare networks", unit="criterion", disable=not progress or len(criteria) < 2):
-        values = _metrics(maps, regions, radii, crit)
+        values = _metrics(maps, regions, metrics, radii, crit)
         tables.append(xr.merge([_compared(tests, values), rank_table(values, rank_rng, n_resamples, confidence)]))
     out = xr.concat(tables, dim=xr.DataArray([c.name for c in criteria], dims="criterion", name="criterion"))
     out["agreement"] = agreement(out["rank"])
@@ -185,16 +191,24 @@ def compare_networks(
     return out
 
 
-def _metrics(maps: xr.Dataset, regions: xr.Dataset | None, radii: Sequence[float], criterion: Criterion) -> xr.DataArray:
-    """Every metric under one criterion (SRVR per algorithm too, given regions) over (metric, network, shape), the
-    regions matched to the maps by name, not position."""
+def _metrics(maps: xr.Dataset, regions: xr.Dataset | None, more: Mapping[str, xr.DataArray] | None,
+             radii: Sequence[float], criterion: Criterion) -> xr.DataArray:
+    """Every metric under one criterion (SRVR per algorithm too, given regions, and the ``more`` given) over (metric,
+    network, shape), the regions matched to the maps by name, not position; attrs ``lower_is_better``: the metrics
+    ranked lowest first."""
     metrics = _per_shape(maps, radii, criterion)
     if regions is not None:
         metrics.update(_region_metrics(regions))
+    for name, metric in (more or {}).items():
+        if not {"network", "shape"} <= set(getattr(metric, "dims", ())):
+            raise ValueError(f"metric {name!r} must be a DataArray over (network, shape), like the maps; got "
+                             f"{getattr(metric, 'dims', type(metric).__name__)}")
+        metrics[str(name)] = metric
     order = {"network": maps.network.values, "shape": maps.shape.values}
     values = np.stack([metrics[m].sel(order).transpose("network", "shape").values for m in metrics])
     return xr.DataArray(values, dims=("metric", "network", "shape"),
-                        coords={"metric": list(metrics), "network": [str(n) for n in maps.network.values]})
+                        coords={"metric": list(metrics), "network": [str(n) for n in maps.network.values]},
+                        attrs={"lower_is_better": [m for m, v in metrics.items() if v.name == "decision_noise"]})
 
 
 def _compared(tests: "_Tests", values: xr.DataArray) -> xr.Dataset:

@@ -37,9 +37,12 @@ def rank_interval(values: np.ndarray, rng: np.random.Generator, n_resamples: int
 
 def rank_table(values: xr.DataArray, rng: np.random.Generator, n_resamples: int, confidence: float) -> xr.Dataset:
     """One criterion's ranks over (metric, network): ``rank`` (by the mean over shapes) and ``rank_low``,
-    ``rank_high`` (the bootstrap interval), from ``values`` over (metric, network, shape)."""
-    rank = ranked(values.values.mean(-1))
-    low, high = (np.stack(a) for a in zip(*(rank_interval(v, rng, n_resamples, confidence) for v in values.values)))
+    ``rank_high`` (the bootstrap interval), from ``values`` over (metric, network, shape); the metrics its attrs name
+    ``lower_is_better`` rank their lowest value first."""
+    lower = set(values.attrs.get("lower_is_better", []))
+    signed = np.stack([-v if m in lower else v for m, v in zip(values.metric.values.tolist(), values.values)])
+    rank = ranked(signed.mean(-1))
+    low, high = (np.stack(a) for a in zip(*(rank_interval(v, rng, n_resamples, confidence) for v in signed)))
     dims = ("metric", "network")
     return xr.Dataset(
         {
