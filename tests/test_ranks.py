@@ -87,3 +87,21 @@ def test_more_metrics_join_the_table_and_decision_noise_ranks_lowest_first():
     assert c["rank"].sel(metric="decision noise").values.tolist() == [[1.0, 2.0]]
     with pytest.raises(ValueError, match="over \\(network, shape\\)"):
         semkit.compare_networks(maps, metrics={"bad": noise.isel(shape=0)}, radius=0, progress=False)
+
+
+def test_the_ranks_plot_is_labelled():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from semkit import plot
+
+    maps = stacked_maps({"A": [0.9, 0.6, 0.7], "B": [0.5, 0.65, 0.4], "C": [0.2, 0.8, 0.55]})
+    c = semkit.compare_networks(maps, radius=(0, 30), criterion=["top-1", "score >= 0.6"], n_resamples=100,
+                                progress=False)
+    ax = plot.ranks(c)
+    assert ax.get_ylabel().startswith("rank (1 = best)") and "metric | criterion" in ax.get_xlabel()
+    assert len(ax.get_xticklabels()) == c.sizes["criterion"] * c.sizes["metric"] and ax.get_ylim()[0] > ax.get_ylim()[1]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["A", "B", "C"]
+    plt.close("all")
