@@ -105,3 +105,17 @@ def test_the_ranks_plot_is_labelled():
     assert len(ax.get_xticklabels()) == c.sizes["criterion"] * c.sizes["metric"] and ax.get_ylim()[0] > ax.get_ylim()[1]
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["A", "B", "C"]
     plt.close("all")
+
+
+def test_a_benchmark_is_written_as_csv_markdown_and_netcdf(tmp_path):
+    maps = stacked_maps({"A": [0.9, 0.6, 0.7], "B": [0.5, 0.65, 0.4]})
+    c = semkit.compare_networks(maps, radius=(0, 30), n_resamples=50, n_permutations=50, progress=False)
+    csv, md, nc = semkit.studies.write_benchmark(c, tmp_path / "r")
+    import pandas as pd
+
+    table = pd.read_csv(csv)
+    assert list(table.columns) == ["criterion", "metric", "network", "mean", "ci_low", "ci_high", "rank", "rank_low",
+                                   "rank_high"] and len(table) == c.sizes["metric"] * 2
+    text = md.read_text()
+    assert "Kendall's tau" in text and "| criterion | metric | network |" in text and "A minus B" in text
+    xr.testing.assert_allclose(xr.open_dataset(nc).load()["rank"], c["rank"])

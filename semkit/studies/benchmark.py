@@ -82,3 +82,67 @@ def worst_view_accuracy(
                                "radius": float(radius), "views": len(starts), "max_queries": int(max_queries),
                                "criterion": criterion.name,
                                "guarantee": "none: an upper bound (a failure found is real, none found proves nothing)"})
+
+
+def benchmark_table(comparison: xr.Dataset):
+    """A comparison as one long table: per (criterion, metric, network) the mean over shapes, its interval, the rank
+    and the rank interval.
+
+    Parameters
+    ----------
+    comparison : Dataset
+        A comparison from [`compare_networks`][semkit.compare_networks].
+
+    Returns
+    -------
+    pandas DataFrame
+        Indexed by (criterion, metric, network); columns ``mean``, ``ci_low``, ``ci_high``, ``rank``, ``rank_low``,
+        ``rank_high``.
+    """
+    columns = ["mean", "ci_low", "ci_high", "rank", "rank_low", "rank_high"]
+    return comparison[columns].to_dataframe()[columns]
+
+
+def write_benchmark(comparison: xr.Dataset, folder, name: str = "benchmark") -> list:
+    """Write a comparison beside a report: ``<name>.csv`` (the [`benchmark_table`][semkit.studies.benchmark_table]),
+    ``<name>.md`` (that table, the rankings' agreement and the findings, as Markdown) and ``<name>.nc`` (all of it).
+
+    Parameters
+    ----------
+    comparison : Dataset
+        A comparison from [`compare_networks`][semkit.compare_networks].
+    folder : str or path
+        Where to write (made when missing).
+    name : str, default "benchmark"
+        The files' stem.
+
+    Returns
+    -------
+    list of pathlib.Path
+        The three files written.
+    """
+    from pathlib import Path
+
+    from .compare import findings
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    table = benchmark_table(comparison)
+    paths = [folder / f"{name}.{ext}" for ext in ("csv", "md", "nc")]
+    table.to_csv(paths[0])
+    agree = comparison["agreement"].to_pandas()
+    text = [f"# {comparison.attrs.get('title', 'Networks compared')}", "",
+            f"{comparison.attrs['shapes']} shapes; interval: {comparison.attrs['interval']}; rank interval: "
+            f"{comparison.attrs['rank_interval']}.", "", _markdown(table.reset_index()), "",
+            "## How far the rankings agree (Kendall's tau)", "", _markdown(agree.reset_index()), "",
+            "## Paired tests", ""] + [f"* {line}" for line in findings(comparison)]
+    paths[1].write_text("\n".join(text) + "\n")
+    comparison.to_netcdf(paths[2])
+    return paths
+
+
+def _markdown(frame) -> str:
+    """A DataFrame as a Markdown table (numbers to 3 significant digits), without tabulate."""
+    cells = [[f"{v:.3g}" if isinstance(v, float) else str(v) for v in row] for row in frame.itertuples(index=False)]
+    head = [str(c) for c in frame.columns]
+    return "\n".join(["| " + " | ".join(head) + " |", "|" + "---|" * len(head)] + ["| " + " | ".join(r) + " |" for r in cells])
