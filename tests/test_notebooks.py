@@ -18,7 +18,7 @@ ALL = sorted(p.name for p in NOTEBOOKS.glob("*.ipynb"))
 
 def test_the_notebooks_are_there_with_a_parameters_cell():
     assert ALL == ["01_semantic_maps.ipynb", "02_robust_regions.ipynb", "03_network_comparison.ipynb", "04_explorer.ipynb",
-                   "05_trustworthy_robustness.ipynb"]
+                   "05_trustworthy_robustness.ipynb", "06_benchmark.ipynb"]
     for name in ALL:
         nb = nbformat.read(NOTEBOOKS / name, as_version=4)
         tagged = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
@@ -36,7 +36,7 @@ def code_lines(name: str) -> int:
 
 def test_the_report_notebooks_hold_parameters_calls_and_plots_only():
     """Their logic lives in the library, where the tests reach it."""
-    assert sum(code_lines(name) for name in REPORT_NOTEBOOKS[:3]) <= 110  # 01-03 (imports from semkit.app, semkit.store)
+    assert sum(code_lines(name) for name in REPORT_NOTEBOOKS[:3]) <= 111  # 01-03 (imports from semkit.app, semkit.store; 03 stores its regions for 06)
 
 
 EXPECTED_FIGURES = {
@@ -46,6 +46,7 @@ EXPECTED_FIGURES = {
     "03_network_comparison.ipynb": ["network_comparison.png"],
     "04_explorer.ipynb": [],
     "05_trustworthy_robustness.ipynb": ["trust_boxes.png", "robust_accuracy.png", "worst_views.png"],
+    "06_benchmark.ipynb": ["benchmark_ranks.png"],
 }
 
 
@@ -83,6 +84,17 @@ def test_the_comparison_report_writes_means_with_intervals(smoke_reports):
     assert table[0].startswith("network,accuracy over the space,mean score,robust accuracy r=0,")
     assert table[0].endswith("SRVR naive,SRVR OIR_B,SRVR OIR_W") and "[" in table[1]  # means with their intervals
     assert len(table) == 3  # two networks under smoke settings
+
+
+def test_the_benchmark_report_writes_ranks_with_intervals_and_agreement(smoke_reports):
+    out, _, done = smoke_reports
+    assert done.returncode == 0, done.stdout + done.stderr
+    import pandas as pd
+
+    table = pd.read_csv(out / "benchmark.csv")
+    assert {"rank", "rank_low", "rank_high", "ci_low"} <= set(table.columns) and set(table.network) == {"efficientnet_lite0", "efficientnet_lite1"}
+    assert {"decision noise", "worst-view accuracy r=15", "SRVR OIR_B"} <= set(table.metric)  # SRVR: notebook 03's regions
+    assert "Kendall's tau" in (out / "benchmark.md").read_text() and (out / "benchmark.nc").exists()
 
 
 def test_the_explorer_notebook_runs(tmp_path):

@@ -57,6 +57,8 @@ def test_regions_over_a_stack_of_maps_and_the_comparison_table(maps):
     assert float(row["mean"].sel(metric="SRVR OIR_B")) == pytest.approx(float(semkit.srvr(regions).sel(algorithm="oir_b").mean()))
     table = semkit.studies.comparison_table(comparison)
     assert table.index.tolist() == ["efficientnet_lite0"] and "[" in table.iloc[0, 0]
+    assert (comparison["rank"] == 1).all() and (comparison.rank_low == 1).all() and (comparison.rank_high == 1).all()
+    assert comparison.agreement.sizes["ranking"] == comparison.sizes["metric"]  # one network: every tau is NaN
 
 
 def test_averages_set_their_own_attrs(maps):
@@ -138,3 +140,11 @@ def test_two_processes_share_a_study_store(tmp_path):
     computed = [int(p.communicate(timeout=300)[0].split()[-1]) for p in procs]
     assert sum(computed) == 3  # each task computed once, by one of them
     assert int(semkit.open(store).done.sum()) == 3
+
+
+def test_worst_view_accuracy_of_a_study_joins_the_comparison(maps):
+    worst = semkit.studies.worst_view_accuracy(maps, 20, views=2, max_queries=3, progress=False)
+    assert worst.dims == ("network", "shape") and ((worst >= 0) & (worst <= 1)).all() and worst.attrs["views"] == 2
+    comparison = semkit.compare_networks(maps, metrics={"worst-view accuracy r=20": worst}, radius=0, n_resamples=50,
+                                         n_permutations=50, progress=False)
+    assert comparison["mean"].isel(criterion=0).sel(metric="worst-view accuracy r=20").item() == pytest.approx(float(worst.mean()))

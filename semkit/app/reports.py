@@ -23,6 +23,7 @@ __all__ = ["REPORT_NOTEBOOKS", "ReportError", "check_parameters", "run_reports",
 
 REPORT_NOTEBOOKS = (
     "01_semantic_maps.ipynb", "02_robust_regions.ipynb", "03_network_comparison.ipynb", "05_trustworthy_robustness.ipynb",
+    "06_benchmark.ipynb",
 )
 
 

@@ -5,8 +5,11 @@
 * `.tasks`: what one task computes and writing it; `.stacking`: tasks' results as one Dataset;
 * `.shortcuts`: [`map_regions`][semkit.studies.map_regions] (regions on stacked maps), [`looks`][semkit.studies.looks];
 * `.compare`: [`compare_networks`][semkit.compare_networks], [`findings`][semkit.studies.findings], [`comparison_table`][semkit.studies.comparison_table], [`average`][semkit.studies.average].
+* `.benchmark`: [`worst_view_accuracy`][semkit.studies.worst_view_accuracy], a per-shape metric for `compare_networks(metrics=)`, and [`write_benchmark`][semkit.studies.write_benchmark] (CSV, Markdown, netCDF);
+* `.ranks`: the ranks, rank intervals and rankings' agreement (Kendall's tau) that `compare_networks` returns.
 """
 
+from .benchmark import benchmark_table, worst_view_accuracy, write_benchmark
 from .compare import average, compare_networks, compare_searches, comparison_table, findings
 from .run import study
 from .shortcuts import looks, map_regions
@@ -14,6 +17,6 @@ from .spec import DEFAULT_STARTS, KINDS, Maps, Regions, StudySpec
 from .stacking import stack
 
 __all__ = [
-    "DEFAULT_STARTS", "KINDS", "Maps", "Regions", "StudySpec", "average", "compare_networks", "compare_searches",
-    "comparison_table", "findings", "looks", "map_regions", "stack", "study",
+    "DEFAULT_STARTS", "KINDS", "Maps", "Regions", "StudySpec", "average", "benchmark_table", "compare_networks", "compare_searches",
+    "comparison_table", "findings", "looks", "map_regions", "stack", "study", "worst_view_accuracy", "write_benchmark",
 ]

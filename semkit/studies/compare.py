@@ -1,12 +1,13 @@
 """Networks compared with confidence: per-shape metrics under an explicit criterion, bootstrap intervals over
-shapes, paired sign-flip tests, and the order's flips across criteria; [`average`][semkit.studies.compare.average] over shapes."""
+shapes, paired sign-flip tests, ranks with rank intervals and the rankings' agreement (`.ranks`), and the order's flips
+across criteria; [`average`][semkit.studies.compare.average] over shapes."""
 
 
 from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 import xarray as xr
@@ -15,6 +16,7 @@ from ..criterion import Criterion
 from ..regions import box_iou, srvr, style, volume_ratio
 from ..trust import robust_accuracy
 from ..validation import check_confidence, check_count
+from .ranks import agreement, rank_table
 
 
 def average(result: xr.Dataset | xr.DataArray, dim: str = "shape") -> xr.Dataset | xr.DataArray:
@@ -90,6 +92,7 @@ def compare_networks(
     maps: xr.Dataset,
     regions: xr.Dataset | None = None,
     *,
+    metrics: Mapping[str, xr.DataArray] | None = None,
     radius: Sequence[float] = (0, 6, 12),
     criterion: Criterion | str | Sequence[Criterion | str] | None = None,
     confidence: float = 0.95,
@@ -103,7 +106,8 @@ def compare_networks(
     Per shape, each network's accuracy over the space, mean score, robust accuracy at each radius (and SRVR per
     algorithm with ``regions``), under each criterion; then means over shapes with bootstrap percentile intervals
     (they need two shapes or more: NaN with one, and a warning), and each pair's difference with a paired sign-flip
-    test (exact with 12 shapes or fewer).
+    test (exact with 12 shapes or fewer). Each network is ranked per criterion and metric by its mean over shapes,
+    with a rank interval from a bootstrap over shapes, and every two rankings are compared by Kendall's tau.
 
     Parameters
     ----------
@@ -111,6 +115,10 @@ def compare_networks(
         Stacked maps with ``network`` and ``shape`` dims (a map [`study`][semkit.study]).
     regions : Dataset, optional
         Region searches with the same dims, for SRVR per algorithm (matched by name, not position).
+    metrics : mapping of str to DataArray, optional
+        More per-shape metrics by name, each over (network, shape) and the same under every criterion: say
+        [`worst_view_accuracy`][semkit.studies.worst_view_accuracy], or [`decision_noise`][semkit.decision_noise] of
+        the maps (a DataArray named ``decision_noise`` ranks its lowest value first; every other metric its highest).
     radius : sequence of float, default (0, 6, 12)
         The radii of robust accuracy, in the Space's units.
     criterion : Criterion or str, or a sequence of them, optional
@@ -131,14 +139,21 @@ def compare_networks(
     -------
     Dataset
         Over (criterion, metric, network): ``mean``, ``ci_low``, ``ci_high`` (bootstrap percentile interval over
-        shapes); over (criterion, metric, network, other): ``difference`` (network minus other, mean over shapes),
-        ``difference_low``, ``difference_high`` and ``p_value`` (paired sign-flip test, two-sided). SRVR does not
-        depend on the criterion and is repeated. Attrs: ``shapes``, ``confidence``, ``radius``, the procedures.
+        shapes), ``rank`` (1 = the highest mean, ties averaged), ``rank_low`` and ``rank_high``: a bootstrap
+        percentile interval of the rank over shapes (resample the shapes, rank all networks jointly per resample,
+        take the percentiles at ``confidence``; it says how the rank moves with the shapes drawn, NOT a guarantee
+        of the rank; NaN with one shape); over (criterion, metric, network, other): ``difference`` (network minus
+        other, mean over shapes), ``difference_low``, ``difference_high`` and ``p_value`` (paired sign-flip test,
+        two-sided); over (ranking, other_ranking): ``agreement``, Kendall's tau between every two rankings, a
+        ranking being one (criterion, metric) pair named "metric | criterion" (1: the same order, -1: reversed, NaN
+        when a ranking is all ties). SRVR does not depend on the criterion and is repeated. Attrs: ``shapes``,
+        ``confidence``, ``radius``, the procedures.
 
     Raises
     ------
     ValueError
-        Maps without ``network`` and ``shape`` dims, a confidence outside (0, 1), counts below 1.
+        Maps without ``network`` and ``shape`` dims, a confidence outside (0, 1), counts below 1, a metric without
+        them.
     """
     from tqdm.auto import tqdm
 
@@ -154,10 +169,14 @@ def compare_networks(
 
         warnings.warn("compare_networks on one shape: an interval over shapes needs two shapes or more, so ci_low, "
                       "ci_high and the differences' intervals are NaN", stacklevel=2)
-    tests = _Tests(np.random.default_rng(random_state), confidence, n_resamples, n_permutations)
-    tables = [_compared(tests, _metrics(maps, regions, radii, criterion))
-              for criterion in tqdm(criteria, desc="compare networks", unit="criterion", disable=not progress or len(criteria) < 2)]
+    rng = np.random.default_rng(random_state)
+    tests, rank_rng = _Tests(rng, confidence, n_resamples, n_permutations), rng.spawn(1)[0]  # the ranks: own draws
+    tables = []
+    for crit in tqdm(criteria, desc="compare networks", unit="criterion", disable=not progress or len(criteria) < 2):
+        values = _metrics(maps, regions, metrics, radii, crit)
+        tables.append(xr.merge([_compared(tests, values), rank_table(values, rank_rng, n_resamples, confidence)]))
     out = xr.concat(tables, dim=xr.DataArray([c.name for c in criteria], dims="criterion", name="criterion"))
+    out["agreement"] = agreement(out["rank"])
     out.attrs = {
         "title": "Networks compared with confidence",
         "shapes": int(maps.sizes["shape"]),
@@ -167,20 +186,29 @@ def compare_networks(
         "radius": [float(r) for r in radii],
         "interval": f"{confidence:.0%} bootstrap percentile interval over shapes",
         "test": "paired sign-flip permutation test over shapes, two-sided",
+        "rank_interval": f"{confidence:.0%} bootstrap percentile interval of the rank over shapes (not a guarantee)",
     }
     return out
 
 
-def _metrics(maps: xr.Dataset, regions: xr.Dataset | None, radii: Sequence[float], criterion: Criterion) -> xr.DataArray:
-    """Every metric under one criterion (SRVR per algorithm too, given regions) over (metric, network, shape), the
-    regions matched to the maps by name, not position."""
+def _metrics(maps: xr.Dataset, regions: xr.Dataset | None, more: Mapping[str, xr.DataArray] | None,
+             radii: Sequence[float], criterion: Criterion) -> xr.DataArray:
+    """Every metric under one criterion (SRVR per algorithm too, given regions, and the ``more`` given) over (metric,
+    network, shape), the regions matched to the maps by name, not position; attrs ``lower_is_better``: the metrics
+    ranked lowest first."""
     metrics = _per_shape(maps, radii, criterion)
     if regions is not None:
         metrics.update(_region_metrics(regions))
+    for name, metric in (more or {}).items():
+        if not {"network", "shape"} <= set(getattr(metric, "dims", ())):
+            raise ValueError(f"metric {name!r} must be a DataArray over (network, shape), like the maps; got "
+                             f"{getattr(metric, 'dims', type(metric).__name__)}")
+        metrics[str(name)] = metric
     order = {"network": maps.network.values, "shape": maps.shape.values}
     values = np.stack([metrics[m].sel(order).transpose("network", "shape").values for m in metrics])
     return xr.DataArray(values, dims=("metric", "network", "shape"),
-                        coords={"metric": list(metrics), "network": [str(n) for n in maps.network.values]})
+                        coords={"metric": list(metrics), "network": [str(n) for n in maps.network.values]},
+                        attrs={"lower_is_better": [m for m, v in metrics.items() if v.name == "decision_noise"]})
 
 
 def _compared(tests: "_Tests", values: xr.DataArray) -> xr.Dataset:
