@@ -7,6 +7,8 @@ with numpy arrays in torch's legacy format.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -168,3 +170,31 @@ def test_one_shape_with_two_ids_across_networks_is_refused(tmp_path):
     torch.save({**other, "shape_id": "another"}, folder / "Inceptionv3" / "0" / "1" / "map.pt")
     with pytest.raises(StoreError, match="mixes two sets of shapes"):
         semkit.open(folder)
+
+
+def test_the_benchmark_notebook_reads_the_papers_folder_and_judges_its_claim(tmp_path):
+    """Notebook 06 with paper_maps: all four of the paper's networks in its table, and the claim judged per criterion."""
+    import papermill
+    import pandas as pd
+
+    root = tmp_path / "checkpoint"
+    for n, network in enumerate(("AlexNet", "Inceptionv3", "ResNet50", "VGG")):
+        for c in CLASSES:
+            for o in range(3):
+                m = paper_map(network, c, o)
+                m["z"] = torch.clamp(m["z"] * (0.4 + 0.2 * n), 0, 1)  # the networks differ
+                path = root / network / str(c) / str(o) / "map.pt"
+                path.parent.mkdir(parents=True)
+                torch.save(m, path)
+    notebooks = Path(__file__).resolve().parents[1] / "notebooks"
+    out = tmp_path / "out"
+    papermill.execute_notebook(notebooks / "06_benchmark.ipynb", tmp_path / "06.ipynb", cwd=notebooks,
+                               parameters={"smoke": True, "paper_maps": str(root), "out": str(out),
+                                           "figures": str(tmp_path / "figures"), "max_queries": 0},
+                               progress_bar=False, kernel_name="python3")
+    table = pd.read_csv(out / "benchmark_paper.csv")
+    assert set(table.network) == {"AlexNet", "Inceptionv3", "ResNet50", "VGG"}
+    assert {"rank", "rank_low", "rank_high"} <= set(table.columns)
+    printed = (tmp_path / "06.ipynb").read_text()
+    assert "Inceptionv3 is more accurate but less semantically robust than ResNet50" in printed
+    assert "score >= 0.5: the claim" in printed
