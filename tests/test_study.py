@@ -148,3 +148,18 @@ def test_worst_view_accuracy_of_a_study_joins_the_comparison(maps):
     comparison = semkit.compare_networks(maps, metrics={"worst-view accuracy r=20": worst}, radius=0, n_resamples=50,
                                          n_permutations=50, progress=False)
     assert comparison["mean"].isel(criterion=0).sel(metric="worst-view accuracy r=20").item() == pytest.approx(float(worst.mean()))
+
+
+def test_smoothed_accuracy_of_a_study_is_the_smoothed_networks_certificates(maps):
+    """Each (network, shape) share equals what Smoothed.certify says at the same views, and it says it is g's."""
+    g_accuracy = semkit.studies.smoothed_accuracy(maps, 5.0, views=2, n=10, progress=False)
+    assert g_accuracy.dims == ("network", "shape") and ((g_accuracy >= 0) & (g_accuracy <= 1)).all()
+    assert "smoothed network g, not of the network" in g_accuracy.attrs["guarantee"]
+    network, shape = str(maps.network.values[0]), str(maps.shape.values[0])
+    f = maps.semkit.function(shape=shape, network=network)
+    grid = maps.score.isel(network=0, shape=0, drop=True).stack(view=["azimuth", "elevation"])
+    views = [list(v) for v in grid.view.values[[0, grid.sizes["view"] - 1]]]
+    certificates = semkit.Smoothed(f, 5.0).certify(views, n0=2, n=10, progress=False)
+    assert g_accuracy.sel(network=network, shape=shape).item() == pytest.approx(float(certificates.correct.mean()))
+    with pytest.raises(ValueError, match="radius must be"):
+        semkit.studies.smoothed_accuracy(maps, 5.0, radius=-1, progress=False)
