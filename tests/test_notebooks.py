@@ -99,7 +99,7 @@ def test_the_benchmark_report_writes_ranks_with_intervals_and_agreement(smoke_re
 
 def test_the_explorer_notebook_runs(tmp_path):
     name = "04_explorer.ipynb"
-    papermill.execute_notebook(NOTEBOOKS / name, tmp_path / name, parameters={"smoke": True}, cwd=NOTEBOOKS,
+    papermill.execute_notebook(NOTEBOOKS / name, tmp_path / name, parameters={"smoke": True, "store": str(tmp_path / "maps")}, cwd=NOTEBOOKS,
                                progress_bar=False, kernel_name="python3")
     nb = nbformat.read(tmp_path / name, as_version=4)  # papermill raised on any error; here: every cell ran
     assert all(c.execution_count for c in nb.cells if c.cell_type == "code" and c.source.strip())
