@@ -268,7 +268,7 @@ class Criterion:
             return
         found = semantic_map["label"].values.reshape(-1).tolist() if "label" in semantic_map.coords or "label" in semantic_map else \
             [semantic_map.attrs["label"]] if "label" in semantic_map.attrs else []
-        other = sorted({int(v) for v in found if int(v) >= 0} - {int(self.label)})
+        other = sorted({int(v) for v in found if np.isfinite(v) and int(v) >= 0} - {int(self.label)})
         if other:
             raise ValueError(f"the criterion {self.name!r} judges class {self.label}, but this map holds the scores "
                              f"and top-1 answers of class {', '.join(map(str, other))}: map a SemanticFunction for "

@@ -399,8 +399,8 @@ class Space:
         Parameters
         ----------
         n : int
-        random_state : int or numpy.random.Generator, optional
-            None draws fresh entropy.
+        random_state : int, numpy.random.Generator or None, default 0
+            Draws the points (the same value, the same points); None: fresh entropy.
         lower, upper : array_like [n], optional
             The box's corners; None: the Space's bounds.
         """

@@ -21,7 +21,7 @@ CLOSED = ("both", "neither", "left", "right")
 
 
 def check_scalar(value: Any, name: str, kind: type = int, *, low: float | None = None, high: float | None = None,
-                 closed: str = "both", allow_bool: bool = False, what: str | None = None) -> Any:
+                 closed: str = "both", what: str | None = None) -> Any:
     """``value`` as a plain ``int`` (``kind=int``) or finite ``float`` (``kind=float``), or a clear error.
 
     ``low`` and ``high`` bound it (None: unbounded), ``closed`` says which
@@ -33,11 +33,11 @@ def check_scalar(value: Any, name: str, kind: type = int, *, low: float | None =
     if closed not in CLOSED:
         raise ValueError(f"closed must be one of {CLOSED}, got {closed!r}")
     expected = _expected(kind, low, high, closed) + (f" ({what})" if what else "")
-    if isinstance(value, (bool, np.bool_)) and not allow_bool:
+    if isinstance(value, (bool, np.bool_)):
         raise TypeError(f"{name} must be {expected}, got {value!r}: pass a number, not a bool")
     if not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be {expected}, got {value!r}{_type_hint(value)}")
-    if kind is int and not isinstance(value, (numbers.Integral, bool)):
+    if kind is int and not isinstance(value, numbers.Integral):
         hint = (f": pass the whole number {int(value)}" if math.isfinite(value) and value == int(value)
                 else ": it is not a whole number")
         raise ValueError(f"{name} must be {expected}, got {value!r}{hint}")

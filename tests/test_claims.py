@@ -66,3 +66,10 @@ def test_a_comparison_without_robustness_is_refused():
                                 progress=False)
     with pytest.raises(ValueError, match="radius above 0"):
         judge_claim(c, "scattered", "band")
+
+
+def test_too_few_shapes_to_show_anything_is_said():
+    c = semkit.compare_networks(maps_of({"scattered": SCATTERED, "band": BAND}, shapes=4), radius=(0, 30),
+                                n_resamples=50, progress=False)
+    claim = judge_claim(c, "scattered", "band")
+    assert not claim.holds.any() and all("no p-value can fall below 0.05" in v for v in claim.verdict.values)

@@ -954,3 +954,20 @@ def test_the_papers_checkpoint_folder_that_semkit_cannot_read_is_named(tmp_path,
     change(root)
     with pytest.raises(StoreError, match=fragment):
         semkit.open(root)
+
+
+# ------------------------------------------------------------ the last read: names that differ by case
+def test_an_exact_class_name_wins_over_one_that_differs_by_case():
+    """ImageNet names a dog 'Cardigan' (264) and a sweater 'cardigan' (474): each finds its own class."""
+    from semkit.classify import imagenet_labels, resolve_label
+
+    labels = imagenet_labels()
+    assert (resolve_label("cardigan", labels), resolve_label("Cardigan", labels)) == (474, 264)
+    assert resolve_label("Coffee_Mug", labels) == resolve_label("coffee mug", labels) == 504
+
+
+def test_a_space_other_than_a_groups_own_is_refused():
+    group = semkit.SemanticFunctions("vase", ["efficientnet_lite0", "efficientnet_lite1"],
+                                     renderer=semkit.Renderer(image_size=32))
+    with pytest.raises(ValueError, match="have their own Space"):
+        semkit.semantic_map(group, space=Space.of("azimuth", "light_intensity"), step=90, progress=False)

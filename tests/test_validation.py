@@ -93,8 +93,10 @@ def test_ranges_are_said_in_words(kwargs, value, fragment):
     assert fragment in str(info.value)
 
 
-def test_bools_pass_only_when_allowed_and_kinds_are_checked():
-    assert check_scalar(True, "flag", int, allow_bool=True) == 1
+def test_bools_never_pass_and_kinds_are_checked():
+    for flag in (True, np.bool_(False)):
+        with pytest.raises(TypeError, match="not a bool"):
+            check_scalar(flag, "flag", int)
     assert type(check_scalar(np.int16(3), "x", float)) is float
     with pytest.raises(ValueError, match="kind must be int or float"):
         check_scalar(1, "x", complex)

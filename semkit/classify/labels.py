@@ -25,9 +25,10 @@ def check_labels(labels: Any) -> tuple[str, ...]:
     outputs, and a name would find the first only).
     """
     if isinstance(labels, (str, bytes)):
+        text = labels.decode(errors="replace") if isinstance(labels, bytes) else labels
         shown = [str(c) for c in labels[:5]] + (["..."] if len(labels) > 5 else [])
         raise TypeError(f"labels must be a list of class names, got the string {labels!r} (read as the classes "
-                        f"{shown}): pass labels=[{labels!r}] for one class, or a list of several")
+                        f"{shown}): pass labels=[{text!r}] for one class, or a list of several")
     try:
         names = tuple(str(n) if isinstance(n, str) else n for n in labels)  # numpy strings as plain str
     except TypeError:
@@ -35,9 +36,9 @@ def check_labels(labels: Any) -> tuple[str, ...]:
     if not names or not all(isinstance(n, str) and n.strip() for n in names):
         raise ValueError(f"labels must be the non-empty class names of the network's outputs, in order; got {labels!r}")
     positions: dict[str, list[int]] = {}
-    for i, name in enumerate(names):
+    for i, name in enumerate(names):  # exact names: ImageNet's own 'Cardigan' (a dog) and 'cardigan' differ by case
         positions.setdefault(name, []).append(i)
-    duplicated = {name: where for name, where in positions.items() if len(where) > 1}
+    duplicated = {names[where[0]]: where for where in positions.values() if len(where) > 1}
     if duplicated:
         listed = "; ".join(f"{name!r} at positions {where}" for name, where in duplicated.items())
         raise ValueError(f"labels must name each output once, but {listed}: a duplicated name splits its class's "
@@ -68,6 +69,8 @@ def resolve_label(label: int | str, labels: Sequence[str] | None = None) -> int:
     labels = imagenet_labels() if labels is None else tuple(labels)
     if isinstance(label, str):
         lookup: dict[str, int] = {}
+        if label in labels:  # an exact name first: 'cardigan' is not ImageNet's 'Cardigan' (a dog)
+            return list(labels).index(label)
         for i, name in enumerate(labels):
             lookup.setdefault(_key(name), i)
         key = _key(label)

@@ -101,7 +101,10 @@ def semantic_map(
     if isinstance(f, SemanticFunctions):
         if key is not None:
             raise ValueError("key= names one function's store; the networks of SemanticFunctions describe themselves")
-        space = space or f.space
+        if space is not None and space != f.space:
+            raise ValueError(f"space= is {space}, but the networks' functions have their own Space {f.space} and evaluate "
+                             "points in it: build SemanticFunctions over the Space you want (space=...), or drop space=")
+        space = f.space
         grid = space.grid(step)
         stores = [None if store is None else Path(store) / f"{file_stem(n)}.nc" for n in f.networks]
         maps = network_maps(f, grid, stores, space=space, chunk_size=chunk_size, progress=progress, adaptive=adaptive,

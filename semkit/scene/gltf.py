@@ -311,7 +311,7 @@ class _Reader:
             self.ignored.add("texture transforms (KHR_texture_transform)")
         if image is None:
             if "source" not in texture:
-                self.ignored.add("textures in extension formats (KTX2, WebP)")
+                self.ignored.add("textures in extension formats (e.g. KTX2)")
                 return -1
             uri = self.gltf["images"][texture["source"]].get("uri", "")
             name = f"image {texture['source']} (embedded)"

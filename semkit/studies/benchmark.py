@@ -10,6 +10,7 @@ import numpy as np
 import xarray as xr
 
 from ..criterion import Criterion
+from ..space import recorded_space
 from ..trust import Smoothed, find_failures
 from ..validation import check_count, check_scalar
 
@@ -57,10 +58,13 @@ def worst_view_accuracy(
     Raises
     ------
     ValueError
-        Maps without ``network`` and ``shape`` dims, or counts below 1.
+        Maps without ``network`` and ``shape`` dims, counts below 1 or a radius not positive.
+    TypeError
+        A count or radius that is no number.
     """
     check_count(views, "views")
     check_count(max_queries, "max_queries", what="queries per view")
+    radius = check_scalar(radius, "radius", float, low=0, closed="neither", what="in the Space's units")
     criterion = Criterion.resolve(criterion)
     starts = _spread_views(maps, views, "worst_view_accuracy")
 
@@ -124,12 +128,17 @@ def smoothed_accuracy(
     Raises
     ------
     ValueError
-        Maps without ``network`` and ``shape`` dims, counts below 1 or a negative radius.
+        Maps without ``network`` and ``shape`` dims, counts below 1, a negative radius or a sigma not positive (or
+        not one per parameter).
+    TypeError
+        A count, radius or sigma that is no number.
     """
     check_count(views, "views")
     check_count(n, "n", what="noisy views per view")
     radius = check_scalar(radius, "radius", float, low=0, what="units of sigma")
+    criterion = Criterion.resolve(criterion)
     starts = _spread_views(maps, views, "smoothed_accuracy")
+    recorded_space(maps).per_parameter(sigma, "sigma")  # a bad sigma is named before any render
 
     def share(f) -> float:
         g = Smoothed(f, sigma, criterion=criterion)
@@ -140,7 +149,7 @@ def smoothed_accuracy(
     out.name = "smoothed_accuracy"
     out.attrs = {"long_name": f"share of views where the smoothed network g is right with radius >= {radius:g} sigma",
                  "sigma": np.atleast_1d(np.asarray(sigma, dtype=float)).tolist(), "radius": radius,
-                 "views": len(starts), "n": int(n),
+                 "views": len(starts), "n": int(n), "criterion": criterion.name,
                  "guarantee": "of the smoothed network g, not of the network: each certificate true with confidence 0.999"}
     return out
 

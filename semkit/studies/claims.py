@@ -74,6 +74,10 @@ def judge_claim(comparison: xr.Dataset, network: str, other: str, *, significanc
                                     for c in out.criterion.values])
     out.attrs = {"claim": f"{network} is more accurate but less semantically robust than {other}",
                  "significance": significance}
+    shapes = int(comparison.attrs.get("shapes", 0))
+    if shapes and 2 / 2 ** shapes >= significance:  # the exact sign-flip test's smallest p-value
+        out["verdict"] = out.verdict + (f" With {shapes} shapes no p-value can fall below {significance:g} (the "
+                                        f"smallest is 2/2^{shapes}): nothing can be shown; compare on more shapes.")
     return out
 
 

@@ -203,6 +203,8 @@ def _metrics(maps: xr.Dataset, regions: xr.Dataset | None, more: Mapping[str, xr
         if not {"network", "shape"} <= set(getattr(metric, "dims", ())):
             raise ValueError(f"metric {name!r} must be a DataArray over (network, shape), like the maps; got "
                              f"{getattr(metric, 'dims', type(metric).__name__)}")
+        if str(name) in metrics:
+            raise ValueError(f"metric {name!r} is one compare_networks computes itself: give yours another name")
         metrics[str(name)] = metric
     order = {"network": maps.network.values, "shape": maps.shape.values}
     values = np.stack([metrics[m].sel(order).transpose("network", "shape").values for m in metrics])

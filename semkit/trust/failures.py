@@ -215,6 +215,8 @@ def find_failures(
     ValueError
         A radius not positive or of the wrong length, ``max_queries`` below 1, an unknown algorithm, a start outside
         the Space.
+    TypeError
+        ``max_queries`` is no number (text, None, a bool).
     """
     from tqdm.auto import tqdm
 

@@ -73,6 +73,8 @@ class Guarantee:
     ------
     ValueError
         If ``confidence`` or ``max_failure`` is not a number in (0, 1), or ``tests`` or ``looks`` is below 1.
+    TypeError
+        If one of them is no number (text, None, a bool).
     """
 
     confidence: float = 0.95

@@ -20,6 +20,7 @@ from ..criterion import Criterion
 from ..function import as_function
 from ..regions import EXTRA_NAMES
 from ..space import Space
+from ..validation import check_count
 from .guarantee import BoxCertifier, Guarantee, audit
 from .lattice import LatticeOracle, largest_passing
 from .records import json_units, space_json, state_attr
@@ -153,7 +154,8 @@ def robustness_radius(
     ValueError
         An unknown certificate, a negative or non-integer ``max_steps``, a point outside the Space.
     TypeError
-        ``guarantee`` is not a [`Guarantee`][semkit.trust.Guarantee].
+        ``guarantee`` is not a [`Guarantee`][semkit.trust.Guarantee], or ``max_steps`` is no number (text, None, a
+        bool).
     """
     if guarantee is None:
         guarantee = Guarantee()
@@ -165,8 +167,7 @@ def robustness_radius(
     criterion = Criterion.resolve(criterion, f=fn)
     check_certificate(certificate)
     step = space.steps(step)
-    if not isinstance(max_steps, (int, np.integer)) or max_steps < 0:
-        raise ValueError(f"max_steps must be a non-negative integer, got {max_steps!r}")
+    max_steps = check_count(max_steps, "max_steps", minimum=0)
     x = space.points(points)
     oracle = LatticeOracle(fn, space, criterion, x, step)
     last = largest_passing(oracle, [np.full(space.n, k) for k in range(1, max_steps + 1)], progress, "robustness radius")

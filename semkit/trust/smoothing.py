@@ -130,6 +130,8 @@ class Smoothed:
         ------
         ValueError
             If ``n`` is not a positive whole number or ``confidence`` is not in (0, 1).
+        TypeError
+            If one of them is no number (text, None, a bool).
         """
         pts = self.space.points(points)
         check_count(n, "n", what="noisy views")
@@ -184,6 +186,8 @@ class Smoothed:
         ------
         ValueError
             If ``n0`` or ``n`` is not a positive whole number or ``confidence`` is not in (0, 1).
+        TypeError
+            If one of them is no number (text, None, a bool).
         """
         from scipy.stats import beta, norm
 

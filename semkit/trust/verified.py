@@ -284,6 +284,8 @@ class Verified(RegionAlgorithm):
     ValueError
         If an option is out of range, ``growth`` or ``certificate`` is unknown, a lattice certificate is asked
         with sampled growth, or ``max_queries`` is too small for the certificate alone.
+    TypeError
+        A count or level that is no number (text, None, a bool).
     """
 
     name, title, color = "verified", "verified", "tab:blue"
@@ -306,7 +308,7 @@ class Verified(RegionAlgorithm):
         check_probability(max_failure, "max_failure", closed="neither")
         for name, value in (("attempts", attempts), ("max_queries", max_queries), ("n_samples", n_samples)):
             check_count(value, name)
-        if not isinstance(random_state, np.random.Generator):
+        if random_state is not None and not isinstance(random_state, np.random.Generator):
             check_count(random_state, "random_state", minimum=0)
         self.guarantee = Guarantee(float(confidence), float(max_failure), tests=int(attempts))
         self.criterion = Criterion.resolve(criterion)
