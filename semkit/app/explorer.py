@@ -1,61 +1,85 @@
-"""An interactive explorer: move through the semantic space and watch a network's answer.
+"""An interactive explorer: point at a view and ask whether the networks are robust there, and why not.
 
-[`Explorer`][semkit.app.explorer.Explorer] holds the state (shape, network, current point) and
-computes what a person looks at: the render, the top-5 predictions, the
-shape's 2-D map with a cursor, and robust regions grown from the current
-point. Its logic is plain Python (tested without a browser);
-[`Explorer.widget`][semkit.app.explorer.Explorer.widget] binds it to ipywidgets for Jupyter: a slider per
-parameter, shape and network pickers, an algorithm picker and a button.
+[`Explorer`][semkit.app.explorer.Explorer] holds the state (shape, networks, current point, criterion, the map's two
+parameters) and answers what a person asks at the current view: every network's top classes (one render for all of
+them), the shape's map over two parameters, and the trust layer (a robustness radius, the worst view within a box,
+a verified box, the smoothed network's certificate), each as the library's own Dataset, drawn on the map. Its logic
+is plain Python, tested without a browser; [`Explorer.widget`][semkit.app.explorer.Explorer.widget] binds it to
+widgets (semkit.app.panel): a map that takes clicks, sliders, pickers, and buttons that answer in a background
+thread. ``state`` and [`Explorer.from_state`][semkit.app.explorer.Explorer.from_state] keep and share an explorer as
+JSON.
 """
 
 from __future__ import annotations
 
 import io
+import json
+import threading
 import time
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import numpy as np
+import torch
 import xarray as xr
 
 from ..classify import BUNDLED, Classifier, load_classifier
-from ..function import SemanticFunction
+from ..criterion import Criterion
+from ..function import SemanticFunction, SemanticFunctions
 from ..maps import interpolate, semantic_map
-from ..regions import ALGORITHMS, DEFAULT_STEP_RULE, STEP_RULES, find_regions
+from ..regions import ALGORITHMS, DEFAULT_STEP_RULE, find_regions
 from ..render import DEFAULTS, Renderer
-from ..scene import Mesh
-from ..space import Parameter, Space
+from ..scene import Mesh, load_shape
+from ..space import Space
 from ..store import file_stem
+from ..trust import Smoothed, Verified
+from ..trust import find_failures as search_failures
+from ..trust import robustness_radius as radius_of
+from ..version import VERSION
+from . import overlays
+from .tasks import Watched, current_watch
+
+#: The trust questions, in the order the widget offers them (``results`` keys).
+QUESTIONS = ("robustness_radius", "find_failures", "verified_box", "certify")
 
 
 class Explorer:
-    """State and views of the explorer (see the module docstring).
+    """State and answers of the explorer (see the module docstring).
 
-    The map of each (shape, network) pair is computed once and kept. Regions
-    grow on that map, interpolated, so a click answers at once.
+    A map is computed once per shape and slice, for every network at once (each view rendered once), and kept
+    (in ``store`` too). With more than two parameters the map is a slice: its two parameters (``axes``) vary, the
+    others stay at the current view's values, and it is computed when asked ([`map`][semkit.app.explorer.Explorer.map];
+    an adaptive map). The trust questions speak of the whole Space at the current view, under ``criterion``.
 
     Parameters
     ----------
     shapes : sequence of str or Mesh, default four gallery shapes
         Gallery names, mesh files (ShapeNet's too) or meshes.
     networks : sequence of str or Classifier, default BUNDLED
-        Network names or classifiers.
+        Network names or classifiers; all are shown side by side, the first is the one the map and the trust
+        questions are about until another is picked.
     space : Space, optional
-        A 2-D Space; any parameter the renderer knows may be a slider (``Space.of("azimuth", "roll")``). None:
-        [`Space.paper`][semkit.Space.paper].
-    step : float or sequence of float, default (15, 10)
-        The maps' grid step, in the Space's units (one, or one per parameter).
-    image_size : int, optional
-        The renders' size; None: each network's input size.
+        The Space, of two or more parameters; any parameter the renderer knows may be one
+        (``Space.of("azimuth", "elevation", "roll")``). None: [`Space.paper`][semkit.Space.paper].
+    axes : (str, str), optional
+        The map's two parameters; None: the Space's first two.
+    step : float, sequence of float or mapping of str to float, optional
+        The maps' grid step in the Space's units (one, one per parameter, or by name); None: a 24th of a periodic
+        parameter's range, a 10th of a bounded one's (15 and 10 degrees in the paper's Space).
+    criterion : Criterion or str, optional
+        What a view must pass, for the map's outline and every trust question; None: top-1 correct.
     store : str or path, optional
         A folder the maps are kept in too, so a rerun reads them back.
     renderer_options : mapping, optional
-        Keywords for [`Renderer`][semkit.Renderer] (e.g. ``{"materials": True, "background": 0.5}``).
+        Keywords for [`Renderer`][semkit.Renderer] (e.g. ``{"image_size": 64, "materials": True}``); without
+        ``image_size`` the renders have the networks' largest input size.
+    random_state : int or None, default 0
+        Draws the trust questions' samples: the same state, the same answers; None: fresh randomness.
 
     Raises
     ------
     ValueError
-        No shapes or no networks, or a Space that is not 2-D.
+        No shapes or no networks, a Space of one parameter, unknown or equal axes, an unknown criterion.
     """
 
     def __init__(
@@ -64,35 +88,52 @@ class Explorer:
         networks: Sequence[str | Classifier] = BUNDLED,
         *,
         space: Space | None = None,
-        step: float | Sequence[float] = (15, 10),
-        image_size: int | None = None,
+        axes: Sequence[str] | None = None,
+        step: float | Sequence[float] | Mapping[str, float] | None = None,
+        criterion: Criterion | str | None = None,
         store: str | Path | None = None,
         renderer_options: Mapping[str, Any] | None = None,
+        random_state: int | None = 0,
     ) -> None:
+        if isinstance(shapes, (str, Mesh)) or isinstance(networks, (str, Classifier)):
+            raise ValueError("shapes and networks are lists: Explorer(['coffee_mug'], ['efficientnet_lite0'])")
         if not shapes or not networks:
             raise ValueError("the explorer needs at least one shape and one network")
         self.space = space or Space.paper()
-        if self.space.n != 2:
-            raise ValueError(f"the explorer shows a 2-D map: give it a Space of two parameters, not {list(self.space.names)}")
-        from ..scene import load_shape
-
+        if self.space.n < 2:
+            raise ValueError(f"the explorer's map shows two parameters: give it a Space of two or more, not "
+                             f"{list(self.space.names)}")
+        self.axes = self._checked_axes(self.space.names[:2] if axes is None else axes)
+        default = np.array([p.width / (24 if p.periodic else 10) for p in self.space.parameters])
+        self.step = self.space.per_parameter(step, "step", default=default) if step is not None else default
+        self.criterion = Criterion.resolve(criterion)
+        self._sources = list(shapes)
         self.meshes = {m.name: m for m in (load_shape(s) for s in shapes)}
-        self._networks = {(n if isinstance(n, str) else n.name): n for n in networks}
-        self.step = step
-        self.image_size = image_size
+        self._networks: dict[str, str | Classifier] = {(n if isinstance(n, str) else n.name): n for n in networks}
         self.store = Path(store) if store is not None else None
         self.renderer_options = dict(renderer_options or {})
-        self.shape = next(iter(self.meshes))
-        self.network = next(iter(self._networks))
+        self.random_state = random_state
+        self.shape, self.network, self.compare = next(iter(self.meshes)), next(iter(self._networks)), None
         start = {**DEFAULTS, "azimuth": 30.0, "elevation": 20.0}
-        self.point = {p.name: float(np.clip(start.get(p.name, (p.low + p.high) / 2), p.low, p.high)) for p in self.space.parameters}
+        self.point = {p.name: float(np.clip(start.get(p.name, (p.low + p.high) / 2), p.low, p.high))
+                      for p in self.space.parameters}
         self.regions: xr.Dataset | None = None
-        self._functions: dict[tuple[str, str], SemanticFunction] = {}
-        self._maps: dict[tuple[str, str], xr.Dataset] = {}
+        self.results: dict[str, xr.Dataset] = {}  # the trust questions' answers, by QUESTIONS name
+        self.lock = threading.RLock()  # one renderer and one set of networks serve the sliders and the tasks
+        self._map_lock = threading.Lock()  # a map asked for twice at once is computed once
+        self._groups: dict[tuple, SemanticFunctions] = {}
+        self._renderers: dict[str, Renderer] = {}
+        self._maps: dict[tuple, dict[str, xr.Dataset]] = {}  # by shape and slice, then network
+        self._probabilities: dict[str, np.ndarray] = {}
         self._loaded: set[str] = set()  # networks this explorer loaded from their names (dropped by close())
-        self._widgets: list[Any] = []  # every widget that widget() made (closed by close())
-        self._figures: list[Any] = []  # the figures map_figure() made (closed by close())
+        self._closers: list[Any] = []  # widgets, figures and tasks to close (close())
         self.update()
+
+    def _checked_axes(self, axes: Sequence[str]) -> tuple[str, str]:
+        axes = tuple(axes)
+        if len(axes) != 2 or len(set(axes)) != 2 or not set(axes) <= set(self.space.names):
+            raise ValueError(f"axes must be two different parameters of the Space {list(self.space.names)}, got {axes}")
+        return axes  # type: ignore[return-value]
 
     # ------------------------------------------------------------ the state
     @property
@@ -103,35 +144,68 @@ class Explorer:
     def networks(self) -> list[str]:
         return list(self._networks)
 
+    def classifiers(self) -> list[Classifier]:
+        """The networks as classifiers (those named are loaded once)."""
+        for name, n in self._networks.items():
+            if isinstance(n, str):
+                self._networks[name] = load_classifier(n)
+                self._loaded.add(name)
+        return list(self._networks.values())  # type: ignore[arg-type]
+
+    def renderer(self, role: str = "views") -> Renderer:
+        """The renderer of the views shown and asked about (``"views"``), or the one that draws maps in the
+        background while the views move (``"maps"``)."""
+        if role not in self._renderers:
+            options = dict(self.renderer_options)
+            size = options.pop("image_size", None) or max(c.input_size for c in self.classifiers())
+            self._renderers[role] = Renderer(image_size=size, **options)
+        return self._renderers[role]
+
+    def functions(self, space: Space | None = None, role: str = "views") -> SemanticFunctions:
+        """The current shape's SemanticFunctions (every network), over ``space`` (None: the explorer's)."""
+        space = space or self.space
+        key = (self.shape, space, role)
+        if key not in self._groups:
+            self._groups[key] = SemanticFunctions(self.meshes[self.shape], self.classifiers(), renderer=self.renderer(role),
+                                                  space=space)
+        return self._groups[key]
+
     def function(self) -> SemanticFunction:
-        """The SemanticFunction of the current shape and network."""
-        key = (self.shape, self.network)
-        if key not in self._functions:
-            classifier = self._networks[self.network]
-            if isinstance(classifier, str):
-                classifier = self._networks[self.network] = load_classifier(classifier)
-                self._loaded.add(self.network)
-            renderer = Renderer(image_size=self.image_size or classifier.input_size, **self.renderer_options)
-            self._functions[key] = SemanticFunction(self.meshes[self.shape], classifier, renderer=renderer, space=self.space)
-        return self._functions[key]
+        """The SemanticFunction of the current shape and network (what the trust questions ask)."""
+        return self.functions()[self.network]
 
     def close(self) -> None:
-        """Release what the explorer holds: close its widgets and figures, stop the renderers' threads, drop
-        the functions and the networks it loaded by name (the maps stay; all starts again when used)."""
+        """Release what the explorer holds: cancel its tasks, close its widgets and figures, stop the renderers'
+        threads, drop the functions and the networks it loaded by name (the maps stay; all starts again when used)."""
         import matplotlib.pyplot as plt
 
-        for widget in self._widgets:
-            widget.close()
-        self._widgets.clear()
-        for fig in self._figures:
-            plt.close(fig)
-        self._figures.clear()
-        for f in self._functions.values():
-            f.close()
-        self._functions.clear()
+        for item in self._closers:
+            if hasattr(item, "cancel"):
+                item.cancel()
+                item.thread.join(30)
+            elif hasattr(item, "number"):
+                plt.close(item)
+            else:
+                item.close()
+        self._closers.clear()
+        for group in self._groups.values():
+            group.close()
+        self._groups.clear()
+        for renderer in self._renderers.values():
+            renderer.close()
+        self._renderers.clear()
         for name in self._loaded:
             self._networks[name] = name
         self._loaded.clear()
+
+    def keep(self, item: Any) -> Any:
+        """Have ``close`` close ``item`` too (a widget, a figure, a task); returns it (finished tasks and closed
+        figures are let go)."""
+        import matplotlib.pyplot as plt
+
+        self._closers = [c for c in self._closers if not (hasattr(c, "number") and not plt.fignum_exists(c.number))
+                         and not (hasattr(c, "running") and not c.running)] + [item]
+        return item
 
     def __enter__(self) -> "Explorer":
         return self
@@ -140,21 +214,27 @@ class Explorer:
         self.close()
 
     def set(self, **changes: Any) -> "Explorer":
-        """Change the shape, the network or parameter values, and update what is shown.
+        """Change the shape, network, compared network, criterion, the map's axes or parameter values; update.
 
         Bad values raise an error that names them, and change nothing; a periodic parameter's value is
-        wrapped into its range (azimuth 370 is kept as 10).
+        wrapped into its range (azimuth 370 is kept as 10). A new shape, network or criterion drops the answers
+        about the old one.
         """
-        point, shape, network = dict(self.point), self.shape, self.network
+        point, shape, network, compare = dict(self.point), self.shape, self.network, self.compare
+        criterion, axes = self.criterion, self.axes
         for key, value in changes.items():
             if key == "shape":
                 if value not in self.meshes:
                     raise ValueError(f"unknown shape {value!r}; the explorer has {self.shapes}")
                 shape = value
-            elif key == "network":
-                if value not in self._networks:
+            elif key in ("network", "compare"):
+                if value not in self._networks and not (key == "compare" and value is None):
                     raise ValueError(f"unknown network {value!r}; the explorer has {self.networks}")
-                network = value
+                network, compare = (value, compare) if key == "network" else (network, value)
+            elif key == "criterion":
+                criterion = Criterion.resolve(value)
+            elif key == "axes":
+                axes = self._checked_axes(value)
             elif key in self.space.names:
                 try:
                     point[key] = float(value)
@@ -162,45 +242,156 @@ class Explorer:
                     units = self.space[key].units
                     raise ValueError(f"{key} must be a number{f' ({units})' if units else ''}, got {value!r}") from None
             else:
-                raise ValueError(f"unknown setting {key!r}: use shape, network or one of {list(self.space.names)}")
+                raise ValueError(f"unknown setting {key!r}: use shape, network, compare, criterion, axes or one of "
+                                 f"{list(self.space.names)}")
         # range and NaN checks, with errors that name the parameter; periodic values wrap (azimuth 370 is 10)
         point = dict(zip(self.space.names, map(float, self.space.points(point)[0])))
-        if (shape, network) != (self.shape, self.network):
-            self.regions = None  # a region belongs to its shape and network
-        self.point, self.shape, self.network = point, shape, network
+        if (shape, network, criterion) != (self.shape, self.network, self.criterion):
+            self.results = {}  # an answer belongs to its shape, network and criterion
+        if (shape, network, axes) != (self.shape, self.network, self.axes):
+            self.regions = None  # a region belongs to its shape, network and map
+        self.point, self.shape, self.network, self.compare = point, shape, network, compare
+        self.criterion, self.axes = criterion, axes
         return self.update()
 
     def update(self) -> "Explorer":
-        """Render and classify the current point (``image``, ``top5``, ``score``, ``seconds``)."""
+        """Render the current point once and classify it by every network (``image``, ``top5``, ``score``,
+        ``seconds``)."""
         start = time.perf_counter()
-        f = self.function()
-        pts = self.space.points({k: self.point[k] for k in self.space.names})
-        ev = f.evaluate(pts, k=5)
-        self.image = f.renderer.render(f.mesh, pts, space=self.space)[0].permute(1, 2, 0).numpy()
-        labels = f.classifier.labels
-        self.top5 = [(labels[int(i)], float(p)) for i, p in zip(ev.topk[0], ev.topk_prob[0])]
-        self.score = float(ev.score[0])
+        pts = self.space.points(self.point)
+        with self.lock, torch.inference_mode():
+            images = self.renderer().render(self.meshes[self.shape], pts, space=self.space)
+            self._probabilities = {c.name: c(images)[0].double().cpu().numpy() for c in self.classifiers()}
+        self.image = images[0].permute(1, 2, 0).cpu().numpy()
+        probs = self._probabilities[self.network]
+        labels = self.function().classifier.labels
+        self.top5 = [(labels[int(i)], float(probs[i])) for i in np.argsort(-probs, kind="stable")[:5]]
+        self.score = float(probs[self.function().label])
         self.seconds = time.perf_counter() - start
         return self
 
-    def map(self) -> xr.Dataset:
-        """The 2-D map of the current shape and network (computed once)."""
-        key = (self.shape, self.network)
-        if key not in self._maps:
-            store = None
-            if self.store is not None:
-                self.store.mkdir(parents=True, exist_ok=True)
-                store = self.store / f"{file_stem(self.network)}__{file_stem(self.shape)}.nc"
-            self._maps[key] = semantic_map(self.function(), space=self.space, step=self.step, store=store, progress=False)
-        return self._maps[key]
+    def render(self, point: Mapping[str, float] | None = None) -> np.ndarray:
+        """The render of the current shape at ``point`` (None: the current view), [H, W, 3] in [0, 1].
+
+        Parameters
+        ----------
+        point : mapping of str to float, optional
+            The view, by parameter name.
+        """
+        if point is None:
+            return self.image
+        with self.lock:
+            image = self.renderer().render(self.meshes[self.shape], self.space.points(point), space=self.space)
+        return image[0].permute(1, 2, 0).cpu().numpy()
+
+    def save_render(self, path: str | Path) -> Path:
+        """Save the render of the current view as a PNG file; its path.
+
+        Parameters
+        ----------
+        path : str or path
+            The file to write (``.png``).
+        """
+        path = Path(path)
+        if path.suffix.lower() != ".png":
+            raise ValueError(f"save_render writes PNG files: give a path ending in .png, not {path.name!r}")
+        path.write_bytes(png(self.image))
+        return path
+
+    def predictions(self, k: int = 5) -> xr.Dataset:
+        """Every network's k most probable classes at the current view (one render for all of them).
+
+        Parameters
+        ----------
+        k : int, default 5
+            How many classes per network.
+
+        Returns
+        -------
+        Dataset
+            Over (``network``, ``rank``): ``class_index``, ``class_name``, ``probability``; per network the true
+            class's ``score`` and whether the view ``passes`` the criterion. Attrs: shape, view, criterion.
+        """
+        from ..validation import check_count
+
+        check_count(k, "k", what="classes")
+        rows: dict[str, list] = {"class_index": [], "class_name": [], "probability": [], "score": [], "passes": []}
+        for name in self.networks:
+            f = self.functions()[name]
+            probs = self._probabilities[name]
+            top = np.argsort(-probs, kind="stable")[:k]
+            rows["class_index"].append(top)
+            rows["class_name"].append([f.classifier.labels[int(i)] for i in top])
+            rows["probability"].append(probs[top])
+            rows["score"].append(probs[f.label])
+            criterion = Criterion.resolve(self.criterion, f=f)
+            ranked = np.argsort(-probs, kind="stable")[: max(criterion.k, 1)]
+            rows["passes"].append(bool(criterion.passes(np.array([probs[f.label]]), ranked[None], probs[ranked][None])[0]))
+        ranked_dims = ("network", "rank")
+        return xr.Dataset(
+            {"class_index": (ranked_dims, np.array(rows["class_index"])), "class_name": (ranked_dims, np.array(rows["class_name"])),
+             "probability": (ranked_dims, np.array(rows["probability"]), {"long_name": "class probability"}),
+             "score": ("network", np.array(rows["score"]), {"long_name": "probability of the true class"}),
+             "passes": ("network", np.array(rows["passes"]), {"long_name": f"passes {self.criterion.name}"})},
+            coords={"network": self.networks, "rank": np.arange(1, k + 1)},
+            attrs={"shape": self.shape, "view": json.dumps(self.point), **self.criterion.attrs()},
+        )
+
+    # ---------------------------------------------------------------- maps
+    def slice_space(self) -> Space:
+        """The map's Space: its two axes, the other parameters fixed at the current view (the whole Space when it
+        has two)."""
+        if self.space.n == 2 and self.axes == self.space.names:
+            return self.space
+        others = {name: self.point[name] for name in self.space.names if name not in self.axes}
+        return Space([self.space[a] for a in self.axes], fixed={**self.space.fixed, **others})
+
+    def _map_key(self) -> tuple:
+        return (self.shape, self.slice_space())
+
+    def has_map(self) -> bool:
+        """Whether the map of the current shape and slice is computed (a slice is computed when asked)."""
+        return self._map_key() in self._maps
+
+    def map(self, network: str | None = None) -> xr.Dataset:
+        """The map of the current shape and slice for ``network`` (None: the current one); computed once, for every
+        network, when first asked.
+
+        Parameters
+        ----------
+        network : str, optional
+            Whose map; None: the current network's.
+        """
+        key = self._map_key()
+        with self._map_lock:
+            if key not in self._maps:
+                maps = self._computed_map(key[1])
+                self._maps[key] = {name: maps.sel(network=name) for name in self.networks}
+        network = network or self.network
+        if network not in self._networks:
+            raise ValueError(f"unknown network {network!r}; the explorer has {self.networks}")
+        return self._maps[key][network]
+
+    def _computed_map(self, space: Space) -> xr.Dataset:
+        """Every network's map over the slice ``space`` (its own renderer: views move while it draws)."""
+        store = None
+        if self.store is not None:  # a folder per shape and slice, a file per network
+            fixed = "".join(f"__{k}={v:g}" for k, v in sorted(space.fixed.items()) if k not in self.space.fixed)
+            store = self.store / file_stem(self.shape) / file_stem(f"{space.names[0]}-{space.names[1]}{fixed}")
+        steps = [float(self.step[self.space.names.index(a)]) for a in space.names]
+        return semantic_map(self.functions(space, role="maps"), step=steps, store=store, progress=False,
+                            adaptive=self.space.n > 2)
 
     def grow(self, algorithm: str = "oir_b", step_rule: str = DEFAULT_STEP_RULE, iterations: int = 600) -> xr.Dataset:
         """Grow a robust region from the current point on the (interpolated) map; kept in ``regions``.
 
+        The paper's heuristic on the map's two parameters: no guarantee (see
+        [`verified_box`][semkit.app.explorer.Explorer.verified_box] for one).
+
         Parameters
         ----------
         algorithm : str, default "oir_b"
-            The region algorithm, by name (``"naive"``, ``"oir_b"``, ``"oir_w"``, ``"verified"``).
+            The region algorithm, by name (``"naive"``, ``"oir_b"``, ``"oir_w"``).
         step_rule : str, default "faithful"
             The step rule, by name (``"faithful"``, ``"adaptive"``).
         iterations : int, default 600
@@ -212,134 +403,254 @@ class Explorer:
             The region search, as [`find_regions`][semkit.find_regions] returns it.
         """
         ALGORITHMS[algorithm]  # an unknown name is named before any work
-        start = [[self.point[k] for k in self.space.names]]
-        self.regions = find_regions(
-            interpolate(self.map(), space=self.space), start, (algorithm,), space=self.space, iterations=iterations,
-            step_rule=step_rule, progress=False
-        )
+        space = self.slice_space()
+        start = [[self.point[k] for k in space.names]]
+        self.regions = find_regions(interpolate(self.map(), space=space), start, (algorithm,), space=space,
+                                    iterations=iterations, step_rule=step_rule, progress=False)
         return self.regions
+
+    # ---------------------------------------------------------------- trust
+    def _asked(self) -> Watched:
+        """The current function as the trust questions see it: chunked under the lock, watched by the task."""
+        return Watched(self.function(), self.lock, current_watch())
+
+    def _criterion(self) -> Criterion:
+        return Criterion.resolve(self.criterion, f=self.function())
+
+    def robustness_radius(self, step: float | Sequence[float] | None = None, max_steps: int = 10,
+                          certificate: str = "sampled") -> xr.Dataset:
+        """How far every view around the current one keeps passing the criterion ([`robustness_radius`][semkit.robustness_radius]).
+
+        Parameters
+        ----------
+        step : float or sequence of float, optional
+            The lattice step; None: the Space's default step.
+        max_steps : int, default 10
+            The largest number of steps tried.
+        certificate : str, default "sampled"
+            "sampled": the radius meets the continuous guarantee; "lattice": lattice points only, audited.
+
+        Returns
+        -------
+        Dataset
+            As [`robustness_radius`][semkit.robustness_radius] returns it, for the current view; kept in ``results``.
+        """
+        result = radius_of(self._asked(), [self.point[k] for k in self.space.names], criterion=self._criterion(), step=step,
+                           max_steps=max_steps, certificate=certificate, random_state=self.random_state, progress=False)
+        return self._kept("robustness_radius", result)
+
+    def find_failures(self, radius: float | Sequence[float] | Mapping[str, float], max_queries: int = 200,
+                      algorithm: str = "cmaes") -> xr.Dataset:
+        """The worst view within +-``radius`` of the current one ([`find_failures`][semkit.find_failures]; no guarantee).
+
+        Parameters
+        ----------
+        radius : float, sequence of float or mapping of str to float
+            The box's half-width in the Space's units (one, one per parameter, or by name).
+        max_queries : int, default 200
+            At most this many views evaluated.
+        algorithm : str, default "cmaes"
+            The search: "cmaes" or "random".
+
+        Returns
+        -------
+        Dataset
+            As [`find_failures`][semkit.find_failures] returns it; kept in ``results``, its worst view's render in
+            ``worst_image``.
+        """
+        result = search_failures(self._asked(), [self.point[k] for k in self.space.names], radius, criterion=self._criterion(),
+                                 max_queries=max_queries, algorithm=algorithm, random_state=self.random_state, progress=False)
+        self.worst_image = self.render(dict(zip(self.space.names, result.point.values[0].tolist())))
+        return self._kept("find_failures", result)
+
+    def verified_box(self, max_queries: int = 2000, step: float | Sequence[float] | None = None,
+                     confidence: float = 0.95, max_failure: float = 0.01) -> xr.Dataset:
+        """A box around the current view with the continuous guarantee (the verified algorithm of
+        [`find_regions`][semkit.find_regions]): with confidence ``confidence``, at most ``max_failure`` of its views fail.
+
+        Parameters
+        ----------
+        max_queries : int, default 2000
+            At most this many views evaluated.
+        step : float or sequence of float, optional
+            The growth lattice's step; None: the Space's default step.
+        confidence : float, default 0.95
+            The guarantee's confidence.
+        max_failure : float, default 0.01
+            The share of the box's views allowed to fail.
+
+        Returns
+        -------
+        Dataset
+            As [`find_regions`][semkit.find_regions] returns it (one start, the verified algorithm); kept in ``results``.
+        """
+        algorithm = Verified(criterion=self._criterion(), step=step, confidence=confidence, max_failure=max_failure,
+                             max_queries=max_queries, random_state=self.random_state)
+        result = find_regions(self._asked(), [[self.point[k] for k in self.space.names]], (algorithm,), progress=False)
+        result.attrs.update(confidence=confidence, max_failure=max_failure)
+        return self._kept("verified_box", result)
+
+    def certify(self, sigma: float | Sequence[float] | Mapping[str, float], n0: int = 100, n: int = 1000,
+                confidence: float = 0.999) -> xr.Dataset:
+        """The smoothed network's answer at the current view and the radius it keeps it within
+        ([`Smoothed.certify`][semkit.Smoothed.certify]): a statement about the smoothed network g, not the network.
+
+        Under top-1 correct g answers a class; under another criterion g answers pass or fail.
+
+        Parameters
+        ----------
+        sigma : float, sequence of float or mapping of str to float
+            The noise's standard deviation per parameter, in its units.
+        n0 : int, default 100
+            Noisy views that choose g's answer.
+        n : int, default 1000
+            Fresh noisy views that bound its probability.
+        confidence : float, default 0.999
+            The certificate's confidence.
+
+        Returns
+        -------
+        Dataset
+            As [`Smoothed.certify`][semkit.Smoothed.certify] returns it; kept in ``results``.
+        """
+        criterion = None if self.criterion.kind == "top-1" else self._criterion()
+        g = Smoothed(self._asked(), sigma, criterion=criterion)
+        result = g.certify([self.point[k] for k in self.space.names], n0=n0, n=n, confidence=confidence,
+                           random_state=self.random_state, progress=False)
+        return self._kept("certify", result)
+
+    def _kept(self, name: str, result: xr.Dataset) -> xr.Dataset:
+        result.attrs.update(shape=self.shape, network=self.network)
+        self.results[name] = result
+        return result
 
     # ---------------------------------------------------------------- views
     def prediction_html(self) -> str:
-        """The current prediction as text (what the widget shows under the render)."""
-        f = self.function()
-        rows = "".join(
-            f"<tr><td>{'<b>' if name == f.label_name else ''}{name}{'</b>' if name == f.label_name else ''}</td>"
-            f"<td style='text-align:right'>{p:.3f}</td></tr>"
-            for name, p in self.top5
-        )
+        """Every network's top-5 at the current view, side by side (what the widget shows under the render)."""
+        ds = self.predictions(5)
         where = ", ".join(f"{k} {self.point[k]:g}" for k in self.space.names)
-        return (
-            f"<div class='semkit-prediction'><b>{f.classifier.name}</b> on <b>{self.shape}</b> at {where}<br>"
-            f"top-1: <span class='semkit-top1'>{self.top5[0][0]}</span>; "
-            f"P({f.label_name}) = {self.score:.3f}<table>{rows}</table></div>"
-        )
+        label = self.function().label_name
+        columns = []
+        for name in ds.network.values:
+            one = ds.sel(network=name)
+            rows = "".join(f"<tr><td>{'<b>' if c == label else ''}{c}{'</b>' if c == label else ''}</td>"
+                           f"<td style='text-align:right'>{p:.3f}</td></tr>"
+                           for c, p in zip(one.class_name.values, one.probability.values))
+            mark = "passes" if bool(one.passes) else "fails"
+            top1 = f"<span class='semkit-top1'>{one.class_name.values[0]}</span>" if name == self.network else one.class_name.values[0]
+            columns.append(f"<td style='vertical-align:top;padding-right:14px'><b>{name}</b>{' (map)' if name == self.network else ''}"
+                           f"<br>top-1: {top1}<br>P({label}) = {float(one.score):.3f}, {mark}<table>{rows}</table></td>")
+        return (f"<div class='semkit-prediction'><b>{self.shape}</b> at {where}; criterion: {self.criterion.name}"
+                f"<table><tr>{''.join(columns)}</tr></table></div>")
 
-    def map_figure(self, figsize: tuple[float, float] = (5.5, 3.4)):
-        """The map with a cursor at the current point (and the grown region, if any); `close` closes it.
+    def map_figure(self, figsize: tuple[float, float] = (5.5, 3.4), cursor: bool = True):
+        """The map with what was found drawn on it (regions, trust answers, where two networks disagree).
 
         Parameters
         ----------
         figsize : (float, float), default (5.5, 3.4)
             The figure's size in inches.
+        cursor : bool, default True
+            Mark the current view (the widget's canvas draws its own).
 
         Returns
         -------
         matplotlib.figure.Figure
+            Closed by ``close``.
         """
         import matplotlib.pyplot as plt
 
         from .. import plot
 
         fig, ax = plt.subplots(figsize=figsize, layout="constrained")
-        self._figures = [f for f in self._figures if plt.fignum_exists(f.number)] + [fig]
-        m = self.map()
-        x, y = self.space.names
-        if self.regions is not None:
-            plot.regions(self.regions, m, x=x, y=y, ax=ax, show_correct=True)
+        self.keep(fig)
+        x, y = self.axes
+        if self.space.n > 2 and not self.has_map():  # a slice is mapped when asked
+            ax.set(xlim=(self.space[x].low, self.space[x].high), ylim=(self.space[y].low, self.space[y].high),
+                   xlabel=f"{x} ({self.space[x].units})", ylabel=f"{y} ({self.space[y].units})")
+            ax.text(0.5, 0.5, "this slice is not mapped yet", ha="center", va="center", transform=ax.transAxes)
         else:
-            plot.heatmap(m, x=x, y=y, ax=ax, show_correct=True)
-        ax.plot([self.point[x]], [self.point[y]], "o", ms=11, mfc="none", mec="yellow", mew=2.5)
+            m = self.map()
+            if self.regions is not None:
+                plot.regions(self.regions, m, x=x, y=y, ax=ax, show_correct=True)
+            else:
+                plot.heatmap(m, x=x, y=y, ax=ax, show_correct=True, criterion=Criterion.resolve(self.criterion, f=self.function()))
+            if self.compare is not None and self.compare != self.network:
+                overlays.disagreement(ax, m, self.map(self.compare), x, y, f"top-1 differs from {self.compare}",
+                                      bool(self.space[x].periodic))
+        draw = {"robustness_radius": overlays.radius, "find_failures": overlays.failures, "verified_box": overlays.verified,
+                "certify": overlays.certified}
+        for name, result in self.results.items():
+            draw[name](ax, result, self.space, x, y)
+        if cursor:
+            ax.plot([self.point[x]], [self.point[y]], "o", ms=11, mfc="none", mec="yellow", mew=2.5)
+        if ax.get_legend() is not None:
+            ax.get_legend().remove()  # one legend, below the map
+        if ax.get_legend_handles_labels()[0]:
+            fig.legend(*ax.get_legend_handles_labels(), fontsize=7, loc="outside lower center", ncols=2, frameon=False)
         return fig
 
     def widget(self):
-        """The explorer as ipywidgets (display it in a notebook)."""
-        import ipywidgets as w
+        """The explorer as widgets (display it in a notebook): see `semkit.app.panel`."""
+        from .panel import build
 
-        sliders = {
-            p.name: w.FloatSlider(
-                value=self.point[p.name], min=p.low, max=p.high - (step if p.periodic else 0.0), step=step,
-                description=f"{p.name} ({p.units})" if p.units else p.name, continuous_update=False,
-                style={"description_width": "110px"}, layout=w.Layout(width="420px"),
-            )
-            for p, step in ((p, _slider_step(p)) for p in self.space.parameters)
+        return build(self)
+
+    # ---------------------------------------------------------------- keep and share
+    @property
+    def state(self) -> dict[str, Any]:
+        """Everything that makes this explorer, as JSON-serialisable values ([`from_state`][semkit.app.explorer.Explorer.from_state] reopens it)."""
+        shapes = []
+        for given, name in zip(self._sources, self.meshes):
+            if isinstance(given, Mesh):
+                if not given.source:
+                    raise ValueError(f"shape {name!r} was given as a Mesh made in memory, which a state cannot name: give "
+                                     "the explorer its file or gallery name instead")
+                given = given.source
+            shapes.append(str(given))
+        try:
+            json.dumps(self.renderer_options)
+        except TypeError as e:
+            raise ValueError(f"renderer_options hold a value JSON cannot keep ({e}): keep to numbers, text and lists") from None
+        return {
+            "semkit": VERSION, "shapes": shapes, "networks": self.networks, "shape": self.shape, "network": self.network,
+            "compare": self.compare, "point": dict(self.point), "criterion": self.criterion.spec(), "axes": list(self.axes),
+            "step": self.step.tolist(), "space": self.space.to_dict(), "store": None if self.store is None else str(self.store),
+            "renderer_options": dict(self.renderer_options), "random_state": self.random_state,
         }
-        shape = w.Dropdown(options=self.shapes, value=self.shape, description="shape")
-        network = w.Dropdown(options=self.networks, value=self.network, description="network")
-        algorithm = w.Dropdown(options=list(ALGORITHMS.names()), value="oir_b", description="algorithm")
-        rule = w.Dropdown(options=list(STEP_RULES.names()), value=DEFAULT_STEP_RULE, description="steps",
-                          tooltip="faithful: the paper's plain gradient steps; adaptive: the same flow in fewer, longer steps")
-        button = w.Button(description="grow region", icon="expand", tooltip="grow a robust region from the current point")
-        image = w.Image(format="png", layout=w.Layout(width="224px", height="224px"))
-        prediction = w.HTML()
-        map_view = w.Image(format="png", layout=w.Layout(width="500px"))
-        status = w.HTML()
 
-        def show(map_too: bool) -> None:
-            image.value = _png(self.image)
-            prediction.value = self.prediction_html()
-            if map_too:
-                status.value = "<i>computing the map...</i>" if (self.shape, self.network) not in self._maps else ""
-                map_view.value = _figure_png(self.map_figure())
-            status.value = f"<small>render + classify: {1000 * self.seconds:.0f} ms</small>"
+    @classmethod
+    def from_state(cls, state: Mapping[str, Any], networks: Sequence[Classifier] | None = None) -> "Explorer":
+        """The explorer that ``state`` describes (shape, networks, view, criterion, map axes, step, renderer).
 
-        def on_slider(change) -> None:
-            self.set(**{change["owner"].semkit_name: change["new"]})
-            show(map_too=True)
+        Parameters
+        ----------
+        state : mapping
+            An explorer's ``state`` (after a JSON round trip too).
+        networks : sequence of Classifier, optional
+            Classifiers for networks that cannot be loaded by their names (your own), matched by name.
 
-        def on_pick(change) -> None:
-            self.set(**{change["owner"].description: change["new"]})
-            show(map_too=True)
-
-        def on_grow(_) -> None:
-            status.value = "<i>growing...</i>"
-            regions = self.grow(algorithm.value, step_rule=rule.value)
-            show(map_too=True)
-            box = ", ".join(f"{p} [{lo:.0f}, {hi:.0f}]" for p, lo, hi in zip(regions.param.values, regions.lower.values[0, 0], regions.upper.values[0, 0]))
-            status.value += f"<br>{algorithm.value} ({rule.value} steps): {box}"
-
-        for name, slider in sliders.items():
-            slider.semkit_name = name
-            slider.observe(on_slider, names="value")
-        shape.observe(on_pick, names="value")
-        network.observe(on_pick, names="value")
-        button.on_click(on_grow)
-        show(map_too=True)
-        controls = w.VBox([shape, network, *sliders.values(), w.HBox([algorithm, rule, button]), status])
-        box = w.VBox([controls, w.HBox([w.VBox([image, prediction]), map_view])])
-        box.semkit = {"sliders": sliders, "shape": shape, "network": network, "algorithm": algorithm, "step_rule": rule, "button": button,
-                      "image": image, "prediction": prediction, "map": map_view, "status": status}
-        self._widgets.extend(_descendants(box))
-        return box
+        Raises
+        ------
+        ValueError
+            A state with missing entries, or one naming networks that neither load by name nor are given.
+        """
+        needed = {"shapes", "networks", "shape", "network", "point", "criterion", "axes", "step", "space"}
+        missing = needed - set(state)
+        if missing:
+            raise ValueError(f"this is not an explorer's state: it lacks {sorted(missing)} (use Explorer.state)")
+        given = {c.name: c for c in networks or ()}
+        spec = state["criterion"]
+        explorer = cls(
+            state["shapes"], [given.get(n, n) for n in state["networks"]], space=Space.from_dict(state["space"]),
+            axes=state["axes"], step=state["step"], criterion=Criterion(spec["kind"], spec["value"], spec["label"]),
+            store=state.get("store"), renderer_options=state.get("renderer_options"), random_state=state.get("random_state", 0),
+        )
+        return explorer.set(shape=state["shape"], network=state["network"], compare=state.get("compare"), **state["point"])
 
 
-def _descendants(widget: Any) -> list[Any]:
-    """A widget and every widget inside it (containers' children, and their layouts and styles)."""
-    found = [widget]
-    for child in getattr(widget, "children", ()):
-        found.extend(_descendants(child))
-    for part in ("layout", "style"):
-        if getattr(widget, part, None) is not None:
-            found.append(getattr(widget, part))
-    return found
-
-
-def _slider_step(parameter: Parameter) -> float:
-    """1 degree (or scene unit) for wide ranges, 1% of the range for narrow ones (light intensity)."""
-    return 1.0 if parameter.width >= 10 else parameter.width / 100
-
-
-def _png(image: np.ndarray) -> bytes:
+def png(image: np.ndarray) -> bytes:
+    """An [H, W, 3] image in [0, 1] as PNG bytes."""
     from PIL import Image
 
     buffer = io.BytesIO()
@@ -347,10 +658,11 @@ def _png(image: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
-def _figure_png(fig) -> bytes:
+def figure_png(fig, dpi: int = 90) -> bytes:
+    """A figure as PNG bytes (the figure is closed)."""
     import matplotlib.pyplot as plt
 
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=90)
+    fig.savefig(buffer, format="png", dpi=dpi)
     plt.close(fig)
     return buffer.getvalue()
