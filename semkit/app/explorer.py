@@ -12,7 +12,6 @@ JSON.
 
 from __future__ import annotations
 
-import io
 import json
 import threading
 import time
@@ -35,8 +34,7 @@ from ..store import file_stem
 from ..trust import Smoothed, Verified
 from ..trust import find_failures as search_failures
 from ..trust import robustness_radius as radius_of
-from ..version import VERSION
-from . import overlays
+from . import overlays, pictures, sharing
 from .tasks import Watched, current_watch
 
 #: The trust questions, in the order the widget offers them (``results`` keys).
@@ -153,8 +151,13 @@ class Explorer:
         return list(self._networks.values())  # type: ignore[arg-type]
 
     def renderer(self, role: str = "views") -> Renderer:
-        """The renderer of the views shown and asked about (``"views"``), or the one that draws maps in the
-        background while the views move (``"maps"``)."""
+        """The renderer of the views shown and asked about, or the one that draws maps while the views move.
+
+        Parameters
+        ----------
+        role : str, default "views"
+            ``"views"`` or ``"maps"``.
+        """
         if role not in self._renderers:
             options = dict(self.renderer_options)
             size = options.pop("image_size", None) or max(c.input_size for c in self.classifiers())
@@ -162,7 +165,15 @@ class Explorer:
         return self._renderers[role]
 
     def functions(self, space: Space | None = None, role: str = "views") -> SemanticFunctions:
-        """The current shape's SemanticFunctions (every network), over ``space`` (None: the explorer's)."""
+        """The current shape's SemanticFunctions (every network).
+
+        Parameters
+        ----------
+        space : Space, optional
+            Their Space (a map's slice); None: the explorer's.
+        role : str, default "views"
+            Whose renderer they use (see [`renderer`][semkit.app.explorer.Explorer.renderer]).
+        """
         space = space or self.space
         key = (self.shape, space, role)
         if key not in self._groups:
@@ -199,8 +210,13 @@ class Explorer:
         self._loaded.clear()
 
     def keep(self, item: Any) -> Any:
-        """Have ``close`` close ``item`` too (a widget, a figure, a task); returns it (finished tasks and closed
-        figures are let go)."""
+        """Have ``close`` close ``item`` too; returns it (finished tasks and closed figures are let go).
+
+        Parameters
+        ----------
+        item : widget, figure or Task
+            What to close with the explorer.
+        """
         import matplotlib.pyplot as plt
 
         self._closers = [c for c in self._closers if not (hasattr(c, "number") and not plt.fignum_exists(c.number))
@@ -295,7 +311,7 @@ class Explorer:
         path = Path(path)
         if path.suffix.lower() != ".png":
             raise ValueError(f"save_render writes PNG files: give a path ending in .png, not {path.name!r}")
-        path.write_bytes(png(self.image))
+        path.write_bytes(pictures.png(self.image))
         return path
 
     def predictions(self, k: int = 5) -> xr.Dataset:
@@ -527,21 +543,8 @@ class Explorer:
     # ---------------------------------------------------------------- views
     def prediction_html(self) -> str:
         """Every network's top-5 at the current view, side by side (what the widget shows under the render)."""
-        ds = self.predictions(5)
-        where = ", ".join(f"{k} {self.point[k]:g}" for k in self.space.names)
-        label = self.function().label_name
-        columns = []
-        for name in ds.network.values:
-            one = ds.sel(network=name)
-            rows = "".join(f"<tr><td>{'<b>' if c == label else ''}{c}{'</b>' if c == label else ''}</td>"
-                           f"<td style='text-align:right'>{p:.3f}</td></tr>"
-                           for c, p in zip(one.class_name.values, one.probability.values))
-            mark = "passes" if bool(one.passes) else "fails"
-            top1 = f"<span class='semkit-top1'>{one.class_name.values[0]}</span>" if name == self.network else one.class_name.values[0]
-            columns.append(f"<td style='vertical-align:top;padding-right:14px'><b>{name}</b>{' (map)' if name == self.network else ''}"
-                           f"<br>top-1: {top1}<br>P({label}) = {float(one.score):.3f}, {mark}<table>{rows}</table></td>")
-        return (f"<div class='semkit-prediction'><b>{self.shape}</b> at {where}; criterion: {self.criterion.name}"
-                f"<table><tr>{''.join(columns)}</tr></table></div>")
+        return pictures.predictions_html(self.predictions(5), self.shape, self.point, self.network,
+                                         self.function().label_name, self.criterion.name)
 
     def map_figure(self, figsize: tuple[float, float] = (5.5, 3.4), cursor: bool = True):
         """The map with what was found drawn on it (regions, trust answers, where two networks disagree).
@@ -560,34 +563,9 @@ class Explorer:
         """
         import matplotlib.pyplot as plt
 
-        from .. import plot
-
         fig, ax = plt.subplots(figsize=figsize, layout="constrained")
         self.keep(fig)
-        x, y = self.axes
-        if self.space.n > 2 and not self.has_map():  # a slice is mapped when asked
-            ax.set(xlim=(self.space[x].low, self.space[x].high), ylim=(self.space[y].low, self.space[y].high),
-                   xlabel=f"{x} ({self.space[x].units})", ylabel=f"{y} ({self.space[y].units})")
-            ax.text(0.5, 0.5, "this slice is not mapped yet", ha="center", va="center", transform=ax.transAxes)
-        else:
-            m = self.map()
-            if self.regions is not None:
-                plot.regions(self.regions, m, x=x, y=y, ax=ax, show_correct=True)
-            else:
-                plot.heatmap(m, x=x, y=y, ax=ax, show_correct=True, criterion=Criterion.resolve(self.criterion, f=self.function()))
-            if self.compare is not None and self.compare != self.network:
-                overlays.disagreement(ax, m, self.map(self.compare), x, y, f"top-1 differs from {self.compare}",
-                                      bool(self.space[x].periodic))
-        draw = {"robustness_radius": overlays.radius, "find_failures": overlays.failures, "verified_box": overlays.verified,
-                "certify": overlays.certified}
-        for name, result in self.results.items():
-            draw[name](ax, result, self.space, x, y)
-        if cursor:
-            ax.plot([self.point[x]], [self.point[y]], "o", ms=11, mfc="none", mec="yellow", mew=2.5)
-        if ax.get_legend() is not None:
-            ax.get_legend().remove()  # one legend, below the map
-        if ax.get_legend_handles_labels()[0]:
-            fig.legend(*ax.get_legend_handles_labels(), fontsize=7, loc="outside lower center", ncols=2, frameon=False)
+        overlays.draw_map(ax, self, cursor)
         return fig
 
     def widget(self):
@@ -600,24 +578,7 @@ class Explorer:
     @property
     def state(self) -> dict[str, Any]:
         """Everything that makes this explorer, as JSON-serialisable values ([`from_state`][semkit.app.explorer.Explorer.from_state] reopens it)."""
-        shapes = []
-        for given, name in zip(self._sources, self.meshes):
-            if isinstance(given, Mesh):
-                if not given.source:
-                    raise ValueError(f"shape {name!r} was given as a Mesh made in memory, which a state cannot name: give "
-                                     "the explorer its file or gallery name instead")
-                given = given.source
-            shapes.append(str(given))
-        try:
-            json.dumps(self.renderer_options)
-        except TypeError as e:
-            raise ValueError(f"renderer_options hold a value JSON cannot keep ({e}): keep to numbers, text and lists") from None
-        return {
-            "semkit": VERSION, "shapes": shapes, "networks": self.networks, "shape": self.shape, "network": self.network,
-            "compare": self.compare, "point": dict(self.point), "criterion": self.criterion.spec(), "axes": list(self.axes),
-            "step": self.step.tolist(), "space": self.space.to_dict(), "store": None if self.store is None else str(self.store),
-            "renderer_options": dict(self.renderer_options), "random_state": self.random_state,
-        }
+        return sharing.state_of(self, self._sources)
 
     @classmethod
     def from_state(cls, state: Mapping[str, Any], networks: Sequence[Classifier] | None = None) -> "Explorer":
@@ -635,34 +596,4 @@ class Explorer:
         ValueError
             A state with missing entries, or one naming networks that neither load by name nor are given.
         """
-        needed = {"shapes", "networks", "shape", "network", "point", "criterion", "axes", "step", "space"}
-        missing = needed - set(state)
-        if missing:
-            raise ValueError(f"this is not an explorer's state: it lacks {sorted(missing)} (use Explorer.state)")
-        given = {c.name: c for c in networks or ()}
-        spec = state["criterion"]
-        explorer = cls(
-            state["shapes"], [given.get(n, n) for n in state["networks"]], space=Space.from_dict(state["space"]),
-            axes=state["axes"], step=state["step"], criterion=Criterion(spec["kind"], spec["value"], spec["label"]),
-            store=state.get("store"), renderer_options=state.get("renderer_options"), random_state=state.get("random_state", 0),
-        )
-        return explorer.set(shape=state["shape"], network=state["network"], compare=state.get("compare"), **state["point"])
-
-
-def png(image: np.ndarray) -> bytes:
-    """An [H, W, 3] image in [0, 1] as PNG bytes."""
-    from PIL import Image
-
-    buffer = io.BytesIO()
-    Image.fromarray((np.clip(image, 0, 1) * 255).astype(np.uint8)).save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
-def figure_png(fig, dpi: int = 90) -> bytes:
-    """A figure as PNG bytes (the figure is closed)."""
-    import matplotlib.pyplot as plt
-
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=dpi)
-    plt.close(fig)
-    return buffer.getvalue()
+        return sharing.reopened(cls, state, networks)

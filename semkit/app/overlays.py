@@ -96,3 +96,35 @@ def disagreement(ax, first: xr.Dataset, second: xr.Dataset, x: str, y: str, labe
         plot.outline(ax, first[x].values, first[y].values, differ, periodic_x=periodic_x,
                      style={"colors": DISAGREE, "linewidths": 1.6, "linestyles": "-"})
         ax.plot([], [], color=DISAGREE, lw=1.6, label=label)
+
+
+def draw_map(ax, explorer: Any, cursor: bool) -> None:
+    """An explorer's map on ``ax``: the current network's scores (or its grown region), where the compared network
+    disagrees, every trust answer, the cursor, and one legend below."""
+    from .. import plot
+    from ..criterion import Criterion
+
+    ex = explorer
+    x, y = ex.axes
+    space = ex.space
+    if space.n > 2 and not ex.has_map():  # a slice is mapped when asked
+        ax.set(xlim=(space[x].low, space[x].high), ylim=(space[y].low, space[y].high),
+               xlabel=f"{x} ({space[x].units})", ylabel=f"{y} ({space[y].units})")
+        ax.text(0.5, 0.5, "this slice is not mapped yet", ha="center", va="center", transform=ax.transAxes)
+    else:
+        m = ex.map()
+        if ex.regions is not None:
+            plot.regions(ex.regions, m, x=x, y=y, ax=ax, show_correct=True)
+        else:
+            plot.heatmap(m, x=x, y=y, ax=ax, show_correct=True, criterion=Criterion.resolve(ex.criterion, f=ex.function()))
+        if ex.compare is not None and ex.compare != ex.network:
+            disagreement(ax, m, ex.map(ex.compare), x, y, f"top-1 differs from {ex.compare}", bool(space[x].periodic))
+    draw = {"robustness_radius": radius, "find_failures": failures, "verified_box": verified, "certify": certified}
+    for name, result in ex.results.items():
+        draw[name](ax, result, space, x, y)
+    if cursor:
+        ax.plot([ex.point[x]], [ex.point[y]], "o", ms=11, mfc="none", mec="yellow", mew=2.5)
+    if ax.get_legend() is not None:
+        ax.get_legend().remove()  # one legend, below the map
+    if ax.get_legend_handles_labels()[0]:
+        ax.figure.legend(*ax.get_legend_handles_labels(), fontsize=7, loc="outside lower center", ncols=2, frameon=False)

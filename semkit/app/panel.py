@@ -19,19 +19,19 @@ import xarray as xr
 from ..regions import ALGORITHMS, DEFAULT_STEP_RULE, STEP_RULES
 from ..space import Parameter
 from .canvas import MapCanvas
-from .explorer import QUESTIONS, Explorer, figure_png, png
+from .pictures import figure_png, png
 from .tasks import Cancelled, Task
 
 CRITERIA = ("top-1", "top-5", "score >= 0.5", "margin >= 0.1")
 
 
-def build(explorer: Explorer):
+def build(explorer: Any):
     """The explorer as a widget box; ``box.semkit`` names its parts (for tests and notebooks)."""
     return _Panel(explorer).box
 
 
 class _Panel:
-    def __init__(self, explorer: Explorer) -> None:
+    def __init__(self, explorer: Any) -> None:
         import ipywidgets as w
 
         self.ex, self.task, self.syncing = explorer, None, False
@@ -204,7 +204,7 @@ class _Panel:
 
     def _start(self, what: str, work: Callable[[], Any], on_done: Callable[[Any], None]) -> None:
         if self.task is not None and self.task.running:
-            self.status.value = f"<i>still answering: wait, or press cancel</i>"
+            self.status.value = "<i>still answering: wait, or press cancel</i>"
             return
         self.progress.value, self.progress.max = 0, max(1, _expected_views(self, what))
         self.progress.layout.visibility = "visible"
@@ -266,7 +266,7 @@ def summary(name: str, result: xr.Dataset) -> str:
         queries = int(result.queries.values[0, 0]) if "queries" in result else -1
     else:
         prediction, r = int(result.prediction.values[0]), float(result.radius.values[0])
-        what = (f"the smoothed network abstains" if prediction < 0
+        what = ("the smoothed network abstains" if prediction < 0
                 else f"the smoothed network answers {prediction} ({'right' if bool(result.correct.values[0]) else 'wrong'}) "
                      f"within radius {r:.2f} sigma ({', '.join(f'{k}={v:g}' for k, v in json.loads(result.attrs['sigma']).items())})")
         said = result.attrs.get("guarantee", "")
