@@ -236,7 +236,8 @@ def check_parameters(notebooks: str | os.PathLike, parameters: Mapping[str, Any]
         raise ReportError(f"unknown notebook parameter(s) {unknown}: the report notebooks declare {known}")
     for key, value in parameters.items():
         for defaults in declared.values():
-            if key in defaults and (problem := _misfit(value, defaults[key]) or _not_a_step(key, value)):
+            if key in defaults and (problem := _misfit(value, defaults[key]) or _not_a_step(key, value)
+                                    or _not_for_dask(key, value)):
                 raise ReportError(f"notebook parameter {key} = {value!r} {problem} (the default is {defaults[key]!r})")
     if parameters.get("smoke"):
         replaced = sorted(set(parameters) & set().union(*(smoke_sets(notebooks / name) for name in declared)))
@@ -272,6 +273,15 @@ def smoke_sets(notebook: Path) -> set[str]:
     return names
 
 
+def _not_for_dask(key: str, value: Any) -> str | None:
+    """Why ``value`` is no ``scheduler`` (a text: "local" or an address) or no ``workers`` count: None where it is one."""
+    if key == "scheduler" and value is not None and not (isinstance(value, str) and value.strip()):
+        return "must be 'local' (a Dask LocalCluster) or a scheduler's address, e.g. tcp://host:8786 (null: this process)"
+    if key == "workers" and isinstance(value, int) and value < 1:
+        return "must be at least 1 (processes of a 'local' scheduler)"
+    return None
+
+
 def _not_a_step(key: str, value: Any) -> str | None:
     """Why ``value`` is no grid or lattice step (a ``step*`` or ``*_step`` parameter): None where it is one."""
     if not (key.startswith("step") or key.endswith("_step")) or value is None:
@@ -304,6 +314,8 @@ def _misfit(value: Any, default: Any) -> str | None:
             return "must be a list, e.g. '[a, b]'"
         if numeric and not all(isinstance(v, number) and not isinstance(v, bool) for v in _flat(value)):
             return "must hold numbers only"
+        if default and all(isinstance(v, str) for v in _flat(default)) and not all(isinstance(v, str) for v in _flat(value)):
+            return "must hold names only (quote one that YAML reads as a number or true/false, e.g. '[\"on\"]')"
     return None
 
 
