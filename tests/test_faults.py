@@ -971,3 +971,56 @@ def test_a_space_other_than_a_groups_own_is_refused():
                                      renderer=semkit.Renderer(image_size=32))
     with pytest.raises(ValueError, match="have their own Space"):
         semkit.semantic_map(group, space=Space.of("azimuth", "light_intensity"), step=90, progress=False)
+
+
+# ------------------------------------------------------------ issue 34: the report notebooks on Dask
+@pytest.mark.parametrize("args, fragment", [
+    (["-p", "scheduler", "8786"], "scheduler = 8786 must be 'local' (a Dask LocalCluster) or a scheduler's address"),
+    (["-p", "workers", "0"], "workers = 0 must be at least 1"),
+    (["-p", "networks", "[efficientnet_lite0, on]"], "networks = ['efficientnet_lite0', True] must hold names only"),
+])
+def test_a_report_refuses_a_scheduler_workers_or_networks_it_cannot_use_before_any_notebook_runs(tmp_path, capsys, args,
+                                                                                                 fragment):
+    status, err = run_cli(capsys, "report", "--out", str(tmp_path / "r"), "--figures", str(tmp_path / "f"), *args)
+    assert status == 2 and "usage: semkit report" in err and fragment in err and "Traceback" not in err, err
+    assert not (tmp_path / "r").exists()
+
+
+def test_report_network_names_reach_the_notebooks_as_written(tmp_path, capsys):
+    """timm and open_clip names (with their slashes, dots and colons) pass from -p networks to the notebooks unchanged."""
+    import json
+
+    import nbformat
+
+    folder = tmp_path / "nbs"
+    folder.mkdir()
+    nb = nbformat.v4.new_notebook()
+    params = nbformat.v4.new_code_cell('smoke = False\nnetworks = ["efficientnet_lite0"]\nout = "r"\nfigures = "f"')
+    params.metadata["tags"] = ["parameters"]
+    nb.cells = [params, nbformat.v4.new_code_cell('import json, pathlib\npathlib.Path(out, "networks.json").write_text(json.dumps(networks))')]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, folder / "01_semantic_maps.ipynb")  # the first report notebook; the others are missing
+    names = ["timm/resnet18.a1_in1k", "open_clip/ViT-B-32", "open_clip/hf-hub:timm/ViT-B-16-SigLIP", "resnet50"]
+    status, err = run_cli(capsys, "report", "--notebooks", str(folder), "--out", str(tmp_path / "r"), "--figures",
+                          str(tmp_path / "f"), "-p", "networks", f"[{', '.join(names)}]")
+    assert status == 1 and "02_robust_regions.ipynb not found" in err, err
+    assert json.loads((tmp_path / "r" / "networks.json").read_text()) == names
+
+
+def test_a_report_on_a_scheduler_that_nobody_answers_at_names_the_address(tmp_path):
+    from semkit.app.reports import ReportError, run_reports
+
+    with pytest.raises(ReportError, match=r"03_network_comparison.ipynb failed .* ConnectionError: no Dask scheduler "
+                                          r"answered at 'tcp://127.0.0.1:9'"):
+        run_reports(ROOT / "notebooks", tmp_path, {"smoke": True, "out": str(tmp_path), "figures": str(tmp_path / "f"),
+                                                   "scheduler": "tcp://127.0.0.1:9"},
+                    names=["03_network_comparison.ipynb"], html=False, progress=False)
+
+
+def test_a_shape_made_in_memory_cannot_go_to_dask_workers():
+    from semkit.app.reports import loadable
+
+    vase = gallery.load("vase")
+    moved = semkit.Mesh(vase.vertices + 0.1, vase.faces, name="vase", label=vase.label)
+    with pytest.raises(ValueError, match="shape 'vase' was made in memory .* save it to a mesh file"):
+        loadable([vase, moved])

@@ -5,7 +5,8 @@ notebooks in order into a report folder, each next to an HTML export, and
 stops at the first failing notebook with a message that names it and the
 cell, keeping what finished. [`setup`][semkit.app.reports.setup] (through `load_shapes`) is
 the notebooks' one way to pick shapes: gallery shapes by default, a ShapeNet
-folder instead.
+folder instead; [`loadable`][semkit.app.reports.loadable] names those shapes for a study on Dask, whose
+workers load them themselves.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import Any, Mapping, Sequence
 from ..scene import Mesh, load_shapes
 
 #: The notebooks ``make report`` runs, in order (04, the explorer, is interactive).
-__all__ = ["REPORT_NOTEBOOKS", "ReportError", "check_parameters", "run_reports", "setup"]
+__all__ = ["REPORT_NOTEBOOKS", "ReportError", "check_parameters", "loadable", "run_reports", "setup"]
 
 REPORT_NOTEBOOKS = (
     "01_semantic_maps.ipynb", "02_robust_regions.ipynb", "03_network_comparison.ipynb", "05_trustworthy_robustness.ipynb",
@@ -81,6 +82,41 @@ def setup(
             shapes = (shapes or gallery.names())[:2]
     meshes = load_shapes(shapes, shapenet, classes, per_class)
     return out, figures, meshes, image_size
+
+
+def loadable(shapes: Sequence[Mesh]) -> list[str]:
+    """The meshes [`setup`][semkit.app.reports.setup] gave, as what a study on Dask takes: gallery names and absolute
+    mesh file paths, which its workers load themselves.
+
+    A study stores the same settings for these names as for the meshes, so a store made on Dask and one made in this
+    process are the same store (notebook 06 reuses notebook 03's maps either way).
+
+    Parameters
+    ----------
+    shapes : sequence of Mesh
+        Gallery shapes and meshes loaded from files (ShapeNet models), as `setup` loads them.
+
+    Returns
+    -------
+    list of str
+
+    Raises
+    ------
+    ValueError
+        A mesh made in memory, which no worker can load by a name.
+    """
+    from ..scene import gallery
+
+    names = []
+    for mesh in shapes:
+        if mesh.source and Path(mesh.source).is_file():
+            names.append(str(Path(mesh.source).resolve()))
+        elif mesh.source == "semkit.gallery" and mesh.name in gallery.names():
+            names.append(mesh.name)
+        else:
+            raise ValueError(f"shape {mesh.name!r} was made in memory (source {mesh.source!r}): a study on Dask loads "
+                             "shapes by name on its workers; save it to a mesh file and pass the file")
+    return names
 
 
 def _refuse_untrained(parameters: Mapping[str, Any]) -> None:
@@ -200,7 +236,8 @@ def check_parameters(notebooks: str | os.PathLike, parameters: Mapping[str, Any]
         raise ReportError(f"unknown notebook parameter(s) {unknown}: the report notebooks declare {known}")
     for key, value in parameters.items():
         for defaults in declared.values():
-            if key in defaults and (problem := _misfit(value, defaults[key]) or _not_a_step(key, value)):
+            if key in defaults and (problem := _misfit(value, defaults[key]) or _not_a_step(key, value)
+                                    or _not_for_dask(key, value)):
                 raise ReportError(f"notebook parameter {key} = {value!r} {problem} (the default is {defaults[key]!r})")
     if parameters.get("smoke"):
         replaced = sorted(set(parameters) & set().union(*(smoke_sets(notebooks / name) for name in declared)))
@@ -236,6 +273,15 @@ def smoke_sets(notebook: Path) -> set[str]:
     return names
 
 
+def _not_for_dask(key: str, value: Any) -> str | None:
+    """Why ``value`` is no ``scheduler`` (a text: "local" or an address) or no ``workers`` count: None where it is one."""
+    if key == "scheduler" and value is not None and not (isinstance(value, str) and value.strip()):
+        return "must be 'local' (a Dask LocalCluster) or a scheduler's address, e.g. tcp://host:8786 (null: this process)"
+    if key == "workers" and isinstance(value, int) and value < 1:
+        return "must be at least 1 (processes of a 'local' scheduler)"
+    return None
+
+
 def _not_a_step(key: str, value: Any) -> str | None:
     """Why ``value`` is no grid or lattice step (a ``step*`` or ``*_step`` parameter): None where it is one."""
     if not (key.startswith("step") or key.endswith("_step")) or value is None:
@@ -268,6 +314,8 @@ def _misfit(value: Any, default: Any) -> str | None:
             return "must be a list, e.g. '[a, b]'"
         if numeric and not all(isinstance(v, number) and not isinstance(v, bool) for v in _flat(value)):
             return "must hold numbers only"
+        if default and all(isinstance(v, str) for v in _flat(default)) and not all(isinstance(v, str) for v in _flat(value)):
+            return "must hold names only (quote one that YAML reads as a number or true/false, e.g. '[\"on\"]')"
     return None
 
 
