@@ -116,7 +116,26 @@ def test_explorer_in_jupyterlab(jupyterlab, tmp_path):
             news = page.get_by_role("button", name="No", exact=True)
             if news.count():
                 news.click()
-            page.locator(".widget-slider").first.scroll_into_view_if_needed()
+
+            # click the map: the view moves there, the sliders follow
+            picture = page.locator(".semkit-map img")
+            expect(picture).to_have_attribute("src", re.compile("^data:image/png"), timeout=120_000)
+            picture.scroll_into_view_if_needed()
+            box = picture.bounding_box()
+            page.mouse.click(box["x"] + 0.5 * box["width"], box["y"] + 0.45 * box["height"])
+            expect(page.locator(".semkit-prediction")).not_to_contain_text("azimuth 250", timeout=60_000)
+            clicked = page.locator(".semkit-prediction").inner_text()
+            assert re.search(r"azimuth \d+", clicked) and clicked != after
+            # the arrow keys step the cursor where the map has focus
+            page.keyboard.press("ArrowLeft")
+            expect(page.locator(".semkit-prediction")).not_to_have_text(clicked, timeout=60_000)
+
+            # a trust button: its answer is said and drawn on the map
+            drawn = picture.get_attribute("src")
+            page.get_by_role("button", name="find failures").click()
+            expect(page.locator(".semkit-answer")).to_contain_text("criterion", timeout=180_000)
+            expect(picture).not_to_have_attribute("src", drawn, timeout=60_000)
+            page.locator(".semkit-answer").scroll_into_view_if_needed()
             page.screenshot(path=str(tmp_path / "explorer.png"))
             assert (tmp_path / "explorer.png").stat().st_size > 20_000
             shutil.copy(tmp_path / "explorer.png", os.environ.get("SEMKIT_SCREENSHOT", tmp_path / "explorer-copy.png"))

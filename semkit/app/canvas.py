@@ -109,7 +109,7 @@ class MapCanvas(anywidget.AnyWidget):
         """Show the picture ``png`` of the figure that holds ``ax`` (the map's axes), and where ``ax`` lies in it."""
         box = ax.get_position()
         (x0, x1), (y0, y1) = ax.get_xlim(), ax.get_ylim()
-        self.frame = {"left": box.x0, "right": box.x1, "bottom": box.y0, "top": box.y1, "x0": float(x0), "x1": float(x1),
+        self.frame = {"left": float(box.x0), "right": float(box.x1), "bottom": float(box.y0), "top": float(box.y1), "x0": float(x0), "x1": float(x1),
                       "y0": float(y0), "y1": float(y1)}
         self.src = "data:image/png;base64," + base64.b64encode(png).decode("ascii")
 

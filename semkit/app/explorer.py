@@ -1,13 +1,9 @@
 """An interactive explorer: point at a view and ask whether the networks are robust there, and why not.
 
-[`Explorer`][semkit.app.explorer.Explorer] holds the state (shape, networks, current point, criterion, the map's two
-parameters) and answers what a person asks at the current view: every network's top classes (one render for all of
-them), the shape's map over two parameters, and the trust layer (a robustness radius, the worst view within a box,
-a verified box, the smoothed network's certificate), each as the library's own Dataset, drawn on the map. Its logic
-is plain Python, tested without a browser; [`Explorer.widget`][semkit.app.explorer.Explorer.widget] binds it to
-widgets (semkit.app.panel): a map that takes clicks, sliders, pickers, and buttons that answer in a background
-thread. ``state`` and [`Explorer.from_state`][semkit.app.explorer.Explorer.from_state] keep and share an explorer as
-JSON.
+[`Explorer`][semkit.app.explorer.Explorer] holds the state (shape, networks, view, criterion, the map's two
+parameters) and answers at the current view: every network's top classes (one render), the shape's map, and the
+trust layer (radius, worst view, verified box, smoothed certificate), each the library's own Dataset, drawn on the
+map. Plain Python, tested without a browser; `semkit.app.panel` binds it to widgets, `semkit.app.sharing` to JSON.
 """
 
 from __future__ import annotations
@@ -35,7 +31,7 @@ from ..trust import Smoothed, Verified
 from ..trust import find_failures as search_failures
 from ..trust import robustness_radius as radius_of
 from . import overlays, pictures, sharing
-from .tasks import Watched, current_watch
+from .tasks import Watched, current_watch, give_back_memory
 
 #: The trust questions, in the order the widget offers them (``results`` keys).
 QUESTIONS = ("robustness_radius", "find_failures", "verified_box", "certify")
@@ -208,6 +204,7 @@ class Explorer:
         for name in self._loaded:
             self._networks[name] = name
         self._loaded.clear()
+        give_back_memory()
 
     def keep(self, item: Any) -> Any:
         """Have ``close`` close ``item`` too; returns it (finished tasks and closed figures are let go).
@@ -287,7 +284,7 @@ class Explorer:
         return self
 
     def render(self, point: Mapping[str, float] | None = None) -> np.ndarray:
-        """The render of the current shape at ``point`` (None: the current view), [H, W, 3] in [0, 1].
+        """The render of the current shape at ``point``, [H, W, 3] in [0, 1].
 
         Parameters
         ----------
@@ -597,3 +594,4 @@ class Explorer:
             A state with missing entries, or one naming networks that neither load by name nor are given.
         """
         return sharing.reopened(cls, state, networks)
+
