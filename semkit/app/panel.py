@@ -23,6 +23,8 @@ from .pictures import figure_png, png
 from .tasks import Cancelled, Task
 
 CRITERIA = ("top-1", "top-5", "score >= 0.5", "margin >= 0.1")
+NONE = "(none)"  # no network compared
+WIDE = {"width": "auto"}  # buttons as wide as their words
 
 
 def build(explorer: Any):
@@ -47,27 +49,27 @@ class _Panel:
         self.shape = w.Dropdown(options=explorer.shapes, value=explorer.shape, description="shape")
         self.network = w.Dropdown(options=explorer.networks, value=explorer.network, description="network",
                                   tooltip="the network the map and the trust questions are about")
-        self.compare = w.Dropdown(options=[("(none)", None)] + [(n, n) for n in explorer.networks], value=explorer.compare,
+        self.compare = w.Dropdown(options=[NONE] + explorer.networks, value=explorer.compare or NONE,
                                   description="compare", tooltip="outline on the map where this network's top-1 differs")
         self.criterion = w.Combobox(value=explorer.criterion.name, options=list(CRITERIA), description="criterion",
                                     ensure_option=False, tooltip="what a view must pass: top-1, top-5, score >= t, margin >= m")
         self.x = w.Dropdown(options=list(space.names), value=explorer.axes[0], description="map x")
         self.y = w.Dropdown(options=list(space.names), value=explorer.axes[1], description="map y")
-        self.map_button = w.Button(description="map this slice", icon="th", tooltip="compute the map at the other parameters' values")
+        self.map_button = w.Button(description="map this slice", icon="th", tooltip="compute the map at the other parameters' values", layout=w.Layout(**WIDE))
         self.algorithm = w.Dropdown(options=[n for n in ALGORITHMS.names() if n != "verified"], value="oir_b",
                                     description="algorithm")
         self.step_rule = w.Dropdown(options=list(STEP_RULES.names()), value=DEFAULT_STEP_RULE, description="steps")
-        self.grow = w.Button(description="grow region", icon="expand", tooltip="the paper's heuristic region, on the map")
+        self.grow = w.Button(description="grow region", icon="expand", tooltip="the paper's heuristic region, on the map", layout=w.Layout(**WIDE))
         self.radius_button = w.Button(description="radius", icon="circle-o",
-                                      tooltip="how far every view around this one passes (a guarantee)")
+                                      tooltip="how far every view around this one passes (a guarantee)", layout=w.Layout(**WIDE))
         self.failures_button = w.Button(description="find failures", icon="search",
-                                        tooltip="the worst view within +-radius (a search, no guarantee)")
+                                        tooltip="the worst view within +-radius (a search, no guarantee)", layout=w.Layout(**WIDE))
         self.search_radius = w.FloatText(value=20.0, description="+-", layout=w.Layout(width="140px"),
                                          style={"description_width": "20px"})
         self.verified_button = w.Button(description="verified box", icon="check-square-o",
-                                        tooltip="a box where at most 1% of the views fail, with 95% confidence")
+                                        tooltip="a box where at most 1% of the views fail, with 95% confidence", layout=w.Layout(**WIDE))
         self.certify_button = w.Button(description="certify", icon="certificate",
-                                       tooltip="the smoothed network's answer and certified radius (of g, not the network)")
+                                       tooltip="the smoothed network's answer and certified radius (of g, not the network)", layout=w.Layout(**WIDE))
         self.sigma = w.FloatText(value=10.0, description="sigma", layout=w.Layout(width="150px"),
                                  style={"description_width": "40px"})
         self.cancel = w.Button(description="cancel", icon="stop", disabled=True, button_style="warning")
@@ -108,7 +110,7 @@ class _Panel:
             slider.observe(lambda change, name=name: self._move({name: change["new"]}), names="value")
         self.canvas.observe(self._clicked, names="clicked")
         for picker, key in ((self.shape, "shape"), (self.network, "network"), (self.compare, "compare")):
-            picker.observe(lambda change, key=key: self._pick(key, change["new"]), names="value")
+            picker.observe(lambda change, key=key: self._pick(key, None if change["new"] == NONE else change["new"]), names="value")
         self.criterion.observe(lambda change: self._pick("criterion", change["new"]), names="value")
         for picker in (self.x, self.y):
             picker.observe(lambda change: self._pick("axes", (self.x.value, self.y.value)), names="value")
