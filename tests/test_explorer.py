@@ -11,7 +11,6 @@ import pytest
 import semkit
 from semkit.app import Explorer
 
-SMALL = {"image_size": 64}
 
 
 @pytest.fixture(scope="module")
@@ -21,13 +20,13 @@ def lite1():
 
 @pytest.fixture(scope="module")
 def explorer(lite0):
-    return Explorer(["coffee_mug", "vase"], [lite0], step=(45, 25), renderer_options=SMALL)
+    return Explorer(["coffee_mug", "vase"], [lite0], step=(45, 25), image_size=64)
 
 
 @pytest.fixture(scope="module")
 def pair(lite0, lite1):
     """Two networks on the mug, at a view both recognise."""
-    ex = Explorer(["coffee_mug"], [lite0, lite1], step=(45, 25), renderer_options=SMALL)
+    ex = Explorer(["coffee_mug"], [lite0, lite1], step=(45, 25), image_size=64)
     ex.set(azimuth=135, elevation=40)
     yield ex
     ex.close()
@@ -64,6 +63,8 @@ def test_bad_settings_are_named(explorer):
         explorer.save_render("view.jpg")
     with pytest.raises(ValueError, match="shapes and networks are lists"):
         Explorer("coffee_mug", ["efficientnet_lite0"])
+    with pytest.raises(ValueError, match="as image_size="):
+        Explorer(["coffee_mug"], ["efficientnet_lite0"], renderer_options={"image_size": 64})
     with pytest.raises(ValueError, match="two or more"):
         Explorer(["coffee_mug"], ["efficientnet_lite0"], space=semkit.Space.paper_1d())
 
@@ -155,13 +156,13 @@ def test_the_state_round_trips_through_json(pair, lite0, lite1, tmp_path):
     mesh = semkit.gallery.load("vase")
     memory = semkit.Mesh(mesh.vertices, mesh.faces, name="my vase", label=883)
     with pytest.raises(ValueError, match="made in memory"):
-        Explorer([memory], [lite0], renderer_options=SMALL).state
+        Explorer([memory], [lite0], image_size=64).state
     pair.set(azimuth=135, compare=None)
 
 
 def test_more_than_two_parameters_map_a_slice_when_asked(lite0):
     space = semkit.Space.of("azimuth", "elevation", "roll")
-    ex = Explorer(["coffee_mug"], [lite0], space=space, step=(90, 50, 90), renderer_options=SMALL)
+    ex = Explorer(["coffee_mug"], [lite0], space=space, step=(90, 50, 90), image_size=64)
     try:
         assert ex.axes == ("azimuth", "elevation") and not ex.has_map()
         ex.set(roll=30)
@@ -244,7 +245,7 @@ def test_a_trust_button_answers_in_the_background_and_can_be_cancelled(pair):
 def test_the_explorer_on_shapenet_meshes(shapenet_root, lite0, tmp_path):
     """ShapeNet files (named class/model_id) as shapes: labelled by their class, maps kept under file-safe names."""
     chair = shapenet_root / "chair" / "341fcdd8a40a2612456cbf78e1e89022" / "models" / "model_normalized.obj"
-    ex = Explorer([str(chair)], [lite0], step=(90, 50), renderer_options={"image_size": 48}, store=tmp_path)
+    ex = Explorer([str(chair)], [lite0], step=(90, 50), image_size=48, store=tmp_path)
     assert ex.shape == "chair/341fcdd8a40a2612456cbf78e1e89022" and ex.function().label == 559
     ex.set(azimuth=120, elevation=20)
     assert "chair/341fcdd8a40a2612456cbf78e1e89022" in ex.prediction_html() and ex.image.shape == (48, 48, 3)

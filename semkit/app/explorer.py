@@ -28,6 +28,7 @@ from ..scene import Mesh, load_shape
 from ..space import Space
 from ..store import file_stem
 from ..trust import Smoothed, Verified
+from ..validation import check_count
 from ..trust import find_failures as search_failures
 from ..trust import robustness_radius as radius_of
 from . import overlays, pictures, sharing
@@ -64,9 +65,10 @@ class Explorer:
         What a view must pass, for the map's outline and every trust question; None: top-1 correct.
     store : str or path, optional
         A folder the maps are kept in too, so a rerun reads them back.
+    image_size : int, optional
+        The renders' size; None: the networks' largest input size (each network resizes to its own).
     renderer_options : mapping, optional
-        Keywords for [`Renderer`][semkit.Renderer] (e.g. ``{"image_size": 64, "materials": True}``); without
-        ``image_size`` the renders have the networks' largest input size.
+        Other keywords for [`Renderer`][semkit.Renderer] (e.g. ``{"materials": True, "background": 0.5}``).
     random_state : int or None, default 0
         Draws the trust questions' samples: the same state, the same answers; None: fresh randomness.
 
@@ -86,6 +88,7 @@ class Explorer:
         step: float | Sequence[float] | Mapping[str, float] | None = None,
         criterion: Criterion | str | None = None,
         store: str | Path | None = None,
+        image_size: int | None = None,
         renderer_options: Mapping[str, Any] | None = None,
         random_state: int | None = 0,
     ) -> None:
@@ -106,6 +109,9 @@ class Explorer:
         self._networks: dict[str, str | Classifier] = {(n if isinstance(n, str) else n.name): n for n in networks}
         self.store = Path(store) if store is not None else None
         self.renderer_options = dict(renderer_options or {})
+        if "image_size" in self.renderer_options:
+            raise ValueError("give the render size as image_size=, not in renderer_options")
+        self.image_size = None if image_size is None else check_count(image_size, "image_size", what="pixels")
         self.random_state = random_state
         self.shape, self.network, self.compare = next(iter(self.meshes)), next(iter(self._networks)), None
         start = {**DEFAULTS, "azimuth": 30.0, "elevation": 20.0}
@@ -155,9 +161,8 @@ class Explorer:
             ``"views"`` or ``"maps"``.
         """
         if role not in self._renderers:
-            options = dict(self.renderer_options)
-            size = options.pop("image_size", None) or max(c.input_size for c in self.classifiers())
-            self._renderers[role] = Renderer(image_size=size, **options)
+            size = self.image_size or max(c.input_size for c in self.classifiers())
+            self._renderers[role] = Renderer(image_size=size, **self.renderer_options)
         return self._renderers[role]
 
     def functions(self, space: Space | None = None, role: str = "views") -> SemanticFunctions:
@@ -325,8 +330,6 @@ class Explorer:
             Over (``network``, ``rank``): ``class_index``, ``class_name``, ``probability``; per network the true
             class's ``score`` and whether the view ``passes`` the criterion. Attrs: shape, view, criterion.
         """
-        from ..validation import check_count
-
         check_count(k, "k", what="classes")
         rows: dict[str, list] = {"class_index": [], "class_name": [], "probability": [], "score": [], "passes": []}
         for name in self.networks:

@@ -35,7 +35,8 @@ def state_of(explorer: Any, sources: Sequence[Any]) -> dict[str, Any]:
         "semkit": VERSION, "shapes": shapes, "networks": explorer.networks, "shape": explorer.shape, "network": explorer.network,
         "compare": explorer.compare, "point": dict(explorer.point), "criterion": explorer.criterion.spec(), "axes": list(explorer.axes),
         "step": explorer.step.tolist(), "space": explorer.space.to_dict(), "store": None if explorer.store is None else str(explorer.store),
-        "renderer_options": dict(explorer.renderer_options), "random_state": explorer.random_state,
+        "image_size": explorer.image_size, "renderer_options": dict(explorer.renderer_options),
+        "random_state": explorer.random_state,
     }
 
 def reopened(cls: type, state: Mapping[str, Any], networks: Sequence[Classifier] | None) -> Any:
@@ -49,6 +50,7 @@ def reopened(cls: type, state: Mapping[str, Any], networks: Sequence[Classifier]
     explorer = cls(
         state["shapes"], [given.get(n, n) for n in state["networks"]], space=Space.from_dict(state["space"]),
         axes=state["axes"], step=state["step"], criterion=Criterion(spec["kind"], spec["value"], spec["label"]),
-        store=state.get("store"), renderer_options=state.get("renderer_options"), random_state=state.get("random_state", 0),
+        store=state.get("store"), image_size=state.get("image_size"), renderer_options=state.get("renderer_options"),
+        random_state=state.get("random_state", 0),
     )
     return explorer.set(shape=state["shape"], network=state["network"], compare=state.get("compare"), **state["point"])
