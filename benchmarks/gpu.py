@@ -100,11 +100,14 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="toy sizes (a smoke test of this script)")
     parser.add_argument("--mesh", default=str(SHAPENET / BENCH))
     parser.add_argument("--no-gl", action="store_true", help="skip the gl backend")
+    parser.add_argument("--study-step", type=float, default=6.0, help="the study's grid step in degrees")
+    parser.add_argument("--study-shapes", type=int, default=10, help="ShapeNet shapes in the study")
     parser.add_argument("--json", default=str(ROOT / "docs" / "gpu.json"))
     parser.add_argument("--markdown", default=str(ROOT / "docs" / "gpu.md"), help="docs/benchmarks.md includes it")
     args = parser.parse_args()
     if args.quick:
         args.step, args.image_size, args.batch, args.repeats = 45.0, 32, 8, 1
+        args.study_step, args.study_shapes = 90.0, 2
     if not Path(args.mesh).exists():
         sys.exit(f"benchmark mesh not found: {args.mesh} (set SEMKIT_SHAPENET or pass --mesh)")
     device = args.device
@@ -172,9 +175,32 @@ def main() -> None:
         if device.startswith("cuda"):
             torch.cuda.empty_cache()
 
+    result["study"] = study_row(args, device, sync)
     Path(args.json).write_text(json.dumps(result, indent=1))
     Path(args.markdown).write_text(markdown(result))
     print(f"wrote {args.json} and {args.markdown}")
+
+
+def study_row(args, device: str, sync) -> dict:
+    """A study of ``--study-shapes`` ShapeNet shapes x the 3 bundled networks on the device, the renderer chosen by
+    ``backend="auto"`` (gl where EGL draws on an NVIDIA GPU), each view rendered once for the 3 networks."""
+    import time
+
+    paths = sorted(str(p) for p in SHAPENET.glob("*/*/models/model_normalized.obj"))[: args.study_shapes]
+    networks = [semkit.load_classifier(n, device=device) for n in ("efficientnet_lite0", "efficientnet_lite1",
+                                                                     "efficientnet_lite2")]
+    kind = semkit.Maps(step=args.study_step)
+    start = time.perf_counter()
+    maps = semkit.study(paths, networks, kind, image_size=args.image_size, progress=False)
+    sync()
+    seconds = time.perf_counter() - start
+    views = int(maps.score.isel(network=0).size)
+    row = {"shapes": len(paths), "networks": len(networks), "step": args.study_step, "views": views,
+           "classifications": views * len(networks), "seconds": seconds, "views_per_s": views / seconds,
+           "classifications_per_s": views * len(networks) / seconds, "backend": semkit.Renderer().backend_name}
+    print(f"study {len(paths)} shapes x {len(networks)} networks: {views} views in {seconds:.1f} s "
+          f"({row['classifications_per_s']:.0f} classifications/s, {row['backend']})", flush=True)
+    return row
 
 
 def markdown(result: dict) -> str:
@@ -209,6 +235,14 @@ def markdown(result: dict) -> str:
             f"* {name}: the map ran at {best['per_s']:.0f} points/s at best ({best['backend']}), {best['per_s'] / floor:.0%} "
             f"of the slower stage alone ({'rendering' if render['per_s'] <= classify else 'the network'}, {floor:.0f}/s); at that rate "
             f"the paper's study ({STUDY_POINTS:,} points) takes {study_min:.0f} minutes on one such machine."
+        )
+    st = result.get("study")
+    if st:
+        lines.append(
+            f"* A study of {st['shapes']} ShapeNet shapes x {st['networks']} networks (Lite0, Lite1, Lite2; step "
+            f"{st['step']:g} degrees; renderer by auto: {st['backend']}): {st['views']} views, each rendered once for the "
+            f"three networks, in {st['seconds']:.1f} s, {st['classifications_per_s']:.0f} classifications/s; at that rate the "
+            f"paper's study ({STUDY_POINTS:,} classifications) takes {STUDY_POINTS / st['classifications_per_s'] / 60:.1f} minutes."
         )
     lines.append(
         f"* Rendering peaked at {best_render['per_s']:.0f} views/s ({best_render['how']}); in one process "

@@ -29,5 +29,8 @@ def test_gpu_benchmark_runs_on_the_cpu_at_toy_sizes(tmp_path, shapenet_root):
         assert {m["backend"] for m in maps} == {"embree", "gl"}
         gl_map, embree_map = (next(m for m in maps if m["backend"] == b) for b in ("gl", "embree"))
         assert gl_map["top1_rate"] == embree_map["top1_rate"]  # the same images classify the same
+    study = result["study"]  # the --quick study: 2 shapes x 3 networks, azimuth step 90 (4) x elevation -10, 80 (2)
+    assert study["shapes"] == 2 and study["views"] == 2 * 4 * 2 and study["classifications"] == 3 * study["views"]
     text = out_md.read_text()
     assert "efficientnet_lite0" in text and "points/s" in text and "paper's study" in text
+    assert "A study of 2 ShapeNet shapes x 3 networks" in text

@@ -169,7 +169,10 @@ def test_auto_takes_gl_on_a_cuda_machine_whose_opengl_is_a_gpu(monkeypatch):
     monkeypatch.setattr(renderer_module, "gl_unavailable_reason", lambda: None)
     monkeypatch.setattr(renderer_module, "gl_renderer", lambda: "NVIDIA H200/PCIe/SSE2")
     assert Renderer.backends() == ("gl", "embree")
-    monkeypatch.setattr(renderer_module, "gl_renderer", lambda: "llvmpipe (LLVM 15.0.6, 256 bits)")
-    assert Renderer.backends() == ("embree", "gl")  # Mesa's CPU rasterizer: embree is faster
     monkeypatch.setattr(renderer_module, "pytorch3d_available", lambda: True)
+    assert Renderer.backends()[0] == "gl"  # gl on the GPU before pytorch3d: it draws whole batches
+    monkeypatch.setattr(renderer_module, "gl_renderer", lambda: "llvmpipe (LLVM 15.0.6, 256 bits)")
     assert Renderer.backends()[0] == "pytorch3d"
+    monkeypatch.setattr(renderer_module, "pytorch3d_available", lambda: False)
+    with pytest.warns(UserWarning, match="cannot draw on it: OpenGL runs on llvmpipe .* libegl1"):
+        assert Renderer.backends() == ("embree", "gl")  # Mesa's CPU rasterizer: embree is faster, and auto says why

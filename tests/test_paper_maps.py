@@ -172,11 +172,13 @@ def test_one_shape_with_two_ids_across_networks_is_refused(tmp_path):
         semkit.open(folder)
 
 
-def test_the_benchmark_notebook_reads_the_papers_folder_and_judges_its_claim(tmp_path):
-    """Notebook 06 with paper_maps: all four of the paper's networks in its table, and the claim judged per criterion."""
+def test_the_benchmark_notebook_reads_the_papers_folder_and_judges_its_claim(tmp_path, monkeypatch):
+    """Notebook 06 with paper_maps: all four of the paper's networks in its table (with the SRVR of their regions),
+    and the claim judged per criterion."""
     import papermill
     import pandas as pd
 
+    classes = _paper_classes(monkeypatch)
     root = tmp_path / "checkpoint"
     for n, network in enumerate(("AlexNet", "Inceptionv3", "ResNet50", "VGG")):
         for c in CLASSES:
@@ -186,6 +188,8 @@ def test_the_benchmark_notebook_reads_the_papers_folder_and_judges_its_claim(tmp
                 path = root / network / str(c) / str(o) / "map.pt"
                 path.parent.mkdir(parents=True)
                 torch.save(m, path)
+                torch.save(paper_regions(classes, c, o, shift=n), path.with_name("optim.pt"),
+                           _use_new_zipfile_serialization=False)
     notebooks = Path(__file__).resolve().parents[1] / "notebooks"
     out = tmp_path / "out"
     papermill.execute_notebook(notebooks / "06_benchmark.ipynb", tmp_path / "06.ipynb", cwd=notebooks,
@@ -195,6 +199,99 @@ def test_the_benchmark_notebook_reads_the_papers_folder_and_judges_its_claim(tmp
     table = pd.read_csv(out / "benchmark_paper.csv")
     assert set(table.network) == {"AlexNet", "Inceptionv3", "ResNet50", "VGG"}
     assert {"rank", "rank_low", "rank_high"} <= set(table.columns)
+    assert {"SRVR naive", "SRVR OIR_B", "SRVR OIR_W"} <= set(table.metric)  # the paper's own regions
     printed = (tmp_path / "06.ipynb").read_text()
     assert "Inceptionv3 is more accurate but less semantically robust than ResNet50" in printed
     assert "score >= 0.5: the claim" in printed
+
+
+# ------------------------------------------------------------ the paper's regions (optim.pt)
+class _PaperClass:
+    """Stands in for the paper's classes when pickling (pickled by module and name, as the paper's code did)."""
+
+
+def _paper_classes(monkeypatch):
+    """Modules named as the paper's (scale_robustness.n_interval, interval.interval) so that pickle writes those names."""
+    import sys
+    import types
+
+    classes = {}
+    for module, name in (("scale_robustness", "n_interval"), ("interval", "interval")):
+        mod = types.ModuleType(module)
+        cls = type(name, (_PaperClass,), {"__module__": module})
+        setattr(mod, name, cls)
+        monkeypatch.setitem(sys.modules, module, mod)
+        classes[name] = cls
+    return classes
+
+
+def paper_regions(classes, c: int, o: int, shift: float = 0.0) -> dict:
+    """One optim.pt as the paper saves it: per algorithm the n_interval of each start (bounds a, b), its traces."""
+    starts = [np.array([130, 30]), np.array([50, 20]), np.array([200, 15]), np.array([310, 50])]
+    out = {"initial_point": starts, "class_nb": c, "shape_id": shape_id(c, o), "network_name": "VGG"}
+    for k, name in enumerate(("naive", "OIR_B", "OIR_W")):
+        records = []
+        for s, x in enumerate(starts):
+            r = classes["n_interval"]()
+            half = np.array([5.0 * (k + 1) + s + shift, 2.0 * (k + 1)])
+            r.__dict__.update(n=2, a=x - half, b=x + half, region=[classes["interval"](), classes["interval"]()])
+            records.append(r)
+        out[name] = {"regions": records, "loss_trace": [[0.5] * (10 + k)] * 4,
+                     "optim_trace": [[(x - 1.0, x + 1.0)] * 10 for x in starts] if name == "naive" else [[]] * 4}
+    return out
+
+
+def test_the_papers_regions_read_with_nothing_of_theirs_run(tmp_path, monkeypatch):
+    classes = _paper_classes(monkeypatch)
+    folder = write_folder(tmp_path / "checkpoint", tensors=False)
+    for n, network in enumerate(NETWORKS):
+        for c in CLASSES:
+            for o in OBJECTS:
+                torch.save(paper_regions(classes, c, o, shift=n), folder / network / str(c) / str(o) / "optim.pt",
+                           _use_new_zipfile_serialization=False)
+    monkeypatch.delitem(__import__("sys").modules, "scale_robustness")  # the reader imports none of the paper's code
+    regions = semkit.store.read_paper_regions(folder)
+    maps = semkit.open(folder)
+    assert regions.lower.dims == ("network", "shape", "start", "algorithm", "param")
+    assert regions.shape.values.tolist() == maps.shape.values.tolist()  # named as the maps, so they match
+    assert regions.algorithm.values.tolist() == ["naive", "oir_b", "oir_w"]
+    one = regions.sel(network="ResNet50", shape=f"vase/{shape_id(8, 1)}", algorithm="oir_b")  # ResNet50: shift 0
+    np.testing.assert_allclose(one.upper.values - one.lower.values, [[20 + 2 * s, 8] for s in range(4)])
+    np.testing.assert_allclose(one.start_point.values, [[130, 30], [50, 20], [200, 15], [310, 50]])
+    assert one.iterations.values.tolist() == [11] * 4
+    # boxes past the Space are clipped to it: elevation 50 +- 6 stays inside, 15 - 6 is above -10 too; none here
+    assert (regions.lower.sel(param="elevation") >= -10).all() and (regions.upper.sel(param="elevation") <= 90).all()
+    s = semkit.srvr(regions)
+    assert float(s.sel(network="Inceptionv3").mean()) > float(s.sel(network="ResNet50").mean())  # shifted wider
+    comparison = semkit.compare_networks(maps, regions, criterion="score >= 0.5", radius=[0, 6], progress=False)
+    assert {"SRVR naive", "SRVR OIR_B", "SRVR OIR_W"} <= {str(m) for m in comparison.metric.values}
+
+
+def test_a_papers_box_past_its_space_is_clipped_and_kept_as_saved(tmp_path, monkeypatch):
+    classes = _paper_classes(monkeypatch)
+    path = tmp_path / "checkpoint" / "VGG" / "0" / "0" / "optim.pt"
+    path.parent.mkdir(parents=True)
+    regions = paper_regions(classes, 0, 0)
+    wide = regions["OIR_W"]["regions"][3]
+    wide.a, wide.b = np.array([-300.0, -50.0]), np.array([500.0, 150.0])  # wider than a period, past both bounds
+    torch.save(regions, path, _use_new_zipfile_serialization=False)
+    r = semkit.store.read_paper_regions(tmp_path / "checkpoint").sel(algorithm="oir_w").isel(network=0, shape=0, start=3)
+    assert r.lower.values.tolist() == [-300.0, -10.0] and r.upper.values.tolist() == [60.0, 90.0]
+    assert r.paper_upper.values.tolist() == [500.0, 150.0]
+    assert "1 of 12 reached past it" in semkit.store.read_paper_regions(tmp_path / "checkpoint").attrs["note"]
+
+
+def test_an_optim_file_that_would_run_code_is_refused_and_runs_none(tmp_path, monkeypatch):
+    classes = _paper_classes(monkeypatch)
+    path = tmp_path / "checkpoint" / "VGG" / "0" / "0" / "optim.pt"
+    path.parent.mkdir(parents=True)
+    planted = tmp_path / "planted"
+    torch.save({**paper_regions(classes, 0, 0), "extra": _Plants(planted)}, path, _use_new_zipfile_serialization=False)
+    with pytest.raises(StoreError, match="names (os|posix).makedirs, and semkit runs no code from a file"):
+        semkit.store.read_paper_regions(tmp_path / "checkpoint")
+    assert not planted.exists()
+    with pytest.raises(StoreError, match="holds no paper regions"):
+        semkit.store.read_paper_regions(tmp_path / "empty")
+    path.write_bytes(b"not a pickle at all")
+    with pytest.raises(StoreError, match="is not a paper optim.pt semkit can read"):
+        semkit.store.read_paper_regions(tmp_path / "checkpoint")

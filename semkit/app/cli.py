@@ -19,7 +19,7 @@ same reports on a ShapeNetCore folder.
     shapenet: /data/ShapeNetCore.v2     # with classes: [bench, chair] and per_class: 10
     step: [6, 5]                        # maps; regions take starts, algorithms, iterations, step_rule
     image_size: null                    # null: maps at the networks' largest input size (one render per view), regions at each network's
-    workers: 2                          # LocalCluster processes, when no --scheduler
+    workers: 2                          # LocalCluster processes, when no --scheduler (leave out: one per GPU, or 2)
 """
 
 from __future__ import annotations
@@ -180,7 +180,7 @@ def _sweep_spec(options: dict):
     if wrong:
         raise ValueError(f"options {wrong} are not for kind {kind!r}: it takes {list(KIND_KEYS[kind])}")
     work = KINDS[kind](**{k: options.pop(k) for k in KIND_KEYS[kind] if k in options})
-    store, workers = options.pop("store"), options.pop("workers", 2)
+    store, workers = options.pop("store"), options.pop("workers", None)
     return StudySpec(options.pop("shapes"), options.pop("networks"), work, **options), store, workers
 
 

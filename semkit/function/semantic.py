@@ -27,6 +27,11 @@ from .protocol import Evaluation
 IMAGENET = imagenet_labels()
 
 
+#: Views per chunk on a CPU (memory stays small, and the cache sees each chunk) and on a GPU (hundreds of views
+#: keep the device busy: docs/gpu.md).
+CPU_BATCH, GPU_BATCH = 32, 256
+
+
 class SemanticFunction:
     """Score a network on renders of one shape over a semantic Space.
 
@@ -56,8 +61,9 @@ class SemanticFunction:
         None: the CPU/GPU default at the network's input size.
     space : Space, optional
         The semantic parameters; None: [`Space.paper`][semkit.Space.paper].
-    batch_size : int, default 32
-        Points rendered and classified per chunk, so memory stays bounded.
+    batch_size : int, optional
+        Points rendered and classified per chunk, so memory stays bounded; None: `GPU_BATCH` when the network
+        runs on a GPU (a batch that fills the device), `CPU_BATCH` on a CPU.
     fd_step : float or sequence of float, optional
         The central-difference steps, in the Space's units; None: 1 for parameters with units, 1% of the range
         for unitless ones such as ``light_intensity``.
@@ -84,7 +90,7 @@ class SemanticFunction:
         *,
         renderer: Renderer | None = None,
         space: Space | None = None,
-        batch_size: int = 32,
+        batch_size: int | None = None,
         fd_step: float | Sequence[float] | None = None,
         pipeline: bool | None = None,
         cache_size: int = DEFAULT_SIZE,
@@ -102,7 +108,8 @@ class SemanticFunction:
         self.label = resolve_label(label, self.classifier.labels)
         self.renderer = renderer or Renderer(image_size=self.classifier.input_size)
         self.space = space or Space.paper()
-        self.batch_size = check_count(batch_size, "batch_size")
+        default = CPU_BATCH if self.classifier.device.type == "cpu" else GPU_BATCH
+        self.batch_size = default if batch_size is None else check_count(batch_size, "batch_size")
         # Overlap pays where the two stages use different hardware (a GPU network, CPU rendering); on a
         # small CPU both stages want every core, and overlapping them measured slower (docs/benchmarks.md).
         self.pipeline = self.classifier.device.type != "cpu" if pipeline is None else bool(pipeline)
@@ -289,8 +296,8 @@ class SemanticFunctions:
         (antialiased), as every classifier does with images of another size.
     space : Space, optional
         The semantic parameters; None: [`Space.paper`][semkit.Space.paper].
-    batch_size : int, default 32
-        Points rendered and classified per chunk.
+    batch_size : int, optional
+        Points rendered and classified per chunk; None: as [`SemanticFunction`][semkit.SemanticFunction] (by the first network's device).
     pipeline : bool, optional
         Render the next chunk while the current one is classified; None: when some network runs on a GPU.
     cache_size : int, default DEFAULT_SIZE
@@ -310,7 +317,7 @@ class SemanticFunctions:
         *,
         renderer: Renderer | None = None,
         space: Space | None = None,
-        batch_size: int = 32,
+        batch_size: int | None = None,
         pipeline: bool | None = None,
         cache_size: int = DEFAULT_SIZE,
     ) -> None:

@@ -18,8 +18,10 @@ The look is the paper's (a white object on black) unless asked otherwise:
 from __future__ import annotations
 
 import os
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
+from functools import lru_cache
 from typing import Any, Iterator, Sequence
 
 import numpy as np
@@ -48,9 +50,10 @@ class Renderer:
     Parameters
     ----------
     backend : {"auto", "embree", "gl", "pytorch3d"}, default "auto"
-        "auto" picks, of `backends`: pytorch3d on a CUDA GPU when it is installed (it has gradients); else
-        gl when a CUDA GPU is present and OpenGL runs on a GPU (not on Mesa's CPU rasterizer); else embree, which
-        on the CPU renders faster than gl on llvmpipe (measured: README, Renderers).
+        "auto" picks, of `backends`: gl when a CUDA GPU is present and OpenGL (EGL) draws on a GPU (not on Mesa's
+        CPU rasterizer); else pytorch3d on a CUDA GPU when it is installed; else embree, which on the CPU renders
+        faster than gl on llvmpipe (measured: README, Renderers). A GPU machine that renders on its CPU says why
+        once (a warning naming the packages).
     image_size : int, default 224
         Width and height of the images, in pixels.
     supersample : int, default 2
@@ -269,12 +272,24 @@ def _auto_backend() -> str:
     """The rule of ``backend="auto"`` (see [`Renderer`][semkit.Renderer])."""
     if not torch.cuda.is_available():
         return "embree"
-    if pytorch3d_available():
-        return "pytorch3d"
     from .gl import SOFTWARE_RENDERERS
 
     driver = gl_renderer()
-    return "gl" if driver is not None and not driver.lower().startswith(SOFTWARE_RENDERERS) else "embree"
+    if driver is not None and not driver.lower().startswith(SOFTWARE_RENDERERS):
+        return "gl"
+    if pytorch3d_available():
+        return "pytorch3d"
+    _warn_cpu_rendering(driver)
+    return "embree"
+
+
+@lru_cache(maxsize=1)
+def _warn_cpu_rendering(driver: str | None) -> None:
+    """Say once why a GPU machine renders on its CPU cores (the fix: NVIDIA's EGL for the gl backend)."""
+    why = gl_unavailable_reason() if driver is None else f"OpenGL runs on {driver}, a CPU rasterizer, not on the GPU"
+    warnings.warn(f"a CUDA GPU is here, but the gl backend cannot draw on it: {why}. backend='auto' renders with embree "
+                  "on the CPU cores; for GPU rendering install an EGL loader (Debian: libegl1) beside NVIDIA's driver "
+                  "and `pip install 'semkit[gl]'`", stacklevel=3)
 
 
 def gl_unavailable_reason() -> str | None:

@@ -8,7 +8,7 @@ whole or not at all, under a lock shared by concurrent writers.
 * `.files`: fingerprints, matching and refusing, atomic writes, locks, datasets and arrays;
 * `.journal`: a map's journal of finished chunks;
 * `.checkpoint`: a region search's saved state;
-* `.paper`: the paper's released maps read as a map study;
+* `.paper`: the paper's released maps and regions read as a map study and a region study;
 * `.opening`: `semkit.open`, any of them as a Dataset.
 """
 
@@ -18,6 +18,7 @@ from .files import (FORMATS, StoreError, check_format, claimed, differences, fil
                     write_arrays, write_bytes, write_dataset, writing)
 from .journal import Journal
 from .opening import open_result
+from .paper import read_paper_regions
 
 # The public part; the rest (locks, claims, atomic writes, journals, checkpoints) serves semkit's own modules.
-__all__ = ["StoreError", "open_result"]
+__all__ = ["StoreError", "open_result", "read_paper_regions"]

@@ -9,17 +9,21 @@ classes), ``shape_id`` (the ShapeNet id) and ``network_name``. They are read
 with ``torch.load(weights_only=True)``, allowing numpy's array reconstruction
 and nothing else, so no code in a file runs.
 
-The ``optim.pt`` files beside the maps (the paper's regions) are not read:
-they pickle the paper's own classes (``scale_robustness.n_interval``,
-``interval.interval``), which only an unpickler that runs the paper's code
-could rebuild as they were.
+The ``optim.pt`` files beside the maps hold the paper's regions (`read_paper_regions`): per algorithm
+(naive, OIR_B, OIR_W) the box grown from each of four initial points, pickled as the paper's own classes
+(``scale_robustness.n_interval``, ``interval.interval``). They are read by a restricted unpickler that
+rebuilds numpy arrays and, for those two classes, inert records of the state they pickled: no class of the
+paper is imported and nothing in a file runs; any other name is refused.
 """
 
 from __future__ import annotations
 
+import codecs
 import datetime
 import json
+import pickle
 import re
+import zipfile
 import warnings
 from importlib import resources
 from pathlib import Path
@@ -38,6 +42,11 @@ PAPER_LABELS = (404, 435, 703, 898, 559, 968, 579, 413, 883, 861)
 #: The file of one map, and the keys it holds.
 MAP_FILE = "map.pt"
 MAP_KEYS = ("xx", "yy", "z", "class_nb")
+#: The file of one shape's regions, and the paper's names of its algorithms with semkit's.
+OPTIM_FILE = "optim.pt"
+PAPER_ALGORITHMS = {"naive": "naive", "OIR_B": "oir_b", "OIR_W": "oir_w"}
+#: The paper's classes an optim.pt pickles, read as inert records of their state.
+PAPER_RECORDS = ("scale_robustness.n_interval", "interval.interval")
 #: Where the numbers come from, in the attrs of every study read here.
 ORIGIN = ("the paper's released maps (Hamdi & Ghanem, github.com/ajhamdi/semantic-robustness, checkpoint/): views "
           "rendered by the paper's renderer (neural_renderer, camera distance 2.732, 224 px) and classified by its "
@@ -49,6 +58,12 @@ NO_TOP1 = "the maps hold the true class's probability only, no top-1 answer: jud
 def holds_paper_maps(path: Path) -> bool:
     """Whether ``path`` is a folder (not a zarr store) laid out as the paper's ``checkpoint/``: ``*/*/*/map.pt``."""
     return path.is_dir() and path.suffix.lower() != ".zarr" and next(path.glob(f"*/*/*/{MAP_FILE}"), None) is not None
+
+
+def holds_paper_regions(path: str | Path) -> bool:
+    """Whether ``path`` holds the paper's regions beside its maps: ``*/*/*/optim.pt``."""
+    path = Path(path)
+    return path.is_dir() and next(path.glob(f"*/*/*/{OPTIM_FILE}"), None) is not None
 
 
 def read_paper_maps(folder: str | Path) -> xr.Dataset:
@@ -245,3 +260,179 @@ def _dataset(folder: Path, networks: list[str], shapes: list[dict[str, Any]], az
     score_attrs = {"long_name": "P(true class)", "units": "1"}
     return xr.Dataset({"score": (("network", "shape", "azimuth", "elevation"), score, score_attrs)},
                       coords=coords, attrs=attrs)
+
+
+# ---------------------------------------------------------------------------------------------- the paper's regions
+def read_paper_regions(folder: str | Path) -> xr.Dataset:
+    """The paper's released regions in ``folder`` (its ``optim.pt`` files) as a region study.
+
+    ``lower`` and ``upper`` over (network, shape, start, algorithm, param): the final box each of the paper's
+    algorithms (naive, OIR_B, OIR_W, named ``naive``, ``oir_b``, ``oir_w`` as semkit's) grew from each initial
+    point, with ``start_point`` and ``iterations``; networks and shapes named as
+    [`read_paper_maps`][semkit.store.paper.read_paper_maps] names them, so
+    [`compare_networks`][semkit.compare_networks] matches them to the paper's maps and
+    [`srvr`][semkit.srvr] gives the paper's SRVR. Nothing in a file runs (see the module docstring).
+
+    Parameters
+    ----------
+    folder : str or path
+        The paper repository's ``checkpoint/`` folder, or one laid out the same way.
+
+    Returns
+    -------
+    Dataset
+        A region study; attrs ``origin``, ``source`` and the paper's Space.
+
+    Raises
+    ------
+    StoreError
+        No ``optim.pt`` in the folder, a file that names anything but numpy arrays and the paper's two classes, or
+        one that holds no regions of the paper's algorithms.
+    """
+    folder = Path(folder)
+    files = sorted(folder.glob(f"*/*/*/{OPTIM_FILE}"), key=lambda p: [_natural(part) for part in p.parts[-4:-1]])
+    if not files:
+        raise StoreError(f"{folder} holds no paper regions: semkit reads the paper's checkpoint/ folder, laid out as "
+                         f"<Network>/<class>/<object>/{OPTIM_FILE}. Pass that folder.")
+    found = {path: _read_optim(path) for path in files}
+    relabelled = []
+    for path, r in found.items():  # the map beside names the folder's shape (some optim.pt name another one)
+        beside = path.with_name(MAP_FILE)
+        if beside.exists():
+            m = _read_map(beside)
+            name = f"{PAPER_CLASSES[m['class_nb']]}/{m.get('shape_id', path.parts[-2])}"
+            if name != r["shape"]:
+                relabelled.append(f"{'/'.join(path.parts[-4:-1])}: {r['shape']} -> {name}")
+                r["shape"] = name
+    if relabelled:
+        warnings.warn(f"{len(relabelled)} optim.pt file(s) name another shape than the map.pt beside them; their "
+                      f"regions are the folder's shape, as its map says: {'; '.join(relabelled[:5])}"
+                      f"{' ...' if len(relabelled) > 5 else ''}", stacklevel=2)
+    networks = list(dict.fromkeys(p.parts[-4] for p in files))
+    shapes = list(dict.fromkeys(r["shape"] for r in found.values()))
+    algorithms = [a for a in PAPER_ALGORITHMS.values() if any(a in r["boxes"] for r in found.values())]
+    starts = max(len(r["starts"]) for r in found.values())
+    shape = (len(networks), len(shapes), starts, len(algorithms))
+    lower, upper = np.full((*shape, 2), np.nan), np.full((*shape, 2), np.nan)
+    iterations = np.zeros(shape, np.int64)
+    start_point = np.full((len(networks), len(shapes), starts, 2), np.nan)
+    for path, r in found.items():
+        i, j = networks.index(path.parts[-4]), shapes.index(r["shape"])
+        start_point[i, j, : len(r["starts"])] = r["starts"]
+        for a, (low, high, steps) in r["boxes"].items():
+            k = algorithms.index(a)
+            lower[i, j, : len(low), k], upper[i, j, : len(high), k], iterations[i, j, : len(steps), k] = low, high, steps
+    dims = ("network", "shape", "start", "algorithm", "param")
+    space = Space.paper()
+    clipped_lower, clipped_upper = _clipped(lower, upper, space)
+    beyond = int(np.sum(np.any((clipped_lower != lower) | (clipped_upper != upper), axis=-1)))
+    return xr.Dataset(
+        {"lower": (dims, clipped_lower, {"long_name": "the box's lower corner, within the Space"}),
+         "upper": (dims, clipped_upper, {"long_name": "the box's upper corner, within the Space"}),
+         "paper_lower": (dims, lower, {"long_name": "the box's lower corner as the paper saved it"}),
+         "paper_upper": (dims, upper, {"long_name": "the box's upper corner as the paper saved it"}),
+         "start_point": (("network", "shape", "start", "param"), start_point, {"long_name": "the paper's initial point"}),
+         "iterations": (dims[:-1], iterations, {"long_name": "steps the paper's optimisation recorded"})},
+        coords={"network": networks, "shape": shapes, "start": np.arange(starts), "algorithm": algorithms,
+                "param": list(space.names)},
+        attrs={"title": "The paper's robust regions", "origin": ORIGIN.replace("released maps", "released regions"),
+               "source": str(folder.resolve()), "space": json.dumps(space.to_dict()), "semkit_version": VERSION,
+               "note": (f"the paper's boxes as its code grew them (final bounds a, b of each n_interval; no criterion), "
+                        f"clipped to its Space: {beyond} of {lower[..., 0].size} reached past it (the paper bounds no "
+                        "box; paper_lower and paper_upper hold them as saved)"),
+               "relabelled": "; ".join(relabelled)},
+    )
+
+
+def _clipped(lower: np.ndarray, upper: np.ndarray, space: Space) -> tuple[np.ndarray, np.ndarray]:
+    """Boxes within the Space: a bounded parameter clipped to its range, a periodic one at most one period wide."""
+    lower, upper = lower.copy(), upper.copy()
+    for i, p in enumerate(space.parameters):
+        if p.periodic:
+            upper[..., i] = np.minimum(upper[..., i], lower[..., i] + p.width)
+        else:
+            lower[..., i] = np.clip(lower[..., i], p.low, p.high)
+            upper[..., i] = np.clip(upper[..., i], p.low, p.high)
+    return lower, upper
+
+
+class _Record:
+    """The state one of the paper's classes pickled, as plain data: none of the paper's code is imported or run."""
+
+    def __init__(self, *args: Any) -> None:
+        self.args = args
+
+    def __setstate__(self, state: Any) -> None:
+        self.state = state
+
+
+class _RegionUnpickler(pickle.Unpickler):
+    """numpy arrays, numbers, text and containers; the paper's two classes as `_Record`; nothing else."""
+
+    def __init__(self, file: Any, path: Path) -> None:
+        super().__init__(file, encoding="latin1")
+        self.path = path
+        self.allowed = {"_codecs.encode": codecs.encode}
+        for item in _numpy_globals():
+            obj, name = item if isinstance(item, tuple) else (item, f"{item.__module__}.{item.__name__}")
+            self.allowed[name] = obj
+
+    def find_class(self, module: str, name: str) -> Any:
+        key = f"{module}.{name}"
+        if key in self.allowed:
+            return self.allowed[key]
+        if key in PAPER_RECORDS:
+            return _Record
+        raise StoreError(f"{self.path} names {key}, and semkit runs no code from a file: a paper optim.pt holds only "
+                         f"arrays, numbers and the paper's {' and '.join(PAPER_RECORDS)} records. Replace it with the "
+                         f"paper's {OPTIM_FILE}, or remove it.")
+
+    def persistent_load(self, pid: Any) -> Any:
+        raise StoreError(f"{self.path} holds torch tensors: a paper optim.pt holds numpy arrays only")
+
+
+def _unpickled(path: Path) -> Any:
+    """The object an optim.pt holds: torch's legacy format (a magic number, its version, system info, the object)
+    or its zip format, read with the restricted unpickler."""
+    try:
+        if zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as z:
+                name = next(n for n in z.namelist() if n.endswith("data.pkl"))
+                with z.open(name) as f:
+                    return _RegionUnpickler(f, path).load()
+        with open(path, "rb") as f:
+            for _ in range(3):  # torch's magic number, protocol version and system info
+                _RegionUnpickler(f, path).load()
+            return _RegionUnpickler(f, path).load()
+    except StoreError:
+        raise
+    except Exception as e:  # a damaged or foreign file
+        raise StoreError(f"{path} is not a paper optim.pt semkit can read ({type(e).__name__}: {e}). Replace it with "
+                         f"the paper's {OPTIM_FILE}, or remove it.") from None
+
+
+def _read_optim(path: Path) -> dict[str, Any]:
+    """One optim.pt: the shape's name, the initial points [S, 2] and, per algorithm, the final boxes and step counts."""
+    d = _unpickled(path)
+    if not isinstance(d, dict) or "initial_point" not in d or not set(PAPER_ALGORITHMS) & set(d):
+        held = sorted(map(str, d)) if isinstance(d, dict) else type(d).__name__
+        raise StoreError(f"{path} is not a paper optim.pt: it holds {held}, not initial_point and the regions of "
+                         f"{', '.join(PAPER_ALGORITHMS)}")
+    try:
+        class_nb = int(d["class_nb"])
+        shape = f"{PAPER_CLASSES[class_nb]}/{d.get('shape_id', path.parts[-2])}"
+        starts = np.asarray(d["initial_point"], dtype=float).reshape(-1, 2)
+        boxes = {}
+        for paper_name, name in PAPER_ALGORITHMS.items():
+            if paper_name in d:
+                records = d[paper_name]["regions"]
+                low = np.array([np.asarray(r.state["a"], float) for r in records])
+                high = np.array([np.asarray(r.state["b"], float) for r in records])
+                steps = np.array([len(t) for t in d[paper_name].get("loss_trace", [[]] * len(records))])
+                boxes[name] = (low, high, steps)
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError) as e:
+        raise StoreError(f"{path} is not a paper optim.pt semkit can read: {type(e).__name__} {e} (a paper optim.pt "
+                         "holds class_nb, shape_id, initial_point and per algorithm regions of n_interval records "
+                         "with bounds a and b)") from None
+    return {"shape": shape, "starts": starts, "boxes": boxes}
+

@@ -31,6 +31,7 @@ from ..classify import Classifier
 from ..scene import load_shape
 from ..store import check_format, claimed, fingerprint, locked, open_result
 from ..validation import check_count
+from .devices import local_cluster
 from .spec import Maps, Regions, StudySpec, cached_classifier
 from .stacking import stack
 from .tasks import compute, done_flags, run_task, tasks_of, write_result
@@ -45,7 +46,7 @@ def study(
     image_size: int | None = None,
     store: str | os.PathLike | None = None,
     scheduler: Any = None,
-    workers: int = 2,
+    workers: int | None = None,
     progress: bool = True,
 ) -> xr.Dataset:
     """Maps or region searches of every shape under every network, as one Dataset with ``network`` and ``shape`` dims.
@@ -74,8 +75,9 @@ def study(
     scheduler : str or dask.distributed.Client, optional
         Where the tasks run: None, in this process; ``"local"``, a Dask LocalCluster of ``workers`` processes; an
         address (``"tcp://host:8786"``) or a Client, on that cluster (workers load shapes and networks by name).
-    workers : int, default 2
-        Processes of a ``"local"`` cluster.
+    workers : int, optional
+        Processes of a ``"local"`` cluster; None: one per GPU, each pinned to its device
+        (`semkit.studies.devices`), or 2 on a machine without one.
     progress : bool, default True
         Show a progress bar.
 
@@ -103,7 +105,8 @@ def study(
         if networks is None:
             raise ValueError("a study needs networks (or a StudySpec)")
         spec = StudySpec(shapes, networks, kind, space=space, image_size=image_size)
-    workers = check_count(workers, "workers", what="Dask worker processes")
+    if workers is not None:
+        workers = check_count(workers, "workers", what="Dask worker processes")
     if store is not None:
         check_format(Path(store), (".zarr",), "study's store")
     if scheduler is not None and store is None:
@@ -198,17 +201,16 @@ def _task(store: Path, spec: StudySpec, settings, classifiers, mesh, networks: l
 SCHEDULER_TIMEOUT = "5s"
 
 
-def _on_dask(store: Path, spec: StudySpec, settings: dict[str, Any], todo, scheduler: Any, workers: int,
+def _on_dask(store: Path, spec: StudySpec, settings: dict[str, Any], todo, scheduler: Any, workers: int | None,
              progress: bool) -> int:
-    from dask.distributed import Client, LocalCluster, as_completed
+    from dask.distributed import Client, as_completed
     from tqdm.auto import tqdm
 
     own = None
     if isinstance(scheduler, Client):
         client = scheduler
     elif scheduler == "local":
-        own = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0")
-        client = Client(own)
+        own, client = local_cluster(workers)
     else:
         try:
             client = Client(scheduler, timeout=SCHEDULER_TIMEOUT)
