@@ -268,8 +268,8 @@ def read_paper_regions(folder: str | Path) -> xr.Dataset:
 
     ``lower`` and ``upper`` over (network, shape, start, algorithm, param): the final box each of the paper's
     algorithms (naive, OIR_B, OIR_W, named ``naive``, ``oir_b``, ``oir_w`` as semkit's) grew from each initial
-    point, with ``start_point`` and ``iterations``; networks and shapes named as
-    [`read_paper_maps`][semkit.store.paper.read_paper_maps] names them, so
+    point, with ``start_point`` and ``iterations``; networks and shapes named as `read_paper_maps` names them
+    (the map beside each file names its folder's shape), so
     [`compare_networks`][semkit.compare_networks] matches them to the paper's maps and
     [`srvr`][semkit.srvr] gives the paper's SRVR. Nothing in a file runs (see the module docstring).
 
