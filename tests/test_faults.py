@@ -741,7 +741,7 @@ def test_one_mean_or_std_serves_all_three_channels():
 
 def test_numpy_scalars_are_counts_and_confidences():
     guarantee = semkit.trust.Guarantee(confidence=np.float32(0.9), max_failure=np.float64(0.05), tests=np.int64(2))
-    assert guarantee.tests == 2 and tiny(input_size=np.int64(16), micro_batch=np.int32(2)).input_size == 16
+    assert guarantee.tests == 2 and tiny(input_size=np.int64(16)).input_size == 16
 # ------------------------------------------------------------ issue 35: stores, the command line, the explorer
 class Classy:
     """An analytic f with classes (a map of it holds top1 and correct): cos^2 of the azimuth, class ``high`` above
