@@ -111,6 +111,18 @@ def speeds(name: str, batch: int, repeats: int) -> dict[str, float]:
     return {"engine": engine, **{k: batch / float(np.median(t)) for k, t in times.items()}}
 
 
+def float16_speed(name: str, images: int = 4) -> float:
+    """Views/s of the network in float16 under PyTorch's CPU autocast (which semkit refuses on a CPU), on a few
+    renders, one run after a warm-up: it is that slow."""
+    classifier = semkit.load_classifier(name)
+    x = classifier.preprocess(torch.rand(images, 3, 224, 224, generator=torch.Generator().manual_seed(0)))
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.float16):
+        classifier.module(x)
+        start = time.perf_counter()
+        classifier.module(x)
+    return images / (time.perf_counter() - start)
+
+
 def agreement(names: list[str], n: int, step: tuple[float, float]) -> list[dict]:
     """Per shape and network: the grid's views, bfloat16's top-1 agreement with float32, and each one's share
     correct."""
@@ -141,11 +153,13 @@ def markdown(header: str, speed: dict[str, dict], rows: list[dict], step: tuple[
     lines = ["# Precision: bfloat16 against float32 on the CPU", "",
              f"Measured by `python benchmarks/precision.py` ({seconds / 60:.1f} minutes): {header}.", "",
              f"## Speed: views/s classifying {batch} renders at 224 px (median of {repeats}, run side by side)", "",
-             "| network | float32 (default engine) | float32, PyTorch | bfloat16 (PyTorch autocast) | bfloat16 / float32 |",
-             "|---|---|---|---|---|"]
+             "| network | float32 (default engine) | float32, PyTorch | bfloat16 (PyTorch autocast) | bfloat16 / float32 "
+             "| float16 (PyTorch autocast, 4 renders) |",
+             "|---|---|---|---|---|---|"]
     for name, s in speed.items():
-        lines.append(f"| {s.get('network', name)}{s.get('policy', '')} | {s['float32']:.1f} ({s['engine']}) | {s['float32, PyTorch']:.1f} | {s['bfloat16']:.1f} "
-                     f"| {s['bfloat16'] / s['float32']:.2f}x |")
+        half = f"{s['float16']:.2f}" if "float16" in s else "not measured"
+        lines.append(f"| {s.get('network', name)}{s.get('policy', '')} | {s['float32']:.1f} ({s['engine']}) "
+                     f"| {s['float32, PyTorch']:.1f} | {s['bfloat16']:.1f} | {s['bfloat16'] / s['float32']:.2f}x | {half} |")
     lines += ["", f"## Top-1 agreement on the maps of {len({r['shape'] for r in rows})} ShapeNet shapes "
               f"(azimuth step {step[0]:g}, elevation step {step[1]:g})", "",
               "| network | views | bfloat16 top-1 = float32 top-1 | lowest shape | correct, float32 | correct, bfloat16 "
@@ -190,6 +204,8 @@ def main() -> None:
         speed[name] = speeds(name, args.batch, args.repeats)
         print(name, speed[name], flush=True)
         speed[name]["policy"] = f", OMP_WAIT_POLICY={os.environ['OMP_WAIT_POLICY']}"
+        speed[name]["float16"] = float16_speed(name)
+        print(name, "float16", speed[name]["float16"], flush=True)
     if SPINNING:  # the same with PyTorch's default, its OpenMP threads spinning between parallel regions
         command = [sys.executable, __file__, "--speed-only", "--batch", str(args.batch), "--repeats", str(args.repeats),
                    "--networks", *args.networks]
