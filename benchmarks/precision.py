@@ -165,7 +165,7 @@ def markdown(header: str, speed: dict[str, dict], rows: list[dict], step: tuple[
               "| network | views | bfloat16 top-1 = float32 top-1 | lowest shape | correct, float32 | correct, bfloat16 "
               "| float32's correct views bfloat16 also gets right |",
               "|---|---|---|---|---|---|---|"]
-    below = []
+    below, where = [], []
     for name in dict.fromkeys(r["network"] for r in rows):
         mine = [r for r in rows if r["network"] == name]
         views = sum(r["views"] for r in mine)
@@ -177,9 +177,14 @@ def markdown(header: str, speed: dict[str, dict], rows: list[dict], step: tuple[
         lines.append(f"| {name} | {views} | {agree:.1%} | {lowest['agree']:.1%} ({lowest['shape']}) | {correct[0]:.1%} "
                      f"| {correct[1]:.1%} | {kept} |")
         below += [r for r in mine if r["agree"] < TARGET]
+        differ = views * (1 - agree)
+        lost = sum((r["correct_float32"] - r["correct_both"]) * r["views"] for r in mine)
+        where.append(f"{name}: bfloat16 differs on {differ:.0f} of {views} views; float32 was right on "
+                     f"{lost:.0f} of them" if differ else f"{name}: bfloat16 never differs")
     lines += ["", f"Target (issue 32): >= {TARGET:.0%} of top-1 answers equal. "
               + ("Every shape met it." if not below else "Shapes below it: " + ", ".join(
-                  f"{r['network']} on {r['shape']} {r['agree']:.1%}" for r in below) + "."), ""]
+                  f"{r['network']} on {r['shape']} {r['agree']:.1%} (float32 right on {r['correct_float32']:.0%} of "
+                  "its views)" for r in below) + "."), "", "Where they differ: " + "; ".join(where) + ".", ""]
     return "\n".join(lines)
 
 
