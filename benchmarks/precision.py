@@ -138,10 +138,11 @@ def agreement(names: list[str], n: int, step: tuple[float, float]) -> list[dict]
         mesh = load_file(path)
         with semkit.SemanticFunctions(mesh, networks) as f:
             maps = semkit.semantic_map(f, step=step, progress=False)
+            size = f.renderer.image_size
         for name in names:
             full, half = maps.sel(network=name), maps.sel(network=f"{name} (bfloat16)")
             rows.append({"shape": f"{path.parts[-4]}/{path.parts[-3][:8]}", "label": mesh.label, "network": name,
-                         "views": int(full.top1.size), "agree": float((full.top1 == half.top1).mean()),
+                         "views": int(full.top1.size), "image_size": size, "agree": float((full.top1 == half.top1).mean()),
                          "correct_float32": float(full.correct.mean()), "correct_bfloat16": float(half.correct.mean()),
                          "correct_both": float((full.correct & half.correct).mean())})
             print(rows[-1], flush=True)
@@ -160,8 +161,13 @@ def markdown(header: str, speed: dict[str, dict], rows: list[dict], step: tuple[
         half = f"{s['float16']:.2f}" if "float16" in s else "not measured"
         lines.append(f"| {s.get('network', name)}{s.get('policy', '')} | {s['float32']:.1f} ({s['engine']}) "
                      f"| {s['float32, PyTorch']:.1f} | {s['bfloat16']:.1f} | {s['bfloat16'] / s['float32']:.2f}x | {half} |")
+    ratios = [s["bfloat16"] / s["float32"] for s in speed.values()]
+    lines += ["", f"bfloat16 ran at {min(ratios):.2f}x to {max(ratios):.2f}x the speed of float32 in its default engine "
+              "(each row's numbers were measured in turn, so compare within a row: the load changes between rows)."]
     lines += ["", f"## Top-1 agreement on the maps of {len({r['shape'] for r in rows})} ShapeNet shapes "
               f"(azimuth step {step[0]:g}, elevation step {step[1]:g})", "",
+              f"Each view is rendered once at {rows[0]['image_size']} px (the largest input size of the networks) and "
+              "classified by every network in both precisions (a SemanticFunctions map).", "",
               "| network | views | bfloat16 top-1 = float32 top-1 | lowest shape | correct, float32 | correct, bfloat16 "
               "| float32's correct views bfloat16 also gets right |",
               "|---|---|---|---|---|---|---|"]
