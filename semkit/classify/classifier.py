@@ -57,8 +57,9 @@ class Classifier(nn.Module):
     labels : sequence of str, optional
         The class names of the network's outputs, in order; None: ImageNet's 1000.
     precision : {"float32", "bfloat16", "float16"}, default "float32"
-        The precision the network computes in (PyTorch autocast; the weights stay float32). A lower one is
-        faster on hardware built for it and changes some answers, so results record it and stores made in one
+        The precision the network computes in (PyTorch autocast; the weights stay float32). A lower one is for
+        hardware built for it (a GPU's tensor cores; on a CPU without AMX it measured slower than float32 in
+        ONNX Runtime, docs/precision.md) and changes some answers, so results record it and stores made in one
         are never handed back for another. float16 runs on a GPU only (a CPU computes it dozens of times slower
         than float32).
     engine : {"auto", "torch", "onnxruntime"}, default "auto"

@@ -104,8 +104,8 @@ def load_classifier(
     device : str or torch.device, optional
         Where the network runs; None: the CPU.
     precision : {"float32", "bfloat16", "float16"}, default "float32"
-        The precision the network computes in (see [`Classifier`][semkit.Classifier]): bfloat16 is faster on
-        hardware built for it and changes some answers (docs/precision.md); float16 runs on a GPU only.
+        The precision the network computes in (see [`Classifier`][semkit.Classifier]): bfloat16 is for hardware
+        built for it and changes some answers (docs/precision.md); float16 runs on a GPU only.
     download : bool, default True
         Fetch missing weights; False (or ``SEMKIT_OFFLINE=1``) never sends a request: a missing file is an error
         saying which file to put where.
