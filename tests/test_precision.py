@@ -103,3 +103,13 @@ def test_bfloat16_answers_as_float32_on_most_renders_of_the_real_lite0(lite0):
     agreement = float((full.argmax(1) == half.argmax(1)).float().mean())
     assert agreement >= 0.8, agreement
     assert float((full - half).abs().max()) < 0.2
+
+
+def test_a_bfloat16_map_gives_back_its_function_in_bfloat16():
+    f = SemanticFunction("coffee_mug", semkit.load_classifier("efficientnet_lite0", precision="bfloat16"),
+                         renderer=semkit.Renderer(image_size=32))
+    result = semantic_map(f, step=(180, 100), progress=False)
+    again = result.semkit.function()
+    assert again.classifier.precision == "bfloat16" and again.classifier.fingerprint() == f.classifier.fingerprint()
+    points = np.array([[a, e] for a in result.azimuth.values for e in result.elevation.values])
+    np.testing.assert_allclose(again(points), result.score.transpose("azimuth", "elevation").values.ravel(), atol=1e-6)
