@@ -82,6 +82,10 @@ class DatasetAccessor(_Semkit):
         elif "renderer" in attrs and "network" in attrs and "shape" in attrs:  # one map of a SemanticFunction
             described = settings.get("function", {})
             mesh, classifier = load_shape(attrs["shape"]), load_classifier(attrs["network"])
+            if attrs.get("precision", "float32") != "float32":  # a copy in the map's precision, not the shared one
+                from .classify import load_classifier as fresh_classifier
+
+                classifier = fresh_classifier(attrs["network"], precision=attrs["precision"])
             digests = described.get("mesh_digest"), described.get("network_digest")
             options = json.loads(attrs["renderer"])
             renderer = Renderer(options["backend"], options["image_size"], supersample=options["supersample"],

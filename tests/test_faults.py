@@ -741,7 +741,7 @@ def test_one_mean_or_std_serves_all_three_channels():
 
 def test_numpy_scalars_are_counts_and_confidences():
     guarantee = semkit.trust.Guarantee(confidence=np.float32(0.9), max_failure=np.float64(0.05), tests=np.int64(2))
-    assert guarantee.tests == 2 and tiny(input_size=np.int64(16), micro_batch=np.int32(2)).input_size == 16
+    assert guarantee.tests == 2 and tiny(input_size=np.int64(16)).input_size == 16
 # ------------------------------------------------------------ issue 35: stores, the command line, the explorer
 class Classy:
     """An analytic f with classes (a map of it holds top1 and correct): cos^2 of the azimuth, class ``high`` above
@@ -1024,3 +1024,43 @@ def test_a_shape_made_in_memory_cannot_go_to_dask_workers():
     moved = semkit.Mesh(vase.vertices + 0.1, vase.faces, name="vase", label=vase.label)
     with pytest.raises(ValueError, match="shape 'vase' was made in memory .* save it to a mesh file"):
         loadable([vase, moved])
+# ------------------------------------------------------------ issue 32: network precision
+BATTERY_32_PRECISION = [
+    ("a misspelt precision", lambda: semkit.load_classifier("efficientnet_lite0", precision="bf16"), ValueError,
+     "choose one of 'float32', 'bfloat16', 'float16'"),
+    ("a torch dtype as the precision", lambda: tiny(precision=torch.bfloat16), ValueError,
+     "choose one of 'float32', 'bfloat16', 'float16'"),
+    ("bfloat16 asked of the ONNX Runtime engine", lambda: tiny(precision="bfloat16", engine="onnxruntime"), ValueError,
+     "engine='onnxruntime' runs float32 only"),
+    ("float16 on a CPU", lambda: tiny(input_size=4, labels=["a", "b", "c"], precision="float16")(torch.rand(1, 3, 1, 1)),
+     ValueError, "runs on a GPU only"),
+]
+
+
+@pytest.mark.parametrize("case, call, error, fragment", BATTERY_32_PRECISION, ids=[row[0] for row in BATTERY_32_PRECISION])
+def test_issue_32_bad_precision_gets_a_clear_error(case, call, error, fragment):
+    with pytest.raises(error) as info:
+        call()
+    assert fragment in str(info.value), f"{case}: {info.value}"
+
+
+def test_a_bfloat16_map_is_not_read_from_a_float32_store(tmp_path):
+    mug, renderer = gallery.load("coffee_mug"), semkit.Renderer(image_size=16)
+    network = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(3, 1000))
+
+    def map_in(precision):
+        classifier = semkit.Classifier(network, input_size=16, precision=precision)
+        return semkit.semantic_map(semkit.SemanticFunction(mug, classifier, renderer=renderer), step=(180, 100),
+                                   store=tmp_path / "m.nc", progress=False)
+
+    assert map_in("float32").attrs["precision"] == "float32"
+    with pytest.raises(StoreError, match="function.precision"):
+        map_in("bfloat16")
+
+
+def test_numpy_integers_are_micro_batches():
+    classifier = tiny()
+    classifier.micro_batch = np.int32(2)
+    assert classifier.micro_batch == 2
+    with pytest.raises(ValueError, match="micro_batch must be a whole number of at least 1"):
+        classifier.micro_batch = 0

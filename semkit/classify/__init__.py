@@ -8,7 +8,7 @@
 * `.labels`: ImageNet's class names and [`resolve_label`][semkit.classify.resolve_label].
 """
 
-from .classifier import IMAGENET_MEAN, IMAGENET_STD, Classifier
+from .classifier import IMAGENET_MEAN, IMAGENET_STD, PRECISIONS, Classifier
 from .clip import OPEN_CLIP_PREFIX, ZeroShot
 from .engine import ENGINES, EXPORTS, ExportCache
 from .labels import imagenet_labels, resolve_label
@@ -17,5 +17,5 @@ from .weights import RANDOM
 
 __all__ = [
     "BUNDLED", "Classifier", "ENGINES", "EXPORTS", "ExportCache", "IMAGENET_MEAN", "IMAGENET_STD", "OPEN_CLIP_PREFIX",
-    "RANDOM", "TIMM_PREFIX", "ZeroShot", "imagenet_labels", "load_classifier", "resolve_label",
+    "PRECISIONS", "RANDOM", "TIMM_PREFIX", "ZeroShot", "imagenet_labels", "load_classifier", "resolve_label",
 ]

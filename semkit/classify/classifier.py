@@ -6,7 +6,9 @@ and the input normalization its weights were trained with happen inside,
 so callers never have to know them.
 
 Networks by name come from `.loaders`; CPU inference runs in ONNX
-Runtime where it agrees with PyTorch (`.engine`).
+Runtime where it agrees with PyTorch (`.engine`). A lower precision
+(``precision="bfloat16"``) runs in PyTorch under autocast: ONNX Runtime's
+CPU kernels are float32 (docs/precision.md measures speed and agreement).
 """
 
 from __future__ import annotations
@@ -25,13 +27,19 @@ from .labels import check_labels, imagenet_labels, resolve_label
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
+#: The precisions a network runs in; float32 by default (a lower one is another network as far as results go).
+PRECISIONS = ("float32", "bfloat16", "float16")
+_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
 
 class Classifier(nn.Module):
     """A network plus its preprocessing: images in [0, 1] -> class probabilities.
 
     Calling the classifier returns probabilities [B, classes];
     `logits` returns the raw outputs. The network runs in channels-last
-    memory format, on a CPU in micro-batches, on a GPU on the whole batch at
+    memory format, on a CPU in micro-batches of ``micro_batch`` images
+    (default 4: the time per image grows with the batch once activations leave
+    the caches; benchmarks/run.py measures it), on a GPU on the whole batch at
     once. ``close()`` drops the ONNX Runtime sessions.
 
     Parameters
@@ -48,21 +56,26 @@ class Classifier(nn.Module):
         Replaces resizing and normalization: takes images [B, 3, H, W] in [0, 1], returns the network's input.
     labels : sequence of str, optional
         The class names of the network's outputs, in order; None: ImageNet's 1000.
-    micro_batch : int, default 4
-        Images per network call on a CPU (the time per image grows with the batch once activations leave the
-        caches; benchmarks/run.py measures it).
+    precision : {"float32", "bfloat16", "float16"}, default "float32"
+        The precision the network computes in (PyTorch autocast; the weights stay float32). A lower one is for
+        hardware built for it (a GPU's tensor cores; on a CPU without AMX it measured slower than float32 in
+        ONNX Runtime, docs/precision.md) and changes some answers, so results record it and stores made in one
+        are never handed back for another. float16 runs on a GPU only (a CPU computes it dozens of times slower
+        than float32).
     engine : {"auto", "torch", "onnxruntime"}, default "auto"
         "auto" runs inference on the CPU in ONNX Runtime, exported from ``module`` at the first call at each image
         size (weights changed after that call are not seen: make a new Classifier); inputs that require grad, and
-        GPU inputs, run in PyTorch. "torch" always uses PyTorch; "onnxruntime" fails loudly where "auto" falls back
-        (for that image size only, with a warning: `engines` says which engine runs each size).
+        GPU inputs, run in PyTorch, and so does a precision other than float32. "torch" always uses PyTorch;
+        "onnxruntime" fails loudly where "auto" falls back (for that image size only, with a warning: `engines`
+        says which engine runs each size), and takes float32 only.
     weights : str, optional
         What weights the network has, as recorded in results; ``"random"`` marks an untrained network.
 
     Raises
     ------
     ValueError
-        An unknown engine, ``micro_batch`` below 1, or labels that are not class names.
+        An unknown engine or precision, "onnxruntime" with a precision other than float32, or labels that are
+        not class names.
     """
 
     def __init__(
@@ -75,7 +88,7 @@ class Classifier(nn.Module):
         std: Sequence[float] = IMAGENET_STD,
         preprocess: Callable[[torch.Tensor], torch.Tensor] | None = None,
         labels: Sequence[str] | None = None,
-        micro_batch: int = 4,
+        precision: str = "float32",
         engine: str = "auto",
         weights: str | None = None,
     ) -> None:
@@ -84,9 +97,10 @@ class Classifier(nn.Module):
             raise ValueError(f"unknown engine {engine!r}; choose one of {ENGINES}")
         self.engine = engine
         self._onnx: dict[tuple[int, int], OnnxNetwork | None] = {}  # by image (height, width); None: PyTorch there
+        self.precision = precision
         self._fingerprint: str | None = None
         self.module = module.eval().to(memory_format=torch.channels_last)
-        self.micro_batch = check_count(micro_batch, "micro_batch")
+        self.micro_batch = 4
         for p in self.module.parameters():
             p.requires_grad_(False)
         self.input_size = check_count(input_size, "input_size", what="pixels, the side of its square input")
@@ -96,6 +110,29 @@ class Classifier(nn.Module):
         self._preprocess = preprocess
         self.register_buffer("mean", _channels(mean, "mean"))
         self.register_buffer("std", _channels(std, "std", positive=True))
+
+    @property
+    def micro_batch(self) -> int:
+        """Images per network call on a CPU (at least 1)."""
+        return self._micro_batch
+
+    @micro_batch.setter
+    def micro_batch(self, value: int) -> None:
+        self._micro_batch = check_count(value, "micro_batch")
+
+    @property
+    def precision(self) -> str:
+        """The precision the network computes in: "float32", "bfloat16" or "float16" (part of `fingerprint`)."""
+        return self._precision
+
+    @precision.setter
+    def precision(self, value: str) -> None:
+        value = check_precision(value)
+        if value != "float32" and self.engine == "onnxruntime":
+            raise ValueError(f"engine='onnxruntime' runs float32 only (its CPU kernels have no {value}); use "
+                             f"engine='auto' or 'torch' for precision={value!r}")
+        self._precision = value
+        self._onnx.clear()  # the engine of each size is chosen again
 
     @property
     def untrained(self) -> bool:
@@ -122,12 +159,19 @@ class Classifier(nn.Module):
         return self.mean.device
 
     def fingerprint(self) -> str:
-        """A digest of what determines this classifier's outputs: its architecture, weights and preprocessing.
+        """A digest of what determines this classifier's outputs: its architecture, weights, preprocessing and
+        precision.
 
-        Two classifiers with the same name but other weights differ here (stores
-        of one are never returned for the other). Computed once: weights changed
-        after the first call are not seen (make a new Classifier).
+        Two classifiers with the same name but other weights or another
+        precision differ here (stores of one are never returned for the other).
+        The weights are read once: weights changed after the first call are not
+        seen (make a new Classifier).
         """
+        if self.precision != "float32":  # float32's digest is the one semkit always had, so its stores still match
+            return hashlib.sha256(f"{self._weights_digest()}:{self.precision}".encode()).hexdigest()[:16]
+        return self._weights_digest()
+
+    def _weights_digest(self) -> str:
         if self._fingerprint is None:
             digest = hashlib.sha256(f"{type(self.module).__qualname__}:{self.input_size}:{len(self.labels)}".encode())
             if self._preprocess is not None:
@@ -186,11 +230,24 @@ class Classifier(nn.Module):
 
     def _forward(self, x: torch.Tensor) -> torch.Tensor:
         """Logits of resized images: normalized, then through the network (checked: one row of classes per image)."""
+        if self.precision != "float32":
+            return self._checked(self._lower_forward(x), len(x))
         if self.engine != "torch" and x.device.type == "cpu" and not x.requires_grad:
             onnx = self._onnx_network(x)
             if onnx is not None:
                 return self._checked(onnx(x), len(x))
         return self._checked(self._torch_forward(x), len(x))
+
+    def _lower_forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits computed under autocast in the classifier's precision, returned as float32."""
+        if self.precision == "float16" and x.device.type == "cpu":
+            raise ValueError(f"{self.name} has precision='float16', which runs on a GPU only: a CPU computes float16 "
+                             "dozens of times slower than float32 (docs/precision.md). On a CPU use "
+                             "precision='bfloat16'; or move the classifier to a GPU (classifier.to('cuda'))")
+        if x.device.type == "cpu":
+            self._onnx.setdefault((int(x.shape[-2]), int(x.shape[-1])), None)  # `engines`: PyTorch runs this size
+        with torch.autocast(x.device.type, dtype=_DTYPES[self.precision]):
+            return self._torch_forward(x).float()
 
     def _checked(self, out: torch.Tensor, batch: int) -> torch.Tensor:
         expected = (batch, len(self.labels))
@@ -257,7 +314,17 @@ class Classifier(nn.Module):
 
     def extra_repr(self) -> str:
         weights = f", weights={self.weights!r}" if self.weights is not None else ""
-        return f"name={self.name!r}, input_size={self.input_size}, classes={len(self.labels)}, engine={self.engine!r}{weights}"
+        precision = f", precision={self.precision!r}" if self.precision != "float32" else ""
+        return (f"name={self.name!r}, input_size={self.input_size}, classes={len(self.labels)}, engine={self.engine!r}"
+                f"{precision}{weights}")
+
+
+def check_precision(value: str) -> str:
+    """``value`` if it is one of `PRECISIONS`, else a ValueError naming the three."""
+    if not isinstance(value, str) or value not in PRECISIONS:
+        raise ValueError(f"unknown precision {value!r}: choose one of {', '.join(map(repr, PRECISIONS))} "
+                         "(float32 unless a lower one is asked for)")
+    return value
 
 
 def _channels(value: Sequence[float] | torch.Tensor, name: str, positive: bool = False) -> torch.Tensor:

@@ -22,7 +22,7 @@ from .weights import (RANDOM, cached_weights, hub_cache, hub_cached_file, load_w
 if TYPE_CHECKING:
     from torchvision.models import Weights, WeightsEnum
 
-from .classifier import Classifier
+from .classifier import Classifier, check_precision
 from .clip import OPEN_CLIP_PREFIX, load_open_clip
 from .labels import check_labels, imagenet_labels
 
@@ -57,6 +57,7 @@ def load_classifier(
     labels: Sequence[str] | None = None,
     templates: Sequence[str | Callable[[str], str]] | None = None,
     device: str | torch.device | None = None,
+    precision: str = "float32",
     download: bool = True,
     progress: bool = True,
 ) -> Classifier:
@@ -102,6 +103,9 @@ def load_classifier(
         templates.
     device : str or torch.device, optional
         Where the network runs; None: the CPU.
+    precision : {"float32", "bfloat16", "float16"}, default "float32"
+        The precision the network computes in (see [`Classifier`][semkit.Classifier]): bfloat16 is for hardware
+        built for it and changes some answers (docs/precision.md); float16 runs on a GPU only.
     download : bool, default True
         Fetch missing weights; False (or ``SEMKIT_OFFLINE=1``) never sends a request: a missing file is an error
         saying which file to put where.
@@ -116,11 +120,13 @@ def load_classifier(
         raise TypeError(f"load_classifier takes a network's name, got {got}. A network is a bundled name "
                         f"({', '.join(BUNDLED)}), a torchvision name ('resnet50'), '{TIMM_PREFIX}<name>', "
                         f"'{OPEN_CLIP_PREFIX}<name>', or a semkit.Classifier")
+    precision = check_precision(precision)  # before any weights are loaded
     if labels is not None:
-        labels = check_labels(labels)  # before any weights are loaded
+        labels = check_labels(labels)
     stripped = name.strip()
     if stripped.lower().startswith(OPEN_CLIP_PREFIX):
         classifier = load_open_clip(stripped[len(OPEN_CLIP_PREFIX):], weights, labels, templates, download, progress)
+        classifier.precision = precision
         return classifier.to(device) if device is not None else classifier
     if templates is not None:
         raise ValueError(f"templates= are the prompts of an open_clip zero-shot classifier ('{OPEN_CLIP_PREFIX}<name>'); "
@@ -138,6 +144,7 @@ def load_classifier(
         classifier.weights = getattr(weights, "name", None) or str(weights)
     if labels is not None:
         classifier = _relabelled(classifier, labels)
+    classifier.precision = precision
     return classifier.to(device) if device is not None else classifier
 
 

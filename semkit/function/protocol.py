@@ -206,7 +206,8 @@ def store_identity(f: ScoreFunction, key: str | None = None, grid: np.ndarray | 
 
 
 def describe_attrs(info: Mapping[str, Any]) -> dict[str, Any]:
-    """The attrs a result records of its function's description (label, network, shape, renderer; or the callable).
+    """The attrs a result records of its function's description (label, network and its precision, shape,
+    renderer; or the callable).
 
     Parameters
     ----------
@@ -217,6 +218,8 @@ def describe_attrs(info: Mapping[str, Any]) -> dict[str, Any]:
     if "label" in info:
         attrs.update(label=int(info["label"]), label_name=info.get("label_name", ""))
     attrs.update({k: info[k] for k in ("network", "shape", "weights") if k in info})
+    if "network" in info:
+        attrs["precision"] = info.get("precision", "float32")
     if "renderer" in info:
         attrs["renderer"] = json.dumps(info["renderer"])
     if "callable" in info:

@@ -162,6 +162,8 @@ class SemanticFunction:
             "shape": self.mesh.name,
             "network_digest": self.classifier.fingerprint(),
             **({"weights": self.classifier.weights} if getattr(self.classifier, "weights", None) else {}),
+            # float32 is left out, so stores made before precisions existed still match
+            **({"precision": self.classifier.precision} if self.classifier.precision != "float32" else {}),
             "mesh_digest": self.mesh.fingerprint(),
             "renderer": self.renderer.describe(),
             "space": self.space.to_dict(),
