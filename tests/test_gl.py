@@ -114,7 +114,7 @@ def test_views_out_of_sight_or_from_inside_the_mesh(chair_mesh):
 
 @needs_gl
 def test_threads_share_one_context_and_other_sizes_render(chair_mesh):
-    r = Renderer("gl", image_size=64, threads=1)
+    r = Renderer("gl", image_size=64)
     expected = r.render(chair_mesh, azimuth=[30, 100], elevation=20)
     results = {}
 
@@ -141,6 +141,8 @@ def test_listed_and_named_errors(chair_mesh):
         Renderer("gl", image_size=4096, supersample=8)
     with pytest.raises(TypeError, match="unexpected keyword argument .samples."):
         Renderer("gl", samples=4)
+    with pytest.raises(ValueError, match="threads= is for the embree backend; gl shades whole batches in torch"):
+        Renderer("gl", threads=2)
 
 
 def test_a_missing_gl_backend_is_named_and_left_out(monkeypatch):
