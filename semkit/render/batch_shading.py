@@ -76,54 +76,55 @@ def shade_batch(
     settings: RenderSettings,
     mesh: Mesh,
     out: torch.Tensor,
-    hit: torch.Tensor,
-    bary: tuple[torch.Tensor, torch.Tensor] | None,
-    view: torch.Tensor,
+    ids: torch.Tensor,
+    bary: torch.Tensor | None,
     pixel: torch.Tensor,
     views: tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor],
 ) -> None:
     """Draw the object into ``out`` [B * H * W, 3] (the background, channels last), changed in place.
 
-    ``hit`` [N] long: the face each sample sees, -1 for a miss, the k x k
-    subsamples of each pixel contiguous; ``bary`` (u, v) [N] each: the
-    hits' barycentric weights of corners 1 and 2 (None unless colours vary
-    over faces); ``view`` [N / k^2]: each pixel's view (a row of ``views``);
-    ``pixel`` [N / k^2]: its row of ``out``; ``views``: (eye [V, 3], unit
-    light [V, 3], ambient [V], intensity [V]) on ``out``'s device.
+    ``ids`` [P, k * k] int: for the k x k samples of P pixels, 1 + view *
+    F + the face seen (of F faces; 0 for a miss); ``bary`` [P, k * k, 2]:
+    the hits' barycentric weights of corners 1 and 2 (None unless colours
+    vary over faces); ``pixel`` [P]: each pixel's row of ``out``;
+    ``views``: (eye [V, 3], unit light [V, 3], ambient [V], intensity [V])
+    on ``out``'s device.
     """
     s = settings
-    kk = s.supersample**2
     m = mesh.materials if s.materials else None
     t = mesh_tensors(mesh, out.device, m is not None)
     eyes, lights, ambient, intensity = views
-    seen = torch.nonzero(hit >= 0).squeeze(1)
-    faces = hit[seen]
-    at = view.repeat_interleave(kk)[seen]  # the view of each sample that hit
+    kk = ids.shape[1]
+    flat = ids.reshape(-1)
 
-    # Flat two-sided shading: the normal turned toward the camera, then ambient + intensity * max(0, n . light).
-    normals = t.normals[faces]
-    twins = m is not None and t.group is not None
-    if twins:
-        toward_all = _toward(t, eyes)  # [V, F]: the same test decides the shade and which twin shows
-        toward = toward_all[at, faces]
-    else:
-        toward = ((eyes[at] - t.first_corner[faces]) * normals).sum(1) >= 0
-    cos = (normals * lights[at]).sum(1) * torch.where(toward, 1.0, -1.0)
-    lit = ambient[at] + intensity[at] * cos.clamp(min=0.0)
-
+    # Flat two-sided shading of every face in every view [V, F]: the normal turned toward the camera, then
+    # ambient + intensity * max(0, n . light); the tables' row 0 is a miss.
+    toward = _toward(t, eyes)
+    cos = (lights @ t.normals.T) * torch.where(toward, 1.0, -1.0)
+    lit = ambient[:, None] + intensity[:, None] * cos.clamp(min=0.0)
+    # Each table row ends in 1 for a hit (0 for a miss): its mean over a pixel's samples is the object's coverage.
     if m is None:
-        rgb = lit[:, None] * torch.tensor(s.color, dtype=torch.float32, device=out.device)
+        table = torch.stack([lit.reshape(-1), torch.ones_like(lit).reshape(-1)], dim=1)
+        mean = torch.cat([lit.new_zeros(1, 2), table]).index_select(0, flat).view(-1, kk, 2).mean(dim=1)
+        color = mean[:, :1] * torch.tensor(s.color, dtype=torch.float32, device=out.device)
     else:
-        shown = _front_twins(t, toward_all)[at, faces] if twins else faces
-        rgb = t.kd[shown] * lit[:, None]
+        # Of coincident faces, the copy facing the camera shows.
+        shown = _front_twins(t, toward) if t.group is not None else torch.arange(len(t.kd), device=out.device).expand_as(lit)
+        table = torch.cat([t.kd[shown] * lit[..., None], torch.ones_like(lit)[..., None]], dim=2).reshape(-1, 4)
+        rgb = torch.cat([lit.new_zeros(1, 4), table]).index_select(0, flat)
         if m.interpolated:
-            _interpolate(t, rgb, faces, shown, bary[0][seen], bary[1][seen])
-
-    color = torch.zeros((len(hit), 3), dtype=torch.float32, device=out.device)
-    color[seen] = rgb
-    color = color.view(-1, kk, 3).mean(dim=1)
-    missed = (hit < 0).view(-1, kk).float().mean(dim=1)
-    out[pixel] = color + out[pixel] * missed[:, None]
+            varies = torch.ones_like(shown, dtype=torch.bool) if t.vertex_rgb is not None else t.texture[shown] >= 0
+            samples = torch.nonzero(torch.cat([varies.new_zeros(1), varies.reshape(-1)]).index_select(0, flat)).squeeze(1)
+            row = flat.index_select(0, samples).long() - 1  # view * F + face
+            uv = bary.reshape(-1, 2).index_select(0, samples)
+            faces = row % len(t.kd)
+            part = rgb.index_select(0, samples)
+            _interpolate(t, part[:, :3], faces, shown.reshape(-1).index_select(0, row), uv[:, 0], uv[:, 1])
+            rgb.index_copy_(0, samples, part)
+        mean = rgb.view(-1, kk, 4).mean(dim=1)
+        color = mean[:, :3]
+    missed = 1.0 - mean[:, -1:]
+    out.index_copy_(0, pixel, color + out.index_select(0, pixel) * missed)
 
 
 def _toward(t: MeshTensors, eyes: torch.Tensor) -> torch.Tensor:

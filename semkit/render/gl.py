@@ -27,7 +27,6 @@ import math
 import os
 import threading
 import weakref
-from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
@@ -44,13 +43,17 @@ from .shading import screen_window
 SOFTWARE_RENDERERS = ("llvmpipe", "softpipe", "swrast")
 
 #: Every view of a draw is one instance: ``place`` reads its projection (texels 0-3 of row gl_InstanceID of
-#: ``views``: the matrix's columns, which also move the view's screen window into its tile) and its tile (texel 4:
-#: x0, x1, y0, y1 in clip space over w), and clips to the tile, so no triangle reaches a neighbouring tile.
+#: ``views``: the matrix's columns, which also move the view's cell of the image into its tile, top row first) and
+#: its tile (texel 4: x0, x1, y0, y1 in clip space over w), and clips to the tile, so no triangle reaches a
+#: neighbouring tile. A sample's id is 1 + view * n_faces + face (0: nothing drawn): the row of the shading's table.
 _PLACE = """
 uniform sampler2D views;
+uniform int n_faces;
 out float gl_ClipDistance[4];
+flat out int first_id;
 vec4 place(vec3 position) {
     int row = gl_InstanceID;
+    first_id = 1 + row * n_faces;
     mat4 projection = mat4(texelFetch(views, ivec2(0, row), 0), texelFetch(views, ivec2(1, row), 0),
                            texelFetch(views, ivec2(2, row), 0), texelFetch(views, ivec2(3, row), 0));
     vec4 tile = texelFetch(views, ivec2(4, row), 0);
@@ -76,10 +79,11 @@ void main() {
 _FRAGMENT = """
 #version 330
 in vec3 bary;
+flat in int first_id;
 layout(location = 0) out int face;
 layout(location = 1) out vec2 weights;
 void main() {
-    face = gl_PrimitiveID + 1;  // 0 where nothing is drawn; the primitive id starts again at 0 in every instance
+    face = first_id + gl_PrimitiveID;  // the primitive id starts again at 0 in every instance
     weights = bary.yz;
 }
 """
@@ -114,6 +118,7 @@ in vec3 bary;
 in vec2 uv;
 flat in float cutoff;
 flat in int face_id;
+flat in int first_id;
 layout(location = 0) out int face;
 layout(location = 1) out vec2 weights;
 int fold(int i, int n, int mode) {
@@ -136,7 +141,7 @@ void main() {
     float top = texel(x0, y0, size) * (1.0 - fx) + texel(x0 + 1, y0, size) * fx;
     float bottom = texel(x0, y0 + 1, size) * (1.0 - fx) + texel(x0 + 1, y0 + 1, size) * fx;
     if (top * (1.0 - fy) + bottom * fy < cutoff) discard;
-    face = face_id + 1;
+    face = first_id + face_id;
     weights = bary.yz;
 }
 """
@@ -303,41 +308,50 @@ class GLBackend:
         size, k = s.image_size, s.supersample
         views = views.detach()
         eyes, axes = views.eye.numpy().astype(np.float64), views.axes.numpy().astype(np.float64)
-        B = len(views)
-        out = self._background.to(self.device).repeat(B, 1)  # [B * H * W, 3], channels last
+        out = self._background.to(self.device).repeat(len(views), 1)  # [B * H * W, 3], channels last
         placed = []  # (view, window, projection) of the views with something in front of the camera
         for b, matrix in enumerate(_projections(mesh.vertices, eyes, axes, s.fov)):
             window = None if matrix is None else screen_window(mesh.vertices, eyes[b], axes[b], size, k, s.fov)
             if window is not None:
                 placed.append((b, window, matrix))
-        light = (views.eye, views.light, views.ambient, views.light_intensity)
-        light = tuple(t.to(self.device, torch.float32) for t in light)
-        for draw in pack([(w[0].stop - w[0].start, w[1].stop - w[1].start) for _, w, _ in placed], k,
-                         self.max_framebuffer, self._context.max_views):
-            self._draw(mesh, [placed[i] for i in draw.views], draw, out, light)
-        return out.view(B, size, size, 3).permute(0, 3, 1, 2).contiguous()
+        light = tuple(t.to(self.device, torch.float32) for t in (views.eye, views.light, views.ambient, views.light_intensity))
+        if placed:
+            cell = tuple(max(w[axis].stop - w[axis].start for _, w, _ in placed) for axis in (0, 1))
+            fit = (self.max_framebuffer // (cell[0] * k)) * (self.max_framebuffer // (cell[1] * k))
+            per_draw = max(1, min(fit, self._context.max_views, MAX_SHADES // max(mesh.n_faces, 1)))
+            for start in range(0, len(placed), per_draw):
+                self._draw(mesh, placed[start:start + per_draw], out, light)
+        return out.view(len(views), size, size, 3).permute(0, 3, 1, 2).contiguous()
 
-    def _draw(self, mesh: Mesh, placed: list, draw: "Draw", out: torch.Tensor, light: tuple) -> None:
-        """Rasterize the views ``placed`` into their tiles in one pass, read the tiles back once and shade them into ``out``."""
+    def _draw(self, mesh: Mesh, placed: list, out: torch.Tensor, light: tuple) -> None:
+        """Rasterize the views ``placed`` in one pass, each into a tile of a grid, read the tiles back once and shade
+        them into ``out``. A tile holds the same cell of each view's image: its screen window, grown to the largest
+        window of the draw (moved inward at the image's edges)."""
         s = self.settings
-        k, n = s.supersample, s.image_size * s.supersample
+        k, size = s.supersample, s.image_size
         materials = mesh.materials if s.materials else None
         textured = materials is not None and materials.interpolated
         masked = materials.masked if materials is not None else None
+        V = len(placed)
+        th, tw = (max(w[axis].stop - w[axis].start for _, w, _ in placed) for axis in (0, 1))  # the cell, in pixels
+        columns = min(V, self.max_framebuffer // (tw * k))
+        rows = -(-V // columns)
+        width, height = columns * tw * k, rows * th * k
+        corners = np.array([(min(w[0].start, size - th), min(w[1].start, size - tw)) for _, w, _ in placed])
         ctx = self._context
-        width, height = draw.width, draw.height
         with ctx.lock, ctx.gl:
             ctx.gl.gc()
             fbo = ctx.framebuffer(width, height)
-            data = np.empty((len(placed), 5, 4), np.float32)
-            for i, (_, (rows, cols), matrix) in enumerate(placed):
-                ox, oy = draw.origins[i]
-                w, h = (cols.stop - cols.start) * k, (rows.stop - rows.start) * k
-                data[i] = _tile(matrix, (cols.start * k, n - rows.stop * k), (ox, oy), (w, h), n, fbo.size)
-            table = ctx.gl.texture((5, len(placed)), 4, data.tobytes(), dtype="f4")
-            table.use(location=1)
+            table = np.empty((V, 5, 4), np.float32)
+            for i, (_, _, matrix) in enumerate(placed):
+                origin = ((i % columns) * tw * k, (i // columns) * th * k)
+                table[i] = _tile(matrix, corners[i] * k, origin, (th * k, tw * k), size * k, fbo.size)
+            texture_of_views = ctx.gl.texture((5, V), 4, table.tobytes(), dtype="f4")
+            texture_of_views.use(location=1)
             arrays = [(None, None, ctx.vertex_array(mesh, masked))]
             arrays += ctx.masked_vertex_arrays(mesh, masked) if masked is not None else []
+            for program in (ctx.program, ctx.masked_program):
+                program["n_faces"].value = mesh.n_faces
             fbo.use()
             fbo.clear(depth=1.0, viewport=(0, 0, width, height))
             for texture, wrap, array in arrays:  # the unmasked faces, then the masked faces of each texture
@@ -345,57 +359,32 @@ class GLBackend:
                     texture.use(location=0)
                     ctx.masked_program["alpha_map"].value = 0
                     ctx.masked_program["wrap"].value = wrap
-                array.render(instances=len(placed))
+                array.render(instances=V)
             ids = np.empty((height, width), np.int32)
             fbo.read_into(ids, viewport=(0, 0, width, height), components=1, attachment=0, dtype="i4")
             if textured:
                 weights = np.empty((height, width, 2), np.float32)
                 fbo.read_into(weights, viewport=(0, 0, width, height), components=2, attachment=1, dtype="f4")
-        view, pixel, sample = _layout(placed, draw, k, s.image_size, width, self.device)
-        hit = torch.from_numpy(ids).to(self.device).view(-1)[sample].long() - 1
-        bary = None
-        if textured:
-            weights = torch.from_numpy(weights).to(self.device).view(-1, 2)[sample]
-            bary = (weights[:, 0], weights[:, 1])
+
+        def by_pixel(raster: np.ndarray) -> torch.Tensor:
+            """Read-back tiles [rows * th * k, columns * tw * k, ...] as [V * th * tw, k * k, ...], pixel-major."""
+            t = torch.from_numpy(raster).to(self.device)
+            extra = tuple(range(6, raster.ndim + 4))
+            t = t.view(rows, th, k, columns, tw, k, *raster.shape[2:]).permute(0, 3, 1, 4, 2, 5, *extra)
+            return t.reshape(rows * columns * th * tw, k * k, *raster.shape[2:])[: V * th * tw]
+
         b = torch.tensor([p[0] for p in placed], device=self.device)
-        shade_batch(s, mesh, out, hit, bary, view, pixel, tuple(t[b] for t in light))
+        first = torch.from_numpy((corners[:, 0] * size + corners[:, 1])).to(self.device) + b * size * size
+        pixel = (first[:, None, None] + torch.arange(th, device=self.device)[:, None] * size
+                 + torch.arange(tw, device=self.device)).reshape(-1)
+        views = tuple(t.index_select(0, b) for t in light)
+        shade_batch(s, mesh, out, by_pixel(ids), by_pixel(weights) if textured else None, pixel, views)
 
 
-#: The largest side of the tiled framebuffer, in samples (where the driver allows as much): 8192 x 8192 holds
-#: at least 334 views at 224 px with 2x supersampling, whole, and about four times as many at the paper's distance.
+#: The largest side of the tiled framebuffer, in samples (where the driver allows as much).
 MAX_FRAMEBUFFER = 8192
-
-
-@dataclass
-class Draw:
-    """One pass: the views (indices into the list given to `pack`), their tiles' lower-left corners and the
-    rectangle (from the origin) that the tiles fill, in samples."""
-
-    views: list[int]
-    origins: list[tuple[int, int]]
-    width: int
-    height: int
-
-
-def pack(windows: list[tuple[int, int]], supersample: int, side: int, max_views: int) -> list[Draw]:
-    """Place the tiles of screen windows ((rows, cols) in pixels) on shelves of a framebuffer of ``side`` x ``side``
-    samples, tallest first; the tiles that do not fit (or past ``max_views``) go to further draws."""
-    draws: list[Draw] = []
-    order = sorted(range(len(windows)), key=lambda i: -windows[i][0])
-    x = y = shelf = 0
-    for i in order:
-        h, w = windows[i][0] * supersample, windows[i][1] * supersample
-        if draws and x + w > side:  # the next shelf
-            x, y, shelf = 0, y + shelf, 0
-        if not draws or y + h > side or len(draws[-1].views) == max_views:
-            draws.append(Draw([], [], 0, 0))
-            x = y = shelf = 0
-        d = draws[-1]
-        d.views.append(i)
-        d.origins.append((x, y))
-        x, shelf = x + w, max(shelf, h)
-        d.width, d.height = max(d.width, x), max(d.height, y + shelf)
-    return draws
+#: At most this many (view, face) pairs per draw: the shading's table holds a shade (and a colour) for each.
+MAX_SHADES = 2**25
 
 
 def _projections(vertices: np.ndarray, eyes: np.ndarray, axes: np.ndarray, fov: float) -> list[np.ndarray | None]:
@@ -422,31 +411,15 @@ def _projections(vertices: np.ndarray, eyes: np.ndarray, axes: np.ndarray, fov: 
     return out
 
 
-def _tile(matrix: np.ndarray, corner: tuple, origin: tuple, size: tuple, n: int, framebuffer: tuple) -> np.ndarray:
-    """A view's row of the views texture [5, 4]: its projection moved so that the window whose lower-left sample is
-    ``corner`` (of the n x n raster) lands at ``origin`` of the framebuffer, then its tile in clip space over w."""
+def _tile(matrix: np.ndarray, corner: np.ndarray, origin: tuple, size: tuple, n: int, framebuffer: tuple) -> np.ndarray:
+    """A view's row of the views texture [5, 4]: its projection moved so that the cell of the n x n raster whose
+    top-left sample is ``corner`` (row, column) lands, top row first, at ``origin`` (x, y) of the framebuffer; then
+    its tile of ``size`` (rows, columns) samples in clip space over w."""
     moved = matrix.copy()
-    tile = np.empty(4)
-    for axis in range(2):  # NDC a -> a n / N + (n + 2 (origin - corner)) / N - 1 keeps samples on the same grid
-        N = framebuffer[axis]
-        moved[axis] = matrix[axis] * n / N + matrix[3] * ((n + 2.0 * (origin[axis] - corner[axis])) / N - 1.0)
-        tile[2 * axis: 2 * axis + 2] = 2.0 * origin[axis] / N - 1.0, 2.0 * (origin[axis] + size[axis]) / N - 1.0
-    return np.concatenate([moved.T, tile[None]]).astype(np.float32)
-
-
-def _layout(placed: list, draw: Draw, k: int, size: int, width: int, device: torch.device):
-    """(view [P], pixel [P], sample [P * k * k]) of the windows' pixels: the row of ``placed``, the row of the
-    output [B * size * size], and each subsample's place in the read-back tiles [height * width] (bottom row
-    first), pixel-major with each pixel's k x k subsamples contiguous, as `semkit.render.batch_shading` reads them."""
-    rows = torch.tensor([[p[1][0].start, p[1][0].stop - p[1][0].start, p[1][1].start, p[1][1].stop - p[1][1].start,
-                          p[0], *o] for p, o in zip(placed, draw.origins)], device=device)
-    r0, h, c0, w, b, ox, oy = rows.T
-    counts = h * w
-    view = torch.repeat_interleave(torch.arange(len(placed), device=device), counts)
-    local = torch.arange(len(view), device=device) - (torch.cumsum(counts, 0) - counts)[view]
-    r, c = local // w[view], local % w[view]
-    pixel = b[view] * size * size + (r0[view] + r) * size + c0[view] + c
-    top = oy[view] + h[view] * k - 1 - r * k  # the read-back row of the pixel's first subsample (rows grow upward)
-    sub = torch.arange(k, device=device)
-    sample = (top[:, None, None] - sub[None, :, None]) * width + (ox[view] + c * k)[:, None, None] + sub[None, None, :]
-    return view, pixel, sample.reshape(-1)
+    W, H = framebuffer
+    # Samples stay on the same grid: x -> x n / W + (n + 2 (ox - column)) / W - 1, y -> -y n / H + (n + 2 (oy - row)) / H - 1.
+    moved[0] = matrix[0] * n / W + matrix[3] * ((n + 2.0 * (origin[0] - corner[1])) / W - 1.0)
+    moved[1] = -matrix[1] * n / H + matrix[3] * ((n + 2.0 * (origin[1] - corner[0])) / H - 1.0)
+    x0, y0 = 2.0 * origin[0] / W - 1.0, 2.0 * origin[1] / H - 1.0
+    tile = [x0, x0 + 2.0 * size[1] / W, y0, y0 + 2.0 * size[0] / H]
+    return np.concatenate([moved.T, [tile]]).astype(np.float32)
