@@ -140,9 +140,9 @@ def main() -> None:
     best_threads = max(embree_rows, key=lambda r: r["per_s"])["threads"]
     gl_renderer = None
     if gl_reason is None:
-        gl_renderer = semkit.Renderer("gl", image_size=args.image_size, threads=cores)
+        gl_renderer = semkit.Renderer("gl", image_size=args.image_size)
         rate = n_views / median_seconds(lambda: gl_renderer.render(mesh, pts), args.repeats)
-        result["render"].append({"backend": "gl", "how": f"gl ({result['machine']['gl']}), shading in {cores} threads",
+        result["render"].append({"backend": "gl", "how": f"gl ({result['machine']['gl']}), batches shaded in torch",
                                  "threads": cores, "processes": 1, "per_s": rate})
         print(f"render gl: {rate:8.1f} views/s", flush=True)
     else:

@@ -1064,3 +1064,27 @@ def test_numpy_integers_are_micro_batches():
     assert classifier.micro_batch == 2
     with pytest.raises(ValueError, match="micro_batch must be a whole number of at least 1"):
         classifier.micro_batch = 0
+
+
+# ------------------------------------------------------------ issue 32: the gl backend draws a whole batch per pass
+def test_gl_draws_a_batch_in_one_pass_as_it_draws_each_view_alone():
+    """Tiles of one framebuffer must not bleed into each other, and a view's face ids must not leak into its neighbours'."""
+    from semkit.render.renderer import gl_unavailable_reason
+
+    if gl_unavailable_reason() is not None:
+        pytest.skip(gl_unavailable_reason())
+    vase = gallery.load("vase")
+    r = semkit.Renderer("gl", image_size=32, background=(0.1, 0.2, 0.3))
+    views = {"azimuth": np.linspace(0, 330, 12), "elevation": np.linspace(-30, 60, 12), "distance": np.linspace(1.2, 4, 12)}
+    batch = r.render(vase, **views)
+    alone = torch.cat([r.render(vase, **{k: v[i] for k, v in views.items()}) for i in range(12)])
+    assert (batch - alone).abs().mean() <= 0.01 and (batch - alone).abs().amax(dim=(1, 2, 3)).max() < 0.5
+
+
+def test_gl_refuses_threads_naming_the_backend_that_takes_them():
+    from semkit.render.renderer import gl_unavailable_reason
+
+    if gl_unavailable_reason() is not None:
+        pytest.skip(gl_unavailable_reason())
+    with pytest.raises(ValueError, match="threads= is for the embree backend; gl shades whole batches in torch"):
+        semkit.Renderer("gl", threads=2)

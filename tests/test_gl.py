@@ -114,7 +114,7 @@ def test_views_out_of_sight_or_from_inside_the_mesh(chair_mesh):
 
 @needs_gl
 def test_threads_share_one_context_and_other_sizes_render(chair_mesh):
-    r = Renderer("gl", image_size=64, threads=1)
+    r = Renderer("gl", image_size=64)
     expected = r.render(chair_mesh, azimuth=[30, 100], elevation=20)
     results = {}
 
@@ -141,6 +141,8 @@ def test_listed_and_named_errors(chair_mesh):
         Renderer("gl", image_size=4096, supersample=8)
     with pytest.raises(TypeError, match="unexpected keyword argument .samples."):
         Renderer("gl", samples=4)
+    with pytest.raises(ValueError, match="threads= is for the embree backend; gl shades whole batches in torch"):
+        Renderer("gl", threads=2)
 
 
 def test_a_missing_gl_backend_is_named_and_left_out(monkeypatch):
@@ -176,3 +178,42 @@ def test_auto_takes_gl_on_a_cuda_machine_whose_opengl_is_a_gpu(monkeypatch):
     monkeypatch.setattr(renderer_module, "pytorch3d_available", lambda: False)
     with pytest.warns(UserWarning, match="cannot draw on it: OpenGL runs on llvmpipe .* libegl1"):
         assert Renderer.backends() == ("embree", "gl")  # Mesa's CPU rasterizer: embree is faster, and auto says why
+
+
+def _batch_views(n: int, seed: int) -> dict:
+    """n random views around the object: azimuth, elevation, roll, distance and light all vary."""
+    rng = np.random.default_rng(seed)
+    return {"azimuth": rng.uniform(0, 360, n), "elevation": rng.uniform(-40, 80, n), "roll": rng.uniform(-60, 60, n),
+            "distance": rng.uniform(1.6, 3.5, n), "light_azimuth": rng.uniform(0, 360, n),
+            "light_elevation": rng.uniform(0, 90, n), "light_intensity": rng.uniform(0.3, 0.9, n),
+            "ambient": rng.uniform(0.1, 0.5, n)}
+
+
+@needs_gl
+@pytest.mark.parametrize("entry", MESHES[::3], ids=lambda e: f"{e[0]}-{e[1][:6]}")
+@pytest.mark.parametrize("materials", [False, True])
+def test_a_batch_of_48_draws_what_embree_and_gl_view_by_view_draw(shapenet_root, entry, materials):
+    """One render call draws its 48 views in one pass: the same as embree, and as gl called once per view."""
+    mesh = semkit.scene.load_mesh(shapenet_root / entry[0] / entry[1] / "models" / "model_normalized.obj")
+    views = _batch_views(48, seed=len(entry[1]) + materials)
+    gl = Renderer("gl", image_size=64, materials=materials)
+    batch = gl.render(mesh, **views)
+    one_by_one = torch.cat([gl.render(mesh, **{k: v[i] for k, v in views.items()}) for i in range(48)])
+    _same(batch, one_by_one)
+    _same(batch, Renderer("embree", image_size=64, materials=materials).render(mesh, **views))
+    assert (batch.amax(dim=1) > 0.05).float().mean() > 0.02
+
+
+@needs_gl
+def test_a_batch_larger_than_the_framebuffer_is_drawn_in_several_passes(chair_mesh):
+    """A framebuffer of 256 x 256 samples holds at most 4 whole views of 64 px (2x supersampled): 48 views take several passes."""
+    from semkit.render.gl import GLBackend
+
+    renderer = Renderer("gl", image_size=64, materials=True, background=(0.2, 0.3, 0.4))
+    views = _batch_views(48, seed=5)
+    small = GLBackend(renderer.settings, max_framebuffer=256)
+    split = small.render(chair_mesh, semkit.render.Views.from_inputs(None, None, views, {}))
+    _same(split, renderer.render(chair_mesh, **views))
+    _same(split, Renderer("embree", image_size=64, materials=True, background=(0.2, 0.3, 0.4)).render(chair_mesh, **views))
+    with pytest.raises(ValueError, match="rasterizes at most 100 px .* image_size x supersample is 128"):
+        GLBackend(renderer.settings, max_framebuffer=100)

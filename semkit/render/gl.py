@@ -1,20 +1,24 @@
-"""The OpenGL backend: rasterization through a headless EGL context, on a GPU or on the CPU.
+"""The OpenGL backend: rasterization through a headless EGL context, on a GPU or on the CPU, a batch per pass.
 
 OpenGL (moderngl, with an EGL context and no window) rasterizes, for every
 (supersampled) pixel centre of a view, the id of the nearest face and the
 perspective-correct barycentric weights of the point it shows: what
-embree's ray through that centre hits. `semkit.render.shading` (shared
-with the embree backend) turns those into the image, so the two backends
-draw the same shades, materials, textures, coincident faces, supersampling
-and backgrounds. Faces with alpha masks are drawn by a second program that
-discards the fragments of their holes. The driver decides where rasterization runs: NVIDIA's EGL
-on a GPU, Mesa's llvmpipe on the CPU (which is how CI tests it).
+embree's ray through that centre hits. All the views of a render call are
+drawn in one instanced pass (more where the framebuffer cannot hold them):
+each view's screen window (`semkit.render.shading.screen_window`) gets a
+tile of one framebuffer, each instance's projection (read from a float
+texture by its instance id) moves the window into its tile, and clip planes
+keep it there. The tiles are read back once per pass and shaded in torch
+(`semkit.render.batch_shading`, the same shading as the embree backend's
+`semkit.render.shading`) on the device where the images end, so the two
+backends draw the same shades, materials, textures, coincident faces,
+supersampling and backgrounds. Faces with alpha masks are drawn by a second
+program that discards the fragments of their holes. The driver decides
+where rasterization runs: NVIDIA's EGL on a GPU, Mesa's llvmpipe on the CPU
+(which is how CI tests it). Meshes are uploaded once (kept while they live).
 
 One GL context serves the whole process; a lock lets one thread at a time
-use it, and it is made current in that thread for the call. Only the
-screen window of the mesh (`semkit.render.shading.screen_window`) is
-cleared and read back; views are shaded in ``threads`` threads while the
-next view rasterizes.
+use it, and it is made current in that thread for the call.
 """
 
 from __future__ import annotations
@@ -23,7 +27,6 @@ import math
 import os
 import threading
 import weakref
-from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 
 import numpy as np
@@ -31,20 +34,46 @@ import torch
 
 from ..scene import Mesh
 from ..validation import check_count
+from .batch_shading import shade_batch
 from .camera import Views
 from .settings import RenderSettings
-from .shading import screen_window, shade, usable_cores
+from .shading import screen_window
 
+#: The environment variable naming the EGL device (its index) the gl backend draws on; unset: the driver's first.
+GL_DEVICE = "SEMKIT_GL_DEVICE"
 #: Mesa's CPU rasterizers, as their GL_RENDERER strings begin.
 SOFTWARE_RENDERERS = ("llvmpipe", "softpipe", "swrast")
 
+#: Every view of a draw is one instance: ``place`` reads its projection (texels 0-3 of row gl_InstanceID of
+#: ``views``: the matrix's columns, which also move the view's cell of the image into its tile, top row first) and
+#: its tile (texel 4: x0, x1, y0, y1 in clip space over w), and clips to the tile, so no triangle reaches a
+#: neighbouring tile. A sample's id is 1 + view * n_faces + face (0: nothing drawn): the row of the shading's table.
+_PLACE = """
+uniform sampler2D views;
+uniform int n_faces;
+out float gl_ClipDistance[4];
+flat out int first_id;
+vec4 place(vec3 position) {
+    int row = gl_InstanceID;
+    first_id = 1 + row * n_faces;
+    mat4 projection = mat4(texelFetch(views, ivec2(0, row), 0), texelFetch(views, ivec2(1, row), 0),
+                           texelFetch(views, ivec2(2, row), 0), texelFetch(views, ivec2(3, row), 0));
+    vec4 tile = texelFetch(views, ivec2(4, row), 0);
+    vec4 p = projection * vec4(position, 1.0);
+    gl_ClipDistance[0] = p.x - tile.x * p.w;
+    gl_ClipDistance[1] = tile.y * p.w - p.x;
+    gl_ClipDistance[2] = p.y - tile.z * p.w;
+    gl_ClipDistance[3] = tile.w * p.w - p.y;
+    return p;
+}
+"""
 _VERTEX = """
 #version 330
-uniform mat4 projection;
 in vec3 position;
 out vec3 bary;
+""" + _PLACE + """
 void main() {
-    gl_Position = projection * vec4(position, 1.0);
+    gl_Position = place(position);
     int corner = gl_VertexID % 3;
     bary = vec3(corner == 0, corner == 1, corner == 2);
 }
@@ -52,10 +81,11 @@ void main() {
 _FRAGMENT = """
 #version 330
 in vec3 bary;
+flat in int first_id;
 layout(location = 0) out int face;
 layout(location = 1) out vec2 weights;
 void main() {
-    face = gl_PrimitiveID + 1;  // 0 where nothing is drawn
+    face = first_id + gl_PrimitiveID;  // the primitive id starts again at 0 in every instance
     weights = bary.yz;
 }
 """
@@ -64,7 +94,6 @@ void main() {
 #: discarded (bilinear alpha with the sampler's wrap, texel for texel as [`semkit.scene.sample_texture`][semkit.scene.sample_texture]).
 _MASKED_VERTEX = """
 #version 330
-uniform mat4 projection;
 in vec3 position;
 in vec2 texcoord;
 in float face_cutoff;
@@ -73,8 +102,9 @@ out vec3 bary;
 out vec2 uv;
 flat out float cutoff;
 flat out int face_id;
+""" + _PLACE + """
 void main() {
-    gl_Position = projection * vec4(position, 1.0);
+    gl_Position = place(position);
     int corner = gl_VertexID % 3;
     bary = vec3(corner == 0, corner == 1, corner == 2);
     uv = texcoord;
@@ -90,6 +120,7 @@ in vec3 bary;
 in vec2 uv;
 flat in float cutoff;
 flat in int face_id;
+flat in int first_id;
 layout(location = 0) out int face;
 layout(location = 1) out vec2 weights;
 int fold(int i, int n, int mode) {
@@ -112,40 +143,55 @@ void main() {
     float top = texel(x0, y0, size) * (1.0 - fx) + texel(x0 + 1, y0, size) * fx;
     float bottom = texel(x0, y0 + 1, size) * (1.0 - fx) + texel(x0 + 1, y0 + 1, size) * fx;
     if (top * (1.0 - fy) + bottom * fy < cutoff) discard;
-    face = face_id + 1;
+    face = first_id + face_id;
     weights = bary.yz;
 }
 """
 _WRAP_CODES = {"repeat": 0, "clamp": 1, "mirror": 2}
+_GL_CLIP_DISTANCE0 = 0x3000
 
 
 class _Context:
-    """The process's GL context, its shader program, framebuffers by size and vertex arrays by mesh."""
+    """The process's GL context, its shader programs, one framebuffer (grown as draws need) and vertex arrays by mesh."""
 
     def __init__(self) -> None:
         import moderngl
 
         _load_triton_first()
-        self.gl = moderngl.create_context(standalone=True, backend="egl")
+        device = os.environ.get(GL_DEVICE)  # a study's worker pinned to one GPU draws on it (semkit.studies.devices)
+        self.gl = moderngl.create_context(standalone=True, backend="egl",
+                                          **({} if device is None else {"device_index": int(device)}))
         self.gl.gc_mode = "context_gc"  # objects of dropped meshes are released at the next render
         self.lock = threading.Lock()
         self.renderer = str(self.gl.info["GL_RENDERER"])
-        self.max_size = int(self.gl.info["GL_MAX_RENDERBUFFER_SIZE"])
+        self.max_size = min(int(self.gl.info["GL_MAX_RENDERBUFFER_SIZE"]), *map(int, self.gl.info["GL_MAX_VIEWPORT_DIMS"]))
+        self.max_views = int(self.gl.info["GL_MAX_TEXTURE_SIZE"])  # rows of the views texture
         with self.gl:
             self.gl.enable(moderngl.DEPTH_TEST)  # the nearest fragment wins
+            for plane in range(4):
+                self.gl.enable_direct(_GL_CLIP_DISTANCE0 + plane)
             self.program = self.gl.program(vertex_shader=_VERTEX, fragment_shader=_FRAGMENT)
             self.masked_program = self.gl.program(vertex_shader=_MASKED_VERTEX, fragment_shader=_MASKED_FRAGMENT)
-        self.framebuffers: dict[int, object] = {}
+            for program in (self.program, self.masked_program):
+                program["views"].value = 1  # the views texture's unit; alpha masks use unit 0
+        self.fbo = None
         self.arrays: "weakref.WeakKeyDictionary[Mesh, dict]" = weakref.WeakKeyDictionary()
         self.masked_arrays: "weakref.WeakKeyDictionary[Mesh, list]" = weakref.WeakKeyDictionary()
 
-    def framebuffer(self, n: int):
-        """An n x n framebuffer: face ids + 1 (int32), barycentric weights of corners 1 and 2, depth."""
-        fbo = self.framebuffers.get(n)
-        if fbo is None:
-            colors = [self.gl.renderbuffer((n, n), 1, dtype="i4"), self.gl.renderbuffer((n, n), 2, dtype="f4")]
-            fbo = self.framebuffers[n] = self.gl.framebuffer(colors, self.gl.depth_renderbuffer((n, n)))
-        return fbo
+    def framebuffer(self, width: int, height: int):
+        """A framebuffer of at least width x height: face ids + 1 (int32), barycentric weights of corners 1 and 2, depth.
+
+        One is kept and replaced by a larger one when a draw needs more (sides rounded up to 1024 samples).
+        """
+        if self.fbo is None or self.fbo.size[0] < width or self.fbo.size[1] < height:
+            old = (0, 0) if self.fbo is None else self.fbo.size
+            size = tuple(min(max(-(-need // 1024) * 1024, have), self.max_size)
+                         for need, have in zip((width, height), old))
+            self.fbo = None
+            self.gl.gc()  # the smaller one goes (in context_gc mode, objects are released here once unreferenced)
+            colors = [self.gl.renderbuffer(size, 1, dtype="i4"), self.gl.renderbuffer(size, 2, dtype="f4")]
+            self.fbo = self.gl.framebuffer(colors, self.gl.depth_renderbuffer(size))
+        return self.fbo
 
     def vertex_array(self, mesh: Mesh, masked: np.ndarray | None = None):
         """The mesh's triangles as three vertices each, so that a fragment's primitive id is its face index.
@@ -228,109 +274,156 @@ def unavailable_reason() -> str | None:
 
 
 class GLBackend:
-    """OpenGL rasterization in the process's EGL context, shading on a pool of ``threads`` threads;
-    ``close()`` stops the threads."""
+    """OpenGL rasterization of whole batches in the process's EGL context, shading in torch on ``device``.
+
+    ``max_framebuffer`` (default: the driver's limit, at most `MAX_FRAMEBUFFER`) bounds the side of the tiled
+    framebuffer, in samples: a batch whose tiles do not fit is drawn in several passes.
+    """
 
     differentiable = False
 
-    def __init__(self, settings: RenderSettings, threads: int | None = None) -> None:
-        if threads is not None:
-            threads = check_count(threads, "threads")
+    def __init__(self, settings: RenderSettings, max_framebuffer: int | None = None) -> None:
         reason = unavailable_reason()
         if reason is not None:
             raise ImportError(reason)
         self.settings = settings
-        self.threads = threads or usable_cores()
         self._context = context()
+        limit = min(self._context.max_size, MAX_FRAMEBUFFER)
+        self.max_framebuffer = limit if max_framebuffer is None else min(check_count(max_framebuffer, "max_framebuffer"), limit)
         raster = settings.image_size * settings.supersample
-        if raster > self._context.max_size:
+        if raster > self.max_framebuffer:
             raise ValueError(
-                f"the gl backend rasterizes at most {self._context.max_size} px here ({self._context.renderer}), "
+                f"the gl backend rasterizes at most {self.max_framebuffer} px here ({self._context.renderer}), "
                 f"but image_size x supersample is {raster}; lower one of them or use the embree backend"
             )
-        self._background = settings.background_array()
-        self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="semkit-gl-shade")
+        on_gpu = torch.cuda.is_available() and not self._context.renderer.lower().startswith(SOFTWARE_RENDERERS)
+        #: Where the images are shaded and returned: the current CUDA device when OpenGL draws on a GPU, else the CPU.
+        self.device = torch.device("cuda") if on_gpu else torch.device("cpu")
+        self._background = torch.from_numpy(settings.background_array()).permute(1, 2, 0).reshape(-1, 3)
 
     def options(self) -> dict:
-        return {"threads": self.threads}
+        return {"max_framebuffer": self.max_framebuffer}
 
     def close(self) -> None:
-        self._pool.shutdown()  # its threads end; a new pool starts threads only when used again
-        self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="semkit-gl-shade")
+        """Nothing to stop: the GL context and the per-mesh uploads live as long as the process and the mesh."""
 
     def render(self, mesh: Mesh, views: Views) -> torch.Tensor:
         s = self.settings
+        size, k = s.image_size, s.supersample
         views = views.detach()
-        eyes, axes, lights = views.eye.numpy(), views.axes.numpy(), views.light.numpy()
-        ambient, intensity = views.ambient.numpy(), views.light_intensity.numpy()
+        eyes, axes = views.eye.numpy().astype(np.float64), views.axes.numpy().astype(np.float64)
+        out = self._background.to(self.device).repeat(len(views), 1)  # [B * H * W, 3], channels last
+        placed = []  # (view, window, projection) of the views with something in front of the camera
+        for b, matrix in enumerate(_projections(mesh.vertices, eyes, axes, s.fov)):
+            window = None if matrix is None else screen_window(mesh.vertices, eyes[b], axes[b], size, k, s.fov)
+            if window is not None:
+                placed.append((b, window, matrix))
+        light = tuple(t.to(self.device, torch.float32) for t in (views.eye, views.light, views.ambient, views.light_intensity))
+        if placed:
+            cell = tuple(max(w[axis].stop - w[axis].start for _, w, _ in placed) for axis in (0, 1))
+            fit = (self.max_framebuffer // (cell[0] * k)) * (self.max_framebuffer // (cell[1] * k))
+            per_draw = max(1, min(fit, self._context.max_views, MAX_SHADES // max(mesh.n_faces, 1)))
+            for start in range(0, len(placed), per_draw):
+                self._draw(mesh, placed[start:start + per_draw], out, light)
+        return out.view(len(views), size, size, 3).permute(0, 3, 1, 2).contiguous()
+
+    def _draw(self, mesh: Mesh, placed: list, out: torch.Tensor, light: tuple) -> None:
+        """Rasterize the views ``placed`` in one pass, each into a tile of a grid, read the tiles back once and shade
+        them into ``out``. A tile holds the same cell of each view's image: its screen window, grown to the largest
+        window of the draw (moved inward at the image's edges)."""
+        s = self.settings
+        k, size = s.supersample, s.image_size
         materials = mesh.materials if s.materials else None
         textured = materials is not None and materials.interpolated
         masked = materials.masked if materials is not None else None
-        out = np.empty((len(views), 3, s.image_size, s.image_size), np.float32)
-        shading = []
+        V = len(placed)
+        th, tw = (max(w[axis].stop - w[axis].start for _, w, _ in placed) for axis in (0, 1))  # the cell, in pixels
+        columns = min(V, self.max_framebuffer // (tw * k))
+        rows = -(-V // columns)
+        width, height = columns * tw * k, rows * th * k
+        corners = np.array([(min(w[0].start, size - th), min(w[1].start, size - tw)) for _, w, _ in placed])
         ctx = self._context
         with ctx.lock, ctx.gl:
             ctx.gl.gc()
-            array, fbo = ctx.vertex_array(mesh, masked), ctx.framebuffer(s.image_size * s.supersample)
-            arrays = [(None, None, array)] + (ctx.masked_vertex_arrays(mesh, masked) if masked is not None else [])
-            for b in range(len(views)):
-                out[b] = self._background
-                window = screen_window(mesh.vertices, eyes[b], axes[b], s.image_size, s.supersample, s.fov)
-                hits = None if window is None else self._rasterize(mesh, arrays, fbo, eyes[b], axes[b], window, textured)
-                if hits is not None:
-                    job = (s, mesh, out[b], window, *hits, eyes[b], lights[b], ambient[b], intensity[b])
-                    shading.append(self._pool.submit(shade, *job))
-        for job in shading:
-            job.result()
-        return torch.from_numpy(out)
+            fbo = ctx.framebuffer(width, height)
+            table = np.empty((V, 5, 4), np.float32)
+            for i, (_, _, matrix) in enumerate(placed):
+                origin = ((i % columns) * tw * k, (i // columns) * th * k)
+                table[i] = _tile(matrix, corners[i] * k, origin, (th * k, tw * k), size * k, fbo.size)
+            texture_of_views = ctx.gl.texture((5, V), 4, table.tobytes(), dtype="f4")
+            texture_of_views.use(location=1)
+            arrays = [(None, None, ctx.vertex_array(mesh, masked))]
+            arrays += ctx.masked_vertex_arrays(mesh, masked) if masked is not None else []
+            for program in (ctx.program, ctx.masked_program):
+                program["n_faces"].value = mesh.n_faces
+            fbo.use()
+            fbo.clear(depth=1.0, viewport=(0, 0, width, height))
+            for texture, wrap, array in arrays:  # the unmasked faces, then the masked faces of each texture
+                if texture is not None:
+                    texture.use(location=0)
+                    ctx.masked_program["alpha_map"].value = 0
+                    ctx.masked_program["wrap"].value = wrap
+                array.render(instances=V)
+            ids = np.empty((height, width), np.int32)
+            fbo.read_into(ids, viewport=(0, 0, width, height), components=1, attachment=0, dtype="i4")
+            if textured:
+                weights = np.empty((height, width, 2), np.float32)
+                fbo.read_into(weights, viewport=(0, 0, width, height), components=2, attachment=1, dtype="f4")
 
-    def _rasterize(self, mesh: Mesh, arrays: list, fbo, eye: np.ndarray, axes: np.ndarray, window, textured: bool):
-        """(hit [N], (u, v) or None) of the window's samples in `semkit.render.shading`'s layout; None if nothing is in front."""
-        s = self.settings
-        k, n = s.supersample, s.image_size * s.supersample
-        depth = np.einsum("vj,j->v", mesh.vertices - eye, axes[2])
-        far = float(depth.max())
+        def by_pixel(raster: np.ndarray) -> torch.Tensor:
+            """Read-back tiles [rows * th * k, columns * tw * k, ...] as [V * th * tw, k * k, ...], pixel-major."""
+            t = torch.from_numpy(raster).to(self.device)
+            extra = tuple(range(6, raster.ndim + 4))
+            t = t.view(rows, th, k, columns, tw, k, *raster.shape[2:]).permute(0, 3, 1, 4, 2, 5, *extra)
+            return t.reshape(rows * columns * th * tw, k * k, *raster.shape[2:])[: V * th * tw]
+
+        b = torch.tensor([p[0] for p in placed], device=self.device)
+        first = torch.from_numpy((corners[:, 0] * size + corners[:, 1])).to(self.device) + b * size * size
+        pixel = (first[:, None, None] + torch.arange(th, device=self.device)[:, None] * size
+                 + torch.arange(tw, device=self.device)).reshape(-1)
+        views = tuple(t.index_select(0, b) for t in light)
+        shade_batch(s, mesh, out, by_pixel(ids), by_pixel(weights) if textured else None, pixel, views)
+
+
+#: The largest side of the tiled framebuffer, in samples (where the driver allows as much).
+MAX_FRAMEBUFFER = 8192
+#: At most this many (view, face) pairs per draw: the shading's table holds a shade (and a colour) for each.
+MAX_SHADES = 2**25
+
+
+def _projections(vertices: np.ndarray, eyes: np.ndarray, axes: np.ndarray, fov: float) -> list[np.ndarray | None]:
+    """Each view's GL projection [4, 4] (depth range fitted to the mesh), or None when the mesh is behind the camera."""
+    depth = vertices @ axes[:, 2].T - np.einsum("bj,bj->b", eyes, axes[:, 2])  # [V, B]
+    f = 1.0 / math.tan(math.radians(fov) / 2.0)
+    out = []
+    for b in range(len(eyes)):
+        far = float(depth[:, b].max())
         if far <= 0:
-            return None
-        near = max(float(depth.min()), 1e-4 * far) * (1 - 1e-3)
+            out.append(None)
+            continue
+        near = max(float(depth[:, b].min()), 1e-4 * far) * (1 - 1e-3)
         far *= 1 + 1e-3
         # GL's camera looks down -z; its rows are NMR's camera axes with z negated.
         view = np.eye(4)
-        view[:3, :3] = axes * np.array([1.0, 1.0, -1.0])[:, None]
-        view[:3, 3] = -view[:3, :3] @ eye
-        f = 1.0 / math.tan(math.radians(s.fov) / 2.0)
+        view[:3, :3] = axes[b] * np.array([1.0, 1.0, -1.0])[:, None]
+        view[:3, 3] = -view[:3, :3] @ eyes[b]
         projection = np.zeros((4, 4))
         projection[0, 0] = projection[1, 1] = f
         projection[2, 2:] = (far + near) / (near - far), 2.0 * far * near / (near - far)
         projection[3, 2] = -1.0
-        matrix = (projection @ view).T.astype(np.float32).tobytes()
-        self._context.program["projection"].write(matrix)
-        if len(arrays) > 1:
-            self._context.masked_program["projection"].write(matrix)
-
-        rows, cols = window
-        # GL's rows count from the bottom; the window in samples:
-        x, y = cols.start * k, n - rows.stop * k
-        w, h = (cols.stop - cols.start) * k, (rows.stop - rows.start) * k
-        fbo.use()
-        fbo.clear(depth=1.0, viewport=(x, y, w, h))
-        for texture, wrap, array in arrays:  # the unmasked faces, then the masked faces of each texture
-            if texture is not None:
-                texture.use(location=0)
-                self._context.masked_program["alpha_map"].value = 0
-                self._context.masked_program["wrap"].value = wrap
-            array.render()
-        ids = np.empty((h, w), np.int32)
-        fbo.read_into(ids, viewport=(x, y, w, h), components=1, attachment=0, dtype="i4")
-        hit = _samples(ids, k) - 1
-        if not textured:
-            return hit, None
-        weights = np.empty((h, w, 2), np.float32)
-        fbo.read_into(weights, viewport=(x, y, w, h), components=2, attachment=1, dtype="f4")
-        return hit, (_samples(weights[..., 0], k), _samples(weights[..., 1], k))
+        out.append(projection @ view)
+    return out
 
 
-def _samples(raster: np.ndarray, k: int) -> np.ndarray:
-    """A window read from GL [h, w] (bottom row first) in `semkit.render.shading`'s sample order [h * w]."""
-    h, w = raster.shape
-    return np.ascontiguousarray(raster[::-1].reshape(h // k, k, w // k, k).transpose(0, 2, 1, 3)).ravel()
+def _tile(matrix: np.ndarray, corner: np.ndarray, origin: tuple, size: tuple, n: int, framebuffer: tuple) -> np.ndarray:
+    """A view's row of the views texture [5, 4]: its projection moved so that the cell of the n x n raster whose
+    top-left sample is ``corner`` (row, column) lands, top row first, at ``origin`` (x, y) of the framebuffer; then
+    its tile of ``size`` (rows, columns) samples in clip space over w."""
+    moved = matrix.copy()
+    W, H = framebuffer
+    # Samples stay on the same grid: x -> x n / W + (n + 2 (ox - column)) / W - 1, y -> -y n / H + (n + 2 (oy - row)) / H - 1.
+    moved[0] = matrix[0] * n / W + matrix[3] * ((n + 2.0 * (origin[0] - corner[1])) / W - 1.0)
+    moved[1] = -matrix[1] * n / H + matrix[3] * ((n + 2.0 * (origin[1] - corner[0])) / H - 1.0)
+    x0, y0 = 2.0 * origin[0] / W - 1.0, 2.0 * origin[1] / H - 1.0
+    tile = [x0, x0 + 2.0 * size[1] / W, y0, y0 + 2.0 * size[0] / H]
+    return np.concatenate([moved.T, [tile]]).astype(np.float32)

@@ -45,7 +45,7 @@ class Renderer:
     the mesh's [`Materials`][semkit.scene.Materials] (a mesh without any is drawn
     in ``color``); textures are sampled bilinearly with wrap-around.
     pytorch3d renders on the current CUDA device (``torch.cuda.set_device``),
-    else on the CPU.
+    else on the CPU; gl returns its images there too when OpenGL draws on a GPU.
 
     Parameters
     ----------
@@ -70,12 +70,12 @@ class Renderer:
     materials : bool, default False
         Draw the mesh's materials and textures rather than one colour.
     threads : int, optional
-        embree and gl only: views traced (embree) or shaded (gl) in parallel; None: one per usable core.
+        embree only: views traced in parallel; None: one per usable core.
 
     Raises
     ------
     ValueError
-        An unknown backend, settings out of range, or ``threads`` for pytorch3d.
+        An unknown backend, settings out of range, or ``threads`` for gl or pytorch3d.
     ImportError
         A backend named that cannot run here (the message says what to install).
 
@@ -109,18 +109,22 @@ class Renderer:
         )
         self.backend_name = _resolve_backend(backend)
         self._ahead: ThreadPoolExecutor | None = None  # the render-ahead thread of render_batches, made when first used
-        if self.backend_name in ("embree", "gl"):
-            if self.backend_name == "embree":
-                from .embree import EmbreeBackend as Backend
-            else:
-                from .gl import GLBackend as Backend
-            self._backend = Backend(self.settings, **({} if threads is None else {"threads": threads}))
+        if self.backend_name == "embree":
+            from .embree import EmbreeBackend
+
+            self._backend = EmbreeBackend(self.settings, **({} if threads is None else {"threads": threads}))
         else:
             if threads is not None:
-                raise ValueError("threads= is for the embree and gl backends; pytorch3d renders on the GPU")
-            from .pytorch3d import Pytorch3DBackend
+                raise ValueError(f"threads= is for the embree backend; {self.backend_name} shades whole batches in torch "
+                                 "(on a CPU, torch.set_num_threads sets its threads)")
+            if self.backend_name == "gl":
+                from .gl import GLBackend
 
-            self._backend = Pytorch3DBackend(self.settings)
+                self._backend = GLBackend(self.settings)
+            else:
+                from .pytorch3d import Pytorch3DBackend
+
+                self._backend = Pytorch3DBackend(self.settings)
 
     @staticmethod
     def backends() -> tuple[str, ...]:

@@ -13,8 +13,7 @@ from typing import Any, Sequence
 
 from distributed import WorkerPlugin
 
-#: The environment variable that names the EGL device the gl backend draws on (its index among EGL devices).
-GL_DEVICE = "SEMKIT_GL_DEVICE"
+from ..render.gl import GL_DEVICE
 
 
 def gpu_devices() -> list[int]:
