@@ -92,10 +92,7 @@ def read_paper_maps(folder: str | Path) -> xr.Dataset:
         grid than the others, or a shape whose id differs between networks.
     """
     folder = Path(folder)
-    files = sorted(folder.glob(f"*/*/*/{MAP_FILE}"), key=lambda p: [_natural(part) for part in p.parts[-4:-1]])
-    if not files:
-        raise StoreError(f"{folder} holds no paper maps: semkit reads the paper's checkpoint/ folder, laid out as "
-                         f"<Network>/<class>/<object>/{MAP_FILE}. Pass that folder.")
+    files = _files(folder, MAP_FILE, "maps")
     maps = {path: _read_map(path) for path in files}
     azimuth, elevation = _grid(maps)
     networks = list(dict.fromkeys(p.parts[-4] for p in files))
@@ -119,6 +116,15 @@ def read_paper_maps(folder: str | Path) -> xr.Dataset:
         warnings.warn(f"{len(lacking)} map(s) missing from {folder}, NaN in the study (a missing view fails every "
                       f"criterion): {'; '.join(lacking[:10])}{' ...' if len(lacking) > 10 else ''}", stacklevel=2)
     return _dataset(folder, networks, list(shapes.values()), azimuth, elevation, score, lacking)
+
+
+def _files(folder: Path, name: str, what: str) -> list[Path]:
+    """The folder's ``<Network>/<class>/<object>/<name>`` files, in the paper's order; an error naming the layout if none."""
+    files = sorted(folder.glob(f"*/*/*/{name}"), key=lambda p: [_natural(part) for part in p.parts[-4:-1]])
+    if not files:
+        raise StoreError(f"{folder} holds no paper {what}: semkit reads the paper's checkpoint/ folder, laid out as "
+                         f"<Network>/<class>/<object>/{name}. Pass that folder.")
+    return files
 
 
 def _natural(part: str) -> tuple[int, Any]:
@@ -290,10 +296,7 @@ def read_paper_regions(folder: str | Path) -> xr.Dataset:
         one that holds no regions of the paper's algorithms.
     """
     folder = Path(folder)
-    files = sorted(folder.glob(f"*/*/*/{OPTIM_FILE}"), key=lambda p: [_natural(part) for part in p.parts[-4:-1]])
-    if not files:
-        raise StoreError(f"{folder} holds no paper regions: semkit reads the paper's checkpoint/ folder, laid out as "
-                         f"<Network>/<class>/<object>/{OPTIM_FILE}. Pass that folder.")
+    files = _files(folder, OPTIM_FILE, "regions")
     found = {path: _read_optim(path) for path in files}
     relabelled = []
     for path, r in found.items():  # the map beside names the folder's shape (some optim.pt name another one)
