@@ -34,9 +34,6 @@ from ..trust import robustness_radius as radius_of
 from . import overlays, pictures, sharing
 from .tasks import Watched, current_watch, give_back_memory
 
-#: The trust questions, in the order the widget offers them (``results`` keys).
-QUESTIONS = ("robustness_radius", "find_failures", "verified_box", "certify")
-
 
 class Explorer:
     """State and answers of the explorer (see the module docstring).
@@ -118,9 +115,10 @@ class Explorer:
         self.point = {p.name: float(np.clip(start.get(p.name, (p.low + p.high) / 2), p.low, p.high))
                       for p in self.space.parameters}
         self.regions: xr.Dataset | None = None
-        self.results: dict[str, xr.Dataset] = {}  # the trust questions' answers, by QUESTIONS name
+        self.results: dict[str, xr.Dataset] = {}  # the trust questions' answers, by method name
         self.lock = threading.RLock()  # one renderer and one set of networks serve the sliders and the tasks
         self._map_lock = threading.Lock()  # a map asked for twice at once is computed once
+        self._keep_lock = threading.Lock()
         self._groups: dict[tuple, SemanticFunctions] = {}
         self._renderers: dict[str, Renderer] = {}
         self._maps: dict[tuple, dict[str, xr.Dataset]] = {}  # by shape and slice, then network
@@ -221,8 +219,9 @@ class Explorer:
         """
         import matplotlib.pyplot as plt
 
-        self._closers = [c for c in self._closers if not (hasattr(c, "number") and not plt.fignum_exists(c.number))
-                         and not (hasattr(c, "running") and not c.running)] + [item]
+        with self._keep_lock:  # widgets' threads keep items too
+            self._closers = [c for c in self._closers if not (hasattr(c, "number") and not plt.fignum_exists(c.number))
+                             and not (hasattr(c, "running") and not c.running)] + [item]
         return item
 
     def __enter__(self) -> "Explorer":
@@ -288,20 +287,6 @@ class Explorer:
         self.seconds = time.perf_counter() - start
         return self
 
-    def render(self, point: Mapping[str, float] | None = None) -> np.ndarray:
-        """The render of the current shape at ``point``, [H, W, 3] in [0, 1].
-
-        Parameters
-        ----------
-        point : mapping of str to float, optional
-            The view, by parameter name.
-        """
-        if point is None:
-            return self.image
-        with self.lock:
-            image = self.renderer().render(self.meshes[self.shape], self.space.points(point), space=self.space)
-        return image[0].permute(1, 2, 0).cpu().numpy()
-
     def save_render(self, path: str | Path) -> Path:
         """Save the render of the current view as a PNG file; its path.
 
@@ -331,24 +316,23 @@ class Explorer:
             class's ``score`` and whether the view ``passes`` the criterion. Attrs: shape, view, criterion.
         """
         check_count(k, "k", what="classes")
-        rows: dict[str, list] = {"class_index": [], "class_name": [], "probability": [], "score": [], "passes": []}
+        index, names, probability, score, passes = [], [], [], [], []
         for name in self.networks:
-            f = self.functions()[name]
-            probs = self._probabilities[name]
-            top = np.argsort(-probs, kind="stable")[:k]
-            rows["class_index"].append(top)
-            rows["class_name"].append([f.classifier.labels[int(i)] for i in top])
-            rows["probability"].append(probs[top])
-            rows["score"].append(probs[f.label])
+            f, probs = self.functions()[name], self._probabilities[name]
+            order = np.argsort(-probs, kind="stable")
             criterion = Criterion.resolve(self.criterion, f=f)
-            ranked = np.argsort(-probs, kind="stable")[: max(criterion.k, 1)]
-            rows["passes"].append(bool(criterion.passes(np.array([probs[f.label]]), ranked[None], probs[ranked][None])[0]))
-        ranked_dims = ("network", "rank")
+            ranked = order[: max(criterion.k, 1)]
+            index.append(order[:k])
+            names.append([f.classifier.labels[int(i)] for i in order[:k]])
+            probability.append(probs[order[:k]])
+            score.append(probs[f.label])
+            passes.append(bool(criterion.passes(np.array([probs[f.label]]), ranked[None], probs[ranked][None])[0]))
+        dims = ("network", "rank")
         return xr.Dataset(
-            {"class_index": (ranked_dims, np.array(rows["class_index"])), "class_name": (ranked_dims, np.array(rows["class_name"])),
-             "probability": (ranked_dims, np.array(rows["probability"]), {"long_name": "class probability"}),
-             "score": ("network", np.array(rows["score"]), {"long_name": "probability of the true class"}),
-             "passes": ("network", np.array(rows["passes"]), {"long_name": f"passes {self.criterion.name}"})},
+            {"class_index": (dims, np.array(index)), "class_name": (dims, np.array(names)),
+             "probability": (dims, np.array(probability), {"long_name": "class probability"}),
+             "score": ("network", np.array(score), {"long_name": "probability of the true class"}),
+             "passes": ("network", np.array(passes), {"long_name": f"passes {self.criterion.name}"})},
             coords={"network": self.networks, "rank": np.arange(1, k + 1)},
             attrs={"shape": self.shape, "view": json.dumps(self.point), **self.criterion.attrs()},
         )
@@ -427,8 +411,9 @@ class Explorer:
 
     # ---------------------------------------------------------------- trust
     def _asked(self) -> Watched:
-        """The current function as the trust questions see it: chunked under the lock, watched by the task."""
-        return Watched(self.function(), self.lock, current_watch())
+        """The current function as the trust questions see it: chunked under the lock, watched by the task, with
+        the shape, network and criterion it was asked under (an answer is kept only while they hold)."""
+        return Watched(self.function(), self.lock, current_watch(), (self.shape, self.network, self.criterion))
 
     def _criterion(self) -> Criterion:
         return Criterion.resolve(self.criterion, f=self.function())
@@ -451,9 +436,10 @@ class Explorer:
         Dataset
             As [`robustness_radius`][semkit.robustness_radius] returns it, for the current view; kept in ``results``.
         """
-        result = radius_of(self._asked(), [self.point[k] for k in self.space.names], criterion=self._criterion(), step=step,
+        asked = self._asked()
+        result = radius_of(asked, [self.point[k] for k in self.space.names], criterion=self._criterion(), step=step,
                            max_steps=max_steps, certificate=certificate, random_state=self.random_state, progress=False)
-        return self._kept("robustness_radius", result)
+        return self._kept("robustness_radius", result, asked)
 
     def find_failures(self, radius: float | Sequence[float] | Mapping[str, float], max_queries: int = 200,
                       algorithm: str = "cmaes") -> xr.Dataset:
@@ -474,10 +460,15 @@ class Explorer:
             As [`find_failures`][semkit.find_failures] returns it; kept in ``results``, its worst view's render in
             ``worst_image``.
         """
-        result = search_failures(self._asked(), [self.point[k] for k in self.space.names], radius, criterion=self._criterion(),
+        asked = self._asked()
+        result = search_failures(asked, [self.point[k] for k in self.space.names], radius, criterion=self._criterion(),
                                  max_queries=max_queries, algorithm=algorithm, random_state=self.random_state, progress=False)
-        self.worst_image = self.render(dict(zip(self.space.names, result.point.values[0].tolist())))
-        return self._kept("find_failures", result)
+        f = asked.f
+        with self.lock:
+            worst = f.renderer.render(f.mesh, result.point.values[:1], space=f.space)[0].permute(1, 2, 0).cpu().numpy()
+        if asked.context == (self.shape, self.network, self.criterion):
+            self.worst_image = worst
+        return self._kept("find_failures", result, asked)
 
     def verified_box(self, max_queries: int = 2000, step: float | Sequence[float] | None = None,
                      confidence: float = 0.95, max_failure: float = 0.01) -> xr.Dataset:
@@ -502,9 +493,10 @@ class Explorer:
         """
         algorithm = Verified(criterion=self._criterion(), step=step, confidence=confidence, max_failure=max_failure,
                              max_queries=max_queries, random_state=self.random_state)
-        result = find_regions(self._asked(), [[self.point[k] for k in self.space.names]], (algorithm,), progress=False)
+        asked = self._asked()
+        result = find_regions(asked, [[self.point[k] for k in self.space.names]], (algorithm,), progress=False)
         result.attrs.update(confidence=confidence, max_failure=max_failure)
-        return self._kept("verified_box", result)
+        return self._kept("verified_box", result, asked)
 
     def certify(self, sigma: float | Sequence[float] | Mapping[str, float], n0: int = 100, n: int = 1000,
                 confidence: float = 0.999) -> xr.Dataset:
@@ -530,14 +522,19 @@ class Explorer:
             As [`Smoothed.certify`][semkit.Smoothed.certify] returns it; kept in ``results``.
         """
         criterion = None if self.criterion.kind == "top-1" else self._criterion()
-        g = Smoothed(self._asked(), sigma, criterion=criterion)
+        asked = self._asked()
+        g = Smoothed(asked, sigma, criterion=criterion)
         result = g.certify([self.point[k] for k in self.space.names], n0=n0, n=n, confidence=confidence,
                            random_state=self.random_state, progress=False)
-        return self._kept("certify", result)
+        return self._kept("certify", result, asked)
 
-    def _kept(self, name: str, result: xr.Dataset) -> xr.Dataset:
-        result.attrs.update(shape=self.shape, network=self.network)
-        self.results[name] = result
+    def _kept(self, name: str, result: xr.Dataset, asked: Watched) -> xr.Dataset:
+        """Label ``result`` with what it was asked about; keep it in ``results`` (a new dict, so a drawing going
+        through the old one is undisturbed) only if the explorer still shows that shape, network and criterion."""
+        shape, network, _ = asked.context
+        result.attrs.update(shape=shape, network=network)
+        if asked.context == (self.shape, self.network, self.criterion):
+            self.results = {**self.results, name: result}
         return result
 
     # ---------------------------------------------------------------- views

@@ -120,7 +120,7 @@ def draw_map(ax, explorer: Any, cursor: bool) -> None:
         if ex.compare is not None and ex.compare != ex.network:
             disagreement(ax, m, ex.map(ex.compare), x, y, f"top-1 differs from {ex.compare}", bool(space[x].periodic))
     draw = {"robustness_radius": radius, "find_failures": failures, "verified_box": verified, "certify": certified}
-    for name, result in ex.results.items():
+    for name, result in list(ex.results.items()):
         draw[name](ax, result, space, x, y)
     if cursor:
         ax.plot([ex.point[x]], [ex.point[y]], "o", ms=11, mfc="none", mec="yellow", mew=2.5)

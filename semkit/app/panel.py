@@ -10,7 +10,7 @@ stops it between two chunks, and the answer is drawn on the map with its criteri
 from __future__ import annotations
 
 import json
-import traceback
+from html import escape
 from typing import Any, Callable
 
 import numpy as np
@@ -36,7 +36,7 @@ class _Panel:
     def __init__(self, explorer: Any) -> None:
         import ipywidgets as w
 
-        self.ex, self.task, self.syncing = explorer, None, False
+        self.ex, self.task, self.syncing, self.map_wanted = explorer, None, False, False
         space = explorer.space
         self.sliders = {
             p.name: w.FloatSlider(
@@ -114,7 +114,7 @@ class _Panel:
         self.criterion.observe(lambda change: self._pick("criterion", change["new"]), names="value")
         for picker in (self.x, self.y):
             picker.observe(lambda change: self._pick("axes", (self.x.value, self.y.value)), names="value")
-        self.map_button.on_click(lambda _: self._start("the map", lambda: self.ex.map(), on_done=lambda _: None))
+        self.map_button.on_click(lambda _: self._start_map())
         self.grow.on_click(self._grow)
         self.radius_button.on_click(lambda _: self._ask("robustness_radius", self.ex.robustness_radius))
         self.failures_button.on_click(lambda _: self._ask("find_failures", lambda: self.ex.find_failures(self.search_radius.value)))
@@ -145,7 +145,7 @@ class _Panel:
         if self.syncing:
             return
         if key == "criterion" and value not in CRITERIA and not _parses(value):
-            self.status.value = f"<span style='color:#b00'>criterion {value!r}: {_parse_error(value)}</span>"
+            self.status.value = f"<span style='color:#b00'>{escape(f'criterion {value!r}: {_parse_error(value)}')}</span>"
             return
         self._guarded(lambda: self.ex.set(**{key: value}))
         self.show(map_changed=True)
@@ -154,7 +154,7 @@ class _Panel:
         try:
             change()
         except ValueError as e:
-            self.status.value = f"<span style='color:#b00'>{e}</span>"
+            self.status.value = f"<span style='color:#b00'>{escape(str(e))}</span>"
 
     # ------------------------------------------------------------ showing
     def show(self, map_changed: bool) -> None:
@@ -175,11 +175,23 @@ class _Panel:
         if map_changed:
             if ex.has_map() or ex.space.n > 2:
                 self.redraw()
+            else:
+                self.canvas.src = ""  # no picture of another shape's map under this shape's cursor
             if not ex.has_map():
                 if ex.space.n == 2:
-                    self._start("the map", lambda: ex.map(), on_done=lambda _: None)
+                    self._start_map()
                 else:
                     self.status.value += "<br><i>the map shows another slice: press <b>map this slice</b></i>"
+
+    def _start_map(self) -> None:
+        """Compute the map in the background (it cannot be cancelled: the sliders stay live meanwhile); if a question
+        is running, once it ends."""
+        if self.task is not None and self.task.running:
+            self.map_wanted = True
+            self.status.value += "<br><i>the map follows when the running question ends</i>"
+            return
+        self.map_wanted = False
+        self._start("the map", self.ex.map, on_done=lambda _: None, cancellable=False)
 
     def redraw(self) -> None:
         """Draw the map, with everything found, into the canvas."""
@@ -189,11 +201,14 @@ class _Panel:
 
     # ------------------------------------------------------------ questions
     def _grow(self, _) -> None:
+        if self.task is not None and self.task.running:
+            self.status.value = "<i>still answering: grow when it ends, or press cancel</i>"
+            return
         self.status.value = "<i>growing...</i>"
         try:
             regions = self.ex.grow(self.algorithm.value, step_rule=self.step_rule.value)
         except ValueError as e:
-            self.status.value = f"<span style='color:#b00'>{e}</span>"
+            self.status.value = f"<span style='color:#b00'>{escape(str(e))}</span>"
             return
         self.redraw()
         box = ", ".join(f"{p} [{lo:.0f}, {hi:.0f}]" for p, lo, hi in zip(regions.param.values, regions.lower.values[0, 0],
@@ -204,13 +219,13 @@ class _Panel:
     def _ask(self, name: str, question: Callable[[], xr.Dataset]) -> None:
         self._start(name.replace("_", " "), question, on_done=lambda result: self._answered(name, result))
 
-    def _start(self, what: str, work: Callable[[], Any], on_done: Callable[[Any], None]) -> None:
+    def _start(self, what: str, work: Callable[[], Any], on_done: Callable[[Any], None], cancellable: bool = True) -> None:
         if self.task is not None and self.task.running:
             self.status.value = "<i>still answering: wait, or press cancel</i>"
             return
         self.progress.value, self.progress.max = 0, max(1, _expected_views(self, what))
-        self.progress.layout.visibility = "visible"
-        self.cancel.disabled = False
+        self.progress.layout.visibility = "visible" if cancellable else "hidden"
+        self.cancel.disabled = not cancellable
         self.status.value = f"<i>{what}: running (the sliders stay live)</i>"
 
         def on_views(views: int) -> None:
@@ -224,13 +239,15 @@ class _Panel:
             if isinstance(error, Cancelled):
                 self.status.value = f"<i>{what}: cancelled</i>"
             elif error is not None:
-                self.status.value = (f"<span style='color:#b00'>{what} failed: {type(error).__name__}: {error}</span>"
-                                     f"<!-- {''.join(traceback.format_exception(error))} -->")
+                self.status.value = f"<span style='color:#b00'>{what} failed: {escape(f'{type(error).__name__}: {error}')}</span>"
             else:
                 on_done(result)
                 self.redraw()
                 if what == "the map":
                     self.status.value = f"<small>{what}: done</small>"
+            if self.map_wanted and not self.ex.has_map():
+                self.task = None
+                self._start_map()
 
         self.task = self.ex.keep(Task(work, done, on_views))
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from html import escape
 from typing import Mapping
 
 import numpy as np
@@ -13,10 +14,11 @@ def predictions_html(ds: xr.Dataset, shape: str, point: Mapping[str, float], net
                      criterion: str) -> str:
     """Every network's top classes (``Explorer.predictions``) side by side; the true class in bold."""
     where = ", ".join(f"{k} {v:g}" for k, v in point.items())
+    shape, criterion, label = escape(shape), escape(criterion), escape(label)
     columns = []
     for name in ds.network.values:
         one = ds.sel(network=name)
-        rows = "".join(f"<tr><td>{'<b>' if c == label else ''}{c}{'</b>' if c == label else ''}</td>"
+        rows = "".join(f"<tr><td>{'<b>' if escape(c) == label else ''}{escape(c)}{'</b>' if escape(c) == label else ''}</td>"
                        f"<td style='text-align:right'>{p:.3f}</td></tr>"
                        for c, p in zip(one.class_name.values, one.probability.values))
         mark = "passes" if bool(one.passes) else "fails"

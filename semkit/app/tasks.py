@@ -50,14 +50,15 @@ def current_watch() -> Watch | None:
 
 
 class Watched:
-    """A score function evaluated in chunks under ``lock``, counted by and cancelled through ``watch``.
+    """A score function evaluated in chunks under ``lock``, counted by and cancelled through ``watch``; ``context``
+    records what it was asked about (the explorer's shape, network and criterion).
 
     It follows the ScoreFunction protocol of the function it wraps (space, queries, gradient_method, describe,
     evaluate, gradient), so the trust functions take it as they take that function.
     """
 
-    def __init__(self, f: Any, lock: threading.RLock, watch: Watch | None) -> None:
-        self.f, self.lock, self.watch = f, lock, watch
+    def __init__(self, f: Any, lock: threading.RLock, watch: Watch | None, context: tuple = ()) -> None:
+        self.f, self.lock, self.watch, self.context = f, lock, watch, context
         self.space = f.space
         self.gradient_method = f.gradient_method
 
@@ -73,8 +74,11 @@ class Watched:
 
     def evaluate(self, points: Any, k: int = 1) -> Evaluation:
         pts = self.space.points(points)
+        if not len(pts):
+            with self.lock:
+                return self.f.evaluate(pts, k=k)
         parts = []
-        for start in range(0, max(len(pts), 1), CHUNK):
+        for start in range(0, len(pts), CHUNK):
             self._check()
             with self.lock:
                 parts.append(self.f.evaluate(pts[start : start + CHUNK], k=k))
@@ -133,8 +137,10 @@ class Task:
         self.watch.cancelled.set()
 
     def join(self, timeout: float | None = None) -> Any:
-        """Wait for the task; its result (or its error, raised)."""
+        """Wait for the task; its result (or its error, raised; a TimeoutError if it runs on past ``timeout``)."""
         self.thread.join(timeout)
+        if self.thread.is_alive():
+            raise TimeoutError(f"the task still runs after {timeout} s: wait longer, or cancel() it")
         if self.error is not None:
             raise self.error
         return self.result

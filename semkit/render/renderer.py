@@ -70,7 +70,7 @@ class Renderer:
     materials : bool, default False
         Draw the mesh's materials and textures rather than one colour.
     threads : int, optional
-        embree only: views traced in parallel; None: one per usable core.
+        embree only (ignored where auto picks another backend): views traced in parallel; None: one per usable core.
 
     Raises
     ------
@@ -114,7 +114,7 @@ class Renderer:
 
             self._backend = EmbreeBackend(self.settings, **({} if threads is None else {"threads": threads}))
         else:
-            if threads is not None:
+            if threads is not None and backend != "auto":  # with auto, threads= speaks of embree, where auto picks it
                 raise ValueError(f"threads= is for the embree backend; {self.backend_name} shades whole batches in torch "
                                  "(on a CPU, torch.set_num_threads sets its threads)")
             if self.backend_name == "gl":

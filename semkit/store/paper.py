@@ -319,8 +319,12 @@ def read_paper_regions(folder: str | Path) -> xr.Dataset:
     lower, upper = np.full((*shape, 2), np.nan), np.full((*shape, 2), np.nan)
     iterations = np.zeros(shape, np.int64)
     start_point = np.full((len(networks), len(shapes), starts, 2), np.nan)
+    seen: dict[tuple[int, int], Path] = {}
     for path, r in found.items():
         i, j = networks.index(path.parts[-4]), shapes.index(r["shape"])
+        if (i, j) in seen:
+            raise StoreError(f"{path} and {seen[i, j]} both hold {networks[i]}'s regions of {r['shape']}: keep one")
+        seen[i, j] = path
         start_point[i, j, : len(r["starts"])] = r["starts"]
         for a, (low, high, steps) in r["boxes"].items():
             k = algorithms.index(a)
@@ -328,7 +332,8 @@ def read_paper_regions(folder: str | Path) -> xr.Dataset:
     dims = ("network", "shape", "start", "algorithm", "param")
     space = Space.paper()
     clipped_lower, clipped_upper = _clipped(lower, upper, space)
-    beyond = int(np.sum(np.any((clipped_lower != lower) | (clipped_upper != upper), axis=-1)))
+    boxes = np.isfinite(lower).all(axis=-1)  # the boxes there are (NaN: a start, algorithm or file missing)
+    beyond = int(np.sum(boxes & np.any((clipped_lower != lower) | (clipped_upper != upper), axis=-1)))
     return xr.Dataset(
         {"lower": (dims, clipped_lower, {"long_name": "the box's lower corner, within the Space"}),
          "upper": (dims, clipped_upper, {"long_name": "the box's upper corner, within the Space"}),
@@ -341,7 +346,7 @@ def read_paper_regions(folder: str | Path) -> xr.Dataset:
         attrs={"title": "The paper's robust regions", "origin": ORIGIN.replace("released maps", "released regions"),
                "source": str(folder.resolve()), "space": json.dumps(space.to_dict()), "semkit_version": VERSION,
                "note": (f"the paper's boxes as its code grew them (final bounds a, b of each n_interval; no criterion), "
-                        f"clipped to its Space: {beyond} of {lower[..., 0].size} reached past it (the paper bounds no "
+                        f"clipped to its Space: {beyond} of {int(boxes.sum())} reached past it (the paper bounds no "
                         "box; paper_lower and paper_upper hold them as saved)"),
                "relabelled": "; ".join(relabelled)},
     )
@@ -375,7 +380,7 @@ class _RegionUnpickler(pickle.Unpickler):
     def __init__(self, file: Any, path: Path) -> None:
         super().__init__(file, encoding="latin1")
         self.path = path
-        self.allowed = {"_codecs.encode": codecs.encode}
+        self.allowed = {"_codecs.encode": _latin1}
         for item in _numpy_globals():
             obj, name = item if isinstance(item, tuple) else (item, f"{item.__module__}.{item.__name__}")
             self.allowed[name] = obj
@@ -394,6 +399,17 @@ class _RegionUnpickler(pickle.Unpickler):
         raise StoreError(f"{self.path} holds torch tensors: a paper optim.pt holds numpy arrays only")
 
 
+def _latin1(text: str, encoding: str = "latin1") -> bytes:
+    """``_codecs.encode`` as numpy's pickles use it (array bytes kept as latin-1 text), and no other codec."""
+    if encoding.replace("-", "").lower() != "latin1":
+        raise StoreError(f"a paper optim.pt asks for the codec {encoding!r}: numpy's arrays are kept as latin-1 only")
+    return codecs.encode(text, "latin1")
+
+
+#: torch's legacy format begins with this number, pickled.
+TORCH_MAGIC = 0x1950A86A20F9469CFC6C
+
+
 def _unpickled(path: Path) -> Any:
     """The object an optim.pt holds: torch's legacy format (a magic number, its version, system info, the object)
     or its zip format, read with the restricted unpickler."""
@@ -404,7 +420,9 @@ def _unpickled(path: Path) -> Any:
                 with z.open(name) as f:
                     return _RegionUnpickler(f, path).load()
         with open(path, "rb") as f:
-            for _ in range(3):  # torch's magic number, protocol version and system info
+            if _RegionUnpickler(f, path).load() != TORCH_MAGIC:
+                raise ValueError("no torch file (its magic number is missing)")
+            for _ in range(2):  # torch's protocol version and system info
                 _RegionUnpickler(f, path).load()
             return _RegionUnpickler(f, path).load()
     except StoreError:
@@ -423,6 +441,8 @@ def _read_optim(path: Path) -> dict[str, Any]:
                          f"{', '.join(PAPER_ALGORITHMS)}")
     try:
         class_nb = int(d["class_nb"])
+        if not 0 <= class_nb < len(PAPER_CLASSES):
+            raise ValueError(f"class_nb {class_nb} is not one of the paper's classes (0 to {len(PAPER_CLASSES) - 1})")
         shape = f"{PAPER_CLASSES[class_nb]}/{d.get('shape_id', path.parts[-2])}"
         starts = np.asarray(d["initial_point"], dtype=float).reshape(-1, 2)
         boxes = {}
@@ -432,6 +452,9 @@ def _read_optim(path: Path) -> dict[str, Any]:
                 low = np.array([np.asarray(r.state["a"], float) for r in records])
                 high = np.array([np.asarray(r.state["b"], float) for r in records])
                 steps = np.array([len(t) for t in d[paper_name].get("loss_trace", [[]] * len(records))])
+                if not (low.shape == high.shape == (len(starts), 2) and steps.shape == (len(starts),)):
+                    raise ValueError(f"{paper_name} holds {len(records)} boxes of bounds {low.shape[1:]} and "
+                                     f"{len(steps)} traces for {len(starts)} initial points")
                 boxes[name] = (low, high, steps)
     except (KeyError, TypeError, ValueError, IndexError, AttributeError) as e:
         raise StoreError(f"{path} is not a paper optim.pt semkit can read: {type(e).__name__} {e} (a paper optim.pt "

@@ -16,28 +16,41 @@ from distributed import WorkerPlugin
 from ..render.gl import GL_DEVICE
 
 
-def gpu_devices() -> list[int]:
-    """The CUDA devices of this machine, by index (none without a GPU)."""
+def gpu_devices() -> list[str]:
+    """The CUDA devices this process may use, as ``CUDA_VISIBLE_DEVICES`` names them (indices, or UUIDs on some
+    clusters); none without a GPU. A job given ``CUDA_VISIBLE_DEVICES=2,3`` keeps to GPUs 2 and 3."""
     import torch
 
-    return list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
+    if not torch.cuda.is_available():
+        return []
+    count = torch.cuda.device_count()
+    given = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if given:
+        return [d.strip() for d in given.split(",") if d.strip()][:count]
+    return [str(i) for i in range(count)]
 
 
 class PinDevice(WorkerPlugin):
-    """Pin each worker of a LocalCluster to one of ``devices`` (worker i to device i modulo their number)."""
+    """Pin each worker of a LocalCluster to one of ``devices`` (worker i to device i modulo their number).
+
+    CUDA numbers devices in PCI bus order here (``CUDA_DEVICE_ORDER=PCI_BUS_ID``), as EGL lists them, so that an
+    index names the same GPU for torch and for the gl backend; a device named by UUID leaves EGL its first device.
+    """
 
     name = "semkit-pin-device"
 
-    def __init__(self, devices: Sequence[int]) -> None:
-        self.devices = [int(d) for d in devices]
+    def __init__(self, devices: Sequence[str | int]) -> None:
+        self.devices = [str(d) for d in devices]
 
     def setup(self, worker: Any) -> None:
         if not self.devices:
             return
         index = int(worker.name) if str(worker.name).isdigit() else 0
-        device = str(self.devices[index % len(self.devices)])
+        device = self.devices[index % len(self.devices)]
+        os.environ["CUDA_DEVICE_ORDER"] = "PCI_BUS_ID"
         os.environ["CUDA_VISIBLE_DEVICES"] = device
-        os.environ[GL_DEVICE] = device
+        if device.isdigit():
+            os.environ[GL_DEVICE] = device
 
 
 def local_cluster(workers: int | None):
