@@ -1,12 +1,14 @@
 """The explorer's logic, driven as the widgets drive it, without a browser."""
 
 import json
+import time
 
 import matplotlib
 
 matplotlib.use("Agg")
 import numpy as np
 import pytest
+import torch
 
 import semkit
 from semkit.app import Explorer
@@ -96,7 +98,7 @@ def test_every_network_answers_at_the_view_from_one_render(pair):
     assert ds.class_name.shape == (2, 3) and (np.diff(ds.probability.values, axis=1) <= 0).all()
     for name in pair.networks:  # the same numbers as each network classifying the render alone
         probs = pair.classifiers()[pair.networks.index(name)](
-            __import__("torch").from_numpy(pair.image).permute(2, 0, 1)[None]).detach().numpy()[0]
+            torch.from_numpy(pair.image).permute(2, 0, 1)[None]).detach().numpy()[0]
         assert int(ds.class_index.sel(network=name, rank=1)) == int(probs.argmax())
         assert float(ds.score.sel(network=name)) == pytest.approx(float(probs[pair.function().label]), abs=1e-3)
     assert ds.attrs["criterion"] == "top-1 correct"
@@ -289,13 +291,13 @@ def test_an_answer_that_ends_after_the_shape_changed_is_not_drawn_on_the_new_sha
         ended = []
         with ex.lock:  # the question is asked about the mug, then waits for the lock at its first views
             task = Task(lambda: ex.find_failures(radius=20, max_queries=60), lambda result, error: ended.append(error))
-            __import__("time").sleep(0.5)
+            time.sleep(0.5)
             ex.set(shape="vase")  # while it runs
         result = task.join(120)
         assert ended == [None] and result.attrs["shape"] == "coffee_mug"
         assert ex.shape == "vase" and "find_failures" not in ex.results
         assert not hasattr(ex, "worst_image")  # the mug's worst view is not shown as the vase's
         with pytest.raises(TimeoutError, match="still runs"):
-            Task(lambda: __import__("time").sleep(2), lambda *_: None).join(0.01)
+            Task(lambda: time.sleep(2), lambda *_: None).join(0.01)
     finally:
         ex.close()

@@ -223,7 +223,7 @@ class _Panel:
         if self.task is not None and self.task.running:
             self.status.value = "<i>still answering: wait, or press cancel</i>"
             return
-        self.progress.value, self.progress.max = 0, max(1, _expected_views(self, what))
+        self.progress.value, self.progress.max = 0, max(1, _expected_views(what))
         self.progress.layout.visibility = "visible" if cancellable else "hidden"
         self.cancel.disabled = not cancellable
         self.status.value = f"<i>{what}: running (the sliders stay live)</i>"
@@ -294,7 +294,7 @@ def summary(name: str, result: xr.Dataset) -> str:
             f"<small>criterion: {criterion}; {said}; {queries} queries</small></div>")
 
 
-def _expected_views(panel: _Panel, what: str) -> int:
+def _expected_views(what: str) -> int:
     """A progress bar's length: a question's usual number of views (it grows if the question needs more)."""
     return {"find failures": 200, "verified box": 2000, "certify": 1100, "robustness radius": 400}.get(what, 100)
 

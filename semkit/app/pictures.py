@@ -18,9 +18,9 @@ def predictions_html(ds: xr.Dataset, shape: str, point: Mapping[str, float], net
     columns = []
     for name in ds.network.values:
         one = ds.sel(network=name)
-        rows = "".join(f"<tr><td>{'<b>' if escape(c) == label else ''}{escape(c)}{'</b>' if escape(c) == label else ''}</td>"
-                       f"<td style='text-align:right'>{p:.3f}</td></tr>"
-                       for c, p in zip(one.class_name.values, one.probability.values))
+        names = [escape(str(c)) for c in one.class_name.values]
+        rows = "".join(f"<tr><td>{f'<b>{c}</b>' if c == label else c}</td><td style='text-align:right'>{p:.3f}</td></tr>"
+                       for c, p in zip(names, one.probability.values))
         mark = "passes" if bool(one.passes) else "fails"
         top1 = f"<span class='semkit-top1'>{one.class_name.values[0]}</span>" if name == network else one.class_name.values[0]
         columns.append(f"<td style='vertical-align:top;padding-right:14px'><b>{name}</b>{' (map)' if name == network else ''}"

@@ -20,7 +20,8 @@ import numpy as np
 
 from ..function import Evaluation
 
-#: Views evaluated under the lock at a time: a slider move waits for at most this many.
+#: Views evaluated under the lock at a time: a slider move waits for at most this many (a gradient, asked by no
+#: question the explorer offers, runs whole under the lock).
 CHUNK = 8
 
 _current = threading.local()

@@ -1,10 +1,11 @@
-"""What the embree and OpenGL backends share: the screen window, and the shading from visible faces to an image.
+"""The screen window (both CPU-side backends use it) and embree's shading from visible faces to an image.
 
 A backend finds, for each (supersampled) sample of a view, the face it
 sees and the barycentric weights of the hit on it; embree by ray casting
 (`semkit.render.embree`), OpenGL by rasterizing face ids
-(`semkit.render.gl`). Everything after that is here, once, so that the
-backends draw the same image from the same hits: the flat, two-sided
+(`semkit.render.gl`). embree shades one view at a time here, in numpy; gl
+shades a whole batch in torch on its device (`semkit.render.batch_shading`,
+the same rules, held to this module's images by tests/test_gl.py): the flat, two-sided
 shade of every face (ambient + directional along the light, with the
 normal turned toward the camera), times the face's Kd with materials and
 times its texture at the hit's UV on textured faces (wrapped as the
