@@ -1,9 +1,10 @@
 """The OpenGL backend: rasterization through a headless EGL context, on a GPU or on the CPU, a batch per pass.
 
 OpenGL (moderngl, with an EGL context and no window) rasterizes, for every
-(supersampled) pixel centre of a view, the id of the nearest face and the
-perspective-correct barycentric weights of the point it shows: what
-embree's ray through that centre hits. All the views of a render call are
+(supersampled) pixel centre of a view, the id of the nearest face: what
+embree's ray through that centre hits (where textures or vertex colours
+need the point hit, the shading intersects that ray with that face). The
+mesh is drawn indexed, so each vertex is transformed once per view. All the views of a render call are
 drawn in one instanced pass (more where the framebuffer cannot hold them):
 each view's screen window (`semkit.render.shading.screen_window`) gets a
 tile of one framebuffer, each instance's projection (read from a float
@@ -34,7 +35,7 @@ import torch
 
 from ..scene import Mesh
 from ..validation import check_count
-from .batch_shading import shade_batch
+from .batch_shading import Tiles, shade_batch
 from .camera import Views
 from .settings import RenderSettings
 from .shading import screen_window
@@ -70,27 +71,21 @@ vec4 place(vec3 position) {
 _VERTEX = """
 #version 330
 in vec3 position;
-out vec3 bary;
 """ + _PLACE + """
 void main() {
     gl_Position = place(position);
-    int corner = gl_VertexID % 3;
-    bary = vec3(corner == 0, corner == 1, corner == 2);
 }
 """
 _FRAGMENT = """
 #version 330
-in vec3 bary;
 flat in int first_id;
 layout(location = 0) out int face;
-layout(location = 1) out vec2 weights;
 void main() {
     face = first_id + gl_PrimitiveID;  // the primitive id starts again at 0 in every instance
-    weights = bary.yz;
 }
 """
 
-#: Faces with alpha masks: the same outputs, from a face index attribute, with the texels below the cutoff
+#: Faces with alpha masks: the same output, from a face index attribute, with the texels below the cutoff
 #: discarded (bilinear alpha with the sampler's wrap, texel for texel as [`semkit.scene.sample_texture`][semkit.scene.sample_texture]).
 _MASKED_VERTEX = """
 #version 330
@@ -98,15 +93,12 @@ in vec3 position;
 in vec2 texcoord;
 in float face_cutoff;
 in int face_index;
-out vec3 bary;
 out vec2 uv;
 flat out float cutoff;
 flat out int face_id;
 """ + _PLACE + """
 void main() {
     gl_Position = place(position);
-    int corner = gl_VertexID % 3;
-    bary = vec3(corner == 0, corner == 1, corner == 2);
     uv = texcoord;
     cutoff = face_cutoff;
     face_id = face_index;
@@ -116,13 +108,11 @@ _MASKED_FRAGMENT = """
 #version 330
 uniform sampler2D alpha_map;
 uniform ivec2 wrap;  // per axis: 0 repeat, 1 clamp, 2 mirror
-in vec3 bary;
 in vec2 uv;
 flat in float cutoff;
 flat in int face_id;
 flat in int first_id;
 layout(location = 0) out int face;
-layout(location = 1) out vec2 weights;
 int fold(int i, int n, int mode) {
     if (mode == 1) return clamp(i, 0, n - 1);
     int period = mode == 2 ? 2 * n : n;
@@ -144,7 +134,6 @@ void main() {
     float bottom = texel(x0, y0 + 1, size) * (1.0 - fx) + texel(x0 + 1, y0 + 1, size) * fx;
     if (top * (1.0 - fy) + bottom * fy < cutoff) discard;
     face = first_id + face_id;
-    weights = bary.yz;
 }
 """
 _WRAP_CODES = {"repeat": 0, "clamp": 1, "mirror": 2}
@@ -179,7 +168,7 @@ class _Context:
         self.masked_arrays: "weakref.WeakKeyDictionary[Mesh, list]" = weakref.WeakKeyDictionary()
 
     def framebuffer(self, width: int, height: int):
-        """A framebuffer of at least width x height: face ids + 1 (int32), barycentric weights of corners 1 and 2, depth.
+        """A framebuffer of at least width x height: face ids + 1 (int32) and depth.
 
         One is kept and replaced by a larger one when a draw needs more (sides rounded up to 1024 samples).
         """
@@ -189,23 +178,24 @@ class _Context:
                          for need, have in zip((width, height), old))
             self.fbo = None
             self.gl.gc()  # the smaller one goes (in context_gc mode, objects are released here once unreferenced)
-            colors = [self.gl.renderbuffer(size, 1, dtype="i4"), self.gl.renderbuffer(size, 2, dtype="f4")]
-            self.fbo = self.gl.framebuffer(colors, self.gl.depth_renderbuffer(size))
+            self.fbo = self.gl.framebuffer([self.gl.renderbuffer(size, 1, dtype="i4")], self.gl.depth_renderbuffer(size))
         return self.fbo
 
     def vertex_array(self, mesh: Mesh, masked: np.ndarray | None = None):
-        """The mesh's triangles as three vertices each, so that a fragment's primitive id is its face index.
+        """The mesh's vertices and faces, indexed, so that a fragment's primitive id is its face index.
 
-        Faces marked in ``masked`` [F] are left out (collapsed to a point): `masked_arrays` draws them.
+        Faces marked in ``masked`` [F] are left out (collapsed to one corner, so ids keep their places):
+        `masked_vertex_arrays` draws them.
         """
         arrays = self.arrays.setdefault(mesh, {})  # with and without the masked faces
         array = arrays.get(masked is not None)
         if array is None:
-            triangles = mesh.triangles.copy()
+            faces = mesh.faces.astype(np.int32)
             if masked is not None:
-                triangles[masked] = 0.0
-            buffer = self.gl.buffer(np.ascontiguousarray(triangles.reshape(-1, 3)).tobytes())
-            array = arrays[masked is not None] = self.gl.vertex_array(self.program, [(buffer, "3f", "position")])
+                faces[masked] = faces[masked, :1]
+            vertices = self.gl.buffer(np.ascontiguousarray(mesh.vertices, np.float32).tobytes())
+            array = arrays[masked is not None] = self.gl.vertex_array(
+                self.program, [(vertices, "3f", "position")], index_buffer=self.gl.buffer(faces.tobytes()), index_element_size=4)
         return array
 
     def masked_vertex_arrays(self, mesh: Mesh, masked: np.ndarray) -> list:
@@ -318,7 +308,8 @@ class GLBackend:
             window = None if matrix is None else screen_window(mesh.vertices, eyes[b], axes[b], size, k, s.fov)
             if window is not None:
                 placed.append((b, window, matrix))
-        light = tuple(t.to(self.device, torch.float32) for t in (views.eye, views.light, views.ambient, views.light_intensity))
+        light = tuple(t.to(self.device, torch.float32)
+                      for t in (views.eye, views.axes, views.light, views.ambient, views.light_intensity))
         if placed:
             cell = tuple(max(w[axis].stop - w[axis].start for _, w, _ in placed) for axis in (0, 1))
             fit = (self.max_framebuffer // (cell[0] * k)) * (self.max_framebuffer // (cell[1] * k))
@@ -334,7 +325,6 @@ class GLBackend:
         s = self.settings
         k, size = s.supersample, s.image_size
         materials = mesh.materials if s.materials else None
-        textured = materials is not None and materials.interpolated
         masked = materials.masked if materials is not None else None
         V = len(placed)
         th, tw = (max(w[axis].stop - w[axis].start for _, w, _ in placed) for axis in (0, 1))  # the cell, in pixels
@@ -366,23 +356,11 @@ class GLBackend:
                 array.render(instances=V)
             ids = np.empty((height, width), np.int32)
             fbo.read_into(ids, viewport=(0, 0, width, height), components=1, attachment=0, dtype="i4")
-            if textured:
-                weights = np.empty((height, width, 2), np.float32)
-                fbo.read_into(weights, viewport=(0, 0, width, height), components=2, attachment=1, dtype="f4")
 
-        def by_pixel(raster: np.ndarray) -> torch.Tensor:
-            """Read-back tiles [rows * th * k, columns * tw * k, ...] as [V * th * tw, k * k, ...], pixel-major."""
-            t = torch.from_numpy(raster).to(self.device)
-            extra = tuple(range(6, raster.ndim + 4))
-            t = t.view(rows, th, k, columns, tw, k, *raster.shape[2:]).permute(0, 3, 1, 4, 2, 5, *extra)
-            return t.reshape(rows * columns * th * tw, k * k, *raster.shape[2:])[: V * th * tw]
-
-        b = torch.tensor([p[0] for p in placed], device=self.device)
-        first = torch.from_numpy((corners[:, 0] * size + corners[:, 1])).to(self.device) + b * size * size
-        pixel = (first[:, None, None] + torch.arange(th, device=self.device)[:, None] * size
-                 + torch.arange(tw, device=self.device)).reshape(-1)
-        views = tuple(t.index_select(0, b) for t in light)
-        shade_batch(s, mesh, out, by_pixel(ids), by_pixel(weights) if textured else None, pixel, views)
+        image = torch.tensor([p[0] for p in placed], device=self.device)
+        tiles = Tiles(columns, th, tw, image, torch.from_numpy(corners).to(self.device))
+        views = tuple(t.index_select(0, image) for t in light)
+        shade_batch(s, mesh, out, torch.from_numpy(ids).to(self.device), tiles, views)
 
 
 #: The largest side of the tiled framebuffer, in samples (where the driver allows as much).
