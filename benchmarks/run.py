@@ -11,7 +11,6 @@ The mesh is a real ShapeNet bench from ../shared/data/shapenet-sample
 from __future__ import annotations
 
 import datetime
-import json
 import os
 import platform
 import shutil
@@ -32,7 +31,7 @@ import timing
 import semkit
 from common import MESH, ROOT
 from semkit.classify.loaders import LITE_MEAN, LITE_STD
-from semkit.render import gl_unavailable_reason, pytorch3d_available
+from semkit.render import pytorch3d_available
 from timing import views
 
 OUT = ROOT / "docs" / "benchmarks.md"
@@ -199,44 +198,6 @@ def maps_paragraph(speed: dict) -> str:
         "`SemanticFunction(pipeline=None)` overlaps only when the network runs on a GPU."
     )
     return text
-
-
-def gl_rows() -> list[tuple[str, float, float]]:
-    """(look, embree views/s, gl views/s) on this CPU, batches of 64 at 224 px; the two timed in turn, so that a
-    change in the machine's load falls on both."""
-    if gl_unavailable_reason() is not None:
-        return []
-    mesh = semkit.scene.load_mesh(MESH, label=703)
-    pts = views(64)
-    rows = []
-    for look, options in (("white on black", {}), ("materials=True on grey", {"materials": True, "background": 0.5})):
-        renderers = {name: semkit.Renderer(name, image_size=224, **options) for name in ("embree", "gl")}
-        times: dict[str, list[float]] = {name: [] for name in renderers}
-        for _ in range(REPEATS):
-            for name, r in renderers.items():
-                times[name].append(median_seconds(lambda: r.render(mesh, pts), repeats=1))
-        rows.append((look, *(64 / statistics.median(times[name]) for name in renderers)))
-    return rows
-
-
-def gl_lines(rows: list[tuple[str, float, float]]) -> list[str]:
-    lines = ["", "## gl beside embree on the CPU", ""]
-    if not rows:
-        return lines + [f"The gl backend cannot run here ({gl_unavailable_reason()}); its rows are measured where it can."]
-    lines += [
-        f"The gl backend on this machine's OpenGL ({semkit.render.gl_renderer()}), batches of 64 views at 224 px with 2x "
-        f"supersampling, against embree (both with their default threads, one per core; medians of {REPEATS} runs each, "
-        "the two timed in turn):",
-        "",
-        "| look | embree views/s | gl views/s | gl / embree |",
-        "|---|---|---|---|",
-    ]
-    lines += [f"| {look} | {e:.0f} | {g:.0f} | {g / e:.2f} |" for look, e, g in rows]
-    measured = ROOT / "docs" / "gpu.json"
-    if not (measured.exists() and any(r.get("backend") == "gl" for r in json.loads(measured.read_text())["render"])):
-        lines += ["", "On a GPU the gl backend is not measured yet: `python benchmarks/gpu.py` on a machine with a CUDA GPU "
-                  "times its rendering and its maps (The GPU path, below)."]
-    return lines
 
 
 def pytorch3d_rows() -> list[tuple[str, int, float]]:
@@ -427,7 +388,6 @@ def main() -> None:
     grid = paper_grid()
     explorer = explorer_seconds()
     p3d = pytorch3d_rows()
-    gl = gl_rows()
     regions, real = region_rows()
     adaptive = scale.adaptive_rows(scale.shapenet_meshes())
     hits = scale.cache_rows(MESH)
@@ -483,7 +443,7 @@ def main() -> None:
         lines += ["", f"On the CPU pytorch3d renders {compare(p3d_rate / embree)} than embree."]
     else:
         lines += ["pytorch3d is not installed in this environment; its row is measured where it is."]
-    lines += gl_lines(gl)
+    lines += included("gl_cpu.md", "gl beside embree on the CPU", "python benchmarks/gl_cpu.py")
     lines += [
         "",
         "## Robust regions: faithful against adaptive steps",

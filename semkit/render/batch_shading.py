@@ -34,6 +34,7 @@ class MeshTensors:
 
     normals: torch.Tensor  # [F, 3]
     first_corner: torch.Tensor  # [F, 3]
+    plane: torch.Tensor  # [F]: normal . first corner (a camera sees a face's front where normal . eye >= plane)
     edges: torch.Tensor | None = None  # [F, 2, 3]: corner 1 - corner 0, corner 2 - corner 0 (where colours vary)
     kd: torch.Tensor | None = None  # [F, 3]
     texture: torch.Tensor | None = None  # [F] long, -1 for none
@@ -61,7 +62,8 @@ def mesh_tensors(mesh: Mesh, device: torch.device, materials: bool) -> MeshTenso
     def put(array):
         return None if array is None else torch.as_tensor(array).to(device)
 
-    kept = MeshTensors(put(mesh.face_normals), put(mesh.triangles[:, 0]))
+    normals, first = put(mesh.face_normals), put(mesh.triangles[:, 0])
+    kept = MeshTensors(normals, first, (normals * first).sum(1))
     m = mesh.materials if materials else None
     if m is not None:
         kept.kd, kept.texture, kept.uv, kept.vertex_rgb = put(m.kd), put(m.texture), put(m.uv), put(m.vertex_rgb)
@@ -187,8 +189,7 @@ def _hit(t: MeshTensors, faces: torch.Tensor, origins: torch.Tensor, directions:
 
 def _toward(t: MeshTensors, eyes: torch.Tensor) -> torch.Tensor:
     """Whether each face's front side faces each camera [V, F]."""
-    chunk = max(1, 2**22 // max(len(t.normals), 1))  # views at a time: at most 4M face-view pairs in memory
-    return torch.cat([((part[:, None] - t.first_corner) * t.normals).sum(2) >= 0 for part in eyes.split(chunk)])
+    return eyes @ t.normals.T >= t.plane
 
 
 def _front_twins(t: MeshTensors, toward: torch.Tensor) -> torch.Tensor:
