@@ -43,7 +43,6 @@ class MeshTensors:
     wrap: tuple = ()
     vertex_rgb: torch.Tensor | None = None  # [F, 3, 3]
     group: torch.Tensor | None = None  # [F] long: coincident faces share a group
-    rank: torch.Tensor | None = None  # [F, 3] long
     n_groups: int = 0
 
 
@@ -72,7 +71,7 @@ def mesh_tensors(mesh: Mesh, device: torch.device, materials: bool) -> MeshTenso
         kept.images = tuple(put(image[..., :3].copy()) for image in m.images)
         kept.wrap = tuple(m.wrap)
         if mesh.twins is not None:
-            kept.group, kept.rank = put(mesh.twins[0]), put(mesh.twins[1])
+            kept.group = put(mesh.twins[0])
             kept.n_groups = int(mesh.twins[0].max()) + 1
     with _kept_lock:
         by_key[(str(device), materials)] = kept
@@ -142,13 +141,14 @@ def shade_batch(
         varies = torch.ones_like(shown, dtype=torch.bool) if t.vertex_rgb is not None else t.texture[shown] >= 0
         samples = torch.nonzero(torch.cat([varies.new_zeros(1), varies.reshape(-1)]).index_select(0, flat)).squeeze(1)
         row = flat.index_select(0, samples).long() - 1  # view * F + face
-        view, faces = row // len(t.kd), row % len(t.kd)
-        # The sample's place in its image's k-times finer raster: its tile's corner + its place in the tile.
+        view, faces = row // len(t.kd), shown.reshape(-1).index_select(0, row)  # the face whose colours show
+        # The sample's place in its image's k-times finer raster: its tile's corner + its place in the tile. Its ray
+        # meets the face seen where it meets the coincident face that shows, whose corners weigh the point.
         y, x = samples // width % (tiles.th * k), samples % width % (tiles.tw * k)
         corner = tiles.corner.index_select(0, view) * k
         u, v = _hit(t, faces, eyes[view], _ray(s, axes[view], corner[:, 0] + y, corner[:, 1] + x))
         part = rgb.index_select(1, samples).T.contiguous()
-        _interpolate(t, part, faces, shown.reshape(-1).index_select(0, row), u, v)
+        _interpolate(t, part, faces, u, v)
         rgb.index_copy_(1, samples, part.T)
     # Samples to pixels: the mean of each k x k block; coverage is the fraction of a pixel's samples that hit.
     pooled = torch.nn.functional.avg_pool2d(raster.view(-1, height, width), k)
@@ -202,12 +202,9 @@ def _front_twins(t: MeshTensors, toward: torch.Tensor) -> torch.Tensor:
     return best.gather(1, group) % F
 
 
-def _interpolate(t: MeshTensors, rgb: torch.Tensor, faces, shown, u: torch.Tensor, v: torch.Tensor) -> None:
-    """Multiply ``rgb`` [N, 3] by the vertex colours and textures of the ``shown`` faces at the hits (u, v) on ``faces``."""
+def _interpolate(t: MeshTensors, rgb: torch.Tensor, shown: torch.Tensor, u: torch.Tensor, v: torch.Tensor) -> None:
+    """Multiply ``rgb`` [N, 3] by the vertex colours and textures of the ``shown`` faces at their points (u, v)."""
     weights = torch.stack([1.0 - u - v, u, v], dim=1)
-    if t.group is not None:  # the same point in the corner order of the twin that shows
-        canonical = torch.empty_like(weights).scatter_(1, t.rank[faces], weights)
-        weights = canonical.gather(1, t.rank[shown])
     if t.vertex_rgb is not None:
         rgb *= (weights[:, :, None] * t.vertex_rgb[shown]).sum(1)
     texture = t.texture[shown]
