@@ -121,8 +121,8 @@ def markdown(args, runs: dict, renderer: str, version: str) -> str:
     lines = [
         "# gl on the CPU",
         "",
-        f"Measured {datetime.date.today()} by `python benchmarks/gl_cpu.py"
-        + (f" --against {args.against}`" if against else "`") + f" on: {machine()}; OpenGL: {renderer}.",
+        f"Measured {datetime.date.today()} by `{' '.join(['python', 'benchmarks/gl_cpu.py', *sys.argv[1:]])}` on: "
+        f"{machine()}; OpenGL: {renderer}.",
         "",
         f"ms per image at {args.image_size} px (2x supersampling), a batch of {args.batch} random views in one call "
         f"and its first {min(args.batch, 8)} views one call each; medians of "

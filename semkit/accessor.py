@@ -76,16 +76,12 @@ class DatasetAccessor(_Semkit):
             i = networks.index(network) if network is not None and network in networks else (0 if network is None else -1)
             if i < 0 or j < 0:
                 raise KeyError(f"this study has shapes {names} and networks {networks}, not {shape!r} / {network!r}")
-            mesh, classifier = load_shape(shapes[j]), load_classifier(networks[i])
+            mesh, classifier = load_shape(shapes[j]), load_classifier(networks[i], settings.get("precision", "float32"))
             digests = settings["mesh_digests"][j], settings["network_digests"][i]
             renderer = Renderer(image_size=settings["image_size"] or classifier.input_size)
         elif "renderer" in attrs and "network" in attrs and "shape" in attrs:  # one map of a SemanticFunction
             described = settings.get("function", {})
-            mesh, classifier = load_shape(attrs["shape"]), load_classifier(attrs["network"])
-            if attrs.get("precision", "float32") != "float32":  # a copy in the map's precision, not the shared one
-                from .classify import load_classifier as fresh_classifier
-
-                classifier = fresh_classifier(attrs["network"], precision=attrs["precision"])
+            mesh, classifier = load_shape(attrs["shape"]), load_classifier(attrs["network"], attrs.get("precision", "float32"))
             digests = described.get("mesh_digest"), described.get("network_digest")
             options = json.loads(attrs["renderer"])
             renderer = Renderer(options["backend"], options["image_size"], supersample=options["supersample"],

@@ -2,6 +2,9 @@
 fingerprint, a store made in one precision is never handed back for another, and bfloat16 answers as float32
 does on most renders of the real bundled Lite0."""
 
+import dataclasses
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -113,3 +116,22 @@ def test_a_bfloat16_map_gives_back_its_function_in_bfloat16():
     assert again.classifier.precision == "bfloat16" and again.classifier.fingerprint() == f.classifier.fingerprint()
     points = np.array([[a, e] for a in result.azimuth.values for e in result.elevation.values])
     np.testing.assert_allclose(again(points), result.score.transpose("azimuth", "elevation").values.ravel(), atol=1e-6)
+
+
+def test_a_study_in_bfloat16_loads_its_networks_in_it_on_dask_too(tmp_path):
+    """StudySpec(precision=): the networks named load in it here and on Dask's workers; the store records it, so a
+    float32 study never reads a bfloat16 store; a Classifier of another precision is refused."""
+    spec = semkit.StudySpec(["vase"], ["efficientnet_lite0"], semkit.Maps(step=(120, 50)), image_size=32,
+                            precision="bfloat16")
+    here = semkit.study(spec, progress=False)
+    on_dask = semkit.study(spec, store=tmp_path / "dask.zarr", scheduler="local", workers=1, progress=False)
+    np.testing.assert_allclose(on_dask.score.values, here.score.values, atol=1e-6)
+    settings = json.loads(on_dask.attrs["settings"])
+    assert settings["precision"] == "bfloat16" and on_dask.semkit.function().classifier.precision == "bfloat16"
+    full = semkit.study(dataclasses.replace(spec, precision="float32"), progress=False)
+    assert "precision" not in json.loads(full.attrs["settings"])  # float32 studies keep the settings they had
+    assert not np.allclose(full.score.values, here.score.values, atol=1e-6)  # another network, as far as results go
+    with pytest.raises(ValueError, match="differs in .*precision"):
+        semkit.study(dataclasses.replace(spec, precision="float32"), store=tmp_path / "dask.zarr", progress=False)
+    with pytest.raises(ValueError, match="computes in float32, but the study's precision is 'bfloat16'"):
+        semkit.StudySpec(["vase"], [semkit.load_classifier("efficientnet_lite0")], precision="bfloat16")

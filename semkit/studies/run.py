@@ -116,7 +116,7 @@ def study(
     if scheduler is not None and not all(isinstance(s, str) for s in spec.shapes):
         raise ValueError("on Dask, shapes are given as names or files (gallery names, mesh paths, ShapeNet ids): the workers load them")
     meshes = [load_shape(s) for s in spec.shapes]
-    classifiers = [n if isinstance(n, Classifier) else cached_classifier(str(n)) for n in spec.networks]
+    classifiers = [n if isinstance(n, Classifier) else cached_classifier(str(n), spec.precision) for n in spec.networks]
     # files by absolute path, so that workers (started elsewhere) read the same ones
     names = [_loadable(s, m) for s, m in zip(spec.shapes, meshes)]
     settings = spec.settings(meshes, classifiers, names)

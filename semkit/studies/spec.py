@@ -15,7 +15,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..classify import BUNDLED, load_classifier
+from ..classify import BUNDLED, Classifier, load_classifier
+from ..classify.classifier import check_precision
 from ..criterion import Criterion
 from ..maps import resolve_max_error
 from ..regions import ALGORITHMS, DEFAULT_STEP_RULE, STEP_RULES, StepRule
@@ -24,9 +25,9 @@ from ..store import versioned
 from ..validation import check_count
 
 @lru_cache(maxsize=8)
-def cached_classifier(name: str):
-    """A network by name, loaded once per (worker) process (the 8 most recently used)."""
-    return load_classifier(name)
+def cached_classifier(name: str, precision: str = "float32"):
+    """A network by name in a precision, loaded once per (worker) process (the 8 most recently used)."""
+    return load_classifier(name, precision=precision)
 
 
 #: The starts of a region study unless given (azimuth, elevation in degrees).
@@ -205,14 +206,17 @@ class StudySpec:
     image_size : int, optional
         The render size in pixels; None: maps render once at the networks' largest input size, region searches at
         each network's own.
+    precision : {"float32", "bfloat16", "float16"}, default "float32"
+        The precision the networks named compute in (see [`load_classifier`][semkit.load_classifier]); workers load
+        them in it. A lower one is another network as far as results go: the store records it.
 
     Raises
     ------
     TypeError
         A single name for ``shapes`` or ``networks``, a ``kind`` or ``space`` of the wrong type.
     ValueError
-        No shapes or networks, an unknown kind or network, an ``image_size`` under 8, a grid or starts that do not fit
-        the Space.
+        No shapes or networks, an unknown kind, network or precision, a Classifier of another precision, an
+        ``image_size`` under 8, a grid or starts that do not fit the Space.
     """
 
     shapes: Sequence[Any]
@@ -220,6 +224,7 @@ class StudySpec:
     kind: "str | Maps | Regions" = "map"
     space: Space = field(default_factory=Space.paper)
     image_size: int | None = None
+    precision: str = "float32"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "shapes", _names(self.shapes, "shapes"))
@@ -237,9 +242,13 @@ class StudySpec:
             raise TypeError(f"space must be a semkit.Space, got {type(self.space).__name__}")
         if self.image_size is not None:
             check_count(self.image_size, "image_size", minimum=8, what="pixels; or None for the network's own size")
+        object.__setattr__(self, "precision", check_precision(self.precision))
         for network in self.networks:  # unknown names are named now, before any work (loading is cached)
             if isinstance(network, str):
-                cached_classifier(network)
+                cached_classifier(network, self.precision)
+            elif isinstance(network, Classifier) and network.precision != self.precision:
+                raise ValueError(f"network {network.name} computes in {network.precision}, but the study's precision is "
+                                 f"{self.precision!r}: pass StudySpec(precision={network.precision!r}) or the network's name")
         self.kind.settings(self.space)  # the grid or the starts, checked against the Space
 
     def settings(self, shapes: Sequence[Any], networks: Sequence[Any], shape_names: Sequence[str]) -> dict[str, Any]:
@@ -281,4 +290,6 @@ class StudySpec:
             "labels": [int(m.label) for m in shapes], "mesh_digests": [m.fingerprint() for m in shapes],
             "networks": names_of_networks, "network_digests": [c.fingerprint() for c in networks],
             "space": self.space.to_dict(), "image_size": size, **self.kind.settings(self.space),
+            # float32 studies keep the settings they always had, so their stores still match
+            **({"precision": self.precision} if self.precision != "float32" else {}),
         })

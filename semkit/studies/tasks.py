@@ -119,7 +119,7 @@ def run_task(store: str, spec: StudySpec, settings: dict[str, Any], networks: li
     todo = [i for i in networks if int(done_flags(Path(store), settings)[i, j]) == 0]
     if not todo:
         return 0
-    classifiers = {i: cached_classifier(settings["networks"][i]) for i in todo}
+    classifiers = {i: cached_classifier(settings["networks"][i], spec.precision) for i in todo}
     mesh = cached_shape(settings["shapes"][j])
     for i in todo:
         if classifiers[i].fingerprint() != settings["network_digests"][i] or mesh.fingerprint() != settings["mesh_digests"][j]:
