@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from semkit.render import gl_unavailable_reason
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -34,3 +36,16 @@ def test_gpu_benchmark_runs_on_the_cpu_at_toy_sizes(tmp_path, shapenet_root):
     text = out_md.read_text()
     assert "efficientnet_lite0" in text and "points/s" in text and "paper's study" in text
     assert "A study of 2 ShapeNet shapes x 3 networks" in text
+
+
+def test_gl_cpu_benchmark_runs_at_toy_sizes_beside_another_checkout(tmp_path, shapenet_root):
+    if gl_unavailable_reason() is not None:
+        pytest.skip(gl_unavailable_reason())
+    out_md = tmp_path / "gl_cpu.md"
+    subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "gl_cpu.py"), "--quick", "--against", str(ROOT), "--markdown", str(out_md)],
+        check=True, capture_output=True, text=True, env={**os.environ, "SEMKIT_SHAPENET": str(shapenet_root)},
+    )
+    text = out_md.read_text()
+    assert text.count("| bench, white on black |") == 1 and "(batch)" in text and "textured bench, materials" in text
+    assert "gl against embree on 2 meshes" in text and "| white on black | 2 | 2 |" in text
