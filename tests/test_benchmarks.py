@@ -31,6 +31,8 @@ def test_gpu_benchmark_runs_on_the_cpu_at_toy_sizes(tmp_path, shapenet_root):
         assert {m["backend"] for m in maps} == {"embree", "gl"}
         gl_map, embree_map = (next(m for m in maps if m["backend"] == b) for b in ("gl", "embree"))
         assert gl_map["top1_rate"] == embree_map["top1_rate"]  # the same images classify the same
+    low = [m for m in maps if m["precision"] == "bfloat16"]  # Lite0 in bfloat16: its own row, its agreement measured
+    assert len(low) == 1 and 0 <= low[0]["top1_agreement"] <= 1 and "in bfloat16" in out_md.read_text()
     study = result["study"]  # the --quick study: 2 shapes x 3 networks, azimuth step 90 (4) x elevation -10, 80 (2)
     assert study["shapes"] == 2 and study["views"] == 2 * 4 * 2 and study["classifications"] == 3 * study["views"]
     text = out_md.read_text()
