@@ -182,7 +182,7 @@ def test_onnx_runtime_gives_the_networks_probabilities(chair_mesh, lite0):
     in_torch = Classifier(lite0.module, input_size=224, mean=LITE_MEAN, std=LITE_STD, engine="torch")
     with torch.inference_mode():
         fast, reference = lite0(images), in_torch(images)
-    assert list(lite0._onnx) == [(224, 224)] and not in_torch._onnx
+    assert list(lite0._exported) == [(224, 224)] and not in_torch._exported
     torch.testing.assert_close(fast, reference, rtol=0, atol=1e-5)
     assert (fast.argmax(1) == reference.argmax(1)).all()
     # resized inputs, micro-batches and a batch of one
@@ -195,7 +195,7 @@ def test_onnx_runtime_gives_the_networks_probabilities(chair_mesh, lite0):
     assert x.grad is not None and x.grad.abs().sum() > 0
     # the runtime session is not pickled, and is remade where it is used
     again = pickle.loads(pickle.dumps(lite0))
-    assert not again._onnx
+    assert not again._exported
     with torch.inference_mode():
         torch.testing.assert_close(again(images), fast)
 

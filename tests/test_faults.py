@@ -1034,6 +1034,12 @@ BATTERY_32_PRECISION = [
      "engine='onnxruntime' runs float32 only"),
     ("float16 on a CPU", lambda: tiny(input_size=4, labels=["a", "b", "c"], precision="float16")(torch.rand(1, 3, 1, 1)),
      ValueError, "runs on a GPU only"),
+    ("float16 asked of the OpenVINO engine", lambda: tiny(precision="float16", engine="openvino"), ValueError,
+     "engine='openvino' runs float32 or bfloat16 on a CPU"),
+    ("an engine set to a misspelt name", lambda: setattr(tiny(), "engine", "open_vino"), ValueError,
+     "unknown engine 'open_vino'"),
+    ("a study of a Classifier in another precision", lambda: semkit.StudySpec(["vase"], [tiny()], precision="bfloat16"),
+     ValueError, "computes in float32, but the study's precision is 'bfloat16'"),
 ]
 
 

@@ -13,7 +13,10 @@ from torch import nn
 import semkit
 from semkit import SemanticFunction, gallery, semantic_map
 from semkit.classify import PRECISIONS
+from semkit.classify.engine import openvino_unavailable_reason
 from semkit.store import StoreError
+
+needs_openvino = pytest.mark.skipif(openvino_unavailable_reason() is not None, reason=str(openvino_unavailable_reason()))
 
 
 class Tiny(nn.Module):
@@ -94,18 +97,55 @@ def test_a_float32_store_is_never_handed_back_for_bfloat16_nor_the_reverse(tmp_p
         semantic_map(SemanticFunction(mug, tiny(), renderer=renderer), step=(180, 100), store=other, progress=False)
 
 
-def test_bfloat16_answers_as_float32_on_most_renders_of_the_real_lite0(lite0):
-    """The bundled Lite0 at a small render size: top-1 mostly equal, probabilities close."""
+@pytest.mark.parametrize("engine", ["auto", "torch"])
+def test_bfloat16_answers_as_float32_on_most_renders_of_the_real_lite0(lite0, engine):
+    """The bundled Lite0 at a small render size: top-1 mostly equal, probabilities close; "auto" runs it in OpenVINO
+    where this CPU computes bfloat16 (else PyTorch's autocast), "torch" in PyTorch's autocast."""
     renderer = semkit.Renderer(image_size=64)
     points = np.array([[a, e] for a in range(0, 360, 45) for e in (0, 30)], dtype=float)
     images = torch.cat([renderer.render(gallery.load(name), azimuth=points[:, 0], elevation=points[:, 1])
                         for name in ("coffee_mug", "vase")])
     low = semkit.load_classifier("efficientnet_lite0", precision="bfloat16")
+    low.engine = engine
     full, half = lite0(images), low(images)
-    assert half.dtype == torch.float32 and low.engines() == {(224, 224): "torch"}
+    expected = "openvino" if engine == "auto" and openvino_unavailable_reason() is None else "torch"
+    assert half.dtype == torch.float32 and low.engines() == {(224, 224): expected}
     agreement = float((full.argmax(1) == half.argmax(1)).float().mean())
     assert agreement >= 0.8, agreement
     assert float((full - half).abs().max()) < 0.2
+    assert 0 < float((full - half).abs().max())  # bfloat16 is not float32
+
+
+@needs_openvino
+def test_openvino_runs_float32_as_onnx_runtime_does_and_bfloat16_as_another_network(lite0):
+    """engine="openvino": float32 equal to ONNX Runtime's to rounding; bfloat16 in OpenVINO is neither float32 nor
+    PyTorch's bfloat16 as far as stores go (three fingerprints)."""
+    images = torch.rand(6, 3, 224, 224)
+    in_openvino = semkit.load_classifier("efficientnet_lite0")
+    in_openvino.engine = "openvino"
+    torch.testing.assert_close(in_openvino(images), lite0(images), rtol=1e-3, atol=1e-5)
+    assert in_openvino.engines() == {(224, 224): "openvino"} and lite0.engines()[(224, 224)] == "onnxruntime"
+    assert in_openvino.fingerprint() == lite0.fingerprint()  # float32 is float32, whichever runtime computes it
+    low = semkit.load_classifier("efficientnet_lite0", precision="bfloat16")
+    prints = {}
+    for engine in ("auto", "openvino", "torch"):
+        low.engine = engine
+        prints[engine] = low.fingerprint()
+    assert prints["auto"] == prints["openvino"] != prints["torch"] and lite0.fingerprint() not in prints.values()
+
+
+def test_without_openvino_bfloat16_runs_in_pytorch_and_a_failing_export_is_not_hidden(monkeypatch):
+    from semkit.classify import classifier as module
+
+    monkeypatch.setattr(module, "openvino_unavailable_reason", lambda: "OpenVINO is not installed")
+    low = tiny("bfloat16")
+    low(torch.rand(2, 3, 32, 32))
+    assert low.engines() == {(32, 32): "torch"}
+    monkeypatch.setattr(module, "openvino_unavailable_reason", lambda: None)
+    failing = tiny("bfloat16")
+    monkeypatch.setattr(module.OpenVinoNetwork, "of", lambda *a: (_ for _ in ()).throw(ValueError("no export")))
+    with pytest.raises(RuntimeError, match="cannot run in OpenVINO in bfloat16: no export .*engine='torch'"):
+        failing(torch.rand(2, 3, 32, 32))
 
 
 def test_a_bfloat16_map_gives_back_its_function_in_bfloat16():

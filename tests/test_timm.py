@@ -54,7 +54,7 @@ def test_a_timm_network_from_a_file_gives_timms_probabilities(mug, tmp_path, suf
     expected = _timm_probabilities(reference, images, cfg["mean"], cfg["std"])
     assert expected.max() > 0.1  # a distribution that the wrong preprocessing would change
     assert (probs - expected).abs().max() <= 1e-4
-    assert list(c._onnx) == [(224, 224)]  # run in ONNX Runtime, as semkit runs it on a CPU
+    assert list(c._exported) == [(224, 224)]  # run in ONNX Runtime, as semkit runs it on a CPU
     assert (_timm_probabilities(reference, images, (0.5,) * 3, (0.5,) * 3) - expected).abs().max() > 1e-2
 
 

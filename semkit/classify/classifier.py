@@ -7,8 +7,10 @@ so callers never have to know them.
 
 Networks by name come from `.loaders`; CPU inference runs in ONNX
 Runtime where it agrees with PyTorch (`.engine`). A lower precision
-(``precision="bfloat16"``) runs in PyTorch under autocast: ONNX Runtime's
-CPU kernels are float32 (docs/precision.md measures speed and agreement).
+(``precision="bfloat16"``) runs on a CPU in OpenVINO where it is installed
+and the CPU computes bfloat16, else in PyTorch under autocast (ONNX
+Runtime's CPU kernels are float32; docs/precision.md measures speed and
+agreement).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import torch
 from torch import nn
 
 from ..validation import check_count
-from .engine import ENGINES, Normalized, OnnxNetwork
+from .engine import ENGINES, Normalized, OnnxNetwork, OpenVinoNetwork, openvino_unavailable_reason
 from .labels import check_labels, imagenet_labels, resolve_label
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -57,25 +59,26 @@ class Classifier(nn.Module):
     labels : sequence of str, optional
         The class names of the network's outputs, in order; None: ImageNet's 1000.
     precision : {"float32", "bfloat16", "float16"}, default "float32"
-        The precision the network computes in (PyTorch autocast; the weights stay float32). A lower one is for
-        hardware built for it (a GPU's tensor cores; on a CPU without AMX it measured slower than float32 in
-        ONNX Runtime, docs/precision.md) and changes some answers, so results record it and stores made in one
-        are never handed back for another. float16 runs on a GPU only (a CPU computes it dozens of times slower
-        than float32).
-    engine : {"auto", "torch", "onnxruntime"}, default "auto"
-        "auto" runs inference on the CPU in ONNX Runtime, exported from ``module`` at the first call at each image
-        size (weights changed after that call are not seen: make a new Classifier); inputs that require grad, and
-        GPU inputs, run in PyTorch, and so does a precision other than float32. "torch" always uses PyTorch;
-        "onnxruntime" fails loudly where "auto" falls back (for that image size only, with a warning: `engines`
-        says which engine runs each size), and takes float32 only.
+        The precision the network computes in (the weights stay float32). A lower one is for hardware built for
+        it (a GPU's tensor cores, a CPU's AVX-512 BF16 or AMX: docs/precision.md) and changes some answers, so
+        results record it and stores made in one are never handed back for another (nor, for bfloat16 on a CPU,
+        for another runtime). float16 runs on a GPU only (a CPU computes it dozens of times slower than float32).
+    engine : {"auto", "torch", "onnxruntime", "openvino"}, default "auto"
+        Where CPU inference runs. "auto": float32 in ONNX Runtime, bfloat16 in OpenVINO where it is installed and
+        the CPU computes bfloat16 (else in PyTorch under autocast), each from an ONNX export of ``module`` made
+        at the first call at each image size and checked in float32 against PyTorch on that batch (weights
+        changed after that call are not seen: make a new Classifier); inputs that require grad, and GPU inputs,
+        run in PyTorch (autocast for a lower precision). "torch" always uses PyTorch; "onnxruntime" (float32
+        only) and "openvino" (float32 or bfloat16) fail loudly where "auto" falls back to PyTorch for float32
+        (for that image size only, with a warning: `engines` says which engine runs each size).
     weights : str, optional
         What weights the network has, as recorded in results; ``"random"`` marks an untrained network.
 
     Raises
     ------
     ValueError
-        An unknown engine or precision, "onnxruntime" with a precision other than float32, or labels that are
-        not class names.
+        An unknown engine or precision, "onnxruntime" with a precision other than float32, "openvino" with
+        float16, or labels that are not class names.
     """
 
     def __init__(
@@ -93,10 +96,10 @@ class Classifier(nn.Module):
         weights: str | None = None,
     ) -> None:
         super().__init__()
-        if engine not in ENGINES:
-            raise ValueError(f"unknown engine {engine!r}; choose one of {ENGINES}")
+        # The exported network of each image (height, width) on the CPU; None: PyTorch runs that size.
+        self._exported: dict[tuple[int, int], OnnxNetwork | OpenVinoNetwork | None] = {}
+        self._precision = "float32"
         self.engine = engine
-        self._onnx: dict[tuple[int, int], OnnxNetwork | None] = {}  # by image (height, width); None: PyTorch there
         self.precision = precision
         self._fingerprint: str | None = None
         self.module = module.eval().to(memory_format=torch.channels_last)
@@ -121,6 +124,18 @@ class Classifier(nn.Module):
         self._micro_batch = check_count(value, "micro_batch")
 
     @property
+    def engine(self) -> str:
+        """Where CPU inference runs: "auto", "torch", "onnxruntime" or "openvino" (see the class's parameters)."""
+        return self._engine
+
+    @engine.setter
+    def engine(self, value: str) -> None:
+        if value not in ENGINES:
+            raise ValueError(f"unknown engine {value!r}; choose one of {ENGINES}")
+        self._engine = value
+        self.precision = self._precision  # checked against the engine; the engine of each size is chosen again
+
+    @property
     def precision(self) -> str:
         """The precision the network computes in: "float32", "bfloat16" or "float16" (part of `fingerprint`)."""
         return self._precision
@@ -128,11 +143,14 @@ class Classifier(nn.Module):
     @precision.setter
     def precision(self, value: str) -> None:
         value = check_precision(value)
-        if value != "float32" and self.engine == "onnxruntime":
+        if value != "float32" and self._engine == "onnxruntime":
             raise ValueError(f"engine='onnxruntime' runs float32 only (its CPU kernels have no {value}); use "
                              f"engine='auto' or 'torch' for precision={value!r}")
+        if value == "float16" and self._engine == "openvino":
+            raise ValueError("engine='openvino' runs float32 or bfloat16 on a CPU; float16 runs on a GPU only, in "
+                             "PyTorch: use engine='auto' or 'torch' for precision='float16'")
         self._precision = value
-        self._onnx.clear()  # the engine of each size is chosen again
+        self._exported.clear()  # the engine of each size is chosen again
 
     @property
     def untrained(self) -> bool:
@@ -168,7 +186,9 @@ class Classifier(nn.Module):
         seen (make a new Classifier).
         """
         if self.precision != "float32":  # float32's digest is the one semkit always had, so its stores still match
-            return hashlib.sha256(f"{self._weights_digest()}:{self.precision}".encode()).hexdigest()[:16]
+            # bfloat16 in OpenVINO rounds otherwise than PyTorch's autocast: another network as far as results go
+            runtime = ":openvino" if self.device.type == "cpu" and self._cpu_runtime() == "openvino" else ""
+            return hashlib.sha256(f"{self._weights_digest()}:{self.precision}{runtime}".encode()).hexdigest()[:16]
         return self._weights_digest()
 
     def _weights_digest(self) -> str:
@@ -230,13 +250,21 @@ class Classifier(nn.Module):
 
     def _forward(self, x: torch.Tensor) -> torch.Tensor:
         """Logits of resized images: normalized, then through the network (checked: one row of classes per image)."""
+        if x.device.type == "cpu" and not x.requires_grad and self._cpu_runtime() != "torch":
+            network = self._exported_network(x)
+            if network is not None:
+                return self._checked(network(x), len(x))
         if self.precision != "float32":
             return self._checked(self._lower_forward(x), len(x))
-        if self.engine != "torch" and x.device.type == "cpu" and not x.requires_grad:
-            onnx = self._onnx_network(x)
-            if onnx is not None:
-                return self._checked(onnx(x), len(x))
         return self._checked(self._torch_forward(x), len(x))
+
+    def _cpu_runtime(self) -> str:
+        """What runs CPU inference (where it can): "onnxruntime", "openvino" or "torch"."""
+        if self.engine != "auto":
+            return self.engine
+        if self.precision == "float32":
+            return "onnxruntime"
+        return "openvino" if self.precision == "bfloat16" and openvino_unavailable_reason() is None else "torch"
 
     def _lower_forward(self, x: torch.Tensor) -> torch.Tensor:
         """Logits computed under autocast in the classifier's precision, returned as float32."""
@@ -245,7 +273,7 @@ class Classifier(nn.Module):
                              "dozens of times slower than float32 (docs/precision.md). On a CPU use "
                              "precision='bfloat16'; or move the classifier to a GPU (classifier.to('cuda'))")
         if x.device.type == "cpu":
-            self._onnx.setdefault((int(x.shape[-2]), int(x.shape[-1])), None)  # `engines`: PyTorch runs this size
+            self._exported.setdefault((int(x.shape[-2]), int(x.shape[-1])), None)  # `engines`: PyTorch runs this size
         with torch.autocast(x.device.type, dtype=_DTYPES[self.precision]):
             return self._torch_forward(x).float()
 
@@ -273,43 +301,50 @@ class Classifier(nn.Module):
         """
         return self.logits(images).softmax(dim=-1)
 
-    def _onnx_network(self, x: torch.Tensor) -> "OnnxNetwork | None":
-        """The network in ONNX Runtime for images of x's size; None where "auto" falls back to PyTorch.
+    def _exported_network(self, x: torch.Tensor) -> "OnnxNetwork | OpenVinoNetwork | None":
+        """The network exported for images of x's size, in ONNX Runtime or OpenVINO; None where "auto" falls back
+        to PyTorch.
 
-        Made at the first CPU inference at that size, and checked on that
-        first batch against PyTorch: an export that computes something else
+        Made at the first CPU inference at that size, and checked in float32 on
+        that first batch against PyTorch: an export that computes something else
         (say, a data-dependent branch frozen at export) is not used.
         """
         size = (int(x.shape[-2]), int(x.shape[-1]))
-        if size not in self._onnx:
+        if size not in self._exported:
+            runtime = self._cpu_runtime()
             try:
                 network = self.module if self._preprocess is not None else Normalized(self.module, self.mean, self.std)
                 expected = self._torch_forward(x)
                 scale = float(expected.nan_to_num(0.0, 0.0, 0.0).abs().max()) if expected.numel() else 1.0
 
-                def agrees(onnx: OnnxNetwork) -> bool:
-                    return torch.allclose(onnx(x), expected, rtol=1e-3, atol=1e-4 * max(scale, 1.0), equal_nan=True)
+                def agrees(exported: OnnxNetwork | OpenVinoNetwork) -> bool:
+                    return torch.allclose(exported(x), expected, rtol=1e-3, atol=1e-4 * max(scale, 1.0), equal_nan=True)
 
-                self._onnx[size] = OnnxNetwork.of(network, size, agrees)
+                if runtime == "openvino":
+                    self._exported[size] = OpenVinoNetwork.of(network, size, self.precision, agrees)
+                else:
+                    self._exported[size] = OnnxNetwork.of(network, size, agrees)
             except Exception as e:
-                if self.engine == "onnxruntime":
-                    raise RuntimeError(f"{self.name} cannot run in ONNX Runtime: {e}") from e
+                if self.engine != "auto" or self.precision != "float32":  # no silent change of the numerics
+                    title = {"onnxruntime": "ONNX Runtime", "openvino": "OpenVINO"}[runtime]
+                    raise RuntimeError(f"{self.name} cannot run in {title} in {self.precision}: {e} (engine='torch' "
+                                       "runs it in PyTorch)") from e
                 if not isinstance(e, ImportError):
                     warnings.warn(f"{self.name} runs in PyTorch, not ONNX Runtime, at {size[0]}x{size[1]}: {e}", stacklevel=4)
-                self._onnx[size] = None
-        return self._onnx[size]
+                self._exported[size] = None
+        return self._exported[size]
 
     def engines(self) -> dict[tuple[int, int], str]:
         """The engine that runs CPU inference at each image size (height, width) seen so far."""
-        return {size: "torch" if network is None else "onnxruntime" for size, network in self._onnx.items()}
+        return {size: "torch" if network is None else network.engine for size, network in self._exported.items()}
 
     def close(self) -> None:
-        """Drop the ONNX Runtime sessions (remade at the next call); the exports stay cached."""
-        self._onnx.clear()
+        """Drop the ONNX Runtime and OpenVINO sessions (remade at the next call); the exports stay cached."""
+        self._exported.clear()
 
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
-        state["_onnx"] = {}  # runtime sessions do not pickle; they are remade where they are used
+        state["_exported"] = {}  # runtime sessions do not pickle; they are remade where they are used
         return state
 
     def extra_repr(self) -> str:

@@ -1,11 +1,14 @@
-"""Inference engines: a network exported to ONNX and run by ONNX Runtime on the CPU, and the cache of exports.
+"""Inference engines: a network exported to ONNX and run on the CPU by ONNX Runtime or OpenVINO, and the cache of exports.
 
-On a CPU, inference runs in ONNX Runtime (the network exported once with
-``torch.onnx`` and kept in ``$SEMKIT_CACHE``): it fuses convolution, batch
-norm and activation, and measured 2.6x to 3.5x faster than PyTorch for
-EfficientNet-Lite0 on the same cores, with probabilities equal to about 1e-6
-(docs/benchmarks.md). Anything that needs gradients, or runs on a GPU, stays
-in PyTorch.
+On a CPU, float32 inference runs in ONNX Runtime (the network exported once
+with ``torch.onnx`` and kept in ``$SEMKIT_CACHE``): it fuses convolution,
+batch norm and activation, and measured 2.6x to 3.5x faster than PyTorch
+for EfficientNet-Lite0 on the same cores, with probabilities equal to about
+1e-6 (docs/benchmarks.md). bfloat16 runs in OpenVINO where it is installed
+and the CPU computes bfloat16 (AVX-512 BF16 or AMX): ONNX Runtime's CPU
+kernels are float32 only, and PyTorch's autocast ran slower than float32
+here (docs/precision.md). Anything that needs gradients, or runs on a GPU,
+stays in PyTorch.
 """
 
 from __future__ import annotations
@@ -18,16 +21,20 @@ import os
 import sys
 import warnings
 from collections import OrderedDict
+from functools import lru_cache
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import torch
 from torch import nn
 
 from ..store import write_bytes
 
-#: How a Classifier runs its network: "auto" (ONNX Runtime for CPU inference when it is installed), or one of these.
-ENGINES = ("auto", "torch", "onnxruntime")
+#: How a Classifier runs its network: "auto" (on a CPU: ONNX Runtime for float32, OpenVINO for bfloat16, where
+#: installed), or one of these.
+ENGINES = ("auto", "torch", "onnxruntime", "openvino")
+#: OpenVINO's name of each precision it computes in (its CPU plugin's inference precision hint).
+OPENVINO_PRECISIONS = {"float32": "f32", "bfloat16": "bf16"}
 
 
 class Normalized(nn.Module):
@@ -117,6 +124,8 @@ class OnnxNetwork:
     network in PyTorch (a change the key cannot see) is exported again.
     """
 
+    engine = "onnxruntime"
+
     def __init__(self, model_bytes: bytes) -> None:
         import onnxruntime
 
@@ -138,30 +147,81 @@ class OnnxNetwork:
         """
         import onnxruntime  # noqa: F401  (fail early, before exporting, where it is missing)
 
-        key, persistent = export_key(model, size)
-        folder = cache_dir() if persistent else None
-        path = folder / "onnx" / f"{key}.onnx" if folder is not None else None
-        kept = exports.get(key)
-        if kept is None and path is not None and path.is_file():
-            kept = path.read_bytes()
-        if kept is not None:
-            with contextlib.suppress(Exception):  # an unreadable or stale export is exported again and replaced
-                network = cls(kept)
-                if agrees(network):
-                    exports.put(key, kept)
-                    return network
-        model_bytes = export_onnx(model, size)
-        network = cls(model_bytes)
-        if not agrees(network):
-            raise ValueError("its ONNX export computes other outputs than the network in PyTorch")
-        exports.put(key, model_bytes)
-        if path is not None:
-            write_atomically(path, model_bytes)
-        return network
+        return exported(model, size, cls, agrees, exports)
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         images = x.detach().to(torch.float32).contiguous().numpy()
         return torch.from_numpy(self.session.run(None, {self.input_name: images})[0])
+
+
+class OpenVinoNetwork:
+    """A network exported to ONNX and run by OpenVINO on the CPU in a precision, with torch tensors in and out.
+
+    The export is the one ONNX Runtime runs (the same cache and key). It is
+    checked in float32 against PyTorch before it runs in a lower precision, so
+    a faulty export is caught where the comparison is exact to rounding.
+    """
+
+    engine = "openvino"
+
+    def __init__(self, model_bytes: bytes, precision: str = "float32") -> None:
+        import openvino
+
+        core = openvino.Core()
+        config = {"INFERENCE_PRECISION_HINT": OPENVINO_PRECISIONS[precision],  # never the CPU's default
+                  "INFERENCE_NUM_THREADS": torch.get_num_threads(), "PERFORMANCE_HINT": "LATENCY",
+                  "ENABLE_CPU_PINNING": False}  # the rendering threads and other workers share the cores
+        self.model_bytes, self.precision = model_bytes, precision
+        self.compiled = core.compile_model(core.read_model(model_bytes), "CPU", config)
+
+    @classmethod
+    def of(cls, model: nn.Module, size: tuple[int, int], precision: str, agrees: Callable[["OpenVinoNetwork"], bool],
+           exports: ExportCache = EXPORTS) -> "OpenVinoNetwork":
+        """The model at ``size`` in OpenVINO in ``precision``, its export checked in float32 by ``agrees``."""
+        checked = exported(model, size, cls, agrees, exports)
+        return checked if precision == "float32" else cls(checked.model_bytes, precision)
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        images = x.detach().to(torch.float32).contiguous().numpy()
+        return torch.from_numpy(self.compiled(images)[0].copy())
+
+
+@lru_cache(maxsize=1)
+def openvino_unavailable_reason() -> str | None:
+    """Why bfloat16 cannot run in OpenVINO here (a sentence with the fix), or None when it can."""
+    try:
+        import openvino
+    except ImportError:
+        return "OpenVINO is not installed (pip install 'semkit[openvino]')"
+    if "BF16" not in openvino.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES"):
+        return "this CPU does not compute bfloat16 (no AVX-512 BF16 or AMX)"
+    return None
+
+
+def exported(model: nn.Module, size: tuple[int, int], make: Callable[[bytes], Any], agrees: Callable[[Any], bool],
+             exports: ExportCache = EXPORTS) -> Any:
+    """``make`` (a runtime) of the model's ONNX export at ``size``, as kept in memory or on disk where it
+    ``agrees``, else exported again; a fresh export that does not agree raises ValueError, and is not kept."""
+    key, persistent = export_key(model, size)
+    folder = cache_dir() if persistent else None
+    path = folder / "onnx" / f"{key}.onnx" if folder is not None else None
+    kept = exports.get(key)
+    if kept is None and path is not None and path.is_file():
+        kept = path.read_bytes()
+    if kept is not None:
+        with contextlib.suppress(Exception):  # an unreadable or stale export is exported again and replaced
+            network = make(kept)
+            if agrees(network):
+                exports.put(key, kept)
+                return network
+    model_bytes = export_onnx(model, size)
+    network = make(model_bytes)
+    if not agrees(network):
+        raise ValueError("its ONNX export computes other outputs than the network in PyTorch")
+    exports.put(key, model_bytes)
+    if path is not None:
+        write_atomically(path, model_bytes)
+    return network
 
 
 def cache_dir() -> Path | None:
