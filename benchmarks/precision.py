@@ -8,18 +8,21 @@ Measures, in one run on one machine:
 
 * views/s classifying 224 px renders of a ShapeNet bench (batches of
   ``--batch``), each network in float32 (its default engine: ONNX Runtime),
-  in float32 in PyTorch, and in bfloat16 (PyTorch autocast), run side by
-  side in turn, the median of ``--repeats`` runs after a warm-up;
+  in float32 in PyTorch, in bfloat16 in its default engine (OpenVINO where
+  installed and the CPU computes bfloat16) and in bfloat16 in PyTorch
+  (autocast), run side by side in turn, the median of ``--repeats`` runs
+  after a warm-up;
 * for ``--shapes`` ShapeNet shapes (taken in turn from each class of the
   sample), a `semantic_map` on a coarse grid (``--step``, azimuth by
-  elevation) with each network in both precisions (one render per view, as
-  a SemanticFunctions map): the share of views where bfloat16's top-1 is
-  float32's, and the share each precision gets right.
+  elevation) with each network in both precisions, each in its default
+  engine (one render per view, as a SemanticFunctions map): the share of
+  views where bfloat16's top-1 is float32's, and the share each precision
+  gets right.
 
-Why bfloat16 runs in PyTorch: ONNX Runtime, semkit's float32 CPU engine,
-takes no bfloat16 convolution (ONNX's Conv has no bfloat16 type), so a
-lower precision runs under ``torch.autocast`` with oneDNN's bfloat16
-kernels. The header records the machine's load average: on a machine shared
+Why bfloat16 runs in OpenVINO: ONNX Runtime, semkit's float32 CPU engine,
+takes no bfloat16 convolution (ONNX's Conv has no bfloat16 type), and
+``torch.autocast`` with oneDNN's bfloat16 kernels ran slower than float32
+in ONNX Runtime on this project's CPUs. The header records the machine's load average: on a machine shared
 with other work, PyTorch's OpenMP threads, which spin between parallel
 regions by default, lose far more than ONNX Runtime's (which semkit keeps
 from spinning). So the script runs with ``OMP_WAIT_POLICY=PASSIVE`` unless
@@ -96,8 +99,9 @@ def speeds(name: str, batch: int, repeats: int) -> dict[str, float]:
     az = np.linspace(0, 360, batch, endpoint=False)
     images = semkit.Renderer(image_size=224).render(mesh, azimuth=az, elevation=np.full(batch, 20.0))
     runs = {"float32": semkit.load_classifier(name), "float32, PyTorch": semkit.load_classifier(name),
-            "bfloat16": semkit.load_classifier(name, precision="bfloat16")}
-    runs["float32, PyTorch"].engine = "torch"
+            "bfloat16": semkit.load_classifier(name, precision="bfloat16"),
+            "bfloat16, PyTorch": semkit.load_classifier(name, precision="bfloat16")}
+    runs["float32, PyTorch"].engine = runs["bfloat16, PyTorch"].engine = "torch"
     times: dict[str, list[float]] = {k: [] for k in runs}
     with torch.no_grad():
         for classifier in runs.values():
@@ -107,8 +111,9 @@ def speeds(name: str, batch: int, repeats: int) -> dict[str, float]:
                 start = time.perf_counter()
                 classifier(images)
                 times[key].append(time.perf_counter() - start)
-    engine = runs["float32"].engines().get((runs["float32"].input_size,) * 2, "torch")
-    return {"engine": engine, **{k: batch / float(np.median(t)) for k, t in times.items()}}
+    engines = {k: runs[k].engines().get((runs[k].input_size,) * 2, "torch") for k in ("float32", "bfloat16")}
+    return {"engine": engines["float32"], "bfloat16 engine": engines["bfloat16"],
+            **{k: batch / float(np.median(t)) for k, t in times.items()}}
 
 
 def float16_speed(name: str, images: int = 4) -> float:
@@ -154,20 +159,22 @@ def markdown(header: str, speed: dict[str, dict], rows: list[dict], step: tuple[
     lines = ["# Precision: bfloat16 against float32 on the CPU", "",
              f"Measured by `python benchmarks/precision.py` ({seconds / 60:.1f} minutes): {header}.", "",
              f"## Speed: views/s classifying {batch} renders at 224 px (median of {repeats}, run side by side)", "",
-             "| network | float32 (default engine) | float32, PyTorch | bfloat16 (PyTorch autocast) | bfloat16 / float32 "
-             "| float16 (PyTorch autocast, 4 renders) |",
-             "|---|---|---|---|---|---|"]
+             "| network | float32 (default engine) | float32, PyTorch | bfloat16 (default engine) | bfloat16, PyTorch "
+             "autocast | bfloat16 / float32, default engines | float16 (PyTorch autocast, 4 renders) |",
+             "|---|---|---|---|---|---|---|"]
     for name, s in speed.items():
         half = f"{s['float16']:.2f}" if "float16" in s else "not measured"
         lines.append(f"| {s.get('network', name)}{s.get('policy', '')} | {s['float32']:.1f} ({s['engine']}) "
-                     f"| {s['float32, PyTorch']:.1f} | {s['bfloat16']:.1f} | {s['bfloat16'] / s['float32']:.2f}x | {half} |")
+                     f"| {s['float32, PyTorch']:.1f} | {s['bfloat16']:.1f} ({s['bfloat16 engine']}) "
+                     f"| {s['bfloat16, PyTorch']:.1f} | {s['bfloat16'] / s['float32']:.2f}x | {half} |")
     ratios = [s["bfloat16"] / s["float32"] for s in speed.values()]
-    lines += ["", f"bfloat16 ran at {min(ratios):.2f}x to {max(ratios):.2f}x the speed of float32 in its default engine "
-              "(each row's numbers were measured in turn, so compare within a row: the load changes between rows)."]
+    lines += ["", f"bfloat16 ran at {min(ratios):.2f}x to {max(ratios):.2f}x the speed of float32, each in its default "
+              "engine (each row's numbers were measured in turn, so compare within a row: the load changes between rows)."]
     lines += ["", f"## Top-1 agreement on the maps of {len({r['shape'] for r in rows})} ShapeNet shapes "
               f"(azimuth step {step[0]:g}, elevation step {step[1]:g})", "",
               f"Each view is rendered once at {rows[0]['image_size']} px (the largest input size of the networks) and "
-              "classified by every network in both precisions (a SemanticFunctions map).", "",
+              "classified by every network in both precisions, each in its default engine (bfloat16: "
+              f"{', '.join(sorted({s['bfloat16 engine'] for s in speed.values()}))}; a SemanticFunctions map).", "",
               "| network | views | bfloat16 top-1 = float32 top-1 | lowest shape | correct, float32 | correct, bfloat16 "
               "| float32's correct views bfloat16 also gets right |",
               "|---|---|---|---|---|---|---|"]

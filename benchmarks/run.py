@@ -371,7 +371,8 @@ def included(name: str, title: str, command: str) -> list[str]:
     lines = ["", f"## {title}", ""]
     measured = ROOT / "docs" / name
     if measured.exists():
-        body = measured.read_text().strip().split("\n", 1)[-1].strip()  # without its own title
+        body = measured.read_text().strip().split("\n", 1)[-1].strip()  # without its own title, its sections below ours
+        body = body.replace("\n## ", "\n### ")
         lines += [f"From `{command}` (docs/{name}), run on its own:", "", body]
     else:
         lines += [f"Not measured yet: `{command}` writes docs/{name}."]
@@ -444,6 +445,8 @@ def main() -> None:
     else:
         lines += ["pytorch3d is not installed in this environment; its row is measured where it is."]
     lines += included("gl_cpu.md", "gl beside embree on the CPU", "python benchmarks/gl_cpu.py")
+    lines += included("precision.md", "Precision: bfloat16 against float32 on the CPU",
+                      "python benchmarks/precision.py --networks efficientnet_lite0 efficientnet_lite1 efficientnet_lite2")
     lines += [
         "",
         "## Robust regions: faithful against adaptive steps",

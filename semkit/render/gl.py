@@ -4,8 +4,9 @@ OpenGL (moderngl, with an EGL context and no window) rasterizes, for every
 (supersampled) pixel centre of a view, the id of the nearest face: what
 embree's ray through that centre hits (where textures or vertex colours
 need the point hit, the shading intersects that ray with that face). The
-mesh is drawn indexed, so each vertex is transformed once per view. All the views of a render call are
-drawn in one instanced pass (more where the framebuffer cannot hold them):
+mesh is drawn indexed, so each vertex is transformed once per view, and
+only face ids are read back. All the views of a render call are drawn in
+one instanced pass (more where the framebuffer cannot hold them):
 each view's screen window (`semkit.render.shading.screen_window`) gets a
 tile of one framebuffer, each instance's projection (read from a float
 texture by its instance id) moves the window into its tile, and clip planes
