@@ -217,3 +217,45 @@ def test_a_batch_larger_than_the_framebuffer_is_drawn_in_several_passes(chair_me
     _same(split, Renderer("embree", image_size=64, materials=True, background=(0.2, 0.3, 0.4)).render(chair_mesh, **views))
     with pytest.raises(ValueError, match="rasterizes at most 100 px .* image_size x supersample is 128"):
         GLBackend(renderer.settings, max_framebuffer=100)
+
+
+@needs_gl
+def test_the_draw_and_the_readback_let_other_threads_run(chair_mesh, monkeypatch):
+    """Through ctypes the slow GL calls release the GIL: a Python thread keeps ticking while 48 views draw, where
+    moderngl's own calls (the fallback) stop it for the whole draw; both draw the same images."""
+    import threading
+    import time
+
+    from semkit.render import gl as module
+    from semkit.render.gl_calls import gl_calls
+
+    assert gl_calls() is not None  # the EGL loader opens here
+    renderer = Renderer("gl", image_size=224, materials=True)
+    views = _batch_views(48, seed=3)
+    renderer.render(chair_mesh, **views)
+
+    def longest_pause(calls) -> tuple[float, torch.Tensor]:
+        monkeypatch.setattr(module, "gl_calls", lambda: calls)
+        stop, pauses = threading.Event(), []
+
+        def tick():
+            last = time.perf_counter()
+            while not stop.is_set():
+                now = time.perf_counter()
+                pauses.append(now - last)
+                last = now
+                time.sleep(0)
+
+        thread = threading.Thread(target=tick)
+        thread.start()
+        try:
+            images = renderer.render(chair_mesh, **views)
+        finally:
+            stop.set()
+            thread.join()
+        return max(pauses), images
+
+    released, images = longest_pause(gl_calls())
+    held, same = longest_pause(None)
+    assert released < held / 4, (released, held)
+    torch.testing.assert_close(images, same, rtol=0, atol=0)

@@ -38,6 +38,7 @@ from ..scene import Mesh
 from ..validation import check_count
 from .batch_shading import Tiles, shade_batch
 from .camera import Views
+from .gl_calls import gl_calls
 from .settings import RenderSettings
 from .shading import screen_window
 
@@ -289,7 +290,7 @@ class GLBackend:
             )
         on_gpu = torch.cuda.is_available() and not self._context.renderer.lower().startswith(SOFTWARE_RENDERERS)
         #: Where the images are shaded and returned: the current CUDA device when OpenGL draws on a GPU, else the CPU.
-        self.device = torch.device("cuda") if on_gpu else torch.device("cpu")
+        self.device = torch.device("cuda", torch.cuda.current_device()) if on_gpu else torch.device("cpu")
         self._background = torch.from_numpy(settings.background_array()).permute(1, 2, 0).reshape(-1, 3)
 
     def options(self) -> dict:
@@ -316,13 +317,13 @@ class GLBackend:
             fit = (self.max_framebuffer // (cell[0] * k)) * (self.max_framebuffer // (cell[1] * k))
             per_draw = max(1, min(fit, self._context.max_views, MAX_SHADES // max(mesh.n_faces, 1)))
             for start in range(0, len(placed), per_draw):
-                self._draw(mesh, placed[start:start + per_draw], out, light)
+                shade_batch(s, mesh, out, *self._draw(mesh, placed[start:start + per_draw], light))
         return out.view(len(views), size, size, 3).permute(0, 3, 1, 2).contiguous()
 
-    def _draw(self, mesh: Mesh, placed: list, out: torch.Tensor, light: tuple) -> None:
-        """Rasterize the views ``placed`` in one pass, each into a tile of a grid, read the tiles back once and shade
-        them into ``out``. A tile holds the same cell of each view's image: its screen window, grown to the largest
-        window of the draw (moved inward at the image's edges)."""
+    def _draw(self, mesh: Mesh, placed: list, light: tuple) -> tuple:
+        """Rasterize the views ``placed`` in one pass, each into a tile of a grid, and read the tiles back once:
+        (face ids, their Tiles, the views' lighting) for `shade_batch`. A tile holds the same cell of each view's
+        image: its screen window, grown to the largest window of the draw (moved inward at the image's edges)."""
         s = self.settings
         k, size = s.supersample, s.image_size
         materials = mesh.materials if s.materials else None
@@ -349,19 +350,25 @@ class GLBackend:
                 program["n_faces"].value = mesh.n_faces
             fbo.use()
             fbo.clear(depth=1.0, viewport=(0, 0, width, height))
+            calls = gl_calls()  # the slow calls without the GIL, where the EGL loader can be opened
             for texture, wrap, array in arrays:  # the unmasked faces, then the masked faces of each texture
                 if texture is not None:
                     texture.use(location=0)
                     ctx.masked_program["alpha_map"].value = 0
                     ctx.masked_program["wrap"].value = wrap
-                array.render(instances=V)
+                if calls is None:
+                    array.render(instances=V)
+                else:
+                    calls.draw(ctx.program if texture is None else ctx.masked_program, array, V)
             ids = np.empty((height, width), np.int32)
-            fbo.read_into(ids, viewport=(0, 0, width, height), components=1, attachment=0, dtype="i4")
+            if calls is None:
+                fbo.read_into(ids, viewport=(0, 0, width, height), components=1, attachment=0, dtype="i4")
+            else:
+                calls.read_ids(fbo, ids)
 
         image = torch.tensor([p[0] for p in placed], device=self.device)
         tiles = Tiles(columns, th, tw, image, torch.from_numpy(corners).to(self.device))
-        views = tuple(t.index_select(0, image) for t in light)
-        shade_batch(s, mesh, out, torch.from_numpy(ids).to(self.device), tiles, views)
+        return torch.from_numpy(ids).to(self.device), tiles, tuple(t.index_select(0, image) for t in light)
 
 
 #: The largest side of the tiled framebuffer, in samples (where the driver allows as much).
