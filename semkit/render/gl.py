@@ -310,20 +310,21 @@ class GLBackend:
             window = None if matrix is None else screen_window(mesh.vertices, eyes[b], axes[b], size, k, s.fov)
             if window is not None:
                 placed.append((b, window, matrix))
-        light = tuple(t.to(self.device, torch.float32)
+        cameras = tuple(t.to(self.device, torch.float32)
                       for t in (views.eye, views.axes, views.light, views.ambient, views.light_intensity))
         if placed:
             cell = tuple(max(w[axis].stop - w[axis].start for _, w, _ in placed) for axis in (0, 1))
             fit = (self.max_framebuffer // (cell[0] * k)) * (self.max_framebuffer // (cell[1] * k))
             per_draw = max(1, min(fit, self._context.max_views, MAX_SHADES // max(mesh.n_faces, 1)))
             for start in range(0, len(placed), per_draw):
-                shade_batch(s, mesh, out, *self._draw(mesh, placed[start:start + per_draw], light))
+                shade_batch(s, mesh, out, *self._draw(mesh, placed[start:start + per_draw], cameras))
         return out.view(len(views), size, size, 3).permute(0, 3, 1, 2).contiguous()
 
-    def _draw(self, mesh: Mesh, placed: list, light: tuple) -> tuple:
+    def _draw(self, mesh: Mesh, placed: list, cameras: tuple) -> tuple:
         """Rasterize the views ``placed`` in one pass, each into a tile of a grid, and read the tiles back once:
-        (face ids, their Tiles, the views' lighting) for `shade_batch`. A tile holds the same cell of each view's
-        image: its screen window, grown to the largest window of the draw (moved inward at the image's edges)."""
+        (face ids, their Tiles, their rows of ``cameras``: eye, axes, light, ambient, intensity) for `shade_batch`.
+        A tile holds the same cell of each view's image: its screen window, grown to the largest window of the draw
+        (moved inward at the image's edges)."""
         s = self.settings
         k, size = s.supersample, s.image_size
         materials = mesh.materials if s.materials else None
@@ -368,7 +369,7 @@ class GLBackend:
 
         image = torch.tensor([p[0] for p in placed], device=self.device)
         tiles = Tiles(columns, th, tw, image, torch.from_numpy(corners).to(self.device))
-        return torch.from_numpy(ids).to(self.device), tiles, tuple(t.index_select(0, image) for t in light)
+        return torch.from_numpy(ids).to(self.device), tiles, tuple(t.index_select(0, image) for t in cameras)
 
 
 #: The largest side of the tiled framebuffer, in samples (where the driver allows as much).
